@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what hb's tests, benchmarks and packaging need on a fresh Debian
+# machine. Idempotent; run as root. Set HB_DEPS_EXTRA for more packages.
+set -euo pipefail
+pkgs=(iproute2 iputils-ping fping oping tcpdump libcap2-bin ca-certificates git make)
+[ "${HB_WITH_CLANG:-0}" = 1 ] && pkgs+=(clang llvm libbpf-dev)
+[ "${HB_WITH_PACKAGING:-0}" = 1 ] && pkgs+=(debootstrap lintian rpm systemd)
+missing=()
+for p in "${pkgs[@]}" ${HB_DEPS_EXTRA:-}; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
