@@ -1,0 +1,276 @@
+package state
+
+import (
+	"math"
+	"time"
+
+	"github.com/hbmon/hb/wire"
+)
+
+// Window is the number of recent results a host keeps; RTT statistics and
+// loss are computed over them (a sliding window of the last Window probes).
+const Window = 20
+
+// Stats are RTT and loss figures over the window. RTT figures cover the
+// successful results only; all are zero when there were none.
+type Stats struct {
+	Min, Avg, Max, StdDev time.Duration
+	Samples               uint8   // successful results in the window
+	Results               uint8   // results in the window
+	Loss                  float64 // failed / results, 0..1; 0 when empty
+}
+
+// Snapshot is one host's complete view at one instant. It is immutable once
+// published: the writer builds a new one for every observation and swaps
+// the pointer, so a reader holding a *Snapshot sees a consistent host
+// forever, never a half-updated one.
+type Snapshot struct {
+	State       State
+	Transitions uint32   // state changes since the host was first added, leaving unknown included
+	Since       UnixNano // when the host entered State (0 while unknown and never probed)
+
+	consecFail uint16 // saturating; input to Step
+	consecOK   uint16
+
+	Probes   uint64 // results applied since the host was added
+	Failures uint64 // of which failed (timeouts and errors)
+
+	Last     Result   // the newest result (also in the ring)
+	LastOKAt UnixNano // newest successful result
+
+	Stats Stats
+	EWMA  time.Duration // smoothed RTT over all successes, not just the window
+
+	Health   *wire.Health // newest health blob, nil if none ever arrived; shared, read-only
+	HealthAt UnixNano     // when it arrived (prober clock)
+	HBM2     *wire.HBM2   // newest legacy HBM v2 payload; shared, read-only
+	HBM2At   UnixNano
+
+	Problem   string // newest failure's cause
+	ProblemAt UnixNano
+
+	ring [Window]Result
+	head uint8 // index of the next write
+	n    uint8 // results in the ring
+}
+
+// Recent appends the ring's results to dst, oldest first, and returns it.
+func (s *Snapshot) Recent(dst []Result) []Result {
+	start := (int(s.head) - int(s.n) + Window) % Window
+	for i := 0; i < int(s.n); i++ {
+		dst = append(dst, s.ring[(start+i)%Window])
+	}
+	return dst
+}
+
+// Checked reports whether the host has had any result.
+func (s *Snapshot) Checked() bool { return s.Probes > 0 }
+
+// HealthAge is how old the newest health sample is at now, by the
+// responder's collected-at clock (so it includes clock skew between the two
+// hosts), or -1 if there is none.
+func (s *Snapshot) HealthAge(now time.Time) time.Duration {
+	switch {
+	case s.Health != nil:
+		return now.Sub(time.Unix(0, s.Health.CollectedAt))
+	case s.HBM2 != nil:
+		sec, frac := math.Modf(s.HBM2.Timestamp)
+		return now.Sub(time.Unix(int64(sec), int64(frac*1e9)))
+	}
+	return -1
+}
+
+// InStateFor is how long the host has been in its state at now, or 0 if it
+// was never probed.
+func (s *Snapshot) InStateFor(now time.Time) time.Duration {
+	if s.Since == 0 {
+		return 0
+	}
+	return now.Sub(s.Since.Time())
+}
+
+// next builds the snapshot that follows s after obs. s is not modified.
+func (s *Snapshot) next(c *Config, obs *Observation) *Snapshot {
+	n := new(Snapshot)
+	*n = *s
+	at := NanoOf(obs.At)
+	failed := obs.Outcome.Failed()
+
+	r := Result{At: at, Outcome: obs.Outcome, Method: obs.Method, ICMPType: obs.ICMPType, ICMPCode: obs.ICMPCode}
+	if !failed {
+		rtt := obs.RTT
+		if rtt < 0 {
+			rtt = 0
+		}
+		r.RTTNanos = uint32(min(rtt, math.MaxUint32))
+	}
+	n.ring[n.head] = r
+	n.head = (n.head + 1) % Window
+	if n.n < Window {
+		n.n++
+	}
+	n.Last = r
+	n.Probes++
+	if failed {
+		n.Failures++
+		n.consecOK = 0
+		if n.consecFail < math.MaxUint16 {
+			n.consecFail++
+		}
+		n.Problem = obs.Problem
+		if n.Problem == "" {
+			n.Problem = describe(obs)
+		}
+		n.ProblemAt = at
+	} else {
+		n.consecFail = 0
+		if n.consecOK < math.MaxUint16 {
+			n.consecOK++
+		}
+		n.LastOKAt = at
+		if n.EWMA == 0 {
+			n.EWMA = time.Duration(r.RTTNanos)
+		} else {
+			n.EWMA += time.Duration(c.EWMAAlpha * float64(time.Duration(r.RTTNanos)-n.EWMA))
+		}
+		if obs.Health != nil {
+			n.Health, n.HealthAt = obs.Health, at
+		}
+		if obs.HBM2 != nil {
+			n.HBM2, n.HBM2At = obs.HBM2, at
+		}
+	}
+
+	ns := Step(*c, s.State, failed, int(n.consecFail), int(n.consecOK))
+	if ns != s.State || s.Since == 0 {
+		n.Since = at
+	}
+	if ns != s.State {
+		n.State = ns
+		n.Transitions++
+	}
+	n.Stats = n.window()
+	return n
+}
+
+// window computes Stats over the ring.
+func (s *Snapshot) window() Stats {
+	var st Stats
+	st.Results = s.n
+	if s.n == 0 {
+		return st
+	}
+	var sum, sumSq float64
+	var lost int
+	first := true
+	for i := 0; i < int(s.n); i++ {
+		r := s.ring[i] // order does not matter here
+		if r.Outcome.Failed() {
+			lost++
+			continue
+		}
+		d := time.Duration(r.RTTNanos)
+		if first || d < st.Min {
+			st.Min = d
+		}
+		if first || d > st.Max {
+			st.Max = d
+		}
+		first = false
+		st.Samples++
+		f := float64(d)
+		sum += f
+		sumSq += f * f
+	}
+	st.Loss = float64(lost) / float64(s.n)
+	if st.Samples > 0 {
+		k := float64(st.Samples)
+		mean := sum / k
+		st.Avg = time.Duration(mean)
+		v := sumSq/k - mean*mean // population variance
+		if v > 0 {
+			st.StdDev = time.Duration(math.Sqrt(v))
+		}
+	}
+	return st
+}
+
+// describe derives a failure's problem text when the prober gave none.
+// The strings are constants where possible so a timeout allocates nothing.
+func describe(o *Observation) string {
+	if o.Outcome == Timeout {
+		return "timeout"
+	}
+	if o.ICMPType == 0 && o.ICMPCode == 0 {
+		return "error"
+	}
+	s := icmpName(o.From.Is6() && !o.From.Is4In6(), o.ICMPType, o.ICMPCode)
+	if o.From.IsValid() {
+		s += " from " + o.From.String()
+	}
+	return s
+}
+
+// icmpName names the common ICMP (RFC 792) and ICMPv6 (RFC 4443) errors.
+func icmpName(v6 bool, typ, code uint8) string {
+	if !v6 {
+		switch typ {
+		case 3:
+			switch code {
+			case 0:
+				return "net unreachable"
+			case 1:
+				return "host unreachable"
+			case 2:
+				return "protocol unreachable"
+			case 3:
+				return "port unreachable"
+			case 4:
+				return "fragmentation needed"
+			case 13:
+				return "administratively prohibited"
+			}
+			return "destination unreachable (code " + itoa(code) + ")"
+		case 11:
+			return "ttl exceeded"
+		case 12:
+			return "parameter problem"
+		}
+	} else {
+		switch typ {
+		case 1:
+			switch code {
+			case 0:
+				return "no route to destination"
+			case 1:
+				return "administratively prohibited"
+			case 3:
+				return "address unreachable"
+			case 4:
+				return "port unreachable"
+			}
+			return "destination unreachable (code " + itoa(code) + ")"
+		case 2:
+			return "packet too big"
+		case 3:
+			return "hop limit exceeded"
+		case 4:
+			return "parameter problem"
+		}
+	}
+	return "icmp type " + itoa(typ) + " code " + itoa(code)
+}
+
+func itoa(v uint8) string {
+	if v < 10 {
+		return string(rune('0' + v))
+	}
+	var b [3]byte
+	i := len(b)
+	for v > 0 {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return string(b[i:])
+}

@@ -1,0 +1,488 @@
+package state
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hbmon/hb/wire"
+)
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func spec(name string, i int) HostSpec {
+	return HostSpec{Name: name, Addr: netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})}
+}
+
+func obsAt(i int, o Outcome, rtt time.Duration) Observation {
+	ob := Observation{At: t0.Add(time.Duration(i) * time.Second), Outcome: o}
+	if o == OK {
+		ob.RTT, ob.Method = rtt, MethodKernel
+	}
+	return ob
+}
+
+func TestFSM(t *testing.T) {
+	const f, k = false, true // fail, ok
+	tests := []struct {
+		name        string
+		cfg         Config
+		events      []bool
+		want        []State
+		transitions uint32
+	}{
+		{
+			name:        "pingstate sequence",
+			events:      []bool{f, k, f, k, f, f, k},
+			want:        []State{Down, Up, Degraded, Up, Degraded, Down, Up},
+			transitions: 7,
+		},
+		{name: "first ok", events: []bool{k, k}, want: []State{Up, Up}, transitions: 1},
+		{name: "stays down", events: []bool{f, f, f}, want: []State{Down, Down, Down}, transitions: 1},
+		{
+			name:        "three to down",
+			cfg:         Config{FailuresToDown: 3},
+			events:      []bool{k, f, f, f, k},
+			want:        []State{Up, Degraded, Degraded, Down, Up},
+			transitions: 4,
+		},
+		{
+			name:        "no degraded tier",
+			cfg:         Config{FailuresToDown: 1},
+			events:      []bool{k, f, k},
+			want:        []State{Up, Down, Up},
+			transitions: 3,
+		},
+		{
+			name:        "two oks to recover",
+			cfg:         Config{SuccessesToUp: 2},
+			events:      []bool{k, f, k, k, f, f, k, f, k, k},
+			want:        []State{Up, Degraded, Degraded, Up, Degraded, Down, Down, Down, Down, Up},
+			transitions: 6,
+		},
+		{
+			name:        "degraded ok resets fail count",
+			cfg:         Config{FailuresToDown: 3, SuccessesToUp: 3},
+			events:      []bool{k, f, k, f, f},
+			want:        []State{Up, Degraded, Degraded, Degraded, Degraded},
+			transitions: 2,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tab, err := New([]HostSpec{spec("a", 1)}, &tt.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, ok := range tt.events {
+				o := Timeout
+				if ok {
+					o = OK
+				}
+				before := tab.View().Host(0).Snapshot().State
+				ch, err := tab.Apply(0, obsAt(i, o, time.Millisecond))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ch.New != tt.want[i] || ch.Old != before || ch.Changed != (before != ch.New) {
+					t.Fatalf("event %d (%v): change %v→%v changed=%v, want →%v", i, o, ch.Old, ch.New, ch.Changed, tt.want[i])
+				}
+			}
+			s := tab.View().Host(0).Snapshot()
+			if s.Transitions != tt.transitions {
+				t.Errorf("transitions %d, want %d", s.Transitions, tt.transitions)
+			}
+		})
+	}
+}
+
+func TestStep(t *testing.T) {
+	c, _ := (*Config)(nil).withDefaults()
+	tests := []struct {
+		s         State
+		failed    bool
+		fails, ok int
+		want      State
+	}{
+		{Unknown, true, 1, 0, Down},
+		{Unknown, false, 0, 1, Up},
+		{Up, false, 0, 5, Up},
+		{Up, true, 1, 0, Degraded},
+		{Degraded, true, 2, 0, Down},
+		{Degraded, false, 0, 1, Up},
+		{Down, true, 9, 0, Down},
+		{Down, false, 0, 1, Up},
+	}
+	for _, tt := range tests {
+		if got := Step(c, tt.s, tt.failed, tt.fails, tt.ok); got != tt.want {
+			t.Errorf("Step(%v, failed=%v, %d, %d) = %v, want %v", tt.s, tt.failed, tt.fails, tt.ok, got, tt.want)
+		}
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	for _, c := range []Config{{FailuresToDown: -1}, {SuccessesToUp: -2}, {EWMAAlpha: 1.5}, {EWMAAlpha: math.NaN()}} {
+		if _, err := New(nil, &c); err == nil {
+			t.Errorf("New(%+v) accepted", c)
+		}
+	}
+}
+
+func TestApplyErrors(t *testing.T) {
+	tab, _ := New([]HostSpec{spec("a", 1)}, nil)
+	if _, err := tab.Apply(1, obsAt(0, OK, 0)); err == nil {
+		t.Error("id out of range accepted")
+	}
+	if _, err := tab.Apply(0, Observation{At: t0}); err == nil {
+		t.Error("zero outcome accepted")
+	}
+	if s := tab.View().Host(0).Snapshot(); s.Probes != 0 {
+		t.Error("rejected observation was recorded")
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	for name, specs := range map[string][]HostSpec{
+		"no name":   {{Addr: netip.MustParseAddr("198.18.0.1")}},
+		"no addr":   {{Name: "a"}},
+		"duplicate": {spec("a", 1), spec("a", 2)},
+	} {
+		if _, err := New(specs, nil); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestStatsAndRing(t *testing.T) {
+	tab, _ := New([]HostSpec{spec("a", 1)}, nil)
+	// 25 results: the window keeps the last 20 (i = 5..24). Every 4th fails.
+	for i := range 25 {
+		o := OK
+		if i%4 == 3 {
+			o = Timeout
+		}
+		if _, err := tab.Apply(0, obsAt(i, o, time.Duration(i+1)*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := tab.View().Host(0).Snapshot()
+	rec := s.Recent(nil)
+	if len(rec) != Window {
+		t.Fatalf("ring holds %d, want %d", len(rec), Window)
+	}
+	for j, r := range rec {
+		i := j + 5
+		if r.At.Time() != t0.Add(time.Duration(i)*time.Second) {
+			t.Fatalf("ring[%d] at %v, want result %d", j, r.At.Time(), i)
+		}
+	}
+	var rtts []float64
+	lost := 0
+	for i := 5; i < 25; i++ {
+		if i%4 == 3 {
+			lost++
+			continue
+		}
+		rtts = append(rtts, float64(time.Duration(i+1)*time.Millisecond))
+	}
+	var sum float64
+	for _, v := range rtts {
+		sum += v
+	}
+	mean := sum / float64(len(rtts))
+	var ss float64
+	for _, v := range rtts {
+		ss += (v - mean) * (v - mean)
+	}
+	sd := math.Sqrt(ss / float64(len(rtts)))
+	st := s.Stats
+	if st.Min != 6*time.Millisecond || st.Max != 25*time.Millisecond {
+		t.Errorf("min/max %v/%v, want 6ms/25ms", st.Min, st.Max)
+	}
+	if math.Abs(float64(st.Avg)-mean) > 1 || math.Abs(float64(st.StdDev)-sd) > 10 {
+		t.Errorf("avg/stddev %v/%v, want %v/%v", st.Avg, st.StdDev, time.Duration(mean), time.Duration(sd))
+	}
+	if want := float64(lost) / 20; st.Loss != want || int(st.Samples) != len(rtts) || st.Results != 20 {
+		t.Errorf("loss %g samples %d results %d, want %g %d 20", st.Loss, st.Samples, st.Results, want, len(rtts))
+	}
+	if s.Probes != 25 || s.Failures != 6 {
+		t.Errorf("probes %d failures %d, want 25 6", s.Probes, s.Failures)
+	}
+	if s.EWMA < 15*time.Millisecond || s.EWMA > 25*time.Millisecond {
+		t.Errorf("EWMA %v outside the recent RTTs", s.EWMA)
+	}
+	if s.Problem != "timeout" || s.ProblemAt.Time() != t0.Add(23*time.Second) {
+		t.Errorf("problem %q at %v", s.Problem, s.ProblemAt.Time())
+	}
+	if s.LastOKAt.Time() != t0.Add(24*time.Second) || s.Last.RTT() != 25*time.Millisecond {
+		t.Errorf("last ok %v last %+v", s.LastOKAt.Time(), s.Last)
+	}
+}
+
+func TestEWMA(t *testing.T) {
+	tab, _ := New([]HostSpec{spec("a", 1)}, &Config{EWMAAlpha: 0.5})
+	for i, ms := range []int{8, 16, 16} {
+		tab.Apply(0, obsAt(i, OK, time.Duration(ms)*time.Millisecond))
+	}
+	// 8 → 8 + (16-8)/2 = 12 → 12 + (16-12)/2 = 14
+	if got := tab.View().Host(0).Snapshot().EWMA; got != 14*time.Millisecond {
+		t.Errorf("EWMA %v, want 14ms", got)
+	}
+}
+
+func TestHealthAndProblems(t *testing.T) {
+	tab, _ := New([]HostSpec{spec("a", 1)}, nil)
+	h := &wire.Health{CollectedAt: t0.Add(-3 * time.Second).UnixNano(), CPUBusy: 250}
+	ob := obsAt(0, OK, time.Millisecond)
+	ob.Health = h
+	tab.Apply(0, ob)
+	// A later reply without health keeps the previous blob.
+	tab.Apply(0, obsAt(1, OK, time.Millisecond))
+	e := obsAt(2, Error, 0)
+	e.ICMPType, e.ICMPCode, e.From = 3, 1, netip.MustParseAddr("198.18.255.1")
+	tab.Apply(0, e)
+	s := tab.View().Host(0).Snapshot()
+	if s.Health != h || s.HealthAt.Time() != t0 {
+		t.Errorf("health %p at %v", s.Health, s.HealthAt.Time())
+	}
+	if age := s.HealthAge(t0.Add(10 * time.Second)); age != 13*time.Second {
+		t.Errorf("health age %v, want 13s", age)
+	}
+	if s.Problem != "host unreachable from 198.18.255.1" {
+		t.Errorf("problem %q", s.Problem)
+	}
+	if s.Last.ICMPType != 3 || s.Last.ICMPCode != 1 || s.Last.Outcome != Error {
+		t.Errorf("last %+v", s.Last)
+	}
+	if s.State != Degraded || s.InStateFor(t0.Add(5*time.Second)) != 3*time.Second {
+		t.Errorf("state %v for %v", s.State, s.InStateFor(t0.Add(5*time.Second)))
+	}
+	m := &wire.HBM2{Timestamp: float64(t0.Unix()) + 0.5}
+	ob = obsAt(3, OK, time.Millisecond)
+	ob.HBM2 = m
+	tab2, _ := New([]HostSpec{spec("b", 2)}, nil)
+	tab2.Apply(0, ob)
+	if age := tab2.View().Host(0).Snapshot().HealthAge(t0.Add(time.Second)); age != 500*time.Millisecond {
+		t.Errorf("hbm2 age %v", age)
+	}
+	if got := icmpName(true, 1, 3); got != "address unreachable" {
+		t.Errorf("icmpv6 name %q", got)
+	}
+	if got := icmpName(false, 3, 200); got != "destination unreachable (code 200)" {
+		t.Errorf("name %q", got)
+	}
+}
+
+func TestReload(t *testing.T) {
+	tab, _ := New([]HostSpec{spec("a", 1), spec("b", 2), spec("c", 3)}, nil)
+	for id := range 3 {
+		tab.Apply(id, obsAt(0, OK, time.Millisecond))
+	}
+	tab.Apply(0, obsAt(1, Timeout, 0))
+	oldA := tab.View().Lookup("a").Snapshot()
+
+	b := spec("b", 99) // address changed: starts over
+	a := spec("a", 1)
+	a.Labels = LabelsFromMap(map[string]string{"role": "db"})
+	r, err := tab.Reload([]HostSpec{spec("d", 4), b, a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Added != 2 || r.Kept != 1 || r.Removed != 2 || len(r.Gone) != 2 {
+		t.Errorf("reload %+v", r)
+	}
+	v := tab.View()
+	if v.Gen != 2 || v.Len() != 3 || v.Lookup("c") != nil {
+		t.Fatalf("view gen %d len %d", v.Gen, v.Len())
+	}
+	ha := v.Lookup("a")
+	if ha.ID != 2 || ha.Snapshot() != oldA || ha.Spec.Labels.Map()["role"] != "db" {
+		t.Errorf("a: id %d kept=%v labels %v", ha.ID, ha.Snapshot() == oldA, ha.Spec.Labels)
+	}
+	if s := v.Lookup("b").Snapshot(); s.State != Unknown || s.Probes != 0 {
+		t.Errorf("b kept state %v across an address change", s.State)
+	}
+	if v.LookupAddr(netip.MustParseAddr("::ffff:198.18.0.4")) != v.Lookup("d") {
+		t.Error("LookupAddr with a mapped address")
+	}
+	// The writer continues with the new ids.
+	ch, _ := tab.Apply(2, obsAt(2, Timeout, 0))
+	if ch.Old != Degraded || ch.New != Down || ch.Host != ha {
+		t.Errorf("after reload %v→%v", ch.Old, ch.New)
+	}
+	if _, err := tab.Reload([]HostSpec{spec("x", 1), spec("x", 2)}); err == nil || tab.View() != v {
+		t.Error("a bad reload replaced the view")
+	}
+}
+
+// TestConcurrentReaders runs readers against the writer and a reload under
+// -race. Each observation i carries RTT = i µs and At = t0 + i s, so every
+// snapshot must satisfy invariants a torn write would break.
+func TestConcurrentReaders(t *testing.T) {
+	const hosts = 64
+	rounds := 300
+	if testing.Short() {
+		rounds = 50
+	}
+	specs := make([]HostSpec, hosts)
+	for i := range specs {
+		specs[i] = spec(fmt.Sprintf("h%d", i), i)
+	}
+	tab, _ := New(specs, nil)
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []Result
+			for !stop.Load() {
+				v := tab.View()
+				for _, h := range v.Hosts() {
+					if err := checkSnapshot(h.Snapshot(), buf[:0]); err != nil {
+						select {
+						case errs <- fmt.Errorf("%s: %w", h.Spec.Name, err):
+						default:
+						}
+						return
+					}
+					if v.Lookup(h.Spec.Name) != h {
+						errs <- fmt.Errorf("lookup %s in gen %d", h.Spec.Name, v.Gen)
+						return
+					}
+				}
+				runtime.Gosched()
+			}
+		}()
+	}
+	for i := 1; i <= rounds; i++ {
+		if i == rounds/2 {
+			// Drop host 0, keep the rest: they must keep their state.
+			if _, err := tab.Reload(specs[1:]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		v := tab.View()
+		for id := range v.Len() {
+			o := OK
+			if i%3 == 0 {
+				o = Timeout
+			}
+			ob := Observation{At: t0.Add(time.Duration(i) * time.Second), Outcome: o}
+			if o == OK {
+				ob.RTT = time.Duration(i) * time.Microsecond
+			}
+			if _, err := tab.Apply(id, ob); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if s := tab.View().Lookup("h1").Snapshot(); s.Probes != uint64(rounds) {
+		t.Errorf("h1 has %d probes after reload, want %d", s.Probes, rounds)
+	}
+}
+
+func checkSnapshot(s *Snapshot, buf []Result) error {
+	rec := s.Recent(buf)
+	if uint64(len(rec)) != min(s.Probes, Window) {
+		return fmt.Errorf("ring %d for %d probes", len(rec), s.Probes)
+	}
+	if len(rec) == 0 {
+		return nil
+	}
+	last := rec[len(rec)-1]
+	if last != s.Last {
+		return fmt.Errorf("last %+v != ring tail %+v", s.Last, last)
+	}
+	i := int64(last.At.Time().Sub(t0) / time.Second)
+	if last.Outcome == OK && last.RTT() != time.Duration(i)*time.Microsecond {
+		return fmt.Errorf("result %d has RTT %v", i, last.RTT())
+	}
+	for j := 1; j < len(rec); j++ {
+		if rec[j].At <= rec[j-1].At {
+			return fmt.Errorf("ring out of order")
+		}
+	}
+	if int(s.Stats.Results) != len(rec) {
+		return fmt.Errorf("stats over %d results, ring has %d", s.Stats.Results, len(rec))
+	}
+	if s.Failures > s.Probes {
+		return fmt.Errorf("failures %d > probes %d", s.Failures, s.Probes)
+	}
+	return nil
+}
+
+// MeasureBytesPerHost builds a table of n hosts (one label each), applies
+// one observation with a health blob to every host, and returns the heap
+// growth per host, specs included.
+func MeasureBytesPerHost(n int) float64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	specs := make([]HostSpec, n)
+	for i := range specs {
+		specs[i] = HostSpec{
+			Name:   fmt.Sprintf("host-%06d", i),
+			Addr:   netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}),
+			Labels: Labels{{"role", "web"}},
+		}
+	}
+	tab, err := New(specs, nil)
+	if err != nil {
+		panic(err)
+	}
+	for id := range n {
+		ob := obsAt(id, OK, time.Millisecond)
+		ob.Health = &wire.Health{CollectedAt: t0.UnixNano()}
+		tab.Apply(id, ob)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(tab)
+	return float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
+}
+
+func BenchmarkMemoryPerHost(b *testing.B) {
+	var per float64
+	for b.Loop() {
+		per = MeasureBytesPerHost(100_000)
+	}
+	b.ReportMetric(per, "bytes/host")
+}
+
+func BenchmarkApply(b *testing.B) {
+	specs := make([]HostSpec, 1024)
+	for i := range specs {
+		specs[i] = spec(fmt.Sprintf("h%d", i), i)
+	}
+	tab, _ := New(specs, nil)
+	ob := obsAt(0, OK, time.Millisecond)
+	i := 0
+	for b.Loop() {
+		tab.Apply(i&1023, ob)
+		i++
+	}
+}
+
+// TestMemoryPerHost keeps the ≤ 1 KiB per host budget (DESIGN §6). It is a
+// size check, not a timing one; BenchmarkMemoryPerHost reports the figure
+// for 100k hosts.
+func TestMemoryPerHost(t *testing.T) {
+	per := MeasureBytesPerHost(20_000)
+	t.Logf("%.0f bytes/host", per)
+	if per > 1024 {
+		t.Errorf("%.0f bytes per host, budget 1024", per)
+	}
+}
