@@ -1,0 +1,39 @@
+package bench
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func TestParseFping(t *testing.T) {
+	out := `198.18.0.1   : [0], 64 bytes, 0.031 ms (0.031 avg, 0% loss)
+198.18.0.2   : [0], 64 bytes, 12.5 ms (12.5 avg, 0% loss)
+198.18.0.3   : xmt/rcv/%loss = 1/0/100%
+ICMP Host Unreachable from 198.19.255.254 for ICMP Echo sent to 198.18.0.9
+garbage : [x
+`
+	r := ParseFping(strings.NewReader(out))
+	if r.Answered != 2 {
+		t.Fatalf("answered %d, want 2", r.Answered)
+	}
+	for a, want := range map[string]int64{"198.18.0.1": 31_000, "198.18.0.2": 12_500_000} {
+		if got := r.RTT[netip.MustParseAddr(a)]; got != want {
+			t.Errorf("%s: %d ns, want %d", a, got, want)
+		}
+	}
+}
+
+func TestParseOping(t *testing.T) {
+	out := `PING 198.18.0.1 (198.18.0.1) 56 bytes of data.
+56 bytes from 198.18.0.1 (198.18.0.1): icmp_seq=1 ttl=64 time=0.04 ms
+56 bytes from 198.18.0.2 (198.18.0.2): icmp_seq=1 ttl=64 time=1.25 ms
+
+--- 198.18.0.1 ping statistics ---
+1 packets transmitted, 1 received, 0.00% packet loss, time 0.0ms
+`
+	r := ParseOping(strings.NewReader(out))
+	if r.Answered != 2 || r.RTT[netip.MustParseAddr("198.18.0.2")] != 1_250_000 || r.RTT[netip.MustParseAddr("198.18.0.1")] != 40_000 {
+		t.Fatalf("ParseOping = %+v", r)
+	}
+}
