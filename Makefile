@@ -4,11 +4,9 @@ GO ?= go
 BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
-# Packages whose tests need no privileges; they also run under -race.
-UNPRIV := ./wire/... ./state/... ./store/... ./api/... ./config/...
 FUZZTIME ?= 1m
 
-.PHONY: help build test test-short race fuzz bench generate lint run package package-test clean tools
+.PHONY: help deps build test test-short race fuzz bench generate lint run package package-test clean tools
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t16
@@ -16,15 +14,18 @@ help: ## list the targets
 build: ## build bin/hb-probe and bin/hb-responder (static, no cgo)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
-test: lint ## everything: unit, race, privileged (namespaces, raw sockets, eBPF) when root
-	$(GO) test -count=1 -timeout 15m ./...
-	$(GO) test -race -count=1 -timeout 10m $(UNPRIV)
+test: deps lint ## everything: unit, privileged (namespaces, raw sockets, eBPF) when root, then -race on the unprivileged tests
+	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -race -short -count=1 -timeout 15m ./...
+
+deps: ## as root: install the Debian packages the tests use if any is missing (else just say which)
+	@if [ "$$(id -u)" = 0 ]; then scripts/install-deps.sh; else scripts/install-deps.sh --check; fi
 
 test-short: ## unprivileged tests only (privileged ones skip with -short)
 	$(GO) test -short -count=1 ./...
 
-race: ## the race detector over the unprivileged packages
-	$(GO) test -race -count=1 $(UNPRIV)
+race: ## the race detector over every unprivileged test
+	$(GO) test -race -short -count=1 ./...
 
 fuzz: ## run every fuzz target for FUZZTIME (default 1m) each
 	@set -e; for pkg in $$($(GO) list ./...); do \
