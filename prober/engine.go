@@ -1,0 +1,150 @@
+package prober
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/hbmon/hb/wire"
+)
+
+// Proto is what the engine sends. The zero value lets New choose.
+type Proto uint8
+
+const (
+	ProtoAuto Proto = iota // ICMP (raw, else ping sockets), else UDP
+	ProtoICMP              // ICMP echo only: raw sockets, else ping sockets
+	ProtoUDP               // UDP HBQ1 datagrams to UDPPort only (no privilege needed)
+)
+
+// Socket is the kind of socket a mode runs on. The zero value is invalid.
+type Socket uint8
+
+const (
+	SocketInvalid Socket = iota
+	SocketRaw            // SOCK_RAW IPPROTO_ICMP/ICMPV6 (CAP_NET_RAW)
+	SocketPing           // SOCK_DGRAM IPPROTO_ICMP/ICMPV6 (net.ipv4.ping_group_range)
+	SocketUDP            // SOCK_DGRAM UDP to UDPPort
+)
+
+var socketNames = [...]string{"invalid", "raw", "ping-socket", "udp"}
+
+func (s Socket) String() string {
+	if int(s) < len(socketNames) {
+		return socketNames[s]
+	}
+	return "invalid"
+}
+
+// Mode says how the engine runs, and why.
+type Mode struct {
+	Socket Socket
+	// Timestamps is the best method available: TSKernelTxRx with
+	// SO_TIMESTAMPING, TSKernelRx with the SO_TIMESTAMPNS fallback. Each
+	// Result records the method that actually measured it.
+	Timestamps TSMethod
+	Reason     string // one line: why this socket and timestamp method
+}
+
+func (m Mode) String() string {
+	return fmt.Sprintf("%s sockets, %s timestamps: %s", m.Socket, m.Timestamps, m.Reason)
+}
+
+// Config configures an Engine. Zero fields take the documented defaults.
+type Config struct {
+	// Proto selects ICMP or UDP probes; ProtoAuto tries raw ICMP sockets
+	// (CAP_NET_RAW), then ping sockets (the process's group inside
+	// net.ipv4.ping_group_range), then UDP.
+	Proto Proto
+	// Socket forces a socket kind (tests, or to skip the raw attempt);
+	// SocketInvalid (zero) chooses by privilege as above.
+	Socket Socket
+	// Interval is how often Run probes each target. Default 1s.
+	Interval time.Duration
+	// Timeout is how long a probe waits for its reply. Default 1s.
+	Timeout time.Duration
+	// Jitter moves each firing by up to ±Jitter. Default Interval/20.
+	Jitter time.Duration
+	// Rate limits probes per second over all targets (the global token
+	// bucket). Default 10,000; negative: unlimited.
+	Rate int
+	// Batch is the sendmmsg/recvmmsg batch size. Default 64.
+	Batch int
+	// SocketBuffer is SO_RCVBUF/SO_SNDBUF in bytes; the FORCE variants are
+	// used when CAP_NET_ADMIN allows. Default 8 MiB.
+	SocketBuffer int
+	// Key, when set, puts its access token in every request and opens
+	// sealed blobs.
+	Key *wire.Key
+	// StaleAfter flags blobs collected longer ago than this. Default 30s.
+	StaleAfter time.Duration
+	// UDPPort is the responder's UDP port. Default wire.DefaultUDPPort.
+	UDPPort int
+	// NoKernelTx disables SO_TIMESTAMPING and uses the SO_TIMESTAMPNS
+	// fallback (for comparison and for kernels where it misbehaves).
+	NoKernelTx bool
+	// ID is the ICMP identifier; 0 picks a random one per process.
+	ID uint16
+	// Secret keys the probe cookies; zero: random per Engine.
+	Secret wire.Secret
+	// IPv4, IPv6: open only these families (both when both false).
+	IPv4, IPv6 bool
+}
+
+func (c *Config) defaults() {
+	if c.Interval <= 0 {
+		c.Interval = time.Second
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = time.Second
+	}
+	if c.Jitter == 0 {
+		c.Jitter = c.Interval / 20
+	}
+	if c.Rate == 0 {
+		c.Rate = 10000
+	}
+	if c.Batch <= 0 {
+		c.Batch = 64
+	}
+	c.Batch = min(c.Batch, 1024)
+	if c.SocketBuffer <= 0 {
+		c.SocketBuffer = 8 << 20
+	}
+	if c.StaleAfter <= 0 {
+		c.StaleAfter = 30 * time.Second
+	}
+	if c.UDPPort <= 0 {
+		c.UDPPort = wire.DefaultUDPPort
+	}
+	if !c.IPv4 && !c.IPv6 {
+		c.IPv4, c.IPv6 = true, true
+	}
+}
+
+// counters are the live Stats.
+type counters struct {
+	sent, sendErrors, enobufs, received, matched, duplicates, late, badCookie,
+	wrongSrc, unmatched, icmpErrors, timeouts, txStamps, stalls atomic.Uint64
+}
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		Sent: c.sent.Load(), SendErrors: c.sendErrors.Load(), ENOBUFS: c.enobufs.Load(),
+		Received: c.received.Load(), Matched: c.matched.Load(), Duplicates: c.duplicates.Load(),
+		Late: c.late.Load(), BadCookie: c.badCookie.Load(), WrongSrc: c.wrongSrc.Load(),
+		Unmatched: c.unmatched.Load(), ICMPErrors: c.icmpErrors.Load(), Timeouts: c.timeouts.Load(),
+		TxStamps: c.txStamps.Load(), Stalls: c.stalls.Load(),
+	}
+}
+
+// OnceOptions configures Engine.Once.
+type OnceOptions struct {
+	Count  int           // probes per target; default 1
+	Period time.Duration // between two probes of one target; default 1s
+	// Progress, when set, is called from the engine loop at most every
+	// 100ms with the number of targets finished so far.
+	Progress func(done, total int)
+	// OnResult, when set, sees every result (valid during the call only).
+	OnResult func(*Result)
+}

@@ -1,0 +1,774 @@
+package prober
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hbmon/hb/wire"
+)
+
+// Engine probes targets. Build one with New; drive it with Run
+// (continuous) or Once (one-shot); SetTargets swaps the target set while
+// Run runs, without reopening sockets. Close releases the sockets.
+type Engine struct {
+	cfg   Config
+	mode  Mode
+	id    uint16
+	conns [2]*conn // [0] IPv4, [1] IPv6; nil when not open
+	stats counters
+
+	targets atomic.Pointer[[]Target] // set by SetTargets, picked up by the loop
+	running sync.Mutex               // one Run or Once at a time
+	start   time.Time                // monotonic origin
+
+	// loop state (owned by the goroutine in Run/Once)
+	tt       []tgt
+	queue    []int32
+	qhead    int
+	token    wire.Token
+	tokenMin uint64
+	res      Result
+}
+
+// tgt is the loop's per-target data.
+type tgt struct {
+	addr  netip.Addr
+	sa    [unix.SizeofSockaddrInet6]byte
+	salen uint32
+	fam   uint8 // index into conns
+}
+
+// New opens the engine's sockets: one per address family, of the best
+// kind the process may open (see Config.Proto). The error says what is
+// missing (for example CAP_NET_RAW) when nothing can be opened.
+func New(cfg Config) (*Engine, error) {
+	cfg.defaults()
+	e := &Engine{cfg: cfg, start: time.Now()}
+	var rnd [18]byte
+	_, _ = rand.Read(rnd[:])
+	if e.cfg.Secret == (wire.Secret{}) {
+		copy(e.cfg.Secret[:], rnd[:16])
+	}
+	e.id = cfg.ID
+	if e.id == 0 {
+		e.id = binary.BigEndian.Uint16(rnd[16:]) | 1
+	}
+	kinds := []Socket{SocketRaw, SocketPing, SocketUDP}
+	switch {
+	case cfg.Socket != SocketInvalid:
+		kinds = []Socket{cfg.Socket}
+	case cfg.Proto == ProtoICMP:
+		kinds = []Socket{SocketRaw, SocketPing}
+	case cfg.Proto == ProtoUDP:
+		kinds = []Socket{SocketUDP}
+	}
+	var why []string
+	var lastErr error
+	for _, k := range kinds {
+		opened := 0
+		for f, want := range [2]bool{cfg.IPv4, cfg.IPv6} {
+			if !want {
+				continue
+			}
+			c, err := openConn(f == 1, k, &e.cfg, e.id)
+			if err != nil {
+				lastErr = err
+				if f == 0 || opened == 0 {
+					why = append(why, fmt.Sprintf("%s: %v", k, err))
+				}
+				continue
+			}
+			tmpl := template(c.kind, e.id, keyID(cfg.Key))
+			newConnBuffers(c, e.cfg.Batch, tmpl)
+			e.conns[f] = c
+			opened++
+		}
+		if opened > 0 {
+			e.mode = Mode{Socket: k, Timestamps: e.bestTS(), Reason: reason(k, why, e.bestTS())}
+			return e, nil
+		}
+		if lastErr != nil && !isPerm(lastErr) && k != SocketRaw {
+			break
+		}
+	}
+	hint := ""
+	if lastErr != nil && isPerm(lastErr) {
+		hint = fmt.Sprintf(" (raw ICMP needs CAP_NET_RAW: setcap cap_net_raw+ep hb-probe; ping sockets need the group in net.ipv4.ping_group_range, now %q; or use --proto udp)", pingGroupRange())
+	}
+	return nil, fmt.Errorf("prober: no usable socket: %v%s", errors.Join(lastErr), hint)
+}
+
+func keyID(k *wire.Key) uint8 {
+	if k == nil {
+		return 0
+	}
+	return k.ID
+}
+
+func (e *Engine) bestTS() TSMethod {
+	m := TSKernelTxRx
+	for _, c := range e.conns {
+		if c != nil && c.ts > m {
+			m = c.ts
+		}
+	}
+	return m
+}
+
+func reason(k Socket, why []string, ts TSMethod) string {
+	var s string
+	switch k {
+	case SocketRaw:
+		s = "raw ICMP sockets open (CAP_NET_RAW)"
+	case SocketPing:
+		s = "no CAP_NET_RAW; unprivileged ICMP ping sockets (net.ipv4.ping_group_range allows this group)"
+	case SocketUDP:
+		s = "UDP HBQ1 probes to the responder port"
+		if len(why) > 0 {
+			s = "no CAP_NET_RAW and ping sockets refused; UDP HBQ1 probes only (needs hb-responder)"
+		}
+	}
+	switch ts {
+	case TSKernelTxRx:
+		s += "; RTT from kernel TX+RX timestamps (SO_TIMESTAMPING)"
+	case TSKernelRx:
+		s += "; RTT from kernel RX timestamps (SO_TIMESTAMPNS) and the send clock"
+	default:
+		s += "; RTT from the process clock"
+	}
+	return s
+}
+
+// Mode says which sockets and timestamps the engine uses, and why.
+func (e *Engine) Mode() Mode { return e.mode }
+
+// ID is the ICMP identifier of this engine's probes (ping sockets rewrite
+// it on the wire).
+func (e *Engine) ID() uint16 { return e.id }
+
+// Stats returns the counters.
+func (e *Engine) Stats() Stats { return e.stats.snapshot() }
+
+// SetTargets replaces the target set. Run picks it up within a loop turn;
+// probes in flight to addresses still present keep their results (with
+// the new index), those to removed addresses are dropped.
+func (e *Engine) SetTargets(ts []Target) {
+	c := append([]Target(nil), ts...)
+	e.targets.Store(&c)
+}
+
+// Close closes the sockets.
+func (e *Engine) Close() error {
+	var errs []error
+	for i, c := range e.conns {
+		if c != nil {
+			if err := unix.Close(c.fd); err != nil {
+				errs = append(errs, os.NewSyscallError("close", err))
+			}
+			e.conns[i] = nil
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Run probes the current target set (SetTargets) every Config.Interval,
+// spread over the interval, until ctx ends. fn sees every result from the
+// engine's goroutine; the *Result is valid only during the call, and fn
+// must return quickly.
+func (e *Engine) Run(ctx context.Context, fn func(*Result)) error {
+	e.running.Lock()
+	defer e.running.Unlock()
+	p := e.targets.Load()
+	var ts []Target
+	if p != nil {
+		ts = *p
+		e.targets.Store(nil)
+	}
+	return e.loop(ctx, ts, loopOpts{interval: e.cfg.Interval, spread: true, jitter: e.cfg.Jitter}, fn)
+}
+
+// Once probes targets opts.Count times each and returns one summary per
+// target, in order. It waits for the last probe's timeout.
+func (e *Engine) Once(ctx context.Context, targets []Target, opts OnceOptions) ([]Summary, error) {
+	e.running.Lock()
+	defer e.running.Unlock()
+	if opts.Count <= 0 {
+		opts.Count = 1
+	}
+	if opts.Period <= 0 {
+		opts.Period = time.Second
+	}
+	sums := make([]Summary, len(targets))
+	for i := range targets {
+		sums[i].Target = targets[i]
+	}
+	done := 0
+	lastProg := time.Time{}
+	fn := func(r *Result) {
+		if r.Target < 0 || r.Target >= len(sums) {
+			return
+		}
+		s := &sums[r.Target]
+		s.Add(r)
+		if s.Sent == opts.Count {
+			done++
+		}
+		if opts.OnResult != nil {
+			opts.OnResult(r)
+		}
+		if opts.Progress != nil {
+			if now := time.Now(); now.Sub(lastProg) >= 100*time.Millisecond || done == len(sums) {
+				lastProg = now
+				opts.Progress(done, len(sums))
+			}
+		}
+	}
+	err := e.loop(ctx, targets, loopOpts{interval: opts.Period, limit: opts.Count}, fn)
+	return sums, err
+}
+
+type loopOpts struct {
+	interval time.Duration
+	jitter   time.Duration
+	spread   bool
+	limit    int // fires per target; 0 forever (Run)
+}
+
+func (e *Engine) mono(t time.Time) int64 { return int64(t.Sub(e.start)) }
+
+func (e *Engine) setTargets(ts []Target) {
+	old := e.tt
+	e.tt = make([]tgt, len(ts))
+	idx := make(map[netip.Addr]int32, len(ts))
+	for i, t := range ts {
+		a := t.Addr.Unmap()
+		f := uint8(0)
+		if a.Is6() {
+			f = 1
+		}
+		port := 0 // raw ICMPv6 sockets read sin6_port as the protocol
+		if e.mode.Socket == SocketUDP {
+			port = e.cfg.UDPPort
+		}
+		sa, n := sockaddr(a, port)
+		e.tt[i] = tgt{addr: a, sa: sa, salen: n, fam: f}
+		idx[a] = int32(i)
+	}
+	if old == nil {
+		return
+	}
+	// Re-point in-flight probes at the new indices.
+	for _, c := range e.conns {
+		if c == nil {
+			continue
+		}
+		for i, t := 0, c.inf.tail; i < c.inf.busy; i, t = i+1, t+1 {
+			s := &c.inf.slots[t]
+			if j, ok := idx[s.addr]; ok {
+				s.target = j
+			} else if s.state == slotPending {
+				s.state = slotDropped
+			}
+		}
+	}
+}
+
+func (e *Engine) loop(ctx context.Context, ts []Target, o loopOpts, fn func(*Result)) error {
+	e.setTargets(ts)
+	now := time.Now()
+	seed := binary.LittleEndian.Uint64(e.cfg.Secret[:8])
+	wheel := NewWheel(WheelConfig{Targets: len(ts), Interval: o.interval, Jitter: o.jitter, Spread: o.spread, Limit: o.limit, Seed: seed}, now)
+	pacer := NewPacer(e.cfg.Rate, e.cfg.Batch, now)
+	backoff := Backoff{Min: time.Millisecond, Max: 100 * time.Millisecond}
+	var backoffUntil time.Time
+	e.queue = e.queue[:0]
+	e.qhead = 0
+	due := make([]int, 0, 1024)
+	var pfd [2]unix.PollFd
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil
+		}
+		if p := e.targets.Swap(nil); p != nil && o.limit == 0 {
+			e.setTargets(*p)
+			now = time.Now()
+			wheel = NewWheel(WheelConfig{Targets: len(*p), Interval: o.interval, Jitter: o.jitter, Spread: o.spread, Seed: seed}, now)
+			e.queue, e.qhead = e.queue[:0], 0
+		}
+		now = time.Now()
+		e.sweep(now, fn)
+		due = wheel.Due(now, due[:0])
+		for _, i := range due {
+			e.queue = append(e.queue, int32(i))
+		}
+		// Send what the pacer allows, a whole batch at a time.
+		for e.qhead < len(e.queue) && !now.Before(backoffUntil) {
+			n := pacer.Take(now, min(len(e.queue)-e.qhead, e.cfg.Batch))
+			if n == 0 {
+				break
+			}
+			sent, berr := e.sendBatch(now, n, fn)
+			if berr {
+				e.stats.enobufs.Add(1)
+				backoffUntil = now.Add(backoff.Fail())
+				break
+			}
+			backoff.OK()
+			if sent == 0 {
+				break // stalled: every slot busy
+			}
+			now = time.Now()
+		}
+		if e.qhead == len(e.queue) {
+			e.queue, e.qhead = e.queue[:0], 0
+		}
+		e.drainErrQueues(fn)
+		// Done (Once)?
+		if o.limit > 0 && wheel.Remaining() == 0 && e.qhead == len(e.queue) && !e.anyPending() {
+			return nil
+		}
+		// Sleep until the next event: a due target, pacer tokens, the
+		// oldest deadline, or a reply.
+		wait := 50 * time.Millisecond
+		if t, ok := wheel.Next(); ok {
+			wait = min(wait, t.Sub(now))
+		}
+		if e.qhead < len(e.queue) {
+			w := pacer.Wait(now, min(len(e.queue)-e.qhead, e.cfg.Batch))
+			if now.Before(backoffUntil) {
+				w = max(w, backoffUntil.Sub(now))
+			}
+			wait = min(wait, w)
+		}
+		if d, ok := e.nextDeadline(); ok {
+			wait = min(wait, time.Duration(d-e.mono(now)))
+		}
+		wait = max(wait, 0)
+		np := 0
+		for _, c := range e.conns {
+			if c != nil {
+				pfd[np] = unix.PollFd{Fd: int32(c.fd), Events: unix.POLLIN | unix.POLLERR}
+				np++
+			}
+		}
+		tsp := unix.NsecToTimespec(int64(wait))
+		if _, err := unix.Ppoll(pfd[:np], &tsp, nil); err != nil && err != unix.EINTR {
+			return os.NewSyscallError("ppoll", err)
+		}
+		for _, c := range e.conns {
+			if c != nil {
+				e.drainErr(c, fn)
+				e.receive(c, fn)
+			}
+		}
+	}
+}
+
+func (e *Engine) anyPending() bool {
+	for _, c := range e.conns {
+		if c != nil && c.inf.pending() {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) nextDeadline() (int64, bool) {
+	best, ok := int64(0), false
+	for _, c := range e.conns {
+		if c == nil {
+			continue
+		}
+		for i, t := 0, c.inf.tail; i < c.inf.busy; i, t = i+1, t+1 {
+			if s := &c.inf.slots[t]; s.state == slotPending {
+				if !ok || s.deadline < best {
+					best, ok = s.deadline, true
+				}
+				break
+			}
+		}
+	}
+	return best, ok
+}
+
+func (e *Engine) sweep(now time.Time, fn func(*Result)) {
+	m := e.mono(now)
+	for _, c := range e.conns {
+		if c == nil {
+			continue
+		}
+		c.inf.sweep(m, func(seq uint16, s *slot) {
+			e.stats.timeouts.Add(1)
+			r := e.newResult(s, seq)
+			r.Outcome = OutcomeTimeout
+			fn(r)
+		})
+	}
+}
+
+func (e *Engine) newResult(s *slot, seq uint16) *Result {
+	r := &e.res
+	*r = Result{Target: int(s.target), Addr: s.addr, Seq: seq}
+	tx := s.txKern
+	if tx == 0 {
+		tx = s.txUser
+	}
+	r.Sent = time.Unix(0, tx)
+	return r
+}
+
+func (e *Engine) tokenFor(now time.Time) *wire.Token {
+	if e.cfg.Key == nil {
+		return &e.token
+	}
+	if m := wire.EpochMinute(now.UnixNano()); m != e.tokenMin || e.tokenMin == 0 {
+		e.token = e.cfg.Key.Token(now.UnixNano())
+		e.tokenMin = m
+	}
+	return &e.token
+}
+
+// sendBatch sends up to n queued probes. It returns how many left the
+// queue and whether the kernel pushed back (ENOBUFS/EAGAIN).
+func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
+	tok := e.tokenFor(now)
+	var cnt [2]int
+	taken := 0
+	for ; taken < n && e.qhead < len(e.queue); taken++ {
+		ti := e.queue[e.qhead]
+		if int(ti) >= len(e.tt) {
+			e.qhead++
+			continue
+		}
+		t := &e.tt[ti]
+		c := e.conns[t.fam]
+		if c == nil {
+			// No socket for this family: a send error.
+			e.qhead++
+			e.stats.sendErrors.Add(1)
+			r := &e.res
+			*r = Result{Target: int(ti), Addr: t.addr, Sent: now, Outcome: OutcomeSendError, Err: errNoFamily}
+			fn(r)
+			continue
+		}
+		seq, ok := c.inf.alloc()
+		if !ok {
+			e.stats.stalls.Add(1)
+			break
+		}
+		k := cnt[t.fam]
+		cnt[t.fam]++
+		c.txSeq[k], c.txTgt[k] = seq, ti
+		h := &c.txMsg[k].Hdr
+		h.Name = &t.sa[0]
+		h.Namelen = t.salen
+		e.qhead++
+	}
+	pushed := false
+	txUser := now.UnixNano()
+	mono := e.mono(now)
+	for f, c := range e.conns {
+		m := cnt[f]
+		if c == nil || m == 0 {
+			continue
+		}
+		for k := range m {
+			seq, ti := c.txSeq[k], c.txTgt[k]
+			t := &e.tt[ti]
+			w := wireTime(txUser, seq)
+			ck := wire.Cookie(&e.cfg.Secret, t.addr, e.id, seq, w)
+			patchProbe(c.tx[k], c.kind, seq, ck, w, tok)
+			s := &c.inf.slots[seq]
+			*s = slot{addr: t.addr, cookie: ck, txWire: w, txUser: txUser, deadline: mono + int64(e.cfg.Timeout), target: ti, state: slotPending}
+		}
+		off := 0
+		for off < m {
+			sent, err := sendmmsg(c.fd, c.txMsg[off:m])
+			if sent > 0 {
+				for k := off; k < off+sent; k++ {
+					c.inf.tskey[uint16(c.inf.ids)] = c.txSeq[k]
+					c.inf.ids++
+				}
+				e.stats.sent.Add(uint64(sent))
+				off += sent
+				continue
+			}
+			if err == unix.ENOBUFS || err == unix.EAGAIN || err == unix.ENOMEM {
+				// Put the unsent probes back at the head of the queue and
+				// free their slots (they were the last allocated).
+				for k := m - 1; k >= off; k-- {
+					c.inf.unalloc()
+				}
+				e.requeue(c.txTgt[off:m])
+				pushed = true
+				break
+			}
+			// A hard error for message off: report it, go on with the rest.
+			s := &c.inf.slots[c.txSeq[off]]
+			s.state = slotAnswered
+			e.stats.sendErrors.Add(1)
+			r := e.newResult(s, c.txSeq[off])
+			r.Outcome, r.Err = OutcomeSendError, os.NewSyscallError("sendmmsg", err)
+			fn(r)
+			off++
+		}
+	}
+	return taken, pushed
+}
+
+var errNoFamily = errors.New("no socket for this address family")
+
+func (e *Engine) requeue(ts []int32) {
+	if e.qhead >= len(ts) {
+		e.qhead -= len(ts)
+		copy(e.queue[e.qhead:], ts)
+		return
+	}
+	q := append(append([]int32(nil), ts...), e.queue[e.qhead:]...)
+	e.queue, e.qhead = q, 0
+}
+
+func (e *Engine) drainErrQueues(fn func(*Result)) {
+	for _, c := range e.conns {
+		if c != nil {
+			e.drainErr(c, fn)
+		}
+	}
+}
+
+// drainErr reads the error queue: TX timestamps, and (ping and UDP
+// sockets) ICMP errors.
+func (e *Engine) drainErr(c *conn, fn func(*Result)) {
+	for {
+		c.eq.reset()
+		n, err := recvmmsg(c.fd, c.eq.msg, unix.MSG_ERRQUEUE)
+		if err != nil || n == 0 {
+			return
+		}
+		for i := range n {
+			b, ctl, _ := c.eq.data(i)
+			cm := parseCmsgs(ctl)
+			if !cm.hasErr {
+				continue
+			}
+			switch cm.err.origin {
+			case eeOriginTimestamping:
+				if cm.err.info == scmTstampSnd && cm.ts != 0 {
+					e.txStamp(c, b, cm)
+				}
+			case eeOriginICMP, eeOriginICMP6:
+				e.queuedICMPError(c, b, cm, fn)
+			case eeOriginLocal:
+				// e.g. EMSGSIZE; nothing to match.
+			}
+		}
+		if n < len(c.eq.msg) {
+			return
+		}
+	}
+}
+
+// txStamp records a kernel TX timestamp. The packet, when the kernel
+// returns it, ends with our probe (its link and network headers vary), so
+// its seq and cookie are read from the tail; else the OPT_ID key maps to
+// the seq.
+func (e *Engine) txStamp(c *conn, b []byte, cm cmsgInfo) {
+	var seq uint16
+	plen := len(c.tx[0])
+	if len(b) >= plen {
+		p := b[len(b)-plen:]
+		off := 0
+		if c.kind != kindUDP {
+			seq = binary.BigEndian.Uint16(p[6:])
+			off = icmpHdrLen
+		}
+		ck, w, ok := probeCookie(p[off:])
+		if !ok {
+			return
+		}
+		if c.kind == kindUDP {
+			seq = uint16(w)
+		}
+		if s := &c.inf.slots[seq]; s.cookie != ck || s.txWire != w {
+			return
+		}
+	} else {
+		if c.inf.ids-cm.err.data > 1<<15 {
+			return // too old to trust the key ring
+		}
+		seq = c.inf.tskey[uint16(cm.err.data)]
+	}
+	s := &c.inf.slots[seq]
+	if s.txKern == 0 && (s.state == slotPending || s.state == slotAnswered) && cm.ts >= s.txUser-int64(time.Millisecond) {
+		s.txKern = cm.ts
+		e.stats.txStamps.Add(1)
+	}
+}
+
+// queuedICMPError handles an ICMP error from the error queue (ping and
+// UDP sockets): the data is our probe as sent, the offender the router.
+func (e *Engine) queuedICMPError(c *conn, b []byte, cm cmsgInfo, fn func(*Result)) {
+	var seq uint16
+	payload := b
+	if c.kind != kindUDP {
+		if len(b) < icmpHdrLen {
+			e.stats.unmatched.Add(1)
+			return
+		}
+		seq = binary.BigEndian.Uint16(b[6:])
+		payload = b[icmpHdrLen:]
+	}
+	ck, w, ok := probeCookie(payload)
+	if c.kind == kindUDP {
+		if !ok {
+			e.stats.unmatched.Add(1)
+			return
+		}
+		seq = uint16(w)
+	}
+	s := &c.inf.slots[seq]
+	// The queued error does not name the destination; the cookie binds it.
+	s2, v := c.inf.match(seq, s.addr, ck, w, ok)
+	e.finishError(c, s2, seq, v, cm.err.typ, cm.err.code, cm.err.offender, fn)
+}
+
+func (e *Engine) finishError(c *conn, s *slot, seq uint16, v verdict, typ, code uint8, from netip.Addr, fn func(*Result)) {
+	if v != vFresh {
+		e.count(v)
+		return
+	}
+	e.stats.icmpErrors.Add(1)
+	r := e.newResult(s, seq)
+	r.Outcome = OutcomeICMPError
+	r.ICMPType, r.ICMPCode, r.From = typ, code, from
+	fn(r)
+}
+
+func (e *Engine) count(v verdict) {
+	switch v {
+	case vDuplicate:
+		e.stats.duplicates.Add(1)
+	case vLate:
+		e.stats.late.Add(1)
+	case vBadCookie:
+		e.stats.badCookie.Add(1)
+	case vWrongSrc:
+		e.stats.wrongSrc.Add(1)
+	default:
+		e.stats.unmatched.Add(1)
+	}
+}
+
+// receive reads replies in batches until the socket is empty.
+func (e *Engine) receive(c *conn, fn func(*Result)) {
+	for range 64 { // bounded, so sending is not starved
+		c.rx.reset()
+		n, err := recvmmsg(c.fd, c.rx.msg, 0)
+		if err != nil || n == 0 {
+			return
+		}
+		userNow := time.Now().UnixNano()
+		e.stats.received.Add(uint64(n))
+		for i := range n {
+			b, ctl, src := c.rx.data(i)
+			e.handle(c, b, src, parseCmsgs(ctl), userNow, fn)
+		}
+		if n < len(c.rx.msg) {
+			return
+		}
+	}
+}
+
+// handle matches one received packet and emits its result.
+func (e *Engine) handle(c *conn, b []byte, src netip.Addr, cm cmsgInfo, userNow int64, fn func(*Result)) {
+	var p rxPacket
+	switch {
+	case c.kind == kindUDP:
+		p = rxPacket{class: pktReply, src: src.Unmap(), payload: b}
+	case c.v6:
+		p = parseICMP6(b, src)
+	case c.socket == SocketRaw:
+		p = parseIPv4(b)
+	default:
+		p = parseICMP4(b, src)
+	}
+	if p.class == pktOther || (c.socket == SocketRaw && p.id != e.id) {
+		e.stats.unmatched.Add(1)
+		return
+	}
+	ck, w, has := probeCookie(p.payload)
+	if c.kind == kindUDP {
+		if !has || !wire.IsReply(p.payload) {
+			e.stats.unmatched.Add(1)
+			return
+		}
+		p.seq = uint16(w)
+	}
+	if p.class == pktError {
+		s, v := c.inf.match(p.seq, p.dst, ck, w, has)
+		e.finishError(c, s, p.seq, v, p.icmpType, p.icmpCode, p.src, fn)
+		return
+	}
+	s, v := c.inf.match(p.seq, p.src, ck, w, has)
+	if v != vFresh {
+		e.count(v)
+		return
+	}
+	e.stats.matched.Add(1)
+	r := e.newResult(s, p.seq)
+	r.Outcome = OutcomeOK
+	rx := cm.ts
+	if s.txKern == 0 && c.ts == TSKernelTxRx {
+		// The TX stamp may still sit in the error queue.
+		e.drainErr(c, fn)
+		r = e.newResult(s, p.seq)
+		r.Outcome = OutcomeOK
+	}
+	switch {
+	case rx != 0 && s.txKern != 0:
+		r.Method, r.RTT = TSKernelTxRx, time.Duration(rx-s.txKern)
+	case rx != 0:
+		r.Method, r.RTT = TSKernelRx, time.Duration(rx-s.txUser)
+	default:
+		rx = userNow
+		r.Method, r.RTT = TSUser, time.Duration(userNow-s.txUser)
+	}
+	decodeHealth(r, p.payload, e.cfg.Key, rx, e.cfg.StaleAfter)
+	fn(r)
+}
+
+// decodeHealth fills r's health fields from a reply payload.
+func decodeHealth(r *Result, payload []byte, k *wire.Key, rxNano int64, staleAfter time.Duration) {
+	switch {
+	case wire.IsReply(payload):
+		rep, err := wire.ParseReply(payload)
+		if err != nil {
+			r.BlobErr = err
+			return
+		}
+		if err := wire.DecodeBlob(rep.Blob, k, &r.Health); err != nil {
+			r.BlobErr = err
+			return
+		}
+		r.HealthKind = HealthHBH1
+		r.Stale = rxNano-r.Health.CollectedAt > int64(staleAfter)
+	case wire.IsHBM2(payload):
+		m, err := wire.DecodeHBM2(payload)
+		if err != nil {
+			r.BlobErr = err
+			return
+		}
+		r.HealthKind, r.HBM2 = HealthHBM2, m
+		r.Stale = rxNano-int64(m.Timestamp*1e9) > int64(staleAfter)
+	}
+}

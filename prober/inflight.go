@@ -1,0 +1,124 @@
+package prober
+
+import "net/netip"
+
+// slotState is the life of one in-flight slot.
+type slotState uint8
+
+const (
+	slotFree     slotState = iota // never used
+	slotPending                   // sent, waiting
+	slotAnswered                  // a reply or an ICMP error resolved it
+	slotExpired                   // timed out; kept to recognise late replies
+	slotDropped                   // its target went away in a reload
+)
+
+// slot is one probe in flight; its index is the probe's sequence number.
+type slot struct {
+	addr     netip.Addr
+	cookie   uint64
+	txWire   int64 // tx time written into the probe (unix ns, low bits = seq)
+	txUser   int64 // process clock just before the batch's sendmmsg (unix ns)
+	txKern   int64 // kernel TX timestamp (unix ns); 0 until the error queue gives it
+	deadline int64 // monotonic ns (engine clock) after which it times out
+	target   int32
+	state    slotState
+}
+
+// verdict is how a reply relates to the in-flight table.
+type verdict uint8
+
+const (
+	vFresh     verdict = iota + 1 // answers a pending probe
+	vDuplicate                    // the probe was already answered
+	vLate                         // the probe already timed out
+	vBadCookie                    // cookie or tx time does not match the slot
+	vWrongSrc                     // came from another address than the probe's target
+	vUnknown                      // no probe in that slot
+)
+
+// inflight is the table of probes in flight for one socket: 65,536 slots
+// indexed by sequence number, allocated in order. It is not safe for
+// concurrent use; the engine's loop owns it.
+type inflight struct {
+	slots [1 << 16]slot
+	next  uint16 // the next slot to allocate
+	tail  uint16 // the oldest slot that may still be pending
+	busy  int    // slots between tail and next (pending or not yet swept)
+	// tskey maps the kernel's OPT_ID counter (low 16 bits) to the seq it
+	// stamped; ids counts the packets this socket handed the kernel.
+	tskey [1 << 16]uint16
+	ids   uint32
+}
+
+// alloc returns the next free slot's seq, or false when every slot is
+// still pending (the caller stalls until timeouts free some).
+func (f *inflight) alloc() (uint16, bool) {
+	if f.busy == len(f.slots) {
+		return 0, false
+	}
+	seq := f.next
+	f.next++
+	f.busy++
+	return seq, true
+}
+
+// unalloc gives back the most recently allocated slot (a probe that was
+// never sent).
+func (f *inflight) unalloc() {
+	f.next--
+	f.busy--
+	f.slots[f.next].state = slotAnswered
+}
+
+// match classifies a reply for seq from src carrying cookie and txWire
+// (hasCookie false: a legacy or plain payload without one). A fresh match
+// marks the slot answered.
+func (f *inflight) match(seq uint16, src netip.Addr, cookie uint64, txWire int64, hasCookie bool) (*slot, verdict) {
+	s := &f.slots[seq]
+	if s.state == slotFree || s.state == slotDropped {
+		return s, vUnknown
+	}
+	if src != s.addr {
+		return s, vWrongSrc
+	}
+	if hasCookie && (cookie != s.cookie || txWire != s.txWire) {
+		return s, vBadCookie
+	}
+	switch s.state {
+	case slotAnswered:
+		return s, vDuplicate
+	case slotExpired:
+		return s, vLate
+	}
+	s.state = slotAnswered
+	return s, vFresh
+}
+
+// sweep expires pending slots whose deadline is at or before now, oldest
+// first, calling expired for each; it stops at the first slot still
+// waiting. Deadlines grow with allocation order, so this is exact.
+func (f *inflight) sweep(now int64, expired func(seq uint16, s *slot)) {
+	for f.busy > 0 {
+		s := &f.slots[f.tail]
+		if s.state == slotPending {
+			if s.deadline > now {
+				return
+			}
+			s.state = slotExpired
+			expired(f.tail, s)
+		}
+		f.tail++
+		f.busy--
+	}
+}
+
+// pending reports whether any probe is still waiting.
+func (f *inflight) pending() bool {
+	for i, t := 0, f.tail; i < f.busy; i, t = i+1, t+1 {
+		if f.slots[t].state == slotPending {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,281 @@
+package prober
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// conn is one socket of the engine (one per address family) with its
+// batch buffers. Only the engine loop touches it.
+type conn struct {
+	fd     int
+	v6     bool
+	socket Socket
+	kind   probeKind
+	ts     TSMethod // best method this socket has
+	inf    inflight
+
+	// transmit batch
+	tx    [][]byte
+	txIov []unix.Iovec
+	txMsg []unix.Mmsghdr
+	txSeq []uint16
+	txTgt []int32
+	rx    rxBatch // replies
+	eq    rxBatch // the error queue: TX timestamps, queued ICMP errors
+}
+
+// rxBatch is a recvmmsg batch: buffers, names, control buffers, headers.
+type rxBatch struct {
+	buf  [][]byte
+	name [][unix.SizeofSockaddrInet6]byte
+	ctl  [][]byte
+	iov  []unix.Iovec
+	msg  []unix.Mmsghdr
+}
+
+func newRxBatch(n int) rxBatch {
+	b := rxBatch{
+		buf:  make([][]byte, n),
+		name: make([][unix.SizeofSockaddrInet6]byte, n),
+		ctl:  make([][]byte, n),
+		iov:  make([]unix.Iovec, n),
+		msg:  make([]unix.Mmsghdr, n),
+	}
+	for i := range n {
+		b.buf[i] = make([]byte, maxPacket)
+		b.ctl[i] = make([]byte, ctlLen)
+		b.iov[i].Base = &b.buf[i][0]
+		b.iov[i].SetLen(maxPacket)
+	}
+	return b
+}
+
+// reset re-arms the headers (the kernel overwrites lengths).
+func (b *rxBatch) reset() {
+	for i := range b.msg {
+		h := &b.msg[i].Hdr
+		h.Name = &b.name[i][0]
+		h.Namelen = unix.SizeofSockaddrInet6
+		h.Iov = &b.iov[i]
+		h.SetIovlen(1)
+		h.Control = &b.ctl[i][0]
+		h.SetControllen(ctlLen)
+		h.Flags = 0
+		b.msg[i].Len = 0
+	}
+}
+
+// data returns message i's payload, control bytes and source address.
+func (b *rxBatch) data(i int) ([]byte, []byte, netip.Addr) {
+	h := &b.msg[i].Hdr
+	return b.buf[i][:b.msg[i].Len], b.ctl[i][:h.Controllen], sockaddrAddr(b.name[i][:h.Namelen])
+}
+
+const ctlLen = 512
+
+func newConnBuffers(c *conn, batch int, tmpl []byte) {
+	c.tx = make([][]byte, batch)
+	c.txIov = make([]unix.Iovec, batch)
+	c.txMsg = make([]unix.Mmsghdr, batch)
+	c.txSeq = make([]uint16, batch)
+	c.txTgt = make([]int32, batch)
+	for i := range batch {
+		c.tx[i] = append([]byte(nil), tmpl...)
+		c.txIov[i].Base = &c.tx[i][0]
+		c.txIov[i].SetLen(len(tmpl))
+		c.txMsg[i].Hdr.Iov = &c.txIov[i]
+		c.txMsg[i].Hdr.SetIovlen(1)
+	}
+	c.rx = newRxBatch(batch)
+	c.eq = newRxBatch(min(batch, 64))
+}
+
+func sendmmsg(fd int, msgs []unix.Mmsghdr) (int, error) {
+	n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+func recvmmsg(fd int, msgs []unix.Mmsghdr, flags int) (int, error) {
+	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), uintptr(flags|unix.MSG_DONTWAIT), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// sockaddr builds the raw sockaddr for a, with port (UDP) in network order.
+func sockaddr(a netip.Addr, port int) (sa [unix.SizeofSockaddrInet6]byte, n uint32) {
+	if a.Is4() {
+		binary.NativeEndian.PutUint16(sa[0:], unix.AF_INET)
+		binary.BigEndian.PutUint16(sa[2:], uint16(port))
+		b := a.As4()
+		copy(sa[4:], b[:])
+		return sa, unix.SizeofSockaddrInet4
+	}
+	binary.NativeEndian.PutUint16(sa[0:], unix.AF_INET6)
+	binary.BigEndian.PutUint16(sa[2:], uint16(port))
+	b := a.As16()
+	copy(sa[8:], b[:])
+	return sa, unix.SizeofSockaddrInet6
+}
+
+// openConn opens the socket of kind for one family and sets it up. It
+// returns the error of socket(2) unwrapped enough for errors.Is(EPERM).
+func openConn(v6 bool, s Socket, cfg *Config, id uint16) (*conn, error) {
+	fam, proto, typ := unix.AF_INET, unix.IPPROTO_ICMP, unix.SOCK_RAW
+	kind := kindICMP4
+	if v6 {
+		fam, proto, kind = unix.AF_INET6, unix.IPPROTO_ICMPV6, kindICMP6
+	}
+	switch s {
+	case SocketPing:
+		typ = unix.SOCK_DGRAM
+	case SocketUDP:
+		typ, proto, kind = unix.SOCK_DGRAM, unix.IPPROTO_UDP, kindUDP
+	}
+	fd, err := unix.Socket(fam, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	c := &conn{fd: fd, v6: v6, socket: s, kind: kind}
+	if err := c.setup(cfg, id); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *conn) setup(cfg *Config, id uint16) error {
+	fd := c.fd
+	// Big buffers: the FORCE variants need CAP_NET_ADMIN; else the plain
+	// ones, capped by net.core.{r,w}mem_max.
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, cfg.SocketBuffer) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, cfg.SocketBuffer)
+	}
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, cfg.SocketBuffer) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, cfg.SocketBuffer)
+	}
+	// Timestamps: software TX (error queue, keyed by OPT_ID and carrying
+	// the packet) and RX; else SO_TIMESTAMPNS for RX only.
+	c.ts = TSKernelRx
+	if !cfg.NoKernelTx {
+		flags := unix.SOF_TIMESTAMPING_TX_SOFTWARE | unix.SOF_TIMESTAMPING_RX_SOFTWARE |
+			unix.SOF_TIMESTAMPING_SOFTWARE | unix.SOF_TIMESTAMPING_OPT_ID
+		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPING, flags) == nil {
+			c.ts = TSKernelTxRx
+		}
+	}
+	if c.ts != TSKernelTxRx {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+			c.ts = TSUser
+		}
+	}
+	// ICMP errors for ping and UDP sockets come through the error queue.
+	if c.socket != SocketRaw {
+		lvl, opt := unix.IPPROTO_IP, unix.IP_RECVERR
+		if c.v6 {
+			lvl, opt = unix.IPPROTO_IPV6, unix.IPV6_RECVERR
+		}
+		if err := unix.SetsockoptInt(fd, lvl, opt, 1); err != nil {
+			return os.NewSyscallError("setsockopt IP_RECVERR", err)
+		}
+	}
+	if c.socket == SocketRaw {
+		if c.v6 {
+			var f unix.ICMPv6Filter
+			for i := range f.Data {
+				f.Data[i] = 0xffffffff
+			}
+			for _, t := range []int{icmp6EchoReply, icmp6Unreach, icmp6TooBig, icmp6TimeExc, icmp6ParamProb} {
+				f.Data[t>>5] &^= 1 << (uint(t) & 31)
+			}
+			if err := unix.SetsockoptICMPv6Filter(fd, unix.SOL_ICMPV6, unix.ICMPV6_FILTER, &f); err != nil {
+				return os.NewSyscallError("setsockopt ICMPV6_FILTER", err)
+			}
+		}
+		prog := bpfFilter(c.v6, id)
+		fp := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+		if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fp); err != nil {
+			return os.NewSyscallError("setsockopt SO_ATTACH_FILTER", err)
+		}
+	}
+	return nil
+}
+
+// bpfFilter is the classic BPF socket filter of a raw socket: echo replies
+// with our id, and ICMP errors (whose quoted probe userspace checks).
+// IPv4 raw sockets see the IP header first; IPv6 ones start at ICMPv6.
+func bpfFilter(v6 bool, id uint16) []unix.SockFilter {
+	const (
+		ldB   = unix.BPF_LD | unix.BPF_B | unix.BPF_ABS
+		ldH   = unix.BPF_LD | unix.BPF_H | unix.BPF_ABS
+		ldBX  = unix.BPF_LD | unix.BPF_B | unix.BPF_IND
+		ldHX  = unix.BPF_LD | unix.BPF_H | unix.BPF_IND
+		ldxMS = unix.BPF_LDX | unix.BPF_B | unix.BPF_MSH
+		jeq   = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
+		ret   = unix.BPF_RET | unix.BPF_K
+	)
+	echo, e1, e2, e3, e4 := uint32(icmp4EchoReply), uint32(icmp4Unreach), uint32(icmp4TimeExc), uint32(icmp4ParamProb), uint32(icmp4SourceQu)
+	if v6 {
+		echo, e1, e2, e3, e4 = icmp6EchoReply, icmp6Unreach, icmp6TooBig, icmp6TimeExc, icmp6ParamProb
+	}
+	var p []unix.SockFilter
+	if v6 {
+		p = append(p, unix.SockFilter{Code: unix.BPF_LDX | unix.BPF_IMM, K: 0}) // X = 0
+	} else {
+		p = append(p, unix.SockFilter{Code: ldxMS, K: 0}) // X = 4*(IHL)
+	}
+	_ = ldB
+	_ = ldH
+	p = append(p,
+		unix.SockFilter{Code: ldBX, K: 0},                 // A = type
+		unix.SockFilter{Code: jeq, K: echo, Jt: 0, Jf: 2}, // echo reply?
+		unix.SockFilter{Code: ldHX, K: 4},                 // A = id
+		unix.SockFilter{Code: jeq, K: uint32(id), Jt: 5, Jf: 6},
+		unix.SockFilter{Code: jeq, K: e1, Jt: 4, Jf: 0},
+		unix.SockFilter{Code: jeq, K: e2, Jt: 3, Jf: 0},
+		unix.SockFilter{Code: jeq, K: e3, Jt: 2, Jf: 0},
+		unix.SockFilter{Code: jeq, K: e4, Jt: 1, Jf: 0},
+		unix.SockFilter{Code: ret, K: 0},
+		unix.SockFilter{Code: ret, K: 0xffff},
+	)
+	// Fix the id test: accept jumps to the last instruction, reject to the
+	// one before it.
+	n := len(p)
+	idx := n - 7 // the jeq on id
+	p[idx].Jt = uint8(n - 1 - idx - 1)
+	p[idx].Jf = uint8(n - 2 - idx - 1)
+	return p
+}
+
+// isPerm reports whether err is a privilege refusal.
+func isPerm(err error) bool {
+	return errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES)
+}
+
+func pingGroupRange() string {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ping_group_range")
+	if err != nil {
+		return "unknown"
+	}
+	return string(trimNL(b))
+}
+
+func trimNL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+var _ = fmt.Sprintf

@@ -1,0 +1,374 @@
+package prober
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+// DefaultMaxTargets caps how many addresses a target list may expand to.
+const DefaultMaxTargets = 65536
+
+// Target is one address to probe, with its labels.
+type Target struct {
+	Addr   netip.Addr
+	Name   string            // the name= label, else the hostname, else the address
+	Host   string            // the hostname it was resolved from; "" for literals and CIDRs
+	Labels map[string]string // key=value labels other than name; nil when none
+	Pos    string            // FILE:LINE where it was declared
+}
+
+// Spec is one parsed line of a target list, before resolution and CIDR
+// expansion. Exactly one of Addr, Prefix and Host is set.
+type Spec struct {
+	Addr   netip.Addr
+	Prefix netip.Prefix
+	Host   string
+	Name   string
+	Labels map[string]string
+	Pos    string // FILE:LINE
+}
+
+// LineError is a target-list line that does not parse.
+type LineError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *LineError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
+
+// ErrTooMany is wrapped by the error for a list past its cap.
+var ErrTooMany = errors.New("too many targets")
+
+// ParseSpecs reads a target list: one target per line — an IPv4 or IPv6
+// address, a hostname, or a CIDR prefix — followed by optional name=NAME
+// and key=value labels; '#' starts a comment. file names the source in
+// errors ("-" for stdin). max caps the addresses the list expands to (0:
+// DefaultMaxTargets).
+func ParseSpecs(r io.Reader, file string, max int) ([]Spec, error) {
+	if max <= 0 {
+		max = DefaultMaxTargets
+	}
+	var specs []Spec
+	total := 0
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		s, err := ParseSpec(sc.Text(), file, n)
+		if err != nil {
+			return nil, err
+		}
+		if s == nil {
+			continue
+		}
+		total += s.size(max)
+		if total > max {
+			return nil, &LineError{file, n, fmt.Sprintf("%v: the list expands past the cap of %d addresses (split it, or raise --max-targets)", ErrTooMany, max)}
+		}
+		specs = append(specs, *s)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return specs, nil
+}
+
+// ParseSpec parses one line; it returns nil for a blank or comment line.
+func ParseSpec(line, file string, n int) (*Spec, error) {
+	if i := strings.IndexByte(line, '#'); i >= 0 {
+		line = line[:i]
+	}
+	fields := strings.Fields(line)
+	if len(fields) == 0 {
+		return nil, nil
+	}
+	bad := func(format string, a ...any) error { return &LineError{file, n, fmt.Sprintf(format, a...)} }
+	s := &Spec{Pos: fmt.Sprintf("%s:%d", file, n)}
+	t := fields[0]
+	switch {
+	case strings.Contains(t, "="):
+		return nil, bad("%q: the line must start with an address, hostname or CIDR", t)
+	case strings.Contains(t, "/"):
+		p, err := netip.ParsePrefix(t)
+		if err != nil {
+			return nil, bad("bad CIDR %q: %v", t, err)
+		}
+		if p != p.Masked() {
+			return nil, bad("CIDR %q has host bits set (did you mean %v?)", t, p.Masked())
+		}
+		s.Prefix = p
+	default:
+		if a, err := netip.ParseAddr(t); err == nil {
+			s.Addr = a.Unmap()
+		} else if looksNumeric(t) {
+			return nil, bad("bad address %q: %v", t, err)
+		} else if !validHostname(t) {
+			return nil, bad("bad hostname %q", t)
+		} else {
+			s.Host = strings.TrimSuffix(strings.ToLower(t), ".")
+		}
+	}
+	for _, f := range fields[1:] {
+		k, v, ok := strings.Cut(f, "=")
+		switch {
+		case !ok:
+			return nil, bad("%q: expected key=value after the target", f)
+		case k == "":
+			return nil, bad("%q: empty label key", f)
+		case !validLabelKey(k):
+			return nil, bad("label key %q: use letters, digits, '_', '-' and '.'", k)
+		case v == "":
+			return nil, bad("label %q has an empty value", k)
+		case k == "name":
+			if s.Name != "" {
+				return nil, bad("name given twice")
+			}
+			s.Name = v
+		default:
+			if _, dup := s.Labels[k]; dup {
+				return nil, bad("label %q given twice", k)
+			}
+			if s.Labels == nil {
+				s.Labels = map[string]string{}
+			}
+			s.Labels[k] = v
+		}
+	}
+	if s.Name != "" && s.Prefix.IsValid() && s.size(2) > 1 {
+		return nil, bad("name= on CIDR %v would name many hosts alike; use labels instead", s.Prefix)
+	}
+	return s, nil
+}
+
+// size is how many addresses s expands to, saturating at max+1.
+func (s *Spec) size(max int) int {
+	if !s.Prefix.IsValid() {
+		return 1
+	}
+	host := s.Prefix.Addr().BitLen() - s.Prefix.Bits()
+	if host >= 31 || 1<<host > max+2 {
+		return max + 1
+	}
+	n := 1 << host
+	if s.Prefix.Addr().Is4() && host >= 2 {
+		n -= 2 // network and broadcast, as fping -g does
+	}
+	return n
+}
+
+func looksNumeric(s string) bool {
+	if strings.Contains(s, ":") {
+		return true
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+func validHostname(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if len(s) == 0 || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func validLabelKey(k string) bool {
+	for _, c := range k {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// LookupFunc resolves a hostname; net.DefaultResolver.LookupNetIP with
+// network "ip" fits after a closure.
+type LookupFunc func(ctx context.Context, host string) ([]netip.Addr, error)
+
+// Resolve expands specs into targets: CIDRs become their addresses (IPv4
+// prefixes of /30 and wider without network and broadcast), hostnames are
+// looked up (the first address returned is used, IPv4 preferred).
+// Duplicate addresses are merged into the first declaration; each merge is
+// reported in warnings. prev, when not nil, supplies the last known address
+// of a hostname whose lookup fails now (re-resolution keeps the old
+// address and warns); without it a failed lookup is an error naming the
+// line.
+func Resolve(ctx context.Context, specs []Spec, lookup LookupFunc, prev map[string]netip.Addr) (targets []Target, warnings []string, err error) {
+	seen := make(map[netip.Addr]int, len(specs))
+	add := func(t Target) {
+		if i, dup := seen[t.Addr]; dup {
+			warnings = append(warnings, fmt.Sprintf("%s: %v duplicates %s; merged", t.Pos, t.Addr, targets[i].Pos))
+			for k, v := range t.Labels {
+				if _, ok := targets[i].Labels[k]; !ok {
+					if targets[i].Labels == nil {
+						targets[i].Labels = map[string]string{}
+					}
+					targets[i].Labels[k] = v
+				}
+			}
+			return
+		}
+		seen[t.Addr] = len(targets)
+		targets = append(targets, t)
+	}
+	for _, s := range specs {
+		switch {
+		case s.Addr.IsValid():
+			add(Target{Addr: s.Addr, Name: orDefault(s.Name, s.Addr.String()), Labels: cloneLabels(s.Labels), Pos: s.Pos})
+		case s.Prefix.IsValid():
+			p := s.Prefix
+			host := p.Addr().BitLen() - p.Bits()
+			a := p.Addr()
+			last := lastAddr(p)
+			if a.Is4() && host >= 2 {
+				a, last = a.Next(), last.Prev()
+			}
+			for ; ; a = a.Next() {
+				add(Target{Addr: a, Name: orDefault(s.Name, a.String()), Labels: cloneLabels(s.Labels), Pos: s.Pos})
+				if a == last {
+					break
+				}
+			}
+		default:
+			if lookup == nil {
+				return nil, nil, fmt.Errorf("%s: hostname %q but no resolver", s.Pos, s.Host)
+			}
+			addrs, lerr := lookup(ctx, s.Host)
+			a, ok := pickAddr(addrs)
+			if lerr != nil || !ok {
+				if old, had := prev[s.Host]; had {
+					warnings = append(warnings, fmt.Sprintf("%s: resolving %s failed (%v); keeping %v", s.Pos, s.Host, orErr(lerr), old))
+					a = old
+				} else {
+					return nil, nil, fmt.Errorf("%s: resolving %s: %v", s.Pos, s.Host, orErr(lerr))
+				}
+			}
+			add(Target{Addr: a, Name: orDefault(s.Name, s.Host), Host: s.Host, Labels: cloneLabels(s.Labels), Pos: s.Pos})
+		}
+	}
+	return targets, warnings, nil
+}
+
+func orErr(err error) error {
+	if err == nil {
+		return errors.New("no address")
+	}
+	return err
+}
+
+func pickAddr(addrs []netip.Addr) (netip.Addr, bool) {
+	for _, a := range addrs {
+		if a.Unmap().Is4() {
+			return a.Unmap(), true
+		}
+	}
+	for _, a := range addrs {
+		if a.IsValid() {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Addr().AsSlice()
+	host := len(b)*8 - p.Bits()
+	for i := len(b) - 1; host > 0; i-- {
+		n := min(host, 8)
+		b[i] |= byte(1<<n - 1)
+		host -= n
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+func orDefault(s, d string) string {
+	if s != "" {
+		return s
+	}
+	return d
+}
+
+func cloneLabels(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// HostAddrs returns hostname → address for the targets resolved from a
+// hostname: the prev argument of the next Resolve.
+func HostAddrs(ts []Target) map[string]netip.Addr {
+	m := map[string]netip.Addr{}
+	for _, t := range ts {
+		if t.Host != "" {
+			m[t.Host] = t.Addr
+		}
+	}
+	return m
+}
+
+// HasHostnames reports whether any spec needs a lookup.
+func HasHostnames(specs []Spec) bool {
+	return slices.ContainsFunc(specs, func(s Spec) bool { return s.Host != "" })
+}
+
+// Reresolve resolves specs again every period until ctx ends, and calls
+// apply with the new target list whenever an address changed. A failed
+// lookup keeps the previous address. It returns at once when no spec is a
+// hostname. warn receives Resolve's warnings.
+func Reresolve(ctx context.Context, specs []Spec, current []Target, every time.Duration, lookup LookupFunc, apply func([]Target), warn func(string)) {
+	if !HasHostnames(specs) || every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		next, warns, err := Resolve(ctx, specs, lookup, HostAddrs(current))
+		for _, w := range warns {
+			warn(w)
+		}
+		if err != nil {
+			warn(err.Error())
+			continue
+		}
+		if !sameAddrs(current, next) {
+			current = next
+			apply(next)
+		}
+	}
+}
+
+func sameAddrs(a, b []Target) bool {
+	return slices.EqualFunc(a, b, func(x, y Target) bool { return x.Addr == y.Addr })
+}

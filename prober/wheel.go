@@ -1,0 +1,173 @@
+package prober
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// Wheel is a hashed timer wheel that says which targets are due. Every
+// target is due once per interval, at its own phase: targets are spread
+// evenly over the interval (target i at i·interval/n), each firing moved by
+// a uniform jitter in [-jitter, +jitter] that does not accumulate. It is
+// pure: time is passed in; it allocates only in NewWheel.
+type Wheel struct {
+	origin   time.Time
+	tick     int64 // ns per slot
+	interval int64 // ns
+	jitter   int64 // ns
+	limit    int32 // fires per target; 0 = unlimited
+
+	head  []int32 // per slot: first target, -1 when empty
+	next  []int32 // per target: the next target in its slot
+	due   []int64 // per target: due time, ns since origin
+	round []int32 // per target: how many times it has fired
+	phase []int64 // per target: nominal offset in the interval
+	cur   int64   // the next tick to process
+	left  int     // targets still scheduled
+	rng   *rand.Rand
+}
+
+// WheelConfig configures a Wheel.
+type WheelConfig struct {
+	Targets  int
+	Interval time.Duration // period between two probes of one target (> 0)
+	Tick     time.Duration // wheel resolution; 0: 1ms
+	Jitter   time.Duration // max shift of a firing, clamped to Interval/4
+	Spread   bool          // spread first firings over the interval; false: all due at start
+	Limit    int           // fires per target, then it drops out; 0 = forever
+	Seed     uint64
+}
+
+// NewWheel schedules every target from start.
+func NewWheel(c WheelConfig, start time.Time) *Wheel {
+	if c.Tick <= 0 {
+		c.Tick = time.Millisecond
+	}
+	if c.Interval <= 0 {
+		c.Interval = time.Second
+	}
+	c.Jitter = min(max(c.Jitter, 0), c.Interval/4)
+	nslots := int(c.Interval/c.Tick) + 1
+	nslots = min(max(nslots, 16), 1<<16)
+	w := &Wheel{
+		origin:   start,
+		tick:     int64(c.Tick),
+		interval: int64(c.Interval),
+		jitter:   int64(c.Jitter),
+		limit:    int32(c.Limit),
+		head:     make([]int32, nslots),
+		next:     make([]int32, c.Targets),
+		due:      make([]int64, c.Targets),
+		round:    make([]int32, c.Targets),
+		phase:    make([]int64, c.Targets),
+		rng:      rand.New(rand.NewPCG(c.Seed, c.Seed^0x9e3779b97f4a7c15)),
+	}
+	for i := range w.head {
+		w.head[i] = -1
+	}
+	for i := range c.Targets {
+		if c.Spread {
+			w.phase[i] = int64(i) * w.interval / int64(c.Targets)
+		}
+		w.schedule(int32(i), w.phase[i]+w.jit())
+	}
+	w.left = c.Targets
+	return w
+}
+
+func (w *Wheel) jit() int64 {
+	if w.jitter == 0 {
+		return 0
+	}
+	return w.rng.Int64N(2*w.jitter+1) - w.jitter
+}
+
+func (w *Wheel) schedule(i int32, due int64) {
+	if t := w.cur * w.tick; due < t {
+		due = t // never schedule into a slot already processed
+	}
+	w.due[i] = due
+	s := (due / w.tick) % int64(len(w.head))
+	w.next[i] = w.head[s]
+	w.head[s] = i
+}
+
+// Due appends to dst the targets due at or before now, reschedules each
+// for its next firing, and returns dst.
+func (w *Wheel) Due(now time.Time, dst []int) []int {
+	t := int64(now.Sub(w.origin))
+	if t < 0 {
+		return dst
+	}
+	last := t / w.tick
+	n := int64(len(w.head))
+	first := max(w.cur, last-n+1) // a long pause visits every slot once
+	for tk := first; tk <= last; tk++ {
+		s := tk % n
+		var keep int32 = -1
+		i := w.head[s]
+		w.head[s] = -1
+		for i >= 0 {
+			nx := w.next[i]
+			if w.due[i] <= t {
+				dst = append(dst, int(i))
+				w.round[i]++
+				if w.limit == 0 || w.round[i] < w.limit {
+					due := w.phase[i] + int64(w.round[i])*w.interval + w.jit()
+					w.pending(i, max(due, t+1))
+				} else {
+					w.left--
+				}
+			} else {
+				w.next[i] = keep
+				keep = i
+			}
+			i = nx
+		}
+		for keep >= 0 { // put back the ones not due yet
+			nx := w.next[keep]
+			w.next[keep] = w.head[s]
+			w.head[s] = keep
+			keep = nx
+		}
+	}
+	// The current tick may still hold targets due later within it.
+	w.cur = last
+	return dst
+}
+
+// pending links a rescheduled target; its slot is never one being walked
+// behind the cursor because due > now.
+func (w *Wheel) pending(i int32, due int64) {
+	w.due[i] = due
+	s := (due / w.tick) % int64(len(w.head))
+	w.next[i] = w.head[s]
+	w.head[s] = i
+}
+
+// Next returns when the earliest scheduled target is due, and false when
+// none is left.
+func (w *Wheel) Next() (time.Time, bool) {
+	if w.left == 0 {
+		return time.Time{}, false
+	}
+	best := int64(-1)
+	n := int64(len(w.head))
+	for k := int64(0); k < n; k++ {
+		for i := w.head[(w.cur+k)%n]; i >= 0; i = w.next[i] {
+			if best < 0 || w.due[i] < best {
+				best = w.due[i]
+			}
+		}
+		if best >= 0 && best < (w.cur+k+1)*w.tick {
+			break
+		}
+	}
+	if best < 0 {
+		return time.Time{}, false
+	}
+	return w.origin.Add(time.Duration(best)), true
+}
+
+// Remaining is how many targets are still scheduled (Limit not reached).
+func (w *Wheel) Remaining() int { return w.left }
