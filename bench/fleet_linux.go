@@ -1,0 +1,121 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+
+	"github.com/hbmon/hb/internal/testutil"
+)
+
+func ipCmd(args ...string) error {
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// NewFleet builds the fleet. On error, whatever was built is deleted.
+func NewFleet(c FleetConfig) (f *Fleet, err error) {
+	if !testutil.SimPrefix.Contains(c.Block.Addr()) || c.Block.Bits() < testutil.SimPrefix.Bits() {
+		return nil, fmt.Errorf("fleet block %v is not inside %v", c.Block, testutil.SimPrefix)
+	}
+	f = &Fleet{Prober: c.Prefix + "-p", Hosts: c.Prefix + "-h", Block: c.Block}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, f.Close())
+			f = nil
+		}
+	}()
+	steps := [][]string{
+		{"netns", "add", f.Prober},
+		{"netns", "add", f.Hosts},
+		{"-n", f.Prober, "link", "set", "lo", "up"},
+		{"-n", f.Hosts, "link", "set", "lo", "up"},
+		{"link", "add", ProberIf, "netns", f.Prober, "type", "veth", "peer", "name", HostsIf, "netns", f.Hosts},
+		{"-n", f.Prober, "addr", "add", fmt.Sprintf("%s/%d", ProberAddr, linkPrefix), "dev", ProberIf},
+		{"-n", f.Hosts, "addr", "add", fmt.Sprintf("%s/%d", HostsAddr, linkPrefix), "dev", HostsIf},
+		{"-n", f.Prober, "link", "set", ProberIf, "up"},
+		{"-n", f.Hosts, "link", "set", HostsIf, "up"},
+		{"-n", f.Hosts, "route", "add", "local", c.Block.String(), "dev", "lo"},
+		{"-n", f.Prober, "route", "add", c.Block.String(), "via", HostsAddr.String()},
+	}
+	for _, s := range steps {
+		if err := ipCmd(s...); err != nil {
+			return f, err
+		}
+	}
+	// The kernel rate-limits some ICMP; echo replies are not in the mask,
+	// but make sure nothing caps a simulated fleet.
+	for _, kv := range [][2]string{
+		{"net.ipv4.icmp_ratelimit", "0"},
+		{"net.ipv4.icmp_msgs_per_sec", "100000000"},
+		{"net.ipv4.icmp_msgs_burst", "100000000"},
+	} {
+		if err := f.Sysctl(f.Hosts, kv[0], kv[1]); err != nil {
+			return f, err
+		}
+	}
+	for _, kv := range [][2]string{
+		{"net.ipv4.ping_group_range", "0 2147483647"},
+	} {
+		if err := f.Sysctl(f.Prober, kv[0], kv[1]); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
+// Sysctl sets key=value inside namespace ns.
+func (f *Fleet) Sysctl(ns, key, value string) error {
+	out, err := exec.Command("ip", "netns", "exec", ns, "sysctl", "-qw", key+"="+value).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("sysctl %s=%s in %s: %v: %s", key, value, ns, err, out)
+	}
+	return nil
+}
+
+// Command returns a command running name inside namespace ns. The child is
+// killed if this process dies first.
+func (f *Fleet) Command(ns, name string, args ...string) *exec.Cmd {
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
+// Close deletes both namespaces (and with them the veth pair and routes).
+func (f *Fleet) Close() error {
+	var errs []error
+	for _, ns := range []string{f.Prober, f.Hosts} {
+		if _, err := os.Stat("/run/netns/" + ns); err != nil {
+			continue
+		}
+		if err := ipCmd("netns", "del", ns); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// DeleteStale deletes every namespace whose name starts with prefix+"-"
+// (left behind by a run that was killed).
+func DeleteStale(prefix string) error {
+	ents, err := os.ReadDir("/run/netns")
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return err
+	}
+	var errs []error
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix+"-") {
+			errs = append(errs, ipCmd("netns", "del", e.Name()))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,42 @@
+//go:build !linux
+
+package bench
+
+import (
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"runtime"
+)
+
+var errNotLinux = fmt.Errorf("bench: not supported on %s (needs Linux network namespaces)", runtime.GOOS)
+
+// NewFleet is not supported off Linux.
+func NewFleet(FleetConfig) (*Fleet, error) { return nil, errNotLinux }
+
+// Sysctl is not supported off Linux.
+func (f *Fleet) Sysctl(ns, key, value string) error { return errNotLinux }
+
+// Command is not supported off Linux; the command fails to start.
+func (f *Fleet) Command(ns, name string, args ...string) *exec.Cmd { return exec.Command("false") }
+
+// Close does nothing off Linux.
+func (f *Fleet) Close() error { return nil }
+
+// DeleteStale does nothing off Linux.
+func DeleteStale(string) error { return nil }
+
+// RunLoad is not supported off Linux.
+func RunLoad(LoadConfig) (LoadResult, error) { return LoadResult{}, errNotLinux }
+
+// RunEchoResponder is not supported off Linux.
+func RunEchoResponder() error { return errNotLinux }
+
+// BPFResponder is not supported off Linux.
+type BPFResponder struct{}
+
+// StartBPFResponder is not supported off Linux.
+func StartBPFResponder(string, string, netip.Addr) (*BPFResponder, error) { return nil, errNotLinux }
+
+// Close does nothing off Linux.
+func (r *BPFResponder) Close() error { return nil }

@@ -1,0 +1,57 @@
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// ProcStat is the part of /proc/PID/stat the benchmarks use.
+type ProcStat struct {
+	UTime, STime uint64 // clock ticks
+}
+
+// ParseProcStat parses /proc/PID/stat. The command name may contain spaces
+// and parentheses, so fields are counted after the last ')'.
+func ParseProcStat(b []byte) (ProcStat, error) {
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return ProcStat{}, fmt.Errorf("proc stat: no ')' in %q", s)
+	}
+	f := strings.Fields(s[i+1:])
+	// After ')': state(3) ppid(4) … utime(14) stime(15): indexes 11 and 12.
+	if len(f) < 13 {
+		return ProcStat{}, fmt.Errorf("proc stat: %d fields", len(f))
+	}
+	u, err1 := strconv.ParseUint(f[11], 10, 64)
+	st, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return ProcStat{}, fmt.Errorf("proc stat: bad utime/stime %q %q", f[11], f[12])
+	}
+	return ProcStat{UTime: u, STime: st}, nil
+}
+
+// ParseStatusKB returns the value in bytes of a "Key:   N kB" line of
+// /proc/PID/status (VmRSS, VmHWM, …).
+func ParseStatusKB(r io.Reader, key string) (int64, error) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok || k != key {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) < 1 {
+			break
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("status %s: %w", key, err)
+		}
+		return n * 1024, nil
+	}
+	return 0, fmt.Errorf("status: no %s line", key)
+}
