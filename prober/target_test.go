@@ -1,0 +1,140 @@
+package prober
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func TestParseSpecs(t *testing.T) {
+	in := `# fleet
+198.18.0.1 name=db1 role=db   # primary
+2001:2::1
+web.example.net name=web dc=par
+198.18.1.0/30 role=edge
+::ffff:198.18.0.9
+`
+	specs, err := ParseSpecs(strings.NewReader(in), "hosts.txt", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(specs) != 5 {
+		t.Fatalf("got %d specs, want 5", len(specs))
+	}
+	if s := specs[0]; s.Addr != netip.MustParseAddr("198.18.0.1") || s.Name != "db1" || s.Labels["role"] != "db" || s.Pos != "hosts.txt:2" {
+		t.Errorf("spec 0 = %+v", s)
+	}
+	if s := specs[2]; s.Host != "web.example.net" || s.Name != "web" || s.Labels["dc"] != "par" {
+		t.Errorf("spec 2 = %+v", s)
+	}
+	if s := specs[3]; s.Prefix != netip.MustParsePrefix("198.18.1.0/30") {
+		t.Errorf("spec 3 = %+v", s)
+	}
+	if s := specs[4]; !s.Addr.Is4() {
+		t.Errorf("mapped address not unmapped: %v", s.Addr)
+	}
+}
+
+func TestParseSpecErrors(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{"name=x", "must start with an address"},
+		{"198.18.0.1/33", "bad CIDR"},
+		{"198.18.0.1/24", "host bits set"},
+		{"198.18.0.300", "bad address"},
+		{"2001:2::zz", "bad address"},
+		{"-bad-.example", "bad hostname"},
+		{"exa mple$", "expected key=value"},
+		{"host_$", "bad hostname"},
+		{"198.18.0.1 label", "expected key=value"},
+		{"198.18.0.1 =v", "empty label key"},
+		{"198.18.0.1 k=", "empty value"},
+		{"198.18.0.1 k!=v", "label key"},
+		{"198.18.0.1 name=a name=b", "name given twice"},
+		{"198.18.0.1 k=a k=b", "given twice"},
+		{"198.18.0.0/24 name=x", "name= on CIDR"},
+	} {
+		_, err := ParseSpecs(strings.NewReader("198.18.0.7\n"+tc.line+"\n"), "f.txt", 0)
+		var le *LineError
+		if !errors.As(err, &le) || le.Line != 2 || le.File != "f.txt" || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "f.txt:2: ") {
+			t.Errorf("%q: err = %v, want f.txt:2: …%s…", tc.line, err, tc.want)
+		}
+	}
+}
+
+func TestParseSpecsCap(t *testing.T) {
+	for _, tc := range []struct {
+		in  string
+		max int
+		ok  bool
+	}{
+		{"198.18.0.0/16\n", 0, true},                 // 65,534 hosts
+		{"198.18.0.0/16\n198.18.0.0/24\n", 0, false}, // past 65,536
+		{"198.18.0.0/15\n", 0, false},
+		{"2001:2::/64\n", 0, false},
+		{"2001:2::/112\n", 0, true},
+		{"198.18.0.0/24\n", 100, false},
+		{"198.18.0.1\n198.18.0.2\n198.18.0.3\n", 2, false},
+	} {
+		_, err := ParseSpecs(strings.NewReader(tc.in), "f", tc.max)
+		if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "past the cap")) {
+			t.Errorf("%q max %d: err = %v, want ok=%v", tc.in, tc.max, err, tc.ok)
+		}
+	}
+}
+
+func TestResolve(t *testing.T) {
+	specs, err := ParseSpecs(strings.NewReader(`198.18.0.1 name=a
+198.18.0.0/30 role=edge
+db.test
+198.18.0.1 extra=1
+2001:2::/127
+`), "f", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(_ context.Context, h string) ([]netip.Addr, error) {
+		if h == "db.test" {
+			return []netip.Addr{netip.MustParseAddr("2001:2::9"), netip.MustParseAddr("198.18.0.77")}, nil
+		}
+		return nil, errors.New("nxdomain")
+	}
+	ts, warns, err := Resolve(context.Background(), specs, lookup, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, tg := range ts {
+		got = append(got, tg.Addr.String()+"="+tg.Name)
+	}
+	want := "198.18.0.1=a 198.18.0.2=198.18.0.2 198.18.0.77=db.test 2001:2::=2001:2:: 2001:2::1=2001:2::1"
+	if strings.Join(got, " ") != want {
+		t.Errorf("targets = %v\nwant      %v", got, want)
+	}
+	// 198.18.0.1 came three times: from the /30 and from line 4.
+	if len(warns) != 2 || !strings.Contains(warns[0], "f:2") || !strings.Contains(warns[1], "f:4: 198.18.0.1 duplicates f:1") {
+		t.Errorf("warnings = %q", warns)
+	}
+	if ts[0].Labels["extra"] != "1" || ts[0].Labels["role"] != "edge" {
+		t.Errorf("labels not merged: %v", ts[0].Labels)
+	}
+	if ts[2].Host != "db.test" {
+		t.Errorf("host not recorded: %+v", ts[2])
+	}
+
+	// A failed lookup is an error naming the line, unless a previous
+	// address is known.
+	bad, _ := ParseSpecs(strings.NewReader("198.18.0.1\ngone.test\n"), "g", 0)
+	if _, _, err := Resolve(context.Background(), bad, lookup, nil); err == nil || !strings.Contains(err.Error(), "g:2: resolving gone.test") {
+		t.Errorf("err = %v", err)
+	}
+	prev := map[string]netip.Addr{"gone.test": netip.MustParseAddr("198.18.0.5")}
+	ts, warns, err = Resolve(context.Background(), bad, lookup, prev)
+	if err != nil || len(ts) != 2 || ts[1].Addr != prev["gone.test"] || len(warns) != 1 {
+		t.Errorf("with prev: %v %v %v", ts, warns, err)
+	}
+	if _, _, err := Resolve(context.Background(), bad, nil, nil); err == nil {
+		t.Error("no resolver: no error")
+	}
+}
