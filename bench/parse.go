@@ -2,11 +2,13 @@ package bench
 
 import (
 	"bufio"
+	"encoding/json"
 	"io"
 	"math"
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ToolResult is what one run of a sweep tool reported: the targets that
@@ -89,4 +91,90 @@ func msToNs(s string) (int64, bool) {
 		return 0, false
 	}
 	return int64(math.Round(v * 1e6)), true
+}
+
+// ParseFpingSummary counts the targets `fping -q` reports as answered in
+// its per-target summary lines ("198.18.0.1 : xmt/rcv/%loss = 1/1/0%…").
+func ParseFpingSummary(r io.Reader) int {
+	n := 0
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		_, rest, ok := strings.Cut(sc.Text(), "xmt/rcv/%loss = ")
+		if !ok {
+			continue
+		}
+		f := strings.SplitN(rest, "/", 3)
+		if len(f) == 3 {
+			if rcv, err := strconv.Atoi(f[1]); err == nil && rcv > 0 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// ParseHBJSON reads `hb-probe --once --json` output, one JSON object per
+// target. It looks for the address under "addr", "address", "ip" or
+// "target", and for the RTT under "rtt_ns", "rtt_us", "rtt_ms" (numbers)
+// or "rtt" (a Go duration string, or nanoseconds); a target answered when
+// it has a positive RTT or "ok"/"up"/"answered" is true.
+func ParseHBJSON(r io.Reader) ToolResult {
+	res := ToolResult{RTT: make(map[netip.Addr]int64)}
+	dec := json.NewDecoder(r)
+	for {
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			if err == io.EOF {
+				return res
+			}
+			// Skip a bad line: resynchronise on the next object.
+			if _, ok := err.(*json.SyntaxError); ok {
+				return res
+			}
+			continue
+		}
+		var a netip.Addr
+		for _, k := range []string{"addr", "address", "ip", "target"} {
+			if s, ok := m[k].(string); ok {
+				if p, err := netip.ParseAddr(s); err == nil {
+					a = p
+					break
+				}
+			}
+		}
+		if !a.IsValid() {
+			continue
+		}
+		rtt := int64(-1)
+		for k, scale := range map[string]float64{"rtt_ns": 1, "rtt_us": 1e3, "rtt_ms": 1e6} {
+			if v, ok := m[k].(float64); ok && v > 0 {
+				rtt = int64(math.Round(v * scale))
+			}
+		}
+		switch v := m["rtt"].(type) {
+		case string:
+			if d, err := time.ParseDuration(v); err == nil && d > 0 {
+				rtt = int64(d)
+			}
+		case float64:
+			if v > 0 {
+				rtt = int64(v)
+			}
+		}
+		ok := rtt > 0
+		for _, k := range []string{"ok", "up", "answered"} {
+			if b, isBool := m[k].(bool); isBool && b {
+				ok = true
+			}
+		}
+		if !ok {
+			continue
+		}
+		if _, seen := res.RTT[a]; !seen {
+			res.Answered++
+		}
+		if rtt > 0 {
+			res.RTT[a] = rtt
+		}
+	}
 }

@@ -37,3 +37,23 @@ func TestParseOping(t *testing.T) {
 		t.Fatalf("ParseOping = %+v", r)
 	}
 }
+
+func TestParseFpingSummary(t *testing.T) {
+	out := "198.18.0.1   : xmt/rcv/%loss = 1/1/0%, min/avg/max = 0.019/0.019/0.019\n198.18.0.2   : xmt/rcv/%loss = 1/0/100%\nnoise\n"
+	if n := ParseFpingSummary(strings.NewReader(out)); n != 1 {
+		t.Fatalf("answered %d, want 1", n)
+	}
+}
+
+func TestParseHBJSON(t *testing.T) {
+	out := `{"addr":"198.18.0.1","rtt_ns":12345,"ok":true}
+{"addr":"198.18.0.2","rtt":"15.5µs"}
+{"address":"198.18.0.3","ok":false}
+{"target":"198.18.0.4","up":true}
+{"name":"x"}
+`
+	r := ParseHBJSON(strings.NewReader(out))
+	if r.Answered != 3 || r.RTT[netip.MustParseAddr("198.18.0.1")] != 12345 || r.RTT[netip.MustParseAddr("198.18.0.2")] != 15500 || len(r.RTT) != 2 {
+		t.Fatalf("ParseHBJSON = %+v", r)
+	}
+}

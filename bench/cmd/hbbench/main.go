@@ -1,0 +1,99 @@
+//go:build linux
+
+// Command hbbench runs hb's benchmarks against its peers on a simulated
+// fleet (two network namespaces, a veth pair, 198.18.0.0/15) and writes
+// docs/benchmarks.md. It needs root. bench/run.sh is the entry point:
+//
+//	hbbench run -out docs/benchmarks.md   # everything, under 10 minutes
+//	hbbench run -only sweep -quick        # one section, small sizes
+//
+// The other subcommands run inside a namespace as the harness's children:
+// loadgen, echo-responder, bpf-responder.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hbmon/hb/bench"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: hbbench run|loadgen|echo-responder|bpf-responder [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "run":
+		err = cmdRun(os.Args[2:])
+	case "loadgen":
+		err = cmdLoadgen(os.Args[2:])
+	case "echo-responder":
+		err = bench.RunEchoResponder()
+	case "bpf-responder":
+		err = cmdBPFResponder(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hbbench:", err)
+		os.Exit(1)
+	}
+}
+
+func cmdLoadgen(args []string) error {
+	fs := flag.NewFlagSet("loadgen", flag.ExitOnError)
+	var c bench.LoadConfig
+	dst := fs.String("dst", bench.HostsAddr.String(), "responder address")
+	fs.StringVar(&c.Iface, "if", bench.ProberIf, "interface to count replies on")
+	fs.DurationVar(&c.Duration, "dur", 2*time.Second, "sending time")
+	fs.Uint64Var(&c.Max, "max", 20_000_000, "at most this many requests")
+	fs.IntVar(&c.Batch, "batch", 64, "requests per sendmmsg")
+	fs.BoolVar(&c.XDPPass, "xdp-pass", true, "attach XDP_PASS to -if (native XDP_TX on the peer veth needs it)")
+	fs.Parse(args)
+	a, err := netip.ParseAddr(*dst)
+	if err != nil {
+		return err
+	}
+	c.Dst = a
+	res, err := bench.RunLoad(c)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+func cmdBPFResponder(args []string) error {
+	fs := flag.NewFlagSet("bpf-responder", flag.ExitOnError)
+	mode := fs.String("mode", "xdp", "xdp, xdpgeneric or tc")
+	iface := fs.String("if", bench.HostsIf, "interface")
+	addr := fs.String("addr", bench.HostsAddr.String(), "the host address to answer for")
+	fs.Parse(args)
+	a, err := netip.ParseAddr(*addr)
+	if err != nil {
+		return err
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	r, err := bench.StartBPFResponder(*mode, *iface, a)
+	if err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	<-sig
+	c, cerr := r.Counters()
+	if err := r.Close(); err != nil {
+		return err
+	}
+	if cerr != nil {
+		return cerr
+	}
+	return json.NewEncoder(os.Stdout).Encode(c)
+}

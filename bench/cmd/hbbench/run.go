@@ -1,0 +1,456 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hbmon/hb/bench"
+	"github.com/hbmon/hb/internal/testutil"
+)
+
+// env is one benchmark run's shared state.
+type env struct {
+	fleet       *bench.Fleet
+	self        string // this executable, run inside namespaces
+	hbProbe     string
+	hbResponder string
+	runs        int
+	quick       bool
+	tmp         string
+
+	probeOnce   string // "" when hb-probe --once works, else why not
+	probeDaemon string // "" when daemon mode works, else why not
+}
+
+var (
+	cleanupMu sync.Mutex
+	cleanups  []func()
+)
+
+func atCleanup(f func()) {
+	cleanupMu.Lock()
+	cleanups = append(cleanups, f)
+	cleanupMu.Unlock()
+}
+
+func runCleanups() {
+	cleanupMu.Lock()
+	defer cleanupMu.Unlock()
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		cleanups[i]()
+	}
+	cleanups = nil
+}
+
+func cmdRun(args []string) error {
+	fs := flag.NewFlagSet("run", flag.ExitOnError)
+	out := fs.String("out", "docs/benchmarks.md", "write the report here ('-' for stdout)")
+	prefix := fs.String("prefix", fmt.Sprintf("hbb%d", os.Getpid()), "namespace name prefix")
+	runs := fs.Int("runs", 5, "repetitions per measurement")
+	quick := fs.Bool("quick", false, "small sizes, for developing the harness")
+	only := fs.String("only", "", "comma-separated sections: sweep,rtt,responder,monitor,api")
+	hbProbe := fs.String("hb-probe", "bin/hb-probe", "hb-probe binary")
+	hbResponder := fs.String("hb-responder", "bin/hb-responder", "hb-responder binary")
+	fs.Parse(args)
+
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "hbbench-")
+	if err != nil {
+		return err
+	}
+	atCleanup(func() { os.RemoveAll(tmp) })
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		s := <-sig
+		fmt.Fprintf(os.Stderr, "hbbench: %v: cleaning up\n", s)
+		runCleanups()
+		os.Exit(130)
+	}()
+	defer runCleanups()
+
+	if err := bench.DeleteStale(*prefix); err != nil {
+		return err
+	}
+	f, err := bench.NewFleet(bench.FleetConfig{Prefix: *prefix, Block: testutil.SimPrefix})
+	if err != nil {
+		return err
+	}
+	atCleanup(func() {
+		if err := f.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "hbbench: fleet cleanup:", err)
+		}
+	})
+	e := &env{fleet: f, self: self, runs: *runs, quick: *quick, tmp: tmp}
+	e.hbProbe, _ = filepath.Abs(*hbProbe)
+	e.hbResponder, _ = filepath.Abs(*hbResponder)
+	e.detect()
+
+	want := func(s string) bool {
+		return *only == "" || slices.Contains(strings.Split(*only, ","), s)
+	}
+	var doc strings.Builder
+	doc.WriteString(header(e, os.Args))
+	start := time.Now()
+	for _, s := range []struct {
+		name string
+		fn   func() string
+	}{
+		{"sweep", e.sweep},
+		{"rtt", e.rtt},
+		{"responder", e.responder},
+		{"monitor", e.monitor},
+		{"api", e.api},
+	} {
+		if !want(s.name) {
+			continue
+		}
+		t0 := time.Now()
+		fmt.Fprintf(os.Stderr, "hbbench: %s…\n", s.name)
+		doc.WriteString(s.fn())
+		fmt.Fprintf(os.Stderr, "hbbench: %s done in %.0fs\n", s.name, time.Since(t0).Seconds())
+	}
+	fmt.Fprintf(&doc, "\n_Whole run: %.0f s._\n", time.Since(start).Seconds())
+	if *out == "-" {
+		_, err = os.Stdout.WriteString(doc.String())
+		return err
+	}
+	return os.WriteFile(*out, []byte(doc.String()), 0o644)
+}
+
+// measured is one finished child: wall time, rusage, output.
+type measured struct {
+	Wall           time.Duration
+	CPU            time.Duration // user+sys, wait4 rusage
+	MaxRSS         int64         // bytes
+	Stdout, Stderr []byte
+	Exit           int
+	Err            error
+}
+
+// measure runs cmd to completion (killing it after limit) and returns its
+// resource use.
+func measure(cmd *exec.Cmd, limit time.Duration) measured {
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return measured{Err: err}
+	}
+	timer := time.AfterFunc(limit, func() { cmd.Process.Kill() })
+	err := cmd.Wait()
+	timer.Stop()
+	m := measured{Wall: time.Since(t0), Stdout: so.Bytes(), Stderr: se.Bytes()}
+	if ps := cmd.ProcessState; ps != nil {
+		m.CPU = ps.UserTime() + ps.SystemTime()
+		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+			m.MaxRSS = ru.Maxrss * 1024
+		}
+		m.Exit = ps.ExitCode()
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		m.Err = err
+	}
+	return m
+}
+
+func version(name string, args ...string) string {
+	out, _ := exec.Command(name, args...).CombinedOutput()
+	for _, l := range strings.Split(string(out), "\n") {
+		l = strings.TrimSpace(l)
+		low := strings.ToLower(l)
+		if strings.Contains(low, "version") || strings.Contains(low, " 1.") || strings.HasPrefix(low, name) {
+			return l
+		}
+	}
+	return strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+}
+
+// detect finds out what this build of hb can do.
+func (e *env) detect() {
+	out, err := exec.Command(e.hbProbe, "--help").CombinedOutput()
+	switch {
+	case err != nil && len(out) == 0:
+		e.probeOnce = "hb-probe: not available in this build (" + err.Error() + ")"
+	case strings.Contains(string(out), "not built yet"):
+		e.probeOnce = "hb-probe: not available in this build"
+	case !strings.Contains(string(out), "-once") || !strings.Contains(string(out), "-json"):
+		e.probeOnce = "hb-probe: not available in this build (no --once/--json)"
+	}
+	if e.probeOnce == "" {
+		// One real probe proves the once mode is wired up.
+		m := measure(e.fleet.Command(e.fleet.Prober, e.hbProbe, "--once", "--json", "--quiet", "--timeout", "500ms", testutil.SimAddr(0).String()), 10*time.Second)
+		if m.Err != nil || strings.Contains(string(m.Stderr), "not built yet") || bench.ParseHBJSON(bytes.NewReader(m.Stdout)).Answered != 1 {
+			e.probeOnce = "hb-probe: not available in this build (--once failed: " + firstLine(m.Stderr) + ")"
+		}
+	}
+	e.probeDaemon = "hb-probe: daemon mode not available in this build"
+	if e.probeOnce == "" {
+		tf := filepath.Join(e.tmp, "one.txt")
+		os.WriteFile(tf, []byte(testutil.SimAddr(0).String()+"\n"), 0o644)
+		cmd := e.fleet.Command(e.fleet.Prober, e.hbProbe, "--targets", tf, "--quiet")
+		m := measure(cmd, 3*time.Second)
+		if m.Exit == -1 { // still running after 3 s: killed by us, so it runs
+			e.probeDaemon = ""
+		} else if !strings.Contains(string(m.Stderr), "not built yet") {
+			e.probeDaemon += " (" + firstLine(m.Stderr) + ")"
+		}
+	}
+	fmt.Fprintf(os.Stderr, "hbbench: hb-probe once: %s; daemon: %s\n", orOK(e.probeOnce), orOK(e.probeDaemon))
+}
+
+func orOK(s string) string {
+	if s == "" {
+		return "ok"
+	}
+	return s
+}
+
+func firstLine(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 120 {
+		s = s[:120] + "…"
+	}
+	return s
+}
+
+// targets writes n simulated host addresses to a file and returns its path.
+func (e *env) targets(n int) string {
+	p := filepath.Join(e.tmp, fmt.Sprintf("targets-%d.txt", n))
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	var b strings.Builder
+	for i := range n {
+		b.WriteString(testutil.SimAddr(i).String())
+		b.WriteByte('\n')
+	}
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		panic(err)
+	}
+	return p
+}
+
+func shell(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		if strings.ContainsAny(a, " \t'\"$|&;<>()*") || a == "" {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		q[i] = a
+	}
+	return strings.Join(q, " ")
+}
+
+// header is the start of docs/benchmarks.md: what, where, how.
+func header(e *env, argv []string) string {
+	var b strings.Builder
+	b.WriteString("# Benchmarks\n\n")
+	b.WriteString("Generated by `make bench` (`bench/run.sh` → `go run ./bench/cmd/hbbench run`); do not edit by hand.\n")
+	b.WriteString("Every figure below comes from one run on the machine described here, against a simulated fleet:\n")
+	b.WriteString("two network namespaces joined by a veth pair; the *hosts* namespace answers for all of 198.18.0.0/15\n")
+	b.WriteString("(`ip route add local 198.18.0.0/15 dev lo`), the *prober* namespace routes it over the veth.\n")
+	b.WriteString("Nothing leaves the machine. Tables give the **median of N runs (min–max, n=N)**.\n\n")
+	mem := ""
+	if f, err := os.Open("/proc/meminfo"); err == nil {
+		if v, err := bench.ParseStatusKB(f, "MemTotal"); err == nil {
+			mem = fmt.Sprintf("%.1f GiB", float64(v)/(1<<30))
+		}
+		f.Close()
+	}
+	cpu := ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	nproc, _ := exec.Command("nproc").Output()
+	kernel, _ := exec.Command("uname", "-r").Output()
+	goVer, _ := exec.Command("go", "version").Output()
+	hbv, _ := exec.Command(e.hbProbe, "--version").CombinedOutput()
+	hrv, _ := exec.Command(e.hbResponder, "--version").CombinedOutput()
+	b.WriteString("## Machine\n\n")
+	t := bench.Table{Header: []string{"what", "value"}}
+	t.Add("date (UTC)", time.Now().UTC().Format(time.RFC3339))
+	t.Add("CPU", fmt.Sprintf("%s, `nproc` = %s", cpu, strings.TrimSpace(string(nproc))))
+	t.Add("memory", mem)
+	t.Add("kernel", strings.TrimSpace(string(kernel)))
+	t.Add("Go", strings.TrimSpace(string(goVer)))
+	t.Add("hb-probe", firstLine(hbv))
+	t.Add("hb-responder", firstLine(hrv))
+	t.Add("fping", version("fping", "-v"))
+	t.Add("oping", version("oping", "-h"))
+	t.Add("tcpdump", version("tcpdump", "--version"))
+	t.Add("wrk", version("wrk", "-v"))
+	b.WriteString(t.Markdown())
+	b.WriteString("\nThe machine is a shared 2-core VM: other work running at the same time shows up as spread.\n\n")
+	fmt.Fprintf(&b, "Harness command: `%s`\n\n", shell(append([]string{"hbbench"}, argv[1:]...)))
+	return b.String()
+}
+
+// procCPU returns a process's user+sys CPU time from /proc.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	st, err := bench.ParseProcStat(b)
+	if err != nil {
+		return 0
+	}
+	return time.Duration(st.UTime+st.STime) * time.Second / 100 // USER_HZ
+}
+
+func procRSS(pid int, key string) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	v, _ := bench.ParseStatusKB(f, key)
+	return v
+}
+
+// ksoftirqdCPU sums the CPU time of every ksoftirqd thread: packet work
+// the kernel defers out of the context that raised it.
+func ksoftirqdCPU() time.Duration {
+	ents, _ := os.ReadDir("/proc")
+	var sum time.Duration
+	for _, d := range ents {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err == nil && strings.HasPrefix(string(comm), "ksoftirqd/") {
+			sum += procCPU(pid)
+		}
+	}
+	return sum
+}
+
+// background starts a long-running child and returns a stop function that
+// ends it with SIGTERM (SIGKILL after 5 s) and returns its output.
+func background(cmd *exec.Cmd, ready string, wait time.Duration) (stop func() (stdout, stderr string), err error) {
+	var so, se syncBuf
+	cmd.Stdout, cmd.Stderr = &so, &se
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	var once sync.Once
+	stop = func() (string, string) {
+		once.Do(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				cmd.Process.Kill()
+				<-done
+			}
+		})
+		return so.String(), se.String()
+	}
+	atCleanup(func() { stop() })
+	deadline := time.Now().Add(wait)
+	for ready != "" && time.Now().Before(deadline) {
+		if strings.Contains(so.String(), ready) || strings.Contains(se.String(), ready) {
+			return stop, nil
+		}
+		select {
+		case <-done:
+			_, e := stop()
+			return nil, fmt.Errorf("%s exited: %s", cmd.Args, firstLine([]byte(e)))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if ready != "" {
+		_, e := stop()
+		return nil, fmt.Errorf("%s not ready after %v: %s", cmd.Args, wait, firstLine([]byte(e)))
+	}
+	return stop, nil
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// capture runs tcpdump on the prober's veth with nanosecond timestamps
+// around fn and returns the frames it saw and how many the kernel dropped.
+func (e *env) capture(fn func()) ([]bench.Frame, string, error) {
+	p := filepath.Join(e.tmp, "cap.pcap")
+	os.Remove(p)
+	cmd := e.fleet.Command(e.fleet.Prober, "tcpdump", "-i", bench.ProberIf, "-n", "-p", "-s", "96", "-B", "65536",
+		"--time-stamp-precision=nano", "-w", p, "icmp")
+	stop, err := background(cmd, "listening on", 10*time.Second)
+	if err != nil {
+		return nil, "", err
+	}
+	fn()
+	time.Sleep(300 * time.Millisecond)
+	_, se := stop()
+	drops := ""
+	for _, l := range strings.Split(se, "\n") {
+		if strings.Contains(l, "dropped by kernel") {
+			drops = strings.TrimSpace(l)
+		}
+	}
+	fh, err := os.Open(p)
+	if err != nil {
+		return nil, drops, err
+	}
+	defer fh.Close()
+	fr, err := bench.ReadPcap(bufio.NewReaderSize(fh, 1<<20))
+	return fr, drops, err
+}
+
+func nan() float64 { return math.NaN() }
+
+func fmtBytes(v float64) string { return fmt.Sprintf("%.1f", v/(1<<20)) }
+
+var _ = context.Background
+var _ = io.Discard
+var _ netip.Addr

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# bench/run.sh — hb's simulated-fleet benchmarks against fping, oping, the
+# kernel's echo path and a userspace raw-socket responder. Needs root and
+# fping, oping, tcpdump, wrk, iproute2 (scripts/install-deps.sh installs
+# them). Writes docs/benchmarks.md; takes under 10 minutes on 2 cores.
+#
+#   bench/run.sh                      # everything (make bench runs this)
+#   bench/run.sh -quick -runs 2       # small sizes, for working on the harness
+#   bench/run.sh -only sweep,rtt -out -
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+	echo "bench/run.sh: needs root (network namespaces, raw sockets, eBPF); skipping" >&2
+	exit 0
+fi
+missing=()
+for t in ip fping oping tcpdump wrk; do
+	command -v "$t" >/dev/null || missing+=("$t")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "bench/run.sh: missing ${missing[*]} (apt-get install iproute2 fping oping tcpdump wrk, or make tools)" >&2
+	exit 1
+fi
+
+prefix="hbb$$"
+work=$(mktemp -d)
+cleanup() {
+	for ns in $(ip netns list | awk '{print $1}' | grep "^$prefix-" || true); do
+		ip netns del "$ns" || true
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ulimit -n 65536 2>/dev/null || true
+go build -o "$work/hbbench" ./bench/cmd/hbbench
+if [ ! -x bin/hb-probe ] || [ ! -x bin/hb-responder ]; then
+	CGO_ENABLED=0 go build -trimpath -o bin/ ./cmd/... || echo "bench/run.sh: cmd/ does not build; hb rows will say so" >&2
+fi
+"$work/hbbench" run -prefix "$prefix" "$@"
