@@ -2,11 +2,15 @@ package prober
 
 import (
 	"context"
+	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hbmon/hb/internal/testutil"
+	"github.com/hbmon/hb/responder"
+	"github.com/hbmon/hb/wire"
 )
 
 // newEngineIn opens an engine inside the fleet's prober namespace.
@@ -107,5 +111,99 @@ func TestFleetEndToEnd(t *testing.T) {
 	st := e.Stats()
 	if st.Duplicates != 0 || st.BadCookie != 0 || st.WrongSrc != 0 {
 		t.Errorf("unexpected counters: %+v", st)
+	}
+}
+
+// TestFleetUDPHealth runs UDP probes against hb-responder's userspace UDP
+// responder in the hosts namespace: sealed health blobs decode with the
+// key; a host without a responder answers with ICMP port unreachable,
+// which arrives through the error queue.
+func TestFleetUDPHealth(t *testing.T) {
+	f := testutil.NewFleet(t, testutil.DefaultFleet)
+	master := make([]byte, 32)
+	for i := range master {
+		master[i] = byte(i)
+	}
+	key, err := wire.NewKey(9, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withResponder := testutil.FleetAddrs(t, testutil.DefaultFleet.Local[0], 2)
+	noResponder := netip.MustParseAddr("198.18.1.1")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var gen atomic.Uint64
+	blob := func() []byte {
+		h := wire.Health{BootRandom: 1, Generation: gen.Add(1), CollectedAt: time.Now().UnixNano(), CPUBusy: 123, Uptime: 3600, MemTotal: 1000, MemAvailable: 400}
+		h.SetHostname("sim-host")
+		b := make([]byte, wire.BlobSize)
+		if err := wire.EncodeBlob(b, &h, key); err != nil {
+			panic(err)
+		}
+		return b
+	}
+	for _, a := range withResponder {
+		var pc net.PacketConn
+		if err := f.Hosts.Do(func() error {
+			var err error
+			pc, err = net.ListenPacket("udp4", netip.AddrPortFrom(a, wire.DefaultUDPPort).String())
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		r := &responder.UDPResponder{Conn: pc, Key: key, Blob: blob}
+		done := make(chan struct{})
+		go func() { defer close(done); r.Serve(ctx) }()
+		t.Cleanup(func() { cancel(); <-done; pc.Close() })
+	}
+	e := newEngineIn(t, f, Config{Proto: ProtoUDP, Key: key, Timeout: 500 * time.Millisecond, IPv4: true})
+	if e.Mode().Socket != SocketUDP {
+		t.Fatalf("mode %v, want udp", e.Mode())
+	}
+	sums, err := e.Once(ctx, targetsOf(withResponder, []netip.Addr{noResponder}), OnceOptions{Count: 2, Period: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stats: %+v", e.Stats())
+	for _, s := range sums[:2] {
+		l := s.Last
+		if s.Received != 2 || l.HealthKind != HealthHBH1 || !l.Health.Sealed() || l.Health.HostnameString() != "sim-host" || l.Health.CPUBusy != 123 || l.Stale || l.BlobErr != nil {
+			t.Errorf("%v: received %d, health %v %+v, blob err %v", s.Target.Addr, s.Received, l.HealthKind, l.Health, l.BlobErr)
+		}
+		if l.Method == TSInvalid || l.Method == TSUser {
+			t.Errorf("%v: RTT method %v", s.Target.Addr, l.Method)
+		}
+	}
+	if p := sums[2].LastProblem; p == nil || p.Outcome != OutcomeICMPError || p.ICMPType != 3 || p.ICMPCode != 3 {
+		t.Errorf("no responder: want port unreachable, got %+v", sums[2].Last)
+	}
+}
+
+// TestFleetPingSockets runs the unprivileged ping-socket mode (allowed in
+// the prober namespace through net.ipv4.ping_group_range): the kernel
+// rewrites the ICMP id, matching copes; errors come from the error queue.
+func TestFleetPingSockets(t *testing.T) {
+	f := testutil.NewFleet(t, testutil.DefaultFleet)
+	f.Prober.Sysctl(t, "net.ipv4.ping_group_range", "0 2147483647")
+	e := newEngineIn(t, f, Config{Socket: SocketPing, Timeout: 500 * time.Millisecond})
+	c := testutil.DefaultFleet
+	ok := append(testutil.FleetAddrs(t, c.Local[0], 64), testutil.FleetAddrs(t, c.Local[1], 64)...)
+	un := []netip.Addr{testutil.FleetAddrs(t, c.Unreachable[0], 1)[0], testutil.FleetAddrs(t, c.Unreachable[1], 1)[0]}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sums, err := e.Once(ctx, targetsOf(ok, un), OnceOptions{Count: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stats: %+v", e.Stats())
+	for _, s := range sums[:len(ok)] {
+		if s.Received != 1 || s.Method == TSUser {
+			t.Errorf("%v: received %d method %v (%v)", s.Target.Addr, s.Received, s.Method, s.Last.Problem())
+		}
+	}
+	for _, s := range sums[len(ok):] {
+		if s.LastProblem == nil || s.LastProblem.Outcome != OutcomeICMPError || !s.LastProblem.From.IsValid() {
+			t.Errorf("%v: want an ICMP error, got %+v", s.Target.Addr, s.Last)
+		}
 	}
 }

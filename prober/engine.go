@@ -71,7 +71,7 @@ type Config struct {
 	// Batch is the sendmmsg/recvmmsg batch size. Default 64.
 	Batch int
 	// SocketBuffer is SO_RCVBUF/SO_SNDBUF in bytes; the FORCE variants are
-	// used when CAP_NET_ADMIN allows. Default 8 MiB.
+	// used when CAP_NET_ADMIN allows. Default 16 MiB.
 	SocketBuffer int
 	// Key, when set, puts its access token in every request and opens
 	// sealed blobs.
@@ -109,7 +109,7 @@ func (c *Config) defaults() {
 	}
 	c.Batch = min(c.Batch, 1024)
 	if c.SocketBuffer <= 0 {
-		c.SocketBuffer = 8 << 20
+		c.SocketBuffer = 16 << 20
 	}
 	if c.StaleAfter <= 0 {
 		c.StaleAfter = 30 * time.Second

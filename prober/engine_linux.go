@@ -94,7 +94,11 @@ func New(cfg Config) (*Engine, error) {
 			opened++
 		}
 		if opened > 0 {
-			e.mode = Mode{Socket: k, Timestamps: e.bestTS(), Reason: reason(k, why, e.bestTS())}
+			r := reason(k, why, e.bestTS())
+			if cfg.Socket != SocketInvalid {
+				r = "chosen by configuration: " + r
+			}
+			e.mode = Mode{Socket: k, Timestamps: e.bestTS(), Reason: r}
 			return e, nil
 		}
 		if lastErr != nil && !isPerm(lastErr) && k != SocketRaw {
@@ -131,7 +135,10 @@ func reason(k Socket, why []string, ts TSMethod) string {
 	case SocketRaw:
 		s = "raw ICMP sockets open (CAP_NET_RAW)"
 	case SocketPing:
-		s = "no CAP_NET_RAW; unprivileged ICMP ping sockets (net.ipv4.ping_group_range allows this group)"
+		s = "unprivileged ICMP ping sockets (net.ipv4.ping_group_range allows this group)"
+		if len(why) > 0 {
+			s = "no CAP_NET_RAW; " + s
+		}
 	case SocketUDP:
 		s = "UDP HBQ1 probes to the responder port"
 		if len(why) > 0 {
@@ -326,6 +333,14 @@ func (e *Engine) loop(ctx context.Context, ts []Target, o loopOpts, fn func(*Res
 			backoff.OK()
 			if sent == 0 {
 				break // stalled: every slot busy
+			}
+			// Read between batches so a burst of replies (and of TX
+			// timestamps) never piles up past the socket buffers.
+			for _, c := range e.conns {
+				if c != nil {
+					e.drainErr(c, fn)
+					e.receive(c, fn)
+				}
 			}
 			now = time.Now()
 		}
@@ -747,28 +762,3 @@ func (e *Engine) handle(c *conn, b []byte, src netip.Addr, cm cmsgInfo, userNow 
 	fn(r)
 }
 
-// decodeHealth fills r's health fields from a reply payload.
-func decodeHealth(r *Result, payload []byte, k *wire.Key, rxNano int64, staleAfter time.Duration) {
-	switch {
-	case wire.IsReply(payload):
-		rep, err := wire.ParseReply(payload)
-		if err != nil {
-			r.BlobErr = err
-			return
-		}
-		if err := wire.DecodeBlob(rep.Blob, k, &r.Health); err != nil {
-			r.BlobErr = err
-			return
-		}
-		r.HealthKind = HealthHBH1
-		r.Stale = rxNano-r.Health.CollectedAt > int64(staleAfter)
-	case wire.IsHBM2(payload):
-		m, err := wire.DecodeHBM2(payload)
-		if err != nil {
-			r.BlobErr = err
-			return
-		}
-		r.HealthKind, r.HBM2 = HealthHBM2, m
-		r.Stale = rxNano-int64(m.Timestamp*1e9) > int64(staleAfter)
-	}
-}
