@@ -761,4 +761,3 @@ func (e *Engine) handle(c *conn, b []byte, src netip.Addr, cm cmsgInfo, userNow 
 	decodeHealth(r, p.payload, e.cfg.Key, rx, e.cfg.StaleAfter)
 	fn(r)
 }
-
