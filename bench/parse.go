@@ -114,10 +114,15 @@ func ParseFpingSummary(r io.Reader) int {
 }
 
 // ParseHBJSON reads `hb-probe --once --json` output, one JSON object per
-// target. It looks for the address under "addr", "address", "ip" or
-// "target", and for the RTT under "rtt_ns", "rtt_us", "rtt_ms" (numbers)
+// target (docs/prober.md), such as
+//
+//	{"target":"198.18.0.1","addr":"198.18.0.1","state":"up","sent":1,"received":1,"rtt_avg_ms":0.001251,…}
+//
+// It looks for the address under "addr", "address", "ip" or "target", and
+// for the RTT under "rtt_avg_ms", "rtt_ns", "rtt_us", "rtt_ms" (numbers)
 // or "rtt" (a Go duration string, or nanoseconds); a target answered when
-// it has a positive RTT or "ok"/"up"/"answered" is true.
+// it has a positive RTT, "received" > 0, "state" is "up", or
+// "ok"/"up"/"answered" is true.
 func ParseHBJSON(r io.Reader) ToolResult {
 	res := ToolResult{RTT: make(map[netip.Addr]int64)}
 	dec := json.NewDecoder(r)
@@ -146,7 +151,7 @@ func ParseHBJSON(r io.Reader) ToolResult {
 			continue
 		}
 		rtt := int64(-1)
-		for k, scale := range map[string]float64{"rtt_ns": 1, "rtt_us": 1e3, "rtt_ms": 1e6} {
+		for k, scale := range map[string]float64{"rtt_ns": 1, "rtt_us": 1e3, "rtt_ms": 1e6, "rtt_avg_ms": 1e6} {
 			if v, ok := m[k].(float64); ok && v > 0 {
 				rtt = int64(math.Round(v * scale))
 			}
@@ -162,6 +167,12 @@ func ParseHBJSON(r io.Reader) ToolResult {
 			}
 		}
 		ok := rtt > 0
+		if v, isNum := m["received"].(float64); isNum && v > 0 {
+			ok = true
+		}
+		if st, isStr := m["state"].(string); isStr && st == "up" {
+			ok = true
+		}
 		for _, k := range []string{"ok", "up", "answered"} {
 			if b, isBool := m[k].(bool); isBool && b {
 				ok = true

@@ -51,9 +51,12 @@ func TestParseHBJSON(t *testing.T) {
 {"address":"198.18.0.3","ok":false}
 {"target":"198.18.0.4","up":true}
 {"name":"x"}
+{"target":"198.18.0.5","addr":"198.18.0.5","state":"up","sent":1,"received":1,"loss":0,"rtt_min_ms":0.001251,"rtt_avg_ms":0.001251,"rtt_max_ms":0.001251,"rtt_method":"kernel-tx-rx"}
+{"target":"198.18.0.6","addr":"198.18.0.6","state":"down","sent":1,"received":0,"loss":1}
 `
 	r := ParseHBJSON(strings.NewReader(out))
-	if r.Answered != 3 || r.RTT[netip.MustParseAddr("198.18.0.1")] != 12345 || r.RTT[netip.MustParseAddr("198.18.0.2")] != 15500 || len(r.RTT) != 2 {
+	if r.Answered != 4 || r.RTT[netip.MustParseAddr("198.18.0.1")] != 12345 || r.RTT[netip.MustParseAddr("198.18.0.2")] != 15500 ||
+		r.RTT[netip.MustParseAddr("198.18.0.5")] != 1251 || len(r.RTT) != 3 {
 		t.Fatalf("ParseHBJSON = %+v", r)
 	}
 }

@@ -158,3 +158,23 @@ func RTTErrors(tool, wire map[netip.Addr]int64) []float64 {
 	}
 	return errs
 }
+
+// RequestRate is the rate of echo requests in a capture, from the first
+// to the last one; 0 with fewer than two.
+func RequestRate(frames []Frame) float64 {
+	var n int
+	var first, last int64
+	for _, fr := range frames {
+		if e, ok := ParseEcho(fr.Data); ok && !e.Reply {
+			if n == 0 {
+				first = fr.TS
+			}
+			last = fr.TS
+			n++
+		}
+	}
+	if n < 2 || last <= first {
+		return 0
+	}
+	return float64(n-1) / (float64(last-first) / 1e9)
+}

@@ -115,3 +115,18 @@ func TestRTTErrors(t *testing.T) {
 		t.Fatalf("RTTErrors = %v", got)
 	}
 }
+
+func TestRequestRate(t *testing.T) {
+	frames := []Frame{
+		{0, echoFrame(false, "198.19.255.253", "198.18.0.1", 1, 1)},
+		{500_000_000, echoFrame(true, "198.18.0.1", "198.19.255.253", 1, 1)},
+		{1_000_000_000, echoFrame(false, "198.19.255.253", "198.18.0.2", 1, 2)},
+		{2_000_000_000, echoFrame(false, "198.19.255.253", "198.18.0.3", 1, 3)},
+	}
+	if r := RequestRate(frames); r != 1 {
+		t.Fatalf("RequestRate = %v, want 1", r)
+	}
+	if r := RequestRate(frames[:2]); r != 0 {
+		t.Fatalf("RequestRate of one request = %v", r)
+	}
+}

@@ -423,7 +423,7 @@ func (s *syncBuf) String() string {
 func (e *env) capture(fn func()) ([]bench.Frame, string, error) {
 	p := filepath.Join(e.tmp, "cap.pcap")
 	os.Remove(p)
-	cmd := e.fleet.Command(e.fleet.Prober, "tcpdump", "-i", bench.ProberIf, "-n", "-p", "-s", "96", "-B", "65536",
+	cmd := e.fleet.Command(e.fleet.Prober, "tcpdump", "-i", bench.ProberIf, "-n", "-p", "-s", "96", "-B", "65536", "-U", "--immediate-mode",
 		"--time-stamp-precision=nano", "-w", p, "icmp")
 	stop, err := background(cmd, "listening on", 10*time.Second)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -147,16 +148,17 @@ func (e *env) rtt() string {
 	}
 	var b strings.Builder
 	b.WriteString("## RTT accuracy against a packet capture\n\n")
-	b.WriteString("tcpdump captures on the prober's veth with nanosecond timestamps (`tcpdump -i hbp0 -n -p -s 96 -B 65536\n")
+	b.WriteString("tcpdump captures on the prober's veth with nanosecond timestamps (`tcpdump -i hbp0 -n -p -s 96 -B 65536 -U --immediate-mode\n")
 	b.WriteString("--time-stamp-precision=nano -w FILE icmp`) while the tool runs; the capture is read by `bench/pcap.go`, and each\n")
 	b.WriteString("target's *wire RTT* is the time from its echo request to the matching reply (same address, id, seq). The table gives\n")
 	b.WriteString("the absolute difference between the RTT the tool reported and the wire RTT, over all targets of a run (median and\n")
-	b.WriteString("p99 per run, then the median of runs). *Low rate*: " + fmt.Sprint(low) + " targets at about 1,000 probes/s; *full rate*: " + fmt.Sprint(full) + " targets with no pacing.\n")
+	b.WriteString("p99 per run, then the median of runs). *Low rate*: " + fmt.Sprint(low) + " targets, `hb-probe --rate 1000`, `fping -i 1`; *full rate*: " + fmt.Sprint(full) + " targets with no pacing.\n")
+	b.WriteString("*probes/s on the wire* is the rate of echo requests in the capture (first to last).\n")
 	b.WriteString("fping prints RTTs in ms with 3 decimals: its resolution is 1 µs, so errors below ~0.5 µs cannot show.\n\n")
-	t := bench.Table{Header: []string{"tool", "rate", "command", "median |error| µs", "p99 |error| µs", "targets matched", "capture drops"}}
+	t := bench.Table{Header: []string{"tool", "rate", "command", "median |error| µs", "p99 |error| µs", "targets matched", "probes/s on the wire", "capture drops"}}
 	for _, tool := range e.tools(0)[:2] {
 		for _, fullRate := range []bool{false, true} {
-			n, rateName := low, "low (~1k/s)"
+			n, rateName := low, "low"
 			if fullRate {
 				n, rateName = full, "full"
 			}
@@ -166,7 +168,7 @@ func (e *env) rtt() string {
 				t.Add(tool.name, rateName, "`"+shell(args)+"`", tool.unavailable)
 				continue
 			}
-			var med, p99, matched []float64
+			var med, p99, matched, wireRate []float64
 			drops := ""
 			for range e.runs {
 				var m measured
@@ -187,9 +189,10 @@ func (e *env) rtt() string {
 				med = append(med, bench.Quantile(errs, 0.5)/1e3)
 				p99 = append(p99, bench.Quantile(errs, 0.99)/1e3)
 				matched = append(matched, float64(len(errs)))
+				wireRate = append(wireRate, bench.RequestRate(frames))
 			}
 			t.Add(tool.name, rateName, "`"+shell(args)+"`", bench.Summarize(med).Format("%.1f"), bench.Summarize(p99).Format("%.1f"),
-				bench.Summarize(matched).Format("%.0f"), strings.TrimSuffix(drops, " packets dropped by kernel"))
+				bench.Summarize(matched).Format("%.0f"), bench.Summarize(wireRate).Format("%.0f"), strings.TrimSuffix(drops, " packets dropped by kernel"))
 		}
 	}
 	b.WriteString(t.Markdown())
@@ -222,17 +225,27 @@ func (e *env) responder() string {
 		}
 		return shell(args), cmd.Process.Pid, stop, nil
 	}
-	bpfMode := func(mode string) func() (string, int, func() (string, string), error) {
+	help, _ := exec.Command(e.hbResponder, "--help").CombinedOutput()
+	useHB := strings.Contains(string(help), "-attach") && strings.Contains(string(help), "-interfaces")
+	who := "hb-responder"
+	if !useHB {
+		who = "hb program, bench loader"
+	}
+	bpfMode := func(mode, hbMode string) func() (string, int, func() (string, string), error) {
 		return func() (string, int, func() (string, string), error) {
-			// hb-responder does not take a mode flag in this build: the
-			// bench attaches hb's program (package bpf) itself.
+			if useHB {
+				return startChild("msg=running", e.hbResponder, "-attach", hbMode, "-interfaces", bench.HostsIf,
+					"-rate-limit", "0", "-udp-port", "0", "-status-file", filepath.Join(e.tmp, "responder.json"))
+			}
+			// This hb-responder cannot choose its attach mode: the bench
+			// attaches hb's program (package bpf) itself.
 			return startChild("ready", e.self, "bpf-responder", "-mode", mode, "-if", bench.HostsIf)
 		}
 	}
 	modes := []responderMode{
-		{"XDP native (hb program)", "0", bpfMode("xdp")},
-		{"XDP generic (hb program)", "0", bpfMode("xdpgeneric")},
-		{"TC / TCX ingress (hb program)", "0", bpfMode("tc")},
+		{"XDP native (" + who + ")", "0", bpfMode("xdp", "native")},
+		{"XDP generic (" + who + ")", "0", bpfMode("xdpgeneric", "generic")},
+		{"TCX ingress (" + who + ")", "0", bpfMode("tc", "tcx")},
 		{"kernel echo (icmp_echo_ignore_all=0)", "0", func() (string, int, func() (string, string), error) {
 			return "(none: the kernel answers)", 0, func() (string, string) { return "", "" }, nil
 		}},
@@ -329,8 +342,13 @@ func (e *env) responder() string {
 		}
 	}
 	b.WriteString("\n")
-	b.WriteString("The XDP/TC rows use hb's eBPF program from `bpf/`, loaded and attached by the harness (`hbbench bpf-responder`),\n")
-	b.WriteString("with a fixed published blob; `hb-responder`'s own attach path is not exercised here.\n\n")
+	if useHB {
+		b.WriteString("The XDP/TC rows run `hb-responder` itself with its reply rate limit off (`-rate-limit 0`; the default 20,000/s\n")
+		b.WriteString("would cap every row) and UDP off; its 1 s health sampling is included in *responder process CPU*.\n\n")
+	} else {
+		b.WriteString("The XDP/TC rows use hb's eBPF program from `bpf/`, loaded and attached by the harness (`hbbench bpf-responder`),\n")
+		b.WriteString("with a fixed published blob; `hb-responder`'s own attach path is not exercised here.\n\n")
+	}
 	return b.String()
 }
 
