@@ -189,3 +189,15 @@ func ParseHBJSON(r io.Reader) ToolResult {
 		}
 	}
 }
+
+// ParseWrk returns the "Requests/sec:" figure of wrk's report.
+func ParseWrk(r io.Reader) (float64, bool) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "Requests/sec:"); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f, err == nil
+		}
+	}
+	return 0, false
+}

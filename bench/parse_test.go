@@ -60,3 +60,13 @@ func TestParseHBJSON(t *testing.T) {
 		t.Fatalf("ParseHBJSON = %+v", r)
 	}
 }
+
+func TestParseWrk(t *testing.T) {
+	out := "Running 5s test @ http://127.0.0.1:8787/x\n  2 threads and 16 connections\nRequests/sec:  51234.56\nTransfer/sec:      9.01MB\n"
+	if v, ok := ParseWrk(strings.NewReader(out)); !ok || v != 51234.56 {
+		t.Fatalf("ParseWrk = %v, %v", v, ok)
+	}
+	if _, ok := ParseWrk(strings.NewReader("unable to connect\n")); ok {
+		t.Fatal("ParseWrk accepted a failed run")
+	}
+}

@@ -15,6 +15,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -39,6 +41,8 @@ func main() {
 		err = bench.RunEchoResponder()
 	case "bpf-responder":
 		err = cmdBPFResponder(os.Args[2:])
+	case "http-time":
+		err = cmdHTTPTime(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}
@@ -96,4 +100,32 @@ func cmdBPFResponder(args []string) error {
 		return cerr
 	}
 	return json.NewEncoder(os.Stdout).Encode(c)
+}
+
+// cmdHTTPTime GETs a URL n times and prints each full response time in ms.
+func cmdHTTPTime(args []string) error {
+	fs := flag.NewFlagSet("http-time", flag.ExitOnError)
+	n := fs.Int("n", 5, "requests")
+	fs.Parse(args)
+	if fs.NArg() != 1 {
+		return fmt.Errorf("http-time: want one URL")
+	}
+	c := &http.Client{Timeout: 30 * time.Second}
+	for range *n {
+		t0 := time.Now()
+		resp, err := c.Get(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", fs.Arg(0), resp.Status)
+		}
+		fmt.Printf("%.3f\n", float64(time.Since(t0).Microseconds())/1e3)
+	}
+	return nil
 }

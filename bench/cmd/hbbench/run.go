@@ -39,6 +39,8 @@ type env struct {
 
 	probeOnce   string // "" when hb-probe --once works, else why not
 	probeDaemon string // "" when daemon mode works, else why not
+
+	apiRows [][]string // measured by monitor while the 100k daemon runs
 }
 
 var (

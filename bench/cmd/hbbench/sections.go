@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -384,6 +385,9 @@ func (e *env) monitor() string {
 		time.Sleep(window)
 		c1, el := procCPU(pid), time.Since(t0)
 		rss := procRSS(pid, "VmRSS")
+		if n == 100000 {
+			e.apiRows = e.measureAPI()
+		}
 		stop()
 		pct := 100 * (c1 - c0).Seconds() / el.Seconds()
 		if n == 100000 {
@@ -398,11 +402,47 @@ func (e *env) monitor() string {
 	return b.String()
 }
 
+// measureAPI runs wrk and times /metrics against the running daemon (in
+// the prober namespace, API on its loopback).
+func (e *env) measureAPI() [][]string {
+	base := "http://127.0.0.1:8787"
+	host := testutil.SimAddr(0).String()
+	wrkArgs := []string{"wrk", "-t2", "-c16", "-d5s", base + "/api/v1/hosts/" + host}
+	var rps []float64
+	for range min(e.runs, 3) {
+		m := measure(e.fleet.Command(e.fleet.Prober, wrkArgs[0], wrkArgs[1:]...), 30*time.Second)
+		if v, ok := bench.ParseWrk(bytes.NewReader(m.Stdout)); ok {
+			rps = append(rps, v)
+		} else {
+			fmt.Fprintf(os.Stderr, "hbbench: wrk: %s %s\n", firstLine(m.Stdout), firstLine(m.Stderr))
+		}
+	}
+	tm := measure(e.fleet.Command(e.fleet.Prober, e.self, "http-time", "-n", "5", base+"/metrics"), time.Minute)
+	var ms []float64
+	for _, l := range strings.Fields(string(tm.Stdout)) {
+		if v, err := strconv.ParseFloat(l, 64); err == nil {
+			ms = append(ms, v)
+		}
+	}
+	metrics := bench.Summarize(ms).Format("%.1f") + " ms"
+	if len(ms) == 0 {
+		metrics = "error: " + firstLine(tm.Stderr)
+	}
+	return [][]string{
+		{"requests/s, /api/v1/hosts/{name}", version("wrk", "-v"), "`" + shell(wrkArgs) + "`", bench.Summarize(rps).Format("%.0f")},
+		{"time to render /metrics, 100k hosts", "Go net/http client (`hbbench http-time`)", "`GET " + base + "/metrics` ×5", metrics},
+	}
+}
+
 func (e *env) api() string {
 	var b strings.Builder
 	b.WriteString("## API: /api/v1/hosts/{name} and /metrics while probing\n\n")
+	b.WriteString("Measured while the 100k-target daemon of the previous section runs (wrk and the client run in the prober namespace).\n\n")
 	t := bench.Table{Header: []string{"measure", "tool", "command", "result"}}
-	if e.probeDaemon != "" {
+	for _, r := range e.apiRows {
+		t.Add(r...)
+	}
+	if e.probeDaemon != "" || len(e.apiRows) == 0 {
 		t.Add("requests/s, /api/v1/hosts/{name}", version("wrk", "-v"), "`wrk -t2 -c16 -d5s http://127.0.0.1:8787/api/v1/hosts/NAME`", e.probeDaemon)
 		t.Add("time to render /metrics, 100k hosts", "Go net/http client", "`GET http://127.0.0.1:8787/metrics`", e.probeDaemon)
 	}
