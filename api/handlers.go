@@ -1,0 +1,671 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/bytebufferpool"
+	"github.com/valyala/fasthttp"
+
+	"github.com/hbmon/hb/state"
+	"github.com/hbmon/hb/wire"
+)
+
+// bufPool holds response buffers; encoding into a pooled buffer and
+// copying once into the response keeps the JSON paths to a few
+// allocations per request.
+var bufPool bytebufferpool.Pool
+
+func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+	buf := bufPool.Get()
+	defer bufPool.Put(buf)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		writeError(ctx, fasthttp.StatusInternalServerError, "encoding: "+err.Error())
+		return
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(buf.B)
+}
+
+type errorJSON struct {
+	Error string `json:"error"`
+}
+
+func writeError(ctx *fasthttp.RequestCtx, status int, msg string) {
+	b, _ := json.Marshal(errorJSON{msg})
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(append(b, '\n'))
+}
+
+// seconds converts d to float seconds for JSON (base units).
+func seconds(d time.Duration) float64 { return d.Seconds() }
+
+// ts formats a snapshot instant, nil for "never".
+func ts(t state.UnixNano) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	tt := t.Time()
+	return &tt
+}
+
+func fptr(f float64) *float64 { return &f }
+
+// ---- /healthz
+
+type healthzJSON struct {
+	OK      bool    `json:"ok"`
+	Uptime  float64 `json:"uptime_seconds"`
+	Mode    string  `json:"mode"`
+	Hosts   int     `json:"hosts"`
+	Version string  `json:"version,omitempty"`
+}
+
+func (s *Server) healthz(ctx *fasthttp.RequestCtx) {
+	e := s.engine()
+	mode := e.Mode
+	if mode == "" {
+		mode = "unknown"
+	}
+	writeJSON(ctx, fasthttp.StatusOK, healthzJSON{
+		OK:      true,
+		Uptime:  s.cfg.Now().Sub(s.started).Seconds(),
+		Mode:    mode,
+		Hosts:   s.table.View().Len(),
+		Version: s.cfg.Version,
+	})
+}
+
+// ---- /state: {"name": "up", ...} in table order, written directly.
+
+func (s *Server) fleetState(ctx *fasthttp.RequestCtx) {
+	v := s.table.View()
+	buf := bufPool.Get()
+	defer bufPool.Put(buf)
+	b := append(buf.B[:0], '{')
+	for i, h := range v.Hosts() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, h.Spec.Name)
+		b = append(b, ':', '"')
+		b = append(b, h.Snapshot().State.String()...)
+		b = append(b, '"')
+	}
+	b = append(b, '}', '\n')
+	buf.B = b
+	ctx.SetContentType("application/json")
+	ctx.SetBody(b)
+}
+
+// appendJSONString appends s as a JSON string. Plain ASCII takes the fast
+// path; anything else goes through encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// ---- pingstate /status shape
+
+type pingRecentJSON struct {
+	TS     float64 `json:"ts"`
+	Event  string  `json:"event"` // "ok" or "fail"
+	Detail *string `json:"detail"`
+}
+
+type pingStatusJSON struct {
+	State         string           `json:"state"`
+	LastEvent     *string          `json:"last_event"`
+	LastDetail    *string          `json:"last_detail"`
+	LastLatencyMS *float64         `json:"last_latency_ms"`
+	UptimeInState float64          `json:"uptime_in_state_s"`
+	LastCheckTS   *float64         `json:"last_check_ts"`
+	LastCheckAge  *float64         `json:"last_check_age_s"`
+	Transitions   uint32           `json:"transitions"`
+	Recent        []pingRecentJSON `json:"recent,omitempty"`
+	Probe         string           `json:"probe"`
+}
+
+func round1(f float64) float64 { return math.Round(f*10) / 10 }
+
+func resultDetail(r state.Result) string {
+	switch r.Outcome {
+	case state.OK:
+		return "reply, rtt " + r.RTT().String() + " (" + r.Method.String() + ")"
+	case state.Timeout:
+		return "timeout"
+	}
+	if r.ICMPType != 0 || r.ICMPCode != 0 {
+		return "icmp type " + strconv.Itoa(int(r.ICMPType)) + " code " + strconv.Itoa(int(r.ICMPCode))
+	}
+	return "error"
+}
+
+func pingStatus(h *state.Host, snap *state.Snapshot, now time.Time, recent bool) pingStatusJSON {
+	p := pingStatusJSON{
+		State:         snap.State.String(),
+		UptimeInState: round1(snap.InStateFor(now).Seconds()),
+		Transitions:   snap.Transitions,
+		Probe:         "icmp " + h.Spec.Addr.String(),
+	}
+	if snap.Checked() {
+		last := snap.Last
+		ev := "ok"
+		if last.Outcome.Failed() {
+			ev = "fail"
+		}
+		p.LastEvent = &ev
+		d := resultDetail(last)
+		if last.Outcome.Failed() && snap.ProblemAt == last.At {
+			d = snap.Problem
+		}
+		p.LastDetail = &d
+		if !last.Outcome.Failed() {
+			p.LastLatencyMS = fptr(float64(last.RTTNanos) / 1e6)
+		}
+		p.LastCheckTS = fptr(float64(last.At) / 1e9)
+		p.LastCheckAge = fptr(round1(now.Sub(last.At.Time()).Seconds()))
+	}
+	if recent {
+		var arr [state.Window]state.Result
+		rs := snap.Recent(arr[:0])
+		p.Recent = make([]pingRecentJSON, len(rs))
+		for i, r := range rs {
+			ev := "ok"
+			if r.Outcome.Failed() {
+				ev = "fail"
+			}
+			d := resultDetail(r)
+			p.Recent[i] = pingRecentJSON{TS: float64(r.At) / 1e9, Event: ev, Detail: &d}
+		}
+	}
+	return p
+}
+
+// fleetStatus writes {"name": status, ...}; without the recent rings,
+// which at 20 entries per host would dwarf everything else.
+func (s *Server) fleetStatus(ctx *fasthttp.RequestCtx) {
+	v := s.table.View()
+	now := s.cfg.Now()
+	buf := bufPool.Get()
+	defer bufPool.Put(buf)
+	b := append(buf.B[:0], '{')
+	for i, h := range v.Hosts() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, h.Spec.Name)
+		b = append(b, ':')
+		js, err := json.Marshal(pingStatus(h, h.Snapshot(), now, false))
+		if err != nil {
+			writeError(ctx, fasthttp.StatusInternalServerError, err.Error())
+			return
+		}
+		b = append(b, js...)
+	}
+	b = append(b, '}', '\n')
+	buf.B = b
+	ctx.SetContentType("application/json")
+	ctx.SetBody(b)
+}
+
+func (s *Server) hostStatus(ctx *fasthttp.RequestCtx, h *state.Host) {
+	writeJSON(ctx, fasthttp.StatusOK, pingStatus(h, h.Snapshot(), s.cfg.Now(), true))
+}
+
+// ---- hosts
+
+type rttJSON struct {
+	Last     *float64 `json:"last_seconds"`
+	Min      *float64 `json:"min_seconds"`
+	Avg      *float64 `json:"avg_seconds"`
+	Max      *float64 `json:"max_seconds"`
+	StdDev   *float64 `json:"stddev_seconds"`
+	Smoothed *float64 `json:"smoothed_seconds"`
+	Samples  uint8    `json:"samples"`
+}
+
+type healthJSON struct {
+	Hostname      string     `json:"hostname"`
+	CollectedAt   time.Time  `json:"collected_at"`
+	ReceivedAt    *time.Time `json:"received_at"`
+	AgeSeconds    float64    `json:"age_seconds"`
+	Sealed        bool       `json:"sealed"`
+	Generation    uint64     `json:"generation"`
+	CPUBusy       float64    `json:"cpu_busy_ratio"`
+	NumCPU        uint16     `json:"num_cpu"`
+	Load1         float64    `json:"load1"`
+	Load5         float64    `json:"load5"`
+	Load15        float64    `json:"load15"`
+	Procs         uint32     `json:"procs"`
+	MemTotal      uint64     `json:"memory_total_bytes"`
+	MemAvailable  uint64     `json:"memory_available_bytes"`
+	SwapTotal     uint64     `json:"swap_total_bytes"`
+	SwapUsed      uint64     `json:"swap_used_bytes"`
+	RootTotal     uint64     `json:"root_total_bytes"`
+	RootUsed      uint64     `json:"root_used_bytes"`
+	FullestMount  float64    `json:"fullest_mount_used_ratio"`
+	NetRx         uint64     `json:"net_rx_bytes_per_second"`
+	NetTx         uint64     `json:"net_tx_bytes_per_second"`
+	UptimeSeconds uint64     `json:"uptime_seconds"`
+	BootTime      time.Time  `json:"boot_time"`
+}
+
+type hbm2JSON struct {
+	Timestamp    time.Time  `json:"timestamp"`
+	ReceivedAt   *time.Time `json:"received_at"`
+	AgeSeconds   float64    `json:"age_seconds"`
+	CPU          float64    `json:"cpu_busy_ratio"`
+	Mem          float64    `json:"memory_used_ratio"`
+	MemAvailable float64    `json:"memory_available_bytes"`
+	Disk         float64    `json:"disk_used_ratio"`
+}
+
+type resultJSON struct {
+	At       time.Time `json:"at"`
+	Outcome  string    `json:"outcome"`
+	RTT      *float64  `json:"rtt_seconds"`
+	Method   string    `json:"method,omitempty"`
+	ICMPType *uint8    `json:"icmp_type,omitempty"`
+	ICMPCode *uint8    `json:"icmp_code,omitempty"`
+}
+
+type hostJSON struct {
+	Name        string            `json:"name"`
+	Addr        string            `json:"addr"`
+	Labels      map[string]string `json:"labels"`
+	State       string            `json:"state"`
+	Since       *time.Time        `json:"since"`
+	InState     float64           `json:"in_state_seconds"`
+	Transitions uint32            `json:"transitions"`
+	LastCheck   *time.Time        `json:"last_check"`
+	LastOutcome *string           `json:"last_outcome"`
+	LastOK      *time.Time        `json:"last_ok"`
+	RTT         rttJSON           `json:"rtt"`
+	Loss        float64           `json:"loss_ratio"`
+	Window      uint8             `json:"window_results"`
+	Probes      uint64            `json:"probes_total"`
+	Failures    uint64            `json:"failures_total"`
+	Problem     *string           `json:"problem"`
+	ProblemAt   *time.Time        `json:"problem_at"`
+	Health      *healthJSON       `json:"health"`
+	HBM2        *hbm2JSON         `json:"hbm2,omitempty"`
+	Recent      []resultJSON      `json:"recent,omitempty"`
+}
+
+func healthOf(h *wire.Health, at state.UnixNano, now time.Time) *healthJSON {
+	return &healthJSON{
+		Hostname:      h.HostnameString(),
+		CollectedAt:   time.Unix(0, h.CollectedAt).UTC(),
+		ReceivedAt:    ts(at),
+		AgeSeconds:    now.Sub(time.Unix(0, h.CollectedAt)).Seconds(),
+		Sealed:        h.Sealed(),
+		Generation:    h.Generation,
+		CPUBusy:       float64(h.CPUBusy) / 1000,
+		NumCPU:        h.NumCPU,
+		Load1:         float64(h.Load1) / 1000,
+		Load5:         float64(h.Load5) / 1000,
+		Load15:        float64(h.Load15) / 1000,
+		Procs:         h.Procs,
+		MemTotal:      h.MemTotal,
+		MemAvailable:  h.MemAvailable,
+		SwapTotal:     h.SwapTotal,
+		SwapUsed:      h.SwapUsed,
+		RootTotal:     h.RootTotal,
+		RootUsed:      h.RootUsed,
+		FullestMount:  float64(h.FullestMount) / 1000,
+		NetRx:         h.NetRxRate,
+		NetTx:         h.NetTxRate,
+		UptimeSeconds: h.Uptime,
+		BootTime:      time.Unix(h.BootTime, 0).UTC(),
+	}
+}
+
+func hbm2Time(m *wire.HBM2) time.Time {
+	sec, frac := math.Modf(m.Timestamp)
+	return time.Unix(int64(sec), int64(frac*1e9)).UTC()
+}
+
+func hostView(h *state.Host, snap *state.Snapshot, now time.Time, detail bool) hostJSON {
+	j := hostJSON{
+		Name:        h.Spec.Name,
+		Addr:        h.Spec.Addr.String(),
+		Labels:      h.Spec.Labels.Map(),
+		State:       snap.State.String(),
+		Since:       ts(snap.Since),
+		InState:     snap.InStateFor(now).Seconds(),
+		Transitions: snap.Transitions,
+		LastCheck:   ts(snap.Last.At),
+		LastOK:      ts(snap.LastOKAt),
+		Loss:        snap.Stats.Loss,
+		Window:      snap.Stats.Results,
+		Probes:      snap.Probes,
+		Failures:    snap.Failures,
+		ProblemAt:   ts(snap.ProblemAt),
+	}
+	if snap.Checked() {
+		o := snap.Last.Outcome.String()
+		j.LastOutcome = &o
+	}
+	if snap.Problem != "" {
+		p := snap.Problem
+		j.Problem = &p
+	}
+	st := snap.Stats
+	j.RTT.Samples = st.Samples
+	if st.Samples > 0 {
+		j.RTT.Min, j.RTT.Avg = fptr(seconds(st.Min)), fptr(seconds(st.Avg))
+		j.RTT.Max, j.RTT.StdDev = fptr(seconds(st.Max)), fptr(seconds(st.StdDev))
+	}
+	if !snap.LastOKAt.IsZero() {
+		j.RTT.Smoothed = fptr(seconds(snap.EWMA))
+		if !snap.Last.Outcome.Failed() {
+			j.RTT.Last = fptr(seconds(snap.Last.RTT()))
+		}
+	}
+	if snap.Health != nil {
+		j.Health = healthOf(snap.Health, snap.HealthAt, now)
+	}
+	if m := snap.HBM2; m != nil {
+		t := hbm2Time(m)
+		j.HBM2 = &hbm2JSON{
+			Timestamp: t, ReceivedAt: ts(snap.HBM2At), AgeSeconds: now.Sub(t).Seconds(),
+			CPU: float64(m.CPUPercent) / 100, Mem: float64(m.MemPercent) / 100,
+			MemAvailable: float64(m.MemAvailMB) * (1 << 20), Disk: float64(m.DiskPercent) / 100,
+		}
+	}
+	if detail {
+		var arr [state.Window]state.Result
+		rs := snap.Recent(arr[:0])
+		j.Recent = make([]resultJSON, len(rs))
+		for i, r := range rs {
+			rj := resultJSON{At: r.At.Time(), Outcome: r.Outcome.String()}
+			if !r.Outcome.Failed() {
+				rj.RTT = fptr(seconds(r.RTT()))
+				rj.Method = r.Method.String()
+			} else if r.Outcome == state.Error && (r.ICMPType != 0 || r.ICMPCode != 0) {
+				t, c := r.ICMPType, r.ICMPCode
+				rj.ICMPType, rj.ICMPCode = &t, &c
+			}
+			j.Recent[i] = rj
+		}
+	}
+	return j
+}
+
+func (s *Server) host(ctx *fasthttp.RequestCtx, h *state.Host) {
+	writeJSON(ctx, fasthttp.StatusOK, hostView(h, h.Snapshot(), s.cfg.Now(), true))
+}
+
+type hostsJSON struct {
+	Total  int        `json:"total"` // hosts matching the filters
+	Offset int        `json:"offset"`
+	Limit  int        `json:"limit"`
+	Hosts  []hostJSON `json:"hosts"`
+}
+
+// Paging limits for /api/v1/hosts and /api/v1/problems.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 10000
+)
+
+type labelFilter struct {
+	key, value string
+	any        bool // key only: the label must exist
+}
+
+func (s *Server) hosts(ctx *fasthttp.RequestCtx) {
+	args := ctx.QueryArgs()
+	var states [state.NumStates]bool
+	stateFilter := false
+	for _, raw := range args.PeekMulti("state") {
+		for _, name := range strings.Split(string(raw), ",") {
+			st, ok := state.ParseState(name)
+			if !ok {
+				writeError(ctx, fasthttp.StatusBadRequest, "bad state "+strconv.Quote(name)+": want unknown, up, degraded or down")
+				return
+			}
+			states[st], stateFilter = true, true
+		}
+	}
+	var labels []labelFilter
+	for _, raw := range args.PeekMulti("label") {
+		k, v, found := strings.Cut(string(raw), ":")
+		if k == "" {
+			writeError(ctx, fasthttp.StatusBadRequest, "bad label filter "+strconv.Quote(string(raw))+": want key:value or key")
+			return
+		}
+		labels = append(labels, labelFilter{key: k, value: v, any: !found})
+	}
+	limit, offset, ok := paging(ctx)
+	if !ok {
+		return
+	}
+	v := s.table.View()
+	now := s.cfg.Now()
+	out := hostsJSON{Offset: offset, Limit: limit, Hosts: []hostJSON{}}
+	for _, h := range v.Hosts() {
+		snap := h.Snapshot()
+		if stateFilter && !states[snap.State] {
+			continue
+		}
+		if !labelsMatch(h.Spec.Labels, labels) {
+			continue
+		}
+		if out.Total >= offset && len(out.Hosts) < limit {
+			out.Hosts = append(out.Hosts, hostView(h, snap, now, false))
+		}
+		out.Total++
+	}
+	writeJSON(ctx, fasthttp.StatusOK, out)
+}
+
+func labelsMatch(ls state.Labels, fs []labelFilter) bool {
+	for _, f := range fs {
+		v, ok := ls.Get(f.key)
+		if !ok || (!f.any && v != f.value) {
+			return false
+		}
+	}
+	return true
+}
+
+// paging reads limit and offset; on a bad value it writes the 400 itself.
+func paging(ctx *fasthttp.RequestCtx) (limit, offset int, ok bool) {
+	limit, ok = intArg(ctx, "limit", DefaultLimit, 1, MaxLimit)
+	if !ok {
+		return
+	}
+	offset, ok = intArg(ctx, "offset", 0, 0, math.MaxInt32)
+	return
+}
+
+func intArg(ctx *fasthttp.RequestCtx, name string, def, lo, hi int) (int, bool) {
+	raw := ctx.QueryArgs().Peek(name)
+	if raw == nil {
+		return def, true
+	}
+	n, err := strconv.Atoi(string(raw))
+	if err != nil || n < lo || n > hi {
+		writeError(ctx, fasthttp.StatusBadRequest, "bad "+name+" "+strconv.Quote(string(raw))+": want an integer in "+strconv.Itoa(lo)+".."+strconv.Itoa(hi))
+		return 0, false
+	}
+	return n, true
+}
+
+// timeRange reads from and to (RFC 3339); default the last hour up to now.
+func (s *Server) timeRange(ctx *fasthttp.RequestCtx) (from, to time.Time, ok bool) {
+	to = s.cfg.Now().UTC()
+	args := ctx.QueryArgs()
+	if raw := args.Peek("to"); raw != nil {
+		t, err := time.Parse(time.RFC3339Nano, string(raw))
+		if err != nil {
+			writeError(ctx, fasthttp.StatusBadRequest, "bad to: want RFC 3339, e.g. 2026-01-02T15:04:05Z")
+			return
+		}
+		to = t.UTC()
+	}
+	from = to.Add(-time.Hour)
+	if raw := args.Peek("from"); raw != nil {
+		t, err := time.Parse(time.RFC3339Nano, string(raw))
+		if err != nil {
+			writeError(ctx, fasthttp.StatusBadRequest, "bad from: want RFC 3339, e.g. 2026-01-02T15:04:05Z")
+			return
+		}
+		from = t.UTC()
+	}
+	if !from.Before(to) {
+		writeError(ctx, fasthttp.StatusBadRequest, "from must be before to")
+		return
+	}
+	return from, to, true
+}
+
+// requestTimeout bounds a history query.
+const requestTimeout = 10 * time.Second
+
+type historyJSON struct {
+	Host string    `json:"host"`
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	History
+}
+
+func (s *Server) hostHistory(ctx *fasthttp.RequestCtx, h *state.Host) {
+	from, to, ok := s.timeRange(ctx)
+	if !ok {
+		return
+	}
+	if s.history == nil {
+		writeError(ctx, fasthttp.StatusServiceUnavailable, "history store not configured")
+		return
+	}
+	c, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	hist, err := s.history.History(c, h.Spec.Name, from, to)
+	if err != nil {
+		writeError(ctx, fasthttp.StatusInternalServerError, "history: "+err.Error())
+		return
+	}
+	if hist.Rollups == nil {
+		hist.Rollups = []Rollup{}
+	}
+	if hist.Changes == nil {
+		hist.Changes = []StateChange{}
+	}
+	writeJSON(ctx, fasthttp.StatusOK, historyJSON{Host: h.Spec.Name, From: from, To: to, History: hist})
+}
+
+type currentProblemJSON struct {
+	Host    string     `json:"host"`
+	State   string     `json:"state"`
+	Since   *time.Time `json:"since"`
+	Problem string     `json:"problem"`
+	At      *time.Time `json:"at"`
+}
+
+type problemsJSON struct {
+	From    time.Time            `json:"from"`
+	To      time.Time            `json:"to"`
+	Current []currentProblemJSON `json:"current"` // hosts degraded or down now
+	Stored  []Problem            `json:"stored"`  // from the history store, newest first
+	Note    string               `json:"note,omitempty"`
+}
+
+func (s *Server) problems(ctx *fasthttp.RequestCtx) {
+	from, to, ok := s.timeRange(ctx)
+	if !ok {
+		return
+	}
+	limit, ok := intArg(ctx, "limit", DefaultLimit, 1, MaxLimit)
+	if !ok {
+		return
+	}
+	out := problemsJSON{From: from, To: to, Current: []currentProblemJSON{}, Stored: []Problem{}}
+	for _, h := range s.table.View().Hosts() {
+		if len(out.Current) >= limit {
+			break
+		}
+		snap := h.Snapshot()
+		if snap.State != state.Degraded && snap.State != state.Down {
+			continue
+		}
+		out.Current = append(out.Current, currentProblemJSON{
+			Host: h.Spec.Name, State: snap.State.String(), Since: ts(snap.Since),
+			Problem: snap.Problem, At: ts(snap.ProblemAt),
+		})
+	}
+	if s.history == nil {
+		out.Note = "history store not configured"
+	} else {
+		c, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		defer cancel()
+		ps, err := s.history.Problems(c, from, to, limit)
+		if err != nil {
+			writeError(ctx, fasthttp.StatusInternalServerError, "problems: "+err.Error())
+			return
+		}
+		if ps != nil {
+			out.Stored = ps
+		}
+	}
+	writeJSON(ctx, fasthttp.StatusOK, out)
+}
+
+type summaryJSON struct {
+	Hosts      int            `json:"hosts"`
+	States     map[string]int `json:"states"`
+	Generation uint64         `json:"generation"`
+	Mode       string         `json:"mode"`
+	Uptime     float64        `json:"uptime_seconds"`
+	Probes     probesJSON     `json:"probes"`
+}
+
+type probesJSON struct {
+	PerSecond  float64 `json:"per_second"` // over the last sampling interval (5 s)
+	Sent       uint64  `json:"sent_total"`
+	Received   uint64  `json:"received_total"`
+	Timeouts   uint64  `json:"timeouts_total"`
+	ICMPErrors uint64  `json:"icmp_errors_total"`
+}
+
+func (s *Server) summary(ctx *fasthttp.RequestCtx) {
+	v := s.table.View()
+	var counts [state.NumStates]int
+	for _, h := range v.Hosts() {
+		counts[h.Snapshot().State]++
+	}
+	e := s.engine()
+	out := summaryJSON{
+		Hosts:      v.Len(),
+		States:     make(map[string]int, state.NumStates),
+		Generation: v.Gen,
+		Mode:       e.Mode,
+		Uptime:     s.cfg.Now().Sub(s.started).Seconds(),
+		Probes: probesJSON{
+			PerSecond: s.rate.get(), Sent: e.Sent, Received: e.Received,
+			Timeouts: e.Timeouts, ICMPErrors: e.ICMPErrors,
+		},
+	}
+	for i, n := range counts {
+		out.States[state.State(i).String()] = n
+	}
+	writeJSON(ctx, fasthttp.StatusOK, out)
+}

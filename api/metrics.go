@@ -1,0 +1,256 @@
+package api
+
+import (
+	"bufio"
+	"io"
+	"strings"
+
+	vm "github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"github.com/hbmon/hb/state"
+)
+
+// The /metrics endpoint writes the Prometheus text format (version 0.0.4)
+// with VictoriaMetrics/metrics' stateless writers (WriteGaugeFloat64,
+// WriteCounterUint64, …): they write one sample line each and keep no
+// registry, so 100k hosts cost no per-host metric objects between scrapes.
+// The # HELP / # TYPE lines are written here, once per family, because the
+// library's own metadata option would repeat them for every series.
+// docs/api.md has the measured comparison with prometheus/common's expfmt.
+
+// labelMemo caches each host's label set, `{host="…",addr="…"}`, for one
+// view; it is rebuilt when Reload publishes a new view.
+type labelMemo struct {
+	view   *state.View
+	labels []string
+}
+
+func (s *Server) labelsFor(v *state.View) []string {
+	if m := s.labels.Load(); m != nil && m.view == v {
+		return m.labels
+	}
+	s.labelsMu.Lock()
+	defer s.labelsMu.Unlock()
+	if m := s.labels.Load(); m != nil && m.view == v {
+		return m.labels
+	}
+	ls := make([]string, v.Len())
+	var sb strings.Builder
+	for i, h := range v.Hosts() {
+		sb.Reset()
+		sb.WriteString(`{host="`)
+		writeLabelValue(&sb, h.Spec.Name)
+		sb.WriteString(`",addr="`)
+		sb.WriteString(h.Spec.Addr.String())
+		sb.WriteString(`"}`)
+		ls[i] = sb.String()
+	}
+	s.labels.Store(&labelMemo{view: v, labels: ls})
+	return ls
+}
+
+// writeLabelValue escapes a label value per the text format: \\, \", \n.
+func writeLabelValue(sb *strings.Builder, v string) {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case '\\':
+			sb.WriteString(`\\`)
+		case '"':
+			sb.WriteString(`\"`)
+		case '\n':
+			sb.WriteString(`\n`)
+		default:
+			sb.WriteByte(c)
+		}
+	}
+}
+
+func family(w io.Writer, name, typ, help string) {
+	io.WriteString(w, "# HELP "+name+" "+help+"\n# TYPE "+name+" "+typ+"\n")
+}
+
+// hostFamily is one per-host metric: value returns the sample and whether
+// the host has one.
+type hostFamily struct {
+	name, typ, help string
+	gauge           func(s *state.Snapshot) (float64, bool)
+	counter         func(s *state.Snapshot) uint64
+}
+
+func always(f func(s *state.Snapshot) float64) func(*state.Snapshot) (float64, bool) {
+	return func(s *state.Snapshot) (float64, bool) { return f(s), true }
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (s *Server) hostFamilies(nowUnix float64) []hostFamily {
+	return []hostFamily{
+		{name: "hb_host_up", typ: "gauge", help: "1 if the host's state is up, else 0.",
+			gauge: always(func(s *state.Snapshot) float64 { return b2f(s.State == state.Up) })},
+		{name: "hb_host_state", typ: "gauge", help: "Host state: 0 unknown, 1 up, 2 degraded, 3 down.",
+			gauge: always(func(s *state.Snapshot) float64 { return float64(s.State) })},
+		{name: "hb_host_rtt_seconds", typ: "gauge", help: "Smoothed round-trip time (EWMA, gain 1/8).",
+			gauge: func(s *state.Snapshot) (float64, bool) { return s.EWMA.Seconds(), !s.LastOKAt.IsZero() }},
+		{name: "hb_host_rtt_stddev_seconds", typ: "gauge", help: "Standard deviation of the RTT over the last 20 results.",
+			gauge: func(s *state.Snapshot) (float64, bool) { return s.Stats.StdDev.Seconds(), s.Stats.Samples > 0 }},
+		{name: "hb_host_loss_ratio", typ: "gauge", help: "Share of the last 20 results that failed.",
+			gauge: func(s *state.Snapshot) (float64, bool) { return s.Stats.Loss, s.Stats.Results > 0 }},
+		{name: "hb_host_probes_total", typ: "counter", help: "Probe results recorded for the host.",
+			counter: func(s *state.Snapshot) uint64 { return s.Probes }},
+		{name: "hb_host_failures_total", typ: "counter", help: "Failed probe results (timeouts and errors).",
+			counter: func(s *state.Snapshot) uint64 { return s.Failures }},
+		{name: "hb_host_transitions_total", typ: "counter", help: "State changes of the host.",
+			counter: func(s *state.Snapshot) uint64 { return uint64(s.Transitions) }},
+		{name: "hb_host_cpu_busy_ratio", typ: "gauge", help: "Remote CPU busy share, from the newest health sample.",
+			gauge: func(s *state.Snapshot) (float64, bool) {
+				if s.Health != nil {
+					return float64(s.Health.CPUBusy) / 1000, true
+				}
+				if s.HBM2 != nil {
+					return float64(s.HBM2.CPUPercent) / 100, true
+				}
+				return 0, false
+			}},
+		{name: "hb_host_memory_used_ratio", typ: "gauge", help: "Remote memory in use (1 - available/total).",
+			gauge: func(s *state.Snapshot) (float64, bool) {
+				if h := s.Health; h != nil && h.MemTotal > 0 {
+					return 1 - float64(h.MemAvailable)/float64(h.MemTotal), true
+				}
+				if s.HBM2 != nil {
+					return float64(s.HBM2.MemPercent) / 100, true
+				}
+				return 0, false
+			}},
+		{name: "hb_host_memory_available_bytes", typ: "gauge", help: "Remote memory available.",
+			gauge: func(s *state.Snapshot) (float64, bool) {
+				if s.Health != nil {
+					return float64(s.Health.MemAvailable), true
+				}
+				if s.HBM2 != nil {
+					return float64(s.HBM2.MemAvailMB) * (1 << 20), true
+				}
+				return 0, false
+			}},
+		{name: "hb_host_disk_used_ratio", typ: "gauge", help: "Remote root filesystem in use.",
+			gauge: func(s *state.Snapshot) (float64, bool) {
+				if h := s.Health; h != nil && h.RootTotal > 0 {
+					return float64(h.RootUsed) / float64(h.RootTotal), true
+				}
+				if s.HBM2 != nil {
+					return float64(s.HBM2.DiskPercent) / 100, true
+				}
+				return 0, false
+			}},
+		{name: "hb_host_load1", typ: "gauge", help: "Remote 1-minute load average.",
+			gauge: func(s *state.Snapshot) (float64, bool) {
+				if s.Health != nil {
+					return float64(s.Health.Load1) / 1000, true
+				}
+				return 0, false
+			}},
+		{name: "hb_host_health_age_seconds", typ: "gauge", help: "Age of the newest health sample by the responder's clock.",
+			gauge: func(s *state.Snapshot) (float64, bool) {
+				if s.Health == nil && s.HBM2 == nil {
+					return 0, false
+				}
+				var at float64
+				if s.Health != nil {
+					at = float64(s.Health.CollectedAt) / 1e9
+				} else {
+					at = s.HBM2.Timestamp
+				}
+				return nowUnix - at, true
+			}},
+	}
+}
+
+// WriteMetrics writes every metric to w in the Prometheus text format.
+// Each host is read once, so all of one host's series come from the same
+// snapshot.
+func (s *Server) WriteMetrics(w io.Writer) {
+	v := s.table.View()
+	labels := s.labelsFor(v)
+	now := s.cfg.Now()
+	hosts := v.Hosts()
+	snaps := make([]*state.Snapshot, len(hosts))
+	var counts [state.NumStates]int
+	for i, h := range hosts {
+		snaps[i] = h.Snapshot()
+		counts[snaps[i].State]++
+	}
+	nowUnix := float64(now.UnixNano()) / 1e9
+
+	for _, f := range s.hostFamilies(nowUnix) {
+		family(w, f.name, f.typ, f.help)
+		for i, sn := range snaps {
+			if f.counter != nil {
+				vm.WriteCounterUint64(w, f.name+labels[i], f.counter(sn))
+				continue
+			}
+			if val, ok := f.gauge(sn); ok {
+				vm.WriteGaugeFloat64(w, f.name+labels[i], val)
+			}
+		}
+	}
+
+	family(w, "hb_hosts", "gauge", "Hosts per state.")
+	for i, n := range counts {
+		vm.WriteGaugeUint64(w, `hb_hosts{state="`+state.State(i).String()+`"}`, uint64(n))
+	}
+	family(w, "hb_table_generation", "gauge", "Generation of the host table; increases with every reload.")
+	vm.WriteGaugeUint64(w, "hb_table_generation", v.Gen)
+
+	e := s.engine()
+	mode := e.Mode
+	if mode == "" {
+		mode = "unknown"
+	}
+	var sb strings.Builder
+	sb.WriteString(`hb_probe_info{mode="`)
+	writeLabelValue(&sb, mode)
+	sb.WriteString(`",version="`)
+	writeLabelValue(&sb, s.cfg.Version)
+	sb.WriteString(`"}`)
+	family(w, "hb_probe_info", "gauge", "The prober's probing mode and version; always 1.")
+	vm.WriteGaugeUint64(w, sb.String(), 1)
+	family(w, "hb_probe_start_time_seconds", "gauge", "When the API server started, unix seconds.")
+	vm.WriteGaugeFloat64(w, "hb_probe_start_time_seconds", float64(s.started.UnixNano())/1e9)
+	for _, c := range []struct {
+		name, help string
+		v          uint64
+	}{
+		{"hb_probes_sent_total", "Probes sent.", e.Sent},
+		{"hb_probe_replies_total", "Matching replies received.", e.Received},
+		{"hb_probe_timeouts_total", "Probes that got no reply in time.", e.Timeouts},
+		{"hb_probe_icmp_errors_total", "ICMP errors matched to a probe.", e.ICMPErrors},
+		{"hb_probe_late_replies_total", "Replies after their deadline.", e.Late},
+		{"hb_probe_duplicate_replies_total", "Duplicate replies.", e.Duplicates},
+		{"hb_probe_invalid_packets_total", "Packets dropped as invalid (cookie, length, source).", e.Invalid},
+		{"hb_probe_send_errors_total", "Send errors.", e.SendErrors},
+	} {
+		family(w, c.name, "counter", c.help)
+		vm.WriteCounterUint64(w, c.name, c.v)
+	}
+	family(w, "hb_health_blobs_total", "counter", "Health blobs received, by decode result.")
+	vm.WriteCounterUint64(w, `hb_health_blobs_total{result="ok"}`, e.HealthOK)
+	vm.WriteCounterUint64(w, `hb_health_blobs_total{result="bad"}`, e.HealthBad)
+}
+
+// metrics streams the exposition: no whole-body buffer, whatever the
+// fleet's size.
+func (s *Server) metrics(ctx *fasthttp.RequestCtx) {
+	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
+	if ctx.IsHead() {
+		return
+	}
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		s.WriteMetrics(w)
+		w.Flush()
+	})
+}
