@@ -7,8 +7,5 @@ import "testing"
 // Netns is not supported off Linux; tests that need one skip.
 type Netns struct{ Name, Path string }
 
-// Privileged skips t: privileged tests need Linux.
-func Privileged(t testing.TB) { t.Helper(); t.Skip("privileged tests need Linux") }
-
 // NewNetns skips t: network namespaces are Linux only.
 func NewNetns(t testing.TB) *Netns { t.Helper(); t.Skip("network namespaces need Linux"); return nil }
