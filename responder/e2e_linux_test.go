@@ -305,10 +305,10 @@ func TestHBM2EndToEnd(t *testing.T) {
 	}
 }
 
-// TestLoopback attaches to lo in a fresh namespace: generic XDP and TCX
+// TestLoopback attaches to lo in a fresh namespace: generic XDP, TCX and clsact
 // work there (native XDP on lo is not supported by the kernel).
 func TestLoopback(t *testing.T) {
-	for _, m := range []Mode{ModeGeneric, ModeTCX, ModeNative} {
+	for _, m := range []Mode{ModeGeneric, ModeTCX, ModeClsact, ModeNative} {
 		t.Run(m.String(), func(t *testing.T) {
 			ns := testutil.NewNetns(t)
 			objs, err := bpf.Load()
