@@ -21,4 +21,3 @@ func pinCPU(t *testing.T) {
 	}
 	t.Cleanup(func() { unix.SchedSetaffinity(0, &old) })
 }
-
