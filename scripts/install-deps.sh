@@ -4,7 +4,7 @@
 # HB_WITH_CLANG=1 adds clang/libbpf-dev (make generate), HB_WITH_PACKAGING=1
 # what make package-test needs; HB_DEPS_EXTRA more packages.
 set -euo pipefail
-pkgs=(iproute2 iputils-ping fping oping tcpdump libcap2-bin ca-certificates git make)
+pkgs=(iproute2 iputils-ping procps fping oping tcpdump libcap2-bin ca-certificates git make)
 [ "${HB_WITH_CLANG:-0}" = 1 ] && pkgs+=(clang llvm libbpf-dev)
 [ "${HB_WITH_PACKAGING:-0}" = 1 ] && pkgs+=(debootstrap lintian rpm systemd)
 missing=()
