@@ -89,15 +89,13 @@ func New(cfg Config, table *state.Table, history HistorySource, stats StatsSourc
 		s.token = sha256.Sum256([]byte(tok))
 	}
 	s.srv = &fasthttp.Server{
-		Handler:                       s.Handler,
-		Name:                          "hb-probe",
-		ReadTimeout:                   10 * time.Second,
-		WriteTimeout:                  60 * time.Second, // /metrics for 100k hosts is tens of MB
-		IdleTimeout:                   60 * time.Second,
-		MaxRequestBodySize:            4 << 10, // every endpoint is GET
-		NoDefaultContentType:          true,
-		NoDefaultDate:                 false,
-		DisableHeaderNamesNormalizing: false,
+		Handler:              s.Handler,
+		Name:                 "hb-probe",
+		ReadTimeout:          10 * time.Second,
+		WriteTimeout:         60 * time.Second, // /metrics for 100k hosts is tens of MB
+		IdleTimeout:          60 * time.Second,
+		MaxRequestBodySize:   4 << 10, // every endpoint is GET
+		NoDefaultContentType: true,
 	}
 	return s, nil
 }
