@@ -77,6 +77,7 @@ log "version $VERSION-$RELEASE, arches: $ARCHES, formats: $FORMATS, into $OUT"
 
 ensure_nfpm
 mkdir -p "$OUT"
+echo "$VERSION" >"$OUT/VERSION"
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 changed=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
 describe=$(git describe --tags --always --dirty 2>/dev/null || echo unknown)
