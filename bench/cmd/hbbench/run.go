@@ -40,6 +40,8 @@ type env struct {
 	probeOnce   string // "" when hb-probe --once works, else why not
 	probeDaemon string // "" when daemon mode works, else why not
 
+	hbFullRTTErr float64 // µs, hb-probe's full-rate median RTT error
+
 	apiRows [][]string // measured by monitor while the 100k daemon runs
 }
 
@@ -262,6 +264,12 @@ func (e *env) targets(n int) string {
 func shell(args []string) string {
 	q := make([]string, len(args))
 	for i, a := range args {
+		switch {
+		case i == 0 && filepath.IsAbs(a):
+			a = filepath.Base(a) // bin/hb-probe, the harness: print the name
+		case strings.HasPrefix(a, os.TempDir()+"/hbbench-"):
+			a = "TMP/" + filepath.Base(a)
+		}
 		if strings.ContainsAny(a, " \t'\"$|&;<>()*") || a == "" {
 			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 		}
