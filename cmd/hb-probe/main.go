@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/prober"
 	"github.com/hbmon/hb/wire"
 )
@@ -59,6 +60,9 @@ type options struct {
 	StaleAfter   time.Duration // --stale-after
 	Quiet        bool          // --quiet: no mode line, warnings or progress
 	Version      bool          // --version
+
+	Daemon  daemonOptions  // daemon-only flags (daemon.go)
+	visited config.Visited // flags set on the command line: they override the config file
 }
 
 func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
@@ -83,6 +87,7 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.StaleAfter, "stale-after", 30*time.Second, "flag health blobs collected longer ago than this as stale")
 	fs.BoolVar(&o.Quiet, "quiet", false, "no mode line, warnings or progress on stderr")
 	fs.BoolVar(&o.Version, "version", false, "print the version and exit")
+	addDaemonFlags(fs, &o.Daemon)
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: hb-probe [flags] [TARGET ...]\n\n"+
 			"Probes hosts with batched ICMP echo (or UDP) requests carrying an HBQ1 tag; hosts running\n"+
@@ -90,7 +95,9 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 			"TARGETs (or --targets FILE) are addresses, hostnames or CIDRs.\n\n"+
 			"  hb-probe --once 198.18.0.0/24          probe once, print a table, exit 0/1/2 like fping\n"+
 			"  hb-probe --once --json --targets FILE  one JSON object per target\n"+
-			"  hb-probe --targets FILE                daemon mode\n\nFlags:\n")
+			"  hb-probe --targets FILE                daemon mode (state, history, API on 127.0.0.1:8787)\n"+
+			"  hb-probe check-config [--config FILE]  print the effective config and where it came from\n"+
+			"  hb-probe backup [--db FILE] OUT.db     online copy of the history database\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs
@@ -104,11 +111,12 @@ func parseArgs(args []string, out io.Writer) (*options, error) {
 		return nil, err
 	}
 	o.Args = fs.Args()
+	o.visited = config.VisitedFlags(fs)
 	if o.Version {
 		return o, nil
 	}
 	switch {
-	case o.Targets == "" && len(o.Args) == 0:
+	case o.Once && o.Targets == "" && len(o.Args) == 0: // the daemon may take them from its config file
 		return nil, errors.New("no targets: give --targets FILE or addresses as arguments")
 	case o.Count < 1:
 		return nil, errors.New("--count must be at least 1")
@@ -236,6 +244,14 @@ func main() {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 { // subcommands (backup.go, checkconfig.go)
+		switch args[0] {
+		case "backup":
+			return runBackup(args[1:], stdout, stderr)
+		case "check-config":
+			return runCheckConfig(args[1:], stdout, stderr)
+		}
+	}
 	o, err := parseArgs(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
