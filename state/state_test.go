@@ -1,6 +1,7 @@
 package state
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/netip"
@@ -484,5 +485,53 @@ func TestMemoryPerHost(t *testing.T) {
 	t.Logf("%.0f bytes/host", per)
 	if per > 1024 {
 		t.Errorf("%.0f bytes per host, budget 1024", per)
+	}
+}
+
+func TestRestore(t *testing.T) {
+	since := t0.Add(-time.Hour)
+	for _, tc := range []struct {
+		name   string
+		cfg    Config
+		state  State
+		next   Outcome
+		want   State
+		change bool
+	}{
+		{"up stays up on ok", Config{}, Up, OK, Up, false},
+		{"up degrades on one failure", Config{}, Up, Timeout, Degraded, true},
+		{"degraded goes down on the second failure", Config{}, Degraded, Timeout, Down, true},
+		{"degraded needs three with FailuresToDown 3", Config{FailuresToDown: 3}, Degraded, Timeout, Degraded, false},
+		{"down stays down", Config{}, Down, Error, Down, false},
+		{"down comes up", Config{}, Down, OK, Up, true},
+		{"down needs two oks with SuccessesToUp 2", Config{SuccessesToUp: 2}, Down, OK, Down, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tab, err := New([]HostSpec{spec("a", 1)}, &tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tab.Restore(0, tc.state, since, 5); err != nil {
+				t.Fatal(err)
+			}
+			s := tab.View().Host(0).Snapshot()
+			if s.State != tc.state || s.Transitions != 5 || !s.Since.Time().Equal(since) || s.Probes != 0 {
+				t.Fatalf("restored snapshot %v, %d transitions, since %v, %d probes", s.State, s.Transitions, s.Since.Time(), s.Probes)
+			}
+			c, err := tab.Apply(0, obsAt(1, tc.next, time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.New != tc.want || c.Changed != tc.change {
+				t.Fatalf("after %v: %v (changed %v), want %v (changed %v)", tc.next, c.New, c.Changed, tc.want, tc.change)
+			}
+		})
+	}
+	tab, _ := New([]HostSpec{spec("a", 1)}, nil)
+	if err := tab.Restore(0, Unknown, since, 0); !errors.Is(err, ErrState) {
+		t.Errorf("restoring unknown: %v", err)
+	}
+	if err := tab.Restore(3, Up, since, 0); !errors.Is(err, ErrNoHost) {
+		t.Errorf("restoring a missing id: %v", err)
 	}
 }

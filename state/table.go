@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync/atomic"
+	"time"
 )
 
 // Errors returned by Apply and the constructors.
@@ -182,4 +183,36 @@ func build(specs []HostSpec, prev *View, gen uint64) (*View, error) {
 		}
 	}
 	return v, nil
+}
+
+// ErrState is returned by Restore for a state it cannot put a host in.
+var ErrState = errors.New("state: cannot restore that state")
+
+// Restore puts the host with id back in state s, entered at since, with
+// its transitions count: what a restart reads back from the store, so hosts
+// don't all begin unknown. The failure or success streak is set to what
+// state s implies (degraded: one failure; down: FailuresToDown failures;
+// up: SuccessesToUp successes), so the next result moves the host as it
+// would have before the restart. Statistics and recent results start
+// empty. Writer only.
+func (t *Table) Restore(id int, s State, since time.Time, transitions uint32) error {
+	h := t.view.Load().Host(id)
+	if h == nil {
+		return fmt.Errorf("%w: %d", ErrNoHost, id)
+	}
+	n := *h.snap.Load()
+	n.State, n.Transitions, n.Since = s, transitions, NanoOf(since)
+	n.consecFail, n.consecOK = 0, 0
+	switch s {
+	case Up:
+		n.consecOK = uint16(t.cfg.SuccessesToUp)
+	case Degraded:
+		n.consecFail = 1
+	case Down:
+		n.consecFail = uint16(t.cfg.FailuresToDown)
+	default:
+		return fmt.Errorf("%w: %v", ErrState, s)
+	}
+	h.snap.Store(&n)
+	return nil
 }

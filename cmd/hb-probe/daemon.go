@@ -383,12 +383,6 @@ func restartKeys(a, b *config.Probe) []string {
 	return out
 }
 
-// restorer is what the state table needs to offer for a restart to bring
-// back each host's last state; until it does, hosts restart unknown.
-type restorer interface {
-	Restore(id int, s hbstate.State, since time.Time, transitions uint32) error
-}
-
 // restore puts each configured host back in the state the store last
 // recorded for it.
 func (d *daemon) restore(ctx context.Context) {
@@ -396,10 +390,6 @@ func (d *daemon) restore(ctx context.Context) {
 	if err != nil {
 		d.log.Error("restore: reading host states", "err", err)
 		return
-	}
-	var r restorer
-	if x, ok := any(d.table).(restorer); ok {
-		r = x
 	}
 	v := d.table.View()
 	n := 0
@@ -409,22 +399,14 @@ func (d *daemon) restore(ctx context.Context) {
 		if h == nil || !ok || st == hbstate.Unknown || h.Spec.Addr.String() != rec.Address {
 			continue
 		}
-		if r == nil {
-			n++
-			continue
-		}
 		d.writeMu.Lock()
-		err := r.Restore(h.ID, st, rec.StateSince, rec.Transitions)
+		err := d.table.Restore(h.ID, st, rec.StateSince, rec.Transitions)
 		d.writeMu.Unlock()
 		if err != nil {
 			d.log.Warn("restore", "host", rec.Name, "err", err)
 			continue
 		}
 		n++
-	}
-	if r == nil {
-		d.log.Warn("restore: this state table cannot restore states; hosts start unknown", "recorded", n)
-		return
 	}
 	d.log.Info("restored host states", "hosts", n)
 }

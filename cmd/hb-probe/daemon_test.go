@@ -272,4 +272,33 @@ func TestDaemonReload(t *testing.T) {
 		t.Errorf("stored %d probes for keep, the API had counted %v before shutdown", probes, after["probes_total"])
 	}
 	t.Logf("keep: %d probes stored; log:\n%s", probes, log.String())
+	s.Close()
+
+	// A restart on the same database brings each host back in its stored
+	// state: the kept host is up since the same instant (to the store's
+	// millisecond), not freshly up since the restart.
+	var log2 syncBuffer
+	cmd2 := exec.Command(bin, "--config", cfg)
+	cmd2.Stdout, cmd2.Stderr = &log2, &log2
+	cmd2.Env = cmd.Env
+	if err := cmd2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd2.Process.Signal(syscall.SIGTERM); cmd2.Wait() }()
+	var restarted map[string]any
+	waitFor(t, "the restarted API", &log2, func() bool {
+		code, err := getJSON(base+"/api/v1/hosts/keep", &restarted)
+		return code == 200 && err == nil
+	})
+	if restarted["state"] != "up" {
+		t.Fatalf("after restart keep is %v, want up (restored); log:\n%s", restarted["state"], log2.String())
+	}
+	t1, err1 := time.Parse(time.RFC3339Nano, fmt.Sprint(after["since"]))
+	t2, err2 := time.Parse(time.RFC3339Nano, fmt.Sprint(restarted["since"]))
+	if err1 != nil || err2 != nil || t2.Sub(t1).Abs() > time.Millisecond {
+		t.Errorf("keep since %v before the restart, %v after (%v %v): state not restored", after["since"], restarted["since"], err1, err2)
+	}
+	if !strings.Contains(log2.String(), `msg="restored host states" hosts=2`) {
+		t.Errorf("no restore log line:\n%s", log2.String())
+	}
 }
