@@ -292,12 +292,31 @@ probe_as "as hb-probe, ambient CAP_NET_RAW only (like the unit)" \
 probe_as "as hb-probe, file capability only (setcap)" \
 	--inh-caps=-all --bounding-set=-all,+net_raw
 
+# The daemon as the unit starts it (user, ambient CAP_NET_RAW only,
+# HB_CONFIG, STATE_DIRECTORY), on a loopback-only target list and without
+# the API; it must still run after 4 s, stop on SIGTERM and have written its
+# history under /var/lib/hb-probe.
+printf '127.0.0.1 name=loopback\n' >"$chroot_dir/tmp/pkgs/targets"
+out=$(timeout -s TERM 4 chroot "$chroot_dir" /usr/bin/env -i PATH=/usr/sbin:/usr/bin \
+	HOME=/var/lib/hb-probe HB_CONFIG=/etc/hb/hb-probe.toml STATE_DIRECTORY=/var/lib/hb-probe \
+	setpriv --reuid=hb-probe --regid=hb-probe --init-groups --inh-caps=-all,+net_raw \
+	--ambient-caps=-all,+net_raw --bounding-set=-all,+net_raw --no-new-privs \
+	/usr/bin/hb-probe --targets /tmp/pkgs/targets --listen off 2>&1) && rc=0 || rc=$?
+if is_stub "$out"; then
+	skip "hb-probe daemon: not built yet"
+elif [ "$rc" -eq 124 ] && [ -n "$(ls "$chroot_dir"/var/lib/hb-probe/*.db 2>/dev/null)" ]; then
+	pass "hb-probe daemon ran 4 s as hb-probe with CAP_NET_RAW only and wrote /var/lib/hb-probe/*.db"
+else
+	fail "hb-probe daemon (rc $rc, want 124 = still running at the timeout, and a database in /var/lib/hb-probe)"
+fi
+[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/      /' | tail -8
+
 # --- upgrade ----------------------------------------------------------------
 step "upgrade $v1 -> $v2"
 marker="# local change $$"
 printf '%s\n' "$marker" >>"$chroot_dir/etc/hb/hb-probe.toml"
 printf '%s\n' "$marker" >>"$chroot_dir/etc/hb/hb-responder.toml"
-printf '198.18.0.7 %s\n' "$marker" >>"$chroot_dir/etc/hb/targets"
+printf '%s\n' "$marker" >>"$chroot_dir/etc/hb/targets"
 touch "$chroot_dir/var/lib/hb-probe/state-survives"
 check "dpkg -i revision 2 over revision 1" in_chroot dpkg -i /tmp/pkgs/hb-probe_"$v2"_"$arch".deb /tmp/pkgs/hb-responder_"$v2"_"$arch".deb
 check "installed version is $v2" sh -c "[ \"\$(chroot '$chroot_dir' dpkg-query -W -f='\${Version}' hb-probe)\" = '$v2' ]"
