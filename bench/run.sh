@@ -36,7 +36,12 @@ trap 'exit 130' INT TERM
 
 ulimit -n 65536 2>/dev/null || true
 go build -o "$work/hbbench" ./bench/cmd/hbbench
-if [ ! -x bin/hb-probe ] || [ ! -x bin/hb-responder ]; then
-	CGO_ENABLED=0 go build -trimpath -o bin/ ./cmd/... || echo "bench/run.sh: cmd/ does not build; hb rows will say so" >&2
+# Always this tree's hb, built like `make build` (a stale bin/ would be measured otherwise).
+version=$(git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
+hb=()
+if CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$work/" ./cmd/...; then
+	hb=(-hb-probe "$work/hb-probe" -hb-responder "$work/hb-responder")
+else
+	echo "bench/run.sh: cmd/ does not build; using bin/ if present, else the hb rows say so" >&2
 fi
-"$work/hbbench" run -prefix "$prefix" "$@"
+"$work/hbbench" run -prefix "$prefix" "${hb[@]}" "$@"

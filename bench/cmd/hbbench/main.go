@@ -8,7 +8,7 @@
 //	hbbench run -only sweep -quick        # one section, small sizes
 //
 // The other subcommands run inside a namespace as the harness's children:
-// loadgen, echo-responder, bpf-responder.
+// loadgen, echo-responder, bpf-responder, http-get, http-time.
 package main
 
 import (
@@ -43,6 +43,8 @@ func main() {
 		err = cmdBPFResponder(os.Args[2:])
 	case "http-time":
 		err = cmdHTTPTime(os.Args[2:])
+	case "http-get":
+		err = cmdHTTPGet(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}
@@ -102,7 +104,37 @@ func cmdBPFResponder(args []string) error {
 	return json.NewEncoder(os.Stdout).Encode(c)
 }
 
-// cmdHTTPTime GETs a URL n times and prints each full response time in ms.
+// cmdHTTPGet GETs a URL and copies the body to stdout; with -wait it retries
+// until the server answers 200 (a daemon starting up).
+func cmdHTTPGet(args []string) error {
+	fs := flag.NewFlagSet("http-get", flag.ExitOnError)
+	wait := fs.Duration("wait", 0, "retry this long until the server answers 200")
+	fs.Parse(args)
+	if fs.NArg() != 1 {
+		return fmt.Errorf("http-get: want one URL")
+	}
+	c := &http.Client{Timeout: 30 * time.Second}
+	deadline := time.Now().Add(*wait)
+	for {
+		resp, err := c.Get(fs.Arg(0))
+		if err == nil {
+			if resp.StatusCode == http.StatusOK {
+				_, err = io.Copy(os.Stdout, resp.Body)
+				resp.Body.Close()
+				return err
+			}
+			resp.Body.Close()
+			err = fmt.Errorf("GET %s: %s", fs.Arg(0), resp.Status)
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// cmdHTTPTime GETs a URL n times and prints, per request, the full
+// response time in ms and the body's size in bytes.
 func cmdHTTPTime(args []string) error {
 	fs := flag.NewFlagSet("http-time", flag.ExitOnError)
 	n := fs.Int("n", 5, "requests")
@@ -117,7 +149,7 @@ func cmdHTTPTime(args []string) error {
 		if err != nil {
 			return err
 		}
-		_, err = io.Copy(io.Discard, resp.Body)
+		size, err := io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if err != nil {
 			return err
@@ -125,7 +157,7 @@ func cmdHTTPTime(args []string) error {
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("GET %s: %s", fs.Arg(0), resp.Status)
 		}
-		fmt.Printf("%.3f\n", float64(time.Since(t0).Microseconds())/1e3)
+		fmt.Printf("%.3f %d\n", float64(time.Since(t0).Microseconds())/1e3, size)
 	}
 	return nil
 }

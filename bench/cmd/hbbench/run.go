@@ -42,7 +42,7 @@ type env struct {
 
 	hbFullRTTErr float64 // µs, hb-probe's full-rate median RTT error
 
-	apiRows [][]string // measured by monitor while the 100k daemon runs
+	apiResult *monitorResult // the largest monitor run, with its API figures
 }
 
 var (
