@@ -24,7 +24,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 prefix="hbb$$"
-work=$(mktemp -d)
+work=$(mktemp -d -t hbbench-run.XXXXXX) # the report prints TMP/ for hbbench-* paths
 cleanup() {
 	for ns in $(ip netns list | awk '{print $1}' | grep "^$prefix-" || true); do
 		ip netns del "$ns" || true
