@@ -1,9 +1,6 @@
 package responder
 
 import (
-	"bytes"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"os"
 
@@ -18,7 +15,7 @@ func LoadKey(path string, id uint8) (*wire.Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	secret, err := parseSecret(b)
+	secret, err := wire.ParseSecret(b)
 	if err != nil {
 		return nil, fmt.Errorf("key file %s: %w", path, err)
 	}
@@ -27,18 +24,4 @@ func LoadKey(path string, id uint8) (*wire.Key, error) {
 		return nil, fmt.Errorf("key file %s (key id %d): %w", path, id, err)
 	}
 	return k, nil
-}
-
-func parseSecret(b []byte) ([]byte, error) {
-	if len(b) == wire.KeyLen {
-		return b, nil
-	}
-	t := bytes.TrimSpace(b)
-	if s, err := hex.DecodeString(string(t)); err == nil && len(s) == wire.KeyLen {
-		return s, nil
-	}
-	if s, err := base64.StdEncoding.DecodeString(string(t)); err == nil && len(s) == wire.KeyLen {
-		return s, nil
-	}
-	return nil, fmt.Errorf("want %d bytes: 64 hex digits, base64, or raw", wire.KeyLen)
 }

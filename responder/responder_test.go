@@ -86,17 +86,8 @@ func TestBucket(t *testing.T) {
 	}
 }
 
-func TestParseSecret(t *testing.T) {
+func TestLoadKey(t *testing.T) {
 	raw := bytes.Repeat([]byte{0xab}, wire.KeyLen)
-	for _, in := range [][]byte{raw, []byte(hex.EncodeToString(raw) + "\n"), []byte("q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=\n")} {
-		got, err := parseSecret(in)
-		if err != nil || !bytes.Equal(got, raw) {
-			t.Errorf("parseSecret(%q) = %x, %v", in, got, err)
-		}
-	}
-	if _, err := parseSecret([]byte("too short")); err == nil {
-		t.Error("short secret accepted")
-	}
 	path := filepath.Join(t.TempDir(), "key")
 	os.WriteFile(path, []byte(hex.EncodeToString(raw)), 0o600)
 	if _, err := LoadKey(path, 0); err == nil {

@@ -1,12 +1,16 @@
 package wire
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash/crc32"
 )
 
@@ -120,6 +124,23 @@ type Key struct {
 
 // ErrKey is returned by NewKey for an unusable key.
 var ErrKey = errors.New("wire: key must be 32 bytes with a non-zero id")
+
+// ParseSecret decodes a key file's contents into the 32-byte master
+// secret: 64 hex digits, base64, or 32 raw bytes (surrounding white space
+// ignored for the text forms). Responder and prober read the same files.
+func ParseSecret(b []byte) ([]byte, error) {
+	if len(b) == KeyLen {
+		return b, nil
+	}
+	t := bytes.TrimSpace(b)
+	if s, err := hex.DecodeString(string(t)); err == nil && len(s) == KeyLen {
+		return s, nil
+	}
+	if s, err := base64.StdEncoding.DecodeString(string(t)); err == nil && len(s) == KeyLen {
+		return s, nil
+	}
+	return nil, fmt.Errorf("%w: want 64 hex digits, base64, or 32 raw bytes; got %d bytes", ErrKey, len(b))
+}
 
 // NewKey derives a Key from a 32-byte master secret. id must not be 0
 // (0 means "no key" on the wire).

@@ -427,3 +427,22 @@ func TestHotDecodersDoNotAllocate(t *testing.T) {
 }
 
 var testSecretStatic = testSecret()
+
+func TestParseSecret(t *testing.T) {
+	raw := bytes.Repeat([]byte{0xab}, KeyLen)
+	for _, in := range [][]byte{
+		raw,
+		[]byte(hex.EncodeToString(raw) + "\n"),
+		[]byte("q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=\n"),
+	} {
+		got, err := ParseSecret(in)
+		if err != nil || !bytes.Equal(got, raw) {
+			t.Errorf("ParseSecret(%q) = %x, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"too short", strings.Repeat("ab", 31), "q6urq6ur\n"} {
+		if _, err := ParseSecret([]byte(bad)); !errors.Is(err, ErrKey) {
+			t.Errorf("ParseSecret(%q): %v, want ErrKey", bad, err)
+		}
+	}
+}

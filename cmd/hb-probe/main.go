@@ -9,7 +9,6 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -149,7 +148,8 @@ func parseProto(s string) (prober.Proto, error) {
 	return 0, fmt.Errorf("--proto %q: want auto, icmp or udp", s)
 }
 
-// loadKey reads a key file: 32 raw bytes, or 64 hex digits.
+// loadKey reads a key file in the format wire.ParseSecret accepts (the
+// same files hb-responder reads).
 func loadKey(path string, id int) (*wire.Key, error) {
 	if path == "" {
 		return nil, nil
@@ -158,14 +158,11 @@ func loadKey(path string, id int) (*wire.Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(b) != wire.KeyLen {
-		h, herr := hex.DecodeString(strings.TrimSpace(string(b)))
-		if herr != nil || len(h) != wire.KeyLen {
-			return nil, fmt.Errorf("key %s: want 32 raw bytes or 64 hex digits, got %d bytes", path, len(b))
-		}
-		b = h
+	secret, err := wire.ParseSecret(b)
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", path, err)
 	}
-	return wire.NewKey(uint8(id), b)
+	return wire.NewKey(uint8(id), secret)
 }
 
 // engineConfig turns the flags into the engine's configuration.
