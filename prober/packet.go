@@ -133,14 +133,7 @@ func parseICMP4(b []byte, src netip.Addr) (p rxPacket) {
 	p.src = src
 	switch b[0] {
 	case icmp4EchoReply:
-		if b[1] != 0 {
-			return rxPacket{}
-		}
-		p.class = pktReply
-		p.id = binary.BigEndian.Uint16(b[4:])
-		p.seq = binary.BigEndian.Uint16(b[6:])
-		p.payload = b[icmpHdrLen:]
-		return p
+		return p.echoReply(b)
 	case icmp4Unreach, icmp4TimeExc, icmp4ParamProb, icmp4SourceQu:
 		in := b[icmpHdrLen:]
 		if len(in) < 20 || in[0]>>4 != 4 {
@@ -150,14 +143,7 @@ func parseICMP4(b []byte, src netip.Addr) (p rxPacket) {
 		if ihl < 20 || len(in) < ihl+icmpHdrLen || in[9] != protoICMP || in[ihl] != icmp4Echo {
 			return rxPacket{}
 		}
-		q := in[ihl:]
-		p.class = pktError
-		p.icmpType, p.icmpCode = b[0], b[1]
-		p.dst = netip.AddrFrom4([4]byte(in[16:20]))
-		p.id = binary.BigEndian.Uint16(q[4:])
-		p.seq = binary.BigEndian.Uint16(q[6:])
-		p.payload = q[icmpHdrLen:]
-		return p
+		return p.quotedEcho(b, netip.AddrFrom4([4]byte(in[16:20])), in[ihl:])
 	}
 	return rxPacket{}
 }
@@ -171,29 +157,40 @@ func parseICMP6(b []byte, src netip.Addr) (p rxPacket) {
 	p.src = src
 	switch b[0] {
 	case icmp6EchoReply:
-		if b[1] != 0 {
-			return rxPacket{}
-		}
-		p.class = pktReply
-		p.id = binary.BigEndian.Uint16(b[4:])
-		p.seq = binary.BigEndian.Uint16(b[6:])
-		p.payload = b[icmpHdrLen:]
-		return p
+		return p.echoReply(b)
 	case icmp6Unreach, icmp6TooBig, icmp6TimeExc, icmp6ParamProb:
 		in := b[icmpHdrLen:]
 		if len(in) < ipv6HdrLen+icmpHdrLen || in[0]>>4 != 6 || in[6] != protoICMPv6 || in[ipv6HdrLen] != icmp6Echo {
 			return rxPacket{}
 		}
-		q := in[ipv6HdrLen:]
-		p.class = pktError
-		p.icmpType, p.icmpCode = b[0], b[1]
-		p.dst = netip.AddrFrom16([16]byte(in[24:40]))
-		p.id = binary.BigEndian.Uint16(q[4:])
-		p.seq = binary.BigEndian.Uint16(q[6:])
-		p.payload = q[icmpHdrLen:]
-		return p
+		return p.quotedEcho(b, netip.AddrFrom16([16]byte(in[24:40])), in[ipv6HdrLen:])
 	}
 	return rxPacket{}
+}
+
+// echoReply completes p from an echo reply's ICMP message b (v4 or v6:
+// the header layout is the same); a non-zero code is not a reply.
+func (p rxPacket) echoReply(b []byte) rxPacket {
+	if b[1] != 0 {
+		return rxPacket{}
+	}
+	p.class = pktReply
+	p.id = binary.BigEndian.Uint16(b[4:])
+	p.seq = binary.BigEndian.Uint16(b[6:])
+	p.payload = b[icmpHdrLen:]
+	return p
+}
+
+// quotedEcho completes p from an ICMP error b whose quoted packet, sent to
+// dst, carries our echo request q (its ICMP header first).
+func (p rxPacket) quotedEcho(b []byte, dst netip.Addr, q []byte) rxPacket {
+	p.class = pktError
+	p.icmpType, p.icmpCode = b[0], b[1]
+	p.dst = dst
+	p.id = binary.BigEndian.Uint16(q[4:])
+	p.seq = binary.BigEndian.Uint16(q[6:])
+	p.payload = q[icmpHdrLen:]
+	return p
 }
 
 // probeCookie returns the cookie and tx time a probe payload (an HBQ1
