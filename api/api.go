@@ -38,8 +38,21 @@ type Config struct {
 
 	Version string // reported by /healthz
 
+	// Routes are extra endpoints other packages serve on this listener
+	// (checks' /probe, pulses, alerts, the dashboard). They are matched by
+	// path prefix before the built-in ones, longest prefix first.
+	Routes []Route
+
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+}
+
+// Route is an endpoint served by another package. Its handler does its own
+// method checks; the server applies the bearer token first unless Open.
+type Route struct {
+	Prefix  string // "/probe", "/api/v1/alerts" (matches the path and anything below it)
+	Open    bool   // no bearer token needed (like /healthz)
+	Handler fasthttp.RequestHandler
 }
 
 // Server is the API server. Its handlers read the table, the history
@@ -158,6 +171,15 @@ func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
 // Handler is the fasthttp handler: routing, method and auth checks.
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	path := string(ctx.Path())
+	if r := s.extraRoute(path); r != nil {
+		if s.auth && !r.Open && !s.authorized(ctx) {
+			ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="hb-probe"`)
+			writeError(ctx, fasthttp.StatusUnauthorized, "missing or wrong bearer token")
+			return
+		}
+		r.Handler(ctx)
+		return
+	}
 	route, name, ok := match(path)
 	if !ok {
 		writeError(ctx, fasthttp.StatusNotFound, "no such endpoint: "+path)
@@ -207,6 +229,25 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 			s.hostHistory(ctx, h)
 		}
 	}
+}
+
+// extraRoute returns the configured Route with the longest prefix matching
+// path at a segment boundary, or nil.
+func (s *Server) extraRoute(path string) *Route {
+	var best *Route
+	for i := range s.cfg.Routes {
+		r := &s.cfg.Routes[i]
+		if !strings.HasPrefix(path, r.Prefix) {
+			continue
+		}
+		if len(path) > len(r.Prefix) && !strings.HasSuffix(r.Prefix, "/") && path[len(r.Prefix)] != '/' && path[len(r.Prefix)] != '?' {
+			continue
+		}
+		if best == nil || len(r.Prefix) > len(best.Prefix) {
+			best = r
+		}
+	}
+	return best
 }
 
 type route uint8

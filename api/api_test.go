@@ -535,3 +535,43 @@ func TestMatch(t *testing.T) {
 		}
 	}
 }
+
+func TestExtraRoutes(t *testing.T) {
+	tab, err := state.New(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hit := ""
+	h := func(name string) fasthttp.RequestHandler {
+		return func(ctx *fasthttp.RequestCtx) { hit = name }
+	}
+	s, err := New(Config{Token: "secret", Routes: []Route{
+		{Prefix: "/probe", Handler: h("probe")},
+		{Prefix: "/api/v1/alerts", Handler: h("alerts")},
+		{Prefix: "/api/v1/alerts/summary", Handler: h("summary"), Open: true},
+	}}, tab, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path, auth, want string
+		code             int
+	}{
+		{"/probe", "Bearer secret", "probe", 200},
+		{"/probe", "", "", 401},
+		{"/prober", "Bearer secret", "", 404},
+		{"/api/v1/alerts/7/ack", "Bearer secret", "alerts", 200},
+		{"/api/v1/alerts/summary", "", "summary", 200},
+	} {
+		hit = ""
+		var ctx fasthttp.RequestCtx
+		ctx.Request.SetRequestURI(c.path)
+		if c.auth != "" {
+			ctx.Request.Header.Set("Authorization", c.auth)
+		}
+		s.Handler(&ctx)
+		if hit != c.want || ctx.Response.StatusCode() != c.code {
+			t.Errorf("%s auth=%q: handler %q code %d, want %q %d", c.path, c.auth, hit, ctx.Response.StatusCode(), c.want, c.code)
+		}
+	}
+}

@@ -39,6 +39,14 @@ type Probe struct {
 	Store ProbeStore `toml:"store"`
 	API   ProbeAPI   `toml:"api"`
 	FSM   ProbeFSM   `toml:"fsm"`
+
+	// Sections owned by other packages (config/sections.go and the files
+	// named there).
+	Alerts Alerts `toml:"alerts"`
+	Push   Push   `toml:"push"`
+	Checks Checks `toml:"checks"`
+	Web    Web    `toml:"web"`
+	Users  []User `toml:"users,omitempty"`
 }
 
 // ProbeStore configures the history database.
@@ -150,6 +158,11 @@ func (p *Probe) Validate() error {
 	if !(p.FSM.EWMAAlpha > 0 && p.FSM.EWMAAlpha <= 1) {
 		bad("fsm.ewma_alpha", "must be in (0, 1], got %g", p.FSM.EWMAAlpha)
 	}
+	errs = append(errs, p.Alerts.validate()...)
+	errs = append(errs, p.Push.validate()...)
+	errs = append(errs, p.Checks.validate()...)
+	errs = append(errs, p.Web.validate()...)
+	errs = append(errs, validateUsers(p.Users)...)
 	return errors.Join(errs...)
 }
 
