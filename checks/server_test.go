@@ -165,4 +165,6 @@ func blackhole(t testing.TB) netip.AddrPort {
 	return ap
 }
 
-func hostPort(ap netip.AddrPort) string { return ap.Addr().String() + ":" + strconv.Itoa(int(ap.Port())) }
+func hostPort(ap netip.AddrPort) string {
+	return ap.Addr().String() + ":" + strconv.Itoa(int(ap.Port()))
+}

@@ -85,7 +85,7 @@ func TestSourceSchedulesChecks(t *testing.T) {
 	checks = append(checks,
 		obs.Check{ID: n, Spec: obs.CheckSpec{Host: "ssh", Name: "tcp:22", Kind: obs.KindTCP, Target: "tcp://" + hostPort(ssh), Interval: 300 * time.Millisecond,
 			Params: map[string]string{"check": "banner_contains:SSH-"}}},
-		obs.Check{ID: n + 1, Spec: obs.CheckSpec{Host: "icmp", Name: "icmp", Kind: obs.KindICMP, Target: "127.0.0.1"}},         // not ours: ignored
+		obs.Check{ID: n + 1, Spec: obs.CheckSpec{Host: "icmp", Name: "icmp", Kind: obs.KindICMP, Target: "127.0.0.1"}},  // not ours: ignored
 		obs.Check{ID: n + 2, Spec: obs.CheckSpec{Host: "bad", Name: "tcp", Kind: obs.KindTCP, Target: "tcp://nowhere"}}, // no port: left out
 	)
 	src.SetChecks(1, checks)
