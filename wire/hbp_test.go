@@ -262,10 +262,10 @@ func TestReplayWindow(t *testing.T) {
 		{1, 11, 110, true}, // late but in the window
 		{1, 11, 110, false},
 		{1, 100, 1000, true},
-		{1, 37, 370, true},  // 63 below the top: still in
-		{1, 36, 360, false}, // 64 below: out of the window
-		{2, 1, 500, false},  // new boot sent before the newest accepted: old boot's replay
-		{2, 1, 1001, true},  // a real restart
+		{1, 37, 370, true},    // 63 below the top: still in
+		{1, 36, 360, false},   // 64 below: out of the window
+		{2, 1, 500, false},    // new boot sent before the newest accepted: old boot's replay
+		{2, 1, 1001, true},    // a real restart
 		{1, 100, 1000, false}, // boot 1's datagram replayed after the restart
 		{2, 2, 1002, true},
 	}
