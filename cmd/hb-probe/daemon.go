@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -21,6 +22,7 @@ import (
 	"github.com/hbmon/hb/prober"
 	hbstate "github.com/hbmon/hb/state" // once.go has a func named state
 	"github.com/hbmon/hb/store"
+	"github.com/hbmon/hb/wire"
 )
 
 // daemonOptions are the flags only daemon mode (and check-config) use.
@@ -239,6 +241,7 @@ func (d *daemon) run(ctx context.Context) error {
 	if c.API.APIEnabled() {
 		srv, err := api.New(api.Config{
 			Addr: c.API.Listen, TokenFile: c.API.TokenFile, OpenMetrics: c.API.OpenMetrics, Version: version,
+			Collectors: []io.WriterTo{d.store.Metrics()},
 		}, d.table, historySource{d.store}, d.engineStats)
 		if err != nil {
 			return err
@@ -540,7 +543,20 @@ func (d *daemon) engineStats() api.EngineStats {
 		SendErrors: s.SendErrors,
 		HealthOK:   d.healthOK.Load(),
 		HealthBad:  d.healthBad.Load(),
+		ENOBUFS:    s.ENOBUFS,
+		Stalls:     s.Stalls,
+		TxMissing:  s.TxMissing,
+		BlobErrors: blobErrors(&s),
 	}
+}
+
+// blobErrors names the engine's blob decode failures by kind.
+func blobErrors(s *prober.Stats) map[string]uint64 {
+	m := make(map[string]uint64, len(s.BlobErrors))
+	for k, n := range s.BlobErrors {
+		m[wire.ErrKind(k).String()] = n
+	}
+	return m
 }
 
 // historySource adapts the store to the API's HistorySource.
