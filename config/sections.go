@@ -11,12 +11,6 @@ type Alerts struct{}
 
 func (a *Alerts) validate() []error { return nil }
 
-// Push configures the heartbeat receiver, pulses and the event log
-// (push/; docs/push.md).
-type Push struct{}
-
-func (p *Push) validate() []error { return nil }
-
 // Checks configures the TCP and HTTP(S) checks' defaults and the
 // Prometheus fit (docs/checks.md).
 type Checks struct{}
