@@ -162,7 +162,8 @@ func (r *Receiver) SetChecks(gen uint64, checks []obs.Check) {
 				h = old[pn]
 			}
 		}
-		if h == nil {
+		fresh := h == nil
+		if fresh {
 			h = &hostState{name: c.Spec.Host, lastSeen: now}
 		}
 		h.gen, h.id, h.hasCheck = gen, c.ID, true
@@ -174,7 +175,11 @@ func (r *Receiver) SetChecks(gen uint64, checks []obs.Check) {
 		if g, err := time.ParseDuration(c.Spec.Params["grace"]); err == nil && g >= 0 {
 			h.grace = g
 		}
-		h.nextDue = h.lastSeen.Add(h.interval + h.grace)
+		// A host already overdue keeps its reporting cadence across a
+		// reload; others are due interval + grace after their last one.
+		if due := h.lastSeen.Add(h.interval + h.grace); fresh || now.Before(due) {
+			h.nextDue = due
+		}
 		r.hosts[c.Spec.Host] = h
 		if pn := pushName(c.Spec.Target); pn != "" && pn != c.Spec.Host {
 			r.hosts[pn] = h

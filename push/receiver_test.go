@@ -254,7 +254,11 @@ func TestReceiverMetricsMessagesAndOverdue(t *testing.T) {
 	// A reload keeps the live state: still overdue-timed from t0's heartbeat.
 	r.SetChecks(6, []obs.Check{{ID: 0, Spec: obs.CheckSpec{Host: "db1", Kind: obs.KindHeartbeat, Target: "heartbeat://db1"}}})
 	r.Overdue(t0.Add(26 * time.Second))
-	if o := s.all(); len(o) != 4 || o[3].gen != 6 {
+	if len(s.all()) != 3 {
+		t.Fatal("reload reset the overdue cadence")
+	}
+	r.Overdue(t0.Add(35 * time.Second))
+	if o := s.all(); len(o) != 4 || o[3].gen != 6 || o[3].id != 0 {
 		t.Fatalf("after reload: %+v", o)
 	}
 }
