@@ -11,12 +11,6 @@ type Alerts struct{}
 
 func (a *Alerts) validate() []error { return nil }
 
-// Checks configures the TCP and HTTP(S) checks' defaults and the
-// Prometheus fit (docs/checks.md).
-type Checks struct{}
-
-func (c *Checks) validate() []error { return nil }
-
 // Web configures the dashboard, sessions and TLS (web/).
 type Web struct{}
 
