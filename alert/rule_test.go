@@ -69,14 +69,14 @@ func TestHysteresis(t *testing.T) {
 		v    float64
 		want Level
 	}{
-		{OK, 89, Warning},         // not yet critical
-		{OK, 90.5, Critical},      // crosses
-		{Critical, 85, Critical},  // in the band: stays
+		{OK, 89, Warning},        // not yet critical
+		{OK, 90.5, Critical},     // crosses
+		{Critical, 85, Critical}, // in the band: stays
 		{Critical, 81.01, Critical},
-		{Critical, 81, Warning},   // recovers from critical at 81 (still above warning 70)
-		{Warning, 64, Warning},    // warning band: 70 - 7 = 63
+		{Critical, 81, Warning}, // recovers from critical at 81 (still above warning 70)
+		{Warning, 64, Warning},  // warning band: 70 - 7 = 63
 		{Warning, 63, OK},
-		{OK, 69, OK},              // no band from OK
+		{OK, 69, OK}, // no band from OK
 		{Critical, 50, OK},
 	}
 	for _, c := range cases {

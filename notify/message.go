@@ -21,9 +21,9 @@ type Message struct {
 	Version string    `json:"version"` // SchemaVersion
 	ID      string    `json:"id"`      // unique per message (outbox id); the same on every retry
 	Channel string    `json:"channel"`
-	Time    time.Time `json:"time"`    // when it was queued (UTC)
-	Title   string    `json:"title"`   // one line
-	Text    string    `json:"text"`    // the full human text (title, then one line per alert)
+	Time    time.Time `json:"time"`  // when it was queued (UTC)
+	Title   string    `json:"title"` // one line
+	Text    string    `json:"text"`  // the full human text (title, then one line per alert)
 	Test    bool      `json:"test,omitempty"`
 	Counts  Counts    `json:"counts"`
 	Alerts  []Item    `json:"alerts"`
@@ -57,7 +57,7 @@ type Item struct {
 	Op        string            `json:"op,omitempty"`
 	Text      string            `json:"text"`
 	Labels    map[string]string `json:"labels,omitempty"`
-	Since     time.Time         `json:"since"`    // when the alert entered its level
+	Since     time.Time         `json:"since"`     // when the alert entered its level
 	StartsAt  time.Time         `json:"starts_at"` // when it first left OK
 	EndsAt    *time.Time        `json:"ends_at,omitempty"`
 	Held      int               `json:"held_children,omitempty"` // children held behind this host
