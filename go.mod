@@ -13,9 +13,11 @@ require (
 	golang.org/x/sys v0.49.0
 )
 
+require golang.org/x/net v0.62.0
+
 require (
 	github.com/mattn/go-colorable v0.1.14 // indirect
-	golang.org/x/term v0.39.0 // indirect
+	golang.org/x/term v0.47.0 // indirect
 )
 
 require (

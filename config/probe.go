@@ -89,6 +89,8 @@ func DefaultProbe() Probe {
 		API:          ProbeAPI{Listen: "127.0.0.1:8787"},
 		FSM:          ProbeFSM{FailuresToDown: 2, SuccessesToUp: 1, EWMAAlpha: 0.125},
 		Alerts:       DefaultAlerts(),
+		Push:         DefaultPush(),
+		Checks:       DefaultChecks(),
 	}
 }
 

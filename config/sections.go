@@ -7,18 +7,6 @@ package config
 
 // Alerts (alert/, notify/; docs/alerts.md) and User live in alerts.go.
 
-// Push configures the heartbeat receiver, pulses and the event log
-// (push/; docs/push.md).
-type Push struct{}
-
-func (p *Push) validate() []error { return nil }
-
-// Checks configures the TCP and HTTP(S) checks' defaults and the
-// Prometheus fit (docs/checks.md).
-type Checks struct{}
-
-func (c *Checks) validate() []error { return nil }
-
 // Web configures the dashboard, sessions and TLS (web/).
 type Web struct{}
 

@@ -16,6 +16,8 @@ import (
 
 	"github.com/hbmon/hb/api"
 	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/prober"
 	hbstate "github.com/hbmon/hb/state" // once.go has a func named state
 	"github.com/hbmon/hb/store"
@@ -411,6 +413,13 @@ func (d *daemon) restore(ctx context.Context) {
 	d.log.Info("restored host states", "hosts", n)
 }
 
+var obsMethods = [...]obs.Method{
+	hbstate.MethodNone:      obs.MethodNone,
+	hbstate.MethodKernel:    obs.MethodKernelTxRx,
+	hbstate.MethodKernelRX:  obs.MethodKernelRx,
+	hbstate.MethodUserspace: obs.MethodUser,
+}
+
 var methods = [...]hbstate.Method{
 	prober.TSKernelTxRx: hbstate.MethodKernel,
 	prober.TSKernelRx:   hbstate.MethodKernelRX,
@@ -420,35 +429,35 @@ var methods = [...]hbstate.Method{
 // observation maps an engine result onto the state table's input. Health
 // payloads are copied: r is only valid during the callback.
 func observation(r *prober.Result, now time.Time) hbstate.Observation {
-	obs := hbstate.Observation{At: now}
+	ob := hbstate.Observation{At: now}
 	switch r.Outcome {
 	case prober.OutcomeOK:
-		obs.Outcome = hbstate.OK
-		obs.RTT = r.RTT
+		ob.Outcome = hbstate.OK
+		ob.RTT = r.RTT
 		if int(r.Method) < len(methods) {
-			obs.Method = methods[r.Method]
+			ob.Method = methods[r.Method]
 		}
 		if r.BlobErr == nil {
 			switch r.HealthKind {
 			case prober.HealthHBH1:
 				h := r.Health
-				obs.Health = &h
+				ob.Health = &h
 			case prober.HealthHBM2:
 				m := r.HBM2
-				obs.HBM2 = &m
+				ob.HBM2 = &m
 			}
 		}
 	case prober.OutcomeTimeout:
-		obs.Outcome = hbstate.Timeout
+		ob.Outcome = hbstate.Timeout
 	case prober.OutcomeICMPError:
-		obs.Outcome = hbstate.Error
-		obs.ICMPType, obs.ICMPCode, obs.From = r.ICMPType, r.ICMPCode, r.From
-		obs.Problem = r.Problem()
+		ob.Outcome = hbstate.Error
+		ob.ICMPType, ob.ICMPCode, ob.From = r.ICMPType, r.ICMPCode, r.From
+		ob.Problem = r.Problem()
 	case prober.OutcomeSendError:
-		obs.Outcome = hbstate.Error
-		obs.Problem = r.Problem()
+		ob.Outcome = hbstate.Error
+		ob.Problem = r.Problem()
 	}
-	return obs
+	return ob
 }
 
 // onResult runs on the engine's goroutine for every result: it updates the
@@ -462,8 +471,8 @@ func (d *daemon) onResult(r *prober.Result) {
 	case r.BlobErr != nil:
 		d.healthBad.Add(1)
 	}
-	obs := observation(r, now)
-	if obs.Outcome == 0 {
+	ob := observation(r, now)
+	if ob.Outcome == 0 {
 		return
 	}
 	d.writeMu.Lock()
@@ -472,45 +481,46 @@ func (d *daemon) onResult(r *prober.Result) {
 		d.writeMu.Unlock()
 		return
 	}
-	ch, err := d.table.Apply(h.ID, obs)
+	ch, err := d.table.Apply(h.ID, ob)
 	d.writeMu.Unlock()
 	if err != nil {
 		return
 	}
 	name := h.Spec.Name
-	p := store.Probe{Host: name, At: now, OK: obs.Outcome == hbstate.OK, RTT: obs.RTT}
-	switch {
-	case obs.Health != nil:
-		x := store.HealthFromBlob(obs.Health)
-		p.Health = &x
-	case obs.HBM2 != nil:
-		x := store.HealthFromHBM2(obs.HBM2)
-		p.Health = &x
+	check, kind := "icmp", obs.KindICMP
+	if d.engine.Mode().Socket == prober.SocketUDP {
+		check, kind = "udp", obs.KindUDP
 	}
-	d.store.RecordProbe(p)
-	if obs.Outcome != hbstate.OK {
-		kind := store.KindTimeout
-		switch r.Outcome {
-		case prober.OutcomeICMPError:
-			kind = store.KindICMPError
-		case prober.OutcomeSendError:
-			kind = store.KindSendError
-		}
-		d.store.RecordProblem(store.Problem{Host: name, At: now, Kind: kind,
-			ICMPType: r.ICMPType, ICMPCode: r.ICMPCode, From: r.From, Detail: r.Problem()})
+	o := &obs.Observation{At: now, RTT: ob.RTT, Method: obsMethods[ob.Method], Health: ob.Health, HBM2: ob.HBM2,
+		ICMPType: ob.ICMPType, ICMPCode: ob.ICMPCode, From: ob.From, Problem: ob.Problem}
+	switch ob.Outcome {
+	case hbstate.OK:
+		o.Outcome = obs.OK
+	case hbstate.Timeout:
+		o.Outcome = obs.Timeout
+	default:
+		o.Outcome = obs.Error
+	}
+	ev := event.Event{Type: event.Result, At: now, Host: name, Check: check, Kind: kind, Obs: o}
+	d.store.Record(ev)
+	if ob.Outcome != hbstate.OK {
+		ev.Type = event.Problem
+		ev.Text = r.Problem()
+		d.store.Record(ev)
 	}
 	if ch.Changed {
 		snap := h.Snapshot()
-		d.store.RecordTransition(store.Transition{Host: name, At: now, From: ch.Old.String(), To: ch.New.String(), Count: snap.Transitions})
+		d.store.Record(event.Event{Type: event.StateChange, At: now, Host: name, Check: check, Kind: kind, Obs: o,
+			Old: ch.Old, New: ch.New, HostOld: ch.Old, HostNew: ch.New, Snap: snap})
 		lvl := slog.LevelInfo
 		if ch.New == hbstate.Down || ch.New == hbstate.Degraded {
 			lvl = slog.LevelWarn
 		}
 		attrs := []any{"host", name, "addr", h.Spec.Addr.String(), "from", ch.Old.String(), "to", ch.New.String()}
-		if obs.Outcome != hbstate.OK {
+		if ob.Outcome != hbstate.OK {
 			attrs = append(attrs, "problem", snap.Problem)
 		} else {
-			attrs = append(attrs, "rtt", obs.RTT.String())
+			attrs = append(attrs, "rtt", ob.RTT.String())
 		}
 		d.log.Log(context.Background(), lvl, "state change", attrs...)
 	}
@@ -541,7 +551,7 @@ func (h historySource) History(ctx context.Context, host string, from, to time.T
 	if err != nil {
 		return api.History{}, err
 	}
-	trs, err := h.s.Transitions(ctx, store.Query{Host: host, From: from, To: to, Limit: 10000})
+	trs, err := h.s.StateChanges(ctx, store.Query{Host: host, From: from, To: to, Limit: 10000, HostChanges: true})
 	if err != nil {
 		return api.History{}, err
 	}
@@ -558,7 +568,7 @@ func (h historySource) History(ctx context.Context, host string, from, to time.T
 		out.Rollups = append(out.Rollups, ar)
 	}
 	for i := len(trs) - 1; i >= 0; i-- { // the store answers newest first
-		out.Changes = append(out.Changes, api.StateChange{At: trs[i].At, From: trs[i].From, To: trs[i].To})
+		out.Changes = append(out.Changes, api.StateChange{At: trs[i].At, From: trs[i].HostFrom, To: trs[i].HostTo})
 	}
 	return out, nil
 }
