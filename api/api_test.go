@@ -49,7 +49,7 @@ func (f *fakeHistory) Problems(_ context.Context, from, to time.Time, limit int)
 }
 
 func engineStats() EngineStats {
-	return EngineStats{Mode: "raw-icmp", Sent: 1000, Received: 990, Timeouts: 8, ICMPErrors: 2, HealthOK: 900, HealthBad: 3}
+	return EngineStats{Mode: "raw", Sent: 1000, Received: 990, Timeouts: 8, ICMPErrors: 2, HealthOK: 900, HealthBad: 3}
 }
 
 // icmp is the one check of an address line of the targets.
@@ -151,7 +151,7 @@ func TestHealthz(t *testing.T) {
 	h := newHarness(t, Config{Version: "1.2.3"})
 	var got map[string]any
 	h.getJSON("/healthz", &got)
-	if got["ok"] != true || got["mode"] != "raw-icmp" || got["hosts"] != 4.0 || got["version"] != "1.2.3" {
+	if got["ok"] != true || got["mode"] != "raw" || got["hosts"] != 4.0 || got["version"] != "1.2.3" {
 		t.Errorf("healthz %v", got)
 	}
 }
@@ -279,7 +279,7 @@ func TestSummary(t *testing.T) {
 	var s summaryJSON
 	h.getJSON("/api/v1/summary", &s)
 	if s.Hosts != 4 || s.States["up"] != 2 || s.States["down"] != 1 || s.States["unknown"] != 1 || s.States["degraded"] != 0 ||
-		s.Probes.PerSecond != 200 || s.Probes.Sent != 1000 || s.Mode != "raw-icmp" {
+		s.Probes.PerSecond != 200 || s.Probes.Sent != 1000 || s.Mode != "raw" {
 		t.Errorf("summary %+v", s)
 	}
 }
@@ -446,7 +446,7 @@ func TestMetrics(t *testing.T) {
 		{"hb_hosts", map[string]string{"state": "up"}, 2, dto.MetricType_GAUGE},
 		{"hb_hosts", map[string]string{"state": "degraded"}, 0, dto.MetricType_GAUGE},
 		{"hb_table_generation", nil, 1, dto.MetricType_GAUGE},
-		{"hb_probe_info", map[string]string{"mode": "raw-icmp", "version": "v9"}, 1, dto.MetricType_GAUGE},
+		{"hb_probe_info", map[string]string{"mode": "raw", "version": "v9"}, 1, dto.MetricType_GAUGE},
 		{"hb_probes_sent_total", nil, 1000, dto.MetricType_COUNTER},
 		{"hb_probe_replies_total", nil, 990, dto.MetricType_COUNTER},
 		{"hb_probe_timeouts_total", nil, 8, dto.MetricType_COUNTER},

@@ -17,12 +17,6 @@ type Push struct{}
 
 func (p *Push) validate() []error { return nil }
 
-// Checks configures the TCP and HTTP(S) checks' defaults and the
-// Prometheus fit (docs/checks.md).
-type Checks struct{}
-
-func (c *Checks) validate() []error { return nil }
-
 // Web configures the dashboard, sessions and TLS (web/).
 type Web struct{}
 

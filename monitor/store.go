@@ -2,10 +2,9 @@
 
 package monitor
 
-// The store's wiring, in one file: open, restore, the event subscriber
-// that feeds it, the host list on reload, the API's history adapter, and
-// close. It keeps today's store API (host-level rows, probes of the
-// address checks); the per-check store replaces this file.
+// The store's wiring, in one file: open, restore (per check), the event
+// subscription that feeds it, the host and check lists on reload, the
+// API's history adapter, and close.
 
 import (
 	"context"
@@ -26,6 +25,7 @@ const storeQueue = 1 << 16
 type storeWiring struct {
 	st   *store.Store
 	sub  *event.Sub
+	stop context.CancelFunc // ends Consume
 	done chan struct{}
 }
 
@@ -57,119 +57,80 @@ func (m *Monitor) openStore(c *config.Probe) error {
 	return nil
 }
 
-// restore puts each configured host's primary check back in the state the
-// store last recorded for the host. Runs before the writer starts.
+// restore puts each configured check back in the state the store last
+// recorded for it (same host, check name and kind, and the host's address
+// unchanged). Runs before the writer starts.
 func (m *Monitor) restore(ctx context.Context) {
-	recs, err := m.store.st.Hosts(ctx)
+	recs, err := m.store.st.Checks(ctx)
 	if err != nil {
-		m.log.Error("restore: reading host states", "err", err)
+		m.log.Error("restore: reading check states", "err", err)
 		return
 	}
 	v := m.table.View()
+	hosts := map[string]bool{}
 	n := 0
 	for _, rec := range recs {
-		h := v.Lookup(rec.Name)
-		st, ok := state.ParseState(rec.State)
-		if h == nil || !ok || st == state.Unknown || h.NumChecks() == 0 || h.Spec.Addr.String() != rec.Address {
+		c := v.LookupCheck(rec.Host, rec.Name)
+		if c == nil || rec.Kind != c.Spec.Kind || rec.State == state.Unknown {
 			continue
 		}
-		if err := m.table.Restore(h.Check(0).ID, st, rec.StateSince, rec.Transitions); err != nil {
-			m.log.Warn("restore", "host", rec.Name, "err", err)
+		if a := c.Host().Spec.Addr; a.IsValid() && a.String() != rec.Address {
 			continue
 		}
+		if err := m.table.Restore(c.ID, rec.State, rec.StateSince, rec.Transitions); err != nil {
+			m.log.Warn("restore", "host", rec.Host, "check", rec.Name, "err", err)
+			continue
+		}
+		hosts[rec.Host] = true
 		n++
 	}
-	m.log.Info("restored host states", "hosts", n)
+	m.log.Info("restored host states", "hosts", len(hosts), "checks", n)
 }
 
-func storeHosts(hs []targets.Host) []store.Host {
+// setStoreHosts tells the store the current hosts and checks (start, every
+// reload and registration).
+func (m *Monitor) setStoreHosts(hs []targets.Host) {
 	out := make([]store.Host, len(hs))
+	var specs []obs.CheckSpec
 	for i, h := range hs {
 		addr := ""
 		if h.Addr.IsValid() {
 			addr = h.Addr.String()
 		}
 		out[i] = store.Host{Name: h.Name, Address: addr, Labels: h.Labels}
+		specs = append(specs, h.Checks...)
 	}
-	return out
+	m.store.st.SetHosts(out)
+	m.store.st.SetChecks(specs)
 }
-
-// setHosts tells the store the current hosts (start and every reload).
-func (m *Monitor) setStoreHosts(hs []targets.Host) { m.store.st.SetHosts(storeHosts(hs)) }
 
 // startStore subscribes the store to the bus.
 func (m *Monitor) startStore() {
 	w := m.store
-	w.sub = m.bus.Subscribe("store", storeQueue, event.Result, event.Problem, event.StateChange)
+	w.sub = m.bus.Subscribe("store", storeQueue, store.Types...)
 	w.done = make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	w.stop = cancel
 	go func() {
 		defer close(w.done)
-		for e := range w.sub.C() {
-			recordEvent(w.st, &e)
+		if err := w.st.Consume(ctx, w.sub); err != nil {
+			m.log.Error("store stopped consuming events", "err", err)
 		}
 	}()
 }
 
-// recordEvent writes one event the way the host-level store keeps it:
-// probes and problems of the address checks (icmp, udp), host state
-// changes.
-func recordEvent(st *store.Store, e *event.Event) {
-	addrCheck := e.Kind == obs.KindICMP || e.Kind == obs.KindUDP
-	switch e.Type {
-	case event.Result:
-		if !addrCheck {
-			return
-		}
-		o := e.Obs
-		p := store.Probe{Host: e.Host, At: e.At, OK: o.Outcome == obs.OK, RTT: o.RTT}
-		switch {
-		case o.Health != nil:
-			x := store.HealthFromBlob(o.Health)
-			p.Health = &x
-		case o.HBM2 != nil:
-			x := store.HealthFromHBM2(o.HBM2)
-			p.Health = &x
-		}
-		st.RecordProbe(p)
-	case event.Problem:
-		if !addrCheck {
-			return
-		}
-		o := e.Obs
-		kind := store.KindSendError
-		switch {
-		case o.Outcome == obs.Timeout:
-			kind = store.KindTimeout
-		case o.ICMPType != 0 || o.ICMPCode != 0 || o.From.IsValid():
-			kind = store.KindICMPError
-		}
-		st.RecordProblem(store.Problem{Host: e.Host, At: e.At, Kind: kind,
-			ICMPType: o.ICMPType, ICMPCode: o.ICMPCode, From: o.From, Detail: e.Text})
-	case event.StateChange:
-		if e.HostOld == e.HostNew {
-			return
-		}
-		// The host's transition count: its status, read now (close enough
-		// for a log row; the table is the truth).
-		st.RecordTransition(store.Transition{Host: e.Host, At: e.At, From: e.HostOld.String(), To: e.HostNew.String(), Count: e.Snap.Transitions})
-	}
-}
-
 // closeStore stops the subscriber after the writer stopped (no more
-// events), flushes and closes the store.
+// events; Consume takes what is queued), then closes the store, which
+// commits everything including the current minute's rollups.
 func (m *Monitor) closeStore() {
 	w := m.store
 	if w == nil {
 		return
 	}
 	if w.sub != nil {
-		w.sub.Close()
+		w.stop()
 		<-w.done
-	}
-	fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := w.st.Flush(fctx); err != nil {
-		m.log.Error("store flush", "err", err)
+		w.sub.Close()
 	}
 	if err := w.st.Close(); err != nil {
 		m.log.Error("store close", "err", err)
@@ -186,7 +147,7 @@ func (h historySource) History(ctx context.Context, host string, from, to time.T
 	if err != nil {
 		return api.History{}, err
 	}
-	trs, err := h.s.Transitions(ctx, store.Query{Host: host, From: from, To: to, Limit: 10000})
+	trs, err := h.s.StateChanges(ctx, store.Query{Host: host, From: from, To: to, Limit: 10000, HostChanges: true})
 	if err != nil {
 		return api.History{}, err
 	}
@@ -203,7 +164,7 @@ func (h historySource) History(ctx context.Context, host string, from, to time.T
 		out.Rollups = append(out.Rollups, ar)
 	}
 	for i := len(trs) - 1; i >= 0; i-- { // the store answers newest first
-		out.Changes = append(out.Changes, api.StateChange{At: trs[i].At, From: trs[i].From, To: trs[i].To})
+		out.Changes = append(out.Changes, api.StateChange{At: trs[i].At, From: trs[i].HostFrom, To: trs[i].HostTo})
 	}
 	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -14,7 +15,7 @@ import (
 // conn is one socket of the engine (one per address family) with its
 // batch buffers. Only the engine loop touches it.
 type conn struct {
-	fd     int
+	sk     sock
 	v6     bool
 	socket Socket
 	kind   probeKind
@@ -97,7 +98,28 @@ func newConnBuffers(c *conn, batch int, tmpl []byte) {
 	c.eq = newRxBatch(min(batch, 64))
 }
 
-func sendmmsg(fd int, msgs []unix.Mmsghdr) (int, error) {
+// sock is what the engine's loop needs of one socket: batched,
+// non-blocking send and receive (flags: 0 or MSG_ERRQUEUE), and close.
+// fdSock is the kernel's; the tests' fake simulates hosts, timestamps and
+// push-back so the loop is tested without privileges.
+type sock interface {
+	sendmmsg(msgs []unix.Mmsghdr) (int, error)
+	recvmmsg(msgs []unix.Mmsghdr, flags int) (int, error)
+	close() error
+}
+
+// waiter blocks the loop until a socket is readable (data or error
+// queue), wake is called, or the timeout passes.
+type waiter interface {
+	wait(d time.Duration) error
+	wake()
+	close() error
+}
+
+// fdSock is a kernel socket.
+type fdSock int
+
+func (fd fdSock) sendmmsg(msgs []unix.Mmsghdr) (int, error) {
 	n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
 	if e != 0 {
 		return 0, e
@@ -105,13 +127,55 @@ func sendmmsg(fd int, msgs []unix.Mmsghdr) (int, error) {
 	return int(n), nil
 }
 
-func recvmmsg(fd int, msgs []unix.Mmsghdr, flags int) (int, error) {
+func (fd fdSock) recvmmsg(msgs []unix.Mmsghdr, flags int) (int, error) {
 	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), uintptr(flags|unix.MSG_DONTWAIT), 0, 0)
 	if e != 0 {
 		return 0, e
 	}
 	return int(n), nil
 }
+
+func (fd fdSock) close() error { return os.NewSyscallError("close", unix.Close(int(fd))) }
+
+// pollWaiter waits with one ppoll(2) on the sockets and an eventfd that
+// wake (context cancellation, SetTargets, Close) writes to, so the loop
+// sleeps exactly until its next event and no longer.
+type pollWaiter struct {
+	pfd []unix.PollFd // the sockets, then the eventfd
+	efd int
+}
+
+func newPollWaiter(fds []int) (*pollWaiter, error) {
+	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	w := &pollWaiter{efd: efd}
+	for _, fd := range fds {
+		w.pfd = append(w.pfd, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN | unix.POLLERR})
+	}
+	w.pfd = append(w.pfd, unix.PollFd{Fd: int32(efd), Events: unix.POLLIN})
+	return w, nil
+}
+
+func (w *pollWaiter) wait(d time.Duration) error {
+	tsp := unix.NsecToTimespec(int64(max(d, 0)))
+	if _, err := unix.Ppoll(w.pfd, &tsp, nil); err != nil && err != unix.EINTR {
+		return os.NewSyscallError("ppoll", err)
+	}
+	if w.pfd[len(w.pfd)-1].Revents != 0 {
+		var b [8]byte
+		_, _ = unix.Read(w.efd, b[:])
+	}
+	return nil
+}
+
+func (w *pollWaiter) wake() {
+	b := [8]byte{1}
+	_, _ = unix.Write(w.efd, b[:])
+}
+
+func (w *pollWaiter) close() error { return os.NewSyscallError("close", unix.Close(w.efd)) }
 
 // sockaddr builds the raw sockaddr for a, with port (UDP) in network order.
 func sockaddr(a netip.Addr, port int) (sa [unix.SizeofSockaddrInet6]byte, n uint32) {
@@ -147,16 +211,15 @@ func openConn(v6 bool, s Socket, cfg *Config, id uint16) (*conn, error) {
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
 	}
-	c := &conn{fd: fd, v6: v6, socket: s, kind: kind}
-	if err := c.setup(cfg, id); err != nil {
+	c := &conn{sk: fdSock(fd), v6: v6, socket: s, kind: kind}
+	if err := c.setup(fd, cfg, id); err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
 	return c, nil
 }
 
-func (c *conn) setup(cfg *Config, id uint16) error {
-	fd := c.fd
+func (c *conn) setup(fd int, cfg *Config, id uint16) error {
 	// Big buffers: the FORCE variants need CAP_NET_ADMIN; else the plain
 	// ones, capped by net.core.{r,w}mem_max.
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, cfg.SocketBuffer) != nil {
@@ -170,7 +233,7 @@ func (c *conn) setup(cfg *Config, id uint16) error {
 	c.ts = TSKernelRx
 	if !cfg.NoKernelTx {
 		flags := unix.SOF_TIMESTAMPING_TX_SOFTWARE | unix.SOF_TIMESTAMPING_RX_SOFTWARE |
-			unix.SOF_TIMESTAMPING_SOFTWARE | unix.SOF_TIMESTAMPING_OPT_ID
+			unix.SOF_TIMESTAMPING_SOFTWARE | unix.SOF_TIMESTAMPING_OPT_ID | unix.SOF_TIMESTAMPING_OPT_TSONLY
 		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPING, flags) == nil {
 			c.ts = TSKernelTxRx
 		}
