@@ -12,6 +12,8 @@ require (
 	golang.org/x/sys v0.49.0
 )
 
+require golang.org/x/net v0.62.0
+
 require (
 	github.com/cilium/ebpf v0.22.0
 	github.com/dustin/go-humanize v1.1.0 // indirect

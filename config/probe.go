@@ -88,6 +88,7 @@ func DefaultProbe() Probe {
 		Store:        ProbeStore{Retention: Duration(30 * 24 * time.Hour)},
 		API:          ProbeAPI{Listen: "127.0.0.1:8787"},
 		FSM:          ProbeFSM{FailuresToDown: 2, SuccessesToUp: 1, EWMAAlpha: 0.125},
+		Push:         DefaultPush(),
 		Checks:       DefaultChecks(),
 	}
 }

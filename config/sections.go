@@ -11,12 +11,6 @@ type Alerts struct{}
 
 func (a *Alerts) validate() []error { return nil }
 
-// Push configures the heartbeat receiver, pulses and the event log
-// (push/; docs/push.md).
-type Push struct{}
-
-func (p *Push) validate() []error { return nil }
-
 // Web configures the dashboard, sessions and TLS (web/).
 type Web struct{}
 
