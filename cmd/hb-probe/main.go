@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -237,6 +238,9 @@ func loadTargets(ctx context.Context, o *options, stdin io.Reader, warn func(str
 }
 
 func main() {
+	if filepath.Base(os.Args[0]) == "hb-fping" { // a link named hb-fping is fping
+		os.Exit(runFPing(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
@@ -247,6 +251,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return runBackup(args[1:], stdout, stderr)
 		case "check-config":
 			return runCheckConfig(args[1:], stdout, stderr)
+		case "fping": // fping's command line (once.go)
+			return runFPing(args[1:], stdin, stdout, stderr)
 		}
 	}
 	o, err := parseArgs(args, stderr)
