@@ -157,6 +157,9 @@ func (c *counters) countHealth(r *Result) {
 type OnceOptions struct {
 	Count  int           // probes per target; default 1
 	Period time.Duration // between two probes of one target; default 1s
+	// Timeout, when set, replaces Config.Timeout for this call (fping's
+	// retries wait longer each round).
+	Timeout time.Duration
 	// Progress, when set, is called from the engine loop at most every
 	// 100ms with the number of targets finished so far.
 	Progress func(done, total int)
