@@ -239,7 +239,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	m.reloadMu.Lock()
 	m.startResolver(runCtx, m.cfg, m.targets)
+	m.reloadMu.Unlock()
 	m.log.Info("monitoring", "hosts", m.table.View().Len(), "checks", m.table.View().NumChecks(),
 		"interval", m.cfg.Interval.String(), "timeout", m.cfg.Timeout.String(), "rate", m.cfg.Rate)
 
@@ -401,59 +403,42 @@ func restartKeys(a, b *config.Probe) []string {
 // Register adds a check at run time (obs.Registrar): a heartbeat from an
 // unknown host, an auto-created pulse. The host is created when new (with
 // no address); a check that exists already is returned as is. Every
-// source then receives its checks again.
+// source then receives its checks again. It costs a table rebuild (like a
+// reload), so it is meant for the occasional new host, not per event.
 func (m *Monitor) Register(ctx context.Context, spec obs.CheckSpec) (obs.Check, uint64, error) {
 	if spec.Host == "" || spec.Name == "" || spec.Kind == obs.KindInvalid {
 		return obs.Check{}, 0, errors.New("monitor: register: check needs a host, a name and a kind")
 	}
 	m.reloadMu.Lock()
 	defer m.reloadMu.Unlock()
+	if v := m.table.View(); v.LookupCheck(spec.Host, spec.Name) != nil {
+		c := v.LookupCheck(spec.Host, spec.Name)
+		return obs.Check{ID: c.ID, Spec: c.Spec}, v.Gen, nil
+	}
+	next := withRegistered(slices.Clone(m.targets.hosts), []obs.CheckSpec{spec})
 	var out obs.Check
 	var gen uint64
 	var err error
-	added := false
 	if !m.w.do(ctx, func() {
-		v := m.table.View()
-		if c := v.LookupCheck(spec.Host, spec.Name); c != nil {
-			out, gen = obs.Check{ID: c.ID, Spec: c.Spec}, v.Gen
-			return
-		}
-		hosts := m.targets.hosts
-		next := make([]targets.Host, len(hosts), len(hosts)+1)
-		copy(next, hosts)
-		i := -1
-		for j := range next {
-			if next[j].Name == spec.Host {
-				i = j
-			}
-		}
-		if i < 0 {
-			next = append(next, targets.Host{Name: spec.Host, Pos: "registered"})
-			i = len(next) - 1
-		}
-		h := &next[i]
-		h.Checks = append(h.Checks[:len(h.Checks):len(h.Checks)], spec)
 		if _, err = m.table.Reload(hostSpecs(next)); err != nil {
 			return
 		}
-		m.targets = &targetList{lines: m.targets.lines, hosts: next}
-		m.registered = append(m.registered, spec)
-		v = m.table.View()
+		v := m.table.View()
 		c := v.LookupCheck(spec.Host, spec.Name)
-		out, gen, added = obs.Check{ID: c.ID, Spec: c.Spec}, v.Gen, true
+		out, gen = obs.Check{ID: c.ID, Spec: c.Spec}, v.Gen
 	}) {
 		return obs.Check{}, 0, ctx.Err()
 	}
 	if err != nil {
 		return obs.Check{}, 0, fmt.Errorf("monitor: register: %w", err)
 	}
-	if added {
-		m.setChecks(m.table.View())
-		if m.store != nil {
-			m.setStoreHosts(m.targets.hosts)
-		}
-		m.log.Info("check registered", "host", spec.Host, "check", spec.Name, "kind", spec.Kind.String())
+	m.targets = &targetList{lines: m.targets.lines, hosts: next}
+	m.registered = append(m.registered, spec)
+	m.setChecks(m.table.View())
+	if m.store != nil {
+		m.setStoreHosts(m.targets.hosts)
 	}
+	m.log.Info("check registered", "host", spec.Host, "check", spec.Name, "kind", spec.Kind.String())
 	return out, gen, nil
 }
 
@@ -461,16 +446,25 @@ var _ obs.Registrar = (*Monitor)(nil)
 
 // withRegistered adds the registered checks that hosts lack (a reload
 // keeps what was registered at run time; a targets line for the same
-// check takes over).
+// check takes over). hosts' elements are not modified: a host that gains
+// a check gets a new Checks slice.
 func withRegistered(hosts []targets.Host, reg []obs.CheckSpec) []targets.Host {
+	if len(reg) == 0 {
+		return hosts
+	}
+	idx := make(map[string]int, len(hosts))
+	for i := range hosts {
+		idx[hosts[i].Name] = i
+	}
 	for _, spec := range reg {
-		i := slices.IndexFunc(hosts, func(h targets.Host) bool { return h.Name == spec.Host })
-		if i < 0 {
+		i, ok := idx[spec.Host]
+		if !ok {
 			hosts = append(hosts, targets.Host{Name: spec.Host, Pos: "registered"})
 			i = len(hosts) - 1
+			idx[spec.Host] = i
 		}
-		if hosts[i].CheckNamed(spec.Name) == nil {
-			hosts[i].Checks = append(hosts[i].Checks, spec)
+		if h := &hosts[i]; h.CheckNamed(spec.Name) == nil {
+			h.Checks = append(h.Checks[:len(h.Checks):len(h.Checks)], spec)
 		}
 	}
 	return hosts
