@@ -87,11 +87,11 @@ type Monitor struct {
 // New loads the targets, builds the table and opens the sources, the
 // store and the API listener. Nothing runs until Run; a failed New has
 // released what it opened.
-func New(ctx context.Context, cfg config.Probe, path string, o Options) (m *Monitor, err error) {
+func New(ctx context.Context, cfg config.Probe, path string, o Options) (_ *Monitor, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	m = &Monitor{opts: o, cfg: cfg, cfgPath: path, log: o.Log, level: o.Level, lookup: o.Lookup, bus: &event.Bus{}}
+	m := &Monitor{opts: o, cfg: cfg, cfgPath: path, log: o.Log, level: o.Level, lookup: o.Lookup, bus: &event.Bus{}}
 	if m.level == nil {
 		m.level = new(slog.LevelVar)
 		lv, _ := config.ParseLogLevel(cfg.LogLevel)
@@ -108,6 +108,16 @@ func New(ctx context.Context, cfg config.Probe, path string, o Options) (m *Moni
 			m.close()
 		}
 	}()
+	if m.cfg.API.APIEnabled() || o.Listener != nil {
+		m.ln = o.Listener
+		if m.ln == nil {
+			// Bind first: a port in use or an address that is not local
+			// is a failed start (non-zero exit), not a log line.
+			if m.ln, err = net.Listen("tcp", m.cfg.API.Listen); err != nil {
+				return nil, fmt.Errorf("api: cannot listen on %s: %w", m.cfg.API.Listen, err)
+			}
+		}
+	}
 	m.targets, err = m.loadTargets(ctx, &m.cfg)
 	if err != nil {
 		return nil, err
@@ -131,16 +141,6 @@ func New(ctx context.Context, cfg config.Probe, path string, o Options) (m *Moni
 		m.closers = append(m.closers, m.closeStore)
 		m.restore(ctx)
 		m.setStoreHosts(m.targets.hosts)
-	}
-	if m.cfg.API.APIEnabled() || o.Listener != nil {
-		m.ln = o.Listener
-		if m.ln == nil {
-			// Bind now: a port in use or an address that is not local is
-			// a failed start (non-zero exit), not a log line.
-			if m.ln, err = net.Listen("tcp", m.cfg.API.Listen); err != nil {
-				return nil, fmt.Errorf("api: cannot listen on %s: %w", m.cfg.API.Listen, err)
-			}
-		}
 	}
 	return m, nil
 }
