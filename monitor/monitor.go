@@ -20,6 +20,7 @@ import (
 	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/event"
 	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/rtthist"
 	"github.com/hbmon/hb/state"
 	"github.com/hbmon/hb/targets"
 )
@@ -78,6 +79,7 @@ type Monitor struct {
 	engine  *engineSource // nil when the config has no engine (tests)
 	store   *storeWiring
 	ln      net.Listener
+	hist    *rtthist.Set // RTT histograms on /metrics (wiring.go); nil until Run
 
 	registered    []obs.CheckSpec // Register's checks, kept across reloads (reloadMu)
 	resolveCancel context.CancelFunc
@@ -208,6 +210,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		srv, err := api.New(api.Config{
 			Addr: m.ln.Addr().String(), TokenFile: m.cfg.API.TokenFile, OpenMetrics: m.cfg.API.OpenMetrics,
 			Version: m.opts.Version, Routes: m.routes(),
+			ExportLabels: m.cfg.Checks.ExportLabels, Collectors: m.collectors(runCtx),
 		}, m.table, m.history(), m.engineStats())
 		if err != nil {
 			close(stopWriter)
@@ -325,6 +328,7 @@ func (m *Monitor) applyTargets(ctx context.Context, hosts []targets.Host, why st
 		return false
 	}
 	m.setChecks(m.table.View())
+	m.relabelHist()
 	if m.store != nil {
 		m.setStoreHosts(hosts)
 	}

@@ -8,13 +8,18 @@ package monitor
 // api.Routes in routes. Keep each addition to a few lines here.
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/hbmon/hb/api"
+	"github.com/hbmon/hb/checks"
 	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/event"
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/prober"
+	"github.com/hbmon/hb/rtthist"
 	"github.com/hbmon/hb/wire"
 )
 
@@ -41,15 +46,54 @@ func (m *Monitor) buildSources(c *config.Probe) ([]obs.Source, error) {
 	m.engine = newEngineSource(eng)
 	srcs = append(srcs, m.engine)
 
-	// Other sources (tcp/http checks, push receiver) go here.
+	// TCP and HTTP(S) checks ([checks]; docs/checks.md).
+	srcs = append(srcs, checks.New(c.Checks, m.log.With("source", "checks")))
+
+	// Other sources (push receiver) go here.
 	return srcs, nil
 }
 
 // routes are the endpoints other packages serve on the API listener.
 func (m *Monitor) routes() []api.Route {
 	var rs []api.Route
+	// Blackbox-style /probe (tcp and http modules; icmp needs a one-shot
+	// engine probe the engine does not offer yet).
+	if m.cfg.Checks.ProbeRoute {
+		rs = append(rs, checks.NewProbeRoute(m.cfg.Checks, nil, nil).Route())
+	}
 	// Other packages' routes (alerts, pulses, dashboard) go here.
 	return rs
+}
+
+// collectors are the extra metric families on /metrics: the per-check RTT
+// histograms, fed by the bus until ctx ends.
+func (m *Monitor) collectors(ctx context.Context) []io.WriterTo {
+	export := m.cfg.Checks.ExportLabels
+	m.hist = rtthist.New(rtthist.Config{Buckets: m.cfg.Checks.RTTBuckets, ExportLabels: export,
+		Labels: func(host string) []string {
+			h := m.table.View().Lookup(host)
+			vals := make([]string, len(export))
+			for i, k := range export {
+				if h != nil {
+					vals[i], _ = h.Spec.Labels.Get(k)
+				}
+			}
+			return vals
+		}})
+	sub := m.bus.Subscribe("rtthist", 4096, event.Result)
+	m.closers = append(m.closers, sub.Close)
+	go m.hist.Run(ctx, sub)
+	return []io.WriterTo{m.hist}
+}
+
+// relabelHist drops the histograms of checks no longer configured and
+// re-reads exported labels after a reload.
+func (m *Monitor) relabelHist() {
+	if m.hist == nil {
+		return
+	}
+	v := m.table.View()
+	m.hist.Relabel(func(host, check string) bool { return v.LookupCheck(host, check) != nil })
 }
 
 // EngineConfig is the prober engine's configuration under c. The engine's
