@@ -207,7 +207,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if m.ln != nil {
 		srv, err := api.New(api.Config{
 			Addr: m.ln.Addr().String(), TokenFile: m.cfg.API.TokenFile, OpenMetrics: m.cfg.API.OpenMetrics,
-			Version: m.opts.Version, Routes: m.routes(),
+			Version: m.opts.Version, Routes: m.routes(), Collectors: m.collectors(),
 		}, m.table, m.history(), m.engineStats())
 		if err != nil {
 			close(stopWriter)

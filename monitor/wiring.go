@@ -9,6 +9,7 @@ package monitor
 
 import (
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/hbmon/hb/api"
@@ -50,6 +51,16 @@ func (m *Monitor) routes() []api.Route {
 	var rs []api.Route
 	// Other packages' routes (alerts, pulses, dashboard) go here.
 	return rs
+}
+
+// collectors write further families on /metrics: the event bus's and the
+// store's counters; other packages append theirs here.
+func (m *Monitor) collectors() []io.WriterTo {
+	cs := []io.WriterTo{m.bus.Metrics()}
+	if m.store != nil {
+		cs = append(cs, m.store.st.Metrics())
+	}
+	return cs
 }
 
 // EngineConfig is the prober engine's configuration under c. The engine's

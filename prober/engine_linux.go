@@ -814,10 +814,14 @@ func (e *Engine) handle(c *conn, b []byte, src netip.Addr, cm cmsgInfo, userNow 
 		r.Method, r.RTT = TSKernelTxRx, time.Duration(rx-s.txKern)
 	case rx != 0:
 		r.Method, r.RTT = TSKernelRx, time.Duration(rx-s.txUser)
+		if c.ts == TSKernelTxRx {
+			e.stats.txMissing.Add(1)
+		}
 	default:
 		rx = userNow
 		r.Method, r.RTT = TSUser, time.Duration(userNow-s.txUser)
 	}
 	decodeHealth(r, p.payload, e.cfg.Key, rx, e.cfg.StaleAfter)
+	e.stats.countHealth(r)
 	fn(r)
 }
