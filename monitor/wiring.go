@@ -65,9 +65,19 @@ func (m *Monitor) routes() []api.Route {
 	return rs
 }
 
-// collectors are the extra metric families on /metrics: the per-check RTT
-// histograms, fed by the bus until ctx ends.
+// collectors write further families on /metrics: the event bus's and the
+// store's counters; other packages append theirs here.
 func (m *Monitor) collectors(ctx context.Context) []io.WriterTo {
+	cs := []io.WriterTo{m.bus.Metrics(), m.rttHist(ctx)}
+	if m.store != nil {
+		cs = append(cs, m.store.st.Metrics())
+	}
+	return cs
+}
+
+// rttHist is the per-check RTT histograms ([checks] rtt_buckets,
+// export_labels), fed by the bus until ctx ends.
+func (m *Monitor) rttHist(ctx context.Context) io.WriterTo {
 	export := m.cfg.Checks.ExportLabels
 	m.hist = rtthist.New(rtthist.Config{Buckets: m.cfg.Checks.RTTBuckets, ExportLabels: export,
 		Labels: func(host string) []string {
@@ -83,7 +93,7 @@ func (m *Monitor) collectors(ctx context.Context) []io.WriterTo {
 	sub := m.bus.Subscribe("rtthist", 4096, event.Result)
 	m.closers = append(m.closers, sub.Close)
 	go m.hist.Run(ctx, sub)
-	return []io.WriterTo{m.hist}
+	return m.hist
 }
 
 // relabelHist drops the histograms of checks no longer configured and
