@@ -9,6 +9,7 @@ package monitor
 
 import (
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/hbmon/hb/api"
@@ -53,7 +54,7 @@ func (m *Monitor) buildSources(c *config.Probe) ([]obs.Source, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.collectors = append(m.collectors, rcv)
+		m.srcMetrics = append(m.srcMetrics, rcv)
 		m.srcRoutes = append(m.srcRoutes, rcv.Routes(m.table)...)
 		srcs = append(srcs, rcv)
 	}
@@ -67,6 +68,16 @@ func (m *Monitor) routes() []api.Route {
 	rs := append([]api.Route(nil), m.srcRoutes...)
 	// Other packages' routes (alerts, pulses, dashboard) go here.
 	return rs
+}
+
+// collectors write further families on /metrics: the event bus's and the
+// store's counters; other packages append theirs here.
+func (m *Monitor) collectors() []io.WriterTo {
+	cs := append([]io.WriterTo{m.bus.Metrics()}, m.srcMetrics...)
+	if m.store != nil {
+		cs = append(cs, m.store.st.Metrics())
+	}
+	return cs
 }
 
 // EngineConfig is the prober engine's configuration under c. The engine's
