@@ -170,9 +170,9 @@ type Probe struct {
 	Family     Family
 	Timeout    time.Duration
 	Expects    []Expect // every one must pass (check= may be repeated)
-	Method     string // http
-	HostHeader string // http: overrides the Host header
-	NoVerify   bool   // https: skip certificate verification
+	Method     string   // http
+	HostHeader string   // http: overrides the Host header
+	NoVerify   bool     // https: skip certificate verification
 }
 
 // ErrNotServed is returned for kinds this package does not run.

@@ -58,7 +58,10 @@ func TestHTTP(t *testing.T) {
 		io.WriteString(w, "all systems OK\n")
 	})
 	mux.HandleFunc("/204", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
-	mux.HandleFunc("/maint", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503); io.WriteString(w, "under maintenance") })
+	mux.HandleFunc("/maint", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(503)
+		io.WriteString(w, "under maintenance")
+	})
 	mux.HandleFunc("/500", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", 500) })
 	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/elsewhere", 302) })
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {

@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/hbmon/hb/api"
+	"github.com/hbmon/hb/checks"
 	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/event"
 	"github.com/hbmon/hb/obs"
@@ -79,11 +80,14 @@ type Monitor struct {
 	engine  *engineSource // nil when the config has no engine (tests)
 	store   *storeWiring
 	ln      net.Listener
-	hist    *rtthist.Set // RTT histograms on /metrics (wiring.go); nil until Run
+	hist    *rtthist.Set       // RTT histograms on /metrics (wiring.go); nil until Run
+	probe   *checks.ProbeRoute // /probe, when served (wiring.go)
 
 	registered    []obs.CheckSpec // Register's checks, kept across reloads (reloadMu)
 	resolveCancel context.CancelFunc
-	closers       []func() // run in reverse order after everything stopped
+	closers       []func()      // run in reverse order after everything stopped
+	srcMetrics    []io.WriterTo // sources' /metrics families (wiring.go)
+	srcRoutes     []api.Route   // sources' API routes (wiring.go)
 }
 
 // New loads the targets, builds the table and opens the sources, the
