@@ -22,7 +22,9 @@ type Unresolved struct {
 	Err  error
 }
 
-func (u Unresolved) Error() string { return fmt.Sprintf("%s: resolving %s: %v", u.Spec.Pos, u.Spec.Host, u.Err) }
+func (u Unresolved) Error() string {
+	return fmt.Sprintf("%s: resolving %s: %v", u.Spec.Pos, u.Spec.Host, u.Err)
+}
 
 // Resolve expands specs like prober.Resolve, except that a hostname which
 // does not resolve is left out and returned in bad instead of failing the

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -266,59 +267,20 @@ func (c *conn) setup(fd int, cfg *Config, id uint16) error {
 				return os.NewSyscallError("setsockopt ICMPV6_FILTER", err)
 			}
 		}
-		prog := bpfFilter(c.v6, id)
+		raw, err := bpf.Assemble(replyFilter(c.v6, id))
+		if err != nil {
+			return fmt.Errorf("assembling the reply filter: %w", err)
+		}
+		prog := make([]unix.SockFilter, len(raw))
+		for i, r := range raw {
+			prog[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+		}
 		fp := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 		if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fp); err != nil {
 			return os.NewSyscallError("setsockopt SO_ATTACH_FILTER", err)
 		}
 	}
 	return nil
-}
-
-// bpfFilter is the classic BPF socket filter of a raw socket: echo replies
-// with our id, and ICMP errors (whose quoted probe userspace checks).
-// IPv4 raw sockets see the IP header first; IPv6 ones start at ICMPv6.
-func bpfFilter(v6 bool, id uint16) []unix.SockFilter {
-	const (
-		ldB   = unix.BPF_LD | unix.BPF_B | unix.BPF_ABS
-		ldH   = unix.BPF_LD | unix.BPF_H | unix.BPF_ABS
-		ldBX  = unix.BPF_LD | unix.BPF_B | unix.BPF_IND
-		ldHX  = unix.BPF_LD | unix.BPF_H | unix.BPF_IND
-		ldxMS = unix.BPF_LDX | unix.BPF_B | unix.BPF_MSH
-		jeq   = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
-		ret   = unix.BPF_RET | unix.BPF_K
-	)
-	echo, e1, e2, e3, e4 := uint32(icmp4EchoReply), uint32(icmp4Unreach), uint32(icmp4TimeExc), uint32(icmp4ParamProb), uint32(icmp4SourceQu)
-	if v6 {
-		echo, e1, e2, e3, e4 = icmp6EchoReply, icmp6Unreach, icmp6TooBig, icmp6TimeExc, icmp6ParamProb
-	}
-	var p []unix.SockFilter
-	if v6 {
-		p = append(p, unix.SockFilter{Code: unix.BPF_LDX | unix.BPF_IMM, K: 0}) // X = 0
-	} else {
-		p = append(p, unix.SockFilter{Code: ldxMS, K: 0}) // X = 4*(IHL)
-	}
-	_ = ldB
-	_ = ldH
-	p = append(p,
-		unix.SockFilter{Code: ldBX, K: 0},                 // A = type
-		unix.SockFilter{Code: jeq, K: echo, Jt: 0, Jf: 2}, // echo reply?
-		unix.SockFilter{Code: ldHX, K: 4},                 // A = id
-		unix.SockFilter{Code: jeq, K: uint32(id), Jt: 5, Jf: 6},
-		unix.SockFilter{Code: jeq, K: e1, Jt: 4, Jf: 0},
-		unix.SockFilter{Code: jeq, K: e2, Jt: 3, Jf: 0},
-		unix.SockFilter{Code: jeq, K: e3, Jt: 2, Jf: 0},
-		unix.SockFilter{Code: jeq, K: e4, Jt: 1, Jf: 0},
-		unix.SockFilter{Code: ret, K: 0},
-		unix.SockFilter{Code: ret, K: 0xffff},
-	)
-	// Fix the id test: accept jumps to the last instruction, reject to the
-	// one before it.
-	n := len(p)
-	idx := n - 7 // the jeq on id
-	p[idx].Jt = uint8(n - 1 - idx - 1)
-	p[idx].Jf = uint8(n - 2 - idx - 1)
-	return p
 }
 
 // isPerm reports whether err is a privilege refusal.
@@ -340,5 +302,3 @@ func trimNL(b []byte) []byte {
 	}
 	return b
 }
-
-var _ = fmt.Sprintf

@@ -82,6 +82,7 @@ const (
 	SecMessage = 9  // level u8, text
 	SecRTT     = 10 // the sender's last measured ACK round trip: ns u64, method u8
 	SecMetric  = 11 // value f64, name: a plugin's number
+	SecHost    = 12 // the sender's host name (its heartbeat check's host)
 )
 
 // More decoding errors (see errors.go).
@@ -676,6 +677,11 @@ func ParseMetric(d []byte) (name []byte, v float64, err error) {
 	return d[8:], v, nil
 }
 
+// AppendHost appends a SecHost section (1–253 bytes of name).
+func AppendHost(body []byte, name string) []byte {
+	return AppendSection(body, SecHost, []byte(name[:min(len(name), 253)]))
+}
+
 // ValidateSection checks one section's layout (unknown types pass).
 func ValidateSection(s Section) error {
 	var err error
@@ -704,6 +710,10 @@ func ValidateSection(s Section) error {
 		_, _, err = ParseRTT(s.Data)
 	case SecMetric:
 		_, _, err = ParseMetric(s.Data)
+	case SecHost:
+		if len(s.Data) == 0 || len(s.Data) > 253 {
+			err = ErrFormat
+		}
 	}
 	return err
 }

@@ -33,7 +33,8 @@ func samplePushBody(t testing.TB) []byte {
 	if err := EncodeBlob(blob, &h, nil); err != nil {
 		t.Fatal(err)
 	}
-	b := AppendSection(nil, SecHealth, blob)
+	b := AppendHost(nil, "web-01.example.net")
+	b = AppendSection(b, SecHealth, blob)
 	b = AppendCPU(b, []uint16{125, 980, 0, 1000})
 	b = AppendMount(b, 100<<30, 73<<30, "/")
 	b = AppendMount(b, 2<<40, 1<<40, "/srv/data")
@@ -144,7 +145,7 @@ func checkSampleSections(t *testing.T, p *Push) {
 	if it.Err() != nil {
 		t.Fatal(it.Err())
 	}
-	if want := []uint8{1, 2, 3, 3, 4, 5, 6, 7, 8, 9, 10, 11}; !bytes.Equal(types, want) {
+	if want := []uint8{12, 1, 2, 3, 3, 4, 5, 6, 7, 8, 9, 10, 11}; !bytes.Equal(types, want) {
 		t.Fatalf("section types %v, want %v", types, want)
 	}
 }
@@ -232,6 +233,7 @@ func TestSectionRejects(t *testing.T) {
 		{"check nan", Section{SecCheck, AppendCheck(nil, 0, "x", "", []Perf{{Value: math.NaN()}})[3:]}},
 		{"message level", Section{SecMessage, []byte{5, 'x'}}},
 		{"rtt short", Section{SecRTT, make([]byte, 8)}},
+		{"host empty", Section{SecHost, nil}},
 		{"metric inf", Section{SecMetric, AppendMetric(nil, "x", math.Inf(1))[3:]}},
 	} {
 		if err := ValidateSection(tc.s); err == nil {
