@@ -17,9 +17,11 @@ import (
 	"syscall"
 
 	"github.com/hbmon/hb/api"
+	"github.com/hbmon/hb/checks"
 	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/event"
 	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/rtthist"
 	"github.com/hbmon/hb/state"
 	"github.com/hbmon/hb/targets"
 )
@@ -78,10 +80,14 @@ type Monitor struct {
 	engine  *engineSource // nil when the config has no engine (tests)
 	store   *storeWiring
 	ln      net.Listener
+	hist    *rtthist.Set       // RTT histograms on /metrics (wiring.go); nil until Run
+	probe   *checks.ProbeRoute // /probe, when served (wiring.go)
 
 	registered    []obs.CheckSpec // Register's checks, kept across reloads (reloadMu)
 	resolveCancel context.CancelFunc
-	closers       []func() // run in reverse order after everything stopped
+	closers       []func()      // run in reverse order after everything stopped
+	srcMetrics    []io.WriterTo // sources' /metrics families (wiring.go)
+	srcRoutes     []api.Route   // sources' API routes (wiring.go)
 }
 
 // New loads the targets, builds the table and opens the sources, the
@@ -208,6 +214,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		srv, err := api.New(api.Config{
 			Addr: m.ln.Addr().String(), TokenFile: m.cfg.API.TokenFile, OpenMetrics: m.cfg.API.OpenMetrics,
 			Version: m.opts.Version, Routes: m.routes(),
+			ExportLabels: m.cfg.Checks.ExportLabels, Collectors: m.collectors(runCtx),
 		}, m.table, m.history(), m.engineStats())
 		if err != nil {
 			close(stopWriter)
@@ -327,6 +334,7 @@ func (m *Monitor) applyTargets(ctx context.Context, hosts []targets.Host, why st
 		return false
 	}
 	m.setChecks(m.table.View())
+	m.relabelHist()
 	if m.store != nil {
 		m.setStoreHosts(hosts)
 	}
