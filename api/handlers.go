@@ -271,6 +271,9 @@ type hostJSON struct {
 	Health      *obs.Health       `json:"health"` // the one health object (obs.Health)
 	HBM2        *obs.HBM2         `json:"hbm2,omitempty"`
 	Recent      []resultJSON      `json:"recent,omitempty"`
+	// Detail view only: the host's parent and its checks.
+	Parent string      `json:"parent,omitempty"`
+	Checks []checkJSON `json:"checks,omitempty"`
 }
 
 func hostView(h *state.Host, snap *state.Snapshot, now time.Time, detail bool) hostJSON {
@@ -336,7 +339,10 @@ func hostView(h *state.Host, snap *state.Snapshot, now time.Time, detail bool) h
 }
 
 func (s *Server) host(ctx *fasthttp.RequestCtx, h *state.Host) {
-	writeJSON(ctx, fasthttp.StatusOK, hostView(h, h.Snapshot(), s.cfg.Now(), true))
+	now := s.cfg.Now()
+	j := hostView(h, h.Snapshot(), now, true)
+	j.Parent, j.Checks = h.Spec.Parent, hostChecks(h, now)
+	writeJSON(ctx, fasthttp.StatusOK, j)
 }
 
 type hostsJSON struct {
@@ -371,14 +377,9 @@ func (s *Server) hosts(ctx *fasthttp.RequestCtx) {
 			states[st], stateFilter = true, true
 		}
 	}
-	var labels []labelFilter
-	for _, raw := range args.PeekMulti("label") {
-		k, v, found := strings.Cut(string(raw), ":")
-		if k == "" {
-			writeError(ctx, fasthttp.StatusBadRequest, "bad label filter "+strconv.Quote(string(raw))+": want key:value or key")
-			return
-		}
-		labels = append(labels, labelFilter{key: k, value: v, any: !found})
+	labels, ok := labelFilters(ctx)
+	if !ok {
+		return
 	}
 	limit, offset, ok := paging(ctx)
 	if !ok {
@@ -401,6 +402,21 @@ func (s *Server) hosts(ctx *fasthttp.RequestCtx) {
 		out.Total++
 	}
 	writeJSON(ctx, fasthttp.StatusOK, out)
+}
+
+// labelFilters reads the label filters (key:value, or key for "has the
+// label"); on a bad one it writes the 400 itself.
+func labelFilters(ctx *fasthttp.RequestCtx) ([]labelFilter, bool) {
+	var labels []labelFilter
+	for _, raw := range ctx.QueryArgs().PeekMulti("label") {
+		k, v, found := strings.Cut(string(raw), ":")
+		if k == "" {
+			writeError(ctx, fasthttp.StatusBadRequest, "bad label filter "+strconv.Quote(string(raw))+": want key:value or key")
+			return nil, false
+		}
+		labels = append(labels, labelFilter{key: k, value: v, any: !found})
+	}
+	return labels, true
 }
 
 func labelsMatch(ls state.Labels, fs []labelFilter) bool {

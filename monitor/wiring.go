@@ -8,14 +8,19 @@ package monitor
 // api.Routes in routes. Keep each addition to a few lines here.
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/hbmon/hb/api"
+	"github.com/hbmon/hb/checks"
 	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/event"
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/prober"
+	"github.com/hbmon/hb/push"
+	"github.com/hbmon/hb/rtthist"
 	"github.com/hbmon/hb/wire"
 )
 
@@ -42,25 +47,84 @@ func (m *Monitor) buildSources(c *config.Probe) ([]obs.Source, error) {
 	m.engine = newEngineSource(eng)
 	srcs = append(srcs, m.engine)
 
-	// Other sources (tcp/http checks, push receiver) go here.
+	// Heartbeats pushed by hosts (push/): HBP1 and legacy hbd over UDP.
+	if c.Push.Enabled {
+		pk, err := LoadPushKey(c.KeyFile, c.KeyID)
+		if err != nil {
+			return nil, err
+		}
+		rcv, err := push.NewReceiver(push.ReceiverConfig{Push: c.Push, Key: pk, Registrar: m, Bus: m.bus,
+			DynDNS: push.NewDynDNS(c.Push, m.log), Log: m.log})
+		if err != nil {
+			return nil, err
+		}
+		m.srcMetrics = append(m.srcMetrics, rcv)
+		m.srcRoutes = append(m.srcRoutes, rcv.Routes(m.table)...)
+		srcs = append(srcs, rcv)
+	}
+
+	// TCP and HTTP(S) checks ([checks]; docs/checks.md).
+	cs := checks.New(c.Checks, m.log.With("source", "checks"))
+	m.srcMetrics = append(m.srcMetrics, cs)
+	srcs = append(srcs, cs)
 	return srcs, nil
 }
 
 // routes are the endpoints other packages serve on the API listener.
 func (m *Monitor) routes() []api.Route {
-	var rs []api.Route
+	rs := append([]api.Route(nil), m.srcRoutes...)
+	// Blackbox-style /probe (tcp and http modules; icmp needs a one-shot
+	// engine probe the engine does not offer yet).
+	if m.cfg.Checks.ProbeRoute {
+		m.probe = checks.NewProbeRoute(m.cfg.Checks, nil, nil)
+		rs = append(rs, m.probe.Route())
+	}
 	// Other packages' routes (alerts, pulses, dashboard) go here.
 	return rs
 }
 
 // collectors write further families on /metrics: the event bus's and the
 // store's counters; other packages append theirs here.
-func (m *Monitor) collectors() []io.WriterTo {
-	cs := []io.WriterTo{m.bus.Metrics()}
+func (m *Monitor) collectors(ctx context.Context) []io.WriterTo {
+	cs := append([]io.WriterTo{m.bus.Metrics(), m.rttHist(ctx)}, m.srcMetrics...)
+	if m.probe != nil {
+		cs = append(cs, m.probe)
+	}
 	if m.store != nil {
 		cs = append(cs, m.store.st.Metrics())
 	}
 	return cs
+}
+
+// rttHist is the per-check RTT histograms ([checks] rtt_buckets,
+// export_labels), fed by the bus until ctx ends.
+func (m *Monitor) rttHist(ctx context.Context) io.WriterTo {
+	export := m.cfg.Checks.ExportLabels
+	m.hist = rtthist.New(rtthist.Config{Buckets: m.cfg.Checks.RTTBuckets, ExportLabels: export,
+		Labels: func(host string) []string {
+			h := m.table.View().Lookup(host)
+			vals := make([]string, len(export))
+			for i, k := range export {
+				if h != nil {
+					vals[i], _ = h.Spec.Labels.Get(k)
+				}
+			}
+			return vals
+		}})
+	sub := m.bus.Subscribe("rtthist", 4096, event.Result)
+	m.closers = append(m.closers, sub.Close)
+	go m.hist.Run(ctx, sub)
+	return m.hist
+}
+
+// relabelHist drops the histograms of checks no longer configured and
+// re-reads exported labels after a reload.
+func (m *Monitor) relabelHist() {
+	if m.hist == nil {
+		return
+	}
+	v := m.table.View()
+	m.hist.Relabel(func(host, check string) bool { return v.LookupCheck(host, check) != nil })
 }
 
 // EngineConfig is the prober engine's configuration under c. The engine's
@@ -81,6 +145,23 @@ func EngineConfig(c *config.Probe) (prober.Config, error) {
 		Proto: proto, Interval: c.Interval.D(), Timeout: c.Timeout.D(), Rate: c.Rate, Batch: c.Batch,
 		Key: key, StaleAfter: c.StaleAfter.D(), UDPPort: c.UDPPort, NoKernelTx: c.NoKernelTx,
 	}, nil
+}
+
+// LoadPushKey reads the key file for push heartbeats (the same file and
+// id as LoadKey, under the push HKDF labels); "" is no key.
+func LoadPushKey(path string, id int) (*wire.PushKey, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := wire.ParseSecret(b)
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", path, err)
+	}
+	return wire.NewPushKey(uint8(id), secret)
 }
 
 // LoadKey reads a key file in the format wire.ParseSecret accepts (the
