@@ -9,8 +9,10 @@ require (
 	github.com/prometheus/common v0.66.1
 	github.com/valyala/bytebufferpool v1.0.0
 	github.com/valyala/fasthttp v1.78.0
-	golang.org/x/sys v0.49.0
+	golang.org/x/sys v0.50.0
 )
+
+require golang.org/x/crypto v0.59.0
 
 require (
 	github.com/cilium/ebpf v0.22.0

@@ -2,11 +2,8 @@ package responder
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"os"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/shirou/gopsutil/v4/cpu"
@@ -23,9 +20,6 @@ import (
 // bytes per second) are over the time since the previous Sample, so the
 // first sample reports them as 0. It is used by one goroutine at a time.
 type Collector struct {
-	bootRandom uint32
-	generation atomic.Uint64
-
 	prevCPU  cpu.TimesStat
 	prevNet  [2]uint64 // rx, tx bytes
 	prevTime time.Time
@@ -33,14 +27,10 @@ type Collector struct {
 	hostname string
 }
 
-// NewCollector returns a collector with a fresh random boot id (the first
-// half of the sealing nonce; docs/wire.md §3).
+// NewCollector returns a collector. The boot id and generation of its
+// samples are assigned by the wire.Sealer that encodes them.
 func NewCollector() (*Collector, error) {
-	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return nil, err
-	}
-	c := &Collector{bootRandom: binary.BigEndian.Uint32(b[:])}
+	c := &Collector{}
 	if n, err := cpu.Counts(true); err == nil && n > 0 {
 		c.numCPU = uint16(min(n, 0xffff))
 	}
@@ -49,12 +39,9 @@ func NewCollector() (*Collector, error) {
 }
 
 // Sample collects one health sample at time now. Metrics that cannot be
-// read are left 0; the sample is still published. Generation increases by
-// one with every call.
+// read are left 0; the sample is still published.
 func (c *Collector) Sample(ctx context.Context, now time.Time) wire.Health {
 	h := wire.Health{
-		BootRandom:  c.bootRandom,
-		Generation:  c.generation.Add(1),
 		CollectedAt: now.UnixNano(),
 		NumCPU:      c.numCPU,
 	}
