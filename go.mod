@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/VictoriaMetrics/metrics v1.35.1
 	github.com/dchest/siphash v1.2.3
+	github.com/nicholas-fedor/shoutrrr v0.13.2
 	github.com/prometheus/client_model v0.6.2
 	github.com/prometheus/common v0.66.1
 	github.com/valyala/bytebufferpool v1.0.0
@@ -13,6 +14,13 @@ require (
 )
 
 require golang.org/x/crypto v0.59.0
+
+require golang.org/x/net v0.62.0
+
+require (
+	github.com/mattn/go-colorable v0.1.14 // indirect
+	golang.org/x/term v0.48.0 // indirect
+)
 
 require (
 	github.com/cilium/ebpf v0.22.0
@@ -36,7 +44,7 @@ require (
 	github.com/valyala/histogram v1.2.0 // indirect
 	github.com/yusufpapurcu/wmi v1.2.4 // indirect
 	go.yaml.in/yaml/v2 v2.4.2 // indirect
-	google.golang.org/protobuf v1.36.8
+	google.golang.org/protobuf v1.36.11
 	modernc.org/libc v1.79.0 // indirect
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -42,6 +43,15 @@ type Config struct {
 	// (checks' /probe, pulses, alerts, the dashboard). They are matched by
 	// path prefix before the built-in ones, longest prefix first.
 	Routes []Route
+
+	// ExportLabels are target-file label names added to every per-host
+	// series on /metrics (config [checks] export_labels); a host without
+	// the label gets none.
+	ExportLabels []string
+
+	// Collectors write further metric families at the end of /metrics
+	// (the RTT histograms, other packages' counters), in the text format.
+	Collectors []io.WriterTo
 
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time

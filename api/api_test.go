@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 
+	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/state"
 	"github.com/hbmon/hb/wire"
 )
@@ -48,17 +49,22 @@ func (f *fakeHistory) Problems(_ context.Context, from, to time.Time, limit int)
 }
 
 func engineStats() EngineStats {
-	return EngineStats{Mode: "raw-icmp", Sent: 1000, Received: 990, Timeouts: 8, ICMPErrors: 2, HealthOK: 900, HealthBad: 3}
+	return EngineStats{Mode: "raw", Sent: 1000, Received: 990, Timeouts: 8, ICMPErrors: 2, HealthOK: 900, HealthBad: 3}
+}
+
+// icmp is the one check of an address line of the targets.
+func icmp(a netip.Addr) []obs.CheckSpec {
+	return []obs.CheckSpec{{Name: "icmp", Kind: obs.KindICMP, Addr: a, Target: a.String()}}
 }
 
 // fixture: web1 up with a health blob, db1 down after an ICMP error,
 // new1 unknown, "a b" up (a name that needs escaping in a URL).
 func fixture(t testing.TB) *state.Table {
 	specs := []state.HostSpec{
-		{Name: "web1", Addr: netip.MustParseAddr("198.18.0.1"), Labels: state.LabelsFromMap(map[string]string{"role": "web", "zone": "a"})},
-		{Name: "db1", Addr: netip.MustParseAddr("198.18.0.2"), Labels: state.LabelsFromMap(map[string]string{"role": "db"})},
-		{Name: "new1", Addr: netip.MustParseAddr("2001:2::3")},
-		{Name: `a"b`, Addr: netip.MustParseAddr("198.18.0.4"), Labels: state.LabelsFromMap(map[string]string{"role": "web"})},
+		{Name: "web1", Addr: netip.MustParseAddr("198.18.0.1"), Checks: icmp(netip.MustParseAddr("198.18.0.1")), Labels: state.LabelsFromMap(map[string]string{"role": "web", "zone": "a"})},
+		{Name: "db1", Addr: netip.MustParseAddr("198.18.0.2"), Checks: icmp(netip.MustParseAddr("198.18.0.2")), Labels: state.LabelsFromMap(map[string]string{"role": "db"})},
+		{Name: "new1", Addr: netip.MustParseAddr("2001:2::3"), Checks: icmp(netip.MustParseAddr("2001:2::3"))},
+		{Name: `a"b`, Addr: netip.MustParseAddr("198.18.0.4"), Checks: icmp(netip.MustParseAddr("198.18.0.4")), Labels: state.LabelsFromMap(map[string]string{"role": "web"})},
 	}
 	tab, err := state.New(specs, nil)
 	if err != nil {
@@ -71,8 +77,8 @@ func fixture(t testing.TB) *state.Table {
 			t.Fatal(err)
 		}
 	}
-	apply(0, state.Observation{At: now0.Add(-3 * time.Second), Outcome: state.OK, RTT: 2 * time.Millisecond, Method: state.MethodKernel})
-	apply(0, state.Observation{At: now0.Add(-time.Second), Outcome: state.OK, RTT: 4 * time.Millisecond, Method: state.MethodKernel, Health: h})
+	apply(0, state.Observation{At: now0.Add(-3 * time.Second), Outcome: state.OK, RTT: 2 * time.Millisecond, Method: obs.MethodKernelTxRx})
+	apply(0, state.Observation{At: now0.Add(-time.Second), Outcome: state.OK, RTT: 4 * time.Millisecond, Method: obs.MethodKernelTxRx, Health: h})
 	apply(1, state.Observation{At: now0.Add(-time.Second), Outcome: state.Error, ICMPType: 3, ICMPCode: 1, From: netip.MustParseAddr("198.18.0.254")})
 	apply(3, state.Observation{At: now0.Add(-time.Second), Outcome: state.OK, RTT: time.Millisecond, HBM2: &wire.HBM2{Timestamp: float64(now0.Unix() - 5), CPUPercent: 50, MemPercent: 20, MemAvailMB: 100, DiskPercent: 70}})
 	return tab
@@ -145,7 +151,7 @@ func TestHealthz(t *testing.T) {
 	h := newHarness(t, Config{Version: "1.2.3"})
 	var got map[string]any
 	h.getJSON("/healthz", &got)
-	if got["ok"] != true || got["mode"] != "raw-icmp" || got["hosts"] != 4.0 || got["version"] != "1.2.3" {
+	if got["ok"] != true || got["mode"] != "raw" || got["hosts"] != 4.0 || got["version"] != "1.2.3" {
 		t.Errorf("healthz %v", got)
 	}
 }
@@ -273,7 +279,7 @@ func TestSummary(t *testing.T) {
 	var s summaryJSON
 	h.getJSON("/api/v1/summary", &s)
 	if s.Hosts != 4 || s.States["up"] != 2 || s.States["down"] != 1 || s.States["unknown"] != 1 || s.States["degraded"] != 0 ||
-		s.Probes.PerSecond != 200 || s.Probes.Sent != 1000 || s.Mode != "raw-icmp" {
+		s.Probes.PerSecond != 200 || s.Probes.Sent != 1000 || s.Mode != "raw" {
 		t.Errorf("summary %+v", s)
 	}
 }
@@ -440,7 +446,7 @@ func TestMetrics(t *testing.T) {
 		{"hb_hosts", map[string]string{"state": "up"}, 2, dto.MetricType_GAUGE},
 		{"hb_hosts", map[string]string{"state": "degraded"}, 0, dto.MetricType_GAUGE},
 		{"hb_table_generation", nil, 1, dto.MetricType_GAUGE},
-		{"hb_probe_info", map[string]string{"mode": "raw-icmp", "version": "v9"}, 1, dto.MetricType_GAUGE},
+		{"hb_probe_info", map[string]string{"mode": "raw", "version": "v9"}, 1, dto.MetricType_GAUGE},
 		{"hb_probes_sent_total", nil, 1000, dto.MetricType_COUNTER},
 		{"hb_probe_replies_total", nil, 990, dto.MetricType_COUNTER},
 		{"hb_probe_timeouts_total", nil, 8, dto.MetricType_COUNTER},
@@ -466,7 +472,7 @@ func TestMetrics(t *testing.T) {
 		t.Error("rtt for a host never probed")
 	}
 	// Reload: the label memo follows the new view.
-	if _, err := h.srv.table.Reload([]state.HostSpec{{Name: "z1", Addr: netip.MustParseAddr("198.18.1.1")}}); err != nil {
+	if _, err := h.srv.table.Reload([]state.HostSpec{{Name: "z1", Addr: netip.MustParseAddr("198.18.1.1"), Checks: icmp(netip.MustParseAddr("198.18.1.1"))}}); err != nil {
 		t.Fatal(err)
 	}
 	_, body, _ = h.do("GET", "/metrics", "")

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/state"
 	"github.com/hbmon/hb/wire"
 )
@@ -24,6 +25,7 @@ func bigTable(b *testing.B, n int) *state.Table {
 			Name: fmt.Sprintf("host-%06d", i),
 			Addr: netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}),
 		}
+		specs[i].Checks = icmp(specs[i].Addr)
 	}
 	tab, err := state.New(specs, nil)
 	if err != nil {
@@ -31,7 +33,7 @@ func bigTable(b *testing.B, n int) *state.Table {
 	}
 	for id := range n {
 		h := &wire.Health{CollectedAt: now0.UnixNano(), CPUBusy: uint16(id % 1000), MemTotal: 8 << 30, MemAvailable: 3 << 30, RootTotal: 100 << 30, RootUsed: 40 << 30, Load1: 1234}
-		tab.Apply(id, state.Observation{At: now0, Outcome: state.OK, RTT: time.Duration(100+id%900) * time.Microsecond, Method: state.MethodKernel, Health: h})
+		tab.Apply(id, state.Observation{At: now0, Outcome: state.OK, RTT: time.Duration(100+id%900) * time.Microsecond, Method: obs.MethodKernelTxRx, Health: h})
 	}
 	return tab
 }

@@ -165,7 +165,7 @@ func pingStatus(h *state.Host, snap *state.Snapshot, now time.Time, recent bool)
 		Probe:         "icmp " + h.Spec.Addr.String(),
 	}
 	if snap.Checked() {
-		last := snap.Last
+		last := snap.Last()
 		ev := "ok"
 		if last.Outcome.Failed() {
 			ev = "fail"
@@ -332,8 +332,8 @@ func healthOf(h *wire.Health, at state.UnixNano, now time.Time) *healthJSON {
 		FullestMount:  float64(h.FullestMount) / 1000,
 		NetRx:         h.NetRxRate,
 		NetTx:         h.NetTxRate,
-		UptimeSeconds: h.Uptime,
-		BootTime:      time.Unix(h.BootTime, 0).UTC(),
+		UptimeSeconds: uint64(h.Uptime),
+		BootTime:      time.Unix(int64(h.BootTime), 0).UTC(),
 	}
 }
 
@@ -351,7 +351,7 @@ func hostView(h *state.Host, snap *state.Snapshot, now time.Time, detail bool) h
 		Since:       ts(snap.Since),
 		InState:     snap.InStateFor(now).Seconds(),
 		Transitions: snap.Transitions,
-		LastCheck:   ts(snap.Last.At),
+		LastCheck:   ts(snap.Last().At),
 		LastOK:      ts(snap.LastOKAt),
 		Loss:        snap.Stats.Loss,
 		Window:      snap.Stats.Results,
@@ -360,7 +360,7 @@ func hostView(h *state.Host, snap *state.Snapshot, now time.Time, detail bool) h
 		ProblemAt:   ts(snap.ProblemAt),
 	}
 	if snap.Checked() {
-		o := snap.Last.Outcome.String()
+		o := snap.Last().Outcome.String()
 		j.LastOutcome = &o
 	}
 	if snap.Problem != "" {
@@ -375,8 +375,8 @@ func hostView(h *state.Host, snap *state.Snapshot, now time.Time, detail bool) h
 	}
 	if !snap.LastOKAt.IsZero() {
 		j.RTT.Smoothed = fptr(seconds(snap.EWMA))
-		if !snap.Last.Outcome.Failed() {
-			j.RTT.Last = fptr(seconds(snap.Last.RTT()))
+		if !snap.Last().Outcome.Failed() {
+			j.RTT.Last = fptr(seconds(snap.Last().RTT()))
 		}
 	}
 	if snap.Health != nil {

@@ -44,7 +44,15 @@ func (s *Server) labelsFor(v *state.View) []string {
 		writeLabelValue(&sb, h.Spec.Name)
 		sb.WriteString(`",addr="`)
 		sb.WriteString(h.Spec.Addr.String())
-		sb.WriteString(`"}`)
+		sb.WriteByte('"')
+		for _, k := range s.cfg.ExportLabels {
+			if v, ok := h.Spec.Labels.Get(k); ok && v != "" {
+				sb.WriteString(`,` + k + `="`)
+				writeLabelValue(&sb, v)
+				sb.WriteByte('"')
+			}
+		}
+		sb.WriteByte('}')
 		ls[i] = sb.String()
 	}
 	s.labels.Store(&labelMemo{view: v, labels: ls})
@@ -252,6 +260,9 @@ func (s *Server) WriteMetrics(w io.Writer) {
 	family(w, "hb_health_blobs_total", "counter", "Health blobs received, by decode result.")
 	vm.WriteCounterUint64(w, `hb_health_blobs_total{result="ok"}`, e.HealthOK)
 	vm.WriteCounterUint64(w, `hb_health_blobs_total{result="bad"}`, e.HealthBad)
+	for _, c := range s.cfg.Collectors {
+		c.WriteTo(w)
+	}
 }
 
 // metrics streams the exposition: no whole-body buffer, whatever the

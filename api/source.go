@@ -60,7 +60,7 @@ type Problem struct {
 // EngineStats are the prober engine's own counters, as totals since start.
 // The daemon fills them from the engine; the API only reports them.
 type EngineStats struct {
-	Mode       string // how the prober probes: "raw-icmp", "ping-socket", "udp", …
+	Mode       string // how the prober probes: "raw", "ping-socket", "udp" (prober.Socket)
 	Sent       uint64 // probes sent
 	Received   uint64 // matching replies
 	Timeouts   uint64

@@ -88,6 +88,9 @@ func DefaultProbe() Probe {
 		Store:        ProbeStore{Retention: Duration(30 * 24 * time.Hour)},
 		API:          ProbeAPI{Listen: "127.0.0.1:8787"},
 		FSM:          ProbeFSM{FailuresToDown: 2, SuccessesToUp: 1, EWMAAlpha: 0.125},
+		Alerts:       DefaultAlerts(),
+		Push:         DefaultPush(),
+		Checks:       DefaultChecks(),
 	}
 }
 
@@ -162,7 +165,7 @@ func (p *Probe) Validate() error {
 	errs = append(errs, p.Push.validate()...)
 	errs = append(errs, p.Checks.validate()...)
 	errs = append(errs, p.Web.validate()...)
-	errs = append(errs, validateUsers(p.Users)...)
+	errs = append(errs, validateUsers(p.Users, &p.Alerts)...)
 	return errors.Join(errs...)
 }
 
@@ -233,5 +236,6 @@ func LoadProbe(explicit string) (Probe, string, error) {
 	if err := DecodeStrict(path, &p); err != nil {
 		return p, path, err
 	}
+	p.Alerts.Locate(path)
 	return p, path, nil
 }

@@ -5,33 +5,9 @@ package config
 // section validates itself (validate returns one error per bad key, named
 // "section.key") and is called from Probe.Validate.
 
-// Alerts configures rules, channels, routing, silences and maintenance
-// (alert/, notify/; docs/alerts.md). Filled in by the alerting work.
-type Alerts struct{}
-
-func (a *Alerts) validate() []error { return nil }
-
-// Push configures the heartbeat receiver, pulses and the event log
-// (push/; docs/push.md).
-type Push struct{}
-
-func (p *Push) validate() []error { return nil }
-
-// Checks configures the TCP and HTTP(S) checks' defaults and the
-// Prometheus fit (docs/checks.md).
-type Checks struct{}
-
-func (c *Checks) validate() []error { return nil }
+// Alerts (alert/, notify/; docs/alerts.md) and User live in alerts.go.
 
 // Web configures the dashboard, sessions and TLS (web/).
 type Web struct{}
 
 func (w *Web) validate() []error { return nil }
-
-// User is one person who can log in, be notified, and own hosts
-// (hbd's users; docs/alerts.md and the dashboard docs).
-type User struct {
-	Name string `toml:"name"`
-}
-
-func validateUsers(us []User) []error { return nil }

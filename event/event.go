@@ -229,3 +229,18 @@ func (b *Bus) Stats() Stats {
 	}
 	return st
 }
+
+// Wants reports whether any subscriber takes events of type t now, so the
+// publisher can skip building events nobody reads (a Result per probe).
+func (b *Bus) Wants(t Type) bool {
+	subs := b.subs.Load()
+	if subs == nil || int(t) >= NumTypes {
+		return false
+	}
+	for _, s := range *subs {
+		if s.types[t] {
+			return true
+		}
+	}
+	return false
+}

@@ -9,6 +9,7 @@ package obs
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/hbmon/hb/wire"
@@ -147,6 +148,20 @@ type CheckSpec struct {
 	Interval time.Duration     // 0: the source's default
 	Timeout  time.Duration     // 0: the source's default
 	Params   map[string]string // kind-specific options (check=status:200, method=HEAD, grace=30s, …); read-only
+}
+
+// ParamSep joins the values of an option given several times on a targets
+// line (check=… check=…) in CheckSpec.Params.
+const ParamSep = "\n"
+
+// ParamList returns the values of the option key in params: none, one, or
+// several (a repeated option).
+func ParamList(params map[string]string, key string) []string {
+	v, ok := params[key]
+	if !ok {
+		return nil
+	}
+	return strings.Split(v, ParamSep)
 }
 
 // Check is a CheckSpec placed in one generation of the table: ID indexes

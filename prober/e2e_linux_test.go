@@ -1,6 +1,7 @@
 package prober
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/netip"
@@ -143,15 +144,15 @@ func TestFleetUDPHealth(t *testing.T) {
 		return b
 	}
 	for _, a := range withResponder {
-		var pc net.PacketConn
+		var pc *net.UDPConn
 		if err := f.Hosts.Do(func() error {
 			var err error
-			pc, err = net.ListenPacket("udp4", netip.AddrPortFrom(a, wire.DefaultUDPPort).String())
+			pc, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, wire.DefaultUDPPort)))
 			return err
 		}); err != nil {
 			t.Fatal(err)
 		}
-		r := &responder.UDPResponder{Conn: pc, Key: key, Blob: blob}
+		r := &responder.UDPResponder{Conn: pc, Judge: responder.Judge{Key: key, Port: wire.DefaultUDPPort}, Blob: blob}
 		done := make(chan struct{})
 		go func() { defer close(done); r.Serve(ctx) }()
 		t.Cleanup(func() { cancel(); <-done; pc.Close() })
@@ -176,6 +177,21 @@ func TestFleetUDPHealth(t *testing.T) {
 	}
 	if p := sums[2].LastProblem; p == nil || p.Outcome != OutcomeICMPError || p.ICMPType != 3 || p.ICMPCode != 3 {
 		t.Errorf("no responder: want port unreachable, got %+v", sums[2].Last)
+	}
+	// Without the key, or with another one, the responder still answers
+	// (HBR1 without health): the host is up, with no health.
+	other, _ := wire.NewKey(key.ID, bytes.Repeat([]byte{0x77}, wire.KeyLen))
+	for _, k := range []*wire.Key{nil, other} {
+		e := newEngineIn(t, f, Config{Proto: ProtoUDP, Key: k, Timeout: 500 * time.Millisecond, IPv4: true})
+		sums, err := e.Once(ctx, targetsOf(withResponder, nil), OnceOptions{Count: 2, Period: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range sums {
+			if l := s.Last; s.Received != 2 || l.Outcome != OutcomeOK || l.HealthKind != HealthNone || l.BlobErr != nil {
+				t.Errorf("key %v: %v: received %d, outcome %v, health %v, blob err %v; want up without health", k != nil, s.Target.Addr, s.Received, l.Outcome, l.HealthKind, l.BlobErr)
+			}
+		}
 	}
 }
 

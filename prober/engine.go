@@ -66,7 +66,8 @@ type Config struct {
 	// Jitter moves each firing by up to ±Jitter. Default Interval/20.
 	Jitter time.Duration
 	// Rate limits probes per second over all targets (the global token
-	// bucket). Default 10,000; negative: unlimited.
+	// bucket). 0 (or negative): unlimited, as config's rate = 0; the
+	// default 10,000 is config's.
 	Rate int
 	// Batch is the sendmmsg/recvmmsg batch size. Default 64.
 	Batch int
@@ -100,9 +101,6 @@ func (c *Config) defaults() {
 	}
 	if c.Jitter == 0 {
 		c.Jitter = c.Interval / 20
-	}
-	if c.Rate == 0 {
-		c.Rate = 10000
 	}
 	if c.Batch <= 0 {
 		c.Batch = 64

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hbmon/hb/internal/bucket"
 	"github.com/hbmon/hb/wire"
 )
 
@@ -25,7 +26,11 @@ type Engine struct {
 	mode  Mode
 	id    uint16
 	conns [2]*conn // [0] IPv4, [1] IPv6; nil when not open
+	wt    waiter   // the loop sleeps in it; wake interrupts
 	stats counters
+	// closed is set by Close, which then waits for the loop to return
+	// before it closes the sockets.
+	closed atomic.Bool
 
 	targets atomic.Pointer[[]Target] // set by SetTargets, picked up by the loop
 	running sync.Mutex               // one Run or Once at a time
@@ -52,6 +57,27 @@ type tgt struct {
 // kind the process may open (see Config.Proto). The error says what is
 // missing (for example CAP_NET_RAW) when nothing can be opened.
 func New(cfg Config) (*Engine, error) {
+	e := newEngine(cfg)
+	if err := e.open(); err != nil {
+		return nil, err
+	}
+	var fds []int
+	for _, c := range e.conns {
+		if c != nil {
+			fds = append(fds, int(c.sk.(fdSock)))
+		}
+	}
+	w, err := newPollWaiter(fds)
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.wt = w
+	return e, nil
+}
+
+// newEngine applies the defaults and draws the secret and id; no sockets.
+func newEngine(cfg Config) *Engine {
 	cfg.defaults()
 	e := &Engine{cfg: cfg, start: time.Now()}
 	var rnd [18]byte
@@ -63,6 +89,19 @@ func New(cfg Config) (*Engine, error) {
 	if e.id == 0 {
 		e.id = binary.BigEndian.Uint16(rnd[16:]) | 1
 	}
+	return e
+}
+
+// attach installs c as the socket of family f (0 IPv4, 1 IPv6) with its
+// batch buffers.
+func (e *Engine) attach(f int, c *conn) {
+	newConnBuffers(c, e.cfg.Batch, template(c.kind, e.id, keyID(e.cfg.Key)))
+	e.conns[f] = c
+}
+
+// open opens the best sockets the process may (see Config.Proto).
+func (e *Engine) open() error {
+	cfg := e.cfg
 	kinds := []Socket{SocketRaw, SocketPing, SocketUDP}
 	switch {
 	case cfg.Socket != SocketInvalid:
@@ -88,9 +127,7 @@ func New(cfg Config) (*Engine, error) {
 				}
 				continue
 			}
-			tmpl := template(c.kind, e.id, keyID(cfg.Key))
-			newConnBuffers(c, e.cfg.Batch, tmpl)
-			e.conns[f] = c
+			e.attach(f, c)
 			opened++
 		}
 		if opened > 0 {
@@ -99,7 +136,7 @@ func New(cfg Config) (*Engine, error) {
 				r = "chosen by configuration: " + r
 			}
 			e.mode = Mode{Socket: k, Timestamps: e.bestTS(), Reason: r}
-			return e, nil
+			return nil
 		}
 		if lastErr != nil && !isPerm(lastErr) && k != SocketRaw {
 			break
@@ -109,7 +146,7 @@ func New(cfg Config) (*Engine, error) {
 	if lastErr != nil && isPerm(lastErr) {
 		hint = fmt.Sprintf(" (raw ICMP needs CAP_NET_RAW: setcap cap_net_raw+ep hb-probe; ping sockets need the group in net.ipv4.ping_group_range, now %q; or use --proto udp)", pingGroupRange())
 	}
-	return nil, fmt.Errorf("prober: no usable socket: %v%s", errors.Join(lastErr), hint)
+	return fmt.Errorf("prober: no usable socket: %w%s", lastErr, hint)
 }
 
 func keyID(k *wire.Key) uint8 {
@@ -172,18 +209,37 @@ func (e *Engine) Stats() Stats { return e.stats.snapshot() }
 func (e *Engine) SetTargets(ts []Target) {
 	c := append([]Target(nil), ts...)
 	e.targets.Store(&c)
+	if e.wt != nil {
+		e.wt.wake()
+	}
 }
 
-// Close closes the sockets.
+// errClosed is Run's and Once's error after Close.
+var errClosed = errors.New("prober: engine closed")
+
+// Close stops a running Run or Once (it returns within a loop turn),
+// waits for it, then closes the sockets. It is safe to call from any
+// goroutine, and more than once.
 func (e *Engine) Close() error {
+	if e.closed.Swap(true) {
+		return nil
+	}
+	if e.wt != nil {
+		e.wt.wake()
+	}
+	e.running.Lock()
+	defer e.running.Unlock()
 	var errs []error
 	for i, c := range e.conns {
 		if c != nil {
-			if err := unix.Close(c.fd); err != nil {
-				errs = append(errs, os.NewSyscallError("close", err))
+			if err := c.sk.close(); err != nil {
+				errs = append(errs, err)
 			}
 			e.conns[i] = nil
 		}
+	}
+	if e.wt != nil {
+		errs = append(errs, e.wt.close())
 	}
 	return errors.Join(errs...)
 }
@@ -291,20 +347,27 @@ func (e *Engine) setTargets(ts []Target) {
 }
 
 func (e *Engine) loop(ctx context.Context, ts []Target, o loopOpts, fn func(*Result)) error {
+	if e.closed.Load() {
+		return errClosed
+	}
+	stop := context.AfterFunc(ctx, e.wt.wake)
+	defer stop()
 	e.setTargets(ts)
 	now := time.Now()
 	seed := binary.LittleEndian.Uint64(e.cfg.Secret[:8])
 	wheel := NewWheel(WheelConfig{Targets: len(ts), Interval: o.interval, Jitter: o.jitter, Spread: o.spread, Limit: o.limit, Seed: seed}, now)
-	pacer := NewPacer(e.cfg.Rate, e.cfg.Batch, now)
+	pacer := bucket.New(float64(e.cfg.Rate), e.cfg.Batch) // the global --rate bucket, whole batches
 	backoff := Backoff{Min: time.Millisecond, Max: 100 * time.Millisecond}
 	var backoffUntil time.Time
 	e.queue = e.queue[:0]
 	e.qhead = 0
 	due := make([]int, 0, 1024)
-	var pfd [2]unix.PollFd
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil
+		}
+		if e.closed.Load() {
+			return errClosed
 		}
 		if p := e.targets.Swap(nil); p != nil && o.limit == 0 {
 			e.setTargets(*p)
@@ -353,8 +416,8 @@ func (e *Engine) loop(ctx context.Context, ts []Target, o loopOpts, fn func(*Res
 			return nil
 		}
 		// Sleep until the next event: a due target, pacer tokens, the
-		// oldest deadline, or a reply.
-		wait := 50 * time.Millisecond
+		// oldest deadline, a reply, or a wake (cancel, SetTargets, Close).
+		wait := time.Second
 		if t, ok := wheel.Next(); ok {
 			wait = min(wait, t.Sub(now))
 		}
@@ -368,17 +431,8 @@ func (e *Engine) loop(ctx context.Context, ts []Target, o loopOpts, fn func(*Res
 		if d, ok := e.nextDeadline(); ok {
 			wait = min(wait, time.Duration(d-e.mono(now)))
 		}
-		wait = max(wait, 0)
-		np := 0
-		for _, c := range e.conns {
-			if c != nil {
-				pfd[np] = unix.PollFd{Fd: int32(c.fd), Events: unix.POLLIN | unix.POLLERR}
-				np++
-			}
-		}
-		tsp := unix.NsecToTimespec(int64(wait))
-		if _, err := unix.Ppoll(pfd[:np], &tsp, nil); err != nil && err != unix.EINTR {
-			return os.NewSyscallError("ppoll", err)
+		if err := e.wt.wait(max(wait, 0)); err != nil {
+			return err
 		}
 		for _, c := range e.conns {
 			if c != nil {
@@ -508,7 +562,7 @@ func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
 		}
 		off := 0
 		for off < m {
-			sent, err := sendmmsg(c.fd, c.txMsg[off:m])
+			sent, err := c.sk.sendmmsg(c.txMsg[off:m])
 			if sent > 0 {
 				for k := off; k < off+sent; k++ {
 					c.inf.tskey[uint16(c.inf.ids)] = c.txSeq[k]
@@ -566,7 +620,7 @@ func (e *Engine) drainErrQueues(fn func(*Result)) {
 func (e *Engine) drainErr(c *conn, fn func(*Result)) {
 	for {
 		c.eq.reset()
-		n, err := recvmmsg(c.fd, c.eq.msg, unix.MSG_ERRQUEUE)
+		n, err := c.sk.recvmmsg(c.eq.msg, unix.MSG_ERRQUEUE)
 		if err != nil || n == 0 {
 			return
 		}
@@ -688,7 +742,7 @@ func (e *Engine) count(v verdict) {
 func (e *Engine) receive(c *conn, fn func(*Result)) {
 	for range 64 { // bounded, so sending is not starved
 		c.rx.reset()
-		n, err := recvmmsg(c.fd, c.rx.msg, 0)
+		n, err := c.sk.recvmmsg(c.rx.msg, 0)
 		if err != nil || n == 0 {
 			return
 		}

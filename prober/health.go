@@ -15,6 +15,9 @@ func decodeHealth(r *Result, payload []byte, k *wire.Key, rxNano int64, staleAft
 			r.BlobErr = err
 			return
 		}
+		if rep.Flags&wire.FlagHealth == 0 {
+			return // a reachability reply: up, no health given (wire.MakeReachReply)
+		}
 		if err := wire.DecodeBlob(rep.Blob, k, &r.Health); err != nil {
 			r.BlobErr = err
 			return

@@ -6,15 +6,17 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"time"
 	"unsafe"
 
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
 // conn is one socket of the engine (one per address family) with its
 // batch buffers. Only the engine loop touches it.
 type conn struct {
-	fd     int
+	sk     sock
 	v6     bool
 	socket Socket
 	kind   probeKind
@@ -97,7 +99,28 @@ func newConnBuffers(c *conn, batch int, tmpl []byte) {
 	c.eq = newRxBatch(min(batch, 64))
 }
 
-func sendmmsg(fd int, msgs []unix.Mmsghdr) (int, error) {
+// sock is what the engine's loop needs of one socket: batched,
+// non-blocking send and receive (flags: 0 or MSG_ERRQUEUE), and close.
+// fdSock is the kernel's; the tests' fake simulates hosts, timestamps and
+// push-back so the loop is tested without privileges.
+type sock interface {
+	sendmmsg(msgs []unix.Mmsghdr) (int, error)
+	recvmmsg(msgs []unix.Mmsghdr, flags int) (int, error)
+	close() error
+}
+
+// waiter blocks the loop until a socket is readable (data or error
+// queue), wake is called, or the timeout passes.
+type waiter interface {
+	wait(d time.Duration) error
+	wake()
+	close() error
+}
+
+// fdSock is a kernel socket.
+type fdSock int
+
+func (fd fdSock) sendmmsg(msgs []unix.Mmsghdr) (int, error) {
 	n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
 	if e != 0 {
 		return 0, e
@@ -105,13 +128,55 @@ func sendmmsg(fd int, msgs []unix.Mmsghdr) (int, error) {
 	return int(n), nil
 }
 
-func recvmmsg(fd int, msgs []unix.Mmsghdr, flags int) (int, error) {
+func (fd fdSock) recvmmsg(msgs []unix.Mmsghdr, flags int) (int, error) {
 	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), uintptr(flags|unix.MSG_DONTWAIT), 0, 0)
 	if e != 0 {
 		return 0, e
 	}
 	return int(n), nil
 }
+
+func (fd fdSock) close() error { return os.NewSyscallError("close", unix.Close(int(fd))) }
+
+// pollWaiter waits with one ppoll(2) on the sockets and an eventfd that
+// wake (context cancellation, SetTargets, Close) writes to, so the loop
+// sleeps exactly until its next event and no longer.
+type pollWaiter struct {
+	pfd []unix.PollFd // the sockets, then the eventfd
+	efd int
+}
+
+func newPollWaiter(fds []int) (*pollWaiter, error) {
+	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	w := &pollWaiter{efd: efd}
+	for _, fd := range fds {
+		w.pfd = append(w.pfd, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN | unix.POLLERR})
+	}
+	w.pfd = append(w.pfd, unix.PollFd{Fd: int32(efd), Events: unix.POLLIN})
+	return w, nil
+}
+
+func (w *pollWaiter) wait(d time.Duration) error {
+	tsp := unix.NsecToTimespec(int64(max(d, 0)))
+	if _, err := unix.Ppoll(w.pfd, &tsp, nil); err != nil && err != unix.EINTR {
+		return os.NewSyscallError("ppoll", err)
+	}
+	if w.pfd[len(w.pfd)-1].Revents != 0 {
+		var b [8]byte
+		_, _ = unix.Read(w.efd, b[:])
+	}
+	return nil
+}
+
+func (w *pollWaiter) wake() {
+	b := [8]byte{1}
+	_, _ = unix.Write(w.efd, b[:])
+}
+
+func (w *pollWaiter) close() error { return os.NewSyscallError("close", unix.Close(w.efd)) }
 
 // sockaddr builds the raw sockaddr for a, with port (UDP) in network order.
 func sockaddr(a netip.Addr, port int) (sa [unix.SizeofSockaddrInet6]byte, n uint32) {
@@ -147,16 +212,15 @@ func openConn(v6 bool, s Socket, cfg *Config, id uint16) (*conn, error) {
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
 	}
-	c := &conn{fd: fd, v6: v6, socket: s, kind: kind}
-	if err := c.setup(cfg, id); err != nil {
+	c := &conn{sk: fdSock(fd), v6: v6, socket: s, kind: kind}
+	if err := c.setup(fd, cfg, id); err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
 	return c, nil
 }
 
-func (c *conn) setup(cfg *Config, id uint16) error {
-	fd := c.fd
+func (c *conn) setup(fd int, cfg *Config, id uint16) error {
 	// Big buffers: the FORCE variants need CAP_NET_ADMIN; else the plain
 	// ones, capped by net.core.{r,w}mem_max.
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, cfg.SocketBuffer) != nil {
@@ -170,7 +234,7 @@ func (c *conn) setup(cfg *Config, id uint16) error {
 	c.ts = TSKernelRx
 	if !cfg.NoKernelTx {
 		flags := unix.SOF_TIMESTAMPING_TX_SOFTWARE | unix.SOF_TIMESTAMPING_RX_SOFTWARE |
-			unix.SOF_TIMESTAMPING_SOFTWARE | unix.SOF_TIMESTAMPING_OPT_ID
+			unix.SOF_TIMESTAMPING_SOFTWARE | unix.SOF_TIMESTAMPING_OPT_ID | unix.SOF_TIMESTAMPING_OPT_TSONLY
 		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPING, flags) == nil {
 			c.ts = TSKernelTxRx
 		}
@@ -203,59 +267,20 @@ func (c *conn) setup(cfg *Config, id uint16) error {
 				return os.NewSyscallError("setsockopt ICMPV6_FILTER", err)
 			}
 		}
-		prog := bpfFilter(c.v6, id)
+		raw, err := bpf.Assemble(replyFilter(c.v6, id))
+		if err != nil {
+			return fmt.Errorf("assembling the reply filter: %w", err)
+		}
+		prog := make([]unix.SockFilter, len(raw))
+		for i, r := range raw {
+			prog[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+		}
 		fp := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 		if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fp); err != nil {
 			return os.NewSyscallError("setsockopt SO_ATTACH_FILTER", err)
 		}
 	}
 	return nil
-}
-
-// bpfFilter is the classic BPF socket filter of a raw socket: echo replies
-// with our id, and ICMP errors (whose quoted probe userspace checks).
-// IPv4 raw sockets see the IP header first; IPv6 ones start at ICMPv6.
-func bpfFilter(v6 bool, id uint16) []unix.SockFilter {
-	const (
-		ldB   = unix.BPF_LD | unix.BPF_B | unix.BPF_ABS
-		ldH   = unix.BPF_LD | unix.BPF_H | unix.BPF_ABS
-		ldBX  = unix.BPF_LD | unix.BPF_B | unix.BPF_IND
-		ldHX  = unix.BPF_LD | unix.BPF_H | unix.BPF_IND
-		ldxMS = unix.BPF_LDX | unix.BPF_B | unix.BPF_MSH
-		jeq   = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
-		ret   = unix.BPF_RET | unix.BPF_K
-	)
-	echo, e1, e2, e3, e4 := uint32(icmp4EchoReply), uint32(icmp4Unreach), uint32(icmp4TimeExc), uint32(icmp4ParamProb), uint32(icmp4SourceQu)
-	if v6 {
-		echo, e1, e2, e3, e4 = icmp6EchoReply, icmp6Unreach, icmp6TooBig, icmp6TimeExc, icmp6ParamProb
-	}
-	var p []unix.SockFilter
-	if v6 {
-		p = append(p, unix.SockFilter{Code: unix.BPF_LDX | unix.BPF_IMM, K: 0}) // X = 0
-	} else {
-		p = append(p, unix.SockFilter{Code: ldxMS, K: 0}) // X = 4*(IHL)
-	}
-	_ = ldB
-	_ = ldH
-	p = append(p,
-		unix.SockFilter{Code: ldBX, K: 0},                 // A = type
-		unix.SockFilter{Code: jeq, K: echo, Jt: 0, Jf: 2}, // echo reply?
-		unix.SockFilter{Code: ldHX, K: 4},                 // A = id
-		unix.SockFilter{Code: jeq, K: uint32(id), Jt: 5, Jf: 6},
-		unix.SockFilter{Code: jeq, K: e1, Jt: 4, Jf: 0},
-		unix.SockFilter{Code: jeq, K: e2, Jt: 3, Jf: 0},
-		unix.SockFilter{Code: jeq, K: e3, Jt: 2, Jf: 0},
-		unix.SockFilter{Code: jeq, K: e4, Jt: 1, Jf: 0},
-		unix.SockFilter{Code: ret, K: 0},
-		unix.SockFilter{Code: ret, K: 0xffff},
-	)
-	// Fix the id test: accept jumps to the last instruction, reject to the
-	// one before it.
-	n := len(p)
-	idx := n - 7 // the jeq on id
-	p[idx].Jt = uint8(n - 1 - idx - 1)
-	p[idx].Jf = uint8(n - 2 - idx - 1)
-	return p
 }
 
 // isPerm reports whether err is a privilege refusal.
@@ -278,4 +303,3 @@ func trimNL(b []byte) []byte {
 	return b
 }
 
-var _ = fmt.Sprintf

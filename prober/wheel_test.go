@@ -96,39 +96,7 @@ func TestWheelLimitAndNext(t *testing.T) {
 	}
 }
 
-func TestPacer(t *testing.T) {
-	t0 := time.Unix(0, 0)
-	p := NewPacer(1000, 64, t0) // 1000/s, batches of 64
-	if n := p.Take(t0, 64); n != 64 {
-		t.Fatalf("full bucket gave %d", n)
-	}
-	if n := p.Take(t0, 64); n != 0 {
-		t.Fatalf("empty bucket gave %d", n)
-	}
-	if w := p.Wait(t0, 64); w != 64*time.Millisecond {
-		t.Fatalf("wait = %v, want 64ms", w)
-	}
-	if n := p.Take(t0.Add(63*time.Millisecond), 64); n != 0 {
-		t.Fatalf("part of a batch released: %d", n)
-	}
-	if n := p.Take(t0.Add(64*time.Millisecond), 100); n != 64 {
-		t.Fatalf("got %d, want a whole batch of 64", n)
-	}
-	if n := p.Take(t0.Add(74*time.Millisecond), 10); n != 10 {
-		t.Fatalf("a small want is a whole batch: got %d", n)
-	}
-	// Over a simulated second the rate holds.
-	p = NewPacer(5000, 32, t0)
-	sent := 0
-	for us := 0; us <= 1e6; us += 100 {
-		sent += p.Take(t0.Add(time.Duration(us)*time.Microsecond), 32)
-	}
-	if sent < 5000 || sent > 5000+32 {
-		t.Fatalf("sent %d in 1s at 5000/s", sent)
-	}
-	if n := NewPacer(-1, 8, t0).Take(t0, 1000); n != 1000 {
-		t.Fatalf("unlimited gave %d", n)
-	}
+func TestBackoff(t *testing.T) {
 	b := Backoff{Min: time.Millisecond, Max: 8 * time.Millisecond}
 	for _, want := range []time.Duration{1, 2, 4, 8, 8} {
 		if got := b.Fail(); got != want*time.Millisecond {

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hbmon/hb/bpf"
+	"github.com/hbmon/hb/internal/bucket"
 	"github.com/hbmon/hb/internal/testutil"
 	"github.com/hbmon/hb/wire"
 )
@@ -362,19 +363,7 @@ func TestUserspaceUDP(t *testing.T) {
 		t.Fatal(err)
 	}
 	ag.Step(context.Background(), time.Now())
-	var conn net.PacketConn
-	if err := a.Do(func() error {
-		var err error
-		conn, err = net.ListenPacket("udp", fmt.Sprintf(":%d", wire.DefaultUDPPort))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	u := &UDPResponder{Conn: conn, Key: key, Blob: ag.Blob}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- u.Serve(ctx) }()
-	defer func() { cancel(); <-done; conn.Close() }()
+	u := startUDP(t, a, Judge{Key: key, Port: wire.DefaultUDPPort}, ag.Blob, nil)
 	for _, dst := range []netip.Addr{hostA4.Addr(), hostA6.Addr()} {
 		rep, err := udpProbe(b, dst, wire.DefaultUDPPort, healthRequest(key.Token(time.Now().UnixNano()), key.ID))
 		if err != nil {
@@ -383,13 +372,227 @@ func TestUserspaceUDP(t *testing.T) {
 		checkHealth(t, "userspace udp", rep, key)
 		bad := healthRequest(wire.Token{}, key.ID)
 		rep, err = udpProbe(b, dst, wire.DefaultUDPPort, bad)
-		if err != nil || !bytes.Equal(rep, bad) {
-			t.Fatalf("bad token: %v, reply %q…, want the request echoed", err, rep[:min(8, len(rep))])
+		want := bytes.Clone(bad)
+		wire.MakeReachReply(want)
+		if err != nil || !bytes.Equal(rep, want) {
+			t.Fatalf("bad token: %v, reply %q…, want the HBR1 reply without health", err, rep[:min(8, len(rep))])
 		}
 	}
-	if c := u.Counters(); c.Answered != 2 || c.Echoed != 2 {
+	if c := u.Counters(); c.Answered != 2 || c.Reachable != 2 {
 		t.Fatalf("counters %+v", c)
 	}
+}
+
+// startUDP runs a userspace UDP responder on the default port inside ns
+// until the test ends.
+func startUDP(t *testing.T, ns *testutil.Netns, j Judge, blob func() []byte, limit *bucket.Bucket) *UDPResponder {
+	t.Helper()
+	var conn *net.UDPConn
+	if err := ns.Do(func() error {
+		var err error
+		conn, err = ListenUDP(wire.DefaultUDPPort)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Room for a whole test burst: the rate test counts every datagram.
+	if rc, err := conn.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20) })
+	}
+	u := &UDPResponder{Conn: conn, Judge: j, Blob: blob, Limit: limit}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- u.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; conn.Close() })
+	return u
+}
+
+// udpStats reads the UDP counters of ns (/proc/net/snmp): datagrams in
+// (delivered, to no port, or in error) and out (sent by UDP sockets).
+func udpStats(t *testing.T, ns *testutil.Netns) (in, out uint64) {
+	t.Helper()
+	b, err := ns.Command("cat", "/proc/net/snmp").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, v := range f {
+			var n uint64
+			fmt.Sscan(v, &n)
+			switch names[i] {
+			case "InDatagrams", "NoPorts", "InErrors":
+				in += n
+			case "OutDatagrams":
+				out += n
+			}
+		}
+	}
+	return in, out
+}
+
+// sendSpoofed sends one UDP datagram src -> dst with payload from inside
+// ns through a raw socket (IP_HDRINCL): the source address and port are
+// whatever the test says, as an attacker's would be.
+func sendSpoofed(t *testing.T, ns *testutil.Netns, src, dst netip.AddrPort, payload []byte) {
+	t.Helper()
+	fr := testutil.Frame{Src: src.Addr(), Dst: dst.Addr(), TTL: 64, UDP: true, SrcPort: src.Port(), DstPort: dst.Port(), Payload: payload}
+	b := fr.Bytes()
+	p, err := testutil.ParseFrame(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkt := b[p.L3:]
+	err = ns.Do(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+		if err != nil {
+			return os.NewSyscallError("socket", err)
+		}
+		defer unix.Close(fd)
+		return os.NewSyscallError("sendto", unix.Sendto(fd, pkt, 0, &unix.SockaddrInet4{Addr: dst.Addr().As4()}))
+	})
+	testutil.SkipIfPermission(t, "raw socket", err)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNoUDPLoop: two real responders, A and B, on port 50003. Spoofed
+// datagrams from A:50003 to B:50003 (an invalid HBQ1 request, a valid one,
+// a reply) must not start a loop: B answers none of them (they come from
+// its own port), so after the spoofed datagram nothing crosses the link.
+// A probe from an ordinary port is still answered exactly once.
+func TestNoUDPLoop(t *testing.T) {
+	a, b := testutil.NewNetns(t), testutil.NewNetns(t)
+	testutil.NewVeth(t, a, "hba", hostA4, b, "hbb", hostB4)
+	var resp [2]*UDPResponder
+	for i, ns := range []*testutil.Netns{a, b} {
+		ag, err := NewAgent(AgentConfig{Logger: quiet}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ns.Do(func() error { return ag.Step(context.Background(), time.Now()) }); err != nil {
+			t.Fatal(err)
+		}
+		resp[i] = startUDP(t, ns, Judge{Port: wire.DefaultUDPPort}, ag.Blob, bucket.New(1000, 100))
+	}
+	invalid := healthRequest(wire.Token{}, 0)[:100] // HBQ1, room not present
+	valid := healthRequest(wire.Token{}, 0)
+	reply := bytes.Clone(valid)
+	wire.MakeReply(reply, make([]byte, wire.BlobSize))
+	from := netip.AddrPortFrom(hostA4.Addr(), wire.DefaultUDPPort)
+	to := netip.AddrPortFrom(hostB4.Addr(), wire.DefaultUDPPort)
+	for _, tc := range []struct {
+		name    string
+		src     netip.AddrPort
+		payload []byte
+		answers uint64
+	}{
+		{"invalid-from-50003", from, invalid, 0},
+		{"valid-from-50003", from, valid, 0},
+		{"reply-from-40000", netip.AddrPortFrom(hostA4.Addr(), 40000), reply, 0},
+		{"valid-from-port-0", netip.AddrPortFrom(hostA4.Addr(), 0), valid, 0},
+		{"valid-from-40000", netip.AddrPortFrom(hostA4.Addr(), 40000), valid, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inA, outA := udpStats(t, a)
+			inB, outB := udpStats(t, b)
+			before := resp[1].Counters()
+			sendSpoofed(t, a, tc.src, to, tc.payload)
+			time.Sleep(300 * time.Millisecond) // a loop runs at >10k datagrams/s: 300 ms would show thousands
+			inA2, outA2 := udpStats(t, a)
+			inB2, outB2 := udpStats(t, b)
+			if inB2-inB != 1 || outB2-outB != tc.answers || inA2-inA != tc.answers || outA2 != outA {
+				t.Fatalf("B received %d (want the 1 spoofed) and sent %d (want %d); A received %d and sent %d: a loop or a reflection",
+					inB2-inB, outB2-outB, tc.answers, inA2-inA, outA2-outA)
+			}
+			after := resp[1].Counters()
+			answered := after.Answered + after.Reachable - before.Answered - before.Reachable
+			if answered != tc.answers {
+				t.Fatalf("B answered %d, want %d (counters %+v)", answered, tc.answers, after)
+			}
+		})
+	}
+	if c := resp[0].Counters(); c != (UDPCounters{}) {
+		t.Fatalf("A's responder counted %+v: B sent it nothing", c)
+	}
+}
+
+// TestUDPRate: a burst of valid UDP probes far above the rate is answered
+// at the configured rate (burst + rate × the burst's duration), ±10 %.
+func TestUDPRate(t *testing.T) {
+	a, b := testutil.NewNetns(t), testutil.NewNetns(t)
+	testutil.NewVeth(t, a, "hba", hostA4, b, "hbb", hostB4)
+	ag, _ := NewAgent(AgentConfig{Logger: quiet}, nil)
+	a.Do(func() error { return ag.Step(context.Background(), time.Now()) })
+	const rate, burst, n = 1000, 1000, 3000 // a deep bucket: a stalled receiver does not lose tokens to the cap
+	u := startUDP(t, a, Judge{Port: wire.DefaultUDPPort}, ag.Blob, bucket.New(rate, burst))
+	elapsed := udpBurst(t, b, netip.AddrPortFrom(hostA4.Addr(), wire.DefaultUDPPort), n, []int{0})
+	time.Sleep(200 * time.Millisecond)
+	c := u.Counters()
+	got := c.Answered + c.Reachable
+	want := burst + rate*elapsed.Seconds()
+	t.Logf("%d probes in %v: %d answered, %d rate-limited; want %.0f", n, elapsed, got, c.RateLimited, want)
+	if c.Answered+c.Reachable+c.RateLimited != n {
+		t.Fatalf("counted %+v, want %d datagrams", c, n)
+	}
+	if float64(got) < 0.9*want || float64(got) > 1.1*want {
+		t.Fatalf("answered %d, want %.0f ± 10 %%", got, want)
+	}
+}
+
+// udpBurst sends n valid probes to dst from inside ns, split evenly over
+// one sender per CPU in cpus (each pinned there), pausing 10 ms every 100
+// datagrams so that it lasts a few hundred ms, and returns the time
+// from the first send to the last.
+func udpBurst(t *testing.T, ns *testutil.Netns, dst netip.AddrPort, n int, cpus []int) time.Duration {
+	t.Helper()
+	req := healthRequest(wire.Token{}, 0)
+	start := time.Now()
+	errs := make(chan error, len(cpus))
+	for _, cpu := range cpus {
+		go func() {
+			errs <- ns.Do(func() error {
+				var old, set unix.CPUSet
+				if err := unix.SchedGetaffinity(0, &old); err != nil {
+					return os.NewSyscallError("sched_getaffinity", err)
+				}
+				set.Set(cpu)
+				if err := unix.SchedSetaffinity(0, &set); err != nil {
+					return os.NewSyscallError("sched_setaffinity", err)
+				}
+				defer unix.SchedSetaffinity(0, &old)
+				c, err := net.ListenUDP("udp", nil)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				for i := range n / len(cpus) {
+					if i%100 == 99 {
+						time.Sleep(10 * time.Millisecond) // spread the burst: the rate, not the burst, dominates
+					}
+					if _, err := c.WriteToUDPAddrPort(req, dst); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}()
+	}
+	for range cpus {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	return time.Since(start)
 }
 
 // TestClsactReplacesStale attaches the clsact filter twice without

@@ -2,6 +2,7 @@ package responder
 
 import (
 	"context"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -84,10 +85,10 @@ func (c *Collector) Sample(ctx context.Context, now time.Time) wire.Health {
 		c.prevNet = [2]uint64{rx, tx}
 	}
 	if up, err := host.UptimeWithContext(ctx); err == nil {
-		h.Uptime = up
+		h.Uptime = uint32(min(up, math.MaxUint32))
 	}
 	if bt, err := host.BootTimeWithContext(ctx); err == nil {
-		h.BootTime = int64(bt)
+		h.BootTime = uint32(min(bt, math.MaxUint32))
 	}
 	c.prevTime = now
 	return h

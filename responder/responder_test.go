@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,6 +16,11 @@ import (
 	"github.com/hbmon/hb/wire"
 )
 
+var (
+	prober  = netip.MustParseAddrPort("198.18.0.2:40000")
+	localAP = netip.MustParseAddrPort("198.18.0.1:50003")
+)
+
 func TestJudge(t *testing.T) {
 	key, _ := wire.NewKey(2, bytes.Repeat([]byte{3}, wire.KeyLen))
 	now := time.Unix(1_700_000_000, 0)
@@ -22,69 +28,108 @@ func TestJudge(t *testing.T) {
 	h := wire.Health{Generation: 5}
 	wire.EncodeBlob(blob, &h, nil)
 	req := func(flags uint8, room uint16, tok wire.Token, id uint8) []byte {
-		return wire.AppendRequest(nil, wire.Request{Flags: flags, KeyID: id, Room: room, Token: tok})
+		return wire.AppendRequest(nil, wire.Request{Flags: flags, KeyID: id, Room: room, Cookie: 77, Token: tok})
 	}
 	good := key.Token(now.UnixNano())
 	yes := func() bool { return true }
 	no := func() bool { return false }
+	reply := wire.AppendRequest(nil, wire.Request{Flags: 1, Room: wire.BlobSize})
+	wire.MakeReply(reply, blob)
 	for _, tc := range []struct {
 		name  string
 		b     []byte
+		src   netip.AddrPort
 		blob  []byte
 		key   *wire.Key
-		allow func() bool
+		allow []netip.Prefix
+		limit func() bool
 		want  Action
 	}{
-		{"no key", req(1, wire.BlobSize, wire.Token{}, 0), blob, nil, yes, ActReply},
-		{"token", req(1, wire.BlobSize, good, 2), blob, key, yes, ActReply},
-		{"bad token", req(1, wire.BlobSize, wire.Token{9}, 2), blob, key, yes, ActEcho},
-		{"wrong key id", req(1, wire.BlobSize, good, 3), blob, key, yes, ActEcho},
-		{"small room", req(1, 100, wire.Token{}, 0), blob, nil, yes, ActEcho},
-		{"no health wanted", req(0, wire.BlobSize, wire.Token{}, 0), blob, nil, yes, ActEcho},
-		{"no blob yet", req(1, wire.BlobSize, wire.Token{}, 0), nil, nil, yes, ActEcho},
-		{"rate limited", req(1, wire.BlobSize, wire.Token{}, 0), blob, nil, no, ActRateLimited},
-		{"not hbq1", []byte("hello world, not a probe at all, no......"), blob, nil, yes, ActDrop},
-		{"short", []byte("HBQ1"), blob, nil, yes, ActDrop},
-		{"truncated room", req(1, wire.BlobSize, wire.Token{}, 0)[:100], blob, nil, yes, ActEcho},
+		{"no key", req(1, wire.BlobSize, wire.Token{}, 0), prober, blob, nil, nil, yes, ActReply},
+		{"token", req(1, wire.BlobSize, good, 2), prober, blob, key, nil, yes, ActReply},
+		{"bad token", req(1, wire.BlobSize, wire.Token{9}, 2), prober, blob, key, nil, yes, ActReach},
+		{"no token", req(1, wire.BlobSize, wire.Token{}, 0), prober, blob, key, nil, yes, ActReach},
+		{"wrong key id", req(1, wire.BlobSize, good, 3), prober, blob, key, nil, yes, ActReach},
+		{"small room", req(1, 100, wire.Token{}, 0), prober, blob, nil, nil, yes, ActReach},
+		{"no health wanted", req(0, wire.BlobSize, wire.Token{}, 0), prober, blob, nil, nil, yes, ActReach},
+		{"no blob yet", req(1, wire.BlobSize, wire.Token{}, 0), prober, nil, nil, nil, yes, ActReach},
+		{"rate limited", req(1, wire.BlobSize, wire.Token{}, 0), prober, blob, nil, nil, no, ActRateLimited},
+		{"rate limited bad token", req(1, wire.BlobSize, wire.Token{9}, 2), prober, blob, key, nil, no, ActRateLimited},
+		{"not hbq1", []byte("hello world, not a probe at all, no......"), prober, blob, nil, nil, yes, ActDrop},
+		{"short", []byte("HBQ1"), prober, blob, nil, nil, yes, ActDrop},
+		{"header only", req(1, wire.BlobSize, wire.Token{}, 0)[:wire.HeaderLen], prober, blob, nil, nil, yes, ActDrop},
+		{"truncated room", req(1, wire.BlobSize, wire.Token{}, 0)[:100], prober, blob, nil, nil, yes, ActDrop},
+		{"a reply", reply, prober, blob, nil, nil, yes, ActDrop},
+		{"from our port", req(1, wire.BlobSize, wire.Token{}, 0), netip.MustParseAddrPort("198.18.0.2:50003"), blob, nil, nil, yes, ActDrop},
+		{"from port 0", req(1, wire.BlobSize, wire.Token{}, 0), netip.MustParseAddrPort("198.18.0.2:0"), blob, nil, nil, yes, ActDrop},
+		{"from loopback", req(1, wire.BlobSize, wire.Token{}, 0), netip.MustParseAddrPort("127.0.0.1:4000"), blob, nil, nil, yes, ActDrop},
+		{"from multicast", req(1, wire.BlobSize, wire.Token{}, 0), netip.MustParseAddrPort("224.0.0.1:4000"), blob, nil, nil, yes, ActDrop},
+		{"from broadcast", req(1, wire.BlobSize, wire.Token{}, 0), netip.MustParseAddrPort("255.255.255.255:4000"), blob, nil, nil, yes, ActDrop},
+		{"from mapped broadcast", req(1, wire.BlobSize, wire.Token{}, 0), netip.MustParseAddrPort("[::ffff:255.255.255.255]:4000"), blob, nil, nil, yes, ActDrop},
+		{"allowed", req(1, wire.BlobSize, wire.Token{}, 0), prober, blob, nil, []netip.Prefix{netip.MustParsePrefix("198.18.0.0/24")}, yes, ActReply},
+		{"not allowed", req(1, wire.BlobSize, wire.Token{}, 0), prober, blob, nil, []netip.Prefix{netip.MustParsePrefix("198.19.0.0/24")}, yes, ActDrop},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := bytes.Clone(tc.b)
-			got := Judge(in, tc.blob, tc.key, now, tc.allow)
+			j := Judge{Key: tc.key, Port: wire.DefaultUDPPort, AllowFrom: tc.allow}
+			got := j.Judge(in, tc.src, localAP, tc.blob, now, tc.limit)
 			if got != tc.want {
 				t.Fatalf("Judge = %v, want %v", got, tc.want)
 			}
-			if got != ActReply {
-				if !bytes.Equal(in, tc.b) {
-					t.Fatal("datagram changed without a reply")
-				}
-				return
-			}
 			want := bytes.Clone(tc.b)
-			wire.MakeReply(want, tc.blob)
+			switch got {
+			case ActReply:
+				wire.MakeReply(want, tc.blob)
+			case ActReach:
+				wire.MakeReachReply(want)
+				if !wire.IsReply(in) || in[wire.OffFlags]&wire.FlagHealth != 0 || len(in) != len(tc.b) {
+					t.Fatalf("reach reply %q flags %#x", in[:4], in[wire.OffFlags])
+				}
+			}
 			if !bytes.Equal(in, want) {
-				t.Fatal("reply differs from wire.MakeReply")
+				t.Fatalf("datagram after Judge (%v) differs from the expected bytes", got)
 			}
 		})
 	}
 }
 
-func TestBucket(t *testing.T) {
-	if NewBucket(0, 5) != nil {
-		t.Fatal("rate 0 must mean no limit (nil)")
-	}
-	b := NewBucket(10, 3)
-	t0 := time.Unix(100, 0)
-	var got []bool
-	for range 5 {
-		got = append(got, b.Allow(t0))
-	}
-	got = append(got, b.Allow(t0.Add(100*time.Millisecond)), b.Allow(t0.Add(100*time.Millisecond)))
-	want := []bool{true, true, true, false, false, true, false}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("Allow sequence %v, want %v", got, want)
+// FuzzJudge: whatever arrives, the judge never panics, answers only with
+// an HBR1 datagram of the request's length, never answers HBR1 or a
+// datagram from the responder's port, and leaves what it drops untouched.
+func FuzzJudge(f *testing.F) {
+	key, _ := wire.NewKey(2, bytes.Repeat([]byte{3}, wire.KeyLen))
+	now := time.Unix(1_700_000_000, 0)
+	blob := make([]byte, wire.BlobSize)
+	wire.EncodeBlob(blob, &wire.Health{Generation: 1}, key)
+	f.Add(wire.AppendRequest(nil, wire.Request{Flags: 1, KeyID: 2, Room: wire.BlobSize, Token: key.Token(now.UnixNano())}), uint16(40000), true)
+	f.Add(wire.AppendRequest(nil, wire.Request{Flags: 1, Room: 10}), uint16(50003), false)
+	f.Add([]byte("HBR1xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"), uint16(1), true)
+	f.Fuzz(func(t *testing.T, b []byte, port uint16, withKey bool) {
+		j := Judge{Port: wire.DefaultUDPPort}
+		if withKey {
+			j.Key = key
 		}
-	}
+		in := bytes.Clone(b)
+		src := netip.AddrPortFrom(prober.Addr(), port)
+		switch a := j.Judge(in, src, localAP, blob, now, func() bool { return true }); a {
+		case ActReply, ActReach:
+			if len(in) != len(b) || !wire.IsReply(in) || !wire.IsRequest(b) || port == 0 || port == wire.DefaultUDPPort {
+				t.Fatalf("%v: answered %q… (%d bytes) to %q… from port %d", a, in[:min(4, len(in))], len(in), b[:min(4, len(b))], port)
+			}
+			if a == ActReply && (in[wire.OffFlags]&wire.FlagHealth == 0 || !bytes.Equal(in[wire.HeaderLen:wire.HeaderLen+wire.BlobSize], blob)) {
+				t.Fatal("health reply without the blob")
+			}
+			if a == ActReach && in[wire.OffFlags]&wire.FlagHealth != 0 {
+				t.Fatal("reach reply with the health flag")
+			}
+		case ActDrop:
+			if !bytes.Equal(in, b) {
+				t.Fatal("dropped datagram modified")
+			}
+		default:
+			t.Fatalf("action %v", a)
+		}
+	})
 }
 
 func TestLoadKey(t *testing.T) {

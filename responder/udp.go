@@ -3,20 +3,23 @@ package responder
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
-	"sync"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
+	"github.com/hbmon/hb/internal/bucket"
 	"github.com/hbmon/hb/wire"
 )
 
-// UDPCounters are the userspace UDP responder's counters.
+// UDPCounters are the userspace UDP responder's counters. Every datagram
+// read increments exactly one of them.
 type UDPCounters struct {
-	Answered    uint64 `json:"answered"`     // replied with a health blob
-	Echoed      uint64 `json:"echoed"`       // HBQ1 without valid token/room: echoed unchanged ("no health")
-	Dropped     uint64 `json:"dropped"`      // not HBQ1, truncated
-	RateLimited uint64 `json:"rate_limited"` // over the rate: dropped
+	Answered    uint64 `json:"answered"`     // valid request: HBR1 reply with a health blob
+	Reachable   uint64 `json:"reachable"`    // valid request: HBR1 reply without health (no/wrong key or token, no room, no blob yet, health not asked)
+	Dropped     uint64 `json:"dropped"`      // not a valid request (a reply, truncated, foreign), from port 0 or our own port, martian or not allowed source
+	RateLimited uint64 `json:"rate_limited"` // valid request over the rate: dropped
 }
 
 // Action is what the UDP responder does with one datagram.
@@ -24,52 +27,128 @@ type Action int
 
 const (
 	ActInvalid Action = iota
-	ActReply          // the datagram was rewritten into a reply with a blob
-	ActEcho           // send it back unchanged: reachable, no health
+	// ActReply: the datagram was rewritten into an HBR1 reply carrying the
+	// health blob (wire.MakeReply).
+	ActReply
+	// ActReach: the datagram was rewritten into an HBR1 reply without
+	// health (wire.MakeReachReply): the host is up, nothing more.
+	ActReach
+	// ActDrop: not answered.
 	ActDrop
+	// ActRateLimited: a valid request over the rate; not answered.
 	ActRateLimited
 )
 
-// Judge decides, like the eBPF program, what to do with datagram b at time
-// now and, for ActReply, rewrites b in place (wire.MakeReply). blob is the
-// current health blob (nil before the first sample); key is nil when no
-// key is configured; allow is the rate limiter's verdict, asked only for a
-// datagram that would be answered.
-func Judge(b []byte, blob []byte, key *wire.Key, now time.Time, allow func() bool) Action {
-	if !wire.IsRequest(b) || len(b) < wire.HeaderLen {
+var actionNames = [...]string{"invalid", "reply", "reach", "drop", "rate-limited"}
+
+func (a Action) String() string {
+	if int(a) >= 0 && int(a) < len(actionNames) {
+		return actionNames[a]
+	}
+	return fmt.Sprintf("Action(%d)", int(a))
+}
+
+// Judge decides what the userspace responder does with a datagram. It is
+// pure: the clock and the rate limiter's verdict come in as arguments.
+type Judge struct {
+	// Key, when set, is needed for health: a request without its key id
+	// and a valid token gets a reply without health.
+	Key *wire.Key
+	// Port is the port the responder listens on: datagrams from it are
+	// never answered (two responders must not talk to each other).
+	Port uint16
+	// AllowFrom, when not empty, lists the only source prefixes answered.
+	AllowFrom []netip.Prefix
+}
+
+// Judge decides what to do with datagram b, received from src on local
+// address dst (invalid when unknown) at time now, and rewrites b in place
+// for ActReply and ActReach. blob is the current health blob (nil before the
+// first sample). allow is the rate limiter, asked only for a datagram that
+// would be answered; nil means no limit.
+//
+// Only a well-formed HBQ1 request is answered, only from a real source
+// port (not 0, not Port), and the answer is always the request's own bytes
+// rewritten (same length) with the HBR1 magic, which no responder answers:
+// a datagram cannot start a loop between responders, and the responder is
+// never a larger-than-asked reflector.
+func (j *Judge) Judge(b []byte, src, dst netip.AddrPort, blob []byte, now time.Time, allow func() bool) Action {
+	if src.Port() == 0 || src.Port() == j.Port || !j.sourceOK(src.Addr().Unmap(), dst.Addr().Unmap()) {
 		return ActDrop
 	}
-	r, err := wire.ParseRequest(b)
-	if err != nil || r.Flags&wire.FlagHealth == 0 || r.Room < wire.BlobSize || blob == nil {
-		return ActEcho
-	}
-	if key != nil && (r.KeyID != key.ID || !key.CheckToken(r.Token, now.UnixNano())) {
-		return ActEcho
+	r, err := wire.ParseRequest(b) // HBQ1 magic, full header, room present
+	if err != nil {
+		return ActDrop
 	}
 	if allow != nil && !allow() {
 		return ActRateLimited
 	}
-	if wire.MakeReply(b, blob) != nil {
-		return ActEcho
+	health := r.Flags&wire.FlagHealth != 0 && int(r.Room) >= wire.BlobSize && len(blob) == wire.BlobSize
+	if health && j.Key != nil && (r.KeyID != j.Key.ID || !j.Key.CheckToken(r.Token, now.UnixNano())) {
+		health = false
 	}
-	return ActReply
+	if health && wire.MakeReply(b, blob) == nil {
+		return ActReply
+	}
+	if wire.MakeReachReply(b) != nil {
+		return ActDrop // cannot happen: ParseRequest accepted b
+	}
+	return ActReach
 }
 
-// UDPResponder answers HBQ1 datagrams in userspace, for hosts (or
-// interfaces) where no eBPF program is attached, and for the requests the
-// program passes (wrong token, too small: those are echoed unchanged).
-type UDPResponder struct {
-	Conn  net.PacketConn
-	Key   *wire.Key
-	Blob  func() []byte // current blob, or nil
-	Limit *Bucket       // nil: no limit
+// sourceOK refuses what the kernel treats as martian (or should): the
+// unspecified address, multicast, limited broadcast, loopback from
+// anywhere but loopback; and sources outside AllowFrom.
+func (j *Judge) sourceOK(src, dst netip.Addr) bool {
+	if !src.IsValid() || src.IsUnspecified() || src.IsMulticast() || src == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return false
+	}
+	if src.IsLoopback() && dst.IsValid() && !dst.IsLoopback() {
+		return false
+	}
+	if len(j.AllowFrom) == 0 {
+		return true
+	}
+	for _, p := range j.AllowFrom {
+		if p.Contains(src) {
+			return true
+		}
+	}
+	return false
+}
 
-	answered, echoed, dropped, limited atomic.Uint64
+// UDPResponder answers HBQ1 datagrams in userspace. It runs only where no
+// eBPF program answers UDP probes (userspace-only mode, or no interface
+// could be attached): the kernel program answers every valid UDP probe on
+// the interfaces it is attached to and drops the ones over the rate, so
+// there is one rate budget for UDP, never two (docs/responder.md).
+type UDPResponder struct {
+	Conn  *net.UDPConn // from ListenUDP
+	Judge Judge
+	Blob  func() []byte  // current blob, or nil
+	Limit *bucket.Bucket // nil: no limit
+
+	answered, reach, dropped, limited atomic.Uint64
+}
+
+// ListenUDP opens the responder's dual-stack UDP socket on port, asking the
+// kernel for each datagram's local address (IP_PKTINFO, IPV6_RECVPKTINFO)
+// so that tokens can be checked against it and replies leave from it.
+func ListenUDP(port uint16) (*net.UDPConn, error) {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{Port: int(port)})
+	if err != nil {
+		return nil, err
+	}
+	if err := enablePktinfo(c); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 // Counters returns the responder's counters.
 func (u *UDPResponder) Counters() UDPCounters {
-	return UDPCounters{Answered: u.answered.Load(), Echoed: u.echoed.Load(), Dropped: u.dropped.Load(), RateLimited: u.limited.Load()}
+	return UDPCounters{Answered: u.answered.Load(), Reachable: u.reach.Load(), Dropped: u.dropped.Load(), RateLimited: u.limited.Load()}
 }
 
 // Serve answers datagrams until ctx is done or the connection fails.
@@ -79,8 +158,13 @@ func (u *UDPResponder) Serve(ctx context.Context) error {
 		u.Conn.SetReadDeadline(time.Now())
 	}()
 	buf := make([]byte, 65536)
+	oob := make([]byte, 256)
+	var lp uint16
+	if la, ok := u.Conn.LocalAddr().(*net.UDPAddr); ok {
+		lp = uint16(la.Port)
+	}
 	for {
-		n, from, err := u.Conn.ReadFrom(buf)
+		n, oobn, _, from, err := u.Conn.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -93,15 +177,16 @@ func (u *UDPResponder) Serve(ctx context.Context) error {
 		}
 		now := time.Now()
 		b := buf[:n]
+		dst := netip.AddrPortFrom(parsePktinfo(oob[:oobn]), lp)
 		var allow func() bool
 		if u.Limit != nil {
 			allow = func() bool { return u.Limit.Allow(now) }
 		}
-		switch Judge(b, u.Blob(), u.Key, now, allow) {
+		switch u.Judge.Judge(b, from, dst, u.Blob(), now, allow) {
 		case ActReply:
 			u.answered.Add(1)
-		case ActEcho:
-			u.echoed.Add(1)
+		case ActReach:
+			u.reach.Add(1)
 		case ActRateLimited:
 			u.limited.Add(1)
 			continue
@@ -109,40 +194,7 @@ func (u *UDPResponder) Serve(ctx context.Context) error {
 			u.dropped.Add(1)
 			continue
 		}
-		u.Conn.WriteTo(b, from) // best effort, like the kernel's echo
+		// Best effort, like the kernel's echo; from the address asked.
+		u.Conn.WriteMsgUDPAddrPort(b, pktinfoOOB(dst.Addr()), from)
 	}
-}
-
-// Bucket is a token bucket: Rate tokens per second, at most Burst.
-type Bucket struct {
-	Rate  float64
-	Burst float64
-
-	mu     sync.Mutex // guards tokens and last
-	tokens float64
-	last   time.Time
-}
-
-// NewBucket returns a full bucket; rate <= 0 means no limit (nil).
-func NewBucket(rate float64, burst uint32) *Bucket {
-	if rate <= 0 {
-		return nil
-	}
-	b := float64(max(burst, 1))
-	return &Bucket{Rate: rate, Burst: b, tokens: b}
-}
-
-// Allow takes a token at time now if there is one.
-func (b *Bucket) Allow(now time.Time) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.last.IsZero() {
-		b.tokens = min(b.Burst, b.tokens+now.Sub(b.last).Seconds()*b.Rate)
-	}
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }

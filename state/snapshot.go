@@ -20,22 +20,23 @@ type Stats struct {
 	Loss                  float64 // failed / results, 0..1; 0 when empty
 }
 
-// Snapshot is one host's complete view at one instant. It is immutable once
+// Snapshot is one check's complete view at one instant. It is immutable once
 // published: the writer builds a new one for every observation and swaps
 // the pointer, so a reader holding a *Snapshot sees a consistent host
 // forever, never a half-updated one.
 type Snapshot struct {
-	State       State
-	Transitions uint32   // state changes since the host was first added, leaving unknown included
-	Since       UnixNano // when the host entered State (0 while unknown and never probed)
-
+	State      State
+	head       uint8  // ring index of the next write
+	n          uint8  // results in the ring
 	consecFail uint16 // saturating; input to Step
 	consecOK   uint16
 
-	Probes   uint64 // results applied since the host was added
+	Transitions uint32   // state changes since the check was first added, leaving unknown included
+	Since       UnixNano // when the check entered State (0 while unknown and never checked)
+
+	Probes   uint64 // results applied since the check was added
 	Failures uint64 // of which failed (timeouts and errors)
 
-	Last     Result   // the newest result (also in the ring)
 	LastOKAt UnixNano // newest successful result
 
 	Stats Stats
@@ -50,8 +51,14 @@ type Snapshot struct {
 	ProblemAt UnixNano
 
 	ring [Window]Result
-	head uint8 // index of the next write
-	n    uint8 // results in the ring
+}
+
+// Last returns the newest result (the zero Result before the first).
+func (s *Snapshot) Last() Result {
+	if s.n == 0 {
+		return Result{}
+	}
+	return s.ring[(int(s.head)+Window-1)%Window]
 }
 
 // Recent appends the ring's results to dst, oldest first, and returns it.
@@ -109,7 +116,6 @@ func (s *Snapshot) next(c *Config, obs *Observation) *Snapshot {
 	if n.n < Window {
 		n.n++
 	}
-	n.Last = r
 	n.Probes++
 	if failed {
 		n.Failures++

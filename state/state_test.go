@@ -11,19 +11,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/wire"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func spec(name string, i int) HostSpec {
-	return HostSpec{Name: name, Addr: netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})}
+	a := netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})
+	return HostSpec{Name: name, Addr: a, Checks: []obs.CheckSpec{{Name: "icmp", Kind: obs.KindICMP, Addr: a}}}
 }
 
 func obsAt(i int, o Outcome, rtt time.Duration) Observation {
 	ob := Observation{At: t0.Add(time.Duration(i) * time.Second), Outcome: o}
 	if o == OK {
-		ob.RTT, ob.Method = rtt, MethodKernel
+		ob.RTT, ob.Method = rtt, obs.MethodKernelTxRx
 	}
 	return ob
 }
@@ -149,9 +151,11 @@ func TestApplyErrors(t *testing.T) {
 
 func TestNewErrors(t *testing.T) {
 	for name, specs := range map[string][]HostSpec{
-		"no name":   {{Addr: netip.MustParseAddr("198.18.0.1")}},
-		"no addr":   {{Name: "a"}},
-		"duplicate": {spec("a", 1), spec("a", 2)},
+		"no name":       {{Addr: netip.MustParseAddr("198.18.0.1")}},
+		"no kind":       {{Name: "a", Checks: []obs.CheckSpec{{Name: "x"}}}},
+		"no check name": {{Name: "a", Checks: []obs.CheckSpec{{Kind: obs.KindTCP}}}},
+		"dup check":     {{Name: "a", Checks: []obs.CheckSpec{{Name: "x", Kind: obs.KindTCP}, {Name: "x", Kind: obs.KindHTTP}}}},
+		"duplicate":     {spec("a", 1), spec("a", 2)},
 	} {
 		if _, err := New(specs, nil); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -220,8 +224,8 @@ func TestStatsAndRing(t *testing.T) {
 	if s.Problem != "timeout" || s.ProblemAt.Time() != t0.Add(23*time.Second) {
 		t.Errorf("problem %q at %v", s.Problem, s.ProblemAt.Time())
 	}
-	if s.LastOKAt.Time() != t0.Add(24*time.Second) || s.Last.RTT() != 25*time.Millisecond {
-		t.Errorf("last ok %v last %+v", s.LastOKAt.Time(), s.Last)
+	if s.LastOKAt.Time() != t0.Add(24*time.Second) || s.Last().RTT() != 25*time.Millisecond {
+		t.Errorf("last ok %v last %+v", s.LastOKAt.Time(), s.Last())
 	}
 }
 
@@ -257,8 +261,8 @@ func TestHealthAndProblems(t *testing.T) {
 	if s.Problem != "host unreachable from 198.18.255.1" {
 		t.Errorf("problem %q", s.Problem)
 	}
-	if s.Last.ICMPType != 3 || s.Last.ICMPCode != 1 || s.Last.Outcome != Error {
-		t.Errorf("last %+v", s.Last)
+	if s.Last().ICMPType != 3 || s.Last().ICMPCode != 1 || s.Last().Outcome != Error {
+		t.Errorf("last %+v", s.Last())
 	}
 	if s.State != Degraded || s.InStateFor(t0.Add(5*time.Second)) != 3*time.Second {
 		t.Errorf("state %v for %v", s.State, s.InStateFor(t0.Add(5*time.Second)))
@@ -308,8 +312,8 @@ func TestReload(t *testing.T) {
 	if s := v.Lookup("b").Snapshot(); s.State != Unknown || s.Probes != 0 {
 		t.Errorf("b kept state %v across an address change", s.State)
 	}
-	if v.LookupAddr(netip.MustParseAddr("::ffff:198.18.0.4")) != v.Lookup("d") {
-		t.Error("LookupAddr with a mapped address")
+	if v.Lookup("d").Check(0).Spec.Addr != netip.MustParseAddr("198.18.0.4") {
+		t.Error("check address")
 	}
 	// The writer continues with the new ids.
 	ch, _ := tab.Apply(2, obsAt(2, Timeout, 0))
@@ -404,8 +408,8 @@ func checkSnapshot(s *Snapshot, buf []Result) error {
 		return nil
 	}
 	last := rec[len(rec)-1]
-	if last != s.Last {
-		return fmt.Errorf("last %+v != ring tail %+v", s.Last, last)
+	if last != s.Last() {
+		return fmt.Errorf("last %+v != ring tail %+v", s.Last(), last)
 	}
 	i := int64(last.At.Time().Sub(t0) / time.Second)
 	if last.Outcome == OK && last.RTT() != time.Duration(i)*time.Microsecond {
@@ -434,10 +438,15 @@ func MeasureBytesPerHost(n int) float64 {
 	runtime.ReadMemStats(&before)
 	specs := make([]HostSpec, n)
 	for i := range specs {
+		// As the targets parser makes them: the name and the check's
+		// target share the address's text.
+		a := netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})
+		name := fmt.Sprintf("host-%06d", i)
 		specs[i] = HostSpec{
-			Name:   fmt.Sprintf("host-%06d", i),
-			Addr:   netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}),
+			Name:   name,
+			Addr:   a,
 			Labels: Labels{{"role", "web"}},
+			Checks: []obs.CheckSpec{{Name: "icmp", Kind: obs.KindICMP, Addr: a, Target: name}},
 		}
 	}
 	tab, err := New(specs, nil)
@@ -533,5 +542,108 @@ func TestRestore(t *testing.T) {
 	}
 	if err := tab.Restore(3, Up, since, 0); !errors.Is(err, ErrNoHost) {
 		t.Errorf("restoring a missing id: %v", err)
+	}
+}
+
+func TestDerive(t *testing.T) {
+	for _, tc := range []struct {
+		in   []State
+		want State
+	}{
+		{nil, Unknown},
+		{[]State{Unknown, Unknown}, Unknown},
+		{[]State{Up}, Up},
+		{[]State{Degraded}, Degraded},
+		{[]State{Down}, Down},
+		{[]State{Up, Unknown}, Up},
+		{[]State{Up, Up, Up}, Up},
+		{[]State{Down, Unknown, Down}, Down},
+		{[]State{Up, Down}, Degraded},
+		{[]State{Up, Degraded}, Degraded},
+		{[]State{Down, Degraded}, Degraded},
+	} {
+		if got := Derive(tc.in); got != tc.want {
+			t.Errorf("Derive(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestHostWithChecks: a host with an icmp, a tcp and a heartbeat check
+// derives its state from them; checks keep their state across a reload
+// that changes one of them; Restore works per check.
+func TestHostWithChecks(t *testing.T) {
+	a := netip.MustParseAddr("198.18.0.1")
+	hs := HostSpec{Name: "db", Addr: a, Checks: []obs.CheckSpec{
+		{Name: "icmp", Kind: obs.KindICMP, Addr: a},
+		{Name: "tcp:5432", Kind: obs.KindTCP, Addr: a},
+		{Name: "heartbeat", Kind: obs.KindHeartbeat},
+	}}
+	tab, err := New([]HostSpec{spec("other", 9), hs}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := tab.View()
+	h := v.Lookup("db")
+	if v.NumChecks() != 4 || h.NumChecks() != 3 || h.Check(1).ID != 2 || h.Check(1).Host() != h || v.LookupCheck("db", "heartbeat") != h.Check(2) {
+		t.Fatalf("layout: %d checks, host has %d", v.NumChecks(), h.NumChecks())
+	}
+	if h.Check(2).Spec.Host != "db" {
+		t.Errorf("check spec host %q", h.Check(2).Spec.Host)
+	}
+	step := func(id, i int, o Outcome) Change {
+		t.Helper()
+		c, err := tab.Apply(id, obsAt(i, o, time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := step(1, 0, OK); c.New != Up || c.HostOld != Unknown || c.HostNew != Up || !c.HostChanged {
+		t.Errorf("first ok: %+v", c)
+	}
+	if c := step(2, 1, OK); c.HostChanged || c.HostNew != Up {
+		t.Errorf("second check up: %+v", c)
+	}
+	if c := step(2, 2, Timeout); c.New != Degraded || c.HostNew != Degraded || !c.HostChanged {
+		t.Errorf("tcp degraded: %+v", c)
+	}
+	if c := step(2, 3, Timeout); c.New != Down || c.HostNew != Degraded || c.HostChanged {
+		t.Errorf("tcp down: %+v", c) // up + down is still degraded
+	}
+	st := h.Status()
+	if st.State != Degraded || st.Transitions != 2 || st.Since.Time() != t0.Add(2*time.Second) {
+		t.Errorf("host status %+v", st)
+	}
+	// Host-level snapshot: the primary (icmp) check's.
+	if hs := h.Snapshot(); hs.Probes != 1 || hs.State != Degraded || hs.Transitions != 2 || h.Check(0).Snapshot().State != Up {
+		t.Errorf("host snapshot: %d probes, %v", hs.Probes, hs.State)
+	}
+	// Reload: the tcp check moves to another port (starts over), the
+	// heartbeat is dropped; icmp keeps its state; the host is up again.
+	hs2 := hs
+	hs2.Checks = []obs.CheckSpec{hs.Checks[0], {Name: "tcp:5433", Kind: obs.KindTCP, Addr: a}}
+	r, err := tab.Reload([]HostSpec{hs2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Kept != 1 || r.Added != 1 || r.Removed != 3 {
+		t.Errorf("reload %+v", r)
+	}
+	h = tab.View().Lookup("db")
+	if h.Check(0).Snapshot().Probes != 1 || h.Check(1).Snapshot().State != Unknown {
+		t.Error("reload did not keep icmp / reset tcp")
+	}
+	if st := h.Status(); st.State != Up || st.Transitions != 3 {
+		t.Errorf("after reload host %+v", st)
+	}
+	// Restore per check.
+	if err := tab.Restore(1, Down, t0, 7); err != nil {
+		t.Fatal(err)
+	}
+	if s := h.Check(1).Snapshot(); s.State != Down || s.Transitions != 7 {
+		t.Errorf("restored %+v", s)
+	}
+	if st := h.Status(); st.State != Degraded {
+		t.Errorf("host after restore %v", st.State)
 	}
 }

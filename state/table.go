@@ -3,37 +3,157 @@ package state
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"sync/atomic"
 	"time"
+
+	"github.com/hbmon/hb/obs"
 )
 
-// Errors returned by Apply and the constructors.
+// Errors returned by Apply, Restore and the constructors.
 var (
-	ErrNoHost  = errors.New("state: no host with that id")
+	ErrNoCheck = errors.New("state: no check with that id")
 	ErrOutcome = errors.New("state: observation has no outcome")
+	// ErrNoHost is ErrNoCheck under its former name.
+	ErrNoHost = ErrNoCheck
 )
 
-// Host is one table entry: its spec, its id (index in the view) and the
-// pointer to its current snapshot.
-type Host struct {
+// Check is one table entry: a check's spec, its id (index in the view's
+// checks) and the pointer to its current snapshot.
+type Check struct {
 	ID   int
-	Spec HostSpec
+	Spec obs.CheckSpec
+	host *Host
 	snap atomic.Pointer[Snapshot]
 }
 
-// Snapshot returns the host's current snapshot. It never returns nil and
+// Snapshot returns the check's current snapshot. It never returns nil and
 // never blocks.
-func (h *Host) Snapshot() *Snapshot { return h.snap.Load() }
+func (c *Check) Snapshot() *Snapshot { return c.snap.Load() }
 
-// View is one generation of the table: the hosts of one configuration.
-// A View is immutable except for each host's snapshot pointer; Reload
-// publishes a new View and leaves the old one to its readers.
+// Host returns the host the check belongs to.
+func (c *Check) Host() *Host { return c.host }
+
+// HostStatus is a host's derived state: Derive over its checks' states,
+// when it last changed and how often it did.
+type HostStatus struct {
+	State       State
+	Since       UnixNano // when the host entered State (0: never checked)
+	Transitions uint32
+}
+
+// Host is a host of the table: its spec (Spec.Checks is nil once in the
+// table: use NumChecks and Check), its id (index in the view's hosts) and
+// its checks.
+type Host struct {
+	ID     int
+	Spec   HostSpec
+	checks []Check                    // the view's backing, in spec order
+	status atomic.Pointer[HostStatus] // hosts with more than one check only
+}
+
+// NumChecks is how many checks the host has.
+func (h *Host) NumChecks() int { return len(h.checks) }
+
+// Check returns the host's i-th check (spec order), or nil.
+func (h *Host) Check(i int) *Check {
+	if i < 0 || i >= len(h.checks) {
+		return nil
+	}
+	return &h.checks[i]
+}
+
+// CheckNamed returns the host's check called name, or nil.
+func (h *Host) CheckNamed(name string) *Check {
+	for i := range h.checks {
+		if h.checks[i].Spec.Name == name {
+			return &h.checks[i]
+		}
+	}
+	return nil
+}
+
+// Snapshot returns the host-level snapshot: the measurements (RTT, loss,
+// health, recent results, problem) of the host's primary check, its first
+// (for an address line of the targets, the icmp or udp check), with the
+// host's derived State, Since and Transitions (Status). For a host with
+// one check that is the check's own snapshot, shared; for a host with
+// several it is a fresh copy. A host without checks has an empty snapshot.
+func (h *Host) Snapshot() *Snapshot {
+	switch len(h.checks) {
+	case 0:
+		return emptySnapshot
+	case 1:
+		return h.checks[0].snap.Load()
+	}
+	n := *h.checks[0].snap.Load()
+	st := h.Status()
+	n.State, n.Since, n.Transitions = st.State, st.Since, st.Transitions
+	return &n
+}
+
+// Status returns the host's derived state. For a host with one check it is
+// that check's state, since and transitions (nothing extra is stored).
+func (h *Host) Status() HostStatus {
+	switch len(h.checks) {
+	case 0:
+		return HostStatus{}
+	case 1:
+		s := h.checks[0].snap.Load()
+		return HostStatus{State: s.State, Since: s.Since, Transitions: s.Transitions}
+	}
+	if s := h.status.Load(); s != nil {
+		return *s
+	}
+	return HostStatus{}
+}
+
+// Derive is the rule that gives a host its state from its checks' states:
+// checks still unknown (never checked) do not count; with none left the
+// host is unknown; when all that are left are up the host is up, when all
+// are down it is down, and any other mix (one down and one up, any
+// degraded) is degraded. A host with one check has that check's state.
+func Derive(states []State) State {
+	var n, up, down int
+	for _, s := range states {
+		switch s {
+		case Unknown:
+			continue
+		case Up:
+			up++
+		case Down:
+			down++
+		}
+		n++
+	}
+	switch {
+	case n == 0:
+		return Unknown
+	case up == n:
+		return Up
+	case down == n:
+		return Down
+	}
+	return Degraded
+}
+
+// derive computes h's state from its checks' current snapshots.
+func (h *Host) derive() State {
+	var buf [8]State
+	states := buf[:0]
+	for i := range h.checks {
+		states = append(states, h.checks[i].snap.Load().State)
+	}
+	return Derive(states)
+}
+
+// View is one generation of the table: the hosts and checks of one
+// configuration. A View is immutable except for the snapshot pointers;
+// Reload publishes a new View and leaves the old one to its readers.
 type View struct {
 	Gen    uint64
 	hosts  []*Host
+	checks []*Check
 	byName map[string]*Host
-	byAddr map[netip.Addr]*Host
 }
 
 // Len is the number of hosts.
@@ -50,28 +170,51 @@ func (v *View) Host(i int) *Host {
 // Hosts returns the hosts in id order. The slice is shared: do not modify.
 func (v *View) Hosts() []*Host { return v.hosts }
 
+// NumChecks is the number of checks over all hosts.
+func (v *View) NumChecks() int { return len(v.checks) }
+
+// Check returns the check with id i, or nil.
+func (v *View) Check(i int) *Check {
+	if i < 0 || i >= len(v.checks) {
+		return nil
+	}
+	return v.checks[i]
+}
+
+// Checks returns every check in id order (hosts in id order, each host's
+// checks in spec order). The slice is shared: do not modify.
+func (v *View) Checks() []*Check { return v.checks }
+
 // Lookup returns the host named name, or nil; O(1).
 func (v *View) Lookup(name string) *Host { return v.byName[name] }
 
-// LookupAddr returns the first host (lowest id) probing addr, or nil.
-func (v *View) LookupAddr(a netip.Addr) *Host { return v.byAddr[a.Unmap()] }
+// LookupCheck returns host's check named check, or nil.
+func (v *View) LookupCheck(host, check string) *Check {
+	if h := v.byName[host]; h != nil {
+		return h.CheckNamed(check)
+	}
+	return nil
+}
 
-// Table is the lock-free host table.
+// Table is the lock-free table of hosts and their checks.
 //
 // Concurrency: there is exactly ONE writer — the goroutine that calls
-// Apply and Reload (the daemon's result loop). Those two methods must never
+// Apply, Reload and Restore (the core's writer). Those methods must never
 // run concurrently with each other or with themselves. Any number of
-// readers (API, metrics, store) call View, Host.Snapshot and the Snapshot
-// methods concurrently with the writer, without locks: every snapshot is
-// immutable once published, and the writer replaces it with one atomic
-// pointer store, so a reader sees either the old host or the new one,
-// never a mix.
+// readers (API, metrics, sinks) call View, Check.Snapshot, Host.Status and
+// the Snapshot methods concurrently with the writer, without locks: every
+// snapshot is immutable once published, and the writer replaces it with
+// one atomic pointer store, so a reader sees either the old check or the
+// new one, never a mix.
+//
+// The table knows nothing of kinds: a check of any valid obs.Kind is
+// stored, stepped and derived the same way.
 type Table struct {
 	cfg  Config
 	view atomic.Pointer[View]
 }
 
-// New builds a table of specs, every host unknown. cfg nil means defaults.
+// New builds a table of specs, every check unknown. cfg nil means defaults.
 func New(specs []HostSpec, cfg *Config) (*Table, error) {
 	c, err := cfg.withDefaults()
 	if err != nil {
@@ -93,32 +236,55 @@ func (t *Table) Config() Config { return t.cfg }
 // of one request so ids and names stay consistent.
 func (t *Table) View() *View { return t.view.Load() }
 
-// Apply records obs for the host with id (in the current View). It returns
-// the state change it caused. Writer only.
-func (t *Table) Apply(id int, obs Observation) (Change, error) {
-	h := t.view.Load().Host(id)
-	if h == nil {
-		return Change{}, fmt.Errorf("%w: %d", ErrNoHost, id)
+// Apply records obs for the check with id (in the current View). It
+// returns the state change it caused to the check and to its host. Writer
+// only.
+func (t *Table) Apply(id int, o Observation) (Change, error) {
+	c := t.view.Load().Check(id)
+	if c == nil {
+		return Change{}, fmt.Errorf("%w: %d", ErrNoCheck, id)
 	}
-	if obs.Outcome < OK || obs.Outcome > Error {
-		return Change{Host: h}, ErrOutcome
+	h := c.host
+	if o.Outcome < OK || o.Outcome > Error {
+		return Change{Check: c, Host: h}, ErrOutcome
 	}
-	old := h.snap.Load()
-	n := old.next(&t.cfg, &obs)
-	h.snap.Store(n)
-	return Change{Host: h, Old: old.State, New: n.State, Changed: old.State != n.State, At: obs.At}, nil
+	hostOld := h.Status()
+	old := c.snap.Load()
+	n := old.next(&t.cfg, &o)
+	c.snap.Store(n)
+	ch := Change{Check: c, Host: h, Old: old.State, New: n.State, Changed: old.State != n.State, At: o.At,
+		HostOld: hostOld.State, HostNew: hostOld.State}
+	switch {
+	case len(h.checks) == 1:
+		ch.HostNew = n.State
+	case ch.Changed:
+		if d := h.derive(); d != hostOld.State {
+			h.status.Store(&HostStatus{State: d, Since: NanoOf(o.At), Transitions: hostOld.Transitions + 1})
+			ch.HostNew = d
+		}
+	}
+	ch.HostChanged = ch.HostOld != ch.HostNew
+	return ch, nil
 }
 
-// ReloadResult says what a Reload did.
+// ReloadResult says what a Reload did, counted in checks.
 type ReloadResult struct {
 	Added, Removed, Kept int
-	Gone                 []*Host // hosts that left, with their last snapshots
+	Gone                 []*Check // checks that left, with their last snapshots
 }
 
-// Reload publishes a new View built from specs. A host whose name and
-// address are both unchanged keeps its snapshot (state, statistics, recent
-// results) and takes the new labels; every other host starts unknown.
-// Writer only; ids may change, so the writer must re-resolve them.
+// same reports whether a check of the new view continues o: same host,
+// name, kind and address.
+func same(o *Check, sp *obs.CheckSpec) bool {
+	return o.Spec.Host == sp.Host && o.Spec.Name == sp.Name && o.Spec.Kind == sp.Kind && o.Spec.Addr == sp.Addr
+}
+
+// Reload publishes a new View built from specs. A check whose host name,
+// check name, kind and address are unchanged keeps its snapshot (state,
+// statistics, recent results) and takes the new spec (interval, params);
+// every other check starts unknown. A host keeps its derived status when
+// its derived state is unchanged. Writer only; ids may change, so sources
+// must take the new ids (SetChecks).
 func (t *Table) Reload(specs []HostSpec) (ReloadResult, error) {
 	old := t.view.Load()
 	v, err := build(specs, old, old.Gen+1)
@@ -126,15 +292,15 @@ func (t *Table) Reload(specs []HostSpec) (ReloadResult, error) {
 		return ReloadResult{}, err
 	}
 	var r ReloadResult
-	for _, h := range v.hosts {
-		if o := old.byName[h.Spec.Name]; o != nil && o.Spec.Addr == h.Spec.Addr {
+	for _, c := range v.checks {
+		if o := old.LookupCheck(c.Spec.Host, c.Spec.Name); o != nil && same(o, &c.Spec) {
 			r.Kept++
 		} else {
 			r.Added++
 		}
 	}
-	for _, o := range old.hosts {
-		if h := v.byName[o.Spec.Name]; h == nil || h.Spec.Addr != o.Spec.Addr {
+	for _, o := range old.checks {
+		if c := v.LookupCheck(o.Spec.Host, o.Spec.Name); c == nil || !same(o, &c.Spec) {
 			r.Removed++
 			r.Gone = append(r.Gone, o)
 		}
@@ -145,62 +311,117 @@ func (t *Table) Reload(specs []HostSpec) (ReloadResult, error) {
 
 var emptySnapshot = &Snapshot{}
 
-// build makes a View of specs, taking snapshots from prev where name and
-// address match.
+// build makes a View of specs, taking snapshots from prev where a check
+// continues.
 func build(specs []HostSpec, prev *View, gen uint64) (*View, error) {
+	n := 0
+	for i := range specs {
+		n += len(specs[i].Checks)
+	}
 	v := &View{
 		Gen:    gen,
 		hosts:  make([]*Host, len(specs)),
+		checks: make([]*Check, 0, n),
 		byName: make(map[string]*Host, len(specs)),
-		byAddr: make(map[netip.Addr]*Host, len(specs)),
 	}
-	// One allocation for all hosts: fewer objects for the GC to trace.
-	backing := make([]Host, len(specs))
+	// One allocation for all hosts and one for all checks: fewer objects
+	// for the GC to trace.
+	hosts := make([]Host, len(specs))
+	checks := make([]Check, n)
 	for i, sp := range specs {
 		if sp.Name == "" {
 			return nil, fmt.Errorf("state: host %d has no name", i)
 		}
-		if !sp.Addr.IsValid() {
-			return nil, fmt.Errorf("state: host %q has no address", sp.Name)
-		}
-		sp.Addr = sp.Addr.Unmap()
 		if _, dup := v.byName[sp.Name]; dup {
 			return nil, fmt.Errorf("state: duplicate host name %q", sp.Name)
 		}
-		h := &backing[i]
-		h.ID, h.Spec = i, sp
-		snap := emptySnapshot
-		if prev != nil {
-			if o := prev.byName[sp.Name]; o != nil && o.Spec.Addr == sp.Addr {
-				snap = o.snap.Load()
+		h := &hosts[i]
+		h.ID = i
+		h.Spec = sp
+		h.Spec.Addr = sp.Addr.Unmap()
+		h.Spec.Checks = nil
+		h.checks = checks[:len(sp.Checks):len(sp.Checks)]
+		checks = checks[len(sp.Checks):]
+		for j := range sp.Checks {
+			c := &h.checks[j]
+			c.Spec = sp.Checks[j]
+			c.Spec.Host = sp.Name
+			c.Spec.Addr = c.Spec.Addr.Unmap()
+			if c.Spec.Name == "" {
+				return nil, fmt.Errorf("state: host %q: check %d has no name", sp.Name, j)
 			}
+			if c.Spec.Kind == obs.KindInvalid || int(c.Spec.Kind) >= obs.NumKinds {
+				return nil, fmt.Errorf("state: host %q: check %q has no valid kind", sp.Name, c.Spec.Name)
+			}
+			if h.CheckNamed(c.Spec.Name) != c {
+				return nil, fmt.Errorf("state: host %q: duplicate check %q", sp.Name, c.Spec.Name)
+			}
+			c.ID = len(v.checks)
+			c.host = h
+			snap := emptySnapshot
+			if prev != nil {
+				if o := prev.LookupCheck(sp.Name, c.Spec.Name); o != nil && same(o, &c.Spec) {
+					snap = o.snap.Load()
+				}
+			}
+			c.snap.Store(snap)
+			v.checks = append(v.checks, c)
 		}
-		h.snap.Store(snap)
+		if len(h.checks) > 1 {
+			var ps *HostStatus
+			if prev != nil {
+				if o := prev.byName[sp.Name]; o != nil {
+					st := o.Status()
+					ps = &st
+				}
+			}
+			h.status.Store(derivedStatus(h, ps))
+		}
 		v.hosts[i] = h
 		v.byName[sp.Name] = h
-		if _, ok := v.byAddr[sp.Addr]; !ok {
-			v.byAddr[sp.Addr] = h
-		}
 	}
 	return v, nil
 }
 
-// ErrState is returned by Restore for a state it cannot put a host in.
+// derivedStatus returns h's status after its checks changed without an
+// observation (reload, restore): prev's when the derived state is the
+// same, else a new one entered at the newest Since of its checks.
+func derivedStatus(h *Host, prev *HostStatus) *HostStatus {
+	d := h.derive()
+	if prev != nil && prev.State == d {
+		p := *prev
+		return &p
+	}
+	var since UnixNano
+	for i := range h.checks {
+		since = max(since, h.checks[i].snap.Load().Since)
+	}
+	n := &HostStatus{State: d, Since: since}
+	if prev != nil {
+		n.Transitions = prev.Transitions + 1
+	}
+	if d == Unknown {
+		n.Since = 0
+	}
+	return n
+}
+
+// ErrState is returned by Restore for a state it cannot put a check in.
 var ErrState = errors.New("state: cannot restore that state")
 
-// Restore puts the host with id back in state s, entered at since, with
-// its transitions count: what a restart reads back from the store, so hosts
-// don't all begin unknown. The failure or success streak is set to what
-// state s implies (degraded: one failure; down: FailuresToDown failures;
-// up: SuccessesToUp successes), so the next result moves the host as it
-// would have before the restart. Statistics and recent results start
-// empty. Writer only.
+// Restore puts the check with id back in state s, entered at since, with
+// its transitions count: what a restart reads back from the store, so
+// checks don't all begin unknown. The failure or success streak is set to
+// what state s implies (degraded: one failure; down: FailuresToDown
+// failures; up: SuccessesToUp successes), so the next result moves the
+// check as it would have before the restart. Statistics and recent results
+// start empty. The host's derived state follows. Writer only.
 func (t *Table) Restore(id int, s State, since time.Time, transitions uint32) error {
-	h := t.view.Load().Host(id)
-	if h == nil {
-		return fmt.Errorf("%w: %d", ErrNoHost, id)
+	c := t.view.Load().Check(id)
+	if c == nil {
+		return fmt.Errorf("%w: %d", ErrNoCheck, id)
 	}
-	n := *h.snap.Load()
+	n := *c.snap.Load()
 	n.State, n.Transitions, n.Since = s, transitions, NanoOf(since)
 	n.consecFail, n.consecOK = 0, 0
 	switch s {
@@ -213,6 +434,10 @@ func (t *Table) Restore(id int, s State, since time.Time, transitions uint32) er
 	default:
 		return fmt.Errorf("%w: %v", ErrState, s)
 	}
-	h.snap.Store(&n)
+	c.snap.Store(&n)
+	if h := c.host; len(h.checks) > 1 {
+		st := h.Status()
+		h.status.Store(derivedStatus(h, &st))
+	}
 	return nil
 }

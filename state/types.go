@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hbmon/hb/wire"
+	"github.com/hbmon/hb/obs"
 )
 
 // State is a host's place in the state machine. The zero value is Unknown:
@@ -43,48 +43,22 @@ func ParseState(s string) (State, bool) {
 	return 0, false
 }
 
-// Outcome is what one probe came to. The zero value is invalid: Apply
-// rejects it, so a forgotten field never counts as a success or a loss.
-type Outcome uint8
-
-const (
-	_       Outcome = iota
-	OK              // a matching reply arrived
-	Timeout         // no reply within the probe's deadline
-	Error           // an ICMP error (unreachable, TTL exceeded, …) or a local send error
+// Outcome and Method are obs's: one vocabulary for every package.
+type (
+	Outcome = obs.Outcome
+	Method  = obs.Method
+	// Observation is one result of one check (obs.Observation). The table
+	// keeps Health and HBM2 by pointer: the caller must not modify them
+	// after Apply.
+	Observation = obs.Observation
 )
 
-var outcomeNames = [...]string{"invalid", "ok", "timeout", "error"}
-
-func (o Outcome) String() string {
-	if int(o) < len(outcomeNames) {
-		return outcomeNames[o]
-	}
-	return "invalid"
-}
-
-// Failed reports whether the outcome counts as a failure for the state
-// machine and for loss.
-func (o Outcome) Failed() bool { return o == Timeout || o == Error }
-
-// Method says which clock produced a result's RTT (docs: DESIGN §5).
-type Method uint8
-
+// The outcomes, as obs names them.
 const (
-	MethodNone      Method = iota // no RTT (failures), or not reported
-	MethodKernel                  // SO_TIMESTAMPING software TX and RX stamps
-	MethodKernelRX                // SO_TIMESTAMPNS RX stamp, user-space send clock
-	MethodUserspace               // user-space clocks on both sides
+	OK      = obs.OK
+	Timeout = obs.Timeout
+	Error   = obs.Error
 )
-
-var methodNames = [...]string{"none", "kernel", "kernel-rx", "userspace"}
-
-func (m Method) String() string {
-	if int(m) < len(methodNames) {
-		return methodNames[m]
-	}
-	return "invalid"
-}
 
 // UnixNano is a UTC instant in nanoseconds since the Unix epoch; 0 means
 // "never". Snapshots store instants this way because it takes a third of a
@@ -110,12 +84,17 @@ func (t UnixNano) Time() time.Time {
 // IsZero reports whether t is "never".
 func (t UnixNano) IsZero() bool { return t == 0 }
 
-// HostSpec is one configured target: plain data that compares the same
-// everywhere. Name is the key (unique in a table); Addr is what gets probed.
+// HostSpec is one configured host: plain data that compares the same
+// everywhere. Name is the key (unique in a table). Addr is the host's
+// primary address (reported by the API; invalid for hosts that only push).
+// Checks are what observes it; each CheckSpec's Host is set to Name by the
+// table. A host's state is derived from its checks' states (see Derive).
 type HostSpec struct {
 	Name   string
 	Addr   netip.Addr
 	Labels Labels // read-only once handed to the table
+	Parent string // name of the host this one depends on ("" none)
+	Checks []obs.CheckSpec
 }
 
 // Label is one key=value pair attached to a host.
@@ -158,22 +137,6 @@ func (ls Labels) Map() map[string]string {
 	return m
 }
 
-// Observation is one probe result as the prober engine saw it; the daemon
-// maps engine results onto it. The table keeps Health and HBM2 by pointer:
-// the caller must not modify them after Apply.
-type Observation struct {
-	At       time.Time     // when the result was decided (reply received, or deadline passed)
-	Outcome  Outcome       // required
-	RTT      time.Duration // OK only
-	Method   Method        // clock that measured RTT
-	Health   *wire.Health  // decoded HBH1 blob, if the reply carried one
-	HBM2     *wire.HBM2    // legacy HBM v2 payload, if the reply carried one
-	ICMPType uint8         // Error from an ICMP message: its type and code
-	ICMPCode uint8
-	From     netip.Addr // Error: who sent the ICMP error (a router, or the target)
-	Problem  string     // human-readable cause for failures; derived when empty
-}
-
 // Result is one entry of a host's recent-results ring: 16 bytes.
 type Result struct {
 	At       UnixNano
@@ -187,12 +150,15 @@ type Result struct {
 // RTT returns the result's round-trip time.
 func (r Result) RTT() time.Duration { return time.Duration(r.RTTNanos) }
 
-// Change is what Apply did to a host's state: the feed the store and the
-// transition logger consume.
+// Change is what Apply did to a check's state and to its host's derived
+// state: the feed from which the core publishes events.
 type Change struct {
-	Host    *Host
-	Old     State
-	New     State
-	Changed bool // Old != New
-	At      time.Time
+	Check       *Check
+	Host        *Host
+	Old, New    State // the check's state before and after
+	Changed     bool  // Old != New
+	HostOld     State // the host's derived state before and after
+	HostNew     State
+	HostChanged bool // HostOld != HostNew
+	At          time.Time
 }

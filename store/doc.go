@@ -1,5 +1,15 @@
+// SPDX-License-Identifier: MIT
+
 // Package store keeps hb-probe's history in SQLite (modernc.org/sqlite, no
-// cgo, WAL): hosts, per-minute rollups, state changes and problems, all times
-// UTC, with retention and online backup. One writer goroutine commits
-// batches at most once a second.
+// cgo, WAL), per check: hosts, checks (host + check name, kind), per-minute
+// rollups, state changes, problems and messages, all times UTC, with
+// retention in batches and online backup (VACUUM INTO).
+//
+// The store is a sink of the event stream (package event): Consume reads a
+// subscription (Record queues single events). One writer goroutine adds
+// every Result to its check's rollup for the minute in memory and writes
+// each check's row once per minute; state changes, problems and messages
+// are committed within CommitInterval (1 s). A kill -9 therefore loses at
+// most a second of those and the minute in progress of the rollups.
+// Checks returns what restore needs: each check's last recorded state.
 package store

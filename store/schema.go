@@ -1,13 +1,20 @@
+// SPDX-License-Identifier: MIT
+
 package store
 
 // schemaVersion is stored in PRAGMA user_version. Bump it with a migration
 // step in migrate when the schema changes.
-const schemaVersion = 1
+//
+//	1: hosts, rollups/transitions/problems keyed by host
+//	2: checks (host + check name, kind); rollups, state changes and
+//	   problems keyed by check; events (messages)
+const schemaVersion = 2
 
 // All instants are INTEGER milliseconds since the Unix epoch, UTC. RTTs are
-// INTEGER nanoseconds. Rollups store sums and counts (not averages) so the
-// writer can add each second's delta to the minute's row; the rollups_avg
-// view divides them for people reading the file with the sqlite3 shell.
+// INTEGER nanoseconds. Rollups store sums and counts (not averages) so a
+// minute written in two parts (a restart, a late result) adds up; the
+// rollups_avg view divides them for people reading the file with the
+// sqlite3 shell.
 var schema = []string{
 	`CREATE TABLE IF NOT EXISTS hosts (
 		id          INTEGER PRIMARY KEY,
@@ -15,13 +22,25 @@ var schema = []string{
 		address     TEXT NOT NULL DEFAULT '',
 		labels      TEXT NOT NULL DEFAULT '{}',   -- JSON object
 		first_seen  INTEGER NOT NULL,             -- first time hb-probe knew the host
-		last_seen   INTEGER NOT NULL DEFAULT 0,   -- newest reply; 0 = never answered
-		state       TEXT NOT NULL DEFAULT 'unknown',
+		last_seen   INTEGER NOT NULL DEFAULT 0,   -- unused since version 2 (see checks' rollups)
+		state       TEXT NOT NULL DEFAULT 'unknown', -- derived from its checks' states
 		state_since INTEGER NOT NULL DEFAULT 0,   -- when it entered state
-		transitions INTEGER NOT NULL DEFAULT 0    -- state changes recorded
+		transitions INTEGER NOT NULL DEFAULT 0    -- host state changes recorded
+	)`,
+	`CREATE TABLE IF NOT EXISTS checks (
+		id          INTEGER PRIMARY KEY,
+		host_id     INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+		name        TEXT NOT NULL,                -- unique within the host: "icmp", "tcp:22", …
+		kind        TEXT NOT NULL,                -- icmp, udp, tcp, http, heartbeat, pulse
+		target      TEXT NOT NULL DEFAULT '',     -- as configured
+		first_seen  INTEGER NOT NULL,
+		state       TEXT NOT NULL DEFAULT 'unknown',
+		state_since INTEGER NOT NULL DEFAULT 0,
+		transitions INTEGER NOT NULL DEFAULT 0,
+		UNIQUE (host_id, name)
 	)`,
 	`CREATE TABLE IF NOT EXISTS rollups (
-		host_id   INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+		check_id  INTEGER NOT NULL REFERENCES checks(id) ON DELETE CASCADE,
 		minute    INTEGER NOT NULL,               -- start of the minute
 		probes    INTEGER NOT NULL DEFAULT 0,
 		losses    INTEGER NOT NULL DEFAULT 0,     -- timeouts and errors
@@ -29,37 +48,53 @@ var schema = []string{
 		rtt_sum   INTEGER NOT NULL DEFAULT 0,     -- ns
 		rtt_min   INTEGER,                        -- ns; NULL without successes
 		rtt_max   INTEGER,
-		health_n  INTEGER NOT NULL DEFAULT 0,     -- replies with a health payload
+		last_ok   INTEGER NOT NULL DEFAULT 0,     -- newest success in the minute; 0 = none
+		health_n  INTEGER NOT NULL DEFAULT 0,     -- results with a health payload
 		cpu_sum   REAL NOT NULL DEFAULT 0,        -- percent busy
 		mem_sum   REAL NOT NULL DEFAULT 0,        -- percent of memory used
 		disk_sum  REAL NOT NULL DEFAULT 0,        -- percent of the root filesystem used
 		load_sum  REAL NOT NULL DEFAULT 0,        -- 1-minute load average
-		UNIQUE (host_id, minute)
+		UNIQUE (check_id, minute)
 	)`,
 	`CREATE INDEX IF NOT EXISTS rollups_minute ON rollups (minute)`,
-	`CREATE TABLE IF NOT EXISTS transitions (
+	`CREATE TABLE IF NOT EXISTS state_changes (
 		id         INTEGER PRIMARY KEY,
-		host_id    INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+		check_id   INTEGER NOT NULL REFERENCES checks(id) ON DELETE CASCADE,
 		at         INTEGER NOT NULL,
-		from_state TEXT NOT NULL,
-		to_state   TEXT NOT NULL
+		from_state TEXT NOT NULL,                 -- the check's
+		to_state   TEXT NOT NULL,
+		host_from  TEXT NOT NULL,                 -- the host's derived state before and after
+		host_to    TEXT NOT NULL
 	)`,
-	`CREATE INDEX IF NOT EXISTS transitions_at ON transitions (at)`,
-	`CREATE INDEX IF NOT EXISTS transitions_host_at ON transitions (host_id, at)`,
+	`CREATE INDEX IF NOT EXISTS state_changes_at ON state_changes (at)`,
+	`CREATE INDEX IF NOT EXISTS state_changes_check_at ON state_changes (check_id, at)`,
 	`CREATE TABLE IF NOT EXISTS problems (
 		id        INTEGER PRIMARY KEY,
-		host_id   INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+		check_id  INTEGER NOT NULL REFERENCES checks(id) ON DELETE CASCADE,
 		at        INTEGER NOT NULL,
-		kind      TEXT NOT NULL,                  -- timeout, icmp-error, send-error
+		kind      TEXT NOT NULL,                  -- timeout, icmp-error, error
 		icmp_type INTEGER,                        -- icmp-error only
 		icmp_code INTEGER,
 		from_addr TEXT NOT NULL DEFAULT '',       -- who sent the ICMP error
 		detail    TEXT NOT NULL DEFAULT ''
 	)`,
 	`CREATE INDEX IF NOT EXISTS problems_at ON problems (at)`,
-	`CREATE INDEX IF NOT EXISTS problems_host_at ON problems (host_id, at)`,
-	`CREATE VIEW IF NOT EXISTS rollups_avg AS
-		SELECT h.name, r.minute, datetime(r.minute/1000, 'unixepoch') AS minute_utc,
+	`CREATE INDEX IF NOT EXISTS problems_check_at ON problems (check_id, at)`,
+	`CREATE TABLE IF NOT EXISTS events (
+		id        INTEGER PRIMARY KEY,
+		at        INTEGER NOT NULL,
+		host      TEXT NOT NULL DEFAULT '',       -- '' for hb's own messages
+		check_name TEXT NOT NULL DEFAULT '',
+		source    TEXT NOT NULL DEFAULT '',       -- a service, a host, "hb"
+		level     TEXT NOT NULL,                  -- debug, info, warning, error, critical
+		message   TEXT NOT NULL
+	)`,
+	`CREATE INDEX IF NOT EXISTS events_at ON events (at)`,
+	`CREATE INDEX IF NOT EXISTS events_source_at ON events (source, at)`,
+	`DROP VIEW IF EXISTS rollups_avg`,
+	`CREATE VIEW rollups_avg AS
+		SELECT h.name AS host, c.name AS check_name, c.kind, r.minute,
+		       datetime(r.minute/1000, 'unixepoch') AS minute_utc,
 		       r.probes, r.losses,
 		       r.rtt_min/1e6 AS rtt_min_ms,
 		       CASE WHEN r.rtt_n > 0 THEN r.rtt_sum/1e6/r.rtt_n END AS rtt_avg_ms,
@@ -68,5 +103,81 @@ var schema = []string{
 		       CASE WHEN r.health_n > 0 THEN r.mem_sum/r.health_n END AS mem_pct,
 		       CASE WHEN r.health_n > 0 THEN r.disk_sum/r.health_n END AS disk_pct,
 		       CASE WHEN r.health_n > 0 THEN r.load_sum/r.health_n END AS load1
-		FROM rollups r JOIN hosts h ON h.id = r.host_id`,
+		FROM rollups r JOIN checks c ON c.id = r.check_id JOIN hosts h ON h.id = c.host_id`,
+}
+
+// migrateV1 turns a version 1 database (history per host) into version 2
+// before the schema above is applied: every host becomes one check named
+// "icmp" of kind icmp (what version 1 probed by default), and its rollups,
+// transitions and problems move to that check. It runs in the migration's
+// transaction.
+var migrateV1 = []string{
+	`DROP VIEW IF EXISTS rollups_avg`,
+	`CREATE TABLE checks (
+		id          INTEGER PRIMARY KEY,
+		host_id     INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+		name        TEXT NOT NULL,
+		kind        TEXT NOT NULL,
+		target      TEXT NOT NULL DEFAULT '',
+		first_seen  INTEGER NOT NULL,
+		state       TEXT NOT NULL DEFAULT 'unknown',
+		state_since INTEGER NOT NULL DEFAULT 0,
+		transitions INTEGER NOT NULL DEFAULT 0,
+		UNIQUE (host_id, name)
+	)`,
+	`INSERT INTO checks (id, host_id, name, kind, target, first_seen, state, state_since, transitions)
+		SELECT id, id, 'icmp', 'icmp', address, first_seen, state, state_since, transitions FROM hosts`,
+	`ALTER TABLE rollups RENAME TO rollups_v1`,
+	`DROP INDEX IF EXISTS rollups_minute`,
+	`CREATE TABLE rollups (
+		check_id  INTEGER NOT NULL REFERENCES checks(id) ON DELETE CASCADE,
+		minute    INTEGER NOT NULL,
+		probes    INTEGER NOT NULL DEFAULT 0,
+		losses    INTEGER NOT NULL DEFAULT 0,
+		rtt_n     INTEGER NOT NULL DEFAULT 0,
+		rtt_sum   INTEGER NOT NULL DEFAULT 0,
+		rtt_min   INTEGER,
+		rtt_max   INTEGER,
+		last_ok   INTEGER NOT NULL DEFAULT 0,
+		health_n  INTEGER NOT NULL DEFAULT 0,
+		cpu_sum   REAL NOT NULL DEFAULT 0,
+		mem_sum   REAL NOT NULL DEFAULT 0,
+		disk_sum  REAL NOT NULL DEFAULT 0,
+		load_sum  REAL NOT NULL DEFAULT 0,
+		UNIQUE (check_id, minute)
+	)`,
+	`INSERT INTO rollups (check_id, minute, probes, losses, rtt_n, rtt_sum, rtt_min, rtt_max, last_ok,
+			health_n, cpu_sum, mem_sum, disk_sum, load_sum)
+		SELECT host_id, minute, probes, losses, rtt_n, rtt_sum, rtt_min, rtt_max, 0,
+			health_n, cpu_sum, mem_sum, disk_sum, load_sum FROM rollups_v1`,
+	`DROP TABLE rollups_v1`,
+	`CREATE TABLE state_changes (
+		id         INTEGER PRIMARY KEY,
+		check_id   INTEGER NOT NULL REFERENCES checks(id) ON DELETE CASCADE,
+		at         INTEGER NOT NULL,
+		from_state TEXT NOT NULL,
+		to_state   TEXT NOT NULL,
+		host_from  TEXT NOT NULL,
+		host_to    TEXT NOT NULL
+	)`,
+	`INSERT INTO state_changes (id, check_id, at, from_state, to_state, host_from, host_to)
+		SELECT id, host_id, at, from_state, to_state, from_state, to_state FROM transitions`,
+	`DROP TABLE transitions`,
+	`ALTER TABLE problems RENAME TO problems_v1`,
+	`DROP INDEX IF EXISTS problems_at`,
+	`DROP INDEX IF EXISTS problems_host_at`,
+	`CREATE TABLE problems (
+		id        INTEGER PRIMARY KEY,
+		check_id  INTEGER NOT NULL REFERENCES checks(id) ON DELETE CASCADE,
+		at        INTEGER NOT NULL,
+		kind      TEXT NOT NULL,
+		icmp_type INTEGER,
+		icmp_code INTEGER,
+		from_addr TEXT NOT NULL DEFAULT '',
+		detail    TEXT NOT NULL DEFAULT ''
+	)`,
+	`INSERT INTO problems (id, check_id, at, kind, icmp_type, icmp_code, from_addr, detail)
+		SELECT id, host_id, at, CASE kind WHEN 'send-error' THEN 'error' ELSE kind END,
+			icmp_type, icmp_code, from_addr, detail FROM problems_v1`,
+	`DROP TABLE problems_v1`,
 }

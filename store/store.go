@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package store
 
 import (
@@ -14,6 +16,9 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite", pure Go
+
+	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/obs"
 )
 
 // FileName is the database's file name in the default directories.
@@ -43,9 +48,19 @@ func DefaultPath() (string, error) {
 
 // Options tune a Store. The zero value means the defaults.
 type Options struct {
-	// CommitInterval is how often the writer commits what it has gathered
-	// (default and maximum useful value: 1s; a crash loses at most this much).
+	// CommitInterval is how often the writer commits the state changes,
+	// problems and messages it has gathered (default and maximum useful
+	// value: 1s; a crash loses at most this much of them).
 	CommitInterval time.Duration
+	// RollupGrace is how long after a minute ends its rollups are written
+	// (default 2s), so results decided at the minute's end but delivered a
+	// little later still count in it. A result for a minute already
+	// written is added to the row later; nothing is lost either way.
+	RollupGrace time.Duration
+	// RollupBatch bounds the rollup rows one commit writes (default
+	// 50,000), so a large fleet's minute is spread over a few commits
+	// instead of one long transaction that would hold up state changes.
+	RollupBatch int
 	// Retention is how long rollups, state changes and problems are kept
 	// (default 30 days; negative keeps them forever).
 	Retention time.Duration
@@ -55,14 +70,15 @@ type Options struct {
 	// batch is its own short transaction so readers and the writer are
 	// never held up for long (default 1000).
 	DeleteBatch int
-	// QueueLen bounds the events waiting for the writer (default 65536).
-	// When it is full, events are dropped and counted, never blocking the
-	// prober.
+	// QueueLen bounds the events Record queues for the writer (default
+	// 65536). When it is full, events are dropped and counted, never
+	// blocking the caller. (Consume reads the subscription's own queue.)
 	QueueLen int
 	// OnCommit, if set, is called by the writer after every commit. Tests
 	// and metrics use it; it must not block.
 	OnCommit func(CommitInfo)
-	// Now is the clock for retention (default time.Now).
+	// Now is the clock for retention and for deciding that a minute has
+	// ended (default time.Now).
 	Now func() time.Time
 	// Log receives commit and retention errors (nil: not logged; they are
 	// in Stats either way).
@@ -79,6 +95,12 @@ func (o *Options) defaults() {
 	if o.RetentionEvery <= 0 {
 		o.RetentionEvery = time.Minute
 	}
+	if o.RollupGrace <= 0 {
+		o.RollupGrace = 2 * time.Second
+	}
+	if o.RollupBatch <= 0 {
+		o.RollupBatch = 50000
+	}
 	if o.DeleteBatch <= 0 {
 		o.DeleteBatch = 1000
 	}
@@ -92,35 +114,47 @@ func (o *Options) defaults() {
 
 // CommitInfo describes one commit of the writer.
 type CommitInfo struct {
-	Events   uint64 // events committed by this commit
+	Events   uint64 // events (state changes, problems, messages) committed by this commit
 	Total    uint64 // events committed since Open
+	Rollups  uint64 // rollup rows written by this commit
+	Results  uint64 // results those rows sum up
 	Duration time.Duration
 }
 
 // Stats are the store's live counters.
 type Stats struct {
-	Queued     int    // events waiting for the writer
-	Dropped    uint64 // events lost because the queue was full
-	Committed  uint64 // events committed
-	Commits    uint64
-	Deleted    uint64 // rows removed by retention
-	Errors     uint64 // failed commits (their events are lost)
-	LastCommit time.Time
-	LastError  string
+	Queued        int    // events waiting for the writer (Record's queue and the subscription's)
+	Dropped       uint64 // events lost because a queue was full (or the store was closed)
+	Results       uint64 // results aggregated into rollups
+	Committed     uint64 // events (state changes, problems, messages) committed
+	RollupRows    uint64 // rollup rows written
+	Commits       uint64
+	CommitSeconds float64 // time spent committing, total
+	Deleted       uint64  // rows removed by retention
+	Errors        uint64  // failed commits (their rows are lost) and retention errors
+	Checks        int     // checks the writer knows
+	Pending       int     // finished minutes' rollup rows not yet written
+	LastCommit    time.Time
+	LastError     string
 }
 
-// Store is hb-probe's history database. Record* methods never block: they
-// queue an event for the single writer goroutine, which commits a batch
-// every CommitInterval. Read methods use a separate pool of read-only
-// connections; with WAL they never wait for the writer.
+// Store is hb-probe's history database and an event sink. One writer
+// goroutine owns the database: it reads events (from Consume's
+// subscription, or queued by Record), adds every Result to its check's
+// rollup for the minute in memory and writes each check's row once per
+// minute, and commits state changes, problems and messages every
+// CommitInterval. Record never blocks. Read methods use a separate pool of
+// read-only connections; with WAL they never wait for the writer.
 type Store struct {
 	path string
 	opts Options
 	w    *sql.DB // exactly one connection, used only by the writer goroutine
 	r    *sql.DB // readers
 
-	in    chan event
+	in    chan event.Event
+	ctl   chan func(*writer) // configuration (SetHosts, SetChecks)
 	calls chan call
+	sub   atomic.Pointer[event.Sub] // attached by Consume
 	stop  chan struct{}
 	done  chan struct{}
 	close sync.Once
@@ -128,6 +162,9 @@ type Store struct {
 	closed atomic.Bool // set by Close; later events are dropped
 
 	dropped, committed, commits, deleted, errs atomic.Uint64
+	results, rollupRows                        atomic.Uint64
+	commitNanos                                atomic.Int64
+	checks, pending                            atomic.Int64
 	lastCommit                                 atomic.Int64 // unix ns
 	lastErr                                    atomic.Pointer[string]
 }
@@ -194,7 +231,8 @@ func Open(path string, opts *Options) (*Store, error) {
 		opts:  o,
 		w:     w,
 		r:     r,
-		in:    make(chan event, o.QueueLen),
+		in:    make(chan event.Event, o.QueueLen),
+		ctl:   make(chan func(*writer), 16),
 		calls: make(chan call),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
@@ -222,6 +260,13 @@ func migrate(db *sql.DB) error {
 		return err
 	}
 	defer tx.Rollback()
+	if v == 1 {
+		for _, q := range migrateV1 {
+			if _, err := tx.Exec(q); err != nil {
+				return fmt.Errorf("migrating schema 1 to 2: %w", err)
+			}
+		}
+	}
 	for _, q := range schema {
 		if _, err := tx.Exec(q); err != nil {
 			return fmt.Errorf("schema: %w", err)
@@ -236,7 +281,7 @@ func migrate(db *sql.DB) error {
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
-// call asks the writer to commit what is queued and then run fn (may be
+// call asks the writer to take what is queued and then run fn (may be
 // nil) on its goroutine.
 type call struct {
 	fn   func(*writer) error
@@ -260,14 +305,24 @@ func (s *Store) do(ctx context.Context, fn func(*writer) error) error {
 	}
 }
 
-// Flush commits everything queued before the call and waits for it.
-func (s *Store) Flush(ctx context.Context) error { return s.do(ctx, nil) }
+// Flush commits everything queued before the call, including the rollups
+// of the current minute so far (later results of that minute are added to
+// the row), and waits for it.
+func (s *Store) Flush(ctx context.Context) error {
+	return s.do(ctx, func(w *writer) error {
+		w.finishAll()
+		return w.commitAll()
+	})
+}
 
 // EnforceRetention commits what is queued, then deletes every row older
 // than the retention period now (in the usual small batches) instead of
 // waiting for the next periodic pass.
 func (s *Store) EnforceRetention(ctx context.Context) error {
 	return s.do(ctx, func(w *writer) error {
+		if err := w.commitAll(); err != nil {
+			return err
+		}
 		w.retentionBusy = true
 		for w.retentionBusy {
 			w.retention()
@@ -276,7 +331,9 @@ func (s *Store) EnforceRetention(ctx context.Context) error {
 	})
 }
 
-// Close commits what is queued, stops the writer and closes the database.
+// Close commits what is queued (and the current minute's rollups so far),
+// stops the writer and closes the database. Stop Consume first so the
+// subscription's queue is drained.
 func (s *Store) Close() error {
 	var err error
 	s.close.Do(func() {
@@ -293,12 +350,21 @@ func (s *Store) Close() error {
 // Stats returns the writer's counters.
 func (s *Store) Stats() Stats {
 	st := Stats{
-		Queued:    len(s.in),
-		Dropped:   s.dropped.Load(),
-		Committed: s.committed.Load(),
-		Commits:   s.commits.Load(),
-		Deleted:   s.deleted.Load(),
-		Errors:    s.errs.Load(),
+		Queued:        len(s.in),
+		Dropped:       s.dropped.Load(),
+		Results:       s.results.Load(),
+		Committed:     s.committed.Load(),
+		RollupRows:    s.rollupRows.Load(),
+		Commits:       s.commits.Load(),
+		CommitSeconds: float64(s.commitNanos.Load()) / 1e9,
+		Deleted:       s.deleted.Load(),
+		Errors:        s.errs.Load(),
+		Checks:        int(s.checks.Load()),
+		Pending:       int(s.pending.Load()),
+	}
+	if sub := s.sub.Load(); sub != nil {
+		st.Queued += len(sub.C())
+		st.Dropped += sub.Dropped()
 	}
 	if ns := s.lastCommit.Load(); ns != 0 {
 		st.LastCommit = time.Unix(0, ns).UTC()
@@ -309,15 +375,85 @@ func (s *Store) Stats() Stats {
 	return st
 }
 
-// enqueue hands ev to the writer without blocking.
-func (s *Store) enqueue(ev event) {
+// Record hands e to the writer without blocking: Result events go to the
+// rollups, StateChange, Problem and Message events are stored. Other
+// types are ignored. A full queue or a closed store drops e (counted).
+// Callers with an *event.Bus use Consume instead.
+func (s *Store) Record(e event.Event) {
 	if s.closed.Load() {
 		s.dropped.Add(1)
 		return
 	}
 	select {
-	case s.in <- ev:
+	case s.in <- e:
 	default:
 		s.dropped.Add(1)
+	}
+}
+
+// Types are the event types the store consumes; subscribe with them.
+var Types = []event.Type{event.Result, event.StateChange, event.Problem, event.Message}
+
+// Consume makes the writer read sub's events (subscribe with Types) until
+// ctx ends or sub's queue is closed. When ctx ends it takes what is still
+// queued, then returns; it does not Close sub (the caller does, once the
+// publisher has stopped). One subscription at a time.
+func (s *Store) Consume(ctx context.Context, sub *event.Sub) error {
+	if !s.sub.CompareAndSwap(nil, sub) {
+		return errors.New("store: Consume is already running")
+	}
+	defer s.sub.Store(nil)
+	c := sub.C()
+	if err := s.do(ctx, func(w *writer) error { w.subC = c; return nil }); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-s.done:
+		return ErrClosed
+	}
+	// Detach, taking what the publisher queued before we were told to stop.
+	err := s.do(context.Background(), func(w *writer) error {
+		w.drainSub()
+		w.subC = nil
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+// SetHosts records the configured hosts: new ones are added, existing ones
+// get their address and labels updated. Hosts missing from the list are
+// kept (their history stays until retention removes it). Call it at start
+// and after every reload.
+func (s *Store) SetHosts(hosts []Host) {
+	cp := make([]Host, len(hosts))
+	copy(cp, hosts)
+	s.configure(func(w *writer) { w.hostList = append(w.hostList, cp...) })
+}
+
+// SetChecks records the configured checks (kind and target), like
+// SetHosts. Checks are also created when their first event arrives.
+func (s *Store) SetChecks(specs []obs.CheckSpec) {
+	cp := make([]obs.CheckSpec, len(specs))
+	copy(cp, specs)
+	s.configure(func(w *writer) {
+		for i := range cp {
+			c := w.check(cp[i].Host, cp[i].Name, cp[i].Kind)
+			if c.target != cp[i].Target {
+				c.target = cp[i].Target
+				c.dirty = true
+				w.markNew(c)
+			}
+		}
+	})
+}
+
+func (s *Store) configure(fn func(*writer)) {
+	select {
+	case s.ctl <- fn:
+	case <-s.done:
 	}
 }

@@ -1,12 +1,21 @@
+// SPDX-License-Identifier: MIT
+
 package store
 
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"net/netip"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/state"
+	"github.com/hbmon/hb/wire"
 )
 
 // base is a recent minute: rows stamped around it are inside the default
@@ -32,24 +41,50 @@ func flush(t *testing.T, s *Store) {
 	}
 }
 
+// result is an event.Result of an icmp check named "icmp".
+func result(host string, at time.Time, ok bool, rtt time.Duration, h *wire.Health) event.Event {
+	o := &obs.Observation{At: at, Outcome: obs.OK, RTT: rtt, Method: obs.MethodKernelTxRx, Health: h}
+	if !ok {
+		o.Outcome, o.RTT, o.Method = obs.Timeout, 0, obs.MethodNone
+	}
+	return event.Event{Type: event.Result, At: at, Host: host, Check: "icmp", Kind: obs.KindICMP, Obs: o}
+}
+
+func change(host string, at time.Time, from, to, hostFrom, hostTo state.State, n uint32) event.Event {
+	return event.Event{Type: event.StateChange, At: at, Host: host, Check: "icmp", Kind: obs.KindICMP,
+		Old: from, New: to, HostOld: hostFrom, HostNew: hostTo, Snap: &state.Snapshot{State: to, Transitions: n}}
+}
+
+func problem(host string, at time.Time, o *obs.Observation) event.Event {
+	return event.Event{Type: event.Problem, At: at, Host: host, Check: "icmp", Kind: obs.KindICMP, Obs: o}
+}
+
+// health returns a blob that HealthFromBlob reads as cpu%, mem%, 20% disk
+// and the given load.
+func health(cpu, mem, load float64) *wire.Health {
+	return &wire.Health{CPUBusy: uint16(cpu * 10), MemTotal: 1000, MemAvailable: uint64(1000 - mem*10),
+		RootTotal: 100, RootUsed: 20, Load1: uint32(load * 1000)}
+}
+
 func TestRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub", "hb.db")
 	s := openTest(t, path, nil)
 	s.SetHosts([]Host{{Name: "a", Address: "198.18.0.1", Labels: map[string]string{"role": "db"}}, {Name: "b", Address: "198.18.0.2"}})
-	h := &Health{CPU: 10, Mem: 50, Disk: 20, Load1: 1}
+	s.SetChecks([]obs.CheckSpec{{Host: "a", Name: "icmp", Kind: obs.KindICMP, Target: "198.18.0.1"}})
 	// Minute 0: 3 OK (1, 2, 3 ms), 1 loss; two health samples.
-	s.RecordProbe(Probe{Host: "a", At: base.Add(1 * time.Second), OK: true, RTT: time.Millisecond, Health: h})
-	s.RecordProbe(Probe{Host: "a", At: base.Add(2 * time.Second), OK: true, RTT: 3 * time.Millisecond, Health: &Health{CPU: 30, Mem: 70, Disk: 20, Load1: 3}})
-	s.RecordProbe(Probe{Host: "a", At: base.Add(3 * time.Second), OK: false})
-	flush(t, s)
-	// Same minute, after a commit: the row accumulates.
-	s.RecordProbe(Probe{Host: "a", At: base.Add(59 * time.Second), OK: true, RTT: 2 * time.Millisecond})
+	s.Record(result("a", base.Add(1*time.Second), true, time.Millisecond, health(10, 50, 1)))
+	s.Record(result("a", base.Add(2*time.Second), true, 3*time.Millisecond, health(30, 70, 3)))
+	s.Record(result("a", base.Add(3*time.Second), false, 0, nil))
+	s.Record(result("a", base.Add(59*time.Second), true, 2*time.Millisecond, nil))
 	// Minute 1.
-	s.RecordProbe(Probe{Host: "a", At: base.Add(61 * time.Second), OK: false})
-	s.RecordTransition(Transition{Host: "a", At: base.Add(61 * time.Second), From: "up", To: "degraded", Count: 2})
-	s.RecordProblem(Problem{Host: "a", At: base.Add(61 * time.Second), Kind: KindTimeout})
-	s.RecordProblem(Problem{Host: "b", At: base.Add(62 * time.Second), Kind: KindICMPError, ICMPType: 3, ICMPCode: 1,
-		From: netip.MustParseAddr("198.18.0.254"), Detail: "host unreachable"})
+	s.Record(result("a", base.Add(61*time.Second), false, 0, nil))
+	s.Record(change("a", base.Add(61*time.Second), state.Up, state.Degraded, state.Up, state.Degraded, 2))
+	s.Record(problem("a", base.Add(61*time.Second), &obs.Observation{Outcome: obs.Timeout}))
+	s.Record(event.Event{Type: event.Problem, At: base.Add(62 * time.Second), Host: "b", Check: "icmp", Kind: obs.KindICMP,
+		Obs: &obs.Observation{Outcome: obs.Error, ICMPType: 3, ICMPCode: 1, From: netip.MustParseAddr("198.18.0.254"), Problem: "host unreachable"}})
+	s.Record(event.Event{Type: event.Problem, At: base.Add(63 * time.Second), Host: "b", Check: "tcp:22", Kind: obs.KindTCP,
+		Text: "connection refused", Obs: &obs.Observation{Outcome: obs.Error}})
+	s.Record(event.Event{Type: event.Message, At: base.Add(64 * time.Second), Host: "b", Source: "backup", Level: event.LevelWarning, Text: "backup late"})
 	flush(t, s)
 
 	ctx := context.Background()
@@ -62,18 +97,22 @@ func TestRoundTrip(t *testing.T) {
 	}
 	m0 := hist[0]
 	if !m0.Minute.Equal(base) || m0.Probes != 4 || m0.Losses != 1 || m0.RTTSamples != 3 ||
-		m0.RTTMin != time.Millisecond || m0.RTTAvg != 2*time.Millisecond || m0.RTTMax != 3*time.Millisecond {
+		m0.RTTMin != time.Millisecond || m0.RTTAvg != 2*time.Millisecond || m0.RTTMax != 3*time.Millisecond ||
+		!m0.LastOK.Equal(base.Add(59*time.Second)) {
 		t.Errorf("minute 0 = %+v", m0)
 	}
 	if m0.HealthSamples != 2 || m0.CPU != 20 || m0.Mem != 60 || m0.Disk != 20 || m0.Load1 != 2 {
 		t.Errorf("minute 0 health = %+v", m0)
 	}
-	if m1 := hist[1]; m1.Probes != 1 || m1.Losses != 1 || m1.RTTSamples != 0 || m1.RTTMax != 0 {
+	if m1 := hist[1]; m1.Probes != 1 || m1.Losses != 1 || m1.RTTSamples != 0 || m1.RTTMax != 0 || !m1.LastOK.IsZero() {
 		t.Errorf("minute 1 = %+v", m1)
 	}
 	// from/to bound the minutes.
 	if h, _ := s.History(ctx, "a", base.Add(time.Minute), time.Time{}); len(h) != 1 {
 		t.Errorf("history from minute 1: %d rows", len(h))
+	}
+	if h, _ := s.CheckHistory(ctx, "a", "icmp", time.Time{}, base.Add(time.Minute)); len(h) != 1 || h[0].Probes != 4 {
+		t.Errorf("check history of minute 0: %+v", h)
 	}
 	if h, _ := s.History(ctx, "nobody", time.Time{}, time.Time{}); len(h) != 0 {
 		t.Errorf("unknown host has history %v", h)
@@ -83,19 +122,35 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(probs) != 2 || probs[0].Host != "b" || probs[0].Kind != KindICMPError || probs[0].ICMPType != 3 ||
-		probs[0].ICMPCode != 1 || probs[0].From.String() != "198.18.0.254" || !probs[0].At.Equal(base.Add(62*time.Second)) {
+	if len(probs) != 3 {
 		t.Fatalf("problems = %+v", probs)
+	}
+	if p := probs[0]; p.Host != "b" || p.Check != "tcp:22" || p.CheckKind != "tcp" || p.Kind != KindError || p.Detail != "connection refused" {
+		t.Errorf("tcp problem = %+v", p)
+	}
+	if p := probs[1]; p.Host != "b" || p.Kind != KindICMPError || p.ICMPType != 3 ||
+		p.ICMPCode != 1 || p.From.String() != "198.18.0.254" || !p.At.Equal(base.Add(62*time.Second)) || p.Detail != "host unreachable" {
+		t.Errorf("icmp problem = %+v", p)
 	}
 	if p, _ := s.Problems(ctx, Query{Host: "a"}); len(p) != 1 || p[0].Kind != KindTimeout || p[0].From.IsValid() {
 		t.Errorf("problems of a = %+v", p)
 	}
-	if p, _ := s.Problems(ctx, Query{Limit: 1, Before: probs[0].ID}); len(p) != 1 || p[0].Host != "a" {
-		t.Errorf("second page = %+v", p)
+	if p, _ := s.Problems(ctx, Query{Host: "b", Check: "icmp"}); len(p) != 1 || p[0].Kind != KindICMPError {
+		t.Errorf("problems of b/icmp = %+v", p)
 	}
-	trs, err := s.Transitions(ctx, Query{Host: "a"})
-	if err != nil || len(trs) != 1 || trs[0].From != "up" || trs[0].To != "degraded" {
-		t.Fatalf("transitions = %+v, %v", trs, err)
+	if p, _ := s.Problems(ctx, Query{Limit: 1, Before: probs[1].ID}); len(p) != 1 || p[0].Host != "a" {
+		t.Errorf("third page = %+v", p)
+	}
+	trs, err := s.StateChanges(ctx, Query{Host: "a"})
+	if err != nil || len(trs) != 1 || trs[0].From != "up" || trs[0].To != "degraded" || trs[0].Check != "icmp" || trs[0].HostTo != "degraded" {
+		t.Fatalf("state changes = %+v, %v", trs, err)
+	}
+	msgs, err := s.Messages(ctx, MessageQuery{Source: "backup", MinLevel: event.LevelWarning, Contains: "late"})
+	if err != nil || len(msgs) != 1 || msgs[0].Host != "b" || msgs[0].Level != event.LevelWarning || msgs[0].Text != "backup late" {
+		t.Fatalf("messages = %+v, %v", msgs, err)
+	}
+	if m, _ := s.Messages(ctx, MessageQuery{MinLevel: event.LevelError}); len(m) != 0 {
+		t.Errorf("level filter: %+v", m)
 	}
 
 	// The last state survives a restart.
@@ -112,23 +167,160 @@ func TestRoundTrip(t *testing.T) {
 	}
 	a := hosts[0]
 	if a.Name != "a" || a.Address != "198.18.0.1" || a.Labels["role"] != "db" || a.State != "degraded" ||
-		!a.StateSince.Equal(base.Add(61*time.Second)) || a.Transitions != 2 || !a.LastSeen.Equal(base.Add(59*time.Second)) {
+		!a.StateSince.Equal(base.Add(61*time.Second)) || a.Transitions != 1 {
 		t.Errorf("host a = %+v", a)
 	}
-	if b := hosts[1]; b.State != "unknown" || !b.LastSeen.IsZero() || b.FirstSeen.IsZero() {
+	if b := hosts[1]; b.State != "unknown" || b.FirstSeen.IsZero() {
 		t.Errorf("host b = %+v", b)
 	}
+	checks, err := s2.Checks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(checks) != 3 {
+		t.Fatalf("checks = %+v", checks)
+	}
+	if c := checks[0]; c.Host != "a" || c.Name != "icmp" || c.Kind != obs.KindICMP || c.Target != "198.18.0.1" ||
+		c.Address != "198.18.0.1" || c.State != state.Degraded || !c.StateSince.Equal(base.Add(61*time.Second)) || c.Transitions != 2 {
+		t.Errorf("check a/icmp = %+v", c)
+	}
+	if c := checks[2]; c.Host != "b" || c.Name != "tcp:22" || c.Kind != obs.KindTCP || c.State != state.Unknown {
+		t.Errorf("check b/tcp:22 = %+v", c)
+	}
 	// The minute continues across the restart: the row is added to.
-	s2.RecordProbe(Probe{Host: "a", At: base.Add(62 * time.Second), OK: true, RTT: 500 * time.Microsecond})
+	s2.Record(result("a", base.Add(62*time.Second), true, 500*time.Microsecond, nil))
 	flush(t, s2)
 	hist, _ = s2.History(ctx, "a", base.Add(time.Minute), time.Time{})
 	if len(hist) != 1 || hist[0].Probes != 2 || hist[0].RTTMin != 500*time.Microsecond {
 		t.Errorf("minute 1 after restart = %+v", hist)
 	}
 	st := s2.Stats()
-	if st.Committed != 1 || st.Commits != 1 || st.Dropped != 0 || st.Errors != 0 {
+	if st.Results != 1 || st.RollupRows != 1 || st.Committed != 0 || st.Commits != 1 || st.Dropped != 0 || st.Errors != 0 || st.Checks != 3 {
 		t.Errorf("stats = %+v", st)
 	}
+}
+
+// Rollups are written once per check per minute: results of the minute in
+// progress stay in memory until the minute has ended (plus the grace),
+// while state changes are committed within the commit interval.
+func TestRollupOncePerMinute(t *testing.T) {
+	var mu sync.Mutex
+	now := base.Add(10 * time.Second)
+	var infos []CommitInfo
+	s := openTest(t, filepath.Join(t.TempDir(), "hb.db"), &Options{
+		CommitInterval: 20 * time.Millisecond,
+		Now:            func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
+		OnCommit:       func(c CommitInfo) { mu.Lock(); infos = append(infos, c); mu.Unlock() },
+	})
+	setNow := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
+	waitFor := func(what string, f func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !f(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; stats %+v", what, s.Stats())
+			}
+		}
+	}
+	const checks = 50
+	for i := range checks {
+		for j := range 6 { // 6 results each, 10 s apart
+			s.Record(result(fmt.Sprintf("h%d", i), base.Add(time.Duration(j)*10*time.Second), true, time.Millisecond, nil))
+		}
+	}
+	s.Record(change("h0", base.Add(5*time.Second), state.Unknown, state.Up, state.Unknown, state.Up, 1))
+	waitFor("the state change", func() bool { return s.Stats().Committed == 1 })
+	if st := s.Stats(); st.RollupRows != 0 || st.Results != checks*6 {
+		t.Fatalf("mid-minute: %+v (no rollup row may be written yet)", st)
+	}
+	// The minute ends; within the grace nothing is written yet.
+	setNow(base.Add(61 * time.Second))
+	time.Sleep(100 * time.Millisecond)
+	if st := s.Stats(); st.RollupRows != 0 {
+		t.Fatalf("rollups written within the grace: %+v", st)
+	}
+	setNow(base.Add(62 * time.Second))
+	waitFor("the minute's rollups", func() bool { return s.Stats().RollupRows == checks })
+	// One row per check, one statement each: every result is in them.
+	mu.Lock()
+	var rows, results uint64
+	for _, c := range infos {
+		rows += c.Rollups
+		results += c.Results
+	}
+	mu.Unlock()
+	if rows != checks || results != checks*6 {
+		t.Fatalf("commits wrote %d rows for %d results; want %d rows for %d", rows, results, checks, checks*6)
+	}
+	var n, probes int
+	if err := s.r.QueryRow(`SELECT count(*), sum(probes) FROM rollups`).Scan(&n, &probes); err != nil {
+		t.Fatal(err)
+	}
+	if n != checks || probes != checks*6 {
+		t.Fatalf("rollups table: %d rows, %d probes", n, probes)
+	}
+	// A late result for the written minute is added to its row.
+	s.Record(result("h1", base.Add(59*time.Second), false, 0, nil))
+	s.Record(result("h1", base.Add(70*time.Second), true, time.Millisecond, nil))
+	flush(t, s)
+	h, err := s.CheckHistory(context.Background(), "h1", "icmp", time.Time{}, time.Time{})
+	if err != nil || len(h) != 2 || h[0].Probes != 7 || h[0].Losses != 1 || h[1].Probes != 1 {
+		t.Fatalf("h1 history = %+v, %v", h, err)
+	}
+}
+
+// Consume reads a bus subscription; a slow store never blocks Publish, and
+// what it could not take is counted in Stats.Dropped.
+func TestConsume(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "hb.db"), nil)
+	var bus event.Bus
+	sub := bus.Subscribe("store", 1024, Types...)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Consume(ctx, sub) }()
+	// Consume attaches asynchronously; wait until the writer reads the sub.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		bus.Publish(event.Event{Type: event.Message, At: base, Source: "probe", Level: event.LevelInfo, Text: "hello"})
+		flush(t, s)
+		if m, _ := s.Messages(context.Background(), MessageQuery{Source: "probe"}); len(m) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Consume never delivered")
+		}
+	}
+	if err := s.Consume(ctx, sub); err == nil {
+		t.Fatal("a second Consume was accepted")
+	}
+	for i := range 100 {
+		bus.Publish(result("c", base.Add(time.Duration(i)*time.Millisecond), true, time.Millisecond, nil))
+	}
+	bus.Publish(change("c", base.Add(time.Second), state.Unknown, state.Up, state.Unknown, state.Up, 1))
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	sub.Close()
+	flush(t, s)
+	h, _ := s.History(context.Background(), "c", time.Time{}, time.Time{})
+	if len(h) != 1 || h[0].Probes != 100 {
+		t.Fatalf("history after Consume = %+v", h)
+	}
+	if c, _ := s.StateChanges(context.Background(), Query{Host: "c"}); len(c) != 1 {
+		t.Fatalf("state changes = %+v", c)
+	}
+
+	// Overflow: a queue of 1 that nobody reads while 10 events arrive.
+	sub2 := bus.Subscribe("store2", 1, Types...)
+	s2 := openTest(t, filepath.Join(t.TempDir(), "hb2.db"), nil)
+	s2.sub.Store(sub2) // counted in Stats without a reader
+	for range 10 {
+		bus.Publish(result("d", base, true, time.Millisecond, nil))
+	}
+	if st := s2.Stats(); st.Dropped != 9 || st.Queued != 1 {
+		t.Fatalf("stats with a full subscription = %+v", st)
+	}
+	s2.sub.Store(nil)
+	sub2.Close()
 }
 
 func TestLabelsUpdate(t *testing.T) {
@@ -151,23 +343,24 @@ func TestRetention(t *testing.T) {
 		Now:         func() time.Time { return now },
 	})
 	const old, fresh = 50, 5
+	rec := func(at time.Time) {
+		s.Record(result("a", at, true, time.Millisecond, nil))
+		s.Record(problem("a", at, &obs.Observation{Outcome: obs.Timeout}))
+		s.Record(change("a", at, state.Up, state.Down, state.Up, state.Down, 0))
+		s.Record(event.Event{Type: event.Message, At: at, Source: "x", Text: "m"})
+	}
 	for i := range old {
-		at := base.Add(time.Duration(i) * time.Minute) // 2 days old
-		s.RecordProbe(Probe{Host: "a", At: at, OK: true, RTT: time.Millisecond})
-		s.RecordProblem(Problem{Host: "a", At: at, Kind: KindTimeout})
-		s.RecordTransition(Transition{Host: "a", At: at, From: "up", To: "down"})
+		rec(base.Add(time.Duration(i) * time.Minute)) // 2 days old
 	}
 	for i := range fresh {
-		at := now.Add(-time.Duration(i+1) * time.Minute)
-		s.RecordProbe(Probe{Host: "a", At: at, OK: true, RTT: time.Millisecond})
-		s.RecordProblem(Problem{Host: "a", At: at, Kind: KindTimeout})
-		s.RecordTransition(Transition{Host: "a", At: at, From: "up", To: "down"})
+		rec(now.Add(-time.Duration(i+1) * time.Minute))
 	}
 	ctx := context.Background()
+	flush(t, s)
 	if err := s.EnforceRetention(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, tbl := range []string{"rollups", "problems", "transitions"} {
+	for _, tbl := range []string{"rollups", "problems", "state_changes", "events"} {
 		var n int
 		if err := s.r.QueryRow(`SELECT count(*) FROM ` + tbl).Scan(&n); err != nil {
 			t.Fatal(err)
@@ -176,12 +369,87 @@ func TestRetention(t *testing.T) {
 			t.Errorf("%s: %d rows left, want %d", tbl, n, fresh)
 		}
 	}
-	if d := s.Stats().Deleted; d != 3*old {
-		t.Errorf("deleted %d rows, want %d", d, 3*old)
+	if d := s.Stats().Deleted; d != 4*old {
+		t.Errorf("deleted %d rows, want %d", d, 4*old)
 	}
-	// Hosts stay.
+	// Hosts and checks stay.
 	if h, _ := s.Hosts(ctx); len(h) != 1 {
 		t.Errorf("hosts = %+v", h)
+	}
+	if c, _ := s.Checks(ctx); len(c) != 1 || c[0].Transitions != uint32(old+fresh) {
+		t.Errorf("checks = %+v", c)
+	}
+}
+
+// A version 1 database (history per host) is migrated: each host becomes
+// an "icmp" check that keeps its rollups, transitions, problems and state.
+func TestMigrateV1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v1.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := base.UnixMilli()
+	for _, q := range []string{
+		`CREATE TABLE hosts (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, address TEXT NOT NULL DEFAULT '',
+			labels TEXT NOT NULL DEFAULT '{}', first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL DEFAULT 0,
+			state TEXT NOT NULL DEFAULT 'unknown', state_since INTEGER NOT NULL DEFAULT 0, transitions INTEGER NOT NULL DEFAULT 0)`,
+		`CREATE TABLE rollups (host_id INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE, minute INTEGER NOT NULL,
+			probes INTEGER NOT NULL DEFAULT 0, losses INTEGER NOT NULL DEFAULT 0, rtt_n INTEGER NOT NULL DEFAULT 0,
+			rtt_sum INTEGER NOT NULL DEFAULT 0, rtt_min INTEGER, rtt_max INTEGER, health_n INTEGER NOT NULL DEFAULT 0,
+			cpu_sum REAL NOT NULL DEFAULT 0, mem_sum REAL NOT NULL DEFAULT 0, disk_sum REAL NOT NULL DEFAULT 0,
+			load_sum REAL NOT NULL DEFAULT 0, UNIQUE (host_id, minute))`,
+		`CREATE INDEX rollups_minute ON rollups (minute)`,
+		`CREATE TABLE transitions (id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+			at INTEGER NOT NULL, from_state TEXT NOT NULL, to_state TEXT NOT NULL)`,
+		`CREATE INDEX transitions_at ON transitions (at)`,
+		`CREATE INDEX transitions_host_at ON transitions (host_id, at)`,
+		`CREATE TABLE problems (id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+			at INTEGER NOT NULL, kind TEXT NOT NULL, icmp_type INTEGER, icmp_code INTEGER, from_addr TEXT NOT NULL DEFAULT '',
+			detail TEXT NOT NULL DEFAULT '')`,
+		`CREATE INDEX problems_at ON problems (at)`,
+		`CREATE INDEX problems_host_at ON problems (host_id, at)`,
+		`CREATE VIEW rollups_avg AS SELECT h.name, r.minute FROM rollups r JOIN hosts h ON h.id = r.host_id`,
+		fmt.Sprintf(`INSERT INTO hosts VALUES (7, 'a', '198.18.0.1', '{"x":"1"}', %d, %d, 'down', %d, 3)`, at, at, at+5),
+		fmt.Sprintf(`INSERT INTO rollups VALUES (7, %d, 6, 1, 5, 5000000, 500000, 2000000, 0, 0, 0, 0, 0)`, at),
+		fmt.Sprintf(`INSERT INTO transitions VALUES (1, 7, %d, 'up', 'down')`, at+5),
+		fmt.Sprintf(`INSERT INTO problems VALUES (1, 7, %d, 'send-error', NULL, NULL, '', 'no route')`, at+6),
+		`PRAGMA user_version = 1`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s := openTest(t, path, nil)
+	ctx := context.Background()
+	c, err := s.Checks(ctx)
+	if err != nil || len(c) != 1 || c[0].Host != "a" || c[0].Name != "icmp" || c[0].Kind != obs.KindICMP ||
+		c[0].State != state.Down || c[0].Transitions != 3 || c[0].StateSince.UnixMilli() != at+5 {
+		t.Fatalf("checks after migration = %+v, %v", c, err)
+	}
+	h, err := s.History(ctx, "a", time.Time{}, time.Time{})
+	if err != nil || len(h) != 1 || h[0].Probes != 6 || h[0].RTTAvg != time.Millisecond {
+		t.Fatalf("history after migration = %+v, %v", h, err)
+	}
+	sc, err := s.StateChanges(ctx, Query{Host: "a", HostChanges: true})
+	if err != nil || len(sc) != 1 || sc[0].To != "down" || sc[0].HostTo != "down" {
+		t.Fatalf("state changes after migration = %+v, %v", sc, err)
+	}
+	p, err := s.Problems(ctx, Query{})
+	if err != nil || len(p) != 1 || p[0].Kind != KindError || p[0].Detail != "no route" {
+		t.Fatalf("problems after migration = %+v, %v", p, err)
+	}
+	// And it keeps working: the migrated check gets new rows.
+	s.Record(result("a", base.Add(time.Minute), true, time.Millisecond, nil))
+	flush(t, s)
+	if h, _ := s.CheckHistory(ctx, "a", "icmp", time.Time{}, time.Time{}); len(h) != 2 {
+		t.Fatalf("history after a new result = %+v", h)
+	}
+	var v int
+	if err := s.r.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != schemaVersion {
+		t.Fatalf("user_version = %d, %v", v, err)
 	}
 }
 
@@ -199,15 +467,19 @@ func TestBackupWhileWriting(t *testing.T) {
 				return
 			default:
 			}
-			s.RecordProbe(Probe{Host: "a", At: base.Add(time.Duration(i) * time.Second), OK: true, RTT: time.Millisecond})
-			s.RecordProblem(Problem{Host: "a", At: base.Add(time.Duration(i) * time.Second), Kind: KindTimeout})
+			at := base.Add(time.Duration(i) * time.Second)
+			s.Record(result("a", at, true, time.Millisecond, nil))
+			s.Record(problem("a", at, &obs.Observation{Outcome: obs.Timeout}))
+			if i%1000 == 999 {
+				s.Flush(ctx) // write the rollups too
+			}
 			if i%100 == 0 {
 				time.Sleep(time.Millisecond)
 			}
 		}
 	}()
 	defer func() { close(stop); <-done }()
-	for s.Stats().Committed < 1000 {
+	for s.Stats().Committed < 1000 || s.Stats().RollupRows == 0 {
 		time.Sleep(5 * time.Millisecond)
 	}
 	// From the open store, and from a second handle as `hb-probe backup`
@@ -289,15 +561,15 @@ func TestClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.RecordProbe(Probe{Host: "a", At: base, OK: true})
+	s.Record(result("a", base, true, 0, nil))
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Flush(context.Background()); err != ErrClosed {
 		t.Fatalf("Flush after Close = %v", err)
 	}
-	s.RecordProbe(Probe{Host: "a", At: base, OK: true}) // dropped, no panic
-	if st := s.Stats(); st.Committed != 1 || st.Dropped != 1 {
+	s.Record(result("a", base, true, 0, nil)) // dropped, no panic
+	if st := s.Stats(); st.Results != 1 || st.RollupRows != 1 || st.Dropped != 1 {
 		t.Fatalf("stats = %+v", st)
 	}
 }

@@ -1,75 +1,107 @@
+// SPDX-License-Identifier: MIT
+
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
+
+	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/obs"
 )
 
-type rollKey struct {
-	host   string
-	minute int64 // unix ms, start of the minute
+type ckey struct{ host, check string }
+
+// chk is one check as the writer knows it, with its rollup for the minute
+// in progress.
+type chk struct {
+	key    ckey
+	id     int64 // checks.id; 0 until the row exists
+	kind   obs.Kind
+	target string
+	dirty  bool // kind or target to (re)write; queued in writer.newChecks
+	acc    rollAcc
 }
 
-// rollAcc is the change to one rollup row since the last commit; the commit
-// adds it to the row, so a restart in the middle of a minute adds to what
-// was committed instead of overwriting it.
+// rollAcc sums one check's results over one minute.
 type rollAcc struct {
+	minute         int64 // unix ms, start of the minute
 	probes, losses int64
 	rttN, rttSum   int64
 	rttMin, rttMax int64 // ns; valid when rttN > 0
+	lastOK         int64 // unix ms; 0 = no success
 	healthN        int64
 	cpu, mem, disk float64
 	load           float64
 }
 
-// hostUpd is the change to one host row since the last commit.
-type hostUpd struct {
-	lastSeen    int64
-	hasState    bool
-	state       string
-	since       int64
-	transitions uint32
+// pend is a finished rollup row waiting to be written.
+type pend struct {
+	c   *chk
+	acc rollAcc
 }
 
 // writer is the one goroutine that writes the database. Everything in it is
 // owned by that goroutine.
 type writer struct {
-	s   *Store
-	ids map[string]int64 // host name → hosts.id, committed rows only
+	s    *Store
+	subC <-chan event.Event // Consume's subscription; nil when none
 
-	roll   map[rollKey]*rollAcc
-	upd    map[string]*hostUpd
-	trs    []*Transition
-	probs  []*Problem
-	hosts  [][]Host
-	events uint64 // in the pending batch
+	hostIDs   map[string]int64 // committed rows only
+	checks    map[ckey]*chk
+	newChecks []*chk // dirty checks to insert or update
+	hostList  []Host // configured hosts to upsert
+
+	pending  []pend // finished minutes, oldest first
+	changes  []event.Event
+	problems []event.Event
+	msgs     []event.Event
+	events   uint64 // len(changes)+len(problems)+len(msgs)
+
+	swept int64 // minutes before this (unix ms) have been moved to pending
 
 	nextRetention time.Time
 	retentionBusy bool // the last pass hit its batch limit: continue next tick
 }
 
 func newWriter(s *Store) (*writer, error) {
-	w := &writer{
-		s:    s,
-		ids:  map[string]int64{},
-		roll: map[rollKey]*rollAcc{},
-		upd:  map[string]*hostUpd{},
-	}
+	w := &writer{s: s, hostIDs: map[string]int64{}, checks: map[ckey]*chk{}}
 	rows, err := s.w.Query(`SELECT id, name FROM hosts`)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id int64
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		w.hostIDs[name] = id
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = s.w.Query(`SELECT c.id, h.name, c.name, c.kind, c.target FROM checks c JOIN hosts h ON h.id = c.host_id`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id int64
-		var name string
-		if err := rows.Scan(&id, &name); err != nil {
+		c := &chk{}
+		var kind string
+		if err := rows.Scan(&c.id, &c.key.host, &c.key.check, &kind, &c.target); err != nil {
 			return nil, err
 		}
-		w.ids[name] = id
+		c.kind, _ = obs.ParseKind(kind)
+		w.checks[c.key] = c
 	}
+	s.checks.Store(int64(len(w.checks)))
 	return w, rows.Err()
 }
 
@@ -79,137 +111,283 @@ func (w *writer) run() {
 	defer t.Stop()
 	for {
 		select {
-		case ev := <-w.s.in:
-			w.add(ev)
+		case e := <-w.s.in:
+			w.add(&e)
+		case e, ok := <-w.subC:
+			if !ok {
+				w.subC = nil
+				continue
+			}
+			w.add(&e)
+		case fn := <-w.s.ctl:
+			fn(w)
 		case <-t.C:
-			w.commit()
-			w.retention()
+			w.tick()
 		case c := <-w.s.calls:
 			w.drain()
-			err := w.commit()
-			if err == nil && c.fn != nil {
+			var err error
+			if c.fn != nil {
 				err = c.fn(w)
 			}
 			c.done <- err
 		case <-w.s.stop:
 			w.drain()
-			w.commit()
+			w.finishAll()
+			w.commitAll()
 			return
 		}
 	}
 }
 
-// drain takes every event queued so far.
+// drain takes every event and configuration change queued so far.
 func (w *writer) drain() {
 	for {
 		select {
-		case ev := <-w.s.in:
-			w.add(ev)
+		case fn := <-w.s.ctl:
+			fn(w)
+		case e := <-w.s.in:
+			w.add(&e)
+		default:
+			w.drainSub()
+			return
+		}
+	}
+}
+
+func (w *writer) drainSub() {
+	if w.subC == nil {
+		return
+	}
+	for {
+		select {
+		case e, ok := <-w.subC:
+			if !ok {
+				w.subC = nil
+				return
+			}
+			w.add(&e)
 		default:
 			return
 		}
 	}
 }
 
-func (w *writer) add(ev event) {
-	w.events++
-	switch ev.kind {
-	case evProbe:
-		p := &ev.probe
-		at := ms(p.At)
-		k := rollKey{host: p.Host, minute: at - at%60000}
-		a := w.roll[k]
-		if a == nil {
-			a = &rollAcc{}
-			w.roll[k] = a
-		}
-		a.probes++
-		if !p.OK {
-			a.losses++
-		} else {
-			u := w.hostUpd(p.Host)
-			u.lastSeen = max(u.lastSeen, at)
-			if p.RTT > 0 {
-				r := int64(p.RTT)
-				if a.rttN == 0 || r < a.rttMin {
-					a.rttMin = r
-				}
-				if a.rttN == 0 || r > a.rttMax {
-					a.rttMax = r
-				}
-				a.rttN++
-				a.rttSum += r
+func (w *writer) add(e *event.Event) {
+	switch e.Type {
+	case event.Result:
+		w.result(e)
+	case event.StateChange:
+		w.check(e.Host, e.Check, e.Kind)
+		w.changes = append(w.changes, *e)
+		w.events++
+	case event.Problem:
+		w.check(e.Host, e.Check, e.Kind)
+		w.problems = append(w.problems, *e)
+		w.events++
+	case event.Message:
+		w.msgs = append(w.msgs, *e)
+		w.events++
+	}
+}
+
+// check returns the writer's record of a check, creating it (to be
+// inserted at the next commit) when new.
+func (w *writer) check(host, name string, kind obs.Kind) *chk {
+	k := ckey{host, name}
+	c := w.checks[k]
+	if c == nil {
+		c = &chk{key: k, kind: kind}
+		w.checks[k] = c
+		w.s.checks.Store(int64(len(w.checks)))
+		w.markNew(c)
+		return c
+	}
+	if kind != obs.KindInvalid && kind != c.kind {
+		c.kind = kind
+		w.markNew(c)
+	}
+	return c
+}
+
+func (w *writer) markNew(c *chk) {
+	if !c.dirty {
+		c.dirty = true
+		w.newChecks = append(w.newChecks, c)
+	}
+}
+
+func minuteOf(at int64) int64 {
+	m := at % 60000
+	if m < 0 {
+		m += 60000
+	}
+	return at - m
+}
+
+// result adds one observation to its check's rollup for the minute.
+func (w *writer) result(e *event.Event) {
+	o := e.Obs
+	if o == nil || o.Outcome == obs.OutcomeInvalid {
+		return
+	}
+	c := w.check(e.Host, e.Check, e.Kind)
+	at := ms(e.At)
+	m := minuteOf(at)
+	if c.acc.probes > 0 && c.acc.minute != m {
+		w.pending = append(w.pending, pend{c, c.acc})
+		w.s.pending.Store(int64(len(w.pending)))
+		c.acc = rollAcc{}
+	}
+	a := &c.acc
+	a.minute = m
+	a.probes++
+	if o.Outcome.Failed() {
+		a.losses++
+	} else {
+		a.lastOK = max(a.lastOK, at)
+		if r := int64(o.RTT); r > 0 {
+			if a.rttN == 0 || r < a.rttMin {
+				a.rttMin = r
 			}
+			if a.rttN == 0 || r > a.rttMax {
+				a.rttMax = r
+			}
+			a.rttN++
+			a.rttSum += r
 		}
-		if h := p.Health; h != nil {
-			a.healthN++
-			a.cpu += h.CPU
-			a.mem += h.Mem
-			a.disk += h.Disk
-			a.load += h.Load1
+	}
+	var h Health
+	switch {
+	case o.Health != nil:
+		h = HealthFromBlob(o.Health)
+	case o.HBM2 != nil:
+		h = HealthFromHBM2(o.HBM2)
+	default:
+		w.s.results.Add(1)
+		return
+	}
+	a.healthN++
+	a.cpu += h.CPU
+	a.mem += h.Mem
+	a.disk += h.Disk
+	a.load += h.Load1
+	w.s.results.Add(1)
+}
+
+// sweep moves the rollups of minutes that ended at least RollupGrace ago
+// to pending. It walks every check once per minute.
+func (w *writer) sweep(now time.Time) {
+	cur := minuteOf(ms(now))
+	cutoff := cur
+	if ms(now)-cur < w.s.opts.RollupGrace.Milliseconds() {
+		cutoff -= 60000
+	}
+	if cutoff <= w.swept {
+		return
+	}
+	w.swept = cutoff
+	for _, c := range w.checks {
+		if c.acc.probes > 0 && c.acc.minute < cutoff {
+			w.pending = append(w.pending, pend{c, c.acc})
+			c.acc = rollAcc{}
 		}
-	case evTransition:
-		t := ev.ext.(*Transition)
-		w.trs = append(w.trs, t)
-		u := w.hostUpd(t.Host)
-		u.hasState, u.state, u.since, u.transitions = true, t.To, ms(t.At), t.Count
-	case evProblem:
-		w.probs = append(w.probs, ev.ext.(*Problem))
-	case evHosts:
-		w.hosts = append(w.hosts, ev.ext.([]Host))
+	}
+	w.s.pending.Store(int64(len(w.pending)))
+}
+
+// finishAll moves every rollup in progress to pending (Flush, Close).
+func (w *writer) finishAll() {
+	for _, c := range w.checks {
+		if c.acc.probes > 0 {
+			w.pending = append(w.pending, pend{c, c.acc})
+			c.acc = rollAcc{}
+		}
+	}
+	w.s.pending.Store(int64(len(w.pending)))
+}
+
+func (w *writer) tick() {
+	w.sweep(w.s.opts.Now())
+	w.commit()
+	w.retention()
+}
+
+// commitAll commits until nothing is pending (or a commit fails).
+func (w *writer) commitAll() error {
+	for {
+		if err := w.commit(); err != nil {
+			return err
+		}
+		if len(w.pending) == 0 {
+			return nil
+		}
 	}
 }
 
-func (w *writer) hostUpd(name string) *hostUpd {
-	u := w.upd[name]
-	if u == nil {
-		u = &hostUpd{}
-		w.upd[name] = u
-	}
-	return u
-}
-
-func (w *writer) reset() {
-	clear(w.roll)
-	clear(w.upd)
-	clear(w.trs)
-	w.trs = w.trs[:0]
-	clear(w.probs)
-	w.probs = w.probs[:0]
-	w.hosts = nil
-	w.events = 0
-}
-
-// commit writes the pending batch in one transaction. On failure the batch
-// is dropped (and counted): retrying forever would grow memory without
-// bound while the disk is full or broken.
+// commit writes, in one transaction, the configured hosts and new checks,
+// up to RollupBatch pending rollup rows and every queued state change,
+// problem and message. On failure they are dropped (and counted):
+// retrying forever would grow memory without bound while the disk is full
+// or broken. New checks are retried.
 func (w *writer) commit() error {
-	if w.events == 0 {
+	nroll := min(len(w.pending), w.s.opts.RollupBatch)
+	if w.events == 0 && nroll == 0 && len(w.newChecks) == 0 && len(w.hostList) == 0 {
 		return nil
 	}
 	start := time.Now()
 	n := w.events
-	newIDs := map[string]int64{}
-	err := w.write(newIDs)
-	w.reset()
+	batch := w.pending[:nroll]
+	hostIDs := map[string]int64{}
+	checkIDs := map[*chk]int64{}
+	var results uint64
+	for i := range batch {
+		results += uint64(batch[i].acc.probes)
+	}
+	err := w.write(batch, hostIDs, checkIDs)
+	// Done with this batch either way.
+	w.pending = append(w.pending[:0], w.pending[nroll:]...)
+	if len(w.pending) == 0 && cap(w.pending) > 1<<16 {
+		w.pending = nil // give a large fleet's minute back
+	}
+	w.s.pending.Store(int64(len(w.pending)))
+	clear(w.changes)
+	w.changes = w.changes[:0]
+	clear(w.problems)
+	w.problems = w.problems[:0]
+	clear(w.msgs)
+	w.msgs = w.msgs[:0]
+	w.events = 0
 	s := w.s
 	if err != nil {
+		w.hostList = nil
 		s.errs.Add(1)
 		msg := err.Error()
 		s.lastErr.Store(&msg)
 		if s.opts.Log != nil {
-			s.opts.Log.Error("store: commit failed, batch dropped", "events", n, "err", err)
+			s.opts.Log.Error("store: commit failed, batch dropped", "events", n, "rollups", nroll, "err", err)
 		}
 		return err
 	}
-	for k, v := range newIDs {
-		w.ids[k] = v
+	w.hostList = nil
+	for k, v := range hostIDs {
+		w.hostIDs[k] = v
 	}
+	for c, id := range checkIDs {
+		c.id = id
+	}
+	for _, c := range w.newChecks {
+		c.dirty = false
+	}
+	clear(w.newChecks)
+	w.newChecks = w.newChecks[:0]
+	d := time.Since(start)
 	total := s.committed.Add(n)
+	s.rollupRows.Add(uint64(nroll))
 	s.commits.Add(1)
+	s.commitNanos.Add(int64(d))
 	s.lastCommit.Store(time.Now().UnixNano())
 	if s.opts.OnCommit != nil {
-		s.opts.OnCommit(CommitInfo{Events: n, Total: total, Duration: time.Since(start)})
+		s.opts.OnCommit(CommitInfo{Events: n, Total: total, Rollups: uint64(nroll), Results: results, Duration: d})
 	}
 	return nil
 }
@@ -220,29 +398,39 @@ const (
 		RETURNING id`
 	qHostEnsure = `INSERT INTO hosts (name, first_seen) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET name = name RETURNING id`
-	qRollup = `INSERT INTO rollups (host_id, minute, probes, losses, rtt_n, rtt_sum, rtt_min, rtt_max,
+	qCheckUpsert = `INSERT INTO checks (host_id, name, kind, target, first_seen) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (host_id, name) DO UPDATE SET
+			kind = CASE WHEN excluded.kind = 'invalid' THEN kind ELSE excluded.kind END,
+			target = CASE WHEN excluded.target = '' THEN target ELSE excluded.target END
+		RETURNING id`
+	qRollup = `INSERT INTO rollups (check_id, minute, probes, losses, rtt_n, rtt_sum, rtt_min, rtt_max, last_ok,
 			health_n, cpu_sum, mem_sum, disk_sum, load_sum)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (host_id, minute) DO UPDATE SET
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (check_id, minute) DO UPDATE SET
 			probes = probes + excluded.probes,
 			losses = losses + excluded.losses,
 			rtt_n = rtt_n + excluded.rtt_n,
 			rtt_sum = rtt_sum + excluded.rtt_sum,
 			rtt_min = min(coalesce(rtt_min, excluded.rtt_min), coalesce(excluded.rtt_min, rtt_min)),
 			rtt_max = max(coalesce(rtt_max, excluded.rtt_max), coalesce(excluded.rtt_max, rtt_max)),
+			last_ok = max(last_ok, excluded.last_ok),
 			health_n = health_n + excluded.health_n,
 			cpu_sum = cpu_sum + excluded.cpu_sum,
 			mem_sum = mem_sum + excluded.mem_sum,
 			disk_sum = disk_sum + excluded.disk_sum,
 			load_sum = load_sum + excluded.load_sum`
-	qTransition = `INSERT INTO transitions (host_id, at, from_state, to_state) VALUES (?, ?, ?, ?)`
-	qProblem    = `INSERT INTO problems (host_id, at, kind, icmp_type, icmp_code, from_addr, detail)
+	qChange = `INSERT INTO state_changes (check_id, at, from_state, to_state, host_from, host_to)
+		VALUES (?, ?, ?, ?, ?, ?)`
+	qCheckState = `UPDATE checks SET state = ?, state_since = ?,
+		transitions = CASE WHEN ? > 0 THEN ? ELSE transitions + 1 END WHERE id = ?`
+	qHostState = `UPDATE hosts SET state = ?, state_since = ?, transitions = transitions + 1
+		WHERE id = (SELECT host_id FROM checks WHERE id = ?)`
+	qProblem = `INSERT INTO problems (check_id, at, kind, icmp_type, icmp_code, from_addr, detail)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`
-	qLastSeen = `UPDATE hosts SET last_seen = max(last_seen, ?) WHERE id = ?`
-	qState    = `UPDATE hosts SET state = ?, state_since = ?, transitions = ? WHERE id = ?`
+	qMessage = `INSERT INTO events (at, host, check_name, source, level, message) VALUES (?, ?, ?, ?, ?, ?)`
 )
 
-func (w *writer) write(newIDs map[string]int64) error {
+func (w *writer) write(batch []pend, hostIDs map[string]int64, checkIDs map[*chk]int64) error {
 	ctx := context.Background()
 	tx, err := w.s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -251,12 +439,12 @@ func (w *writer) write(newIDs map[string]int64) error {
 	defer tx.Rollback()
 	now := ms(w.s.opts.Now())
 
-	upsert, err := tx.Prepare(qHostUpsert)
-	if err != nil {
-		return err
-	}
-	for _, list := range w.hosts {
-		for _, h := range list {
+	if len(w.hostList) > 0 {
+		upsert, err := tx.Prepare(qHostUpsert)
+		if err != nil {
+			return err
+		}
+		for _, h := range w.hostList {
 			labels := h.Labels
 			if labels == nil {
 				labels = map[string]string{}
@@ -269,113 +457,153 @@ func (w *writer) write(newIDs map[string]int64) error {
 			if err := upsert.QueryRow(h.Name, h.Address, string(lj), now).Scan(&id); err != nil {
 				return fmt.Errorf("host %q: %w", h.Name, err)
 			}
-			newIDs[h.Name] = id
+			hostIDs[h.Name] = id
 		}
 	}
-	ensure, err := tx.Prepare(qHostEnsure)
-	if err != nil {
-		return err
+	if len(w.newChecks) > 0 {
+		ensure, err := tx.Prepare(qHostEnsure)
+		if err != nil {
+			return err
+		}
+		upsert, err := tx.Prepare(qCheckUpsert)
+		if err != nil {
+			return err
+		}
+		for _, c := range w.newChecks {
+			hid, ok := hostIDs[c.key.host]
+			if !ok {
+				hid, ok = w.hostIDs[c.key.host]
+			}
+			if !ok {
+				if err := ensure.QueryRow(c.key.host, now).Scan(&hid); err != nil {
+					return fmt.Errorf("host %q: %w", c.key.host, err)
+				}
+				hostIDs[c.key.host] = hid
+			}
+			var id int64
+			if err := upsert.QueryRow(hid, c.key.check, c.kind.String(), c.target, now).Scan(&id); err != nil {
+				return fmt.Errorf("check %s/%s: %w", c.key.host, c.key.check, err)
+			}
+			checkIDs[c] = id
+		}
 	}
-	id := func(name string) (int64, error) {
-		if v, ok := newIDs[name]; ok {
-			return v, nil
+	id := func(c *chk) int64 {
+		if v, ok := checkIDs[c]; ok {
+			return v
 		}
-		if v, ok := w.ids[name]; ok {
-			return v, nil
-		}
-		var v int64
-		if err := ensure.QueryRow(name, now).Scan(&v); err != nil {
-			return 0, fmt.Errorf("host %q: %w", name, err)
-		}
-		newIDs[name] = v
-		return v, nil
+		return c.id
 	}
 
-	if len(w.roll) > 0 {
+	if len(batch) > 0 {
+		// In check order: the (check_id, minute) index is then walked
+		// once, front to back, instead of at random.
+		slices.SortFunc(batch, func(a, b pend) int {
+			return cmp.Or(cmp.Compare(id(a.c), id(b.c)), cmp.Compare(a.acc.minute, b.acc.minute))
+		})
 		st, err := tx.Prepare(qRollup)
 		if err != nil {
 			return err
 		}
-		for k, a := range w.roll {
-			hid, err := id(k.host)
-			if err != nil {
-				return err
-			}
+		for i := range batch {
+			p := &batch[i]
+			a := &p.acc
 			var rmin, rmax any
 			if a.rttN > 0 {
 				rmin, rmax = a.rttMin, a.rttMax
 			}
-			if _, err := st.Exec(hid, k.minute, a.probes, a.losses, a.rttN, a.rttSum, rmin, rmax,
+			if _, err := st.Exec(id(p.c), a.minute, a.probes, a.losses, a.rttN, a.rttSum, rmin, rmax, a.lastOK,
 				a.healthN, a.cpu, a.mem, a.disk, a.load); err != nil {
 				return fmt.Errorf("rollup: %w", err)
 			}
 		}
 	}
-	if len(w.trs) > 0 {
-		st, err := tx.Prepare(qTransition)
+	if len(w.changes) > 0 {
+		ins, err := tx.Prepare(qChange)
 		if err != nil {
 			return err
 		}
-		for _, t := range w.trs {
-			hid, err := id(t.Host)
-			if err != nil {
-				return err
+		cst, err := tx.Prepare(qCheckState)
+		if err != nil {
+			return err
+		}
+		hst, err := tx.Prepare(qHostState)
+		if err != nil {
+			return err
+		}
+		for i := range w.changes {
+			e := &w.changes[i]
+			cid := id(w.checks[ckey{e.Host, e.Check}])
+			at := ms(e.At)
+			if _, err := ins.Exec(cid, at, e.Old.String(), e.New.String(), e.HostOld.String(), e.HostNew.String()); err != nil {
+				return fmt.Errorf("state change: %w", err)
 			}
-			if _, err := st.Exec(hid, ms(t.At), t.From, t.To); err != nil {
-				return fmt.Errorf("transition: %w", err)
+			var n int64
+			if e.Snap != nil {
+				n = int64(e.Snap.Transitions)
+			}
+			if _, err := cst.Exec(e.New.String(), at, n, n, cid); err != nil {
+				return fmt.Errorf("state change: %w", err)
+			}
+			if e.HostOld != e.HostNew {
+				if _, err := hst.Exec(e.HostNew.String(), at, cid); err != nil {
+					return fmt.Errorf("state change: %w", err)
+				}
 			}
 		}
 	}
-	if len(w.probs) > 0 {
+	if len(w.problems) > 0 {
 		st, err := tx.Prepare(qProblem)
 		if err != nil {
 			return err
 		}
-		for _, p := range w.probs {
-			hid, err := id(p.Host)
-			if err != nil {
-				return err
-			}
-			var typ, code any
-			from := ""
-			if p.Kind == KindICMPError {
-				typ, code = int64(p.ICMPType), int64(p.ICMPCode)
-			}
-			if p.From.IsValid() {
-				from = p.From.String()
-			}
-			if _, err := st.Exec(hid, ms(p.At), p.Kind, typ, code, from, p.Detail); err != nil {
+		for i := range w.problems {
+			e := &w.problems[i]
+			cid := id(w.checks[ckey{e.Host, e.Check}])
+			kind, typ, code, from, detail := problemRow(e)
+			if _, err := st.Exec(cid, ms(e.At), kind, typ, code, from, detail); err != nil {
 				return fmt.Errorf("problem: %w", err)
 			}
 		}
 	}
-	if len(w.upd) > 0 {
-		seen, err := tx.Prepare(qLastSeen)
+	if len(w.msgs) > 0 {
+		st, err := tx.Prepare(qMessage)
 		if err != nil {
 			return err
 		}
-		state, err := tx.Prepare(qState)
-		if err != nil {
-			return err
-		}
-		for name, u := range w.upd {
-			hid, err := id(name)
-			if err != nil {
-				return err
-			}
-			if u.lastSeen != 0 {
-				if _, err := seen.Exec(u.lastSeen, hid); err != nil {
-					return err
-				}
-			}
-			if u.hasState {
-				if _, err := state.Exec(u.state, u.since, int64(u.transitions), hid); err != nil {
-					return err
-				}
+		for i := range w.msgs {
+			e := &w.msgs[i]
+			if _, err := st.Exec(ms(e.At), e.Host, e.Check, e.Source, e.Level.String(), e.Text); err != nil {
+				return fmt.Errorf("message: %w", err)
 			}
 		}
 	}
 	return tx.Commit()
+}
+
+// problemRow classifies a Problem event for the problems table.
+func problemRow(e *event.Event) (kind string, typ, code any, from, detail string) {
+	kind, detail = KindError, e.Text
+	o := e.Obs
+	if o == nil {
+		return kind, nil, nil, "", detail
+	}
+	switch {
+	case o.Outcome == obs.Timeout:
+		kind = KindTimeout
+	case o.ICMPType != 0 || o.From.IsValid():
+		kind = KindICMPError
+		typ, code = int64(o.ICMPType), int64(o.ICMPCode)
+	}
+	if o.From.IsValid() {
+		from = o.From.String()
+	}
+	if detail == "" {
+		detail = o.Problem
+	}
+	if detail == "" {
+		detail = o.Detail
+	}
+	return kind, typ, code, from, detail
 }
 
 // retention deletes rows older than the retention period in small batches,
@@ -385,8 +613,9 @@ const retentionBatches = 10
 
 var retentionTables = [...]struct{ table, col string }{
 	{"rollups", "minute"},
-	{"transitions", "at"},
+	{"state_changes", "at"},
 	{"problems", "at"},
+	{"events", "at"},
 }
 
 func (w *writer) retention() {

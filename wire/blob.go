@@ -84,17 +84,17 @@ type BootID [BootIDLen]byte
 
 // Health is one host-health sample, the decoded form of a blob.
 type Health struct {
-	Flags       uint8  // BlobFlagSealed when it arrived sealed
-	KeyID       uint8  // key that sealed it; 0 when clear
-	BootID      BootID // random per responder run (per Sealer)
-	Generation  uint64 // 1, 2, … within one boot id; at most MaxGeneration
-	CollectedAt int64  // unix ns, responder's clock
-
-	BootTime     int64  // unix seconds; 0 to 2^32-1 on the wire
-	Uptime       uint64 // seconds; at most 2^32-1 on the wire
+	Flags        uint8  // BlobFlagSealed when it arrived sealed
+	KeyID        uint8  // key that sealed it; 0 when clear
+	BootID       BootID // random per responder run (per Sealer)
 	CPUBusy      uint16 // ‰ of all CPUs busy since the previous sample
 	NumCPU       uint16
 	FullestMount uint16 // ‰ used of the fullest real mount
+	Generation   uint64 // 1, 2, … within one boot id; at most MaxGeneration
+	CollectedAt  int64  // unix ns, responder's clock
+
+	BootTime     uint32 // unix seconds
+	Uptime       uint32 // seconds
 	Load1        uint32 // load average × 1000
 	Load5        uint32
 	Load15       uint32
@@ -269,13 +269,12 @@ func nonce(n *[chacha20poly1305.NonceSizeX]byte, hdr []byte) {
 // responders use a Sealer, which never repeats a pair; EncodeBlob itself
 // trusts its caller (tests, benchmarks, and Sealer).
 //
-// ErrRange: a value the format cannot carry (generation 0 or past
-// MaxGeneration, boot time or uptime outside 0–2^32-1).
+// ErrRange: generation 0 or past MaxGeneration.
 func EncodeBlob(dst []byte, h *Health, k *Key) error {
 	if len(dst) < BlobSize {
 		return ErrShort
 	}
-	if h.Generation == 0 || h.Generation > MaxGeneration || h.BootTime < 0 || h.BootTime > math.MaxUint32 || h.Uptime > math.MaxUint32 {
+	if h.Generation == 0 || h.Generation > MaxGeneration {
 		return ErrRange
 	}
 	b := dst[:BlobSize]
@@ -290,8 +289,8 @@ func EncodeBlob(dst []byte, h *Health, k *Key) error {
 	copy(b[offBBootID:], h.BootID[:])
 	be.PutUint32(b[offBGeneration:], uint32(h.Generation))
 	be.PutUint64(b[offBCollected:], uint64(h.CollectedAt))
-	be.PutUint32(b[offBBootTime:], uint32(h.BootTime))
-	be.PutUint32(b[offBUptime:], uint32(h.Uptime))
+	be.PutUint32(b[offBBootTime:], h.BootTime)
+	be.PutUint32(b[offBUptime:], h.Uptime)
 	be.PutUint16(b[offBCPU:], h.CPUBusy)
 	be.PutUint16(b[offBNumCPU:], h.NumCPU)
 	be.PutUint16(b[offBFullest:], h.FullestMount)
@@ -382,8 +381,8 @@ func DecodeBlob(b []byte, k *Key, h *Health) error {
 		BootID:       BootID(b[offBBootID : offBBootID+BootIDLen]),
 		Generation:   uint64(be.Uint32(b[offBGeneration:])),
 		CollectedAt:  int64(be.Uint64(b[offBCollected:])),
-		BootTime:     int64(be.Uint32(b[offBBootTime:])),
-		Uptime:       uint64(be.Uint32(b[offBUptime:])),
+		BootTime:     be.Uint32(b[offBBootTime:]),
+		Uptime:       be.Uint32(b[offBUptime:]),
 		CPUBusy:      be.Uint16(b[offBCPU:]),
 		NumCPU:       be.Uint16(b[offBNumCPU:]),
 		FullestMount: be.Uint16(b[offBFullest:]),

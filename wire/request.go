@@ -114,6 +114,23 @@ type Reply struct {
 	Blob []byte
 }
 
+// MakeReachReply rewrites request bytes b in place into a reply without
+// health: the magic becomes HBR1, FlagHealth is cleared (the prober reads
+// that as "reachable, no health given"), and the token is zeroed. The room
+// is left as the request sent it (zeros from hb-probe) and the length never
+// changes. A responder sends it for a valid request it will not give health
+// to: no or wrong key id or token, a room too small, no sample yet, health
+// not asked for.
+func MakeReachReply(b []byte) error {
+	if _, err := ParseRequest(b); err != nil {
+		return err
+	}
+	copy(b[OffMagic:], ReplyMagic)
+	b[OffFlags] &^= FlagHealth
+	clear(b[OffToken : OffToken+TokenLen])
+	return nil
+}
+
 // ParseReply decodes an HBR1 reply. Blob aliases b.
 func ParseReply(b []byte) (Reply, error) {
 	if len(b) < HeaderLen {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/monitor"
 	"github.com/hbmon/hb/store"
 )
 
@@ -47,7 +48,7 @@ func runBackup(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "hb-probe: backup: config: %v\n", err)
 			return exitSetup
 		}
-		if src, err = dbPath(&c); err != nil {
+		if src, err = monitor.DBPath(&c); err != nil {
 			fmt.Fprintf(stderr, "hb-probe: backup: %v\n", err)
 			return exitSetup
 		}

@@ -9,6 +9,7 @@ import (
 	toml "github.com/pelletier/go-toml/v2"
 
 	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/monitor"
 )
 
 // runCheckConfig is `hb-probe check-config [flags]`: it takes the same
@@ -61,7 +62,7 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 		fs.Visit(func(f *flag.Flag) { fmt.Fprintf(stdout, " --%s", f.Name) })
 		fmt.Fprintln(stdout)
 	}
-	if db, err := dbPath(&c); err == nil {
+	if db, err := monitor.DBPath(&c); err == nil {
 		fmt.Fprintf(stdout, "# database: %s\n", db)
 	}
 	b, err := toml.Marshal(&c)

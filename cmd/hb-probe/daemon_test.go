@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/store"
 )
 
@@ -69,7 +71,8 @@ func TestBackupCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	s.RecordProbe(store.Probe{Host: "a", At: time.Now(), OK: true, RTT: time.Millisecond})
+	s.Record(event.Event{Type: event.Result, At: time.Now(), Host: "a", Check: "icmp", Kind: obs.KindICMP,
+		Obs: &obs.Observation{Outcome: obs.OK, RTT: time.Millisecond}})
 	if err := s.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,12 @@
-// Command hb-probe watches many hosts with batched ICMP/UDP probes and
-// reports their reachability, kernel-timestamped RTT and health.
+// Command hb-probe watches many hosts with batched ICMP/UDP probes (and the
+// other checks of its target list) and reports their reachability,
+// kernel-timestamped RTT and health.
 //
 //	hb-probe --once --targets hosts.txt      # probe every target once, print a table, exit 0/1/2
-//	hb-probe --targets hosts.txt             # daemon mode (cmd/hb-probe/daemon.go)
+//	hb-probe --targets hosts.txt             # daemon mode (package monitor)
 //
-// See docs/prober.md.
+// main is thin: flags → config → monitor.Run. See docs/prober.md and
+// docs/operations.md.
 package main
 
 import (
@@ -13,17 +15,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/netip"
+	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
-	"time"
 
 	"github.com/hbmon/hb/config"
-	"github.com/hbmon/hb/prober"
-	"github.com/hbmon/hb/wire"
+	"github.com/hbmon/hb/monitor"
 )
 
 // version is set at build time (-ldflags -X main.version=…).
@@ -31,209 +29,15 @@ var version = "0.0.0-dev"
 
 // Exit codes, as fping uses them.
 const (
-	exitOK    = 0 // every target answered
+	exitOK    = 0 // every target answered (daemon: clean stop)
 	exitSome  = 1 // some target did not answer
-	exitSetup = 2 // usage or setup error
+	exitSetup = 2 // usage or setup error (daemon: failed start or failure)
 )
 
-// options are the command-line flags. Daemon mode (daemon.go) may add its
-// own fields; keep each one documented by its flag's help text.
-type options struct {
-	Targets      string        // --targets FILE ("-": stdin)
-	Args         []string      // targets given as arguments
-	Once         bool          // --once: probe, print, exit
-	Count        int           // --count: probes per target per round
-	Period       time.Duration // --period: between two probes of one target (--once)
-	Interval     time.Duration // --interval: between rounds (daemon)
-	Timeout      time.Duration // --timeout: per probe
-	Rate         int           // --rate: probes/s over all targets (0: unlimited)
-	Batch        int           // --batch: sendmmsg/recvmmsg batch
-	Proto        string        // --proto: auto, icmp, udp
-	UDPPort      int           // --udp-port
-	KeyFile      string        // --key FILE
-	KeyID        int           // --key-id
-	JSON         bool          // --json
-	MaxTargets   int           // --max-targets
-	NoKernelTx   bool          // --no-kernel-tx
-	ResolveEvery time.Duration // --resolve-every (daemon)
-	StaleAfter   time.Duration // --stale-after
-	Quiet        bool          // --quiet: no mode line, warnings or progress
-	Version      bool          // --version
-
-	Daemon  daemonOptions  // daemon-only flags (daemon.go)
-	visited config.Visited // flags set on the command line: they override the config file
-}
-
-func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("hb-probe", flag.ContinueOnError)
-	fs.SetOutput(out)
-	fs.StringVar(&o.Targets, "targets", "", "read targets from `FILE` ('-' for stdin): one per line, an IPv4/IPv6 address, hostname or CIDR, then optional name=NAME and key=value labels; '#' comments")
-	fs.BoolVar(&o.Once, "once", false, "probe every target --count times, print a table (or --json) and exit: 0 all answered, 1 some did not, 2 usage/setup error")
-	fs.IntVar(&o.Count, "count", 1, "probes per target per round (loss and jitter need more than 1)")
-	fs.DurationVar(&o.Period, "period", time.Second, "with --once: time between two probes of the same target")
-	fs.DurationVar(&o.Interval, "interval", 10*time.Second, "daemon: how often each target is probed (spread evenly over the interval)")
-	fs.DurationVar(&o.Timeout, "timeout", time.Second, "how long a probe waits for its reply")
-	fs.IntVar(&o.Rate, "rate", 10000, "global limit in probes per second, released in whole batches (0: unlimited)")
-	fs.IntVar(&o.Batch, "batch", 64, "probes per sendmmsg / replies per recvmmsg call")
-	fs.StringVar(&o.Proto, "proto", "auto", "auto (raw ICMP with CAP_NET_RAW, else ping sockets, else UDP), icmp, or udp (HBQ1 datagrams to --udp-port, answered by hb-responder)")
-	fs.IntVar(&o.UDPPort, "udp-port", wire.DefaultUDPPort, "responder UDP port for --proto udp")
-	fs.StringVar(&o.KeyFile, "key", "", "shared key `FILE` (32 raw bytes or 64 hex digits): sends access tokens and opens sealed health blobs")
-	fs.IntVar(&o.KeyID, "key-id", 1, "id (1-255) of the --key, as configured on the responders")
-	fs.BoolVar(&o.JSON, "json", false, "with --once: print one JSON object per target (JSON Lines) instead of the table")
-	fs.IntVar(&o.MaxTargets, "max-targets", prober.DefaultMaxTargets, "refuse target lists (after CIDR expansion) larger than this")
-	fs.BoolVar(&o.NoKernelTx, "no-kernel-tx", false, "do not use SO_TIMESTAMPING; measure RTT from SO_TIMESTAMPNS receive stamps and the send clock")
-	fs.DurationVar(&o.ResolveEvery, "resolve-every", 5*time.Minute, "daemon: re-resolve hostnames this often (0: never)")
-	fs.DurationVar(&o.StaleAfter, "stale-after", 30*time.Second, "flag health blobs collected longer ago than this as stale")
-	fs.BoolVar(&o.Quiet, "quiet", false, "no mode line, warnings or progress on stderr")
-	fs.BoolVar(&o.Version, "version", false, "print the version and exit")
-	addDaemonFlags(fs, &o.Daemon)
-	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: hb-probe [flags] [TARGET ...]\n\n"+
-			"Probes hosts with batched ICMP echo (or UDP) requests carrying an HBQ1 tag; hosts running\n"+
-			"hb-responder answer with their health (CPU, load, memory, disk, uptime), others with a plain echo.\n"+
-			"TARGETs (or --targets FILE) are addresses, hostnames or CIDRs.\n\n"+
-			"  hb-probe --once 198.18.0.0/24          probe once, print a table, exit 0/1/2 like fping\n"+
-			"  hb-probe --once --json --targets FILE  one JSON object per target\n"+
-			"  hb-probe --targets FILE                daemon mode (state, history, API on 127.0.0.1:8787)\n"+
-			"  hb-probe check-config [--config FILE]  print the effective config and where it came from\n"+
-			"  hb-probe backup [--db FILE] OUT.db     online copy of the history database\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parseArgs parses the command line; a usage error is returned as such.
-func parseArgs(args []string, out io.Writer) (*options, error) {
-	o := &options{}
-	fs := newFlagSet(o, out)
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	o.Args = fs.Args()
-	o.visited = config.VisitedFlags(fs)
-	if o.Version {
-		return o, nil
-	}
-	switch {
-	case o.Once && o.Targets == "" && len(o.Args) == 0: // the daemon may take them from its config file
-		return nil, errors.New("no targets: give --targets FILE or addresses as arguments")
-	case o.Count < 1:
-		return nil, errors.New("--count must be at least 1")
-	case o.Timeout <= 0 || o.Period <= 0 || o.Interval <= 0:
-		return nil, errors.New("--timeout, --period and --interval must be positive")
-	case o.Rate < 0:
-		return nil, errors.New("--rate must be >= 0")
-	case o.Batch < 1 || o.Batch > 1024:
-		return nil, errors.New("--batch must be 1-1024")
-	case o.KeyID < 1 || o.KeyID > 255:
-		return nil, errors.New("--key-id must be 1-255")
-	case o.UDPPort < 1 || o.UDPPort > 65535:
-		return nil, errors.New("--udp-port must be 1-65535")
-	}
-	if _, err := parseProto(o.Proto); err != nil {
-		return nil, err
-	}
-	return o, nil
-}
-
-func parseProto(s string) (prober.Proto, error) {
-	switch s {
-	case "auto", "":
-		return prober.ProtoAuto, nil
-	case "icmp":
-		return prober.ProtoICMP, nil
-	case "udp":
-		return prober.ProtoUDP, nil
-	}
-	return 0, fmt.Errorf("--proto %q: want auto, icmp or udp", s)
-}
-
-// loadKey reads a key file in the format wire.ParseSecret accepts (the
-// same files hb-responder reads).
-func loadKey(path string, id int) (*wire.Key, error) {
-	if path == "" {
-		return nil, nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	secret, err := wire.ParseSecret(b)
-	if err != nil {
-		return nil, fmt.Errorf("key file %s: %w", path, err)
-	}
-	return wire.NewKey(uint8(id), secret)
-}
-
-// engineConfig turns the flags into the engine's configuration.
-func engineConfig(o *options) (prober.Config, error) {
-	proto, err := parseProto(o.Proto)
-	if err != nil {
-		return prober.Config{}, err
-	}
-	key, err := loadKey(o.KeyFile, o.KeyID)
-	if err != nil {
-		return prober.Config{}, err
-	}
-	rate := o.Rate
-	if rate == 0 {
-		rate = -1 // unlimited
-	}
-	return prober.Config{
-		Proto: proto, Interval: o.Interval, Timeout: o.Timeout, Rate: rate, Batch: o.Batch,
-		Key: key, StaleAfter: o.StaleAfter, UDPPort: o.UDPPort, NoKernelTx: o.NoKernelTx,
-	}, nil
-}
-
-// lookup resolves hostnames with the system resolver.
-func lookup(ctx context.Context, host string) ([]netip.Addr, error) {
-	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-}
-
-// loadTargets reads --targets and the arguments, expands and resolves
-// them; warnings (merged duplicates) go to warn.
-func loadTargets(ctx context.Context, o *options, stdin io.Reader, warn func(string)) ([]prober.Spec, []prober.Target, error) {
-	var specs []prober.Spec
-	if o.Targets != "" {
-		var r io.Reader = stdin
-		name := "-"
-		if o.Targets != "-" {
-			f, err := os.Open(o.Targets)
-			if err != nil {
-				return nil, nil, err
-			}
-			defer f.Close()
-			r, name = f, o.Targets
-		}
-		s, err := prober.ParseSpecs(r, name, o.MaxTargets)
-		if err != nil {
-			return nil, nil, err
-		}
-		specs = s
-	}
-	if len(o.Args) > 0 {
-		s, err := prober.ParseSpecs(strings.NewReader(strings.Join(o.Args, "\n")), "args", o.MaxTargets)
-		if err != nil {
-			return nil, nil, err
-		}
-		specs = append(specs, s...)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	ts, warns, err := prober.Resolve(ctx, specs, lookup, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(ts) > o.MaxTargets {
-		return nil, nil, fmt.Errorf("%d targets: past --max-targets %d", len(ts), o.MaxTargets)
-	}
-	for _, w := range warns {
-		warn(w)
-	}
-	if len(ts) == 0 {
-		return nil, nil, errors.New("the target list is empty")
-	}
-	return specs, ts, nil
+// subcommands are `hb-probe NAME [args]`; each takes its own flags.
+var subcommands = map[string]func(args []string, stdout, stderr io.Writer) int{
+	"backup":       runBackup,      // backup.go
+	"check-config": runCheckConfig, // checkconfig.go
 }
 
 func main() {
@@ -241,12 +45,9 @@ func main() {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) > 0 { // subcommands (backup.go, checkconfig.go)
-		switch args[0] {
-		case "backup":
-			return runBackup(args[1:], stdout, stderr)
-		case "check-config":
-			return runCheckConfig(args[1:], stdout, stderr)
+	if len(args) > 0 {
+		if sub, ok := subcommands[args[0]]; ok {
+			return sub(args[1:], stdout, stderr)
 		}
 	}
 	o, err := parseArgs(args, stderr)
@@ -266,9 +67,37 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if o.Once {
 		return runOnce(ctx, o, stdin, stdout, stderr)
 	}
-	if err := runDaemon(ctx, o); err != nil {
+	if err := runDaemon(ctx, o, stdin, stderr); err != nil {
 		fmt.Fprintf(stderr, "hb-probe: %v\n", err)
 		return exitSetup
 	}
 	return exitOK
+}
+
+// runDaemon runs hb-probe continuously until ctx ends (SIGINT, SIGTERM).
+// A failed start (bad config or targets, sockets, database, API bind) and
+// a part failing later are errors: the exit status is then non-zero, so
+// systemd's Restart=on-failure applies.
+func runDaemon(ctx context.Context, o *options, stdin io.Reader, stderr io.Writer) error {
+	cfg, path, err := effectiveConfig(o)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	level := new(slog.LevelVar)
+	lv, _ := config.ParseLogLevel(cfg.LogLevel)
+	level.Set(lv)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if path != "" {
+		log.Info("config", "file", path)
+	} else {
+		log.Info("config", "file", "none found, defaults and flags")
+	}
+	return monitor.Run(ctx, cfg, path, monitor.Options{
+		Load:    func() (config.Probe, string, error) { return effectiveConfig(o) },
+		Args:    o.Args,
+		Stdin:   stdin,
+		Log:     log,
+		Level:   level,
+		Version: version,
+	})
 }

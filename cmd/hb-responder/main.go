@@ -19,6 +19,7 @@ import (
 
 	"github.com/hbmon/hb/bpf"
 	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/internal/bucket"
 	"github.com/hbmon/hb/responder"
 	"github.com/hbmon/hb/wire"
 )
@@ -275,12 +276,18 @@ func run(args []string) int {
 		return 1
 	}
 	agent.SetInterfaces(states)
-	if cfg.UDPPort != 0 {
-		conn, err := net.ListenPacket("udp", fmt.Sprintf(":%d", cfg.UDPPort))
+	// One rate budget for UDP: where the kernel program is attached it
+	// answers every valid UDP probe and drops those over the rate, so the
+	// userspace responder runs only when no program is attached.
+	if cfg.UDPPort != 0 && len(attached) == 0 {
+		conn, err := responder.ListenUDP(cfg.UDPPort)
 		if err != nil {
 			log.Error("userspace UDP responder not started", "port", cfg.UDPPort, "err", err)
 		} else {
-			u := &responder.UDPResponder{Conn: conn, Key: key, Blob: agent.Blob, Limit: responder.NewBucket(cfg.RateLimit, cfg.Burst)}
+			u := &responder.UDPResponder{Conn: conn, Judge: responder.Judge{Key: key, Port: cfg.UDPPort}, Blob: agent.Blob}
+			if cfg.RateLimit > 0 {
+				u.Limit = bucket.New(cfg.RateLimit, int(cfg.Burst))
+			}
 			agent.SetUDPCounters(u.Counters)
 			go func() {
 				if err := u.Serve(ctx); err != nil {

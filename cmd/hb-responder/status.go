@@ -63,7 +63,7 @@ func statusCmd(args []string) int {
 	c := s.Counters
 	fmt.Fprintf(w, "kernel\tanswered %d, hbm2 %d, passed %d, denied %d, too-small %d, rate-limited %d\n", c.Answered, c.HBM2, c.Passed, c.Denied, c.TooSmall, c.RateLimited)
 	u := s.UDP
-	fmt.Fprintf(w, "userspace udp\tanswered %d, echoed %d, dropped %d, rate-limited %d\n", u.Answered, u.Echoed, u.Dropped, u.RateLimited)
+	fmt.Fprintf(w, "userspace udp\tanswered %d, reachable %d, dropped %d, rate-limited %d\n", u.Answered, u.Reachable, u.Dropped, u.RateLimited)
 	w.Flush()
 	if !alive {
 		return 1

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: MIT
+
+package alert
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hbmon/hb/alert/match"
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS alert_state (
+	key     TEXT PRIMARY KEY,   -- host NUL check NUL rule NUL metric
+	body    TEXT NOT NULL,      -- the Alert as JSON
+	updated INTEGER NOT NULL    -- unix ns
+);
+CREATE TABLE IF NOT EXISTS alert_silences (
+	id   INTEGER PRIMARY KEY AUTOINCREMENT,
+	body TEXT NOT NULL          -- the Silence as JSON
+);
+`
+
+// Silence mutes notifications of matching alerts between StartsAt and
+// EndsAt; with Schedule and Duration it is a recurring maintenance window
+// instead (each window opens at a Schedule match and lasts Duration)
+// until EndsAt (zero: forever). Muted alerts are still recorded.
+type Silence struct {
+	ID        int64         `json:"id"`
+	Matchers  string        `json:"matchers"` // label selector: "host=web1,check=icmp"
+	Author    string        `json:"author"`
+	Comment   string        `json:"comment"`
+	StartsAt  time.Time     `json:"starts_at"`
+	EndsAt    time.Time     `json:"ends_at,omitzero"`
+	Schedule  string        `json:"schedule,omitempty"` // cron, UTC (maintenance windows)
+	Duration  time.Duration `json:"duration_ns,omitempty"`
+	CreatedAt time.Time     `json:"created_at"`
+
+	sel   match.Selector
+	sched *match.Schedule
+}
+
+// Validate parses the matchers and schedule.
+func (s *Silence) Validate() error {
+	var err error
+	if s.sel, err = match.ParseSelector(s.Matchers); err != nil {
+		return err
+	}
+	if len(s.sel) == 0 {
+		return errors.New("a silence needs at least one matcher")
+	}
+	if s.Schedule != "" {
+		if s.sched, err = match.ParseSchedule(s.Schedule); err != nil {
+			return err
+		}
+		if s.Duration <= 0 || s.Duration > 7*24*time.Hour {
+			return fmt.Errorf("a maintenance window needs a duration in (0, 168h], got %v", s.Duration)
+		}
+		return nil
+	}
+	if s.EndsAt.IsZero() || !s.EndsAt.After(s.StartsAt) {
+		return errors.New("a silence needs ends_at after starts_at")
+	}
+	return nil
+}
+
+// Active reports whether the silence mutes at now.
+func (s *Silence) Active(now time.Time) bool {
+	if now.Before(s.StartsAt) || !s.EndsAt.IsZero() && !now.Before(s.EndsAt) {
+		return false
+	}
+	if s.sched != nil {
+		_, ok := s.sched.Active(now, s.Duration)
+		return ok
+	}
+	return true
+}
+
+// Expired reports whether the silence can never be active again.
+func (s *Silence) Expired(now time.Time) bool { return !s.EndsAt.IsZero() && !now.Before(s.EndsAt) }
+
+// AddSilence validates and stores s, returning it with its id.
+func (e *Engine) AddSilence(s Silence, now time.Time) (Silence, error) {
+	if s.StartsAt.IsZero() {
+		s.StartsAt = now
+	}
+	s.StartsAt, s.EndsAt, s.CreatedAt = s.StartsAt.UTC(), s.EndsAt.UTC(), now.UTC()
+	if s.EndsAt.Equal(time.Unix(0, 0).UTC()) {
+		s.EndsAt = time.Time{}
+	}
+	if err := s.Validate(); err != nil {
+		return s, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.db != nil {
+		body, _ := json.Marshal(&s)
+		res, err := e.db.Exec(`INSERT INTO alert_silences(body) VALUES(?)`, string(body))
+		if err != nil {
+			return s, fmt.Errorf("alert: saving silence: %w", err)
+		}
+		s.ID, _ = res.LastInsertId()
+		body, _ = json.Marshal(&s)
+		e.db.Exec(`UPDATE alert_silences SET body = ? WHERE id = ?`, string(body), s.ID)
+	} else {
+		s.ID = int64(len(e.silences) + 1)
+		for e.silences[s.ID] != nil {
+			s.ID++
+		}
+	}
+	c := s
+	e.silences[s.ID] = &c
+	return s, nil
+}
+
+// Silences returns the silences, expired ones too when all.
+func (e *Engine) Silences(now time.Time, all bool) []Silence {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := []Silence{}
+	for _, s := range e.silences {
+		if all || !s.Expired(now) {
+			out = append(out, *s)
+		}
+	}
+	sortSilences(out)
+	return out
+}
+
+func sortSilences(s []Silence) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j].ID < s[j-1].ID; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// DeleteSilence removes a silence; muted alerts that are still firing are
+// notified at the next tick.
+func (e *Engine) DeleteSilence(id int64) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.silences[id] == nil {
+		return ErrNotFound
+	}
+	delete(e.silences, id)
+	if e.db != nil {
+		if _, err := e.db.Exec(`DELETE FROM alert_silences WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("alert: deleting silence: %w", err)
+		}
+	}
+	return nil
+}
+
+// restore loads alerts and silences (called by New).
+func (e *Engine) restore() error {
+	if _, err := e.db.Exec(schema); err != nil {
+		return fmt.Errorf("alert: schema: %w", err)
+	}
+	rows, err := e.db.Query(`SELECT key, body FROM alert_state`)
+	if err != nil {
+		return fmt.Errorf("alert: restoring: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key, body string
+		if err := rows.Scan(&key, &body); err != nil {
+			return err
+		}
+		a := new(Alert)
+		if err := json.Unmarshal([]byte(body), a); err != nil {
+			e.log.Warn("alert: dropping unreadable saved alert", "key", key, "err", err)
+			continue
+		}
+		if a.key() != key {
+			continue
+		}
+		a.Kind = kindOf(a.KindName)
+		a.ID = alertID(key)
+		e.alerts[key], e.byID[a.ID] = a, a
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	srows, err := e.db.Query(`SELECT id, body FROM alert_silences`)
+	if err != nil {
+		return fmt.Errorf("alert: restoring silences: %w", err)
+	}
+	defer srows.Close()
+	for srows.Next() {
+		var id int64
+		var body string
+		if err := srows.Scan(&id, &body); err != nil {
+			return err
+		}
+		s := new(Silence)
+		if err := json.Unmarshal([]byte(body), s); err != nil || s.Validate() != nil {
+			e.log.Warn("alert: dropping unreadable silence", "id", id)
+			continue
+		}
+		s.ID = id
+		e.silences[id] = s
+	}
+	return srows.Err()
+}
+
+// persist writes changed alerts and deletes dropped ones in one
+// transaction.
+func (e *Engine) persist(dirty []Alert, deleted []string) error {
+	tx, err := e.db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	now := time.Now().UnixNano()
+	for i := range dirty {
+		body, err := json.Marshal(&dirty[i])
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`INSERT INTO alert_state(key, body, updated) VALUES(?, ?, ?)
+			ON CONFLICT(key) DO UPDATE SET body = excluded.body, updated = excluded.updated`, dirty[i].key(), string(body), now); err != nil {
+			return err
+		}
+	}
+	for _, k := range deleted {
+		if _, err := tx.Exec(`DELETE FROM alert_state WHERE key = ?`, k); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// SchemaOnly creates the alert tables in db (for tools that read them).
+func SchemaOnly(db *sql.DB) error {
+	_, err := db.Exec(schema)
+	return err
+}

@@ -1,0 +1,1005 @@
+// SPDX-License-Identifier: MIT
+
+package alert
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hbmon/hb/alert/match"
+	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/notify"
+	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/state"
+)
+
+// Enqueuer takes finished messages; *notify.Outbox is one.
+type Enqueuer interface {
+	EnqueueAll([]notify.Queued) error
+}
+
+// HostLabels returns a host's labels (owner, managers, monitors, parent,
+// threshold_configs, anything from the target list) and whether it exists.
+type HostLabels func(host string) (state.Labels, bool)
+
+// Options configures an Engine.
+type Options struct {
+	Config config.Alerts
+	Users  []config.User
+	// Channels: the built channels (for min_level); names only matter.
+	Channels map[string]*notify.Spec
+	Out      Enqueuer   // nil: notifications are counted and dropped
+	Hosts    HostLabels // nil: no labels
+	DB       *sql.DB    // nil: nothing persists
+	Log      *slog.Logger
+}
+
+// Alert is one (host, check, rule, metric)'s alert. The engine owns it;
+// the API gets copies.
+type Alert struct {
+	ID        uint64   `json:"id"`
+	Host      string   `json:"host"`
+	Check     string   `json:"check"`
+	Kind      obs.Kind `json:"-"`
+	KindName  string   `json:"kind"`
+	Rule      string   `json:"rule"`
+	Metric    string   `json:"metric,omitempty"`     // full metric name (threshold rules)
+	CheckName string   `json:"check_name,omitempty"` // {check_name}: the generic-matching prefix, or the check
+	Track
+	Value     float64   `json:"value"`
+	Threshold float64   `json:"threshold"`
+	Op        string    `json:"op,omitempty"`
+	Text      string    `json:"text"`
+	StartsAt  time.Time `json:"starts_at,omitzero"` // first left OK (this episode)
+
+	Notified   Level     `json:"notified_level"` // level last notified; OK: none outstanding
+	NotifiedAt time.Time `json:"notified_at,omitzero"`
+	Channels   []string  `json:"channels,omitempty"` // got this episode's notifications
+
+	Acked      bool      `json:"acknowledged"`
+	AckedBy    string    `json:"acknowledged_by,omitempty"`
+	AckComment string    `json:"ack_comment,omitempty"`
+	AckedAt    time.Time `json:"acknowledged_at,omitzero"`
+
+	Held     string      `json:"held,omitempty"`  // "unreachable behind PARENT", "host down"
+	Muted    string      `json:"muted,omitempty"` // "silence 3", "maintenance backups"
+	Flapping bool        `json:"flapping,omitempty"`
+	Changes  []time.Time `json:"changes,omitempty"` // level changes within the flap window
+
+	rule  *Rule
+	dirty bool
+}
+
+func (a *Alert) key() string { return alertKey(a.Host, a.Check, a.Rule, a.Metric) }
+
+func alertKey(host, check, rule, metric string) string {
+	return host + "\x00" + check + "\x00" + rule + "\x00" + metric
+}
+
+// alertID is a stable id for a key: FNV-64a folded into 53 bits, so it
+// survives JSON numbers.
+func alertID(key string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return h.Sum64() & (1<<53 - 1)
+}
+
+// note is one notification-worthy event waiting for the group flush.
+type note struct {
+	a     *Alert
+	event string // firing, escalated, renotify, resolved, flapping
+	level Level
+	prev  Level
+	at    time.Time
+}
+
+// checkInfo is what the engine knows of one check.
+type checkInfo struct {
+	kind  obs.Kind
+	state state.State
+}
+
+// Engine evaluates rules on events and keeps the alerts. Its methods are
+// safe for concurrent use; Handle and Tick take the time from their
+// arguments, so tests drive it with a fake clock.
+type Engine struct {
+	mu       sync.Mutex // guards everything below
+	cfg      config.Alerts
+	users    map[string][]string // user -> channels
+	rules    *Rules
+	chans    map[string]*notify.Spec
+	routes   []route
+	maint    []maintenance
+	silences map[int64]*Silence
+	alerts   map[string]*Alert
+	byID     map[uint64]*Alert
+	checks   map[string]map[string]checkInfo // host -> check -> info
+	hostSt   map[string]state.State
+	pending  []note
+	firstAt  time.Time // oldest pending note
+	deleted  []string  // keys to delete from the db
+	vals     []Value   // scratch
+	out      Enqueuer
+	hosts    HostLabels
+	db       *sql.DB
+	log      *slog.Logger
+	stats    engineStats
+}
+
+type engineStats struct {
+	events, evaluations, notes, dropped, held, muted, flaps, messages uint64
+}
+
+type route struct {
+	sel      match.Selector
+	channels []string
+	users    []string
+}
+
+type maintenance struct {
+	name  string
+	sel   match.Selector
+	sched *match.Schedule
+	dur   time.Duration
+}
+
+// New builds an engine, compiling the rules and restoring alerts and
+// silences from the database.
+func New(o Options) (*Engine, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{
+		alerts: map[string]*Alert{}, byID: map[uint64]*Alert{}, checks: map[string]map[string]checkInfo{},
+		hostSt: map[string]state.State{}, silences: map[int64]*Silence{},
+		out: o.Out, hosts: o.Hosts, db: o.DB, log: o.Log,
+	}
+	if err := e.Reload(o.Config, o.Users, o.Channels); err != nil {
+		return nil, err
+	}
+	if e.db != nil {
+		if err := e.restore(); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// Reload replaces rules, routes, channels and users, keeping every alert's
+// state. On error nothing changes.
+func (e *Engine) Reload(cfg config.Alerts, users []config.User, chans map[string]*notify.Spec) error {
+	rules, err := Compile(&cfg)
+	if err != nil {
+		return err
+	}
+	var routes []route
+	var errs []error
+	for i, r := range cfg.Routes {
+		sel, err := match.ParseSelector(r.Match)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%salerts.routes[%d].match: %w", cfg.Pos("routes", i), i, err))
+		}
+		routes = append(routes, route{sel: sel, channels: r.Channels, users: r.Users})
+	}
+	var maint []maintenance
+	for i, m := range cfg.Maintenance {
+		sel, err1 := match.ParseSelector(m.Match)
+		sc, err2 := match.ParseSchedule(m.Schedule)
+		if err := errors.Join(err1, err2); err != nil {
+			errs = append(errs, fmt.Errorf("%salerts.maintenance[%d]: %w", cfg.Pos("maintenance", i), i, err))
+			continue
+		}
+		maint = append(maint, maintenance{name: m.Name, sel: sel, sched: sc, dur: m.Duration.D()})
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	um := map[string][]string{}
+	for _, u := range users {
+		um[u.Name] = u.Channels
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cfg, e.rules, e.routes, e.maint, e.users, e.chans = cfg, rules, routes, maint, um, chans
+	for _, a := range e.alerts {
+		a.rule = nil // re-resolved on the next evaluation or tick
+	}
+	return nil
+}
+
+// Handle feeds one event to the engine (the sink loop calls it for every
+// Result and StateChange event).
+func (e *Engine) Handle(ev *event.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.handle(ev)
+}
+
+func (e *Engine) handle(ev *event.Event) {
+	if ev.Host == "" {
+		return
+	}
+	e.stats.events++
+	now := ev.At
+	if ev.Type != event.Result && ev.Type != event.StateChange {
+		return
+	}
+	if ev.Type == event.StateChange || ev.HostNew != state.Unknown {
+		e.hostSt[ev.Host] = ev.HostNew
+	}
+	cs := ev.New
+	if ev.Type == event.Result && ev.Snap != nil {
+		cs = ev.Snap.State
+	}
+	hc := e.checks[ev.Host]
+	if hc == nil {
+		hc = map[string]checkInfo{}
+		e.checks[ev.Host] = hc
+	}
+	hc[ev.Check] = checkInfo{kind: ev.Kind, state: cs}
+
+	labels, _ := e.hostLabels(ev.Host)
+	profiles, _ := labels.Get("threshold_configs")
+	set := e.rules.For(profiles)
+	lv := labelView{labels: labels, host: ev.Host, check: ev.Check, kind: ev.Kind}
+
+	for _, r := range set.State {
+		if !r.MatchesKind(ev.Kind) || !r.Select.Match(&lv) {
+			continue
+		}
+		raw := OK
+		if stateMeets(cs, r.State) {
+			raw = r.Severity
+		}
+		e.evaluate(r, ev.Host, ev.Check, ev.Kind, "", ev.Check, raw, 0, 0, now, &lv, nil)
+	}
+	if ev.Type != event.Result {
+		return
+	}
+	e.vals = AppendValues(e.vals[:0], ev)
+	for _, v := range e.vals {
+		r, prefix := set.Lookup(v.Name, func(r *Rule) bool { return r.MatchesKind(ev.Kind) && r.Select.Match(&lv) })
+		if r == nil {
+			continue
+		}
+		checkName := prefix
+		if checkName == "" {
+			checkName = ev.Check
+		}
+		key := alertKey(ev.Host, ev.Check, r.Name, v.Name)
+		cur := OK
+		if a := e.alerts[key]; a != nil {
+			cur = a.Level
+		}
+		raw, thr := r.Assess(v.V, cur)
+		e.evaluate(r, ev.Host, ev.Check, ev.Kind, v.Name, checkName, raw, v.V, thr, now, &lv, e.vals)
+	}
+}
+
+// stateMeets reports whether a check in state s meets a state rule for want
+// (down meets degraded too).
+func stateMeets(s, want state.State) bool {
+	if want == state.Degraded {
+		return s == state.Degraded || s == state.Down
+	}
+	return s == want
+}
+
+func (e *Engine) evaluate(r *Rule, host, check string, kind obs.Kind, metric, checkName string, raw Level, v, thr float64, now time.Time, lv *labelView, vals []Value) {
+	e.stats.evaluations++
+	key := alertKey(host, check, r.Name, metric)
+	a := e.alerts[key]
+	if a == nil {
+		if raw == OK {
+			return
+		}
+		a = &Alert{Host: host, Check: check, Kind: kind, KindName: kind.String(), Rule: r.Name, Metric: metric}
+		a.ID = alertID(key)
+		e.alerts[key], e.byID[a.ID] = a, a
+	}
+	a.rule = r
+	a.CheckName = checkName
+	if !r.IsState {
+		a.Value, a.Threshold, a.Op = v, thr, r.Op.String()
+	}
+	old := a.Level
+	if r.Step(&a.Track, raw, now) {
+		a.Text = e.render(a, r, lv, vals)
+		e.changed(a, old, now)
+	} else if a.Level != OK && !r.IsState {
+		a.Text = e.render(a, r, lv, vals) // keep the shown value current
+	}
+	a.dirty = true
+}
+
+// render fills the rule's display template.
+func (e *Engine) render(a *Alert, r *Rule, lv *labelView, vals []Value) string {
+	return r.Display.Render(func(k string) (string, bool) {
+		switch k {
+		case "value":
+			return FormatValue(a.Value), true
+		case "threshold_value":
+			return FormatValue(a.Threshold), true
+		case "op_symbol":
+			return a.Op, true
+		case "check_name":
+			return a.CheckName, true
+		case "metric_name":
+			return a.Metric, true
+		case "host":
+			return a.Host, true
+		case "check":
+			return a.Check, true
+		case "kind":
+			return a.KindName, true
+		case "rule":
+			return a.Rule, true
+		case "level", "severity":
+			return a.Level.String(), true
+		case "state":
+			if r.IsState {
+				if a.Level == OK {
+					return "up", true
+				}
+				return r.State.String(), true
+			}
+		}
+		for _, v := range vals {
+			if v.Name == k {
+				return FormatValue(v.V), true
+			}
+		}
+		if lv != nil {
+			return lv.labels.Get(k)
+		}
+		return "", false
+	})
+}
+
+// changed records a level change and queues the notification it earns.
+func (e *Engine) changed(a *Alert, old Level, now time.Time) {
+	fw := e.cfg.FlapWindow.D()
+	a.Changes = append(a.Changes, now)
+	for len(a.Changes) > 0 && now.Sub(a.Changes[0]) > fw {
+		a.Changes = a.Changes[1:]
+	}
+	if old == OK {
+		a.StartsAt = now
+	}
+	if e.cfg.FlapChanges > 0 && len(a.Changes) > e.cfg.FlapChanges {
+		if !a.Flapping {
+			a.Flapping = true
+			e.stats.flaps++
+			e.queue(a, "flapping", a.Level, old, now)
+		}
+		return
+	}
+	if a.Flapping {
+		return // the tick ends flapping once the alert holds still
+	}
+	switch {
+	case a.Level == OK:
+		a.Acked, a.AckedBy, a.AckComment, a.AckedAt = false, "", "", time.Time{}
+		a.Held, a.Muted = "", ""
+		if a.Notified != OK || len(a.Channels) > 0 {
+			e.queue(a, "resolved", OK, old, now)
+		}
+		a.Notified = OK
+	case a.Level.rank() > a.Notified.rank():
+		ev := "firing"
+		if a.Notified != OK {
+			ev = "escalated"
+		}
+		e.queue(a, ev, a.Level, old, now)
+	default:
+		// De-escalation: no notification; a later rise notifies again.
+		a.Notified = a.Level
+	}
+}
+
+func (e *Engine) queue(a *Alert, ev string, lvl, prev Level, now time.Time) {
+	if len(e.pending) == 0 {
+		e.firstAt = now
+	}
+	e.pending = append(e.pending, note{a: a, event: ev, level: lvl, prev: prev, at: now})
+	e.stats.notes++
+}
+
+// Tick advances time: pending levels whose For elapsed, re-notification,
+// dependency holds, the end of flapping, the group flush, and
+// persistence. The daemon calls it every second.
+func (e *Engine) Tick(now time.Time) {
+	e.mu.Lock()
+	msgs := e.tick(now)
+	dirty, deleted := e.collectDirty()
+	e.mu.Unlock()
+	if len(msgs) > 0 {
+		if e.out == nil {
+			e.mu.Lock()
+			e.stats.dropped += uint64(len(msgs))
+			e.mu.Unlock()
+		} else if err := e.out.EnqueueAll(msgs); err != nil {
+			e.log.Error("alert: queueing notifications", "err", err)
+		}
+	}
+	if e.db != nil && (len(dirty) > 0 || len(deleted) > 0) {
+		if err := e.persist(dirty, deleted); err != nil {
+			e.log.Error("alert: saving alert state", "err", err)
+		}
+	}
+}
+
+func (e *Engine) tick(now time.Time) []notify.Queued {
+	renotify := e.cfg.RenotifyInterval.D()
+	for key, a := range e.alerts {
+		r := e.ruleOf(a)
+		if r == nil {
+			// The rule is gone (reload): close the alert.
+			if a.Level != OK {
+				old := a.Level
+				a.Level, a.Since, a.PendN = OK, now, 0
+				a.Text += " (rule removed)"
+				e.changed(a, old, now)
+			}
+			if a.Level == OK {
+				e.drop(key, a)
+			}
+			continue
+		}
+		if a.PendN > 0 {
+			old := a.Level
+			if r.Due(&a.Track, now) {
+				a.Text = e.render(a, r, e.labelViewOf(a), nil)
+				e.changed(a, old, now)
+				a.dirty = true
+			}
+		}
+		if a.Flapping && (len(a.Changes) == 0 || now.Sub(a.Changes[len(a.Changes)-1]) > e.cfg.FlapWindow.D()) {
+			a.Flapping, a.Changes, a.dirty = false, nil, true
+			switch {
+			case a.Level == OK && (a.Notified != OK || len(a.Channels) > 0):
+				e.queue(a, "resolved", OK, a.Notified, now)
+				a.Notified = OK
+			case a.Level != OK && a.Level != a.Notified:
+				e.queue(a, "firing", a.Level, a.Notified, now)
+			}
+		}
+		if a.Held != "" && a.Level != OK && !e.stillHeld(a) {
+			a.Held, a.dirty = "", true
+			e.queue(a, "firing", a.Level, OK, now)
+		}
+		if a.Muted != "" && a.Level != OK && e.muted(a, now) == "" {
+			a.Muted, a.dirty = "", true
+			e.queue(a, "firing", a.Level, OK, now)
+		}
+		if renotify > 0 && a.Level != OK && a.Notified != OK && !a.Acked && !a.Flapping && a.Held == "" && a.Muted == "" &&
+			!a.NotifiedAt.IsZero() && now.Sub(a.NotifiedAt) >= renotify {
+			a.NotifiedAt = now // not again until the next interval, whatever the flush does
+			e.queue(a, "renotify", a.Level, a.Level, now)
+		}
+		if a.Level == OK && a.PendN == 0 && len(a.Channels) == 0 && !a.Flapping &&
+			(len(a.Changes) == 0 || now.Sub(a.Changes[len(a.Changes)-1]) > e.cfg.FlapWindow.D()) {
+			e.drop(key, a)
+		}
+	}
+	if len(e.pending) == 0 || now.Sub(e.firstAt) < e.cfg.GroupWait.D() {
+		return nil
+	}
+	return e.flush(now)
+}
+
+func (e *Engine) drop(key string, a *Alert) {
+	delete(e.alerts, key)
+	delete(e.byID, a.ID)
+	e.deleted = append(e.deleted, key)
+}
+
+// ruleOf finds the alert's rule in the current rule set.
+func (e *Engine) ruleOf(a *Alert) *Rule {
+	if a.rule != nil {
+		return a.rule
+	}
+	labels, ok := e.hostLabels(a.Host)
+	if e.hosts != nil && !ok {
+		return nil // the host is gone: its alerts close
+	}
+	profiles, _ := labels.Get("threshold_configs")
+	set := e.rules.For(profiles)
+	for _, r := range set.State {
+		if r.Name == a.Rule {
+			a.rule = r
+			return r
+		}
+	}
+	if a.Metric != "" {
+		lv := labelView{labels: labels, host: a.Host, check: a.Check, kind: a.Kind}
+		if r, _ := set.Lookup(a.Metric, func(r *Rule) bool { return r.Name == a.Rule && r.Select.Match(&lv) }); r != nil {
+			a.rule = r
+			return r
+		}
+	}
+	return nil
+}
+
+func (e *Engine) hostLabels(host string) (state.Labels, bool) {
+	if e.hosts == nil {
+		return nil, false
+	}
+	return e.hosts(host)
+}
+
+func (e *Engine) labelViewOf(a *Alert) *labelView {
+	labels, _ := e.hostLabels(a.Host)
+	return &labelView{labels: labels, host: a.Host, check: a.Check, kind: a.Kind, alert: a}
+}
+
+// hostDown reports whether a host is down: its derived state if known,
+// else all of its reachability checks are down.
+func (e *Engine) hostDown(host string) bool {
+	if s, ok := e.hostSt[host]; ok && s != state.Unknown {
+		return s == state.Down
+	}
+	any := false
+	for _, c := range e.checks[host] {
+		if reachability(c.kind) {
+			any = true
+			if c.state != state.Down {
+				return false
+			}
+		}
+	}
+	return any
+}
+
+// reachability reports whether checks of kind k say the host answers the
+// network (as opposed to its agent pushing).
+func reachability(k obs.Kind) bool {
+	return k == obs.KindICMP || k == obs.KindUDP || k == obs.KindTCP || k == obs.KindHTTP
+}
+
+// reachableChecks: does the host have a reachability check, and is one up?
+func (e *Engine) reachable(host string) (has, up bool) {
+	for _, c := range e.checks[host] {
+		if reachability(c.kind) {
+			has = true
+			if c.state == state.Up || c.state == state.Degraded {
+				up = true
+			}
+		}
+	}
+	return
+}
+
+// hold decides whether a firing alert is held by a dependency.
+func (e *Engine) hold(a *Alert) string {
+	labels, _ := e.hostLabels(a.Host)
+	if p, ok := labels.Get("parent"); ok && p != "" && p != a.Host && e.hostDown(p) {
+		return "unreachable behind " + p
+	}
+	if !reachability(a.Kind) && a.rule != nil && a.rule.IsState {
+		if has, up := e.reachable(a.Host); has && !up {
+			return "host down"
+		}
+	}
+	return ""
+}
+
+func (e *Engine) stillHeld(a *Alert) bool { return e.hold(a) != "" }
+
+// muted names the silence or maintenance window muting a, or "".
+func (e *Engine) muted(a *Alert, now time.Time) string {
+	lv := e.labelViewOf(a)
+	for _, s := range e.silences {
+		if s.Active(now) && s.sel.Match(lv) {
+			return fmt.Sprintf("silence %d", s.ID)
+		}
+	}
+	for _, m := range e.maint {
+		if _, ok := m.sched.Active(now, m.dur); ok && m.sel.Match(lv) {
+			return "maintenance " + m.name
+		}
+	}
+	return ""
+}
+
+// flush turns the pending notes into one message per channel.
+func (e *Engine) flush(now time.Time) []notify.Queued {
+	notes := e.pending
+	e.pending = nil
+	byChan := map[string][]notify.Item{}
+	var order []string
+	add := func(ch string, it notify.Item) {
+		if _, ok := byChan[ch]; !ok {
+			order = append(order, ch)
+		}
+		byChan[ch] = append(byChan[ch], it)
+	}
+	heldBy := map[string]int{}
+	parentItem := map[string][]int{} // parent host -> indexes (per channel) filled below
+	_ = parentItem
+	type sent struct {
+		ch  string
+		idx int
+	}
+	hostItems := map[string][]sent{}
+	for _, n := range notes {
+		a := n.a
+		if n.event != "resolved" && e.alerts[a.key()] != a {
+			continue // dropped meanwhile
+		}
+		var chans []string
+		switch n.event {
+		case "resolved":
+			if a.Level != OK {
+				continue // fired again before the flush
+			}
+			chans = a.Channels
+			a.Channels = nil
+		default:
+			if a.Level == OK && n.event != "flapping" {
+				continue // recovered before the flush: nothing to say
+			}
+			if h := e.hold(a); h != "" {
+				if a.Held == "" {
+					e.stats.held++
+				}
+				a.Held, a.dirty = h, true
+				if p, ok := strings.CutPrefix(h, "unreachable behind "); ok {
+					heldBy[p]++
+				}
+				continue
+			}
+			if m := e.muted(a, now); m != "" {
+				if a.Muted == "" {
+					e.stats.muted++
+				}
+				a.Muted, a.dirty = m, true
+				continue
+			}
+			chans = e.route(a, n.level)
+			for _, c := range chans {
+				if !slices.Contains(a.Channels, c) {
+					a.Channels = append(a.Channels, c)
+				}
+			}
+			if n.event != "flapping" {
+				a.Notified = n.level
+			}
+			a.NotifiedAt, a.dirty = now, true
+		}
+		it := e.item(a, n)
+		for _, c := range chans {
+			add(c, it)
+			hostItems[a.Host] = append(hostItems[a.Host], sent{c, len(byChan[c]) - 1})
+		}
+	}
+	// Dependencies: name the parent and how many children it hides, on the
+	// parent's own notification when it is in this flush, else alone.
+	for p, n := range heldBy {
+		if hs := hostItems[p]; len(hs) > 0 {
+			for _, s := range hs {
+				it := &byChan[s.ch][s.idx]
+				it.Held += n
+				it.Text += fmt.Sprintf(" (%d children held behind it)", n)
+			}
+			continue
+		}
+		lv := &labelView{host: p}
+		lv.labels, _ = e.hostLabels(p)
+		it := notify.Item{ID: alertID(p + "\x00held"), Event: "held", Status: "firing", Level: Critical.String(), Host: p, Rule: "parent_down",
+			Text: fmt.Sprintf("%s is down: %d children held behind it", p, n), Held: n, Since: now, StartsAt: now, Labels: lv.labels.Map()}
+		for _, c := range e.routeLabels(lv, Critical) {
+			add(c, it)
+		}
+	}
+	out := make([]notify.Queued, 0, len(order))
+	for _, c := range order {
+		m := &notify.Message{Channel: c, Time: now.UTC(), Alerts: byChan[c]}
+		m.Finish(e.cfg.GroupNames)
+		out = append(out, notify.Queued{Channel: c, Msg: m})
+	}
+	e.stats.messages += uint64(len(out))
+	return out
+}
+
+func (e *Engine) item(a *Alert, n note) notify.Item {
+	labels, _ := e.hostLabels(a.Host)
+	it := notify.Item{
+		ID: a.ID, Event: n.event, Status: "firing", Level: n.level.String(),
+		Host: a.Host, Check: a.Check, Kind: a.KindName, Rule: a.Rule, Metric: a.Metric, Op: a.Op,
+		Text: a.Text, Labels: labels.Map(), Since: a.Since.UTC(), StartsAt: a.StartsAt.UTC(),
+	}
+	if n.prev != n.level {
+		it.Prev = n.prev.String()
+	}
+	if a.Metric != "" {
+		v, t := a.Value, a.Threshold
+		it.Value, it.Threshold = &v, &t
+	}
+	if n.event == "resolved" {
+		it.Status = "resolved"
+		end := n.at.UTC()
+		it.EndsAt = &end
+	}
+	if a.rule != nil && a.rule.Missing {
+		if has, up := e.reachable(a.Host); has && up && n.event != "resolved" {
+			it.Text += " (agent down on a reachable host)"
+		}
+	}
+	if n.event == "flapping" {
+		it.Text = fmt.Sprintf("%s is flapping (%d changes in %v); quiet until it holds still", a.key2(), len(a.Changes), e.cfg.FlapWindow.D())
+	}
+	return it
+}
+
+func (a *Alert) key2() string {
+	s := a.Host
+	if a.Check != "" {
+		s += " " + a.Check
+	}
+	if a.Metric != "" {
+		return s + " " + a.Metric
+	}
+	return s + " " + a.Rule
+}
+
+// route returns the channels an alert at level lvl goes to.
+func (e *Engine) route(a *Alert, lvl Level) []string {
+	return e.routeLabels(e.labelViewOf(a), lvl)
+}
+
+func (e *Engine) routeLabels(lv *labelView, lvl Level) []string {
+	var chans []string
+	addCh := func(cs ...string) {
+		for _, c := range cs {
+			if !slices.Contains(chans, c) {
+				chans = append(chans, c)
+			}
+		}
+	}
+	for _, r := range e.routes {
+		if r.sel.Match(lv) {
+			addCh(r.channels...)
+			for _, u := range r.users {
+				addCh(e.users[u]...)
+			}
+		}
+	}
+	owner, ok := lv.labels.Get("owner")
+	if !ok || owner == "" {
+		owner = e.cfg.DefaultOwner
+	}
+	people := []string{owner}
+	for _, k := range []string{"managers", "monitors"} {
+		if v, ok := lv.labels.Get(k); ok {
+			people = append(people, strings.Split(v, ",")...)
+		}
+	}
+	for _, p := range people {
+		addCh(e.users[strings.TrimSpace(p)]...)
+	}
+	if len(chans) == 0 {
+		addCh(e.cfg.DefaultChannels...)
+	}
+	out := chans[:0]
+	for _, c := range chans {
+		min := Warning
+		if s := e.chans[c]; s != nil {
+			if l, err := ParseLevel(s.MinLevel); err == nil {
+				min = l
+			}
+		}
+		if lvl.AtLeast(min) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// labelView is the label set matchers see: the host's labels plus host,
+// check, kind and, for an alert, rule, metric and severity.
+type labelView struct {
+	labels state.Labels
+	host   string
+	check  string
+	kind   obs.Kind
+	alert  *Alert
+}
+
+// Label implements match.Labels.
+func (l *labelView) Label(k string) (string, bool) {
+	switch k {
+	case "host":
+		return l.host, true
+	case "check":
+		return l.check, l.check != ""
+	case "kind":
+		return l.kind.String(), l.kind != obs.KindInvalid
+	}
+	if a := l.alert; a != nil {
+		switch k {
+		case "rule", "alertname":
+			return a.Rule, true
+		case "metric":
+			return a.Metric, a.Metric != ""
+		case "severity", "level":
+			return strings.ToLower(a.Level.String()), true
+		}
+	}
+	return l.labels.Get(k)
+}
+
+// Filter selects alerts for List.
+type Filter struct {
+	Host     string
+	Check    string
+	Level    string // OK, WARNING, CRITICAL, UNKNOWN, or "" for every non-OK level
+	Acked    *bool
+	All      bool // include OK alerts still tracked (recent recoveries)
+	Selector match.Selector
+}
+
+// List returns copies of the matching alerts, most urgent first, then by
+// host, check and rule.
+func (e *Engine) List(f Filter) []Alert {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := []Alert{}
+	for _, a := range e.alerts {
+		switch {
+		case f.Host != "" && a.Host != f.Host, f.Check != "" && a.Check != f.Check:
+			continue
+		case f.Level != "" && !strings.EqualFold(a.Level.String(), f.Level):
+			continue
+		case f.Level == "" && !f.All && a.Level == OK:
+			continue
+		case f.Acked != nil && a.Acked != *f.Acked:
+			continue
+		}
+		if len(f.Selector) > 0 && !f.Selector.Match(e.labelViewOf(a)) {
+			continue
+		}
+		c := *a
+		c.Channels = slices.Clone(a.Channels)
+		c.Changes = slices.Clone(a.Changes)
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := &out[i], &out[j]
+		if a.Level.rank() != b.Level.rank() {
+			return a.Level.rank() > b.Level.rank()
+		}
+		return a.key() < b.key()
+	})
+	return out
+}
+
+// Summary counts non-OK alerts by level, and those acknowledged, held and
+// muted.
+type Summary struct {
+	Critical     int `json:"critical"`
+	Warning      int `json:"warning"`
+	Unknown      int `json:"unknown"`
+	Acknowledged int `json:"acknowledged"`
+	Held         int `json:"held"`
+	Muted        int `json:"muted"`
+	Flapping     int `json:"flapping"`
+	Total        int `json:"total"`
+}
+
+// Summary returns the counts.
+func (e *Engine) Summary() Summary {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var s Summary
+	for _, a := range e.alerts {
+		if a.Level == OK {
+			continue
+		}
+		s.Total++
+		switch a.Level {
+		case Critical:
+			s.Critical++
+		case Warning:
+			s.Warning++
+		case Unknown:
+			s.Unknown++
+		}
+		if a.Acked {
+			s.Acknowledged++
+		}
+		if a.Held != "" {
+			s.Held++
+		}
+		if a.Muted != "" {
+			s.Muted++
+		}
+		if a.Flapping {
+			s.Flapping++
+		}
+	}
+	return s
+}
+
+// ErrNotFound is returned for an unknown alert id.
+var ErrNotFound = errors.New("alert: not found")
+
+// Ack acknowledges the alert with id: re-notification stops until it
+// recovers.
+func (e *Engine) Ack(id uint64, by, comment string, now time.Time) (Alert, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a := e.byID[id]
+	if a == nil {
+		return Alert{}, ErrNotFound
+	}
+	a.Acked, a.AckedBy, a.AckComment, a.AckedAt, a.dirty = true, by, comment, now.UTC(), true
+	return *a, nil
+}
+
+// AckWhere acknowledges every firing alert of host (and check, if given);
+// it returns how many.
+func (e *Engine) AckWhere(host, check, by, comment string, now time.Time) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, a := range e.alerts {
+		if a.Level != OK && (host == "" || a.Host == host) && (check == "" || a.Check == check) && !a.Acked {
+			a.Acked, a.AckedBy, a.AckComment, a.AckedAt, a.dirty = true, by, comment, now.UTC(), true
+			n++
+		}
+	}
+	return n
+}
+
+// Run consumes sub until ctx ends or sub closes, ticking every second.
+func (e *Engine) Run(ctx context.Context, sub *event.Sub) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			e.Tick(time.Now())
+			return nil
+		case ev, ok := <-sub.C():
+			if !ok {
+				return nil
+			}
+			e.Handle(&ev)
+		case now := <-t.C:
+			e.Tick(now)
+		}
+	}
+}
+
+// collectDirty copies the dirty alerts for persist (caller holds e.mu).
+func (e *Engine) collectDirty() ([]Alert, []string) {
+	var out []Alert
+	for _, a := range e.alerts {
+		if a.dirty {
+			a.dirty = false
+			c := *a
+			c.Channels = slices.Clone(a.Channels)
+			c.Changes = slices.Clone(a.Changes)
+			out = append(out, c)
+		}
+	}
+	del := e.deleted
+	e.deleted = nil
+	return out, del
+}
+
+func kindOf(s string) obs.Kind {
+	k, _ := obs.ParseKind(s)
+	return k
+}

@@ -1,0 +1,403 @@
+// SPDX-License-Identifier: MIT
+
+package checks
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hbmon/hb/obs"
+)
+
+// Metric names a tcp or http observation carries (obs.Metric), in base
+// units. Phases are measured with the process clock.
+const (
+	MetricDNS       = "dns_seconds"                       // name resolution (absent for literal or pre-resolved addresses)
+	MetricConnect   = "connect_seconds"                   // TCP handshake
+	MetricTLS       = "tls_seconds"                       // TLS handshake (https)
+	MetricFirstByte = "first_byte_seconds"                // request written → first response byte (http)
+	MetricDuration  = "duration_seconds"                  // the whole check, resolution to last byte read
+	MetricStatus    = "http_status_code"                  // http
+	MetricCertEnd   = "tls_cert_expiry_timestamp_seconds" // earliest NotAfter in the served chain, unix seconds
+)
+
+// Prober runs probes. Its zero value is not usable; use NewProber.
+type Prober struct {
+	resolver *net.Resolver
+	maxBody  int64
+	bannerN  int
+	// Two shared transports (verify on/off) without keep-alives: every
+	// check opens its own connection, as a health check must, and the
+	// dialer connects to the address resolved (and timed) by the probe.
+	verify, noVerify *http.Transport
+}
+
+// ProberConfig tunes a Prober; the zero value means the defaults.
+type ProberConfig struct {
+	Resolver     *net.Resolver  // default net.DefaultResolver
+	MaxBodyBytes int64          // body bytes read and searched by body_contains; default 64 KiB
+	BannerBytes  int            // banner bytes read by banner_contains; default 1 KiB
+	RootCAs      *x509.CertPool // trusted roots for https; default the system's
+}
+
+// NewProber returns a Prober.
+func NewProber(c ProberConfig) *Prober {
+	p := &Prober{resolver: c.Resolver, maxBody: c.MaxBodyBytes, bannerN: c.BannerBytes}
+	if p.resolver == nil {
+		p.resolver = net.DefaultResolver
+	}
+	if p.maxBody <= 0 {
+		p.maxBody = 64 << 10
+	}
+	if p.bannerN <= 0 {
+		p.bannerN = 1 << 10
+	}
+	p.verify = p.transport(false, c.RootCAs)
+	p.noVerify = p.transport(true, nil)
+	return p
+}
+
+type dialKey struct{}
+
+// dialTarget travels in the request context: where to connect, and the
+// trace to fill.
+type dialTarget struct {
+	addr netip.AddrPort
+	t    *timings
+}
+
+func (p *Prober) transport(insecure bool, roots *x509.CertPool) *http.Transport {
+	return &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			dt, _ := ctx.Value(dialKey{}).(*dialTarget)
+			if dt == nil {
+				return nil, errors.New("checks: no dial target")
+			}
+			return dt.t.dial(ctx, dt.addr)
+		},
+		TLSClientConfig:        &tls.Config{InsecureSkipVerify: insecure, RootCAs: roots}, //nolint:gosec // no_verify_tls, the user's explicit choice
+		DisableKeepAlives:      true,
+		DisableCompression:     true,
+		MaxResponseHeaderBytes: 64 << 10,
+		ResponseHeaderTimeout:  0, // the request context carries the deadline
+	}
+}
+
+// timings are the phases of one check, as offsets from its start.
+type timings struct {
+	start                  time.Time
+	dns                    time.Duration
+	connStart, connDone    time.Duration
+	tlsStart, tlsDone      time.Duration
+	wrote, firstByte, done time.Duration
+	resolved               bool
+}
+
+func (t *timings) since() time.Duration { return time.Since(t.start) }
+
+var dialer = net.Dialer{KeepAlive: -1}
+
+func (t *timings) dial(ctx context.Context, a netip.AddrPort) (net.Conn, error) {
+	t.connStart = t.since()
+	c, err := dialer.DialContext(ctx, "tcp", a.String())
+	if err == nil {
+		t.connDone = t.since()
+	}
+	return c, err
+}
+
+// Run runs probe p once, within its timeout (and ctx), and returns the
+// observation.
+func (p *Prober) Run(ctx context.Context, pr *Probe) obs.Observation {
+	ctx, cancel := context.WithTimeout(ctx, pr.Timeout)
+	defer cancel()
+	t := &timings{start: time.Now()}
+	var o obs.Observation
+	addr, err := p.resolve(ctx, pr, t)
+	if err == nil {
+		if pr.Kind == obs.KindTCP {
+			o, err = p.runTCP(ctx, pr, addr, t)
+		} else {
+			o, err = p.runHTTP(ctx, pr, addr, t)
+		}
+	}
+	t.done = t.since()
+	o.At = time.Now()
+	if err != nil {
+		o.Outcome, o.Problem = classify(err, pr.Timeout, t)
+		o.RTT, o.Method = 0, obs.MethodNone
+	} else {
+		o.Outcome = obs.OK
+		o.Method = obs.MethodUser
+	}
+	o.Metrics = t.metrics(o.Metrics, pr)
+	return o
+}
+
+func (p *Prober) resolve(ctx context.Context, pr *Probe, t *timings) (netip.AddrPort, error) {
+	if pr.Addr.IsValid() {
+		return netip.AddrPortFrom(pr.Addr, pr.Port), nil
+	}
+	as, err := p.resolver.LookupNetIP(ctx, pr.Family.network(), pr.Host)
+	t.dns, t.resolved = t.since(), true
+	if err != nil {
+		return netip.AddrPort{}, &phaseError{"resolve", err}
+	}
+	if len(as) == 0 {
+		return netip.AddrPort{}, &phaseError{"resolve", fmt.Errorf("no address for %s", pr.Host)}
+	}
+	return netip.AddrPortFrom(as[0].Unmap(), pr.Port), nil
+}
+
+// phaseError says which phase of a check failed.
+type phaseError struct {
+	phase string
+	err   error
+}
+
+func (e *phaseError) Error() string { return e.phase + ": " + e.err.Error() }
+func (e *phaseError) Unwrap() error { return e.err }
+
+// checkError is a check that ran to the end and did not pass (an outcome
+// of obs.Error, never a timeout).
+type checkError struct{ msg string }
+
+func (e *checkError) Error() string { return e.msg }
+
+func (p *Prober) runTCP(ctx context.Context, pr *Probe, a netip.AddrPort, t *timings) (obs.Observation, error) {
+	c, err := t.dial(ctx, a)
+	if err != nil {
+		return obs.Observation{}, &phaseError{"connect", err}
+	}
+	defer c.Close()
+	o := obs.Observation{RTT: t.connDone - t.connStart, Detail: "connect ok"}
+	if pr.Expect.Kind != ExpectBannerContains {
+		return o, nil
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetReadDeadline(dl)
+	}
+	buf := make([]byte, 0, 256)
+	want := []byte(pr.Expect.Text)
+	for len(buf) < p.bannerN {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(cap(buf), p.bannerN-len(buf)))
+		}
+		n, err := c.Read(buf[len(buf):min(cap(buf), p.bannerN)])
+		buf = buf[:len(buf)+n]
+		if t.firstByte == 0 && n > 0 {
+			t.firstByte = t.since()
+		}
+		if bytes.Contains(buf, want) {
+			o.Detail = "banner " + printable(firstLine(buf), 64)
+			return o, nil
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return o, &phaseError{"banner", err}
+		}
+	}
+	if len(buf) == 0 {
+		return o, &checkError{"no banner (connection closed)"}
+	}
+	return o, &checkError{fmt.Sprintf("banner %q lacks %q", printable(firstLine(buf), 64), pr.Expect.Text)}
+}
+
+func (p *Prober) runHTTP(ctx context.Context, pr *Probe, a netip.AddrPort, t *timings) (obs.Observation, error) {
+	trace := &httptrace.ClientTrace{
+		TLSHandshakeStart:    func() { t.tlsStart = t.since() },
+		TLSHandshakeDone:     func(tls.ConnectionState, error) { t.tlsDone = t.since() },
+		WroteRequest:         func(httptrace.WroteRequestInfo) { t.wrote = t.since() },
+		GotFirstResponseByte: func() { t.firstByte = t.since() },
+	}
+	ctx = httptrace.WithClientTrace(context.WithValue(ctx, dialKey{}, &dialTarget{a, t}), trace)
+	req, err := http.NewRequestWithContext(ctx, pr.Method, pr.URL.String(), nil)
+	if err != nil {
+		return obs.Observation{}, &phaseError{"request", err}
+	}
+	req.Header.Set("User-Agent", "hb-probe")
+	if pr.HostHeader != "" {
+		req.Host = pr.HostHeader
+	}
+	tr := p.verify
+	if pr.NoVerify {
+		tr = p.noVerify
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		return obs.Observation{}, &phaseError{t.httpPhase(pr), err}
+	}
+	defer resp.Body.Close()
+	o := obs.Observation{Detail: "HTTP " + strconv.Itoa(resp.StatusCode)}
+	o.Metrics = append(o.Metrics, obs.Metric{Name: MetricStatus, Value: float64(resp.StatusCode)})
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		end := resp.TLS.PeerCertificates[0].NotAfter
+		for _, c := range resp.TLS.PeerCertificates[1:] {
+			if c.NotAfter.Before(end) {
+				end = c.NotAfter
+			}
+		}
+		o.Metrics = append(o.Metrics, obs.Metric{Name: MetricCertEnd, Value: float64(end.Unix())})
+	}
+	// Read the body (bounded): a server that stalls mid-body times out
+	// here, and body_contains searches what was read.
+	body, err := io.ReadAll(io.LimitReader(resp.Body, p.maxBody))
+	if err != nil {
+		return o, &phaseError{"body", err}
+	}
+	o.RTT = t.firstByte - t.connStart
+	if err := pr.Expect.checkHTTP(resp.StatusCode, body, p.maxBody); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+func (t *timings) httpPhase(pr *Probe) string {
+	switch {
+	case t.connDone == 0:
+		return "connect"
+	case pr.URL.Scheme == "https" && t.tlsDone == 0:
+		return "tls"
+	case t.firstByte == 0:
+		return "response"
+	}
+	return "body"
+}
+
+func (e Expect) checkHTTP(status int, body []byte, limit int64) error {
+	switch e.Kind {
+	case ExpectStatus:
+		if !slices.Contains(e.Statuses, status) {
+			return &checkError{fmt.Sprintf("HTTP %d, want %s", status, strings.TrimPrefix(e.String(), "status:"))}
+		}
+	case ExpectBodyContains:
+		if status < 200 || status > 399 {
+			return &checkError{fmt.Sprintf("HTTP %d", status)}
+		}
+		if !bytes.Contains(body, []byte(e.Text)) {
+			return &checkError{fmt.Sprintf("HTTP %d, body (first %d bytes) lacks %q", status, min(int64(len(body)), limit), e.Text)}
+		}
+	default:
+		if status < 200 || status > 399 {
+			return &checkError{fmt.Sprintf("HTTP %d", status)}
+		}
+	}
+	return nil
+}
+
+func (t *timings) metrics(ms []obs.Metric, pr *Probe) []obs.Metric {
+	if t.resolved {
+		ms = append(ms, obs.Metric{Name: MetricDNS, Value: t.dns.Seconds()})
+	}
+	if t.connDone > 0 {
+		ms = append(ms, obs.Metric{Name: MetricConnect, Value: (t.connDone - t.connStart).Seconds()})
+	}
+	if t.tlsDone > 0 {
+		ms = append(ms, obs.Metric{Name: MetricTLS, Value: (t.tlsDone - t.tlsStart).Seconds()})
+	}
+	if t.firstByte > 0 {
+		from := t.wrote
+		if pr.Kind == obs.KindTCP {
+			from = t.connDone
+		}
+		ms = append(ms, obs.Metric{Name: MetricFirstByte, Value: (t.firstByte - from).Seconds()})
+	}
+	return append(ms, obs.Metric{Name: MetricDuration, Value: t.done.Seconds()})
+}
+
+// classify turns a failed check's error into an outcome and a short,
+// readable cause: "connect: connection refused", "timeout after 2s
+// (connect)", "tls: x509: certificate has expired …", "HTTP 500, want 200".
+func classify(err error, timeout time.Duration, t *timings) (obs.Outcome, string) {
+	var ce *checkError
+	if errors.As(err, &ce) {
+		return obs.Error, ce.msg
+	}
+	phase := "check"
+	var pe *phaseError
+	if errors.As(err, &pe) {
+		phase = pe.phase
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return obs.Timeout, "timeout after " + timeout.String() + " (" + phase + ")"
+	}
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return obs.Error, phase + ": connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return obs.Error, phase + ": connection reset"
+	case errors.Is(err, syscall.EHOSTUNREACH):
+		return obs.Error, phase + ": host unreachable"
+	case errors.Is(err, syscall.ENETUNREACH):
+		return obs.Error, phase + ": network unreachable"
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		if dnsErr.IsNotFound {
+			return obs.Error, "resolve: no such host " + dnsErr.Name
+		}
+		return obs.Error, "resolve: " + dnsErr.Err
+	}
+	msg := innermost(err).Error()
+	if msg == "EOF" || errors.Is(err, io.ErrUnexpectedEOF) {
+		msg = "connection closed by server"
+	}
+	return obs.Error, phase + ": " + msg
+}
+
+// innermost strips phase and net.OpError wrappers, whose text repeats
+// the addresses the check already names.
+func innermost(err error) error {
+	for {
+		var op *net.OpError
+		var pe *phaseError
+		switch {
+		case errors.As(err, &op) && op.Err != nil:
+			err = op.Err
+		case errors.As(err, &pe):
+			err = pe.err
+		default:
+			return err
+		}
+	}
+}
+
+func firstLine(b []byte) []byte {
+	if i := bytes.IndexAny(b, "\r\n"); i >= 0 {
+		return b[:i]
+	}
+	return b
+}
+
+// printable keeps at most n bytes of b, with non-printable bytes as '.'.
+func printable(b []byte, n int) string {
+	if len(b) > n {
+		b = b[:n]
+	}
+	out := make([]byte, len(b))
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			c = '.'
+		}
+		out[i] = c
+	}
+	return string(out)
+}

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+
+package monitor
+
+import (
+	"context"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/hbmon/hb/api"
+	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/prober"
+)
+
+// engineSource runs the prober engine as the obs.Source of the icmp and
+// udp checks. The engine probes addresses; the adapter maps each result
+// back to its check through the target index of the generation it was
+// given.
+type engineSource struct {
+	eng *prober.Engine
+	cur atomic.Pointer[engineMap]
+
+	healthOK, healthBad, unmapped atomic.Uint64
+}
+
+// engineMap is the engine's current target list as checks.
+type engineMap struct {
+	gen   uint64
+	ids   []int        // target index → check id
+	addrs []netip.Addr // target index → address (to catch a result of a former list)
+}
+
+func newEngineSource(eng *prober.Engine) *engineSource { return &engineSource{eng: eng} }
+
+func (s *engineSource) Name() string      { return "engine" }
+func (s *engineSource) Kinds() []obs.Kind { return []obs.Kind{obs.KindICMP, obs.KindUDP} }
+
+// SetChecks hands the engine the addresses of checks.
+func (s *engineSource) SetChecks(gen uint64, checks []obs.Check) {
+	m := &engineMap{gen: gen, ids: make([]int, len(checks)), addrs: make([]netip.Addr, len(checks))}
+	ts := make([]prober.Target, len(checks))
+	for i, c := range checks {
+		m.ids[i], m.addrs[i] = c.ID, c.Spec.Addr
+		ts[i] = prober.Target{Addr: c.Spec.Addr, Name: c.Spec.Host, Pos: c.Spec.Target}
+	}
+	s.cur.Store(m)
+	s.eng.SetTargets(ts)
+}
+
+// Run probes until ctx ends.
+func (s *engineSource) Run(ctx context.Context, sink obs.Sink) error {
+	return s.eng.Run(ctx, func(r *prober.Result) {
+		switch {
+		case r.HealthKind != prober.HealthNone && r.BlobErr == nil:
+			s.healthOK.Add(1)
+		case r.BlobErr != nil:
+			s.healthBad.Add(1)
+		}
+		m := s.cur.Load()
+		if m == nil || r.Target < 0 || r.Target >= len(m.ids) || m.addrs[r.Target] != r.Addr {
+			s.unmapped.Add(1) // a result for a target list replaced since
+			return
+		}
+		o := observation(r, time.Now())
+		if o.Outcome == obs.OutcomeInvalid {
+			return
+		}
+		sink.Observe(m.gen, m.ids[r.Target], o)
+	})
+}
+
+var methods = [...]obs.Method{
+	prober.TSKernelTxRx: obs.MethodKernelTxRx,
+	prober.TSKernelRx:   obs.MethodKernelRx,
+	prober.TSUser:       obs.MethodUser,
+}
+
+// observation maps an engine result onto an obs.Observation. Health
+// payloads are copied: r is only valid during the callback.
+func observation(r *prober.Result, now time.Time) obs.Observation {
+	o := obs.Observation{At: now}
+	switch r.Outcome {
+	case prober.OutcomeOK:
+		o.Outcome = obs.OK
+		o.RTT = r.RTT
+		if int(r.Method) < len(methods) {
+			o.Method = methods[r.Method]
+		}
+		if r.BlobErr == nil {
+			switch r.HealthKind {
+			case prober.HealthHBH1:
+				h := r.Health
+				o.Health = &h
+			case prober.HealthHBM2:
+				m := r.HBM2
+				o.HBM2 = &m
+			}
+		}
+	case prober.OutcomeTimeout:
+		o.Outcome = obs.Timeout
+	case prober.OutcomeICMPError:
+		o.Outcome = obs.Error
+		o.ICMPType, o.ICMPCode, o.From = r.ICMPType, r.ICMPCode, r.From
+		o.Problem = r.Problem()
+	case prober.OutcomeSendError:
+		o.Outcome = obs.Error
+		o.Problem = r.Problem()
+	}
+	return o
+}
+
+// stats are the engine's counters as the API reports them.
+func (s *engineSource) stats() api.EngineStats {
+	st := s.eng.Stats()
+	return api.EngineStats{
+		Mode:       s.eng.Mode().Socket.String(),
+		Sent:       st.Sent,
+		Received:   st.Matched,
+		Timeouts:   st.Timeouts,
+		ICMPErrors: st.ICMPErrors,
+		Late:       st.Late,
+		Duplicates: st.Duplicates,
+		Invalid:    st.BadCookie + st.WrongSrc + st.Unmatched,
+		SendErrors: st.SendErrors,
+		HealthOK:   s.healthOK.Load(),
+		HealthBad:  s.healthBad.Load(),
+	}
+}

@@ -1,0 +1,494 @@
+// SPDX-License-Identifier: MIT
+
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"reflect"
+	"slices"
+	"sync"
+	"syscall"
+
+	"github.com/hbmon/hb/api"
+	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/state"
+	"github.com/hbmon/hb/targets"
+)
+
+// Options are what the daemon takes besides its config.
+type Options struct {
+	// Load re-reads the configuration (defaults < file < flags) on SIGHUP;
+	// it returns the config and the file it came from. nil: a reload
+	// keeps the config and re-reads only the targets.
+	Load func() (config.Probe, string, error)
+	// Args are targets given on the command line, one per element, read
+	// after the targets file.
+	Args []string
+	// Stdin is read for targets = "-".
+	Stdin io.Reader
+	// Log is the logger (default: text on stderr at cfg.LogLevel); Level,
+	// when set, is the level a reload adjusts.
+	Log   *slog.Logger
+	Level *slog.LevelVar
+	// Version is reported by /healthz.
+	Version string
+
+	// Sources, when not nil, replace the sources built from the config
+	// (sources in wiring.go): tests plug their own in. NoStore runs without
+	// the history database (tests).
+	Sources []obs.Source
+	NoStore bool
+	// Lookup resolves hostnames (default: the system resolver).
+	Lookup targets.LookupFunc
+	// Reload, when not nil, triggers reloads instead of SIGHUP (tests).
+	Reload <-chan struct{}
+	// Queue caps the observations waiting for the writer (DefaultQueue).
+	Queue int
+	// Listener, when not nil, is the API's (tests); else the API binds
+	// cfg.API.Listen before anything starts, and a failed bind is Run's
+	// error.
+	Listener net.Listener
+}
+
+// Monitor is the daemon: sources → writer → table → bus → sinks.
+type Monitor struct {
+	opts   Options
+	log    *slog.Logger
+	level  *slog.LevelVar
+	lookup targets.LookupFunc
+
+	reloadMu sync.Mutex // serializes reloads and re-resolutions
+	cfg      config.Probe
+	cfgPath  string
+	targets  *targetList
+
+	table   *state.Table
+	bus     *event.Bus
+	w       *writer
+	sources []obs.Source
+	engine  *engineSource // nil when the config has no engine (tests)
+	store   *storeWiring
+	ln      net.Listener
+
+	registered    []obs.CheckSpec // Register's checks, kept across reloads (reloadMu)
+	resolveCancel context.CancelFunc
+	closers       []func() // run in reverse order after everything stopped
+}
+
+// New loads the targets, builds the table and opens the sources, the
+// store and the API listener. Nothing runs until Run; a failed New has
+// released what it opened.
+func New(ctx context.Context, cfg config.Probe, path string, o Options) (m *Monitor, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	m = &Monitor{opts: o, cfg: cfg, cfgPath: path, log: o.Log, level: o.Level, lookup: o.Lookup, bus: &event.Bus{}}
+	if m.level == nil {
+		m.level = new(slog.LevelVar)
+		lv, _ := config.ParseLogLevel(cfg.LogLevel)
+		m.level.Set(lv)
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: m.level}))
+	}
+	if m.lookup == nil {
+		m.lookup = lookup
+	}
+	defer func() {
+		if err != nil {
+			m.close()
+		}
+	}()
+	m.targets, err = m.loadTargets(ctx, &m.cfg)
+	if err != nil {
+		return nil, err
+	}
+	m.table, err = state.New(hostSpecs(m.targets.hosts), &state.Config{
+		FailuresToDown: cfg.FSM.FailuresToDown, SuccessesToUp: cfg.FSM.SuccessesToUp, EWMAAlpha: cfg.FSM.EWMAAlpha,
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.w = newWriter(m.table, m.bus, m.log, o.Queue)
+	if o.Sources != nil {
+		m.sources = o.Sources
+	} else if m.sources, err = m.buildSources(&m.cfg); err != nil {
+		return nil, err
+	}
+	if !o.NoStore {
+		if err := m.openStore(&m.cfg); err != nil {
+			return nil, err
+		}
+		m.closers = append(m.closers, m.closeStore)
+		m.restore(ctx)
+		m.setStoreHosts(m.targets.hosts)
+	}
+	if m.cfg.API.APIEnabled() || o.Listener != nil {
+		m.ln = o.Listener
+		if m.ln == nil {
+			// Bind now: a port in use or an address that is not local is
+			// a failed start (non-zero exit), not a log line.
+			if m.ln, err = net.Listen("tcp", m.cfg.API.Listen); err != nil {
+				return nil, fmt.Errorf("api: cannot listen on %s: %w", m.cfg.API.Listen, err)
+			}
+		}
+	}
+	return m, nil
+}
+
+// Table is the state table (read it through View).
+func (m *Monitor) Table() *state.Table { return m.table }
+
+// Bus is the event bus sinks subscribe to.
+func (m *Monitor) Bus() *event.Bus { return m.bus }
+
+// Sink is the obs.Sink every source observes into.
+func (m *Monitor) Sink() obs.Sink { return m.w }
+
+// WriterStats are the writer's counters.
+func (m *Monitor) WriterStats() WriterStats { return m.w.Stats() }
+
+// Addr is the API's listening address, or nil when the API is off.
+func (m *Monitor) Addr() net.Addr {
+	if m.ln == nil {
+		return nil
+	}
+	return m.ln.Addr()
+}
+
+func (m *Monitor) close() {
+	for i := len(m.closers) - 1; i >= 0; i-- {
+		m.closers[i]()
+	}
+	m.closers = nil
+	if m.ln != nil && m.opts.Listener == nil {
+		m.ln.Close()
+	}
+}
+
+// Run is New then Monitor.Run: the daemon until ctx ends (SIGINT,
+// SIGTERM) or a part fails.
+func Run(ctx context.Context, cfg config.Probe, path string, o Options) error {
+	m, err := New(ctx, cfg, path, o)
+	if err != nil {
+		return err
+	}
+	return m.Run(ctx)
+}
+
+// Run runs the daemon until ctx ends, then shuts down in order: sources
+// stop, the writer applies what is queued, sinks drain and the store
+// flushes, then everything closes. It returns the error of a part that
+// failed (a source, the API server), nil after a clean stop.
+func (m *Monitor) Run(ctx context.Context) error {
+	defer m.close()
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	if m.store != nil {
+		m.startStore()
+	}
+	stopWriter := make(chan struct{})
+	writerDone := make(chan struct{})
+	go func() { defer close(writerDone); m.w.run(stopWriter) }()
+
+	// Sinks and routes first, then sources.
+	errc := make(chan error, len(m.sources)+1)
+	var apiWG sync.WaitGroup
+	if m.ln != nil {
+		srv, err := api.New(api.Config{
+			Addr: m.ln.Addr().String(), TokenFile: m.cfg.API.TokenFile, OpenMetrics: m.cfg.API.OpenMetrics,
+			Version: m.opts.Version, Routes: m.routes(),
+		}, m.table, m.history(), m.engineStats())
+		if err != nil {
+			close(stopWriter)
+			<-writerDone
+			return err
+		}
+		m.log.Info("api", "listen", "http://"+m.ln.Addr().String(), "auth", m.cfg.API.TokenFile != "")
+		apiWG.Add(1)
+		ln := m.ln
+		m.ln = nil // Serve closes it
+		go func() {
+			defer apiWG.Done()
+			if err := srv.ServeListener(runCtx, ln); err != nil && runCtx.Err() == nil {
+				errc <- fmt.Errorf("api: %w", err)
+			}
+		}()
+	} else {
+		m.log.Info("api", "listen", "off")
+	}
+
+	m.setChecks(m.table.View())
+	var srcWG sync.WaitGroup
+	for _, s := range m.sources {
+		srcWG.Add(1)
+		go func() {
+			defer srcWG.Done()
+			if err := s.Run(runCtx, m.w); err != nil && runCtx.Err() == nil {
+				errc <- fmt.Errorf("%s: %w", s.Name(), err)
+			}
+		}()
+	}
+	m.startResolver(runCtx, m.cfg, m.targets)
+	m.log.Info("monitoring", "hosts", m.table.View().Len(), "checks", m.table.View().NumChecks(),
+		"interval", m.cfg.Interval.String(), "timeout", m.cfg.Timeout.String(), "rate", m.cfg.Rate)
+
+	reload := m.opts.Reload
+	if reload == nil {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		ch := make(chan struct{})
+		go func() {
+			for {
+				select {
+				case <-hup:
+					select {
+					case ch <- struct{}{}:
+					case <-runCtx.Done():
+						return
+					}
+				case <-runCtx.Done():
+					return
+				}
+			}
+		}()
+		reload = ch
+	}
+	var runErr error
+loop:
+	for {
+		select {
+		case <-reload:
+			m.reload(runCtx)
+		case err := <-errc:
+			runErr = err
+			break loop
+		case <-runCtx.Done():
+			break loop
+		}
+	}
+	m.log.Info("shutting down")
+	cancel()
+	srcWG.Wait()      // 1. sources stopped: nothing new is observed
+	close(stopWriter) // 2. the writer applies what is queued, then stops
+	<-writerDone
+	apiWG.Wait()
+	m.close() // 3. sinks drain, the store flushes and closes
+	return runErr
+}
+
+// setChecks hands every source its checks of view v.
+func (m *Monitor) setChecks(v *state.View) {
+	byKind := make([][]obs.Check, obs.NumKinds)
+	for _, c := range v.Checks() {
+		byKind[c.Spec.Kind] = append(byKind[c.Spec.Kind], obs.Check{ID: c.ID, Spec: c.Spec})
+	}
+	var served [obs.NumKinds]bool
+	for _, s := range m.sources {
+		var cs []obs.Check
+		for _, k := range s.Kinds() {
+			if int(k) < obs.NumKinds {
+				cs = append(cs, byKind[k]...)
+				served[k] = true
+			}
+		}
+		s.SetChecks(v.Gen, cs)
+	}
+	for k, cs := range byKind {
+		if len(cs) > 0 && !served[k] {
+			m.log.Warn("no source serves these checks: they stay unknown", "kind", obs.Kind(k).String(), "checks", len(cs))
+		}
+	}
+}
+
+// applyTargets replaces the table's hosts (on the writer) and the
+// sources' checks. reloadMu held.
+func (m *Monitor) applyTargets(ctx context.Context, hosts []targets.Host, why string) bool {
+	var r state.ReloadResult
+	var err error
+	if !m.w.do(ctx, func() { r, err = m.table.Reload(hostSpecs(hosts)) }) {
+		return false
+	}
+	if err != nil {
+		m.log.Error("targets not applied", "why", why, "err", err)
+		return false
+	}
+	m.setChecks(m.table.View())
+	if m.store != nil {
+		m.setStoreHosts(hosts)
+	}
+	m.log.Info("targets applied", "why", why, "hosts", len(hosts), "checks", m.table.View().NumChecks(),
+		"added", r.Added, "removed", r.Removed, "kept", r.Kept)
+	m.bus.Publish(event.Event{Type: event.Message, At: now().UTC(), Level: event.LevelInfo, Source: "hb",
+		Text: fmt.Sprintf("targets applied (%s): %d checks added, %d removed, %d kept", why, r.Added, r.Removed, r.Kept)})
+	return true
+}
+
+// reload re-reads the config file and the targets (SIGHUP). The sockets,
+// the store and the state of unchanged checks stay.
+func (m *Monitor) reload(ctx context.Context) {
+	m.reloadMu.Lock()
+	defer m.reloadMu.Unlock()
+	m.log.Info("SIGHUP: reloading config and targets")
+	c, path := m.cfg, m.cfgPath
+	if m.opts.Load != nil {
+		var err error
+		c, path, err = m.opts.Load()
+		if err == nil {
+			err = c.Validate()
+		}
+		if err != nil {
+			m.log.Error("reload: config rejected, keeping the running one", "err", err)
+			return
+		}
+	}
+	tl, err := m.loadTargets(ctx, &c)
+	if err != nil {
+		m.log.Error("reload: targets rejected, keeping the running ones", "err", err)
+		return
+	}
+	tl.hosts = withRegistered(tl.hosts, m.registered)
+	for _, k := range restartKeys(&m.cfg, &c) {
+		m.log.Warn("reload: changed setting takes effect after a restart", "key", k)
+	}
+	if lv, err := config.ParseLogLevel(c.LogLevel); err == nil {
+		m.level.Set(lv)
+	}
+	if !m.applyTargets(ctx, tl.hosts, "SIGHUP") {
+		return
+	}
+	m.cfg, m.cfgPath, m.targets = c, path, tl
+	m.startResolver(ctx, c, tl)
+}
+
+// restartKeys names the settings that differ between a and b and that a
+// reload cannot apply (sockets, engine pacing, database, API listener,
+// state machine).
+func restartKeys(a, b *config.Probe) []string {
+	var out []string
+	check := func(key string, x, y any) {
+		if !reflect.DeepEqual(x, y) {
+			out = append(out, key)
+		}
+	}
+	check("interval", a.Interval, b.Interval)
+	check("timeout", a.Timeout, b.Timeout)
+	check("rate", a.Rate, b.Rate)
+	check("batch", a.Batch, b.Batch)
+	check("proto", a.Proto, b.Proto)
+	check("udp_port", a.UDPPort, b.UDPPort)
+	check("key_file", a.KeyFile, b.KeyFile)
+	check("key_id", a.KeyID, b.KeyID)
+	check("no_kernel_tx", a.NoKernelTx, b.NoKernelTx)
+	check("stale_after", a.StaleAfter, b.StaleAfter)
+	check("store", a.Store, b.Store)
+	check("api", a.API, b.API)
+	check("fsm", a.FSM, b.FSM)
+	return out
+}
+
+// Register adds a check at run time (obs.Registrar): a heartbeat from an
+// unknown host, an auto-created pulse. The host is created when new (with
+// no address); a check that exists already is returned as is. Every
+// source then receives its checks again.
+func (m *Monitor) Register(ctx context.Context, spec obs.CheckSpec) (obs.Check, uint64, error) {
+	if spec.Host == "" || spec.Name == "" || spec.Kind == obs.KindInvalid {
+		return obs.Check{}, 0, errors.New("monitor: register: check needs a host, a name and a kind")
+	}
+	m.reloadMu.Lock()
+	defer m.reloadMu.Unlock()
+	var out obs.Check
+	var gen uint64
+	var err error
+	added := false
+	if !m.w.do(ctx, func() {
+		v := m.table.View()
+		if c := v.LookupCheck(spec.Host, spec.Name); c != nil {
+			out, gen = obs.Check{ID: c.ID, Spec: c.Spec}, v.Gen
+			return
+		}
+		hosts := m.targets.hosts
+		next := make([]targets.Host, len(hosts), len(hosts)+1)
+		copy(next, hosts)
+		i := -1
+		for j := range next {
+			if next[j].Name == spec.Host {
+				i = j
+			}
+		}
+		if i < 0 {
+			next = append(next, targets.Host{Name: spec.Host, Pos: "registered"})
+			i = len(next) - 1
+		}
+		h := &next[i]
+		h.Checks = append(h.Checks[:len(h.Checks):len(h.Checks)], spec)
+		if _, err = m.table.Reload(hostSpecs(next)); err != nil {
+			return
+		}
+		m.targets = &targetList{lines: m.targets.lines, hosts: next}
+		m.registered = append(m.registered, spec)
+		v = m.table.View()
+		c := v.LookupCheck(spec.Host, spec.Name)
+		out, gen, added = obs.Check{ID: c.ID, Spec: c.Spec}, v.Gen, true
+	}) {
+		return obs.Check{}, 0, ctx.Err()
+	}
+	if err != nil {
+		return obs.Check{}, 0, fmt.Errorf("monitor: register: %w", err)
+	}
+	if added {
+		m.setChecks(m.table.View())
+		if m.store != nil {
+			m.setStoreHosts(m.targets.hosts)
+		}
+		m.log.Info("check registered", "host", spec.Host, "check", spec.Name, "kind", spec.Kind.String())
+	}
+	return out, gen, nil
+}
+
+var _ obs.Registrar = (*Monitor)(nil)
+
+// withRegistered adds the registered checks that hosts lack (a reload
+// keeps what was registered at run time; a targets line for the same
+// check takes over).
+func withRegistered(hosts []targets.Host, reg []obs.CheckSpec) []targets.Host {
+	for _, spec := range reg {
+		i := slices.IndexFunc(hosts, func(h targets.Host) bool { return h.Name == spec.Host })
+		if i < 0 {
+			hosts = append(hosts, targets.Host{Name: spec.Host, Pos: "registered"})
+			i = len(hosts) - 1
+		}
+		if hosts[i].CheckNamed(spec.Name) == nil {
+			hosts[i].Checks = append(hosts[i].Checks, spec)
+		}
+	}
+	return hosts
+}
+
+// engineStats returns the API's engine counters source (nil without an
+// engine).
+func (m *Monitor) engineStats() api.StatsSource {
+	if m.engine == nil {
+		return nil
+	}
+	return m.engine.stats
+}
+
+// history returns the API's history source (nil without a store).
+func (m *Monitor) history() api.HistorySource {
+	if m.store == nil {
+		return nil
+	}
+	return historySource{m.store.st}
+}

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: MIT
+
+package monitor
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/state"
+)
+
+// DefaultQueue is how many observations may wait for the writer before
+// Observe drops (and counts) new ones.
+const DefaultQueue = 1 << 20
+
+// item is one queued observation.
+type item struct {
+	gen uint64
+	id  int
+	o   obs.Observation
+}
+
+// WriterStats are the writer's counters, totals since start.
+type WriterStats struct {
+	Observed uint64 // observations queued by sources
+	Applied  uint64 // applied to the table
+	Stale    uint64 // dropped: for a generation the table left (a reload raced them)
+	Rejected uint64 // dropped: the table refused them (no outcome, bad id)
+	Dropped  uint64 // dropped: the queue was full
+	Batches  uint64 // wake-ups of the writer
+	Queued   int    // waiting now
+}
+
+// writer is the table's single writer and the obs.Sink every source
+// observes into. Observe appends to a queue under a short lock; one
+// goroutine (run) swaps the queue out, applies the whole batch to the
+// table and publishes the events. Reloads, restores and registrations run
+// on the same goroutine (do), so nothing else ever writes the table.
+type writer struct {
+	table *state.Table
+	bus   *event.Bus
+	log   *slog.Logger
+	max   int
+
+	mu    sync.Mutex // guards q
+	q     []item
+	wake  chan struct{} // 1-buffered: "the queue went non-empty"
+	ops   chan func()
+	spare []item
+
+	observed, applied, stale, rejected, dropped, batches atomic.Uint64
+}
+
+func newWriter(t *state.Table, bus *event.Bus, log *slog.Logger, max int) *writer {
+	if max <= 0 {
+		max = DefaultQueue
+	}
+	return &writer{table: t, bus: bus, log: log, max: max, wake: make(chan struct{}, 1), ops: make(chan func())}
+}
+
+// Observe queues o for check id of table generation gen. It never blocks
+// on the writer: a full queue drops o and counts it. Safe for concurrent
+// use by any number of sources.
+func (w *writer) Observe(gen uint64, id int, o obs.Observation) {
+	w.mu.Lock()
+	if len(w.q) >= w.max {
+		w.mu.Unlock()
+		w.dropped.Add(1)
+		return
+	}
+	w.q = append(w.q, item{gen, id, o})
+	first := len(w.q) == 1
+	w.mu.Unlock()
+	w.observed.Add(1)
+	if first {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// do runs f on the writer goroutine and waits for it. It returns false
+// when ctx ended first (f may then not have run).
+func (w *writer) do(ctx context.Context, f func()) bool {
+	done := make(chan struct{})
+	select {
+	case w.ops <- func() { f(); close(done) }:
+	case <-ctx.Done():
+		return false
+	}
+	<-done
+	return true
+}
+
+// run applies observations until stop is closed, then applies what is
+// still queued and returns.
+func (w *writer) run(stop <-chan struct{}) {
+	for {
+		select {
+		case <-w.wake:
+			w.drain()
+		case f := <-w.ops:
+			f()
+		case <-stop:
+			w.drain()
+			return
+		}
+	}
+}
+
+// drain applies every queued observation.
+func (w *writer) drain() {
+	w.mu.Lock()
+	batch := w.q
+	w.q = w.spare[:0]
+	w.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	w.batches.Add(1)
+	for i := range batch {
+		w.apply(batch[i].gen, batch[i].id, &batch[i].o)
+		batch[i] = item{} // drop references (health blobs) held by the spare
+	}
+	w.spare = batch[:0]
+}
+
+// apply is one observation through the core: table, then events.
+func (w *writer) apply(gen uint64, id int, o *obs.Observation) {
+	if gen != w.table.View().Gen {
+		w.stale.Add(1)
+		return
+	}
+	ch, err := w.table.Apply(id, *o)
+	if err != nil {
+		w.rejected.Add(1)
+		return
+	}
+	w.applied.Add(1)
+	c := ch.Check
+	var snap *state.Snapshot
+	wantResult := w.bus.Wants(event.Result)
+	failed := o.Outcome.Failed()
+	if !wantResult && !failed && !ch.Changed {
+		return
+	}
+	snap = c.Snapshot()
+	at := o.At.UTC()
+	var op *obs.Observation
+	if wantResult || failed || ch.Changed {
+		x := *o
+		op = &x
+	}
+	e := event.Event{At: at, Host: c.Spec.Host, Check: c.Spec.Name, Kind: c.Spec.Kind, Obs: op, Snap: snap,
+		Old: ch.Old, New: ch.New, HostOld: ch.HostOld, HostNew: ch.HostNew}
+	if wantResult {
+		e.Type = event.Result
+		w.bus.Publish(e)
+	}
+	if failed {
+		e.Type, e.Text = event.Problem, snap.Problem
+		w.bus.Publish(e)
+		e.Text = ""
+	}
+	if ch.Changed {
+		e.Type = event.StateChange
+		w.bus.Publish(e)
+		w.logChange(&ch, snap, o)
+	}
+}
+
+func (w *writer) logChange(ch *state.Change, snap *state.Snapshot, o *obs.Observation) {
+	lvl := slog.LevelInfo
+	if ch.New == state.Down || ch.New == state.Degraded {
+		lvl = slog.LevelWarn
+	}
+	c := ch.Check
+	attrs := []any{"host", c.Spec.Host, "check", c.Spec.Name, "from", ch.Old.String(), "to", ch.New.String()}
+	if c.Spec.Addr.IsValid() {
+		attrs = append(attrs, "addr", c.Spec.Addr.String())
+	}
+	if o.Outcome.Failed() {
+		attrs = append(attrs, "problem", snap.Problem)
+	} else if o.RTT > 0 {
+		attrs = append(attrs, "rtt", o.RTT.String())
+	}
+	if ch.HostChanged {
+		attrs = append(attrs, "host_state", ch.HostNew.String())
+	}
+	w.log.Log(context.Background(), lvl, "state change", attrs...)
+}
+
+// Stats returns the writer's counters.
+func (w *writer) Stats() WriterStats {
+	w.mu.Lock()
+	q := len(w.q)
+	w.mu.Unlock()
+	return WriterStats{
+		Observed: w.observed.Load(), Applied: w.applied.Load(), Stale: w.stale.Load(),
+		Rejected: w.rejected.Load(), Dropped: w.dropped.Load(), Batches: w.batches.Load(), Queued: q,
+	}
+}
+
+// now is the writer's clock for events that are not observations
+// (reloads); observations carry their own time.
+var now = time.Now

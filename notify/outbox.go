@@ -1,0 +1,460 @@
+// SPDX-License-Identifier: MIT
+
+package notify
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+
+	"github.com/hbmon/hb/config"
+)
+
+// OpenDB opens the SQLite database at path for the alert engine and the
+// outbox (the history store's file; these packages keep their own tables).
+func OpenDB(path string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1) // one writer; SQLite serializes anyway
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+const outboxSchema = `
+CREATE TABLE IF NOT EXISTS notify_outbox (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	channel    TEXT NOT NULL,
+	created_ns INTEGER NOT NULL,
+	next_ns    INTEGER NOT NULL,
+	attempts   INTEGER NOT NULL DEFAULT 0,
+	state      TEXT NOT NULL DEFAULT 'pending', -- pending, sent, failed
+	last_error TEXT NOT NULL DEFAULT '',
+	done_ns    INTEGER NOT NULL DEFAULT 0,
+	body       BLOB NOT NULL                    -- Message as JSON
+);
+CREATE INDEX IF NOT EXISTS notify_outbox_due ON notify_outbox(state, next_ns);
+`
+
+// Outbox is the persistent queue between the alert engine and the
+// channels. Enqueue writes the message to SQLite before returning; Run
+// delivers due messages, marks them sent only after the channel accepted
+// them (so a crash mid-delivery sends again after restart: at least once),
+// and retries failures with exponential backoff until give_up_after.
+type Outbox struct {
+	db   *sql.DB
+	log  *slog.Logger
+	now  func() time.Time
+	wake chan struct{}
+
+	mu       sync.Mutex // guards cfg, chans, inflight
+	cfg      config.AlertOutbox
+	chans    map[string]*chanState
+	inflight map[int64]bool
+
+	Keep time.Duration // sent messages are kept this long for the API (default 24h)
+}
+
+// chanState is one channel's spec, rate limiter and counters.
+type chanState struct {
+	spec    *Spec
+	tokens  float64
+	last    time.Time
+	sent    atomic.Uint64
+	failed  atomic.Uint64 // failed attempts
+	gaveUp  atomic.Uint64 // messages marked failed
+	limited atomic.Uint64 // deliveries postponed by the rate limit
+}
+
+// OutboxOptions configures NewOutbox.
+type OutboxOptions struct {
+	Config   config.AlertOutbox
+	Channels map[string]*Spec
+	Log      *slog.Logger
+	Now      func() time.Time // tests; default time.Now
+}
+
+// NewOutbox creates the outbox's table in db if needed.
+func NewOutbox(db *sql.DB, o OutboxOptions) (*Outbox, error) {
+	if _, err := db.Exec(outboxSchema); err != nil {
+		return nil, fmt.Errorf("outbox schema: %w", err)
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	ob := &Outbox{db: db, log: o.Log, now: o.Now, wake: make(chan struct{}, 1), inflight: map[int64]bool{}, Keep: 24 * time.Hour}
+	ob.SetChannels(o.Config, o.Channels)
+	return ob, nil
+}
+
+// SetChannels replaces the channels and retry settings (reload); counters
+// of channels that stay are kept.
+func (ob *Outbox) SetChannels(cfg config.AlertOutbox, chans map[string]*Spec) {
+	ob.mu.Lock()
+	defer ob.mu.Unlock()
+	next := make(map[string]*chanState, len(chans))
+	for n, s := range chans {
+		cs := ob.chans[n]
+		if cs == nil {
+			cs = &chanState{tokens: float64(s.RateLimit)}
+		}
+		cs.spec = s
+		next[n] = cs
+	}
+	ob.cfg, ob.chans = cfg, next
+	ob.poke()
+}
+
+// Channel returns the named channel's spec, or nil.
+func (ob *Outbox) Channel(name string) *Spec {
+	ob.mu.Lock()
+	defer ob.mu.Unlock()
+	if cs := ob.chans[name]; cs != nil {
+		return cs.spec
+	}
+	return nil
+}
+
+func (ob *Outbox) poke() {
+	select {
+	case ob.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Enqueue stores m for channel; it is durable when Enqueue returns.
+func (ob *Outbox) Enqueue(channel string, m *Message) error {
+	return ob.EnqueueAll([]Queued{{Channel: channel, Msg: m}})
+}
+
+// Queued is one message for one channel.
+type Queued struct {
+	Channel string
+	Msg     *Message
+}
+
+// EnqueueAll stores several messages in one transaction.
+func (ob *Outbox) EnqueueAll(qs []Queued) error {
+	if len(qs) == 0 {
+		return nil
+	}
+	now := ob.now().UTC()
+	tx, err := ob.db.Begin()
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	defer tx.Rollback()
+	for _, q := range qs {
+		m := q.Msg
+		m.Channel = q.Channel
+		if m.Time.IsZero() {
+			m.Time = now
+		}
+		res, err := tx.Exec(`INSERT INTO notify_outbox(channel, created_ns, next_ns, body) VALUES(?, ?, ?, '')`, q.Channel, now.UnixNano(), now.UnixNano())
+		if err != nil {
+			return fmt.Errorf("outbox: %w", err)
+		}
+		id, _ := res.LastInsertId()
+		m.ID = strconv.FormatInt(id, 10)
+		body, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`UPDATE notify_outbox SET body = ? WHERE id = ?`, body, id); err != nil {
+			return fmt.Errorf("outbox: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	ob.poke()
+	return nil
+}
+
+type row struct {
+	id       int64
+	channel  string
+	created  int64
+	attempts int
+	body     []byte
+}
+
+// Run delivers until ctx ends. Deliveries run concurrently (at most 8 at a
+// time, one at a time per channel, in queue order).
+func (ob *Outbox) Run(ctx context.Context) error {
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	busy := map[string]bool{} // channels with a delivery running; guarded by ob.mu
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	lastClean := time.Time{}
+	for {
+		now := ob.now()
+		rows, err := ob.due(ctx, now)
+		if err != nil && ctx.Err() == nil {
+			ob.log.Warn("outbox: reading due messages", "err", err)
+		}
+		for _, r := range rows {
+			ob.mu.Lock()
+			if busy[r.channel] || ob.inflight[r.id] {
+				ob.mu.Unlock()
+				continue
+			}
+			cs := ob.chans[r.channel]
+			if cs != nil && !cs.take(now) {
+				cs.limited.Add(1)
+				ob.mu.Unlock()
+				ob.postpone(r.id, now.Add(cs.wait()))
+				continue
+			}
+			busy[r.channel], ob.inflight[r.id] = true, true
+			ob.mu.Unlock()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return nil
+			}
+			wg.Add(1)
+			go func(r row, cs *chanState) {
+				defer wg.Done()
+				ob.deliver(ctx, r, cs)
+				ob.mu.Lock()
+				delete(busy, r.channel)
+				delete(ob.inflight, r.id)
+				ob.mu.Unlock()
+				<-sem
+				ob.poke()
+			}(r, cs)
+		}
+		if now.Sub(lastClean) > time.Hour {
+			lastClean = now
+			ob.db.Exec(`DELETE FROM notify_outbox WHERE state = 'sent' AND done_ns < ?`, now.Add(-ob.Keep).UnixNano())
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ob.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+func (ob *Outbox) due(ctx context.Context, now time.Time) ([]row, error) {
+	rs, err := ob.db.QueryContext(ctx, `SELECT id, channel, created_ns, attempts, body FROM notify_outbox
+		WHERE state = 'pending' AND next_ns <= ? ORDER BY id LIMIT 256`, now.UnixNano())
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var out []row
+	for rs.Next() {
+		var r row
+		if err := rs.Scan(&r.id, &r.channel, &r.created, &r.attempts, &r.body); err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	return out, rs.Err()
+}
+
+func (ob *Outbox) postpone(id int64, at time.Time) {
+	ob.db.Exec(`UPDATE notify_outbox SET next_ns = ? WHERE id = ?`, at.UnixNano(), id)
+}
+
+// deliver sends one row and records the outcome.
+func (ob *Outbox) deliver(ctx context.Context, r row, cs *chanState) {
+	ob.mu.Lock()
+	cfg := ob.cfg
+	ob.mu.Unlock()
+	var err error
+	if cs == nil {
+		err = fmt.Errorf("no channel named %q", r.channel)
+	} else {
+		var m Message
+		if err = json.Unmarshal(r.body, &m); err == nil {
+			sctx, cancel := context.WithTimeout(ctx, cs.spec.Timeout+time.Second)
+			err = cs.spec.Channel.Send(sctx, &m)
+			cancel()
+		}
+	}
+	now := ob.now()
+	if ctx.Err() != nil && err != nil {
+		return // shutting down: it stays pending and goes out after restart
+	}
+	if err == nil {
+		cs.sent.Add(1)
+		if _, e := ob.db.Exec(`UPDATE notify_outbox SET state = 'sent', attempts = attempts + 1, last_error = '', done_ns = ? WHERE id = ?`, now.UnixNano(), r.id); e != nil {
+			ob.log.Warn("outbox: marking sent", "id", r.id, "err", e)
+		}
+		return
+	}
+	if cs != nil {
+		cs.failed.Add(1)
+	}
+	attempts := r.attempts + 1
+	msg := err.Error()
+	if len(msg) > 500 {
+		msg = msg[:500]
+	}
+	if cs == nil || now.Sub(time.Unix(0, r.created)) >= cfg.GiveUpAfter.D() {
+		if cs != nil {
+			cs.gaveUp.Add(1)
+		}
+		ob.log.Warn("notification failed for good", "channel", r.channel, "id", r.id, "attempts", attempts, "err", msg)
+		ob.db.Exec(`UPDATE notify_outbox SET state = 'failed', attempts = ?, last_error = ?, done_ns = ? WHERE id = ?`, attempts, msg, now.UnixNano(), r.id)
+		return
+	}
+	next := Backoff(cfg.RetryMin.D(), cfg.RetryMax.D(), attempts)
+	ob.log.Info("notification failed, will retry", "channel", r.channel, "id", r.id, "attempt", attempts, "retry_in", next, "err", msg)
+	ob.db.Exec(`UPDATE notify_outbox SET attempts = ?, last_error = ?, next_ns = ? WHERE id = ?`, attempts, msg, now.Add(next).UnixNano(), r.id)
+}
+
+// Backoff is the wait after the n-th failed attempt (n >= 1): lo doubled
+// n-1 times, at most hi.
+func Backoff(lo, hi time.Duration, n int) time.Duration {
+	d := lo
+	for i := 1; i < n && d < hi; i++ {
+		d *= 2
+	}
+	return min(d, hi)
+}
+
+// take spends a rate-limit token (caller holds ob.mu).
+func (cs *chanState) take(now time.Time) bool {
+	lim := cs.spec.RateLimit
+	if lim <= 0 {
+		return true
+	}
+	if !cs.last.IsZero() {
+		cs.tokens += now.Sub(cs.last).Minutes() * float64(lim)
+	}
+	cs.last = now
+	cs.tokens = min(cs.tokens, float64(lim))
+	if cs.tokens >= 1 {
+		cs.tokens--
+		return true
+	}
+	return false
+}
+
+func (cs *chanState) wait() time.Duration {
+	return time.Duration((1 - cs.tokens) / float64(cs.spec.RateLimit) * float64(time.Minute))
+}
+
+// Record is one outbox entry as the API shows it.
+type Record struct {
+	ID        int64     `json:"id"`
+	Channel   string    `json:"channel"`
+	State     string    `json:"state"` // pending, sent, failed
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"last_error,omitempty"`
+	Created   time.Time `json:"created"`
+	Next      time.Time `json:"next_attempt,omitzero"`
+	Done      time.Time `json:"done,omitzero"`
+	Title     string    `json:"title"`
+}
+
+// List returns the newest entries, state "" for all.
+func (ob *Outbox) List(ctx context.Context, state string, limit int) ([]Record, error) {
+	q := `SELECT id, channel, state, attempts, last_error, created_ns, next_ns, done_ns, body FROM notify_outbox`
+	var args []any
+	if state != "" {
+		q += ` WHERE state = ?`
+		args = append(args, state)
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, limit)
+	rs, err := ob.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	out := []Record{}
+	for rs.Next() {
+		var r Record
+		var c, n, d int64
+		var body []byte
+		if err := rs.Scan(&r.ID, &r.Channel, &r.State, &r.Attempts, &r.LastError, &c, &n, &d, &body); err != nil {
+			return out, err
+		}
+		r.Created = time.Unix(0, c).UTC()
+		if r.State == "pending" {
+			r.Next = time.Unix(0, n).UTC()
+		}
+		if d != 0 {
+			r.Done = time.Unix(0, d).UTC()
+		}
+		var m struct {
+			Title string `json:"title"`
+		}
+		json.Unmarshal(body, &m)
+		r.Title = m.Title
+		out = append(out, r)
+	}
+	return out, rs.Err()
+}
+
+// ChannelStats are one channel's counters.
+type ChannelStats struct {
+	Name                          string
+	Sent, Failed, GaveUp, Limited uint64
+}
+
+// Stats returns per-channel counters, sorted by name.
+func (ob *Outbox) Stats() []ChannelStats {
+	ob.mu.Lock()
+	defer ob.mu.Unlock()
+	out := make([]ChannelStats, 0, len(ob.chans))
+	for n, cs := range ob.chans {
+		out = append(out, ChannelStats{Name: n, Sent: cs.sent.Load(), Failed: cs.failed.Load(), GaveUp: cs.gaveUp.Load(), Limited: cs.limited.Load()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Pending counts messages waiting for delivery.
+func (ob *Outbox) Pending(ctx context.Context) (int, error) {
+	var n int
+	err := ob.db.QueryRowContext(ctx, `SELECT count(*) FROM notify_outbox WHERE state = 'pending'`).Scan(&n)
+	return n, err
+}
+
+// WriteMetrics writes the outbox's Prometheus series.
+func (ob *Outbox) WriteMetrics(w io.Writer) {
+	st := ob.Stats()
+	fam := func(name, help, typ string, get func(ChannelStats) uint64) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+		for _, s := range st {
+			fmt.Fprintf(w, "%s{channel=%q} %d\n", name, s.Name, get(s))
+		}
+	}
+	fam("hb_notifications_sent_total", "Notifications a channel accepted.", "counter", func(s ChannelStats) uint64 { return s.Sent })
+	fam("hb_notifications_failed_total", "Failed delivery attempts (each retry counts).", "counter", func(s ChannelStats) uint64 { return s.Failed })
+	fam("hb_notifications_given_up_total", "Notifications marked failed after give_up_after.", "counter", func(s ChannelStats) uint64 { return s.GaveUp })
+	fam("hb_notifications_rate_limited_total", "Deliveries postponed by a channel's rate_limit.", "counter", func(s ChannelStats) uint64 { return s.Limited })
+	if n, err := ob.Pending(context.Background()); err == nil {
+		fmt.Fprintf(w, "# HELP hb_notifications_pending Notifications waiting in the outbox.\n# TYPE hb_notifications_pending gauge\nhb_notifications_pending %d\n", n)
+	}
+}
+
+// ErrNoChannel is returned by Test for an unknown channel name.
+var ErrNoChannel = errors.New("no such channel")

@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: MIT
+
+package prober
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// fakeTargets returns n4 IPv4 and n6 IPv6 targets in the simulated block.
+func fakeTargets(n4, n6 int) []Target {
+	var ts []Target
+	a := netip.MustParseAddr("198.18.0.1")
+	for range n4 {
+		ts = append(ts, Target{Addr: a, Name: a.String()})
+		a = a.Next()
+	}
+	a = netip.MustParseAddr("2001:db8::1")
+	for range n6 {
+		ts = append(ts, Target{Addr: a, Name: a.String()})
+		a = a.Next()
+	}
+	return ts
+}
+
+func onceFake(t *testing.T, n *fakeNet, ts []Target, cfg Config) ([]Summary, *Engine, []int) {
+	t.Helper()
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 200 * time.Millisecond
+	}
+	if cfg.Rate == 0 {
+		cfg.Rate = -1
+	}
+	e := n.engine(cfg)
+	seen := make([]int, len(ts))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sums, err := e.Once(ctx, ts, OnceOptions{OnResult: func(r *Result) { seen[r.Target]++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Once did not finish")
+	}
+	return sums, e, seen
+}
+
+// checkKernelRTT asserts every OK summary measured exactly the fake's RTT
+// with kernel TX+RX stamps: a TX stamp matched to another probe would be
+// off by at least 1µs.
+func checkKernelRTT(t *testing.T, n *fakeNet, sums []Summary) {
+	t.Helper()
+	for i := range sums {
+		s := &sums[i]
+		if s.Received != 1 {
+			continue
+		}
+		if s.Method != TSKernelTxRx || s.Min != n.rtt {
+			t.Fatalf("%v: RTT %v by %v, want %v by kernel TX+RX", s.Target.Addr, s.Min, s.Method, n.rtt)
+		}
+	}
+}
+
+func TestLoopOutcomes(t *testing.T) {
+	n := newFakeNet()
+	ts := fakeTargets(3000, 500)
+	drop := []int{5, 2999, 3100}
+	unreach := []int{7, 8}
+	for _, i := range drop {
+		n.drop[ts[i].Addr] = true
+	}
+	for _, i := range unreach {
+		n.unreach[ts[i].Addr] = true
+	}
+	sums, e, seen := onceFake(t, n, ts, Config{})
+	for i, c := range seen {
+		if c != 1 {
+			t.Fatalf("target %d: %d results, want 1", i, c)
+		}
+	}
+	checkKernelRTT(t, n, sums)
+	for _, i := range drop {
+		if s := sums[i]; s.Received != 0 || s.Last.Outcome != OutcomeTimeout {
+			t.Fatalf("dropped %v: %+v", ts[i].Addr, s.Last)
+		}
+	}
+	for _, i := range unreach {
+		p := sums[i].LastProblem
+		if p == nil || p.Outcome != OutcomeICMPError || p.ICMPType != icmp4Unreach || p.ICMPCode != 1 || p.From != n.router4 {
+			t.Fatalf("unreachable %v: %+v", ts[i].Addr, p)
+		}
+	}
+	ok := len(ts) - len(drop) - len(unreach)
+	st := e.Stats()
+	want := Stats{Sent: uint64(len(ts)), Received: uint64(len(ts) - len(drop)), Matched: uint64(ok),
+		ICMPErrors: uint64(len(unreach)), Timeouts: uint64(len(drop)), TxStamps: uint64(len(ts))}
+	if st != want {
+		t.Fatalf("stats %+v\nwant  %+v", st, want)
+	}
+}
+
+func TestLoopENOBUFSRequeue(t *testing.T) {
+	n := newFakeNet()
+	n.enobufs = 3 // three push-backs
+	n.accept = 7  // and short sends throughout
+	ts := fakeTargets(1000, 200)
+	sums, e, seen := onceFake(t, n, ts, Config{Batch: 32})
+	for i, c := range seen {
+		if c != 1 || sums[i].Received != 1 {
+			t.Fatalf("target %d: %d results, %d answered", i, c, sums[i].Received)
+		}
+	}
+	// Every probe left exactly once: the refused ones were requeued, not
+	// lost or repeated.
+	if len(n.sent) != len(ts) {
+		t.Fatalf("%d probes on the wire for %d targets", len(n.sent), len(ts))
+	}
+	uniq := map[netip.Addr]bool{}
+	for _, a := range n.sent {
+		uniq[a] = true
+	}
+	if len(uniq) != len(ts) {
+		t.Fatalf("%d distinct destinations for %d targets", len(uniq), len(ts))
+	}
+	if st := e.Stats(); st.ENOBUFS != 3 || st.Sent != uint64(len(ts)) || st.TxStamps != uint64(len(ts)) {
+		t.Fatalf("stats %+v", st)
+	}
+	// Short sends keep the OPT_ID key ring aligned with the slots.
+	checkKernelRTT(t, n, sums)
+}
+
+func TestLoopLateTxStamp(t *testing.T) {
+	n := newFakeNet()
+	n.lateStamp = true // each stamp shows up only after its reply was read
+	ts := fakeTargets(500, 50)
+	sums, e, _ := onceFake(t, n, ts, Config{})
+	checkKernelRTT(t, n, sums)
+	if st := e.Stats(); st.Matched != uint64(len(ts)) || st.TxStamps != uint64(len(ts)) {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestLoopNoTxStamp(t *testing.T) {
+	n := newFakeNet()
+	n.noStamp = true
+	ts := fakeTargets(100, 10)
+	sums, e, _ := onceFake(t, n, ts, Config{})
+	for _, s := range sums {
+		if s.Received != 1 || s.Method != TSKernelRx || s.Min <= 0 {
+			t.Fatalf("%v: received %d, RTT %v by %v; want kernel RX with the send clock", s.Target.Addr, s.Received, s.Min, s.Method)
+		}
+	}
+	if st := e.Stats(); st.TxStamps != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestLoopHardSendError(t *testing.T) {
+	n := newFakeNet()
+	ts := fakeTargets(300, 0)
+	bad := ts[100].Addr
+	n.hardErr[bad] = unix.EHOSTUNREACH
+	sums, e, seen := onceFake(t, n, ts, Config{})
+	for i, s := range sums {
+		if seen[i] != 1 {
+			t.Fatalf("target %d: %d results", i, seen[i])
+		}
+		if s.Target.Addr == bad {
+			if s.LastProblem == nil || s.LastProblem.Outcome != OutcomeSendError || !errors.Is(s.LastProblem.Err, unix.EHOSTUNREACH) {
+				t.Fatalf("bad target: %+v", s.LastProblem)
+			}
+			continue
+		}
+		if s.Received != 1 {
+			t.Fatalf("%v not answered after a neighbour's send error", s.Target.Addr)
+		}
+	}
+	if st := e.Stats(); st.SendErrors != 1 || st.Sent != uint64(len(ts)-1) {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestLoopRateLimited(t *testing.T) {
+	n := newFakeNet()
+	ts := fakeTargets(200, 0)
+	_, e, _ := onceFake(t, n, ts, Config{Rate: 2000, Batch: 16})
+	// 200 probes at 2000/s in batches of 16: the bucket starts with one
+	// batch, so at least 11 more had to wait for tokens; each wait is a
+	// separate sendmmsg call.
+	if n.calls < 200/16 {
+		t.Fatalf("%d sendmmsg calls for 200 probes in batches of 16", n.calls)
+	}
+	if st := e.Stats(); st.Sent != 200 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestRunSetTargetsAndClose(t *testing.T) {
+	n := newFakeNet()
+	e := n.engine(Config{Interval: 20 * time.Millisecond, Timeout: 10 * time.Millisecond, Rate: -1})
+	first, second := fakeTargets(10, 0), fakeTargets(0, 10)
+	e.SetTargets(first)
+	got := make(chan netip.Addr, 1000)
+	done := make(chan error, 1)
+	go func() {
+		done <- e.Run(context.Background(), func(r *Result) {
+			if r.Outcome == OutcomeOK {
+				select {
+				case got <- r.Addr:
+				default:
+				}
+			}
+		})
+	}()
+	waitFor := func(is6 bool) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case a := <-got:
+				if a.Is6() == is6 {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no result for the %v set", map[bool]string{false: "IPv4", true: "IPv6"}[is6])
+			}
+		}
+	}
+	waitFor(false)
+	e.SetTargets(second)
+	waitFor(true)
+	// Close stops Run (it waits for the loop) and closes the sockets.
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, errClosed) {
+		t.Fatalf("Run after Close: %v", err)
+	}
+	if !n.socks[0].closed || !n.socks[1].closed {
+		t.Fatal("sockets left open")
+	}
+	if err := e.Run(context.Background(), func(*Result) {}); !errors.Is(err, errClosed) {
+		t.Fatalf("Run on a closed engine: %v", err)
+	}
+}
+
+func TestRunCancel(t *testing.T) {
+	n := newFakeNet()
+	// An hour's interval: the loop sleeps long, and cancellation must wake it.
+	e := n.engine(Config{Interval: time.Hour, Jitter: -1, Rate: -1})
+	e.SetTargets(fakeTargets(1, 0))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx, func(*Result) {}) }()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}

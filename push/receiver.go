@@ -1,0 +1,611 @@
+// SPDX-License-Identifier: MIT
+
+package push
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/wire"
+)
+
+// ReceiverConfig configures a Receiver.
+type ReceiverConfig struct {
+	Push config.Push
+	// Key verifies keyed HBP1 heartbeats and tags their ACKs; nil accepts
+	// only unauthenticated ones (and then only under Push's policy).
+	Key *wire.PushKey
+	// Registrar adds heartbeat checks for hosts not configured; nil: never.
+	Registrar obs.Registrar
+	// Bus receives heartbeat messages as event.Message; nil: dropped.
+	Bus *event.Bus
+	// DynDNS, if set, is told about source-address changes of the hosts
+	// in Push.DynDNSHosts.
+	DynDNS *DynDNS
+	Log    *slog.Logger
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// Drop reasons, the label of hb_push_dropped_total.
+const (
+	dropMalformed = iota // not HBP1/hbd, or failed to decode
+	dropAuth             // tag did not verify, or the key id is not ours
+	dropUnauthenticated
+	dropReplay
+	dropSkew
+	dropUnknown // sender not configured and not allowed to register
+	dropRefused // hbd CMD/UPD
+	dropFull    // auto-registration limit reached, or Register failed
+	numDrops
+)
+
+var dropNames = [numDrops]string{"malformed", "auth", "unauthenticated", "replay", "skew", "unknown", "refused", "full"}
+
+// Stats are a Receiver's counters.
+type Stats struct {
+	Received   uint64 // datagrams read
+	Accepted   uint64 // heartbeats that became observations
+	Legacy     uint64 // of those, legacy hbd datagrams
+	Acks       uint64 // ACKs sent
+	Overdue    uint64 // timeout observations for overdue heartbeats
+	Registered uint64 // hosts auto-registered
+	Messages   uint64 // heartbeat messages published
+	Dropped    [numDrops]uint64
+	Hosts      int // heartbeat checks known now
+}
+
+// hostState is one heartbeat check's live state. Guarded by Receiver.mu.
+type hostState struct {
+	name     string
+	gen      uint64
+	id       int
+	hasCheck bool
+	interval time.Duration
+	grace    time.Duration
+	lastSeen time.Time // server clock: last accepted heartbeat, or when the check appeared
+	nextDue  time.Time // when the next overdue observation is due
+	replay   wire.ReplayWindow
+	addr     netip.Addr // last source address
+	auto     bool       // registered by us
+}
+
+// Receiver is the obs.Source of heartbeat checks: it reads HBP1 and
+// legacy hbd datagrams, turns each accepted one into an OK observation
+// of its host's heartbeat check, answers it, and reports Timeout for
+// checks whose heartbeat is overdue (interval + grace).
+type Receiver struct {
+	cfg  ReceiverConfig
+	log  *slog.Logger
+	now  func() time.Time
+	sink atomic.Pointer[obs.Sink]
+
+	mu    sync.Mutex            // guards hosts, gen, auto
+	hosts map[string]*hostState // by host name and by heartbeat://NAME
+	gen   uint64
+	auto  int // auto-registered hosts
+	pend  map[string]bool
+
+	names names // metric name interning (read loop only)
+
+	received, accepted, legacy, acks, overdue, registered, messages atomic.Uint64
+	sendErrors                                                      atomic.Uint64
+	dropped                                                         [numDrops]atomic.Uint64
+	addr                                                            atomic.Value // netip.AddrPort once listening
+}
+
+// Addr returns the address the receiver listens on, once Run has opened
+// its socket (the zero AddrPort before).
+func (r *Receiver) Addr() netip.AddrPort {
+	a, _ := r.addr.Load().(netip.AddrPort)
+	return a
+}
+
+// NewReceiver returns a receiver; Run opens its socket.
+func NewReceiver(c ReceiverConfig) (*Receiver, error) {
+	if c.Push.Interval <= 0 {
+		return nil, errors.New("push: receiver needs a positive interval")
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return &Receiver{cfg: c, log: c.Log, now: c.Now, hosts: map[string]*hostState{}, pend: map[string]bool{}, names: names{m: map[string]string{}}}, nil
+}
+
+// Name implements obs.Source.
+func (r *Receiver) Name() string { return "push" }
+
+// Kinds implements obs.Source.
+func (r *Receiver) Kinds() []obs.Kind { return []obs.Kind{obs.KindHeartbeat} }
+
+// pushName returns NAME of a heartbeat://NAME target, or "".
+func pushName(target string) string {
+	n, ok := strings.CutPrefix(target, "heartbeat://")
+	if !ok {
+		return ""
+	}
+	return n
+}
+
+// SetChecks implements obs.Source. Hosts keep their live state (last
+// heartbeat, replay window) across generations; a new check counts as
+// just seen, so a host that never pushes goes overdue after interval +
+// grace.
+func (r *Receiver) SetChecks(gen uint64, checks []obs.Check) {
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.hosts
+	r.hosts = make(map[string]*hostState, len(checks))
+	r.gen = gen
+	for _, c := range checks {
+		if c.Spec.Kind != obs.KindHeartbeat {
+			continue
+		}
+		h := old[c.Spec.Host]
+		if h == nil {
+			if pn := pushName(c.Spec.Target); pn != "" {
+				h = old[pn]
+			}
+		}
+		fresh := h == nil
+		if fresh {
+			h = &hostState{name: c.Spec.Host, lastSeen: now}
+		}
+		h.gen, h.id, h.hasCheck = gen, c.ID, true
+		h.interval = c.Spec.Interval
+		if h.interval <= 0 {
+			h.interval = time.Duration(r.cfg.Push.Interval)
+		}
+		h.grace = time.Duration(r.cfg.Push.Grace)
+		if g, err := time.ParseDuration(c.Spec.Params["grace"]); err == nil && g >= 0 {
+			h.grace = g
+		}
+		// A host already overdue keeps its reporting cadence across a
+		// reload; others are due interval + grace after their last one.
+		if due := h.lastSeen.Add(h.interval + h.grace); fresh || now.Before(due) {
+			h.nextDue = due
+		}
+		r.hosts[c.Spec.Host] = h
+		if pn := pushName(c.Spec.Target); pn != "" && pn != c.Spec.Host {
+			r.hosts[pn] = h
+		}
+	}
+	r.auto = 0
+	for _, h := range r.hosts {
+		if h.auto {
+			r.auto++
+		}
+	}
+}
+
+// Stats returns the receiver's counters.
+func (r *Receiver) Stats() Stats {
+	s := Stats{
+		Received: r.received.Load(), Accepted: r.accepted.Load(), Legacy: r.legacy.Load(), Acks: r.acks.Load(),
+		Overdue: r.overdue.Load(), Registered: r.registered.Load(), Messages: r.messages.Load(),
+	}
+	for i := range s.Dropped {
+		s.Dropped[i] = r.dropped[i].Load()
+	}
+	r.mu.Lock()
+	s.Hosts = len(r.hosts)
+	r.mu.Unlock()
+	return s
+}
+
+// Overdue reports Timeout for every heartbeat check whose next heartbeat
+// is late, once per interval while it stays late. Run calls it every
+// second; tests call it with their clock.
+func (r *Receiver) Overdue(now time.Time) {
+	sp := r.sink.Load()
+	if sp == nil {
+		return
+	}
+	type due struct {
+		gen  uint64
+		id   int
+		late time.Duration
+	}
+	var out []due
+	r.mu.Lock()
+	for k, h := range r.hosts {
+		if k != h.name || !h.hasCheck || now.Before(h.nextDue) {
+			continue
+		}
+		out = append(out, due{h.gen, h.id, now.Sub(h.lastSeen)})
+		h.nextDue = now.Add(h.interval)
+	}
+	r.mu.Unlock()
+	for _, d := range out {
+		r.overdue.Add(1)
+		(*sp).Observe(d.gen, d.id, obs.Observation{
+			At: now, Outcome: obs.Timeout,
+			Problem: "heartbeat overdue: last one " + d.late.Truncate(time.Second).String() + " ago",
+		})
+	}
+}
+
+// Reply is what the receive path answers a datagram with.
+type Reply struct {
+	Data []byte // nil: no answer
+}
+
+// Handle processes one datagram from src received at rx (kernel time when
+// kernelRx) and writes the answer (an HBA1 ACK, or "ACK" for hbd) into
+// ack, returning its length (0: no answer). It is the whole receive path
+// minus the socket; Run calls it for every datagram.
+func (r *Receiver) Handle(ctx context.Context, b []byte, src netip.AddrPort, rx time.Time, kernelRx bool, ack []byte) int {
+	r.received.Add(1)
+	switch {
+	case wire.IsPush(b):
+		return r.handlePush(ctx, b, src, rx, kernelRx, ack)
+	case wire.IsHBD(b) && r.cfg.Push.Legacy:
+		return r.handleHBD(ctx, b, src, rx, ack)
+	}
+	r.drop(dropMalformed)
+	return 0
+}
+
+func (r *Receiver) drop(reason int) { r.dropped[reason].Add(1) }
+
+func (r *Receiver) handlePush(ctx context.Context, b []byte, src netip.AddrPort, rx time.Time, kernelRx bool, ack []byte) int {
+	id := wire.PushKeyID(b)
+	var k *wire.PushKey
+	if id != 0 {
+		if r.cfg.Key == nil || r.cfg.Key.ID != id {
+			r.drop(dropAuth)
+			return 0
+		}
+		k = r.cfg.Key
+	} else if r.cfg.Push.RequireKey {
+		r.drop(dropUnauthenticated)
+		return 0
+	}
+	var p wire.Push
+	if err := wire.DecodePush(b, k, &p); err != nil {
+		if errors.Is(err, wire.ErrTag) {
+			r.drop(dropAuth)
+		} else {
+			r.drop(dropMalformed)
+		}
+		return 0
+	}
+	if ms := time.Duration(r.cfg.Push.MaxSkew); ms > 0 {
+		if d := rx.Sub(time.Unix(0, p.SentAt)); d > ms || d < -ms {
+			r.drop(dropSkew)
+			return 0
+		}
+	}
+	o, name, msgs, err := r.observe(&p, rx)
+	if err != nil {
+		r.drop(dropMalformed)
+		return 0
+	}
+	if name == "" {
+		name = src.Addr().Unmap().String()
+	}
+	h, reason := r.host(ctx, name, id != 0)
+	if h == nil {
+		r.drop(reason)
+		return 0
+	}
+	r.mu.Lock()
+	fresh := h.replay.Accept(p.BootID, p.Seq, p.SentAt)
+	r.mu.Unlock()
+	if !fresh {
+		r.drop(dropReplay)
+		return 0
+	}
+	if p.Flags&wire.PushFlagBoot != 0 {
+		msgs = append(msgs, message{event.LevelInfo, "boot: hb-responder started"})
+	}
+	if p.Flags&wire.PushFlagShutdown != 0 {
+		msgs = append(msgs, message{event.LevelWarning, "shutdown: hb-responder stopping"})
+		o.Detail = "shutdown heartbeat"
+	}
+	r.accept(h, o, src, rx, msgs)
+	a := wire.Ack{BootID: p.BootID, Seq: p.Seq, RxTime: rx.UnixNano(), TxTime: r.now().UnixNano()}
+	if kernelRx {
+		a.Flags = wire.AckFlagKernelRx
+	}
+	if wire.EncodeAck(ack, a, k) != nil {
+		return 0
+	}
+	r.acks.Add(1)
+	return wire.AckLen
+}
+
+type message struct {
+	level event.Level
+	text  string
+}
+
+// observe turns a verified heartbeat into an observation: its health
+// blob, metrics of every section, and the RTT the sender measured.
+func (r *Receiver) observe(p *wire.Push, rx time.Time) (obs.Observation, string, []message, error) {
+	o := obs.Observation{At: rx, Outcome: obs.OK, Detail: "heartbeat"}
+	var name string
+	var msgs []message
+	ms := make([]obs.Metric, 0, 32)
+	n := &r.names
+	add := func(v float64, parts ...string) {
+		if len(ms) < maxMetrics {
+			ms = append(ms, obs.Metric{Name: n.get(parts...), Value: v})
+		}
+	}
+	it := p.Sections()
+	for s, ok := it.Next(); ok; s, ok = it.Next() {
+		if err := wire.ValidateSection(s); err != nil {
+			return o, "", nil, err
+		}
+		switch s.Type {
+		case wire.SecHost:
+			name = string(s.Data)
+		case wire.SecHealth:
+			h := new(wire.Health)
+			if err := wire.DecodeBlob(s.Data, nil, h); err != nil {
+				return o, "", nil, err
+			}
+			o.Health = h
+			if name == "" {
+				name = h.HostnameString()
+			}
+		case wire.SecCPU:
+			for i := range wire.CPUCores(s.Data) {
+				add(float64(wire.CPUCore(s.Data, i))/1000, "cpu_", strconv.Itoa(i), "_busy_ratio")
+			}
+		case wire.SecMount:
+			m, _ := wire.ParseMount(s.Data)
+			p := wire.SanitizeName(string(m.Path))
+			add(float64(m.Total), "disk_", p, "_total_bytes")
+			add(float64(m.Used), "disk_", p, "_used_bytes")
+			if m.Total > 0 {
+				add(float64(m.Used)/float64(m.Total), "disk_", p, "_used_ratio")
+			}
+		case wire.SecIface:
+			i, _ := wire.ParseIface(s.Data)
+			nm := wire.SanitizeName(string(i.Name))
+			add(float64(i.RxBytes), "net_", nm, "_rx_bytes_total")
+			add(float64(i.TxBytes), "net_", nm, "_tx_bytes_total")
+			add(float64(i.RxRate), "net_", nm, "_rx_bytes_per_second")
+			add(float64(i.TxRate), "net_", nm, "_tx_bytes_per_second")
+			add(float64(i.Errors), "net_", nm, "_errors_total")
+			add(float64(i.Drops), "net_", nm, "_drops_total")
+		case wire.SecSwap:
+			t, u, _ := wire.ParseSwap(s.Data)
+			add(float64(t), "swap_total_bytes")
+			add(float64(u), "swap_used_bytes")
+		case wire.SecProcs:
+			pr, th, _ := wire.ParseProcs(s.Data)
+			add(float64(pr), "processes")
+			add(float64(th), "threads")
+		case wire.SecCheck:
+			c, _ := wire.ParseCheck(s.Data)
+			cn := wire.SanitizeName(string(c.Name))
+			add(float64(c.Status), "nagios_", cn, "_status")
+			for i := range c.NPerf {
+				l, _, v, _, _ := c.PerfAt(i)
+				add(v, "nagios_", cn, "_", wire.SanitizeName(string(l)))
+			}
+			if c.Status != wire.CheckOK {
+				lvl := event.LevelWarning
+				if c.Status == wire.CheckCritical {
+					lvl = event.LevelCritical
+				}
+				msgs = append(msgs, message{lvl, fmt.Sprintf("%s %s: %s", string(c.Name), strings.ToUpper(wire.CheckStatusName(c.Status)), c.Text)})
+			}
+		case wire.SecMessage:
+			l, t, _ := wire.ParseMessage(s.Data)
+			msgs = append(msgs, message{event.Level(l), string(t)})
+		case wire.SecRTT:
+			ns, m, _ := wire.ParseRTT(s.Data)
+			if ns > 0 && ns < uint64(time.Minute) && m >= uint8(obs.MethodKernelTxRx) && m <= uint8(obs.MethodUser) {
+				o.RTT, o.Method = time.Duration(ns), obs.Method(m)
+			}
+		case wire.SecMetric:
+			nm, v, _ := wire.ParseMetric(s.Data)
+			add(v, wire.SanitizeName(string(nm)))
+		}
+	}
+	if err := it.Err(); err != nil {
+		return o, "", nil, err
+	}
+	o.Metrics = ms
+	return o, name, msgs, nil
+}
+
+// maxMetrics caps the metrics of one heartbeat.
+const maxMetrics = 256
+
+// names interns metric names so a heartbeat's names are built once per
+// distinct name, not once per datagram.
+type names struct {
+	mu  sync.Mutex
+	buf []byte
+	m   map[string]string
+}
+
+func (n *names) get(parts ...string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.buf = n.buf[:0]
+	for _, p := range parts {
+		n.buf = append(n.buf, p...)
+	}
+	if s, ok := n.m[string(n.buf)]; ok {
+		return s
+	}
+	s := string(n.buf)
+	if len(n.m) < 1<<20 {
+		n.m[s] = s
+	}
+	return s
+}
+
+// host returns the state of name's heartbeat check, registering one when
+// policy allows (accept_unknown, or the heartbeat verified with our key).
+func (r *Receiver) host(ctx context.Context, name string, keyed bool) (*hostState, int) {
+	r.mu.Lock()
+	h := r.hosts[name]
+	if h != nil {
+		r.mu.Unlock()
+		return h, 0
+	}
+	if !r.cfg.Push.AcceptUnknown && !keyed || r.cfg.Registrar == nil {
+		r.mu.Unlock()
+		return nil, dropUnknown
+	}
+	if r.auto >= r.cfg.Push.MaxHosts || r.pend[name] || !validHostName(name) {
+		r.mu.Unlock()
+		return nil, dropFull
+	}
+	r.pend[name] = true
+	r.mu.Unlock()
+	spec := obs.CheckSpec{
+		Host: name, Name: "heartbeat", Kind: obs.KindHeartbeat, Target: "heartbeat://" + name,
+		Interval: time.Duration(r.cfg.Push.Interval),
+	}
+	c, gen, err := r.cfg.Registrar.Register(ctx, spec)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.pend, name)
+	if err != nil {
+		r.log.Warn("push: registering heartbeat host failed", "host", name, "err", err)
+		return nil, dropFull
+	}
+	r.registered.Add(1)
+	h = r.hosts[name]
+	if h == nil || h.gen < gen {
+		// The registrar's SetChecks has not reached us yet: place the
+		// check ourselves; SetChecks keeps this state when it does.
+		if h == nil {
+			h = &hostState{name: name}
+			r.hosts[name] = h
+		}
+		h.gen, h.id, h.hasCheck = gen, c.ID, true
+		h.interval, h.grace = time.Duration(r.cfg.Push.Interval), time.Duration(r.cfg.Push.Grace)
+	}
+	if !h.auto {
+		h.auto = true
+		r.auto++
+	}
+	return h, 0
+}
+
+// validHostName accepts names a targets file could hold: 1–253 bytes of
+// letters, digits, '.', '-', '_', ':' (IPv6 addresses).
+func validHostName(s string) bool {
+	if len(s) == 0 || len(s) > 253 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+// accept records a heartbeat of h and hands its observation to the sink.
+func (r *Receiver) accept(h *hostState, o obs.Observation, src netip.AddrPort, rx time.Time, msgs []message) {
+	addr := src.Addr().Unmap()
+	r.mu.Lock()
+	h.lastSeen = rx
+	h.nextDue = rx.Add(h.interval + h.grace)
+	moved := h.addr.IsValid() && h.addr != addr || !h.addr.IsValid()
+	h.addr = addr
+	gen, id, name := h.gen, h.id, h.name
+	r.mu.Unlock()
+	r.accepted.Add(1)
+	if sp := r.sink.Load(); sp != nil {
+		(*sp).Observe(gen, id, o)
+	}
+	if moved && r.cfg.DynDNS != nil {
+		r.cfg.DynDNS.Moved(name, addr)
+	}
+	if r.cfg.Bus == nil {
+		return
+	}
+	for _, m := range msgs {
+		r.messages.Add(1)
+		r.cfg.Bus.Publish(event.Event{
+			Type: event.Message, At: rx.UTC(), Host: name, Check: "heartbeat", Kind: obs.KindHeartbeat,
+			Text: m.text, Level: m.level, Source: name,
+		})
+	}
+}
+
+// handleHBD handles a legacy hbd datagram: HTB and PLG become
+// observations with the datagram's numbers as metrics; CMD and UPD are
+// refused and never answered.
+func (r *Receiver) handleHBD(ctx context.Context, b []byte, src netip.AddrPort, rx time.Time, ack []byte) int {
+	if r.cfg.Push.RequireKey {
+		r.drop(dropUnauthenticated)
+		return 0
+	}
+	m, err := wire.DecodeHBD(b)
+	if err != nil {
+		if errors.Is(err, wire.ErrRefused) {
+			r.drop(dropRefused)
+		} else {
+			r.drop(dropMalformed)
+		}
+		return 0
+	}
+	name := src.Addr().Unmap().String()
+	for _, k := range []string{"hostname", "host"} {
+		if f, ok := m.Get(k); ok && f.Kind == wire.HBDText && f.Text != "" {
+			name = f.Text
+			break
+		}
+	}
+	h, reason := r.host(ctx, name, false)
+	if h == nil {
+		r.drop(reason)
+		return 0
+	}
+	o := obs.Observation{At: rx, Outcome: obs.OK, Detail: "hbd " + m.ID}
+	prefix := ""
+	var msgs []message
+	if m.ID == wire.HBDPlugin {
+		if f, ok := m.Get("plugin"); ok {
+			prefix = wire.SanitizeName(f.Text) + "_"
+		}
+		if st, ok := m.Get("status"); ok && st.Num != 0 {
+			out, _ := m.Get("output")
+			pl, _ := m.Get("plugin")
+			msgs = append(msgs, message{event.LevelWarning, pl.Text + ": " + out.Text})
+		}
+	}
+	if f, ok := m.Get("message"); ok && f.Kind == wire.HBDText && f.Text != "" {
+		msgs = append(msgs, message{event.LevelInfo, f.Text})
+	}
+	nums := m.Numbers(maxMetrics)
+	o.Metrics = make([]obs.Metric, len(nums))
+	for i, v := range nums {
+		o.Metrics[i] = obs.Metric{Name: r.names.get(prefix, v.Name), Value: v.Value}
+	}
+	r.legacy.Add(1)
+	r.accept(h, o, src, rx, msgs)
+	if len(ack) < len(wire.HBDAck) {
+		return 0
+	}
+	r.acks.Add(1)
+	return copy(ack, wire.HBDAck)
+}

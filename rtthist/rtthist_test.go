@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: MIT
+
+package rtthist
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/obs"
+)
+
+func parse(t *testing.T, s *Set) map[string]*dto.MetricFamily {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := s.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	mfs, err := p.TextToMetricFamilies(&buf)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, buf.String())
+	}
+	return mfs
+}
+
+func labelsOf(m *dto.Metric) map[string]string {
+	out := map[string]string{}
+	for _, lp := range m.Label {
+		out[lp.GetName()] = lp.GetValue()
+	}
+	return out
+}
+
+// checkHistogram asserts the invariants of every series: buckets
+// ascending, counts cumulative, the last (+Inf) equal to _count.
+func checkHistogram(t *testing.T, mf *dto.MetricFamily, nb int) {
+	t.Helper()
+	if mf.GetType() != dto.MetricType_HISTOGRAM {
+		t.Fatalf("type %v", mf.GetType())
+	}
+	for _, m := range mf.Metric {
+		h := m.GetHistogram()
+		if len(h.Bucket) != nb+1 || !math.IsInf(h.Bucket[nb].GetUpperBound(), 1) {
+			t.Fatalf("%v: %d buckets, want %d and +Inf", labelsOf(m), len(h.Bucket), nb)
+		}
+		var prevLE float64
+		var prev uint64
+		for i, b := range h.Bucket {
+			if i > 0 && b.GetUpperBound() <= prevLE {
+				t.Fatalf("bounds not ascending at %d", i)
+			}
+			if b.GetCumulativeCount() < prev {
+				t.Fatalf("%v: bucket %g count %d below previous %d", labelsOf(m), b.GetUpperBound(), b.GetCumulativeCount(), prev)
+			}
+			prevLE, prev = b.GetUpperBound(), b.GetCumulativeCount()
+		}
+		if h.GetSampleCount() != prev {
+			t.Fatalf("count %d differs from the +Inf bucket %d", h.GetSampleCount(), prev)
+		}
+	}
+}
+
+func TestHistogramFromBus(t *testing.T) {
+	bus := &event.Bus{}
+	sub := bus.Subscribe("rtthist", 1024, event.Result)
+	s := New(Config{Buckets: config.DefaultRTTBuckets})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, sub) }()
+
+	rtts := []time.Duration{30 * time.Microsecond, 30 * time.Microsecond, 900 * time.Microsecond, 2 * time.Millisecond, 40 * time.Second}
+	for _, r := range rtts {
+		bus.Publish(event.Event{Type: event.Result, Host: "web1", Check: "icmp", Kind: obs.KindICMP, Obs: &obs.Observation{Outcome: obs.OK, RTT: r}})
+	}
+	bus.Publish(event.Event{Type: event.Result, Host: "web1", Check: "icmp", Kind: obs.KindICMP, Obs: &obs.Observation{Outcome: obs.Timeout}})
+	bus.Publish(event.Event{Type: event.Result, Host: `a"b`, Check: "http:/", Kind: obs.KindHTTP, Obs: &obs.Observation{Outcome: obs.OK, RTT: 10 * time.Millisecond}})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mfs := parse(t, s)
+		if mf := mfs[Name]; mf != nil && len(mf.Metric) == 2 && mf.Metric[1].GetHistogram().GetSampleCount() == uint64(len(rtts)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("events not observed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+
+	mf := parse(t, s)[Name]
+	checkHistogram(t, mf, len(config.DefaultRTTBuckets))
+	byHost := map[string]*dto.Histogram{}
+	for _, m := range mf.Metric {
+		l := labelsOf(m)
+		if len(l) != 3 || l["check"] == "" || l["kind"] == "" {
+			t.Fatalf("labels %v: want host, check, kind only", l)
+		}
+		byHost[l["host"]] = m.GetHistogram()
+	}
+	h := byHost["web1"]
+	want := map[float64]uint64{25e-6: 0, 50e-6: 2, 1e-3: 3, 2.5e-3: 4, 10: 4}
+	for _, b := range h.Bucket {
+		if w, ok := want[b.GetUpperBound()]; ok && b.GetCumulativeCount() != w {
+			t.Errorf("le=%g: %d, want %d", b.GetUpperBound(), b.GetCumulativeCount(), w)
+		}
+	}
+	if h.GetSampleCount() != 5 { // the 40 s sample is only in +Inf
+		t.Errorf("count %d", h.GetSampleCount())
+	}
+	wantSum := (60*time.Microsecond + 900*time.Microsecond + 2*time.Millisecond + 40*time.Second).Seconds()
+	if d := h.GetSampleSum() - wantSum; d > 1e-9 || d < -1e-9 {
+		t.Errorf("sum %g, want %g", h.GetSampleSum(), wantSum)
+	}
+	if byHost[`a"b`] == nil || byHost[`a"b`].GetSampleCount() != 1 {
+		t.Error("escaped host missing")
+	}
+}
+
+func TestExportLabels(t *testing.T) {
+	labels := map[string][]string{"web1": {"web", "eu-1"}, "db1": {"db"}}
+	s := New(Config{Buckets: []float64{0.001, 0.01}, ExportLabels: []string{"role", "zone"},
+		Labels: func(h string) []string { return labels[h] }})
+	s.Observe("web1", "icmp", obs.KindICMP, time.Millisecond/2)
+	s.Observe("db1", "tcp:5432", obs.KindTCP, 5*time.Millisecond)
+	s.Observe("gone", "icmp", obs.KindICMP, time.Millisecond)
+	mf := parse(t, s)[Name]
+	checkHistogram(t, mf, 2)
+	got := map[string]map[string]string{}
+	for _, m := range mf.Metric {
+		l := labelsOf(m)
+		got[l["host"]] = l
+	}
+	if got["web1"]["role"] != "web" || got["web1"]["zone"] != "eu-1" || got["db1"]["role"] != "db" {
+		t.Fatalf("exported labels: %v", got)
+	}
+	if _, ok := got["db1"]["zone"]; ok { // an empty value is no label in Prometheus
+		t.Fatalf("db1 has a zone: %v", got["db1"])
+	}
+	// A reload changes labels and drops a check.
+	labels["web1"] = []string{"web", "eu-2"}
+	s.Relabel(func(h, c string) bool { return h != "gone" })
+	mf = parse(t, s)[Name]
+	if len(mf.Metric) != 2 {
+		t.Fatalf("%d series after Relabel", len(mf.Metric))
+	}
+	for _, m := range mf.Metric {
+		if l := labelsOf(m); l["host"] == "web1" && l["zone"] != "eu-2" {
+			t.Fatalf("relabel: %v", l)
+		}
+	}
+	// Without export labels, none appear.
+	plain := New(Config{Buckets: []float64{0.001}, Labels: func(string) []string { return []string{"x"} }})
+	plain.Observe("web1", "icmp", obs.KindICMP, time.Millisecond)
+	var buf bytes.Buffer
+	plain.WriteTo(&buf)
+	if strings.Contains(buf.String(), "role") || strings.Contains(buf.String(), `"x"`) {
+		t.Fatalf("labels without export_labels:\n%s", buf.String())
+	}
+}
+
+func BenchmarkObserve(b *testing.B) {
+	s := New(Config{Buckets: config.DefaultRTTBuckets})
+	s.Observe("h", "icmp", obs.KindICMP, time.Millisecond)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		s.Observe("h", "icmp", obs.KindICMP, time.Duration(i%1000)*time.Microsecond+time.Microsecond)
+	}
+}
