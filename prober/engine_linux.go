@@ -37,12 +37,12 @@ type Engine struct {
 	start   time.Time                // monotonic origin
 
 	// loop state (owned by the goroutine in Run/Once)
-	tt       []tgt
-	queue    []int32
-	qhead    int
-	token    wire.Token
-	tokenMin uint64
-	res      Result
+	tt      []tgt
+	timeout time.Duration // this loop's probe timeout
+	queue   []int32
+	qhead   int
+	token   wire.Token
+	res     Result
 }
 
 // tgt is the loop's per-target data.
@@ -296,7 +296,7 @@ func (e *Engine) Once(ctx context.Context, targets []Target, opts OnceOptions) (
 			}
 		}
 	}
-	err := e.loop(ctx, targets, loopOpts{interval: opts.Period, limit: opts.Count}, fn)
+	err := e.loop(ctx, targets, loopOpts{interval: opts.Period, limit: opts.Count, timeout: opts.Timeout}, fn)
 	return sums, err
 }
 
@@ -304,7 +304,8 @@ type loopOpts struct {
 	interval time.Duration
 	jitter   time.Duration
 	spread   bool
-	limit    int // fires per target; 0 forever (Run)
+	limit    int           // fires per target; 0 forever (Run)
+	timeout  time.Duration // 0: Config.Timeout
 }
 
 func (e *Engine) mono(t time.Time) int64 { return int64(t.Sub(e.start)) }
@@ -353,6 +354,10 @@ func (e *Engine) loop(ctx context.Context, ts []Target, o loopOpts, fn func(*Res
 	stop := context.AfterFunc(ctx, e.wt.wake)
 	defer stop()
 	e.setTargets(ts)
+	e.timeout = e.cfg.Timeout
+	if o.timeout > 0 {
+		e.timeout = o.timeout
+	}
 	now := time.Now()
 	seed := binary.LittleEndian.Uint64(e.cfg.Secret[:8])
 	wheel := NewWheel(WheelConfig{Targets: len(ts), Interval: o.interval, Jitter: o.jitter, Spread: o.spread, Limit: o.limit, Seed: seed}, now)
@@ -496,13 +501,11 @@ func (e *Engine) newResult(s *slot, seq uint16) *Result {
 	return r
 }
 
-func (e *Engine) tokenFor(now time.Time) *wire.Token {
-	if e.cfg.Key == nil {
-		return &e.token
-	}
-	if m := wire.EpochMinute(now.UnixNano()); m != e.tokenMin || e.tokenMin == 0 {
-		e.token = e.cfg.Key.Token(now.UnixNano())
-		e.tokenMin = m
+// tokenFor returns the access token for a probe to addr now: bound to the
+// target's address, so it is computed per probe (zeros without a key).
+func (e *Engine) tokenFor(now time.Time, addr netip.Addr) *wire.Token {
+	if e.cfg.Key != nil {
+		e.token = e.cfg.Key.Token(now.UnixNano(), addr)
 	}
 	return &e.token
 }
@@ -510,7 +513,6 @@ func (e *Engine) tokenFor(now time.Time) *wire.Token {
 // sendBatch sends up to n queued probes. It returns how many left the
 // queue and whether the kernel pushed back (ENOBUFS/EAGAIN).
 func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
-	tok := e.tokenFor(now)
 	var cnt [2]int
 	taken := 0
 	for ; taken < n && e.qhead < len(e.queue); taken++ {
@@ -556,9 +558,9 @@ func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
 			t := &e.tt[ti]
 			w := wireTime(txUser, seq)
 			ck := wire.Cookie(&e.cfg.Secret, t.addr, e.id, seq, w)
-			patchProbe(c.tx[k], c.kind, seq, ck, w, tok)
+			patchProbe(c.tx[k], c.kind, seq, ck, w, e.tokenFor(now, t.addr))
 			s := &c.inf.slots[seq]
-			*s = slot{addr: t.addr, cookie: ck, txWire: w, txUser: txUser, deadline: mono + int64(e.cfg.Timeout), target: ti, state: slotPending}
+			*s = slot{addr: t.addr, cookie: ck, txWire: w, txUser: txUser, deadline: mono + int64(e.timeout), target: ti, state: slotPending}
 		}
 		off := 0
 		for off < m {
@@ -808,10 +810,14 @@ func (e *Engine) handle(c *conn, b []byte, src netip.Addr, cm cmsgInfo, userNow 
 		r.Method, r.RTT = TSKernelTxRx, time.Duration(rx-s.txKern)
 	case rx != 0:
 		r.Method, r.RTT = TSKernelRx, time.Duration(rx-s.txUser)
+		if c.ts == TSKernelTxRx {
+			e.stats.txMissing.Add(1)
+		}
 	default:
 		rx = userNow
 		r.Method, r.RTT = TSUser, time.Duration(userNow-s.txUser)
 	}
 	decodeHealth(r, p.payload, e.cfg.Key, rx, e.cfg.StaleAfter)
+	e.stats.countHealth(r)
 	fn(r)
 }

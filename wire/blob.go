@@ -182,15 +182,6 @@ func NewKey(id uint8, master []byte) (*Key, error) {
 	return &Key{ID: id, tokenKey: tk, aead: aead}, nil
 }
 
-// Token returns the access token for the epoch minute of unixNano.
-func (k *Key) Token(unixNano int64) Token { return MakeToken(k.tokenKey, EpochMinute(unixNano)) }
-
-// ValidTokens returns the current and previous minute's tokens.
-func (k *Key) ValidTokens(unixNano int64) [2]Token { return ValidTokens(k.tokenKey, unixNano) }
-
-// CheckToken reports whether t is valid now (current or previous minute).
-func (k *Key) CheckToken(t Token, unixNano int64) bool { return CheckToken(k.tokenKey, t, unixNano) }
-
 // Sealer numbers and encodes the blobs of one responder run. It draws a
 // random 128-bit boot id when created and gives every blob the next
 // generation (1, 2, …); before the generation would pass MaxGeneration it
