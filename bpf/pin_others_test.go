@@ -4,4 +4,4 @@ package bpf
 
 import "testing"
 
-func pinCPU(t *testing.T) { t.Skip("pinning to a CPU needs Linux") }
+func pinCPU(t *testing.T, cpu int) { t.Skip("pinning to a CPU needs Linux") }

@@ -186,14 +186,27 @@ func (p *Prober) runTCP(ctx context.Context, pr *Probe, a netip.AddrPort, t *tim
 	}
 	defer c.Close()
 	o := obs.Observation{RTT: t.connDone - t.connStart, Detail: "connect ok"}
-	if pr.Expect.Kind != ExpectBannerContains {
+	var wants [][]byte
+	for _, e := range pr.Expects {
+		if e.Kind == ExpectBannerContains {
+			wants = append(wants, []byte(e.Text))
+		}
+	}
+	if wants == nil {
 		return o, nil
+	}
+	found := func(b []byte) bool {
+		for _, w := range wants {
+			if !bytes.Contains(b, w) {
+				return false
+			}
+		}
+		return true
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetReadDeadline(dl)
 	}
 	buf := make([]byte, 0, 256)
-	want := []byte(pr.Expect.Text)
 	for len(buf) < p.bannerN {
 		if len(buf) == cap(buf) {
 			buf = slices.Grow(buf, min(cap(buf), p.bannerN-len(buf)))
@@ -203,7 +216,7 @@ func (p *Prober) runTCP(ctx context.Context, pr *Probe, a netip.AddrPort, t *tim
 		if t.firstByte == 0 && n > 0 {
 			t.firstByte = t.since()
 		}
-		if bytes.Contains(buf, want) {
+		if found(buf) {
 			o.Detail = "banner " + printable(firstLine(buf), 64)
 			return o, nil
 		}
@@ -217,7 +230,14 @@ func (p *Prober) runTCP(ctx context.Context, pr *Probe, a netip.AddrPort, t *tim
 	if len(buf) == 0 {
 		return o, &checkError{"no banner (connection closed)"}
 	}
-	return o, &checkError{fmt.Sprintf("banner %q lacks %q", printable(firstLine(buf), 64), pr.Expect.Text)}
+	var lacks []byte
+	for _, w := range wants {
+		if !bytes.Contains(buf, w) {
+			lacks = w
+			break
+		}
+	}
+	return o, &checkError{fmt.Sprintf("banner %q lacks %q", printable(firstLine(buf), 64), lacks)}
 }
 
 func (p *Prober) runHTTP(ctx context.Context, pr *Probe, a netip.AddrPort, t *timings) (obs.Observation, error) {
@@ -263,10 +283,7 @@ func (p *Prober) runHTTP(ctx context.Context, pr *Probe, a netip.AddrPort, t *ti
 		return o, &phaseError{"body", err}
 	}
 	o.RTT = t.firstByte - t.connStart
-	if err := pr.Expect.checkHTTP(resp.StatusCode, body, p.maxBody); err != nil {
-		return o, err
-	}
-	return o, nil
+	return o, checkHTTP(pr.Expects, resp.StatusCode, body, p.maxBody)
 }
 
 func (t *timings) httpPhase(pr *Probe) string {
@@ -281,22 +298,25 @@ func (t *timings) httpPhase(pr *Probe) string {
 	return "body"
 }
 
-func (e Expect) checkHTTP(status int, body []byte, limit int64) error {
-	switch e.Kind {
-	case ExpectStatus:
-		if !slices.Contains(e.Statuses, status) {
-			return &checkError{fmt.Sprintf("HTTP %d, want %s", status, strings.TrimPrefix(e.String(), "status:"))}
+// checkHTTP applies the checks to a response: every status:… must list
+// the status (without one, 2xx and 3xx pass), and every body_contains:…
+// must be found in the body read.
+func checkHTTP(es []Expect, status int, body []byte, limit int64) error {
+	statusChecked := false
+	for _, e := range es {
+		if e.Kind == ExpectStatus {
+			statusChecked = true
+			if !slices.Contains(e.Statuses, status) {
+				return &checkError{fmt.Sprintf("HTTP %d, want %s", status, strings.TrimPrefix(e.String(), "status:"))}
+			}
 		}
-	case ExpectBodyContains:
-		if status < 200 || status > 399 {
-			return &checkError{fmt.Sprintf("HTTP %d", status)}
-		}
-		if !bytes.Contains(body, []byte(e.Text)) {
+	}
+	if !statusChecked && (status < 200 || status > 399) {
+		return &checkError{fmt.Sprintf("HTTP %d", status)}
+	}
+	for _, e := range es {
+		if e.Kind == ExpectBodyContains && !bytes.Contains(body, []byte(e.Text)) {
 			return &checkError{fmt.Sprintf("HTTP %d, body (first %d bytes) lacks %q", status, min(int64(len(body)), limit), e.Text)}
-		}
-	default:
-		if status < 200 || status > 399 {
-			return &checkError{fmt.Sprintf("HTTP %d", status)}
 		}
 	}
 	return nil

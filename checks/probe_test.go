@@ -58,6 +58,10 @@ func TestHTTP(t *testing.T) {
 		io.WriteString(w, "all systems OK\n")
 	})
 	mux.HandleFunc("/204", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
+	mux.HandleFunc("/maint", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(503)
+		io.WriteString(w, "under maintenance")
+	})
 	mux.HandleFunc("/500", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", 500) })
 	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/elsewhere", 302) })
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
@@ -104,6 +108,12 @@ func TestHTTP(t *testing.T) {
 			t.Fatalf("detail %q", o.Detail)
 		}
 		wantFail(t, run(t, p, obs.KindHTTP, srv.URL+"/500", nil, 0), obs.Error, "HTTP 500")
+		// Repeated check= (the targets parser joins them with obs.ParamSep): all must pass.
+		both := map[string]string{"check": "status:503" + obs.ParamSep + "body_contains:maintenance"}
+		wantOK(t, run(t, p, obs.KindHTTP, srv.URL+"/maint", both, 0), "HTTP 503")
+		both["check"] = "status:503" + obs.ParamSep + "body_contains:outage"
+		wantFail(t, run(t, p, obs.KindHTTP, srv.URL+"/maint", both, 0), obs.Error, `lacks "outage"`)
+		wantFail(t, run(t, p, obs.KindHTTP, srv.URL+"/", both, 0), obs.Error, "HTTP 200, want 503")
 		// Redirects are not followed; a 3xx passes the default check.
 		wantOK(t, run(t, p, obs.KindHTTP, srv.URL+"/redirect", nil, 0), "HTTP 302")
 		wantFail(t, run(t, p, obs.KindHTTP, srv.URL+"/redirect", map[string]string{"check": "status:200"}, 0), obs.Error, "HTTP 302, want 200")

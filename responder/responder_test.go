@@ -29,7 +29,7 @@ func TestJudge(t *testing.T) {
 	req := func(flags uint8, room uint16, tok wire.Token, id uint8) []byte {
 		return wire.AppendRequest(nil, wire.Request{Flags: flags, KeyID: id, Room: room, Cookie: 77, Token: tok})
 	}
-	good := key.Token(now.UnixNano())
+	good := key.Token(now.UnixNano(), localAP.Addr())
 	yes := func() bool { return true }
 	no := func() bool { return false }
 	reply := wire.AppendRequest(nil, wire.Request{Flags: 1, Room: wire.BlobSize})
@@ -49,6 +49,7 @@ func TestJudge(t *testing.T) {
 		{"bad token", req(1, wire.BlobSize, wire.Token{9}, 2), prober, blob, key, nil, yes, ActReach},
 		{"no token", req(1, wire.BlobSize, wire.Token{}, 0), prober, blob, key, nil, yes, ActReach},
 		{"wrong key id", req(1, wire.BlobSize, good, 3), prober, blob, key, nil, yes, ActReach},
+		{"token for another host", req(1, wire.BlobSize, key.Token(now.UnixNano(), netip.MustParseAddr("198.18.0.9")), 2), prober, blob, key, nil, yes, ActReach},
 		{"small room", req(1, 100, wire.Token{}, 0), prober, blob, nil, nil, yes, ActReach},
 		{"no health wanted", req(0, wire.BlobSize, wire.Token{}, 0), prober, blob, nil, nil, yes, ActReach},
 		{"no blob yet", req(1, wire.BlobSize, wire.Token{}, 0), prober, nil, nil, nil, yes, ActReach},
@@ -100,7 +101,7 @@ func FuzzJudge(f *testing.F) {
 	now := time.Unix(1_700_000_000, 0)
 	blob := make([]byte, wire.BlobSize)
 	wire.EncodeBlob(blob, &wire.Health{Generation: 1}, key)
-	f.Add(wire.AppendRequest(nil, wire.Request{Flags: 1, KeyID: 2, Room: wire.BlobSize, Token: key.Token(now.UnixNano())}), uint16(40000), true)
+	f.Add(wire.AppendRequest(nil, wire.Request{Flags: 1, KeyID: 2, Room: wire.BlobSize, Token: key.Token(now.UnixNano(), localAP.Addr())}), uint16(40000), true)
 	f.Add(wire.AppendRequest(nil, wire.Request{Flags: 1, Room: 10}), uint16(50003), false)
 	f.Add([]byte("HBR1xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"), uint16(1), true)
 	f.Fuzz(func(t *testing.T, b []byte, port uint16, withKey bool) {

@@ -167,15 +167,6 @@ func NewKey(id uint8, master []byte) (*Key, error) {
 	return &Key{ID: id, tokenKey: tk, aead: aead}, nil
 }
 
-// Token returns the access token for the epoch minute of unixNano.
-func (k *Key) Token(unixNano int64) Token { return MakeToken(k.tokenKey, EpochMinute(unixNano)) }
-
-// ValidTokens returns the current and previous minute's tokens.
-func (k *Key) ValidTokens(unixNano int64) [2]Token { return ValidTokens(k.tokenKey, unixNano) }
-
-// CheckToken reports whether t is valid now (current or previous minute).
-func (k *Key) CheckToken(t Token, unixNano int64) bool { return CheckToken(k.tokenKey, t, unixNano) }
-
 // EncodeBlob writes h into dst[:BlobSize]: clear with a CRC32 when k is
 // nil, else sealed with k (h.Flags and h.KeyID are set from k). dst must
 // hold BlobSize bytes. The nonce is h.BootRandom ‖ h.Generation: a responder

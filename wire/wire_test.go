@@ -162,17 +162,17 @@ func TestRequestGoldenAndRoundTrip(t *testing.T) {
 	k := testKey(t)
 	const tx = 1700000000_000000001
 	target := netip.MustParseAddr("198.18.0.7")
-	r := Request{Flags: FlagHealth, KeyID: k.ID, Room: BlobSize, Cookie: Cookie(testSecret(), target, 0x4242, 7, tx), TxTime: tx, Token: k.Token(tx)}
+	r := Request{Flags: FlagHealth, KeyID: k.ID, Room: BlobSize, Cookie: Cookie(testSecret(), target, 0x4242, 7, tx), TxTime: tx, Token: k.Token(tx, target)}
 	b := AppendRequest(nil, r)
 	if len(b) != RequestLen {
 		t.Fatalf("len %d, want %d", len(b), RequestLen)
 	}
-	golden(t, "request.hex", "HBQ1 request: flags=health key=1 room=180 target 198.18.0.7 id 0x4242 seq 7\ntx 1700000000000000001 ns, secret a0..af, token of master 00..1f", b)
+	golden(t, "request.hex", "HBQ1 request: flags=health key=1 room=180 target 198.18.0.7 id 0x4242 seq 7\ntx 1700000000000000001 ns, secret a0..af, token of master 00..1f for 198.18.0.7", b)
 	got, err := ParseRequest(b)
 	if err != nil || got != r {
 		t.Fatalf("round trip: %+v %v, want %+v", got, err, r)
 	}
-	if !k.CheckToken(got.Token, tx) {
+	if !k.CheckToken(got.Token, tx, target) {
 		t.Fatal("token does not check")
 	}
 	// A reply built from it.
@@ -328,25 +328,37 @@ func TestEncodeBlobShort(t *testing.T) {
 func TestTokenWindow(t *testing.T) {
 	k := testKey(t)
 	const now = 1700000039_000000000 // 39 s into a minute
-	tok := k.Token(now)
+	host := netip.MustParseAddr("198.18.0.7")
+	tok := k.Token(now, host)
 	for name, tc := range map[string]struct {
 		at   int64
 		want bool
 	}{
-		"same minute":       {now + 20e9, true},
-		"next minute":       {now + 30e9, true},  // previous minute's token still valid
-		"two minutes later": {now + 90e9, false}, // too old
-		"earlier minute":    {now - 60e9, false}, // tokens from the future are not valid
+		"same minute":        {now + 20e9, true},
+		"next minute":        {now + 30e9, true},  // previous minute's token still valid
+		"two minutes later":  {now + 90e9, false}, // too old
+		"previous minute":    {now - 60e9, true},  // a prober whose clock runs ahead
+		"two minutes before": {now - 120e9, false},
 	} {
-		if got := k.CheckToken(tok, tc.at); got != tc.want {
+		if got := k.CheckToken(tok, tc.at, host); got != tc.want {
 			t.Errorf("%s: CheckToken = %v, want %v", name, got, tc.want)
 		}
 	}
 	other, _ := NewKey(1, bytes.Repeat([]byte{9}, KeyLen))
-	if other.CheckToken(tok, now) {
+	if other.CheckToken(tok, now, host) {
 		t.Error("another key accepted the token")
 	}
-	if v := k.ValidTokens(now); v[0] != tok || v[1] == tok {
+	// Bound to the target: refused for every other address, IPv4 and its
+	// mapped form are one address.
+	for _, a := range []string{"198.18.0.8", "2001:2::7", "::ffff:198.18.0.8", "0.0.0.0"} {
+		if k.CheckToken(tok, now, netip.MustParseAddr(a)) {
+			t.Errorf("token for %v accepted for %s", host, a)
+		}
+	}
+	if !k.CheckToken(tok, now, netip.MustParseAddr("::ffff:198.18.0.7")) {
+		t.Error("token refused for the IPv4-mapped form of its own address")
+	}
+	if v := k.ValidTokens(now, host); v[1] != tok || v[0] == tok || v[2] == tok || v[0] != k.Token(now-60e9, host) || v[2] != k.Token(now+60e9, host) {
 		t.Errorf("ValidTokens = %x", v)
 	}
 	if _, err := NewKey(0, make([]byte, KeyLen)); !errors.Is(err, ErrKey) {

@@ -223,8 +223,7 @@ func run(args []string) int {
 			return 1
 		}
 		defer objs.Close()
-		ncpu := max(runtime.NumCPU(), 1)
-		bc := bpf.Config{UDPPort: cfg.UDPPort, HBM2: cfg.Compat.HBM2, Rate: cfg.RateLimit / float64(ncpu), Burst: cfg.Burst}
+		bc := bpf.Config{UDPPort: cfg.UDPPort, HBM2: cfg.Compat.HBM2, Rate: cfg.RateLimit, Burst: cfg.Burst}
 		if key != nil {
 			bc.KeyID = key.ID
 		}
