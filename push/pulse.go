@@ -143,7 +143,8 @@ func (p *Pulses) Run(ctx context.Context, sink obs.Sink) error {
 }
 
 // Overdue reports a Timeout for every armed pulse past deadline + grace,
-// again every period while it stays overdue.
+// again every period (1 s to 1 min) while it stays overdue, so the state
+// machine's failures_to_down is reached without waiting whole periods.
 func (p *Pulses) Overdue(now time.Time) {
 	sp := p.sink.Load()
 	if sp == nil {
@@ -161,7 +162,7 @@ func (p *Pulses) Overdue(now time.Time) {
 			continue
 		}
 		out = append(out, due{ps.gen, ps.id, "pulse overdue: expected by " + ps.deadline.UTC().Format(time.RFC3339)})
-		ps.nextReport = now.Add(max(ps.period, 10*time.Second))
+		ps.nextReport = now.Add(min(max(ps.period, time.Second), time.Minute))
 		ps.lastStatus = "overdue"
 	}
 	p.mu.Unlock()
