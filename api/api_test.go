@@ -223,7 +223,7 @@ func TestHostEndpoints(t *testing.T) {
 		t.Errorf("health %+v", hj.Health)
 	}
 	h.getJSON("/api/v1/hosts/a%22b", &hj)
-	if hj.HBM2 == nil || hj.HBM2.CPU != 0.5 || hj.HBM2.AgeSeconds != 5 {
+	if hj.HBM2 == nil || hj.HBM2.CPUBusy != 0.5 || hj.HBM2.AgeSeconds != 5 {
 		t.Errorf("hbm2 %+v", hj.HBM2)
 	}
 	h.getJSON("/api/v1/hosts/db1", &hj)

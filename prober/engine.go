@@ -125,7 +125,7 @@ type counters struct {
 	sent, sendErrors, enobufs, received, matched, duplicates, late, badCookie,
 	wrongSrc, unmatched, icmpErrors, timeouts, txStamps, stalls atomic.Uint64
 	txMissing, healthOK atomic.Uint64
-	blobErrors [wire.NumErrKinds]atomic.Uint64
+	blobErrors          [wire.NumErrKinds]atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
