@@ -9,14 +9,13 @@ package monitor
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"os"
 
 	"github.com/hbmon/hb/api"
 	"github.com/hbmon/hb/checks"
 	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/internal/keyfile"
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/prober"
 	"github.com/hbmon/hb/push"
@@ -153,30 +152,14 @@ func LoadPushKey(path string, id int) (*wire.PushKey, error) {
 	if path == "" {
 		return nil, nil
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	secret, err := wire.ParseSecret(b)
-	if err != nil {
-		return nil, fmt.Errorf("key file %s: %w", path, err)
-	}
-	return wire.NewPushKey(uint8(id), secret)
+	return keyfile.PushKey(path, uint8(id))
 }
 
-// LoadKey reads a key file in the format wire.ParseSecret accepts (the
-// same files hb-responder reads); "" is no key.
+// LoadKey reads a key file with the one loader hb-responder uses too
+// (internal/keyfile); "" is no key.
 func LoadKey(path string, id int) (*wire.Key, error) {
 	if path == "" {
 		return nil, nil
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	secret, err := wire.ParseSecret(b)
-	if err != nil {
-		return nil, fmt.Errorf("key file %s: %w", path, err)
-	}
-	return wire.NewKey(uint8(id), secret)
+	return keyfile.Key(path, uint8(id))
 }
