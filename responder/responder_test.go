@@ -1,8 +1,11 @@
+// SPDX-License-Identifier: MIT
+
 package responder
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"net/netip"
 	"os"
@@ -162,17 +165,23 @@ func TestCollectorAndHBM2(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
+	s, err := wire.NewSealer(nil, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h1 := c.Sample(context.Background(), t0)
 	h2 := c.Sample(context.Background(), t0.Add(time.Second))
-	if h2.Generation != h1.Generation+1 || h1.BootRandom != h2.BootRandom {
-		t.Fatalf("generation %d → %d, boot random %x → %x", h1.Generation, h2.Generation, h1.BootRandom, h2.BootRandom)
+	blob := make([]byte, wire.BlobSize)
+	for _, h := range []*wire.Health{&h1, &h2} {
+		if err := s.Encode(blob, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h2.Generation != h1.Generation+1 || h1.BootID != h2.BootID || h1.BootID == (wire.BootID{}) {
+		t.Fatalf("generation %d → %d, boot id %x → %x", h1.Generation, h2.Generation, h1.BootID, h2.BootID)
 	}
 	if h2.MemTotal == 0 || h2.MemAvailable > h2.MemTotal || h2.NumCPU == 0 || h2.Uptime == 0 || h2.BootTime == 0 || h2.CPUBusy > 1000 || h2.FullestMount > 1000 {
 		t.Fatalf("implausible sample %+v", h2)
-	}
-	blob := make([]byte, wire.BlobSize)
-	if err := wire.EncodeBlob(blob, &h2, nil); err != nil {
-		t.Fatal(err)
 	}
 	m := HBM2(&h2)
 	enc := wire.AppendHBM2(nil, m)
