@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Command hb-responder answers hb probes with this host's health, in the
 // kernel (XDP/TC) where it can, and from userspace (UDP) where it cannot.
 // docs/responder.md describes it; `hb-responder -h` lists the flags. The
