@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package bpf
 
 import (
@@ -80,7 +82,7 @@ func newFixture(t testing.TB, cfg Config, key *wire.Key) *fixture {
 
 func (f *fixture) publish(t testing.TB, gen uint64) {
 	t.Helper()
-	h := wire.Health{BootRandom: 0x01020304, Generation: gen, CollectedAt: 1_700_000_000e9, CPUBusy: 123, NumCPU: 2, Load1: 420, MemTotal: 1 << 30}
+	h := wire.Health{BootID: wire.BootID{1, 2, 3, 4}, Generation: gen, CollectedAt: 1_700_000_000e9, CPUBusy: 123, NumCPU: 2, Load1: 420, MemTotal: 1 << 30}
 	h.SetHostname("bpf-test")
 	f.blob = make([]byte, wire.BlobSize)
 	if err := wire.EncodeBlob(f.blob, &h, f.key); err != nil {

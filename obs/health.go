@@ -64,8 +64,8 @@ func HealthOf(h *wire.Health, receivedAt, now time.Time) *Health {
 		FullestMount:  float64(h.FullestMount) / 1000,
 		NetRx:         h.NetRxRate,
 		NetTx:         h.NetTxRate,
-		UptimeSeconds: h.Uptime,
-		BootTime:      time.Unix(h.BootTime, 0).UTC(),
+		UptimeSeconds: uint64(h.Uptime),
+		BootTime:      time.Unix(int64(h.BootTime), 0).UTC(),
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 func TestHealthOf(t *testing.T) {
 	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 	h := &wire.Health{CollectedAt: at.UnixNano(), CPUBusy: 250, Load1: 1500, MemTotal: 1000, MemAvailable: 400,
-		FullestMount: 700, RootTotal: 100, RootUsed: 25, BootTime: at.Unix() - 3600, Uptime: 3600}
+		FullestMount: 700, RootTotal: 100, RootUsed: 25, BootTime: uint32(at.Unix() - 3600), Uptime: 3600}
 	copy(h.Hostname[:], "web1")
 	j := HealthOf(h, at.Add(time.Second), at.Add(2*time.Second))
 	if j.CPUBusy != 0.25 || j.Load1 != 1.5 || j.FullestMount != 0.7 || j.AgeSeconds != 2 || j.Hostname != "web1" ||

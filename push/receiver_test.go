@@ -183,7 +183,7 @@ func TestReceiverMetricsMessagesAndOverdue(t *testing.T) {
 	r.SetChecks(5, []obs.Check{{ID: 3, Spec: obs.CheckSpec{Host: "db1", Name: "heartbeat", Kind: obs.KindHeartbeat,
 		Target: "heartbeat://db1", Interval: 10 * time.Second, Params: map[string]string{"grace": "5s"}}}})
 	t0 := time.Unix(1700000000, 0)
-	h := wire.Health{CPUBusy: 250}
+	h := wire.Health{Generation: 1, CPUBusy: 250}
 	h.SetHostname("ignored-when-host-section")
 	blob := make([]byte, wire.BlobSize)
 	wire.EncodeBlob(blob, &h, nil)

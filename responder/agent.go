@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: MIT
+
 package responder
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -58,7 +61,8 @@ type AgentConfig struct {
 type Agent struct {
 	cfg  AgentConfig
 	coll *Collector
-	sink Sink // nil in userspace-only mode
+	seal *wire.Sealer // boot id, generation, sealing: no nonce ever repeats
+	sink Sink         // nil in userspace-only mode
 	log  *slog.Logger
 
 	blob atomic.Pointer[[]byte] // the current blob, for the userspace responders
@@ -94,7 +98,11 @@ func NewAgent(cfg AgentConfig, sink Sink) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, coll: c, sink: sink, log: cfg.Logger}
+	seal, err := wire.NewSealer(cfg.Key, rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{cfg: cfg, coll: c, seal: seal, sink: sink, log: cfg.Logger}
 	a.status = Status{PID: os.Getpid(), Version: cfg.Version, Started: cfg.Clock.Now().UTC(), UDPPort: cfg.UDPPort, UserspaceOnly: sink == nil, HBM2: cfg.HBM2}
 	if cfg.Key != nil {
 		a.status.KeyID = cfg.Key.ID
@@ -139,7 +147,7 @@ func (a *Agent) Step(ctx context.Context, now time.Time) error {
 	}
 	h := a.coll.Sample(ctx, now)
 	blob := make([]byte, wire.BlobSize)
-	if err := wire.EncodeBlob(blob, &h, a.cfg.Key); err != nil {
+	if err := a.seal.Encode(blob, &h); err != nil {
 		return err
 	}
 	var hbm2 []byte

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package wire
 
 import (
@@ -148,7 +150,7 @@ func testKey(t testing.TB) *Key {
 
 func sampleHealth(gen uint64) Health {
 	h := Health{
-		BootRandom: 0xdeadbeef, Generation: gen, CollectedAt: 1700000000_123456789,
+		BootID: BootID{0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, Generation: gen, CollectedAt: 1700000000_123456789,
 		BootTime: 1699990000, Uptime: 10000, CPUBusy: 125, NumCPU: 8, FullestMount: 731,
 		Load1: 1250, Load5: 990, Load15: 500, Procs: 321,
 		MemTotal: 16 << 30, MemAvailable: 8 << 30, SwapTotal: 2 << 30, SwapUsed: 1 << 20,
@@ -238,6 +240,12 @@ func TestBlobGoldenAndRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "blob-sealed.hex", "HBH1 sealed blob: sampleHealth(42), key id 1, master 00 01 .. 1f", sealedB[:])
+	// The golden sealed blob opens under docs/wire.md §3 written out by hand.
+	master := make([]byte, KeyLen)
+	for i := range master {
+		master[i] = byte(i)
+	}
+	pairOf(t, master, sealedB[:])
 
 	var got Health
 	if err := DecodeBlob(clearB[:], k, &got); err != nil || got != h || got.Sealed() {
@@ -284,7 +292,9 @@ func TestBlobRejects(t *testing.T) {
 	}{
 		"clear truncated":        {enc(1, nil)[:BlobSize-1], nil, ErrShort},
 		"clear bad magic":        {append([]byte("HBH2"), enc(1, nil)[4:]...), nil, ErrMagic},
-		"clear bad version":      {func() []byte { b := enc(1, nil); b[4] = 2; return b }(), nil, ErrVersion},
+		"clear version 1":        {func() []byte { b := enc(1, nil); b[4] = 1; return b }(), nil, ErrVersion},
+		"sealed version 1":       {func() []byte { b := enc(1, k); b[4] = 1; return b }(), k, ErrVersion},
+		"clear version 3":        {func() []byte { b := enc(1, nil); b[4] = 3; return b }(), nil, ErrVersion},
 		"clear tampered body":    {func() []byte { b := enc(1, nil); b[offBCPU+1] ^= 1; return b }(), nil, ErrChecksum},
 		"clear tampered crc":     {func() []byte { b := enc(1, nil); b[BlobSize-1] ^= 0x80; return b }(), nil, ErrChecksum},
 		"clear torn":             {torn(nil), nil, ErrChecksum},
