@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package main
 
 // The command line: flags, their mapping onto the config (defaults < file
