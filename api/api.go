@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package api
 
 import (
@@ -8,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -191,6 +194,15 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	route, name, ok := match(path)
+	if raw := ctx.URI().PathOriginal(); strings.HasPrefix(path, "/api/v1/hosts/") && len(raw) > 0 {
+		// A host name is one path segment, percent-encoded when it holds
+		// '/', '%', '?' or spaces: take it from the path as sent, which
+		// fasthttp has decoded in Path.
+		route, name, ok = match(string(raw))
+		if ok && name != "" {
+			name, ok = unescape(name)
+		}
+	}
 	if !ok {
 		writeError(ctx, fasthttp.StatusNotFound, "no such endpoint: "+path)
 		return
@@ -220,6 +232,8 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		s.summary(ctx)
 	case routeProblems:
 		s.problems(ctx)
+	case routeChecks:
+		s.checks(ctx)
 	case routeHost, routeHostState, routeHostStatus, routeHostHistory:
 		v := s.table.View()
 		h := v.Lookup(name)
@@ -271,15 +285,22 @@ const (
 	routeHosts
 	routeSummary
 	routeProblems
+	routeChecks
 	routeHost
 	routeHostState
 	routeHostStatus
 	routeHostHistory
 )
 
-// match maps a path to a route and, for per-host routes, the host name.
-// Host names are one path segment; percent-escapes are already decoded
-// by fasthttp.
+// match maps a (decoded) path to a route and, for per-host routes, a host
+// name; Handler then takes the name from the raw path (hostSegment), so
+// that a name holding an encoded '/' is one segment.
+
+// unescape percent-decodes a host name segment.
+func unescape(seg string) (string, bool) {
+	name, err := url.PathUnescape(seg)
+	return name, err == nil && name != ""
+}
 func match(p string) (route, string, bool) {
 	switch p {
 	case "/healthz":
@@ -296,6 +317,8 @@ func match(p string) (route, string, bool) {
 		return routeSummary, "", true
 	case "/api/v1/problems":
 		return routeProblems, "", true
+	case "/api/v1/checks", "/api/v1/checks/":
+		return routeChecks, "", true
 	}
 	rest, ok := strings.CutPrefix(p, "/api/v1/hosts/")
 	if !ok || rest == "" {

@@ -71,12 +71,6 @@ func (s *engineSource) Run(ctx context.Context, sink obs.Sink) error {
 	})
 }
 
-var methods = [...]obs.Method{
-	prober.TSKernelTxRx: obs.MethodKernelTxRx,
-	prober.TSKernelRx:   obs.MethodKernelRx,
-	prober.TSUser:       obs.MethodUser,
-}
-
 // observation maps an engine result onto an obs.Observation. Health
 // payloads are copied: r is only valid during the callback.
 func observation(r *prober.Result, now time.Time) obs.Observation {
@@ -85,9 +79,7 @@ func observation(r *prober.Result, now time.Time) obs.Observation {
 	case prober.OutcomeOK:
 		o.Outcome = obs.OK
 		o.RTT = r.RTT
-		if int(r.Method) < len(methods) {
-			o.Method = methods[r.Method]
-		}
+		o.Method = r.Method // prober.TSMethod is obs.Method
 		if r.BlobErr == nil {
 			switch r.HealthKind {
 			case prober.HealthHBH1:

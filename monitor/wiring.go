@@ -8,14 +8,17 @@ package monitor
 // api.Routes in routes. Keep each addition to a few lines here.
 
 import (
-	"fmt"
+	"context"
 	"io"
-	"os"
 
 	"github.com/hbmon/hb/api"
+	"github.com/hbmon/hb/checks"
 	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/internal/keyfile"
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/prober"
+	"github.com/hbmon/hb/rtthist"
 	"github.com/hbmon/hb/wire"
 )
 
@@ -42,25 +45,75 @@ func (m *Monitor) buildSources(c *config.Probe) ([]obs.Source, error) {
 	m.engine = newEngineSource(eng)
 	srcs = append(srcs, m.engine)
 
-	// Other sources (tcp/http checks, push receiver) go here.
+	// Heartbeats, pulses, the event log and the watchtower API (push/).
+	ps, err := m.buildPush(c)
+	if err != nil {
+		return nil, err
+	}
+	srcs = append(srcs, ps...)
+
+	// TCP and HTTP(S) checks ([checks]; docs/checks.md).
+	cs := checks.New(c.Checks, m.log.With("source", "checks"))
+	m.srcMetrics = append(m.srcMetrics, cs)
+	srcs = append(srcs, cs)
 	return srcs, nil
 }
 
 // routes are the endpoints other packages serve on the API listener.
 func (m *Monitor) routes() []api.Route {
-	var rs []api.Route
+	rs := append([]api.Route(nil), m.srcRoutes...)
+	// Blackbox-style /probe (tcp and http modules; icmp needs a one-shot
+	// engine probe the engine does not offer yet).
+	if m.cfg.Checks.ProbeRoute {
+		m.probe = checks.NewProbeRoute(m.cfg.Checks, nil, nil)
+		rs = append(rs, m.probe.Route())
+	}
 	// Other packages' routes (alerts, pulses, dashboard) go here.
 	return rs
 }
 
 // collectors write further families on /metrics: the event bus's and the
 // store's counters; other packages append theirs here.
-func (m *Monitor) collectors() []io.WriterTo {
-	cs := []io.WriterTo{m.bus.Metrics()}
+func (m *Monitor) collectors(ctx context.Context) []io.WriterTo {
+	cs := append([]io.WriterTo{m.bus.Metrics(), m.rttHist(ctx)}, m.srcMetrics...)
+	if m.probe != nil {
+		cs = append(cs, m.probe)
+	}
 	if m.store != nil {
 		cs = append(cs, m.store.st.Metrics())
 	}
 	return cs
+}
+
+// rttHist is the per-check RTT histograms ([checks] rtt_buckets,
+// export_labels), fed by the bus until ctx ends.
+func (m *Monitor) rttHist(ctx context.Context) io.WriterTo {
+	export := m.cfg.Checks.ExportLabels
+	m.hist = rtthist.New(rtthist.Config{Buckets: m.cfg.Checks.RTTBuckets, ExportLabels: export,
+		Labels: func(host string) []string {
+			h := m.table.View().Lookup(host)
+			vals := make([]string, len(export))
+			for i, k := range export {
+				if h != nil {
+					vals[i], _ = h.Spec.Labels.Get(k)
+				}
+			}
+			return vals
+		}})
+	sub := m.bus.Subscribe("rtthist", 4096, event.Result)
+	m.closers = append(m.closers, sub.Close)
+	go m.hist.Run(ctx, sub)
+	return m.hist
+}
+
+// relabelHist drops the histograms of checks no longer configured and
+// re-reads exported labels after a reload.
+func (m *Monitor) relabelHist() {
+	if m.hist == nil {
+		return
+	}
+	v := m.table.View()
+	m.hist.Relabel(func(host, check string) bool { return v.LookupCheck(host, check) != nil })
 }
 
 // EngineConfig is the prober engine's configuration under c. The engine's
@@ -83,19 +136,20 @@ func EngineConfig(c *config.Probe) (prober.Config, error) {
 	}, nil
 }
 
-// LoadKey reads a key file in the format wire.ParseSecret accepts (the
-// same files hb-responder reads); "" is no key.
+// LoadPushKey reads the key file for push heartbeats (the same file and
+// id as LoadKey, under the push HKDF labels); "" is no key.
+func LoadPushKey(path string, id int) (*wire.PushKey, error) {
+	if path == "" {
+		return nil, nil
+	}
+	return keyfile.PushKey(path, uint8(id))
+}
+
+// LoadKey reads a key file with the one loader hb-responder uses too
+// (internal/keyfile); "" is no key.
 func LoadKey(path string, id int) (*wire.Key, error) {
 	if path == "" {
 		return nil, nil
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	secret, err := wire.ParseSecret(b)
-	if err != nil {
-		return nil, fmt.Errorf("key file %s: %w", path, err)
-	}
-	return wire.NewKey(uint8(id), secret)
+	return keyfile.Key(path, uint8(id))
 }

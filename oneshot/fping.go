@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/prober"
 	"github.com/hbmon/hb/wire"
 )
@@ -347,7 +348,7 @@ func icmpText(v6 bool, typ, code uint8) string {
 			return "ICMP Parameter Problem"
 		}
 	}
-	return "ICMP " + prober.ProblemText(v6, typ, code)
+	return "ICMP " + obs.ICMPText(v6, typ, code)
 }
 
 // FPing runs fping's command line on hb's engine and returns fping's

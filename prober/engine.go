@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package prober
 
 import (
@@ -125,7 +127,7 @@ type counters struct {
 	sent, sendErrors, enobufs, received, matched, duplicates, late, badCookie,
 	wrongSrc, unmatched, icmpErrors, timeouts, txStamps, stalls atomic.Uint64
 	txMissing, healthOK atomic.Uint64
-	blobErrors [wire.NumErrKinds]atomic.Uint64
+	blobErrors          [wire.NumErrKinds]atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {

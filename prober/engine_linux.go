@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package prober
 
 import (
@@ -37,13 +39,12 @@ type Engine struct {
 	start   time.Time                // monotonic origin
 
 	// loop state (owned by the goroutine in Run/Once)
-	tt       []tgt
-	timeout  time.Duration // this loop's probe timeout
-	queue    []int32
-	qhead    int
-	token    wire.Token
-	tokenMin uint64
-	res      Result
+	tt      []tgt
+	timeout time.Duration // this loop's probe timeout
+	queue   []int32
+	qhead   int
+	token   wire.Token
+	res     Result
 }
 
 // tgt is the loop's per-target data.
@@ -502,13 +503,11 @@ func (e *Engine) newResult(s *slot, seq uint16) *Result {
 	return r
 }
 
-func (e *Engine) tokenFor(now time.Time) *wire.Token {
-	if e.cfg.Key == nil {
-		return &e.token
-	}
-	if m := wire.EpochMinute(now.UnixNano()); m != e.tokenMin || e.tokenMin == 0 {
-		e.token = e.cfg.Key.Token(now.UnixNano())
-		e.tokenMin = m
+// tokenFor returns the access token for a probe to addr now: bound to the
+// target's address, so it is computed per probe (zeros without a key).
+func (e *Engine) tokenFor(now time.Time, addr netip.Addr) *wire.Token {
+	if e.cfg.Key != nil {
+		e.token = e.cfg.Key.Token(now.UnixNano(), addr)
 	}
 	return &e.token
 }
@@ -516,7 +515,6 @@ func (e *Engine) tokenFor(now time.Time) *wire.Token {
 // sendBatch sends up to n queued probes. It returns how many left the
 // queue and whether the kernel pushed back (ENOBUFS/EAGAIN).
 func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
-	tok := e.tokenFor(now)
 	var cnt [2]int
 	taken := 0
 	for ; taken < n && e.qhead < len(e.queue); taken++ {
@@ -562,7 +560,7 @@ func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
 			t := &e.tt[ti]
 			w := wireTime(txUser, seq)
 			ck := wire.Cookie(&e.cfg.Secret, t.addr, e.id, seq, w)
-			patchProbe(c.tx[k], c.kind, seq, ck, w, tok)
+			patchProbe(c.tx[k], c.kind, seq, ck, w, e.tokenFor(now, t.addr))
 			s := &c.inf.slots[seq]
 			*s = slot{addr: t.addr, cookie: ck, txWire: w, txUser: txUser, deadline: mono + int64(e.timeout), target: ti, state: slotPending}
 		}

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package responder
 
 import (
@@ -265,7 +267,7 @@ func TestTokenEndToEnd(t *testing.T) {
 	p := newPair(t, key, bpf.Config{})
 	attachIn(t, p.a, p.objs, "hba", ModeGeneric)
 	for _, dst := range []netip.Addr{hostA4.Addr(), hostA6.Addr()} {
-		rep, err := echo(p.b, dst, healthRequest(key.Token(time.Now().UnixNano()), key.ID))
+		rep, err := echo(p.b, dst, healthRequest(key.Token(time.Now().UnixNano(), dst), key.ID))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -365,7 +367,7 @@ func TestUserspaceUDP(t *testing.T) {
 	ag.Step(context.Background(), time.Now())
 	u := startUDP(t, a, Judge{Key: key, Port: wire.DefaultUDPPort}, ag.Blob, nil)
 	for _, dst := range []netip.Addr{hostA4.Addr(), hostA6.Addr()} {
-		rep, err := udpProbe(b, dst, wire.DefaultUDPPort, healthRequest(key.Token(time.Now().UnixNano()), key.ID))
+		rep, err := udpProbe(b, dst, wire.DefaultUDPPort, healthRequest(key.Token(time.Now().UnixNano(), dst), key.ID))
 		if err != nil {
 			t.Fatal(err)
 		}

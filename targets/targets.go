@@ -30,8 +30,8 @@ const DefaultMaxTargets = 65536
 var Keys = map[obs.Kind][]string{
 	obs.KindICMP:      {"legacy"},
 	obs.KindUDP:       {"legacy"},
-	obs.KindTCP:       {"check", "timeout", "interval"},
-	obs.KindHTTP:      {"check", "timeout", "interval", "method", "host_header", "no_verify_tls"},
+	obs.KindTCP:       {"check", "timeout", "interval", "ip"},
+	obs.KindHTTP:      {"check", "timeout", "interval", "method", "host_header", "no_verify_tls", "ip"},
 	obs.KindHeartbeat: {"grace", "interval", "legacy"},
 	obs.KindPulse:     {"grace", "interval"},
 }

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //go:build linux
 
 package main
@@ -464,7 +466,7 @@ func (e *env) startDaemon(n int, environ []string) (*daemonProc, error) {
 	d := &daemonProc{n: n, cmdline: strings.TrimSpace(strings.Join(environ, " ") + " " + shell(replaceArg(args, file, "FILE")))}
 	cmd := e.fleet.Command(e.fleet.Prober, args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), environ...) // ip netns exec passes it on
-	stop, err := background(cmd, "msg=probing", time.Minute)
+	stop, err := background(cmd, "msg=monitoring", time.Minute)
 	if err != nil {
 		return d, err
 	}
@@ -633,7 +635,7 @@ func (e *env) monitor() string {
 	fmt.Fprintf(&b, "## Continuous monitoring: %dk and %dk targets at a 10 s interval\n\n", sizes[0]/1000, sizes[1]/1000)
 	fmt.Fprintf(&b, "`hb-probe` in daemon mode (as packaged, but with an empty config file and a fresh history database in a temp\n")
 	fmt.Fprintf(&b, "directory) probes every target every 10 s from the prober namespace, all answered by the kernel's echo path;\n")
-	fmt.Fprintf(&b, "its state table, SQLite history and API run as in production. After it logs `probing` and its API answers, a\n")
+	fmt.Fprintf(&b, "its state table, SQLite history and API run as in production. After it logs `monitoring` and its API answers, a\n")
 	fmt.Fprintf(&b, "%v warm-up (one interval plus the timeout: every host probed once), then a %v window (n=1 per size):\n", warm, window)
 	b.WriteString("*CPU %* = the daemon's utime+stime from `/proc/PID/stat` over the window ÷ its length (100 % = one core);\n")
 	b.WriteString("*RSS* = `VmRSS` at the window's end, *peak* = `VmHWM` (start-up included); *probes/s* and *loss* from the\n")
