@@ -11,7 +11,7 @@ pkgs=(iproute2 iputils-ping procps fping oping tcpdump libcap2-bin ca-certificat
 pkgs+=(curl python3 bind9 bind9-dnsutils)
 [ "${HB_WITH_CLANG:-0}" = 1 ] && pkgs+=(clang llvm libbpf-dev)
 [ "${HB_WITH_PACKAGING:-0}" = 1 ] && pkgs+=(debootstrap lintian rpm systemd)
-[ "${HB_WITH_BENCH:-0}" = 1 ] && pkgs+=(wrk prometheus-blackbox-exporter)
+[ "${HB_WITH_BENCH:-0}" = 1 ] && pkgs+=(wrk prometheus-blackbox-exporter zmap masscan)
 missing=()
 for p in "${pkgs[@]}" ${HB_DEPS_EXTRA:-}; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
