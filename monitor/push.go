@@ -110,4 +110,3 @@ func (m *Monitor) buildPush(c *config.Probe) ([]obs.Source, error) {
 	}
 	return srcs, nil
 }
-
