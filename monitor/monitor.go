@@ -400,6 +400,7 @@ func restartKeys(a, b *config.Probe) []string {
 	check("udp_port", a.UDPPort, b.UDPPort)
 	check("key_file", a.KeyFile, b.KeyFile)
 	check("key_id", a.KeyID, b.KeyID)
+	check("accept_clear", a.AcceptClear, b.AcceptClear)
 	check("no_kernel_tx", a.NoKernelTx, b.NoKernelTx)
 	check("stale_after", a.StaleAfter, b.StaleAfter)
 	check("store", a.Store, b.Store)

@@ -142,7 +142,7 @@ func EngineConfig(c *config.Probe) (prober.Config, error) {
 	}
 	return prober.Config{
 		Proto: proto, Interval: c.Interval.D(), Timeout: c.Timeout.D(), Rate: c.Rate, Batch: c.Batch,
-		Key: key, StaleAfter: c.StaleAfter.D(), UDPPort: c.UDPPort, NoKernelTx: c.NoKernelTx,
+		Key: key, AcceptClear: c.AcceptClear, StaleAfter: c.StaleAfter.D(), UDPPort: c.UDPPort, NoKernelTx: c.NoKernelTx,
 	}, nil
 }
 

@@ -22,6 +22,10 @@ type Target struct {
 	Host   string            // the hostname it was resolved from; "" for literals and CIDRs
 	Labels map[string]string // key=value labels other than name; nil when none
 	Pos    string            // FILE:LINE where it was declared
+	// Legacy (legacy=hbm2): the host runs the legacy monitor's responder,
+	// whose HBM v2 replies carry no cookie; they are accepted from it
+	// alone (docs/security.md).
+	Legacy bool
 }
 
 // Spec is one parsed line of a target list, before resolution and CIDR
@@ -33,6 +37,7 @@ type Spec struct {
 	Name   string
 	Labels map[string]string
 	Pos    string // FILE:LINE
+	Legacy bool   // legacy=hbm2
 }
 
 // LineError is a target-list line that does not parse.
@@ -49,7 +54,8 @@ var ErrTooMany = errors.New("too many targets")
 
 // ParseSpecs reads a target list: one target per line — an IPv4 or IPv6
 // address, a hostname, or a CIDR prefix — followed by optional name=NAME
-// and key=value labels; '#' starts a comment. file names the source in
+// and key=value labels, and legacy=hbm2 for hosts running the legacy
+// monitor's responder; '#' starts a comment. file names the source in
 // errors ("-" for stdin). max caps the addresses the list expands to (0:
 // DefaultMaxTargets).
 func ParseSpecs(r io.Reader, file string, max int) ([]Spec, error) {
@@ -131,6 +137,14 @@ func ParseSpec(line, file string, n int) (*Spec, error) {
 				return nil, bad("name given twice")
 			}
 			s.Name = v
+		case k == "legacy":
+			if v != "hbm2" {
+				return nil, bad("legacy=%s: the one legacy protocol is hbm2 (legacy=hbm2)", v)
+			}
+			if s.Legacy {
+				return nil, bad("legacy given twice")
+			}
+			s.Legacy = true
 		default:
 			if _, dup := s.Labels[k]; dup {
 				return nil, bad("label %q given twice", k)
@@ -219,6 +233,7 @@ func Resolve(ctx context.Context, specs []Spec, lookup LookupFunc, prev map[stri
 	add := func(t Target) {
 		if i, dup := seen[t.Addr]; dup {
 			warnings = append(warnings, fmt.Sprintf("%s: %v duplicates %s; merged", t.Pos, t.Addr, targets[i].Pos))
+			targets[i].Legacy = targets[i].Legacy || t.Legacy
 			for k, v := range t.Labels {
 				if _, ok := targets[i].Labels[k]; !ok {
 					if targets[i].Labels == nil {
@@ -235,7 +250,7 @@ func Resolve(ctx context.Context, specs []Spec, lookup LookupFunc, prev map[stri
 	for _, s := range specs {
 		switch {
 		case s.Addr.IsValid():
-			add(Target{Addr: s.Addr, Name: orDefault(s.Name, s.Addr.String()), Labels: cloneLabels(s.Labels), Pos: s.Pos})
+			add(Target{Addr: s.Addr, Name: orDefault(s.Name, s.Addr.String()), Labels: cloneLabels(s.Labels), Pos: s.Pos, Legacy: s.Legacy})
 		case s.Prefix.IsValid():
 			p := s.Prefix
 			host := p.Addr().BitLen() - p.Bits()
@@ -245,7 +260,7 @@ func Resolve(ctx context.Context, specs []Spec, lookup LookupFunc, prev map[stri
 				a, last = a.Next(), last.Prev()
 			}
 			for ; ; a = a.Next() {
-				add(Target{Addr: a, Name: orDefault(s.Name, a.String()), Labels: cloneLabels(s.Labels), Pos: s.Pos})
+				add(Target{Addr: a, Name: orDefault(s.Name, a.String()), Labels: cloneLabels(s.Labels), Pos: s.Pos, Legacy: s.Legacy})
 				if a == last {
 					break
 				}
@@ -264,7 +279,7 @@ func Resolve(ctx context.Context, specs []Spec, lookup LookupFunc, prev map[stri
 					return nil, nil, fmt.Errorf("%s: resolving %s: %v", s.Pos, s.Host, orErr(lerr))
 				}
 			}
-			add(Target{Addr: a, Name: orDefault(s.Name, s.Host), Host: s.Host, Labels: cloneLabels(s.Labels), Pos: s.Pos})
+			add(Target{Addr: a, Name: orDefault(s.Name, s.Host), Host: s.Host, Labels: cloneLabels(s.Labels), Pos: s.Pos, Legacy: s.Legacy})
 		}
 	}
 	return targets, warnings, nil
