@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package bpf
 
 // Regenerate with `make generate` (clang and libbpf-dev needed). The output,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0-only)
 //go:build ignore
 
 // hb-responder's packet program: answers HBQ1 probes (ICMP echo, ICMPv6

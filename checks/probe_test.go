@@ -176,6 +176,10 @@ func TestHTTPS(t *testing.T) {
 			t.Fatalf("cert expiry %v, want %v", v, now.Add(30*24*time.Hour).Unix())
 		}
 	})
+	t.Run("trusted by name", func(t *testing.T) {
+		u := strings.Replace(okSrv.URL, "127.0.0.1", "localhost", 1)
+		wantOK(t, run(t, trusting, obs.KindHTTP, u+"/", map[string]string{"ip": "4"}, 0), "HTTP 200")
+	})
 	t.Run("self-signed, verify on", func(t *testing.T) {
 		wantFail(t, run(t, system, obs.KindHTTP, okSrv.URL+"/", nil, 0), obs.Error, "tls: ")
 		wantFail(t, run(t, system, obs.KindHTTP, okSrv.URL+"/", nil, 0), obs.Error, "unknown authority")
@@ -184,8 +188,21 @@ func TestHTTPS(t *testing.T) {
 		wantOK(t, run(t, system, obs.KindHTTP, okSrv.URL+"/", map[string]string{"no_verify_tls": "true"}, 0), "HTTP 200")
 	})
 	t.Run("expired", func(t *testing.T) {
-		wantFail(t, run(t, trusting, obs.KindHTTP, oldSrv.URL+"/", nil, 0), obs.Error, "expired")
-		o := run(t, trusting, obs.KindHTTP, oldSrv.URL+"/", map[string]string{"no_verify_tls": ""}, 0)
+		o := run(t, trusting, obs.KindHTTP, oldSrv.URL+"/", nil, 0)
+		wantFail(t, o, obs.Error, "tls: failed to verify certificate: x509: certificate has expired")
+		if strings.HasPrefix(o.Problem, "tls: tls:") {
+			t.Fatalf("phase repeated: %q", o.Problem)
+		}
+		if !strings.HasPrefix(o.Problem, "tls: ") {
+			t.Fatalf("phase of a certificate failure: %q", o.Problem)
+		}
+		if v, ok := metric(o, MetricCertEnd); !ok || int64(v) != now.Add(-time.Hour).Unix() {
+			t.Fatalf("expiry of a rejected certificate: %v %v", v, ok)
+		}
+		if _, ok := metric(o, MetricTLS); ok {
+			t.Fatal("tls_seconds for a failed handshake")
+		}
+		o = run(t, trusting, obs.KindHTTP, oldSrv.URL+"/", map[string]string{"no_verify_tls": ""}, 0)
 		wantOK(t, o, "HTTP 200")
 		if v, ok := metric(o, MetricCertEnd); !ok || v >= float64(now.Unix()) {
 			t.Fatalf("expired cert's expiry %v %v is not in the past", v, ok)
@@ -195,7 +212,7 @@ func TestHTTPS(t *testing.T) {
 		plain := httptest.NewServer(h)
 		defer plain.Close()
 		u := strings.Replace(plain.URL, "http://", "https://", 1)
-		wantFail(t, run(t, system, obs.KindHTTP, u+"/", map[string]string{"no_verify_tls": "true"}, 0), obs.Error, "tls: ")
+		wantFail(t, run(t, system, obs.KindHTTP, u+"/", map[string]string{"no_verify_tls": "true"}, 0), obs.Error, "tls: first record does not look like a TLS handshake")
 	})
 }
 

@@ -18,7 +18,6 @@ import (
 	"github.com/hbmon/hb/internal/keyfile"
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/prober"
-	"github.com/hbmon/hb/push"
 	"github.com/hbmon/hb/rtthist"
 	"github.com/hbmon/hb/wire"
 )
@@ -46,21 +45,12 @@ func (m *Monitor) buildSources(c *config.Probe) ([]obs.Source, error) {
 	m.engine = newEngineSource(eng)
 	srcs = append(srcs, m.engine)
 
-	// Heartbeats pushed by hosts (push/): HBP1 and legacy hbd over UDP.
-	if c.Push.Enabled {
-		pk, err := LoadPushKey(c.KeyFile, c.KeyID)
-		if err != nil {
-			return nil, err
-		}
-		rcv, err := push.NewReceiver(push.ReceiverConfig{Push: c.Push, Key: pk, Registrar: m, Bus: m.bus,
-			DynDNS: push.NewDynDNS(c.Push, m.log), Log: m.log})
-		if err != nil {
-			return nil, err
-		}
-		m.srcMetrics = append(m.srcMetrics, rcv)
-		m.srcRoutes = append(m.srcRoutes, rcv.Routes(m.table)...)
-		srcs = append(srcs, rcv)
+	// Heartbeats, pulses, the event log and the watchtower API (push/).
+	ps, err := m.buildPush(c)
+	if err != nil {
+		return nil, err
 	}
+	srcs = append(srcs, ps...)
 
 	// TCP and HTTP(S) checks ([checks]; docs/checks.md).
 	cs := checks.New(c.Checks, m.log.With("source", "checks"))

@@ -86,7 +86,9 @@ func TestFPingMatchesFping(t *testing.T) {
 		{"-4 with IPv6", []string{"-4", "-t", "200", "-r", "0", "198.18.0.1", "2001:2::1"}},
 		{"name not found", []string{"-t", "200", "-r", "0", "198.18.0.1", "nope.invalid"}},
 	}
-	lookup := func(context.Context, string) ([]netip.Addr, error) { return nil, errors.New("Name or service not known") }
+	lookup := func(context.Context, string) ([]netip.Addr, error) {
+		return nil, errors.New("Name or service not known")
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := f.Prober.Command(fping, tc.args...)

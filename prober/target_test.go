@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package prober
 
 import (
@@ -170,5 +172,26 @@ func TestLegacyFlag(t *testing.T) {
 		if !errors.As(err, &le) || le.Line != 2 || !strings.Contains(err.Error(), "legacy") {
 			t.Errorf("%q: %v", bad, err)
 		}
+	}
+}
+
+// TestParseSpecsOneGrammar: --once reads the daemon's grammar (package
+// targets) and refuses the lines that are not probe targets.
+func TestParseSpecsOneGrammar(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{"tcp://198.18.0.1:22", "a tcp check; only addresses"},
+		{"heartbeat://box", "a heartbeat check"},
+		{"198.18.0.1 parent=sw1", "parent= is for the daemon"},
+		{"198.18.0.1 check=x", "does not apply to icmp checks"},
+	} {
+		_, err := ParseSpecs(strings.NewReader(tc.line+"\n"), "f", 0)
+		var le *LineError
+		if !errors.As(err, &le) || le.Line != 1 || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want f:1: …%s…", tc.line, err, tc.want)
+		}
+	}
+	specs, err := ParseSpecs(strings.NewReader("198.18.0.1 legacy=hbm2 name=a/b\n"), "f", 0)
+	if err != nil || !specs[0].Legacy || specs[0].Labels["legacy"] != "" || specs[0].Name != "a/b" {
+		t.Errorf("specs %+v, %v", specs, err)
 	}
 }

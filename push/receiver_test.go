@@ -353,3 +353,33 @@ func TestReceiverUDP(t *testing.T) {
 		t.Fatalf("%+v", g)
 	}
 }
+
+// TestReceiverQueuesDynDNS: a dyndns host's first heartbeat and every
+// source-address change queue an update; the same address does not.
+func TestReceiverQueuesDynDNS(t *testing.T) {
+	ctx := context.Background()
+	key := testKey(t)
+	c := config.DefaultPush()
+	c.DynDNSHosts = []string{"roamer"}
+	c.DynDNSDomain = "dyn.test"
+	d := NewDynDNS(c, nil)
+	r, _, _, _ := newTestReceiver(t, nil, key)
+	r.cfg.DynDNS = d
+	now := time.Now()
+	ack := make([]byte, 64)
+	a := netip.MustParseAddrPort("198.18.0.7:1000")
+	b := netip.MustParseAddrPort("[::ffff:198.18.0.8]:1000")
+	r.Handle(ctx, hbp(t, key, "roamer", 1, 1, now), a, now, false, ack)
+	r.Handle(ctx, hbp(t, key, "roamer", 1, 2, now), a, now, false, ack)
+	r.Handle(ctx, hbp(t, key, "roamer", 1, 3, now), b, now, false, ack)
+	r.Handle(ctx, hbp(t, key, "other", 1, 1, now), b, now, false, ack)
+	if d.Queued.Load() != 2 {
+		t.Fatalf("queued %d updates, want 2", d.Queued.Load())
+	}
+	if u := <-d.q; u.addr != a.Addr() {
+		t.Fatal(u)
+	}
+	if u := <-d.q; u.addr != netip.MustParseAddr("198.18.0.8") {
+		t.Fatalf("unmapped: %v", u.addr)
+	}
+}

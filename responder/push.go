@@ -7,14 +7,12 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,61 +28,11 @@ import (
 	"github.com/hbmon/hb/wire"
 )
 
-// DefaultPushPort is where hb-probe (and hbd) receive heartbeats.
-const DefaultPushPort = 50003
-
-// PushConfig is the responder's [push] section: heartbeats to hb-probe
-// (docs/push.md). Servers empty disables pushing.
-type PushConfig struct {
-	Servers  []string        `toml:"servers"`  // HOST[:PORT] (IPv4, IPv6 "[::1]:50003", names resolved every 5 min); --push
-	Interval config.Duration `toml:"interval"` // default 10s
-	Name     string          `toml:"name"`     // host name sent; default the hostname
-	Seal     bool            `toml:"seal"`     // encrypt the body (AES-256-GCM); needs the key
-	Boot     bool            `toml:"boot"`     // send a boot message on start (-b)
-	Checks   []NagiosCheck   `toml:"checks"`   // allow-listed Nagios plugins, results in the heartbeat
-}
+// PushConfig is hb-responder's [push] section (config.ResponderPush).
+type PushConfig = config.ResponderPush
 
 // DefaultPushConfig returns the [push] defaults.
-func DefaultPushConfig() PushConfig {
-	return PushConfig{Interval: config.Duration(10 * time.Second), Boot: true}
-}
-
-// Validate checks the section.
-func (c *PushConfig) Validate() error {
-	if len(c.Servers) > 0 && c.Interval < config.Duration(time.Second) {
-		return fmt.Errorf("push.interval: must be at least 1s, got %v", time.Duration(c.Interval))
-	}
-	for _, s := range c.Servers {
-		if _, _, err := splitServer(s); err != nil {
-			return fmt.Errorf("push.servers: %w", err)
-		}
-	}
-	for i := range c.Checks {
-		if err := c.Checks[i].Validate(); err != nil {
-			return fmt.Errorf("push.checks: %w", err)
-		}
-	}
-	return nil
-}
-
-// splitServer splits HOST[:PORT] (IPv6 literals in brackets, or bare).
-func splitServer(s string) (string, int, error) {
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a.String(), DefaultPushPort, nil
-	}
-	h, p, err := net.SplitHostPort(s)
-	if err != nil {
-		if strings.Contains(err.Error(), "missing port") {
-			return strings.Trim(s, "[]"), DefaultPushPort, nil
-		}
-		return "", 0, fmt.Errorf("%q: want HOST[:PORT]", s)
-	}
-	n, err := strconv.Atoi(p)
-	if err != nil || n < 1 || n > 65535 || h == "" {
-		return "", 0, fmt.Errorf("%q: bad port", s)
-	}
-	return h, n, nil
-}
+func DefaultPushConfig() PushConfig { return config.DefaultResponderPush() }
 
 // PushStats are the pusher's counters.
 type PushStats struct {
@@ -131,6 +79,7 @@ type pushServer struct {
 // accept_unknown). col is the health collector shared with the blob
 // publisher; nil makes one.
 func NewPusher(cfg PushConfig, key *wire.PushKey, col *Collector, log *slog.Logger) (*Pusher, error) {
+	cfg.Checks = append([]NagiosCheck(nil), cfg.Checks...)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -170,7 +119,7 @@ func NewPusher(cfg PushConfig, key *wire.PushKey, col *Collector, log *slog.Logg
 			return net.DefaultResolver.LookupNetIP(ctx, "ip", h)
 		}}
 	for _, s := range cfg.Servers {
-		h, port, _ := splitServer(s)
+		h, port, _ := config.SplitPushServer(s)
 		p.servers = append(p.servers, &pushServer{spec: s, host: h, port: port})
 	}
 	return p, nil

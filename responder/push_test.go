@@ -185,13 +185,13 @@ func TestSplitServer(t *testing.T) {
 		"hb.example": "hb.example:50003", "198.18.0.1:6000": "198.18.0.1:6000", "::1": "::1:50003",
 		"[2001:db8::1]:7000": "2001:db8::1:7000", "[2001:db8::1]": "2001:db8::1:50003",
 	} {
-		h, p, err := splitServer(in)
+		h, p, err := config.SplitPushServer(in)
 		if err != nil || h+":"+strconv.Itoa(p) != want {
 			t.Errorf("%q -> %q %d %v, want %q", in, h, p, err, want)
 		}
 	}
 	for _, bad := range []string{"h:0", "h:x", ":50003"} {
-		if _, _, err := splitServer(bad); err == nil {
+		if _, _, err := config.SplitPushServer(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}

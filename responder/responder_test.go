@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package responder
 
 import (
@@ -8,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,6 +145,52 @@ func TestLoadKey(t *testing.T) {
 	}
 	if k, err := LoadKey(path, 7); err != nil || k.ID != 7 {
 		t.Errorf("LoadKey: %v", err)
+	}
+	// Like ssh: a key group or others may read (or write) is refused, with
+	// the file and the fix named.
+	for _, mode := range []os.FileMode{0o640, 0o604, 0o620, 0o644, 0o666} {
+		os.Chmod(path, mode)
+		_, err := LoadKey(path, 7)
+		if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "chmod 600 "+path) {
+			t.Errorf("mode %o: %v; want a refusal naming the file and chmod 600", mode, err)
+		}
+	}
+	os.Chmod(path, 0o400)
+	if _, err := LoadKey(path, 7); err != nil {
+		t.Errorf("mode 0400: %v", err)
+	}
+}
+
+// TestWriteStatusNoFollow: a symlink planted at the temporary path (or at
+// the status path) is never followed: its target stays untouched.
+func TestWriteStatusNoFollow(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	os.WriteFile(victim, []byte("precious"), 0o644)
+	path := filepath.Join(dir, "run", "hb-responder.json")
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	if err := os.Symlink(victim, path+".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteStatus(path, &Status{PID: 42}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "precious" {
+		t.Fatalf("symlink at the temporary path followed: victim now %q", b)
+	}
+	os.Remove(path)
+	os.Symlink(victim, path)
+	if err := WriteStatus(path, &Status{PID: 43}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "precious" {
+		t.Fatalf("symlink at the status path followed: victim now %q", b)
+	}
+	if s, err := ReadStatus(path); err != nil || s.PID != 43 {
+		t.Fatalf("status: %+v %v", s, err)
+	}
+	if fi, _ := os.Lstat(path); fi.Mode()&os.ModeSymlink != 0 {
+		t.Fatal("status path still a symlink")
 	}
 }
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package state is the prober's in-memory view of every host: a table of
 // immutable per-host snapshots behind atomic pointers, written by one
 // goroutine and read without locks, with each host's state machine

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package wire holds hb's byte formats: the HBQ1 probe request and its HBR1
 // reply, the HBH1 health blob (clear with a CRC32, or sealed with
 // XChaCha20-Poly1305 under a per-run subkey; Sealer numbers a run's blobs so

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package main
 
 // The command line: flags, their mapping onto the config (defaults < file
@@ -19,7 +21,6 @@ import (
 	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/monitor"
 	"github.com/hbmon/hb/prober"
-	"github.com/hbmon/hb/wire"
 )
 
 // options are the command-line flags. Daemon mode (daemon.go) may add its
@@ -54,24 +55,25 @@ type options struct {
 func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("hb-probe", flag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.StringVar(&o.Targets, "targets", "", "read targets from `FILE` ('-' for stdin): one per line, an IPv4/IPv6 address, hostname or CIDR, then optional name=NAME and key=value labels; '#' comments")
+	def := config.DefaultProbe() // the one home of the defaults
+	fs.StringVar(&o.Targets, "targets", "", "read targets from `FILE` ('-' for stdin): one per line, an IPv4/IPv6 address, hostname or CIDR (daemon: also tcp://HOST:PORT, http(s)://HOST/PATH, heartbeat://NAME, pulse://NAME checks), then optional name=NAME, the check's options and key=value labels; lines with the same name= are one host; '#' comments (docs/prober.md)")
 	fs.BoolVar(&o.Once, "once", false, "probe every target --count times, print a table (or --json) and exit: 0 all answered, 1 some did not, 2 usage/setup error")
-	fs.IntVar(&o.Count, "count", 1, "probes per target per round (loss and jitter need more than 1)")
+	fs.IntVar(&o.Count, "count", def.Count, "probes per target per round (loss and jitter need more than 1)")
 	fs.DurationVar(&o.Period, "period", time.Second, "with --once: time between two probes of the same target")
-	fs.DurationVar(&o.Interval, "interval", 10*time.Second, "daemon: how often each target is probed (spread evenly over the interval)")
-	fs.DurationVar(&o.Timeout, "timeout", time.Second, "how long a probe waits for its reply")
-	fs.IntVar(&o.Rate, "rate", 10000, "global limit in probes per second, released in whole batches (0: unlimited)")
-	fs.IntVar(&o.Batch, "batch", 64, "probes per sendmmsg / replies per recvmmsg call")
-	fs.StringVar(&o.Proto, "proto", "auto", "auto (raw ICMP with CAP_NET_RAW, else ping sockets, else UDP), icmp, or udp (HBQ1 datagrams to --udp-port, answered by hb-responder)")
-	fs.IntVar(&o.UDPPort, "udp-port", wire.DefaultUDPPort, "responder UDP port for --proto udp")
+	fs.DurationVar(&o.Interval, "interval", def.Interval.D(), "daemon: how often each target is probed (spread evenly over the interval)")
+	fs.DurationVar(&o.Timeout, "timeout", def.Timeout.D(), "how long a probe waits for its reply")
+	fs.IntVar(&o.Rate, "rate", def.Rate, "global limit in probes per second, released in whole batches (0: unlimited)")
+	fs.IntVar(&o.Batch, "batch", def.Batch, "probes per sendmmsg / replies per recvmmsg call")
+	fs.StringVar(&o.Proto, "proto", def.Proto, "auto (raw ICMP with CAP_NET_RAW, else ping sockets, else UDP), icmp, or udp (HBQ1 datagrams to --udp-port, answered by hb-responder)")
+	fs.IntVar(&o.UDPPort, "udp-port", def.UDPPort, "responder UDP port for --proto udp")
 	fs.StringVar(&o.KeyFile, "key", "", "shared key `FILE` (32 raw bytes or 64 hex digits): sends access tokens and opens sealed health blobs")
-	fs.IntVar(&o.KeyID, "key-id", 1, "id (1-255) of the --key, as configured on the responders")
-	fs.BoolVar(&o.AcceptClear, "accept-clear", false, "with --key, still accept replies carrying clear (unsealed) health blobs; without it they are refused as a downgrade and the host counts as not answering")
+	fs.IntVar(&o.KeyID, "key-id", def.KeyID, "id (1-255) of the --key, as configured on the responders")
+	fs.BoolVar(&o.AcceptClear, "accept-clear", def.AcceptClear, "with --key, still accept replies carrying clear (unsealed) health blobs; without it they are refused as a downgrade and the host counts as not answering")
 	fs.BoolVar(&o.JSON, "json", false, "with --once: print one JSON object per target (JSON Lines) instead of the table")
-	fs.IntVar(&o.MaxTargets, "max-targets", prober.DefaultMaxTargets, "refuse target lists (after CIDR expansion) larger than this")
+	fs.IntVar(&o.MaxTargets, "max-targets", def.MaxTargets, "refuse target lists (after CIDR expansion) larger than this")
 	fs.BoolVar(&o.NoKernelTx, "no-kernel-tx", false, "do not use SO_TIMESTAMPING; measure RTT from SO_TIMESTAMPNS receive stamps and the send clock")
-	fs.DurationVar(&o.ResolveEvery, "resolve-every", 5*time.Minute, "daemon: re-resolve hostnames this often (0: never)")
-	fs.DurationVar(&o.StaleAfter, "stale-after", 30*time.Second, "flag health blobs collected longer ago than this as stale")
+	fs.DurationVar(&o.ResolveEvery, "resolve-every", def.ResolveEvery.D(), "daemon: re-resolve hostnames this often (0: never)")
+	fs.DurationVar(&o.StaleAfter, "stale-after", def.StaleAfter.D(), "flag health blobs collected longer ago than this as stale")
 	fs.BoolVar(&o.Quiet, "quiet", false, "no mode line, warnings or progress on stderr")
 	fs.BoolVar(&o.Version, "version", false, "print the version and exit")
 	addDaemonFlags(fs, &o.Daemon)

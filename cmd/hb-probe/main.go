@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Command hb-probe watches many hosts with batched ICMP/UDP probes (and the
 // other checks of its target list) and reports their reachability,
 // kernel-timestamped RTT and health.

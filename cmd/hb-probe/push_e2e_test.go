@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,7 +69,7 @@ func TestPushEndToEnd(t *testing.T) {
 	pushAddr := freeUDP(t)
 	addr := freeAddr(t)
 	cfg := filepath.Join(dir, "hb-probe.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("targets = %q\ninterval = \"500ms\"\ntimeout = \"400ms\"\nkey_file = %q\n[store]\ndb = %q\n[api]\nlisten = %q\n[push]\nenabled = true\nlisten = %q\naccept_unknown = true\n",
+	os.WriteFile(cfg, []byte(fmt.Sprintf("targets = %q\ninterval = \"500ms\"\ntimeout = \"400ms\"\nkey_file = %q\n[store]\ndb = %q\n[api]\nlisten = %q\n[push]\nenabled = true\nlisten = %q\naccept_unknown = true\npulse_auto_create = true\npulse_grace = \"1s\"\n",
 		targets, keyFile, filepath.Join(dir, "hb.db"), addr, pushAddr)), 0o644)
 
 	var log syncBuffer
@@ -131,6 +132,34 @@ func TestPushEndToEnd(t *testing.T) {
 		// interval 1s + grace 1s: down any earlier means the deadline is wrong.
 		t.Errorf("down %v after the last heartbeat, before interval + grace", waited)
 	}
+
+	// The state change is in the event log.
+	waitFor(t, "the heartbeat's state change in /api/v1/events", &log, func() bool {
+		var r struct {
+			Events []struct{ Type, Message, Level string }
+		}
+		getJSON(base+"/api/v1/events?source=web1&level=error", &r)
+		for _, e := range r.Events {
+			if e.Type == "state_change" && strings.Contains(e.Message, "web1 heartbeat") && strings.Contains(e.Message, "-> down") {
+				return true
+			}
+		}
+		return false
+	})
+
+	// A native pulse, auto-created: up, then down once overdue.
+	resp, err := http.Post(base+"/api/v1/pulse/nightly?next_in=1s", "", nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("pulse: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	pulseState := func() string {
+		m := map[string]any{}
+		getJSON(base+"/state", &m)
+		s, _ := m["nightly"].(string)
+		return s
+	}
+	waitFor(t, "the pulse overdue", &log, func() bool { return pulseState() == "down" })
 
 	// Legacy hbd: the golden datagram, then an hbc_mini.py-style sender.
 	golden := readGolden(t, "../../wire/testdata/hbd-htb.hex")

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //go:build linux
 
 package main
@@ -63,14 +65,85 @@ func (e *env) tools(n int) []sweepTool {
 			},
 			parse: func(m measured) bench.ToolResult { return bench.ParseOping(bytes.NewReader(m.Stdout)) },
 		},
+		{
+			// zmap sends from an AF_PACKET socket (its own Ethernet
+			// frames to the gateway's MAC) and reads replies through
+			// libpcap; -c 0 stops listening when sending ends, as in the
+			// issue's baseline, so late replies count as lost.
+			name: "zmap", version: version("zmap", "--version"), runs: e.runs, unavailable: e.missing("zmap"),
+			args: func(file string, full bool) []string {
+				return []string{"zmap", "-q", "-M", "icmp_echoscan", "-i", bench.ProberIf, "-G", e.gatewayMAC(),
+					"-b", "/dev/null", "-c", "0", "-B", "10G", "-o", "-", "-w", e.cidrs(file)}
+			},
+			parse: func(m measured) bench.ToolResult { return bench.ParseAddrLines(bytes.NewReader(m.Stdout)) },
+		},
+		{
+			// masscan also sends raw frames; --wait 1 is its shortest
+			// listening time after the last probe.
+			name: "masscan", version: version("masscan", "--version"), runs: e.runs, unavailable: e.missing("masscan"),
+			args: func(file string, full bool) []string {
+				return []string{"masscan", "--ping", "-iL", file, "--rate", "100000000", "-e", bench.ProberIf,
+					"--router-mac", e.gatewayMAC(), "--adapter-ip", bench.ProberAddr.String(), "--wait", "1", "-oL", "-"}
+			},
+			parse: func(m measured) bench.ToolResult { return bench.ParseAddrLines(bytes.NewReader(m.Stdout)) },
+		},
 	}
 }
 
-func (e *env) sweep() string {
-	n := 32768
-	if e.quick {
-		n = 2048
+// missing says why a peer tool cannot run ("" when it can).
+func (e *env) missing(name string) string {
+	if _, err := exec.LookPath(name); err != nil {
+		return name + " not installed (apt-get install " + name + ")"
 	}
+	return ""
+}
+
+// gatewayMAC is the hosts side's MAC: raw-frame scanners need the next hop.
+func (e *env) gatewayMAC() string {
+	out, err := e.fleet.Command(e.fleet.Hosts, "cat", "/sys/class/net/"+bench.HostsIf+"/address").Output()
+	if err != nil {
+		return "00:00:00:00:00:00"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// cidrs writes a target list as /32 prefixes (zmap's allow-list format)
+// next to it and returns its path; "TARGETS" stays a placeholder.
+func (e *env) cidrs(file string) string {
+	if file == "TARGETS" {
+		return "TARGETS.cidr"
+	}
+	p := file + ".cidr"
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		panic(err)
+	}
+	var out strings.Builder
+	for _, l := range strings.Fields(string(b)) {
+		out.WriteString(l + "/32\n")
+	}
+	if err := os.WriteFile(p, []byte(out.String()), 0o644); err != nil {
+		panic(err)
+	}
+	return p
+}
+
+func (e *env) sweep() string {
+	sizes := []int{65536, 1<<17 - 2} // 131,070: all of 198.18.0.0/15 but its network and broadcast
+	if e.quick {
+		sizes = []int{2048}
+	}
+	var b strings.Builder
+	for _, n := range sizes {
+		b.WriteString(e.sweepN(n))
+	}
+	return b.String()
+}
+
+func (e *env) sweepN(n int) string {
 	file := e.targets(n)
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Sweep: %d targets probed once\n\n", n)
@@ -79,7 +152,7 @@ func (e *env) sweep() string {
 	b.WriteString("waiting for the last reply); *CPU s* = user+sys of the child from wait4 rusage; *max RSS* from the same rusage.\n")
 	b.WriteString("Settings chosen to be fair: one probe per target, no retries (`fping -r 0`), 500 ms timeout where the tool has one,\n")
 	b.WriteString("no inter-probe delay (`fping -i 0`, `hb-probe --rate 0`); oping has no rate setting (it sends each round at once).\n\n")
-	t := bench.Table{Header: []string{"tool", "version", "command", "probes/s", "CPU s", "answered %", "max RSS MiB"}}
+	t := bench.Table{Header: []string{"tool", "version", "command", "probes/s", "CPU s", "CPU µs/probe", "answered %", "max RSS MiB"}}
 	var fpingRate, hbRate float64
 	for _, tool := range e.tools(n) {
 		args := tool.args("TARGETS", true)
@@ -110,7 +183,8 @@ func (e *env) sweep() string {
 			hbRate = rs.Median
 		}
 		rssS := bench.Summarize(rss)
-		t.Add(tool.name, tool.version, "`"+cmdline+"`", rs.Format("%.0f"), bench.Summarize(cpu).Format("%.2f"),
+		cpuS := bench.Summarize(cpu)
+		t.Add(tool.name, tool.version, "`"+cmdline+"`", rs.Format("%.0f"), cpuS.Format("%.2f"), fmt.Sprintf("%.1f", cpuS.Median/float64(n)*1e6),
 			bench.Summarize(ans).Format("%.2f"), bench.Summary{N: rssS.N, Median: rssS.Median / (1 << 20), Min: rssS.Min / (1 << 20), Max: rssS.Max / (1 << 20)}.Format("%.1f"))
 	}
 	b.WriteString(t.Markdown())
@@ -392,7 +466,7 @@ func (e *env) startDaemon(n int, environ []string) (*daemonProc, error) {
 	d := &daemonProc{n: n, cmdline: strings.TrimSpace(strings.Join(environ, " ") + " " + shell(replaceArg(args, file, "FILE")))}
 	cmd := e.fleet.Command(e.fleet.Prober, args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), environ...) // ip netns exec passes it on
-	stop, err := background(cmd, "msg=probing", time.Minute)
+	stop, err := background(cmd, "msg=monitoring", time.Minute)
 	if err != nil {
 		return d, err
 	}
@@ -561,7 +635,7 @@ func (e *env) monitor() string {
 	fmt.Fprintf(&b, "## Continuous monitoring: %dk and %dk targets at a 10 s interval\n\n", sizes[0]/1000, sizes[1]/1000)
 	fmt.Fprintf(&b, "`hb-probe` in daemon mode (as packaged, but with an empty config file and a fresh history database in a temp\n")
 	fmt.Fprintf(&b, "directory) probes every target every 10 s from the prober namespace, all answered by the kernel's echo path;\n")
-	fmt.Fprintf(&b, "its state table, SQLite history and API run as in production. After it logs `probing` and its API answers, a\n")
+	fmt.Fprintf(&b, "its state table, SQLite history and API run as in production. After it logs `monitoring` and its API answers, a\n")
 	fmt.Fprintf(&b, "%v warm-up (one interval plus the timeout: every host probed once), then a %v window (n=1 per size):\n", warm, window)
 	b.WriteString("*CPU %* = the daemon's utime+stime from `/proc/PID/stat` over the window ÷ its length (100 % = one core);\n")
 	b.WriteString("*RSS* = `VmRSS` at the window's end, *peak* = `VmHWM` (start-up included); *probes/s* and *loss* from the\n")
