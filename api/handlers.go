@@ -486,8 +486,9 @@ func (s *Server) timeRange(ctx *fasthttp.RequestCtx) (from, to time.Time, ok boo
 const requestTimeout = 10 * time.Second
 
 type historyJSON struct {
-	Host string    `json:"host"`
-	From time.Time `json:"from"`
+	Host  string    `json:"host"`
+	Check string    `json:"check,omitempty"` // ?check=NAME: that check's history only
+	From  time.Time `json:"from"`
 	To   time.Time `json:"to"`
 	History
 }
@@ -501,9 +502,28 @@ func (s *Server) hostHistory(ctx *fasthttp.RequestCtx, h *state.Host) {
 		writeError(ctx, fasthttp.StatusServiceUnavailable, "history store not configured")
 		return
 	}
+	check := string(ctx.QueryArgs().Peek("check"))
+	var ch CheckHistorySource
+	if check != "" {
+		if h.CheckNamed(check) == nil {
+			writeError(ctx, fasthttp.StatusNotFound, "unknown check: "+h.Spec.Name+"/"+check)
+			return
+		}
+		var ok bool
+		if ch, ok = s.history.(CheckHistorySource); !ok {
+			writeError(ctx, fasthttp.StatusNotImplemented, "this history store keeps no per-check history")
+			return
+		}
+	}
 	c, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
-	hist, err := s.history.History(c, h.Spec.Name, from, to)
+	var hist History
+	var err error
+	if ch != nil {
+		hist, err = ch.CheckHistory(c, h.Spec.Name, check, from, to)
+	} else {
+		hist, err = s.history.History(c, h.Spec.Name, from, to)
+	}
 	if err != nil {
 		writeError(ctx, fasthttp.StatusInternalServerError, "history: "+err.Error())
 		return
@@ -514,7 +534,7 @@ func (s *Server) hostHistory(ctx *fasthttp.RequestCtx, h *state.Host) {
 	if hist.Changes == nil {
 		hist.Changes = []StateChange{}
 	}
-	writeJSON(ctx, fasthttp.StatusOK, historyJSON{Host: h.Spec.Name, From: from, To: to, History: hist})
+	writeJSON(ctx, fasthttp.StatusOK, historyJSON{Host: h.Spec.Name, Check: check, From: from, To: to, History: hist})
 }
 
 type currentProblemJSON struct {

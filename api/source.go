@@ -20,6 +20,15 @@ type HistorySource interface {
 	Problems(ctx context.Context, from, to time.Time, limit int) ([]Problem, error)
 }
 
+// CheckHistorySource is implemented by a HistorySource that also keeps
+// history per check: /api/v1/hosts/{name}/history?check=NAME answers
+// from it (501 from a source without it).
+type CheckHistorySource interface {
+	// CheckHistory returns one check's per-minute rollups and state
+	// changes with from <= t < to, oldest first.
+	CheckHistory(ctx context.Context, host, check string, from, to time.Time) (History, error)
+}
+
 // History is one host's stored history over a time range.
 type History struct {
 	Rollups []Rollup      `json:"rollups"`

@@ -40,6 +40,7 @@ type Responder struct {
 	StatusFile string          `toml:"status_file"` // --status-file: read by `hb-responder status`
 	LogLevel   string          `toml:"log_level"`   // --log-level: debug, info, warn, error
 	Compat     ResponderCompat `toml:"compat"`
+	Push       ResponderPush   `toml:"push"` // heartbeats to hb-probe (config/respush.go; docs/push.md)
 }
 
 // ResponderCompat holds the compatibility switches.
@@ -68,6 +69,7 @@ func DefaultResponder(statusFile string) Responder {
 		UDPPort:        50003,
 		StatusFile:     statusFile,
 		LogLevel:       "info",
+		Push:           DefaultResponderPush(),
 	}
 }
 
@@ -116,6 +118,12 @@ func (r *Responder) Validate() error {
 	}
 	if _, err := ParseLogLevel(r.LogLevel); err != nil {
 		bad("log_level", "%v", err)
+	}
+	if err := r.Push.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if r.Push.Seal && r.KeyFile == "" && len(r.Push.Servers) > 0 {
+		bad("push.seal", "needs key_file")
 	}
 	if r.Compat.HBM2 && r.KeyFile != "" && !r.Compat.HBM2Unauthenticated {
 		bad("compat.hbm2", "with key_file set, HBM v2 would hand this host's health to anyone without a token "+

@@ -96,6 +96,11 @@ type Config struct {
 	Secret wire.Secret
 	// IPv4, IPv6: open only these families (both when both false).
 	IPv4, IPv6 bool
+	// Shards splits Once's unpaced sweeps (Rate < 0) of many targets over
+	// this many loops, each on its own sockets (its own ICMP identifier)
+	// and OS thread, so sending and the kernel's per-packet work use
+	// every CPU. Default 1: one loop, as Run always uses.
+	Shards int
 }
 
 func (c *Config) defaults() {
@@ -118,6 +123,7 @@ func (c *Config) defaults() {
 	if c.StaleAfter <= 0 {
 		c.StaleAfter = 30 * time.Second
 	}
+	c.Shards = min(max(c.Shards, 1), 16)
 	if c.UDPPort <= 0 {
 		c.UDPPort = wire.DefaultUDPPort
 	}
@@ -133,6 +139,23 @@ type counters struct {
 	txMissing, healthOK               atomic.Uint64
 	noCookie, hbm2Refused, downgrades atomic.Uint64
 	blobErrors                        [wire.NumErrKinds]atomic.Uint64
+}
+
+func (s *Stats) add(o Stats) {
+	s.Sent += o.Sent
+	s.SendErrors += o.SendErrors
+	s.ENOBUFS += o.ENOBUFS
+	s.Received += o.Received
+	s.Matched += o.Matched
+	s.Duplicates += o.Duplicates
+	s.Late += o.Late
+	s.BadCookie += o.BadCookie
+	s.WrongSrc += o.WrongSrc
+	s.Unmatched += o.Unmatched
+	s.ICMPErrors += o.ICMPErrors
+	s.Timeouts += o.Timeouts
+	s.TxStamps += o.TxStamps
+	s.Stalls += o.Stalls
 }
 
 func (c *counters) snapshot() Stats {

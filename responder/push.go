@@ -24,6 +24,7 @@ import (
 	psnet "github.com/shirou/gopsutil/v4/net"
 
 	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/internal/keyfile"
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/wire"
 )
@@ -33,6 +34,18 @@ type PushConfig = config.ResponderPush
 
 // DefaultPushConfig returns the [push] defaults.
 func DefaultPushConfig() PushConfig { return config.DefaultResponderPush() }
+
+// LoadPushKey reads the key file (refused like LoadKey when group or
+// others may access it) and derives the push key; "" is no key.
+func LoadPushKey(path string, id uint8) (*wire.PushKey, error) {
+	if path == "" {
+		return nil, nil
+	}
+	if _, err := LoadKey(path, id); err != nil {
+		return nil, err
+	}
+	return keyfile.PushKey(path, id)
+}
 
 // PushStats are the pusher's counters.
 type PushStats struct {
@@ -142,19 +155,20 @@ func (p *Pusher) Run(ctx context.Context) error {
 	// Let the first CPU/network rates cover a short span rather than none.
 	p.col.Sample(ctx, time.Now())
 	p.ext.sample(ctx, time.Now())
+	// The boot and shutdown flags are the messages: the receiver turns
+	// them into "boot: …" and "shutdown: …" events.
 	var flags uint8
-	var msg string
 	if p.cfg.Boot {
-		flags, msg = wire.PushFlagBoot, "boot: hb-responder started"
+		flags = wire.PushFlagBoot
 	}
-	p.Send(ctx, flags, msg)
+	p.Send(ctx, flags, "")
 	t := time.NewTicker(time.Duration(p.cfg.Interval))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			p.Send(sctx, wire.PushFlagShutdown, "shutdown: hb-responder stopping")
+			p.Send(sctx, wire.PushFlagShutdown, "")
 			cancel()
 			return nil
 		case <-t.C:

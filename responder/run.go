@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/hbmon/hb/bpf"
@@ -153,6 +154,23 @@ func Run(ctx context.Context, cfg Config) error {
 			}()
 			log.Info("userspace UDP responder", "port", cfg.UDPPort)
 		}
+	}
+	// Push heartbeats ([push] servers, --push): the shutdown heartbeat goes
+	// out when ctx ends, before Run returns.
+	if len(cfg.Push.Servers) > 0 {
+		pk, err := LoadPushKey(cfg.KeyFile, cfg.KeyID)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrUsage, err)
+		}
+		p, err := NewPusher(cfg.Push, pk, nil, log.With("part", "push"))
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrUsage, err)
+		}
+		done := make(chan struct{})
+		go func() { defer close(done); p.Run(ctx) }()
+		defer func() { <-done }()
+		log.Info("pushing heartbeats", "servers", strings.Join(cfg.Push.Servers, ","), "interval", cfg.Push.Interval.D(),
+			"authenticated", pk != nil, "sealed", cfg.Push.Seal, "checks", len(cfg.Push.Checks))
 	}
 	log.Info("running", "version", cfg.Version, "interval", cfg.SampleInterval.D(), "sealed", key != nil,
 		"hbm2", cfg.HBM2On(), "allow_from", len(allow), "status", cfg.StatusFile)

@@ -23,7 +23,7 @@ import (
 	"github.com/hbmon/hb/prober"
 )
 
-// options are the command-line flags. Daemon mode (daemon.go) may add its
+// options are the command-line flags. Daemon mode (daemonOptions) adds its
 // own fields; keep each one documented by its flag's help text.
 type options struct {
 	Targets      string        // --targets FILE ("-": stdin)
@@ -48,7 +48,7 @@ type options struct {
 	Quiet        bool          // --quiet: no mode line, warnings or progress
 	Version      bool          // --version
 
-	Daemon  daemonOptions  // daemon-only flags (daemon.go)
+	Daemon  daemonOptions  // daemon-only flags (below)
 	visited config.Visited // flags set on the command line: they override the config file
 }
 

@@ -31,6 +31,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "status" {
 		os.Exit(statusCmd(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "push" {
+		os.Exit(pushCmd(os.Args[2:]))
+	}
 	os.Exit(run(os.Args[1:]))
 }
 
@@ -41,7 +44,7 @@ func load(args []string) (config.Responder, string, bool, error) {
 	cfg := defaults()
 	fs := flag.NewFlagSet("hb-responder", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: hb-responder [flags]\n       hb-responder status [--status-file FILE] [--json]\n\n"+
+		fmt.Fprintf(fs.Output(), "usage: hb-responder [flags]\n       hb-responder status [--status-file FILE] [--json]\n       hb-responder push -m TEXT [--key-file FILE] HOST[:PORT]...\n\n"+
 			"Answers hb probes (ICMP echo and UDP carrying HBQ1) with this host's health; docs/responder.md.\n\nflags (they override the config file):\n")
 		fs.PrintDefaults()
 	}
@@ -63,7 +66,10 @@ func load(args []string) (config.Responder, string, bool, error) {
 		statusFile = fs.String("status-file", cfg.StatusFile, "status file for `hb-responder status`")
 		logLevel   = fs.String("log-level", cfg.LogLevel, "debug, info, warn or error")
 		showVer    = fs.Bool("version", false, "print the version and exit")
+		pushTo     listFlag
+		noBoot     = fs.Bool("no-boot-message", false, "do not send the boot message with the first heartbeat")
 	)
+	fs.Var(&pushTo, "push", "push heartbeats to HOST[:PORT] (hb-probe or hbd, UDP 50003 by default); repeatable")
 	if err := fs.Parse(args); err != nil {
 		return cfg, "", false, err
 	}
@@ -102,6 +108,12 @@ func load(args []string) (config.Responder, string, bool, error) {
 	config.Override(v, "hbm2-unauthenticated", &cfg.Compat.HBM2Unauthenticated, *hbm2Unauth)
 	config.Override(v, "status-file", &cfg.StatusFile, *statusFile)
 	config.Override(v, "log-level", &cfg.LogLevel, *logLevel)
+	if v.Has("push") {
+		cfg.Push.Servers = pushTo
+	}
+	if v.Has("no-boot-message") {
+		cfg.Push.Boot = !*noBoot
+	}
 	return cfg, path, false, cfg.Validate()
 }
 
