@@ -129,6 +129,7 @@ type Engine struct {
 	firstAt  time.Time // oldest pending note
 	deleted  []string  // keys to delete from the db
 	vals     []Value   // scratch
+	results  bool      // Result events arrive (StateChange ones then only update the caches)
 	out      Enqueuer
 	hosts    HostLabels
 	db       *sql.DB
@@ -247,6 +248,11 @@ func (e *Engine) handle(ev *event.Event) {
 		e.checks[ev.Host] = hc
 	}
 	hc[ev.Check] = checkInfo{kind: ev.Kind, state: cs}
+	if ev.Type == event.Result {
+		e.results = true
+	} else if e.results {
+		return // the Result before this StateChange was evaluated already
+	}
 
 	labels, _ := e.hostLabels(ev.Host)
 	profiles, _ := labels.Get("threshold_configs")

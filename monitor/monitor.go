@@ -77,6 +77,7 @@ type Monitor struct {
 	sources []obs.Source
 	engine  *engineSource // nil when the config has no engine (tests)
 	store   *storeWiring
+	alerts  *alertWiring // monitor/alerts.go
 	ln      net.Listener
 
 	registered    []obs.CheckSpec // Register's checks, kept across reloads (reloadMu)
@@ -132,6 +133,10 @@ func New(ctx context.Context, cfg config.Probe, path string, o Options) (m *Moni
 		m.restore(ctx)
 		m.setStoreHosts(m.targets.hosts)
 	}
+	if err := m.openAlerts(&m.cfg); err != nil {
+		return nil, err
+	}
+	m.closers = append(m.closers, m.closeAlerts)
 	if m.cfg.API.APIEnabled() || o.Listener != nil {
 		m.ln = o.Listener
 		if m.ln == nil {
@@ -197,6 +202,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if m.store != nil {
 		m.startStore()
 	}
+	m.startAlerts()
 	stopWriter := make(chan struct{})
 	writerDone := make(chan struct{})
 	go func() { defer close(writerDone); m.w.run(stopWriter) }()
@@ -207,7 +213,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if m.ln != nil {
 		srv, err := api.New(api.Config{
 			Addr: m.ln.Addr().String(), TokenFile: m.cfg.API.TokenFile, OpenMetrics: m.cfg.API.OpenMetrics,
-			Version: m.opts.Version, Routes: m.routes(),
+			Version: m.opts.Version, Routes: m.routes(), Collectors: m.alertCollectors(),
 		}, m.table, m.history(), m.engineStats())
 		if err != nil {
 			close(stopWriter)
@@ -368,6 +374,7 @@ func (m *Monitor) reload(ctx context.Context) {
 	if !m.applyTargets(ctx, tl.hosts, "SIGHUP") {
 		return
 	}
+	m.reloadAlerts(&c)
 	m.cfg, m.cfgPath, m.targets = c, path, tl
 	m.startResolver(ctx, c, tl)
 }

@@ -48,7 +48,8 @@ func (m *Monitor) buildSources(c *config.Probe) ([]obs.Source, error) {
 // routes are the endpoints other packages serve on the API listener.
 func (m *Monitor) routes() []api.Route {
 	var rs []api.Route
-	// Other packages' routes (alerts, pulses, dashboard) go here.
+	rs = append(rs, m.alertRoutes()...) // monitor/alerts.go
+	// Other packages' routes (pulses, dashboard) go here.
 	return rs
 }
 
