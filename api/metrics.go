@@ -3,8 +3,12 @@ package api
 import (
 	"bufio"
 	"io"
+	"runtime"
+	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	vm "github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
@@ -260,6 +264,9 @@ func (s *Server) WriteMetrics(w io.Writer) {
 	family(w, "hb_health_blobs_total", "counter", "Health blobs received, by decode result.")
 	vm.WriteCounterUint64(w, `hb_health_blobs_total{result="ok"}`, e.HealthOK)
 	vm.WriteCounterUint64(w, `hb_health_blobs_total{result="bad"}`, e.HealthBad)
+	s.writeEngineExtra(w, e)
+	writeBuildInfo(w, s.cfg.Version)
+	vm.WriteProcessMetrics(w)
 	for _, c := range s.cfg.Collectors {
 		c.WriteTo(w)
 	}
@@ -276,4 +283,59 @@ func (s *Server) metrics(ctx *fasthttp.RequestCtx) {
 		s.WriteMetrics(w)
 		w.Flush()
 	})
+}
+
+// writeEngineExtra writes the engine counters added with the monitoring
+// core: send back-pressure, stalls, missing TX stamps, blob errors by kind.
+func (s *Server) writeEngineExtra(w io.Writer, e EngineStats) {
+	for _, c := range []struct {
+		name, help string
+		v          uint64
+	}{
+		{"hb_probe_enobufs_total", "Sends pushed back by a full socket buffer (ENOBUFS/EAGAIN); the probes were retried.", e.ENOBUFS},
+		{"hb_probe_stalls_total", "Times sending waited because every in-flight slot was busy.", e.Stalls},
+		{"hb_probe_tx_timestamps_missing_total", "Replies measured with the send clock because the kernel TX timestamp never came.", e.TxMissing},
+	} {
+		family(w, c.name, "counter", c.help)
+		vm.WriteCounterUint64(w, c.name, c.v)
+	}
+	family(w, "hb_health_blob_errors_total", "counter", "Health payloads that failed to decode, by reason.")
+	kinds := make([]string, 0, len(e.BlobErrors))
+	for k := range e.BlobErrors {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	for _, k := range kinds {
+		var sb strings.Builder
+		sb.WriteString(`hb_health_blob_errors_total{kind="`)
+		writeLabelValue(&sb, k)
+		sb.WriteString(`"}`)
+		vm.WriteCounterUint64(w, sb.String(), e.BlobErrors[k])
+	}
+}
+
+// buildInfo is hb_build_info's label set, computed once.
+var buildInfo = sync.OnceValue(func() string {
+	rev, goversion := "unknown", runtime.Version()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, st := range bi.Settings {
+			if st.Key == "vcs.revision" && st.Value != "" {
+				rev = st.Value
+			}
+		}
+	}
+	return `",goversion="` + goversion + `",revision="` + rev + `"}`
+})
+
+// writeBuildInfo writes hb_build_info{version,goversion,revision} 1.
+func writeBuildInfo(w io.Writer, version string) {
+	if version == "" {
+		version = "unknown"
+	}
+	var sb strings.Builder
+	sb.WriteString(`hb_build_info{version="`)
+	writeLabelValue(&sb, version)
+	sb.WriteString(buildInfo())
+	family(w, "hb_build_info", "gauge", "Version, Go version and VCS revision of this binary; always 1.")
+	vm.WriteGaugeUint64(w, sb.String(), 1)
 }

@@ -71,6 +71,12 @@ type EngineStats struct {
 	SendErrors uint64
 	HealthOK   uint64 // blobs decoded
 	HealthBad  uint64 // blobs failing CRC, tag or format
+	ENOBUFS    uint64 // sends pushed back by a full socket buffer (retried)
+	Stalls     uint64 // times sending waited because every in-flight slot was busy
+	TxMissing  uint64 // replies measured without their kernel TX stamp
+	// BlobErrors are HealthBad by reason (wire.ErrKind names: "checksum",
+	// "seal", "no_key", …); nil if the engine does not break them down.
+	BlobErrors map[string]uint64
 }
 
 // StatsSource returns the engine's current counters. It is called once

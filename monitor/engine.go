@@ -11,6 +11,7 @@ import (
 	"github.com/hbmon/hb/api"
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/prober"
+	"github.com/hbmon/hb/wire"
 )
 
 // engineSource runs the prober engine as the obs.Source of the icmp and
@@ -125,5 +126,18 @@ func (s *engineSource) stats() api.EngineStats {
 		SendErrors: st.SendErrors,
 		HealthOK:   s.healthOK.Load(),
 		HealthBad:  s.healthBad.Load(),
+		ENOBUFS:    st.ENOBUFS,
+		Stalls:     st.Stalls,
+		TxMissing:  st.TxMissing,
+		BlobErrors: blobErrors(&st),
 	}
+}
+
+// blobErrors names the engine's blob decode failures by kind.
+func blobErrors(s *prober.Stats) map[string]uint64 {
+	m := make(map[string]uint64, len(s.BlobErrors))
+	for k, n := range s.BlobErrors {
+		m[wire.ErrKind(k).String()] = n
+	}
+	return m
 }

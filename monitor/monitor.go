@@ -82,7 +82,9 @@ type Monitor struct {
 
 	registered    []obs.CheckSpec // Register's checks, kept across reloads (reloadMu)
 	resolveCancel context.CancelFunc
-	closers       []func() // run in reverse order after everything stopped
+	closers       []func()      // run in reverse order after everything stopped
+	srcMetrics    []io.WriterTo // sources' /metrics families (wiring.go)
+	srcRoutes     []api.Route   // sources' API routes (wiring.go)
 }
 
 // New loads the targets, builds the table and opens the sources, the
@@ -213,7 +215,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if m.ln != nil {
 		srv, err := api.New(api.Config{
 			Addr: m.ln.Addr().String(), TokenFile: m.cfg.API.TokenFile, OpenMetrics: m.cfg.API.OpenMetrics,
-			Version: m.opts.Version, Routes: m.routes(), Collectors: m.alertCollectors(),
+			Version: m.opts.Version, Routes: m.routes(), Collectors: m.collectors(),
 		}, m.table, m.history(), m.engineStats())
 		if err != nil {
 			close(stopWriter)

@@ -124,15 +124,32 @@ func (c *Config) defaults() {
 type counters struct {
 	sent, sendErrors, enobufs, received, matched, duplicates, late, badCookie,
 	wrongSrc, unmatched, icmpErrors, timeouts, txStamps, stalls atomic.Uint64
+	txMissing, healthOK atomic.Uint64
+	blobErrors [wire.NumErrKinds]atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
-	return Stats{
+	st := Stats{
 		Sent: c.sent.Load(), SendErrors: c.sendErrors.Load(), ENOBUFS: c.enobufs.Load(),
 		Received: c.received.Load(), Matched: c.matched.Load(), Duplicates: c.duplicates.Load(),
 		Late: c.late.Load(), BadCookie: c.badCookie.Load(), WrongSrc: c.wrongSrc.Load(),
 		Unmatched: c.unmatched.Load(), ICMPErrors: c.icmpErrors.Load(), Timeouts: c.timeouts.Load(),
 		TxStamps: c.txStamps.Load(), Stalls: c.stalls.Load(),
+		TxMissing: c.txMissing.Load(), HealthOK: c.healthOK.Load(),
+	}
+	for i := range st.BlobErrors {
+		st.BlobErrors[i] = c.blobErrors[i].Load()
+	}
+	return st
+}
+
+// countHealth counts a result's health decode outcome.
+func (c *counters) countHealth(r *Result) {
+	switch {
+	case r.BlobErr != nil:
+		c.blobErrors[wire.KindOf(r.BlobErr)].Add(1)
+	case r.HealthKind != HealthNone:
+		c.healthOK.Add(1)
 	}
 }
 
@@ -140,6 +157,9 @@ func (c *counters) snapshot() Stats {
 type OnceOptions struct {
 	Count  int           // probes per target; default 1
 	Period time.Duration // between two probes of one target; default 1s
+	// Timeout, when set, replaces Config.Timeout for this call (fping's
+	// retries wait longer each round).
+	Timeout time.Duration
 	// Progress, when set, is called from the engine loop at most every
 	// 100ms with the number of targets finished so far.
 	Progress func(done, total int)

@@ -38,6 +38,7 @@ type Engine struct {
 
 	// loop state (owned by the goroutine in Run/Once)
 	tt       []tgt
+	timeout  time.Duration // this loop's probe timeout
 	queue    []int32
 	qhead    int
 	token    wire.Token
@@ -296,7 +297,7 @@ func (e *Engine) Once(ctx context.Context, targets []Target, opts OnceOptions) (
 			}
 		}
 	}
-	err := e.loop(ctx, targets, loopOpts{interval: opts.Period, limit: opts.Count}, fn)
+	err := e.loop(ctx, targets, loopOpts{interval: opts.Period, limit: opts.Count, timeout: opts.Timeout}, fn)
 	return sums, err
 }
 
@@ -304,7 +305,8 @@ type loopOpts struct {
 	interval time.Duration
 	jitter   time.Duration
 	spread   bool
-	limit    int // fires per target; 0 forever (Run)
+	limit    int           // fires per target; 0 forever (Run)
+	timeout  time.Duration // 0: Config.Timeout
 }
 
 func (e *Engine) mono(t time.Time) int64 { return int64(t.Sub(e.start)) }
@@ -353,6 +355,10 @@ func (e *Engine) loop(ctx context.Context, ts []Target, o loopOpts, fn func(*Res
 	stop := context.AfterFunc(ctx, e.wt.wake)
 	defer stop()
 	e.setTargets(ts)
+	e.timeout = e.cfg.Timeout
+	if o.timeout > 0 {
+		e.timeout = o.timeout
+	}
 	now := time.Now()
 	seed := binary.LittleEndian.Uint64(e.cfg.Secret[:8])
 	wheel := NewWheel(WheelConfig{Targets: len(ts), Interval: o.interval, Jitter: o.jitter, Spread: o.spread, Limit: o.limit, Seed: seed}, now)
@@ -558,7 +564,7 @@ func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
 			ck := wire.Cookie(&e.cfg.Secret, t.addr, e.id, seq, w)
 			patchProbe(c.tx[k], c.kind, seq, ck, w, tok)
 			s := &c.inf.slots[seq]
-			*s = slot{addr: t.addr, cookie: ck, txWire: w, txUser: txUser, deadline: mono + int64(e.cfg.Timeout), target: ti, state: slotPending}
+			*s = slot{addr: t.addr, cookie: ck, txWire: w, txUser: txUser, deadline: mono + int64(e.timeout), target: ti, state: slotPending}
 		}
 		off := 0
 		for off < m {
@@ -808,10 +814,14 @@ func (e *Engine) handle(c *conn, b []byte, src netip.Addr, cm cmsgInfo, userNow 
 		r.Method, r.RTT = TSKernelTxRx, time.Duration(rx-s.txKern)
 	case rx != 0:
 		r.Method, r.RTT = TSKernelRx, time.Duration(rx-s.txUser)
+		if c.ts == TSKernelTxRx {
+			e.stats.txMissing.Add(1)
+		}
 	default:
 		rx = userNow
 		r.Method, r.RTT = TSUser, time.Duration(userNow-s.txUser)
 	}
 	decodeHealth(r, p.payload, e.cfg.Key, rx, e.cfg.StaleAfter)
+	e.stats.countHealth(r)
 	fn(r)
 }

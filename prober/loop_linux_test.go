@@ -155,8 +155,8 @@ func TestLoopNoTxStamp(t *testing.T) {
 			t.Fatalf("%v: received %d, RTT %v by %v; want kernel RX with the send clock", s.Target.Addr, s.Received, s.Min, s.Method)
 		}
 	}
-	if st := e.Stats(); st.TxStamps != 0 {
-		t.Fatalf("stats %+v", st)
+	if st := e.Stats(); st.TxStamps != 0 || st.TxMissing != uint64(len(ts)) {
+		t.Fatalf("stats %+v; want every reply counted as a missing TX stamp", st)
 	}
 }
 

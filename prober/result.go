@@ -121,4 +121,11 @@ type Stats struct {
 	Timeouts   uint64 // probes with no answer within the timeout
 	TxStamps   uint64 // kernel TX timestamps read from the error queue
 	Stalls     uint64 // times sending waited because every in-flight slot was busy
+	// TxMissing: replies measured kernel-rx on a socket that has kernel TX
+	// stamps, because the probe's TX stamp never came back.
+	TxMissing uint64
+	HealthOK  uint64 // health payloads decoded (HBH1 and HBM2)
+	// BlobErrors are health payloads that failed to decode, by reason
+	// (indexed by wire.ErrKind).
+	BlobErrors [wire.NumErrKinds]uint64
 }

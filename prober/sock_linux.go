@@ -302,4 +302,3 @@ func trimNL(b []byte) []byte {
 	}
 	return b
 }
-

@@ -79,6 +79,10 @@ type hostState struct {
 	replay   wire.ReplayWindow
 	addr     netip.Addr // last source address
 	auto     bool       // registered by us
+	heard    bool       // a heartbeat arrived since the receiver started
+
+	metrics    []obs.Metric // the last heartbeat's (immutable once stored)
+	lastDetail string
 }
 
 // Receiver is the obs.Source of heartbeat checks: it reads HBP1 and
@@ -530,6 +534,8 @@ func (r *Receiver) accept(h *hostState, o obs.Observation, src netip.AddrPort, r
 	h.nextDue = rx.Add(h.interval + h.grace)
 	moved := h.addr.IsValid() && h.addr != addr || !h.addr.IsValid()
 	h.addr = addr
+	h.heard = true
+	h.metrics, h.lastDetail = o.Metrics, o.Detail
 	gen, id, name := h.gen, h.id, h.name
 	r.mu.Unlock()
 	r.accepted.Add(1)

@@ -156,6 +156,9 @@ func (r *Receiver) Run(ctx context.Context, sink obs.Sink) error {
 		return fmt.Errorf("push: listen %s: %w", r.cfg.Push.Listen, err)
 	}
 	r.addr.Store(k.c.LocalAddr().(*net.UDPAddr).AddrPort())
+	if d := r.cfg.DynDNS; d != nil {
+		go d.Run(ctx)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -164,6 +164,7 @@ type Store struct {
 	dropped, committed, commits, deleted, errs atomic.Uint64
 	results, rollupRows                        atomic.Uint64
 	commitNanos                                atomic.Int64
+	commitHist                                 [len(commitBounds) + 1]atomic.Uint64 // by commitBounds, then +Inf
 	checks, pending                            atomic.Int64
 	lastCommit                                 atomic.Int64 // unix ns
 	lastErr                                    atomic.Pointer[string]

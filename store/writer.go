@@ -385,6 +385,7 @@ func (w *writer) commit() error {
 	s.rollupRows.Add(uint64(nroll))
 	s.commits.Add(1)
 	s.commitNanos.Add(int64(d))
+	s.observeCommit(d.Seconds())
 	s.lastCommit.Store(time.Now().UnixNano())
 	if s.opts.OnCommit != nil {
 		s.opts.OnCommit(CommitInfo{Events: n, Total: total, Rollups: uint64(nroll), Results: results, Duration: d})

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/hbmon/hb/config"
@@ -43,10 +44,16 @@ var subcommands = map[string]func(args []string, stdout, stderr io.Writer) int{
 }
 
 func main() {
+	if filepath.Base(os.Args[0]) == "hb-fping" { // a link named hb-fping is fping
+		os.Exit(runFPing(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "fping" { // fping's command line (once.go)
+		return runFPing(args[1:], stdin, stdout, stderr)
+	}
 	if len(args) > 0 {
 		if sub, ok := subcommands[args[0]]; ok {
 			return sub(args[1:], stdout, stderr)
