@@ -18,7 +18,6 @@ import (
 	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/event"
 	"github.com/hbmon/hb/notify"
-	"github.com/hbmon/hb/state"
 )
 
 // alertQueue is the alert engine's event queue.
@@ -69,12 +68,12 @@ func (m *Monitor) openAlerts(c *config.Probe) error {
 }
 
 // hostLabels reads a host's labels from the current view.
-func (m *Monitor) hostLabels(name string) (state.Labels, bool) {
+func (m *Monitor) hostLabels(name string) (alert.HostInfo, bool) {
 	h := m.table.View().Lookup(name)
 	if h == nil {
-		return nil, false
+		return alert.HostInfo{}, false
 	}
-	return h.Spec.Labels, true
+	return alert.HostInfo{Labels: h.Spec.Labels, Parent: h.Spec.Parent}, true
 }
 
 // startAlerts subscribes the engine to the bus (results only when there

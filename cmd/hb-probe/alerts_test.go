@@ -101,7 +101,8 @@ func TestAlertsEndToEnd(t *testing.T) {
 		req, _ := http.NewRequest(method, "http://"+apiAddr+path, strings.NewReader(body))
 		resp, err := client.Do(req)
 		if err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
+			t.Logf("%s %s: %v", method, path, err)
+			return -1
 		}
 		defer resp.Body.Close()
 		if v != nil {
