@@ -10,14 +10,16 @@ require (
 	github.com/prometheus/common v0.66.1
 	github.com/valyala/bytebufferpool v1.0.0
 	github.com/valyala/fasthttp v1.78.0
-	golang.org/x/sys v0.49.0
+	golang.org/x/sys v0.50.0
 )
+
+require golang.org/x/crypto v0.59.0
 
 require golang.org/x/net v0.62.0
 
 require (
 	github.com/mattn/go-colorable v0.1.14 // indirect
-	golang.org/x/term v0.47.0 // indirect
+	golang.org/x/term v0.48.0 // indirect
 )
 
 require (

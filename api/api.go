@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package api
 
 import (
@@ -8,13 +10,16 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/pprofhandler"
 
 	"github.com/hbmon/hb/state"
 )
@@ -48,6 +53,12 @@ type Config struct {
 	// series on /metrics (config [checks] export_labels); a host without
 	// the label gets none.
 	ExportLabels []string
+
+	// Pprof serves Go's profiles (net/http/pprof's endpoints, through
+	// fasthttp/pprofhandler) under /debug/pprof/, behind the bearer token
+	// like every other endpoint. Off by default: a CPU profile costs the
+	// daemon CPU while it runs. Config [api] pprof.
+	Pprof bool
 
 	// Collectors write further metric families at the end of /metrics
 	// (the RTT histograms, other packages' counters), in the text format.
@@ -105,6 +116,9 @@ func New(cfg Config, table *state.Table, history HistorySource, stats StatsSourc
 		if tok == "" {
 			return nil, fmt.Errorf("api: token file %s is empty", cfg.TokenFile)
 		}
+	}
+	if cfg.Pprof {
+		cfg.Routes = append(slices.Clip(cfg.Routes), Route{Prefix: "/debug/pprof/", Handler: pprofhandler.PprofHandler})
 	}
 	s := &Server{cfg: cfg, table: table, history: history, stats: stats, started: cfg.Now()}
 	if tok != "" {
@@ -191,6 +205,15 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	route, name, ok := match(path)
+	if raw := ctx.URI().PathOriginal(); strings.HasPrefix(path, "/api/v1/hosts/") && len(raw) > 0 {
+		// A host name is one path segment, percent-encoded when it holds
+		// '/', '%', '?' or spaces: take it from the path as sent, which
+		// fasthttp has decoded in Path.
+		route, name, ok = match(string(raw))
+		if ok && name != "" {
+			name, ok = unescape(name)
+		}
+	}
 	if !ok {
 		writeError(ctx, fasthttp.StatusNotFound, "no such endpoint: "+path)
 		return
@@ -220,6 +243,8 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		s.summary(ctx)
 	case routeProblems:
 		s.problems(ctx)
+	case routeChecks:
+		s.checks(ctx)
 	case routeHost, routeHostState, routeHostStatus, routeHostHistory:
 		v := s.table.View()
 		h := v.Lookup(name)
@@ -271,15 +296,22 @@ const (
 	routeHosts
 	routeSummary
 	routeProblems
+	routeChecks
 	routeHost
 	routeHostState
 	routeHostStatus
 	routeHostHistory
 )
 
-// match maps a path to a route and, for per-host routes, the host name.
-// Host names are one path segment; percent-escapes are already decoded
-// by fasthttp.
+// match maps a (decoded) path to a route and, for per-host routes, a host
+// name; Handler then takes the name from the raw path (hostSegment), so
+// that a name holding an encoded '/' is one segment.
+
+// unescape percent-decodes a host name segment.
+func unescape(seg string) (string, bool) {
+	name, err := url.PathUnescape(seg)
+	return name, err == nil && name != ""
+}
 func match(p string) (route, string, bool) {
 	switch p {
 	case "/healthz":
@@ -296,6 +328,8 @@ func match(p string) (route, string, bool) {
 		return routeSummary, "", true
 	case "/api/v1/problems":
 		return routeProblems, "", true
+	case "/api/v1/checks", "/api/v1/checks/":
+		return routeChecks, "", true
 	}
 	rest, ok := strings.CutPrefix(p, "/api/v1/hosts/")
 	if !ok || rest == "" {

@@ -1,6 +1,9 @@
+// SPDX-License-Identifier: MIT
+
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -89,7 +92,27 @@ type harness struct {
 	srv  *Server
 	hist *fakeHistory
 	cli  *fasthttp.Client
+	ln   *fasthttputil.InmemoryListener
 	base string
+}
+
+// getRaw sends GET path exactly as written (fasthttp's client decodes
+// escapes such as %2F in the path) and returns the status and body.
+func (h *harness) getRaw(path string) (int, []byte) {
+	h.t.Helper()
+	c, err := h.ln.Dial()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: hb\r\nConnection: close\r\n\r\n", path); err != nil {
+		h.t.Fatal(err)
+	}
+	var resp fasthttp.Response
+	if err := resp.Read(bufio.NewReader(c)); err != nil {
+		h.t.Fatal(err)
+	}
+	return resp.StatusCode(), append([]byte(nil), resp.Body()...)
 }
 
 func newHarness(t testing.TB, cfg Config) *harness {
@@ -110,7 +133,7 @@ func newHarness(t testing.TB, cfg Config) *harness {
 		}
 	})
 	cli := &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }}
-	return &harness{t: t, srv: srv, hist: hist, cli: cli, base: "http://hb"}
+	return &harness{t: t, srv: srv, hist: hist, cli: cli, ln: ln, base: "http://hb"}
 }
 
 func (h *harness) do(method, path, token string) (int, []byte, *fasthttp.ResponseHeader) {
@@ -202,7 +225,7 @@ func TestHostEndpoints(t *testing.T) {
 		t.Errorf("health %+v", hj.Health)
 	}
 	h.getJSON("/api/v1/hosts/a%22b", &hj)
-	if hj.HBM2 == nil || hj.HBM2.CPU != 0.5 || hj.HBM2.AgeSeconds != 5 {
+	if hj.HBM2 == nil || hj.HBM2.CPUBusy != 0.5 || hj.HBM2.AgeSeconds != 5 {
 		t.Errorf("hbm2 %+v", hj.HBM2)
 	}
 	h.getJSON("/api/v1/hosts/db1", &hj)

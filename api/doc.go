@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package api serves hb-probe's HTTP interface over fasthttp: the JSON API
 // under /api/v1, pingstate-compatible /healthz, /state and /status, and
 // Prometheus metrics at /metrics. It reads the state table and the store; it

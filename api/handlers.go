@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package api
 
 import (
@@ -11,8 +13,8 @@ import (
 	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
 
+	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/state"
-	"github.com/hbmon/hb/wire"
 )
 
 // bufPool holds response buffers; encoding into a pooled buffer and
@@ -241,42 +243,6 @@ type rttJSON struct {
 	Samples  uint8    `json:"samples"`
 }
 
-type healthJSON struct {
-	Hostname      string     `json:"hostname"`
-	CollectedAt   time.Time  `json:"collected_at"`
-	ReceivedAt    *time.Time `json:"received_at"`
-	AgeSeconds    float64    `json:"age_seconds"`
-	Sealed        bool       `json:"sealed"`
-	Generation    uint64     `json:"generation"`
-	CPUBusy       float64    `json:"cpu_busy_ratio"`
-	NumCPU        uint16     `json:"num_cpu"`
-	Load1         float64    `json:"load1"`
-	Load5         float64    `json:"load5"`
-	Load15        float64    `json:"load15"`
-	Procs         uint32     `json:"procs"`
-	MemTotal      uint64     `json:"memory_total_bytes"`
-	MemAvailable  uint64     `json:"memory_available_bytes"`
-	SwapTotal     uint64     `json:"swap_total_bytes"`
-	SwapUsed      uint64     `json:"swap_used_bytes"`
-	RootTotal     uint64     `json:"root_total_bytes"`
-	RootUsed      uint64     `json:"root_used_bytes"`
-	FullestMount  float64    `json:"fullest_mount_used_ratio"`
-	NetRx         uint64     `json:"net_rx_bytes_per_second"`
-	NetTx         uint64     `json:"net_tx_bytes_per_second"`
-	UptimeSeconds uint64     `json:"uptime_seconds"`
-	BootTime      time.Time  `json:"boot_time"`
-}
-
-type hbm2JSON struct {
-	Timestamp    time.Time  `json:"timestamp"`
-	ReceivedAt   *time.Time `json:"received_at"`
-	AgeSeconds   float64    `json:"age_seconds"`
-	CPU          float64    `json:"cpu_busy_ratio"`
-	Mem          float64    `json:"memory_used_ratio"`
-	MemAvailable float64    `json:"memory_available_bytes"`
-	Disk         float64    `json:"disk_used_ratio"`
-}
-
 type resultJSON struct {
 	At       time.Time `json:"at"`
 	Outcome  string    `json:"outcome"`
@@ -304,42 +270,12 @@ type hostJSON struct {
 	Failures    uint64            `json:"failures_total"`
 	Problem     *string           `json:"problem"`
 	ProblemAt   *time.Time        `json:"problem_at"`
-	Health      *healthJSON       `json:"health"`
-	HBM2        *hbm2JSON         `json:"hbm2,omitempty"`
+	Health      *obs.Health       `json:"health"` // the one health object (obs.Health)
+	HBM2        *obs.HBM2         `json:"hbm2,omitempty"`
 	Recent      []resultJSON      `json:"recent,omitempty"`
-}
-
-func healthOf(h *wire.Health, at state.UnixNano, now time.Time) *healthJSON {
-	return &healthJSON{
-		Hostname:      h.HostnameString(),
-		CollectedAt:   time.Unix(0, h.CollectedAt).UTC(),
-		ReceivedAt:    ts(at),
-		AgeSeconds:    now.Sub(time.Unix(0, h.CollectedAt)).Seconds(),
-		Sealed:        h.Sealed(),
-		Generation:    h.Generation,
-		CPUBusy:       float64(h.CPUBusy) / 1000,
-		NumCPU:        h.NumCPU,
-		Load1:         float64(h.Load1) / 1000,
-		Load5:         float64(h.Load5) / 1000,
-		Load15:        float64(h.Load15) / 1000,
-		Procs:         h.Procs,
-		MemTotal:      h.MemTotal,
-		MemAvailable:  h.MemAvailable,
-		SwapTotal:     h.SwapTotal,
-		SwapUsed:      h.SwapUsed,
-		RootTotal:     h.RootTotal,
-		RootUsed:      h.RootUsed,
-		FullestMount:  float64(h.FullestMount) / 1000,
-		NetRx:         h.NetRxRate,
-		NetTx:         h.NetTxRate,
-		UptimeSeconds: h.Uptime,
-		BootTime:      time.Unix(h.BootTime, 0).UTC(),
-	}
-}
-
-func hbm2Time(m *wire.HBM2) time.Time {
-	sec, frac := math.Modf(m.Timestamp)
-	return time.Unix(int64(sec), int64(frac*1e9)).UTC()
+	// Detail view only: the host's parent and its checks.
+	Parent string      `json:"parent,omitempty"`
+	Checks []checkJSON `json:"checks,omitempty"`
 }
 
 func hostView(h *state.Host, snap *state.Snapshot, now time.Time, detail bool) hostJSON {
@@ -380,15 +316,10 @@ func hostView(h *state.Host, snap *state.Snapshot, now time.Time, detail bool) h
 		}
 	}
 	if snap.Health != nil {
-		j.Health = healthOf(snap.Health, snap.HealthAt, now)
+		j.Health = obs.HealthOf(snap.Health, snap.HealthAt.Time(), now)
 	}
 	if m := snap.HBM2; m != nil {
-		t := hbm2Time(m)
-		j.HBM2 = &hbm2JSON{
-			Timestamp: t, ReceivedAt: ts(snap.HBM2At), AgeSeconds: now.Sub(t).Seconds(),
-			CPU: float64(m.CPUPercent) / 100, Mem: float64(m.MemPercent) / 100,
-			MemAvailable: float64(m.MemAvailMB) * (1 << 20), Disk: float64(m.DiskPercent) / 100,
-		}
+		j.HBM2 = obs.HBM2Of(m, snap.HBM2At.Time(), now)
 	}
 	if detail {
 		var arr [state.Window]state.Result
@@ -410,7 +341,10 @@ func hostView(h *state.Host, snap *state.Snapshot, now time.Time, detail bool) h
 }
 
 func (s *Server) host(ctx *fasthttp.RequestCtx, h *state.Host) {
-	writeJSON(ctx, fasthttp.StatusOK, hostView(h, h.Snapshot(), s.cfg.Now(), true))
+	now := s.cfg.Now()
+	j := hostView(h, h.Snapshot(), now, true)
+	j.Parent, j.Checks = h.Spec.Parent, hostChecks(h, now)
+	writeJSON(ctx, fasthttp.StatusOK, j)
 }
 
 type hostsJSON struct {
@@ -445,14 +379,9 @@ func (s *Server) hosts(ctx *fasthttp.RequestCtx) {
 			states[st], stateFilter = true, true
 		}
 	}
-	var labels []labelFilter
-	for _, raw := range args.PeekMulti("label") {
-		k, v, found := strings.Cut(string(raw), ":")
-		if k == "" {
-			writeError(ctx, fasthttp.StatusBadRequest, "bad label filter "+strconv.Quote(string(raw))+": want key:value or key")
-			return
-		}
-		labels = append(labels, labelFilter{key: k, value: v, any: !found})
+	labels, ok := labelFilters(ctx)
+	if !ok {
+		return
 	}
 	limit, offset, ok := paging(ctx)
 	if !ok {
@@ -475,6 +404,21 @@ func (s *Server) hosts(ctx *fasthttp.RequestCtx) {
 		out.Total++
 	}
 	writeJSON(ctx, fasthttp.StatusOK, out)
+}
+
+// labelFilters reads the label filters (key:value, or key for "has the
+// label"); on a bad one it writes the 400 itself.
+func labelFilters(ctx *fasthttp.RequestCtx) ([]labelFilter, bool) {
+	var labels []labelFilter
+	for _, raw := range ctx.QueryArgs().PeekMulti("label") {
+		k, v, found := strings.Cut(string(raw), ":")
+		if k == "" {
+			writeError(ctx, fasthttp.StatusBadRequest, "bad label filter "+strconv.Quote(string(raw))+": want key:value or key")
+			return nil, false
+		}
+		labels = append(labels, labelFilter{key: k, value: v, any: !found})
+	}
+	return labels, true
 }
 
 func labelsMatch(ls state.Labels, fs []labelFilter) bool {
@@ -542,9 +486,10 @@ func (s *Server) timeRange(ctx *fasthttp.RequestCtx) (from, to time.Time, ok boo
 const requestTimeout = 10 * time.Second
 
 type historyJSON struct {
-	Host string    `json:"host"`
-	From time.Time `json:"from"`
-	To   time.Time `json:"to"`
+	Host  string    `json:"host"`
+	Check string    `json:"check,omitempty"` // ?check=NAME: that check's history only
+	From  time.Time `json:"from"`
+	To    time.Time `json:"to"`
 	History
 }
 
@@ -557,9 +502,28 @@ func (s *Server) hostHistory(ctx *fasthttp.RequestCtx, h *state.Host) {
 		writeError(ctx, fasthttp.StatusServiceUnavailable, "history store not configured")
 		return
 	}
+	check := string(ctx.QueryArgs().Peek("check"))
+	var ch CheckHistorySource
+	if check != "" {
+		if h.CheckNamed(check) == nil {
+			writeError(ctx, fasthttp.StatusNotFound, "unknown check: "+h.Spec.Name+"/"+check)
+			return
+		}
+		var ok bool
+		if ch, ok = s.history.(CheckHistorySource); !ok {
+			writeError(ctx, fasthttp.StatusNotImplemented, "this history store keeps no per-check history")
+			return
+		}
+	}
 	c, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
-	hist, err := s.history.History(c, h.Spec.Name, from, to)
+	var hist History
+	var err error
+	if ch != nil {
+		hist, err = ch.CheckHistory(c, h.Spec.Name, check, from, to)
+	} else {
+		hist, err = s.history.History(c, h.Spec.Name, from, to)
+	}
 	if err != nil {
 		writeError(ctx, fasthttp.StatusInternalServerError, "history: "+err.Error())
 		return
@@ -570,7 +534,7 @@ func (s *Server) hostHistory(ctx *fasthttp.RequestCtx, h *state.Host) {
 	if hist.Changes == nil {
 		hist.Changes = []StateChange{}
 	}
-	writeJSON(ctx, fasthttp.StatusOK, historyJSON{Host: h.Spec.Name, From: from, To: to, History: hist})
+	writeJSON(ctx, fasthttp.StatusOK, historyJSON{Host: h.Spec.Name, Check: check, From: from, To: to, History: hist})
 }
 
 type currentProblemJSON struct {

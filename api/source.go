@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package api
 
 import (
@@ -16,6 +18,15 @@ type HistorySource interface {
 	// Problems returns up to limit problems (all hosts) with from <= t < to,
 	// newest first.
 	Problems(ctx context.Context, from, to time.Time, limit int) ([]Problem, error)
+}
+
+// CheckHistorySource is implemented by a HistorySource that also keeps
+// history per check: /api/v1/hosts/{name}/history?check=NAME answers
+// from it (501 from a source without it).
+type CheckHistorySource interface {
+	// CheckHistory returns one check's per-minute rollups and state
+	// changes with from <= t < to, oldest first.
+	CheckHistory(ctx context.Context, host, check string, from, to time.Time) (History, error)
 }
 
 // History is one host's stored history over a time range.
@@ -77,6 +88,11 @@ type EngineStats struct {
 	// BlobErrors are HealthBad by reason (wire.ErrKind names: "checksum",
 	// "seal", "no_key", …); nil if the engine does not break them down.
 	BlobErrors map[string]uint64
+	// Replies refused by the prober's reply policy (docs/security.md): no
+	// cookie (empty, foreign or spoofed echo payloads), HBM v2 from a
+	// target not configured legacy=hbm2, a clear blob while a key is
+	// configured (a downgrade).
+	RefusedNoCookie, RefusedHBM2, RefusedDowngrade uint64
 }
 
 // StatsSource returns the engine's current counters. It is called once

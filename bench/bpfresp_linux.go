@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package bench
 
 import (
@@ -49,6 +51,12 @@ func StartBPFResponder(mode, iface string, addr netip.Addr) (*BPFResponder, erro
 		return fail(err)
 	}
 	if err := objs.SetAddrs([]netip.Addr{addr}); err != nil {
+		return fail(err)
+	}
+	// The program answers only frames for the interface's own MAC.
+	bi := bpf.Iface{Index: ifc.Index, Loopback: ifc.Flags&net.FlagLoopback != 0}
+	copy(bi.MAC[:], ifc.HardwareAddr)
+	if err := objs.SetIfaces([]bpf.Iface{bi}); err != nil {
 		return fail(err)
 	}
 	switch mode {

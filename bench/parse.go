@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package bench
 
 import (
@@ -200,4 +202,26 @@ func ParseWrk(r io.Reader) (float64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// ParseAddrLines counts the distinct addresses that answered in a
+// scanner's output: zmap's default output (one address per line) and
+// masscan's list output ("open icmp 0 ADDR TIME") both qualify; other
+// lines are skipped. Scanners report no RTT.
+func ParseAddrLines(r io.Reader) ToolResult {
+	seen := map[netip.Addr]bool{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 5 && f[0] == "open" {
+			f = f[3:4]
+		}
+		if len(f) != 1 {
+			continue
+		}
+		if a, err := netip.ParseAddr(f[0]); err == nil {
+			seen[a] = true
+		}
+	}
+	return ToolResult{Answered: len(seen)}
 }

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package bench
 
 import (
@@ -68,5 +70,16 @@ func TestParseWrk(t *testing.T) {
 	}
 	if _, ok := ParseWrk(strings.NewReader("unable to connect\n")); ok {
 		t.Fatal("ParseWrk accepted a failed run")
+	}
+}
+
+func TestParseAddrLines(t *testing.T) {
+	zmap := "saddr\n198.18.0.1\n198.18.0.2\n198.18.0.1\n"
+	masscan := "#masscan\nopen icmp 0 198.18.0.3 1796177023\nopen icmp 0 198.18.0.4 1796177023\n# end\n"
+	if n := ParseAddrLines(strings.NewReader(zmap)).Answered; n != 2 {
+		t.Fatalf("zmap: %d", n)
+	}
+	if n := ParseAddrLines(strings.NewReader(masscan)).Answered; n != 2 {
+		t.Fatalf("masscan: %d", n)
 	}
 }

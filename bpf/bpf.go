@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package bpf
 
 import (
@@ -6,10 +8,10 @@ import (
 	"net/netip"
 	"os"
 	"sync"
-	"time"
 
 	"github.com/cilium/ebpf"
 
+	"github.com/hbmon/hb/internal/bucket"
 	"github.com/hbmon/hb/wire"
 )
 
@@ -20,13 +22,37 @@ type Config struct {
 	KeyID uint8
 	// HBM2 answers empty-payload echo requests with the 28-byte HBM v2
 	// payload (the one reply longer than its request; docs/responder.md).
+	// It carries no token: the caller enables it with a key only when
+	// unauthenticated legacy clients are explicitly allowed.
 	HBM2 bool
 	// UDPPort is where UDP probes are answered; 0 turns UDP off.
 	UDPPort uint16
-	// Rate is the replies per second each CPU may send; 0 means no limit.
+	// Rate is the replies per second for the whole host: one token bucket
+	// shared by every CPU (a spin lock), so it holds however the traffic
+	// is spread. 0 means no limit.
 	Rate float64
-	// Burst is how many replies a CPU may send at once (at least 1).
+	// Burst is how many replies may go out at once (at least 1).
 	Burst uint32
+	// AllowFrom, when not empty, is the only sources the program answers
+	// (up to 1024 prefixes); others get what the kernel gives them.
+	AllowFrom []netip.Prefix
+}
+
+// Local is an address of this host the program answers for, with the
+// tokens valid for requests to it (wire.Key.ValidTokens: previous,
+// current, next minute); zeros without a key.
+type Local struct {
+	Addr   netip.Addr
+	Tokens [3]wire.Token
+}
+
+// Iface is an interface the program may run on. Frames are answered only
+// when their destination MAC is the interface's; on a loopback interface
+// loopback and own-address sources are normal.
+type Iface struct {
+	Index    int
+	MAC      [6]byte
+	Loopback bool
 }
 
 // Counters are the program's counters summed over all CPUs. Every packet
@@ -37,7 +63,8 @@ type Counters struct {
 	Passed      uint64 // not a probe, not for this host, … (kernel path)
 	Denied      uint64 // wrong key id or token
 	TooSmall    uint64 // room cannot hold a blob
-	RateLimited uint64 // over the per-CPU rate
+	RateLimited uint64 // over the rate (ICMP: passed to the kernel; UDP: dropped)
+	Reach       uint64 // UDP request answered without health (not asked, no blob yet)
 }
 
 // Objects is the loaded program and its maps. Its methods are safe for
@@ -98,23 +125,49 @@ func (o *Objects) Configure(c Config) error {
 		o.ctl.Hbm2 = 1
 	}
 	o.ctl.UdpPort = c.UDPPort
-	o.ctl.IntervalNs, o.ctl.BurstNs = bucket(c.Rate, c.Burst)
+	o.ctl.IntervalNs, o.ctl.BurstNs = bucket.GCRA(c.Rate, int(c.Burst))
+	if err := o.setAllow(c.AllowFrom); err != nil {
+		return err
+	}
+	o.ctl.AllowOn = 0
+	if len(c.AllowFrom) > 0 {
+		o.ctl.AllowOn = 1
+	}
 	return o.writeCtl()
 }
 
-// bucket converts a rate and burst to the program's GCRA parameters.
-func bucket(rate float64, burst uint32) (interval, depth uint64) {
-	if rate <= 0 {
-		return 0, 0
+// setAllow makes prefixes the content of the allow-list map.
+func (o *Objects) setAllow(prefixes []netip.Prefix) error {
+	var k hbPrefix
+	var v uint8
+	var keys []hbPrefix
+	it := o.objs.HbAllow.Iterate()
+	for it.Next(&k, &v) {
+		keys = append(keys, k)
 	}
-	interval = uint64(float64(time.Second) / rate)
-	if interval == 0 {
-		interval = 1
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("iterate hb_allow: %w", err)
 	}
-	if burst < 1 {
-		burst = 1
+	for _, k := range keys {
+		if err := o.objs.HbAllow.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("delete from hb_allow: %w", err)
+		}
 	}
-	return interval, uint64(burst-1) * interval
+	for _, p := range prefixes {
+		if !p.IsValid() {
+			return fmt.Errorf("allow_from: invalid prefix %v", p)
+		}
+		p = p.Masked()
+		bits := p.Bits()
+		if p.Addr().Is4() {
+			bits += 96
+		}
+		k := hbPrefix{Len: uint32(bits), A: p.Addr().As16()}
+		if err := o.objs.HbAllow.Update(k, uint8(1), ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("update hb_allow (%v): %w", p, err)
+		}
+	}
+	return nil
 }
 
 func (o *Objects) writeCtl() error {
@@ -153,38 +206,46 @@ func (o *Objects) Publish(blob, hbm2 []byte) error {
 	return o.writeCtl()
 }
 
-// SetTokens sets the two tokens the program accepts (wire.Key.ValidTokens:
-// this minute's and the previous one's).
-func (o *Objects) SetTokens(t [2]wire.Token) error {
-	for i := range t {
-		if err := o.objs.HbTokens.Update(uint32(i), hbToken{T: t[i]}, ebpf.UpdateAny); err != nil {
-			return fmt.Errorf("update hb_tokens: %w", err)
-		}
-	}
-	return nil
-}
+// Kinds of hb_addrs entries.
+const (
+	kindLocal = 1 // an address of this host, answered for
+	kindBcast = 2 // a broadcast address of its subnets: a martian source
+)
 
 func addrKey(a netip.Addr) hbAddr { return hbAddr{A: a.Unmap().As16()} }
 
-// SetAddrs makes addrs the host addresses the program answers for: it adds
-// the new ones and deletes the ones no longer present (IPv4 addresses are
-// stored IPv4-mapped).
-func (o *Objects) SetAddrs(addrs []netip.Addr) error {
-	want := make(map[hbAddr]bool, len(addrs))
-	for _, a := range addrs {
+// SetLocal makes local the addresses the program answers for (with their
+// tokens) and bcast the subnet broadcast addresses it refuses as sources;
+// entries no longer present are deleted. IPv4 addresses are stored
+// IPv4-mapped. Each entry is replaced atomically: a reader sees the old
+// tokens or the new ones.
+func (o *Objects) SetLocal(local []Local, bcast []netip.Addr) error {
+	want := make(map[hbAddr]hbLocal, len(local)+len(bcast))
+	for _, a := range bcast {
 		if a.IsValid() {
-			want[addrKey(a)] = true
+			want[addrKey(a)] = hbLocal{Kind: kindBcast}
 		}
 	}
+	for _, l := range local {
+		if !l.Addr.IsValid() {
+			continue
+		}
+		v := hbLocal{Kind: kindLocal}
+		for i, t := range l.Tokens {
+			v.Tok[i].T = t
+		}
+		want[addrKey(l.Addr)] = v
+	}
 	var k hbAddr
-	var v uint8
+	var v hbLocal
 	var stale []hbAddr
 	it := o.objs.HbAddrs.Iterate()
 	for it.Next(&k, &v) {
-		if !want[k] {
+		if w, ok := want[k]; !ok {
 			stale = append(stale, k)
+		} else if w == v {
+			delete(want, k)
 		}
-		delete(want, k)
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("iterate hb_addrs: %w", err)
@@ -194,9 +255,57 @@ func (o *Objects) SetAddrs(addrs []netip.Addr) error {
 			return fmt.Errorf("delete from hb_addrs: %w", err)
 		}
 	}
-	for k := range want {
-		if err := o.objs.HbAddrs.Update(k, uint8(1), ebpf.UpdateAny); err != nil {
+	for k, v := range want {
+		if err := o.objs.HbAddrs.Update(k, &v, ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("update hb_addrs: %w", err)
+		}
+	}
+	return nil
+}
+
+// SetAddrs makes addrs the host addresses the program answers for, with
+// zero tokens (no key), and no broadcast addresses (tests, tools).
+func (o *Objects) SetAddrs(addrs []netip.Addr) error {
+	l := make([]Local, len(addrs))
+	for i, a := range addrs {
+		l[i].Addr = a
+	}
+	return o.SetLocal(l, nil)
+}
+
+// SetIfaces makes ifs the interfaces the program answers on (frames on
+// any other are passed); stale entries are deleted.
+func (o *Objects) SetIfaces(ifs []Iface) error {
+	want := make(map[uint32]hbIface, len(ifs))
+	for _, i := range ifs {
+		v := hbIface{Mac: i.MAC}
+		if i.Loopback {
+			v.Loopback = 1
+		}
+		want[uint32(i.Index)] = v
+	}
+	var k uint32
+	var v hbIface
+	var stale []uint32
+	it := o.objs.HbIfaces.Iterate()
+	for it.Next(&k, &v) {
+		if w, ok := want[k]; !ok {
+			stale = append(stale, k)
+		} else if w == v {
+			delete(want, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("iterate hb_ifaces: %w", err)
+	}
+	for _, k := range stale {
+		if err := o.objs.HbIfaces.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("delete from hb_ifaces: %w", err)
+		}
+	}
+	for k, v := range want {
+		if err := o.objs.HbIfaces.Update(k, &v, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("update hb_ifaces: %w", err)
 		}
 	}
 	return nil
@@ -216,15 +325,12 @@ func (o *Objects) Counters() (Counters, error) {
 		c.Denied += p.Denied
 		c.TooSmall += p.TooSmall
 		c.RateLimited += p.RateLimited
+		c.Reach += p.Reach
 	}
 	return c, nil
 }
 
-// ResetBuckets empties every CPU's token bucket history (tests).
+// ResetBuckets empties the token bucket's history (tests).
 func (o *Objects) ResetBuckets() error {
-	n, err := ebpf.PossibleCPU()
-	if err != nil {
-		return err
-	}
-	return o.objs.HbBucket.Update(uint32(0), make([]hbBucket, n), ebpf.UpdateAny)
+	return o.objs.HbBucket.Update(uint32(0), &hbBucket{}, ebpf.UpdateAny)
 }

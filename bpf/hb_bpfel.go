@@ -19,7 +19,12 @@ type hbAddr struct {
 }
 
 type hbBucket struct {
-	_   structs.HostLayout
+	_    structs.HostLayout
+	Lock struct {
+		_   structs.HostLayout
+		Val uint32
+	}
+	Pad uint32
 	Tat uint64
 }
 
@@ -31,6 +36,7 @@ type hbCounters struct {
 	Denied      uint64
 	TooSmall    uint64
 	RateLimited uint64
+	Reach       uint64
 }
 
 type hbCtl struct {
@@ -39,12 +45,32 @@ type hbCtl struct {
 	HaveBlob   uint8
 	KeyId      uint8
 	Hbm2       uint8
-	Pad0       uint8
+	AllowOn    uint8
 	UdpPort    uint16
 	Pad1       uint16
 	Pad2       uint32
 	IntervalNs uint64
 	BurstNs    uint64
+}
+
+type hbIface struct {
+	_        structs.HostLayout
+	Mac      [6]uint8
+	Loopback uint8
+	Pad      uint8
+}
+
+type hbLocal struct {
+	_    structs.HostLayout
+	Kind uint8
+	Pad  [7]uint8
+	Tok  [3]hbToken
+}
+
+type hbPrefix struct {
+	_   structs.HostLayout
+	Len uint32
+	A   [16]uint8
 }
 
 type hbSlot struct {
@@ -63,11 +89,12 @@ type hbToken struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	hbMapHbAddrs    = "hb_addrs"
+	hbMapHbAllow    = "hb_allow"
 	hbMapHbBucket   = "hb_bucket"
 	hbMapHbCounters = "hb_counters"
 	hbMapHbCtl      = "hb_ctl"
+	hbMapHbIfaces   = "hb_ifaces"
 	hbMapHbSlots    = "hb_slots"
-	hbMapHbTokens   = "hb_tokens"
 	hbProgHbTc      = "hb_tc"
 	hbProgHbXdp     = "hb_xdp"
 	hbProgHbXdpPass = "hb_xdp_pass"
@@ -125,11 +152,12 @@ type hbProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type hbMapSpecs struct {
 	HbAddrs    *ebpf.MapSpec `ebpf:"hb_addrs"`
+	HbAllow    *ebpf.MapSpec `ebpf:"hb_allow"`
 	HbBucket   *ebpf.MapSpec `ebpf:"hb_bucket"`
 	HbCounters *ebpf.MapSpec `ebpf:"hb_counters"`
 	HbCtl      *ebpf.MapSpec `ebpf:"hb_ctl"`
+	HbIfaces   *ebpf.MapSpec `ebpf:"hb_ifaces"`
 	HbSlots    *ebpf.MapSpec `ebpf:"hb_slots"`
-	HbTokens   *ebpf.MapSpec `ebpf:"hb_tokens"`
 }
 
 // hbVariableSpecs contains global variables before they are loaded into the kernel.
@@ -159,21 +187,23 @@ func (o *hbObjects) Close() error {
 // It can be passed to loadHbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type hbMaps struct {
 	HbAddrs    *ebpf.Map `ebpf:"hb_addrs"`
+	HbAllow    *ebpf.Map `ebpf:"hb_allow"`
 	HbBucket   *ebpf.Map `ebpf:"hb_bucket"`
 	HbCounters *ebpf.Map `ebpf:"hb_counters"`
 	HbCtl      *ebpf.Map `ebpf:"hb_ctl"`
+	HbIfaces   *ebpf.Map `ebpf:"hb_ifaces"`
 	HbSlots    *ebpf.Map `ebpf:"hb_slots"`
-	HbTokens   *ebpf.Map `ebpf:"hb_tokens"`
 }
 
 func (m *hbMaps) Close() error {
 	return _HbClose(
 		m.HbAddrs,
+		m.HbAllow,
 		m.HbBucket,
 		m.HbCounters,
 		m.HbCtl,
+		m.HbIfaces,
 		m.HbSlots,
-		m.HbTokens,
 	)
 }
 

@@ -1,7 +1,9 @@
+// SPDX-License-Identifier: MIT
+
 //go:build !linux
 
 package bpf
 
 import "testing"
 
-func pinCPU(t *testing.T) { t.Skip("pinning to a CPU needs Linux") }
+func pinCPU(t *testing.T, cpu int) { t.Skip("pinning to a CPU needs Linux") }

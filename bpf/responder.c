@@ -1,8 +1,12 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0-only)
 //go:build ignore
 
 // hb-responder's packet program: answers HBQ1 probes (ICMP echo, ICMPv6
 // echo, UDP to the configured port) addressed to this host with the current
-// health blob, in place, and passes everything else untouched. One parser
+// health blob, in place, and passes everything else untouched. It answers
+// only frames the kernel itself would accept (this interface's MAC, no
+// VLAN tag, no martian source, no loopback or IPv4-mapped destination from
+// the wire) and, when an allow-list is set, only its sources. One parser
 // serves both attach points: hb_xdp (native or generic XDP, reply by
 // XDP_TX) and hb_tc (TCX or clsact ingress, reply by bpf_redirect to the
 // same interface's egress). docs/responder.md describes the design;
@@ -12,6 +16,12 @@
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define bpf_htonll(x) __builtin_bswap64(x)
+#else
+#define bpf_htonll(x) (x)
+#endif
 
 #define BLOB_SIZE 180 /* wire.BlobSize */
 #define HDR_LEN 40    /* wire.HeaderLen */
@@ -40,11 +50,11 @@ struct ctl {
 	__u8 have_blob;    /* 0 until the first sample is published */
 	__u8 key_id;       /* 0: no key, tokens are not checked */
 	__u8 hbm2;         /* answer empty echo requests with HBM v2 */
-	__u8 _pad0;
+	__u8 allow_on;     /* 1: answer only sources in hb_allow */
 	__u16 udp_port;    /* host order; 0: UDP probes are not answered */
 	__u16 _pad1;
 	__u32 _pad2;
-	__u64 interval_ns; /* token bucket: ns per reply, per CPU; 0 = no limit */
+	__u64 interval_ns; /* token bucket: ns per reply, whole host; 0 = no limit */
 	__u64 burst_ns;    /* bucket depth: (burst-1) * interval_ns */
 };
 
@@ -52,8 +62,33 @@ struct token {
 	__u8 t[16];
 };
 
-/* An address of this host: IPv6, or IPv4-mapped (::ffff:a.b.c.d). */
+/* An address: IPv6, or IPv4-mapped (::ffff:a.b.c.d). */
 struct addr {
+	__u8 a[16];
+};
+
+#define LOCAL_ADDR 1  /* an address of this host: answered for */
+#define LOCAL_BCAST 2 /* a broadcast address of this host's subnets */
+
+/* What hb_addrs knows about an address. For a LOCAL_ADDR with a key the
+ * tokens valid for requests to it: previous, current and next minute. */
+struct local {
+	__u8 kind;
+	__u8 _pad[7];
+	struct token tok[3];
+};
+
+/* An interface the program may run on: its MAC and whether it is a
+ * loopback device (where 127/8, ::1 and own sources are normal). */
+struct iface {
+	__u8 mac[6];
+	__u8 loopback;
+	__u8 _pad;
+};
+
+/* An allow_from prefix (LPM trie key; IPv4 mapped, prefix length + 96). */
+struct prefix {
+	__u32 len;
 	__u8 a[16];
 };
 
@@ -64,10 +99,14 @@ struct counters {
 	__u64 passed;       /* everything else: not a probe, not for us, … */
 	__u64 denied;       /* HBQ1 request with a wrong key id or token */
 	__u64 too_small;    /* HBQ1 request whose room cannot hold the blob */
-	__u64 rate_limited; /* valid request over the token bucket's rate */
+	__u64 rate_limited; /* valid request over the rate (UDP: dropped) */
+	__u64 reach;        /* UDP request answered without health (health not asked, no blob yet) */
 };
 
+/* One token bucket for the whole host, shared by every CPU. */
 struct bucket {
+	struct bpf_spin_lock lock;
+	__u32 _pad;
 	__u64 tat; /* theoretical arrival time of the next reply (GCRA) */
 };
 
@@ -86,18 +125,26 @@ struct {
 } hb_ctl SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__type(value, struct token);
-} hb_tokens SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct addr);
+	__type(value, struct local);
+} hb_addrs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
-	__type(key, struct addr);
+	__type(key, __u32); /* ifindex */
+	__type(value, struct iface);
+} hb_ifaces SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct prefix);
 	__type(value, __u8);
-} hb_addrs SEC(".maps");
+} hb_allow SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -107,15 +154,15 @@ struct {
 } hb_counters SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct bucket);
 } hb_bucket SEC(".maps");
 
-enum verdict { V_PASS, V_TX, V_HBM2 };
+enum verdict { V_PASS, V_TX, V_HBM2, V_DROP };
 
-enum counter { C_ANSWERED, C_HBM2, C_PASSED, C_DENIED, C_TOO_SMALL, C_RATE };
+enum counter { C_ANSWERED, C_HBM2, C_PASSED, C_DENIED, C_TOO_SMALL, C_RATE, C_REACH };
 
 /* What the parser learned, for the HBM v2 path that must grow the frame. */
 struct meta {
@@ -138,6 +185,7 @@ static __always_inline void count(enum counter c)
 	case C_DENIED: s->denied++; break;
 	case C_TOO_SMALL: s->too_small++; break;
 	case C_RATE: s->rate_limited++; break;
+	case C_REACH: s->reach++; break;
 	}
 }
 
@@ -147,23 +195,30 @@ static __always_inline enum verdict pass(void)
 	return V_PASS;
 }
 
-/* GCRA token bucket, per CPU. */
+/* GCRA token bucket, one for the whole host: every CPU takes from the same
+ * budget under a spin lock, so the rate holds however the traffic is spread
+ * over the CPUs. */
 static __always_inline int rate_ok(const struct ctl *c)
 {
-	if (!c->interval_ns)
+	__u64 interval = c->interval_ns, depth = c->burst_ns;
+	if (!interval)
 		return 1;
 	__u32 k = 0;
 	struct bucket *b = bpf_map_lookup_elem(&hb_bucket, &k);
 	if (!b)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
+	int ok = 0;
+	bpf_spin_lock(&b->lock);
 	__u64 tat = b->tat;
 	if (tat < now)
 		tat = now;
-	if (tat - now > c->burst_ns)
-		return 0;
-	b->tat = tat + c->interval_ns;
-	return 1;
+	if (tat - now <= depth) {
+		b->tat = tat + interval;
+		ok = 1;
+	}
+	bpf_spin_unlock(&b->lock);
+	return ok;
 }
 
 /* One's-complement helpers (RFC 1071, RFC 1624). Words are used as they lie
@@ -187,9 +242,14 @@ static __always_inline __u16 csum_apply(__u16 cs, __u64 acc)
 	return ~fold((__u64)(__u16)~cs + acc);
 }
 
-static __always_inline int is_local(const struct addr *a)
+static __always_inline int mac_eq(const __u8 *a, const __u8 *b)
 {
-	return bpf_map_lookup_elem(&hb_addrs, a) != 0;
+	return *(__u32 *)a == *(__u32 *)b && *(__u16 *)(a + 4) == *(__u16 *)(b + 4);
+}
+
+static __always_inline int token_eq(const __u8 *p, const struct token *t)
+{
+	return *(__u64 *)p == *(__u64 *)&t->t[0] && *(__u64 *)(p + 8) == *(__u64 *)&t->t[8];
 }
 
 /* Swap Ethernet and IP addresses and reset the TTL / hop limit. */
@@ -221,32 +281,30 @@ static __always_inline void turn_around(__u8 *eth, __u8 *ip, int is6, void *end)
 /* handle parses a frame and, for a valid HBQ1 request, rewrites it in place
  * into the reply (V_TX). V_HBM2 means: an empty echo request to answer with
  * HBM v2, which needs the frame grown first (see hbm2_finish). */
-static __always_inline enum verdict handle(void *data, void *end, struct meta *m)
+static __always_inline enum verdict handle(void *data, void *end, struct meta *m, __u32 ifindex, __u32 vlan_present)
 {
 	__u8 *eth = data;
 	if ((void *)(eth + 14) > end)
 		return pass();
-	/* Group (multicast/broadcast) destination or source MAC: not ours. */
+	/* Group destination or source MAC: never ours to answer (the exact
+	 * MAC check needs a map lookup: it comes once the frame is a probe). */
 	if ((eth[0] & 1) || (eth[6] & 1))
 		return pass();
+	/* A VLAN tag (in the frame, or taken off by the NIC: TC only sees
+	 * that) belongs to a VLAN interface: the program attached there
+	 * answers, never the one on the parent. */
 	__u16 proto = *(__u16 *)(eth + 12);
 	__u32 off = 14;
-#pragma unroll
-	for (int i = 0; i < 2; i++) {
-		if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
-			if ((void *)(eth + off + 4) > end)
-				return pass();
-			proto = *(__u16 *)(eth + off + 2);
-			off += 4;
-		}
-	}
+	if (vlan_present || proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD))
+		return pass();
 
 	__u8 *ip = eth + off;
 	__u8 *l4;
 	__u32 plen; /* L4 payload length */
 	__u8 l4proto;
 	int is6;
-	struct addr dst = {};
+	int loopish = 0; /* a loopback source or destination: only on lo */
+	struct addr src = {}, dst = {};
 
 	if (proto == bpf_htons(ETH_P_IP)) {
 		if ((void *)(ip + 20) > end)
@@ -261,9 +319,13 @@ static __always_inline enum verdict handle(void *data, void *end, struct meta *m
 			return pass();
 		if (*(__u16 *)(ip + 6) & bpf_htons(0x3fff)) /* MF or offset: fragment */
 			return pass();
-		__u8 s0 = ip[12];
-		if (s0 == 0 || s0 >= 224) /* unspecified, multicast, class E, broadcast */
+		__u8 s0 = ip[12], d0 = ip[16];
+		if (s0 == 0 || s0 >= 224) /* this network, multicast, class E, broadcast */
 			return pass();
+		loopish = s0 == 127 || d0 == 127;
+		src.a[10] = 0xff;
+		src.a[11] = 0xff;
+		__builtin_memcpy(&src.a[12], ip + 12, 4);
 		dst.a[10] = 0xff;
 		dst.a[11] = 0xff;
 		__builtin_memcpy(&dst.a[12], ip + 16, 4);
@@ -282,10 +344,18 @@ static __always_inline enum verdict handle(void *data, void *end, struct meta *m
 			return pass();
 		if (ip[8] == 0xff) /* multicast source */
 			return pass();
-		__u64 s0 = *(__u64 *)(ip + 8), s1 = *(__u64 *)(ip + 16);
+		__builtin_memcpy(src.a, ip + 8, 16);
+		__builtin_memcpy(dst.a, ip + 24, 16);
+		__u64 s0 = *(__u64 *)&src.a[0], s1 = *(__u64 *)&src.a[8];
+		__u64 d0 = *(__u64 *)&dst.a[0], d1 = *(__u64 *)&dst.a[8];
 		if (s0 == 0 && s1 == 0) /* unspecified source */
 			return pass();
-		__builtin_memcpy(dst.a, ip + 24, 16);
+		/* ::1 from the wire; IPv4-mapped source or destination (the
+		 * kernel drops those; a mapped destination would otherwise match
+		 * one of our IPv4 addresses in hb_addrs). */
+		loopish = (s0 == 0 && s1 == bpf_htonll(1)) || (d0 == 0 && d1 == bpf_htonll(1));
+		if ((s0 == 0 && (__u32)s1 == bpf_htonl(0xffff)) || (d0 == 0 && (__u32)d1 == bpf_htonl(0xffff)))
+			return pass();
 		l4proto = ip[6];
 		l4 = ip + 40;
 		plen = pl - 8;
@@ -314,6 +384,11 @@ static __always_inline enum verdict handle(void *data, void *end, struct meta *m
 	} else if (l4proto == PROTO_UDP) {
 		if (!c->udp_port || *(__u16 *)(l4 + 2) != bpf_htons(c->udp_port))
 			return pass();
+		/* Never from port 0 or from our own port: two responders must
+		 * not answer each other (one spoofed datagram would loop). */
+		__u16 sport = *(__u16 *)l4;
+		if (sport == 0 || sport == bpf_htons(c->udp_port))
+			return pass();
 		__u32 ulen = bpf_ntohs(*(__u16 *)(l4 + 4));
 		if (ulen < 8 || ulen > plen + 8)
 			return pass();
@@ -326,14 +401,44 @@ static __always_inline enum verdict handle(void *data, void *end, struct meta *m
 		return pass();
 	}
 
-	if (!is_local(&dst))
-		return pass();
-
+	/* The payload first (cheap), then the checks that need map lookups. */
 	__u8 *pl = l4 + 8;
 	if (plen == 0) {
-		/* Legacy HBM v2 client: an empty echo request. */
 		if (udp || !c->hbm2 || !c->have_blob)
 			return pass();
+	} else {
+		if (plen < HDR_LEN || (void *)(pl + HDR_LEN) > end)
+			return pass();
+		if (pl[0] != 'H' || pl[1] != 'B' || pl[2] != 'Q' || pl[3] != '1')
+			return pass();
+	}
+
+	/* Only frames for this interface: its own unicast MAC (another
+	 * host's destination is the kernel's business), on an interface the
+	 * agent registered. */
+	struct iface *ifc = bpf_map_lookup_elem(&hb_ifaces, &ifindex);
+	if (!ifc || !mac_eq(eth, ifc->mac))
+		return pass();
+	int lo = ifc->loopback;
+	if (loopish && !lo) /* loopback source or destination from the wire */
+		return pass();
+	/* Our own address (or a subnet broadcast) as the source: spoofed,
+	 * except over loopback, where the host talks to itself. */
+	struct local *sl = bpf_map_lookup_elem(&hb_addrs, &src);
+	if (sl && (sl->kind == LOCAL_BCAST || !lo))
+		return pass();
+	struct local *dl = bpf_map_lookup_elem(&hb_addrs, &dst);
+	if (!dl || dl->kind != LOCAL_ADDR)
+		return pass();
+	if (c->allow_on) {
+		struct prefix pk = {.len = 128};
+		__builtin_memcpy(pk.a, src.a, 16);
+		if (!bpf_map_lookup_elem(&hb_allow, &pk))
+			return pass();
+	}
+
+	if (plen == 0) {
+		/* Legacy HBM v2 client: an empty echo request. */
 		if (!rate_ok(c)) {
 			count(C_RATE);
 			return V_PASS;
@@ -343,70 +448,87 @@ static __always_inline enum verdict handle(void *data, void *end, struct meta *m
 		m->slot = c->active & 1;
 		return V_HBM2;
 	}
-	if (plen < 4 || (void *)(pl + 4) > end)
-		return pass();
-	if (pl[0] != 'H' || pl[1] != 'B' || pl[2] != 'Q' || pl[3] != '1')
-		return pass();
-	if (plen < HDR_LEN || (void *)(pl + HDR_LEN) > end) {
-		count(C_TOO_SMALL);
-		return V_PASS;
-	}
-	if (!(pl[4] & 1)) /* health not wanted: an ordinary echo */
+	if ((void *)(pl + HDR_LEN) > end)
 		return pass();
 	__u32 room = bpf_ntohs(*(__u16 *)(pl + 6));
-	if (room < BLOB_SIZE || HDR_LEN + room > plen) {
-		count(C_TOO_SMALL);
+	if (udp) {
+		/* UDP has no kernel echo to fall back on: every valid request
+		 * is answered here, with health or without, within the rate;
+		 * over it the datagram is dropped, not passed up (one budget). */
+		if (HDR_LEN + room > plen)
+			return pass(); /* not a valid request */
+		if (!rate_ok(c)) {
+			count(C_RATE);
+			return V_DROP;
+		}
+	}
+
+	/* Health: asked for, room for it, key id and token right, a blob. */
+	enum counter why = C_ANSWERED;
+	if (!(pl[4] & 1)) {
+		if (!udp) /* health not wanted: an ordinary echo */
+			return pass();
+		why = C_REACH;
+	} else if (room < BLOB_SIZE || HDR_LEN + room > plen) {
+		why = C_TOO_SMALL;
+	} else if (c->key_id) {
+		if (pl[5] != c->key_id) {
+			why = C_DENIED;
+		} else {
+			int ok = token_eq(pl + 24, &dl->tok[0]) | token_eq(pl + 24, &dl->tok[1]) | token_eq(pl + 24, &dl->tok[2]);
+			if (!ok)
+				why = C_DENIED;
+		}
+	}
+	if (why == C_ANSWERED && !c->have_blob)
+		why = C_REACH;
+	struct slot *s = 0;
+	if (why == C_ANSWERED) {
+		__u32 si = c->active & 1;
+		s = bpf_map_lookup_elem(&hb_slots, &si);
+		if (!s || (void *)(pl + HDR_LEN + BLOB_SIZE) > end)
+			why = C_REACH;
+	}
+	if (why != C_ANSWERED && !udp) {
+		count(why); /* ICMP: the kernel's ordinary echo answers */
 		return V_PASS;
 	}
-	if (c->key_id) {
-		if (pl[5] != c->key_id) {
-			count(C_DENIED);
-			return V_PASS;
-		}
-		__u32 k1 = 1;
-		struct token *t0 = bpf_map_lookup_elem(&hb_tokens, &k0);
-		struct token *t1 = bpf_map_lookup_elem(&hb_tokens, &k1);
-		if (!t0 || !t1)
-			return pass();
-		__u64 a0 = *(__u64 *)(pl + 24), a1 = *(__u64 *)(pl + 32);
-		int ok0 = a0 == *(__u64 *)&t0->t[0] && a1 == *(__u64 *)&t0->t[8];
-		int ok1 = a0 == *(__u64 *)&t1->t[0] && a1 == *(__u64 *)&t1->t[8];
-		if (!ok0 && !ok1) {
-			count(C_DENIED);
-			return V_PASS;
-		}
-	}
-	if (!c->have_blob)
-		return pass();
-	__u32 si = c->active & 1;
-	struct slot *s = bpf_map_lookup_elem(&hb_slots, &si);
-	if (!s)
-		return pass();
-	if ((void *)(pl + HDR_LEN + BLOB_SIZE) > end)
-		return pass();
-	if (!rate_ok(c)) {
+	if (why == C_ANSWERED && !udp && !rate_ok(c)) {
 		count(C_RATE);
 		return V_PASS;
 	}
 
-	/* Checksum difference of everything that changes in the L4 message. */
-	__u32 magic;
-	__builtin_memcpy(&magic, "HBR1", 4);
+	/* Checksum difference of everything that changes in the L4 message:
+	 * magic and flags (the health flag is cleared in a reply without
+	 * health), the token (zeroed), and the blob. */
+	__u32 hdr[2];
+	__builtin_memcpy(hdr, "HBR1", 4);
+	__builtin_memcpy(&hdr[1], pl + 4, 4);
+	if (why != C_ANSWERED)
+		((__u8 *)hdr)[4] &= ~1;
 	__u8 zero[16] = {};
-	__s64 d = bpf_csum_diff((__be32 *)pl, 4, (__be32 *)&magic, 4, 0);
+	__s64 d = bpf_csum_diff((__be32 *)pl, 8, (__be32 *)hdr, 8, 0);
 	if (d < 0)
 		return pass();
 	d = bpf_csum_diff((__be32 *)(pl + 24), 16, (__be32 *)zero, 16, (__u32)d);
 	if (d < 0)
 		return pass();
-	d = bpf_csum_diff((__be32 *)(pl + HDR_LEN), BLOB_SIZE, (__be32 *)s->blob, BLOB_SIZE, (__u32)d);
-	if (d < 0)
-		return pass();
+	if (s) {
+		if ((void *)(pl + HDR_LEN + BLOB_SIZE) > end)
+			return pass();
+		d = bpf_csum_diff((__be32 *)(pl + HDR_LEN), BLOB_SIZE, (__be32 *)s->blob, BLOB_SIZE, (__u32)d);
+		if (d < 0)
+			return pass();
+	}
 	__u64 acc = (__u32)d;
 
-	*(__u32 *)pl = magic;
+	__builtin_memcpy(pl, hdr, 8);
 	__builtin_memset(pl + 24, 0, 16);
-	__builtin_memcpy(pl + HDR_LEN, s->blob, BLOB_SIZE);
+	if (s) {
+		if ((void *)(pl + HDR_LEN + BLOB_SIZE) > end)
+			return pass();
+		__builtin_memcpy(pl + HDR_LEN, s->blob, BLOB_SIZE);
+	}
 	if (!udp) {
 		__u16 oldw = *(__u16 *)l4;
 		l4[0] = is6 ? 129 : 0;
@@ -422,7 +544,7 @@ static __always_inline enum verdict handle(void *data, void *end, struct meta *m
 		}
 	}
 	turn_around(eth, ip, is6, end);
-	count(C_ANSWERED);
+	count(why);
 	return V_TX;
 }
 
@@ -473,9 +595,11 @@ SEC("xdp")
 int hb_xdp(struct xdp_md *ctx)
 {
 	struct meta m = {};
-	enum verdict v = handle((void *)(long)ctx->data, (void *)(long)ctx->data_end, &m);
+	enum verdict v = handle((void *)(long)ctx->data, (void *)(long)ctx->data_end, &m, ctx->ingress_ifindex, 0);
 	if (v == V_TX)
 		return XDP_TX;
+	if (v == V_DROP)
+		return XDP_DROP;
 	if (v != V_HBM2)
 		return XDP_PASS;
 	/* The only reply longer than its request: HBM2_LEN bytes more (see
@@ -502,9 +626,11 @@ int hb_tc(struct __sk_buff *skb)
 	if ((void *)(long)skb->data + PULL_LEN > (void *)(long)skb->data_end)
 		bpf_skb_pull_data(skb, skb->len < PULL_LEN ? skb->len : PULL_LEN);
 	struct meta m = {};
-	enum verdict v = handle((void *)(long)skb->data, (void *)(long)skb->data_end, &m);
+	enum verdict v = handle((void *)(long)skb->data, (void *)(long)skb->data_end, &m, skb->ifindex, skb->vlan_present);
 	if (v == V_TX)
 		return bpf_redirect(skb->ifindex, 0);
+	if (v == V_DROP)
+		return TC_ACT_SHOT;
 	if (v != V_HBM2)
 		return TC_ACT_UNSPEC; /* let the next program, or the stack, have it */
 	__u32 want = m.l3off + m.ihl + 8 + HBM2_LEN;

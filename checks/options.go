@@ -26,11 +26,12 @@ const (
 	KeyHostHeader  = "host_header"   // Host header to send instead of the URL's host
 	KeyNoVerifyTLS = "no_verify_tls" // true|false ("no_verify_tls" alone means true)
 	KeyIP          = "ip"            // 4 | 6 | any: address family to resolve and connect with
+	KeyInterval    = "interval"      // read by the targets parser into CheckSpec.Interval; accepted here
 )
 
 var (
-	tcpKeys  = []string{KeyCheck, KeyTimeout, KeyIP}
-	httpKeys = []string{KeyCheck, KeyTimeout, KeyMethod, KeyHostHeader, KeyNoVerifyTLS, KeyIP}
+	tcpKeys  = []string{KeyCheck, KeyTimeout, KeyInterval, KeyIP}
+	httpKeys = []string{KeyCheck, KeyTimeout, KeyInterval, KeyMethod, KeyHostHeader, KeyNoVerifyTLS, KeyIP}
 )
 
 // OptionKeys returns the option keys check kind k accepts, nil for kinds
@@ -168,10 +169,10 @@ type Probe struct {
 	Addr       netip.Addr // connect here instead of resolving Host, when valid
 	Family     Family
 	Timeout    time.Duration
-	Expect     Expect
-	Method     string // http
-	HostHeader string // http: overrides the Host header
-	NoVerify   bool   // https: skip certificate verification
+	Expects    []Expect // every one must pass (check= may be repeated)
+	Method     string   // http
+	HostHeader string   // http: overrides the Host header
+	NoVerify   bool     // https: skip certificate verification
 }
 
 // ErrNotServed is returned for kinds this package does not run.
@@ -204,7 +205,15 @@ func ParseProbe(spec obs.CheckSpec, defTimeout time.Duration) (*Probe, error) {
 		var err error
 		switch k {
 		case KeyCheck:
-			p.Expect, err = ParseExpect(spec.Kind, v)
+			for _, c := range obs.ParamList(spec.Params, k) {
+				var e Expect
+				if e, err = ParseExpect(spec.Kind, c); err != nil {
+					break
+				}
+				if e.Kind != ExpectNone {
+					p.Expects = append(p.Expects, e)
+				}
+			}
 		case KeyTimeout:
 			p.Timeout, err = parseTimeout(v)
 		case KeyMethod:
@@ -218,6 +227,8 @@ func ParseProbe(spec obs.CheckSpec, defTimeout time.Duration) (*Probe, error) {
 			p.NoVerify, err = parseBool(k, v)
 		case KeyIP:
 			p.Family, err = ParseFamily(v)
+		case KeyInterval:
+			// CheckSpec.Interval carries it; validated by the targets parser.
 		}
 		if err != nil {
 			return nil, err
@@ -226,10 +237,13 @@ func ParseProbe(spec obs.CheckSpec, defTimeout time.Duration) (*Probe, error) {
 	if p.Timeout <= 0 {
 		return nil, errors.New("no timeout: set timeout= or the checks default")
 	}
-	if p.Addr.IsValid() {
-		if (p.Family == Family4 && !p.Addr.Is4()) || (p.Family == Family6 && !p.Addr.Is6()) {
+	if p.Addr.IsValid() && ((p.Family == Family4 && !p.Addr.Is4()) || (p.Family == Family6 && !p.Addr.Is6())) {
+		if _, err := netip.ParseAddr(p.Host); err == nil {
 			return nil, fmt.Errorf("address %v does not match ip=%s", p.Addr, spec.Params[KeyIP])
 		}
+		// A name resolved (by the targets file) in the other family:
+		// resolve it again, in the family asked for, at each run.
+		p.Addr = netip.Addr{}
 	}
 	return p, nil
 }

@@ -69,7 +69,7 @@ func TestParseProbe(t *testing.T) {
 			want: Probe{Kind: obs.KindTCP, Host: "db.example", Port: 5432, Timeout: 5 * time.Second, Method: "GET"}},
 		{name: "tcp literal v6", spec: obs.CheckSpec{Kind: obs.KindTCP, Target: "tcp://[2001:2::1]:22", Params: map[string]string{"check": "banner_contains:SSH-", "timeout": "2s"}},
 			want: Probe{Kind: obs.KindTCP, Host: "2001:2::1", Port: 22, Addr: netip.MustParseAddr("2001:2::1"), Timeout: 2 * time.Second, Method: "GET",
-				Expect: Expect{Kind: ExpectBannerContains, Text: "SSH-"}}},
+				Expects: []Expect{{Kind: ExpectBannerContains, Text: "SSH-"}}}},
 		{name: "tcp resolved", spec: obs.CheckSpec{Kind: obs.KindTCP, Target: "tcp://db:22", Addr: a4, Timeout: time.Second, Params: map[string]string{"ip": "4"}},
 			want: Probe{Kind: obs.KindTCP, Host: "db", Port: 22, Addr: a4, Timeout: time.Second, Method: "GET", Family: Family4}},
 		{name: "http defaults", spec: obs.CheckSpec{Kind: obs.KindHTTP, Target: "http://web"},
@@ -77,7 +77,12 @@ func TestParseProbe(t *testing.T) {
 		{name: "https all options", spec: obs.CheckSpec{Kind: obs.KindHTTP, Target: "https://web:8443/health?x=1#frag", Params: map[string]string{
 			"check": "status:200,204", "timeout": "1.5", "method": "head", "host_header": "api.example", "no_verify_tls": "", "ip": "6"}},
 			want: Probe{Kind: obs.KindHTTP, Host: "web", Port: 8443, Timeout: 1500 * time.Millisecond, Method: "HEAD", HostHeader: "api.example", NoVerify: true, Family: Family6,
-				Expect: Expect{Kind: ExpectStatus, Statuses: []int{200, 204}}}, url: "https://web:8443/health?x=1"},
+				Expects: []Expect{{Kind: ExpectStatus, Statuses: []int{200, 204}}}}, url: "https://web:8443/health?x=1"},
+		{name: "repeated check", spec: obs.CheckSpec{Kind: obs.KindHTTP, Target: "http://web/", Params: map[string]string{"check": "status:503\nbody_contains:maint", "interval": "5s"}},
+			want: Probe{Kind: obs.KindHTTP, Host: "web", Port: 80, Timeout: 5 * time.Second, Method: "GET",
+				Expects: []Expect{{Kind: ExpectStatus, Statuses: []int{503}}, {Kind: ExpectBodyContains, Text: "maint"}}}},
+		{name: "name in other family", spec: obs.CheckSpec{Kind: obs.KindTCP, Target: "tcp://db:22", Addr: a4, Params: map[string]string{"ip": "6"}},
+			want: Probe{Kind: obs.KindTCP, Host: "db", Port: 22, Timeout: 5 * time.Second, Method: "GET", Family: Family6}},
 		{name: "https default port", spec: obs.CheckSpec{Kind: obs.KindHTTP, Target: "https://web/x", Params: map[string]string{"no_verify_tls": "false"}},
 			want: Probe{Kind: obs.KindHTTP, Host: "web", Port: 443, Timeout: 5 * time.Second, Method: "GET"}, url: "https://web/x"},
 		{name: "icmp", spec: obs.CheckSpec{Kind: obs.KindICMP, Target: "198.18.0.1"}, err: "not served"},
@@ -127,10 +132,10 @@ func TestParseProbe(t *testing.T) {
 }
 
 func TestOptionKeysAndName(t *testing.T) {
-	if k := OptionKeys(obs.KindTCP); !reflect.DeepEqual(k, []string{"check", "timeout", "ip"}) {
+	if k := OptionKeys(obs.KindTCP); !reflect.DeepEqual(k, []string{"check", "timeout", "interval", "ip"}) {
 		t.Errorf("tcp keys %v", k)
 	}
-	if k := OptionKeys(obs.KindHTTP); len(k) != 6 {
+	if k := OptionKeys(obs.KindHTTP); len(k) != 7 {
 		t.Errorf("http keys %v", k)
 	}
 	if OptionKeys(obs.KindICMP) != nil {

@@ -77,8 +77,9 @@ type dialKey struct{}
 // dialTarget travels in the request context: where to connect, and the
 // trace to fill.
 type dialTarget struct {
-	addr netip.AddrPort
-	t    *timings
+	addr       netip.AddrPort
+	serverName string // https: the name (or address) the certificate must be valid for
+	t          *timings
 }
 
 func (p *Prober) transport(insecure bool, roots *x509.CertPool) *http.Transport {
@@ -90,12 +91,66 @@ func (p *Prober) transport(insecure bool, roots *x509.CertPool) *http.Transport 
 			}
 			return dt.t.dial(ctx, dt.addr)
 		},
-		TLSClientConfig:        &tls.Config{InsecureSkipVerify: insecure, RootCAs: roots}, //nolint:gosec // no_verify_tls, the user's explicit choice
+		// TLS is done here rather than by the transport so that the
+		// certificate's expiry is known even when verification fails, and
+		// the handshake is timed with the check's own clock.
+		DialTLSContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			dt, _ := ctx.Value(dialKey{}).(*dialTarget)
+			if dt == nil {
+				return nil, errors.New("checks: no dial target")
+			}
+			c, err := dt.t.dial(ctx, dt.addr)
+			if err != nil {
+				return nil, err
+			}
+			tc, err := dt.t.handshake(ctx, c, dt.serverName, insecure, roots)
+			if err != nil {
+				c.Close()
+				return nil, err
+			}
+			return tc, nil
+		},
 		DisableKeepAlives:      true,
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: 64 << 10,
 		ResponseHeaderTimeout:  0, // the request context carries the deadline
 	}
+}
+
+// handshake runs the TLS client handshake on c: the chain is verified
+// (unless insecure) against roots (nil: the system's) for serverName, and
+// its earliest expiry recorded either way.
+func (t *timings) handshake(ctx context.Context, c net.Conn, serverName string, insecure bool, roots *x509.CertPool) (*tls.Conn, error) {
+	cfg := &tls.Config{
+		InsecureSkipVerify: true, //nolint:gosec // verified below unless no_verify_tls, the user's explicit choice
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			t.certEnd = earliestExpiry(cs.PeerCertificates)
+			if insecure {
+				return nil
+			}
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("tls: no server certificate")
+			}
+			opts := x509.VerifyOptions{Roots: roots, DNSName: serverName, Intermediates: x509.NewCertPool()}
+			for _, ic := range cs.PeerCertificates[1:] {
+				opts.Intermediates.AddCert(ic)
+			}
+			if _, err := cs.PeerCertificates[0].Verify(opts); err != nil {
+				return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}
+			}
+			return nil
+		},
+	}
+	if _, err := netip.ParseAddr(serverName); err != nil {
+		cfg.ServerName = serverName // SNI only for names (RFC 6066 §3)
+	}
+	tc := tls.Client(c, cfg)
+	t.tlsStart = t.since()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, &phaseError{"tls", err}
+	}
+	t.tlsDone = t.since()
+	return tc, nil
 }
 
 // timings are the phases of one check, as offsets from its start.
@@ -106,6 +161,17 @@ type timings struct {
 	tlsStart, tlsDone      time.Duration
 	wrote, firstByte, done time.Duration
 	resolved               bool
+	certEnd                time.Time // earliest NotAfter of the served chain (also when verification failed)
+}
+
+func earliestExpiry(certs []*x509.Certificate) time.Time {
+	var end time.Time
+	for _, c := range certs {
+		if end.IsZero() || c.NotAfter.Before(end) {
+			end = c.NotAfter
+		}
+	}
+	return end
 }
 
 func (t *timings) since() time.Duration { return time.Since(t.start) }
@@ -186,14 +252,27 @@ func (p *Prober) runTCP(ctx context.Context, pr *Probe, a netip.AddrPort, t *tim
 	}
 	defer c.Close()
 	o := obs.Observation{RTT: t.connDone - t.connStart, Detail: "connect ok"}
-	if pr.Expect.Kind != ExpectBannerContains {
+	var wants [][]byte
+	for _, e := range pr.Expects {
+		if e.Kind == ExpectBannerContains {
+			wants = append(wants, []byte(e.Text))
+		}
+	}
+	if wants == nil {
 		return o, nil
+	}
+	found := func(b []byte) bool {
+		for _, w := range wants {
+			if !bytes.Contains(b, w) {
+				return false
+			}
+		}
+		return true
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetReadDeadline(dl)
 	}
 	buf := make([]byte, 0, 256)
-	want := []byte(pr.Expect.Text)
 	for len(buf) < p.bannerN {
 		if len(buf) == cap(buf) {
 			buf = slices.Grow(buf, min(cap(buf), p.bannerN-len(buf)))
@@ -203,7 +282,7 @@ func (p *Prober) runTCP(ctx context.Context, pr *Probe, a netip.AddrPort, t *tim
 		if t.firstByte == 0 && n > 0 {
 			t.firstByte = t.since()
 		}
-		if bytes.Contains(buf, want) {
+		if found(buf) {
 			o.Detail = "banner " + printable(firstLine(buf), 64)
 			return o, nil
 		}
@@ -217,17 +296,29 @@ func (p *Prober) runTCP(ctx context.Context, pr *Probe, a netip.AddrPort, t *tim
 	if len(buf) == 0 {
 		return o, &checkError{"no banner (connection closed)"}
 	}
-	return o, &checkError{fmt.Sprintf("banner %q lacks %q", printable(firstLine(buf), 64), pr.Expect.Text)}
+	var lacks []byte
+	for _, w := range wants {
+		if !bytes.Contains(buf, w) {
+			lacks = w
+			break
+		}
+	}
+	return o, &checkError{fmt.Sprintf("banner %q lacks %q", printable(firstLine(buf), 64), lacks)}
 }
 
 func (p *Prober) runHTTP(ctx context.Context, pr *Probe, a netip.AddrPort, t *timings) (obs.Observation, error) {
 	trace := &httptrace.ClientTrace{
-		TLSHandshakeStart:    func() { t.tlsStart = t.since() },
-		TLSHandshakeDone:     func(tls.ConnectionState, error) { t.tlsDone = t.since() },
+		TLSHandshakeStart: func() { t.tlsStart = t.since() },
+		TLSHandshakeDone: func(cs tls.ConnectionState, err error) {
+			if err == nil {
+				t.tlsDone = t.since()
+			}
+			t.certEnd = earliestExpiry(cs.PeerCertificates)
+		},
 		WroteRequest:         func(httptrace.WroteRequestInfo) { t.wrote = t.since() },
 		GotFirstResponseByte: func() { t.firstByte = t.since() },
 	}
-	ctx = httptrace.WithClientTrace(context.WithValue(ctx, dialKey{}, &dialTarget{a, t}), trace)
+	ctx = httptrace.WithClientTrace(context.WithValue(ctx, dialKey{}, &dialTarget{a, pr.Host, t}), trace)
 	req, err := http.NewRequestWithContext(ctx, pr.Method, pr.URL.String(), nil)
 	if err != nil {
 		return obs.Observation{}, &phaseError{"request", err}
@@ -242,20 +333,15 @@ func (p *Prober) runHTTP(ctx context.Context, pr *Probe, a netip.AddrPort, t *ti
 	}
 	resp, err := tr.RoundTrip(req)
 	if err != nil {
+		var pe *phaseError
+		if errors.As(err, &pe) {
+			return obs.Observation{}, err
+		}
 		return obs.Observation{}, &phaseError{t.httpPhase(pr), err}
 	}
 	defer resp.Body.Close()
 	o := obs.Observation{Detail: "HTTP " + strconv.Itoa(resp.StatusCode)}
 	o.Metrics = append(o.Metrics, obs.Metric{Name: MetricStatus, Value: float64(resp.StatusCode)})
-	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
-		end := resp.TLS.PeerCertificates[0].NotAfter
-		for _, c := range resp.TLS.PeerCertificates[1:] {
-			if c.NotAfter.Before(end) {
-				end = c.NotAfter
-			}
-		}
-		o.Metrics = append(o.Metrics, obs.Metric{Name: MetricCertEnd, Value: float64(end.Unix())})
-	}
 	// Read the body (bounded): a server that stalls mid-body times out
 	// here, and body_contains searches what was read.
 	body, err := io.ReadAll(io.LimitReader(resp.Body, p.maxBody))
@@ -263,10 +349,7 @@ func (p *Prober) runHTTP(ctx context.Context, pr *Probe, a netip.AddrPort, t *ti
 		return o, &phaseError{"body", err}
 	}
 	o.RTT = t.firstByte - t.connStart
-	if err := pr.Expect.checkHTTP(resp.StatusCode, body, p.maxBody); err != nil {
-		return o, err
-	}
-	return o, nil
+	return o, checkHTTP(pr.Expects, resp.StatusCode, body, p.maxBody)
 }
 
 func (t *timings) httpPhase(pr *Probe) string {
@@ -281,22 +364,25 @@ func (t *timings) httpPhase(pr *Probe) string {
 	return "body"
 }
 
-func (e Expect) checkHTTP(status int, body []byte, limit int64) error {
-	switch e.Kind {
-	case ExpectStatus:
-		if !slices.Contains(e.Statuses, status) {
-			return &checkError{fmt.Sprintf("HTTP %d, want %s", status, strings.TrimPrefix(e.String(), "status:"))}
+// checkHTTP applies the checks to a response: every status:… must list
+// the status (without one, 2xx and 3xx pass), and every body_contains:…
+// must be found in the body read.
+func checkHTTP(es []Expect, status int, body []byte, limit int64) error {
+	statusChecked := false
+	for _, e := range es {
+		if e.Kind == ExpectStatus {
+			statusChecked = true
+			if !slices.Contains(e.Statuses, status) {
+				return &checkError{fmt.Sprintf("HTTP %d, want %s", status, strings.TrimPrefix(e.String(), "status:"))}
+			}
 		}
-	case ExpectBodyContains:
-		if status < 200 || status > 399 {
-			return &checkError{fmt.Sprintf("HTTP %d", status)}
-		}
-		if !bytes.Contains(body, []byte(e.Text)) {
+	}
+	if !statusChecked && (status < 200 || status > 399) {
+		return &checkError{fmt.Sprintf("HTTP %d", status)}
+	}
+	for _, e := range es {
+		if e.Kind == ExpectBodyContains && !bytes.Contains(body, []byte(e.Text)) {
 			return &checkError{fmt.Sprintf("HTTP %d, body (first %d bytes) lacks %q", status, min(int64(len(body)), limit), e.Text)}
-		}
-	default:
-		if status < 200 || status > 399 {
-			return &checkError{fmt.Sprintf("HTTP %d", status)}
 		}
 	}
 	return nil
@@ -318,6 +404,9 @@ func (t *timings) metrics(ms []obs.Metric, pr *Probe) []obs.Metric {
 			from = t.connDone
 		}
 		ms = append(ms, obs.Metric{Name: MetricFirstByte, Value: (t.firstByte - from).Seconds()})
+	}
+	if !t.certEnd.IsZero() {
+		ms = append(ms, obs.Metric{Name: MetricCertEnd, Value: float64(t.certEnd.Unix())})
 	}
 	return append(ms, obs.Metric{Name: MetricDuration, Value: t.done.Seconds()})
 }
@@ -359,6 +448,9 @@ func classify(err error, timeout time.Duration, t *timings) (obs.Outcome, string
 	msg := innermost(err).Error()
 	if msg == "EOF" || errors.Is(err, io.ErrUnexpectedEOF) {
 		msg = "connection closed by server"
+	}
+	if strings.HasPrefix(msg, phase+": ") { // crypto/tls says "tls: …" itself
+		return obs.Error, msg
 	}
 	return obs.Error, phase + ": " + msg
 }

@@ -58,6 +58,10 @@ func TestHTTP(t *testing.T) {
 		io.WriteString(w, "all systems OK\n")
 	})
 	mux.HandleFunc("/204", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
+	mux.HandleFunc("/maint", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(503)
+		io.WriteString(w, "under maintenance")
+	})
 	mux.HandleFunc("/500", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", 500) })
 	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/elsewhere", 302) })
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
@@ -104,6 +108,12 @@ func TestHTTP(t *testing.T) {
 			t.Fatalf("detail %q", o.Detail)
 		}
 		wantFail(t, run(t, p, obs.KindHTTP, srv.URL+"/500", nil, 0), obs.Error, "HTTP 500")
+		// Repeated check= (the targets parser joins them with obs.ParamSep): all must pass.
+		both := map[string]string{"check": "status:503" + obs.ParamSep + "body_contains:maintenance"}
+		wantOK(t, run(t, p, obs.KindHTTP, srv.URL+"/maint", both, 0), "HTTP 503")
+		both["check"] = "status:503" + obs.ParamSep + "body_contains:outage"
+		wantFail(t, run(t, p, obs.KindHTTP, srv.URL+"/maint", both, 0), obs.Error, `lacks "outage"`)
+		wantFail(t, run(t, p, obs.KindHTTP, srv.URL+"/", both, 0), obs.Error, "HTTP 200, want 503")
 		// Redirects are not followed; a 3xx passes the default check.
 		wantOK(t, run(t, p, obs.KindHTTP, srv.URL+"/redirect", nil, 0), "HTTP 302")
 		wantFail(t, run(t, p, obs.KindHTTP, srv.URL+"/redirect", map[string]string{"check": "status:200"}, 0), obs.Error, "HTTP 302, want 200")
@@ -166,6 +176,10 @@ func TestHTTPS(t *testing.T) {
 			t.Fatalf("cert expiry %v, want %v", v, now.Add(30*24*time.Hour).Unix())
 		}
 	})
+	t.Run("trusted by name", func(t *testing.T) {
+		u := strings.Replace(okSrv.URL, "127.0.0.1", "localhost", 1)
+		wantOK(t, run(t, trusting, obs.KindHTTP, u+"/", map[string]string{"ip": "4"}, 0), "HTTP 200")
+	})
 	t.Run("self-signed, verify on", func(t *testing.T) {
 		wantFail(t, run(t, system, obs.KindHTTP, okSrv.URL+"/", nil, 0), obs.Error, "tls: ")
 		wantFail(t, run(t, system, obs.KindHTTP, okSrv.URL+"/", nil, 0), obs.Error, "unknown authority")
@@ -174,8 +188,21 @@ func TestHTTPS(t *testing.T) {
 		wantOK(t, run(t, system, obs.KindHTTP, okSrv.URL+"/", map[string]string{"no_verify_tls": "true"}, 0), "HTTP 200")
 	})
 	t.Run("expired", func(t *testing.T) {
-		wantFail(t, run(t, trusting, obs.KindHTTP, oldSrv.URL+"/", nil, 0), obs.Error, "expired")
-		o := run(t, trusting, obs.KindHTTP, oldSrv.URL+"/", map[string]string{"no_verify_tls": ""}, 0)
+		o := run(t, trusting, obs.KindHTTP, oldSrv.URL+"/", nil, 0)
+		wantFail(t, o, obs.Error, "tls: failed to verify certificate: x509: certificate has expired")
+		if strings.HasPrefix(o.Problem, "tls: tls:") {
+			t.Fatalf("phase repeated: %q", o.Problem)
+		}
+		if !strings.HasPrefix(o.Problem, "tls: ") {
+			t.Fatalf("phase of a certificate failure: %q", o.Problem)
+		}
+		if v, ok := metric(o, MetricCertEnd); !ok || int64(v) != now.Add(-time.Hour).Unix() {
+			t.Fatalf("expiry of a rejected certificate: %v %v", v, ok)
+		}
+		if _, ok := metric(o, MetricTLS); ok {
+			t.Fatal("tls_seconds for a failed handshake")
+		}
+		o = run(t, trusting, obs.KindHTTP, oldSrv.URL+"/", map[string]string{"no_verify_tls": ""}, 0)
 		wantOK(t, o, "HTTP 200")
 		if v, ok := metric(o, MetricCertEnd); !ok || v >= float64(now.Unix()) {
 			t.Fatalf("expired cert's expiry %v %v is not in the past", v, ok)
@@ -185,7 +212,7 @@ func TestHTTPS(t *testing.T) {
 		plain := httptest.NewServer(h)
 		defer plain.Close()
 		u := strings.Replace(plain.URL, "http://", "https://", 1)
-		wantFail(t, run(t, system, obs.KindHTTP, u+"/", map[string]string{"no_verify_tls": "true"}, 0), obs.Error, "tls: ")
+		wantFail(t, run(t, system, obs.KindHTTP, u+"/", map[string]string{"no_verify_tls": "true"}, 0), obs.Error, "tls: first record does not look like a TLS handshake")
 	})
 }
 

@@ -148,7 +148,8 @@ func TestProbeRoute(t *testing.T) {
 		// what this test covers.
 		return obs.Observation{Outcome: obs.OK, RTT: 1500 * time.Microsecond, Method: obs.MethodKernelRx}, nil
 	}
-	base := apiWith(t, NewProbeRoute(cfg, nil, icmp).Route())
+	route := NewProbeRoute(cfg, nil, icmp)
+	base := apiWith(t, route.Route())
 	noICMP := apiWith(t, NewProbeRoute(cfg, nil, nil).Route())
 	q := func(kv ...string) string {
 		v := url.Values{}
@@ -199,6 +200,11 @@ func TestProbeRoute(t *testing.T) {
 		if code, _, body := scrape(t, u); code != 400 || body == "" {
 			t.Errorf("%s: %d %q", u, code, body)
 		}
+	}
+	var mb strings.Builder
+	route.WriteTo(&mb)
+	if !strings.Contains(mb.String(), `hb_probe_route_requests_total{result="rejected"} 5`) {
+		t.Errorf("counters:\n%s", mb.String())
 	}
 	if code, _, _ := scrape(t, base+"/probe/x?module=tcp&target=a:1"); code != 404 {
 		t.Errorf("/probe/x: %d", code)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -159,6 +160,11 @@ func TestSourceSchedulesChecks(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	var mb strings.Builder
+	src.WriteTo(&mb)
+	if !strings.Contains(mb.String(), "hb_checks_invalid_total 1\n") || !strings.Contains(mb.String(), "hb_checks_run_total ") {
+		t.Errorf("counters:\n%s", mb.String())
 	}
 	if hits.Load() < 2*n {
 		t.Errorf("server saw %d requests", hits.Load())

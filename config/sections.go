@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package config
 
 // The sections below are owned by the packages that use them; each lives in

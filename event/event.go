@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package event is the stream from the state table to the sinks (store,
 // alert engine, live dashboard, journal): typed events fanned out to
 // subscribers through bounded queues. Publishing never blocks: a

@@ -43,7 +43,8 @@ func (s *engineSource) SetChecks(gen uint64, checks []obs.Check) {
 	ts := make([]prober.Target, len(checks))
 	for i, c := range checks {
 		m.ids[i], m.addrs[i] = c.ID, c.Spec.Addr
-		ts[i] = prober.Target{Addr: c.Spec.Addr, Name: c.Spec.Host, Pos: c.Spec.Target}
+		ts[i] = prober.Target{Addr: c.Spec.Addr, Name: c.Spec.Host, Pos: c.Spec.Target,
+			Legacy: c.Spec.Params["legacy"] == "hbm2"} // validated by targets.Parse
 	}
 	s.cur.Store(m)
 	s.eng.SetTargets(ts)
@@ -71,12 +72,6 @@ func (s *engineSource) Run(ctx context.Context, sink obs.Sink) error {
 	})
 }
 
-var methods = [...]obs.Method{
-	prober.TSKernelTxRx: obs.MethodKernelTxRx,
-	prober.TSKernelRx:   obs.MethodKernelRx,
-	prober.TSUser:       obs.MethodUser,
-}
-
 // observation maps an engine result onto an obs.Observation. Health
 // payloads are copied: r is only valid during the callback.
 func observation(r *prober.Result, now time.Time) obs.Observation {
@@ -85,9 +80,7 @@ func observation(r *prober.Result, now time.Time) obs.Observation {
 	case prober.OutcomeOK:
 		o.Outcome = obs.OK
 		o.RTT = r.RTT
-		if int(r.Method) < len(methods) {
-			o.Method = methods[r.Method]
-		}
+		o.Method = r.Method // prober.TSMethod is obs.Method
 		if r.BlobErr == nil {
 			switch r.HealthKind {
 			case prober.HealthHBH1:
@@ -130,6 +123,8 @@ func (s *engineSource) stats() api.EngineStats {
 		Stalls:     st.Stalls,
 		TxMissing:  st.TxMissing,
 		BlobErrors: blobErrors(&st),
+
+		RefusedNoCookie: st.NoCookie, RefusedHBM2: st.HBM2Refused, RefusedDowngrade: st.Downgrades,
 	}
 }
 

@@ -17,9 +17,11 @@ import (
 	"syscall"
 
 	"github.com/hbmon/hb/api"
+	"github.com/hbmon/hb/checks"
 	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/event"
 	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/rtthist"
 	"github.com/hbmon/hb/state"
 	"github.com/hbmon/hb/targets"
 )
@@ -79,6 +81,8 @@ type Monitor struct {
 	store   *storeWiring
 	alerts  *alertWiring // monitor/alerts.go
 	ln      net.Listener
+	hist    *rtthist.Set       // RTT histograms on /metrics (wiring.go); nil until Run
+	probe   *checks.ProbeRoute // /probe, when served (wiring.go)
 
 	registered    []obs.CheckSpec // Register's checks, kept across reloads (reloadMu)
 	resolveCancel context.CancelFunc
@@ -90,11 +94,11 @@ type Monitor struct {
 // New loads the targets, builds the table and opens the sources, the
 // store and the API listener. Nothing runs until Run; a failed New has
 // released what it opened.
-func New(ctx context.Context, cfg config.Probe, path string, o Options) (m *Monitor, err error) {
+func New(ctx context.Context, cfg config.Probe, path string, o Options) (_ *Monitor, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	m = &Monitor{opts: o, cfg: cfg, cfgPath: path, log: o.Log, level: o.Level, lookup: o.Lookup, bus: &event.Bus{}}
+	m := &Monitor{opts: o, cfg: cfg, cfgPath: path, log: o.Log, level: o.Level, lookup: o.Lookup, bus: &event.Bus{}}
 	if m.level == nil {
 		m.level = new(slog.LevelVar)
 		lv, _ := config.ParseLogLevel(cfg.LogLevel)
@@ -111,6 +115,16 @@ func New(ctx context.Context, cfg config.Probe, path string, o Options) (m *Moni
 			m.close()
 		}
 	}()
+	if m.cfg.API.APIEnabled() || o.Listener != nil {
+		m.ln = o.Listener
+		if m.ln == nil {
+			// Bind first: a port in use or an address that is not local
+			// is a failed start (non-zero exit), not a log line.
+			if m.ln, err = net.Listen("tcp", m.cfg.API.Listen); err != nil {
+				return nil, fmt.Errorf("api: cannot listen on %s: %w", m.cfg.API.Listen, err)
+			}
+		}
+	}
 	m.targets, err = m.loadTargets(ctx, &m.cfg)
 	if err != nil {
 		return nil, err
@@ -139,16 +153,6 @@ func New(ctx context.Context, cfg config.Probe, path string, o Options) (m *Moni
 		return nil, err
 	}
 	m.closers = append(m.closers, m.closeAlerts)
-	if m.cfg.API.APIEnabled() || o.Listener != nil {
-		m.ln = o.Listener
-		if m.ln == nil {
-			// Bind now: a port in use or an address that is not local is
-			// a failed start (non-zero exit), not a log line.
-			if m.ln, err = net.Listen("tcp", m.cfg.API.Listen); err != nil {
-				return nil, fmt.Errorf("api: cannot listen on %s: %w", m.cfg.API.Listen, err)
-			}
-		}
-	}
 	return m, nil
 }
 
@@ -214,8 +218,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 	var apiWG sync.WaitGroup
 	if m.ln != nil {
 		srv, err := api.New(api.Config{
-			Addr: m.ln.Addr().String(), TokenFile: m.cfg.API.TokenFile, OpenMetrics: m.cfg.API.OpenMetrics,
-			Version: m.opts.Version, Routes: m.routes(), Collectors: m.collectors(),
+			Addr: m.ln.Addr().String(), TokenFile: m.cfg.API.TokenFile, OpenMetrics: m.cfg.API.OpenMetrics, Pprof: m.cfg.API.Pprof,
+			Version: m.opts.Version, Routes: m.routes(),
+			ExportLabels: m.cfg.Checks.ExportLabels, Collectors: m.collectors(runCtx),
 		}, m.table, m.history(), m.engineStats())
 		if err != nil {
 			close(stopWriter)
@@ -247,7 +252,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	m.reloadMu.Lock()
 	m.startResolver(runCtx, m.cfg, m.targets)
+	m.reloadMu.Unlock()
 	m.log.Info("monitoring", "hosts", m.table.View().Len(), "checks", m.table.View().NumChecks(),
 		"interval", m.cfg.Interval.String(), "timeout", m.cfg.Timeout.String(), "rate", m.cfg.Rate)
 
@@ -325,7 +332,13 @@ func (m *Monitor) setChecks(v *state.View) {
 func (m *Monitor) applyTargets(ctx context.Context, hosts []targets.Host, why string) bool {
 	var r state.ReloadResult
 	var err error
-	if !m.w.do(ctx, func() { r, err = m.table.Reload(hostSpecs(hosts)) }) {
+	if !m.w.do(ctx, func() {
+		if r, err = m.table.Reload(hostSpecs(hosts)); err == nil {
+			// On the writer: the bus has one publisher.
+			m.bus.Publish(event.Event{Type: event.Message, At: now().UTC(), Level: event.LevelInfo, Source: "hb",
+				Text: fmt.Sprintf("targets applied (%s): %d checks added, %d removed, %d kept", why, r.Added, r.Removed, r.Kept)})
+		}
+	}) {
 		return false
 	}
 	if err != nil {
@@ -333,13 +346,12 @@ func (m *Monitor) applyTargets(ctx context.Context, hosts []targets.Host, why st
 		return false
 	}
 	m.setChecks(m.table.View())
+	m.relabelHist()
 	if m.store != nil {
 		m.setStoreHosts(hosts)
 	}
 	m.log.Info("targets applied", "why", why, "hosts", len(hosts), "checks", m.table.View().NumChecks(),
 		"added", r.Added, "removed", r.Removed, "kept", r.Kept)
-	m.bus.Publish(event.Event{Type: event.Message, At: now().UTC(), Level: event.LevelInfo, Source: "hb",
-		Text: fmt.Sprintf("targets applied (%s): %d checks added, %d removed, %d kept", why, r.Added, r.Removed, r.Kept)})
 	return true
 }
 
@@ -399,6 +411,7 @@ func restartKeys(a, b *config.Probe) []string {
 	check("udp_port", a.UDPPort, b.UDPPort)
 	check("key_file", a.KeyFile, b.KeyFile)
 	check("key_id", a.KeyID, b.KeyID)
+	check("accept_clear", a.AcceptClear, b.AcceptClear)
 	check("no_kernel_tx", a.NoKernelTx, b.NoKernelTx)
 	check("stale_after", a.StaleAfter, b.StaleAfter)
 	check("store", a.Store, b.Store)
@@ -410,59 +423,42 @@ func restartKeys(a, b *config.Probe) []string {
 // Register adds a check at run time (obs.Registrar): a heartbeat from an
 // unknown host, an auto-created pulse. The host is created when new (with
 // no address); a check that exists already is returned as is. Every
-// source then receives its checks again.
+// source then receives its checks again. It costs a table rebuild (like a
+// reload), so it is meant for the occasional new host, not per event.
 func (m *Monitor) Register(ctx context.Context, spec obs.CheckSpec) (obs.Check, uint64, error) {
 	if spec.Host == "" || spec.Name == "" || spec.Kind == obs.KindInvalid {
 		return obs.Check{}, 0, errors.New("monitor: register: check needs a host, a name and a kind")
 	}
 	m.reloadMu.Lock()
 	defer m.reloadMu.Unlock()
+	if v := m.table.View(); v.LookupCheck(spec.Host, spec.Name) != nil {
+		c := v.LookupCheck(spec.Host, spec.Name)
+		return obs.Check{ID: c.ID, Spec: c.Spec}, v.Gen, nil
+	}
+	next := withRegistered(slices.Clone(m.targets.hosts), []obs.CheckSpec{spec})
 	var out obs.Check
 	var gen uint64
 	var err error
-	added := false
 	if !m.w.do(ctx, func() {
-		v := m.table.View()
-		if c := v.LookupCheck(spec.Host, spec.Name); c != nil {
-			out, gen = obs.Check{ID: c.ID, Spec: c.Spec}, v.Gen
-			return
-		}
-		hosts := m.targets.hosts
-		next := make([]targets.Host, len(hosts), len(hosts)+1)
-		copy(next, hosts)
-		i := -1
-		for j := range next {
-			if next[j].Name == spec.Host {
-				i = j
-			}
-		}
-		if i < 0 {
-			next = append(next, targets.Host{Name: spec.Host, Pos: "registered"})
-			i = len(next) - 1
-		}
-		h := &next[i]
-		h.Checks = append(h.Checks[:len(h.Checks):len(h.Checks)], spec)
 		if _, err = m.table.Reload(hostSpecs(next)); err != nil {
 			return
 		}
-		m.targets = &targetList{lines: m.targets.lines, hosts: next}
-		m.registered = append(m.registered, spec)
-		v = m.table.View()
+		v := m.table.View()
 		c := v.LookupCheck(spec.Host, spec.Name)
-		out, gen, added = obs.Check{ID: c.ID, Spec: c.Spec}, v.Gen, true
+		out, gen = obs.Check{ID: c.ID, Spec: c.Spec}, v.Gen
 	}) {
 		return obs.Check{}, 0, ctx.Err()
 	}
 	if err != nil {
 		return obs.Check{}, 0, fmt.Errorf("monitor: register: %w", err)
 	}
-	if added {
-		m.setChecks(m.table.View())
-		if m.store != nil {
-			m.setStoreHosts(m.targets.hosts)
-		}
-		m.log.Info("check registered", "host", spec.Host, "check", spec.Name, "kind", spec.Kind.String())
+	m.targets = &targetList{lines: m.targets.lines, hosts: next}
+	m.registered = append(m.registered, spec)
+	m.setChecks(m.table.View())
+	if m.store != nil {
+		m.setStoreHosts(m.targets.hosts)
 	}
+	m.log.Info("check registered", "host", spec.Host, "check", spec.Name, "kind", spec.Kind.String())
 	return out, gen, nil
 }
 
@@ -470,16 +466,25 @@ var _ obs.Registrar = (*Monitor)(nil)
 
 // withRegistered adds the registered checks that hosts lack (a reload
 // keeps what was registered at run time; a targets line for the same
-// check takes over).
+// check takes over). hosts' elements are not modified: a host that gains
+// a check gets a new Checks slice.
 func withRegistered(hosts []targets.Host, reg []obs.CheckSpec) []targets.Host {
+	if len(reg) == 0 {
+		return hosts
+	}
+	idx := make(map[string]int, len(hosts))
+	for i := range hosts {
+		idx[hosts[i].Name] = i
+	}
 	for _, spec := range reg {
-		i := slices.IndexFunc(hosts, func(h targets.Host) bool { return h.Name == spec.Host })
-		if i < 0 {
+		i, ok := idx[spec.Host]
+		if !ok {
 			hosts = append(hosts, targets.Host{Name: spec.Host, Pos: "registered"})
 			i = len(hosts) - 1
+			idx[spec.Host] = i
 		}
-		if hosts[i].CheckNamed(spec.Name) == nil {
-			hosts[i].Checks = append(hosts[i].Checks, spec)
+		if h := &hosts[i]; h.CheckNamed(spec.Name) == nil {
+			h.Checks = append(h.Checks[:len(h.Checks):len(h.Checks)], spec)
 		}
 	}
 	return hosts

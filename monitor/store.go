@@ -151,6 +151,25 @@ func (h historySource) History(ctx context.Context, host string, from, to time.T
 	if err != nil {
 		return api.History{}, err
 	}
+	return apiHistory(rolls, trs, true), nil
+}
+
+// CheckHistory is one check's history (api.CheckHistorySource).
+func (h historySource) CheckHistory(ctx context.Context, host, check string, from, to time.Time) (api.History, error) {
+	rolls, err := h.s.CheckHistory(ctx, host, check, from, to)
+	if err != nil {
+		return api.History{}, err
+	}
+	trs, err := h.s.StateChanges(ctx, store.Query{Host: host, Check: check, From: from, To: to, Limit: 10000})
+	if err != nil {
+		return api.History{}, err
+	}
+	return apiHistory(rolls, trs, false), nil
+}
+
+// apiHistory converts stored rows; hostStates picks the host's derived
+// states of each change rather than the check's.
+func apiHistory(rolls []store.Rollup, trs []store.StateChange, hostStates bool) api.History {
 	out := api.History{Rollups: make([]api.Rollup, 0, len(rolls)), Changes: make([]api.StateChange, 0, len(trs))}
 	f := func(v float64) *float64 { return &v }
 	for _, r := range rolls {
@@ -164,9 +183,13 @@ func (h historySource) History(ctx context.Context, host string, from, to time.T
 		out.Rollups = append(out.Rollups, ar)
 	}
 	for i := len(trs) - 1; i >= 0; i-- { // the store answers newest first
-		out.Changes = append(out.Changes, api.StateChange{At: trs[i].At, From: trs[i].HostFrom, To: trs[i].HostTo})
+		c := api.StateChange{At: trs[i].At, From: trs[i].From, To: trs[i].To}
+		if hostStates {
+			c.From, c.To = trs[i].HostFrom, trs[i].HostTo
+		}
+		out.Changes = append(out.Changes, c)
 	}
-	return out, nil
+	return out
 }
 
 func (h historySource) Problems(ctx context.Context, from, to time.Time, limit int) ([]api.Problem, error) {

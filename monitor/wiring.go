@@ -8,15 +8,17 @@ package monitor
 // api.Routes in routes. Keep each addition to a few lines here.
 
 import (
-	"fmt"
+	"context"
 	"io"
-	"os"
 
 	"github.com/hbmon/hb/api"
+	"github.com/hbmon/hb/checks"
 	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/internal/keyfile"
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/prober"
-	"github.com/hbmon/hb/push"
+	"github.com/hbmon/hb/rtthist"
 	"github.com/hbmon/hb/wire"
 )
 
@@ -43,29 +45,29 @@ func (m *Monitor) buildSources(c *config.Probe) ([]obs.Source, error) {
 	m.engine = newEngineSource(eng)
 	srcs = append(srcs, m.engine)
 
-	// Heartbeats pushed by hosts (push/): HBP1 and legacy hbd over UDP.
-	if c.Push.Enabled {
-		pk, err := LoadPushKey(c.KeyFile, c.KeyID)
-		if err != nil {
-			return nil, err
-		}
-		rcv, err := push.NewReceiver(push.ReceiverConfig{Push: c.Push, Key: pk, Registrar: m, Bus: m.bus,
-			DynDNS: push.NewDynDNS(c.Push, m.log), Log: m.log})
-		if err != nil {
-			return nil, err
-		}
-		m.srcMetrics = append(m.srcMetrics, rcv)
-		m.srcRoutes = append(m.srcRoutes, rcv.Routes(m.table)...)
-		srcs = append(srcs, rcv)
+	// Heartbeats, pulses, the event log and the watchtower API (push/).
+	ps, err := m.buildPush(c)
+	if err != nil {
+		return nil, err
 	}
+	srcs = append(srcs, ps...)
 
-	// Other sources (tcp/http checks) go here.
+	// TCP and HTTP(S) checks ([checks]; docs/checks.md).
+	cs := checks.New(c.Checks, m.log.With("source", "checks"))
+	m.srcMetrics = append(m.srcMetrics, cs)
+	srcs = append(srcs, cs)
 	return srcs, nil
 }
 
 // routes are the endpoints other packages serve on the API listener.
 func (m *Monitor) routes() []api.Route {
 	rs := append([]api.Route(nil), m.srcRoutes...)
+	// Blackbox-style /probe (tcp and http modules; icmp needs a one-shot
+	// engine probe the engine does not offer yet).
+	if m.cfg.Checks.ProbeRoute {
+		m.probe = checks.NewProbeRoute(m.cfg.Checks, nil, nil)
+		rs = append(rs, m.probe.Route())
+	}
 	rs = append(rs, m.alertRoutes()...) // monitor/alerts.go
 	// Other packages' routes (pulses, dashboard) go here.
 	return rs
@@ -73,13 +75,50 @@ func (m *Monitor) routes() []api.Route {
 
 // collectors write further families on /metrics: the event bus's and the
 // store's counters; other packages append theirs here.
-func (m *Monitor) collectors() []io.WriterTo {
-	cs := append([]io.WriterTo{m.bus.Metrics()}, m.srcMetrics...)
+func (m *Monitor) collectors(ctx context.Context) []io.WriterTo {
+	cs := append([]io.WriterTo{m.w.Metrics(), m.bus.Metrics(), m.rttHist(ctx)}, m.srcMetrics...)
+	if m.engine != nil {
+		cs = append(cs, m.engine.Metrics())
+	}
+	if m.probe != nil {
+		cs = append(cs, m.probe)
+	}
 	if m.store != nil {
 		cs = append(cs, m.store.st.Metrics())
 	}
 	cs = append(cs, m.alertCollectors()...) // monitor/alerts.go
 	return cs
+}
+
+// rttHist is the per-check RTT histograms ([checks] rtt_buckets,
+// export_labels), fed by the bus until ctx ends.
+func (m *Monitor) rttHist(ctx context.Context) io.WriterTo {
+	export := m.cfg.Checks.ExportLabels
+	m.hist = rtthist.New(rtthist.Config{Buckets: m.cfg.Checks.RTTBuckets, ExportLabels: export,
+		Labels: func(host string) []string {
+			h := m.table.View().Lookup(host)
+			vals := make([]string, len(export))
+			for i, k := range export {
+				if h != nil {
+					vals[i], _ = h.Spec.Labels.Get(k)
+				}
+			}
+			return vals
+		}})
+	sub := m.bus.Subscribe("rtthist", 4096, event.Result)
+	m.closers = append(m.closers, sub.Close)
+	go m.hist.Run(ctx, sub)
+	return m.hist
+}
+
+// relabelHist drops the histograms of checks no longer configured and
+// re-reads exported labels after a reload.
+func (m *Monitor) relabelHist() {
+	if m.hist == nil {
+		return
+	}
+	v := m.table.View()
+	m.hist.Relabel(func(host, check string) bool { return v.LookupCheck(host, check) != nil })
 }
 
 // EngineConfig is the prober engine's configuration under c. The engine's
@@ -98,7 +137,7 @@ func EngineConfig(c *config.Probe) (prober.Config, error) {
 	}
 	return prober.Config{
 		Proto: proto, Interval: c.Interval.D(), Timeout: c.Timeout.D(), Rate: c.Rate, Batch: c.Batch,
-		Key: key, StaleAfter: c.StaleAfter.D(), UDPPort: c.UDPPort, NoKernelTx: c.NoKernelTx,
+		Key: key, AcceptClear: c.AcceptClear, StaleAfter: c.StaleAfter.D(), UDPPort: c.UDPPort, NoKernelTx: c.NoKernelTx,
 	}, nil
 }
 
@@ -108,30 +147,14 @@ func LoadPushKey(path string, id int) (*wire.PushKey, error) {
 	if path == "" {
 		return nil, nil
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	secret, err := wire.ParseSecret(b)
-	if err != nil {
-		return nil, fmt.Errorf("key file %s: %w", path, err)
-	}
-	return wire.NewPushKey(uint8(id), secret)
+	return keyfile.PushKey(path, uint8(id))
 }
 
-// LoadKey reads a key file in the format wire.ParseSecret accepts (the
-// same files hb-responder reads); "" is no key.
+// LoadKey reads a key file with the one loader hb-responder uses too
+// (internal/keyfile); "" is no key.
 func LoadKey(path string, id int) (*wire.Key, error) {
 	if path == "" {
 		return nil, nil
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	secret, err := wire.ParseSecret(b)
-	if err != nil {
-		return nil, fmt.Errorf("key file %s: %w", path, err)
-	}
-	return wire.NewKey(uint8(id), secret)
+	return keyfile.Key(path, uint8(id))
 }

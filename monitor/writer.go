@@ -143,21 +143,18 @@ func (w *writer) apply(gen uint64, id int, o *obs.Observation) {
 		return
 	}
 	w.applied.Add(1)
-	c := ch.Check
-	var snap *state.Snapshot
+	// Events: a Result only when someone reads them (one per probe), a
+	// Problem for a failure, a StateChange when the check's state moved.
+	// They share one copy of the observation and the new snapshot.
 	wantResult := w.bus.Wants(event.Result)
 	failed := o.Outcome.Failed()
 	if !wantResult && !failed && !ch.Changed {
 		return
 	}
-	snap = c.Snapshot()
-	at := o.At.UTC()
-	var op *obs.Observation
-	if wantResult || failed || ch.Changed {
-		x := *o
-		op = &x
-	}
-	e := event.Event{At: at, Host: c.Spec.Host, Check: c.Spec.Name, Kind: c.Spec.Kind, Obs: op, Snap: snap,
+	c := ch.Check
+	snap := c.Snapshot()
+	x := *o
+	e := event.Event{At: o.At.UTC(), Host: c.Spec.Host, Check: c.Spec.Name, Kind: c.Spec.Kind, Obs: &x, Snap: snap,
 		Old: ch.Old, New: ch.New, HostOld: ch.HostOld, HostNew: ch.HostNew}
 	if wantResult {
 		e.Type = event.Result

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package obs is the vocabulary every source, the state table and every sink
 // share: check kinds, outcomes, RTT methods, the observation one check
 // produces, and the small interfaces through which sources feed the core.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/prober"
 )
 
@@ -15,8 +16,9 @@ import (
 func WriteJSON(w io.Writer, sums []prober.Summary) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)
+	now := time.Now() // for the health objects' age_seconds
 	for i := range sums {
-		if err := enc.Encode(jsonSummary(&sums[i])); err != nil {
+		if err := enc.Encode(jsonSummary(&sums[i], now)); err != nil {
 			return err
 		}
 	}
@@ -37,7 +39,7 @@ type onceJSON struct {
 	RTTMaxMs   *float64          `json:"rtt_max_ms"`
 	RTTMethod  string            `json:"rtt_method,omitempty"`
 	HealthKind string            `json:"health_kind"`
-	Health     any               `json:"health,omitempty"`
+	Health     any               `json:"health,omitempty"` // *obs.Health or *obs.HBM2, as in the API
 	Stale      bool              `json:"stale,omitempty"`
 	BlobError  string            `json:"blob_error,omitempty"`
 	Problem    *problemJSON      `json:"problem,omitempty"`
@@ -51,31 +53,9 @@ type problemJSON struct {
 	From     string `json:"from,omitempty"`
 }
 
-type healthJSON struct {
-	Hostname       string  `json:"hostname"`
-	CollectedAt    string  `json:"collected_at"`
-	Sealed         bool    `json:"sealed"`
-	CPUBusyPct     float64 `json:"cpu_busy_pct"`
-	NumCPU         uint16  `json:"num_cpu"`
-	Load1          float64 `json:"load1"`
-	Load5          float64 `json:"load5"`
-	Load15         float64 `json:"load15"`
-	Procs          uint32  `json:"procs"`
-	MemTotal       uint64  `json:"mem_total_bytes"`
-	MemAvailable   uint64  `json:"mem_available_bytes"`
-	SwapTotal      uint64  `json:"swap_total_bytes"`
-	SwapUsed       uint64  `json:"swap_used_bytes"`
-	RootTotal      uint64  `json:"root_total_bytes"`
-	RootUsed       uint64  `json:"root_used_bytes"`
-	FullestMountPc float64 `json:"fullest_mount_pct"`
-	NetRxBps       uint64  `json:"net_rx_bytes_per_second"`
-	NetTxBps       uint64  `json:"net_tx_bytes_per_second"`
-	UptimeSeconds  uint64  `json:"uptime_seconds"`
-}
-
 func fptr(d time.Duration) *float64 { v := float64(d) / 1e6; return &v }
 
-func jsonSummary(s *prober.Summary) onceJSON {
+func jsonSummary(s *prober.Summary, now time.Time) onceJSON {
 	j := onceJSON{
 		Target: s.Target.Name, Addr: s.Target.Addr.String(), Labels: s.Target.Labels,
 		State: State(s), Sent: s.Sent, Received: s.Received, Loss: s.Loss(),
@@ -91,17 +71,9 @@ func jsonSummary(s *prober.Summary) onceJSON {
 		}
 		switch l.HealthKind {
 		case prober.HealthHBH1:
-			h := &l.Health
-			j.Health = healthJSON{
-				Hostname: h.HostnameString(), CollectedAt: time.Unix(0, h.CollectedAt).UTC().Format(time.RFC3339Nano), Sealed: h.Sealed(),
-				CPUBusyPct: float64(h.CPUBusy) / 10, NumCPU: h.NumCPU,
-				Load1: float64(h.Load1) / 1000, Load5: float64(h.Load5) / 1000, Load15: float64(h.Load15) / 1000, Procs: h.Procs,
-				MemTotal: h.MemTotal, MemAvailable: h.MemAvailable, SwapTotal: h.SwapTotal, SwapUsed: h.SwapUsed,
-				RootTotal: h.RootTotal, RootUsed: h.RootUsed, FullestMountPc: float64(h.FullestMount) / 10,
-				NetRxBps: h.NetRxRate, NetTxBps: h.NetTxRate, UptimeSeconds: h.Uptime,
-			}
+			j.Health = obs.HealthOf(&l.Health, time.Time{}, now) // the API's health object
 		case prober.HealthHBM2:
-			j.Health = l.HBM2
+			j.Health = obs.HBM2Of(&l.HBM2, time.Time{}, now)
 		}
 	} else {
 		j.HealthKind = prober.HealthNone.String()

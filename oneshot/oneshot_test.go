@@ -142,7 +142,7 @@ func TestWriteJSONLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
-	if len(lines) != 7 || !strings.Contains(lines[0], `"cpu_busy_pct":12.3`) || !strings.Contains(lines[5], `"state":"unreachable"`) {
+	if len(lines) != 7 || !strings.Contains(lines[0], `"cpu_busy_ratio":0.123`) || !strings.Contains(lines[5], `"state":"unreachable"`) {
 		t.Fatalf("JSON lines:\n%s", b.String())
 	}
 }

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package prober is the monitoring host's engine: it parses target lists,
 // schedules probes on a timer wheel under a global rate limit, sends them in
 // batches from one raw socket per address family, reads replies in batches

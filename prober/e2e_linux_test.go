@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package prober
 
 import (
@@ -135,7 +137,7 @@ func TestFleetUDPHealth(t *testing.T) {
 	defer cancel()
 	var gen atomic.Uint64
 	blob := func() []byte {
-		h := wire.Health{BootRandom: 1, Generation: gen.Add(1), CollectedAt: time.Now().UnixNano(), CPUBusy: 123, Uptime: 3600, MemTotal: 1000, MemAvailable: 400}
+		h := wire.Health{BootID: wire.BootID{1}, Generation: gen.Add(1), CollectedAt: time.Now().UnixNano(), CPUBusy: 123, Uptime: 3600, MemTotal: 1000, MemAvailable: 400}
 		h.SetHostname("sim-host")
 		b := make([]byte, wire.BlobSize)
 		if err := wire.EncodeBlob(b, &h, key); err != nil {

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package prober
 
 import (
@@ -9,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/wire"
 )
 
@@ -73,10 +76,10 @@ func TestParseGolden(t *testing.T) {
 			t.Errorf("%s: cookie not found in the payload (ok=%v, tx low bits %d)", tc.name, ok, uint16(w))
 		}
 	}
-	if got := ProblemText(false, 3, 1); got != "host unreachable" {
+	if got := obs.ICMPText(false, 3, 1); got != "host unreachable" {
 		t.Errorf("ProblemText(3,1) = %q", got)
 	}
-	if got := ProblemText(true, 1, 0); got != "no route to destination" {
+	if got := obs.ICMPText(true, 1, 0); got != "no route to destination" {
 		t.Errorf("ProblemText6(1,0) = %q", got)
 	}
 }
@@ -207,8 +210,7 @@ func (h *hotPath) run() {
 	copy(h.rx[20:], h.tx)
 	h.rx[20] = icmp4EchoReply
 	p := parseIPv4(h.rx)
-	c, tw, has := probeCookie(p.payload)
-	s, v := h.inf.match(p.seq, p.src, c, tw, has)
+	s, v := h.inf.matchReply(p.seq, p.src, p.payload, &replyPolicy{})
 	if v != vFresh {
 		panic("no match")
 	}

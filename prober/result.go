@@ -1,9 +1,12 @@
+// SPDX-License-Identifier: MIT
+
 package prober
 
 import (
 	"net/netip"
 	"time"
 
+	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/wire"
 )
 
@@ -27,30 +30,24 @@ func (o Outcome) String() string {
 	return "invalid"
 }
 
-// TSMethod says where a result's RTT came from. The zero value is invalid.
-type TSMethod uint8
+// TSMethod says where a result's RTT came from. It is obs.Method, so a
+// method has one name everywhere (CLI, JSON, metrics): "kernel-tx-rx",
+// "kernel-rx", "user".
+type TSMethod = obs.Method
 
 const (
-	TSInvalid TSMethod = iota
+	// TSInvalid: no RTT (failures).
+	TSInvalid = obs.MethodNone
 	// TSKernelTxRx: kernel software timestamps on both transmit (the error
 	// queue, SO_TIMESTAMPING) and receive.
-	TSKernelTxRx
+	TSKernelTxRx = obs.MethodKernelTxRx
 	// TSKernelRx: kernel receive timestamp; the send time is the clock read
 	// just before the sendmmsg call of the probe's batch.
-	TSKernelRx
+	TSKernelRx = obs.MethodKernelRx
 	// TSUser: both times from the process clock (no kernel timestamp
 	// arrived).
-	TSUser
+	TSUser = obs.MethodUser
 )
-
-var tsNames = [...]string{"invalid", "kernel-tx-rx", "kernel-rx", "user"}
-
-func (m TSMethod) String() string {
-	if int(m) < len(tsNames) {
-		return tsNames[m]
-	}
-	return "invalid"
-}
 
 // HealthKind says which health payload a reply carried. The zero value
 // means none: a plain echo ("reachable, no health").
@@ -128,4 +125,10 @@ type Stats struct {
 	// BlobErrors are health payloads that failed to decode, by reason
 	// (indexed by wire.ErrKind).
 	BlobErrors [wire.NumErrKinds]uint64
+	// Replies refused by the reply policy (the probe stays pending):
+	// NoCookie: echo replies without our cookie (empty, foreign, or
+	// spoofed payloads); HBM2Refused: HBM v2 replies for a target not
+	// configured legacy=hbm2; Downgrades: replies with a clear blob while
+	// a key is configured and AcceptClear is off.
+	NoCookie, HBM2Refused, Downgrades uint64
 }

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package prober
 
 import (
@@ -8,8 +10,10 @@ import (
 	"io"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
+
+	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/targets"
 )
 
 // DefaultMaxTargets caps how many addresses a target list may expand to.
@@ -22,6 +26,10 @@ type Target struct {
 	Host   string            // the hostname it was resolved from; "" for literals and CIDRs
 	Labels map[string]string // key=value labels other than name; nil when none
 	Pos    string            // FILE:LINE where it was declared
+	// Legacy (legacy=hbm2): the host runs the legacy monitor's responder,
+	// whose HBM v2 replies carry no cookie; they are accepted from it
+	// alone (docs/security.md).
+	Legacy bool
 }
 
 // Spec is one parsed line of a target list, before resolution and CIDR
@@ -33,19 +41,15 @@ type Spec struct {
 	Name   string
 	Labels map[string]string
 	Pos    string // FILE:LINE
+	Legacy bool   // legacy=hbm2 (the value is checked by package targets)
 }
 
-// LineError is a target-list line that does not parse.
-type LineError struct {
-	File string
-	Line int
-	Msg  string
-}
-
-func (e *LineError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
+// LineError is a target-list line that does not parse (targets.LineError:
+// one grammar for the daemon and --once).
+type LineError = targets.LineError
 
 // ErrTooMany is wrapped by the error for a list past its cap.
-var ErrTooMany = errors.New("too many targets")
+var ErrTooMany = targets.ErrTooMany
 
 // ParseSpecs reads a target list: one target per line — an IPv4 or IPv6
 // address, a hostname, or a CIDR prefix — followed by optional name=NAME
@@ -70,7 +74,7 @@ func ParseSpecs(r io.Reader, file string, max int) ([]Spec, error) {
 		}
 		total += s.size(max)
 		if total > max {
-			return nil, &LineError{file, n, fmt.Sprintf("%v: the list expands past the cap of %d addresses (split it, or raise --max-targets)", ErrTooMany, max)}
+			return nil, &LineError{File: file, Line: n, Msg: fmt.Sprintf("%v: the list expands past the cap of %d addresses (split it, or raise --max-targets)", ErrTooMany, max)}
 		}
 		specs = append(specs, *s)
 	}
@@ -80,71 +84,33 @@ func ParseSpecs(r io.Reader, file string, max int) ([]Spec, error) {
 	return specs, nil
 }
 
-// ParseSpec parses one line; it returns nil for a blank or comment line.
+// ParseSpec parses one line with the daemon's grammar (package targets);
+// it returns nil for a blank or comment line. Only address lines (an
+// address, hostname or CIDR) are probe targets: tcp://, http(s)://,
+// heartbeat:// and pulse:// lines are an error here, as are their options.
 func ParseSpec(line, file string, n int) (*Spec, error) {
-	if i := strings.IndexByte(line, '#'); i >= 0 {
-		line = line[:i]
+	l, err := targets.ParseLine(line, file, n, obs.KindICMP)
+	if err != nil || l == nil {
+		return nil, err
 	}
-	fields := strings.Fields(line)
-	if len(fields) == 0 {
-		return nil, nil
+	if l.Kind != obs.KindICMP {
+		return nil, &LineError{File: file, Line: n, Msg: fmt.Sprintf("%q: a %s check; only addresses, hostnames and CIDRs are probed here", l.Target, l.Kind)}
 	}
-	bad := func(format string, a ...any) error { return &LineError{file, n, fmt.Sprintf(format, a...)} }
-	s := &Spec{Pos: fmt.Sprintf("%s:%d", file, n)}
-	t := fields[0]
-	switch {
-	case strings.Contains(t, "="):
-		return nil, bad("%q: the line must start with an address, hostname or CIDR", t)
-	case strings.Contains(t, "/"):
-		p, err := netip.ParsePrefix(t)
-		if err != nil {
-			return nil, bad("bad CIDR %q: %v", t, err)
+	if l.Parent != "" {
+		return nil, &LineError{File: file, Line: n, Msg: "parent= is for the daemon's targets"}
+	}
+	labels := l.Labels
+	for k, v := range l.Params { // icmp options other than legacy= stay labels here
+		if k == "legacy" {
+			continue
 		}
-		if p != p.Masked() {
-			return nil, bad("CIDR %q has host bits set (did you mean %v?)", t, p.Masked())
+		if labels == nil {
+			labels = map[string]string{}
 		}
-		s.Prefix = p
-	default:
-		if a, err := netip.ParseAddr(t); err == nil {
-			s.Addr = a.Unmap()
-		} else if looksNumeric(t) {
-			return nil, bad("bad address %q: %v", t, err)
-		} else if !validHostname(t) {
-			return nil, bad("bad hostname %q", t)
-		} else {
-			s.Host = strings.TrimSuffix(strings.ToLower(t), ".")
-		}
+		labels[k] = v
 	}
-	for _, f := range fields[1:] {
-		k, v, ok := strings.Cut(f, "=")
-		switch {
-		case !ok:
-			return nil, bad("%q: expected key=value after the target", f)
-		case k == "":
-			return nil, bad("%q: empty label key", f)
-		case !validLabelKey(k):
-			return nil, bad("label key %q: use letters, digits, '_', '-' and '.'", k)
-		case v == "":
-			return nil, bad("label %q has an empty value", k)
-		case k == "name":
-			if s.Name != "" {
-				return nil, bad("name given twice")
-			}
-			s.Name = v
-		default:
-			if _, dup := s.Labels[k]; dup {
-				return nil, bad("label %q given twice", k)
-			}
-			if s.Labels == nil {
-				s.Labels = map[string]string{}
-			}
-			s.Labels[k] = v
-		}
-	}
-	if s.Name != "" && s.Prefix.IsValid() && s.size(2) > 1 {
-		return nil, bad("name= on CIDR %v would name many hosts alike; use labels instead", s.Prefix)
-	}
-	return s, nil
+	return &Spec{Addr: l.Addr, Prefix: l.Prefix, Host: l.Hostname, Name: l.Name, Labels: labels, Pos: l.Pos,
+		Legacy: l.Params["legacy"] == "hbm2"}, nil
 }
 
 // size is how many addresses s expands to, saturating at max+1.
@@ -161,45 +127,6 @@ func (s *Spec) size(max int) int {
 		n -= 2 // network and broadcast, as fping -g does
 	}
 	return n
-}
-
-func looksNumeric(s string) bool {
-	if strings.Contains(s, ":") {
-		return true
-	}
-	for _, c := range s {
-		if (c < '0' || c > '9') && c != '.' {
-			return false
-		}
-	}
-	return true
-}
-
-func validHostname(s string) bool {
-	s = strings.TrimSuffix(s, ".")
-	if len(s) == 0 || len(s) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(s, ".") {
-		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, c := range label {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func validLabelKey(k string) bool {
-	for _, c := range k {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 // LookupFunc resolves a hostname; net.DefaultResolver.LookupNetIP with
@@ -219,6 +146,7 @@ func Resolve(ctx context.Context, specs []Spec, lookup LookupFunc, prev map[stri
 	add := func(t Target) {
 		if i, dup := seen[t.Addr]; dup {
 			warnings = append(warnings, fmt.Sprintf("%s: %v duplicates %s; merged", t.Pos, t.Addr, targets[i].Pos))
+			targets[i].Legacy = targets[i].Legacy || t.Legacy
 			for k, v := range t.Labels {
 				if _, ok := targets[i].Labels[k]; !ok {
 					if targets[i].Labels == nil {
@@ -235,7 +163,7 @@ func Resolve(ctx context.Context, specs []Spec, lookup LookupFunc, prev map[stri
 	for _, s := range specs {
 		switch {
 		case s.Addr.IsValid():
-			add(Target{Addr: s.Addr, Name: orDefault(s.Name, s.Addr.String()), Labels: cloneLabels(s.Labels), Pos: s.Pos})
+			add(Target{Addr: s.Addr, Name: orDefault(s.Name, s.Addr.String()), Labels: cloneLabels(s.Labels), Pos: s.Pos, Legacy: s.Legacy})
 		case s.Prefix.IsValid():
 			p := s.Prefix
 			host := p.Addr().BitLen() - p.Bits()
@@ -245,7 +173,7 @@ func Resolve(ctx context.Context, specs []Spec, lookup LookupFunc, prev map[stri
 				a, last = a.Next(), last.Prev()
 			}
 			for ; ; a = a.Next() {
-				add(Target{Addr: a, Name: orDefault(s.Name, a.String()), Labels: cloneLabels(s.Labels), Pos: s.Pos})
+				add(Target{Addr: a, Name: orDefault(s.Name, a.String()), Labels: cloneLabels(s.Labels), Pos: s.Pos, Legacy: s.Legacy})
 				if a == last {
 					break
 				}
@@ -264,7 +192,7 @@ func Resolve(ctx context.Context, specs []Spec, lookup LookupFunc, prev map[stri
 					return nil, nil, fmt.Errorf("%s: resolving %s: %v", s.Pos, s.Host, orErr(lerr))
 				}
 			}
-			add(Target{Addr: a, Name: orDefault(s.Name, s.Host), Host: s.Host, Labels: cloneLabels(s.Labels), Pos: s.Pos})
+			add(Target{Addr: a, Name: orDefault(s.Name, s.Host), Host: s.Host, Labels: cloneLabels(s.Labels), Pos: s.Pos, Legacy: s.Legacy})
 		}
 	}
 	return targets, warnings, nil

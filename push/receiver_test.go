@@ -183,7 +183,7 @@ func TestReceiverMetricsMessagesAndOverdue(t *testing.T) {
 	r.SetChecks(5, []obs.Check{{ID: 3, Spec: obs.CheckSpec{Host: "db1", Name: "heartbeat", Kind: obs.KindHeartbeat,
 		Target: "heartbeat://db1", Interval: 10 * time.Second, Params: map[string]string{"grace": "5s"}}}})
 	t0 := time.Unix(1700000000, 0)
-	h := wire.Health{CPUBusy: 250}
+	h := wire.Health{Generation: 1, CPUBusy: 250}
 	h.SetHostname("ignored-when-host-section")
 	blob := make([]byte, wire.BlobSize)
 	wire.EncodeBlob(blob, &h, nil)
@@ -351,5 +351,35 @@ func TestReceiverUDP(t *testing.T) {
 	g := <-s.c
 	if g.o.Outcome != obs.OK || reg.specs[0].Host != "lo1" {
 		t.Fatalf("%+v", g)
+	}
+}
+
+// TestReceiverQueuesDynDNS: a dyndns host's first heartbeat and every
+// source-address change queue an update; the same address does not.
+func TestReceiverQueuesDynDNS(t *testing.T) {
+	ctx := context.Background()
+	key := testKey(t)
+	c := config.DefaultPush()
+	c.DynDNSHosts = []string{"roamer"}
+	c.DynDNSDomain = "dyn.test"
+	d := NewDynDNS(c, nil)
+	r, _, _, _ := newTestReceiver(t, nil, key)
+	r.cfg.DynDNS = d
+	now := time.Now()
+	ack := make([]byte, 64)
+	a := netip.MustParseAddrPort("198.18.0.7:1000")
+	b := netip.MustParseAddrPort("[::ffff:198.18.0.8]:1000")
+	r.Handle(ctx, hbp(t, key, "roamer", 1, 1, now), a, now, false, ack)
+	r.Handle(ctx, hbp(t, key, "roamer", 1, 2, now), a, now, false, ack)
+	r.Handle(ctx, hbp(t, key, "roamer", 1, 3, now), b, now, false, ack)
+	r.Handle(ctx, hbp(t, key, "other", 1, 1, now), b, now, false, ack)
+	if d.Queued.Load() != 2 {
+		t.Fatalf("queued %d updates, want 2", d.Queued.Load())
+	}
+	if u := <-d.q; u.addr != a.Addr() {
+		t.Fatal(u)
+	}
+	if u := <-d.q; u.addr != netip.MustParseAddr("198.18.0.8") {
+		t.Fatalf("unmapped: %v", u.addr)
 	}
 }

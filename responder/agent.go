@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: MIT
+
 package responder
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -19,10 +22,21 @@ import (
 // (*bpf.Objects), or nothing in userspace-only mode.
 type Sink interface {
 	Publish(blob, hbm2 []byte) error
-	SetTokens(t [2]wire.Token) error
-	SetAddrs(addrs []netip.Addr) error
+	SetLocal(local []bpf.Local, bcast []netip.Addr) error
+	SetIfaces(ifs []bpf.Iface) error
 	Counters() (bpf.Counters, error)
 }
+
+// Clock is the agent's time source (tests inject one).
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // AgentConfig configures an Agent.
 type AgentConfig struct {
@@ -34,6 +48,11 @@ type AgentConfig struct {
 	Version      string
 	UDPPort      uint16
 	Logger       *slog.Logger
+	// Clock is the time source; nil means the system clock.
+	Clock Clock
+	// LocalNet reads the host's addresses and interfaces; nil means
+	// LocalNet (tests inject a fixed one).
+	LocalNet func() (Net, error)
 }
 
 // Agent samples health, encodes (and seals) it, and publishes it to the
@@ -42,7 +61,8 @@ type AgentConfig struct {
 type Agent struct {
 	cfg  AgentConfig
 	coll *Collector
-	sink Sink // nil in userspace-only mode
+	seal *wire.Sealer // boot id, generation, sealing: no nonce ever repeats
+	sink Sink         // nil in userspace-only mode
 	log  *slog.Logger
 
 	blob atomic.Pointer[[]byte] // the current blob, for the userspace responders
@@ -51,9 +71,10 @@ type Agent struct {
 	status Status
 	udp    func() UDPCounters
 
+	keyMu      sync.Mutex // guards net and lastMinute (the key loop and Step)
+	net        Net
+	haveNet    bool
 	lastMinute uint64
-	addrs      []netip.Addr
-	lastAddrs  time.Time
 }
 
 // NewAgent returns an agent publishing to sink (nil: userspace only).
@@ -67,12 +88,22 @@ func NewAgent(cfg AgentConfig, sink Sink) (*Agent, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	if cfg.LocalNet == nil {
+		cfg.LocalNet = LocalNet
+	}
 	c, err := NewCollector()
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, coll: c, sink: sink, log: cfg.Logger}
-	a.status = Status{PID: os.Getpid(), Version: cfg.Version, Started: time.Now().UTC(), UDPPort: cfg.UDPPort, UserspaceOnly: sink == nil, HBM2: cfg.HBM2}
+	seal, err := wire.NewSealer(cfg.Key, rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{cfg: cfg, coll: c, seal: seal, sink: sink, log: cfg.Logger}
+	a.status = Status{PID: os.Getpid(), Version: cfg.Version, Started: cfg.Clock.Now().UTC(), UDPPort: cfg.UDPPort, UserspaceOnly: sink == nil, HBM2: cfg.HBM2}
 	if cfg.Key != nil {
 		a.status.KeyID = cfg.Key.ID
 	}
@@ -101,23 +132,22 @@ func (a *Agent) SetUDPCounters(f func() UDPCounters) {
 	a.mu.Unlock()
 }
 
-// Step takes one sample at now and publishes it; it refreshes the tokens
-// when the minute changed and the addresses when AddrInterval passed.
+// Step takes one sample at now and publishes it. The first step also
+// syncs the network and the tokens (Run keeps them current after that).
 func (a *Agent) Step(ctx context.Context, now time.Time) error {
 	if a.sink != nil {
-		if err := a.syncTokens(now); err != nil {
-			return err
-		}
-		if now.Sub(a.lastAddrs) >= a.cfg.AddrInterval {
-			if err := a.syncAddrs(); err != nil {
+		a.keyMu.Lock()
+		first := !a.haveNet
+		a.keyMu.Unlock()
+		if first {
+			if err := a.SyncNet(now); err != nil {
 				return err
 			}
-			a.lastAddrs = now
 		}
 	}
 	h := a.coll.Sample(ctx, now)
 	blob := make([]byte, wire.BlobSize)
-	if err := wire.EncodeBlob(blob, &h, a.cfg.Key); err != nil {
+	if err := a.seal.Encode(blob, &h); err != nil {
 		return err
 	}
 	var hbm2 []byte
@@ -137,34 +167,62 @@ func (a *Agent) Step(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-func (a *Agent) syncTokens(now time.Time) error {
-	if a.cfg.Key == nil {
+// SyncNet reads the host's interfaces and addresses and, when they
+// changed, gives them (with their tokens for now) to the program.
+func (a *Agent) SyncNet(now time.Time) error {
+	if a.sink == nil {
 		return nil
 	}
-	m := wire.EpochMinute(now.UnixNano())
-	if m == a.lastMinute {
-		return nil
-	}
-	if err := a.sink.SetTokens(a.cfg.Key.ValidTokens(now.UnixNano())); err != nil {
-		return err
-	}
-	a.lastMinute = m
-	return nil
-}
-
-func (a *Agent) syncAddrs() error {
-	addrs, err := LocalAddrs()
+	n, err := a.cfg.LocalNet()
 	if err != nil {
 		return fmt.Errorf("list local addresses: %w", err)
 	}
-	if slices.Equal(addrs, a.addrs) {
+	a.keyMu.Lock()
+	defer a.keyMu.Unlock()
+	if a.haveNet && n.Equal(a.net) {
 		return nil
 	}
-	if err := a.sink.SetAddrs(addrs); err != nil {
+	if err := a.sink.SetIfaces(n.Ifaces); err != nil {
 		return err
 	}
-	a.log.Info("local addresses", "count", len(addrs), "addrs", addrs)
-	a.addrs = addrs
+	if err := a.setLocal(n, now); err != nil {
+		return err
+	}
+	a.log.Info("local addresses", "count", len(n.Addrs), "addrs", n.Addrs, "interfaces", len(n.Ifaces))
+	a.net, a.haveNet = n, true
+	return nil
+}
+
+// SyncTokens puts the tokens valid at now (previous, current and next
+// minute, for each local address) in the program's map when the minute
+// changed. Run calls it at every minute boundary, whatever the sampling
+// interval: the next minute's tokens are in the map a whole minute ahead
+// of it, and the previous minute's a whole minute after.
+func (a *Agent) SyncTokens(now time.Time) error {
+	if a.sink == nil || a.cfg.Key == nil {
+		return nil
+	}
+	a.keyMu.Lock()
+	defer a.keyMu.Unlock()
+	if !a.haveNet || wire.EpochMinute(now.UnixNano()) == a.lastMinute {
+		return nil
+	}
+	return a.setLocal(a.net, now)
+}
+
+// setLocal writes n's addresses with their tokens at now. keyMu is held.
+func (a *Agent) setLocal(n Net, now time.Time) error {
+	local := make([]bpf.Local, len(n.Addrs))
+	for i, ad := range n.Addrs {
+		local[i].Addr = ad
+		if a.cfg.Key != nil {
+			local[i].Tokens = a.cfg.Key.ValidTokens(now.UnixNano(), ad)
+		}
+	}
+	if err := a.sink.SetLocal(local, n.Bcast); err != nil {
+		return err
+	}
+	a.lastMinute = wire.EpochMinute(now.UnixNano())
 	return nil
 }
 
@@ -190,13 +248,19 @@ func (a *Agent) WriteStatus(now time.Time) error {
 	return WriteStatus(a.cfg.StatusPath, &s)
 }
 
-// Run samples and publishes every Interval until ctx is done. A failing
-// step is logged and retried at the next tick.
+// Run samples and publishes every Interval until ctx is done; beside it,
+// a second loop keeps the network (every AddrInterval) and the tokens (at
+// every minute boundary) current. A failing step is logged and retried.
 func (a *Agent) Run(ctx context.Context) error {
-	t := time.NewTicker(a.cfg.Interval)
-	defer t.Stop()
+	clk := a.cfg.Clock
+	done := make(chan struct{})
+	defer func() { <-done }()
+	go func() {
+		defer close(done)
+		a.keyLoop(ctx)
+	}()
 	for {
-		now := time.Now()
+		now := clk.Now()
 		if err := a.Step(ctx, now); err != nil {
 			a.log.Error("publish health", "err", err)
 		}
@@ -206,7 +270,34 @@ func (a *Agent) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-clk.After(a.cfg.Interval):
+		}
+	}
+}
+
+// keyLoop wakes at each minute boundary to turn the tokens over, and every
+// AddrInterval to look for address changes.
+func (a *Agent) keyLoop(ctx context.Context) {
+	if a.sink == nil {
+		return
+	}
+	clk := a.cfg.Clock
+	addrTick := clk.After(a.cfg.AddrInterval)
+	for {
+		now := clk.Now()
+		boundary := now.Truncate(time.Minute).Add(time.Minute)
+		select {
+		case <-ctx.Done():
+			return
+		case <-clk.After(boundary.Sub(now)):
+			if err := a.SyncTokens(clk.Now()); err != nil {
+				a.log.Error("update tokens", "err", err)
+			}
+		case <-addrTick:
+			if err := a.SyncNet(clk.Now()); err != nil {
+				a.log.Error("update local addresses", "err", err)
+			}
+			addrTick = clk.After(a.cfg.AddrInterval)
 		}
 	}
 }

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package responder is the monitored host's side: it samples host health
 // (gopsutil v4), encodes and optionally seals it (package wire), publishes it
 // into the eBPF program's maps, attaches that program to interfaces (native

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package responder
 
 import (
@@ -19,6 +21,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/hbmon/hb/bpf"
@@ -265,7 +268,7 @@ func TestTokenEndToEnd(t *testing.T) {
 	p := newPair(t, key, bpf.Config{})
 	attachIn(t, p.a, p.objs, "hba", ModeGeneric)
 	for _, dst := range []netip.Addr{hostA4.Addr(), hostA6.Addr()} {
-		rep, err := echo(p.b, dst, healthRequest(key.Token(time.Now().UnixNano()), key.ID))
+		rep, err := echo(p.b, dst, healthRequest(key.Token(time.Now().UnixNano(), dst), key.ID))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -280,10 +283,24 @@ func TestTokenEndToEnd(t *testing.T) {
 		if !bytes.Equal(rep, req) {
 			t.Fatalf("%v: wrong token got %q…, want the ordinary echo of the request", dst, rep[:8])
 		}
+		// A token made for the other address family's address of the
+		// same host is refused too (bound to the target), over UDP with
+		// the reachability reply.
+		other := hostA6.Addr()
+		if dst.Is6() {
+			other = hostA4.Addr()
+		}
+		req = healthRequest(key.Token(time.Now().UnixNano(), other), key.ID)
+		rep, err = udpProbe(p.b, dst, wire.DefaultUDPPort, req)
+		want := bytes.Clone(req)
+		wire.MakeReachReply(want)
+		if err != nil || !bytes.Equal(rep, want) {
+			t.Fatalf("%v: UDP with another address's token: %v, want the reachability reply", dst, err)
+		}
 	}
 	c, _ := p.objs.Counters()
-	if c.Denied != 2 || c.Answered != 2 {
-		t.Fatalf("counters %+v, want 2 answered, 2 denied", c)
+	if c.Denied != 4 || c.Answered != 2 {
+		t.Fatalf("counters %+v, want 2 answered, 4 denied", c)
 	}
 }
 
@@ -365,7 +382,7 @@ func TestUserspaceUDP(t *testing.T) {
 	ag.Step(context.Background(), time.Now())
 	u := startUDP(t, a, Judge{Key: key, Port: wire.DefaultUDPPort}, ag.Blob, nil)
 	for _, dst := range []netip.Addr{hostA4.Addr(), hostA6.Addr()} {
-		rep, err := udpProbe(b, dst, wire.DefaultUDPPort, healthRequest(key.Token(time.Now().UnixNano()), key.ID))
+		rep, err := udpProbe(b, dst, wire.DefaultUDPPort, healthRequest(key.Token(time.Now().UnixNano(), dst), key.ID))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -546,6 +563,69 @@ func TestUDPRate(t *testing.T) {
 	}
 	if float64(got) < 0.9*want || float64(got) > 1.1*want {
 		t.Fatalf("answered %d, want %.0f ± 10 %%", got, want)
+	}
+}
+
+// TestNoUDPLoopKernel: responder B answers in the kernel (generic XDP),
+// A in userspace. A spoofed valid request from A:50003 to B:50003 is not
+// answered by B's program, and nothing UDP comes back to A.
+func TestNoUDPLoopKernel(t *testing.T) {
+	p := newPair(t, nil, bpf.Config{}) // a: the kernel responder (hba, 198.18.0.1), b: the other host
+	attachIn(t, p.a, p.objs, "hba", ModeGeneric)
+	ag, _ := NewAgent(AgentConfig{Logger: quiet}, nil)
+	p.b.Do(func() error { return ag.Step(context.Background(), time.Now()) })
+	ub := startUDP(t, p.b, Judge{Port: wire.DefaultUDPPort}, ag.Blob, bucket.New(1000, 100))
+	from := netip.AddrPortFrom(hostB4.Addr(), wire.DefaultUDPPort)
+	to := netip.AddrPortFrom(hostA4.Addr(), wire.DefaultUDPPort)
+	inB, _ := udpStats(t, p.b)
+	for _, payload := range [][]byte{healthRequest(wire.Token{}, 0), healthRequest(wire.Token{}, 0)[:100]} {
+		sendSpoofed(t, p.b, from, to, payload)
+	}
+	time.Sleep(300 * time.Millisecond)
+	inB2, _ := udpStats(t, p.b)
+	c, _ := p.objs.Counters()
+	if c.Answered+c.Reach != 0 || inB2 != inB || ub.Counters() != (UDPCounters{}) {
+		t.Fatalf("kernel answered %d (+%d reach); B received %d UDP datagrams, its responder %+v: want nothing", c.Answered, c.Reach, inB2-inB, ub.Counters())
+	}
+	// From an ordinary port the kernel answers once.
+	sendSpoofed(t, p.b, netip.AddrPortFrom(hostB4.Addr(), 40000), to, healthRequest(wire.Token{}, 0))
+	time.Sleep(200 * time.Millisecond)
+	if c, _ := p.objs.Counters(); c.Answered != 1 {
+		t.Fatalf("kernel answered %d, want 1", c.Answered)
+	}
+}
+
+// TestKernelRateAcrossCPUs: real UDP probes through generic XDP, a burst
+// sent from one CPU and the same burst spread over two: answered the same
+// number of times (the bucket's burst; the rate is one per 100 s, so time
+// adds nothing). With the old per-CPU buckets the spread burst got twice
+// as many answers.
+func TestKernelRateAcrossCPUs(t *testing.T) {
+	if n, err := ebpf.PossibleCPU(); err != nil || n < 2 {
+		t.Skipf("needs 2 possible CPUs (have %d, %v)", n, err)
+	}
+	const burst, n = 100, 400
+	p := newPair(t, nil, bpf.Config{Rate: 0.01, Burst: burst})
+	attachIn(t, p.a, p.objs, "hba", ModeGeneric)
+	dst := netip.AddrPortFrom(hostA4.Addr(), wire.DefaultUDPPort)
+	var got []uint64
+	for _, cpus := range [][]int{{0}, {0, 1}} {
+		if err := p.objs.ResetBuckets(); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := p.objs.Counters()
+		udpBurst(t, p.b, dst, n, cpus)
+		time.Sleep(200 * time.Millisecond)
+		after, _ := p.objs.Counters()
+		ans, lim := after.Answered-before.Answered, after.RateLimited-before.RateLimited
+		t.Logf("CPUs %v: %d answered, %d rate-limited (dropped)", cpus, ans, lim)
+		if ans+lim != n {
+			t.Fatalf("CPUs %v: %d answered + %d limited, want %d probes seen", cpus, ans, lim, n)
+		}
+		got = append(got, ans)
+	}
+	if got[0] != burst || got[1] != burst {
+		t.Fatalf("answered %d on one CPU, %d on two; want %d both", got[0], got[1], burst)
 	}
 }
 

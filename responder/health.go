@@ -1,12 +1,12 @@
+// SPDX-License-Identifier: MIT
+
 package responder
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
+	"math"
 	"os"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/shirou/gopsutil/v4/cpu"
@@ -23,9 +23,6 @@ import (
 // bytes per second) are over the time since the previous Sample, so the
 // first sample reports them as 0. It is used by one goroutine at a time.
 type Collector struct {
-	bootRandom uint32
-	generation atomic.Uint64
-
 	prevCPU  cpu.TimesStat
 	prevNet  [2]uint64 // rx, tx bytes
 	prevTime time.Time
@@ -33,14 +30,10 @@ type Collector struct {
 	hostname string
 }
 
-// NewCollector returns a collector with a fresh random boot id (the first
-// half of the sealing nonce; docs/wire.md §3).
+// NewCollector returns a collector. The boot id and generation of its
+// samples are assigned by the wire.Sealer that encodes them.
 func NewCollector() (*Collector, error) {
-	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return nil, err
-	}
-	c := &Collector{bootRandom: binary.BigEndian.Uint32(b[:])}
+	c := &Collector{}
 	if n, err := cpu.Counts(true); err == nil && n > 0 {
 		c.numCPU = uint16(min(n, 0xffff))
 	}
@@ -49,12 +42,9 @@ func NewCollector() (*Collector, error) {
 }
 
 // Sample collects one health sample at time now. Metrics that cannot be
-// read are left 0; the sample is still published. Generation increases by
-// one with every call.
+// read are left 0; the sample is still published.
 func (c *Collector) Sample(ctx context.Context, now time.Time) wire.Health {
 	h := wire.Health{
-		BootRandom:  c.bootRandom,
-		Generation:  c.generation.Add(1),
 		CollectedAt: now.UnixNano(),
 		NumCPU:      c.numCPU,
 	}
@@ -97,10 +87,10 @@ func (c *Collector) Sample(ctx context.Context, now time.Time) wire.Health {
 		c.prevNet = [2]uint64{rx, tx}
 	}
 	if up, err := host.UptimeWithContext(ctx); err == nil {
-		h.Uptime = up
+		h.Uptime = uint32(min(up, math.MaxUint32))
 	}
 	if bt, err := host.BootTimeWithContext(ctx); err == nil {
-		h.BootTime = int64(bt)
+		h.BootTime = uint32(min(bt, math.MaxUint32))
 	}
 	c.prevTime = now
 	return h

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,36 +18,8 @@ import (
 	"github.com/hbmon/hb/wire"
 )
 
-// NagiosCheck is one allow-listed Nagios-compatible plugin the responder
-// runs (hbd's nagios_runner). Command is the argv, run without a shell;
-// Command[0] must be an absolute path. Its results travel in the push
-// heartbeat (docs/push.md).
-type NagiosCheck struct {
-	Name     string          `toml:"name"`     // metric and event name: nagios_NAME_status
-	Command  []string        `toml:"command"`  // ["/usr/lib/nagios/plugins/check_disk", "-w", "20%", "-p", "/"]
-	Interval config.Duration `toml:"interval"` // default 60s
-	Timeout  config.Duration `toml:"timeout"`  // default 10s (at most interval); a check that runs longer is killed and UNKNOWN
-}
-
-// Validate checks c and fills in its defaults.
-func (c *NagiosCheck) Validate() error {
-	if c.Name == "" || len(c.Name) > 64 {
-		return errors.New("nagios check: name must be 1-64 characters")
-	}
-	if len(c.Command) == 0 || !filepath.IsAbs(c.Command[0]) {
-		return fmt.Errorf("nagios check %q: command[0] must be an absolute path (no shell, no PATH lookup)", c.Name)
-	}
-	if c.Interval == 0 {
-		c.Interval = config.Duration(time.Minute)
-	}
-	if c.Timeout == 0 {
-		c.Timeout = min(config.Duration(10*time.Second), c.Interval)
-	}
-	if c.Interval < config.Duration(time.Second) || c.Timeout <= 0 || c.Timeout > c.Interval {
-		return fmt.Errorf("nagios check %q: want interval >= 1s and 0 < timeout <= interval", c.Name)
-	}
-	return nil
-}
+// NagiosCheck is one allow-listed plugin (config.NagiosCheck).
+type NagiosCheck = config.NagiosCheck
 
 // NagiosResult is the outcome of one run of a check.
 type NagiosResult struct {

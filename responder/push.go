@@ -7,14 +7,12 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,64 +24,27 @@ import (
 	psnet "github.com/shirou/gopsutil/v4/net"
 
 	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/internal/keyfile"
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/wire"
 )
 
-// DefaultPushPort is where hb-probe (and hbd) receive heartbeats.
-const DefaultPushPort = 50003
-
-// PushConfig is the responder's [push] section: heartbeats to hb-probe
-// (docs/push.md). Servers empty disables pushing.
-type PushConfig struct {
-	Servers  []string        `toml:"servers"`  // HOST[:PORT] (IPv4, IPv6 "[::1]:50003", names resolved every 5 min); --push
-	Interval config.Duration `toml:"interval"` // default 10s
-	Name     string          `toml:"name"`     // host name sent; default the hostname
-	Seal     bool            `toml:"seal"`     // encrypt the body (AES-256-GCM); needs the key
-	Boot     bool            `toml:"boot"`     // send a boot message on start (-b)
-	Checks   []NagiosCheck   `toml:"checks"`   // allow-listed Nagios plugins, results in the heartbeat
-}
+// PushConfig is hb-responder's [push] section (config.ResponderPush).
+type PushConfig = config.ResponderPush
 
 // DefaultPushConfig returns the [push] defaults.
-func DefaultPushConfig() PushConfig {
-	return PushConfig{Interval: config.Duration(10 * time.Second), Boot: true}
-}
+func DefaultPushConfig() PushConfig { return config.DefaultResponderPush() }
 
-// Validate checks the section.
-func (c *PushConfig) Validate() error {
-	if len(c.Servers) > 0 && c.Interval < config.Duration(time.Second) {
-		return fmt.Errorf("push.interval: must be at least 1s, got %v", time.Duration(c.Interval))
+// LoadPushKey reads the key file (refused like LoadKey when group or
+// others may access it) and derives the push key; "" is no key.
+func LoadPushKey(path string, id uint8) (*wire.PushKey, error) {
+	if path == "" {
+		return nil, nil
 	}
-	for _, s := range c.Servers {
-		if _, _, err := splitServer(s); err != nil {
-			return fmt.Errorf("push.servers: %w", err)
-		}
+	if _, err := LoadKey(path, id); err != nil {
+		return nil, err
 	}
-	for i := range c.Checks {
-		if err := c.Checks[i].Validate(); err != nil {
-			return fmt.Errorf("push.checks: %w", err)
-		}
-	}
-	return nil
-}
-
-// splitServer splits HOST[:PORT] (IPv6 literals in brackets, or bare).
-func splitServer(s string) (string, int, error) {
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a.String(), DefaultPushPort, nil
-	}
-	h, p, err := net.SplitHostPort(s)
-	if err != nil {
-		if strings.Contains(err.Error(), "missing port") {
-			return strings.Trim(s, "[]"), DefaultPushPort, nil
-		}
-		return "", 0, fmt.Errorf("%q: want HOST[:PORT]", s)
-	}
-	n, err := strconv.Atoi(p)
-	if err != nil || n < 1 || n > 65535 || h == "" {
-		return "", 0, fmt.Errorf("%q: bad port", s)
-	}
-	return h, n, nil
+	return keyfile.PushKey(path, id)
 }
 
 // PushStats are the pusher's counters.
@@ -101,6 +62,7 @@ type Pusher struct {
 	cfg  PushConfig
 	key  *wire.PushKey
 	col  *Collector
+	blob *wire.Sealer // numbers the clear health blobs (the envelope authenticates them)
 	ext  *extSampler
 	nag  *NagiosRunner
 	log  *slog.Logger
@@ -130,6 +92,7 @@ type pushServer struct {
 // accept_unknown). col is the health collector shared with the blob
 // publisher; nil makes one.
 func NewPusher(cfg PushConfig, key *wire.PushKey, col *Collector, log *slog.Logger) (*Pusher, error) {
+	cfg.Checks = append([]NagiosCheck(nil), cfg.Checks...)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -159,13 +122,17 @@ func NewPusher(cfg PushConfig, key *wire.PushKey, col *Collector, log *slog.Logg
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err
 	}
-	p := &Pusher{cfg: cfg, key: key, col: col, ext: &extSampler{}, nag: nag, log: log,
+	blobs, err := wire.NewSealer(nil, rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pusher{cfg: cfg, key: key, col: col, blob: blobs, ext: &extSampler{}, nag: nag, log: log,
 		boot: binary.BigEndian.Uint32(b[:]), sentAt: map[uint64]int64{},
 		resolve: func(ctx context.Context, h string) ([]netip.Addr, error) {
 			return net.DefaultResolver.LookupNetIP(ctx, "ip", h)
 		}}
 	for _, s := range cfg.Servers {
-		h, port, _ := splitServer(s)
+		h, port, _ := config.SplitPushServer(s)
 		p.servers = append(p.servers, &pushServer{spec: s, host: h, port: port})
 	}
 	return p, nil
@@ -188,19 +155,20 @@ func (p *Pusher) Run(ctx context.Context) error {
 	// Let the first CPU/network rates cover a short span rather than none.
 	p.col.Sample(ctx, time.Now())
 	p.ext.sample(ctx, time.Now())
+	// The boot and shutdown flags are the messages: the receiver turns
+	// them into "boot: …" and "shutdown: …" events.
 	var flags uint8
-	var msg string
 	if p.cfg.Boot {
-		flags, msg = wire.PushFlagBoot, "boot: hb-responder started"
+		flags = wire.PushFlagBoot
 	}
-	p.Send(ctx, flags, msg)
+	p.Send(ctx, flags, "")
 	t := time.NewTicker(time.Duration(p.cfg.Interval))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			p.Send(sctx, wire.PushFlagShutdown, "shutdown: hb-responder stopping")
+			p.Send(sctx, wire.PushFlagShutdown, "")
 			cancel()
 			return nil
 		case <-t.C:
@@ -353,7 +321,7 @@ func (p *Pusher) body(ctx context.Context, h *wire.Health, now time.Time, msg st
 	}
 	fit(wire.AppendHost(b, p.cfg.Name))
 	var blob [wire.BlobSize]byte
-	if wire.EncodeBlob(blob[:], h, nil) == nil {
+	if p.blob.Encode(blob[:], h) == nil {
 		fit(wire.AppendSection(b, wire.SecHealth, blob[:]))
 	}
 	if msg != "" {

@@ -1,12 +1,16 @@
+// SPDX-License-Identifier: MIT
+
 package responder
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,7 +33,7 @@ func TestJudge(t *testing.T) {
 	req := func(flags uint8, room uint16, tok wire.Token, id uint8) []byte {
 		return wire.AppendRequest(nil, wire.Request{Flags: flags, KeyID: id, Room: room, Cookie: 77, Token: tok})
 	}
-	good := key.Token(now.UnixNano())
+	good := key.Token(now.UnixNano(), localAP.Addr())
 	yes := func() bool { return true }
 	no := func() bool { return false }
 	reply := wire.AppendRequest(nil, wire.Request{Flags: 1, Room: wire.BlobSize})
@@ -49,6 +53,7 @@ func TestJudge(t *testing.T) {
 		{"bad token", req(1, wire.BlobSize, wire.Token{9}, 2), prober, blob, key, nil, yes, ActReach},
 		{"no token", req(1, wire.BlobSize, wire.Token{}, 0), prober, blob, key, nil, yes, ActReach},
 		{"wrong key id", req(1, wire.BlobSize, good, 3), prober, blob, key, nil, yes, ActReach},
+		{"token for another host", req(1, wire.BlobSize, key.Token(now.UnixNano(), netip.MustParseAddr("198.18.0.9")), 2), prober, blob, key, nil, yes, ActReach},
 		{"small room", req(1, 100, wire.Token{}, 0), prober, blob, nil, nil, yes, ActReach},
 		{"no health wanted", req(0, wire.BlobSize, wire.Token{}, 0), prober, blob, nil, nil, yes, ActReach},
 		{"no blob yet", req(1, wire.BlobSize, wire.Token{}, 0), prober, nil, nil, nil, yes, ActReach},
@@ -100,7 +105,7 @@ func FuzzJudge(f *testing.F) {
 	now := time.Unix(1_700_000_000, 0)
 	blob := make([]byte, wire.BlobSize)
 	wire.EncodeBlob(blob, &wire.Health{Generation: 1}, key)
-	f.Add(wire.AppendRequest(nil, wire.Request{Flags: 1, KeyID: 2, Room: wire.BlobSize, Token: key.Token(now.UnixNano())}), uint16(40000), true)
+	f.Add(wire.AppendRequest(nil, wire.Request{Flags: 1, KeyID: 2, Room: wire.BlobSize, Token: key.Token(now.UnixNano(), localAP.Addr())}), uint16(40000), true)
 	f.Add(wire.AppendRequest(nil, wire.Request{Flags: 1, Room: 10}), uint16(50003), false)
 	f.Add([]byte("HBR1xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"), uint16(1), true)
 	f.Fuzz(func(t *testing.T, b []byte, port uint16, withKey bool) {
@@ -141,6 +146,52 @@ func TestLoadKey(t *testing.T) {
 	if k, err := LoadKey(path, 7); err != nil || k.ID != 7 {
 		t.Errorf("LoadKey: %v", err)
 	}
+	// Like ssh: a key group or others may read (or write) is refused, with
+	// the file and the fix named.
+	for _, mode := range []os.FileMode{0o640, 0o604, 0o620, 0o644, 0o666} {
+		os.Chmod(path, mode)
+		_, err := LoadKey(path, 7)
+		if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "chmod 600 "+path) {
+			t.Errorf("mode %o: %v; want a refusal naming the file and chmod 600", mode, err)
+		}
+	}
+	os.Chmod(path, 0o400)
+	if _, err := LoadKey(path, 7); err != nil {
+		t.Errorf("mode 0400: %v", err)
+	}
+}
+
+// TestWriteStatusNoFollow: a symlink planted at the temporary path (or at
+// the status path) is never followed: its target stays untouched.
+func TestWriteStatusNoFollow(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	os.WriteFile(victim, []byte("precious"), 0o644)
+	path := filepath.Join(dir, "run", "hb-responder.json")
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	if err := os.Symlink(victim, path+".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteStatus(path, &Status{PID: 42}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "precious" {
+		t.Fatalf("symlink at the temporary path followed: victim now %q", b)
+	}
+	os.Remove(path)
+	os.Symlink(victim, path)
+	if err := WriteStatus(path, &Status{PID: 43}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "precious" {
+		t.Fatalf("symlink at the status path followed: victim now %q", b)
+	}
+	if s, err := ReadStatus(path); err != nil || s.PID != 43 {
+		t.Fatalf("status: %+v %v", s, err)
+	}
+	if fi, _ := os.Lstat(path); fi.Mode()&os.ModeSymlink != 0 {
+		t.Fatal("status path still a symlink")
+	}
 }
 
 func TestBusyPermille(t *testing.T) {
@@ -161,17 +212,23 @@ func TestCollectorAndHBM2(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
+	s, err := wire.NewSealer(nil, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h1 := c.Sample(context.Background(), t0)
 	h2 := c.Sample(context.Background(), t0.Add(time.Second))
-	if h2.Generation != h1.Generation+1 || h1.BootRandom != h2.BootRandom {
-		t.Fatalf("generation %d → %d, boot random %x → %x", h1.Generation, h2.Generation, h1.BootRandom, h2.BootRandom)
+	blob := make([]byte, wire.BlobSize)
+	for _, h := range []*wire.Health{&h1, &h2} {
+		if err := s.Encode(blob, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h2.Generation != h1.Generation+1 || h1.BootID != h2.BootID || h1.BootID == (wire.BootID{}) {
+		t.Fatalf("generation %d → %d, boot id %x → %x", h1.Generation, h2.Generation, h1.BootID, h2.BootID)
 	}
 	if h2.MemTotal == 0 || h2.MemAvailable > h2.MemTotal || h2.NumCPU == 0 || h2.Uptime == 0 || h2.BootTime == 0 || h2.CPUBusy > 1000 || h2.FullestMount > 1000 {
 		t.Fatalf("implausible sample %+v", h2)
-	}
-	blob := make([]byte, wire.BlobSize)
-	if err := wire.EncodeBlob(blob, &h2, nil); err != nil {
-		t.Fatal(err)
 	}
 	m := HBM2(&h2)
 	enc := wire.AppendHBM2(nil, m)

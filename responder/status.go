@@ -1,10 +1,15 @@
+// SPDX-License-Identifier: MIT
+
 package responder
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/hbmon/hb/bpf"
@@ -46,7 +51,11 @@ func DefaultStatusPath() string {
 	return "/run/hb/hb-responder.json"
 }
 
-// WriteStatus writes s to path atomically.
+// WriteStatus writes s to path atomically: a temporary file beside it (in
+// the status file's own directory, so the rename is atomic), created with
+// O_EXCL|O_NOFOLLOW so that nothing planted at the temporary path — a
+// symlink to a file the daemon may write — is followed or reused, then
+// renamed over path (which replaces a symlink at path, never follows it).
 func WriteStatus(path string, s *Status) error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
@@ -56,8 +65,26 @@ func WriteStatus(path string, s *Status) error {
 		return err
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+	const flags = os.O_WRONLY | os.O_CREATE | os.O_EXCL | syscall.O_NOFOLLOW | syscall.O_CLOEXEC
+	f, err := os.OpenFile(tmp, flags, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		// Left by a crash, or planted: remove the name (a symlink itself,
+		// not its target) and create afresh.
+		if err := os.Remove(tmp); err != nil {
+			return err
+		}
+		f, err = os.OpenFile(tmp, flags, 0o644)
+	}
+	if err != nil {
 		return err
+	}
+	_, werr := f.Write(append(b, '\n'))
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		os.Remove(tmp)
+		return werr
 	}
 	return os.Rename(tmp, path)
 }

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package responder
 
 import (
@@ -84,7 +86,7 @@ func (j *Judge) Judge(b []byte, src, dst netip.AddrPort, blob []byte, now time.T
 		return ActRateLimited
 	}
 	health := r.Flags&wire.FlagHealth != 0 && int(r.Room) >= wire.BlobSize && len(blob) == wire.BlobSize
-	if health && j.Key != nil && (r.KeyID != j.Key.ID || !j.Key.CheckToken(r.Token, now.UnixNano())) {
+	if health && j.Key != nil && (r.KeyID != j.Key.ID || !j.Key.CheckToken(r.Token, now.UnixNano(), dst.Addr())) {
 		health = false
 	}
 	if health && wire.MakeReply(b, blob) == nil {
@@ -159,9 +161,11 @@ func (u *UDPResponder) Serve(ctx context.Context) error {
 	}()
 	buf := make([]byte, 65536)
 	oob := make([]byte, 256)
-	var lp uint16
+	// The local address of each datagram comes from IP_PKTINFO; a socket
+	// bound to one address (not ListenUDP's) has only that one.
+	var bound netip.AddrPort
 	if la, ok := u.Conn.LocalAddr().(*net.UDPAddr); ok {
-		lp = uint16(la.Port)
+		bound = la.AddrPort()
 	}
 	for {
 		n, oobn, _, from, err := u.Conn.ReadMsgUDPAddrPort(buf, oob)
@@ -177,7 +181,10 @@ func (u *UDPResponder) Serve(ctx context.Context) error {
 		}
 		now := time.Now()
 		b := buf[:n]
-		dst := netip.AddrPortFrom(parsePktinfo(oob[:oobn]), lp)
+		dst := netip.AddrPortFrom(parsePktinfo(oob[:oobn]), bound.Port())
+		if !dst.Addr().IsValid() && !bound.Addr().IsUnspecified() {
+			dst = netip.AddrPortFrom(bound.Addr().Unmap(), bound.Port())
+		}
 		var allow func() bool
 		if u.Limit != nil {
 			allow = func() bool { return u.Limit.Allow(now) }

@@ -6,9 +6,12 @@
 # HB_DEPS_EXTRA more packages.
 set -euo pipefail
 pkgs=(iproute2 iputils-ping procps fping oping tcpdump libcap2-bin ca-certificates git make prometheus)
+# push: curl (watchtower script test), python3 (hbc-style sender), bind9 and
+# bind9-dnsutils (dynamic DNS against a real BIND)
+pkgs+=(curl python3 bind9 bind9-dnsutils)
 [ "${HB_WITH_CLANG:-0}" = 1 ] && pkgs+=(clang llvm libbpf-dev)
 [ "${HB_WITH_PACKAGING:-0}" = 1 ] && pkgs+=(debootstrap lintian rpm systemd)
-[ "${HB_WITH_BENCH:-0}" = 1 ] && pkgs+=(wrk prometheus-blackbox-exporter)
+[ "${HB_WITH_BENCH:-0}" = 1 ] && pkgs+=(wrk prometheus-blackbox-exporter zmap masscan)
 missing=()
 for p in "${pkgs[@]}" ${HB_DEPS_EXTRA:-}; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

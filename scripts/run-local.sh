@@ -66,9 +66,36 @@ else
 	echo "run-local: $BIN/hb-responder is not built; probing without it (plain echoes, no health)" >&2
 fi
 
-"$BIN/hb-probe" "${probe_args[@]}" 2> >(sed -u 's/^/[hb-probe] /' >&2) &
-pids+=($!)
-sleep 1
+"$BIN/hb-probe" "${probe_args[@]}" 2> >(tee "$work/probe.log" | sed -u 's/^/[hb-probe] /' >&2) &
+probe_pid=$!
+pids+=($probe_pid)
+
+# hb-probe binds the API first and exits non-zero when it cannot (port in
+# use, address not local): say so instead of printing curl lines that
+# would reach whatever holds the port. Wait until it is up or gone.
+up=
+for _ in $(seq 50); do
+	if ! kill -0 "$probe_pid" 2>/dev/null; then
+		break
+	fi
+	if grep -q 'msg=monitoring' "$work/probe.log" 2>/dev/null; then
+		up=1
+		break
+	fi
+	sleep 0.2
+done
+if ! kill -0 "$probe_pid" 2>/dev/null; then
+	status=0
+	wait "$probe_pid" || status=$?
+	echo "run-local: hb-probe failed to start (exit status $status); see its log above." >&2
+	if grep -q 'cannot listen' "$work/probe.log" 2>/dev/null; then
+		echo "run-local: the API address $LISTEN is in use or not local; pick another with HB_LISTEN=127.0.0.1:PORT make run" >&2
+	fi
+	exit 1
+fi
+if [[ -z $up ]]; then
+	echo "run-local: hb-probe is still starting; the API may not answer yet" >&2
+fi
 
 db=$("$BIN/hb-probe" check-config "${probe_args[@]}" 2>/dev/null | sed -n 's/^# database: //p' || true)
 cat <<MSG

@@ -1,9 +1,12 @@
+// SPDX-License-Identifier: MIT
+
 package state
 
 import (
 	"math"
 	"time"
 
+	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/wire"
 )
 
@@ -210,73 +213,9 @@ func describe(o *Observation) string {
 	if o.ICMPType == 0 && o.ICMPCode == 0 {
 		return "error"
 	}
-	s := icmpName(o.From.Is6() && !o.From.Is4In6(), o.ICMPType, o.ICMPCode)
+	s := obs.ICMPText(o.From.Is6() && !o.From.Is4In6(), o.ICMPType, o.ICMPCode)
 	if o.From.IsValid() {
 		s += " from " + o.From.String()
 	}
 	return s
-}
-
-// icmpName names the common ICMP (RFC 792) and ICMPv6 (RFC 4443) errors.
-func icmpName(v6 bool, typ, code uint8) string {
-	if !v6 {
-		switch typ {
-		case 3:
-			switch code {
-			case 0:
-				return "net unreachable"
-			case 1:
-				return "host unreachable"
-			case 2:
-				return "protocol unreachable"
-			case 3:
-				return "port unreachable"
-			case 4:
-				return "fragmentation needed"
-			case 13:
-				return "administratively prohibited"
-			}
-			return "destination unreachable (code " + itoa(code) + ")"
-		case 11:
-			return "ttl exceeded"
-		case 12:
-			return "parameter problem"
-		}
-	} else {
-		switch typ {
-		case 1:
-			switch code {
-			case 0:
-				return "no route to destination"
-			case 1:
-				return "administratively prohibited"
-			case 3:
-				return "address unreachable"
-			case 4:
-				return "port unreachable"
-			}
-			return "destination unreachable (code " + itoa(code) + ")"
-		case 2:
-			return "packet too big"
-		case 3:
-			return "hop limit exceeded"
-		case 4:
-			return "parameter problem"
-		}
-	}
-	return "icmp type " + itoa(typ) + " code " + itoa(code)
-}
-
-func itoa(v uint8) string {
-	if v < 10 {
-		return string(rune('0' + v))
-	}
-	var b [3]byte
-	i := len(b)
-	for v > 0 {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-	}
-	return string(b[i:])
 }

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package state
 
 import (
@@ -275,10 +277,10 @@ func TestHealthAndProblems(t *testing.T) {
 	if age := tab2.View().Host(0).Snapshot().HealthAge(t0.Add(time.Second)); age != 500*time.Millisecond {
 		t.Errorf("hbm2 age %v", age)
 	}
-	if got := icmpName(true, 1, 3); got != "address unreachable" {
+	if got := obs.ICMPText(true, 1, 3); got != "address unreachable" {
 		t.Errorf("icmpv6 name %q", got)
 	}
-	if got := icmpName(false, 3, 200); got != "destination unreachable (code 200)" {
+	if got := obs.ICMPText(false, 3, 200); got != "destination unreachable (code 200)" {
 		t.Errorf("name %q", got)
 	}
 }

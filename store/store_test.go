@@ -221,7 +221,7 @@ func TestRollupOncePerMinute(t *testing.T) {
 			}
 		}
 	}
-	const checks = 50
+	const checks = 150 // two multi-row statements and single rows
 	for i := range checks {
 		for j := range 6 { // 6 results each, 10 s apart
 			s.Record(result(fmt.Sprintf("h%d", i), base.Add(time.Duration(j)*10*time.Second), true, time.Millisecond, nil))

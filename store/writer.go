@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hbmon/hb/event"
@@ -404,9 +405,10 @@ const (
 			kind = CASE WHEN excluded.kind = 'invalid' THEN kind ELSE excluded.kind END,
 			target = CASE WHEN excluded.target = '' THEN target ELSE excluded.target END
 		RETURNING id`
-	qRollup = `INSERT INTO rollups (check_id, minute, probes, losses, rtt_n, rtt_sum, rtt_min, rtt_max, last_ok,
-			health_n, cpu_sum, mem_sum, disk_sum, load_sum)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	qRollupInsert = `INSERT INTO rollups (check_id, minute, probes, losses, rtt_n, rtt_sum, rtt_min, rtt_max, last_ok,
+			health_n, cpu_sum, mem_sum, disk_sum, load_sum) VALUES `
+	qRollupRow    = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qRollupUpsert = `
 		ON CONFLICT (check_id, minute) DO UPDATE SET
 			probes = probes + excluded.probes,
 			losses = losses + excluded.losses,
@@ -429,6 +431,19 @@ const (
 	qProblem = `INSERT INTO problems (check_id, at, kind, icmp_type, icmp_code, from_addr, detail)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`
 	qMessage = `INSERT INTO events (at, host, check_name, source, level, message) VALUES (?, ?, ?, ?, ?, ?)`
+)
+
+// rollupCols is the number of values in one rollup row; rollupMulti the
+// rows per multi-row statement (14 × 64 = 896 variables, under SQLite's
+// limit of 32,766).
+const (
+	rollupCols  = 14
+	rollupMulti = 64
+)
+
+var (
+	qRollup      = qRollupInsert + qRollupRow + qRollupUpsert
+	qRollupMulti = qRollupInsert + strings.Repeat(qRollupRow+",", rollupMulti-1) + qRollupRow + qRollupUpsert
 )
 
 func (w *writer) write(batch []pend, hostIDs map[string]int64, checkIDs map[*chk]int64) error {
@@ -501,21 +516,38 @@ func (w *writer) write(batch []pend, hostIDs map[string]int64, checkIDs map[*chk
 		slices.SortFunc(batch, func(a, b pend) int {
 			return cmp.Or(cmp.Compare(id(a.c), id(b.c)), cmp.Compare(a.acc.minute, b.acc.minute))
 		})
-		st, err := tx.Prepare(qRollup)
+		// Rows go in statements of rollupMulti rows (one statement's
+		// overhead through database/sql and the driver is most of a row's
+		// cost), the rest one at a time.
+		multi, err := tx.Prepare(qRollupMulti)
 		if err != nil {
 			return err
 		}
-		for i := range batch {
-			p := &batch[i]
-			a := &p.acc
-			var rmin, rmax any
-			if a.rttN > 0 {
-				rmin, rmax = a.rttMin, a.rttMax
+		one, err := tx.Prepare(qRollup)
+		if err != nil {
+			return err
+		}
+		args := make([]any, 0, rollupCols*rollupMulti)
+		for i := 0; i < len(batch); {
+			n := rollupMulti
+			st := multi
+			if len(batch)-i < rollupMulti {
+				n, st = 1, one
 			}
-			if _, err := st.Exec(id(p.c), a.minute, a.probes, a.losses, a.rttN, a.rttSum, rmin, rmax, a.lastOK,
-				a.healthN, a.cpu, a.mem, a.disk, a.load); err != nil {
+			args = args[:0]
+			for _, p := range batch[i : i+n] {
+				a := &p.acc
+				var rmin, rmax any
+				if a.rttN > 0 {
+					rmin, rmax = a.rttMin, a.rttMax
+				}
+				args = append(args, id(p.c), a.minute, a.probes, a.losses, a.rttN, a.rttSum, rmin, rmax, a.lastOK,
+					a.healthN, a.cpu, a.mem, a.disk, a.load)
+			}
+			if _, err := st.Exec(args...); err != nil {
 				return fmt.Errorf("rollup: %w", err)
 			}
+			i += n
 		}
 	}
 	if len(w.changes) > 0 {

@@ -30,8 +30,8 @@ const DefaultMaxTargets = 65536
 var Keys = map[obs.Kind][]string{
 	obs.KindICMP:      {"legacy"},
 	obs.KindUDP:       {"legacy"},
-	obs.KindTCP:       {"check", "timeout", "interval"},
-	obs.KindHTTP:      {"check", "timeout", "interval", "method", "host_header", "no_verify_tls"},
+	obs.KindTCP:       {"check", "timeout", "interval", "ip"},
+	obs.KindHTTP:      {"check", "timeout", "interval", "method", "host_header", "no_verify_tls", "ip"},
 	obs.KindHeartbeat: {"grace", "interval", "legacy"},
 	obs.KindPulse:     {"grace", "interval"},
 }
@@ -231,6 +231,9 @@ func (l *Line) setParam(k, v string) error {
 			l.Interval = d
 		}
 		return nil
+	}
+	if k == "legacy" && (l.Kind == obs.KindICMP || l.Kind == obs.KindUDP) && v != "hbm2" {
+		return fmt.Errorf("legacy=%s: the one legacy protocol of %s checks is hbm2 (legacy=hbm2)", v, l.Kind)
 	}
 	if l.Params == nil {
 		l.Params = map[string]string{}

@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
+
 package wire
 
 import (
 	"bytes"
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/sha256"
@@ -12,40 +13,51 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
+	"math"
+	"sync"
+
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // Health blob HBH1 (docs/wire.md §3). Fixed size, clear or sealed.
 const (
-	BlobMagic   = "HBH1"
-	BlobVersion = 1
+	BlobMagic = "HBH1"
+	// BlobVersion 2: per-run boot id and sealing with XChaCha20-Poly1305.
+	// Version 1 (a 32-bit random and AES-GCM under one fleet-wide key) is
+	// no longer read: see docs/wire.md §3.
+	BlobVersion = 2
 	BlobSize    = 180
 
 	// BlobHeaderLen bytes lead the blob in clear; when sealed they are the
 	// AEAD's additional data.
-	BlobHeaderLen = 28
+	BlobHeaderLen = 36
 	// BlobBodyLen is the metrics body that follows the header (encrypted
 	// when sealed).
-	BlobBodyLen = 136
+	BlobBodyLen = 128
 
 	BlobFlagSealed = 1 << 0
 
 	HostnameLen = 32
+	// BootIDLen is the length of a responder run's random boot id.
+	BootIDLen = 16
 
 	offBMagic      = 0
 	offBVersion    = 4
 	offBFlags      = 5
 	offBKeyID      = 6
-	offBNonce      = 8 // boot random (4) ‖ generation (8): the GCM nonce
-	offBBootRandom = 8
-	offBGeneration = 12
-	offBCollected  = 20
+	offBReserved   = 7
+	offBBootID     = 8
+	offBGeneration = 24
+	offBCollected  = 28
 	offBBody       = BlobHeaderLen
 
-	offBBootTime  = 28
-	offBUptime    = 36
+	offBBootTime  = 36
+	offBUptime    = 40
 	offBCPU       = 44
 	offBNumCPU    = 46
 	offBFullest   = 48
+	offBReserved2 = 50
 	offBLoad1     = 52
 	offBLoad5     = 56
 	offBLoad15    = 60
@@ -60,23 +72,31 @@ const (
 	offBNetTx     = 124
 	offBHostname  = 132
 
-	offBTag = BlobHeaderLen + BlobBodyLen // 164: GCM tag, or 12 zero bytes then the CRC
+	offBTag = BlobHeaderLen + BlobBodyLen // 164: AEAD tag, or 12 zero bytes then the CRC
 	offBCRC = BlobSize - 4                // 176: clear blobs only
+
+	// MaxGeneration is the largest generation a blob carries (32 bits); a
+	// Sealer moves to a fresh boot id before it would pass it.
+	MaxGeneration = math.MaxUint32
 )
+
+// BootID identifies one responder run (one Sealer): 128 random bits. With
+// the generation it makes every sealing nonce unique (docs/wire.md §3).
+type BootID [BootIDLen]byte
 
 // Health is one host-health sample, the decoded form of a blob.
 type Health struct {
-	Flags       uint8  // BlobFlagSealed when it arrived sealed
-	KeyID       uint8  // key that sealed it; 0 when clear
-	BootRandom  uint32 // random per responder start; with Generation, the nonce
-	Generation  uint64 // increases with every sample the responder publishes
-	CollectedAt int64  // unix ns, responder's clock
-
-	BootTime     int64  // unix seconds
-	Uptime       uint64 // seconds
+	Flags        uint8  // BlobFlagSealed when it arrived sealed
+	KeyID        uint8  // key that sealed it; 0 when clear
+	BootID       BootID // random per responder run (per Sealer)
 	CPUBusy      uint16 // ‰ of all CPUs busy since the previous sample
 	NumCPU       uint16
 	FullestMount uint16 // ‰ used of the fullest real mount
+	Generation   uint64 // 1, 2, … within one boot id; at most MaxGeneration
+	CollectedAt  int64  // unix ns, responder's clock
+
+	BootTime     uint32 // unix seconds
+	Uptime       uint32 // seconds
 	Load1        uint32 // load average × 1000
 	Load5        uint32
 	Load15       uint32
@@ -114,12 +134,13 @@ func (h *Health) Sealed() bool { return h.Flags&BlobFlagSealed != 0 }
 const KeyLen = 32
 
 // Key is a shared secret between responder and prober. From one 32-byte
-// master secret it derives, with HKDF-SHA256, a sealing key (AES-256-GCM)
-// and a token key (HMAC-SHA256), so the two uses never share key material.
+// master secret it derives, with HKDF-SHA256, a sealing key
+// (XChaCha20-Poly1305) and a token key (HMAC-SHA256), so the two uses never
+// share key material.
 type Key struct {
 	ID       uint8
 	tokenKey []byte
-	aead     cipher.AEAD
+	aead     cipher.AEAD // XChaCha20-Poly1305 under the sealing key
 }
 
 // ErrKey is returned by NewKey for an unusable key.
@@ -148,7 +169,7 @@ func NewKey(id uint8, master []byte) (*Key, error) {
 	if id == 0 || len(master) != KeyLen {
 		return nil, ErrKey
 	}
-	sk, err := hkdf.Key(sha256.New, master, nil, "hb seal v1", 32)
+	sk, err := hkdf.Key(sha256.New, master, nil, "hb seal v2", chacha20poly1305.KeySize)
 	if err != nil {
 		return nil, err
 	}
@@ -156,33 +177,98 @@ func NewKey(id uint8, master []byte) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	blk, err := aes.NewCipher(sk)
-	if err != nil {
-		return nil, err
-	}
-	aead, err := cipher.NewGCM(blk)
+	aead, err := chacha20poly1305.NewX(sk)
 	if err != nil {
 		return nil, err
 	}
 	return &Key{ID: id, tokenKey: tk, aead: aead}, nil
 }
 
-// Token returns the access token for the epoch minute of unixNano.
-func (k *Key) Token(unixNano int64) Token { return MakeToken(k.tokenKey, EpochMinute(unixNano)) }
+// Sealer numbers and encodes the blobs of one responder run. It draws a
+// random 128-bit boot id when created and gives every blob the next
+// generation (1, 2, …); before the generation would pass MaxGeneration it
+// draws a fresh boot id and starts again at 1. So a Sealer never seals two
+// blobs with the same (boot id, generation), and two Sealers share a boot id
+// only by a 128-bit collision: no sealing nonce repeats (docs/wire.md §3).
+// It is safe for concurrent use.
+type Sealer struct {
+	key  *Key
+	rand io.Reader
 
-// ValidTokens returns the current and previous minute's tokens.
-func (k *Key) ValidTokens(unixNano int64) [2]Token { return ValidTokens(k.tokenKey, unixNano) }
+	mu  sync.Mutex
+	id  BootID
+	gen uint64
+}
 
-// CheckToken reports whether t is valid now (current or previous minute).
-func (k *Key) CheckToken(t Token, unixNano int64) bool { return CheckToken(k.tokenKey, t, unixNano) }
+// NewSealer returns a Sealer that seals with k (nil: clear blobs, still
+// numbered) and draws boot ids from random (crypto/rand.Reader in
+// production).
+func NewSealer(k *Key, random io.Reader) (*Sealer, error) {
+	s := &Sealer{key: k, rand: random}
+	if err := s.newBootID(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Sealer) newBootID() error {
+	if _, err := io.ReadFull(s.rand, s.id[:]); err != nil {
+		return fmt.Errorf("wire: draw a boot id: %w", err)
+	}
+	s.gen = 0
+	return nil
+}
+
+// BootID returns the current boot id.
+func (s *Sealer) BootID() BootID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.id
+}
+
+// Encode sets h.BootID and h.Generation to the next pair and encodes h into
+// dst[:BlobSize] (sealed when the Sealer has a key).
+func (s *Sealer) Encode(dst []byte, h *Health) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen >= MaxGeneration {
+		if err := s.newBootID(); err != nil {
+			return err
+		}
+	}
+	h.BootID = s.id
+	h.Generation = s.gen + 1
+	if err := EncodeBlob(dst, h, s.key); err != nil {
+		return err
+	}
+	s.gen++ // only a pair that was used is consumed
+	return nil
+}
+
+// nonces recycles nonce buffers: a buffer on the stack would escape through
+// the cipher.AEAD interface call and cost an allocation per blob.
+var nonces = sync.Pool{New: func() any { return new([chacha20poly1305.NonceSizeX]byte) }}
+
+// nonce fills n with the 24-byte XChaCha20-Poly1305 nonce of a blob
+// header: boot id ‖ generation ‖ the low 32 bits of collected-at.
+func nonce(n *[chacha20poly1305.NonceSizeX]byte, hdr []byte) {
+	copy(n[:20], hdr[offBBootID:offBGeneration+4])
+	copy(n[20:], hdr[offBCollected+4:offBCollected+8])
+}
 
 // EncodeBlob writes h into dst[:BlobSize]: clear with a CRC32 when k is
 // nil, else sealed with k (h.Flags and h.KeyID are set from k). dst must
-// hold BlobSize bytes. The nonce is h.BootRandom ‖ h.Generation: a responder
-// must never publish two blobs with the same pair under one key.
+// hold BlobSize bytes. The nonce is derived from h.BootID and h.Generation:
+// responders use a Sealer, which never repeats a pair; EncodeBlob itself
+// trusts its caller (tests, benchmarks, and Sealer).
+//
+// ErrRange: generation 0 or past MaxGeneration.
 func EncodeBlob(dst []byte, h *Health, k *Key) error {
 	if len(dst) < BlobSize {
 		return ErrShort
+	}
+	if h.Generation == 0 || h.Generation > MaxGeneration {
+		return ErrRange
 	}
 	b := dst[:BlobSize]
 	clear(b)
@@ -193,11 +279,11 @@ func EncodeBlob(dst []byte, h *Health, k *Key) error {
 		b[offBKeyID] = k.ID
 	}
 	be := binary.BigEndian
-	be.PutUint32(b[offBBootRandom:], h.BootRandom)
-	be.PutUint64(b[offBGeneration:], h.Generation)
+	copy(b[offBBootID:], h.BootID[:])
+	be.PutUint32(b[offBGeneration:], uint32(h.Generation))
 	be.PutUint64(b[offBCollected:], uint64(h.CollectedAt))
-	be.PutUint64(b[offBBootTime:], uint64(h.BootTime))
-	be.PutUint64(b[offBUptime:], h.Uptime)
+	be.PutUint32(b[offBBootTime:], h.BootTime)
+	be.PutUint32(b[offBUptime:], h.Uptime)
 	be.PutUint16(b[offBCPU:], h.CPUBusy)
 	be.PutUint16(b[offBNumCPU:], h.NumCPU)
 	be.PutUint16(b[offBFullest:], h.FullestMount)
@@ -218,9 +304,19 @@ func EncodeBlob(dst []byte, h *Health, k *Key) error {
 		be.PutUint32(b[offBCRC:], crc32.ChecksumIEEE(b[:offBCRC]))
 		return nil
 	}
+	n := nonces.Get().(*[chacha20poly1305.NonceSizeX]byte)
+	nonce(n, b)
 	body := b[offBBody : offBBody+BlobBodyLen]
-	k.aead.Seal(body[:0], b[offBNonce:offBNonce+12], body, b[:BlobHeaderLen])
+	k.aead.Seal(body[:0], n[:], body, b[:BlobHeaderLen])
+	nonces.Put(n)
 	return nil
+}
+
+// IsClearBlob reports whether b starts with an HBH1 header that says the
+// blob is clear (not sealed), whatever the rest holds: what a prober with
+// a key refuses as a downgrade before spending a decode on it.
+func IsClearBlob(b []byte) bool {
+	return len(b) >= BlobHeaderLen && string(b[:4]) == BlobMagic && b[offBFlags]&BlobFlagSealed == 0
 }
 
 // DecodeBlob decodes a blob into h. A sealed blob is opened with k (which
@@ -228,9 +324,12 @@ func EncodeBlob(dst []byte, h *Health, k *Key) error {
 // overwritten. A clear blob is accepted whatever k is; callers that require
 // sealing check h.Sealed(). It allocates nothing.
 //
-// Errors: ErrShort (truncated), ErrMagic, ErrVersion, ErrChecksum (clear
-// blob tampered or torn), ErrNoKey, ErrSeal (sealed blob tampered, torn or
-// under another key).
+// It accepts only what EncodeBlob produces. Errors: ErrShort (truncated),
+// ErrMagic, ErrVersion (any version but BlobVersion, including 1),
+// ErrMalformed (reserved bits or bytes set, a key id on a clear blob or
+// none on a sealed one, generation 0), ErrChecksum (clear blob tampered or
+// torn), ErrNoKey, ErrSeal (sealed blob tampered, torn or under another
+// key).
 func DecodeBlob(b []byte, k *Key, h *Health) error {
 	if len(b) < BlobSize {
 		return ErrShort
@@ -243,28 +342,47 @@ func DecodeBlob(b []byte, k *Key, h *Health) error {
 		return ErrVersion
 	}
 	be := binary.BigEndian
-	flags := b[offBFlags]
-	if flags&BlobFlagSealed == 0 {
+	flags, keyID := b[offBFlags], b[offBKeyID]
+	sealed := flags == BlobFlagSealed
+	switch {
+	case flags&^BlobFlagSealed != 0, b[offBReserved] != 0, be.Uint32(b[offBGeneration:]) == 0:
+		return ErrMalformed
+	case sealed != (keyID != 0):
+		return ErrMalformed
+	}
+	if !sealed {
 		if be.Uint32(b[offBCRC:]) != crc32.ChecksumIEEE(b[:offBCRC]) {
 			return ErrChecksum
 		}
+		for _, c := range b[offBTag:offBCRC] {
+			if c != 0 {
+				return ErrMalformed
+			}
+		}
 	} else {
-		if k == nil || k.ID != b[offBKeyID] {
+		if k == nil || k.ID != keyID {
 			return ErrNoKey
 		}
+		n := nonces.Get().(*[chacha20poly1305.NonceSizeX]byte)
+		nonce(n, b)
 		ct := b[offBBody:]
-		if _, err := k.aead.Open(ct[:0], b[offBNonce:offBNonce+12], ct, b[:BlobHeaderLen]); err != nil {
+		_, err := k.aead.Open(ct[:0], n[:], ct, b[:BlobHeaderLen])
+		nonces.Put(n)
+		if err != nil {
 			return ErrSeal
 		}
 	}
+	if be.Uint16(b[offBReserved2:]) != 0 {
+		return ErrMalformed
+	}
 	*h = Health{
 		Flags:        flags,
-		KeyID:        b[offBKeyID],
-		BootRandom:   be.Uint32(b[offBBootRandom:]),
-		Generation:   be.Uint64(b[offBGeneration:]),
+		KeyID:        keyID,
+		BootID:       BootID(b[offBBootID : offBBootID+BootIDLen]),
+		Generation:   uint64(be.Uint32(b[offBGeneration:])),
 		CollectedAt:  int64(be.Uint64(b[offBCollected:])),
-		BootTime:     int64(be.Uint64(b[offBBootTime:])),
-		Uptime:       be.Uint64(b[offBUptime:]),
+		BootTime:     be.Uint32(b[offBBootTime:]),
+		Uptime:       be.Uint32(b[offBUptime:]),
 		CPUBusy:      be.Uint16(b[offBCPU:]),
 		NumCPU:       be.Uint16(b[offBNumCPU:]),
 		FullestMount: be.Uint16(b[offBFullest:]),

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package wire
 
 // Checksum returns the Internet checksum (RFC 1071) of b, as used by ICMP,

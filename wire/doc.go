@@ -1,8 +1,11 @@
+// SPDX-License-Identifier: MIT
+
 // Package wire holds hb's byte formats: the HBQ1 probe request and its HBR1
 // reply, the HBH1 health blob (clear with a CRC32, or sealed with
-// AES-256-GCM), the access token, the probe cookie, and the legacy HBM v2
-// heartbeat payload, the HBP1 push heartbeat with its HBA1 ack, and the
-// legacy hbd datagrams.
+// XChaCha20-Poly1305 under a per-run subkey; Sealer numbers a run's blobs so
+// no sealing nonce repeats), the access token, the probe cookie, the legacy
+// HBM v2 heartbeat payload, the HBP1 push heartbeat with its HBA1 ack, and
+// the legacy hbd datagrams.
 //
 // Everything here is pure: functions take bytes and return values, or write
 // into a buffer the caller owns. Nothing reads the clock or touches a socket;

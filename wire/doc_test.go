@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package wire
 
 import (
@@ -21,9 +23,9 @@ func TestDocsAgree(t *testing.T) {
 		"OffMagic": OffMagic, "OffFlags": OffFlags, "OffKeyID": OffKeyID, "OffRoom": OffRoom,
 		"OffCookie": OffCookie, "OffTxTime": OffTxTime, "OffToken": OffToken, "HeaderLen": HeaderLen,
 		"offBMagic": offBMagic, "offBVersion": offBVersion, "offBFlags": offBFlags, "offBKeyID": offBKeyID,
-		"offBBootRandom": offBBootRandom, "offBGeneration": offBGeneration, "offBCollected": offBCollected,
+		"offBReserved": offBReserved, "offBBootID": offBBootID, "offBGeneration": offBGeneration, "offBCollected": offBCollected,
 		"offBBootTime": offBBootTime, "offBUptime": offBUptime, "offBCPU": offBCPU, "offBNumCPU": offBNumCPU,
-		"offBFullest": offBFullest, "offBLoad1": offBLoad1, "offBLoad5": offBLoad5, "offBLoad15": offBLoad15,
+		"offBFullest": offBFullest, "offBReserved2": offBReserved2, "offBLoad1": offBLoad1, "offBLoad5": offBLoad5, "offBLoad15": offBLoad15,
 		"offBProcs": offBProcs, "offBMemTotal": offBMemTotal, "offBMemAvail": offBMemAvail,
 		"offBSwapTotal": offBSwapTotal, "offBSwapUsed": offBSwapUsed, "offBRootTotal": offBRootTotal,
 		"offBRootUsed": offBRootUsed, "offBNetRx": offBNetRx, "offBNetTx": offBNetTx,
@@ -88,13 +90,13 @@ func TestDocsAgree(t *testing.T) {
 	}
 	for _, want := range []string{
 		"180 bytes (`BlobSize`", "`HeaderLen + BlobSize` = 220", "Total: 28 bytes (`HBM2Len`)",
-		"28-byte header, a\n136-byte metrics body",
+		"36-byte header, a\n128-byte metrics body", "| version = 2 |",
 	} {
 		if !strings.Contains(string(raw), want) {
 			t.Errorf("docs/wire.md lacks %q", want)
 		}
 	}
-	if BlobSize != 180 || HeaderLen+BlobSize != 220 || HBM2Len != 28 || BlobHeaderLen != 28 || BlobBodyLen != 136 || BlobSize%4 != 0 {
+	if BlobSize != 180 || HeaderLen+BlobSize != 220 || HBM2Len != 28 || BlobHeaderLen != 36 || BlobBodyLen != 128 || BlobVersion != 2 || BlobSize%4 != 0 {
 		t.Error("sizes in the code differ from the ones docs/wire.md states")
 	}
 }

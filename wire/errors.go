@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package wire
 
 import "errors"
@@ -19,9 +21,13 @@ var (
 	ErrSeal = errors.New("wire: seal does not open")
 	// ErrNoKey: a sealed blob arrived but no key with its id is known.
 	ErrNoKey = errors.New("wire: sealed blob without a matching key")
-	// ErrRange: a decoded value is out of its range (non-finite, or a
-	// percentage outside 0–100).
+	// ErrRange: a value is out of its range (decoding: non-finite, or a
+	// percentage outside 0–100; encoding: a value the format cannot carry).
 	ErrRange = errors.New("wire: value out of range")
+	// ErrMalformed: a field holds a value the encoder never writes
+	// (reserved bits or bytes set, a key id on a clear blob or none on a
+	// sealed one, generation 0).
+	ErrMalformed = errors.New("wire: field the encoder never produces")
 	// ErrRoom: the request's room cannot hold a health blob.
 	ErrRoom = errors.New("wire: room too small for a health blob")
 )

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package wire
 
 import (
@@ -61,7 +63,7 @@ func FuzzDecodeBlob(f *testing.F) {
 		var h Health
 		err := DecodeBlob(in, key, &h)
 		if err != nil {
-			for _, known := range []error{ErrShort, ErrMagic, ErrVersion, ErrChecksum, ErrNoKey, ErrSeal} {
+			for _, known := range []error{ErrShort, ErrMagic, ErrVersion, ErrMalformed, ErrChecksum, ErrNoKey, ErrSeal} {
 				if errors.Is(err, known) {
 					return
 				}
@@ -77,9 +79,56 @@ func FuzzDecodeBlob(f *testing.F) {
 		if err := EncodeBlob(enc[:], &h, encKey); err != nil {
 			t.Fatal(err)
 		}
+		encoded := enc
 		var h2 Health
 		if err := DecodeBlob(enc[:], key, &h2); err != nil || h2 != h {
 			t.Fatalf("round trip: %v\n%+v\n%+v", err, h, h2)
+		}
+		// What decodes is byte for byte what the encoder writes (a sealed
+		// blob re-encrypts to the same bytes: the nonce is in the header).
+		{
+			if !bytes.Equal(encoded[:], b[:BlobSize]) {
+				t.Fatalf("decoded a blob the encoder would not write:\n got %x\nenc %x", b[:BlobSize], encoded)
+			}
+		}
+	})
+}
+
+// FuzzBlobHeader replaces the 36-byte header of a valid blob. A sealed blob
+// decodes only with its own header (it is the additional data, and the
+// nonce comes from it); a clear one only with a header the encoder writes.
+func FuzzBlobHeader(f *testing.F) {
+	k := testKey(f)
+	h := sampleHealth(42)
+	var clearB, sealedB [BlobSize]byte
+	if err := EncodeBlob(clearB[:], &h, nil); err != nil {
+		f.Fatal(err)
+	}
+	if err := EncodeBlob(sealedB[:], &h, k); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(clearB[:BlobHeaderLen], false)
+	f.Add(sealedB[:BlobHeaderLen], true)
+	f.Fuzz(func(t *testing.T, hdr []byte, sealed bool) {
+		if len(hdr) != BlobHeaderLen {
+			return
+		}
+		orig := clearB
+		if sealed {
+			orig = sealedB
+		}
+		b := orig
+		copy(b[:], hdr)
+		var got Health
+		err := DecodeBlob(b[:], k, &got)
+		if err != nil {
+			return
+		}
+		if sealed && !bytes.Equal(hdr, orig[:BlobHeaderLen]) {
+			t.Fatalf("sealed blob opened under a changed header %x", hdr)
+		}
+		if got.Flags&^BlobFlagSealed != 0 || got.Generation == 0 || (got.KeyID == 0) == got.Sealed() {
+			t.Fatalf("decoded a header the encoder cannot write: %+v", got)
 		}
 	})
 }

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package wire
 
 import (
@@ -5,23 +7,28 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
+	"net/netip"
 )
 
 // TokenLen is the length of the access token in a request.
 const TokenLen = 16
 
 // Token is a request's access token: zeros when no key is configured, else
-// the first 16 bytes of HMAC-SHA256(key, epoch minute as a big-endian
-// uint64).
+// the first 16 bytes of HMAC-SHA256(token key, epoch minute as a big-endian
+// uint64 ‖ the target address as 16 bytes, IPv4 as ::ffff:a.b.c.d). It is
+// bound to the address the request is sent to: a token captured on its way
+// to one host is refused by every other (docs/wire.md §1).
 type Token [TokenLen]byte
 
 // EpochMinute returns the minute number for a unix time in nanoseconds.
 func EpochMinute(unixNano int64) uint64 { return uint64(unixNano / 60e9) }
 
-// MakeToken computes the token for key and the given epoch minute.
-func MakeToken(key []byte, minute uint64) Token {
-	var msg [8]byte
+// MakeToken computes the token for key, epoch minute and target address.
+func MakeToken(key []byte, minute uint64, addr netip.Addr) Token {
+	var msg [8 + 16]byte
 	binary.BigEndian.PutUint64(msg[:], minute)
+	a := addr.Unmap().As16() // IPv4: the mapped form ::ffff:a.b.c.d
+	copy(msg[8:], a[:])
 	m := hmac.New(sha256.New, key)
 	m.Write(msg[:])
 	var t Token
@@ -29,19 +36,39 @@ func MakeToken(key []byte, minute uint64) Token {
 	return t
 }
 
-// ValidTokens returns the tokens a responder accepts at time now (unix ns):
-// the current minute's and the previous minute's, so a request made just
-// before a minute boundary still passes.
-func ValidTokens(key []byte, unixNano int64) [2]Token {
+// ValidTokens returns the tokens a responder accepts at time unixNano for
+// requests to addr: the previous, current and next minute's. The previous
+// one lets a request made just before a boundary pass after it; the next
+// one lets a prober whose clock runs ahead (or a request sent just after
+// the boundary, before the responder's tokens turned over) pass too.
+func ValidTokens(key []byte, unixNano int64, addr netip.Addr) [3]Token {
 	m := EpochMinute(unixNano)
-	return [2]Token{MakeToken(key, m), MakeToken(key, m-1)}
+	return [3]Token{MakeToken(key, m-1, addr), MakeToken(key, m, addr), MakeToken(key, m+1, addr)}
 }
 
 // CheckToken reports, in constant time, whether t is valid for key at time
-// unixNano (current or previous minute).
-func CheckToken(key []byte, t Token, unixNano int64) bool {
-	v := ValidTokens(key, unixNano)
-	a := subtle.ConstantTimeCompare(t[:], v[0][:])
-	b := subtle.ConstantTimeCompare(t[:], v[1][:])
-	return a|b == 1
+// unixNano for a request sent to addr.
+func CheckToken(key []byte, t Token, unixNano int64, addr netip.Addr) bool {
+	ok := 0
+	for _, v := range ValidTokens(key, unixNano, addr) {
+		ok |= subtle.ConstantTimeCompare(t[:], v[:])
+	}
+	return ok == 1
+}
+
+// Token returns the access token for a request sent to addr in the epoch
+// minute of unixNano.
+func (k *Key) Token(unixNano int64, addr netip.Addr) Token {
+	return MakeToken(k.tokenKey, EpochMinute(unixNano), addr)
+}
+
+// ValidTokens returns the previous, current and next minute's tokens for
+// requests to addr.
+func (k *Key) ValidTokens(unixNano int64, addr netip.Addr) [3]Token {
+	return ValidTokens(k.tokenKey, unixNano, addr)
+}
+
+// CheckToken reports whether t is valid now for a request sent to addr.
+func (k *Key) CheckToken(t Token, unixNano int64, addr netip.Addr) bool {
+	return CheckToken(k.tokenKey, t, unixNano, addr)
 }

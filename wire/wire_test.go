@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package wire
 
 import (
@@ -148,7 +150,7 @@ func testKey(t testing.TB) *Key {
 
 func sampleHealth(gen uint64) Health {
 	h := Health{
-		BootRandom: 0xdeadbeef, Generation: gen, CollectedAt: 1700000000_123456789,
+		BootID: BootID{0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, Generation: gen, CollectedAt: 1700000000_123456789,
 		BootTime: 1699990000, Uptime: 10000, CPUBusy: 125, NumCPU: 8, FullestMount: 731,
 		Load1: 1250, Load5: 990, Load15: 500, Procs: 321,
 		MemTotal: 16 << 30, MemAvailable: 8 << 30, SwapTotal: 2 << 30, SwapUsed: 1 << 20,
@@ -162,17 +164,17 @@ func TestRequestGoldenAndRoundTrip(t *testing.T) {
 	k := testKey(t)
 	const tx = 1700000000_000000001
 	target := netip.MustParseAddr("198.18.0.7")
-	r := Request{Flags: FlagHealth, KeyID: k.ID, Room: BlobSize, Cookie: Cookie(testSecret(), target, 0x4242, 7, tx), TxTime: tx, Token: k.Token(tx)}
+	r := Request{Flags: FlagHealth, KeyID: k.ID, Room: BlobSize, Cookie: Cookie(testSecret(), target, 0x4242, 7, tx), TxTime: tx, Token: k.Token(tx, target)}
 	b := AppendRequest(nil, r)
 	if len(b) != RequestLen {
 		t.Fatalf("len %d, want %d", len(b), RequestLen)
 	}
-	golden(t, "request.hex", "HBQ1 request: flags=health key=1 room=180 target 198.18.0.7 id 0x4242 seq 7\ntx 1700000000000000001 ns, secret a0..af, token of master 00..1f", b)
+	golden(t, "request.hex", "HBQ1 request: flags=health key=1 room=180 target 198.18.0.7 id 0x4242 seq 7\ntx 1700000000000000001 ns, secret a0..af, token of master 00..1f for 198.18.0.7", b)
 	got, err := ParseRequest(b)
 	if err != nil || got != r {
 		t.Fatalf("round trip: %+v %v, want %+v", got, err, r)
 	}
-	if !k.CheckToken(got.Token, tx) {
+	if !k.CheckToken(got.Token, tx, target) {
 		t.Fatal("token does not check")
 	}
 	// A reply built from it.
@@ -238,6 +240,12 @@ func TestBlobGoldenAndRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "blob-sealed.hex", "HBH1 sealed blob: sampleHealth(42), key id 1, master 00 01 .. 1f", sealedB[:])
+	// The golden sealed blob opens under docs/wire.md §3 written out by hand.
+	master := make([]byte, KeyLen)
+	for i := range master {
+		master[i] = byte(i)
+	}
+	pairOf(t, master, sealedB[:])
 
 	var got Health
 	if err := DecodeBlob(clearB[:], k, &got); err != nil || got != h || got.Sealed() {
@@ -284,7 +292,9 @@ func TestBlobRejects(t *testing.T) {
 	}{
 		"clear truncated":        {enc(1, nil)[:BlobSize-1], nil, ErrShort},
 		"clear bad magic":        {append([]byte("HBH2"), enc(1, nil)[4:]...), nil, ErrMagic},
-		"clear bad version":      {func() []byte { b := enc(1, nil); b[4] = 2; return b }(), nil, ErrVersion},
+		"clear version 1":        {func() []byte { b := enc(1, nil); b[4] = 1; return b }(), nil, ErrVersion},
+		"sealed version 1":       {func() []byte { b := enc(1, k); b[4] = 1; return b }(), k, ErrVersion},
+		"clear version 3":        {func() []byte { b := enc(1, nil); b[4] = 3; return b }(), nil, ErrVersion},
 		"clear tampered body":    {func() []byte { b := enc(1, nil); b[offBCPU+1] ^= 1; return b }(), nil, ErrChecksum},
 		"clear tampered crc":     {func() []byte { b := enc(1, nil); b[BlobSize-1] ^= 0x80; return b }(), nil, ErrChecksum},
 		"clear torn":             {torn(nil), nil, ErrChecksum},
@@ -328,25 +338,37 @@ func TestEncodeBlobShort(t *testing.T) {
 func TestTokenWindow(t *testing.T) {
 	k := testKey(t)
 	const now = 1700000039_000000000 // 39 s into a minute
-	tok := k.Token(now)
+	host := netip.MustParseAddr("198.18.0.7")
+	tok := k.Token(now, host)
 	for name, tc := range map[string]struct {
 		at   int64
 		want bool
 	}{
-		"same minute":       {now + 20e9, true},
-		"next minute":       {now + 30e9, true},  // previous minute's token still valid
-		"two minutes later": {now + 90e9, false}, // too old
-		"earlier minute":    {now - 60e9, false}, // tokens from the future are not valid
+		"same minute":        {now + 20e9, true},
+		"next minute":        {now + 30e9, true},  // previous minute's token still valid
+		"two minutes later":  {now + 90e9, false}, // too old
+		"previous minute":    {now - 60e9, true},  // a prober whose clock runs ahead
+		"two minutes before": {now - 120e9, false},
 	} {
-		if got := k.CheckToken(tok, tc.at); got != tc.want {
+		if got := k.CheckToken(tok, tc.at, host); got != tc.want {
 			t.Errorf("%s: CheckToken = %v, want %v", name, got, tc.want)
 		}
 	}
 	other, _ := NewKey(1, bytes.Repeat([]byte{9}, KeyLen))
-	if other.CheckToken(tok, now) {
+	if other.CheckToken(tok, now, host) {
 		t.Error("another key accepted the token")
 	}
-	if v := k.ValidTokens(now); v[0] != tok || v[1] == tok {
+	// Bound to the target: refused for every other address, IPv4 and its
+	// mapped form are one address.
+	for _, a := range []string{"198.18.0.8", "2001:2::7", "::ffff:198.18.0.8", "0.0.0.0"} {
+		if k.CheckToken(tok, now, netip.MustParseAddr(a)) {
+			t.Errorf("token for %v accepted for %s", host, a)
+		}
+	}
+	if !k.CheckToken(tok, now, netip.MustParseAddr("::ffff:198.18.0.7")) {
+		t.Error("token refused for the IPv4-mapped form of its own address")
+	}
+	if v := k.ValidTokens(now, host); v[1] != tok || v[0] == tok || v[2] == tok || v[0] != k.Token(now-60e9, host) || v[2] != k.Token(now+60e9, host) {
 		t.Errorf("ValidTokens = %x", v)
 	}
 	if _, err := NewKey(0, make([]byte, KeyLen)); !errors.Is(err, ErrKey) {

@@ -1,9 +1,12 @@
+// SPDX-License-Identifier: MIT
+
 package main
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -304,5 +307,48 @@ func TestDaemonReload(t *testing.T) {
 	}
 	if !strings.Contains(log2.String(), `msg="restored host states" hosts=2`) {
 		t.Errorf("no restore log line:\n%s", log2.String())
+	}
+}
+
+// TestDaemonBindFailure is the issue's bug: when the API cannot bind (the
+// port is taken, or the address is not local) the daemon logged and
+// exited 0, so systemd's Restart=on-failure never restarted it. The real
+// binary must now exit 2, naming the address, before probing anything.
+func TestDaemonBindFailure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the hb-probe binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "hb-probe")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	for _, tc := range []struct{ name, listen, want string }{
+		{"port in use", taken.Addr().String(), "address already in use"},
+		// 198.18.0.1 is not on any interface here: bind fails with
+		// EADDRNOTAVAIL; nothing is sent.
+		{"address not local", "198.18.0.1:8787", "cannot assign requested address"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			cmd := exec.Command(bin, "--listen", tc.listen, "--db", filepath.Join(dir, "hb.db"), "--proto", "udp", "127.0.0.1")
+			cmd.Stdout, cmd.Stderr = &out, &out
+			cmd.Env = append(os.Environ(), "HB_CONFIG=")
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+				t.Fatalf("exit: %v, want status 2\n%s", err, out.String())
+			}
+			if s := out.String(); !strings.Contains(s, "cannot listen on "+tc.listen) || !strings.Contains(s, tc.want) || strings.Contains(s, `msg=monitoring`) {
+				t.Errorf("output:\n%s", s)
+			}
+		})
 	}
 }

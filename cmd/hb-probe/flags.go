@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package main
 
 // The command line: flags, their mapping onto the config (defaults < file
@@ -19,10 +21,9 @@ import (
 	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/monitor"
 	"github.com/hbmon/hb/prober"
-	"github.com/hbmon/hb/wire"
 )
 
-// options are the command-line flags. Daemon mode (daemon.go) may add its
+// options are the command-line flags. Daemon mode (daemonOptions) adds its
 // own fields; keep each one documented by its flag's help text.
 type options struct {
 	Targets      string        // --targets FILE ("-": stdin)
@@ -38,6 +39,7 @@ type options struct {
 	UDPPort      int           // --udp-port
 	KeyFile      string        // --key FILE
 	KeyID        int           // --key-id
+	AcceptClear  bool          // --accept-clear
 	JSON         bool          // --json
 	MaxTargets   int           // --max-targets
 	NoKernelTx   bool          // --no-kernel-tx
@@ -46,30 +48,32 @@ type options struct {
 	Quiet        bool          // --quiet: no mode line, warnings or progress
 	Version      bool          // --version
 
-	Daemon  daemonOptions  // daemon-only flags (daemon.go)
+	Daemon  daemonOptions  // daemon-only flags (below)
 	visited config.Visited // flags set on the command line: they override the config file
 }
 
 func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("hb-probe", flag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.StringVar(&o.Targets, "targets", "", "read targets from `FILE` ('-' for stdin): one per line, an IPv4/IPv6 address, hostname or CIDR, then optional name=NAME and key=value labels; '#' comments")
+	def := config.DefaultProbe() // the one home of the defaults
+	fs.StringVar(&o.Targets, "targets", "", "read targets from `FILE` ('-' for stdin): one per line, an IPv4/IPv6 address, hostname or CIDR (daemon: also tcp://HOST:PORT, http(s)://HOST/PATH, heartbeat://NAME, pulse://NAME checks), then optional name=NAME, the check's options and key=value labels; lines with the same name= are one host; '#' comments (docs/prober.md)")
 	fs.BoolVar(&o.Once, "once", false, "probe every target --count times, print a table (or --json) and exit: 0 all answered, 1 some did not, 2 usage/setup error")
-	fs.IntVar(&o.Count, "count", 1, "probes per target per round (loss and jitter need more than 1)")
+	fs.IntVar(&o.Count, "count", def.Count, "probes per target per round (loss and jitter need more than 1)")
 	fs.DurationVar(&o.Period, "period", time.Second, "with --once: time between two probes of the same target")
-	fs.DurationVar(&o.Interval, "interval", 10*time.Second, "daemon: how often each target is probed (spread evenly over the interval)")
-	fs.DurationVar(&o.Timeout, "timeout", time.Second, "how long a probe waits for its reply")
-	fs.IntVar(&o.Rate, "rate", 10000, "global limit in probes per second, released in whole batches (0: unlimited)")
-	fs.IntVar(&o.Batch, "batch", 64, "probes per sendmmsg / replies per recvmmsg call")
-	fs.StringVar(&o.Proto, "proto", "auto", "auto (raw ICMP with CAP_NET_RAW, else ping sockets, else UDP), icmp, or udp (HBQ1 datagrams to --udp-port, answered by hb-responder)")
-	fs.IntVar(&o.UDPPort, "udp-port", wire.DefaultUDPPort, "responder UDP port for --proto udp")
+	fs.DurationVar(&o.Interval, "interval", def.Interval.D(), "daemon: how often each target is probed (spread evenly over the interval)")
+	fs.DurationVar(&o.Timeout, "timeout", def.Timeout.D(), "how long a probe waits for its reply")
+	fs.IntVar(&o.Rate, "rate", def.Rate, "global limit in probes per second, released in whole batches (0: unlimited)")
+	fs.IntVar(&o.Batch, "batch", def.Batch, "probes per sendmmsg / replies per recvmmsg call")
+	fs.StringVar(&o.Proto, "proto", def.Proto, "auto (raw ICMP with CAP_NET_RAW, else ping sockets, else UDP), icmp, or udp (HBQ1 datagrams to --udp-port, answered by hb-responder)")
+	fs.IntVar(&o.UDPPort, "udp-port", def.UDPPort, "responder UDP port for --proto udp")
 	fs.StringVar(&o.KeyFile, "key", "", "shared key `FILE` (32 raw bytes or 64 hex digits): sends access tokens and opens sealed health blobs")
-	fs.IntVar(&o.KeyID, "key-id", 1, "id (1-255) of the --key, as configured on the responders")
+	fs.IntVar(&o.KeyID, "key-id", def.KeyID, "id (1-255) of the --key, as configured on the responders")
+	fs.BoolVar(&o.AcceptClear, "accept-clear", def.AcceptClear, "with --key, still accept replies carrying clear (unsealed) health blobs; without it they are refused as a downgrade and the host counts as not answering")
 	fs.BoolVar(&o.JSON, "json", false, "with --once: print one JSON object per target (JSON Lines) instead of the table")
-	fs.IntVar(&o.MaxTargets, "max-targets", prober.DefaultMaxTargets, "refuse target lists (after CIDR expansion) larger than this")
+	fs.IntVar(&o.MaxTargets, "max-targets", def.MaxTargets, "refuse target lists (after CIDR expansion) larger than this")
 	fs.BoolVar(&o.NoKernelTx, "no-kernel-tx", false, "do not use SO_TIMESTAMPING; measure RTT from SO_TIMESTAMPNS receive stamps and the send clock")
-	fs.DurationVar(&o.ResolveEvery, "resolve-every", 5*time.Minute, "daemon: re-resolve hostnames this often (0: never)")
-	fs.DurationVar(&o.StaleAfter, "stale-after", 30*time.Second, "flag health blobs collected longer ago than this as stale")
+	fs.DurationVar(&o.ResolveEvery, "resolve-every", def.ResolveEvery.D(), "daemon: re-resolve hostnames this often (0: never)")
+	fs.DurationVar(&o.StaleAfter, "stale-after", def.StaleAfter.D(), "flag health blobs collected longer ago than this as stale")
 	fs.BoolVar(&o.Quiet, "quiet", false, "no mode line, warnings or progress on stderr")
 	fs.BoolVar(&o.Version, "version", false, "print the version and exit")
 	addDaemonFlags(fs, &o.Daemon)
@@ -148,7 +152,7 @@ func engineConfig(o *options) (prober.Config, error) {
 	}
 	return prober.Config{
 		Proto: proto, Interval: o.Interval, Timeout: o.Timeout, Rate: o.Rate, Batch: o.Batch,
-		Key: key, StaleAfter: o.StaleAfter, UDPPort: o.UDPPort, NoKernelTx: o.NoKernelTx,
+		Key: key, AcceptClear: o.AcceptClear, StaleAfter: o.StaleAfter, UDPPort: o.UDPPort, NoKernelTx: o.NoKernelTx,
 	}, nil
 }
 
@@ -243,6 +247,7 @@ func effectiveConfig(o *options) (config.Probe, string, error) {
 	config.Override(v, "udp-port", &c.UDPPort, o.UDPPort)
 	config.Override(v, "key", &c.KeyFile, o.KeyFile)
 	config.Override(v, "key-id", &c.KeyID, o.KeyID)
+	config.Override(v, "accept-clear", &c.AcceptClear, o.AcceptClear)
 	config.Override(v, "no-kernel-tx", &c.NoKernelTx, o.NoKernelTx)
 	config.Override(v, "max-targets", &c.MaxTargets, o.MaxTargets)
 	config.Override(v, "resolve-every", &c.ResolveEvery, config.Duration(o.ResolveEvery))

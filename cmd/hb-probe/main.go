@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Command hb-probe watches many hosts with batched ICMP/UDP probes (and the
 // other checks of its target list) and reports their reachability,
 // kernel-timestamped RTT and health.
@@ -47,12 +49,18 @@ func main() {
 	if filepath.Base(os.Args[0]) == "hb-fping" { // a link named hb-fping is fping
 		os.Exit(runFPing(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
+	if filepath.Base(os.Args[0]) == "pingstate" { // a link named pingstate is pingstate (pingstate.go)
+		os.Exit(runPingstate("pingstate", os.Args[1:], os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "fping" { // fping's command line (once.go)
 		return runFPing(args[1:], stdin, stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "pingstate" { // pingstate's command line (pingstate.go)
+		return runPingstate("hb-probe pingstate", args[1:], stderr)
 	}
 	if len(args) > 0 {
 		if sub, ok := subcommands[args[0]]; ok {

@@ -4,19 +4,18 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/hbmon/hb/config"
-	"github.com/hbmon/hb/responder"
 	"github.com/hbmon/hb/wire"
 )
 
@@ -39,11 +38,11 @@ func freeUDP(t *testing.T) string {
 	return c.LocalAddr().String()
 }
 
-// TestPushEndToEnd runs the real hb-probe binary with the push receiver
-// on loopback. hb-responder's pusher (the library the responder runs)
-// pushes sealed heartbeats for host web1, which hb-probe also pings: both
-// checks come up; when the pusher stops, the heartbeat check goes down
-// after interval + grace while ICMP stays up. A legacy hbd datagram from
+// TestPushEndToEnd runs the real hb-probe and hb-responder binaries on
+// loopback. hb-responder pushes sealed heartbeats for host web1, which
+// hb-probe also pings: both checks come up; `hb-responder push -m` lands
+// in the event log; after SIGTERM (shutdown heartbeat) the heartbeat check
+// goes down after interval + grace while ICMP stays up. A legacy hbd datagram from
 // the golden file and one from an hbc_mini.py-style Python sender are
 // ACKed and their metrics show in /api/v1/heartbeats.
 func TestPushEndToEnd(t *testing.T) {
@@ -68,7 +67,7 @@ func TestPushEndToEnd(t *testing.T) {
 	pushAddr := freeUDP(t)
 	addr := freeAddr(t)
 	cfg := filepath.Join(dir, "hb-probe.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("targets = %q\ninterval = \"500ms\"\ntimeout = \"400ms\"\nkey_file = %q\n[store]\ndb = %q\n[api]\nlisten = %q\n[push]\nenabled = true\nlisten = %q\naccept_unknown = true\n",
+	os.WriteFile(cfg, []byte(fmt.Sprintf("targets = %q\ninterval = \"500ms\"\ntimeout = \"400ms\"\nkey_file = %q\n[store]\ndb = %q\n[api]\nlisten = %q\n[push]\nenabled = true\nlisten = %q\naccept_unknown = true\npulse_auto_create = true\npulse_grace = \"1s\"\n",
 		targets, keyFile, filepath.Join(dir, "hb.db"), addr, pushAddr)), 0o644)
 
 	var log syncBuffer
@@ -93,44 +92,90 @@ func TestPushEndToEnd(t *testing.T) {
 		t.Skip("no CAP_NET_RAW and no ping sockets: loopback ICMP cannot be probed; run as root")
 	}
 
-	key, err := wire.NewPushKey(1, master)
-	if err != nil {
+	// The real hb-responder, userspace only (no eBPF needed), pushing
+	// sealed heartbeats as web1 every second.
+	rbin := filepath.Join(dir, "hb-responder")
+	rb := exec.Command("go", "build", "-o", rbin, "../hb-responder")
+	rb.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := rb.CombinedOutput(); err != nil {
+		t.Fatalf("go build hb-responder: %v\n%s", err, out)
+	}
+	rcfg := filepath.Join(dir, "hb-responder.toml")
+	os.WriteFile(rcfg, []byte(fmt.Sprintf("key_file = %q\nuserspace_only = true\nudp_port = 0\nstatus_file = %q\n[push]\nname = \"web1\"\ninterval = \"1s\"\nseal = true\n",
+		keyFile, filepath.Join(dir, "responder.json"))), 0o644)
+	var rlog syncBuffer
+	rsp := exec.Command(rbin, "--config", rcfg, "--push", pushAddr)
+	rsp.Stdout, rsp.Stderr = &rlog, &rlog
+	rsp.Env = append(os.Environ(), "HB_CONFIG=")
+	if err := rsp.Start(); err != nil {
 		t.Fatal(err)
 	}
-	pc := responder.DefaultPushConfig()
-	pc.Servers = []string{pushAddr}
-	pc.Interval = config.Duration(time.Second)
-	pc.Name = "web1"
-	pc.Seal = true
-	p, err := responder.NewPusher(pc, key, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	defer stop()
-
+	defer func() {
+		rsp.Process.Kill()
+		rsp.Wait()
+	}()
 	waitFor(t, "web1's heartbeat and icmp checks up", &log, func() bool {
 		h := hb("web1")
-		return h.State == "up" && h.Checks["icmp"] == "up" && h.Metrics["swap_total_bytes"] >= 0 && len(h.Metrics) > 0
+		return h.State == "up" && h.Checks["icmp"] == "up" && len(h.Metrics) > 0
 	})
-	if st := p.Stats(); st.Acks == 0 || st.BadAcks != 0 {
-		t.Fatalf("pusher: %+v", st)
+	// The one-off message mode.
+	out, err := exec.Command(rbin, "push", "--config", rcfg, "-m", "maintenance starting", pushAddr).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "acknowledged by 1 of 1") {
+		t.Fatalf("hb-responder push -m: %v\n%s", err, out)
 	}
-	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	waitFor(t, "the message in /api/v1/events", &log, func() bool {
+		var r struct{ Events []struct{ Message string } }
+		getJSON(base+"/api/v1/events?source=web1&message=maintenance", &r)
+		return len(r.Events) == 1 && r.Events[0].Message == "maintenance starting"
+	})
+	// SIGTERM: the shutdown heartbeat goes out, then the check goes down.
+	rsp.Process.Signal(syscall.SIGTERM)
+	if err := rsp.Wait(); err != nil {
+		t.Fatalf("hb-responder exit: %v\n%s", err, rlog.String())
 	}
+	waitFor(t, "the shutdown message", &log, func() bool {
+		var r struct{ Events []struct{ Message string } }
+		getJSON(base+"/api/v1/events?source=web1&message=shutdown", &r)
+		return len(r.Events) == 1
+	})
 	stopped := time.Now()
 	waitFor(t, "the heartbeat check down while ICMP stays up", &log, func() bool {
 		h := hb("web1")
 		return h.State == "down" && h.Checks["icmp"] == "up" && h.Overdue
 	})
 	if waited := time.Since(stopped); waited < 2*time.Second {
-		// interval 1s + grace 1s: down any earlier means the deadline is wrong.
+		// interval 1s + grace 1s after the shutdown heartbeat: down any
+		// earlier means the deadline is wrong.
 		t.Errorf("down %v after the last heartbeat, before interval + grace", waited)
 	}
+
+	// The state change is in the event log.
+	waitFor(t, "the heartbeat's state change in /api/v1/events", &log, func() bool {
+		var r struct {
+			Events []struct{ Type, Message, Level string }
+		}
+		getJSON(base+"/api/v1/events?source=web1&level=error", &r)
+		for _, e := range r.Events {
+			if e.Type == "state_change" && strings.Contains(e.Message, "web1 heartbeat") && strings.Contains(e.Message, "-> down") {
+				return true
+			}
+		}
+		return false
+	})
+
+	// A native pulse, auto-created: up, then down once overdue.
+	resp, err := http.Post(base+"/api/v1/pulse/nightly?next_in=1s", "", nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("pulse: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	pulseState := func() string {
+		m := map[string]any{}
+		getJSON(base+"/state", &m)
+		s, _ := m["nightly"].(string)
+		return s
+	}
+	waitFor(t, "the pulse overdue", &log, func() bool { return pulseState() == "down" })
 
 	// Legacy hbd: the golden datagram, then an hbc_mini.py-style sender.
 	golden := readGolden(t, "../../wire/testdata/hbd-htb.hex")
@@ -170,7 +215,7 @@ s.settimeout(5)
 s.sendto(b"!HTB: " + zlib.compress(plain.encode()), (sys.argv[1], int(sys.argv[2])))
 print(s.recvfrom(64)[0].decode())
 `
-	out, err := exec.Command(py, "-c", script, host, port).CombinedOutput()
+	out, err = exec.Command(py, "-c", script, host, port).CombinedOutput()
 	if err != nil || !bytes.Equal(bytes.TrimSpace(out), []byte("ACK")) {
 		t.Fatalf("python sender: %v %s", err, out)
 	}

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package main
 
 import (
@@ -17,6 +19,7 @@ func TestExampleConfigIsDefaults(t *testing.T) {
 	want := defaults()
 	want.StatusFile = "/run/hb/hb-responder.json"
 	want.Interfaces = []string{}
+	want.AllowFrom = []string{}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("example config differs from the defaults:\n got %+v\nwant %+v", cfg, want)
 	}
@@ -46,12 +49,40 @@ func TestConfigUnknownKey(t *testing.T) {
 }
 
 func TestFlagsValidation(t *testing.T) {
-	for _, args := range [][]string{{"--key-id", "300"}, {"--sample-interval", "1ms"}, {"extra"}} {
+	for _, args := range [][]string{
+		{"--key-id", "300"}, {"--key-id", "0"}, {"--sample-interval", "1ms"}, {"extra"},
+		{"--rate-limit", "-1"}, {"--burst", "0"}, {"--attach", "bogus"}, {"--allow-from", "198.18.0.0/33"},
+		{"--hbm2", "--key-file", "/etc/hb/key"}, // HBM v2 with a key needs hbm2_unauthenticated
+	} {
 		if _, _, _, err := load(append([]string{"--config", "/dev/null"}, args...)); err == nil {
 			t.Errorf("load(%q) accepted", args)
 		}
 	}
 	if _, _, v, err := load([]string{"--version"}); err != nil || !v {
 		t.Fatalf("--version: %v %v", v, err)
+	}
+}
+
+func TestConfigRejectsNegativeRate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.toml")
+	os.WriteFile(path, []byte("rate_limit = -5.0\n"), 0o644)
+	_, _, _, err := load([]string{"--config", path})
+	if err == nil || !strings.Contains(err.Error(), "rate_limit") {
+		t.Fatalf("negative rate_limit: %v", err)
+	}
+}
+
+func TestHBM2WithKey(t *testing.T) {
+	cfg, _, _, err := load([]string{"--config", "/dev/null", "--hbm2", "--key-file", "/etc/hb/key", "--hbm2-unauthenticated"})
+	if err != nil || !cfg.HBM2On() {
+		t.Fatalf("hbm2 with key and hbm2_unauthenticated: on=%v %v", cfg.HBM2On(), err)
+	}
+	cfg, _, _, err = load([]string{"--config", "/dev/null", "--hbm2"})
+	if err != nil || !cfg.HBM2On() {
+		t.Fatalf("hbm2 without a key: on=%v %v", cfg.HBM2On(), err)
+	}
+	_, _, _, err = load([]string{"--config", "/dev/null", "--hbm2", "--key-file", "/etc/hb/key"})
+	if err == nil || !strings.Contains(err.Error(), "hbm2_unauthenticated") {
+		t.Fatalf("hbm2 with a key alone: %v", err)
 	}
 }

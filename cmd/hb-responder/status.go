@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package main
 
 import (
@@ -61,7 +63,7 @@ func statusCmd(args []string) int {
 		fmt.Fprintf(w, "iface %s\t%s\n", i.Name, line)
 	}
 	c := s.Counters
-	fmt.Fprintf(w, "kernel\tanswered %d, hbm2 %d, passed %d, denied %d, too-small %d, rate-limited %d\n", c.Answered, c.HBM2, c.Passed, c.Denied, c.TooSmall, c.RateLimited)
+	fmt.Fprintf(w, "kernel\tanswered %d, reach %d, hbm2 %d, passed %d, denied %d, too-small %d, rate-limited %d\n", c.Answered, c.Reach, c.HBM2, c.Passed, c.Denied, c.TooSmall, c.RateLimited)
 	u := s.UDP
 	fmt.Fprintf(w, "userspace udp\tanswered %d, reachable %d, dropped %d, rate-limited %d\n", u.Answered, u.Reachable, u.Dropped, u.RateLimited)
 	w.Flush()

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package testutil holds test helpers: network namespaces and veth pairs
 // that are always removed, running code inside a namespace on a locked OS
 // thread, and skipping a test with a reason when a capability is missing.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //go:build !linux
 
 // Command hbbench runs hb's benchmarks; it needs Linux.

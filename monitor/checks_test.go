@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: MIT
+
+package monitor
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/hbmon/hb/checks"
+	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/obs"
+)
+
+// TestDaemonChecks: tcp:// and http:// targets lines run through the
+// checks source into the table; /metrics carries their RTT histograms with
+// the exported label, and /probe is served.
+func TestDaemonChecks(t *testing.T) {
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "OK") }))
+	defer web.Close()
+	ssh, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ssh.Close()
+	go func() {
+		for {
+			c, err := ssh.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("SSH-2.0-test\r\n"))
+			c.Close()
+		}
+	}()
+
+	cfg := config.DefaultProbe()
+	cfg.Checks.Interval = config.Duration(100 * time.Millisecond)
+	cfg.Checks.ExportLabels = []string{"role"}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(context.Background(), cfg, "", Options{
+		Sources: []obs.Source{checks.New(cfg.Checks, nil)},
+		NoStore: true,
+		Args: []string{
+			web.URL + "/health check=status:200 check=body_contains:OK name=web role=frontend",
+			"tcp://" + ssh.Addr().String() + " check=banner_contains:SSH- name=db role=database zone=z1",
+		},
+		Listener: ln,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	base := "http://" + ln.Addr().String()
+	get := func(path string) (int, string) {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	var body string
+	for {
+		_, body = get("/metrics")
+		if strings.Contains(body, `hb_check_rtt_seconds_count{host="db",check="tcp:`) &&
+			strings.Contains(body, `hb_check_rtt_seconds_count{host="web",check="http:/health",kind="http",role="frontend"}`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no histograms for both checks:\n%s", body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	if _, err := p.TextToMetricFamilies(strings.NewReader(body)); err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	if strings.Contains(body, `zone="z1"`) {
+		t.Error("zone exported without being configured")
+	}
+	if code, st := get("/api/v1/hosts/web/state"); code != 200 || strings.TrimSpace(st) != "up" {
+		t.Errorf("web state %d %q", code, st)
+	}
+	if code, st := get("/api/v1/hosts/db/state"); code != 200 || strings.TrimSpace(st) != "up" {
+		t.Errorf("db state %d %q", code, st)
+	}
+	if code, pr := get("/probe?module=http&target=" + web.URL + "/"); code != 200 || !strings.Contains(pr, "probe_success 1") {
+		t.Errorf("/probe %d:\n%s", code, pr)
+	}
+}

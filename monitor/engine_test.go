@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: MIT
+
+package monitor
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/prober"
+	"github.com/hbmon/hb/wire"
+)
+
+// TestObservation: engine results map onto obs's vocabulary (one method
+// name everywhere), health payloads are copied out of the result.
+func TestObservation(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	r := prober.Result{Outcome: prober.OutcomeOK, RTT: time.Millisecond, Method: prober.TSKernelRx, HealthKind: prober.HealthHBH1}
+	r.Health.Uptime = 42
+	o := observation(&r, now)
+	r.Health.Uptime = 0 // the engine reuses r: the observation must not see it
+	if o.Outcome != obs.OK || o.RTT != time.Millisecond || o.Method != obs.MethodKernelRx || o.Method.String() != "kernel-rx" ||
+		o.Health == nil || o.Health.Uptime != 42 || !o.At.Equal(now) {
+		t.Errorf("ok: %+v", o)
+	}
+	for m, want := range map[prober.TSMethod]string{prober.TSKernelTxRx: "kernel-tx-rx", prober.TSUser: "user"} {
+		r := prober.Result{Outcome: prober.OutcomeOK, Method: m}
+		if got := observation(&r, now).Method.String(); got != want {
+			t.Errorf("method %v: %q, want %q", m, got, want)
+		}
+	}
+	r = prober.Result{Outcome: prober.OutcomeOK, HealthKind: prober.HealthHBM2, HBM2: wire.HBM2{CPUPercent: 7}}
+	if o := observation(&r, now); o.HBM2 == nil || o.HBM2.CPUPercent != 7 || o.Health != nil {
+		t.Errorf("hbm2: %+v", o)
+	}
+	r = prober.Result{Outcome: prober.OutcomeOK, HealthKind: prober.HealthHBH1, BlobErr: errors.New("torn")}
+	if o := observation(&r, now); o.Outcome != obs.OK || o.Health != nil {
+		t.Errorf("bad blob: %+v", o)
+	}
+	r = prober.Result{Outcome: prober.OutcomeTimeout}
+	if o := observation(&r, now); o.Outcome != obs.Timeout || o.Method != obs.MethodNone {
+		t.Errorf("timeout: %+v", o)
+	}
+	from := netip.MustParseAddr("198.18.0.254")
+	r = prober.Result{Outcome: prober.OutcomeICMPError, Addr: netip.MustParseAddr("198.18.0.1"), ICMPType: 3, ICMPCode: 1, From: from}
+	if o := observation(&r, now); o.Outcome != obs.Error || o.ICMPType != 3 || o.From != from || o.Problem != "host unreachable from 198.18.0.254" {
+		t.Errorf("icmp error: %+v", o)
+	}
+	r = prober.Result{Outcome: prober.OutcomeSendError, Err: errors.New("no route")}
+	if o := observation(&r, now); o.Outcome != obs.Error || o.Problem != "send failed: no route" {
+		t.Errorf("send error: %+v", o)
+	}
+}

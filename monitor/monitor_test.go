@@ -1,0 +1,392 @@
+// SPDX-License-Identifier: MIT
+
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/state"
+)
+
+// testSource is a source written in the test: it serves the kinds it is
+// given and observes what the test tells it to. It knows nothing of the
+// table; the core knows nothing of it but obs.Source.
+type testSource struct {
+	kinds []obs.Kind
+
+	mu     sync.Mutex
+	gen    uint64
+	checks []obs.Check
+	sets   int
+	sink   obs.Sink
+	ready  chan struct{}
+}
+
+func newTestSource(kinds ...obs.Kind) *testSource {
+	return &testSource{kinds: kinds, ready: make(chan struct{})}
+}
+
+func (s *testSource) Name() string      { return "test" }
+func (s *testSource) Kinds() []obs.Kind { return s.kinds }
+
+func (s *testSource) SetChecks(gen uint64, checks []obs.Check) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen, s.checks = gen, checks
+	s.sets++
+}
+
+func (s *testSource) Run(ctx context.Context, sink obs.Sink) error {
+	s.mu.Lock()
+	s.sink = sink
+	s.mu.Unlock()
+	close(s.ready)
+	<-ctx.Done()
+	return nil
+}
+
+// emit observes o for host's check; false when the source has no such
+// check in its current generation.
+func (s *testSource) emit(host, check string, o obs.Observation) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.checks {
+		if c.Spec.Host == host && c.Spec.Name == check {
+			s.sink.Observe(s.gen, c.ID, o)
+			return true
+		}
+	}
+	return false
+}
+
+func (s *testSource) state() (uint64, int, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen, len(s.checks), s.sets
+}
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func at(i int) time.Time { return t0.Add(time.Duration(i) * time.Second) }
+
+func ok(i int) obs.Observation {
+	return obs.Observation{At: at(i), Outcome: obs.OK, RTT: time.Millisecond, Method: obs.MethodUser, Detail: "connect ok"}
+}
+
+func timeout(i int) obs.Observation { return obs.Observation{At: at(i), Outcome: obs.Timeout} }
+
+type fixture struct {
+	t       *testing.T
+	dir     string
+	targets string
+	cfg     config.Probe
+	src     *testSource
+	m       *Monitor
+	reload  chan struct{}
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+// start runs a monitor on the targets text with src as its only source,
+// no API, and the store in dir when withStore.
+func start(t *testing.T, dir, targetsText string, src *testSource, withStore bool) *fixture {
+	t.Helper()
+	f := &fixture{t: t, dir: dir, targets: filepath.Join(dir, "targets"), src: src, reload: make(chan struct{})}
+	if err := os.WriteFile(f.targets, []byte(targetsText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.cfg = config.DefaultProbe()
+	f.cfg.Targets = f.targets
+	f.cfg.API.Listen = "off"
+	f.cfg.Store.DB = filepath.Join(dir, "hb.db")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	m, err := New(context.Background(), f.cfg, "", Options{Sources: []obs.Source{src}, NoStore: !withStore, Log: log, Reload: f.reload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.m = m
+	ctx, cancel := context.WithCancel(context.Background())
+	f.cancel, f.done = cancel, make(chan error, 1)
+	go func() { f.done <- m.Run(ctx) }()
+	select {
+	case <-src.ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the source never ran")
+	}
+	t.Cleanup(func() { f.stop() })
+	return f
+}
+
+func (f *fixture) stop() {
+	if f.cancel == nil {
+		return
+	}
+	f.cancel()
+	f.cancel = nil
+	if err := <-f.done; err != nil {
+		f.t.Errorf("Run: %v", err)
+	}
+}
+
+// waitFor polls cond (a deadline for waiting, not a timing assertion).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// next returns the next event from sub.
+func next(t *testing.T, sub *event.Sub) event.Event {
+	t.Helper()
+	select {
+	case e := <-sub.C():
+		return e
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event")
+	}
+	return event.Event{}
+}
+
+// TestPluggedSourceAndSink: a source and a sink written here plug into the
+// core through obs.Source and event.Bus; the tcp and heartbeat checks of
+// a host merged from three lines go through the table (whose code knows no
+// kind) and come out as events with the host's derived state.
+func TestPluggedSourceAndSink(t *testing.T) {
+	src := newTestSource(obs.KindTCP, obs.KindHeartbeat)
+	f := start(t, t.TempDir(), "198.18.0.1 name=db role=db\ntcp://198.18.0.1:5432 name=db\nheartbeat://db\n", src, false)
+	sink := f.m.Bus().Subscribe("test-sink", 64, event.StateChange, event.Problem)
+	defer sink.Close()
+
+	if gen, n, _ := src.state(); gen != 1 || n != 2 {
+		t.Fatalf("source got gen %d with %d checks, want gen 1 with tcp and heartbeat", gen, n)
+	}
+	if !src.emit("db", "tcp:5432", ok(1)) {
+		t.Fatal("no tcp check")
+	}
+	e := next(t, sink)
+	if e.Type != event.StateChange || e.Host != "db" || e.Check != "tcp:5432" || e.Kind != obs.KindTCP ||
+		e.Old != state.Unknown || e.New != state.Up || e.HostOld != state.Unknown || e.HostNew != state.Up ||
+		e.Obs == nil || e.Obs.Detail != "connect ok" || e.Snap == nil || e.Snap.Probes != 1 {
+		t.Fatalf("event %+v", e)
+	}
+	src.emit("db", "heartbeat", timeout(2))
+	if e := next(t, sink); e.Type != event.Problem || e.Check != "heartbeat" || e.Text != "timeout" {
+		t.Fatalf("problem event %+v", e)
+	}
+	e = next(t, sink)
+	if e.Type != event.StateChange || e.New != state.Down || e.HostOld != state.Up || e.HostNew != state.Degraded {
+		t.Fatalf("heartbeat down: %+v", e)
+	}
+	h := f.m.Table().View().Lookup("db")
+	if h.Status().State != state.Degraded || h.NumChecks() != 3 || h.Spec.Labels.Map()["role"] != "db" {
+		t.Errorf("host %+v status %+v", h.Spec, h.Status())
+	}
+	// The icmp check has no source here: it stays unknown and does not
+	// count in the host's state.
+	if s := h.CheckNamed("icmp").Snapshot(); s.State != state.Unknown {
+		t.Errorf("unserved icmp check is %v", s.State)
+	}
+}
+
+// TestReload: SIGHUP-style reload keeps the state of unchanged checks,
+// hands sources the new generation, and drops (counts) observations made
+// for the old one.
+func TestReload(t *testing.T) {
+	src := newTestSource(obs.KindTCP)
+	f := start(t, t.TempDir(), "tcp://198.18.0.1:22 name=a\ntcp://198.18.0.2:22 name=b\n", src, false)
+	gen1, _, _ := src.state()
+	src.emit("a", "tcp:22", ok(1))
+	src.emit("b", "tcp:22", ok(1))
+	waitFor(t, "both up", func() bool {
+		v := f.m.Table().View()
+		return v.Lookup("a").Status().State == state.Up && v.Lookup("b").Status().State == state.Up
+	})
+	os.WriteFile(f.targets, []byte("tcp://198.18.0.1:22 name=a team=x\ntcp://198.18.0.9:22 name=b\ntcp://198.18.0.3:443 name=c\n"), 0o644)
+	f.reload <- struct{}{}
+	waitFor(t, "the reload", func() bool { g, n, _ := src.state(); return g == gen1+1 && n == 3 })
+	v := f.m.Table().View()
+	a, b := v.Lookup("a"), v.Lookup("b")
+	if a.Status().State != state.Up || a.Spec.Labels.Map()["team"] != "x" || a.Snapshot().Probes != 1 {
+		t.Errorf("a lost its state: %+v", a.Snapshot())
+	}
+	if b.Status().State != state.Unknown {
+		t.Errorf("b moved address but kept %v", b.Status().State)
+	}
+	// An observation for the old generation is counted as stale.
+	f.m.Sink().Observe(gen1, 0, ok(2))
+	waitFor(t, "the stale count", func() bool { return f.m.WriterStats().Stale == 1 })
+	if s := a.Snapshot(); s.Probes != 1 {
+		t.Errorf("a stale observation was applied: %d probes", s.Probes)
+	}
+	// A bad targets file keeps the running list.
+	os.WriteFile(f.targets, []byte("tcp://198.18.0.1 name=a\n"), 0o644)
+	f.reload <- struct{}{}
+	f.reload <- struct{}{} // the second send returns once the first reload is done
+	if g, _, _ := src.state(); g != gen1+1 || f.m.Table().View().Len() != 3 {
+		t.Errorf("a rejected reload changed the table: gen %d", g)
+	}
+}
+
+// TestRestore: a restart on the same database puts each check back in its
+// stored state (store.go's restore, per check).
+func TestRestore(t *testing.T) {
+	dir := t.TempDir()
+	text := "tcp://198.18.0.1:22 name=a\nhttps://198.18.0.1/health name=a\n"
+	src := newTestSource(obs.KindTCP, obs.KindHTTP)
+	f := start(t, dir, text, src, true)
+	src.emit("a", "tcp:22", timeout(1))
+	src.emit("a", "tcp:22", timeout(2))
+	src.emit("a", "http:/health", ok(3))
+	waitFor(t, "tcp down", func() bool {
+		return f.m.Table().View().LookupCheck("a", "tcp:22").Snapshot().State == state.Down
+	})
+	f.stop()
+
+	src2 := newTestSource(obs.KindTCP, obs.KindHTTP)
+	f2 := start(t, dir, text, src2, true)
+	h := f2.m.Table().View().Lookup("a")
+	tcp, web := h.CheckNamed("tcp:22").Snapshot(), h.CheckNamed("http:/health").Snapshot()
+	if tcp.State != state.Down || !tcp.Since.Time().Equal(at(1)) || web.State != state.Up || h.Status().State != state.Degraded {
+		t.Errorf("restored tcp %v since %v, http %v, host %v", tcp.State, tcp.Since.Time(), web.State, h.Status().State)
+	}
+	// The restored streak: one success brings tcp up.
+	src2.emit("a", "tcp:22", ok(4))
+	waitFor(t, "tcp up", func() bool { return h.CheckNamed("tcp:22").Snapshot().State == state.Up })
+}
+
+// TestSlowSink: a subscriber that never reads loses events (counted by
+// the bus) while every observation is still applied to the table.
+func TestSlowSink(t *testing.T) {
+	src := newTestSource(obs.KindTCP)
+	f := start(t, t.TempDir(), "tcp://198.18.0.1:22 name=a\n", src, false)
+	slow := f.m.Bus().Subscribe("slow", 4, event.Result)
+	defer slow.Close()
+	const n = 500
+	for i := range n {
+		o := ok(i)
+		if i%2 == 1 {
+			o = timeout(i)
+		}
+		src.emit("a", "tcp:22", o)
+	}
+	waitFor(t, "every observation applied", func() bool { return f.m.WriterStats().Applied == n })
+	if p := f.m.Table().View().Lookup("a").Snapshot().Probes; p != n {
+		t.Errorf("%d probes applied, want %d", p, n)
+	}
+	var st event.SubStats
+	for _, s := range f.m.Bus().Stats().Subscribers {
+		if s.Name == "slow" {
+			st = s
+		}
+	}
+	if st.Delivered != 4 || st.Dropped != n-4 || slow.Dropped() != n-4 {
+		t.Errorf("slow sink: %+v", st)
+	}
+	var mb strings.Builder
+	f.m.w.Metrics().WriteTo(&mb)
+	if !strings.Contains(mb.String(), `hb_observations_total{fate="applied"} 500`+"\n") {
+		t.Errorf("writer metrics:\n%s", mb.String())
+	}
+}
+
+// TestRegister: a source registers a check for a host nobody configured
+// (a heartbeat from an unknown host); it survives a reload.
+func TestRegister(t *testing.T) {
+	src := newTestSource(obs.KindTCP, obs.KindHeartbeat)
+	f := start(t, t.TempDir(), "tcp://198.18.0.1:22 name=a\n", src, false)
+	var r obs.Registrar = f.m
+	c, gen, err := r.Register(context.Background(), obs.CheckSpec{Host: "newbox", Name: "heartbeat", Kind: obs.KindHeartbeat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, n, _ := src.state(); gen != 2 || g != 2 || n != 2 || c.Spec.Host != "newbox" {
+		t.Fatalf("after register: check %+v gen %d; source gen %d with %d checks", c, gen, g, n)
+	}
+	f.m.Sink().Observe(gen, c.ID, ok(1))
+	waitFor(t, "newbox up", func() bool {
+		h := f.m.Table().View().Lookup("newbox")
+		return h != nil && h.Status().State == state.Up
+	})
+	again, _, err := r.Register(context.Background(), obs.CheckSpec{Host: "newbox", Name: "heartbeat", Kind: obs.KindHeartbeat})
+	if err != nil || again.ID != c.ID {
+		t.Errorf("registering twice: %+v %v", again, err)
+	}
+	f.reload <- struct{}{}
+	f.reload <- struct{}{}
+	if h := f.m.Table().View().Lookup("newbox"); h == nil || h.Status().State != state.Up {
+		t.Error("a reload lost the registered check")
+	}
+	if _, _, err := r.Register(context.Background(), obs.CheckSpec{Host: "x"}); err == nil {
+		t.Error("a check without name and kind was registered")
+	}
+}
+
+// BenchmarkCore is one probe result through the whole core: Sink.Observe
+// (queue), the writer's Apply on a 10,000-check table, and Publish of the
+// Result event to one subscriber that reads it (the store's place).
+func BenchmarkCore(b *testing.B) {
+	for _, subscribed := range []bool{false, true} {
+		b.Run(fmt.Sprintf("result-subscriber=%v", subscribed), func(b *testing.B) {
+			const n = 10000
+			var sb strings.Builder
+			for i := range n {
+				fmt.Fprintf(&sb, "198.18.%d.%d\n", i>>8, i&255)
+			}
+			dir := b.TempDir()
+			os.WriteFile(filepath.Join(dir, "targets"), []byte(sb.String()), 0o644)
+			cfg := config.DefaultProbe()
+			cfg.Targets, cfg.API.Listen = filepath.Join(dir, "targets"), "off"
+			m, err := New(context.Background(), cfg, "", Options{Sources: []obs.Source{}, NoStore: true,
+				Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if subscribed {
+				sub := m.Bus().Subscribe("reader", 1<<16, event.Result)
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					for range sub.C() {
+					}
+				}()
+				defer func() { sub.Close(); <-done }()
+			}
+			gen := m.Table().View().Gen
+			o := ok(0)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				o.At = at(i)
+				m.w.Observe(gen, i%n, o)
+				if i%64 == 63 {
+					m.w.drain()
+				}
+				i++
+			}
+			m.w.drain()
+			if st := m.WriterStats(); st.Applied != uint64(i) {
+				b.Fatalf("applied %d of %d", st.Applied, i)
+			}
+		})
+	}
+}

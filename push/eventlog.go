@@ -1,0 +1,388 @@
+// SPDX-License-Identifier: MIT
+
+package push
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+
+	"github.com/hbmon/hb/api"
+	"github.com/hbmon/hb/event"
+)
+
+// Event is one entry of the event log: a message from a pulse, a
+// heartbeat or hb itself, or a state change. Times are UTC.
+type Event struct {
+	ID      int64     `json:"id"`
+	At      time.Time `json:"time"`
+	Host    string    `json:"host,omitempty"`  // the host (or pulse) it concerns
+	Check   string    `json:"check,omitempty"` // the check, for state changes
+	Source  string    `json:"source"`          // who said it: a service, a host, "hb"
+	Level   string    `json:"level"`           // debug, info, warning, error, critical
+	Type    string    `json:"type"`            // "message" or "state_change"
+	Message string    `json:"message"`
+}
+
+// EventFilter selects events (watchtower's list-events semantics).
+type EventFilter struct {
+	Source   string      // host or source is this
+	From, To time.Time   // after From, before To (zero: open)
+	MinLevel event.Level // level at or above
+	Contains string      // message contains (case-sensitive substring)
+	Limit    int         // at most (default 100, max 10000)
+	Before   int64       // id below this (paging: the previous page's last id)
+}
+
+// EventLog stores events in SQLite, in its own table (push_events) of the
+// history database or its own file, with its own connection; it trims
+// entries older than the retention every hour.
+type EventLog struct {
+	db        *sql.DB
+	retention time.Duration
+	log       *slog.Logger
+	journal   *Journal
+
+	Written, Trimmed, Failed atomic.Uint64
+}
+
+const eventSchema = `CREATE TABLE IF NOT EXISTS push_events (
+	id      INTEGER PRIMARY KEY,
+	at      INTEGER NOT NULL,             -- unix ns, UTC
+	host    TEXT NOT NULL DEFAULT '',
+	check_name TEXT NOT NULL DEFAULT '',
+	source  TEXT NOT NULL DEFAULT '',
+	level   INTEGER NOT NULL,             -- 0 debug … 4 critical
+	type    TEXT NOT NULL,                -- message, state_change
+	message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS push_events_at ON push_events (at);
+CREATE INDEX IF NOT EXISTS push_events_host ON push_events (host, at);`
+
+// OpenEventLog opens (creating) the event table in the SQLite file at
+// path. journal may be nil.
+func OpenEventLog(path string, retention time.Duration, journal *Journal, log *slog.Logger) (*EventLog, error) {
+	if strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("push: event log path %q must not contain '?' or '#'", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("push: event log: %w", err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("push: event log %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(2)
+	if _, err := db.Exec(eventSchema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("push: event log %s: %w", path, err)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &EventLog{db: db, retention: retention, journal: journal, log: log}, nil
+}
+
+// Close closes the database and the journal.
+func (l *EventLog) Close() error {
+	err := l.db.Close()
+	if l.journal != nil {
+		err = errors.Join(err, l.journal.Close())
+	}
+	return err
+}
+
+// FromBus converts a bus event to a log entry; ok is false for types the
+// log does not keep.
+func FromBus(e event.Event) (Event, bool) {
+	ev := Event{At: e.At.UTC(), Host: e.Host, Check: e.Check, Source: e.Source, Level: e.Level.String(), Message: e.Text}
+	switch e.Type {
+	case event.Message:
+		if e.Check == loggedCheck {
+			return Event{}, false
+		}
+		ev.Type = "message"
+		if ev.Source == "" {
+			ev.Source = e.Host
+		}
+	case event.StateChange:
+		ev.Type, ev.Source = "state_change", "hb"
+		lvl := event.LevelInfo
+		switch e.New.String() {
+		case "down":
+			lvl = event.LevelError
+		case "degraded":
+			lvl = event.LevelWarning
+		}
+		ev.Level = lvl.String()
+		ev.Message = fmt.Sprintf("%s %s: %s -> %s", e.Host, e.Check, e.Old, e.New)
+		if e.Obs != nil && e.Obs.Problem != "" {
+			ev.Message += " (" + e.Obs.Problem + ")"
+		}
+	default:
+		return Event{}, false
+	}
+	return ev, true
+}
+
+// Consume writes the events of sub (subscribe to event.Message and
+// event.StateChange) until ctx ends, in transactions of up to 256 events
+// or 1 s, and trims old ones every hour.
+func (l *EventLog) Consume(ctx context.Context, sub *event.Sub) {
+	batch := make([]Event, 0, 256)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	trim := time.NewTicker(time.Hour)
+	defer trim.Stop()
+	l.Trim(ctx, time.Now())
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		if err := l.Write(context.WithoutCancel(ctx), batch); err != nil {
+			l.Failed.Add(uint64(len(batch)))
+			l.log.Warn("event log: write failed", "events", len(batch), "err", err)
+		}
+		batch = batch[:0]
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			// Drain what is queued, then stop.
+			for {
+				select {
+				case e := <-sub.C():
+					if ev, ok := FromBus(e); ok {
+						batch = append(batch, ev)
+					}
+				default:
+					flush()
+					return
+				}
+			}
+		case e := <-sub.C():
+			if ev, ok := FromBus(e); ok {
+				batch = append(batch, ev)
+			}
+			if len(batch) == cap(batch) {
+				flush()
+			}
+		case <-tick.C:
+			flush()
+		case now := <-trim.C:
+			l.Trim(ctx, now)
+		}
+	}
+}
+
+// Write stores events in one transaction (and appends the messages to
+// the journal).
+func (l *EventLog) Write(ctx context.Context, evs []Event) error {
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, `INSERT INTO push_events (at, host, check_name, source, level, type, message) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	for _, e := range evs {
+		lvl, _ := event.ParseLevel(e.Level)
+		if _, err := st.ExecContext(ctx, e.At.UnixNano(), e.Host, e.Check, e.Source, int(lvl), e.Type, e.Message); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	l.Written.Add(uint64(len(evs)))
+	if l.journal != nil {
+		for _, e := range evs {
+			if e.Type == "message" {
+				if err := l.journal.Write(e); err != nil {
+					l.log.Warn("journal: write failed", "err", err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Trim deletes events older than the retention (none when it is 0).
+func (l *EventLog) Trim(ctx context.Context, now time.Time) {
+	if l.retention <= 0 {
+		return
+	}
+	r, err := l.db.ExecContext(ctx, `DELETE FROM push_events WHERE at < ?`, now.Add(-l.retention).UnixNano())
+	if err != nil {
+		l.log.Warn("event log: trim failed", "err", err)
+		return
+	}
+	n, _ := r.RowsAffected()
+	l.Trimmed.Add(uint64(n))
+}
+
+// Query returns the events f selects, newest first.
+func (l *EventLog) Query(ctx context.Context, f EventFilter) ([]Event, error) {
+	var where []string
+	var args []any
+	if f.Source != "" {
+		where = append(where, "(host = ? OR source = ?)")
+		args = append(args, f.Source, f.Source)
+	}
+	if !f.From.IsZero() {
+		where = append(where, "at > ?")
+		args = append(args, f.From.UnixNano())
+	}
+	if !f.To.IsZero() {
+		where = append(where, "at < ?")
+		args = append(args, f.To.UnixNano())
+	}
+	if f.MinLevel > 0 {
+		where = append(where, "level >= ?")
+		args = append(args, int(f.MinLevel))
+	}
+	if f.Contains != "" {
+		where = append(where, "instr(message, ?) > 0")
+		args = append(args, f.Contains)
+	}
+	if f.Before > 0 {
+		where = append(where, "id < ?")
+		args = append(args, f.Before)
+	}
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	f.Limit = min(f.Limit, 10000)
+	q := `SELECT id, at, host, check_name, source, level, type, message FROM push_events`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id DESC LIMIT " + strconv.Itoa(f.Limit)
+	rows, err := l.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Event{}
+	for rows.Next() {
+		var e Event
+		var at int64
+		var lvl int
+		if err := rows.Scan(&e.ID, &at, &e.Host, &e.Check, &e.Source, &lvl, &e.Type, &e.Message); err != nil {
+			return nil, err
+		}
+		e.At, e.Level = time.Unix(0, at).UTC(), event.Level(lvl).String()
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// ParseTime reads a filter time: unix seconds (fractions allowed) or
+// RFC 3339.
+func ParseTime(s string) (time.Time, error) {
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		return time.Unix(0, int64(f*1e9)).UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("want unix seconds or RFC 3339, got %q", s)
+	}
+	return t.UTC(), nil
+}
+
+// filterFromArgs reads a filter from query arguments; source names the
+// argument holding the source (watchtower: service).
+func filterFromArgs(a *fasthttp.Args, source string) (EventFilter, error) {
+	var f EventFilter
+	var err error
+	f.Source = string(a.Peek(source))
+	if v := a.Peek("from"); len(v) > 0 {
+		if f.From, err = ParseTime(string(v)); err != nil {
+			return f, fmt.Errorf("from: %w", err)
+		}
+	}
+	if v := a.Peek("to"); len(v) > 0 {
+		if f.To, err = ParseTime(string(v)); err != nil {
+			return f, fmt.Errorf("to: %w", err)
+		}
+	}
+	if v := a.Peek("level"); len(v) > 0 {
+		l, ok := event.ParseLevel(strings.ToLower(string(v)))
+		if !ok {
+			return f, fmt.Errorf("level: want debug, info, warning, error or critical, got %q", v)
+		}
+		f.MinLevel = l
+	}
+	f.Contains = string(a.Peek("message"))
+	if v := a.Peek("limit"); len(v) > 0 {
+		if f.Limit, err = strconv.Atoi(string(v)); err != nil || f.Limit < 1 {
+			return f, fmt.Errorf("limit: want a positive number, got %q", v)
+		}
+	}
+	if f.Limit == 0 {
+		f.Limit = 100
+	}
+	f.Limit = min(f.Limit, 10000)
+	if v := a.Peek("before"); len(v) > 0 {
+		if f.Before, err = strconv.ParseInt(string(v), 10, 64); err != nil {
+			return f, fmt.Errorf("before: want an event id, got %q", v)
+		}
+	}
+	return f, nil
+}
+
+// Routes returns GET /api/v1/events: ?source= (host or source is),
+// from= (after), to= (before), level= (at or above), message=
+// (contains), limit= and before= (paging: {"events": [...], "next": ID}).
+func (l *EventLog) Routes() []api.Route {
+	return []api.Route{{Prefix: "/api/v1/events", Handler: func(ctx *fasthttp.RequestCtx) {
+		if !ctx.IsGet() {
+			ctx.Error("method not allowed", fasthttp.StatusMethodNotAllowed)
+			return
+		}
+		f, err := filterFromArgs(ctx.QueryArgs(), "source")
+		if err != nil {
+			jsonError(ctx, fasthttp.StatusBadRequest, err.Error())
+			return
+		}
+		if f.Source == "" {
+			f.Source = string(ctx.QueryArgs().Peek("host"))
+		}
+		evs, err := l.Query(ctx, f)
+		if err != nil {
+			jsonError(ctx, fasthttp.StatusInternalServerError, "event log: query failed")
+			return
+		}
+		out := struct {
+			Events []Event `json:"events"`
+			Next   *int64  `json:"next"`
+		}{Events: evs}
+		if len(evs) > 0 && len(evs) == f.Limit {
+			n := evs[len(evs)-1].ID
+			out.Next = &n
+		}
+		ctx.SetContentType("application/json")
+		json.NewEncoder(ctx).Encode(out)
+	}}}
+}
+
+func jsonError(ctx *fasthttp.RequestCtx, code int, msg string) {
+	ctx.SetStatusCode(code)
+	ctx.SetContentType("application/json")
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	ctx.Write(b)
+}
