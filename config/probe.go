@@ -63,6 +63,7 @@ type ProbeAPI struct {
 	Listen      string `toml:"listen"`       // --listen: host:port; "" or "off" disables the API
 	TokenFile   string `toml:"token_file"`   // --token-file: bearer token file; "" = no auth
 	OpenMetrics bool   `toml:"open_metrics"` // /metrics without the token
+	Pprof       bool   `toml:"pprof"`        // Go profiles under /debug/pprof/ (behind the token)
 }
 
 // ProbeFSM configures the per-host state machine.

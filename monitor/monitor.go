@@ -212,7 +212,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	var apiWG sync.WaitGroup
 	if m.ln != nil {
 		srv, err := api.New(api.Config{
-			Addr: m.ln.Addr().String(), TokenFile: m.cfg.API.TokenFile, OpenMetrics: m.cfg.API.OpenMetrics,
+			Addr: m.ln.Addr().String(), TokenFile: m.cfg.API.TokenFile, OpenMetrics: m.cfg.API.OpenMetrics, Pprof: m.cfg.API.Pprof,
 			Version: m.opts.Version, Routes: m.routes(),
 			ExportLabels: m.cfg.Checks.ExportLabels, Collectors: m.collectors(runCtx),
 		}, m.table, m.history(), m.engineStats())
