@@ -286,13 +286,10 @@ static __always_inline enum verdict handle(void *data, void *end, struct meta *m
 	__u8 *eth = data;
 	if ((void *)(eth + 14) > end)
 		return pass();
-	/* Only frames for this interface: its own unicast MAC (a group or
-	 * another host's destination is the kernel's business), from a
-	 * unicast source, on an interface the agent registered. */
-	struct iface *ifc = bpf_map_lookup_elem(&hb_ifaces, &ifindex);
-	if (!ifc || !mac_eq(eth, ifc->mac) || (eth[6] & 1))
+	/* Group destination or source MAC: never ours to answer (the exact
+	 * MAC check needs a map lookup: it comes once the frame is a probe). */
+	if ((eth[0] & 1) || (eth[6] & 1))
 		return pass();
-	int lo = ifc->loopback;
 	/* A VLAN tag (in the frame, or taken off by the NIC: TC only sees
 	 * that) belongs to a VLAN interface: the program attached there
 	 * answers, never the one on the parent. */
@@ -306,6 +303,7 @@ static __always_inline enum verdict handle(void *data, void *end, struct meta *m
 	__u32 plen; /* L4 payload length */
 	__u8 l4proto;
 	int is6;
+	int loopish = 0; /* a loopback source or destination: only on lo */
 	struct addr src = {}, dst = {};
 
 	if (proto == bpf_htons(ETH_P_IP)) {
@@ -324,8 +322,7 @@ static __always_inline enum verdict handle(void *data, void *end, struct meta *m
 		__u8 s0 = ip[12], d0 = ip[16];
 		if (s0 == 0 || s0 >= 224) /* this network, multicast, class E, broadcast */
 			return pass();
-		if ((s0 == 127 || d0 == 127) && !lo) /* loopback from the wire */
-			return pass();
+		loopish = s0 == 127 || d0 == 127;
 		src.a[10] = 0xff;
 		src.a[11] = 0xff;
 		__builtin_memcpy(&src.a[12], ip + 12, 4);
@@ -356,8 +353,7 @@ static __always_inline enum verdict handle(void *data, void *end, struct meta *m
 		/* ::1 from the wire; IPv4-mapped source or destination (the
 		 * kernel drops those; a mapped destination would otherwise match
 		 * one of our IPv4 addresses in hb_addrs). */
-		if (!lo && ((s0 == 0 && s1 == bpf_htonll(1)) || (d0 == 0 && d1 == bpf_htonll(1))))
-			return pass();
+		loopish = (s0 == 0 && s1 == bpf_htonll(1)) || (d0 == 0 && d1 == bpf_htonll(1));
 		if ((s0 == 0 && (__u32)s1 == bpf_htonl(0xffff)) || (d0 == 0 && (__u32)d1 == bpf_htonl(0xffff)))
 			return pass();
 		l4proto = ip[6];
@@ -405,6 +401,27 @@ static __always_inline enum verdict handle(void *data, void *end, struct meta *m
 		return pass();
 	}
 
+	/* The payload first (cheap), then the checks that need map lookups. */
+	__u8 *pl = l4 + 8;
+	if (plen == 0) {
+		if (udp || !c->hbm2 || !c->have_blob)
+			return pass();
+	} else {
+		if (plen < HDR_LEN || (void *)(pl + HDR_LEN) > end)
+			return pass();
+		if (pl[0] != 'H' || pl[1] != 'B' || pl[2] != 'Q' || pl[3] != '1')
+			return pass();
+	}
+
+	/* Only frames for this interface: its own unicast MAC (another
+	 * host's destination is the kernel's business), on an interface the
+	 * agent registered. */
+	struct iface *ifc = bpf_map_lookup_elem(&hb_ifaces, &ifindex);
+	if (!ifc || !mac_eq(eth, ifc->mac))
+		return pass();
+	int lo = ifc->loopback;
+	if (loopish && !lo) /* loopback source or destination from the wire */
+		return pass();
 	/* Our own address (or a subnet broadcast) as the source: spoofed,
 	 * except over loopback, where the host talks to itself. */
 	struct local *sl = bpf_map_lookup_elem(&hb_addrs, &src);
@@ -420,11 +437,8 @@ static __always_inline enum verdict handle(void *data, void *end, struct meta *m
 			return pass();
 	}
 
-	__u8 *pl = l4 + 8;
 	if (plen == 0) {
 		/* Legacy HBM v2 client: an empty echo request. */
-		if (udp || !c->hbm2 || !c->have_blob)
-			return pass();
 		if (!rate_ok(c)) {
 			count(C_RATE);
 			return V_PASS;
@@ -434,9 +448,7 @@ static __always_inline enum verdict handle(void *data, void *end, struct meta *m
 		m->slot = c->active & 1;
 		return V_HBM2;
 	}
-	if (plen < HDR_LEN || (void *)(pl + HDR_LEN) > end)
-		return pass();
-	if (pl[0] != 'H' || pl[1] != 'B' || pl[2] != 'Q' || pl[3] != '1')
+	if ((void *)(pl + HDR_LEN) > end)
 		return pass();
 	__u32 room = bpf_ntohs(*(__u16 *)(pl + 6));
 	if (udp) {

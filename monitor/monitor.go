@@ -212,7 +212,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	var apiWG sync.WaitGroup
 	if m.ln != nil {
 		srv, err := api.New(api.Config{
-			Addr: m.ln.Addr().String(), TokenFile: m.cfg.API.TokenFile, OpenMetrics: m.cfg.API.OpenMetrics,
+			Addr: m.ln.Addr().String(), TokenFile: m.cfg.API.TokenFile, OpenMetrics: m.cfg.API.OpenMetrics, Pprof: m.cfg.API.Pprof,
 			Version: m.opts.Version, Routes: m.routes(),
 			ExportLabels: m.cfg.Checks.ExportLabels, Collectors: m.collectors(runCtx),
 		}, m.table, m.history(), m.engineStats())
@@ -326,7 +326,13 @@ func (m *Monitor) setChecks(v *state.View) {
 func (m *Monitor) applyTargets(ctx context.Context, hosts []targets.Host, why string) bool {
 	var r state.ReloadResult
 	var err error
-	if !m.w.do(ctx, func() { r, err = m.table.Reload(hostSpecs(hosts)) }) {
+	if !m.w.do(ctx, func() {
+		if r, err = m.table.Reload(hostSpecs(hosts)); err == nil {
+			// On the writer: the bus has one publisher.
+			m.bus.Publish(event.Event{Type: event.Message, At: now().UTC(), Level: event.LevelInfo, Source: "hb",
+				Text: fmt.Sprintf("targets applied (%s): %d checks added, %d removed, %d kept", why, r.Added, r.Removed, r.Kept)})
+		}
+	}) {
 		return false
 	}
 	if err != nil {
@@ -340,8 +346,6 @@ func (m *Monitor) applyTargets(ctx context.Context, hosts []targets.Host, why st
 	}
 	m.log.Info("targets applied", "why", why, "hosts", len(hosts), "checks", m.table.View().NumChecks(),
 		"added", r.Added, "removed", r.Removed, "kept", r.Kept)
-	m.bus.Publish(event.Event{Type: event.Message, At: now().UTC(), Level: event.LevelInfo, Source: "hb",
-		Text: fmt.Sprintf("targets applied (%s): %d checks added, %d removed, %d kept", why, r.Added, r.Removed, r.Kept)})
 	return true
 }
 
@@ -400,6 +404,7 @@ func restartKeys(a, b *config.Probe) []string {
 	check("udp_port", a.UDPPort, b.UDPPort)
 	check("key_file", a.KeyFile, b.KeyFile)
 	check("key_id", a.KeyID, b.KeyID)
+	check("accept_clear", a.AcceptClear, b.AcceptClear)
 	check("no_kernel_tx", a.NoKernelTx, b.NoKernelTx)
 	check("stale_after", a.StaleAfter, b.StaleAfter)
 	check("store", a.Store, b.Store)

@@ -302,6 +302,11 @@ func TestSlowSink(t *testing.T) {
 	if st.Delivered != 4 || st.Dropped != n-4 || slow.Dropped() != n-4 {
 		t.Errorf("slow sink: %+v", st)
 	}
+	var mb strings.Builder
+	f.m.w.Metrics().WriteTo(&mb)
+	if !strings.Contains(mb.String(), `hb_observations_total{fate="applied"} 500`+"\n") {
+		t.Errorf("writer metrics:\n%s", mb.String())
+	}
 }
 
 // TestRegister: a source registers a check for a host nobody configured

@@ -75,7 +75,10 @@ func (m *Monitor) routes() []api.Route {
 // collectors write further families on /metrics: the event bus's and the
 // store's counters; other packages append theirs here.
 func (m *Monitor) collectors(ctx context.Context) []io.WriterTo {
-	cs := append([]io.WriterTo{m.bus.Metrics(), m.rttHist(ctx)}, m.srcMetrics...)
+	cs := append([]io.WriterTo{m.w.Metrics(), m.bus.Metrics(), m.rttHist(ctx)}, m.srcMetrics...)
+	if m.engine != nil {
+		cs = append(cs, m.engine.Metrics())
+	}
 	if m.probe != nil {
 		cs = append(cs, m.probe)
 	}
@@ -132,7 +135,7 @@ func EngineConfig(c *config.Probe) (prober.Config, error) {
 	}
 	return prober.Config{
 		Proto: proto, Interval: c.Interval.D(), Timeout: c.Timeout.D(), Rate: c.Rate, Batch: c.Batch,
-		Key: key, StaleAfter: c.StaleAfter.D(), UDPPort: c.UDPPort, NoKernelTx: c.NoKernelTx,
+		Key: key, AcceptClear: c.AcceptClear, StaleAfter: c.StaleAfter.D(), UDPPort: c.UDPPort, NoKernelTx: c.NoKernelTx,
 	}, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -477,7 +478,7 @@ func ms(v float64) time.Duration { return time.Duration(v * float64(time.Millise
 
 // fpingRun probes hosts and prints fping's output.
 func fpingRun(ctx context.Context, o *FPingOptions, hosts []*fpingHost, unknown int, start time.Time, stdout, stderr io.Writer) (int, error) {
-	cfg := prober.Config{Proto: prober.ProtoICMP, Timeout: ms(o.Timeout), Rate: -1}
+	cfg := prober.Config{Proto: prober.ProtoICMP, Timeout: ms(o.Timeout), Rate: -1, Shards: runtime.GOMAXPROCS(0)}
 	if o.Interval > 0 {
 		cfg.Rate = max(1, int(math.Round(1000/o.Interval)))
 		cfg.Batch = min(64, max(1, cfg.Rate/100)) // pace per packet at low rates
@@ -535,6 +536,10 @@ func fpingRun(ctx context.Context, o *FPingOptions, hosts []*fpingHost, unknown 
 			k := h.sent
 			h.sent++
 			ok := r.Outcome == prober.OutcomeOK
+			if r.Outcome == prober.OutcomeICMPError && !o.Quiet {
+				out.Flush()
+				fmt.Fprintf(stderr, "%s from %s for ICMP Echo sent to %s\n", icmpText(r.Addr.Is6(), r.ICMPType, r.ICMPCode), r.From, r.Addr)
+			}
 			if ok {
 				h.recv++
 				h.sum += r.RTT

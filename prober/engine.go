@@ -77,8 +77,12 @@ type Config struct {
 	// used when CAP_NET_ADMIN allows. Default 16 MiB.
 	SocketBuffer int
 	// Key, when set, puts its access token in every request and opens
-	// sealed blobs.
+	// sealed blobs; a reply carrying a clear blob is then refused as a
+	// downgrade (Stats.Downgrades) unless AcceptClear.
 	Key *wire.Key
+	// AcceptClear (accept_clear): with a Key, still accept replies with
+	// clear blobs, e.g. while responders are being given the key.
+	AcceptClear bool
 	// StaleAfter flags blobs collected longer ago than this. Default 30s.
 	StaleAfter time.Duration
 	// UDPPort is the responder's UDP port. Default wire.DefaultUDPPort.
@@ -92,6 +96,11 @@ type Config struct {
 	Secret wire.Secret
 	// IPv4, IPv6: open only these families (both when both false).
 	IPv4, IPv6 bool
+	// Shards splits Once's unpaced sweeps (Rate < 0) of many targets over
+	// this many loops, each on its own sockets (its own ICMP identifier)
+	// and OS thread, so sending and the kernel's per-packet work use
+	// every CPU. Default 1: one loop, as Run always uses.
+	Shards int
 }
 
 func (c *Config) defaults() {
@@ -114,6 +123,7 @@ func (c *Config) defaults() {
 	if c.StaleAfter <= 0 {
 		c.StaleAfter = 30 * time.Second
 	}
+	c.Shards = min(max(c.Shards, 1), 16)
 	if c.UDPPort <= 0 {
 		c.UDPPort = wire.DefaultUDPPort
 	}
@@ -126,8 +136,26 @@ func (c *Config) defaults() {
 type counters struct {
 	sent, sendErrors, enobufs, received, matched, duplicates, late, badCookie,
 	wrongSrc, unmatched, icmpErrors, timeouts, txStamps, stalls atomic.Uint64
-	txMissing, healthOK atomic.Uint64
-	blobErrors          [wire.NumErrKinds]atomic.Uint64
+	txMissing, healthOK               atomic.Uint64
+	noCookie, hbm2Refused, downgrades atomic.Uint64
+	blobErrors                        [wire.NumErrKinds]atomic.Uint64
+}
+
+func (s *Stats) add(o Stats) {
+	s.Sent += o.Sent
+	s.SendErrors += o.SendErrors
+	s.ENOBUFS += o.ENOBUFS
+	s.Received += o.Received
+	s.Matched += o.Matched
+	s.Duplicates += o.Duplicates
+	s.Late += o.Late
+	s.BadCookie += o.BadCookie
+	s.WrongSrc += o.WrongSrc
+	s.Unmatched += o.Unmatched
+	s.ICMPErrors += o.ICMPErrors
+	s.Timeouts += o.Timeouts
+	s.TxStamps += o.TxStamps
+	s.Stalls += o.Stalls
 }
 
 func (c *counters) snapshot() Stats {
@@ -138,11 +166,24 @@ func (c *counters) snapshot() Stats {
 		Unmatched: c.unmatched.Load(), ICMPErrors: c.icmpErrors.Load(), Timeouts: c.timeouts.Load(),
 		TxStamps: c.txStamps.Load(), Stalls: c.stalls.Load(),
 		TxMissing: c.txMissing.Load(), HealthOK: c.healthOK.Load(),
+		NoCookie: c.noCookie.Load(), HBM2Refused: c.hbm2Refused.Load(), Downgrades: c.downgrades.Load(),
 	}
 	for i := range st.BlobErrors {
 		st.BlobErrors[i] = c.blobErrors[i].Load()
 	}
 	return st
+}
+
+// countRefused counts a reply refused by the reply policy.
+func (c *counters) countRefused(v verdict) {
+	switch v {
+	case vNoCookie:
+		c.noCookie.Add(1)
+	case vHBM2Refused:
+		c.hbm2Refused.Add(1)
+	case vDowngrade:
+		c.downgrades.Add(1)
+	}
 }
 
 // countHealth counts a result's health decode outcome.

@@ -29,7 +29,10 @@ type Engine struct {
 	id    uint16
 	conns [2]*conn // [0] IPv4, [1] IPv6; nil when not open
 	wt    waiter   // the loop sleeps in it; wake interrupts
-	stats counters
+	// shards are the extra engines Once splits a large unpaced sweep
+	// over (Config.Shards); set up by New, never changed.
+	shards []*Engine
+	stats  counters
 	// closed is set by Close, which then waits for the loop to return
 	// before it closes the sockets.
 	closed atomic.Bool
@@ -49,10 +52,11 @@ type Engine struct {
 
 // tgt is the loop's per-target data.
 type tgt struct {
-	addr  netip.Addr
-	sa    [unix.SizeofSockaddrInet6]byte
-	salen uint32
-	fam   uint8 // index into conns
+	addr   netip.Addr
+	legacy bool // Target.Legacy
+	sa     [unix.SizeofSockaddrInet6]byte
+	salen  uint32
+	fam    uint8 // index into conns
 }
 
 // New opens the engine's sockets: one per address family, of the best
@@ -75,6 +79,23 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e.wt = w
+	// Shards for one-shot sweeps: more engines on sockets of the same
+	// kind, opened now (in the caller's network namespace), each with
+	// its own ICMP identifier.
+	for i := 1; i < cfg.Shards; i++ {
+		hc := e.cfg
+		hc.Shards, hc.Socket = 1, e.mode.Socket
+		hc.IPv4, hc.IPv6 = e.conns[0] != nil, e.conns[1] != nil
+		hc.ID = e.id + uint16(i)
+		if hc.ID == 0 {
+			hc.ID = 1
+		}
+		h, err := New(hc)
+		if err != nil {
+			break // fewer shards; the sweep still runs
+		}
+		e.shards = append(e.shards, h)
+	}
 	return e, nil
 }
 
@@ -203,7 +224,13 @@ func (e *Engine) Mode() Mode { return e.mode }
 func (e *Engine) ID() uint16 { return e.id }
 
 // Stats returns the counters.
-func (e *Engine) Stats() Stats { return e.stats.snapshot() }
+func (e *Engine) Stats() Stats {
+	st := e.stats.snapshot()
+	for _, h := range e.shards {
+		st.add(h.stats.snapshot())
+	}
+	return st
+}
 
 // SetTargets replaces the target set. Run picks it up within a loop turn;
 // probes in flight to addresses still present keep their results (with
@@ -226,12 +253,15 @@ func (e *Engine) Close() error {
 	if e.closed.Swap(true) {
 		return nil
 	}
+	var errs []error
+	for _, h := range e.shards {
+		errs = append(errs, h.Close())
+	}
 	if e.wt != nil {
 		e.wt.wake()
 	}
 	e.running.Lock()
 	defer e.running.Unlock()
-	var errs []error
 	for i, c := range e.conns {
 		if c != nil {
 			if err := c.sk.close(); err != nil {
@@ -298,9 +328,45 @@ func (e *Engine) Once(ctx context.Context, targets []Target, opts OnceOptions) (
 			}
 		}
 	}
-	err := e.loop(ctx, targets, loopOpts{interval: opts.Period, limit: opts.Count, timeout: opts.Timeout}, fn)
-	return sums, err
+	lo := loopOpts{interval: opts.Period, limit: opts.Count, timeout: opts.Timeout}
+	k := len(e.shards) + 1
+	if k == 1 || len(targets) < k*minShardTargets || e.cfg.Rate > 0 {
+		// One loop: few targets, or a global rate one bucket must keep.
+		return sums, e.loop(ctx, targets, lo, fn)
+	}
+	// Shards: contiguous slices of the targets, one loop each on its own
+	// sockets and thread; results are serialised into fn with their
+	// global index.
+	var mu sync.Mutex
+	wrap := func(off int) func(*Result) {
+		return func(r *Result) {
+			r.Target += off
+			mu.Lock()
+			fn(r)
+			mu.Unlock()
+		}
+	}
+	errs := make([]error, k)
+	var wg sync.WaitGroup
+	per := (len(targets) + k - 1) / k
+	for i := 1; i < k; i++ {
+		from, to := min(i*per, len(targets)), min((i+1)*per, len(targets))
+		h := e.shards[i-1]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h.running.Lock()
+			defer h.running.Unlock()
+			errs[i] = h.loop(ctx, targets[from:to], lo, wrap(from))
+		}()
+	}
+	errs[0] = e.loop(ctx, targets[:min(per, len(targets))], lo, wrap(0))
+	wg.Wait()
+	return sums, errors.Join(errs...)
 }
+
+// minShardTargets is the fewest targets per shard worth a second loop.
+const minShardTargets = 2048
 
 type loopOpts struct {
 	interval time.Duration
@@ -327,7 +393,7 @@ func (e *Engine) setTargets(ts []Target) {
 			port = e.cfg.UDPPort
 		}
 		sa, n := sockaddr(a, port)
-		e.tt[i] = tgt{addr: a, sa: sa, salen: n, fam: f}
+		e.tt[i] = tgt{addr: a, sa: sa, salen: n, fam: f, legacy: t.Legacy}
 		idx[a] = int32(i)
 	}
 	if old == nil {
@@ -562,7 +628,7 @@ func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
 			ck := wire.Cookie(&e.cfg.Secret, t.addr, e.id, seq, w)
 			patchProbe(c.tx[k], c.kind, seq, ck, w, e.tokenFor(now, t.addr))
 			s := &c.inf.slots[seq]
-			*s = slot{addr: t.addr, cookie: ck, txWire: w, txUser: txUser, deadline: mono + int64(e.timeout), target: ti, state: slotPending}
+			*s = slot{addr: t.addr, cookie: ck, txWire: w, txUser: txUser, deadline: mono + int64(e.timeout), target: ti, state: slotPending, legacy: t.legacy}
 		}
 		off := 0
 		for off < m {
@@ -737,6 +803,8 @@ func (e *Engine) count(v verdict) {
 		e.stats.badCookie.Add(1)
 	case vWrongSrc:
 		e.stats.wrongSrc.Add(1)
+	case vNoCookie, vHBM2Refused, vDowngrade:
+		e.stats.countRefused(v)
 	default:
 		e.stats.unmatched.Add(1)
 	}
@@ -792,7 +860,7 @@ func (e *Engine) handle(c *conn, b []byte, src netip.Addr, cm cmsgInfo, userNow 
 		e.finishError(c, s, p.seq, v, p.icmpType, p.icmpCode, p.src, fn)
 		return
 	}
-	s, v := c.inf.match(p.seq, p.src, ck, w, has)
+	s, v := c.inf.matchReply(p.seq, p.src, p.payload, &replyPolicy{key: e.cfg.Key, acceptClear: e.cfg.AcceptClear})
 	if v != vFresh {
 		e.count(v)
 		return

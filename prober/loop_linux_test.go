@@ -268,3 +268,53 @@ func TestRunCancel(t *testing.T) {
 		t.Fatal("Run did not return after cancel")
 	}
 }
+
+func TestOnceShards(t *testing.T) {
+	// Three loops, each on its own fake sockets: every target is probed
+	// once, by one shard, and its result carries its global index.
+	nets := []*fakeNet{newFakeNet(), newFakeNet(), newFakeNet()}
+	cfg := Config{Rate: -1, Timeout: 200 * time.Millisecond}
+	e := nets[0].engine(cfg)
+	for _, n := range nets[1:] {
+		e.shards = append(e.shards, n.engine(cfg))
+	}
+	ts := fakeTargets(3*minShardTargets+5, 100)
+	n := nets[2]
+	n.drop[ts[len(ts)-1].Addr] = true
+	seen := make([]int, len(ts))
+	sums, err := e.Once(context.Background(), ts, OnceOptions{OnResult: func(r *Result) {
+		if ts[r.Target].Addr != r.Addr {
+			t.Errorf("result for %v has index %d (%v)", r.Addr, r.Target, ts[r.Target].Addr)
+		}
+		seen[r.Target]++
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range seen {
+		if c != 1 {
+			t.Fatalf("target %d: %d results", i, c)
+		}
+	}
+	for i, s := range sums[:len(sums)-1] {
+		if s.Received != 1 {
+			t.Fatalf("target %d not answered", i)
+		}
+	}
+	for i, n := range nets {
+		if len(n.sent) == 0 || len(n.sent) > len(ts)/3+1 {
+			t.Fatalf("shard %d sent %d of %d", i, len(n.sent), len(ts))
+		}
+	}
+	if st := e.Stats(); st.Sent != uint64(len(ts)) || st.Matched != uint64(len(ts)-1) || st.Timeouts != 1 {
+		t.Fatalf("stats over the shards: %+v", st)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range nets {
+		if !n.socks[0].closed {
+			t.Fatalf("shard %d left open", i)
+		}
+	}
+}

@@ -312,6 +312,13 @@ func EncodeBlob(dst []byte, h *Health, k *Key) error {
 	return nil
 }
 
+// IsClearBlob reports whether b starts with an HBH1 header that says the
+// blob is clear (not sealed), whatever the rest holds: what a prober with
+// a key refuses as a downgrade before spending a decode on it.
+func IsClearBlob(b []byte) bool {
+	return len(b) >= BlobHeaderLen && string(b[:4]) == BlobMagic && b[offBFlags]&BlobFlagSealed == 0
+}
+
 // DecodeBlob decodes a blob into h. A sealed blob is opened with k (which
 // must have the blob's key id) and is decrypted in place: b's body is
 // overwritten. A clear blob is accepted whatever k is; callers that require

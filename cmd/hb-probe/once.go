@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -48,6 +49,9 @@ func runOnce(ctx context.Context, o *options, stdin io.Reader, stdout, stderr io
 	if err != nil {
 		fmt.Fprintf(stderr, "hb-probe: %v\n", err)
 		return exitSetup
+	}
+	if cfg.Rate <= 0 {
+		cfg.Shards = runtime.GOMAXPROCS(0) // an unpaced sweep uses every CPU
 	}
 	e, err := prober.New(cfg)
 	if err != nil {
