@@ -12,12 +12,14 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/pprofhandler"
 
 	"github.com/hbmon/hb/state"
 )
@@ -51,6 +53,12 @@ type Config struct {
 	// series on /metrics (config [checks] export_labels); a host without
 	// the label gets none.
 	ExportLabels []string
+
+	// Pprof serves Go's profiles (net/http/pprof's endpoints, through
+	// fasthttp/pprofhandler) under /debug/pprof/, behind the bearer token
+	// like every other endpoint. Off by default: a CPU profile costs the
+	// daemon CPU while it runs. Config [api] pprof.
+	Pprof bool
 
 	// Collectors write further metric families at the end of /metrics
 	// (the RTT histograms, other packages' counters), in the text format.
@@ -108,6 +116,9 @@ func New(cfg Config, table *state.Table, history HistorySource, stats StatsSourc
 		if tok == "" {
 			return nil, fmt.Errorf("api: token file %s is empty", cfg.TokenFile)
 		}
+	}
+	if cfg.Pprof {
+		cfg.Routes = append(slices.Clip(cfg.Routes), Route{Prefix: "/debug/pprof/", Handler: pprofhandler.PprofHandler})
 	}
 	s := &Server{cfg: cfg, table: table, history: history, stats: stats, started: cfg.Now()}
 	if tok != "" {

@@ -489,7 +489,7 @@ type historyJSON struct {
 	Host  string    `json:"host"`
 	Check string    `json:"check,omitempty"` // ?check=NAME: that check's history only
 	From  time.Time `json:"from"`
-	To   time.Time `json:"to"`
+	To    time.Time `json:"to"`
 	History
 }
 

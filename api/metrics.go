@@ -314,6 +314,15 @@ func (s *Server) writeEngineExtra(w io.Writer, e EngineStats) {
 		sb.WriteString(`"}`)
 		vm.WriteCounterUint64(w, sb.String(), e.BlobErrors[k])
 	}
+	writeRefused(w, e)
+}
+
+// writeRefused writes the replies the prober refused, by reason.
+func writeRefused(w io.Writer, e EngineStats) {
+	family(w, "hb_probe_refused_replies_total", "counter", "Echo replies refused as answers: no cookie (spoofed or foreign payload), HBM v2 from a target not configured legacy=hbm2, or a clear blob while a key is configured (downgrade).")
+	vm.WriteCounterUint64(w, `hb_probe_refused_replies_total{reason="downgrade"}`, e.RefusedDowngrade)
+	vm.WriteCounterUint64(w, `hb_probe_refused_replies_total{reason="hbm2_not_legacy"}`, e.RefusedHBM2)
+	vm.WriteCounterUint64(w, `hb_probe_refused_replies_total{reason="no_cookie"}`, e.RefusedNoCookie)
 }
 
 // buildInfo is hb_build_info's label set, computed once.

@@ -55,6 +55,7 @@ func TestMetricsEverythingCounted(t *testing.T) {
 		e := engineStats()
 		e.ENOBUFS, e.Stalls, e.TxMissing = 7, 2, 5
 		e.BlobErrors = map[string]uint64{"checksum": 2, "no_key": 1}
+		e.RefusedNoCookie, e.RefusedHBM2, e.RefusedDowngrade = 11, 12, 13
 		return e
 	}
 	srv, err := New(Config{Version: "v9", Now: func() time.Time { return now0 },
@@ -77,6 +78,9 @@ func TestMetricsEverythingCounted(t *testing.T) {
 		{"hb_probe_tx_timestamps_missing_total", nil, 5, dto.MetricType_COUNTER},
 		{"hb_health_blob_errors_total", map[string]string{"kind": "checksum"}, 2, dto.MetricType_COUNTER},
 		{"hb_health_blob_errors_total", map[string]string{"kind": "no_key"}, 1, dto.MetricType_COUNTER},
+		{"hb_probe_refused_replies_total", map[string]string{"reason": "no_cookie"}, 11, dto.MetricType_COUNTER},
+		{"hb_probe_refused_replies_total", map[string]string{"reason": "hbm2_not_legacy"}, 12, dto.MetricType_COUNTER},
+		{"hb_probe_refused_replies_total", map[string]string{"reason": "downgrade"}, 13, dto.MetricType_COUNTER},
 		{"hb_build_info", map[string]string{"version": "v9"}, 1, dto.MetricType_GAUGE},
 		{"hb_store_results_total", nil, 3, dto.MetricType_COUNTER},
 		{"hb_store_committed_events_total", nil, 3, dto.MetricType_COUNTER},

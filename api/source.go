@@ -88,6 +88,11 @@ type EngineStats struct {
 	// BlobErrors are HealthBad by reason (wire.ErrKind names: "checksum",
 	// "seal", "no_key", …); nil if the engine does not break them down.
 	BlobErrors map[string]uint64
+	// Replies refused by the prober's reply policy (docs/security.md): no
+	// cookie (empty, foreign or spoofed echo payloads), HBM v2 from a
+	// target not configured legacy=hbm2, a clear blob while a key is
+	// configured (a downgrade).
+	RefusedNoCookie, RefusedHBM2, RefusedDowngrade uint64
 }
 
 // StatsSource returns the engine's current counters. It is called once

@@ -31,6 +31,7 @@ type Probe struct {
 	UDPPort      int      `toml:"udp_port"`      // --udp-port: responder port for proto udp
 	KeyFile      string   `toml:"key_file"`      // --key: shared key file
 	KeyID        int      `toml:"key_id"`        // --key-id
+	AcceptClear  bool     `toml:"accept_clear"`  // --accept-clear: with a key, still accept clear blobs
 	NoKernelTx   bool     `toml:"no_kernel_tx"`  // --no-kernel-tx
 	MaxTargets   int      `toml:"max_targets"`   // --max-targets
 	ResolveEvery Duration `toml:"resolve_every"` // --resolve-every: re-resolve hostnames (0: never)
@@ -62,6 +63,7 @@ type ProbeAPI struct {
 	Listen      string `toml:"listen"`       // --listen: host:port; "" or "off" disables the API
 	TokenFile   string `toml:"token_file"`   // --token-file: bearer token file; "" = no auth
 	OpenMetrics bool   `toml:"open_metrics"` // /metrics without the token
+	Pprof       bool   `toml:"pprof"`        // Go profiles under /debug/pprof/ (behind the token)
 }
 
 // ProbeFSM configures the per-host state machine.

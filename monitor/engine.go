@@ -43,7 +43,8 @@ func (s *engineSource) SetChecks(gen uint64, checks []obs.Check) {
 	ts := make([]prober.Target, len(checks))
 	for i, c := range checks {
 		m.ids[i], m.addrs[i] = c.ID, c.Spec.Addr
-		ts[i] = prober.Target{Addr: c.Spec.Addr, Name: c.Spec.Host, Pos: c.Spec.Target}
+		ts[i] = prober.Target{Addr: c.Spec.Addr, Name: c.Spec.Host, Pos: c.Spec.Target,
+			Legacy: c.Spec.Params["legacy"] == "hbm2"} // validated by targets.Parse
 	}
 	s.cur.Store(m)
 	s.eng.SetTargets(ts)
@@ -122,6 +123,8 @@ func (s *engineSource) stats() api.EngineStats {
 		Stalls:     st.Stalls,
 		TxMissing:  st.TxMissing,
 		BlobErrors: blobErrors(&st),
+
+		RefusedNoCookie: st.NoCookie, RefusedHBM2: st.HBM2Refused, RefusedDowngrade: st.Downgrades,
 	}
 }
 

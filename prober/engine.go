@@ -77,8 +77,12 @@ type Config struct {
 	// used when CAP_NET_ADMIN allows. Default 16 MiB.
 	SocketBuffer int
 	// Key, when set, puts its access token in every request and opens
-	// sealed blobs.
+	// sealed blobs; a reply carrying a clear blob is then refused as a
+	// downgrade (Stats.Downgrades) unless AcceptClear.
 	Key *wire.Key
+	// AcceptClear (accept_clear): with a Key, still accept replies with
+	// clear blobs, e.g. while responders are being given the key.
+	AcceptClear bool
 	// StaleAfter flags blobs collected longer ago than this. Default 30s.
 	StaleAfter time.Duration
 	// UDPPort is the responder's UDP port. Default wire.DefaultUDPPort.
@@ -132,8 +136,9 @@ func (c *Config) defaults() {
 type counters struct {
 	sent, sendErrors, enobufs, received, matched, duplicates, late, badCookie,
 	wrongSrc, unmatched, icmpErrors, timeouts, txStamps, stalls atomic.Uint64
-	txMissing, healthOK atomic.Uint64
-	blobErrors          [wire.NumErrKinds]atomic.Uint64
+	txMissing, healthOK               atomic.Uint64
+	noCookie, hbm2Refused, downgrades atomic.Uint64
+	blobErrors                        [wire.NumErrKinds]atomic.Uint64
 }
 
 func (s *Stats) add(o Stats) {
@@ -161,11 +166,24 @@ func (c *counters) snapshot() Stats {
 		Unmatched: c.unmatched.Load(), ICMPErrors: c.icmpErrors.Load(), Timeouts: c.timeouts.Load(),
 		TxStamps: c.txStamps.Load(), Stalls: c.stalls.Load(),
 		TxMissing: c.txMissing.Load(), HealthOK: c.healthOK.Load(),
+		NoCookie: c.noCookie.Load(), HBM2Refused: c.hbm2Refused.Load(), Downgrades: c.downgrades.Load(),
 	}
 	for i := range st.BlobErrors {
 		st.BlobErrors[i] = c.blobErrors[i].Load()
 	}
 	return st
+}
+
+// countRefused counts a reply refused by the reply policy.
+func (c *counters) countRefused(v verdict) {
+	switch v {
+	case vNoCookie:
+		c.noCookie.Add(1)
+	case vHBM2Refused:
+		c.hbm2Refused.Add(1)
+	case vDowngrade:
+		c.downgrades.Add(1)
+	}
 }
 
 // countHealth counts a result's health decode outcome.

@@ -52,10 +52,11 @@ type Engine struct {
 
 // tgt is the loop's per-target data.
 type tgt struct {
-	addr  netip.Addr
-	sa    [unix.SizeofSockaddrInet6]byte
-	salen uint32
-	fam   uint8 // index into conns
+	addr   netip.Addr
+	legacy bool // Target.Legacy
+	sa     [unix.SizeofSockaddrInet6]byte
+	salen  uint32
+	fam    uint8 // index into conns
 }
 
 // New opens the engine's sockets: one per address family, of the best
@@ -392,7 +393,7 @@ func (e *Engine) setTargets(ts []Target) {
 			port = e.cfg.UDPPort
 		}
 		sa, n := sockaddr(a, port)
-		e.tt[i] = tgt{addr: a, sa: sa, salen: n, fam: f}
+		e.tt[i] = tgt{addr: a, sa: sa, salen: n, fam: f, legacy: t.Legacy}
 		idx[a] = int32(i)
 	}
 	if old == nil {
@@ -627,7 +628,7 @@ func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
 			ck := wire.Cookie(&e.cfg.Secret, t.addr, e.id, seq, w)
 			patchProbe(c.tx[k], c.kind, seq, ck, w, e.tokenFor(now, t.addr))
 			s := &c.inf.slots[seq]
-			*s = slot{addr: t.addr, cookie: ck, txWire: w, txUser: txUser, deadline: mono + int64(e.timeout), target: ti, state: slotPending}
+			*s = slot{addr: t.addr, cookie: ck, txWire: w, txUser: txUser, deadline: mono + int64(e.timeout), target: ti, state: slotPending, legacy: t.legacy}
 		}
 		off := 0
 		for off < m {
@@ -802,6 +803,8 @@ func (e *Engine) count(v verdict) {
 		e.stats.badCookie.Add(1)
 	case vWrongSrc:
 		e.stats.wrongSrc.Add(1)
+	case vNoCookie, vHBM2Refused, vDowngrade:
+		e.stats.countRefused(v)
 	default:
 		e.stats.unmatched.Add(1)
 	}
@@ -857,7 +860,7 @@ func (e *Engine) handle(c *conn, b []byte, src netip.Addr, cm cmsgInfo, userNow 
 		e.finishError(c, s, p.seq, v, p.icmpType, p.icmpCode, p.src, fn)
 		return
 	}
-	s, v := c.inf.match(p.seq, p.src, ck, w, has)
+	s, v := c.inf.matchReply(p.seq, p.src, p.payload, &replyPolicy{key: e.cfg.Key, acceptClear: e.cfg.AcceptClear})
 	if v != vFresh {
 		e.count(v)
 		return

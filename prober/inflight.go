@@ -2,7 +2,11 @@
 
 package prober
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/hbmon/hb/wire"
+)
 
 // slotState is the life of one in-flight slot.
 type slotState uint8
@@ -25,6 +29,7 @@ type slot struct {
 	deadline int64 // monotonic ns (engine clock) after which it times out
 	target   int32
 	state    slotState
+	legacy   bool // the target is legacy=hbm2: an HBM v2 reply (no cookie) may answer
 }
 
 // verdict is how a reply relates to the in-flight table.
@@ -37,6 +42,11 @@ const (
 	vBadCookie                    // cookie or tx time does not match the slot
 	vWrongSrc                     // came from another address than the probe's target
 	vUnknown                      // no probe in that slot
+	// Refusals (replyPolicy): the packet does not answer its probe, which
+	// stays pending.
+	vNoCookie    // an echo reply without our HBQ1/HBR1 cookie (empty, foreign, spoofed)
+	vHBM2Refused // an HBM v2 reply for a target not configured legacy=hbm2
+	vDowngrade   // a clear health blob while a key is configured (accept_clear off)
 )
 
 // inflight is the table of probes in flight for one socket: 65,536 slots
@@ -74,9 +84,19 @@ func (f *inflight) unalloc() {
 }
 
 // match classifies a reply for seq from src carrying cookie and txWire
-// (hasCookie false: a legacy or plain payload without one). A fresh match
-// marks the slot answered.
+// (hasCookie false: a quoted probe truncated before its cookie, in an ICMP
+// error). A fresh match marks the slot answered. Echo replies go through
+// matchReply, which never accepts one without a cookie.
 func (f *inflight) match(seq uint16, src netip.Addr, cookie uint64, txWire int64, hasCookie bool) (*slot, verdict) {
+	s, v := f.check(seq, src, cookie, txWire, hasCookie)
+	if v == vFresh {
+		s.state = slotAnswered
+	}
+	return s, v
+}
+
+// check is match without marking the slot.
+func (f *inflight) check(seq uint16, src netip.Addr, cookie uint64, txWire int64, hasCookie bool) (*slot, verdict) {
 	s := &f.slots[seq]
 	if s.state == slotFree || s.state == slotDropped {
 		return s, vUnknown
@@ -93,8 +113,55 @@ func (f *inflight) match(seq uint16, src netip.Addr, cookie uint64, txWire int64
 	case slotExpired:
 		return s, vLate
 	}
+	return s, vFresh
+}
+
+// replyPolicy is what an echo reply must carry to answer its probe.
+type replyPolicy struct {
+	key         *wire.Key // with a key, health blobs must be sealed…
+	acceptClear bool      // …unless clear ones are accepted too (accept_clear)
+}
+
+// matchReply classifies the payload of an echo reply (or a UDP reply) for
+// seq from src and marks the slot answered when it answers the probe:
+//
+//   - an HBQ1 payload (the kernel's echo of our request) or an HBR1 reply
+//     must carry the probe's cookie and tx time;
+//   - an HBM v2 payload, which has no cookie, answers only a probe to a
+//     legacy=hbm2 target (matched by id, sequence and source alone);
+//   - anything else (empty, foreign, spoofed) is refused: vNoCookie;
+//   - with a key, an HBR1 reply carrying a clear HBH1 blob is refused as a
+//     downgrade (vDowngrade) unless pol.acceptClear.
+//
+// A refused reply leaves the probe pending: the genuine reply may still
+// come, else it times out.
+func (f *inflight) matchReply(seq uint16, src netip.Addr, payload []byte, pol *replyPolicy) (*slot, verdict) {
+	ck, w, has := probeCookie(payload)
+	if !has && !wire.IsHBM2(payload) {
+		return &f.slots[seq], vNoCookie
+	}
+	s, v := f.check(seq, src, ck, w, has)
+	if v != vFresh {
+		return s, v
+	}
+	switch {
+	case !has && !s.legacy:
+		return s, vHBM2Refused
+	case has && pol.key != nil && !pol.acceptClear && clearBlob(payload):
+		return s, vDowngrade
+	}
 	s.state = slotAnswered
 	return s, vFresh
+}
+
+// clearBlob reports whether payload is an HBR1 reply carrying a clear
+// (unsealed) HBH1 blob.
+func clearBlob(payload []byte) bool {
+	rep, err := wire.ParseReply(payload)
+	if err != nil || rep.Flags&wire.FlagHealth == 0 {
+		return false
+	}
+	return wire.IsClearBlob(rep.Blob)
 }
 
 // sweep expires pending slots whose deadline is at or before now, oldest

@@ -3,8 +3,11 @@
 package prober
 
 import (
+	"bytes"
 	"net/netip"
 	"testing"
+
+	"github.com/hbmon/hb/wire"
 )
 
 func TestInflightMatch(t *testing.T) {
@@ -95,5 +98,93 @@ func TestInflightSeqWrap(t *testing.T) {
 	f.unalloc() // the slot given back is the last allocated
 	if f.next != 0 {
 		t.Fatalf("unalloc: next = %d", f.next)
+	}
+}
+
+// TestMatchReplyPolicy: an echo reply answers its probe only with the
+// probe's cookie (the kernel's echo of our HBQ1 request, or an HBR1
+// reply), or as HBM v2 from a legacy=hbm2 target; with a key a clear blob
+// is a downgrade unless accepted. A refused reply leaves the probe pending
+// for the genuine one.
+func TestMatchReplyPolicy(t *testing.T) {
+	key, _ := wire.NewKey(1, bytes.Repeat([]byte{5}, wire.KeyLen))
+	a := netip.MustParseAddr("198.18.0.1")
+	const ck, txw = 0xc0ffee, 12345
+	req := wire.AppendRequest(nil, wire.Request{Flags: wire.FlagHealth, KeyID: 1, Room: wire.BlobSize, Cookie: ck, TxTime: txw})
+	reply := func(k *wire.Key) []byte {
+		h := wire.Health{Generation: 1, CollectedAt: 1}
+		blob := make([]byte, wire.BlobSize)
+		if err := wire.EncodeBlob(blob, &h, k); err != nil {
+			t.Fatal(err)
+		}
+		b := bytes.Clone(req)
+		if err := wire.MakeReply(b, blob); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	reach := bytes.Clone(req)
+	if err := wire.MakeReachReply(reach); err != nil {
+		t.Fatal(err)
+	}
+	otherCookie := wire.AppendRequest(nil, wire.Request{Flags: wire.FlagHealth, Room: wire.BlobSize, Cookie: ck + 1, TxTime: txw})
+	hbm2 := wire.AppendHBM2(nil, wire.HBM2{Timestamp: 1, CPUPercent: 1})
+	noKey := &replyPolicy{}
+	withKey := &replyPolicy{key: key}
+	lenient := &replyPolicy{key: key, acceptClear: true}
+	for _, tc := range []struct {
+		name    string
+		payload []byte
+		legacy  bool
+		pol     *replyPolicy
+		want    verdict
+	}{
+		{"kernel echo of our request", req, false, withKey, vFresh},
+		{"kernel echo, another cookie", otherCookie, false, noKey, vBadCookie},
+		{"empty payload", nil, false, noKey, vNoCookie},
+		{"empty payload, legacy target", nil, true, noKey, vNoCookie},
+		{"foreign payload", []byte("abcdefghijklmnopqrstuvwxyz0123456789abcdefgh"), false, noKey, vNoCookie},
+		{"HBQ1 magic, cut before the cookie", req[:20], false, noKey, vNoCookie},
+		{"HBM v2, not legacy", hbm2, false, noKey, vHBM2Refused},
+		{"HBM v2, legacy=hbm2", hbm2, true, noKey, vFresh},
+		{"HBM v2, legacy=hbm2, with a key", hbm2, true, withKey, vFresh},
+		{"clear blob, no key", reply(nil), false, noKey, vFresh},
+		{"clear blob, key", reply(nil), false, withKey, vDowngrade},
+		{"clear blob, key, accept_clear", reply(nil), false, lenient, vFresh},
+		{"sealed blob, key", reply(key), false, withKey, vFresh},
+		{"reachability reply (no health), key", reach, false, withKey, vFresh},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := new(inflight)
+			seq, _ := f.alloc()
+			f.slots[seq] = slot{addr: a, cookie: ck, txWire: txw, deadline: 1 << 40, state: slotPending, legacy: tc.legacy}
+			s, v := f.matchReply(seq, a, tc.payload, tc.pol)
+			if v != tc.want {
+				t.Fatalf("verdict %d, want %d", v, tc.want)
+			}
+			if v == vFresh {
+				if s.state != slotAnswered {
+					t.Fatal("fresh reply did not answer the slot")
+				}
+				return
+			}
+			if s.state != slotPending {
+				t.Fatalf("refused reply changed the slot to %d", s.state)
+			}
+			// The genuine reply still answers.
+			if _, v := f.matchReply(seq, a, req, tc.pol); v != vFresh {
+				t.Fatalf("genuine reply after a refused one: verdict %d", v)
+			}
+		})
+	}
+	// From another address or for a free slot, HBM v2 stays what it was.
+	f := new(inflight)
+	seq, _ := f.alloc()
+	f.slots[seq] = slot{addr: a, cookie: ck, txWire: txw, deadline: 1 << 40, state: slotPending, legacy: true}
+	if _, v := f.matchReply(seq, netip.MustParseAddr("198.18.0.9"), hbm2, noKey); v != vWrongSrc {
+		t.Errorf("HBM v2 from another address: verdict %d", v)
+	}
+	if _, v := f.matchReply(seq+1, a, hbm2, noKey); v != vUnknown {
+		t.Errorf("HBM v2 for a free slot: verdict %d", v)
 	}
 }

@@ -210,8 +210,7 @@ func (h *hotPath) run() {
 	copy(h.rx[20:], h.tx)
 	h.rx[20] = icmp4EchoReply
 	p := parseIPv4(h.rx)
-	c, tw, has := probeCookie(p.payload)
-	s, v := h.inf.match(p.seq, p.src, c, tw, has)
+	s, v := h.inf.matchReply(p.seq, p.src, p.payload, &replyPolicy{})
 	if v != vFresh {
 		panic("no match")
 	}

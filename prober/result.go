@@ -125,4 +125,10 @@ type Stats struct {
 	// BlobErrors are health payloads that failed to decode, by reason
 	// (indexed by wire.ErrKind).
 	BlobErrors [wire.NumErrKinds]uint64
+	// Replies refused by the reply policy (the probe stays pending):
+	// NoCookie: echo replies without our cookie (empty, foreign, or
+	// spoofed payloads); HBM2Refused: HBM v2 replies for a target not
+	// configured legacy=hbm2; Downgrades: replies with a clear blob while
+	// a key is configured and AcceptClear is off.
+	NoCookie, HBM2Refused, Downgrades uint64
 }

@@ -26,6 +26,10 @@ type Target struct {
 	Host   string            // the hostname it was resolved from; "" for literals and CIDRs
 	Labels map[string]string // key=value labels other than name; nil when none
 	Pos    string            // FILE:LINE where it was declared
+	// Legacy (legacy=hbm2): the host runs the legacy monitor's responder,
+	// whose HBM v2 replies carry no cookie; they are accepted from it
+	// alone (docs/security.md).
+	Legacy bool
 }
 
 // Spec is one parsed line of a target list, before resolution and CIDR
@@ -37,6 +41,7 @@ type Spec struct {
 	Name   string
 	Labels map[string]string
 	Pos    string // FILE:LINE
+	Legacy bool   // legacy=hbm2 (the value is checked by package targets)
 }
 
 // LineError is a target-list line that does not parse (targets.LineError:
@@ -95,13 +100,17 @@ func ParseSpec(line, file string, n int) (*Spec, error) {
 		return nil, &LineError{File: file, Line: n, Msg: "parent= is for the daemon's targets"}
 	}
 	labels := l.Labels
-	for k, v := range l.Params { // legacy=… (icmp options) stay labels here
+	for k, v := range l.Params { // icmp options other than legacy= stay labels here
+		if k == "legacy" {
+			continue
+		}
 		if labels == nil {
 			labels = map[string]string{}
 		}
 		labels[k] = v
 	}
-	return &Spec{Addr: l.Addr, Prefix: l.Prefix, Host: l.Hostname, Name: l.Name, Labels: labels, Pos: l.Pos}, nil
+	return &Spec{Addr: l.Addr, Prefix: l.Prefix, Host: l.Hostname, Name: l.Name, Labels: labels, Pos: l.Pos,
+		Legacy: l.Params["legacy"] == "hbm2"}, nil
 }
 
 // size is how many addresses s expands to, saturating at max+1.
@@ -137,6 +146,7 @@ func Resolve(ctx context.Context, specs []Spec, lookup LookupFunc, prev map[stri
 	add := func(t Target) {
 		if i, dup := seen[t.Addr]; dup {
 			warnings = append(warnings, fmt.Sprintf("%s: %v duplicates %s; merged", t.Pos, t.Addr, targets[i].Pos))
+			targets[i].Legacy = targets[i].Legacy || t.Legacy
 			for k, v := range t.Labels {
 				if _, ok := targets[i].Labels[k]; !ok {
 					if targets[i].Labels == nil {
@@ -153,7 +163,7 @@ func Resolve(ctx context.Context, specs []Spec, lookup LookupFunc, prev map[stri
 	for _, s := range specs {
 		switch {
 		case s.Addr.IsValid():
-			add(Target{Addr: s.Addr, Name: orDefault(s.Name, s.Addr.String()), Labels: cloneLabels(s.Labels), Pos: s.Pos})
+			add(Target{Addr: s.Addr, Name: orDefault(s.Name, s.Addr.String()), Labels: cloneLabels(s.Labels), Pos: s.Pos, Legacy: s.Legacy})
 		case s.Prefix.IsValid():
 			p := s.Prefix
 			host := p.Addr().BitLen() - p.Bits()
@@ -163,7 +173,7 @@ func Resolve(ctx context.Context, specs []Spec, lookup LookupFunc, prev map[stri
 				a, last = a.Next(), last.Prev()
 			}
 			for ; ; a = a.Next() {
-				add(Target{Addr: a, Name: orDefault(s.Name, a.String()), Labels: cloneLabels(s.Labels), Pos: s.Pos})
+				add(Target{Addr: a, Name: orDefault(s.Name, a.String()), Labels: cloneLabels(s.Labels), Pos: s.Pos, Legacy: s.Legacy})
 				if a == last {
 					break
 				}
@@ -182,7 +192,7 @@ func Resolve(ctx context.Context, specs []Spec, lookup LookupFunc, prev map[stri
 					return nil, nil, fmt.Errorf("%s: resolving %s: %v", s.Pos, s.Host, orErr(lerr))
 				}
 			}
-			add(Target{Addr: a, Name: orDefault(s.Name, s.Host), Host: s.Host, Labels: cloneLabels(s.Labels), Pos: s.Pos})
+			add(Target{Addr: a, Name: orDefault(s.Name, s.Host), Host: s.Host, Labels: cloneLabels(s.Labels), Pos: s.Pos, Legacy: s.Legacy})
 		}
 	}
 	return targets, warnings, nil

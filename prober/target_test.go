@@ -141,6 +141,40 @@ db.test
 	}
 }
 
+// TestLegacyFlag: legacy=hbm2 marks a target whose HBM v2 replies are
+// accepted; it reaches Target (also through CIDRs and merged duplicates);
+// any other value names FILE:LINE.
+func TestLegacyFlag(t *testing.T) {
+	in := "198.18.0.1 legacy=hbm2 role=old\n198.18.0.2\n198.18.1.0/30 legacy=hbm2\n198.18.0.2 legacy=hbm2\n"
+	specs, err := ParseSpecs(strings.NewReader(in), "t.txt", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !specs[0].Legacy || specs[1].Legacy || specs[0].Labels["legacy"] != "" || specs[0].Labels["role"] != "old" {
+		t.Fatalf("specs %+v", specs)
+	}
+	ts, _, err := Resolve(context.Background(), specs, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"198.18.0.1": true, "198.18.0.2": true, "198.18.1.1": true, "198.18.1.2": true}
+	if len(ts) != len(want) {
+		t.Fatalf("%d targets: %+v", len(ts), ts)
+	}
+	for _, tg := range ts {
+		if tg.Legacy != want[tg.Addr.String()] {
+			t.Errorf("%v: legacy %v", tg.Addr, tg.Legacy)
+		}
+	}
+	for _, bad := range []string{"198.18.0.1 legacy=hbm1", "198.18.0.1 legacy=hbm2 legacy=hbm2", "198.18.0.1 legacy=yes"} {
+		_, err := ParseSpecs(strings.NewReader("198.18.0.7\n"+bad+"\n"), "t.txt", 0)
+		var le *LineError
+		if !errors.As(err, &le) || le.Line != 2 || !strings.Contains(err.Error(), "legacy") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
 // TestParseSpecsOneGrammar: --once reads the daemon's grammar (package
 // targets) and refuses the lines that are not probe targets.
 func TestParseSpecsOneGrammar(t *testing.T) {
@@ -157,7 +191,7 @@ func TestParseSpecsOneGrammar(t *testing.T) {
 		}
 	}
 	specs, err := ParseSpecs(strings.NewReader("198.18.0.1 legacy=hbm2 name=a/b\n"), "f", 0)
-	if err != nil || specs[0].Labels["legacy"] != "hbm2" || specs[0].Name != "a/b" {
+	if err != nil || !specs[0].Legacy || specs[0].Labels["legacy"] != "" || specs[0].Name != "a/b" {
 		t.Errorf("specs %+v, %v", specs, err)
 	}
 }

@@ -232,6 +232,9 @@ func (l *Line) setParam(k, v string) error {
 		}
 		return nil
 	}
+	if k == "legacy" && (l.Kind == obs.KindICMP || l.Kind == obs.KindUDP) && v != "hbm2" {
+		return fmt.Errorf("legacy=%s: the one legacy protocol of %s checks is hbm2 (legacy=hbm2)", v, l.Kind)
+	}
 	if l.Params == nil {
 		l.Params = map[string]string{}
 	}

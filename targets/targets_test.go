@@ -100,6 +100,7 @@ func TestParseLineErrors(t *testing.T) {
 		{"198.18.0.1 k=a k=b", "given twice"},
 		{"198.18.0.0/24 name=x", "name= on CIDR"},
 		{"198.18.0.1 check=x", "check= does not apply to icmp checks"},
+		{"198.18.0.1 legacy=hbm1", "legacy=hbm1: the one legacy protocol of icmp checks is hbm2"},
 		{"198.18.0.1 no_verify_tls", "expected key=value"},
 		{"tcp://db:0", "bad port"},
 		{"tcp://db", "want tcp://HOST:PORT"},

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -141,6 +142,7 @@ type Key struct {
 	ID       uint8
 	tokenKey []byte
 	aead     cipher.AEAD // XChaCha20-Poly1305 under the sealing key
+	macs     sync.Pool   // of hash.Hash: HMAC-SHA256 under tokenKey (token.go)
 }
 
 // ErrKey is returned by NewKey for an unusable key.
@@ -181,7 +183,9 @@ func NewKey(id uint8, master []byte) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Key{ID: id, tokenKey: tk, aead: aead}, nil
+	k := &Key{ID: id, tokenKey: tk, aead: aead}
+	k.macs.New = func() any { return hmac.New(sha256.New, tk) }
+	return k, nil
 }
 
 // Sealer numbers and encodes the blobs of one responder run. It draws a
@@ -310,6 +314,13 @@ func EncodeBlob(dst []byte, h *Health, k *Key) error {
 	k.aead.Seal(body[:0], n[:], body, b[:BlobHeaderLen])
 	nonces.Put(n)
 	return nil
+}
+
+// IsClearBlob reports whether b starts with an HBH1 header that says the
+// blob is clear (not sealed), whatever the rest holds: what a prober with
+// a key refuses as a downgrade before spending a decode on it.
+func IsClearBlob(b []byte) bool {
+	return len(b) >= BlobHeaderLen && string(b[:4]) == BlobMagic && b[offBFlags]&BlobFlagSealed == 0
 }
 
 // DecodeBlob decodes a blob into h. A sealed blob is opened with k (which

@@ -18,8 +18,9 @@ const (
 	ErrKindNoKey
 	ErrKindRange
 	ErrKindRoom
+	ErrKindMalformed
 
-	NumErrKinds = 9
+	NumErrKinds = 10
 )
 
 var errKinds = [NumErrKinds]struct {
@@ -35,6 +36,7 @@ var errKinds = [NumErrKinds]struct {
 	{"no_key", ErrNoKey},
 	{"range", ErrRange},
 	{"room", ErrRoom},
+	{"malformed", ErrMalformed},
 }
 
 func (k ErrKind) String() string {

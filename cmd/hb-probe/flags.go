@@ -39,6 +39,7 @@ type options struct {
 	UDPPort      int           // --udp-port
 	KeyFile      string        // --key FILE
 	KeyID        int           // --key-id
+	AcceptClear  bool          // --accept-clear
 	JSON         bool          // --json
 	MaxTargets   int           // --max-targets
 	NoKernelTx   bool          // --no-kernel-tx
@@ -67,6 +68,7 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.UDPPort, "udp-port", def.UDPPort, "responder UDP port for --proto udp")
 	fs.StringVar(&o.KeyFile, "key", "", "shared key `FILE` (32 raw bytes or 64 hex digits): sends access tokens and opens sealed health blobs")
 	fs.IntVar(&o.KeyID, "key-id", def.KeyID, "id (1-255) of the --key, as configured on the responders")
+	fs.BoolVar(&o.AcceptClear, "accept-clear", def.AcceptClear, "with --key, still accept replies carrying clear (unsealed) health blobs; without it they are refused as a downgrade and the host counts as not answering")
 	fs.BoolVar(&o.JSON, "json", false, "with --once: print one JSON object per target (JSON Lines) instead of the table")
 	fs.IntVar(&o.MaxTargets, "max-targets", def.MaxTargets, "refuse target lists (after CIDR expansion) larger than this")
 	fs.BoolVar(&o.NoKernelTx, "no-kernel-tx", false, "do not use SO_TIMESTAMPING; measure RTT from SO_TIMESTAMPNS receive stamps and the send clock")
@@ -84,6 +86,8 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 			"  hb-probe --once --json --targets FILE  one JSON object per target\n"+
 			"  hb-probe --targets FILE                daemon mode (state, history, API on 127.0.0.1:8787)\n"+
 			"  hb-probe check-config [--config FILE]  print the effective config and where it came from\n"+
+			"  hb-probe notify --test [CHANNEL]       send a test message through the alert channels\n"+
+			"  hb-probe alerts                        list the running daemon's active alerts\n"+
 			"  hb-probe backup [--db FILE] OUT.db     online copy of the history database\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
@@ -148,7 +152,7 @@ func engineConfig(o *options) (prober.Config, error) {
 	}
 	return prober.Config{
 		Proto: proto, Interval: o.Interval, Timeout: o.Timeout, Rate: o.Rate, Batch: o.Batch,
-		Key: key, StaleAfter: o.StaleAfter, UDPPort: o.UDPPort, NoKernelTx: o.NoKernelTx,
+		Key: key, AcceptClear: o.AcceptClear, StaleAfter: o.StaleAfter, UDPPort: o.UDPPort, NoKernelTx: o.NoKernelTx,
 	}, nil
 }
 
@@ -243,6 +247,7 @@ func effectiveConfig(o *options) (config.Probe, string, error) {
 	config.Override(v, "udp-port", &c.UDPPort, o.UDPPort)
 	config.Override(v, "key", &c.KeyFile, o.KeyFile)
 	config.Override(v, "key-id", &c.KeyID, o.KeyID)
+	config.Override(v, "accept-clear", &c.AcceptClear, o.AcceptClear)
 	config.Override(v, "no-kernel-tx", &c.NoKernelTx, o.NoKernelTx)
 	config.Override(v, "max-targets", &c.MaxTargets, o.MaxTargets)
 	config.Override(v, "resolve-every", &c.ResolveEvery, config.Duration(o.ResolveEvery))
