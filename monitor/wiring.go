@@ -68,7 +68,8 @@ func (m *Monitor) routes() []api.Route {
 		m.probe = checks.NewProbeRoute(m.cfg.Checks, nil, nil)
 		rs = append(rs, m.probe.Route())
 	}
-	// Other packages' routes (alerts, pulses, dashboard) go here.
+	rs = append(rs, m.alertRoutes()...) // monitor/alerts.go
+	// Other packages' routes (pulses, dashboard) go here.
 	return rs
 }
 
@@ -85,6 +86,7 @@ func (m *Monitor) collectors(ctx context.Context) []io.WriterTo {
 	if m.store != nil {
 		cs = append(cs, m.store.st.Metrics())
 	}
+	cs = append(cs, m.alertCollectors()...) // monitor/alerts.go
 	return cs
 }
 
