@@ -56,6 +56,7 @@ func run(args []string) int {
 	warmup := fs.Duration("warmup", 40*time.Second, "pushing before the measured window")
 	measure := fs.Duration("measure", 60*time.Second, "measured window")
 	seal := fs.Bool("seal", false, "seal the heartbeats (AES-256-GCM) instead of HMAC")
+	verbose := fs.Bool("v", false, "print hb-probe's log (stderr) at the end")
 	fs.Parse(args)
 	if *probe == "" {
 		fmt.Fprintln(os.Stderr, "hbpushload: -hb-probe is required")
@@ -163,6 +164,9 @@ func run(args []string) int {
 				up++
 			}
 		}
+	}
+	if *verbose {
+		os.Stderr.Write(plog.Bytes())
 	}
 	cpu := float64((s1.UTime+s1.STime)-(s0.UTime+s0.STime)) / 100 / el * 100
 	loss := 1 - float64(gr.Acks)/float64(max(gr.Sent, 1))
