@@ -26,7 +26,8 @@ func (e *env) push() string {
 		"about 460 bytes, keyed with HMAC-SHA256 or sealed with AES-256-GCM) to `hb-probe` in daemon mode in another namespace\n"+
 		"(`[push] enabled`, one `heartbeat://hNNNNNN` target per host, history database in a temp dir). After a %s warm-up,\n"+
 		"a %s window: *CPU %%* = hb-probe's utime+stime from `/proc/PID/stat` over the window ÷ its length; *RSS* =\n"+
-		"`VmRSS` at its end; *loss* = 1 − ACKs received ÷ heartbeats sent over the whole run (a lost ACK counts as a loss);\n"+
+		"`VmRSS` at its end; over the whole run, *not received* = 1 − hb-probe's `hb_push_datagrams_total` ÷ heartbeats sent,\n"+
+		"*not ACKed* = 1 − ACKs the generator received ÷ heartbeats sent (a lost ACK counts too);\n"+
 		"*up* = hosts in state up at the end (`/state`).\n\n", warm, meas)
 	bin := filepath.Join(e.tmp, "hbpushload")
 	if out, err := exec.Command("go", "build", "-o", bin, "./bench/cmd/hbpushload").CombinedOutput(); err != nil {
@@ -37,8 +38,8 @@ func (e *env) push() string {
 		fmt.Fprintf(&b, "Not run: %s\n\n", e.probeDaemon)
 		return b.String()
 	}
-	b.WriteString("| hosts | interval | auth | heartbeats/s sent | CPU % of one core | RSS | loss | up at end | command |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString("| hosts | interval | auth | heartbeats/s sent | CPU % of one core | RSS | not received | not ACKed | up at end | command |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, seal := range []bool{false, true} {
 		args := []string{"-hb-probe", e.hbProbe, "-hosts", hosts, "-interval", "10s", "-warmup", warm, "-measure", meas}
 		if seal {
@@ -51,7 +52,7 @@ func (e *env) push() string {
 		cmdline := "`go run ./bench/cmd/hbpushload " + strings.Join(quoteArgs(args), " ") + "`"
 		cmdline = strings.ReplaceAll(cmdline, e.hbProbe, "HB-PROBE")
 		if err != nil || !strings.HasPrefix(line, "|") {
-			fmt.Fprintf(&b, "| %s | 10s | seal=%v | failed: %v | | | | | %s |\n", hosts, seal, err, cmdline)
+			fmt.Fprintf(&b, "| %s | 10s | seal=%v | failed: %v | | | | | | %s |\n", hosts, seal, err, cmdline)
 			continue
 		}
 		fmt.Fprintf(&b, "%s %s |\n", line, cmdline)

@@ -30,6 +30,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/hbmon/hb/bench"
 	"github.com/hbmon/hb/wire"
 )
@@ -155,6 +157,14 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "hbpushload: generator output %q: %v\n", gout.String(), err)
 		return 1
 	}
+	var received float64
+	if m, err := api("/metrics"); err == nil {
+		for _, l := range strings.Split(string(m), "\n") {
+			if v, ok := strings.CutPrefix(l, "hb_push_datagrams_total "); ok {
+				received, _ = strconv.ParseFloat(v, 64)
+			}
+		}
+	}
 	up := 0
 	if st, err := api("/state"); err == nil {
 		var m map[string]string
@@ -174,8 +184,9 @@ func run(args []string) int {
 	if *seal {
 		mode = "sealed"
 	}
-	fmt.Printf("| %d | %s | %s | %.0f | %.1f%% | %.0f MiB | %.4f%% | %d / %d |\n",
-		*hosts, *interval, mode, float64(gr.Sent)/gr.Seconds, cpu, float64(rss)/(1<<20), loss*100, up, *hosts)
+	fmt.Printf("| %d | %s | %s | %.0f | %.1f%% | %.0f MiB | %.4f%% | %.4f%% | %d / %d |\n",
+		*hosts, *interval, mode, float64(gr.Sent)/gr.Seconds, cpu, float64(rss)/(1<<20),
+		(1-received/float64(max(gr.Sent, 1)))*100, loss*100, up, *hosts)
 	return 0
 }
 
@@ -218,7 +229,9 @@ func gen(args []string) int {
 	}
 	uc := c.(*net.UDPConn)
 	uc.SetWriteBuffer(8 << 20)
-	uc.SetReadBuffer(8 << 20)
+	if rc, err := uc.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20) })
+	}
 	var acks atomic.Uint64
 	go func() {
 		buf := make([]byte, 128)
