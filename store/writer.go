@@ -653,7 +653,7 @@ var retentionTables = [...]struct{ table, col string }{
 
 func (w *writer) retention() {
 	o := &w.s.opts
-	if o.Retention < 0 {
+	if o.Retention <= 0 {
 		return
 	}
 	now := o.Now()
