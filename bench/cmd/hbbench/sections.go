@@ -57,6 +57,19 @@ func (e *env) tools(n int) []sweepTool {
 			parse: func(m measured) bench.ToolResult { return bench.ParseFping(bytes.NewReader(m.Stdout)) },
 		},
 		{
+			// hb-probe's fping personality with fping's own arguments:
+			// same output format, parsed the same way.
+			name: "hb-probe fping", version: firstLine(hbv), runs: e.runs, unavailable: e.probeOnce,
+			args: func(file string, full bool) []string {
+				iv := "0"
+				if !full {
+					iv = "1"
+				}
+				return []string{e.hbProbe, "fping", "-c1", "-i", iv, "-r", "0", "-t", "500", "-f", file}
+			},
+			parse: func(m measured) bench.ToolResult { return bench.ParseFping(bytes.NewReader(m.Stdout)) },
+		},
+		{
 			// oping looks each reply's host up in a list: its time grows
 			// with the square of the target count, so it runs once.
 			name: "oping", version: version("oping", "-h"), runs: 1,
