@@ -97,6 +97,12 @@ type Alert struct {
 	dirty bool
 }
 
+// akey is an alert's identity: a struct, so map lookups allocate nothing.
+type akey struct{ host, check, rule, metric string }
+
+func (a *Alert) mkey() akey { return akey{a.Host, a.Check, a.Rule, a.Metric} }
+
+// key is the identity as one string (database key, id hash, sorting).
 func (a *Alert) key() string { return alertKey(a.Host, a.Check, a.Rule, a.Metric) }
 
 func alertKey(host, check, rule, metric string) string {
@@ -138,7 +144,7 @@ type Engine struct {
 	routes   []route
 	maint    []maintenance
 	silences map[int64]*Silence
-	alerts   map[string]*Alert
+	alerts   map[akey]*Alert
 	byID     map[uint64]*Alert
 	checks   map[string]map[string]checkInfo // host -> check -> info
 	hostSt   map[string]state.State
@@ -178,7 +184,7 @@ func New(o Options) (*Engine, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{
-		alerts: map[string]*Alert{}, byID: map[uint64]*Alert{}, checks: map[string]map[string]checkInfo{},
+		alerts: map[akey]*Alert{}, byID: map[uint64]*Alert{}, checks: map[string]map[string]checkInfo{},
 		hostSt: map[string]state.State{}, silences: map[int64]*Silence{},
 		out: o.Out, hosts: o.Hosts, db: o.DB, log: o.Log,
 	}
@@ -299,7 +305,7 @@ func (e *Engine) handle(ev *event.Event) {
 		if checkName == "" {
 			checkName = ev.Check
 		}
-		key := alertKey(ev.Host, ev.Check, r.Name, v.Name)
+		key := akey{ev.Host, ev.Check, r.Name, v.Name}
 		cur := OK
 		if a := e.alerts[key]; a != nil {
 			cur = a.Level
@@ -320,14 +326,14 @@ func stateMeets(s, want state.State) bool {
 
 func (e *Engine) evaluate(r *Rule, host, check string, kind obs.Kind, metric, checkName string, raw Level, v, thr float64, now time.Time, lv *labelView, vals []Value) {
 	e.stats.evaluations++
-	key := alertKey(host, check, r.Name, metric)
+	key := akey{host, check, r.Name, metric}
 	a := e.alerts[key]
 	if a == nil {
 		if raw == OK {
 			return
 		}
 		a = &Alert{Host: host, Check: check, Kind: kind, KindName: kind.String(), Rule: r.Name, Metric: metric}
-		a.ID = alertID(key)
+		a.ID = alertID(a.key())
 		e.alerts[key], e.byID[a.ID] = a, a
 	}
 	a.rule = r
@@ -521,10 +527,10 @@ func (e *Engine) tick(now time.Time) []notify.Queued {
 	return e.flush(now)
 }
 
-func (e *Engine) drop(key string, a *Alert) {
+func (e *Engine) drop(key akey, a *Alert) {
 	delete(e.alerts, key)
 	delete(e.byID, a.ID)
-	e.deleted = append(e.deleted, key)
+	e.deleted = append(e.deleted, a.key())
 }
 
 // ruleOf finds the alert's rule in the current rule set.
@@ -657,7 +663,7 @@ func (e *Engine) flush(now time.Time) []notify.Queued {
 	hostItems := map[string][]sent{}
 	for _, n := range notes {
 		a := n.a
-		if n.event != "resolved" && e.alerts[a.key()] != a {
+		if n.event != "resolved" && e.alerts[a.mkey()] != a {
 			continue // dropped meanwhile
 		}
 		var chans []string

@@ -154,7 +154,14 @@ severity = "critical"
 	}
 	defer func() {
 		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
 	}()
 	waitFor(t, "the probe mode", &log, func() bool { return strings.Contains(log.String(), `msg="probe mode"`) })
 	if strings.Contains(log.String(), "socket=udp") {
