@@ -137,6 +137,8 @@ type Bus struct {
 type Sub struct {
 	name      string
 	types     [NumTypes]bool
+	mu        sync.RWMutex // Publish sends under RLock; Close closes c under Lock
+	closed    bool         // guarded by mu
 	c         chan Event
 	delivered atomic.Uint64
 	dropped   atomic.Uint64
@@ -177,8 +179,8 @@ func (s *Sub) C() <-chan Event { return s.c }
 // Dropped is how many events this subscriber lost to a full queue.
 func (s *Sub) Dropped() uint64 { return s.dropped.Load() }
 
-// Close unsubscribes and closes the queue. Call it once, from the
-// subscriber's side, after it stops reading.
+// Close unsubscribes and closes the queue (events still queued can be
+// read). It is safe to call more than once and concurrently with Publish.
 func (s *Sub) Close() {
 	b := s.bus
 	b.mu.Lock()
@@ -194,11 +196,16 @@ func (s *Sub) Close() {
 		}
 	}
 	b.subs.Store(&next)
-	close(s.c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		close(s.c)
+	}
 }
 
-// Publish offers e to every subscriber of its type without blocking. It
-// must not run concurrently with a Close of the same subscriber.
+// Publish offers e to every subscriber of its type without blocking. Any
+// number of goroutines may publish, also while subscribers close.
 func (b *Bus) Publish(e Event) {
 	b.published.Add(1)
 	subs := b.subs.Load()
@@ -209,12 +216,22 @@ func (b *Bus) Publish(e Event) {
 		if int(e.Type) >= NumTypes || !s.types[e.Type] {
 			continue
 		}
-		select {
-		case s.c <- e:
-			s.delivered.Add(1)
-		default:
-			s.dropped.Add(1)
-		}
+		s.offer(e)
+	}
+}
+
+// offer queues e without blocking; a closed subscription takes nothing.
+func (s *Sub) offer(e Event) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return
+	}
+	select {
+	case s.c <- e:
+		s.delivered.Add(1)
+	default:
+		s.dropped.Add(1)
 	}
 }
 

@@ -91,3 +91,33 @@ func TestNames(t *testing.T) {
 		t.Fatal("type names")
 	}
 }
+
+// TestPublishWhileClosing: publishers on several goroutines and a
+// subscriber closing meanwhile (run under -race): no send on a closed
+// queue, every event either delivered, dropped or not offered.
+func TestPublishWhileClosing(t *testing.T) {
+	var b Bus
+	for round := 0; round < 50; round++ {
+		sub := b.Subscribe("s", 8)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 200 {
+					b.Publish(Event{Type: Message})
+				}
+			}()
+		}
+		go func() {
+			for range sub.C() {
+			}
+		}()
+		sub.Close()
+		sub.Close() // twice is harmless
+		wg.Wait()
+	}
+	if st := b.Stats(); len(st.Subscribers) != 0 || st.Published != 50*4*200 {
+		t.Errorf("stats %+v", st)
+	}
+}

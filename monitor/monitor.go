@@ -79,6 +79,7 @@ type Monitor struct {
 	sources []obs.Source
 	engine  *engineSource // nil when the config has no engine (tests)
 	store   *storeWiring
+	alerts  *alertWiring // monitor/alerts.go
 	ln      net.Listener
 	hist    *rtthist.Set       // RTT histograms on /metrics (wiring.go); nil until Run
 	probe   *checks.ProbeRoute // /probe, when served (wiring.go)
@@ -148,6 +149,10 @@ func New(ctx context.Context, cfg config.Probe, path string, o Options) (_ *Moni
 		m.restore(ctx)
 		m.setStoreHosts(m.targets.hosts)
 	}
+	if err := m.openAlerts(&m.cfg); err != nil {
+		return nil, err
+	}
+	m.closers = append(m.closers, m.closeAlerts)
 	return m, nil
 }
 
@@ -203,6 +208,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if m.store != nil {
 		m.startStore()
 	}
+	m.startAlerts()
 	stopWriter := make(chan struct{})
 	writerDone := make(chan struct{})
 	go func() { defer close(writerDone); m.w.run(stopWriter) }()
@@ -382,6 +388,7 @@ func (m *Monitor) reload(ctx context.Context) {
 	if !m.applyTargets(ctx, tl.hosts, "SIGHUP") {
 		return
 	}
+	m.reloadAlerts(&c)
 	m.cfg, m.cfgPath, m.targets = c, path, tl
 	m.startResolver(ctx, c, tl)
 }

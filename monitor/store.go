@@ -46,11 +46,7 @@ func (m *Monitor) openStore(c *config.Probe) error {
 	if err != nil {
 		return err
 	}
-	ret := c.Store.Retention.D()
-	if ret == 0 {
-		ret = -1 // forever (the store's zero is its default)
-	}
-	st, err := store.Open(db, &store.Options{Retention: ret, Log: m.log})
+	st, err := store.Open(db, &store.Options{Retention: c.Store.Retention.D(), Log: m.log})
 	if err != nil {
 		return err
 	}

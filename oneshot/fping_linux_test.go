@@ -120,7 +120,9 @@ func TestFPingMatchesFping(t *testing.T) {
 				t.Errorf("stdout differs\nhb:\n%s\nfping:\n%s", ho.String(), fo.String())
 			}
 			ge, we := normalize(he.String()), normalize(fe.String())
-			if slices.ContainsFunc(tc.args, func(a string) bool { return strings.HasPrefix(a, "-c") || strings.HasPrefix(a, "-C") || strings.HasPrefix(a, "-qc") }) {
+			if slices.ContainsFunc(tc.args, func(a string) bool {
+				return strings.HasPrefix(a, "-c") || strings.HasPrefix(a, "-C") || strings.HasPrefix(a, "-qc")
+			}) {
 				// In count modes fping reports an ICMP error only when it
 				// still holds the request's slot, which depends on timing;
 				// hb always reports it. Compare the rest.

@@ -375,7 +375,7 @@ func (r *Receiver) observe(p *wire.Push, rx time.Time) (obs.Observation, string,
 			}
 		case wire.SecMount:
 			m, _ := wire.ParseMount(s.Data)
-			p := wire.SanitizeName(string(m.Path))
+			p := n.sanitize(m.Path)
 			add(float64(m.Total), "disk_", p, "_total_bytes")
 			add(float64(m.Used), "disk_", p, "_used_bytes")
 			if m.Total > 0 {
@@ -383,7 +383,7 @@ func (r *Receiver) observe(p *wire.Push, rx time.Time) (obs.Observation, string,
 			}
 		case wire.SecIface:
 			i, _ := wire.ParseIface(s.Data)
-			nm := wire.SanitizeName(string(i.Name))
+			nm := n.sanitize(i.Name)
 			add(float64(i.RxBytes), "net_", nm, "_rx_bytes_total")
 			add(float64(i.TxBytes), "net_", nm, "_tx_bytes_total")
 			add(float64(i.RxRate), "net_", nm, "_rx_bytes_per_second")
@@ -400,11 +400,11 @@ func (r *Receiver) observe(p *wire.Push, rx time.Time) (obs.Observation, string,
 			add(float64(th), "threads")
 		case wire.SecCheck:
 			c, _ := wire.ParseCheck(s.Data)
-			cn := wire.SanitizeName(string(c.Name))
+			cn := n.sanitize(c.Name)
 			add(float64(c.Status), "nagios_", cn, "_status")
 			for i := range c.NPerf {
 				l, _, v, _, _ := c.PerfAt(i)
-				add(v, "nagios_", cn, "_", wire.SanitizeName(string(l)))
+				add(v, "nagios_", cn, "_", n.sanitize(l))
 			}
 			if c.Status != wire.CheckOK {
 				lvl := event.LevelWarning
@@ -423,7 +423,7 @@ func (r *Receiver) observe(p *wire.Push, rx time.Time) (obs.Observation, string,
 			}
 		case wire.SecMetric:
 			nm, v, _ := wire.ParseMetric(s.Data)
-			add(v, wire.SanitizeName(string(nm)))
+			add(v, n.sanitize(nm))
 		}
 	}
 	if err := it.Err(); err != nil {
@@ -442,6 +442,24 @@ type names struct {
 	mu  sync.Mutex
 	buf []byte
 	m   map[string]string
+	san map[string]string // raw name -> wire.SanitizeName of it
+}
+
+// sanitize returns wire.SanitizeName(string(b)), cached.
+func (n *names) sanitize(b []byte) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if s, ok := n.san[string(b)]; ok {
+		return s
+	}
+	s := wire.SanitizeName(string(b))
+	if n.san == nil {
+		n.san = map[string]string{}
+	}
+	if len(n.san) < 1<<16 {
+		n.san[string(b)] = s
+	}
+	return s
 }
 
 func (n *names) get(parts ...string) string {

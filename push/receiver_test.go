@@ -186,7 +186,9 @@ func TestReceiverMetricsMessagesAndOverdue(t *testing.T) {
 	h := wire.Health{Generation: 1, CPUBusy: 250}
 	h.SetHostname("ignored-when-host-section")
 	blob := make([]byte, wire.BlobSize)
-	wire.EncodeBlob(blob, &h, nil)
+	if err := wire.EncodeBlob(blob, &h, nil); err != nil {
+		t.Fatal(err)
+	}
 	d := hbp(t, key, "db1", 9, 1, t0, func(b []byte) []byte {
 		b = wire.AppendSection(b, wire.SecHealth, blob)
 		b = wire.AppendCPU(b, []uint16{500, 250})

@@ -61,8 +61,9 @@ type Options struct {
 	// 50,000), so a large fleet's minute is spread over a few commits
 	// instead of one long transaction that would hold up state changes.
 	RollupBatch int
-	// Retention is how long rollups, state changes and problems are kept
-	// (default 30 days; negative keeps them forever).
+	// Retention is how long rollups, state changes, problems and messages
+	// are kept; 0 (or negative) keeps them forever, as config's
+	// store.retention = 0 (whose default, 30 days, is config's).
 	Retention time.Duration
 	// RetentionEvery is how often old rows are looked for (default 1m).
 	RetentionEvery time.Duration
@@ -89,9 +90,6 @@ type Options struct {
 func (o *Options) defaults() {
 	if o.CommitInterval <= 0 {
 		o.CommitInterval = time.Second
-	}
-	if o.Retention == 0 {
-		o.Retention = 30 * 24 * time.Hour
 	}
 	if o.RetentionEvery <= 0 {
 		o.RetentionEvery = time.Minute
@@ -326,6 +324,9 @@ func (s *Store) EnforceRetention(ctx context.Context) error {
 		return w.sync(func(q *sqlw) error {
 			if err := q.commitAll(); err != nil {
 				return err
+			}
+			if q.s.opts.Retention <= 0 {
+				return nil // kept forever
 			}
 			q.retentionBusy = true
 			for q.retentionBusy {

@@ -625,3 +625,25 @@ func TestSlowCommitDoesNotBlockEvents(t *testing.T) {
 		t.Fatalf("rollups hold %d results (%v), want %d", probes, err, n)
 	}
 }
+
+// TestRetentionZeroKeeps: Retention 0 means forever, as config's
+// store.retention = 0 (no translation in the caller); EnforceRetention
+// then deletes nothing and returns.
+func TestRetentionZeroKeeps(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	s, err := Open(filepath.Join(t.TempDir(), "hb.db"), &Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Record(event.Event{Type: event.Problem, At: now.Add(-400 * 24 * time.Hour), Host: "a", Check: "icmp", Kind: obs.KindICMP,
+		Obs: &obs.Observation{At: now.Add(-400 * 24 * time.Hour), Outcome: obs.Timeout}, Text: "timeout"})
+	ctx := context.Background()
+	if err := s.EnforceRetention(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := s.Problems(ctx, Query{})
+	if err != nil || len(ps) != 1 {
+		t.Errorf("a 400-day-old problem with retention 0: %v, %v", ps, err)
+	}
+}

@@ -780,7 +780,7 @@ var retentionTables = [...]struct{ table, col string }{
 
 func (q *sqlw) retention() {
 	o := &q.s.opts
-	if o.Retention < 0 {
+	if o.Retention <= 0 {
 		return
 	}
 	now := o.Now()
