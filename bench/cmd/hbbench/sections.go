@@ -57,6 +57,19 @@ func (e *env) tools(n int) []sweepTool {
 			parse: func(m measured) bench.ToolResult { return bench.ParseFping(bytes.NewReader(m.Stdout)) },
 		},
 		{
+			// hb-probe's fping personality with fping's own arguments:
+			// same output format, parsed the same way.
+			name: "hb-probe fping", version: firstLine(hbv), runs: e.runs, unavailable: e.probeOnce,
+			args: func(file string, full bool) []string {
+				iv := "0"
+				if !full {
+					iv = "1"
+				}
+				return []string{e.hbProbe, "fping", "-c1", "-i", iv, "-r", "0", "-t", "500", "-f", file}
+			},
+			parse: func(m measured) bench.ToolResult { return bench.ParseFping(bytes.NewReader(m.Stdout)) },
+		},
+		{
 			// oping looks each reply's host up in a list: its time grows
 			// with the square of the target count, so it runs once.
 			name: "oping", version: version("oping", "-h"), runs: 1,
@@ -185,7 +198,7 @@ func (e *env) sweepN(n int) string {
 	b.WriteString("Settings chosen to be fair: one probe per target, no retries (`fping -r 0`), 500 ms timeout where the tool has one,\n")
 	b.WriteString("no inter-probe delay (`fping -i 0`, `hb-probe --rate 0`); oping has no rate setting (it sends each round at once).\n\n")
 	t := bench.Table{Header: []string{"tool", "version", "command", "probes/s", "CPU s", "CPU µs/probe", "answered %", "max RSS MiB"}}
-	var fpingRate, hbRate, zmapRate, hbCPU, zmapCPU float64
+	var fpingRate, hbRate, zmapRate, hbCPU, zmapCPU, zmapAns float64
 	for _, tool := range e.tools(n) {
 		args := tool.args("TARGETS", true)
 		cmdline := shell(args)
@@ -218,7 +231,7 @@ func (e *env) sweepN(n int) string {
 		case "hb-probe":
 			hbRate, hbCPU = rs.Median, bench.Summarize(cpu).Median
 		case "zmap":
-			zmapRate, zmapCPU = rs.Median, bench.Summarize(cpu).Median
+			zmapRate, zmapCPU, zmapAns = rs.Median, bench.Summarize(cpu).Median, bench.Summarize(ans).Median
 		}
 		rssS := bench.Summarize(rss)
 		cpuS := bench.Summarize(cpu)
@@ -230,6 +243,10 @@ func (e *env) sweepN(n int) string {
 	if hbRate > 0 && zmapRate > 0 {
 		fmt.Fprintf(&b, "**Target** hb-probe ≥ 1.0× zmap's probes/s and ≤ 1.0× its CPU per probe: measured **%.2f×** the rate (%s) and **%.2f×** the CPU per probe (%s).\n\n",
 			hbRate/zmapRate, reached(hbRate >= zmapRate), hbCPU/zmapCPU, reached(hbCPU <= zmapCPU))
+		if zmapAns < 99 {
+			fmt.Fprintf(&b, "zmap answered only %.1f %% here: with -c 0 it stops listening when it has sent its last probe, so its\n"+
+				"probes/s and CPU count probes whose replies it never read.\n\n", zmapAns)
+		}
 	}
 	if hbRate > 0 && fpingRate > 0 {
 		fmt.Fprintf(&b, "hb-probe against fping: **%.1f×** the probes/s.\n\n", hbRate/fpingRate)
