@@ -180,7 +180,7 @@ func (e *Engine) restore() error {
 		}
 		a.Kind = kindOf(a.KindName)
 		a.ID = alertID(key)
-		e.alerts[key], e.byID[a.ID] = a, a
+		e.alerts[a.mkey()], e.byID[a.ID] = a, a
 	}
 	if err := rows.Err(); err != nil {
 		return err

@@ -28,9 +28,26 @@ type Enqueuer interface {
 	EnqueueAll([]notify.Queued) error
 }
 
-// HostLabels returns a host's labels (owner, managers, monitors, parent,
-// threshold_configs, anything from the target list) and whether it exists.
-type HostLabels func(host string) (state.Labels, bool)
+// HostInfo is what the engine needs to know of a host: its labels (owner,
+// managers, monitors, threshold_configs, anything from the target list)
+// and the host it depends on.
+type HostInfo struct {
+	Labels state.Labels
+	Parent string // "" none; a "parent" label serves too
+}
+
+// ParentName is the host's parent: Parent, else its parent label.
+func (h HostInfo) ParentName() string {
+	if h.Parent != "" {
+		return h.Parent
+	}
+	p, _ := h.Labels.Get("parent")
+	return p
+}
+
+// HostLabels returns what the engine knows of a host and whether it
+// exists.
+type HostLabels func(host string) (HostInfo, bool)
 
 // Options configures an Engine.
 type Options struct {
@@ -80,6 +97,12 @@ type Alert struct {
 	dirty bool
 }
 
+// akey is an alert's identity: a struct, so map lookups allocate nothing.
+type akey struct{ host, check, rule, metric string }
+
+func (a *Alert) mkey() akey { return akey{a.Host, a.Check, a.Rule, a.Metric} }
+
+// key is the identity as one string (database key, id hash, sorting).
 func (a *Alert) key() string { return alertKey(a.Host, a.Check, a.Rule, a.Metric) }
 
 func alertKey(host, check, rule, metric string) string {
@@ -121,7 +144,7 @@ type Engine struct {
 	routes   []route
 	maint    []maintenance
 	silences map[int64]*Silence
-	alerts   map[string]*Alert
+	alerts   map[akey]*Alert
 	byID     map[uint64]*Alert
 	checks   map[string]map[string]checkInfo // host -> check -> info
 	hostSt   map[string]state.State
@@ -129,6 +152,7 @@ type Engine struct {
 	firstAt  time.Time // oldest pending note
 	deleted  []string  // keys to delete from the db
 	vals     []Value   // scratch
+	results  bool      // Result events arrive (StateChange ones then only update the caches)
 	out      Enqueuer
 	hosts    HostLabels
 	db       *sql.DB
@@ -160,7 +184,7 @@ func New(o Options) (*Engine, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{
-		alerts: map[string]*Alert{}, byID: map[uint64]*Alert{}, checks: map[string]map[string]checkInfo{},
+		alerts: map[akey]*Alert{}, byID: map[uint64]*Alert{}, checks: map[string]map[string]checkInfo{},
 		hostSt: map[string]state.State{}, silences: map[int64]*Silence{},
 		out: o.Out, hosts: o.Hosts, db: o.DB, log: o.Log,
 	}
@@ -247,11 +271,16 @@ func (e *Engine) handle(ev *event.Event) {
 		e.checks[ev.Host] = hc
 	}
 	hc[ev.Check] = checkInfo{kind: ev.Kind, state: cs}
+	if ev.Type == event.Result {
+		e.results = true
+	} else if e.results {
+		return // the Result before this StateChange was evaluated already
+	}
 
-	labels, _ := e.hostLabels(ev.Host)
-	profiles, _ := labels.Get("threshold_configs")
+	hi, _ := e.hostLabels(ev.Host)
+	profiles, _ := hi.Labels.Get("threshold_configs")
 	set := e.rules.For(profiles)
-	lv := labelView{labels: labels, host: ev.Host, check: ev.Check, kind: ev.Kind}
+	lv := labelView{labels: hi.Labels, parent: hi.Parent, host: ev.Host, check: ev.Check, kind: ev.Kind}
 
 	for _, r := range set.State {
 		if !r.MatchesKind(ev.Kind) || !r.Select.Match(&lv) {
@@ -276,7 +305,7 @@ func (e *Engine) handle(ev *event.Event) {
 		if checkName == "" {
 			checkName = ev.Check
 		}
-		key := alertKey(ev.Host, ev.Check, r.Name, v.Name)
+		key := akey{ev.Host, ev.Check, r.Name, v.Name}
 		cur := OK
 		if a := e.alerts[key]; a != nil {
 			cur = a.Level
@@ -297,14 +326,14 @@ func stateMeets(s, want state.State) bool {
 
 func (e *Engine) evaluate(r *Rule, host, check string, kind obs.Kind, metric, checkName string, raw Level, v, thr float64, now time.Time, lv *labelView, vals []Value) {
 	e.stats.evaluations++
-	key := alertKey(host, check, r.Name, metric)
+	key := akey{host, check, r.Name, metric}
 	a := e.alerts[key]
 	if a == nil {
 		if raw == OK {
 			return
 		}
 		a = &Alert{Host: host, Check: check, Kind: kind, KindName: kind.String(), Rule: r.Name, Metric: metric}
-		a.ID = alertID(key)
+		a.ID = alertID(a.key())
 		e.alerts[key], e.byID[a.ID] = a, a
 	}
 	a.rule = r
@@ -498,10 +527,10 @@ func (e *Engine) tick(now time.Time) []notify.Queued {
 	return e.flush(now)
 }
 
-func (e *Engine) drop(key string, a *Alert) {
+func (e *Engine) drop(key akey, a *Alert) {
 	delete(e.alerts, key)
 	delete(e.byID, a.ID)
-	e.deleted = append(e.deleted, key)
+	e.deleted = append(e.deleted, a.key())
 }
 
 // ruleOf finds the alert's rule in the current rule set.
@@ -509,11 +538,11 @@ func (e *Engine) ruleOf(a *Alert) *Rule {
 	if a.rule != nil {
 		return a.rule
 	}
-	labels, ok := e.hostLabels(a.Host)
+	hi, ok := e.hostLabels(a.Host)
 	if e.hosts != nil && !ok {
 		return nil // the host is gone: its alerts close
 	}
-	profiles, _ := labels.Get("threshold_configs")
+	profiles, _ := hi.Labels.Get("threshold_configs")
 	set := e.rules.For(profiles)
 	for _, r := range set.State {
 		if r.Name == a.Rule {
@@ -522,7 +551,7 @@ func (e *Engine) ruleOf(a *Alert) *Rule {
 		}
 	}
 	if a.Metric != "" {
-		lv := labelView{labels: labels, host: a.Host, check: a.Check, kind: a.Kind}
+		lv := labelView{labels: hi.Labels, parent: hi.Parent, host: a.Host, check: a.Check, kind: a.Kind}
 		if r, _ := set.Lookup(a.Metric, func(r *Rule) bool { return r.Name == a.Rule && r.Select.Match(&lv) }); r != nil {
 			a.rule = r
 			return r
@@ -531,16 +560,16 @@ func (e *Engine) ruleOf(a *Alert) *Rule {
 	return nil
 }
 
-func (e *Engine) hostLabels(host string) (state.Labels, bool) {
+func (e *Engine) hostLabels(host string) (HostInfo, bool) {
 	if e.hosts == nil {
-		return nil, false
+		return HostInfo{}, false
 	}
 	return e.hosts(host)
 }
 
 func (e *Engine) labelViewOf(a *Alert) *labelView {
-	labels, _ := e.hostLabels(a.Host)
-	return &labelView{labels: labels, host: a.Host, check: a.Check, kind: a.Kind, alert: a}
+	hi, _ := e.hostLabels(a.Host)
+	return &labelView{labels: hi.Labels, parent: hi.Parent, host: a.Host, check: a.Check, kind: a.Kind, alert: a}
 }
 
 // hostDown reports whether a host is down: its derived state if known,
@@ -582,8 +611,8 @@ func (e *Engine) reachable(host string) (has, up bool) {
 
 // hold decides whether a firing alert is held by a dependency.
 func (e *Engine) hold(a *Alert) string {
-	labels, _ := e.hostLabels(a.Host)
-	if p, ok := labels.Get("parent"); ok && p != "" && p != a.Host && e.hostDown(p) {
+	hi, _ := e.hostLabels(a.Host)
+	if p := hi.ParentName(); p != "" && p != a.Host && e.hostDown(p) {
 		return "unreachable behind " + p
 	}
 	if !reachability(a.Kind) && a.rule != nil && a.rule.IsState {
@@ -634,7 +663,7 @@ func (e *Engine) flush(now time.Time) []notify.Queued {
 	hostItems := map[string][]sent{}
 	for _, n := range notes {
 		a := n.a
-		if n.event != "resolved" && e.alerts[a.key()] != a {
+		if n.event != "resolved" && e.alerts[a.mkey()] != a {
 			continue // dropped meanwhile
 		}
 		var chans []string
@@ -694,8 +723,8 @@ func (e *Engine) flush(now time.Time) []notify.Queued {
 			}
 			continue
 		}
-		lv := &labelView{host: p}
-		lv.labels, _ = e.hostLabels(p)
+		phi, _ := e.hostLabels(p)
+		lv := &labelView{host: p, labels: phi.Labels, parent: phi.Parent}
 		it := notify.Item{ID: alertID(p + "\x00held"), Event: "held", Status: "firing", Level: Critical.String(), Host: p, Rule: "parent_down",
 			Text: fmt.Sprintf("%s is down: %d children held behind it", p, n), Held: n, Since: now, StartsAt: now, Labels: lv.labels.Map()}
 		for _, c := range e.routeLabels(lv, Critical) {
@@ -713,11 +742,15 @@ func (e *Engine) flush(now time.Time) []notify.Queued {
 }
 
 func (e *Engine) item(a *Alert, n note) notify.Item {
-	labels, _ := e.hostLabels(a.Host)
+	hi, _ := e.hostLabels(a.Host)
+	labels := hi.Labels.Map()
+	if hi.Parent != "" {
+		labels["parent"] = hi.Parent
+	}
 	it := notify.Item{
 		ID: a.ID, Event: n.event, Status: "firing", Level: n.level.String(),
 		Host: a.Host, Check: a.Check, Kind: a.KindName, Rule: a.Rule, Metric: a.Metric, Op: a.Op,
-		Text: a.Text, Labels: labels.Map(), Since: a.Since.UTC(), StartsAt: a.StartsAt.UTC(),
+		Text: a.Text, Labels: labels, Since: a.Since.UTC(), StartsAt: a.StartsAt.UTC(),
 	}
 	if n.prev != n.level {
 		it.Prev = n.prev.String()
@@ -810,6 +843,7 @@ func (e *Engine) routeLabels(lv *labelView, lvl Level) []string {
 // check, kind and, for an alert, rule, metric and severity.
 type labelView struct {
 	labels state.Labels
+	parent string
 	host   string
 	check  string
 	kind   obs.Kind
@@ -825,6 +859,10 @@ func (l *labelView) Label(k string) (string, bool) {
 		return l.check, l.check != ""
 	case "kind":
 		return l.kind.String(), l.kind != obs.KindInvalid
+	case "parent":
+		if l.parent != "" {
+			return l.parent, true
+		}
 	}
 	if a := l.alert; a != nil {
 		switch k {

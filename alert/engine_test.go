@@ -72,9 +72,9 @@ func newFixture(t *testing.T, mod func(*config.Alerts), dbPath string) *fixture 
 		}
 		chans[c.Name] = &notify.Spec{Name: c.Name, MinLevel: ml}
 	}
-	o := Options{Config: cfg, Channels: chans, Out: fx.out, Hosts: func(h string) (state.Labels, bool) {
+	o := Options{Config: cfg, Channels: chans, Out: fx.out, Hosts: func(h string) (HostInfo, bool) {
 		l, ok := fx.hosts[h]
-		return l, ok
+		return HostInfo{Labels: l}, ok
 	}}
 	if dbPath != "" {
 		db, err := notify.OpenDB(dbPath)

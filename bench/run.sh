@@ -45,3 +45,8 @@ else
 	echo "bench/run.sh: cmd/ does not build; using bin/ if present, else the hb rows say so" >&2
 fi
 "$work/hbbench" run -prefix "$prefix" "${hb[@]}" "$@"
+# HTTP checks at scale, hb-probe against blackbox_exporter + Prometheus
+# (bench/cmd/checksbench); appended to the report when it went to docs/.
+if [[ " $* " != *" -out "* ]] && [ ${#hb[@]} -gt 0 ]; then
+	go run ./bench/cmd/checksbench -hb-probe "$work/hb-probe" >>docs/benchmarks.md
+fi

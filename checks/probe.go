@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -124,7 +125,8 @@ func (t *timings) handshake(ctx context.Context, c net.Conn, serverName string, 
 	cfg := &tls.Config{
 		InsecureSkipVerify: true, //nolint:gosec // verified below unless no_verify_tls, the user's explicit choice
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			t.certEnd = earliestExpiry(cs.PeerCertificates)
+			end := earliestExpiry(cs.PeerCertificates)
+			t.set(func(p *phases) { p.certEnd = end })
 			if insecure {
 				return nil
 			}
@@ -145,23 +147,63 @@ func (t *timings) handshake(ctx context.Context, c net.Conn, serverName string, 
 		cfg.ServerName = serverName // SNI only for names (RFC 6066 §3)
 	}
 	tc := tls.Client(c, cfg)
-	t.tlsStart = t.since()
+	t.mark(func(p *phases) *time.Duration { return &p.tlsStart })
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, &phaseError{"tls", err}
 	}
-	t.tlsDone = t.since()
+	t.mark(func(p *phases) *time.Duration { return &p.tlsDone })
 	return tc, nil
 }
 
-// timings are the phases of one check, as offsets from its start.
-type timings struct {
-	start                  time.Time
+// phases are the phases of one check, as offsets from its start.
+type phases struct {
 	dns                    time.Duration
 	connStart, connDone    time.Duration
 	tlsStart, tlsDone      time.Duration
 	wrote, firstByte, done time.Duration
 	resolved               bool
 	certEnd                time.Time // earliest NotAfter of the served chain (also when verification failed)
+}
+
+// timings collects one check's phases. net/http may still be dialing for
+// a request that has already failed, so every access is locked, and
+// nothing is recorded once the check has finished.
+type timings struct {
+	start    time.Time
+	mu       sync.Mutex // guards p and finished
+	p        phases
+	finished bool
+}
+
+func (t *timings) since() time.Duration { return time.Since(t.start) }
+
+// set records into the phases unless the check has finished.
+func (t *timings) set(fn func(p *phases)) {
+	t.mu.Lock()
+	if !t.finished {
+		fn(&t.p)
+	}
+	t.mu.Unlock()
+}
+
+func (t *timings) mark(field func(p *phases) *time.Duration) {
+	d := t.since()
+	t.set(func(p *phases) { *field(p) = d })
+}
+
+func (t *timings) get() phases {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.p
+}
+
+// finish marks the end and returns the final phases.
+func (t *timings) finish() phases {
+	d := t.since()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.p.done, t.finished = d, true
+	return t.p
 }
 
 func earliestExpiry(certs []*x509.Certificate) time.Time {
@@ -174,15 +216,13 @@ func earliestExpiry(certs []*x509.Certificate) time.Time {
 	return end
 }
 
-func (t *timings) since() time.Duration { return time.Since(t.start) }
-
 var dialer = net.Dialer{KeepAlive: -1}
 
 func (t *timings) dial(ctx context.Context, a netip.AddrPort) (net.Conn, error) {
-	t.connStart = t.since()
+	t.mark(func(p *phases) *time.Duration { return &p.connStart })
 	c, err := dialer.DialContext(ctx, "tcp", a.String())
 	if err == nil {
-		t.connDone = t.since()
+		t.mark(func(p *phases) *time.Duration { return &p.connDone })
 	}
 	return c, err
 }
@@ -202,16 +242,16 @@ func (p *Prober) Run(ctx context.Context, pr *Probe) obs.Observation {
 			o, err = p.runHTTP(ctx, pr, addr, t)
 		}
 	}
-	t.done = t.since()
+	ph := t.finish()
 	o.At = time.Now()
 	if err != nil {
-		o.Outcome, o.Problem = classify(err, pr.Timeout, t)
+		o.Outcome, o.Problem = classify(err, pr.Timeout)
 		o.RTT, o.Method = 0, obs.MethodNone
 	} else {
 		o.Outcome = obs.OK
 		o.Method = obs.MethodUser
 	}
-	o.Metrics = t.metrics(o.Metrics, pr)
+	o.Metrics = ph.metrics(o.Metrics, pr)
 	return o
 }
 
@@ -220,7 +260,8 @@ func (p *Prober) resolve(ctx context.Context, pr *Probe, t *timings) (netip.Addr
 		return netip.AddrPortFrom(pr.Addr, pr.Port), nil
 	}
 	as, err := p.resolver.LookupNetIP(ctx, pr.Family.network(), pr.Host)
-	t.dns, t.resolved = t.since(), true
+	d := t.since()
+	t.set(func(p *phases) { p.dns, p.resolved = d, true })
 	if err != nil {
 		return netip.AddrPort{}, &phaseError{"resolve", err}
 	}
@@ -251,7 +292,8 @@ func (p *Prober) runTCP(ctx context.Context, pr *Probe, a netip.AddrPort, t *tim
 		return obs.Observation{}, &phaseError{"connect", err}
 	}
 	defer c.Close()
-	o := obs.Observation{RTT: t.connDone - t.connStart, Detail: "connect ok"}
+	ph := t.get()
+	o := obs.Observation{RTT: ph.connDone - ph.connStart, Detail: "connect ok"}
 	var wants [][]byte
 	for _, e := range pr.Expects {
 		if e.Kind == ExpectBannerContains {
@@ -279,8 +321,8 @@ func (p *Prober) runTCP(ctx context.Context, pr *Probe, a netip.AddrPort, t *tim
 		}
 		n, err := c.Read(buf[len(buf):min(cap(buf), p.bannerN)])
 		buf = buf[:len(buf)+n]
-		if t.firstByte == 0 && n > 0 {
-			t.firstByte = t.since()
+		if n > 0 && len(buf) == n {
+			t.mark(func(p *phases) *time.Duration { return &p.firstByte })
 		}
 		if found(buf) {
 			o.Detail = "banner " + printable(firstLine(buf), 64)
@@ -308,15 +350,8 @@ func (p *Prober) runTCP(ctx context.Context, pr *Probe, a netip.AddrPort, t *tim
 
 func (p *Prober) runHTTP(ctx context.Context, pr *Probe, a netip.AddrPort, t *timings) (obs.Observation, error) {
 	trace := &httptrace.ClientTrace{
-		TLSHandshakeStart: func() { t.tlsStart = t.since() },
-		TLSHandshakeDone: func(cs tls.ConnectionState, err error) {
-			if err == nil {
-				t.tlsDone = t.since()
-			}
-			t.certEnd = earliestExpiry(cs.PeerCertificates)
-		},
-		WroteRequest:         func(httptrace.WroteRequestInfo) { t.wrote = t.since() },
-		GotFirstResponseByte: func() { t.firstByte = t.since() },
+		WroteRequest:         func(httptrace.WroteRequestInfo) { t.mark(func(p *phases) *time.Duration { return &p.wrote }) },
+		GotFirstResponseByte: func() { t.mark(func(p *phases) *time.Duration { return &p.firstByte }) },
 	}
 	ctx = httptrace.WithClientTrace(context.WithValue(ctx, dialKey{}, &dialTarget{a, pr.Host, t}), trace)
 	req, err := http.NewRequestWithContext(ctx, pr.Method, pr.URL.String(), nil)
@@ -348,17 +383,19 @@ func (p *Prober) runHTTP(ctx context.Context, pr *Probe, a netip.AddrPort, t *ti
 	if err != nil {
 		return o, &phaseError{"body", err}
 	}
-	o.RTT = t.firstByte - t.connStart
+	ph := t.get()
+	o.RTT = ph.firstByte - ph.connStart
 	return o, checkHTTP(pr.Expects, resp.StatusCode, body, p.maxBody)
 }
 
 func (t *timings) httpPhase(pr *Probe) string {
+	ph := t.get()
 	switch {
-	case t.connDone == 0:
+	case ph.connDone == 0:
 		return "connect"
-	case pr.URL.Scheme == "https" && t.tlsDone == 0:
+	case pr.URL.Scheme == "https" && ph.tlsDone == 0:
 		return "tls"
-	case t.firstByte == 0:
+	case ph.firstByte == 0:
 		return "response"
 	}
 	return "body"
@@ -388,7 +425,7 @@ func checkHTTP(es []Expect, status int, body []byte, limit int64) error {
 	return nil
 }
 
-func (t *timings) metrics(ms []obs.Metric, pr *Probe) []obs.Metric {
+func (t *phases) metrics(ms []obs.Metric, pr *Probe) []obs.Metric {
 	if t.resolved {
 		ms = append(ms, obs.Metric{Name: MetricDNS, Value: t.dns.Seconds()})
 	}
@@ -414,7 +451,7 @@ func (t *timings) metrics(ms []obs.Metric, pr *Probe) []obs.Metric {
 // classify turns a failed check's error into an outcome and a short,
 // readable cause: "connect: connection refused", "timeout after 2s
 // (connect)", "tls: x509: certificate has expired …", "HTTP 500, want 200".
-func classify(err error, timeout time.Duration, t *timings) (obs.Outcome, string) {
+func classify(err error, timeout time.Duration) (obs.Outcome, string) {
 	var ce *checkError
 	if errors.As(err, &ce) {
 		return obs.Error, ce.msg

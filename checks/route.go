@@ -203,10 +203,13 @@ func (r *ProbeRoute) Handle(ctx *fasthttp.RequestCtx) {
 	r.served.Add(1)
 	start := time.Now()
 	var o obs.Observation
+	// Not ctx: fasthttp recycles its RequestCtx after the handler returns,
+	// and a context derived from it would outlive it. The probe is bounded
+	// by its timeout.
 	if probe != nil {
-		o = r.prober.Run(ctx, probe)
+		o = r.prober.Run(context.Background(), probe)
 	} else {
-		o = r.runICMP(ctx, req, timeout)
+		o = r.runICMP(context.Background(), req, timeout)
 	}
 	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 	ctx.SetBody(AppendProbeMetrics(nil, req.Module, o, time.Since(start)))

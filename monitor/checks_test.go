@@ -97,6 +97,12 @@ func TestDaemonChecks(t *testing.T) {
 	if _, err := p.TextToMetricFamilies(strings.NewReader(body)); err != nil {
 		t.Fatalf("/metrics does not parse: %v", err)
 	}
+	for _, want := range []string{`hb_check_phase_seconds{host="web",check="http:/health",kind="http",role="frontend",phase="connect"}`,
+		`hb_check_http_status_code{host="web",check="http:/health",kind="http",role="frontend"} 200`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	if strings.Contains(body, `zone="z1"`) {
 		t.Error("zone exported without being configured")
 	}
@@ -108,5 +114,14 @@ func TestDaemonChecks(t *testing.T) {
 	}
 	if code, pr := get("/probe?module=http&target=" + web.URL + "/"); code != 200 || !strings.Contains(pr, "probe_success 1") {
 		t.Errorf("/probe %d:\n%s", code, pr)
+	}
+	// module=icmp: a one-shot prober engine; loopback answers echo.
+	code, pr := get("/probe?module=icmp&target=127.0.0.1")
+	switch {
+	case code == 200 && strings.Contains(pr, "probe_success 1") && strings.Contains(pr, `probe_icmp_duration_seconds{phase="rtt"}`):
+	case code == 200 && strings.Contains(pr, "operation not permitted"):
+		t.Logf("icmp module: no ICMP socket here (%s)", pr)
+	default:
+		t.Errorf("/probe icmp %d:\n%s", code, pr)
 	}
 }

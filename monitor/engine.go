@@ -40,14 +40,22 @@ func (s *engineSource) Kinds() []obs.Kind { return []obs.Kind{obs.KindICMP, obs.
 // SetChecks hands the engine the addresses of checks.
 func (s *engineSource) SetChecks(gen uint64, checks []obs.Check) {
 	m := &engineMap{gen: gen, ids: make([]int, len(checks)), addrs: make([]netip.Addr, len(checks))}
-	ts := make([]prober.Target, len(checks))
 	for i, c := range checks {
 		m.ids[i], m.addrs[i] = c.ID, c.Spec.Addr
-		ts[i] = prober.Target{Addr: c.Spec.Addr, Name: c.Spec.Host, Pos: c.Spec.Target,
-			Legacy: c.Spec.Params["legacy"] == "hbm2"} // validated by targets.Parse
 	}
 	s.cur.Store(m)
-	s.eng.SetTargets(ts)
+	s.eng.SetTargets(probeTargets(checks))
+}
+
+// probeTargets are the engine's targets for checks: legacy=hbm2 (the value
+// validated by targets.Parse) lets a target's HBM v2 replies answer.
+func probeTargets(checks []obs.Check) []prober.Target {
+	ts := make([]prober.Target, len(checks))
+	for i, c := range checks {
+		ts[i] = prober.Target{Addr: c.Spec.Addr, Name: c.Spec.Host, Pos: c.Spec.Target,
+			Legacy: c.Spec.Params["legacy"] == "hbm2"}
+	}
+	return ts
 }
 
 // Run probes until ctx ends.

@@ -3,13 +3,16 @@
 package monitor
 
 import (
+	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/prober"
+	"github.com/hbmon/hb/targets"
 	"github.com/hbmon/hb/wire"
 )
 
@@ -51,5 +54,28 @@ func TestObservation(t *testing.T) {
 	r = prober.Result{Outcome: prober.OutcomeSendError, Err: errors.New("no route")}
 	if o := observation(&r, now); o.Outcome != obs.Error || o.Problem != "send failed: no route" {
 		t.Errorf("send error: %+v", o)
+	}
+}
+
+// TestProbeTargetsLegacy: legacy=hbm2 on a daemon targets line reaches the
+// engine's Target (its HBM v2 replies may answer); other lines do not get it.
+func TestProbeTargetsLegacy(t *testing.T) {
+	lines, err := targets.Parse(strings.NewReader("198.18.0.1 name=old legacy=hbm2\n198.18.0.2 name=new\n"), "t", targets.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts, _, err := targets.Resolve(context.Background(), lines, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var checks []obs.Check
+	for _, h := range hosts {
+		for _, c := range h.Checks {
+			checks = append(checks, obs.Check{ID: len(checks), Spec: c})
+		}
+	}
+	ts := probeTargets(checks)
+	if len(ts) != 2 || !ts[0].Legacy || ts[1].Legacy || ts[0].Addr != netip.MustParseAddr("198.18.0.1") {
+		t.Fatalf("targets %+v", ts)
 	}
 }

@@ -79,6 +79,7 @@ type Monitor struct {
 	sources []obs.Source
 	engine  *engineSource // nil when the config has no engine (tests)
 	store   *storeWiring
+	alerts  *alertWiring // monitor/alerts.go
 	ln      net.Listener
 	hist    *rtthist.Set       // RTT histograms on /metrics (wiring.go); nil until Run
 	probe   *checks.ProbeRoute // /probe, when served (wiring.go)
@@ -148,6 +149,10 @@ func New(ctx context.Context, cfg config.Probe, path string, o Options) (_ *Moni
 		m.restore(ctx)
 		m.setStoreHosts(m.targets.hosts)
 	}
+	if err := m.openAlerts(&m.cfg); err != nil {
+		return nil, err
+	}
+	m.closers = append(m.closers, m.closeAlerts)
 	return m, nil
 }
 
@@ -203,6 +208,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if m.store != nil {
 		m.startStore()
 	}
+	m.startAlerts()
 	stopWriter := make(chan struct{})
 	writerDone := make(chan struct{})
 	go func() { defer close(writerDone); m.w.run(stopWriter) }()
@@ -326,8 +332,9 @@ func (m *Monitor) setChecks(v *state.View) {
 func (m *Monitor) applyTargets(ctx context.Context, hosts []targets.Host, why string) bool {
 	var r state.ReloadResult
 	var err error
+	specs := hostSpecs(hosts) // off the writer
 	if !m.w.do(ctx, func() {
-		if r, err = m.table.Reload(hostSpecs(hosts)); err == nil {
+		if r, err = m.table.Reload(specs); err == nil {
 			// On the writer: the bus has one publisher.
 			m.bus.Publish(event.Event{Type: event.Message, At: now().UTC(), Level: event.LevelInfo, Source: "hb",
 				Text: fmt.Sprintf("targets applied (%s): %d checks added, %d removed, %d kept", why, r.Added, r.Removed, r.Kept)})
@@ -382,6 +389,7 @@ func (m *Monitor) reload(ctx context.Context) {
 	if !m.applyTargets(ctx, tl.hosts, "SIGHUP") {
 		return
 	}
+	m.reloadAlerts(&c)
 	m.cfg, m.cfgPath, m.targets = c, path, tl
 	m.startResolver(ctx, c, tl)
 }
@@ -432,8 +440,9 @@ func (m *Monitor) Register(ctx context.Context, spec obs.CheckSpec) (obs.Check, 
 	var out obs.Check
 	var gen uint64
 	var err error
+	specs := hostSpecs(next)
 	if !m.w.do(ctx, func() {
-		if _, err = m.table.Reload(hostSpecs(next)); err != nil {
+		if _, err = m.table.Reload(specs); err != nil {
 			return
 		}
 		v := m.table.View()

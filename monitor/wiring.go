@@ -9,7 +9,11 @@ package monitor
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"net/netip"
+	"time"
 
 	"github.com/hbmon/hb/api"
 	"github.com/hbmon/hb/checks"
@@ -62,14 +66,42 @@ func (m *Monitor) buildSources(c *config.Probe) ([]obs.Source, error) {
 // routes are the endpoints other packages serve on the API listener.
 func (m *Monitor) routes() []api.Route {
 	rs := append([]api.Route(nil), m.srcRoutes...)
-	// Blackbox-style /probe (tcp and http modules; icmp needs a one-shot
-	// engine probe the engine does not offer yet).
+	// Blackbox-style /probe: tcp and http through the checks' prober,
+	// icmp through a one-shot prober engine.
 	if m.cfg.Checks.ProbeRoute {
-		m.probe = checks.NewProbeRoute(m.cfg.Checks, nil, nil)
+		m.probe = checks.NewProbeRoute(m.cfg.Checks, nil, m.icmpOnce)
 		rs = append(rs, m.probe.Route())
 	}
-	// Other packages' routes (alerts, pulses, dashboard) go here.
+	rs = append(rs, m.alertRoutes()...) // monitor/alerts.go
+	// Other packages' routes (pulses, dashboard) go here.
 	return rs
+}
+
+// icmpOnce probes addr once with a prober engine of its own (the daemon's
+// engine runs continuously and cannot interleave a one-shot), opened for
+// this request and closed after it: /probe?module=icmp. probe_limit bounds
+// how many exist at once.
+func (m *Monitor) icmpOnce(ctx context.Context, addr netip.Addr, timeout time.Duration) (obs.Observation, error) {
+	cfg, err := EngineConfig(&m.cfg)
+	if err != nil {
+		return obs.Observation{}, err
+	}
+	cfg.Timeout = timeout
+	eng, err := prober.New(cfg)
+	if err != nil {
+		return obs.Observation{}, fmt.Errorf("icmp: %w", err)
+	}
+	defer eng.Close()
+	var o obs.Observation
+	_, err = eng.Once(ctx, []prober.Target{{Addr: addr, Name: addr.String(), Pos: "/probe"}},
+		prober.OnceOptions{Count: 1, Timeout: timeout, OnResult: func(r *prober.Result) { o = observation(r, time.Now()) }})
+	if err != nil {
+		return obs.Observation{}, fmt.Errorf("icmp: %w", err)
+	}
+	if o.Outcome == obs.OutcomeInvalid {
+		return obs.Observation{}, errors.New("icmp: no result")
+	}
+	return o, nil
 }
 
 // collectors write further families on /metrics: the event bus's and the
@@ -85,6 +117,7 @@ func (m *Monitor) collectors(ctx context.Context) []io.WriterTo {
 	if m.store != nil {
 		cs = append(cs, m.store.st.Metrics())
 	}
+	cs = append(cs, m.alertCollectors()...) // monitor/alerts.go
 	return cs
 }
 

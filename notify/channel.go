@@ -200,7 +200,7 @@ func (a *Alertmanager) Send(ctx context.Context, m *Message) error {
 				delete(x.Labels, "severity")
 			}
 		}
-		if x.StartsAt.IsZero() {
+		if x.StartsAt.IsZero() || x.StartsAt.After(now) {
 			x.StartsAt = now
 		}
 		out = append(out, x)

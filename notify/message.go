@@ -112,6 +112,13 @@ func (m *Message) Finish(names int) {
 	if m.Counts.Resolved > 0 {
 		parts = append(parts, fmt.Sprintf("%d resolved", m.Counts.Resolved))
 	}
+	items := m.Alerts
+	sort.SliceStable(items, func(i, j int) bool {
+		if a, b := rankOf(items[i]), rankOf(items[j]); a != b {
+			return a > b
+		}
+		return items[i].Host < items[j].Host
+	})
 	hosts := make([]string, 0, names)
 	seen := map[string]bool{}
 	for _, it := range m.Alerts {
@@ -130,8 +137,6 @@ func (m *Message) Finish(names int) {
 	var b strings.Builder
 	b.WriteString(m.Title)
 	b.WriteByte('\n')
-	items := m.Alerts
-	sort.SliceStable(items, func(i, j int) bool { return rankOf(items[i]) > rankOf(items[j]) })
 	for i, it := range items {
 		if i == names {
 			fmt.Fprintf(&b, "… and %d more\n", len(items)-names)

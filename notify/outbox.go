@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,7 +25,15 @@ import (
 // OpenDB opens the SQLite database at path for the alert engine and the
 // outbox (the history store's file; these packages keep their own tables).
 func OpenDB(path string) (*sql.DB, error) {
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
+	dsn := path
+	if !strings.HasPrefix(dsn, "file:") {
+		dsn = "file:" + dsn
+	}
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	db, err := sql.Open("sqlite", dsn+sep+"_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
 	if err != nil {
 		return nil, err
 	}
@@ -436,6 +445,14 @@ func (ob *Outbox) Pending(ctx context.Context) (int, error) {
 	var n int
 	err := ob.db.QueryRowContext(ctx, `SELECT count(*) FROM notify_outbox WHERE state = 'pending'`).Scan(&n)
 	return n, err
+}
+
+// WriteTo writes the outbox's Prometheus series (api.Config.Collectors).
+func (ob *Outbox) WriteTo(w io.Writer) (int64, error) {
+	var b strings.Builder
+	ob.WriteMetrics(&b)
+	n, err := io.WriteString(w, b.String())
+	return int64(n), err
 }
 
 // WriteMetrics writes the outbox's Prometheus series.

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -152,9 +153,9 @@ func TestResolveKeepsGoing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	calls := 0
+	var calls atomic.Int32
 	lookup := func(_ context.Context, h string) ([]netip.Addr, error) {
-		calls++
+		calls.Add(1)
 		if h == "good.example" {
 			return []netip.Addr{netip.MustParseAddr("198.18.9.9")}, nil
 		}
@@ -172,8 +173,8 @@ func TestResolveKeepsGoing(t *testing.T) {
 		got = append(got, x.Name+"="+x.Addr.String())
 	}
 	want := "198.18.0.1=198.18.0.1 good.example=198.18.9.9 198.18.1.1=198.18.1.1 198.18.1.2=198.18.1.2"
-	if strings.Join(got, " ") != want || calls != 2 {
-		t.Fatalf("targets %v (%d lookups)", got, calls)
+	if strings.Join(got, " ") != want || calls.Load() != 2 {
+		t.Fatalf("targets %v (%d lookups)", got, calls.Load())
 	}
 }
 

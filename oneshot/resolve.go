@@ -41,10 +41,14 @@ func Resolve(ctx context.Context, specs []prober.Spec, lookup prober.LookupFunc)
 		}
 	}
 	if len(answers) > 0 && lookup != nil {
-		var mu sync.Mutex
+		hosts := make([]string, 0, len(answers))
+		for h := range answers {
+			hosts = append(hosts, h)
+		}
+		got := make([]answer, len(hosts))
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, 32)
-		for h := range answers {
+		for i, h := range hosts {
 			wg.Add(1)
 			sem <- struct{}{}
 			go func() {
@@ -54,12 +58,13 @@ func Resolve(ctx context.Context, specs []prober.Spec, lookup prober.LookupFunc)
 				if err == nil && !hasUsable(a) {
 					err = fmt.Errorf("no address")
 				}
-				mu.Lock()
-				answers[h] = &answer{a, err}
-				mu.Unlock()
+				got[i] = answer{a, err}
 			}()
 		}
 		wg.Wait()
+		for i, h := range hosts {
+			answers[h] = &got[i]
+		}
 	}
 	keep := make([]prober.Spec, 0, len(specs))
 	for _, s := range specs {

@@ -141,6 +141,7 @@ type counters struct {
 	blobErrors                        [wire.NumErrKinds]atomic.Uint64
 }
 
+// add sums the shards' counters; keep it in step with Stats' fields.
 func (s *Stats) add(o Stats) {
 	s.Sent += o.Sent
 	s.SendErrors += o.SendErrors

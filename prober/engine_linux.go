@@ -248,7 +248,8 @@ var errClosed = errors.New("prober: engine closed")
 
 // Close stops a running Run or Once (it returns within a loop turn),
 // waits for it, then closes the sockets. It is safe to call from any
-// goroutine, and more than once.
+// goroutine but the loop's own (not from Run's or Once's callbacks), and
+// more than once.
 func (e *Engine) Close() error {
 	if e.closed.Swap(true) {
 		return nil
@@ -381,7 +382,10 @@ func (e *Engine) mono(t time.Time) int64 { return int64(t.Sub(e.start)) }
 func (e *Engine) setTargets(ts []Target) {
 	old := e.tt
 	e.tt = make([]tgt, len(ts))
-	idx := make(map[netip.Addr]int32, len(ts))
+	var idx map[netip.Addr]int32 // only a reload re-points probes in flight
+	if old != nil {
+		idx = make(map[netip.Addr]int32, len(ts))
+	}
 	for i, t := range ts {
 		a := t.Addr.Unmap()
 		f := uint8(0)
@@ -394,7 +398,9 @@ func (e *Engine) setTargets(ts []Target) {
 		}
 		sa, n := sockaddr(a, port)
 		e.tt[i] = tgt{addr: a, sa: sa, salen: n, fam: f, legacy: t.Legacy}
-		idx[a] = int32(i)
+		if idx != nil {
+			idx[a] = int32(i)
+		}
 	}
 	if old == nil {
 		return

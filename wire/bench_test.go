@@ -70,3 +70,13 @@ func BenchmarkParseReply(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkToken is the prober's per-probe cost of a target-bound token.
+func BenchmarkToken(b *testing.B) {
+	k, _ := NewKey(1, make([]byte, KeyLen))
+	a := netip.MustParseAddr("198.18.0.1")
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		k.Token(int64(i)*1e9, a)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -141,6 +142,7 @@ type Key struct {
 	ID       uint8
 	tokenKey []byte
 	aead     cipher.AEAD // XChaCha20-Poly1305 under the sealing key
+	macs     sync.Pool   // of hash.Hash: HMAC-SHA256 under tokenKey (token.go)
 }
 
 // ErrKey is returned by NewKey for an unusable key.
@@ -181,7 +183,9 @@ func NewKey(id uint8, master []byte) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Key{ID: id, tokenKey: tk, aead: aead}, nil
+	k := &Key{ID: id, tokenKey: tk, aead: aead}
+	k.macs.New = func() any { return hmac.New(sha256.New, tk) }
+	return k, nil
 }
 
 // Sealer numbers and encodes the blobs of one responder run. It draws a

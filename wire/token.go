@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
+	"hash"
 	"net/netip"
 )
 
@@ -25,14 +26,21 @@ func EpochMinute(unixNano int64) uint64 { return uint64(unixNano / 60e9) }
 
 // MakeToken computes the token for key, epoch minute and target address.
 func MakeToken(key []byte, minute uint64, addr netip.Addr) Token {
+	return macToken(hmac.New(sha256.New, key), minute, addr)
+}
+
+// macToken computes a token with m, an HMAC-SHA256 under the token key
+// (reset first: m may come from a pool).
+func macToken(m hash.Hash, minute uint64, addr netip.Addr) Token {
 	var msg [8 + 16]byte
 	binary.BigEndian.PutUint64(msg[:], minute)
 	a := addr.Unmap().As16() // IPv4: the mapped form ::ffff:a.b.c.d
 	copy(msg[8:], a[:])
-	m := hmac.New(sha256.New, key)
+	m.Reset()
 	m.Write(msg[:])
+	var sum [sha256.Size]byte
 	var t Token
-	copy(t[:], m.Sum(nil))
+	copy(t[:], m.Sum(sum[:0]))
 	return t
 }
 
@@ -58,8 +66,13 @@ func CheckToken(key []byte, t Token, unixNano int64, addr netip.Addr) bool {
 
 // Token returns the access token for a request sent to addr in the epoch
 // minute of unixNano.
+// It runs per probe in the prober, so it reuses pooled HMAC states
+// instead of rehashing the key.
 func (k *Key) Token(unixNano int64, addr netip.Addr) Token {
-	return MakeToken(k.tokenKey, EpochMinute(unixNano), addr)
+	m := k.macs.Get().(hash.Hash)
+	t := macToken(m, EpochMinute(unixNano), addr)
+	k.macs.Put(m)
+	return t
 }
 
 // ValidTokens returns the previous, current and next minute's tokens for

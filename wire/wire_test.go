@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -368,6 +369,23 @@ func TestTokenWindow(t *testing.T) {
 	if !k.CheckToken(tok, now, netip.MustParseAddr("::ffff:198.18.0.7")) {
 		t.Error("token refused for the IPv4-mapped form of its own address")
 	}
+	// The pooled HMAC (Key.Token) and a fresh one agree, also when used
+	// from many goroutines at once.
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				at := now + int64(g*1000+i)*60e9
+				if k.Token(at, host) != MakeToken(k.tokenKey, EpochMinute(at), host) {
+					t.Error("pooled token differs")
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 	if v := k.ValidTokens(now, host); v[1] != tok || v[0] == tok || v[2] == tok || v[0] != k.Token(now-60e9, host) || v[2] != k.Token(now+60e9, host) {
 		t.Errorf("ValidTokens = %x", v)
 	}

@@ -86,6 +86,8 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 			"  hb-probe --once --json --targets FILE  one JSON object per target\n"+
 			"  hb-probe --targets FILE                daemon mode (state, history, API on 127.0.0.1:8787)\n"+
 			"  hb-probe check-config [--config FILE]  print the effective config and where it came from\n"+
+			"  hb-probe notify --test [CHANNEL]       send a test message through the alert channels\n"+
+			"  hb-probe alerts                        list the running daemon's active alerts\n"+
 			"  hb-probe backup [--db FILE] OUT.db     online copy of the history database\n\nFlags:\n")
 		fs.PrintDefaults()
 	}

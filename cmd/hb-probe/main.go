@@ -41,6 +41,8 @@ const (
 var subcommands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"backup":       runBackup,      // backup.go
 	"check-config": runCheckConfig, // checkconfig.go
+	"notify":       runNotify,      // alerts.go
+	"alerts":       runAlerts,      // alerts.go
 }
 
 func main() {

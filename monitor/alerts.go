@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+
+package monitor
+
+// The alert engine's and the notification outbox's wiring, in one file:
+// open (same SQLite file as the history store, own tables), the event
+// subscription, reload, API routes and metrics, close.
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/hbmon/hb/alert"
+	"github.com/hbmon/hb/api"
+	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/notify"
+)
+
+// alertQueue is the alert engine's event queue.
+const alertQueue = 1 << 16
+
+type alertWiring struct {
+	db     *sql.DB
+	eng    *alert.Engine
+	ob     *notify.Outbox
+	sub    *event.Sub
+	stop   context.CancelFunc
+	done   chan struct{}
+	obDone chan struct{}
+}
+
+// openAlerts builds the engine and the outbox (after the store, so the
+// database file exists). Without a store (tests) state lives in memory.
+func (m *Monitor) openAlerts(c *config.Probe) error {
+	path := "file:hb-alerts?mode=memory&cache=shared"
+	if !m.opts.NoStore {
+		p, err := DBPath(c)
+		if err != nil {
+			return err
+		}
+		path = p
+	}
+	db, err := notify.OpenDB(path)
+	if err != nil {
+		return fmt.Errorf("alerts: %w", err)
+	}
+	chans, err := notify.Build(c.Alerts.Channels, c.Alerts.Outbox.Timeout.D())
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("alerts: %w", err)
+	}
+	ob, err := notify.NewOutbox(db, notify.OutboxOptions{Config: c.Alerts.Outbox, Channels: chans, Log: m.log})
+	if err != nil {
+		db.Close()
+		return err
+	}
+	eng, err := alert.New(alert.Options{Config: c.Alerts, Users: c.Users, Channels: chans, Out: ob, Hosts: m.hostLabels, DB: db, Log: m.log})
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("alerts: %w", err)
+	}
+	m.alerts = &alertWiring{db: db, eng: eng, ob: ob}
+	return nil
+}
+
+// hostLabels reads a host's labels from the current view.
+func (m *Monitor) hostLabels(name string) (alert.HostInfo, bool) {
+	h := m.table.View().Lookup(name)
+	if h == nil {
+		return alert.HostInfo{}, false
+	}
+	return alert.HostInfo{Labels: h.Spec.Labels, Parent: h.Spec.Parent}, true
+}
+
+// startAlerts subscribes the engine to the bus (results only when there
+// are rules: they are the high-volume stream) and starts the outbox.
+func (m *Monitor) startAlerts() {
+	w := m.alerts
+	types := []event.Type{event.StateChange}
+	if len(m.cfg.Alerts.Rules) > 0 {
+		types = append(types, event.Result)
+	}
+	w.sub = m.bus.Subscribe("alert", alertQueue, types...)
+	ctx, cancel := context.WithCancel(context.Background())
+	w.stop = cancel
+	w.done, w.obDone = make(chan struct{}), make(chan struct{})
+	go func() { defer close(w.done); w.eng.Run(ctx, w.sub) }()
+	go func() { defer close(w.obDone); w.ob.Run(ctx) }()
+}
+
+// reloadAlerts applies a reloaded config's rules, channels and users;
+// alert state stays. A rejected part keeps the running one.
+func (m *Monitor) reloadAlerts(c *config.Probe) {
+	w := m.alerts
+	if w == nil {
+		return
+	}
+	chans, err := notify.Build(c.Alerts.Channels, c.Alerts.Outbox.Timeout.D())
+	if err != nil {
+		m.log.Error("reload: alert channels rejected, keeping the running alert config", "err", err)
+		return
+	}
+	if err := w.eng.Reload(c.Alerts, c.Users, chans); err != nil {
+		m.log.Error("reload: alert rules rejected, keeping the running ones", "err", err)
+		return
+	}
+	w.ob.SetChannels(c.Alerts.Outbox, chans)
+	if len(c.Alerts.Rules) > 0 && len(m.cfg.Alerts.Rules) == 0 {
+		m.log.Warn("reload: threshold rules added to a daemon started without rules take effect after a restart (state rules apply now)")
+	}
+	m.log.Info("alert rules applied", "rules", len(c.Alerts.Rules), "channels", len(chans))
+}
+
+// alertRoutes are the alert API's endpoints.
+func (m *Monitor) alertRoutes() []api.Route {
+	if m.alerts == nil {
+		return nil
+	}
+	return m.alerts.eng.Routes(m.alerts.ob)
+}
+
+// alertCollectors write the alert and notification series on /metrics.
+func (m *Monitor) alertCollectors() []io.WriterTo {
+	if m.alerts == nil {
+		return nil
+	}
+	return []io.WriterTo{m.alerts.eng, m.alerts.ob}
+}
+
+// closeAlerts stops the engine after the writer stopped (it takes what is
+// queued and saves its state), then the outbox (undelivered messages stay
+// in the database for the next start), then closes the database.
+func (m *Monitor) closeAlerts() {
+	w := m.alerts
+	if w == nil {
+		return
+	}
+	if w.sub != nil {
+		drain := time.After(5 * time.Second)
+	loop:
+		for len(w.sub.C()) > 0 {
+			select {
+			case <-drain:
+				break loop
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		w.stop()
+		<-w.done
+		<-w.obDone
+		w.sub.Close()
+	}
+	w.db.Close()
+}
