@@ -97,6 +97,12 @@ func TestDaemonChecks(t *testing.T) {
 	if _, err := p.TextToMetricFamilies(strings.NewReader(body)); err != nil {
 		t.Fatalf("/metrics does not parse: %v", err)
 	}
+	for _, want := range []string{`hb_check_phase_seconds{host="web",check="http:/health",kind="http",role="frontend",phase="connect"}`,
+		`hb_check_http_status_code{host="web",check="http:/health",kind="http",role="frontend"} 200`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	if strings.Contains(body, `zone="z1"`) {
 		t.Error("zone exported without being configured")
 	}

@@ -327,6 +327,9 @@ func TestPushDecodeDoesNotAllocate(t *testing.T) {
 			}
 		}
 	}
+	if raceEnabled {
+		t.Skip("allocation counts of pooled HMAC states are meaningless under -race (sync.Pool drops items)")
+	}
 	for name, src := range map[string][]byte{"hmac": hm, "sealed": sealed} {
 		n := testing.AllocsPerRun(100, func() {
 			copy(buf, src)
