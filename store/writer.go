@@ -86,10 +86,10 @@ type writer struct {
 	s    *Store
 	subC <-chan event.Event // Consume's subscription; nil when none
 
-	checks  map[ckey]*chk
-	cur     *batch
-	sq      chan *batch // to the SQL goroutine
-	sqDone  chan struct{}
+	checks map[ckey]*chk
+	cur    *batch
+	sq     chan *batch // to the SQL goroutine
+	sqDone chan struct{}
 
 	swept int64 // minutes before this (unix ms) have been moved to a batch
 }
