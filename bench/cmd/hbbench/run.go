@@ -45,6 +45,9 @@ type env struct {
 	hbFullRTTErr float64 // µs, hb-probe's full-rate median RTT error
 
 	apiResult *monitorResult // the largest monitor run, with its API figures
+
+	pprofDir string // -pprof: CPU and heap profiles of each monitor run go here
+	sizes    []int  // -sizes: monitor sizes instead of the defaults
 }
 
 var (
@@ -73,9 +76,11 @@ func cmdRun(args []string) error {
 	prefix := fs.String("prefix", fmt.Sprintf("hbb%d", os.Getpid()), "namespace name prefix")
 	runs := fs.Int("runs", 5, "repetitions per measurement")
 	quick := fs.Bool("quick", false, "small sizes, for developing the harness")
-	only := fs.String("only", "", "comma-separated sections: sweep,rtt,responder,monitor,api,gobench")
+	only := fs.String("only", "", "comma-separated sections: sweep,rtt,responder,monitor,api,push,gobench")
 	hbProbe := fs.String("hb-probe", "bin/hb-probe", "hb-probe binary")
 	hbResponder := fs.String("hb-responder", "bin/hb-responder", "hb-responder binary")
+	pprofDir := fs.String("pprof", "", "monitor: enable the daemon's /debug/pprof/ and save a CPU profile of each window and a heap profile after it in `DIR` (profiling costs the daemon a little CPU)")
+	sizesFlag := fs.String("sizes", "", "monitor: comma-separated target counts (default 10000,100000; -quick 1000,5000)")
 	fs.Parse(args)
 
 	self, err := os.Executable()
@@ -109,7 +114,17 @@ func cmdRun(args []string) error {
 			fmt.Fprintln(os.Stderr, "hbbench: fleet cleanup:", err)
 		}
 	})
-	e := &env{fleet: f, self: self, runs: *runs, quick: *quick, tmp: tmp}
+	e := &env{fleet: f, self: self, runs: *runs, quick: *quick, tmp: tmp, pprofDir: *pprofDir}
+	for _, v := range strings.Split(*sizesFlag, ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-sizes: bad count %q", v)
+		}
+		e.sizes = append(e.sizes, n)
+	}
 	e.hbProbe, _ = filepath.Abs(*hbProbe)
 	e.hbResponder, _ = filepath.Abs(*hbResponder)
 	e.detect()
@@ -129,6 +144,7 @@ func cmdRun(args []string) error {
 		{"responder", e.responder},
 		{"monitor", e.monitor},
 		{"api", e.api},
+		{"push", e.push},
 		{"gobench", e.gobench},
 	} {
 		if !want(s.name) {

@@ -524,7 +524,12 @@ type daemonProc struct {
 func (e *env) startDaemon(n int, environ []string) (*daemonProc, error) {
 	file := e.targets(n)
 	cfg := filepath.Join(e.tmp, "empty.toml")
-	if err := os.WriteFile(cfg, nil, 0o644); err != nil {
+	var cfgText []byte
+	if e.pprofDir != "" {
+		cfg = filepath.Join(e.tmp, "pprof.toml")
+		cfgText = []byte("[api]\npprof = true\n")
+	}
+	if err := os.WriteFile(cfg, cfgText, 0o644); err != nil {
 		return nil, err
 	}
 	db := filepath.Join(e.tmp, fmt.Sprintf("monitor-%d.db", n))
@@ -619,11 +624,19 @@ func (e *env) runMonitor(n int, withAPI bool, environ ...string) monitorResult {
 		r.err = "error: " + err.Error()
 		return r
 	}
-	time.Sleep(window)
+	if e.pprofDir != "" {
+		// The CPU profile covers the window (less a second of slack).
+		e.saveProfile(fmt.Sprintf("cpu-%d.pprof", n), fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(window.Seconds())-1), window+30*time.Second)
+	} else {
+		time.Sleep(window)
+	}
 	s1, err := e.sample(d)
 	if err != nil {
 		r.err = "error: " + err.Error()
 		return r
+	}
+	if e.pprofDir != "" {
+		e.saveProfile(fmt.Sprintf("heap-%d.pprof", n), "/debug/pprof/heap", 30*time.Second)
 	}
 	r.window = s1.at.Sub(s0.at)
 	r.cpuPct = 100 * (s1.cpu - s0.cpu).Seconds() / r.window.Seconds()
@@ -636,6 +649,21 @@ func (e *env) runMonitor(n int, withAPI bool, environ ...string) monitorResult {
 		e.measureAPI(d, s1, &r)
 	}
 	return r
+}
+
+// saveProfile GETs one of the daemon's pprof endpoints into -pprof DIR.
+func (e *env) saveProfile(name, path string, limit time.Duration) {
+	m := measure(e.fleet.Command(e.fleet.Prober, e.self, "http-get", apiBase+path), limit)
+	if m.Err != nil || m.Exit != 0 {
+		fmt.Fprintf(os.Stderr, "hbbench: pprof %s: %v %s\n", path, m.Err, firstLine(m.Stderr))
+		return
+	}
+	out := filepath.Join(e.pprofDir, name)
+	if err := os.WriteFile(out, m.Stdout, 0o644); err != nil {
+		fmt.Fprintf(os.Stderr, "hbbench: %v\n", err)
+		return
+	}
+	fmt.Fprintf(os.Stderr, "hbbench: saved %s (go tool pprof -top %s %s)\n", out, e.hbProbe, out)
 }
 
 // measureAPI runs wrk against one host's object and times /metrics while
@@ -691,6 +719,9 @@ func (e *env) measureAPI(d *daemonProc, s0 daemonSample, r *monitorResult) {
 }
 
 func (e *env) monitorSizes() []int {
+	if len(e.sizes) > 0 {
+		return e.sizes
+	}
 	if e.quick {
 		return []int{1000, 5000}
 	}
@@ -701,7 +732,11 @@ func (e *env) monitor() string {
 	var b strings.Builder
 	sizes := e.monitorSizes()
 	warm, window := e.monitorTiming()
-	fmt.Fprintf(&b, "## Continuous monitoring: %dk and %dk targets at a 10 s interval\n\n", sizes[0]/1000, sizes[1]/1000)
+	var names []string
+	for _, n := range sizes {
+		names = append(names, fmt.Sprintf("%dk", n/1000))
+	}
+	fmt.Fprintf(&b, "## Continuous monitoring: %s targets at a 10 s interval\n\n", strings.Join(names, " and "))
 	fmt.Fprintf(&b, "`hb-probe` in daemon mode (as packaged, but with an empty config file and a fresh history database in a temp\n")
 	fmt.Fprintf(&b, "directory) probes every target every 10 s from the prober namespace, all answered by the kernel's echo path;\n")
 	fmt.Fprintf(&b, "its state table, SQLite history and API run as in production. After it logs `monitoring` and its API answers, a\n")
@@ -730,7 +765,14 @@ func (e *env) monitor() string {
 		api     bool
 		environ []string
 	}
-	runs := []run{{sizes[0], false, nil}, {sizes[1], true, nil}, {sizes[1], false, []string{memLimitEnv}}}
+	var runs []run
+	if len(sizes) == 2 {
+		runs = []run{{sizes[0], false, nil}, {sizes[1], true, nil}, {sizes[1], false, []string{memLimitEnv}}}
+	} else { // -sizes: each once, no API, no limit row
+		for _, n := range sizes {
+			runs = append(runs, run{n, false, nil})
+		}
+	}
 	for _, rn := range runs {
 		r := e.runMonitor(rn.n, rn.api, rn.environ...)
 		res = append(res, r)
@@ -745,9 +787,12 @@ func (e *env) monitor() string {
 			fmt.Sprintf("%.3f (%d of %d results)", r.w.LossPct, r.w.Failed, r.w.Answered+r.w.Failed),
 			fmt.Sprintf("%d of %d", r.up, r.hosts), fmt.Sprintf("%.0f s", r.window.Seconds()))
 	}
-	e.apiResult = &res[1]
 	b.WriteString(t.Markdown())
 	b.WriteString("\n")
+	if len(sizes) != 2 {
+		return b.String()
+	}
+	e.apiResult = &res[1]
 	small, big, limited := res[0], res[1], res[2]
 	if small.err == "" && big.err == "" && small.cpuPct > 0 && small.rss > 0 {
 		fmt.Fprintf(&b, "From %d to %d targets (%.0f×): CPU %.1f× (%.1f → %.1f %%), RSS %.1f× (%s → %s MiB), peak RSS %.1f×.\n\n",
