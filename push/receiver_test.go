@@ -385,3 +385,29 @@ func TestReceiverQueuesDynDNS(t *testing.T) {
 		t.Fatalf("unmapped: %v", u.addr)
 	}
 }
+
+// TestReceiverAckLimits: an answer is never larger than its datagram, and
+// ACKs stay within ack_rate; the heartbeats still count.
+func TestReceiverAckLimits(t *testing.T) {
+	ctx := context.Background()
+	key := testKey(t)
+	r, s, _, _ := newTestReceiver(t, func(c *config.Push) { c.AckRate = 2; c.AcceptUnknown = true }, key)
+	now := time.Now()
+	ack := make([]byte, 64)
+	acked := 0
+	for seq := uint64(1); seq <= 3; seq++ {
+		if r.Handle(ctx, hbp(t, key, "web1", 1, seq, now), src, now, false, ack) > 0 {
+			acked++
+		}
+	}
+	if acked != 2 || len(s.all()) != 3 || r.acksLimited.Load() != 1 {
+		t.Fatalf("acked %d, observed %d, limited %d", acked, len(s.all()), r.acksLimited.Load())
+	}
+	// A 48-byte keyless heartbeat (no sections): accepted, not answered
+	// with the 52-byte ACK.
+	r2, s2, _, _ := newTestReceiver(t, func(c *config.Push) { c.AcceptUnknown = true }, nil)
+	d, _ := wire.EncodePush(nil, wire.PushHeader{BootID: 1, Seq: 1, SentAt: now.UnixNano()}, nil, nil, false)
+	if len(d) != 48 || r2.Handle(ctx, d, src, now, false, ack) != 0 || len(s2.all()) != 1 {
+		t.Fatalf("minimal heartbeat: %d bytes, observed %d", len(d), len(s2.all()))
+	}
+}

@@ -787,7 +787,8 @@ type Ack struct {
 // EncodeAck writes the ACK for a into dst[:AckLen], tagged with k (nil:
 // SHA-256 digest, key id 0). The server answers with the key the
 // heartbeat used, so an ACK is never sent for a datagram that did not
-// verify, and is never larger than the smallest heartbeat plus 4 bytes.
+// verify; the receiver sends it only in answer to a datagram at least
+// AckLen bytes long.
 func EncodeAck(dst []byte, a Ack, k *PushKey) error {
 	if len(dst) < AckLen {
 		return ErrShort

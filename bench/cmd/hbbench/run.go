@@ -78,7 +78,7 @@ func cmdRun(args []string) error {
 	prefix := fs.String("prefix", fmt.Sprintf("hbb%d", os.Getpid()), "namespace name prefix")
 	runs := fs.Int("runs", 5, "repetitions per measurement")
 	quick := fs.Bool("quick", false, "small sizes, for developing the harness")
-	only := fs.String("only", "", "comma-separated sections: sweep,rtt,responder,monitor,api,gobench")
+	only := fs.String("only", "", "comma-separated sections: sweep,rtt,responder,monitor,api,push,gobench")
 	hbProbe := fs.String("hb-probe", "bin/hb-probe", "hb-probe binary")
 	hbResponder := fs.String("hb-responder", "bin/hb-responder", "hb-responder binary")
 	pprofDir := fs.String("pprof", "", "monitor: enable the daemon's /debug/pprof/ and save a CPU profile of each window and a heap profile after it in `DIR` (profiling costs the daemon a little CPU)")
@@ -148,6 +148,7 @@ func cmdRun(args []string) error {
 		{"responder", e.responder},
 		{"monitor", e.monitor},
 		{"api", e.api},
+		{"push", e.push},
 		{"gobench", e.gobench},
 	} {
 		if !want(s.name) {
