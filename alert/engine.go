@@ -97,6 +97,12 @@ type Alert struct {
 	dirty bool
 }
 
+// akey is an alert's identity: a struct, so map lookups allocate nothing.
+type akey struct{ host, check, rule, metric string }
+
+func (a *Alert) mkey() akey { return akey{a.Host, a.Check, a.Rule, a.Metric} }
+
+// key is the identity as one string (database key, id hash, sorting).
 func (a *Alert) key() string { return alertKey(a.Host, a.Check, a.Rule, a.Metric) }
 
 func alertKey(host, check, rule, metric string) string {
@@ -138,7 +144,7 @@ type Engine struct {
 	routes   []route
 	maint    []maintenance
 	silences map[int64]*Silence
-	alerts   map[string]*Alert
+	alerts   map[akey]*Alert
 	byID     map[uint64]*Alert
 	checks   map[string]map[string]checkInfo // host -> check -> info
 	hostSt   map[string]state.State
@@ -147,6 +153,7 @@ type Engine struct {
 	deleted  []string  // keys to delete from the db
 	vals     []Value   // scratch
 	results  bool      // Result events arrive (StateChange ones then only update the caches)
+	pruned   time.Time // last sweep of checks/hostSt for hosts that are gone
 	out      Enqueuer
 	hosts    HostLabels
 	db       *sql.DB
@@ -178,7 +185,7 @@ func New(o Options) (*Engine, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{
-		alerts: map[string]*Alert{}, byID: map[uint64]*Alert{}, checks: map[string]map[string]checkInfo{},
+		alerts: map[akey]*Alert{}, byID: map[uint64]*Alert{}, checks: map[string]map[string]checkInfo{},
 		hostSt: map[string]state.State{}, silences: map[int64]*Silence{},
 		out: o.Out, hosts: o.Hosts, db: o.DB, log: o.Log,
 	}
@@ -299,7 +306,7 @@ func (e *Engine) handle(ev *event.Event) {
 		if checkName == "" {
 			checkName = ev.Check
 		}
-		key := alertKey(ev.Host, ev.Check, r.Name, v.Name)
+		key := akey{ev.Host, ev.Check, r.Name, v.Name}
 		cur := OK
 		if a := e.alerts[key]; a != nil {
 			cur = a.Level
@@ -320,14 +327,14 @@ func stateMeets(s, want state.State) bool {
 
 func (e *Engine) evaluate(r *Rule, host, check string, kind obs.Kind, metric, checkName string, raw Level, v, thr float64, now time.Time, lv *labelView, vals []Value) {
 	e.stats.evaluations++
-	key := alertKey(host, check, r.Name, metric)
+	key := akey{host, check, r.Name, metric}
 	a := e.alerts[key]
 	if a == nil {
 		if raw == OK {
 			return
 		}
 		a = &Alert{Host: host, Check: check, Kind: kind, KindName: kind.String(), Rule: r.Name, Metric: metric}
-		a.ID = alertID(key)
+		a.ID = alertID(a.key())
 		e.alerts[key], e.byID[a.ID] = a, a
 	}
 	a.rule = r
@@ -441,9 +448,18 @@ func (e *Engine) queue(a *Alert, ev string, lvl, prev Level, now time.Time) {
 // Tick advances time: pending levels whose For elapsed, re-notification,
 // dependency holds, the end of flapping, the group flush, and
 // persistence. The daemon calls it every second.
-func (e *Engine) Tick(now time.Time) {
+func (e *Engine) Tick(now time.Time) { e.tickOut(now, false) }
+
+// Flush is Tick that sends pending notifications without waiting for
+// group_wait (shutdown).
+func (e *Engine) Flush(now time.Time) { e.tickOut(now, true) }
+
+func (e *Engine) tickOut(now time.Time, force bool) {
 	e.mu.Lock()
 	msgs := e.tick(now)
+	if force && len(e.pending) > 0 {
+		msgs = append(msgs, e.flush(now)...)
+	}
 	dirty, deleted := e.collectDirty()
 	e.mu.Unlock()
 	if len(msgs) > 0 {
@@ -464,6 +480,15 @@ func (e *Engine) Tick(now time.Time) {
 
 func (e *Engine) tick(now time.Time) []notify.Queued {
 	renotify := e.cfg.RenotifyInterval.D()
+	if e.hosts != nil && now.Sub(e.pruned) > time.Minute {
+		e.pruned = now
+		for h := range e.checks {
+			if _, ok := e.hosts(h); !ok {
+				delete(e.checks, h)
+				delete(e.hostSt, h)
+			}
+		}
+	}
 	for key, a := range e.alerts {
 		r := e.ruleOf(a)
 		if r == nil {
@@ -521,10 +546,10 @@ func (e *Engine) tick(now time.Time) []notify.Queued {
 	return e.flush(now)
 }
 
-func (e *Engine) drop(key string, a *Alert) {
+func (e *Engine) drop(key akey, a *Alert) {
 	delete(e.alerts, key)
 	delete(e.byID, a.ID)
-	e.deleted = append(e.deleted, key)
+	e.deleted = append(e.deleted, a.key())
 }
 
 // ruleOf finds the alert's rule in the current rule set.
@@ -657,7 +682,7 @@ func (e *Engine) flush(now time.Time) []notify.Queued {
 	hostItems := map[string][]sent{}
 	for _, n := range notes {
 		a := n.a
-		if n.event != "resolved" && e.alerts[a.key()] != a {
+		if n.event != "resolved" && e.alerts[a.mkey()] != a {
 			continue // dropped meanwhile
 		}
 		var chans []string
@@ -1001,7 +1026,7 @@ func (e *Engine) Run(ctx context.Context, sub *event.Sub) error {
 	for {
 		select {
 		case <-ctx.Done():
-			e.Tick(time.Now())
+			e.Flush(time.Now())
 			return nil
 		case ev, ok := <-sub.C():
 			if !ok {

@@ -455,3 +455,19 @@ func TestReloadKeepsState(t *testing.T) {
 		t.Error("bad reload accepted")
 	}
 }
+
+// TestUnannouncedSurvivesRestart: an alert that changed level but was not
+// yet flushed when the daemon stopped is announced after the restart.
+func TestUnannouncedSurvivesRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hb.db")
+	fx := newFixture(t, nil, path)
+	fx.host("web1")
+	fx.check("web1", "icmp", obs.KindICMP, state.Down)
+	fx.e.Tick(fx.now) // persisted, but within group_wait: nothing sent
+	fx.expect("before the flush", map[string]int{}, "")
+
+	fx2 := newFixture(t, nil, path)
+	fx2.hosts, fx2.now = fx.hosts, fx.now
+	fx2.advance(3 * time.Second)
+	fx2.expect("after the restart", map[string]int{"ops": 1, "pager": 1}, "web1 icmp is down")
+}

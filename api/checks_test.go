@@ -119,6 +119,22 @@ func TestHostWithChecks(t *testing.T) {
 	if code, _ := h.getRaw("/api/v1/hosts/rack1/db"); code != 404 {
 		t.Errorf("unencoded slash: HTTP %d, want 404", code)
 	}
+	// A host that only pushes has no address: "" (not "invalid IP").
+	if _, err := h.srv.table.Reload([]state.HostSpec{{Name: "job", Checks: []obs.CheckSpec{{Name: "pulse", Kind: obs.KindPulse}}}}); err != nil {
+		t.Fatal(err)
+	}
+	var job hostJSON
+	h.getJSON("/api/v1/hosts/job", &job)
+	var ps map[string]any
+	h.getJSON("/api/v1/hosts/job/status", &ps)
+	if job.Addr != "" || job.State != "unknown" || ps["probe"] != "pulse job" {
+		t.Errorf("push-only host: addr %q state %q probe %v", job.Addr, job.State, ps["probe"])
+	}
+	code, body, _ = h.do("GET", "/metrics", "")
+	if code != 200 || strings.Contains(string(body), "invalid IP") {
+		t.Errorf("/metrics for a host without address: %d", code)
+	}
+	checksTable(t, h)
 	var list hostsJSON
 	h.getJSON("/api/v1/hosts", &list)
 	if list.Total != 2 || list.Hosts[0].Checks != nil || list.Hosts[0].State != "degraded" {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -159,12 +160,33 @@ func resultDetail(r state.Result) string {
 	return "error"
 }
 
+// addrText is a's text, "" for a host without an address (push only).
+func addrText(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+// probeText is pingstate's "probe" field: the host's first check's kind
+// and what it probes ("icmp 198.18.0.1", "heartbeat backup-job").
+func probeText(h *state.Host) string {
+	c := h.Check(0)
+	switch {
+	case c == nil:
+		return "none"
+	case c.Spec.Addr.IsValid():
+		return c.Spec.Kind.String() + " " + c.Spec.Addr.String()
+	}
+	return c.Spec.Kind.String() + " " + c.Spec.Host
+}
+
 func pingStatus(h *state.Host, snap *state.Snapshot, now time.Time, recent bool) pingStatusJSON {
 	p := pingStatusJSON{
 		State:         snap.State.String(),
 		UptimeInState: round1(snap.InStateFor(now).Seconds()),
 		Transitions:   snap.Transitions,
-		Probe:         "icmp " + h.Spec.Addr.String(),
+		Probe:         probeText(h),
 	}
 	if snap.Checked() {
 		last := snap.Last()
@@ -281,7 +303,7 @@ type hostJSON struct {
 func hostView(h *state.Host, snap *state.Snapshot, now time.Time, detail bool) hostJSON {
 	j := hostJSON{
 		Name:        h.Spec.Name,
-		Addr:        h.Spec.Addr.String(),
+		Addr:        addrText(h.Spec.Addr),
 		Labels:      h.Spec.Labels.Map(),
 		State:       snap.State.String(),
 		Since:       ts(snap.Since),

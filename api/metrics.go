@@ -49,7 +49,7 @@ func (s *Server) labelsFor(v *state.View) []string {
 		sb.WriteString(`{host="`)
 		writeLabelValue(&sb, h.Spec.Name)
 		sb.WriteString(`",addr="`)
-		sb.WriteString(h.Spec.Addr.String())
+		sb.WriteString(addrText(h.Spec.Addr))
 		sb.WriteByte('"')
 		for _, k := range s.cfg.ExportLabels {
 			if v, ok := h.Spec.Labels.Get(k); ok && v != "" {

@@ -138,8 +138,8 @@ func (p *Probe) Validate() error {
 	if p.ResolveEvery < 0 {
 		bad("resolve_every", "must be >= 0, got %v", p.ResolveEvery)
 	}
-	if p.StaleAfter < 0 {
-		bad("stale_after", "must be >= 0, got %v", p.StaleAfter)
+	if p.StaleAfter <= 0 { // no "never stale": the engine's zero would be its own default
+		bad("stale_after", "must be positive, got %v", p.StaleAfter)
 	}
 	if _, err := ParseShard(p.Shard); err != nil {
 		bad("shard", "%v", err)

@@ -339,8 +339,9 @@ func (m *Monitor) setChecks(v *state.View) {
 func (m *Monitor) applyTargets(ctx context.Context, hosts []targets.Host, why string) bool {
 	var r state.ReloadResult
 	var err error
+	specs := hostSpecs(hosts) // off the writer
 	if !m.w.do(ctx, func() {
-		if r, err = m.table.Reload(hostSpecs(hosts)); err == nil {
+		if r, err = m.table.Reload(specs); err == nil {
 			// On the writer: the bus has one publisher.
 			m.bus.Publish(event.Event{Type: event.Message, At: now().UTC(), Level: event.LevelInfo, Source: "hb",
 				Text: fmt.Sprintf("targets applied (%s): %d checks added, %d removed, %d kept", why, r.Added, r.Removed, r.Kept)})
@@ -447,8 +448,9 @@ func (m *Monitor) Register(ctx context.Context, spec obs.CheckSpec) (obs.Check, 
 	var out obs.Check
 	var gen uint64
 	var err error
+	specs := hostSpecs(next)
 	if !m.w.do(ctx, func() {
-		if _, err = m.table.Reload(hostSpecs(next)); err != nil {
+		if _, err = m.table.Reload(specs); err != nil {
 			return
 		}
 		v := m.table.View()

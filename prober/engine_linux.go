@@ -248,7 +248,8 @@ var errClosed = errors.New("prober: engine closed")
 
 // Close stops a running Run or Once (it returns within a loop turn),
 // waits for it, then closes the sockets. It is safe to call from any
-// goroutine, and more than once.
+// goroutine but the loop's own (not from Run's or Once's callbacks), and
+// more than once.
 func (e *Engine) Close() error {
 	if e.closed.Swap(true) {
 		return nil

@@ -9,6 +9,8 @@ pkgs=(iproute2 iputils-ping procps fping oping tcpdump libcap2-bin ca-certificat
 # push: curl (watchtower script test), python3 (hbc-style sender), bind9 and
 # bind9-dnsutils (dynamic DNS against a real BIND)
 pkgs+=(curl python3 bind9 bind9-dnsutils)
+# alerts: a real Alertmanager and SMTP server receive notifications
+pkgs+=(prometheus-alertmanager python3-aiosmtpd)
 [ "${HB_WITH_CLANG:-0}" = 1 ] && pkgs+=(clang llvm libbpf-dev)
 [ "${HB_WITH_PACKAGING:-0}" = 1 ] && pkgs+=(debootstrap lintian rpm systemd)
 [ "${HB_WITH_BENCH:-0}" = 1 ] && pkgs+=(wrk prometheus-blackbox-exporter zmap masscan)

@@ -88,7 +88,8 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 			"  hb-probe check-config [--config FILE]  print the effective config and where it came from\n"+
 			"  hb-probe notify --test [CHANNEL]       send a test message through the alert channels\n"+
 			"  hb-probe alerts                        list the running daemon's active alerts\n"+
-			"  hb-probe backup [--db FILE] OUT.db     online copy of the history database\n\nFlags:\n")
+			"  hb-probe backup [--db FILE] OUT.db     online copy of the history database\n"+
+			"  hb-probe fping [fping flags] TARGET... fping's command line and output (also as hb-fping; fping -h)\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs

@@ -57,6 +57,19 @@ func (e *env) tools(n int) []sweepTool {
 			parse: func(m measured) bench.ToolResult { return bench.ParseFping(bytes.NewReader(m.Stdout)) },
 		},
 		{
+			// hb-probe's fping personality with fping's own arguments:
+			// same output format, parsed the same way.
+			name: "hb-probe fping", version: firstLine(hbv), runs: e.runs, unavailable: e.probeOnce,
+			args: func(file string, full bool) []string {
+				iv := "0"
+				if !full {
+					iv = "1"
+				}
+				return []string{e.hbProbe, "fping", "-c1", "-i", iv, "-r", "0", "-t", "500", "-f", file}
+			},
+			parse: func(m measured) bench.ToolResult { return bench.ParseFping(bytes.NewReader(m.Stdout)) },
+		},
+		{
 			// oping looks each reply's host up in a list: its time grows
 			// with the square of the target count, so it runs once.
 			name: "oping", version: version("oping", "-h"), runs: 1,
@@ -185,7 +198,7 @@ func (e *env) sweepN(n int) string {
 	b.WriteString("Settings chosen to be fair: one probe per target, no retries (`fping -r 0`), 500 ms timeout where the tool has one,\n")
 	b.WriteString("no inter-probe delay (`fping -i 0`, `hb-probe --rate 0`); oping has no rate setting (it sends each round at once).\n\n")
 	t := bench.Table{Header: []string{"tool", "version", "command", "probes/s", "CPU s", "CPU µs/probe", "answered %", "max RSS MiB"}}
-	var fpingRate, hbRate, zmapRate, hbCPU, zmapCPU float64
+	var fpingRate, hbRate, zmapRate, hbCPU, zmapCPU, zmapAns float64
 	for _, tool := range e.tools(n) {
 		args := tool.args("TARGETS", true)
 		cmdline := shell(args)
@@ -218,7 +231,7 @@ func (e *env) sweepN(n int) string {
 		case "hb-probe":
 			hbRate, hbCPU = rs.Median, bench.Summarize(cpu).Median
 		case "zmap":
-			zmapRate, zmapCPU = rs.Median, bench.Summarize(cpu).Median
+			zmapRate, zmapCPU, zmapAns = rs.Median, bench.Summarize(cpu).Median, bench.Summarize(ans).Median
 		}
 		rssS := bench.Summarize(rss)
 		cpuS := bench.Summarize(cpu)
@@ -230,6 +243,10 @@ func (e *env) sweepN(n int) string {
 	if hbRate > 0 && zmapRate > 0 {
 		fmt.Fprintf(&b, "**Target** hb-probe ≥ 1.0× zmap's probes/s and ≤ 1.0× its CPU per probe: measured **%.2f×** the rate (%s) and **%.2f×** the CPU per probe (%s).\n\n",
 			hbRate/zmapRate, reached(hbRate >= zmapRate), hbCPU/zmapCPU, reached(hbCPU <= zmapCPU))
+		if zmapAns < 99 {
+			fmt.Fprintf(&b, "zmap answered only %.1f %% here: with -c 0 it stops listening when it has sent its last probe, so its\n"+
+				"probes/s and CPU count probes whose replies it never read.\n\n", zmapAns)
+		}
 	}
 	if hbRate > 0 && fpingRate > 0 {
 		fmt.Fprintf(&b, "hb-probe against fping: **%.1f×** the probes/s.\n\n", hbRate/fpingRate)
@@ -507,18 +524,26 @@ type daemonProc struct {
 func (e *env) startDaemon(n int, environ []string) (*daemonProc, error) {
 	file := e.targets(n)
 	cfg := filepath.Join(e.tmp, "empty.toml")
-	if err := os.WriteFile(cfg, nil, 0o644); err != nil {
+	var cfgText []byte
+	if e.pprofDir != "" {
+		cfg = filepath.Join(e.tmp, "pprof.toml")
+		cfgText = []byte("[api]\npprof = true\n")
+	}
+	if err := os.WriteFile(cfg, cfgText, 0o644); err != nil {
 		return nil, err
 	}
 	db := filepath.Join(e.tmp, fmt.Sprintf("monitor-%d.db", n))
 	for _, sfx := range []string{"", "-wal", "-shm"} {
 		os.Remove(db + sfx)
 	}
-	args := []string{e.hbProbe, "--config", cfg, "--db", db, "--targets", file, "--interval", "10s", "--max-targets", "200000"}
+	args := []string{e.hbProbe, "--config", cfg, "--db", db, "--targets", file, "--interval", e.interval.String(), "--max-targets", strconv.Itoa(max(200000, n))}
+	if e.rate != 0 {
+		args = append(args, "--rate", strconv.Itoa(e.rate))
+	}
 	d := &daemonProc{n: n, cmdline: strings.TrimSpace(strings.Join(environ, " ") + " " + shell(replaceArg(args, file, "FILE")))}
 	cmd := e.fleet.Command(e.fleet.Prober, args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), environ...) // ip netns exec passes it on
-	stop, err := background(cmd, "msg=monitoring", time.Minute)
+	cmd.Env = append(os.Environ(), environ...)                    // ip netns exec passes it on
+	stop, err := background(cmd, "msg=monitoring", 5*time.Minute) // 1M targets take a while to parse
 	if err != nil {
 		return d, err
 	}
@@ -578,10 +603,13 @@ type monitorResult struct {
 // monitorTiming: warm-up after the daemon probes (one interval plus the
 // timeout, so every host has been probed once), then the measured window.
 func (e *env) monitorTiming() (warm, window time.Duration) {
+	// Warm-up: one interval plus the timeout, every host probed once; the
+	// window at least one interval.
+	warm = e.interval + 2*time.Second
 	if e.quick {
-		return 12 * time.Second, 10 * time.Second
+		return warm, max(10*time.Second, e.interval)
 	}
-	return 12 * time.Second, 30 * time.Second
+	return warm, max(30*time.Second, e.interval)
 }
 
 // runMonitor runs the daemon for n targets, measures it over a window and,
@@ -602,11 +630,19 @@ func (e *env) runMonitor(n int, withAPI bool, environ ...string) monitorResult {
 		r.err = "error: " + err.Error()
 		return r
 	}
-	time.Sleep(window)
+	if e.pprofDir != "" {
+		// The CPU profile covers the window (less a second of slack).
+		e.saveProfile(fmt.Sprintf("cpu-%d.pprof", n), fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(window.Seconds())-1), window+30*time.Second)
+	} else {
+		time.Sleep(window)
+	}
 	s1, err := e.sample(d)
 	if err != nil {
 		r.err = "error: " + err.Error()
 		return r
+	}
+	if e.pprofDir != "" {
+		e.saveProfile(fmt.Sprintf("heap-%d.pprof", n), "/debug/pprof/heap", 30*time.Second)
 	}
 	r.window = s1.at.Sub(s0.at)
 	r.cpuPct = 100 * (s1.cpu - s0.cpu).Seconds() / r.window.Seconds()
@@ -619,6 +655,21 @@ func (e *env) runMonitor(n int, withAPI bool, environ ...string) monitorResult {
 		e.measureAPI(d, s1, &r)
 	}
 	return r
+}
+
+// saveProfile GETs one of the daemon's pprof endpoints into -pprof DIR.
+func (e *env) saveProfile(name, path string, limit time.Duration) {
+	m := measure(e.fleet.Command(e.fleet.Prober, e.self, "http-get", apiBase+path), limit)
+	if m.Err != nil || m.Exit != 0 {
+		fmt.Fprintf(os.Stderr, "hbbench: pprof %s: %v %s\n", path, m.Err, firstLine(m.Stderr))
+		return
+	}
+	out := filepath.Join(e.pprofDir, name)
+	if err := os.WriteFile(out, m.Stdout, 0o644); err != nil {
+		fmt.Fprintf(os.Stderr, "hbbench: %v\n", err)
+		return
+	}
+	fmt.Fprintf(os.Stderr, "hbbench: saved %s (go tool pprof -top %s %s)\n", out, e.hbProbe, out)
 }
 
 // measureAPI runs wrk against one host's object and times /metrics while
@@ -674,6 +725,9 @@ func (e *env) measureAPI(d *daemonProc, s0 daemonSample, r *monitorResult) {
 }
 
 func (e *env) monitorSizes() []int {
+	if len(e.sizes) > 0 {
+		return e.sizes
+	}
 	if e.quick {
 		return []int{1000, 5000}
 	}
@@ -684,7 +738,11 @@ func (e *env) monitor() string {
 	var b strings.Builder
 	sizes := e.monitorSizes()
 	warm, window := e.monitorTiming()
-	fmt.Fprintf(&b, "## Continuous monitoring: %dk and %dk targets at a 10 s interval\n\n", sizes[0]/1000, sizes[1]/1000)
+	var names []string
+	for _, n := range sizes {
+		names = append(names, fmt.Sprintf("%dk", n/1000))
+	}
+	fmt.Fprintf(&b, "## Continuous monitoring: %s targets at a %v interval\n\n", strings.Join(names, " and "), e.interval)
 	fmt.Fprintf(&b, "`hb-probe` in daemon mode (as packaged, but with an empty config file and a fresh history database in a temp\n")
 	fmt.Fprintf(&b, "directory) probes every target every 10 s from the prober namespace, all answered by the kernel's echo path;\n")
 	fmt.Fprintf(&b, "its state table, SQLite history and API run as in production. After it logs `monitoring` and its API answers, a\n")
@@ -713,7 +771,14 @@ func (e *env) monitor() string {
 		api     bool
 		environ []string
 	}
-	runs := []run{{sizes[0], false, nil}, {sizes[1], true, nil}, {sizes[1], false, []string{memLimitEnv}}}
+	var runs []run
+	if len(sizes) == 2 {
+		runs = []run{{sizes[0], false, nil}, {sizes[1], true, nil}, {sizes[1], false, []string{memLimitEnv}}}
+	} else { // -sizes: each once, no API, no limit row
+		for _, n := range sizes {
+			runs = append(runs, run{n, false, nil})
+		}
+	}
 	for _, rn := range runs {
 		r := e.runMonitor(rn.n, rn.api, rn.environ...)
 		res = append(res, r)
@@ -724,13 +789,16 @@ func (e *env) monitor() string {
 		}
 		t.Add(fmt.Sprint(n), "`"+r.cmdline+"`", fmt.Sprintf("%.1f", r.cpuPct),
 			fmt.Sprintf("%s (%s)", fmtBytes(float64(r.rss)), fmtBytes(float64(r.hwm))),
-			fmt.Sprintf("%.0f (%.0f)", r.w.SentPerSec, float64(n)/10),
+			fmt.Sprintf("%.0f (%.0f)", r.w.SentPerSec, float64(n)/e.interval.Seconds()),
 			fmt.Sprintf("%.3f (%d of %d results)", r.w.LossPct, r.w.Failed, r.w.Answered+r.w.Failed),
 			fmt.Sprintf("%d of %d", r.up, r.hosts), fmt.Sprintf("%.0f s", r.window.Seconds()))
 	}
-	e.apiResult = &res[1]
 	b.WriteString(t.Markdown())
 	b.WriteString("\n")
+	if len(sizes) != 2 {
+		return b.String()
+	}
+	e.apiResult = &res[1]
 	small, big, limited := res[0], res[1], res[2]
 	if small.err == "" && big.err == "" && small.cpuPct > 0 && small.rss > 0 {
 		fmt.Fprintf(&b, "From %d to %d targets (%.0f×): CPU %.1f× (%.1f → %.1f %%), RSS %.1f× (%s → %s MiB), peak RSS %.1f×.\n\n",

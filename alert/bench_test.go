@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MIT
+
+package alert
+
+import (
+	"testing"
+	"time"
+
+	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/state"
+	"github.com/hbmon/hb/wire"
+)
+
+// benchRules are 20 rules: 3 state rules and 17 thresholds on the health
+// fields, RTT, loss and pushed metrics, some with selectors.
+func benchRules() []config.AlertRule {
+	rs := []config.AlertRule{
+		{Name: "host_down", Kind: "icmp,udp", State: "down"},
+		{Name: "host_degraded", Kind: "icmp,udp", State: "degraded", Severity: "warning"},
+		{Name: "agent_missing", State: "missing"},
+	}
+	for _, m := range []string{FieldCPU, FieldLoad1, FieldLoad5, FieldLoad15, FieldMemUsed, FieldSwapUsed, FieldRootUsed, FieldFullestMount,
+		FieldNetRx, FieldNetTx, FieldProcs, FieldHealthAge, FieldRTT, FieldLoss, "used_ratio", "mysql.connections"} {
+		rs = append(rs, config.AlertRule{Metric: m, Op: ">", Warning: f(1e12), Critical: f(2e12), Hysteresis: 0.1, Select: "env!=lab"})
+	}
+	rs = append(rs, config.AlertRule{Metric: "nagios.exit", Op: "nagios"})
+	return rs
+}
+
+// BenchmarkEvaluate is the alert engine's cost per probe result with 20
+// rules: one Result event carrying a health blob and three pushed metrics
+// (13 values), all within thresholds (the steady state).
+func BenchmarkEvaluate(b *testing.B) {
+	cfg := config.DefaultAlerts()
+	cfg.Rules = benchRules()
+	labels := state.LabelsFromMap(map[string]string{"env": "prod", "role": "web", "owner": "alice"})
+	e, err := New(Options{Config: cfg, Hosts: func(string) (HostInfo, bool) { return HostInfo{Labels: labels, Parent: "gw"}, true }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	h := &wire.Health{CPUBusy: 300, Load1: 1000, Load5: 900, Load15: 800, MemTotal: 8 << 30, MemAvailable: 4 << 30, SwapTotal: 1 << 30, SwapUsed: 1 << 20,
+		RootTotal: 100 << 30, RootUsed: 40 << 30, FullestMount: 500, NetRxRate: 1e6, NetTxRate: 1e6, Procs: 200, CollectedAt: now.UnixNano()}
+	o := &obs.Observation{At: now, Outcome: obs.OK, RTT: 300 * time.Microsecond, Health: h,
+		Metrics: []obs.Metric{{Name: "disk./var.used_ratio", Value: 0.5}, {Name: "plugins.mysql.connections", Value: 10}, {Name: "nagios.exit", Value: 0}}}
+	snap := &state.Snapshot{State: state.Up, Stats: state.Stats{Results: 20}}
+	ev := event.Event{Type: event.Result, At: now, Host: "web1", Check: "icmp", Kind: obs.KindICMP, Obs: o, Snap: snap, HostNew: state.Up}
+	e.Handle(&ev)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		e.Handle(&ev)
+	}
+	if e.stats.evaluations == 0 {
+		b.Fatal("nothing evaluated")
+	}
+}
