@@ -77,8 +77,8 @@ func (d *daemon) observe(host string, ok bool, rtt time.Duration, at time.Time) 
 }
 
 const (
-	adaPW  = "ada-password-1"
-	miaPW  = "mia-password-1"
+	adaPW = "ada-password-1"
+	miaPW = "mia-password-1"
 )
 
 func hashFor(t testing.TB, pw string) string {
