@@ -21,21 +21,22 @@ type ckey struct{ host, check string }
 // minute in progress. id belongs to the SQL goroutine (it assigns it);
 // everything else to the aggregator.
 type chk struct {
-	key   ckey
-	kind  obs.Kind
-	dirty bool // queued in the current batch's checks
-	acc   rollAcc
-	id    int64 // checks.id; 0 until the row exists (SQL goroutine only)
+	key    ckey
+	kind   obs.Kind
+	dirty  bool   // queued in the current batch's checks
+	target string // as configured (SetChecks); "" if not known
+	acc    rollAcc
+	id     int64 // checks.id; 0 until the row exists (SQL goroutine only)
 }
 
 // rollAcc sums one check's results over one minute.
 type rollAcc struct {
 	minute         int64 // unix ms, start of the minute
-	probes, losses int64
-	rttN, rttSum   int64
+	probes, losses uint32
+	rttN, healthN  uint32
+	rttSum         int64
 	rttMin, rttMax int64 // ns; valid when rttN > 0
 	lastOK         int64 // unix ms; 0 = no success
-	healthN        int64
 	cpu, mem, disk float64
 	load           float64
 }
@@ -85,17 +86,16 @@ type writer struct {
 	s    *Store
 	subC <-chan event.Event // Consume's subscription; nil when none
 
-	checks  map[ckey]*chk
-	targets map[ckey]string // configured targets, as last written
-	cur     *batch
-	sq      chan *batch // to the SQL goroutine
-	sqDone  chan struct{}
+	checks map[ckey]*chk
+	cur    *batch
+	sq     chan *batch // to the SQL goroutine
+	sqDone chan struct{}
 
 	swept int64 // minutes before this (unix ms) have been moved to a batch
 }
 
 func newWriter(s *Store) (*writer, *sqlw, error) {
-	w := &writer{s: s, checks: map[ckey]*chk{}, targets: map[ckey]string{}, cur: &batch{},
+	w := &writer{s: s, checks: map[ckey]*chk{}, cur: &batch{},
 		sq: make(chan *batch, 1), sqDone: make(chan struct{})}
 	q := &sqlw{s: s, in: w.sq, done: w.sqDone, hostIDs: map[string]int64{}}
 	rows, err := s.w.Query(`SELECT id, name FROM hosts`)
@@ -128,9 +128,7 @@ func newWriter(s *Store) (*writer, *sqlw, error) {
 		}
 		c.kind, _ = obs.ParseKind(kind)
 		w.checks[c.key] = c
-		if target != "" {
-			w.targets[c.key] = target
-		}
+		c.target = target
 	}
 	s.checks.Store(int64(len(w.checks)))
 	return w, q, rows.Err()
@@ -347,7 +345,7 @@ func (w *writer) send(block bool) {
 	for i := range b.checks {
 		m := &b.checks[i]
 		m.c.dirty = false
-		m.kind, m.target = m.c.kind, w.targets[m.c.key]
+		m.kind, m.target = m.c.kind, m.c.target
 	}
 	if block {
 		w.sq <- b

@@ -46,8 +46,10 @@ type env struct {
 
 	apiResult *monitorResult // the largest monitor run, with its API figures
 
-	pprofDir string // -pprof: CPU and heap profiles of each monitor run go here
-	sizes    []int  // -sizes: monitor sizes instead of the defaults
+	pprofDir string        // -pprof: CPU and heap profiles of each monitor run go here
+	sizes    []int         // -sizes: monitor sizes instead of the defaults
+	interval time.Duration // -interval: the monitor's probe interval (default 10s)
+	rate     int           // -rate: the monitor's --rate (0: hb-probe's default)
 }
 
 var (
@@ -80,7 +82,9 @@ func cmdRun(args []string) error {
 	hbProbe := fs.String("hb-probe", "bin/hb-probe", "hb-probe binary")
 	hbResponder := fs.String("hb-responder", "bin/hb-responder", "hb-responder binary")
 	pprofDir := fs.String("pprof", "", "monitor: enable the daemon's /debug/pprof/ and save a CPU profile of each window and a heap profile after it in `DIR` (profiling costs the daemon a little CPU)")
-	sizesFlag := fs.String("sizes", "", "monitor: comma-separated target counts (default 10000,100000; -quick 1000,5000)")
+	sizesFlag := fs.String("sizes", "", "monitor: comma-separated target counts (default 10000,100000; -quick 1000,5000); beyond 131,070 the targets continue in 2001:2::/64")
+	interval := fs.Duration("interval", 10*time.Second, "monitor: probe interval")
+	rate := fs.Int("rate", 0, "monitor: hb-probe --rate (0: its default)")
 	fs.Parse(args)
 
 	self, err := os.Executable()
@@ -105,7 +109,7 @@ func cmdRun(args []string) error {
 	if err := bench.DeleteStale(*prefix); err != nil {
 		return err
 	}
-	f, err := bench.NewFleet(bench.FleetConfig{Prefix: *prefix, Block: testutil.SimPrefix})
+	f, err := bench.NewFleet(bench.FleetConfig{Prefix: *prefix, Block: testutil.SimPrefix, Block6: netip.MustParsePrefix("2001:2::/64")})
 	if err != nil {
 		return err
 	}
@@ -114,7 +118,7 @@ func cmdRun(args []string) error {
 			fmt.Fprintln(os.Stderr, "hbbench: fleet cleanup:", err)
 		}
 	})
-	e := &env{fleet: f, self: self, runs: *runs, quick: *quick, tmp: tmp, pprofDir: *pprofDir}
+	e := &env{fleet: f, self: self, runs: *runs, quick: *quick, tmp: tmp, pprofDir: *pprofDir, interval: *interval, rate: *rate}
 	for _, v := range strings.Split(*sizesFlag, ",") {
 		if v = strings.TrimSpace(v); v == "" {
 			continue
@@ -264,6 +268,11 @@ func firstLine(b []byte) string {
 }
 
 // targets writes n simulated host addresses to a file and returns its path.
+// simAddrs is how many IPv4 hosts 198.18.0.0/15 holds (testutil.SimAddr);
+// a larger target list continues in the fleet's 2001:2::/64.
+const simAddrs = 1<<17 - 2
+
+// targets writes (once) a list of n targets, generated, never committed.
 func (e *env) targets(n int) string {
 	p := filepath.Join(e.tmp, fmt.Sprintf("targets-%d.txt", n))
 	if _, err := os.Stat(p); err == nil {
@@ -271,7 +280,11 @@ func (e *env) targets(n int) string {
 	}
 	var b strings.Builder
 	for i := range n {
-		b.WriteString(testutil.SimAddr(i).String())
+		if i < simAddrs {
+			b.WriteString(testutil.SimAddr(i).String())
+		} else {
+			b.WriteString(bench.SimAddr6(i - simAddrs).String())
+		}
 		b.WriteByte('\n')
 	}
 	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {

@@ -536,11 +536,14 @@ func (e *env) startDaemon(n int, environ []string) (*daemonProc, error) {
 	for _, sfx := range []string{"", "-wal", "-shm"} {
 		os.Remove(db + sfx)
 	}
-	args := []string{e.hbProbe, "--config", cfg, "--db", db, "--targets", file, "--interval", "10s", "--max-targets", "200000"}
+	args := []string{e.hbProbe, "--config", cfg, "--db", db, "--targets", file, "--interval", e.interval.String(), "--max-targets", strconv.Itoa(max(200000, n))}
+	if e.rate != 0 {
+		args = append(args, "--rate", strconv.Itoa(e.rate))
+	}
 	d := &daemonProc{n: n, cmdline: strings.TrimSpace(strings.Join(environ, " ") + " " + shell(replaceArg(args, file, "FILE")))}
 	cmd := e.fleet.Command(e.fleet.Prober, args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), environ...) // ip netns exec passes it on
-	stop, err := background(cmd, "msg=monitoring", time.Minute)
+	cmd.Env = append(os.Environ(), environ...)                    // ip netns exec passes it on
+	stop, err := background(cmd, "msg=monitoring", 5*time.Minute) // 1M targets take a while to parse
 	if err != nil {
 		return d, err
 	}
@@ -600,10 +603,13 @@ type monitorResult struct {
 // monitorTiming: warm-up after the daemon probes (one interval plus the
 // timeout, so every host has been probed once), then the measured window.
 func (e *env) monitorTiming() (warm, window time.Duration) {
+	// Warm-up: one interval plus the timeout, every host probed once; the
+	// window at least one interval.
+	warm = e.interval + 2*time.Second
 	if e.quick {
-		return 12 * time.Second, 10 * time.Second
+		return warm, max(10*time.Second, e.interval)
 	}
-	return 12 * time.Second, 30 * time.Second
+	return warm, max(30*time.Second, e.interval)
 }
 
 // runMonitor runs the daemon for n targets, measures it over a window and,
@@ -736,7 +742,7 @@ func (e *env) monitor() string {
 	for _, n := range sizes {
 		names = append(names, fmt.Sprintf("%dk", n/1000))
 	}
-	fmt.Fprintf(&b, "## Continuous monitoring: %s targets at a 10 s interval\n\n", strings.Join(names, " and "))
+	fmt.Fprintf(&b, "## Continuous monitoring: %s targets at a %v interval\n\n", strings.Join(names, " and "), e.interval)
 	fmt.Fprintf(&b, "`hb-probe` in daemon mode (as packaged, but with an empty config file and a fresh history database in a temp\n")
 	fmt.Fprintf(&b, "directory) probes every target every 10 s from the prober namespace, all answered by the kernel's echo path;\n")
 	fmt.Fprintf(&b, "its state table, SQLite history and API run as in production. After it logs `monitoring` and its API answers, a\n")
@@ -783,7 +789,7 @@ func (e *env) monitor() string {
 		}
 		t.Add(fmt.Sprint(n), "`"+r.cmdline+"`", fmt.Sprintf("%.1f", r.cpuPct),
 			fmt.Sprintf("%s (%s)", fmtBytes(float64(r.rss)), fmtBytes(float64(r.hwm))),
-			fmt.Sprintf("%.0f (%.0f)", r.w.SentPerSec, float64(n)/10),
+			fmt.Sprintf("%.0f (%.0f)", r.w.SentPerSec, float64(n)/e.interval.Seconds()),
 			fmt.Sprintf("%.3f (%d of %d results)", r.w.LossPct, r.w.Failed, r.w.Answered+r.w.Failed),
 			fmt.Sprintf("%d of %d", r.up, r.hosts), fmt.Sprintf("%.0f s", r.window.Seconds()))
 	}
