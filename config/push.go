@@ -25,6 +25,7 @@ type Push struct {
 	MaxSkew       Duration `toml:"max_skew"`       // drop HBP1 whose send time is further off the server's clock
 	Batch         int      `toml:"batch"`          // datagrams per recvmmsg
 	MaxHosts      int      `toml:"max_hosts"`      // at most this many auto-registered heartbeat hosts
+	AckRate       float64  `toml:"ack_rate"`       // ACKs per second, all senders (over it: accepted, not answered)
 
 	// Pulses.
 	WatchtowerListen       string   `toml:"watchtower_listen"`        // watchtower-compatible API; "" = off
@@ -62,6 +63,7 @@ func DefaultPush() Push {
 		MaxSkew:           Duration(5 * time.Minute),
 		Batch:             64,
 		MaxHosts:          100000,
+		AckRate:           20000,
 		PulseGrace:        Duration(time.Minute),
 		MaxPulses:         10000,
 		EventsRetention:   Duration(30 * 24 * time.Hour),
@@ -106,6 +108,9 @@ func (p *Push) validate() []error {
 	}
 	if p.Batch < 1 || p.Batch > 1024 {
 		bad("batch", "must be 1-1024, got %d", p.Batch)
+	}
+	if p.AckRate <= 0 {
+		bad("ack_rate", "must be positive, got %v", p.AckRate)
 	}
 	if p.MaxHosts < 0 {
 		bad("max_hosts", "must be >= 0, got %d", p.MaxHosts)

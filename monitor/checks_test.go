@@ -97,6 +97,12 @@ func TestDaemonChecks(t *testing.T) {
 	if _, err := p.TextToMetricFamilies(strings.NewReader(body)); err != nil {
 		t.Fatalf("/metrics does not parse: %v", err)
 	}
+	for _, want := range []string{`hb_check_phase_seconds{host="web",check="http:/health",kind="http",role="frontend",phase="connect"}`,
+		`hb_check_http_status_code{host="web",check="http:/health",kind="http",role="frontend"} 200`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	if strings.Contains(body, `zone="z1"`) {
 		t.Error("zone exported without being configured")
 	}
@@ -117,5 +123,24 @@ func TestDaemonChecks(t *testing.T) {
 		t.Logf("icmp module: no ICMP socket here (%s)", pr)
 	default:
 		t.Errorf("/probe icmp %d:\n%s", code, pr)
+	}
+}
+
+// TestTargetsCheckOptions: a bad tcp/http option is an error naming the
+// line when the targets load.
+func TestTargetsCheckOptions(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{"http://127.0.0.1/ check=status:999", "args:2: check \"status:999\": bad status code"},
+		{"tcp://127.0.0.1:22 check=body_contains:x", "args:2: check \"body_contains:x\": body_contains applies to http checks only"},
+		{"https://127.0.0.1/ method=BREW", "args:2: method \"BREW\""},
+		{"tcp://127.0.0.1:22 ip=5", "args:2: ip \"5\""},
+	} {
+		_, err := New(context.Background(), config.DefaultProbe(), "", Options{
+			Sources: []obs.Source{checks.New(config.DefaultChecks(), nil)}, NoStore: true,
+			Args: []string{"127.0.0.1 name=lo", tc.line},
+		})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.line, err, tc.want)
+		}
 	}
 }

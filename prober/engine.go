@@ -4,6 +4,7 @@ package prober
 
 import (
 	"fmt"
+	"reflect"
 	"sync/atomic"
 	"time"
 
@@ -141,22 +142,21 @@ type counters struct {
 	blobErrors                        [wire.NumErrKinds]atomic.Uint64
 }
 
-// add sums the shards' counters; keep it in step with Stats' fields.
+// add sums the shards' counters. Every field of Stats is a uint64 or an
+// array of them; reflection keeps this right when fields are added.
 func (s *Stats) add(o Stats) {
-	s.Sent += o.Sent
-	s.SendErrors += o.SendErrors
-	s.ENOBUFS += o.ENOBUFS
-	s.Received += o.Received
-	s.Matched += o.Matched
-	s.Duplicates += o.Duplicates
-	s.Late += o.Late
-	s.BadCookie += o.BadCookie
-	s.WrongSrc += o.WrongSrc
-	s.Unmatched += o.Unmatched
-	s.ICMPErrors += o.ICMPErrors
-	s.Timeouts += o.Timeouts
-	s.TxStamps += o.TxStamps
-	s.Stalls += o.Stalls
+	a, b := reflect.ValueOf(s).Elem(), reflect.ValueOf(o)
+	for i := range a.NumField() {
+		f, g := a.Field(i), b.Field(i)
+		switch f.Kind() {
+		case reflect.Uint64:
+			f.SetUint(f.Uint() + g.Uint())
+		case reflect.Array:
+			for k := range f.Len() {
+				f.Index(k).SetUint(f.Index(k).Uint() + g.Index(k).Uint())
+			}
+		}
+	}
 }
 
 func (c *counters) snapshot() Stats {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 
@@ -315,6 +316,35 @@ func TestOnceShards(t *testing.T) {
 	for i, n := range nets {
 		if !n.socks[0].closed {
 			t.Fatalf("shard %d left open", i)
+		}
+	}
+}
+
+func TestStatsAdd(t *testing.T) {
+	var one Stats
+	v := reflect.ValueOf(&one).Elem()
+	for i := range v.NumField() {
+		switch f := v.Field(i); f.Kind() {
+		case reflect.Uint64:
+			f.SetUint(1)
+		case reflect.Array:
+			for k := range f.Len() {
+				f.Index(k).SetUint(1)
+			}
+		default:
+			t.Fatalf("Stats.%s is a %v: Stats.add sums only uint64 counters", v.Type().Field(i).Name, f.Kind())
+		}
+	}
+	sum := one
+	sum.add(one)
+	s := reflect.ValueOf(sum)
+	for i := range s.NumField() {
+		f := s.Field(i)
+		if f.Kind() == reflect.Array {
+			f = f.Index(f.Len() - 1)
+		}
+		if f.Uint() != 2 {
+			t.Fatalf("Stats.%s not summed", s.Type().Field(i).Name)
 		}
 	}
 }

@@ -10,7 +10,6 @@
 // The UDP receiver needs no privileges for ports above 1023 (50003 by
 // default); it asks the kernel for receive timestamps (SO_TIMESTAMPNS,
 // Linux 2.6.22+) so the ACK carries the server's receive time, and reads in
-// batches with recvmmsg. It answers only datagrams that verified, with
-// ACKs no larger than the smallest heartbeat plus 4 bytes (HBA1) or 3
-// bytes (hbd's "ACK").
+// batches with recvmmsg. It answers only datagrams that verified, never
+// with more bytes than the datagram had, within push.ack_rate.
 package push

@@ -24,6 +24,7 @@ func (r *Receiver) WriteTo(w io.Writer) (int64, error) {
 	counter("hb_push_legacy_total", "Accepted legacy hbd datagrams.", s.Legacy)
 	counter("hb_push_acks_total", "ACKs sent.", s.Acks)
 	counter("hb_push_ack_errors_total", "ACKs that could not be sent.", r.sendErrors.Load())
+	counter("hb_push_acks_limited_total", "Heartbeats accepted but not answered (ack_rate, or an answer larger than the datagram).", r.acksLimited.Load())
 	counter("hb_push_overdue_total", "Timeout observations for overdue heartbeats.", s.Overdue)
 	counter("hb_push_registered_total", "Heartbeat hosts registered at run time.", s.Registered)
 	counter("hb_push_messages_total", "Heartbeat messages published as events.", s.Messages)

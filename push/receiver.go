@@ -16,6 +16,7 @@ import (
 
 	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/internal/bucket"
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/wire"
 )
@@ -102,6 +103,9 @@ type Receiver struct {
 	pend  map[string]bool
 
 	names names // metric name interning (read loop only)
+	acker *bucket.Bucket
+
+	acksLimited atomic.Uint64
 
 	received, accepted, legacy, acks, overdue, registered, messages atomic.Uint64
 	sendErrors                                                      atomic.Uint64
@@ -127,7 +131,12 @@ func NewReceiver(c ReceiverConfig) (*Receiver, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return &Receiver{cfg: c, log: c.Log, now: c.Now, hosts: map[string]*hostState{}, pend: map[string]bool{}, names: names{m: map[string]string{}}}, nil
+	rate := c.Push.AckRate
+	if rate <= 0 {
+		rate = 20000
+	}
+	return &Receiver{cfg: c, log: c.Log, now: c.Now, hosts: map[string]*hostState{}, pend: map[string]bool{}, names: names{m: map[string]string{}},
+		acker: bucket.New(rate, max(int(rate), 1))}, nil
 }
 
 // Name implements obs.Source.
@@ -267,6 +276,16 @@ func (r *Receiver) Handle(ctx context.Context, b []byte, src netip.AddrPort, rx 
 
 func (r *Receiver) drop(reason int) { r.dropped[reason].Add(1) }
 
+// mayAck reports whether an answer of n bytes to a datagram of in bytes
+// may go out: never more bytes than received, and within ack_rate.
+func (r *Receiver) mayAck(in, n int) bool {
+	if n > in || !r.acker.Allow(r.now()) {
+		r.acksLimited.Add(1)
+		return false
+	}
+	return true
+}
+
 func (r *Receiver) handlePush(ctx context.Context, b []byte, src netip.AddrPort, rx time.Time, kernelRx bool, ack []byte) int {
 	id := wire.PushKeyID(b)
 	var k *wire.PushKey
@@ -323,6 +342,9 @@ func (r *Receiver) handlePush(ctx context.Context, b []byte, src netip.AddrPort,
 		o.Detail = "shutdown heartbeat"
 	}
 	r.accept(h, o, src, rx, msgs)
+	if !r.mayAck(len(b), wire.AckLen) {
+		return 0
+	}
 	a := wire.Ack{BootID: p.BootID, Seq: p.Seq, RxTime: rx.UnixNano(), TxTime: r.now().UnixNano()}
 	if kernelRx {
 		a.Flags = wire.AckFlagKernelRx
@@ -627,7 +649,7 @@ func (r *Receiver) handleHBD(ctx context.Context, b []byte, src netip.AddrPort, 
 	}
 	r.legacy.Add(1)
 	r.accept(h, o, src, rx, msgs)
-	if len(ack) < len(wire.HBDAck) {
+	if len(ack) < len(wire.HBDAck) || !r.mayAck(len(b), len(wire.HBDAck)) {
 		return 0
 	}
 	r.acks.Add(1)

@@ -53,7 +53,15 @@ func listen(addr string, batch int) (*conn, error) {
 		u.Close()
 		return nil, os.NewSyscallError("setsockopt SO_TIMESTAMPNS", errors.Join(err, serr))
 	}
-	_ = u.SetReadBuffer(8 << 20)
+	// 8 MiB of queue: about a second of 100k hosts' heartbeats, so GC
+	// pauses and table bursts do not overflow it. SO_RCVBUFFORCE goes past
+	// net.core.rmem_max with CAP_NET_ADMIN; without it the kernel caps
+	// SO_RCVBUF at rmem_max.
+	rc.Control(func(fd uintptr) {
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20) != nil {
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
+		}
+	})
 	k := &conn{c: u, rc: rc, msgs: make([]unix.Mmsghdr, batch), iovs: make([]unix.Iovec, batch),
 		bufs: make([][]byte, batch), oobs: make([][]byte, batch), rsas: make([]unix.RawSockaddrInet6, batch)}
 	for i := range batch {

@@ -50,7 +50,8 @@ type key struct{ host, check string }
 // (bounds[i-1], bounds[i]]; counts[len(bounds)] those above the last.
 type series struct {
 	kind    obs.Kind
-	labels  atomic.Pointer[string] // `host="…",check="…",kind="…"[,role="…"]`
+	last    atomic.Pointer[lastMetrics] // tcp/http: the latest result's phases, status, certificate
+	labels  atomic.Pointer[string]      // `host="…",check="…",kind="…"[,role="…"]`
 	counts  []atomic.Uint64
 	sumBits atomic.Uint64 // float64 sum, seconds
 }
@@ -60,12 +61,54 @@ func New(c Config) *Set {
 	return &Set{bounds: slices.Clone(c.Buckets), export: slices.Clone(c.ExportLabels), labels: c.Labels, series: map[key]*series{}}
 }
 
-// Observe records one RTT for check (host, name) of kind k.
-func (s *Set) Observe(host, name string, k obs.Kind, rtt time.Duration) {
-	if rtt <= 0 {
-		s.dropped.Add(1)
-		return
+// lastMetrics are the figures of a tcp/http check's latest result.
+type lastMetrics struct {
+	phase      [numPhases]float64
+	has        [numPhases]bool
+	status     float64 // 0: none
+	certExpiry float64 // 0: none
+}
+
+// The obs.Metric names of the checks package (checks.Metric*; a test
+// there keeps them equal; importing it here would make a cycle through
+// api's tests).
+const (
+	MetricStatus  = "http_status_code"
+	MetricCertEnd = "tls_cert_expiry_timestamp_seconds"
+)
+
+// PhaseNames are the phases exported as hb_check_phase_seconds{phase=…}
+// and the obs.Metric each comes from.
+var PhaseNames = [...]struct{ Label, Metric string }{
+	{"dns", "dns_seconds"}, {"connect", "connect_seconds"}, {"tls", "tls_seconds"},
+	{"first_byte", "first_byte_seconds"}, {"total", "duration_seconds"},
+}
+
+const numPhases = len(PhaseNames)
+
+// ObserveMetrics keeps the phase timings, HTTP status and certificate
+// expiry of a tcp/http result (other names are ignored: they are not
+// bounded).
+func (s *Set) ObserveMetrics(host, name string, k obs.Kind, ms []obs.Metric) {
+	var lm lastMetrics
+	for _, m := range ms {
+		switch m.Name {
+		case MetricStatus:
+			lm.status = m.Value
+		case MetricCertEnd:
+			lm.certExpiry = m.Value
+		default:
+			for i, p := range PhaseNames {
+				if p.Metric == m.Name {
+					lm.phase[i], lm.has[i] = m.Value, true
+				}
+			}
+		}
 	}
+	s.get(host, name, k).last.Store(&lm)
+}
+
+func (s *Set) get(host, name string, k obs.Kind) *series {
 	kk := key{host, name}
 	s.mu.RLock()
 	sr := s.series[kk]
@@ -80,6 +123,16 @@ func (s *Set) Observe(host, name string, k obs.Kind, rtt time.Duration) {
 		}
 		s.mu.Unlock()
 	}
+	return sr
+}
+
+// Observe records one RTT for check (host, name) of kind k.
+func (s *Set) Observe(host, name string, k obs.Kind, rtt time.Duration) {
+	if rtt <= 0 {
+		s.dropped.Add(1)
+		return
+	}
+	sr := s.get(host, name, k)
 	v := rtt.Seconds()
 	sr.counts[sort.SearchFloat64s(s.bounds, v)].Add(1)
 	for {
@@ -158,8 +211,14 @@ func (s *Set) Run(ctx context.Context, sub *event.Sub) error {
 			if !ok {
 				return nil
 			}
-			if e.Type == event.Result && e.Obs != nil && e.Obs.Outcome == obs.OK {
+			if e.Type != event.Result || e.Obs == nil {
+				continue
+			}
+			if e.Obs.Outcome == obs.OK {
 				s.Observe(e.Host, e.Check, e.Kind, e.Obs.RTT)
+			}
+			if (e.Kind == obs.KindTCP || e.Kind == obs.KindHTTP) && len(e.Obs.Metrics) > 0 {
+				s.ObserveMetrics(e.Host, e.Check, e.Kind, e.Obs.Metrics)
 			}
 		}
 	}
@@ -200,6 +259,9 @@ func (s *Set) WriteTo(w io.Writer) (int64, error) {
 	buf = append(buf, "# HELP "+Name+" RTT of successful results per check (ICMP echo, UDP, TCP connect, HTTP first byte, heartbeat).\n# TYPE "+Name+" histogram\n"...)
 	for _, sr := range all {
 		labels := *sr.labels.Load()
+		if sr.count() == 0 {
+			continue // only metrics so far (a failing check)
+		}
 		// Read the buckets first and derive count from them, so the
 		// exposition is consistent even while Observe runs.
 		var cum uint64
@@ -229,5 +291,73 @@ func (s *Set) WriteTo(w io.Writer) (int64, error) {
 			}
 		}
 	}
+	// The latest tcp/http results' figures.
+	gauge := func(name, help string, val func(*lastMetrics) []labelled) error {
+		header := false
+		for _, sr := range all {
+			lm := sr.last.Load()
+			if lm == nil {
+				continue
+			}
+			for _, lv := range val(lm) {
+				if !header {
+					buf = append(buf, "# HELP "+name+" "+help+"\n# TYPE "+name+" gauge\n"...)
+					header = true
+				}
+				buf = append(buf, name+"{"...)
+				buf = append(buf, *sr.labels.Load()...)
+				buf = append(buf, lv.extra...)
+				buf = append(buf, "} "...)
+				buf = strconv.AppendFloat(buf, lv.v, 'g', -1, 64)
+				buf = append(buf, '\n')
+			}
+			if len(buf) > 64<<10 {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := gauge("hb_check_phase_seconds", "Phases of the latest TCP/HTTP check: dns, connect, tls, first_byte, total.", func(lm *lastMetrics) []labelled {
+		var out []labelled
+		for i, p := range PhaseNames {
+			if lm.has[i] {
+				out = append(out, labelled{`,phase="` + p.Label + `"`, lm.phase[i]})
+			}
+		}
+		return out
+	}); err != nil {
+		return n, err
+	}
+	if err := gauge("hb_check_http_status_code", "HTTP status of the latest HTTP check.", func(lm *lastMetrics) []labelled {
+		if lm.status == 0 {
+			return nil
+		}
+		return []labelled{{"", lm.status}}
+	}); err != nil {
+		return n, err
+	}
+	if err := gauge("hb_check_tls_cert_expiry_timestamp_seconds", "Earliest NotAfter of the certificate chain served to the latest HTTPS check, unix seconds.", func(lm *lastMetrics) []labelled {
+		if lm.certExpiry == 0 {
+			return nil
+		}
+		return []labelled{{"", lm.certExpiry}}
+	}); err != nil {
+		return n, err
+	}
 	return n, flush()
+}
+
+type labelled struct {
+	extra string
+	v     float64
+}
+
+func (sr *series) count() uint64 {
+	var c uint64
+	for i := range sr.counts {
+		c += sr.counts[i].Load()
+	}
+	return c
 }

@@ -177,3 +177,70 @@ func BenchmarkObserve(b *testing.B) {
 		s.Observe("h", "icmp", obs.KindICMP, time.Duration(i%1000)*time.Microsecond+time.Microsecond)
 	}
 }
+
+// TestCheckMetrics: the latest tcp/http result's phases, status and
+// certificate expiry are exported; a failing check (no RTT) gets them but
+// no histogram; other kinds' metrics and unknown names are not exported.
+func TestCheckMetrics(t *testing.T) {
+	s := New(Config{Buckets: []float64{0.01}})
+	s.Observe("web", "http:/", obs.KindHTTP, 3*time.Millisecond)
+	s.ObserveMetrics("web", "http:/", obs.KindHTTP, []obs.Metric{
+		{Name: "dns_seconds", Value: 0.001}, {Name: "connect_seconds", Value: 0.0002}, {Name: "tls_seconds", Value: 0.004},
+		{Name: "first_byte_seconds", Value: 0.002}, {Name: "duration_seconds", Value: 0.008},
+		{Name: "http_status_code", Value: 200}, {Name: "tls_cert_expiry_timestamp_seconds", Value: 1.8e9}, {Name: "plugin_x", Value: 7},
+	})
+	s.ObserveMetrics("old", "http:/", obs.KindHTTP, []obs.Metric{{Name: "connect_seconds", Value: 0.0003}, {Name: "tls_cert_expiry_timestamp_seconds", Value: 1.7e9}})
+	mfs := parse(t, s)
+	if h := mfs[Name]; h == nil || len(h.Metric) != 1 {
+		t.Fatalf("histograms: %v", h)
+	}
+	get := func(fam, host string, kv ...string) (float64, bool) {
+		mf := mfs[fam]
+		if mf == nil {
+			return 0, false
+		}
+	next:
+		for _, m := range mf.Metric {
+			l := labelsOf(m)
+			if l["host"] != host {
+				continue
+			}
+			for i := 0; i+1 < len(kv); i += 2 {
+				if l[kv[i]] != kv[i+1] {
+					continue next
+				}
+			}
+			return m.GetGauge().GetValue(), true
+		}
+		return 0, false
+	}
+	for _, c := range []struct {
+		fam, host string
+		kv        []string
+		want      float64
+	}{
+		{"hb_check_phase_seconds", "web", []string{"phase", "dns"}, 0.001},
+		{"hb_check_phase_seconds", "web", []string{"phase", "tls"}, 0.004},
+		{"hb_check_phase_seconds", "web", []string{"phase", "first_byte"}, 0.002},
+		{"hb_check_phase_seconds", "web", []string{"phase", "total"}, 0.008},
+		{"hb_check_http_status_code", "web", nil, 200},
+		{"hb_check_tls_cert_expiry_timestamp_seconds", "web", nil, 1.8e9},
+		{"hb_check_tls_cert_expiry_timestamp_seconds", "old", nil, 1.7e9},
+		{"hb_check_phase_seconds", "old", []string{"phase", "connect"}, 0.0003},
+	} {
+		if v, ok := get(c.fam, c.host, c.kv...); !ok || v != c.want {
+			t.Errorf("%s %s %v = %v %v, want %v", c.fam, c.host, c.kv, v, ok, c.want)
+		}
+	}
+	if _, ok := get("hb_check_phase_seconds", "old", "phase", "tls"); ok {
+		t.Error("a phase the result did not have")
+	}
+	if _, ok := get("hb_check_http_status_code", "old"); ok {
+		t.Error("status without one")
+	}
+	for name := range mfs {
+		if strings.Contains(name, "plugin") {
+			t.Errorf("unbounded name exported: %s", name)
+		}
+	}
+}

@@ -61,9 +61,9 @@ type Options struct {
 	// 50,000), so a large fleet's minute is spread over a few commits
 	// instead of one long transaction that would hold up state changes.
 	RollupBatch int
-	// Retention is how long rollups, state changes and problems are kept;
-	// 0 (or negative) keeps them forever, as config's store.retention = 0
-	// (whose default, 30 days, is config's).
+	// Retention is how long rollups, state changes, problems and messages
+	// are kept; 0 (or negative) keeps them forever, as config's
+	// store.retention = 0 (whose default, 30 days, is config's).
 	Retention time.Duration
 	// RetentionEvery is how often old rows are looked for (default 1m).
 	RetentionEvery time.Duration
@@ -72,7 +72,8 @@ type Options struct {
 	// never held up for long (default 1000).
 	DeleteBatch int
 	// QueueLen bounds the events Record queues for the writer (default
-	// 65536). When it is full, events are dropped and counted, never
+	// 4096: the writer only sums results and lists events, it never waits
+	// on the database). When it is full, events are dropped and counted, never
 	// blocking the caller. (Consume reads the subscription's own queue.)
 	QueueLen int
 	// OnCommit, if set, is called by the writer after every commit. Tests
@@ -103,7 +104,7 @@ func (o *Options) defaults() {
 		o.DeleteBatch = 1000
 	}
 	if o.QueueLen <= 0 {
-		o.QueueLen = 1 << 16
+		o.QueueLen = 4096
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -236,12 +237,13 @@ func Open(path string, opts *Options) (*Store, error) {
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
-	wr, err := newWriter(s)
+	wr, sq, err := newWriter(s)
 	if err != nil {
 		w.Close()
 		r.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
+	go sq.run()
 	go wr.run()
 	return s, nil
 }
@@ -310,7 +312,7 @@ func (s *Store) do(ctx context.Context, fn func(*writer) error) error {
 func (s *Store) Flush(ctx context.Context) error {
 	return s.do(ctx, func(w *writer) error {
 		w.finishAll()
-		return w.commitAll()
+		return w.sync(nil)
 	})
 }
 
@@ -319,17 +321,19 @@ func (s *Store) Flush(ctx context.Context) error {
 // waiting for the next periodic pass.
 func (s *Store) EnforceRetention(ctx context.Context) error {
 	return s.do(ctx, func(w *writer) error {
-		if err := w.commitAll(); err != nil {
-			return err
-		}
-		if w.s.opts.Retention <= 0 {
-			return nil // kept forever
-		}
-		w.retentionBusy = true
-		for w.retentionBusy {
-			w.retention()
-		}
-		return nil
+		return w.sync(func(q *sqlw) error {
+			if err := q.commitAll(); err != nil {
+				return err
+			}
+			if q.s.opts.Retention <= 0 {
+				return nil // kept forever
+			}
+			q.retentionBusy = true
+			for q.retentionBusy {
+				q.retention()
+			}
+			return nil
+		})
 	})
 }
 
@@ -433,7 +437,7 @@ func (s *Store) Consume(ctx context.Context, sub *event.Sub) error {
 func (s *Store) SetHosts(hosts []Host) {
 	cp := make([]Host, len(hosts))
 	copy(cp, hosts)
-	s.configure(func(w *writer) { w.hostList = append(w.hostList, cp...) })
+	s.configure(func(w *writer) { w.cur.hosts = append(w.cur.hosts, cp...) })
 }
 
 // SetChecks records the configured checks (kind and target), like
@@ -444,9 +448,8 @@ func (s *Store) SetChecks(specs []obs.CheckSpec) {
 	s.configure(func(w *writer) {
 		for i := range cp {
 			c := w.check(cp[i].Host, cp[i].Name, cp[i].Kind)
-			if c.target != cp[i].Target {
-				c.target = cp[i].Target
-				c.dirty = true
+			if t := cp[i].Target; t != "" && c.target != t {
+				c.target = t
 				w.markNew(c)
 			}
 		}

@@ -574,6 +574,58 @@ func TestClosed(t *testing.T) {
 	}
 }
 
+// A slow database does not back the event queue up: the aggregator keeps
+// reading while a commit is stuck, and everything is written once it
+// returns.
+func TestSlowCommitDoesNotBlockEvents(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	blocked := make(chan struct{})
+	s := openTest(t, filepath.Join(t.TempDir(), "hb.db"), &Options{
+		CommitInterval: 10 * time.Millisecond,
+		OnCommit: func(CommitInfo) {
+			once.Do(func() { close(blocked); <-release }) // the first commit hangs
+		},
+	})
+	var bus event.Bus
+	sub := bus.Subscribe("store", 64, Types...)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Consume(ctx, sub) }()
+	defer func() { cancel(); <-done; sub.Close() }()
+	bus.Publish(event.Event{Type: event.Message, At: base, Source: "x", Text: "first"})
+	select {
+	case <-blocked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no commit")
+	}
+	// The database is stuck; 20,000 events through a queue of 64.
+	const n = 20000
+	giveUp := time.Now().Add(10 * time.Second)
+	for i := range n {
+		bus.Publish(result(fmt.Sprintf("h%d", i%100), base.Add(time.Duration(i)*time.Millisecond), true, time.Millisecond, nil))
+		if i%32 == 31 {
+			for len(sub.C()) > 32 && time.Now().Before(giveUp) { // pace the publisher a little, never the store
+				time.Sleep(50 * time.Microsecond)
+			}
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); s.Stats().Results < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the store took %d of %d results while its database was stuck", s.Stats().Results, n)
+		}
+	}
+	if d := sub.Dropped(); d != 0 {
+		t.Fatalf("%d events dropped while the database was stuck", d)
+	}
+	close(release)
+	flush(t, s)
+	var probes int
+	if err := s.r.QueryRow(`SELECT coalesce(sum(probes), 0) FROM rollups`).Scan(&probes); err != nil || probes != n {
+		t.Fatalf("rollups hold %d results (%v), want %d", probes, err, n)
+	}
+}
+
 // TestRetentionZeroKeeps: Retention 0 means forever, as config's
 // store.retention = 0 (no translation in the caller); EnforceRetention
 // then deletes nothing and returns.

@@ -17,25 +17,26 @@ import (
 
 type ckey struct{ host, check string }
 
-// chk is one check as the writer knows it, with its rollup for the minute
-// in progress.
+// chk is one check as the aggregator knows it, with its rollup for the
+// minute in progress. id belongs to the SQL goroutine (it assigns it);
+// everything else to the aggregator.
 type chk struct {
 	key    ckey
-	id     int64 // checks.id; 0 until the row exists
 	kind   obs.Kind
-	target string
-	dirty  bool // kind or target to (re)write; queued in writer.newChecks
+	dirty  bool   // queued in the current batch's checks
+	target string // as configured (SetChecks); "" if not known
 	acc    rollAcc
+	id     int64 // checks.id; 0 until the row exists (SQL goroutine only)
 }
 
 // rollAcc sums one check's results over one minute.
 type rollAcc struct {
 	minute         int64 // unix ms, start of the minute
-	probes, losses int64
-	rttN, rttSum   int64
+	probes, losses uint32
+	rttN, healthN  uint32
+	rttSum         int64
 	rttMin, rttMax int64 // ns; valid when rttN > 0
 	lastOK         int64 // unix ms; 0 = no success
-	healthN        int64
 	cpu, mem, disk float64
 	load           float64
 }
@@ -46,64 +47,91 @@ type pend struct {
 	acc rollAcc
 }
 
-// writer is the one goroutine that writes the database. Everything in it is
-// owned by that goroutine.
-type writer struct {
-	s    *Store
-	subC <-chan event.Event // Consume's subscription; nil when none
+// chkMeta is a check's row as the aggregator last knew it: what the SQL
+// goroutine inserts or updates.
+type chkMeta struct {
+	c      *chk
+	kind   obs.Kind
+	target string
+}
 
-	hostIDs   map[string]int64 // committed rows only
-	checks    map[ckey]*chk
-	newChecks []*chk // dirty checks to insert or update
-	hostList  []Host // configured hosts to upsert
-
-	pending  []pend // finished minutes, oldest first
+// batch is what the aggregator hands the SQL goroutine every commit
+// interval: the configuration changes, new checks, finished rollup rows
+// and the events to commit.
+type batch struct {
+	hosts    []Host
+	checks   []chkMeta
+	rows     []pend
 	changes  []event.Event
 	problems []event.Event
 	msgs     []event.Event
 	events   uint64 // len(changes)+len(problems)+len(msgs)
+	// The checks of changes[i] and problems[i].
+	changeChk, problemChk []*chk
 
-	swept int64 // minutes before this (unix ms) have been moved to pending
-
-	nextRetention time.Time
-	retentionBusy bool // the last pass hit its batch limit: continue next tick
+	fn   func(*sqlw) error // run after everything before it is committed
+	done chan error        // told when everything up to this batch is committed
 }
 
-func newWriter(s *Store) (*writer, error) {
-	w := &writer{s: s, hostIDs: map[string]int64{}, checks: map[ckey]*chk{}}
+func (b *batch) empty() bool {
+	return len(b.hosts) == 0 && len(b.checks) == 0 && len(b.rows) == 0 && b.events == 0 && b.fn == nil && b.done == nil
+}
+
+// writer is the aggregator goroutine: it reads events, sums results into
+// the rollups in memory and, every CommitInterval, hands what it gathered
+// to the SQL goroutine (sqlw), which writes it. So reading events never
+// waits on the database: a long minute write at a large fleet does not
+// back the event queues up.
+type writer struct {
+	s    *Store
+	subC <-chan event.Event // Consume's subscription; nil when none
+
+	checks map[ckey]*chk
+	cur    *batch
+	sq     chan *batch // to the SQL goroutine
+	sqDone chan struct{}
+
+	swept int64 // minutes before this (unix ms) have been moved to a batch
+}
+
+func newWriter(s *Store) (*writer, *sqlw, error) {
+	w := &writer{s: s, checks: map[ckey]*chk{}, cur: &batch{},
+		sq: make(chan *batch, 1), sqDone: make(chan struct{})}
+	q := &sqlw{s: s, in: w.sq, done: w.sqDone, hostIDs: map[string]int64{}}
 	rows, err := s.w.Query(`SELECT id, name FROM hosts`)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for rows.Next() {
 		var id int64
 		var name string
 		if err := rows.Scan(&id, &name); err != nil {
 			rows.Close()
-			return nil, err
+			return nil, nil, err
 		}
-		w.hostIDs[name] = id
+		q.hostIDs[name] = id
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rows, err = s.w.Query(`SELECT c.id, h.name, c.name, c.kind, c.target FROM checks c JOIN hosts h ON h.id = c.host_id`)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		c := &chk{}
-		var kind string
-		if err := rows.Scan(&c.id, &c.key.host, &c.key.check, &kind, &c.target); err != nil {
-			return nil, err
+		var kind, target string
+		if err := rows.Scan(&c.id, &c.key.host, &c.key.check, &kind, &target); err != nil {
+			return nil, nil, err
 		}
 		c.kind, _ = obs.ParseKind(kind)
 		w.checks[c.key] = c
+		c.target = target
 	}
 	s.checks.Store(int64(len(w.checks)))
-	return w, rows.Err()
+	return w, q, rows.Err()
 }
 
 func (w *writer) run() {
@@ -134,7 +162,9 @@ func (w *writer) run() {
 		case <-w.s.stop:
 			w.drain()
 			w.finishAll()
-			w.commitAll()
+			w.sync(nil)
+			close(w.sq)
+			<-w.sqDone
 			return
 		}
 	}
@@ -174,24 +204,25 @@ func (w *writer) drainSub() {
 }
 
 func (w *writer) add(e *event.Event) {
+	b := w.cur
 	switch e.Type {
 	case event.Result:
 		w.result(e)
 	case event.StateChange:
-		w.check(e.Host, e.Check, e.Kind)
-		w.changes = append(w.changes, *e)
-		w.events++
+		b.changeChk = append(b.changeChk, w.check(e.Host, e.Check, e.Kind))
+		b.changes = append(b.changes, *e)
+		b.events++
 	case event.Problem:
-		w.check(e.Host, e.Check, e.Kind)
-		w.problems = append(w.problems, *e)
-		w.events++
+		b.problemChk = append(b.problemChk, w.check(e.Host, e.Check, e.Kind))
+		b.problems = append(b.problems, *e)
+		b.events++
 	case event.Message:
-		w.msgs = append(w.msgs, *e)
-		w.events++
+		b.msgs = append(b.msgs, *e)
+		b.events++
 	}
 }
 
-// check returns the writer's record of a check, creating it (to be
+// check returns the aggregator's record of a check, creating it (to be
 // inserted at the next commit) when new.
 func (w *writer) check(host, name string, kind obs.Kind) *chk {
 	k := ckey{host, name}
@@ -210,10 +241,11 @@ func (w *writer) check(host, name string, kind obs.Kind) *chk {
 	return c
 }
 
+// markNew queues c's row (kind, target) for the next batch.
 func (w *writer) markNew(c *chk) {
 	if !c.dirty {
 		c.dirty = true
-		w.newChecks = append(w.newChecks, c)
+		w.cur.checks = append(w.cur.checks, chkMeta{c: c})
 	}
 }
 
@@ -223,6 +255,11 @@ func minuteOf(at int64) int64 {
 		m += 60000
 	}
 	return at - m
+}
+
+func (w *writer) finish(c *chk) {
+	w.cur.rows = append(w.cur.rows, pend{c, c.acc})
+	c.acc = rollAcc{}
 }
 
 // result adds one observation to its check's rollup for the minute.
@@ -235,9 +272,7 @@ func (w *writer) result(e *event.Event) {
 	at := ms(e.At)
 	m := minuteOf(at)
 	if c.acc.probes > 0 && c.acc.minute != m {
-		w.pending = append(w.pending, pend{c, c.acc})
-		w.s.pending.Store(int64(len(w.pending)))
-		c.acc = rollAcc{}
+		w.finish(c)
 	}
 	a := &c.acc
 	a.minute = m
@@ -257,6 +292,7 @@ func (w *writer) result(e *event.Event) {
 			a.rttSum += r
 		}
 	}
+	w.s.results.Add(1)
 	var h Health
 	switch {
 	case o.Health != nil:
@@ -264,7 +300,6 @@ func (w *writer) result(e *event.Event) {
 	case o.HBM2 != nil:
 		h = HealthFromHBM2(o.HBM2)
 	default:
-		w.s.results.Add(1)
 		return
 	}
 	a.healthN++
@@ -272,11 +307,10 @@ func (w *writer) result(e *event.Event) {
 	a.mem += h.Mem
 	a.disk += h.Disk
 	a.load += h.Load1
-	w.s.results.Add(1)
 }
 
 // sweep moves the rollups of minutes that ended at least RollupGrace ago
-// to pending. It walks every check once per minute.
+// to the batch. It walks every check once per minute.
 func (w *writer) sweep(now time.Time) {
 	cur := minuteOf(ms(now))
 	cutoff := cur
@@ -289,78 +323,174 @@ func (w *writer) sweep(now time.Time) {
 	w.swept = cutoff
 	for _, c := range w.checks {
 		if c.acc.probes > 0 && c.acc.minute < cutoff {
-			w.pending = append(w.pending, pend{c, c.acc})
-			c.acc = rollAcc{}
+			w.finish(c)
 		}
 	}
-	w.s.pending.Store(int64(len(w.pending)))
 }
 
-// finishAll moves every rollup in progress to pending (Flush, Close).
+// finishAll moves every rollup in progress to the batch (Flush, Close).
 func (w *writer) finishAll() {
 	for _, c := range w.checks {
 		if c.acc.probes > 0 {
-			w.pending = append(w.pending, pend{c, c.acc})
-			c.acc = rollAcc{}
+			w.finish(c)
 		}
 	}
-	w.s.pending.Store(int64(len(w.pending)))
+}
+
+// send hands the current batch to the SQL goroutine if it is free; else
+// the batch keeps growing until the next tick. A batch with done or fn
+// set is always sent (blocking).
+func (w *writer) send(block bool) {
+	b := w.cur
+	for i := range b.checks {
+		m := &b.checks[i]
+		m.c.dirty = false
+		m.kind, m.target = m.c.kind, m.c.target
+	}
+	if block {
+		w.sq <- b
+	} else {
+		select {
+		case w.sq <- b:
+		default:
+			for i := range b.checks { // still queued: keep them marked
+				b.checks[i].c.dirty = true
+			}
+			return
+		}
+	}
+	w.cur = &batch{}
 }
 
 func (w *writer) tick() {
 	w.sweep(w.s.opts.Now())
-	w.commit()
-	w.retention()
+	w.send(false)
+}
+
+// sync hands everything gathered so far to the SQL goroutine, with fn to
+// run after it, and waits until it is all committed.
+func (w *writer) sync(fn func(*sqlw) error) error {
+	w.cur.fn = fn
+	done := make(chan error, 1)
+	w.cur.done = done
+	w.send(true)
+	return <-done
+}
+
+// sqlw is the goroutine that writes the database: it commits each batch
+// (configuration, new checks, events) at once and the finished rollup
+// rows in commits of at most RollupBatch rows, interleaved with the next
+// batches' events so those still commit within about a second.
+type sqlw struct {
+	s    *Store
+	in   <-chan *batch
+	done chan<- struct{}
+
+	hostIDs map[string]int64 // committed rows only
+	backlog []pend           // rollup rows not yet written, oldest first
+	retry   []chkMeta        // checks whose insert failed: tried again
+	waiters []chan error     // syncs told once the backlog is written
+	werr    error            // a failed commit since the waiters' syncs
+
+	nextRetention time.Time
+	retentionBusy bool // the last pass hit its batch limit: continue next time
+}
+
+func (q *sqlw) run() {
+	defer close(q.done)
+	for {
+		var b *batch
+		if len(q.backlog) == 0 {
+			var ok bool
+			if b, ok = <-q.in; !ok {
+				return
+			}
+		} else {
+			select {
+			case nb, ok := <-q.in:
+				if !ok {
+					q.answer(q.commitAll())
+					return
+				}
+				b = nb
+			default:
+				b = &batch{}
+			}
+		}
+		err := q.commit(b)
+		if err == nil && b.fn != nil {
+			err = b.fn(q)
+		}
+		if err != nil && len(q.waiters) > 0 {
+			q.werr = err
+		}
+		if b.done != nil {
+			if err != nil || len(q.backlog) == 0 {
+				b.done <- err
+			} else {
+				q.waiters = append(q.waiters, b.done)
+			}
+		}
+		if len(q.backlog) == 0 {
+			q.answer(q.werr)
+		}
+		q.retention()
+	}
+}
+
+// answer tells the waiting syncs that the backlog is written.
+func (q *sqlw) answer(err error) {
+	for _, c := range q.waiters {
+		c <- err
+	}
+	q.waiters = q.waiters[:0]
+	q.werr = nil
 }
 
 // commitAll commits until nothing is pending (or a commit fails).
-func (w *writer) commitAll() error {
-	for {
-		if err := w.commit(); err != nil {
+func (q *sqlw) commitAll() error {
+	for len(q.backlog) > 0 {
+		if err := q.commit(&batch{}); err != nil {
 			return err
 		}
-		if len(w.pending) == 0 {
-			return nil
-		}
 	}
+	return nil
 }
 
-// commit writes, in one transaction, the configured hosts and new checks,
-// up to RollupBatch pending rollup rows and every queued state change,
-// problem and message. On failure they are dropped (and counted):
-// retrying forever would grow memory without bound while the disk is full
-// or broken. New checks are retried.
-func (w *writer) commit() error {
-	nroll := min(len(w.pending), w.s.opts.RollupBatch)
-	if w.events == 0 && nroll == 0 && len(w.newChecks) == 0 && len(w.hostList) == 0 {
+// commit writes, in one transaction, b's configured hosts and checks (and
+// those whose insert failed before), up to RollupBatch rollup rows of the
+// backlog (b's rows joining its end) and b's state changes, problems and
+// messages. On failure they are dropped (and counted): retrying forever
+// would grow memory without bound while the disk is full or broken.
+// Checks are retried.
+func (q *sqlw) commit(b *batch) error {
+	s := q.s
+	q.backlog = append(q.backlog, b.rows...)
+	b.rows = nil
+	checks := append(q.retry, b.checks...)
+	q.retry = nil
+	nroll := min(len(q.backlog), s.opts.RollupBatch)
+	s.pending.Store(int64(len(q.backlog)))
+	if b.events == 0 && nroll == 0 && len(checks) == 0 && len(b.hosts) == 0 {
 		return nil
 	}
 	start := time.Now()
-	n := w.events
-	batch := w.pending[:nroll]
+	rows := q.backlog[:nroll]
 	hostIDs := map[string]int64{}
-	checkIDs := map[*chk]int64{}
+	checkIDs := make(map[*chk]int64, len(checks))
 	var results uint64
-	for i := range batch {
-		results += uint64(batch[i].acc.probes)
+	for i := range rows {
+		results += uint64(rows[i].acc.probes)
 	}
-	err := w.write(batch, hostIDs, checkIDs)
-	// Done with this batch either way.
-	w.pending = append(w.pending[:0], w.pending[nroll:]...)
-	if len(w.pending) == 0 && cap(w.pending) > 1<<16 {
-		w.pending = nil // give a large fleet's minute back
+	err := q.write(b, checks, rows, hostIDs, checkIDs)
+	q.backlog = append(q.backlog[:0], q.backlog[nroll:]...)
+	if len(q.backlog) == 0 && cap(q.backlog) > 1<<16 {
+		q.backlog = nil // give a large fleet's minute back
 	}
-	w.s.pending.Store(int64(len(w.pending)))
-	clear(w.changes)
-	w.changes = w.changes[:0]
-	clear(w.problems)
-	w.problems = w.problems[:0]
-	clear(w.msgs)
-	w.msgs = w.msgs[:0]
-	w.events = 0
-	s := w.s
+	s.pending.Store(int64(len(q.backlog)))
+	n := b.events
 	if err != nil {
-		w.hostList = nil
+		q.retry = checks
 		s.errs.Add(1)
 		msg := err.Error()
 		s.lastErr.Store(&msg)
@@ -369,18 +499,12 @@ func (w *writer) commit() error {
 		}
 		return err
 	}
-	w.hostList = nil
 	for k, v := range hostIDs {
-		w.hostIDs[k] = v
+		q.hostIDs[k] = v
 	}
 	for c, id := range checkIDs {
 		c.id = id
 	}
-	for _, c := range w.newChecks {
-		c.dirty = false
-	}
-	clear(w.newChecks)
-	w.newChecks = w.newChecks[:0]
 	d := time.Since(start)
 	total := s.committed.Add(n)
 	s.rollupRows.Add(uint64(nroll))
@@ -446,21 +570,21 @@ var (
 	qRollupMulti = qRollupInsert + strings.Repeat(qRollupRow+",", rollupMulti-1) + qRollupRow + qRollupUpsert
 )
 
-func (w *writer) write(batch []pend, hostIDs map[string]int64, checkIDs map[*chk]int64) error {
+func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hostIDs map[string]int64, checkIDs map[*chk]int64) error {
 	ctx := context.Background()
-	tx, err := w.s.w.BeginTx(ctx, nil)
+	tx, err := q.s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	now := ms(w.s.opts.Now())
+	now := ms(q.s.opts.Now())
 
-	if len(w.hostList) > 0 {
+	if len(b.hosts) > 0 {
 		upsert, err := tx.Prepare(qHostUpsert)
 		if err != nil {
 			return err
 		}
-		for _, h := range w.hostList {
+		for _, h := range b.hosts {
 			labels := h.Labels
 			if labels == nil {
 				labels = map[string]string{}
@@ -476,7 +600,7 @@ func (w *writer) write(batch []pend, hostIDs map[string]int64, checkIDs map[*chk
 			hostIDs[h.Name] = id
 		}
 	}
-	if len(w.newChecks) > 0 {
+	if len(checks) > 0 {
 		ensure, err := tx.Prepare(qHostEnsure)
 		if err != nil {
 			return err
@@ -485,10 +609,11 @@ func (w *writer) write(batch []pend, hostIDs map[string]int64, checkIDs map[*chk
 		if err != nil {
 			return err
 		}
-		for _, c := range w.newChecks {
+		for _, m := range checks {
+			c := m.c
 			hid, ok := hostIDs[c.key.host]
 			if !ok {
-				hid, ok = w.hostIDs[c.key.host]
+				hid, ok = q.hostIDs[c.key.host]
 			}
 			if !ok {
 				if err := ensure.QueryRow(c.key.host, now).Scan(&hid); err != nil {
@@ -497,7 +622,7 @@ func (w *writer) write(batch []pend, hostIDs map[string]int64, checkIDs map[*chk
 				hostIDs[c.key.host] = hid
 			}
 			var id int64
-			if err := upsert.QueryRow(hid, c.key.check, c.kind.String(), c.target, now).Scan(&id); err != nil {
+			if err := upsert.QueryRow(hid, c.key.check, m.kind.String(), m.target, now).Scan(&id); err != nil {
 				return fmt.Errorf("check %s/%s: %w", c.key.host, c.key.check, err)
 			}
 			checkIDs[c] = id
@@ -510,10 +635,10 @@ func (w *writer) write(batch []pend, hostIDs map[string]int64, checkIDs map[*chk
 		return c.id
 	}
 
-	if len(batch) > 0 {
+	if len(rows) > 0 {
 		// In check order: the (check_id, minute) index is then walked
 		// once, front to back, instead of at random.
-		slices.SortFunc(batch, func(a, b pend) int {
+		slices.SortFunc(rows, func(a, b pend) int {
 			return cmp.Or(cmp.Compare(id(a.c), id(b.c)), cmp.Compare(a.acc.minute, b.acc.minute))
 		})
 		// Rows go in statements of rollupMulti rows (one statement's
@@ -528,14 +653,14 @@ func (w *writer) write(batch []pend, hostIDs map[string]int64, checkIDs map[*chk
 			return err
 		}
 		args := make([]any, 0, rollupCols*rollupMulti)
-		for i := 0; i < len(batch); {
+		for i := 0; i < len(rows); {
 			n := rollupMulti
 			st := multi
-			if len(batch)-i < rollupMulti {
+			if len(rows)-i < rollupMulti {
 				n, st = 1, one
 			}
 			args = args[:0]
-			for _, p := range batch[i : i+n] {
+			for _, p := range rows[i : i+n] {
 				a := &p.acc
 				var rmin, rmax any
 				if a.rttN > 0 {
@@ -550,7 +675,7 @@ func (w *writer) write(batch []pend, hostIDs map[string]int64, checkIDs map[*chk
 			i += n
 		}
 	}
-	if len(w.changes) > 0 {
+	if len(b.changes) > 0 {
 		ins, err := tx.Prepare(qChange)
 		if err != nil {
 			return err
@@ -563,9 +688,9 @@ func (w *writer) write(batch []pend, hostIDs map[string]int64, checkIDs map[*chk
 		if err != nil {
 			return err
 		}
-		for i := range w.changes {
-			e := &w.changes[i]
-			cid := id(w.checks[ckey{e.Host, e.Check}])
+		for i := range b.changes {
+			e := &b.changes[i]
+			cid := id(b.changeChk[i])
 			at := ms(e.At)
 			if _, err := ins.Exec(cid, at, e.Old.String(), e.New.String(), e.HostOld.String(), e.HostNew.String()); err != nil {
 				return fmt.Errorf("state change: %w", err)
@@ -584,27 +709,27 @@ func (w *writer) write(batch []pend, hostIDs map[string]int64, checkIDs map[*chk
 			}
 		}
 	}
-	if len(w.problems) > 0 {
+	if len(b.problems) > 0 {
 		st, err := tx.Prepare(qProblem)
 		if err != nil {
 			return err
 		}
-		for i := range w.problems {
-			e := &w.problems[i]
-			cid := id(w.checks[ckey{e.Host, e.Check}])
+		for i := range b.problems {
+			e := &b.problems[i]
+			cid := id(b.problemChk[i])
 			kind, typ, code, from, detail := problemRow(e)
 			if _, err := st.Exec(cid, ms(e.At), kind, typ, code, from, detail); err != nil {
 				return fmt.Errorf("problem: %w", err)
 			}
 		}
 	}
-	if len(w.msgs) > 0 {
+	if len(b.msgs) > 0 {
 		st, err := tx.Prepare(qMessage)
 		if err != nil {
 			return err
 		}
-		for i := range w.msgs {
-			e := &w.msgs[i]
+		for i := range b.msgs {
+			e := &b.msgs[i]
 			if _, err := st.Exec(ms(e.At), e.Host, e.Check, e.Source, e.Level.String(), e.Text); err != nil {
 				return fmt.Errorf("message: %w", err)
 			}
@@ -651,35 +776,35 @@ var retentionTables = [...]struct{ table, col string }{
 	{"events", "at"},
 }
 
-func (w *writer) retention() {
-	o := &w.s.opts
+func (q *sqlw) retention() {
+	o := &q.s.opts
 	if o.Retention <= 0 {
 		return
 	}
 	now := o.Now()
-	if !w.retentionBusy && now.Before(w.nextRetention) {
+	if !q.retentionBusy && now.Before(q.nextRetention) {
 		return
 	}
-	w.nextRetention = now.Add(o.RetentionEvery)
+	q.nextRetention = now.Add(o.RetentionEvery)
 	cutoff := ms(now.Add(-o.Retention))
 	busy := false
 	for _, t := range retentionTables {
-		q := fmt.Sprintf(`DELETE FROM %s WHERE rowid IN (SELECT rowid FROM %s WHERE %s < ? LIMIT ?)`, t.table, t.table, t.col)
+		del := fmt.Sprintf(`DELETE FROM %s WHERE rowid IN (SELECT rowid FROM %s WHERE %s < ? LIMIT ?)`, t.table, t.table, t.col)
 		full := true
 		for i := 0; i < retentionBatches && full; i++ {
-			res, err := w.s.w.Exec(q, cutoff, o.DeleteBatch)
+			res, err := q.s.w.Exec(del, cutoff, o.DeleteBatch)
 			if err != nil {
 				msg := "retention: " + err.Error()
-				w.s.lastErr.Store(&msg)
-				w.s.errs.Add(1)
+				q.s.lastErr.Store(&msg)
+				q.s.errs.Add(1)
 				full = false
 				break
 			}
 			n, _ := res.RowsAffected()
-			w.s.deleted.Add(uint64(n))
+			q.s.deleted.Add(uint64(n))
 			full = n == int64(o.DeleteBatch)
 		}
 		busy = busy || full
 	}
-	w.retentionBusy = busy
+	q.retentionBusy = busy
 }

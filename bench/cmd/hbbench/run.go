@@ -45,6 +45,12 @@ type env struct {
 	hbFullRTTErr float64 // µs, hb-probe's full-rate median RTT error
 
 	apiResult *monitorResult // the largest monitor run, with its API figures
+
+	pprofDir string        // -pprof: CPU and heap profiles of each monitor run go here
+	sizes    []int         // -sizes: monitor sizes instead of the defaults
+	interval time.Duration // -interval: the monitor's probe interval (default 10s)
+	rate     int           // -rate: the monitor's --rate (0: hb-probe's default)
+	extraCfg string        // -daemon-config: TOML appended to the monitor daemon's config (alert rules)
 }
 
 var (
@@ -73,9 +79,14 @@ func cmdRun(args []string) error {
 	prefix := fs.String("prefix", fmt.Sprintf("hbb%d", os.Getpid()), "namespace name prefix")
 	runs := fs.Int("runs", 5, "repetitions per measurement")
 	quick := fs.Bool("quick", false, "small sizes, for developing the harness")
-	only := fs.String("only", "", "comma-separated sections: sweep,rtt,responder,monitor,api,gobench")
+	only := fs.String("only", "", "comma-separated sections: sweep,rtt,responder,monitor,api,push,gobench")
 	hbProbe := fs.String("hb-probe", "bin/hb-probe", "hb-probe binary")
 	hbResponder := fs.String("hb-responder", "bin/hb-responder", "hb-responder binary")
+	pprofDir := fs.String("pprof", "", "monitor: enable the daemon's /debug/pprof/ and save a CPU profile of each window and a heap profile after it in `DIR` (profiling costs the daemon a little CPU)")
+	sizesFlag := fs.String("sizes", "", "monitor: comma-separated target counts (default 10000,100000; -quick 1000,5000); beyond 131,070 the targets continue in 2001:2::/64")
+	interval := fs.Duration("interval", 10*time.Second, "monitor: probe interval")
+	rate := fs.Int("rate", 0, "monitor: hb-probe --rate (0: its default)")
+	extraCfg := fs.String("daemon-config", "", "monitor: append this TOML `FILE` to the daemon's (otherwise empty) config, e.g. alert rules")
 	fs.Parse(args)
 
 	self, err := os.Executable()
@@ -100,7 +111,7 @@ func cmdRun(args []string) error {
 	if err := bench.DeleteStale(*prefix); err != nil {
 		return err
 	}
-	f, err := bench.NewFleet(bench.FleetConfig{Prefix: *prefix, Block: testutil.SimPrefix})
+	f, err := bench.NewFleet(bench.FleetConfig{Prefix: *prefix, Block: testutil.SimPrefix, Block6: netip.MustParsePrefix("2001:2::/64")})
 	if err != nil {
 		return err
 	}
@@ -109,7 +120,17 @@ func cmdRun(args []string) error {
 			fmt.Fprintln(os.Stderr, "hbbench: fleet cleanup:", err)
 		}
 	})
-	e := &env{fleet: f, self: self, runs: *runs, quick: *quick, tmp: tmp}
+	e := &env{fleet: f, self: self, runs: *runs, quick: *quick, tmp: tmp, pprofDir: *pprofDir, interval: *interval, rate: *rate, extraCfg: *extraCfg}
+	for _, v := range strings.Split(*sizesFlag, ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-sizes: bad count %q", v)
+		}
+		e.sizes = append(e.sizes, n)
+	}
 	e.hbProbe, _ = filepath.Abs(*hbProbe)
 	e.hbResponder, _ = filepath.Abs(*hbResponder)
 	e.detect()
@@ -129,6 +150,7 @@ func cmdRun(args []string) error {
 		{"responder", e.responder},
 		{"monitor", e.monitor},
 		{"api", e.api},
+		{"push", e.push},
 		{"gobench", e.gobench},
 	} {
 		if !want(s.name) {
@@ -248,6 +270,11 @@ func firstLine(b []byte) string {
 }
 
 // targets writes n simulated host addresses to a file and returns its path.
+// simAddrs is how many IPv4 hosts 198.18.0.0/15 holds (testutil.SimAddr);
+// a larger target list continues in the fleet's 2001:2::/64.
+const simAddrs = 1<<17 - 2
+
+// targets writes (once) a list of n targets, generated, never committed.
 func (e *env) targets(n int) string {
 	p := filepath.Join(e.tmp, fmt.Sprintf("targets-%d.txt", n))
 	if _, err := os.Stat(p); err == nil {
@@ -255,7 +282,11 @@ func (e *env) targets(n int) string {
 	}
 	var b strings.Builder
 	for i := range n {
-		b.WriteString(testutil.SimAddr(i).String())
+		if i < simAddrs {
+			b.WriteString(testutil.SimAddr(i).String())
+		} else {
+			b.WriteString(bench.SimAddr6(i - simAddrs).String())
+		}
 		b.WriteByte('\n')
 	}
 	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {

@@ -524,18 +524,34 @@ type daemonProc struct {
 func (e *env) startDaemon(n int, environ []string) (*daemonProc, error) {
 	file := e.targets(n)
 	cfg := filepath.Join(e.tmp, "empty.toml")
-	if err := os.WriteFile(cfg, nil, 0o644); err != nil {
+	var cfgText []byte
+	if e.pprofDir != "" {
+		cfg = filepath.Join(e.tmp, "pprof.toml")
+		cfgText = []byte("[api]\npprof = true\n")
+	}
+	if e.extraCfg != "" {
+		extra, err := os.ReadFile(e.extraCfg)
+		if err != nil {
+			return nil, err
+		}
+		cfg = filepath.Join(e.tmp, "extra.toml")
+		cfgText = append(append(extra, '\n'), cfgText...)
+	}
+	if err := os.WriteFile(cfg, cfgText, 0o644); err != nil {
 		return nil, err
 	}
 	db := filepath.Join(e.tmp, fmt.Sprintf("monitor-%d.db", n))
 	for _, sfx := range []string{"", "-wal", "-shm"} {
 		os.Remove(db + sfx)
 	}
-	args := []string{e.hbProbe, "--config", cfg, "--db", db, "--targets", file, "--interval", "10s", "--max-targets", "200000"}
+	args := []string{e.hbProbe, "--config", cfg, "--db", db, "--targets", file, "--interval", e.interval.String(), "--max-targets", strconv.Itoa(max(200000, n))}
+	if e.rate != 0 {
+		args = append(args, "--rate", strconv.Itoa(e.rate))
+	}
 	d := &daemonProc{n: n, cmdline: strings.TrimSpace(strings.Join(environ, " ") + " " + shell(replaceArg(args, file, "FILE")))}
 	cmd := e.fleet.Command(e.fleet.Prober, args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), environ...) // ip netns exec passes it on
-	stop, err := background(cmd, "msg=monitoring", time.Minute)
+	cmd.Env = append(os.Environ(), environ...)                    // ip netns exec passes it on
+	stop, err := background(cmd, "msg=monitoring", 5*time.Minute) // 1M targets take a while to parse
 	if err != nil {
 		return d, err
 	}
@@ -595,10 +611,13 @@ type monitorResult struct {
 // monitorTiming: warm-up after the daemon probes (one interval plus the
 // timeout, so every host has been probed once), then the measured window.
 func (e *env) monitorTiming() (warm, window time.Duration) {
+	// Warm-up: one interval plus the timeout, every host probed once; the
+	// window at least one interval.
+	warm = e.interval + 2*time.Second
 	if e.quick {
-		return 12 * time.Second, 10 * time.Second
+		return warm, max(10*time.Second, e.interval)
 	}
-	return 12 * time.Second, 30 * time.Second
+	return warm, max(30*time.Second, e.interval)
 }
 
 // runMonitor runs the daemon for n targets, measures it over a window and,
@@ -619,11 +638,19 @@ func (e *env) runMonitor(n int, withAPI bool, environ ...string) monitorResult {
 		r.err = "error: " + err.Error()
 		return r
 	}
-	time.Sleep(window)
+	if e.pprofDir != "" {
+		// The CPU profile covers the window (less a second of slack).
+		e.saveProfile(fmt.Sprintf("cpu-%d.pprof", n), fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(window.Seconds())-1), window+30*time.Second)
+	} else {
+		time.Sleep(window)
+	}
 	s1, err := e.sample(d)
 	if err != nil {
 		r.err = "error: " + err.Error()
 		return r
+	}
+	if e.pprofDir != "" {
+		e.saveProfile(fmt.Sprintf("heap-%d.pprof", n), "/debug/pprof/heap", 30*time.Second)
 	}
 	r.window = s1.at.Sub(s0.at)
 	r.cpuPct = 100 * (s1.cpu - s0.cpu).Seconds() / r.window.Seconds()
@@ -636,6 +663,21 @@ func (e *env) runMonitor(n int, withAPI bool, environ ...string) monitorResult {
 		e.measureAPI(d, s1, &r)
 	}
 	return r
+}
+
+// saveProfile GETs one of the daemon's pprof endpoints into -pprof DIR.
+func (e *env) saveProfile(name, path string, limit time.Duration) {
+	m := measure(e.fleet.Command(e.fleet.Prober, e.self, "http-get", apiBase+path), limit)
+	if m.Err != nil || m.Exit != 0 {
+		fmt.Fprintf(os.Stderr, "hbbench: pprof %s: %v %s\n", path, m.Err, firstLine(m.Stderr))
+		return
+	}
+	out := filepath.Join(e.pprofDir, name)
+	if err := os.WriteFile(out, m.Stdout, 0o644); err != nil {
+		fmt.Fprintf(os.Stderr, "hbbench: %v\n", err)
+		return
+	}
+	fmt.Fprintf(os.Stderr, "hbbench: saved %s (go tool pprof -top %s %s)\n", out, e.hbProbe, out)
 }
 
 // measureAPI runs wrk against one host's object and times /metrics while
@@ -691,6 +733,9 @@ func (e *env) measureAPI(d *daemonProc, s0 daemonSample, r *monitorResult) {
 }
 
 func (e *env) monitorSizes() []int {
+	if len(e.sizes) > 0 {
+		return e.sizes
+	}
 	if e.quick {
 		return []int{1000, 5000}
 	}
@@ -701,7 +746,11 @@ func (e *env) monitor() string {
 	var b strings.Builder
 	sizes := e.monitorSizes()
 	warm, window := e.monitorTiming()
-	fmt.Fprintf(&b, "## Continuous monitoring: %dk and %dk targets at a 10 s interval\n\n", sizes[0]/1000, sizes[1]/1000)
+	var names []string
+	for _, n := range sizes {
+		names = append(names, fmt.Sprintf("%dk", n/1000))
+	}
+	fmt.Fprintf(&b, "## Continuous monitoring: %s targets at a %v interval\n\n", strings.Join(names, " and "), e.interval)
 	fmt.Fprintf(&b, "`hb-probe` in daemon mode (as packaged, but with an empty config file and a fresh history database in a temp\n")
 	fmt.Fprintf(&b, "directory) probes every target every 10 s from the prober namespace, all answered by the kernel's echo path;\n")
 	fmt.Fprintf(&b, "its state table, SQLite history and API run as in production. After it logs `monitoring` and its API answers, a\n")
@@ -730,7 +779,14 @@ func (e *env) monitor() string {
 		api     bool
 		environ []string
 	}
-	runs := []run{{sizes[0], false, nil}, {sizes[1], true, nil}, {sizes[1], false, []string{memLimitEnv}}}
+	var runs []run
+	if len(sizes) == 2 {
+		runs = []run{{sizes[0], false, nil}, {sizes[1], true, nil}, {sizes[1], false, []string{memLimitEnv}}}
+	} else { // -sizes: each once, no API, no limit row
+		for _, n := range sizes {
+			runs = append(runs, run{n, false, nil})
+		}
+	}
 	for _, rn := range runs {
 		r := e.runMonitor(rn.n, rn.api, rn.environ...)
 		res = append(res, r)
@@ -741,13 +797,16 @@ func (e *env) monitor() string {
 		}
 		t.Add(fmt.Sprint(n), "`"+r.cmdline+"`", fmt.Sprintf("%.1f", r.cpuPct),
 			fmt.Sprintf("%s (%s)", fmtBytes(float64(r.rss)), fmtBytes(float64(r.hwm))),
-			fmt.Sprintf("%.0f (%.0f)", r.w.SentPerSec, float64(n)/10),
+			fmt.Sprintf("%.0f (%.0f)", r.w.SentPerSec, float64(n)/e.interval.Seconds()),
 			fmt.Sprintf("%.3f (%d of %d results)", r.w.LossPct, r.w.Failed, r.w.Answered+r.w.Failed),
 			fmt.Sprintf("%d of %d", r.up, r.hosts), fmt.Sprintf("%.0f s", r.window.Seconds()))
 	}
-	e.apiResult = &res[1]
 	b.WriteString(t.Markdown())
 	b.WriteString("\n")
+	if len(sizes) != 2 {
+		return b.String()
+	}
+	e.apiResult = &res[1]
 	small, big, limited := res[0], res[1], res[2]
 	if small.err == "" && big.err == "" && small.cpuPct > 0 && small.rss > 0 {
 		fmt.Fprintf(&b, "From %d to %d targets (%.0f×): CPU %.1f× (%.1f → %.1f %%), RSS %.1f× (%s → %s MiB), peak RSS %.1f×.\n\n",

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux
+
 // Command hbpushload measures hb-probe's push receiver under a simulated
 // fleet: N hosts each pushing a real, keyed HBP1 heartbeat every interval
 // (health blob, per-core CPU, mounts, an interface, swap, process count,
@@ -16,7 +18,6 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -29,6 +30,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/hbmon/hb/bench"
 	"github.com/hbmon/hb/wire"
@@ -55,7 +58,8 @@ func run(args []string) int {
 	interval := fs.Duration("interval", 10*time.Second, "heartbeat interval per host")
 	warmup := fs.Duration("warmup", 40*time.Second, "pushing before the measured window")
 	measure := fs.Duration("measure", 60*time.Second, "measured window")
-	seal := fs.Bool("seal", false, "seal the heartbeats (AES-256-GCM) instead of HMAC")
+	seal := fs.Bool("seal", false, "seal the heartbeats (XChaCha20-Poly1305) instead of HMAC")
+	verbose := fs.Bool("v", false, "print hb-probe's log (stderr) at the end")
 	fs.Parse(args)
 	if *probe == "" {
 		fmt.Fprintln(os.Stderr, "hbpushload: -hb-probe is required")
@@ -154,6 +158,14 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "hbpushload: generator output %q: %v\n", gout.String(), err)
 		return 1
 	}
+	var received float64
+	if m, err := api("/metrics"); err == nil {
+		for _, l := range strings.Split(string(m), "\n") {
+			if v, ok := strings.CutPrefix(l, "hb_push_datagrams_total "); ok {
+				received, _ = strconv.ParseFloat(v, 64)
+			}
+		}
+	}
 	up := 0
 	if st, err := api("/state"); err == nil {
 		var m map[string]string
@@ -164,14 +176,18 @@ func run(args []string) int {
 			}
 		}
 	}
+	if *verbose {
+		os.Stderr.Write(plog.Bytes())
+	}
 	cpu := float64((s1.UTime+s1.STime)-(s0.UTime+s0.STime)) / 100 / el * 100
 	loss := 1 - float64(gr.Acks)/float64(max(gr.Sent, 1))
 	mode := "HMAC"
 	if *seal {
 		mode = "sealed"
 	}
-	fmt.Printf("| %d | %s | %s | %.0f | %.1f%% | %.0f MiB | %.4f%% | %d / %d |\n",
-		*hosts, *interval, mode, float64(gr.Sent)/gr.Seconds, cpu, float64(rss)/(1<<20), loss*100, up, *hosts)
+	fmt.Printf("| %d | %s | %s | %.0f | %.1f%% | %.0f MiB | %.4f%% | %.4f%% | %d / %d |\n",
+		*hosts, *interval, mode, float64(gr.Sent)/gr.Seconds, cpu, float64(rss)/(1<<20),
+		(1-received/float64(max(gr.Sent, 1)))*100, loss*100, up, *hosts)
 	return 0
 }
 
@@ -214,7 +230,9 @@ func gen(args []string) int {
 	}
 	uc := c.(*net.UDPConn)
 	uc.SetWriteBuffer(8 << 20)
-	uc.SetReadBuffer(8 << 20)
+	if rc, err := uc.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20) })
+	}
 	var acks atomic.Uint64
 	go func() {
 		buf := make([]byte, 128)
@@ -233,12 +251,10 @@ func gen(args []string) int {
 	}()
 	// Per host: a name, a boot id, a sequence; the body is rebuilt per
 	// heartbeat like a real sender's (fresh numbers, new encoding).
-	boots := make([]uint32, *hosts)
+	boots := make([]wire.BootID, *hosts)
 	seqs := make([]uint64, *hosts)
-	var rb [4]byte
 	for i := range boots {
-		rand.Read(rb[:])
-		boots[i] = binary.BigEndian.Uint32(rb[:])
+		rand.Read(boots[i][:])
 	}
 	blob := make([]byte, wire.BlobSize)
 	body := make([]byte, 0, wire.PushMaxBody)

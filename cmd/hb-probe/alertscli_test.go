@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hbmon/hb/notify"
+)
+
+// TestNotifyTestCommand: `hb-probe notify --test` sends through every
+// channel and says which failed (exit 1); naming a working one exits 0.
+func TestNotifyTestCommand(t *testing.T) {
+	got := make(chan notify.Message, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m notify.Message
+		json.NewDecoder(r.Body).Decode(&m)
+		got <- m
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "hb-probe.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`[[alerts.channels]]
+name = "hook"
+url = %q
+[[alerts.channels]]
+name = "broken"
+type = "exec"
+command = ["/bin/false"]
+`, srv.URL)), 0o644)
+	var out, errb bytes.Buffer
+	if code := run([]string{"notify", "--test", "--config", cfg}, nil, &out, &errb); code != exitSome {
+		t.Fatalf("exit %d, want %d: %s %s", code, exitSome, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "broken") || !strings.Contains(out.String(), "FAILED") || !regexpLine(out.String(), "hook", "ok") {
+		t.Errorf("output:\n%s", out.String())
+	}
+	if m := <-got; !m.Test || m.Channel != "hook" || m.Version != notify.SchemaVersion {
+		t.Errorf("test message %+v", m)
+	}
+	out.Reset()
+	if code := run([]string{"notify", "--test", "--config", cfg, "hook"}, nil, &out, &errb); code != exitOK {
+		t.Errorf("named channel: exit %d: %s", code, out.String())
+	}
+	<-got
+	if code := run([]string{"notify", "--test", "--config", cfg, "nosuch"}, nil, &out, &errb); code != exitSetup {
+		t.Errorf("unknown channel: exit %d", code)
+	}
+}
+
+func regexpLine(s, a, b string) bool {
+	for _, l := range strings.Split(s, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 3 && f[0] == a && f[len(f)-1] == b {
+			return true
+		}
+	}
+	return false
+}
+
+// TestAlertsCommand: `hb-probe alerts` prints the API's alerts, with the
+// token from the config's token file.
+func TestAlertsCommand(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer s3cret" || r.URL.Path != "/api/v1/alerts" {
+			http.Error(w, "no", 401)
+			return
+		}
+		io.WriteString(w, `{"alerts":[{"id":7,"host":"web1","check":"icmp","rule":"host_down","level":"CRITICAL","since":"2026-12-02T10:00:00Z","text":"web1 icmp is down","acknowledged":true,"acknowledged_by":"alice"}]}`)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "token")
+	os.WriteFile(tok, []byte("s3cret\n"), 0o600)
+	cfg := filepath.Join(dir, "hb-probe.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("[api]\nlisten = %q\ntoken_file = %q\n", strings.TrimPrefix(srv.URL, "http://"), tok)), 0o644)
+	var out, errb bytes.Buffer
+	if code := run([]string{"alerts", "--config", cfg}, nil, &out, &errb); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "web1") || !strings.Contains(out.String(), "CRITICAL") || !strings.Contains(out.String(), "acked by alice") {
+		t.Errorf("output:\n%s", out.String())
+	}
+	os.WriteFile(tok, []byte("wrong\n"), 0o600)
+	if code := run([]string{"alerts", "--config", cfg}, nil, &out, &errb); code != exitSetup || !strings.Contains(errb.String(), "401") {
+		t.Errorf("wrong token: exit %d: %s", code, errb.String())
+	}
+}
