@@ -50,6 +50,7 @@ type env struct {
 	sizes    []int         // -sizes: monitor sizes instead of the defaults
 	interval time.Duration // -interval: the monitor's probe interval (default 10s)
 	rate     int           // -rate: the monitor's --rate (0: hb-probe's default)
+	extraCfg string        // -daemon-config: TOML appended to the monitor daemon's config (alert rules)
 }
 
 var (
@@ -86,6 +87,7 @@ func cmdRun(args []string) error {
 	interval := fs.Duration("interval", 10*time.Second, "monitor: probe interval")
 	rate := fs.Int("rate", 0, "monitor: hb-probe --rate (0: its default)")
 	update := fs.Bool("update", false, "with -only: replace only those sections in the -out file (matched by their headings), keeping the rest")
+	extraCfg := fs.String("daemon-config", "", "monitor: append this TOML `FILE` to the daemon's (otherwise empty) config, e.g. alert rules")
 	fs.Parse(args)
 
 	self, err := os.Executable()
@@ -119,7 +121,7 @@ func cmdRun(args []string) error {
 			fmt.Fprintln(os.Stderr, "hbbench: fleet cleanup:", err)
 		}
 	})
-	e := &env{fleet: f, self: self, runs: *runs, quick: *quick, tmp: tmp, pprofDir: *pprofDir, interval: *interval, rate: *rate}
+	e := &env{fleet: f, self: self, runs: *runs, quick: *quick, tmp: tmp, pprofDir: *pprofDir, interval: *interval, rate: *rate, extraCfg: *extraCfg}
 	for _, v := range strings.Split(*sizesFlag, ",") {
 		if v = strings.TrimSpace(v); v == "" {
 			continue

@@ -529,6 +529,14 @@ func (e *env) startDaemon(n int, environ []string) (*daemonProc, error) {
 		cfg = filepath.Join(e.tmp, "pprof.toml")
 		cfgText = []byte("[api]\npprof = true\n")
 	}
+	if e.extraCfg != "" {
+		extra, err := os.ReadFile(e.extraCfg)
+		if err != nil {
+			return nil, err
+		}
+		cfg = filepath.Join(e.tmp, "extra.toml")
+		cfgText = append(append(extra, '\n'), cfgText...)
+	}
 	if err := os.WriteFile(cfg, cfgText, 0o644); err != nil {
 		return nil, err
 	}
