@@ -471,3 +471,44 @@ func TestUnannouncedSurvivesRestart(t *testing.T) {
 	fx2.advance(3 * time.Second)
 	fx2.expect("after the restart", map[string]int{"ops": 1, "pager": 1}, "web1 icmp is down")
 }
+
+// TestPushedMetrics: generic matching on heartbeat metric names, nagios
+// exit codes, the derived certificate expiry, {check_name} in the text.
+func TestPushedMetrics(t *testing.T) {
+	fx := newFixture(t, func(c *config.Alerts) {
+		c.Rules = []config.AlertRule{
+			{Metric: "used_ratio", Op: ">", Critical: f(0.9), Display: "{host} {check_name} at {value}"},
+			{Metric: "status", Op: "nagios", Kind: "heartbeat", Display: "{host} {check_name}: exit {value}"},
+			{Metric: FieldCertExpiresIn, Op: "<", Warning: f(14 * 86400)},
+		}
+	}, "")
+	fx.host("db1")
+	fx.e.Handle(&event.Event{Type: event.Result, At: fx.now, Host: "db1", Check: "heartbeat", Kind: obs.KindHeartbeat,
+		Obs: &obs.Observation{At: fx.now, Outcome: obs.OK, Metrics: []obs.Metric{
+			{Name: "disk_srv_data_used_ratio", Value: 0.95}, {Name: "disk_home_used_ratio", Value: 0.5},
+			{Name: "nagios_check_mysql_status", Value: 2}, {Name: "nagios_check_ntp_status", Value: 0},
+		}}, Snap: &state.Snapshot{State: state.Up}})
+	fx.e.Handle(&event.Event{Type: event.Result, At: fx.now, Host: "db1", Check: "https", Kind: obs.KindHTTP,
+		Obs: &obs.Observation{At: fx.now, Outcome: obs.OK, Metrics: []obs.Metric{
+			{Name: FieldCertExpiry, Value: float64(fx.now.Add(3 * 24 * time.Hour).Unix())},
+		}}, Snap: &state.Snapshot{State: state.Up}})
+	fx.advance(3 * time.Second)
+	got := fx.sent()["ops"]
+	if len(got) != 1 {
+		t.Fatalf("messages %q", got)
+	}
+	for _, want := range []string{"db1 disk_srv_data at 0.95", "db1 nagios_check_mysql: exit 2", "3 firing"} {
+		if !strings.Contains(got[0], want) {
+			t.Errorf("message lacks %q:\n%s", want, got[0])
+		}
+	}
+	l := fx.e.List(Filter{Host: "db1"})
+	if len(l) != 3 {
+		t.Fatalf("alerts %+v", l)
+	}
+	for _, a := range l {
+		if a.Metric == FieldCertExpiresIn && (a.Level != Warning || a.Value != 3*86400) {
+			t.Errorf("cert alert %+v", a)
+		}
+	}
+}

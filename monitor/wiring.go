@@ -74,7 +74,8 @@ func (m *Monitor) routes() []api.Route {
 		rs = append(rs, m.probe.Route())
 	}
 	rs = append(rs, m.alertRoutes()...) // monitor/alerts.go
-	// Other packages' routes (pulses, dashboard) go here.
+	rs = append(rs, m.webRoutes()...)   // the dashboard (monitor/web.go)
+	// Other packages' routes go here.
 	return rs
 }
 

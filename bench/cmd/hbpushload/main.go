@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux
+
 // Command hbpushload measures hb-probe's push receiver under a simulated
 // fleet: N hosts each pushing a real, keyed HBP1 heartbeat every interval
 // (health blob, per-core CPU, mounts, an interface, swap, process count,
