@@ -714,7 +714,11 @@ func (e *Engine) flush(now time.Time) []notify.Queued {
 				a.Muted, a.dirty = m, true
 				continue
 			}
-			chans = e.route(a, n.level)
+			lvl := n.level
+			if n.event == "flapping" && lvl == OK {
+				lvl = Warning // flapping is news at every channel that takes warnings
+			}
+			chans = e.route(a, lvl)
 			for _, c := range chans {
 				if !slices.Contains(a.Channels, c) {
 					a.Channels = append(a.Channels, c)

@@ -40,9 +40,6 @@ func LoadPushKey(path string, id uint8) (*wire.PushKey, error) {
 	if path == "" {
 		return nil, nil
 	}
-	if _, err := LoadKey(path, id); err != nil {
-		return nil, err
-	}
 	return keyfile.PushKey(path, id)
 }
 
