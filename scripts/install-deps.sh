@@ -9,6 +9,8 @@ pkgs=(iproute2 iputils-ping procps fping oping tcpdump libcap2-bin ca-certificat
 # push: curl (watchtower script test), python3 (hbc-style sender), bind9 and
 # bind9-dnsutils (dynamic DNS against a real BIND)
 pkgs+=(curl python3 bind9 bind9-dnsutils)
+# web: the dashboard's browser tests (headless, driven by chromedp)
+pkgs+=(chromium)
 # alerts: a real Alertmanager and SMTP server receive notifications
 pkgs+=(prometheus-alertmanager python3-aiosmtpd)
 [ "${HB_WITH_CLANG:-0}" = 1 ] && pkgs+=(clang llvm libbpf-dev)

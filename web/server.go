@@ -325,7 +325,7 @@ func (s *Server) login(ctx *fasthttp.RequestCtx, user, password string) (Session
 	}
 	u := s.users.Load().byName[user]
 	// Check a hash even for an unknown user, so timing does not tell.
-	hash := dummyHash
+	hash := dummyHash()
 	if u != nil && u.Password != "" {
 		hash = u.Password
 	}
@@ -343,7 +343,10 @@ func (s *Server) login(ctx *fasthttp.RequestCtx, user, password string) (Session
 }
 
 // dummyHash is checked for unknown users (a hash of a random password).
-var dummyHash, _ = hashWith(randomString(16), "dummysaltdummysa", Iterations)
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := hashWith(randomString(16), "dummysaltdummysa", Iterations)
+	return h
+})
 
 func (s *Server) setCookie(ctx *fasthttp.RequestCtx, id string, exp time.Time) {
 	var c fasthttp.Cookie

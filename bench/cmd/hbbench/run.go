@@ -86,6 +86,7 @@ func cmdRun(args []string) error {
 	sizesFlag := fs.String("sizes", "", "monitor: comma-separated target counts (default 10000,100000; -quick 1000,5000); beyond 131,070 the targets continue in 2001:2::/64")
 	interval := fs.Duration("interval", 10*time.Second, "monitor: probe interval")
 	rate := fs.Int("rate", 0, "monitor: hb-probe --rate (0: its default)")
+	update := fs.Bool("update", false, "with -only: replace only those sections in the -out file (matched by their headings), keeping the rest")
 	extraCfg := fs.String("daemon-config", "", "monitor: append this TOML `FILE` to the daemon's (otherwise empty) config, e.g. alert rules")
 	fs.Parse(args)
 
@@ -139,7 +140,9 @@ func cmdRun(args []string) error {
 		return *only == "" || slices.Contains(strings.Split(*only, ","), s)
 	}
 	var doc strings.Builder
-	doc.WriteString(header(e, os.Args))
+	if !*update {
+		doc.WriteString(header(e, os.Args))
+	}
 	start := time.Now()
 	for _, s := range []struct {
 		name string
@@ -149,6 +152,7 @@ func cmdRun(args []string) error {
 		{"rtt", e.rtt},
 		{"responder", e.responder},
 		{"monitor", e.monitor},
+		{"monitor1m", e.monitor1M},
 		{"api", e.api},
 		{"push", e.push},
 		{"gobench", e.gobench},
@@ -160,6 +164,19 @@ func cmdRun(args []string) error {
 		fmt.Fprintf(os.Stderr, "hbbench: %s…\n", s.name)
 		doc.WriteString(s.fn())
 		fmt.Fprintf(os.Stderr, "hbbench: %s done in %.0fs\n", s.name, time.Since(t0).Seconds())
+	}
+	if *update {
+		if *out == "-" || *only == "" {
+			return fmt.Errorf("-update needs -only and an -out file")
+		}
+		old, err := os.ReadFile(*out)
+		if err != nil {
+			return err
+		}
+		load, _ := os.ReadFile("/proc/loadavg")
+		note := fmt.Sprintf("_This section: `hbbench %s` on %s, %.0f s, load average %s (a shared machine: other work shows up as spread)._\n\n",
+			strings.Join(os.Args[1:], " "), time.Now().UTC().Format(time.RFC3339), time.Since(start).Seconds(), strings.Join(strings.Fields(string(load))[:3], " "))
+		return os.WriteFile(*out, []byte(bench.ReplaceSections(string(old), doc.String()+note)), 0o644)
 	}
 	fmt.Fprintf(&doc, "\n_Whole run: %.0f s._\n", time.Since(start).Seconds())
 	if *out == "-" {
