@@ -58,10 +58,11 @@ func (f *feed) Run(ctx context.Context, s obs.Sink) error {
 
 // daemon is a running monitor with the dashboard on loopback.
 type daemon struct {
-	url  string
-	m    *monitor.Monitor
-	feed *feed
-	sink obs.Sink
+	url    string
+	m      *monitor.Monitor
+	feed   *feed
+	sink   obs.Sink
+	reload chan struct{} // a send is a SIGHUP
 }
 
 // observe applies one result to host's check through the monitor's sink.
@@ -93,7 +94,7 @@ func hashFor(t testing.TB, pw string) string {
 // startDaemon runs hb-probe's monitor over n hosts named h000001…: hosts
 // with an odd number are owned by olga and managed by mia, even ones by
 // otto. Users: ada (admin), mia (manager of olga's hosts).
-func startDaemon(t testing.TB, n int, store bool) *daemon {
+func startDaemon(t testing.TB, n int, store bool, mods ...func(*config.Probe)) *daemon {
 	t.Helper()
 	dir := t.TempDir()
 	var sb strings.Builder
@@ -116,14 +117,18 @@ func startDaemon(t testing.TB, n int, store bool) *daemon {
 		{Name: "olga"}, {Name: "otto"}}
 	cfg.Alerts.Rules = []config.AlertRule{{Name: "down", State: "down"}}
 	cfg.Alerts.GroupWait = config.Duration(0)
+	for _, m := range mods {
+		m(&cfg)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := newFeed()
 	ctx, cancel := context.WithCancel(context.Background())
+	reload := make(chan struct{})
 	m, err := monitor.New(ctx, cfg, "", monitor.Options{Sources: []obs.Source{f}, Listener: ln, NoStore: !store,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reload: make(chan struct{})})
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reload: reload})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -135,7 +140,7 @@ func startDaemon(t testing.TB, n int, store bool) *daemon {
 		<-done
 		ln.Close()
 	})
-	d := &daemon{url: "http://" + ln.Addr().String(), m: m, feed: f, sink: <-f.sink}
+	d := &daemon{url: "http://" + ln.Addr().String(), m: m, feed: f, sink: <-f.sink, reload: reload}
 	return d
 }
 
