@@ -15,12 +15,12 @@ require (
 
 require golang.org/x/crypto v0.59.0
 
-require golang.org/x/net v0.62.0
-
 require (
-	github.com/mattn/go-colorable v0.1.14 // indirect
-	golang.org/x/term v0.48.0 // indirect
+	golang.org/x/net v0.62.0
+	golang.org/x/term v0.48.0
 )
+
+require github.com/mattn/go-colorable v0.1.14 // indirect
 
 require (
 	github.com/cilium/ebpf v0.22.0

@@ -181,6 +181,15 @@ func (e *Engine) restore() error {
 		a.Kind = kindOf(a.KindName)
 		a.ID = alertID(key)
 		e.alerts[a.mkey()], e.byID[a.ID] = a, a
+		// A level that was never announced (the daemon stopped between
+		// the change and the group flush): announce it now.
+		if a.Level != OK && a.Level.rank() > a.Notified.rank() && !a.Flapping && a.Held == "" && a.Muted == "" {
+			ev := "firing"
+			if a.Notified != OK {
+				ev = "escalated"
+			}
+			e.queue(a, ev, a.Level, a.Notified, time.Now())
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return err

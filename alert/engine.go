@@ -153,6 +153,7 @@ type Engine struct {
 	deleted  []string  // keys to delete from the db
 	vals     []Value   // scratch
 	results  bool      // Result events arrive (StateChange ones then only update the caches)
+	pruned   time.Time // last sweep of checks/hostSt for hosts that are gone
 	out      Enqueuer
 	hosts    HostLabels
 	db       *sql.DB
@@ -447,9 +448,18 @@ func (e *Engine) queue(a *Alert, ev string, lvl, prev Level, now time.Time) {
 // Tick advances time: pending levels whose For elapsed, re-notification,
 // dependency holds, the end of flapping, the group flush, and
 // persistence. The daemon calls it every second.
-func (e *Engine) Tick(now time.Time) {
+func (e *Engine) Tick(now time.Time) { e.tickOut(now, false) }
+
+// Flush is Tick that sends pending notifications without waiting for
+// group_wait (shutdown).
+func (e *Engine) Flush(now time.Time) { e.tickOut(now, true) }
+
+func (e *Engine) tickOut(now time.Time, force bool) {
 	e.mu.Lock()
 	msgs := e.tick(now)
+	if force && len(e.pending) > 0 {
+		msgs = append(msgs, e.flush(now)...)
+	}
 	dirty, deleted := e.collectDirty()
 	e.mu.Unlock()
 	if len(msgs) > 0 {
@@ -470,6 +480,15 @@ func (e *Engine) Tick(now time.Time) {
 
 func (e *Engine) tick(now time.Time) []notify.Queued {
 	renotify := e.cfg.RenotifyInterval.D()
+	if e.hosts != nil && now.Sub(e.pruned) > time.Minute {
+		e.pruned = now
+		for h := range e.checks {
+			if _, ok := e.hosts(h); !ok {
+				delete(e.checks, h)
+				delete(e.hostSt, h)
+			}
+		}
+	}
 	for key, a := range e.alerts {
 		r := e.ruleOf(a)
 		if r == nil {
@@ -695,7 +714,11 @@ func (e *Engine) flush(now time.Time) []notify.Queued {
 				a.Muted, a.dirty = m, true
 				continue
 			}
-			chans = e.route(a, n.level)
+			lvl := n.level
+			if n.event == "flapping" && lvl == OK {
+				lvl = Warning // flapping is news at every channel that takes warnings
+			}
+			chans = e.route(a, lvl)
 			for _, c := range chans {
 				if !slices.Contains(a.Channels, c) {
 					a.Channels = append(a.Channels, c)
@@ -1007,7 +1030,7 @@ func (e *Engine) Run(ctx context.Context, sub *event.Sub) error {
 	for {
 		select {
 		case <-ctx.Done():
-			e.Tick(time.Now())
+			e.Flush(time.Now())
 			return nil
 		case ev, ok := <-sub.C():
 			if !ok {

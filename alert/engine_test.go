@@ -339,7 +339,7 @@ func TestSilenceAndMaintenance(t *testing.T) {
 func TestFlapping(t *testing.T) {
 	fx := newFixture(t, func(c *config.Alerts) { c.FlapChanges = 4; c.GroupWait = 0 }, "")
 	fx.host("w")
-	total := 0
+	var texts []string
 	for i := range 10 {
 		st := state.Down
 		if i%2 == 1 {
@@ -347,20 +347,20 @@ func TestFlapping(t *testing.T) {
 		}
 		fx.check("w", "icmp", obs.KindICMP, st)
 		fx.advance(time.Second)
-		for _, ms := range fx.sent() {
-			total += len(ms)
-		}
+		texts = append(texts, fx.sent()["ops"]...)
 	}
-	// 4 changes notify (fire, resolve, fire, resolve on 2 channels at
-	// most), the 5th flags flapping once, the rest are quiet.
-	if total > 10 {
-		t.Errorf("%d messages while flapping", total)
+	// Changes 1-4 notify (firing, resolved, firing, resolved); the 5th
+	// flags flapping once; changes 6-10 are quiet.
+	if len(texts) != 5 || !strings.Contains(texts[4], "FLAPPING") || !strings.Contains(texts[4], "is flapping") {
+		t.Fatalf("messages while flapping: %q", texts)
 	}
 	a := fx.e.List(Filter{All: true})
 	if len(a) != 1 || !a[0].Flapping {
 		t.Fatalf("not flapping: %+v", a)
 	}
+	// Quiet for a window: flapping ends and the current state (up) is said.
 	fx.advance(11 * time.Minute)
+	fx.expect("after flapping", map[string]int{"ops": 1, "pager": 1}, "RESOLVED")
 	if a := fx.e.List(Filter{All: true}); len(a) == 1 && a[0].Flapping {
 		t.Error("still flapping after a quiet window")
 	}
@@ -453,5 +453,62 @@ func TestReloadKeepsState(t *testing.T) {
 	bad.Rules = []config.AlertRule{{Metric: "x", Op: "~"}}
 	if err := fx.e.Reload(bad, nil, fx.e.chans); err == nil {
 		t.Error("bad reload accepted")
+	}
+}
+
+// TestUnannouncedSurvivesRestart: an alert that changed level but was not
+// yet flushed when the daemon stopped is announced after the restart.
+func TestUnannouncedSurvivesRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hb.db")
+	fx := newFixture(t, nil, path)
+	fx.host("web1")
+	fx.check("web1", "icmp", obs.KindICMP, state.Down)
+	fx.e.Tick(fx.now) // persisted, but within group_wait: nothing sent
+	fx.expect("before the flush", map[string]int{}, "")
+
+	fx2 := newFixture(t, nil, path)
+	fx2.hosts, fx2.now = fx.hosts, fx.now
+	fx2.advance(3 * time.Second)
+	fx2.expect("after the restart", map[string]int{"ops": 1, "pager": 1}, "web1 icmp is down")
+}
+
+// TestPushedMetrics: generic matching on heartbeat metric names, nagios
+// exit codes, the derived certificate expiry, {check_name} in the text.
+func TestPushedMetrics(t *testing.T) {
+	fx := newFixture(t, func(c *config.Alerts) {
+		c.Rules = []config.AlertRule{
+			{Metric: "used_ratio", Op: ">", Critical: f(0.9), Display: "{host} {check_name} at {value}"},
+			{Metric: "status", Op: "nagios", Kind: "heartbeat", Display: "{host} {check_name}: exit {value}"},
+			{Metric: FieldCertExpiresIn, Op: "<", Warning: f(14 * 86400)},
+		}
+	}, "")
+	fx.host("db1")
+	fx.e.Handle(&event.Event{Type: event.Result, At: fx.now, Host: "db1", Check: "heartbeat", Kind: obs.KindHeartbeat,
+		Obs: &obs.Observation{At: fx.now, Outcome: obs.OK, Metrics: []obs.Metric{
+			{Name: "disk_srv_data_used_ratio", Value: 0.95}, {Name: "disk_home_used_ratio", Value: 0.5},
+			{Name: "nagios_check_mysql_status", Value: 2}, {Name: "nagios_check_ntp_status", Value: 0},
+		}}, Snap: &state.Snapshot{State: state.Up}})
+	fx.e.Handle(&event.Event{Type: event.Result, At: fx.now, Host: "db1", Check: "https", Kind: obs.KindHTTP,
+		Obs: &obs.Observation{At: fx.now, Outcome: obs.OK, Metrics: []obs.Metric{
+			{Name: FieldCertExpiry, Value: float64(fx.now.Add(3 * 24 * time.Hour).Unix())},
+		}}, Snap: &state.Snapshot{State: state.Up}})
+	fx.advance(3 * time.Second)
+	got := fx.sent()["ops"]
+	if len(got) != 1 {
+		t.Fatalf("messages %q", got)
+	}
+	for _, want := range []string{"db1 disk_srv_data at 0.95", "db1 nagios_check_mysql: exit 2", "3 firing"} {
+		if !strings.Contains(got[0], want) {
+			t.Errorf("message lacks %q:\n%s", want, got[0])
+		}
+	}
+	l := fx.e.List(Filter{Host: "db1"})
+	if len(l) != 3 {
+		t.Fatalf("alerts %+v", l)
+	}
+	for _, a := range l {
+		if a.Metric == FieldCertExpiresIn && (a.Level != Warning || a.Value != 3*86400) {
+			t.Errorf("cert alert %+v", a)
+		}
 	}
 }

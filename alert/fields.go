@@ -80,6 +80,16 @@ func AppendValues(dst []Value, e *event.Event) []Value {
 	}
 	for _, m := range o.Metrics {
 		dst = append(dst, Value{m.Name, m.Value})
+		if m.Name == FieldCertExpiry {
+			dst = append(dst, Value{FieldCertExpiresIn, m.Value - float64(e.At.UnixNano())/1e9})
+		}
 	}
 	return dst
 }
+
+// A certificate's expiry arrives as a timestamp (checks' metric); rules
+// want the time left, which the engine derives at the result's time.
+const (
+	FieldCertExpiry    = "tls_cert_expiry_timestamp_seconds"
+	FieldCertExpiresIn = "tls_cert_expires_in_seconds"
+)

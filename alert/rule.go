@@ -354,19 +354,24 @@ func (rs *Rules) resolve(profiles string) *RuleSet {
 }
 
 // Lookup finds the rule for a metric named name with hbd's generic
-// matching: the full name first, then with leading dot-separated segments
-// stripped one by one ("disk./var.used_ratio", "/var.used_ratio",
-// "used_ratio"). It returns the rule and the stripped prefix, which
-// becomes {check_name}. ok filters candidates (kind, selector).
+// matching: the full name first, then with leading segments (separated by
+// "." or "_") stripped one by one ("disk_srv_data_used_ratio",
+// "srv_data_used_ratio", "data_used_ratio", "used_ratio", "ratio"). It
+// returns the rule and the stripped prefix without its last separator,
+// which becomes {check_name}. ok filters candidates (kind, selector).
 func (s *RuleSet) Lookup(name string, ok func(*Rule) bool) (*Rule, string) {
 	rest := name
 	for {
 		for _, r := range s.metric[rest] {
 			if ok(r) {
-				return r, strings.TrimSuffix(name[:len(name)-len(rest)], ".")
+				p := name[:len(name)-len(rest)]
+				if p != "" {
+					p = p[:len(p)-1]
+				}
+				return r, p
 			}
 		}
-		i := strings.IndexByte(rest, '.')
+		i := strings.IndexAny(rest, "._")
 		if i < 0 {
 			return nil, ""
 		}

@@ -176,6 +176,8 @@ func TestGenericMatchingAndProfiles(t *testing.T) {
 		{"used_ratio", "used_ratio", ""},
 		{"disk./var.used_ratio", "used_ratio", "disk./var"},
 		{"plugins.mysql.connections", "mysql.connections", "plugins"},
+		{"disk_srv_data_used_ratio", "used_ratio", "disk_srv_data"}, // push's names
+		{"nagios_check_disk_status", "", ""},
 		{"mysql.connections", "mysql.connections", ""},
 		{"connections", "", ""},
 		{"other", "", ""},

@@ -64,6 +64,12 @@ type Config struct {
 	// (the RTT histograms, other packages' counters), in the text format.
 	Collectors []io.WriterTo
 
+	// Authorize, when set, accepts further credentials besides the bearer
+	// token (the dashboard's sessions and users' API tokens, web/), and
+	// makes every endpoint but /healthz and open routes require one of
+	// them even without a token file. It answers whether ctx carries them.
+	Authorize func(ctx *fasthttp.RequestCtx) bool
+
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
@@ -79,14 +85,17 @@ type Route struct {
 // Server is the API server. Its handlers read the table, the history
 // source and the stats source; they never write to any of them.
 type Server struct {
-	cfg     Config
-	token   [32]byte // sha256 of the token; compared in constant time
-	auth    bool
-	table   *state.Table
-	history HistorySource
-	stats   StatsSource
-	started time.Time
-	srv     *fasthttp.Server
+	cfg   Config
+	token [32]byte // sha256 of the token; compared in constant time
+	auth  bool
+	// hasToken: a bearer token is configured (auth may be set by
+	// Authorize alone).
+	hasToken bool
+	table    *state.Table
+	history  HistorySource
+	stats    StatsSource
+	started  time.Time
+	srv      *fasthttp.Server
 
 	rate rateSampler
 
@@ -124,6 +133,10 @@ func New(cfg Config, table *state.Table, history HistorySource, stats StatsSourc
 	if tok != "" {
 		s.auth = true
 		s.token = sha256.Sum256([]byte(tok))
+	}
+	s.hasToken = tok != ""
+	if cfg.Authorize != nil {
+		s.auth = true
 	}
 	s.srv = &fasthttp.Server{
 		Handler:              s.Handler,
@@ -183,6 +196,14 @@ func (s *Server) engine() EngineStats {
 // authorized checks the bearer token in constant time. Hashing both sides
 // first keeps the comparison constant-time in the token's length too.
 func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
+	if s.hasToken && s.bearerOK(ctx) {
+		return true
+	}
+	return s.cfg.Authorize != nil && s.cfg.Authorize(ctx)
+}
+
+// bearerOK checks the configured bearer token.
+func (s *Server) bearerOK(ctx *fasthttp.RequestCtx) bool {
 	h := ctx.Request.Header.Peek("Authorization")
 	const prefix = "Bearer "
 	if len(h) <= len(prefix) || !strings.EqualFold(string(h[:len(prefix)]), prefix) {

@@ -26,7 +26,10 @@ func NewFleet(c FleetConfig) (f *Fleet, err error) {
 	if !testutil.SimPrefix.Contains(c.Block.Addr()) || c.Block.Bits() < testutil.SimPrefix.Bits() {
 		return nil, fmt.Errorf("fleet block %v is not inside %v", c.Block, testutil.SimPrefix)
 	}
-	f = &Fleet{Prober: c.Prefix + "-p", Hosts: c.Prefix + "-h", Block: c.Block}
+	if c.Block6.IsValid() && (!Bench6.Contains(c.Block6.Addr()) || c.Block6.Bits() < Bench6.Bits() || c.Block6.Overlaps(Link6)) {
+		return nil, fmt.Errorf("fleet block %v is not inside %v or overlaps %v", c.Block6, Bench6, Link6)
+	}
+	f = &Fleet{Prober: c.Prefix + "-p", Hosts: c.Prefix + "-h", Block: c.Block, Block6: c.Block6}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, f.Close())
@@ -46,6 +49,14 @@ func NewFleet(c FleetConfig) (f *Fleet, err error) {
 		{"-n", f.Hosts, "route", "add", "local", c.Block.String(), "dev", "lo"},
 		{"-n", f.Prober, "route", "add", c.Block.String(), "via", HostsAddr.String()},
 	}
+	if c.Block6.IsValid() {
+		steps = append(steps,
+			[]string{"-n", f.Prober, "addr", "add", ProberAddr6.String() + "/64", "dev", ProberIf, "nodad"},
+			[]string{"-n", f.Hosts, "addr", "add", HostsAddr6.String() + "/64", "dev", HostsIf, "nodad"},
+			[]string{"-n", f.Hosts, "-6", "route", "add", "local", c.Block6.String(), "dev", "lo"},
+			[]string{"-n", f.Prober, "-6", "route", "add", c.Block6.String(), "via", HostsAddr6.String()},
+		)
+	}
 	for _, s := range steps {
 		if err := ipCmd(s...); err != nil {
 			return f, err
@@ -57,6 +68,7 @@ func NewFleet(c FleetConfig) (f *Fleet, err error) {
 		{"net.ipv4.icmp_ratelimit", "0"},
 		{"net.ipv4.icmp_msgs_per_sec", "100000000"},
 		{"net.ipv4.icmp_msgs_burst", "100000000"},
+		{"net.ipv6.icmp.ratelimit", "0"},
 	} {
 		if err := f.Sysctl(f.Hosts, kv[0], kv[1]); err != nil {
 			return f, err

@@ -2,11 +2,13 @@
 # bench/run.sh — hb's simulated-fleet benchmarks against fping, oping, the
 # kernel's echo path and a userspace raw-socket responder. Needs root and
 # fping, oping, tcpdump, wrk, iproute2 (scripts/install-deps.sh installs
-# them). Writes docs/benchmarks.md; takes under 10 minutes on 2 cores.
+# them). Writes docs/benchmarks.md; takes about 15 minutes on 2 cores (the
+# 1M-target monitor row alone 3-4 minutes and ~5 GiB of memory).
 #
 #   bench/run.sh                      # everything (make bench runs this)
 #   bench/run.sh -quick -runs 2       # small sizes, for working on the harness
 #   bench/run.sh -only sweep,rtt -out -
+#   bench/run.sh -only monitor1m -update   # redo one section of docs/benchmarks.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -28,11 +28,11 @@ func (s *Source) WriteTo(w io.Writer) (int64, error) {
 // WriteTo writes /probe's counters in the Prometheus text format.
 func (r *ProbeRoute) WriteTo(w io.Writer) (int64, error) {
 	st := r.Stats()
-	b := []byte("# HELP hb_probe_route_requests_total /probe requests by result (served, rejected: bad request, busy: over probe_limit).\n# TYPE hb_probe_route_requests_total counter\n")
+	b := []byte("# HELP hb_probe_route_requests_total /probe requests by result (served; rejected: bad request; busy: over probe_limit; limited: over probe_rate).\n# TYPE hb_probe_route_requests_total counter\n")
 	for _, c := range []struct {
 		result string
 		v      uint64
-	}{{"served", st.Served}, {"rejected", st.Rejected}, {"busy", st.Busy}} {
+	}{{"served", st.Served}, {"rejected", st.Rejected}, {"busy", st.Busy}, {"limited", st.Limited}} {
 		b = append(b, `hb_probe_route_requests_total{result="`+c.result+`"} `...)
 		b = strconv.AppendUint(b, c.v, 10)
 		b = append(b, '\n')

@@ -5,8 +5,10 @@ package checks
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -152,6 +154,22 @@ func TestHTTP(t *testing.T) {
 			t.Fatalf("ip=6 to an IPv4-only server: %v %q", o.Outcome, o.Problem)
 		}
 		wantFail(t, run(t, p, obs.KindHTTP, "http://no-such-host.invalid/", nil, 2*time.Second), obs.Error, "resolve")
+		// An IPv6 server: a literal, and a name with ip=6.
+		ln6, err := net.Listen("tcp", "[::1]:0")
+		if err != nil {
+			t.Skipf("no IPv6 loopback: %v", err)
+		}
+		s6 := httptest.NewUnstartedServer(mux)
+		s6.Listener.Close()
+		s6.Listener = ln6
+		s6.Start()
+		defer s6.Close()
+		wantOK(t, run(t, p, obs.KindHTTP, s6.URL+"/", map[string]string{"check": "body_contains:OK"}, 0), "HTTP 200")
+		port := s6.URL[strings.LastIndexByte(s6.URL, ':')+1:]
+		if addrs, _ := net.LookupHost("localhost"); slices.Contains(addrs, "::1") {
+			wantOK(t, run(t, p, obs.KindHTTP, "http://localhost:"+port+"/", map[string]string{"ip": "6"}, 0), "HTTP 200")
+			wantFail(t, run(t, p, obs.KindHTTP, "http://localhost:"+port+"/", map[string]string{"ip": "4"}, 0), obs.Error, "connection refused")
+		}
 	})
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hbmon/hb/api"
 	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/internal/bucket"
 	"github.com/hbmon/hb/obs"
 )
 
@@ -36,9 +37,10 @@ type ProbeRoute struct {
 	prober *Prober
 	icmp   ICMPFunc
 	sem    chan struct{}
+	rate   *bucket.Bucket // probe_rate; nil: no limit
 
-	// Counters (exported on /metrics by WriteMetrics).
-	served, rejected, busy atomic.Uint64
+	// Counters (exported on /metrics by WriteTo).
+	served, rejected, busy, limited atomic.Uint64
 }
 
 // NewProbeRoute returns the /probe handler for [checks] c. icmp may be nil:
@@ -50,7 +52,11 @@ func NewProbeRoute(c config.Checks, p *Prober, icmp ICMPFunc) *ProbeRoute {
 	if p == nil {
 		p = NewProber(ProberConfig{MaxBodyBytes: c.MaxBodyBytes})
 	}
-	return &ProbeRoute{cfg: c, prober: p, icmp: icmp, sem: make(chan struct{}, c.ProbeLimit)}
+	r := &ProbeRoute{cfg: c, prober: p, icmp: icmp, sem: make(chan struct{}, c.ProbeLimit)}
+	if c.ProbeRate > 0 {
+		r.rate = bucket.New(c.ProbeRate, c.ProbeLimit)
+	}
+	return r
 }
 
 // Route is the api.Route to hand to the API server.
@@ -192,6 +198,11 @@ func (r *ProbeRoute) Handle(ctx *fasthttp.RequestCtx) {
 		ctx.Error(err.Error()+"\n", fasthttp.StatusBadRequest)
 		return
 	}
+	if r.rate != nil && !r.rate.Allow(time.Now()) {
+		r.limited.Add(1)
+		ctx.Error("too many /probe requests (probe_rate)\n", fasthttp.StatusTooManyRequests)
+		return
+	}
 	select {
 	case r.sem <- struct{}{}:
 		defer func() { <-r.sem }()
@@ -321,9 +332,9 @@ func AppendProbeMetrics(b []byte, module obs.Kind, o obs.Observation, took time.
 }
 
 // ProbeStats are /probe's counters.
-type ProbeStats struct{ Served, Rejected, Busy uint64 }
+type ProbeStats struct{ Served, Rejected, Busy, Limited uint64 }
 
 // Stats returns the counters.
 func (r *ProbeRoute) Stats() ProbeStats {
-	return ProbeStats{r.served.Load(), r.rejected.Load(), r.busy.Load()}
+	return ProbeStats{r.served.Load(), r.rejected.Load(), r.busy.Load(), r.limited.Load()}
 }

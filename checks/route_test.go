@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,7 +142,7 @@ func TestProbeRoute(t *testing.T) {
 	refused := refusedPort(t)
 
 	cfg := config.DefaultChecks()
-	cfg.ProbeLimit = 2
+	cfg.ProbeLimit, cfg.ProbeRate = 2, 0
 	icmp := func(ctx context.Context, a netip.Addr, to time.Duration) (obs.Observation, error) {
 		// Stands in for the prober engine, which needs raw sockets and a
 		// running daemon; the route's own work (parse, resolve, format) is
@@ -208,6 +209,19 @@ func TestProbeRoute(t *testing.T) {
 	}
 	if code, _, _ := scrape(t, base+"/probe/x?module=tcp&target=a:1"); code != 404 {
 		t.Errorf("/probe/x: %d", code)
+	}
+	// probe_rate: a burst of probe_limit, then 429 until tokens come back.
+	rcfg := config.DefaultChecks()
+	rcfg.ProbeRate, rcfg.ProbeLimit = 0.01, 2
+	limited := NewProbeRoute(rcfg, nil, nil)
+	lbase := apiWith(t, limited.Route())
+	var codes []int
+	for range 4 {
+		code, _, _ := scrape(t, lbase+"/probe?module=tcp&target="+hostPort(ssh))
+		codes = append(codes, code)
+	}
+	if !slices.Equal(codes, []int{200, 200, 429, 429}) || limited.Stats().Limited != 2 {
+		t.Errorf("rate limit: codes %v, limited %d", codes, limited.Stats().Limited)
 	}
 	resp, err := http.Post(q("module", "tcp", "target", hostPort(ssh)), "text/plain", nil)
 	if err != nil || resp.StatusCode != 405 {

@@ -124,6 +124,15 @@ type AlertMaintenance struct {
 type User struct {
 	Name     string   `toml:"name"`
 	Channels []string `toml:"channels"`
+	// Login (web/; config/web.go): a password hash made by `hb-probe
+	// passwd NAME`, "pbkdf2:sha256:ITERATIONS$SALT$HASH"; "" cannot log in.
+	Password string `toml:"password,omitempty"`
+	// Admin sees and manages every host and the settings; other users see
+	// the hosts whose owner, managers or monitors labels name them.
+	Admin bool `toml:"admin,omitempty"`
+	// Tokens are the user's API tokens as "sha256:HEX" of the token
+	// (`hb-probe passwd --token NAME` makes one), sent as a bearer token.
+	Tokens []string `toml:"tokens,omitempty"`
 }
 
 // DefaultAlerts returns the alerting defaults.

@@ -24,6 +24,7 @@ type Checks struct {
 	ProbeRoute   bool      `toml:"probe_route"`   // serve GET /probe?target=…&module=…
 	ProbeOpen    bool      `toml:"probe_open"`    // /probe without the bearer token
 	ProbeLimit   int       `toml:"probe_limit"`   // /probe requests running at once (more get 503)
+	ProbeRate    float64   `toml:"probe_rate"`    // /probe requests per second, burst probe_limit (more get 429); 0: no limit
 }
 
 // DefaultRTTBuckets are the RTT histogram's classic buckets: 1-2.5-5 steps
@@ -49,6 +50,7 @@ func DefaultChecks() Checks {
 		RTTBuckets:   slices.Clone(DefaultRTTBuckets),
 		ProbeRoute:   true,
 		ProbeLimit:   16,
+		ProbeRate:    50,
 	}
 }
 
@@ -92,6 +94,9 @@ func (c *Checks) validate() []error {
 			bad("rtt_buckets", "bounds must be positive and strictly ascending (bound %d is %g)", i+1, b)
 			break
 		}
+	}
+	if c.ProbeRate < 0 || c.ProbeRate > 1e6 {
+		bad("probe_rate", "must be 0 (no limit) to 1000000, got %g", c.ProbeRate)
 	}
 	if c.ProbeLimit < 1 || c.ProbeLimit > 1024 {
 		bad("probe_limit", "must be 1-1024, got %d", c.ProbeLimit)

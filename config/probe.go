@@ -95,6 +95,7 @@ func DefaultProbe() Probe {
 		Alerts:       DefaultAlerts(),
 		Push:         DefaultPush(),
 		Checks:       DefaultChecks(),
+		Web:          DefaultWeb(),
 	}
 }
 
@@ -170,6 +171,7 @@ func (p *Probe) Validate() error {
 	errs = append(errs, p.Checks.validate()...)
 	errs = append(errs, p.Web.validate()...)
 	errs = append(errs, validateUsers(p.Users, &p.Alerts)...)
+	errs = append(errs, validateLogins(p.Users)...)
 	return errors.Join(errs...)
 }
 

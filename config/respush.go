@@ -22,7 +22,7 @@ type ResponderPush struct {
 	Servers  []string      `toml:"servers"`  // HOST[:PORT] (IPv4, IPv6 "[::1]:50003", names resolved every 5 min); --push
 	Interval Duration      `toml:"interval"` // default 10s
 	Name     string        `toml:"name"`     // host name sent; "" = the hostname
-	Seal     bool          `toml:"seal"`     // encrypt the body (AES-256-GCM); needs key_file
+	Seal     bool          `toml:"seal"`     // encrypt the body (XChaCha20-Poly1305); needs key_file
 	Boot     bool          `toml:"boot"`     // send a boot message on start (-b)
 	Checks   []NagiosCheck `toml:"checks"`   // allow-listed Nagios plugins; results travel in the heartbeat
 }

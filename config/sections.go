@@ -9,7 +9,4 @@ package config
 
 // Alerts (alert/, notify/; docs/alerts.md) and User live in alerts.go.
 
-// Web configures the dashboard, sessions and TLS (web/).
-type Web struct{}
-
-func (w *Web) validate() []error { return nil }
+// Web (the dashboard, users' logins, TLS) lives in web.go.

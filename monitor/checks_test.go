@@ -125,3 +125,22 @@ func TestDaemonChecks(t *testing.T) {
 		t.Errorf("/probe icmp %d:\n%s", code, pr)
 	}
 }
+
+// TestTargetsCheckOptions: a bad tcp/http option is an error naming the
+// line when the targets load.
+func TestTargetsCheckOptions(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{"http://127.0.0.1/ check=status:999", "args:2: check \"status:999\": bad status code"},
+		{"tcp://127.0.0.1:22 check=body_contains:x", "args:2: check \"body_contains:x\": body_contains applies to http checks only"},
+		{"https://127.0.0.1/ method=BREW", "args:2: method \"BREW\""},
+		{"tcp://127.0.0.1:22 ip=5", "args:2: ip \"5\""},
+	} {
+		_, err := New(context.Background(), config.DefaultProbe(), "", Options{
+			Sources: []obs.Source{checks.New(config.DefaultChecks(), nil)}, NoStore: true,
+			Args: []string{"127.0.0.1 name=lo", tc.line},
+		})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.line, err, tc.want)
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/event"
 	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/push"
 	"github.com/hbmon/hb/rtthist"
 	"github.com/hbmon/hb/state"
 	"github.com/hbmon/hb/targets"
@@ -79,7 +80,9 @@ type Monitor struct {
 	sources []obs.Source
 	engine  *engineSource // nil when the config has no engine (tests)
 	store   *storeWiring
-	alerts  *alertWiring // monitor/alerts.go
+	alerts  *alertWiring   // monitor/alerts.go
+	web     *webWiring     // monitor/web.go
+	events  *push.EventLog // monitor/push.go; nil without an event log
 	ln      net.Listener
 	hist    *rtthist.Set       // RTT histograms on /metrics (wiring.go); nil until Run
 	probe   *checks.ProbeRoute // /probe, when served (wiring.go)
@@ -153,6 +156,9 @@ func New(ctx context.Context, cfg config.Probe, path string, o Options) (_ *Moni
 		return nil, err
 	}
 	m.closers = append(m.closers, m.closeAlerts)
+	if err := m.openWeb(&m.cfg); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -209,6 +215,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		m.startStore()
 	}
 	m.startAlerts()
+	m.startWeb(runCtx)
 	stopWriter := make(chan struct{})
 	writerDone := make(chan struct{})
 	go func() { defer close(writerDone); m.w.run(stopWriter) }()
@@ -219,7 +226,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if m.ln != nil {
 		srv, err := api.New(api.Config{
 			Addr: m.ln.Addr().String(), TokenFile: m.cfg.API.TokenFile, OpenMetrics: m.cfg.API.OpenMetrics, Pprof: m.cfg.API.Pprof,
-			Version: m.opts.Version, Routes: m.routes(),
+			Version: m.opts.Version, Routes: m.routes(), Authorize: m.webAuthorize(),
 			ExportLabels: m.cfg.Checks.ExportLabels, Collectors: m.collectors(runCtx),
 		}, m.table, m.history(), m.engineStats())
 		if err != nil {
@@ -227,9 +234,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 			<-writerDone
 			return err
 		}
-		m.log.Info("api", "listen", "http://"+m.ln.Addr().String(), "auth", m.cfg.API.TokenFile != "")
+		m.log.Info("api", "listen", m.scheme()+"://"+m.ln.Addr().String(), "auth", m.cfg.API.TokenFile != "")
 		apiWG.Add(1)
-		ln := m.ln
+		ln := m.webListener(m.ln)
 		m.ln = nil // Serve closes it
 		go func() {
 			defer apiWG.Done()
@@ -390,6 +397,7 @@ func (m *Monitor) reload(ctx context.Context) {
 		return
 	}
 	m.reloadAlerts(&c)
+	m.reloadWeb(&c)
 	m.cfg, m.cfgPath, m.targets = c, path, tl
 	m.startResolver(ctx, c, tl)
 }

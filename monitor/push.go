@@ -71,6 +71,7 @@ func (m *Monitor) buildPush(c *config.Probe) ([]obs.Source, error) {
 			events.Close()
 		})
 		m.srcRoutes = append(m.srcRoutes, events.Routes()...)
+		m.events = events // the dashboard's events page (monitor/web.go)
 	}
 
 	pl := push.NewPulses(push.PulsesConfig{Push: c.Push, Registrar: m, Bus: m.bus, Events: events, Log: m.log.With("source", "pulse")})

@@ -62,6 +62,9 @@ func (m *Monitor) loadTargets(ctx context.Context, c *config.Probe) (*targetList
 			r = strings.NewReader("")
 		}
 		ls, err := targets.Parse(r, name, po)
+		if err == nil {
+			err = validateLines(ls)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -69,6 +72,9 @@ func (m *Monitor) loadTargets(ctx context.Context, c *config.Probe) (*targetList
 	}
 	if len(m.opts.Args) > 0 {
 		ls, err := targets.Parse(strings.NewReader(strings.Join(m.opts.Args, "\n")), "args", po)
+		if err == nil {
+			err = validateLines(ls)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/prober"
 	"github.com/hbmon/hb/rtthist"
+	"github.com/hbmon/hb/targets"
 	"github.com/hbmon/hb/wire"
 )
 
@@ -73,8 +74,25 @@ func (m *Monitor) routes() []api.Route {
 		rs = append(rs, m.probe.Route())
 	}
 	rs = append(rs, m.alertRoutes()...) // monitor/alerts.go
-	// Other packages' routes (pulses, dashboard) go here.
+	rs = append(rs, m.webRoutes()...)   // the dashboard (monitor/web.go)
+	// Other packages' routes go here.
 	return rs
+}
+
+// validateLines checks the options of the targets lines of sources'
+// kinds (tcp/http: check=, method=, ip=, …), so a bad value is an error
+// naming FILE:LINE at load time rather than a check left out later.
+func validateLines(ls []targets.Line) error {
+	for _, l := range ls {
+		if l.Kind != obs.KindTCP && l.Kind != obs.KindHTTP {
+			continue
+		}
+		sp := obs.CheckSpec{Kind: l.Kind, Target: l.Target, Addr: l.Addr, Timeout: l.Timeout, Params: l.Params}
+		if _, err := checks.ParseProbe(sp, time.Second); err != nil {
+			return fmt.Errorf("%s: %w", l.Pos, err)
+		}
+	}
+	return nil
 }
 
 // icmpOnce probes addr once with a prober engine of its own (the daemon's

@@ -20,6 +20,7 @@ import (
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 
 	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/internal/bucket"
 )
 
 // OpenDB opens the SQLite database at path for the alert engine and the
@@ -82,8 +83,8 @@ type Outbox struct {
 // chanState is one channel's spec, rate limiter and counters.
 type chanState struct {
 	spec    *Spec
-	tokens  float64
-	last    time.Time
+	lim     *bucket.Bucket // RateLimit a minute, burst RateLimit (internal/bucket, as everywhere)
+	limRate int            // the RateLimit lim was made for
 	sent    atomic.Uint64
 	failed  atomic.Uint64 // failed attempts
 	gaveUp  atomic.Uint64 // messages marked failed
@@ -123,7 +124,10 @@ func (ob *Outbox) SetChannels(cfg config.AlertOutbox, chans map[string]*Spec) {
 	for n, s := range chans {
 		cs := ob.chans[n]
 		if cs == nil {
-			cs = &chanState{tokens: float64(s.RateLimit)}
+			cs = &chanState{}
+		}
+		if cs.lim == nil || cs.limRate != s.RateLimit {
+			cs.lim, cs.limRate = bucket.New(float64(s.RateLimit)/60, s.RateLimit), s.RateLimit
 		}
 		cs.spec = s
 		next[n] = cs
@@ -232,7 +236,7 @@ func (ob *Outbox) Run(ctx context.Context) error {
 			if cs != nil && !cs.take(now) {
 				cs.limited.Add(1)
 				ob.mu.Unlock()
-				ob.postpone(r.id, now.Add(cs.wait()))
+				ob.postpone(r.id, now.Add(cs.wait(now)))
 				continue
 			}
 			busy[r.channel], ob.inflight[r.id] = true, true
@@ -348,25 +352,11 @@ func Backoff(lo, hi time.Duration, n int) time.Duration {
 }
 
 // take spends a rate-limit token (caller holds ob.mu).
-func (cs *chanState) take(now time.Time) bool {
-	lim := cs.spec.RateLimit
-	if lim <= 0 {
-		return true
-	}
-	if !cs.last.IsZero() {
-		cs.tokens += now.Sub(cs.last).Minutes() * float64(lim)
-	}
-	cs.last = now
-	cs.tokens = min(cs.tokens, float64(lim))
-	if cs.tokens >= 1 {
-		cs.tokens--
-		return true
-	}
-	return false
-}
+func (cs *chanState) take(now time.Time) bool { return cs.lim.Allow(now) }
 
-func (cs *chanState) wait() time.Duration {
-	return time.Duration((1 - cs.tokens) / float64(cs.spec.RateLimit) * float64(time.Minute))
+// wait is how long until take would succeed.
+func (cs *chanState) wait(now time.Time) time.Duration {
+	return max(cs.lim.Wait(now, 1), time.Millisecond)
 }
 
 // Record is one outbox entry as the API shows it.

@@ -50,7 +50,7 @@ func BenchmarkHandle(b *testing.B) {
 				body = wire.AppendIface(body, wire.Iface{RxRate: 125000}, "eth0")
 				body = wire.AppendSwap(body, 2<<30, 1<<20)
 				body = wire.AppendProcs(body, 321, 1024)
-				dgs[i], _ = wire.EncodePush(nil, wire.PushHeader{BootID: 1}, body, key, seal)
+				dgs[i], _ = wire.EncodePush(nil, wire.PushHeader{BootID: wire.BootID{1}}, body, key, seal)
 			}
 			buf := make([]byte, wire.PushMaxLen)
 			ack := make([]byte, 64)

@@ -84,7 +84,7 @@ func hbp(t testing.TB, k *wire.PushKey, name string, boot uint32, seq uint64, at
 	for _, f := range body {
 		b = f(b)
 	}
-	d, err := wire.EncodePush(nil, wire.PushHeader{BootID: boot, Seq: seq, SentAt: at.UnixNano()}, b, k, k != nil)
+	d, err := wire.EncodePush(nil, wire.PushHeader{BootID: wire.BootID{byte(boot), byte(boot >> 8), byte(boot >> 16), byte(boot >> 24)}, Seq: seq, SentAt: at.UnixNano()}, b, k, k != nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestReceiverPolicy(t *testing.T) {
 		t.Fatalf("ack len %d", n)
 	}
 	var a wire.Ack
-	if err := wire.DecodeAck(ack[:n], key, &a); err != nil || a.Seq != 1 || a.BootID != 1 || a.RxTime != now.UnixNano() || a.Flags != wire.AckFlagKernelRx {
+	if err := wire.DecodeAck(ack[:n], key, &a); err != nil || a.Seq != 1 || a.BootID != (wire.BootID{1}) || a.RxTime != now.UnixNano() || a.Flags != wire.AckFlagKernelRx {
 		t.Fatalf("ack %+v %v", a, err)
 	}
 	if len(reg.specs) != 1 || reg.specs[0].Host != "web1" || reg.specs[0].Kind != obs.KindHeartbeat {
@@ -403,11 +403,11 @@ func TestReceiverAckLimits(t *testing.T) {
 	if acked != 2 || len(s.all()) != 3 || r.acksLimited.Load() != 1 {
 		t.Fatalf("acked %d, observed %d, limited %d", acked, len(s.all()), r.acksLimited.Load())
 	}
-	// A 48-byte keyless heartbeat (no sections): accepted, not answered
-	// with the 52-byte ACK.
+	// A 60-byte keyless heartbeat (no sections): accepted, not answered
+	// with the 64-byte ACK.
 	r2, s2, _, _ := newTestReceiver(t, func(c *config.Push) { c.AcceptUnknown = true }, nil)
-	d, _ := wire.EncodePush(nil, wire.PushHeader{BootID: 1, Seq: 1, SentAt: now.UnixNano()}, nil, nil, false)
-	if len(d) != 48 || r2.Handle(ctx, d, src, now, false, ack) != 0 || len(s2.all()) != 1 {
+	d, _ := wire.EncodePush(nil, wire.PushHeader{BootID: wire.BootID{1}, Seq: 1, SentAt: now.UnixNano()}, nil, nil, false)
+	if len(d) != 60 || r2.Handle(ctx, d, src, now, false, ack) != 0 || len(s2.all()) != 1 {
 		t.Fatalf("minimal heartbeat: %d bytes, observed %d", len(d), len(s2.all()))
 	}
 }

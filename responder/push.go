@@ -5,7 +5,6 @@ package responder
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"log/slog"
 	"net"
@@ -41,9 +40,6 @@ func LoadPushKey(path string, id uint8) (*wire.PushKey, error) {
 	if path == "" {
 		return nil, nil
 	}
-	if _, err := LoadKey(path, id); err != nil {
-		return nil, err
-	}
 	return keyfile.PushKey(path, id)
 }
 
@@ -66,7 +62,7 @@ type Pusher struct {
 	ext  *extSampler
 	nag  *NagiosRunner
 	log  *slog.Logger
-	boot uint32
+	boot wire.BootID
 	seq  atomic.Uint64
 
 	mu      sync.Mutex // guards servers and sentAt
@@ -118,8 +114,8 @@ func NewPusher(cfg PushConfig, key *wire.PushKey, col *Collector, log *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	var boot wire.BootID
+	if _, err := rand.Read(boot[:]); err != nil {
 		return nil, err
 	}
 	blobs, err := wire.NewSealer(nil, rand.Reader)
@@ -127,7 +123,7 @@ func NewPusher(cfg PushConfig, key *wire.PushKey, col *Collector, log *slog.Logg
 		return nil, err
 	}
 	p := &Pusher{cfg: cfg, key: key, col: col, blob: blobs, ext: &extSampler{}, nag: nag, log: log,
-		boot: binary.BigEndian.Uint32(b[:]), sentAt: map[uint64]int64{},
+		boot: boot, sentAt: map[uint64]int64{},
 		resolve: func(ctx context.Context, h string) ([]netip.Addr, error) {
 			return net.DefaultResolver.LookupNetIP(ctx, "ip", h)
 		}}

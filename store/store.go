@@ -448,8 +448,8 @@ func (s *Store) SetChecks(specs []obs.CheckSpec) {
 	s.configure(func(w *writer) {
 		for i := range cp {
 			c := w.check(cp[i].Host, cp[i].Name, cp[i].Kind)
-			if t := cp[i].Target; t != "" && w.targets[c.key] != t {
-				w.targets[c.key] = t
+			if t := cp[i].Target; t != "" && c.target != t {
+				c.target = t
 				w.markNew(c)
 			}
 		}

@@ -7,8 +7,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hbmon/hb/event"
@@ -21,21 +24,22 @@ type ckey struct{ host, check string }
 // minute in progress. id belongs to the SQL goroutine (it assigns it);
 // everything else to the aggregator.
 type chk struct {
-	key   ckey
-	kind  obs.Kind
-	dirty bool // queued in the current batch's checks
-	acc   rollAcc
-	id    int64 // checks.id; 0 until the row exists (SQL goroutine only)
+	key    ckey
+	kind   obs.Kind
+	dirty  bool   // queued in the current batch's checks
+	target string // as configured (SetChecks); "" if not known
+	acc    rollAcc
+	id     int64 // checks.id; 0 until the row exists (SQL goroutine only)
 }
 
 // rollAcc sums one check's results over one minute.
 type rollAcc struct {
 	minute         int64 // unix ms, start of the minute
-	probes, losses int64
-	rttN, rttSum   int64
+	probes, losses uint32
+	rttN, healthN  uint32
+	rttSum         int64
 	rttMin, rttMax int64 // ns; valid when rttN > 0
 	lastOK         int64 // unix ms; 0 = no success
-	healthN        int64
 	cpu, mem, disk float64
 	load           float64
 }
@@ -85,31 +89,36 @@ type writer struct {
 	s    *Store
 	subC <-chan event.Event // Consume's subscription; nil when none
 
-	checks  map[ckey]*chk
-	targets map[ckey]string // configured targets, as last written
-	cur     *batch
-	sq      chan *batch // to the SQL goroutine
-	sqDone  chan struct{}
+	checks map[ckey]*chk
+	cur    *batch
+	sq     chan *batch // to the SQL goroutine
+	sqDone chan struct{}
 
 	swept int64 // minutes before this (unix ms) have been moved to a batch
 }
 
 func newWriter(s *Store) (*writer, *sqlw, error) {
-	w := &writer{s: s, checks: map[ckey]*chk{}, targets: map[ckey]string{}, cur: &batch{},
+	w := &writer{s: s, checks: map[ckey]*chk{}, cur: &batch{},
 		sq: make(chan *batch, 1), sqDone: make(chan struct{})}
-	q := &sqlw{s: s, in: w.sq, done: w.sqDone, hostIDs: map[string]int64{}}
-	rows, err := s.w.Query(`SELECT id, name FROM hosts`)
+	q := &sqlw{s: s, in: w.sq, done: w.sqDone, hosts: map[string]hostRec{}}
+	if err := s.w.QueryRow(`SELECT coalesce(max(id), 0) + 1 FROM hosts`).Scan(&q.nextHostID); err != nil {
+		return nil, nil, err
+	}
+	if err := s.w.QueryRow(`SELECT coalesce(max(id), 0) + 1 FROM checks`).Scan(&q.nextCheckID); err != nil {
+		return nil, nil, err
+	}
+	rows, err := s.w.Query(`SELECT id, name, address, labels FROM hosts`)
 	if err != nil {
 		return nil, nil, err
 	}
 	for rows.Next() {
 		var id int64
-		var name string
-		if err := rows.Scan(&id, &name); err != nil {
+		var name, addr, labels string
+		if err := rows.Scan(&id, &name, &addr, &labels); err != nil {
 			rows.Close()
 			return nil, nil, err
 		}
-		q.hostIDs[name] = id
+		q.hosts[name] = hostRec{id: id, sum: hostSum(addr, labels)}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -128,9 +137,7 @@ func newWriter(s *Store) (*writer, *sqlw, error) {
 		}
 		c.kind, _ = obs.ParseKind(kind)
 		w.checks[c.key] = c
-		if target != "" {
-			w.targets[c.key] = target
-		}
+		c.target = target
 	}
 	s.checks.Store(int64(len(w.checks)))
 	return w, q, rows.Err()
@@ -347,7 +354,7 @@ func (w *writer) send(block bool) {
 	for i := range b.checks {
 		m := &b.checks[i]
 		m.c.dirty = false
-		m.kind, m.target = m.c.kind, w.targets[m.c.key]
+		m.kind, m.target = m.c.kind, m.c.target
 	}
 	if block {
 		w.sq <- b
@@ -388,11 +395,13 @@ type sqlw struct {
 	in   <-chan *batch
 	done chan<- struct{}
 
-	hostIDs map[string]int64 // committed rows only
-	backlog []pend           // rollup rows not yet written, oldest first
-	retry   []chkMeta        // checks whose insert failed: tried again
-	waiters []chan error     // syncs told once the backlog is written
-	werr    error            // a failed commit since the waiters' syncs
+	hosts       map[string]hostRec // committed rows only
+	nextHostID  int64              // ids are assigned here: inserts need no RETURNING round trip
+	nextCheckID int64
+	backlog     []pend       // rollup rows not yet written, oldest first
+	retry       []chkMeta    // checks whose insert failed: tried again
+	waiters     []chan error // syncs told once the backlog is written
+	werr        error        // a failed commit since the waiters' syncs
 
 	nextRetention time.Time
 	retentionBusy bool // the last pass hit its batch limit: continue next time
@@ -478,13 +487,14 @@ func (q *sqlw) commit(b *batch) error {
 	}
 	start := time.Now()
 	rows := q.backlog[:nroll]
-	hostIDs := map[string]int64{}
+	hosts := map[string]hostRec{}
 	checkIDs := make(map[*chk]int64, len(checks))
+	nextHost, nextCheck := q.nextHostID, q.nextCheckID
 	var results uint64
 	for i := range rows {
 		results += uint64(rows[i].acc.probes)
 	}
-	err := q.write(b, checks, rows, hostIDs, checkIDs)
+	err := q.write(b, checks, rows, hosts, checkIDs)
 	q.backlog = append(q.backlog[:0], q.backlog[nroll:]...)
 	if len(q.backlog) == 0 && cap(q.backlog) > 1<<16 {
 		q.backlog = nil // give a large fleet's minute back
@@ -493,6 +503,7 @@ func (q *sqlw) commit(b *batch) error {
 	n := b.events
 	if err != nil {
 		q.retry = checks
+		q.nextHostID, q.nextCheckID = nextHost, nextCheck // rolled back
 		s.errs.Add(1)
 		msg := err.Error()
 		s.lastErr.Store(&msg)
@@ -501,8 +512,8 @@ func (q *sqlw) commit(b *batch) error {
 		}
 		return err
 	}
-	for k, v := range hostIDs {
-		q.hostIDs[k] = v
+	for k, v := range hosts {
+		q.hosts[k] = v
 	}
 	for c, id := range checkIDs {
 		c.id = id
@@ -521,16 +532,13 @@ func (q *sqlw) commit(b *batch) error {
 }
 
 const (
-	qHostUpsert = `INSERT INTO hosts (name, address, labels, first_seen) VALUES (?, ?, ?, ?)
-		ON CONFLICT (name) DO UPDATE SET address = excluded.address, labels = excluded.labels
-		RETURNING id`
-	qHostEnsure = `INSERT INTO hosts (name, first_seen) VALUES (?, ?)
-		ON CONFLICT (name) DO UPDATE SET name = name RETURNING id`
-	qCheckUpsert = `INSERT INTO checks (host_id, name, kind, target, first_seen) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (host_id, name) DO UPDATE SET
-			kind = CASE WHEN excluded.kind = 'invalid' THEN kind ELSE excluded.kind END,
-			target = CASE WHEN excluded.target = '' THEN target ELSE excluded.target END
-		RETURNING id`
+	qHostInsert  = `INSERT INTO hosts (id, name, address, labels, first_seen) VALUES `
+	qHostUpdate  = `UPDATE hosts SET address = ?, labels = ? WHERE id = ?`
+	qCheckInsert = `INSERT INTO checks (id, host_id, name, kind, target, first_seen) VALUES `
+	qCheckUpdate = `UPDATE checks SET
+			kind = CASE WHEN ?1 = 'invalid' THEN kind ELSE ?1 END,
+			target = CASE WHEN ?2 = '' THEN target ELSE ?2 END
+		WHERE id = ?3`
 	qRollupInsert = `INSERT INTO rollups (check_id, minute, probes, losses, rtt_n, rtt_sum, rtt_min, rtt_max, last_ok,
 			health_n, cpu_sum, mem_sum, disk_sum, load_sum) VALUES `
 	qRollupRow    = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -559,6 +567,43 @@ const (
 	qMessage = `INSERT INTO events (at, host, check_name, source, level, message) VALUES (?, ?, ?, ?, ?, ?)`
 )
 
+// hostRec is a stored host: its id and a hash of its address and labels
+// (so an unchanged host list costs no writes).
+type hostRec struct {
+	id  int64
+	sum uint64
+}
+
+func hostSum(addr, labelsJSON string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(addr))
+	h.Write([]byte{0})
+	h.Write([]byte(labelsJSON))
+	return h.Sum64()
+}
+
+// Multi-row inserts of new hosts and checks: hostCols and checkCols values
+// a row, up to multiRows rows a statement.
+const (
+	hostCols  = 5
+	checkCols = 6
+	multiRows = 64
+)
+
+var multiCache sync.Map // "prefix/cols/n" → statement text
+
+// multiInsert returns prefix followed by n rows of cols placeholders.
+func multiInsert(prefix string, cols, n int) string {
+	k := prefix + "/" + strconv.Itoa(cols) + "/" + strconv.Itoa(n)
+	if v, ok := multiCache.Load(k); ok {
+		return v.(string)
+	}
+	row := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+	q := prefix + strings.TrimSuffix(strings.Repeat(row+",", n), ",")
+	multiCache.Store(k, q)
+	return q
+}
+
 // rollupCols is the number of values in one rollup row; rollupMulti the
 // rows per multi-row statement (14 × 64 = 896 variables, under SQLite's
 // limit of 32,766).
@@ -572,7 +617,7 @@ var (
 	qRollupMulti = qRollupInsert + strings.Repeat(qRollupRow+",", rollupMulti-1) + qRollupRow + qRollupUpsert
 )
 
-func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hostIDs map[string]int64, checkIDs map[*chk]int64) error {
+func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]hostRec, checkIDs map[*chk]int64) error {
 	ctx := context.Background()
 	tx, err := q.s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -580,9 +625,29 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hostIDs map[string
 	}
 	defer tx.Rollback()
 	now := ms(q.s.opts.Now())
+	host := func(name string) (hostRec, bool) {
+		if r, ok := hosts[name]; ok {
+			return r, true
+		}
+		r, ok := q.hosts[name]
+		return r, ok
+	}
 
+	// Hosts: new ones inserted with the next id, changed ones updated,
+	// unchanged ones (the usual reload) not touched.
+	var newHosts []any
+	flushHosts := func() error {
+		for len(newHosts) > 0 {
+			n := min(len(newHosts)/hostCols, multiRows)
+			if _, err := tx.Exec(multiInsert(qHostInsert, hostCols, n), newHosts[:n*hostCols]...); err != nil {
+				return fmt.Errorf("hosts: %w", err)
+			}
+			newHosts = newHosts[n*hostCols:]
+		}
+		return nil
+	}
 	if len(b.hosts) > 0 {
-		upsert, err := tx.Prepare(qHostUpsert)
+		update, err := tx.Prepare(qHostUpdate)
 		if err != nil {
 			return err
 		}
@@ -595,40 +660,66 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hostIDs map[string
 			if err != nil {
 				return err
 			}
-			var id int64
-			if err := upsert.QueryRow(h.Name, h.Address, string(lj), now).Scan(&id); err != nil {
-				return fmt.Errorf("host %q: %w", h.Name, err)
+			sum := hostSum(h.Address, string(lj))
+			r, ok := host(h.Name)
+			switch {
+			case !ok:
+				r = hostRec{id: q.nextHostID, sum: sum}
+				q.nextHostID++
+				newHosts = append(newHosts, r.id, h.Name, h.Address, string(lj), now)
+			case r.sum != sum:
+				if _, err := update.Exec(h.Address, string(lj), r.id); err != nil {
+					return fmt.Errorf("host %q: %w", h.Name, err)
+				}
+				r.sum = sum
+			default:
+				continue
 			}
-			hostIDs[h.Name] = id
+			hosts[h.Name] = r
 		}
 	}
 	if len(checks) > 0 {
-		ensure, err := tx.Prepare(qHostEnsure)
+		update, err := tx.Prepare(qCheckUpdate)
 		if err != nil {
 			return err
 		}
-		upsert, err := tx.Prepare(qCheckUpsert)
-		if err != nil {
-			return err
-		}
+		var newChecks []any
 		for _, m := range checks {
 			c := m.c
-			hid, ok := hostIDs[c.key.host]
-			if !ok {
-				hid, ok = q.hostIDs[c.key.host]
+			r, ok := host(c.key.host)
+			if !ok { // a host known only from its events
+				r = hostRec{id: q.nextHostID, sum: hostSum("", "{}")}
+				q.nextHostID++
+				hosts[c.key.host] = r
+				newHosts = append(newHosts, r.id, c.key.host, "", "{}", now)
 			}
-			if !ok {
-				if err := ensure.QueryRow(c.key.host, now).Scan(&hid); err != nil {
-					return fmt.Errorf("host %q: %w", c.key.host, err)
+			if _, done := checkIDs[c]; done {
+				continue
+			}
+			if c.id != 0 {
+				if _, err := update.Exec(m.kind.String(), m.target, c.id); err != nil {
+					return fmt.Errorf("check %s/%s: %w", c.key.host, c.key.check, err)
 				}
-				hostIDs[c.key.host] = hid
+				continue
 			}
-			var id int64
-			if err := upsert.QueryRow(hid, c.key.check, m.kind.String(), m.target, now).Scan(&id); err != nil {
-				return fmt.Errorf("check %s/%s: %w", c.key.host, c.key.check, err)
-			}
+			id := q.nextCheckID
+			q.nextCheckID++
 			checkIDs[c] = id
+			newChecks = append(newChecks, id, r.id, c.key.check, m.kind.String(), m.target, now)
 		}
+		if err := flushHosts(); err != nil {
+			return err
+		}
+		for len(newChecks) > 0 {
+			n := min(len(newChecks)/checkCols, multiRows)
+			if _, err := tx.Exec(multiInsert(qCheckInsert, checkCols, n), newChecks[:n*checkCols]...); err != nil {
+				return fmt.Errorf("checks: %w", err)
+			}
+			newChecks = newChecks[n*checkCols:]
+		}
+	}
+	if err := flushHosts(); err != nil {
+		return err
 	}
 	id := func(c *chk) int64 {
 		if v, ok := checkIDs[c]; ok {

@@ -3,7 +3,6 @@
 package wire
 
 import (
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/hmac"
@@ -14,18 +13,21 @@ import (
 	"hash"
 	"math"
 	"sync"
+
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // Push heartbeat HBP1 and its acknowledgement HBA1 (docs/wire.md §8).
 //
-// A datagram is a 32-byte header, a body of TLV sections, and a 16-byte
+// A datagram is a 44-byte header, a body of TLV sections, and a 16-byte
 // tag. With a key the tag authenticates header and body (HMAC-SHA256, or
-// AES-256-GCM when sealed, the body then being encrypted); without one
-// (key id 0) it is a plain SHA-256 digest that only detects corruption.
+// XChaCha20-Poly1305 when sealed, the body then being encrypted); without
+// one (key id 0) it is a plain SHA-256 digest that only detects
+// corruption.
 const (
 	PushMagic     = "HBP1"
 	PushVersion   = 1
-	PushHeaderLen = 32
+	PushHeaderLen = 44
 	PushTagLen    = 16
 	// PushMaxLen is the largest datagram: it fits the IPv6 minimum MTU
 	// (1280) less the IPv6 and UDP headers, so it is never fragmented.
@@ -33,7 +35,7 @@ const (
 	// PushMaxBody is the largest body PushMaxLen leaves room for.
 	PushMaxBody = PushMaxLen - PushHeaderLen - PushTagLen
 
-	PushFlagSealed   = 1 << 0 // body encrypted (AES-256-GCM); needs a key
+	PushFlagSealed   = 1 << 0 // body encrypted (XChaCha20-Poly1305); needs a key
 	PushFlagBoot     = 1 << 1 // first heartbeat after the sender started
 	PushFlagShutdown = 1 << 2 // last heartbeat: the sender is stopping
 	pushFlagsKnown   = PushFlagSealed | PushFlagBoot | PushFlagShutdown
@@ -43,16 +45,16 @@ const (
 	offPFlags    = 5
 	offPKeyID    = 6
 	offPReserved = 7
-	offPBootID   = 8 // boot id (4) ‖ sequence (8): the GCM nonce
-	offPSeq      = 12
-	offPSentAt   = 20
-	offPBodyLen  = 28
-	offPPad      = 30
+	offPBootID   = 8 // boot id (16) ‖ sequence (8): the XChaCha20 nonce
+	offPSeq      = 24
+	offPSentAt   = 32
+	offPBodyLen  = 40
+	offPPad      = 42
 	offPBody     = PushHeaderLen
 
 	AckMagic   = "HBA1"
 	AckVersion = 1
-	AckLen     = 52
+	AckLen     = 64
 
 	AckFlagKernelRx = 1 << 0 // RxTime is the kernel's receive timestamp
 
@@ -62,10 +64,10 @@ const (
 	offAKeyID   = 6
 	offAPad     = 7
 	offABootID  = 8
-	offASeq     = 12
-	offARxTime  = 20
-	offATxTime  = 28
-	offATag     = 36
+	offASeq     = 24
+	offARxTime  = 32
+	offATxTime  = 40
+	offATag     = 48
 )
 
 // Section types of an HBP1 body. Unknown types are skipped by readers, so
@@ -102,8 +104,10 @@ var (
 
 // PushKey authenticates and seals HBP1 datagrams and their ACKs. It is
 // derived from the same 32-byte master secret as Key, under its own HKDF
-// labels, so push sealing never shares a (key, nonce) pair with the health
-// blob's sealing.
+// labels, so push sealing never shares a key with the health blob's. The
+// sealing nonce is the sender's 128-bit random boot id and its sequence:
+// no (key, nonce) pair repeats unless two sender starts draw the same boot
+// id (chance below n²/2¹²⁹ for n starts).
 type PushKey struct {
 	ID   uint8
 	aead cipher.AEAD
@@ -122,7 +126,7 @@ func NewPushKey(id uint8, master []byte) (*PushKey, error) {
 	if id == 0 || len(master) != KeyLen {
 		return nil, ErrKey
 	}
-	sk, err := hkdf.Key(sha256.New, master, nil, "hb push seal v1", 32)
+	sk, err := hkdf.Key(sha256.New, master, nil, "hb push seal v2", chacha20poly1305.KeySize)
 	if err != nil {
 		return nil, err
 	}
@@ -130,11 +134,7 @@ func NewPushKey(id uint8, master []byte) (*PushKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	blk, err := aes.NewCipher(sk)
-	if err != nil {
-		return nil, err
-	}
-	aead, err := cipher.NewGCM(blk)
+	aead, err := chacha20poly1305.NewX(sk)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +162,7 @@ func tag(dst []byte, k *PushKey, msg []byte) {
 type PushHeader struct {
 	Flags  uint8  // PushFlag*; Sealed is set by EncodePush from its argument
 	KeyID  uint8  // 0: unauthenticated
-	BootID uint32 // random per sender start
+	BootID BootID // 128 random bits per sender start
 	Seq    uint64 // increases with every datagram of one boot; never 0
 	SentAt int64  // unix ns, sender's clock
 }
@@ -177,8 +177,8 @@ type Push struct {
 // EncodePush appends the datagram made of h and body to dst. k nil sends
 // it unauthenticated (h.KeyID must be 0 and seal false); with k, seal
 // encrypts the body. The nonce is h.BootID ‖ h.Seq: a sender must never
-// send two datagrams with the same pair under one key (a random boot id
-// per start and a counter do that).
+// send two datagrams with the same pair under one key (a random 128-bit
+// boot id per start and a counter do that).
 func EncodePush(dst []byte, h PushHeader, body []byte, k *PushKey, seal bool) ([]byte, error) {
 	if len(body) > PushMaxBody {
 		return dst, ErrTooBig
@@ -197,14 +197,14 @@ func EncodePush(dst []byte, h PushHeader, body []byte, k *PushKey, seal bool) ([
 	start := len(dst)
 	dst = append(dst, PushMagic...)
 	dst = append(dst, PushVersion, flags, id, 0)
-	dst = binary.BigEndian.AppendUint32(dst, h.BootID)
+	dst = append(dst, h.BootID[:]...)
 	dst = binary.BigEndian.AppendUint64(dst, h.Seq)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(h.SentAt))
 	dst = binary.BigEndian.AppendUint16(dst, uint16(len(body)))
 	dst = append(dst, 0, 0)
 	if seal {
 		hdr := dst[start : start+PushHeaderLen]
-		return k.aead.Seal(dst, hdr[offPBootID:offPBootID+12], body, hdr), nil
+		return k.aead.Seal(dst, hdr[offPBootID:offPBootID+chacha20poly1305.NonceSizeX], body, hdr), nil
 	}
 	dst = append(dst, body...)
 	var t [PushTagLen]byte
@@ -259,7 +259,7 @@ func DecodePush(b []byte, k *PushKey, p *Push) error {
 	}
 	body := b[offPBody : offPBody+n]
 	if flags&PushFlagSealed != 0 {
-		if _, err := k.aead.Open(body[:0], b[offPBootID:offPBootID+12], b[offPBody:offPBody+n+PushTagLen], b[:PushHeaderLen]); err != nil {
+		if _, err := k.aead.Open(body[:0], b[offPBootID:offPBootID+chacha20poly1305.NonceSizeX], b[offPBody:offPBody+n+PushTagLen], b[:PushHeaderLen]); err != nil {
 			return ErrTag
 		}
 	} else {
@@ -270,7 +270,7 @@ func DecodePush(b []byte, k *PushKey, p *Push) error {
 		}
 	}
 	p.Flags, p.KeyID = flags, id
-	p.BootID = be.Uint32(b[offPBootID:])
+	p.BootID = BootID(b[offPBootID : offPBootID+BootIDLen])
 	p.Seq = be.Uint64(b[offPSeq:])
 	p.SentAt = int64(be.Uint64(b[offPSentAt:]))
 	p.Body = body
@@ -728,7 +728,7 @@ func ValidateSection(s Section) error {
 // accepted so far (the sender's clock must not step back across a
 // restart); anything older is a replay of an earlier boot.
 type ReplayWindow struct {
-	BootID uint32
+	BootID BootID
 	Top    uint64 // highest sequence accepted in this boot
 	Seen   uint64 // bit i: Top-i accepted
 	Newest int64  // highest SentAt accepted
@@ -741,7 +741,7 @@ const ReplayWidth = 64
 
 // Accept reports whether (bootID, seq, sentAt) is fresh and, if so,
 // records it. Call it only for datagrams that authenticated.
-func (w *ReplayWindow) Accept(bootID uint32, seq uint64, sentAt int64) bool {
+func (w *ReplayWindow) Accept(bootID BootID, seq uint64, sentAt int64) bool {
 	if seq == 0 {
 		return false
 	}
@@ -778,7 +778,7 @@ func (w *ReplayWindow) Accept(bootID uint32, seq uint64, sentAt int64) bool {
 type Ack struct {
 	Flags  uint8 // AckFlagKernelRx
 	KeyID  uint8
-	BootID uint32 // echoed from the heartbeat
+	BootID BootID // echoed from the heartbeat
 	Seq    uint64 // echoed
 	RxTime int64  // unix ns the server received the heartbeat (kernel timestamp with AckFlagKernelRx)
 	TxTime int64  // unix ns the server sent this ACK (its process clock)
@@ -801,7 +801,7 @@ func EncodeAck(dst []byte, a Ack, k *PushKey) error {
 		b[offAKeyID] = k.ID
 	}
 	be := binary.BigEndian
-	be.PutUint32(b[offABootID:], a.BootID)
+	copy(b[offABootID:], a.BootID[:])
 	be.PutUint64(b[offASeq:], a.Seq)
 	be.PutUint64(b[offARxTime:], uint64(a.RxTime))
 	be.PutUint64(b[offATxTime:], uint64(a.TxTime))
@@ -840,7 +840,7 @@ func DecodeAck(b []byte, k *PushKey, a *Ack) error {
 		return ErrTag
 	}
 	be := binary.BigEndian
-	*a = Ack{Flags: b[offAFlags], KeyID: id, BootID: be.Uint32(b[offABootID:]), Seq: be.Uint64(b[offASeq:]),
+	*a = Ack{Flags: b[offAFlags], KeyID: id, BootID: BootID(b[offABootID : offABootID+BootIDLen]), Seq: be.Uint64(b[offASeq:]),
 		RxTime: int64(be.Uint64(b[offARxTime:])), TxTime: int64(be.Uint64(b[offATxTime:]))}
 	return nil
 }

@@ -52,7 +52,9 @@ func samplePushBody(t testing.TB) []byte {
 	return b
 }
 
-var sampleHeader = PushHeader{Flags: PushFlagBoot, BootID: 0x0badf00d, Seq: 42, SentAt: 1700000000_123456789}
+var sampleBoot = BootID{0x0b, 0xad, 0xf0, 0x0d, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+
+var sampleHeader = PushHeader{Flags: PushFlagBoot, BootID: sampleBoot, Seq: 42, SentAt: 1700000000_123456789}
 
 func TestPushGoldenAndRoundTrip(t *testing.T) {
 	body := samplePushBody(t)
@@ -252,7 +254,7 @@ func TestSectionRejects(t *testing.T) {
 func TestReplayWindow(t *testing.T) {
 	var w ReplayWindow
 	steps := []struct {
-		boot   uint32
+		boot   byte
 		seq    uint64
 		sentAt int64
 		want   bool
@@ -272,7 +274,7 @@ func TestReplayWindow(t *testing.T) {
 		{2, 2, 1002, true},
 	}
 	for i, s := range steps {
-		if got := w.Accept(s.boot, s.seq, s.sentAt); got != s.want {
+		if got := w.Accept(BootID{s.boot}, s.seq, s.sentAt); got != s.want {
 			t.Fatalf("step %d %+v: got %v", i, s, got)
 		}
 	}
@@ -280,12 +282,12 @@ func TestReplayWindow(t *testing.T) {
 
 func TestAckGoldenAndRejects(t *testing.T) {
 	k := testPushKey(t, 1)
-	a := Ack{Flags: AckFlagKernelRx, BootID: 0x0badf00d, Seq: 42, RxTime: 1700000000_200000000, TxTime: 1700000000_200050000}
+	a := Ack{Flags: AckFlagKernelRx, BootID: sampleBoot, Seq: 42, RxTime: 1700000000_200000000, TxTime: 1700000000_200050000}
 	b := make([]byte, AckLen)
 	if err := EncodeAck(b, a, k); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "ack.hex", "HBA1: kernel rx, boot 0x0badf00d, seq 42, rx 1700000000.2, tx +50µs; key id 1, master 00 01 … 1f", b)
+	golden(t, "ack.hex", "HBA1: kernel rx, boot 0badf00d 04 05 … 0f, seq 42, rx 1700000000.2, tx +50µs; key id 1, master 00 01 … 1f", b)
 	var got Ack
 	if err := DecodeAck(b, k, &got); err != nil {
 		t.Fatal(err)
@@ -386,12 +388,12 @@ func TestPushDocsAgree(t *testing.T) {
 			t.Errorf("%s missing from docs/wire.md §8", n)
 		}
 	}
-	for _, want := range []string{"`PushMaxLen` = 1232", "`AckLen` = 52", "`PushHeaderLen` = 32"} {
+	for _, want := range []string{"`PushMaxLen` = 1232", "`AckLen` = 64", "`PushHeaderLen` = 44"} {
 		if !strings.Contains(string(raw), want) {
 			t.Errorf("docs/wire.md lacks %q", want)
 		}
 	}
-	if PushMaxLen != 1232 || AckLen != 52 || PushHeaderLen != 32 || offATag+PushTagLen != AckLen {
+	if PushMaxLen != 1232 || AckLen != 64 || PushHeaderLen != 44 || offATag+PushTagLen != AckLen {
 		t.Error("sizes differ from docs")
 	}
 }

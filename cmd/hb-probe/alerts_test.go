@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //go:build linux
 
 package main
@@ -120,7 +122,7 @@ func TestAlertsEndToEnd(t *testing.T) {
 	tl.WriteString("198.18.16.10 name=web1\n198.18.16.11 name=web2\n198.18.0.0/20 role=mass\n")
 	os.WriteFile(targets, []byte(tl.String()), 0o644)
 	cfg := filepath.Join(dir, "hb-probe.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`targets = %q
+	cfgText := fmt.Sprintf(`targets = %q
 interval = "1s"
 timeout = "500ms"
 rate = 0
@@ -143,16 +145,20 @@ name = "host_down"
 kind = "icmp"
 state = "down"
 severity = "critical"
-`, targets, filepath.Join(dir, "hb.db"), apiAddr, hookLn.Addr().String())), 0o644)
+`, targets, filepath.Join(dir, "hb.db"), apiAddr, hookLn.Addr().String())
+	os.WriteFile(cfg, []byte(cfgText), 0o644)
 
 	var log syncBuffer
-	cmd := exec.Command("ip", "netns", "exec", fleet.Prober.Name, bin, "--config", cfg)
-	cmd.Stdout, cmd.Stderr = &log, &log
-	cmd.Env = append(os.Environ(), "HB_CONFIG=")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	var cmd *exec.Cmd
+	startDaemon := func() {
+		cmd = exec.Command("ip", "netns", "exec", fleet.Prober.Name, bin, "--config", cfg)
+		cmd.Stdout, cmd.Stderr = &log, &log
+		cmd.Env = append(os.Environ(), "HB_CONFIG=")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	defer func() {
+	stopDaemon := func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
 		go func() { cmd.Wait(); close(done) }()
@@ -162,7 +168,9 @@ severity = "critical"
 			cmd.Process.Kill()
 			<-done
 		}
-	}()
+	}
+	startDaemon()
+	defer func() { stopDaemon() }()
 	waitFor(t, "the probe mode", &log, func() bool { return strings.Contains(log.String(), `msg="probe mode"`) })
 	if strings.Contains(log.String(), "socket=udp") {
 		t.Skip("no raw or ping sockets: only UDP probes, which the fleet does not answer")
@@ -289,6 +297,34 @@ severity = "critical"
 	m = waitMsgs("mass recovery", 1, 30*time.Second)
 	if m[0].Counts.Resolved < 4000 {
 		t.Errorf("mass recovery: %+v", m[0].Counts)
+	}
+
+	// 6. SIGHUP (renotify_interval 4s -> 1h) keeps the firing alert and
+	// sends nothing; a restart restores it: no second "firing", and the
+	// recovery still reaches the channel that got it.
+	cut("198.18.16.10/32")
+	waitMsgs("web1 down before reload", 1, 15*time.Second)
+	os.WriteFile(cfg, []byte(strings.Replace(cfgText, `renotify_interval = "4s"`, `renotify_interval = "1h"`, 1)), 0o644)
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "the reload", &log, func() bool { return strings.Contains(log.String(), "alert rules applied") })
+	time.Sleep(6 * time.Second)
+	if m := hook.take(); len(m) != 0 {
+		t.Fatalf("notified across the reload: %+v", m)
+	}
+	stopDaemon()
+	startDaemon()
+	waitFor(t, "the restarted API", &log, func() bool {
+		var l struct{ Alerts []struct{ Host string } }
+		return api("GET", "/api/v1/alerts?host=web1", "", &l) == 200 && len(l.Alerts) == 1
+	})
+	time.Sleep(8 * time.Second)
+	if m := hook.take(); len(m) != 0 {
+		t.Fatalf("notified again after the restart: %+v", m)
+	}
+	restore("198.18.16.10/32")
+	m = waitMsgs("web1 recovery after restart", 1, 15*time.Second)
+	if m[0].Alerts[0].Status != "resolved" || m[0].Alerts[0].Host != "web1" {
+		t.Fatalf("recovery after restart: %+v", m[0])
 	}
 
 	// Metrics and the CLI.

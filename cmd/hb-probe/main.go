@@ -43,6 +43,7 @@ var subcommands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"check-config": runCheckConfig, // checkconfig.go
 	"notify":       runNotify,      // alerts.go
 	"alerts":       runAlerts,      // alerts.go
+	"passwd":       runPasswd,      // passwd.go
 }
 
 func main() {

@@ -5,20 +5,58 @@
 // base64, or as 32 raw bytes; surrounding whitespace ignored; parsed by
 // wire.ParseSecret) and derive their keys from them here. The secret is
 // never logged or put in an error.
+//
+// Like ssh with a private key, the loader refuses a key file that group or
+// others may read, write or execute, for both binaries: the secret seals
+// every host's health, makes every host's tokens and authenticates push
+// heartbeats. The file must be mode 0600 (or stricter), owned by the user
+// the service runs as (docs/packaging.md).
 package keyfile
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"syscall"
 
 	"github.com/hbmon/hb/wire"
 )
 
-// Secret reads the master secret from path.
+// ErrMode is returned (wrapped, with the file's name, mode and the chmod
+// that fixes it) for a key file group or others may access.
+var ErrMode = errors.New("key file is accessible by group or others")
+
+// maxFile bounds what is read: a key file is at most 64 hex digits and
+// some whitespace, so anything much larger is not one.
+const maxFile = 4096
+
+// Secret reads the master secret from path. It refuses anything but a
+// regular file of mode 0600 or stricter (checked on the opened file, so a
+// swap between check and read cannot slip a different file in).
 func Secret(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("key file: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("key file: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("key file %s: not a regular file", path)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %04o; make it readable by its owner only: chmod 600 %s (owned by the user the service runs as)",
+			ErrMode, path, perm, path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", path, err)
+	}
+	if len(b) > maxFile {
+		return nil, fmt.Errorf("key file %s: %w: longer than %d bytes", path, wire.ErrKey, maxFile)
 	}
 	secret, err := wire.ParseSecret(b)
 	if err != nil {

@@ -11,7 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/hbmon/hb/wire"
 )
 
 func TestFormats(t *testing.T) {
@@ -65,5 +68,56 @@ func TestFormats(t *testing.T) {
 	}
 	if _, err := Key(filepath.Join(dir, "missing"), 1); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v; want errors.Is(err, fs.ErrNotExist)", err)
+	}
+}
+
+// TestModeRefused: both binaries load keys here, so a key file group or
+// others may read, write or execute is refused for every derived key, with
+// the file and the chmod that fixes it named; 0600 and 0400 load.
+func TestModeRefused(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hb.key")
+	if err := os.WriteFile(path, []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	load := map[string]func() error{
+		"Secret":  func() error { _, err := Secret(path); return err },
+		"Key":     func() error { _, err := Key(path, 1); return err },
+		"PushKey": func() error { _, err := PushKey(path, 1); return err },
+	}
+	for _, mode := range []os.FileMode{0o640, 0o604, 0o620, 0o602, 0o610, 0o601, 0o644, 0o660, 0o666} {
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		for name, f := range load {
+			err := f()
+			if !errors.Is(err, ErrMode) || !strings.Contains(err.Error(), path+" has mode") ||
+				!strings.Contains(err.Error(), "chmod 600 "+path) || strings.Contains(err.Error(), "abab") {
+				t.Errorf("%s, mode %04o: %v; want ErrMode naming the file and chmod 600, never the secret", name, mode, err)
+			}
+		}
+	}
+	for _, mode := range []os.FileMode{0o600, 0o400} {
+		os.Chmod(path, mode)
+		for name, f := range load {
+			if err := f(); err != nil {
+				t.Errorf("%s, mode %04o: %v", name, mode, err)
+			}
+		}
+	}
+	// Not a regular file: a directory (mode 0700) and a FIFO (0600), which
+	// must not block the loader.
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{dir, filepath.Join(dir, "fifo")} {
+		if _, err := Secret(p); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("%s: %v; want not a regular file", p, err)
+		}
+	}
+	big := filepath.Join(dir, "big")
+	os.WriteFile(big, make([]byte, 8192), 0o600)
+	if _, err := Secret(big); !errors.Is(err, wire.ErrKey) {
+		t.Errorf("8 KiB file: %v", err)
 	}
 }

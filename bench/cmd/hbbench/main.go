@@ -111,11 +111,12 @@ func cmdBPFResponder(args []string) error {
 func cmdHTTPGet(args []string) error {
 	fs := flag.NewFlagSet("http-get", flag.ExitOnError)
 	wait := fs.Duration("wait", 0, "retry this long until the server answers 200")
+	timeout := fs.Duration("timeout", 30*time.Second, "one request's time limit")
 	fs.Parse(args)
 	if fs.NArg() != 1 {
 		return fmt.Errorf("http-get: want one URL")
 	}
-	c := &http.Client{Timeout: 30 * time.Second}
+	c := &http.Client{Timeout: *timeout}
 	deadline := time.Now().Add(*wait)
 	for {
 		resp, err := c.Get(fs.Arg(0))

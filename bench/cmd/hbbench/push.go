@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux
+
 package main
 
 import (
@@ -23,7 +25,7 @@ func (e *env) push() string {
 	}
 	fmt.Fprintf(&b, "`hbpushload` (bench/cmd/hbpushload) sends, from a load-generator namespace over a veth, one real HBP1\n"+
 		"heartbeat per simulated host every 10 s (spread evenly; health blob, 4 cores, 2 mounts, an interface, swap, processes:\n"+
-		"about 460 bytes, keyed with HMAC-SHA256 or sealed with AES-256-GCM) to `hb-probe` in daemon mode in another namespace\n"+
+		"about 460 bytes, keyed with HMAC-SHA256 or sealed with XChaCha20-Poly1305) to `hb-probe` in daemon mode in another namespace\n"+
 		"(`[push] enabled`, one `heartbeat://hNNNNNN` target per host, history database in a temp dir). After a %s warm-up,\n"+
 		"a %s window: *CPU %%* = hb-probe's utime+stime from `/proc/PID/stat` over the window ÷ its length; *RSS* =\n"+
 		"`VmRSS` at its end; over the whole run, *not received* = 1 − hb-probe's `hb_push_datagrams_total` ÷ heartbeats sent,\n"+

@@ -46,8 +46,11 @@ type env struct {
 
 	apiResult *monitorResult // the largest monitor run, with its API figures
 
-	pprofDir string // -pprof: CPU and heap profiles of each monitor run go here
-	sizes    []int  // -sizes: monitor sizes instead of the defaults
+	pprofDir string        // -pprof: CPU and heap profiles of each monitor run go here
+	sizes    []int         // -sizes: monitor sizes instead of the defaults
+	interval time.Duration // -interval: the monitor's probe interval (default 10s)
+	rate     int           // -rate: the monitor's --rate (0: hb-probe's default)
+	extraCfg string        // -daemon-config: TOML appended to the monitor daemon's config (alert rules)
 }
 
 var (
@@ -80,7 +83,11 @@ func cmdRun(args []string) error {
 	hbProbe := fs.String("hb-probe", "bin/hb-probe", "hb-probe binary")
 	hbResponder := fs.String("hb-responder", "bin/hb-responder", "hb-responder binary")
 	pprofDir := fs.String("pprof", "", "monitor: enable the daemon's /debug/pprof/ and save a CPU profile of each window and a heap profile after it in `DIR` (profiling costs the daemon a little CPU)")
-	sizesFlag := fs.String("sizes", "", "monitor: comma-separated target counts (default 10000,100000; -quick 1000,5000)")
+	sizesFlag := fs.String("sizes", "", "monitor: comma-separated target counts (default 10000,100000; -quick 1000,5000); beyond 131,070 the targets continue in 2001:2::/64")
+	interval := fs.Duration("interval", 10*time.Second, "monitor: probe interval")
+	rate := fs.Int("rate", 0, "monitor: hb-probe --rate (0: its default)")
+	update := fs.Bool("update", false, "with -only: replace only those sections in the -out file (matched by their headings), keeping the rest")
+	extraCfg := fs.String("daemon-config", "", "monitor: append this TOML `FILE` to the daemon's (otherwise empty) config, e.g. alert rules")
 	fs.Parse(args)
 
 	self, err := os.Executable()
@@ -105,7 +112,7 @@ func cmdRun(args []string) error {
 	if err := bench.DeleteStale(*prefix); err != nil {
 		return err
 	}
-	f, err := bench.NewFleet(bench.FleetConfig{Prefix: *prefix, Block: testutil.SimPrefix})
+	f, err := bench.NewFleet(bench.FleetConfig{Prefix: *prefix, Block: testutil.SimPrefix, Block6: netip.MustParsePrefix("2001:2::/64")})
 	if err != nil {
 		return err
 	}
@@ -114,7 +121,7 @@ func cmdRun(args []string) error {
 			fmt.Fprintln(os.Stderr, "hbbench: fleet cleanup:", err)
 		}
 	})
-	e := &env{fleet: f, self: self, runs: *runs, quick: *quick, tmp: tmp, pprofDir: *pprofDir}
+	e := &env{fleet: f, self: self, runs: *runs, quick: *quick, tmp: tmp, pprofDir: *pprofDir, interval: *interval, rate: *rate, extraCfg: *extraCfg}
 	for _, v := range strings.Split(*sizesFlag, ",") {
 		if v = strings.TrimSpace(v); v == "" {
 			continue
@@ -133,7 +140,9 @@ func cmdRun(args []string) error {
 		return *only == "" || slices.Contains(strings.Split(*only, ","), s)
 	}
 	var doc strings.Builder
-	doc.WriteString(header(e, os.Args))
+	if !*update {
+		doc.WriteString(header(e, os.Args))
+	}
 	start := time.Now()
 	for _, s := range []struct {
 		name string
@@ -143,6 +152,7 @@ func cmdRun(args []string) error {
 		{"rtt", e.rtt},
 		{"responder", e.responder},
 		{"monitor", e.monitor},
+		{"monitor1m", e.monitor1M},
 		{"api", e.api},
 		{"push", e.push},
 		{"gobench", e.gobench},
@@ -154,6 +164,19 @@ func cmdRun(args []string) error {
 		fmt.Fprintf(os.Stderr, "hbbench: %s…\n", s.name)
 		doc.WriteString(s.fn())
 		fmt.Fprintf(os.Stderr, "hbbench: %s done in %.0fs\n", s.name, time.Since(t0).Seconds())
+	}
+	if *update {
+		if *out == "-" || *only == "" {
+			return fmt.Errorf("-update needs -only and an -out file")
+		}
+		old, err := os.ReadFile(*out)
+		if err != nil {
+			return err
+		}
+		load, _ := os.ReadFile("/proc/loadavg")
+		note := fmt.Sprintf("_This section: `hbbench %s` on %s, %.0f s, load average %s (a shared machine: other work shows up as spread)._\n\n",
+			strings.Join(os.Args[1:], " "), time.Now().UTC().Format(time.RFC3339), time.Since(start).Seconds(), strings.Join(strings.Fields(string(load))[:3], " "))
+		return os.WriteFile(*out, []byte(bench.ReplaceSections(string(old), doc.String()+note)), 0o644)
 	}
 	fmt.Fprintf(&doc, "\n_Whole run: %.0f s._\n", time.Since(start).Seconds())
 	if *out == "-" {
@@ -264,6 +287,11 @@ func firstLine(b []byte) string {
 }
 
 // targets writes n simulated host addresses to a file and returns its path.
+// simAddrs is how many IPv4 hosts 198.18.0.0/15 holds (testutil.SimAddr);
+// a larger target list continues in the fleet's 2001:2::/64.
+const simAddrs = 1<<17 - 2
+
+// targets writes (once) a list of n targets, generated, never committed.
 func (e *env) targets(n int) string {
 	p := filepath.Join(e.tmp, fmt.Sprintf("targets-%d.txt", n))
 	if _, err := os.Stat(p); err == nil {
@@ -271,7 +299,11 @@ func (e *env) targets(n int) string {
 	}
 	var b strings.Builder
 	for i := range n {
-		b.WriteString(testutil.SimAddr(i).String())
+		if i < simAddrs {
+			b.WriteString(testutil.SimAddr(i).String())
+		} else {
+			b.WriteString(bench.SimAddr6(i - simAddrs).String())
+		}
 		b.WriteByte('\n')
 	}
 	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {

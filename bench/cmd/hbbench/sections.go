@@ -540,6 +540,14 @@ func (e *env) startDaemon(n int, environ []string) (*daemonProc, error) {
 		cfg = filepath.Join(e.tmp, "pprof.toml")
 		cfgText = []byte("[api]\npprof = true\n")
 	}
+	if e.extraCfg != "" {
+		extra, err := os.ReadFile(e.extraCfg)
+		if err != nil {
+			return nil, err
+		}
+		cfg = filepath.Join(e.tmp, "extra.toml")
+		cfgText = append(append(extra, '\n'), cfgText...)
+	}
 	if err := os.WriteFile(cfg, cfgText, 0o644); err != nil {
 		return nil, err
 	}
@@ -547,11 +555,14 @@ func (e *env) startDaemon(n int, environ []string) (*daemonProc, error) {
 	for _, sfx := range []string{"", "-wal", "-shm"} {
 		os.Remove(db + sfx)
 	}
-	args := []string{e.hbProbe, "--config", cfg, "--db", db, "--targets", file, "--interval", "10s", "--max-targets", "200000"}
+	args := []string{e.hbProbe, "--config", cfg, "--db", db, "--targets", file, "--interval", e.interval.String(), "--max-targets", strconv.Itoa(max(200000, n))}
+	if e.rate != 0 {
+		args = append(args, "--rate", strconv.Itoa(e.rate))
+	}
 	d := &daemonProc{n: n, cmdline: strings.TrimSpace(strings.Join(environ, " ") + " " + shell(replaceArg(args, file, "FILE")))}
 	cmd := e.fleet.Command(e.fleet.Prober, args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), environ...) // ip netns exec passes it on
-	stop, err := background(cmd, "msg=monitoring", time.Minute)
+	cmd.Env = append(os.Environ(), environ...)                    // ip netns exec passes it on
+	stop, err := background(cmd, "msg=monitoring", 5*time.Minute) // 1M targets take a while to parse
 	if err != nil {
 		return d, err
 	}
@@ -611,10 +622,13 @@ type monitorResult struct {
 // monitorTiming: warm-up after the daemon probes (one interval plus the
 // timeout, so every host has been probed once), then the measured window.
 func (e *env) monitorTiming() (warm, window time.Duration) {
+	// Warm-up: one interval plus the timeout, every host probed once; the
+	// window at least one interval.
+	warm = e.interval + 2*time.Second
 	if e.quick {
-		return 12 * time.Second, 10 * time.Second
+		return warm, max(10*time.Second, e.interval)
 	}
-	return 12 * time.Second, 30 * time.Second
+	return warm, max(30*time.Second, e.interval)
 }
 
 // runMonitor runs the daemon for n targets, measures it over a window and,
@@ -664,7 +678,7 @@ func (e *env) runMonitor(n int, withAPI bool, environ ...string) monitorResult {
 
 // saveProfile GETs one of the daemon's pprof endpoints into -pprof DIR.
 func (e *env) saveProfile(name, path string, limit time.Duration) {
-	m := measure(e.fleet.Command(e.fleet.Prober, e.self, "http-get", apiBase+path), limit)
+	m := measure(e.fleet.Command(e.fleet.Prober, e.self, "http-get", "-timeout", limit.String(), apiBase+path), limit)
 	if m.Err != nil || m.Exit != 0 {
 		fmt.Fprintf(os.Stderr, "hbbench: pprof %s: %v %s\n", path, m.Err, firstLine(m.Stderr))
 		return
@@ -729,6 +743,23 @@ func (e *env) measureAPI(d *daemonProc, s0 daemonSample, r *monitorResult) {
 	r.apiW = bench.DaemonWindow(s0.sum, s1.sum, r.apiWindow)
 }
 
+// monitor1M is the one-instance scale row: 1M targets at a 60 s interval
+// (16,667 probes/s; --rate 20000). 198.18.0.0/15 holds 131,070 hosts, so
+// the rest of the list is in the fleet's 2001:2::/64 (RFC 5180). It needs
+// about 5 GiB of memory and 3-4 minutes.
+func (e *env) monitor1M() string {
+	saved := *e
+	defer func() { e.sizes, e.interval, e.rate = saved.sizes, saved.interval, saved.rate }()
+	e.sizes, e.interval, e.rate = []int{1000000}, time.Minute, 20000
+	if e.quick {
+		e.sizes, e.interval = []int{200000}, 20*time.Second
+	}
+	return e.monitor() + monitor1MWhy
+}
+
+// monitor1MWhy explains the 1M row (profiled by hand with hbbench -pprof).
+const monitor1MWhy = ""
+
 func (e *env) monitorSizes() []int {
 	if len(e.sizes) > 0 {
 		return e.sizes
@@ -747,7 +778,11 @@ func (e *env) monitor() string {
 	for _, n := range sizes {
 		names = append(names, fmt.Sprintf("%dk", n/1000))
 	}
-	fmt.Fprintf(&b, "## Continuous monitoring: %s targets at a 10 s interval\n\n", strings.Join(names, " and "))
+	if e.interval == 10*time.Second {
+		fmt.Fprintf(&b, "## Continuous monitoring: %s targets at a 10 s interval\n\n", strings.Join(names, " and "))
+	} else { // its own heading, so -update keeps both sections
+		fmt.Fprintf(&b, "## Continuous monitoring every %v: %s targets\n\n", e.interval, strings.Join(names, " and "))
+	}
 	fmt.Fprintf(&b, "`hb-probe` in daemon mode (as packaged, but with an empty config file and a fresh history database in a temp\n")
 	fmt.Fprintf(&b, "directory) probes every target every 10 s from the prober namespace, all answered by the kernel's echo path;\n")
 	fmt.Fprintf(&b, "its state table, SQLite history and API run as in production. After it logs `monitoring` and its API answers, a\n")
@@ -794,7 +829,7 @@ func (e *env) monitor() string {
 		}
 		t.Add(fmt.Sprint(n), "`"+r.cmdline+"`", fmt.Sprintf("%.1f", r.cpuPct),
 			fmt.Sprintf("%s (%s)", fmtBytes(float64(r.rss)), fmtBytes(float64(r.hwm))),
-			fmt.Sprintf("%.0f (%.0f)", r.w.SentPerSec, float64(n)/10),
+			fmt.Sprintf("%.0f (%.0f)", r.w.SentPerSec, float64(n)/e.interval.Seconds()),
 			fmt.Sprintf("%.3f (%d of %d results)", r.w.LossPct, r.w.Failed, r.w.Answered+r.w.Failed),
 			fmt.Sprintf("%d of %d", r.up, r.hosts), fmt.Sprintf("%.0f s", r.window.Seconds()))
 	}

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux
+
 // Command hbpushload measures hb-probe's push receiver under a simulated
 // fleet: N hosts each pushing a real, keyed HBP1 heartbeat every interval
 // (health blob, per-core CPU, mounts, an interface, swap, process count,
@@ -16,7 +18,6 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -57,7 +58,7 @@ func run(args []string) int {
 	interval := fs.Duration("interval", 10*time.Second, "heartbeat interval per host")
 	warmup := fs.Duration("warmup", 40*time.Second, "pushing before the measured window")
 	measure := fs.Duration("measure", 60*time.Second, "measured window")
-	seal := fs.Bool("seal", false, "seal the heartbeats (AES-256-GCM) instead of HMAC")
+	seal := fs.Bool("seal", false, "seal the heartbeats (XChaCha20-Poly1305) instead of HMAC")
 	verbose := fs.Bool("v", false, "print hb-probe's log (stderr) at the end")
 	fs.Parse(args)
 	if *probe == "" {
@@ -250,12 +251,10 @@ func gen(args []string) int {
 	}()
 	// Per host: a name, a boot id, a sequence; the body is rebuilt per
 	// heartbeat like a real sender's (fresh numbers, new encoding).
-	boots := make([]uint32, *hosts)
+	boots := make([]wire.BootID, *hosts)
 	seqs := make([]uint64, *hosts)
-	var rb [4]byte
 	for i := range boots {
-		rand.Read(rb[:])
-		boots[i] = binary.BigEndian.Uint32(rb[:])
+		rand.Read(boots[i][:])
 	}
 	blob := make([]byte, wire.BlobSize)
 	body := make([]byte, 0, wire.PushMaxBody)

@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: MIT
+
+package api
+
+import (
+	"time"
+
+	"github.com/hbmon/hb/state"
+)
+
+// HostDetail is the JSON /api/v1/hosts/{name} answers for h at now: the
+// dashboard's host page (web/) reads the same document.
+func HostDetail(h *state.Host, now time.Time) any {
+	j := hostView(h, h.Snapshot(), now, true)
+	j.Parent, j.Checks = h.Spec.Parent, hostChecks(h, now)
+	return j
+}

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: MIT
+
+package web
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/state"
+)
+
+// Change is one state change as the live stream carries it.
+type Change struct {
+	Seq      uint64 `json:"seq"`
+	Host     string `json:"host"`
+	Check    string `json:"check"`
+	State    string `json:"state"`      // the check's new state
+	HostOld  string `json:"host_old"`   // the host's derived state before
+	HostNew  string `json:"host_state"` // and after
+	AtMillis int64  `json:"at"`         // unix ms
+}
+
+// ringSize is how many changes the hub remembers for clients that
+// reconnect (Last-Event-ID); older ones get a reset instead.
+const ringSize = 1 << 16
+
+// Hub turns the bus's state changes into a numbered ring that every
+// stream client reads at its own pace: one subscription however many
+// browsers are connected.
+type Hub struct {
+	mu   sync.Mutex // guards ring, next, wake
+	ring []Change   // ring[seq%ringSize]
+	next uint64     // seq of the next change; changes 1..next-1 exist
+	wake chan struct{}
+
+	done    chan struct{}
+	clients atomic.Int64
+	sent    atomic.Uint64 // bytes written to stream clients
+	events  atomic.Uint64 // changes received
+}
+
+// NewHub returns an empty hub.
+func NewHub() *Hub {
+	return &Hub{ring: make([]Change, ringSize), next: 1, wake: make(chan struct{}), done: make(chan struct{})}
+}
+
+// Run reads sub until ctx ends, then releases every stream.
+func (h *Hub) Run(ctx context.Context, sub *event.Sub) {
+	defer close(h.done)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-sub.C():
+			if !ok {
+				return
+			}
+			if ev.Type == event.StateChange {
+				h.Add(ev.Host, ev.Check, ev.New, ev.HostOld, ev.HostNew, ev.At)
+			}
+		}
+	}
+}
+
+// Add appends a change (Run calls it; tests too).
+func (h *Hub) Add(host, check string, st, hostOld, hostNew state.State, at time.Time) {
+	h.events.Add(1)
+	h.mu.Lock()
+	seq := h.next
+	h.next++
+	h.ring[seq%ringSize] = Change{Seq: seq, Host: host, Check: check, State: st.String(),
+		HostOld: hostOld.String(), HostNew: hostNew.String(), AtMillis: at.UnixMilli()}
+	close(h.wake)
+	h.wake = make(chan struct{})
+	h.mu.Unlock()
+}
+
+// Seq is the newest change's number (0: none yet).
+func (h *Hub) Seq() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.next - 1
+}
+
+// since appends the changes after seq to dst, and returns it, the newest
+// seq, a channel closed at the next change, and whether seq was too old
+// (the ring has moved past it: the client must reload).
+func (h *Hub) since(seq uint64, dst []Change) ([]Change, uint64, <-chan struct{}, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	last := h.next - 1
+	if seq > last {
+		seq = last // a client from before a restart: start from now
+	}
+	if last-seq > ringSize-1 {
+		return dst, last, h.wake, true
+	}
+	for s := seq + 1; s <= last; s++ {
+		dst = append(dst, h.ring[s%ringSize])
+	}
+	return dst, last, h.wake, false
+}

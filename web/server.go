@@ -1,0 +1,376 @@
+// SPDX-License-Identifier: MIT
+
+package web
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/hbmon/hb/alert"
+	"github.com/hbmon/hb/api"
+	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/push"
+	"github.com/hbmon/hb/state"
+)
+
+// AlertSource is what the dashboard needs of the alert engine
+// (*alert.Engine).
+type AlertSource interface {
+	List(f alert.Filter) []alert.Alert
+	Ack(id uint64, by, comment string, now time.Time) (alert.Alert, error)
+	AddSilence(s alert.Silence, now time.Time) (alert.Silence, error)
+	Silences(now time.Time, all bool) []alert.Silence
+}
+
+// EventSource is what the dashboard needs of the event log
+// (*push.EventLog).
+type EventSource interface {
+	Query(ctx context.Context, f push.EventFilter) ([]push.Event, error)
+}
+
+// Options are the dashboard's parts. Table is required; the others may be
+// nil (their pages then say so).
+type Options struct {
+	Config       config.Web
+	Users        []config.User
+	DefaultOwner string // alerts.default_owner: owns hosts without an owner label
+	Listen       string // the API listener's address (loopback check)
+	APIToken     string // the API's bearer token ("" none): accepted as an admin
+
+	Table    *state.Table
+	Hub      *Hub // nil: a hub of its own, fed by nobody (tests call Add)
+	History  api.HistorySource
+	Alerts   AlertSource
+	Events   EventSource
+	Settings func() any // the effective configuration, secrets redacted
+
+	Log *slog.Logger
+	Now func() time.Time
+}
+
+// ErrOpenNonLoopback is New's error for a dashboard without users on an
+// address other than loopback, unless web.allow_open is set.
+var ErrOpenNonLoopback = errors.New("web: refusing to serve the dashboard without logins on a non-loopback address: add [[users]] (hb-probe passwd USER), set web.allow_open = true, or web.enabled = false")
+
+// users is one generation of the configured users.
+type users struct {
+	byName       map[string]*config.User
+	byToken      map[string]*config.User // by TokenHash
+	defaultOwner string
+}
+
+// Server serves the dashboard and its endpoints.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	now      func() time.Time
+	hub      *Hub
+	sessions *Sessions
+	users    atomic.Pointer[users]
+	tls      atomic.Bool
+	limiter  loginLimiter
+	epoch    string // stream ids are EPOCH.SEQ: a restart is a reset
+
+	logins, loginFails atomic.Uint64
+}
+
+// New checks the options and returns the server.
+func New(o Options) (*Server, error) {
+	if o.Table == nil {
+		return nil, errors.New("web: nil table")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	s := &Server{opts: o, log: o.Log, now: o.Now, hub: o.Hub,
+		sessions: &Sessions{TTL: o.Config.SessionTTL.D(), Now: o.Now},
+		epoch:    fmt.Sprintf("%x", o.Now().UnixNano())}
+	if s.sessions.TTL <= 0 {
+		s.sessions.TTL = 24 * time.Hour
+	}
+	if s.hub == nil {
+		s.hub = NewHub()
+	}
+	s.limiter = loginLimiter{perMin: max(o.Config.LoginRate, 1), now: o.Now}
+	s.tls.Store(o.Config.TLS())
+	if err := s.SetUsers(o.Users, o.DefaultOwner); err != nil {
+		return nil, err
+	}
+	if len(o.Users) == 0 && !o.Config.AllowOpen && !IsLoopback(o.Listen) {
+		return nil, ErrOpenNonLoopback
+	}
+	return s, nil
+}
+
+// IsLoopback reports whether the listen address host:port binds loopback
+// only.
+func IsLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		host = listen
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+// SetUsers replaces the users (SIGHUP); sessions of removed users end.
+func (s *Server) SetUsers(us []config.User, defaultOwner string) error {
+	u := &users{byName: map[string]*config.User{}, byToken: map[string]*config.User{}, defaultOwner: defaultOwner}
+	for i := range us {
+		p := &us[i]
+		u.byName[p.Name] = p
+		for _, t := range p.Tokens {
+			u.byToken[t] = p
+		}
+	}
+	s.users.Store(u)
+	s.sessions.DropUser(func(n string) bool { return u.byName[n] != nil })
+	return nil
+}
+
+// Open reports whether no users are configured (everyone is admin).
+func (s *Server) Open() bool { return len(s.users.Load().byName) == 0 }
+
+// Hub is the stream hub.
+func (s *Server) Hub() *Hub { return s.hub }
+
+// SetTLS says whether the listener speaks TLS (cookies get Secure).
+func (s *Server) SetTLS(on bool) { s.tls.Store(on) }
+
+const (
+	cookieName = "hb_session"
+	csrfHeader = "X-CSRF-Token"
+)
+
+// principal authenticates ctx: the session cookie, a user's API token, or
+// the API's bearer token. sess is set for a session login.
+func (s *Server) principal(ctx *fasthttp.RequestCtx) (p Principal, sess *Session, ok bool) {
+	u := s.users.Load()
+	if len(u.byName) == 0 {
+		return Principal{Open: true, Admin: true}, nil, true
+	}
+	if h := ctx.Request.Header.Peek("Authorization"); len(h) > 7 && strings.EqualFold(string(h[:7]), "bearer ") {
+		tok := string(h[7:])
+		if usr := u.byToken[TokenHash(tok)]; usr != nil {
+			return Principal{Name: usr.Name, Admin: usr.Admin, Token: true}, nil, true
+		}
+		if s.opts.APIToken != "" && subtle.ConstantTimeCompare([]byte(TokenHash(tok)), []byte(TokenHash(s.opts.APIToken))) == 1 {
+			return Principal{Name: "api", Admin: true, Token: true}, nil, true
+		}
+		return Principal{}, nil, false
+	}
+	id := string(ctx.Request.Header.Cookie(cookieName))
+	se, err := s.sessions.Get(id)
+	if err != nil {
+		return Principal{}, nil, false
+	}
+	usr := u.byName[se.User]
+	if usr == nil {
+		return Principal{}, nil, false
+	}
+	return Principal{Name: usr.Name, Admin: usr.Admin}, &se, true
+}
+
+// stateChanging reports whether the request's method changes state.
+func stateChanging(ctx *fasthttp.RequestCtx) bool {
+	return !ctx.IsGet() && !ctx.IsHead() && !ctx.IsOptions()
+}
+
+// csrfOK guards state-changing requests: a session must send its CSRF
+// token in X-CSRF-Token; every such request must be JSON (a cross-site
+// form cannot send that without a CORS preflight) and, when the browser
+// says where it comes from, come from this origin.
+func (s *Server) csrfOK(ctx *fasthttp.RequestCtx, sess *Session) bool {
+	if !stateChanging(ctx) {
+		return true
+	}
+	if o := ctx.Request.Header.Peek("Origin"); len(o) > 0 {
+		origin := string(o)
+		if i := strings.Index(origin, "://"); i >= 0 {
+			origin = origin[i+3:]
+		}
+		if origin != string(ctx.Host()) {
+			return false
+		}
+	}
+	if len(ctx.PostBody()) > 0 && !strings.HasPrefix(string(ctx.Request.Header.ContentType()), "application/json") {
+		return false
+	}
+	if sess != nil {
+		return CSRFOK(*sess, string(ctx.Request.Header.Peek(csrfHeader)))
+	}
+	return true
+}
+
+// Authorize is the API server's further credentials (api.Config.Authorize):
+// an admin's session (with its CSRF token on state-changing requests) or
+// an admin's API token. Non-admins use the dashboard's endpoints, which
+// show them their hosts only. nil when no users are configured.
+func (s *Server) Authorize() func(ctx *fasthttp.RequestCtx) bool {
+	if s.Open() {
+		return nil
+	}
+	return func(ctx *fasthttp.RequestCtx) bool {
+		p, sess, ok := s.principal(ctx)
+		return ok && p.Admin && s.csrfOK(ctx, sess)
+	}
+}
+
+// role is p's role on host h.
+func (s *Server) role(p Principal, h *state.Host) Role {
+	return RoleOn(p, h.Spec.Labels, s.users.Load().defaultOwner)
+}
+
+// roleOnName is p's role on the host named name in v (none when unknown).
+func (s *Server) roleOnName(p Principal, v *state.View, name string) Role {
+	if p.Admin {
+		return RoleAdmin
+	}
+	h := v.Lookup(name)
+	if h == nil {
+		return RoleNone
+	}
+	return s.role(p, h)
+}
+
+// Routes are the dashboard's routes on the API listener. They do their
+// own authentication (sessions, users' tokens, the API token), so they
+// are open to the API server.
+func (s *Server) Routes() []api.Route {
+	if !s.opts.Config.Enabled {
+		return nil
+	}
+	return []api.Route{
+		{Prefix: "/ui", Open: true, Handler: s.serveUI},
+		{Prefix: "/api/0/hosts", Open: true, Handler: s.hbdHosts},
+		{Prefix: "/api/0/messages", Open: true, Handler: s.hbdMessages},
+		{Prefix: "/api/0/auth", Open: true, Handler: s.hbdAuth},
+		{Prefix: "/api/0/users/me", Open: true, Handler: s.hbdMe},
+	}
+}
+
+func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = fasthttp.StatusInternalServerError, []byte(`{"error":"encoding"}`)
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	ctx.SetBody(append(b, '\n'))
+}
+
+func writeErr(ctx *fasthttp.RequestCtx, status int, msg string) {
+	writeJSON(ctx, status, map[string]string{"error": msg})
+}
+
+// loginLimiter bounds failed logins per client address per minute.
+type loginLimiter struct {
+	perMin int
+	now    func() time.Time
+	mu     sync.Mutex // guards the fields below
+	minute int64
+	fails  map[string]int
+}
+
+func (l *loginLimiter) allow(addr string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := l.now().Unix() / 60
+	if m != l.minute || l.fails == nil {
+		l.minute, l.fails = m, map[string]int{}
+	}
+	return l.fails[addr] < l.perMin
+}
+
+func (l *loginLimiter) fail(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fails != nil && len(l.fails) < 100000 {
+		l.fails[addr]++
+	}
+}
+
+func clientAddr(ctx *fasthttp.RequestCtx) string {
+	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	return ctx.RemoteAddr().String()
+}
+
+// login checks user and password and starts a session; ok false means
+// wrong credentials or too many attempts (msg says which).
+func (s *Server) login(ctx *fasthttp.RequestCtx, user, password string) (Session, bool, string) {
+	addr := clientAddr(ctx)
+	if !s.limiter.allow(addr) {
+		return Session{}, false, "too many failed logins; try again in a minute"
+	}
+	u := s.users.Load().byName[user]
+	// Check a hash even for an unknown user, so timing does not tell.
+	hash := dummyHash
+	if u != nil && u.Password != "" {
+		hash = u.Password
+	}
+	if !CheckPassword(hash, password) || u == nil || u.Password == "" {
+		s.limiter.fail(addr)
+		s.loginFails.Add(1)
+		s.log.Warn("login failed", "user", clip(user, 64), "from", addr)
+		return Session{}, false, "wrong user or password"
+	}
+	id, sess := s.sessions.New(u.Name)
+	s.setCookie(ctx, id, sess.Expires)
+	s.logins.Add(1)
+	s.log.Info("login", "user", u.Name, "from", addr)
+	return sess, true, ""
+}
+
+// dummyHash is checked for unknown users (a hash of a random password).
+var dummyHash, _ = hashWith(randomString(16), "dummysaltdummysa", Iterations)
+
+func (s *Server) setCookie(ctx *fasthttp.RequestCtx, id string, exp time.Time) {
+	var c fasthttp.Cookie
+	c.SetKey(cookieName)
+	c.SetValue(id)
+	c.SetPath("/")
+	c.SetHTTPOnly(true)
+	c.SetSecure(s.tls.Load())
+	c.SetSameSite(fasthttp.CookieSameSiteStrictMode)
+	if id == "" {
+		c.SetExpire(fasthttp.CookieExpireDelete)
+	} else {
+		c.SetExpire(exp)
+	}
+	ctx.Response.Header.SetCookie(&c)
+}
+
+func (s *Server) logout(ctx *fasthttp.RequestCtx) {
+	if id := string(ctx.Request.Header.Cookie(cookieName)); id != "" {
+		s.sessions.Delete(id)
+	}
+	s.setCookie(ctx, "", time.Time{})
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
