@@ -339,7 +339,7 @@ func TestSilenceAndMaintenance(t *testing.T) {
 func TestFlapping(t *testing.T) {
 	fx := newFixture(t, func(c *config.Alerts) { c.FlapChanges = 4; c.GroupWait = 0 }, "")
 	fx.host("w")
-	total := 0
+	var texts []string
 	for i := range 10 {
 		st := state.Down
 		if i%2 == 1 {
@@ -347,20 +347,20 @@ func TestFlapping(t *testing.T) {
 		}
 		fx.check("w", "icmp", obs.KindICMP, st)
 		fx.advance(time.Second)
-		for _, ms := range fx.sent() {
-			total += len(ms)
-		}
+		texts = append(texts, fx.sent()["ops"]...)
 	}
-	// 4 changes notify (fire, resolve, fire, resolve on 2 channels at
-	// most), the 5th flags flapping once, the rest are quiet.
-	if total > 10 {
-		t.Errorf("%d messages while flapping", total)
+	// Changes 1-4 notify (firing, resolved, firing, resolved); the 5th
+	// flags flapping once; changes 6-10 are quiet.
+	if len(texts) != 5 || !strings.Contains(texts[4], "FLAPPING") || !strings.Contains(texts[4], "is flapping") {
+		t.Fatalf("messages while flapping: %q", texts)
 	}
 	a := fx.e.List(Filter{All: true})
 	if len(a) != 1 || !a[0].Flapping {
 		t.Fatalf("not flapping: %+v", a)
 	}
+	// Quiet for a window: flapping ends and the current state (up) is said.
 	fx.advance(11 * time.Minute)
+	fx.expect("after flapping", map[string]int{"ops": 1, "pager": 1}, "RESOLVED")
 	if a := fx.e.List(Filter{All: true}); len(a) == 1 && a[0].Flapping {
 		t.Error("still flapping after a quiet window")
 	}
