@@ -16,11 +16,16 @@ require (
 require golang.org/x/crypto v0.59.0
 
 require (
+	github.com/chromedp/chromedp v0.23.1
 	golang.org/x/net v0.62.0
 	golang.org/x/term v0.48.0
 )
 
-require github.com/mattn/go-colorable v0.1.14 // indirect
+require (
+	github.com/chromedp/cdproto v0.160.1 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+	github.com/mattn/go-colorable v0.1.14 // indirect
+)
 
 require (
 	github.com/cilium/ebpf v0.22.0

@@ -74,3 +74,28 @@ func FormatTable(w io.Writer, alerts []Alert, now time.Time) {
 	}
 	tw.Flush()
 }
+
+// AckRemote acknowledges alert id on a running daemon's API.
+func AckRemote(ctx context.Context, base, token string, id uint64, by, comment string) (Alert, error) {
+	u := fmt.Sprintf("%s/api/v1/alerts/%d/ack", strings.TrimSuffix(base, "/"), id)
+	body, _ := json.Marshal(map[string]string{"by": by, "comment": comment})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(string(body)))
+	if err != nil {
+		return Alert{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return Alert{}, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return Alert{}, fmt.Errorf("%s: HTTP %d: %s", u, resp.StatusCode, strings.TrimSpace(string(b)))
+	}
+	var a Alert
+	return a, json.Unmarshal(b, &a)
+}

@@ -136,6 +136,9 @@ func (m *Monitor) collectors(ctx context.Context) []io.WriterTo {
 		cs = append(cs, m.store.st.Metrics())
 	}
 	cs = append(cs, m.alertCollectors()...) // monitor/alerts.go
+	if m.web != nil && m.web.srv != nil {
+		cs = append(cs, m.web.srv.Metrics()) // monitor/web.go
+	}
 	return cs
 }
 

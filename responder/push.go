@@ -62,8 +62,7 @@ type Pusher struct {
 	ext  *extSampler
 	nag  *NagiosRunner
 	log  *slog.Logger
-	boot wire.BootID
-	seq  atomic.Uint64
+	ids  *wire.BootCounter // boot id ‖ sequence: the sealing nonce, never repeated (wire.BootCounter)
 
 	mu      sync.Mutex // guards servers and sentAt
 	servers []*pushServer
@@ -114,8 +113,8 @@ func NewPusher(cfg PushConfig, key *wire.PushKey, col *Collector, log *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	var boot wire.BootID
-	if _, err := rand.Read(boot[:]); err != nil {
+	ids, err := wire.NewBootCounter(rand.Reader, wire.MaxPushSeq)
+	if err != nil {
 		return nil, err
 	}
 	blobs, err := wire.NewSealer(nil, rand.Reader)
@@ -123,7 +122,7 @@ func NewPusher(cfg PushConfig, key *wire.PushKey, col *Collector, log *slog.Logg
 		return nil, err
 	}
 	p := &Pusher{cfg: cfg, key: key, col: col, blob: blobs, ext: &extSampler{}, nag: nag, log: log,
-		boot: boot, sentAt: map[uint64]int64{},
+		ids: ids, sentAt: map[uint64]int64{},
 		resolve: func(ctx context.Context, h string) ([]netip.Addr, error) {
 			return net.DefaultResolver.LookupNetIP(ctx, "ip", h)
 		}}
@@ -246,7 +245,7 @@ func (p *Pusher) readAcks(c *net.UDPConn) {
 		if n >= 7 && buf[6] == 0 {
 			k = nil
 		}
-		if err := wire.DecodeAck(buf[:n], k, &a); err != nil || a.BootID != p.boot {
+		if err := wire.DecodeAck(buf[:n], k, &a); err != nil || a.BootID != p.ids.BootID() {
 			p.badAcks.Add(1)
 			continue
 		}
@@ -277,8 +276,11 @@ func (p *Pusher) Send(ctx context.Context, flags uint8, msg string) error {
 	now := time.Now()
 	h := p.col.Sample(ctx, now)
 	body := p.body(ctx, &h, now, msg)
-	seq := p.seq.Add(1)
-	d, err := wire.EncodePush(make([]byte, 0, wire.PushMaxLen), wire.PushHeader{Flags: flags, BootID: p.boot, Seq: seq, SentAt: now.UnixNano()}, body, p.key, p.cfg.Seal)
+	boot, seq, err := p.ids.Next()
+	if err != nil {
+		return err
+	}
+	d, err := wire.EncodePush(make([]byte, 0, wire.PushMaxLen), wire.PushHeader{Flags: flags, BootID: boot, Seq: seq, SentAt: now.UnixNano()}, body, p.key, p.cfg.Seal)
 	if err != nil {
 		return err
 	}

@@ -321,11 +321,12 @@ func clientAddr(ctx *fasthttp.RequestCtx) string {
 func (s *Server) login(ctx *fasthttp.RequestCtx, user, password string) (Session, bool, string) {
 	addr := clientAddr(ctx)
 	if !s.limiter.allow(addr) {
+		s.loginFails.Add(1)
 		return Session{}, false, "too many failed logins; try again in a minute"
 	}
 	u := s.users.Load().byName[user]
 	// Check a hash even for an unknown user, so timing does not tell.
-	hash := dummyHash
+	hash := dummyHash()
 	if u != nil && u.Password != "" {
 		hash = u.Password
 	}
@@ -343,7 +344,10 @@ func (s *Server) login(ctx *fasthttp.RequestCtx, user, password string) (Session
 }
 
 // dummyHash is checked for unknown users (a hash of a random password).
-var dummyHash, _ = hashWith(randomString(16), "dummysaltdummysa", Iterations)
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := hashWith(randomString(16), "dummysaltdummysa", Iterations)
+	return h
+})
 
 func (s *Server) setCookie(ctx *fasthttp.RequestCtx, id string, exp time.Time) {
 	var c fasthttp.Cookie

@@ -188,65 +188,46 @@ func NewKey(id uint8, master []byte) (*Key, error) {
 	return k, nil
 }
 
-// Sealer numbers and encodes the blobs of one responder run. It draws a
-// random 128-bit boot id when created and gives every blob the next
+// Sealer numbers and encodes the blobs of one responder run. Its
+// BootCounter (the same one push heartbeats use) draws a random 128-bit
+// boot id when the Sealer is created and gives every blob the next
 // generation (1, 2, …); before the generation would pass MaxGeneration it
 // draws a fresh boot id and starts again at 1. So a Sealer never seals two
-// blobs with the same (boot id, generation), and two Sealers share a boot id
-// only by a 128-bit collision: no sealing nonce repeats (docs/wire.md §3).
-// It is safe for concurrent use.
+// blobs with the same (boot id, generation), and two Sealers share a boot
+// id only by a 128-bit collision: no sealing nonce repeats (docs/wire.md
+// §3). It is safe for concurrent use.
 type Sealer struct {
-	key  *Key
-	rand io.Reader
-
-	mu  sync.Mutex
-	id  BootID
-	gen uint64
+	key *Key
+	ctr *BootCounter
 }
 
 // NewSealer returns a Sealer that seals with k (nil: clear blobs, still
 // numbered) and draws boot ids from random (crypto/rand.Reader in
 // production).
 func NewSealer(k *Key, random io.Reader) (*Sealer, error) {
-	s := &Sealer{key: k, rand: random}
-	if err := s.newBootID(); err != nil {
+	c, err := NewBootCounter(random, MaxGeneration)
+	if err != nil {
 		return nil, err
 	}
-	return s, nil
-}
-
-func (s *Sealer) newBootID() error {
-	if _, err := io.ReadFull(s.rand, s.id[:]); err != nil {
-		return fmt.Errorf("wire: draw a boot id: %w", err)
-	}
-	s.gen = 0
-	return nil
+	return &Sealer{key: k, ctr: c}, nil
 }
 
 // BootID returns the current boot id.
-func (s *Sealer) BootID() BootID {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.id
-}
+func (s *Sealer) BootID() BootID { return s.ctr.BootID() }
 
 // Encode sets h.BootID and h.Generation to the next pair and encodes h into
-// dst[:BlobSize] (sealed when the Sealer has a key).
+// dst[:BlobSize] (sealed when the Sealer has a key). A dst too short is
+// ErrShort and consumes no generation.
 func (s *Sealer) Encode(dst []byte, h *Health) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.gen >= MaxGeneration {
-		if err := s.newBootID(); err != nil {
-			return err
-		}
+	if len(dst) < BlobSize {
+		return ErrShort
 	}
-	h.BootID = s.id
-	h.Generation = s.gen + 1
-	if err := EncodeBlob(dst, h, s.key); err != nil {
+	id, gen, err := s.ctr.Next()
+	if err != nil {
 		return err
 	}
-	s.gen++ // only a pair that was used is consumed
-	return nil
+	h.BootID, h.Generation = id, gen
+	return EncodeBlob(dst, h, s.key)
 }
 
 // nonces recycles nonce buffers: a buffer on the stack would escape through

@@ -25,8 +25,11 @@ import (
 // one (key id 0) it is a plain SHA-256 digest that only detects
 // corruption.
 const (
-	PushMagic     = "HBP1"
-	PushVersion   = 1
+	PushMagic = "HBP1"
+	// PushVersion 2: 128-bit boot id, XChaCha20-Poly1305 when sealed.
+	// Version 1 (32-bit boot id, AES-GCM under one fleet-wide key, whose
+	// nonces could repeat across restarts) is not read: ErrVersion.
+	PushVersion   = 2
 	PushHeaderLen = 44
 	PushTagLen    = 16
 	// PushMaxLen is the largest datagram: it fits the IPv6 minimum MTU
@@ -52,8 +55,12 @@ const (
 	offPPad      = 42
 	offPBody     = PushHeaderLen
 
+	// MaxPushSeq is the largest sequence a push sender's BootCounter hands
+	// out under one boot id (the sequence field is 64 bits wide).
+	MaxPushSeq = math.MaxUint64
+
 	AckMagic   = "HBA1"
-	AckVersion = 1
+	AckVersion = 2 // with PushVersion 2 (128-bit boot id); version 1 is not read
 	AckLen     = 64
 
 	AckFlagKernelRx = 1 << 0 // RxTime is the kernel's receive timestamp
@@ -177,8 +184,9 @@ type Push struct {
 // EncodePush appends the datagram made of h and body to dst. k nil sends
 // it unauthenticated (h.KeyID must be 0 and seal false); with k, seal
 // encrypts the body. The nonce is h.BootID ‖ h.Seq: a sender must never
-// send two datagrams with the same pair under one key (a random 128-bit
-// boot id per start and a counter do that).
+// send two datagrams with the same pair under one key; it takes them from
+// a BootCounter (NewBootCounter(crypto/rand.Reader, MaxPushSeq)), the code
+// that numbers health blobs too.
 func EncodePush(dst []byte, h PushHeader, body []byte, k *PushKey, seal bool) ([]byte, error) {
 	if len(body) > PushMaxBody {
 		return dst, ErrTooBig

@@ -131,7 +131,7 @@ func TestSealerNumbersAndRotates(t *testing.T) {
 	if err := s.Encode(b, &h); err != nil || h.Generation != 4 {
 		t.Fatalf("after a failed encode: gen %d, %v", h.Generation, err)
 	}
-	s.gen = MaxGeneration - 1
+	s.ctr.n = MaxGeneration - 1
 	if err := s.Encode(b, &h); err != nil || h.Generation != MaxGeneration || h.BootID != first {
 		t.Fatalf("last generation: %d %x %v", h.Generation, h.BootID, err)
 	}
@@ -143,7 +143,7 @@ func TestSealerNumbersAndRotates(t *testing.T) {
 		t.Fatal("short random source accepted")
 	}
 	s2, _ := NewSealer(k, bytes.NewReader(make([]byte, BootIDLen)))
-	s2.gen = MaxGeneration
+	s2.ctr.n = MaxGeneration
 	if err := s2.Encode(b, &h); err == nil {
 		t.Fatal("rotation without randomness succeeded")
 	}

@@ -83,14 +83,21 @@ func runNotify(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// runAlerts is `hb-probe alerts`: the running daemon's active alerts.
+// runAlerts is `hb-probe alerts`: the running daemon's active alerts, or
+// acknowledge one.
 func runAlerts(args []string, stdout, stderr io.Writer) int {
-	var url, query string
-	c, _, code, ok := subConfig("alerts", "Usage: hb-probe alerts [--config FILE] [--api URL] [--query 'host=H&level=critical']\n\n"+
-		"Lists the running daemon's active alerts (GET /api/v1/alerts on the API of the config, with its token).\n",
+	var url, query, by, comment string
+	var ack uint64
+	c, _, code, ok := subConfig("alerts", "Usage: hb-probe alerts [--config FILE] [--api URL] [--query 'host=H&level=critical']\n"+
+		"       hb-probe alerts --ack ID [--by NAME] [--comment TEXT]\n\n"+
+		"Lists the running daemon's active alerts (GET /api/v1/alerts on the API of the config, with its token),\n"+
+		"or acknowledges one (re-notification stops until it recovers).\n",
 		args, stderr, func(fs *flag.FlagSet) {
 			fs.StringVar(&url, "api", "", "daemon API base `URL` (default: http:// + api.listen)")
 			fs.StringVar(&query, "query", "", "filters: host=, check=, level=, acked=, match=, all=1")
+			fs.Uint64Var(&ack, "ack", 0, "acknowledge the alert with this `ID` (the first column of the list)")
+			fs.StringVar(&by, "by", os.Getenv("USER"), "with --ack: who acknowledges")
+			fs.StringVar(&comment, "comment", "", "with --ack: a comment")
 		})
 	if !ok {
 		return code
@@ -113,6 +120,15 @@ func runAlerts(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if ack != 0 {
+		a, err := alert.AckRemote(ctx, url, token, ack, by, comment)
+		if err != nil {
+			fmt.Fprintf(stderr, "hb-probe alerts: %v\n", err)
+			return exitSetup
+		}
+		fmt.Fprintf(stdout, "acknowledged %d: %s %s by %s\n", a.ID, a.Level, a.Text, a.AckedBy)
+		return exitOK
+	}
 	as, err := alert.Fetch(ctx, url, token, query)
 	if err != nil {
 		fmt.Fprintf(stderr, "hb-probe alerts: %v\n", err)

@@ -4,17 +4,27 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/hbmon/hb/alert"
+	"github.com/hbmon/hb/api"
+	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/event"
 	"github.com/hbmon/hb/notify"
+	"github.com/hbmon/hb/obs"
+	hbstate "github.com/hbmon/hb/state"
 )
 
 // TestNotifyTestCommand: `hb-probe notify --test` sends through every
@@ -93,5 +103,56 @@ func TestAlertsCommand(t *testing.T) {
 	os.WriteFile(tok, []byte("wrong\n"), 0o600)
 	if code := run([]string{"alerts", "--config", cfg}, nil, &out, &errb); code != exitSetup || !strings.Contains(errb.String(), "401") {
 		t.Errorf("wrong token: exit %d: %s", code, errb.String())
+	}
+}
+
+// TestAlertsAckCommand: `hb-probe alerts` and `alerts --ack` against the
+// real API server (with a token) serving a real alert engine.
+func TestAlertsAckCommand(t *testing.T) {
+	cfgA := config.DefaultAlerts()
+	cfgA.Rules = []config.AlertRule{{Name: "host_down", Kind: "icmp", State: "down"}}
+	eng, err := alert.New(alert.Options{Config: cfgA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	eng.Handle(&event.Event{Type: event.StateChange, At: now, Host: "web1", Check: "icmp", Kind: obs.KindICMP, New: hbstate.Down, HostNew: hbstate.Down})
+	eng.Tick(now)
+	table, err := hbstate.New(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "token")
+	os.WriteFile(tok, []byte("s3cret\n"), 0o600)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := api.New(api.Config{Addr: ln.Addr().String(), TokenFile: tok, Routes: eng.Routes(nil)}, table, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.ServeListener(ctx, ln); close(done) }()
+	defer func() { cancel(); <-done }()
+	cfg := filepath.Join(dir, "hb-probe.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("[api]\nlisten = %q\ntoken_file = %q\n", ln.Addr().String(), tok)), 0o644)
+
+	var out, errb bytes.Buffer
+	if code := run([]string{"alerts", "--config", cfg}, nil, &out, &errb); code != exitOK || !strings.Contains(out.String(), "web1") {
+		t.Fatalf("list: exit %d: %s %s", code, out.String(), errb.String())
+	}
+	id := eng.List(alert.Filter{})[0].ID
+	out.Reset()
+	if code := run([]string{"alerts", "--config", cfg, "--ack", strconv.FormatUint(id, 10), "--by", "alice", "--comment", "on it"}, nil, &out, &errb); code != exitOK {
+		t.Fatalf("ack: exit %d: %s", code, errb.String())
+	}
+	if a := eng.List(alert.Filter{})[0]; !a.Acked || a.AckedBy != "alice" || a.AckComment != "on it" {
+		t.Errorf("after ack: %+v", a)
+	}
+	if code := run([]string{"alerts", "--config", cfg, "--ack", "12345"}, nil, &out, &errb); code != exitSetup || !strings.Contains(errb.String(), "404") {
+		t.Errorf("ack unknown id: exit %d: %s", code, errb.String())
 	}
 }

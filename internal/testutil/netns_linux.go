@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -23,7 +24,31 @@ type Netns struct {
 	Path string // /run/netns/Name
 }
 
-var nsSeq atomic.Uint32
+var (
+	nsSeq   atomic.Uint32
+	nsSweep sync.Once
+)
+
+// sweepStale deletes the namespaces an earlier test process left behind
+// when it died before its cleanups ran (a go test -timeout panic or a
+// kill skips t.Cleanup): hbt-PID-N whose PID no longer runs and which no
+// process is still inside.
+func sweepStale() {
+	ents, _ := os.ReadDir("/run/netns")
+	for _, e := range ents {
+		var pid, seq int
+		if _, err := fmt.Sscanf(e.Name(), "hbt-%d-%d", &pid, &seq); err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if err := unix.Kill(pid, 0); !errors.Is(err, unix.ESRCH) {
+			continue
+		}
+		if out, err := exec.Command("ip", "netns", "pids", e.Name()).Output(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+			continue
+		}
+		_ = exec.Command("ip", "netns", "del", e.Name()).Run()
+	}
+}
 
 // NewNetns creates a fresh network namespace with lo up, and deletes it in
 // t's cleanup. It skips t when namespaces cannot be created here.
@@ -33,6 +58,7 @@ func NewNetns(t testing.TB) *Netns {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("iproute2's ip is not installed (apt-get install iproute2)")
 	}
+	nsSweep.Do(sweepStale)
 	name := fmt.Sprintf("hbt-%d-%d", os.Getpid(), nsSeq.Add(1))
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		SkipIfPermission(t, "ip netns add", fmt.Errorf("%v: %s", err, out))

@@ -3,8 +3,10 @@
 package testutil
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -41,5 +43,28 @@ func TestNetnsVethAndCleanup(t *testing.T) {
 	}
 	if _, err := os.Stat("/run/netns/" + name); !os.IsNotExist(err) {
 		t.Fatalf("namespace %s still exists after the test: %v", name, err)
+	}
+}
+
+// A namespace left by a test process that died before its cleanups
+// (hbt-PID-N, PID gone, nothing inside) is deleted by the next sweep; one
+// whose process still runs is kept.
+func TestSweepStale(t *testing.T) {
+	live := NewNetns(t) // also skips when namespaces cannot be made
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("hbt-%d-1", dead.Process.Pid)
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	sweepStale()
+	if _, err := os.Stat("/run/netns/" + name); !os.IsNotExist(err) {
+		t.Errorf("stale namespace %s survived the sweep: %v", name, err)
+	}
+	if _, err := os.Stat(live.Path); err != nil {
+		t.Errorf("the sweep deleted the live namespace %s: %v", live.Name, err)
 	}
 }

@@ -28,7 +28,8 @@ func (e *env) push() string {
 		"about 460 bytes, keyed with HMAC-SHA256 or sealed with XChaCha20-Poly1305) to `hb-probe` in daemon mode in another namespace\n"+
 		"(`[push] enabled`, one `heartbeat://hNNNNNN` target per host, history database in a temp dir). After a %s warm-up,\n"+
 		"a %s window: *CPU %%* = hb-probe's utime+stime from `/proc/PID/stat` over the window ÷ its length; *RSS* =\n"+
-		"`VmRSS` at its end; over the whole run, *not received* = 1 − hb-probe's `hb_push_datagrams_total` ÷ heartbeats sent,\n"+
+		"`VmRSS` at its end; over the whole run, *not received* = 1 − hb-probe's `hb_push_datagrams_total` ÷ heartbeats sent\n"+
+		"(in parentheses: the part its socket's full receive queue dropped, `Udp RcvbufErrors` in its namespace),\n"+
 		"*not ACKed* = 1 − ACKs the generator received ÷ heartbeats sent (a lost ACK counts too);\n"+
 		"*up* = hosts in state up at the end (`/state`).\n\n", warm, meas)
 	bin := filepath.Join(e.tmp, "hbpushload")

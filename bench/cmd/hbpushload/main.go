@@ -166,6 +166,30 @@ func run(args []string) int {
 			}
 		}
 	}
+	// Where lost datagrams went: the receive queue of hb-probe's socket
+	// (Udp RcvbufErrors in its namespace) or before it.
+	var rcvbuf float64
+	if snmp, err := exec.Command("ip", "netns", "exec", nsP, "cat", "/proc/net/snmp").Output(); err == nil {
+		var names []string
+		for _, l := range strings.Split(string(snmp), "\n") {
+			f := strings.Fields(l)
+			if len(f) < 2 || f[0] != "Udp:" {
+				continue
+			}
+			if names == nil {
+				names = f
+				continue
+			}
+			for i := range f {
+				if i < len(names) && names[i] == "RcvbufErrors" {
+					rcvbuf, _ = strconv.ParseFloat(f[i], 64)
+				}
+			}
+		}
+	}
+	if *verbose {
+		fmt.Fprintf(os.Stderr, "sent %d, received by hb-probe %.0f, UDP RcvbufErrors %.0f\n", gr.Sent, received, rcvbuf)
+	}
 	up := 0
 	if st, err := api("/state"); err == nil {
 		var m map[string]string
@@ -185,9 +209,9 @@ func run(args []string) int {
 	if *seal {
 		mode = "sealed"
 	}
-	fmt.Printf("| %d | %s | %s | %.0f | %.1f%% | %.0f MiB | %.4f%% | %.4f%% | %d / %d |\n",
+	fmt.Printf("| %d | %s | %s | %.0f | %.1f%% | %.0f MiB | %.4f%% (%.4f%%) | %.4f%% | %d / %d |\n",
 		*hosts, *interval, mode, float64(gr.Sent)/gr.Seconds, cpu, float64(rss)/(1<<20),
-		(1-received/float64(max(gr.Sent, 1)))*100, loss*100, up, *hosts)
+		(1-received/float64(max(gr.Sent, 1)))*100, rcvbuf/float64(max(gr.Sent, 1))*100, loss*100, up, *hosts)
 	return 0
 }
 

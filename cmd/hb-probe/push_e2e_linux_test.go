@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux
+
 package main
 
 import (
 	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hbmon/hb/internal/testutil"
 	"github.com/hbmon/hb/wire"
 )
 
@@ -28,18 +32,8 @@ type heartbeatHost struct {
 	Metrics  map[string]float64 `json:"metrics"`
 }
 
-// freeUDP returns a loopback UDP address nothing listens on.
-func freeUDP(t *testing.T) string {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().String()
-}
-
-// TestPushEndToEnd runs the real hb-probe and hb-responder binaries on
-// loopback. hb-responder pushes sealed heartbeats for host web1, which
+// TestPushEndToEnd runs the real hb-probe and hb-responder binaries in
+// two network namespaces joined by a veth pair. hb-responder pushes sealed heartbeats for host web1, which
 // hb-probe also pings: both checks come up; `hb-responder push -m` lands
 // in the event log; after SIGTERM (shutdown heartbeat) the heartbeat check
 // goes down after interval + grace while ICMP stays up. A legacy hbd datagram from
@@ -62,16 +56,19 @@ func TestPushEndToEnd(t *testing.T) {
 	}
 	keyFile := filepath.Join(dir, "key")
 	os.WriteFile(keyFile, []byte(hex.EncodeToString(master)+"\n"), 0o600)
+	// Two namespaces: hb-probe in one, the pushing host in the other.
+	probeNS, hostNS := testutil.NewNetns(t), testutil.NewNetns(t)
+	testutil.NewVeth(t, probeNS, "veth0", netip.MustParsePrefix("198.18.1.1/24"), hostNS, "veth1", netip.MustParsePrefix("198.18.1.2/24"))
 	targets := filepath.Join(dir, "targets")
-	os.WriteFile(targets, []byte("127.0.0.1 name=web1\nheartbeat://web1 interval=1s grace=1s\nheartbeat://web-01.example interval=1h\n"), 0o644)
-	pushAddr := freeUDP(t)
-	addr := freeAddr(t)
+	os.WriteFile(targets, []byte("198.18.1.2 name=web1\nheartbeat://web1 interval=1s grace=1s\nheartbeat://web-01.example interval=1h\n"), 0o644)
+	pushAddr := "198.18.1.1:50003"
+	addr := "127.0.0.1:8787" // inside probeNS
 	cfg := filepath.Join(dir, "hb-probe.toml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("targets = %q\ninterval = \"500ms\"\ntimeout = \"400ms\"\nkey_file = %q\n[store]\ndb = %q\n[api]\nlisten = %q\n[push]\nenabled = true\nlisten = %q\naccept_unknown = true\npulse_auto_create = true\npulse_grace = \"1s\"\n",
 		targets, keyFile, filepath.Join(dir, "hb.db"), addr, pushAddr)), 0o644)
 
 	var log syncBuffer
-	cmd := exec.Command(bin, "--config", cfg)
+	cmd := probeNS.Command(bin, "--config", cfg)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	cmd.Env = append(os.Environ(), "HB_CONFIG=")
 	if err := cmd.Start(); err != nil {
@@ -82,6 +79,13 @@ func TestPushEndToEnd(t *testing.T) {
 		cmd.Wait()
 	}()
 	base := "http://" + addr
+	// The API is reached from inside hb-probe's namespace.
+	getJSON := func(url string, v any) {
+		out, err := probeNS.Command("curl", "-sf", "-m", "5", url).Output()
+		if err == nil && v != nil {
+			json.Unmarshal(out, v)
+		}
+	}
 	hb := func(name string) heartbeatHost {
 		var h heartbeatHost
 		getJSON(base+"/api/v1/heartbeats/"+name, &h)
@@ -104,7 +108,7 @@ func TestPushEndToEnd(t *testing.T) {
 	os.WriteFile(rcfg, []byte(fmt.Sprintf("key_file = %q\nuserspace_only = true\nudp_port = 0\nstatus_file = %q\n[push]\nname = \"web1\"\ninterval = \"1s\"\nseal = true\n",
 		keyFile, filepath.Join(dir, "responder.json"))), 0o644)
 	var rlog syncBuffer
-	rsp := exec.Command(rbin, "--config", rcfg, "--push", pushAddr)
+	rsp := hostNS.Command(rbin, "--config", rcfg, "--push", pushAddr)
 	rsp.Stdout, rsp.Stderr = &rlog, &rlog
 	rsp.Env = append(os.Environ(), "HB_CONFIG=")
 	if err := rsp.Start(); err != nil {
@@ -119,7 +123,7 @@ func TestPushEndToEnd(t *testing.T) {
 		return h.State == "up" && h.Checks["icmp"] == "up" && len(h.Metrics) > 0
 	})
 	// The one-off message mode.
-	out, err := exec.Command(rbin, "push", "--config", rcfg, "-m", "maintenance starting", pushAddr).CombinedOutput()
+	out, err := hostNS.Command(rbin, "push", "--config", rcfg, "-m", "maintenance starting", pushAddr).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "acknowledged by 1 of 1") {
 		t.Fatalf("hb-responder push -m: %v\n%s", err, out)
 	}
@@ -164,11 +168,9 @@ func TestPushEndToEnd(t *testing.T) {
 	})
 
 	// A native pulse, auto-created: up, then down once overdue.
-	resp, err := http.Post(base+"/api/v1/pulse/nightly?next_in=1s", "", nil)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("pulse: %v %v", err, resp)
+	if out, err := probeNS.Command("curl", "-sf", "-X", "POST", base+"/api/v1/pulse/nightly?next_in=1s").CombinedOutput(); err != nil {
+		t.Fatalf("pulse: %v %s", err, out)
 	}
-	resp.Body.Close()
 	pulseState := func() string {
 		m := map[string]any{}
 		getJSON(base+"/state", &m)
@@ -179,8 +181,8 @@ func TestPushEndToEnd(t *testing.T) {
 
 	// Legacy hbd: the golden datagram, then an hbc_mini.py-style sender.
 	golden := readGolden(t, "../../wire/testdata/hbd-htb.hex")
-	c, err := net.Dial("udp", pushAddr)
-	if err != nil {
+	var c net.Conn
+	if err := hostNS.Do(func() (err error) { c, err = net.Dial("udp", pushAddr); return err }); err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
@@ -215,7 +217,7 @@ s.settimeout(5)
 s.sendto(b"!HTB: " + zlib.compress(plain.encode()), (sys.argv[1], int(sys.argv[2])))
 print(s.recvfrom(64)[0].decode())
 `
-	out, err = exec.Command(py, "-c", script, host, port).CombinedOutput()
+	out, err = hostNS.Command(py, "-c", script, host, port).CombinedOutput()
 	if err != nil || !bytes.Equal(bytes.TrimSpace(out), []byte("ACK")) {
 		t.Fatalf("python sender: %v %s", err, out)
 	}
