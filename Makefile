@@ -35,7 +35,7 @@ fuzz: ## run every fuzz target for FUZZTIME (default 1m) each
 
 bench: build ## benchmarks: Go micro-benchmarks, then the simulated fleet (root)
 	@if [ "$$(id -u)" = 0 ]; then HB_WITH_BENCH=1 scripts/install-deps.sh; fi
-	$(GO) test -run '^$$' -bench . -benchmem ./wire/... ./state/... ./api/... ./bpf/... ./prober/... ./oneshot/...
+	$(GO) test -run '^$$' -bench . -benchmem ./wire/... ./state/... ./store/... ./api/... ./bpf/... ./prober/... ./oneshot/...
 	@if [ -x bench/run.sh ]; then bench/run.sh; fi
 
 generate: ## regenerate the eBPF objects with bpf2go (needs clang and libbpf-dev)

@@ -646,7 +646,10 @@ func (e *Engine) stillHeld(a *Alert) bool { return e.hold(a) != "" }
 
 // muted names the silence or maintenance window muting a, or "".
 func (e *Engine) muted(a *Alert, now time.Time) string {
-	lv := e.labelViewOf(a)
+	return e.mutedLabels(e.labelViewOf(a), now)
+}
+
+func (e *Engine) mutedLabels(lv *labelView, now time.Time) string {
 	for _, s := range e.silences {
 		if s.Active(now) && s.sel.Match(lv) {
 			return fmt.Sprintf("silence %d", s.ID)
@@ -673,8 +676,6 @@ func (e *Engine) flush(now time.Time) []notify.Queued {
 		byChan[ch] = append(byChan[ch], it)
 	}
 	heldBy := map[string]int{}
-	parentItem := map[string][]int{} // parent host -> indexes (per channel) filled below
-	_ = parentItem
 	type sent struct {
 		ch  string
 		idx int
@@ -748,6 +749,9 @@ func (e *Engine) flush(now time.Time) []notify.Queued {
 		}
 		phi, _ := e.hostLabels(p)
 		lv := &labelView{host: p, labels: phi.Labels, parent: phi.Parent}
+		if e.mutedLabels(lv, now) != "" {
+			continue // the parent is silenced: so is what it holds
+		}
 		it := notify.Item{ID: alertID(p + "\x00held"), Event: "held", Status: "firing", Level: Critical.String(), Host: p, Rule: "parent_down",
 			Text: fmt.Sprintf("%s is down: %d children held behind it", p, n), Held: n, Since: now, StartsAt: now, Labels: lv.labels.Map()}
 		for _, c := range e.routeLabels(lv, Critical) {

@@ -212,3 +212,21 @@ func TestCompileErrorsNamePosition(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// FuzzTemplate: no panic; rendering with every placeholder known leaves no
+// braces the template did not have as literals.
+func FuzzTemplate(f *testing.F) {
+	for _, s := range []string{"{host} {value}", "{", "}", "a{b}c", "{{x}}", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tp, err := ParseTemplate(s)
+		if err != nil {
+			return
+		}
+		out := tp.Render(func(string) (string, bool) { return "V", true })
+		if strings.ContainsAny(out, "{}") {
+			t.Fatalf("%q rendered %q", s, out)
+		}
+	})
+}

@@ -492,7 +492,8 @@ func TestShoutrrrSMTP(t *testing.T) {
 }
 
 // TestShoutrrrHTTPServices: services that allow a custom host post to a
-// local server: generic webhook, ntfy, gotify.
+// local server: generic webhook, ntfy, gotify, mattermost, signal (the
+// signal-cli REST API).
 func TestShoutrrrHTTPServices(t *testing.T) {
 	rc := newReceiver(t)
 	hostport := strings.TrimPrefix(rc.srv.URL, "http://")
@@ -502,6 +503,8 @@ func TestShoutrrrHTTPServices(t *testing.T) {
 		{"generic://" + hostport + "/gen?disabletls=yes", "/gen", "mailhost cpu_busy_ratio"},
 		{"ntfy://" + hostport + "/alerts?scheme=http", "/alerts", "mailhost cpu_busy_ratio"},
 		{"gotify://" + hostport + "/Aaaaaaaaaaaaaaa?disabletls=yes", "/message", "mailhost cpu_busy_ratio"},
+		{"mattermost://" + hostport + "/mmtoken/ops?disabletls=yes", "/hooks/mmtoken", "mailhost cpu_busy_ratio"},
+		{"signal://" + hostport + "/+15145550100/+15145550101?disabletls=yes", "/v2/send", "mailhost cpu_busy_ratio"}, // a signal-cli REST server's API
 	}
 	for _, c := range cases {
 		sh, err := NewShoutrrr(c.url, 5*time.Second)

@@ -4,6 +4,7 @@ package responder
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -61,8 +62,12 @@ func pushKey(t testing.TB) *wire.PushKey {
 }
 
 func startReceiver(t *testing.T, key *wire.PushKey) (*push.Receiver, *table, *event.Sub) {
+	return startReceiverOn(t, key, "127.0.0.1:0")
+}
+
+func startReceiverOn(t *testing.T, key *wire.PushKey, listen string) (*push.Receiver, *table, *event.Sub) {
 	c := config.DefaultPush()
-	c.Listen = "127.0.0.1:0"
+	c.Listen = listen
 	bus := &event.Bus{}
 	sub := bus.Subscribe("t", 100, event.Message)
 	tb := &table{c: make(chan obs.Observation, 100)}
@@ -199,5 +204,26 @@ func TestSplitServer(t *testing.T) {
 		if _, _, err := config.SplitPushServer(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// TestSendOnceIPv6: the same over IPv6 loopback, server given as [::1]:PORT.
+func TestSendOnceIPv6(t *testing.T) {
+	if c, err := net.ListenPacket("udp6", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	} else {
+		c.Close()
+	}
+	key := pushKey(t)
+	r, tb, _ := startReceiverOn(t, key, "[::1]:0")
+	cfg := DefaultPushConfig()
+	cfg.Servers = []string{r.Addr().String()}
+	cfg.Name = "v6host"
+	n, err := SendOnce(context.Background(), cfg, key, "over IPv6", 5*time.Second)
+	if err != nil || n != 1 {
+		t.Fatalf("acked by %d: %v (server %s)", n, err, cfg.Servers[0])
+	}
+	if o := next(t, tb.c); o.Outcome != obs.OK || tb.specs[0].Host != "v6host" {
+		t.Fatalf("%+v", o)
 	}
 }

@@ -3,7 +3,7 @@
 # machine. Idempotent; run as root. --check only lists what is missing.
 # HB_WITH_CLANG=1 adds clang/libbpf-dev (make generate), HB_WITH_PACKAGING=1
 # what make package-test needs, HB_WITH_BENCH=1 what make bench needs;
-# HB_DEPS_EXTRA more packages.
+# HB_DEPS_EXTRA more packages; HB_APT_UPDATED=1 skips apt-get update.
 set -euo pipefail
 pkgs=(iproute2 iputils-ping procps fping oping tcpdump libcap2-bin ca-certificates git make prometheus)
 # push: curl (watchtower script test), python3 (hbc-style sender), bind9 and
@@ -26,6 +26,7 @@ if [ "${1:-}" = --check ]; then
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
+  # HB_APT_UPDATED=1: the caller (.ci/run) has just run apt-get update.
+  [ "${HB_APT_UPDATED:-0}" = 1 ] || apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi

@@ -397,8 +397,13 @@ func (s *Store) Record(e event.Event) {
 	}
 }
 
-// Types are the event types the store consumes; subscribe with them.
-var Types = []event.Type{event.Result, event.StateChange, event.Problem, event.Message}
+// Types are the event types the daemon's store subscription carries:
+// results (rollups), state changes and problems. Messages are the push
+// event log's (push.EventLog, table push_events), so the daemon does not
+// store them twice; the store still keeps the Message events it is given
+// (Record, or a subscription that includes event.Message) in its events
+// table, readable with Messages.
+var Types = []event.Type{event.Result, event.StateChange, event.Problem}
 
 // Consume makes the writer read sub's events (subscribe with Types) until
 // ctx ends or sub's queue is closed. When ctx ends it takes what is still

@@ -273,7 +273,7 @@ func TestRollupOncePerMinute(t *testing.T) {
 func TestConsume(t *testing.T) {
 	s := openTest(t, filepath.Join(t.TempDir(), "hb.db"), nil)
 	var bus event.Bus
-	sub := bus.Subscribe("store", 1024, Types...)
+	sub := bus.Subscribe("store", 1024, append(Types, event.Message)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Consume(ctx, sub) }()
@@ -588,7 +588,7 @@ func TestSlowCommitDoesNotBlockEvents(t *testing.T) {
 		},
 	})
 	var bus event.Bus
-	sub := bus.Subscribe("store", 64, Types...)
+	sub := bus.Subscribe("store", 64, append(Types, event.Message)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Consume(ctx, sub) }()

@@ -58,17 +58,22 @@ func (f *feed) Run(ctx context.Context, s obs.Sink) error {
 
 // daemon is a running monitor with the dashboard on loopback.
 type daemon struct {
-	url  string
-	m    *monitor.Monitor
-	feed *feed
-	sink obs.Sink
+	url    string
+	m      *monitor.Monitor
+	feed   *feed
+	sink   obs.Sink
+	reload chan struct{} // a send is a SIGHUP
 }
 
 // observe applies one result to host's check through the monitor's sink.
 func (d *daemon) observe(host string, ok bool, rtt time.Duration, at time.Time) {
 	d.feed.mu.Lock()
-	c, gen := d.feed.checks[host], d.feed.gen
+	c, ok0 := d.feed.checks[host]
+	gen := d.feed.gen
 	d.feed.mu.Unlock()
+	if !ok0 {
+		panic("no check for host " + host)
+	}
 	o := obs.Observation{At: at, Outcome: obs.OK, RTT: rtt, Method: obs.MethodUser}
 	if !ok {
 		o = obs.Observation{At: at, Outcome: obs.Timeout, Problem: "timeout: no reply within 1s"}
@@ -77,8 +82,9 @@ func (d *daemon) observe(host string, ok bool, rtt time.Duration, at time.Time) 
 }
 
 const (
-	adaPW = "ada-password-1"
-	miaPW = "mia-password-1"
+	adaPW    = "ada-password-1"
+	adaToken = "ada-api-token"
+	miaPW    = "mia-password-1"
 )
 
 func hashFor(t testing.TB, pw string) string {
@@ -93,7 +99,7 @@ func hashFor(t testing.TB, pw string) string {
 // startDaemon runs hb-probe's monitor over n hosts named h000001…: hosts
 // with an odd number are owned by olga and managed by mia, even ones by
 // otto. Users: ada (admin), mia (manager of olga's hosts).
-func startDaemon(t testing.TB, n int, store bool) *daemon {
+func startDaemon(t testing.TB, n int, store bool, mods ...func(*config.Probe)) *daemon {
 	t.Helper()
 	dir := t.TempDir()
 	var sb strings.Builder
@@ -103,7 +109,7 @@ func startDaemon(t testing.TB, n int, store bool) *daemon {
 		if i%2 == 1 {
 			owner, extra = "olga", " managers=mia"
 		}
-		fmt.Fprintf(&sb, "198.18.%d.%d name=h%06d owner=%s%s site=dc%d\n", (i>>8)&0xff|(i>>16)<<7, i&0xff, i, owner, extra, i%3)
+		fmt.Fprintf(&sb, "198.%d.%d.%d name=h%06d owner=%s%s site=dc%d\n", 18+i>>16, (i>>8)&0xff, i&0xff, i, owner, extra, i%3)
 	}
 	targets := filepath.Join(dir, "targets")
 	if err := os.WriteFile(targets, []byte(sb.String()), 0o644); err != nil {
@@ -112,18 +118,22 @@ func startDaemon(t testing.TB, n int, store bool) *daemon {
 	cfg := config.DefaultProbe()
 	cfg.Targets, cfg.MaxTargets = targets, n+10
 	cfg.Store.DB = filepath.Join(dir, "hb.db")
-	cfg.Users = []config.User{{Name: "ada", Admin: true, Password: hashFor(t, adaPW)}, {Name: "mia", Password: hashFor(t, miaPW)},
+	cfg.Users = []config.User{{Name: "ada", Admin: true, Password: hashFor(t, adaPW), Tokens: []string{web.TokenHash(adaToken)}}, {Name: "mia", Password: hashFor(t, miaPW)},
 		{Name: "olga"}, {Name: "otto"}}
 	cfg.Alerts.Rules = []config.AlertRule{{Name: "down", State: "down"}}
 	cfg.Alerts.GroupWait = config.Duration(0)
+	for _, m := range mods {
+		m(&cfg)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := newFeed()
 	ctx, cancel := context.WithCancel(context.Background())
+	reload := make(chan struct{})
 	m, err := monitor.New(ctx, cfg, "", monitor.Options{Sources: []obs.Source{f}, Listener: ln, NoStore: !store,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reload: make(chan struct{})})
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reload: reload})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -135,7 +145,7 @@ func startDaemon(t testing.TB, n int, store bool) *daemon {
 		<-done
 		ln.Close()
 	})
-	d := &daemon{url: "http://" + ln.Addr().String(), m: m, feed: f, sink: <-f.sink}
+	d := &daemon{url: "http://" + ln.Addr().String(), m: m, feed: f, sink: <-f.sink, reload: reload}
 	return d
 }
 
@@ -168,7 +178,7 @@ func browser(t testing.TB) context.Context {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Skipf("chromium does not start: %v", err)
 	}
-	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second) // after the first run: bounds the steps, not the browser
+	ctx, cancelT := context.WithTimeout(ctx, 120*time.Second) // after the first run: bounds the steps, not the browser
 	t.Cleanup(cancelT)
 	return ctx
 }

@@ -321,6 +321,7 @@ func clientAddr(ctx *fasthttp.RequestCtx) string {
 func (s *Server) login(ctx *fasthttp.RequestCtx, user, password string) (Session, bool, string) {
 	addr := clientAddr(ctx)
 	if !s.limiter.allow(addr) {
+		s.loginFails.Add(1)
 		return Session{}, false, "too many failed logins; try again in a minute"
 	}
 	u := s.users.Load().byName[user]
