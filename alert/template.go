@@ -32,6 +32,9 @@ func ParseTemplate(s string) (Template, error) {
 			break
 		}
 		if i > 0 {
+			if strings.IndexByte(s[:i], '}') >= 0 {
+				return t, fmt.Errorf("template: unmatched }")
+			}
 			t.parts = append(t.parts, tplPart{lit: s[:i]})
 		}
 		j := strings.IndexByte(s[i:], '}')

@@ -36,3 +36,16 @@ func (s *engineSource) Metrics() io.WriterTo {
 		promtext.Uint(out, "hb_engine_results_unmapped_total", "", s.unmapped.Load())
 	})
 }
+
+// registerMetrics writes the run-time registration counters (Register,
+// RegisterBatch): checks queued, checks added, table rebuilds they cost.
+func (m *Monitor) registerMetrics() io.WriterTo {
+	return promtext.WriterFunc(func(out io.Writer) {
+		promtext.Family(out, "hb_register_requests_total", "counter", "Checks sources asked the core to register at run time (heartbeats from unknown hosts, auto-created pulses), not counting ones that existed.")
+		promtext.Uint(out, "hb_register_requests_total", "", m.regQueued.Load())
+		promtext.Family(out, "hb_register_checks_total", "counter", "Checks added to the table by run-time registration.")
+		promtext.Uint(out, "hb_register_checks_total", "", m.regApplied.Load())
+		promtext.Family(out, "hb_register_rebuilds_total", "counter", "Table rebuilds run-time registrations cost (registrations arriving together share one).")
+		promtext.Uint(out, "hb_register_rebuilds_total", "", m.regBatches.Load())
+	})
+}

@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/hbmon/hb/api"
@@ -24,6 +25,7 @@ import (
 	"github.com/hbmon/hb/push"
 	"github.com/hbmon/hb/rtthist"
 	"github.com/hbmon/hb/state"
+	"github.com/hbmon/hb/store"
 	"github.com/hbmon/hb/targets"
 )
 
@@ -87,11 +89,16 @@ type Monitor struct {
 	hist    *rtthist.Set       // RTT histograms on /metrics (wiring.go); nil until Run
 	probe   *checks.ProbeRoute // /probe, when served (wiring.go)
 
-	registered    []obs.CheckSpec // Register's checks, kept across reloads (reloadMu)
-	resolveCancel context.CancelFunc
-	closers       []func()      // run in reverse order after everything stopped
-	srcMetrics    []io.WriterTo // sources' /metrics families (wiring.go)
-	srcRoutes     []api.Route   // sources' API routes (wiring.go)
+	registered []obs.CheckSpec // Register's checks, kept across reloads (reloadMu)
+	regMu      sync.Mutex      // guards regQ
+	regQ       []*regReq       // registrations waiting for a rebuild
+	// Registration counters (hb_register_*): checks queued, checks added,
+	// table rebuilds they cost.
+	regQueued, regApplied, regBatches atomic.Uint64
+	resolveCancel                     context.CancelFunc
+	closers                           []func()      // run in reverse order after everything stopped
+	srcMetrics                        []io.WriterTo // sources' /metrics families (wiring.go)
+	srcRoutes                         []api.Route   // sources' API routes (wiring.go)
 }
 
 // New loads the targets, builds the table and opens the sources, the
@@ -152,6 +159,7 @@ func New(ctx context.Context, cfg config.Probe, path string, o Options) (_ *Moni
 		m.restore(ctx)
 		m.setStoreHosts(m.targets.hosts)
 	}
+	m.targets.trim() // the table holds the hosts now
 	if err := m.openAlerts(&m.cfg); err != nil {
 		return nil, err
 	}
@@ -398,6 +406,7 @@ func (m *Monitor) reload(ctx context.Context) {
 	}
 	m.reloadAlerts(&c)
 	m.reloadWeb(&c)
+	tl.trim()
 	m.cfg, m.cfgPath, m.targets = c, path, tl
 	m.startResolver(ctx, c, tl)
 }
@@ -432,45 +441,157 @@ func restartKeys(a, b *config.Probe) []string {
 // Register adds a check at run time (obs.Registrar): a heartbeat from an
 // unknown host, an auto-created pulse. The host is created when new (with
 // no address); a check that exists already is returned as is. Every
-// source then receives its checks again. It costs a table rebuild (like a
-// reload), so it is meant for the occasional new host, not per event.
+// source then receives its checks again. A registration costs a table
+// rebuild (like a reload), but registrations that arrive together share
+// one: each call queues its check, and whichever caller takes the
+// registration lock first applies everything queued in one rebuild
+// (RegisterBatch does the same for a list).
 func (m *Monitor) Register(ctx context.Context, spec obs.CheckSpec) (obs.Check, uint64, error) {
-	if spec.Host == "" || spec.Name == "" || spec.Kind == obs.KindInvalid {
-		return obs.Check{}, 0, errors.New("monitor: register: check needs a host, a name and a kind")
-	}
-	m.reloadMu.Lock()
-	defer m.reloadMu.Unlock()
-	if v := m.table.View(); v.LookupCheck(spec.Host, spec.Name) != nil {
-		c := v.LookupCheck(spec.Host, spec.Name)
-		return obs.Check{ID: c.ID, Spec: c.Spec}, v.Gen, nil
-	}
-	next := withRegistered(slices.Clone(m.targets.hosts), []obs.CheckSpec{spec})
-	var out obs.Check
-	var gen uint64
-	var err error
-	specs := hostSpecs(next)
-	if !m.w.do(ctx, func() {
-		if _, err = m.table.Reload(specs); err != nil {
-			return
-		}
-		v := m.table.View()
-		c := v.LookupCheck(spec.Host, spec.Name)
-		out, gen = obs.Check{ID: c.ID, Spec: c.Spec}, v.Gen
-	}) {
-		return obs.Check{}, 0, ctx.Err()
-	}
+	cs, gen, err := m.RegisterBatch(ctx, []obs.CheckSpec{spec})
 	if err != nil {
-		return obs.Check{}, 0, fmt.Errorf("monitor: register: %w", err)
+		return obs.Check{}, 0, err
 	}
-	m.targets = &targetList{lines: m.targets.lines, hosts: next}
-	m.registered = append(m.registered, spec)
-	m.setChecks(m.table.View())
-	if m.store != nil {
-		m.setStoreHosts(m.targets.hosts)
+	return cs[0], gen, nil
+}
+
+// regReq is one queued registration; done closes once it is answered.
+type regReq struct {
+	spec obs.CheckSpec
+	out  obs.Check
+	gen  uint64
+	err  error
+	done chan struct{}
+}
+
+// RegisterBatch registers specs (obs.BatchRegistrar) in one table rebuild
+// shared with every registration queued meanwhile; it returns their
+// checks in the order of specs, all in generation gen (or later: take
+// each source's SetChecks for the current ids).
+func (m *Monitor) RegisterBatch(ctx context.Context, specs []obs.CheckSpec) ([]obs.Check, uint64, error) {
+	for _, spec := range specs {
+		if spec.Host == "" || spec.Name == "" || spec.Kind == obs.KindInvalid {
+			return nil, 0, errors.New("monitor: register: check needs a host, a name and a kind")
+		}
 	}
-	m.log.Info("check registered", "host", spec.Host, "check", spec.Name, "kind", spec.Kind.String())
+	out := make([]obs.Check, len(specs))
+	reqs := make([]*regReq, 0, len(specs))
+	var at []int // index in specs of each of reqs
+	v := m.table.View()
+	for i, spec := range specs {
+		if c := v.LookupCheck(spec.Host, spec.Name); c != nil {
+			out[i] = obs.Check{ID: c.ID, Spec: c.Spec}
+			continue
+		}
+		reqs = append(reqs, &regReq{spec: spec, done: make(chan struct{})})
+		at = append(at, i)
+	}
+	if len(reqs) == 0 {
+		return out, v.Gen, nil
+	}
+	m.regMu.Lock()
+	m.regQ = append(m.regQ, reqs...)
+	m.regMu.Unlock()
+	m.regQueued.Add(uint64(len(reqs)))
+
+	// Whoever holds reloadMu next applies the whole queue: ours is then
+	// either answered already or in the batch we take.
+	m.reloadMu.Lock()
+	m.regMu.Lock()
+	batch := m.regQ
+	m.regQ = nil
+	m.regMu.Unlock()
+	if len(batch) > 0 {
+		m.registerQueued(ctx, batch)
+	}
+	m.reloadMu.Unlock()
+
+	gen := v.Gen
+	for k, r := range reqs {
+		<-r.done
+		if r.err != nil {
+			return nil, 0, r.err
+		}
+		out[at[k]], gen = r.out, max(gen, r.gen)
+	}
+	// Ids of checks that existed before may have moved with the rebuild.
+	if nv := m.table.View(); nv.Gen != v.Gen {
+		for i := range out {
+			if c := nv.LookupCheck(out[i].Spec.Host, out[i].Spec.Name); c != nil {
+				out[i] = obs.Check{ID: c.ID, Spec: c.Spec}
+			}
+		}
+		gen = nv.Gen
+	}
 	return out, gen, nil
 }
+
+// registerQueued applies queued registrations in one table rebuild and
+// answers each. reloadMu held.
+func (m *Monitor) registerQueued(ctx context.Context, batch []*regReq) {
+	defer func() {
+		for _, r := range batch {
+			close(r.done)
+		}
+	}()
+	v := m.table.View()
+	specs := viewSpecs(v)
+	var added []obs.CheckSpec
+	var newHosts []store.Host
+	fresh := map[string]int{} // hosts this batch creates, by name
+	for _, r := range batch {
+		sp := r.spec
+		i := -1
+		if h := v.Lookup(sp.Host); h != nil {
+			i = h.ID
+		} else if j, ok := fresh[sp.Host]; ok {
+			i = j
+		} else {
+			i = len(specs)
+			fresh[sp.Host] = i
+			specs = append(specs, state.HostSpec{Name: sp.Host})
+			newHosts = append(newHosts, store.Host{Name: sp.Host})
+		}
+		if !slices.ContainsFunc(specs[i].Checks, func(c obs.CheckSpec) bool { return c.Name == sp.Name }) {
+			specs[i].Checks = append(specs[i].Checks, sp)
+			added = append(added, sp)
+		}
+	}
+	var err error
+	if !m.w.do(ctx, func() { _, err = m.table.Reload(specs) }) {
+		err = ctx.Err()
+	}
+	if err != nil {
+		for _, r := range batch {
+			r.err = fmt.Errorf("monitor: register: %w", err)
+		}
+		return
+	}
+	nv := m.table.View()
+	for _, r := range batch {
+		c := nv.LookupCheck(r.spec.Host, r.spec.Name)
+		if c == nil { // cannot happen: the rebuild added it
+			r.err = fmt.Errorf("monitor: register: %s/%s missing after the rebuild", r.spec.Host, r.spec.Name)
+			continue
+		}
+		r.out, r.gen = obs.Check{ID: c.ID, Spec: c.Spec}, nv.Gen
+	}
+	m.registered = append(m.registered, added...)
+	m.regBatches.Add(1)
+	m.regApplied.Add(uint64(len(added)))
+	m.setChecks(nv)
+	if m.store != nil {
+		// The store adds what it is told: only the new hosts and checks.
+		m.store.st.SetHosts(newHosts)
+		m.store.st.SetChecks(added)
+	}
+	if len(added) == 1 {
+		m.log.Info("check registered", "host", added[0].Host, "check", added[0].Name, "kind", added[0].Kind.String())
+	} else {
+		m.log.Info("checks registered", "checks", len(added), "hosts", len(newHosts), "table_checks", nv.NumChecks())
+	}
+}
+
+var _ obs.BatchRegistrar = (*Monitor)(nil)
 
 var _ obs.Registrar = (*Monitor)(nil)
 

@@ -10,8 +10,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/obs"
@@ -33,10 +36,21 @@ func addrKind(c *config.Probe) obs.Kind {
 }
 
 // targetList is one loaded target list: the parsed lines (for
-// re-resolution) and the hosts they resolved to.
+// re-resolution) and the hosts they resolved to. Once the table holds the
+// hosts, only a list with hostnames keeps them (the resolver needs them);
+// the table's view is the hosts' one copy otherwise (trim).
 type targetList struct {
 	lines []targets.Line
 	hosts []targets.Host
+}
+
+// trim drops what only re-resolution needs when the list has no
+// hostnames: at 100k hosts the lines and the resolved hosts are about as
+// big as the table itself.
+func (tl *targetList) trim() {
+	if !targets.HasHostnames(tl.lines) {
+		tl.lines, tl.hosts = nil, nil
+	}
 }
 
 // loadTargets reads the targets file of c and the command-line targets,
@@ -118,11 +132,40 @@ func (m *Monitor) resolve(ctx context.Context, c *config.Probe, lines []targets.
 	return hosts, nil
 }
 
-// hostSpecs turns resolved hosts into the table's specs.
+// hostSpecs turns resolved hosts into the table's specs. Hosts sharing
+// one label map (targets interns them) share one Labels slice.
 func hostSpecs(hs []targets.Host) []state.HostSpec {
 	out := make([]state.HostSpec, len(hs))
+	shared := map[unsafe.Pointer]state.Labels{}
 	for i, h := range hs {
-		out[i] = state.HostSpec{Name: h.Name, Addr: h.Addr, Labels: state.LabelsFromMap(h.Labels), Parent: h.Parent, Checks: h.Checks}
+		var ls state.Labels
+		if len(h.Labels) > 0 {
+			p := reflect.ValueOf(h.Labels).UnsafePointer()
+			var ok bool
+			if ls, ok = shared[p]; !ok {
+				ls = state.LabelsFromMap(h.Labels)
+				shared[p] = ls
+			}
+		}
+		out[i] = state.HostSpec{Name: h.Name, Addr: h.Addr, Labels: ls, Parent: h.Parent, Checks: h.Checks}
+	}
+	return out
+}
+
+// viewSpecs returns the specs of v's hosts (with their checks' specs), in
+// id order: the table's own content, for a rebuild that adds to it.
+func viewSpecs(v *state.View) []state.HostSpec {
+	out := make([]state.HostSpec, v.Len())
+	checks := make([]obs.CheckSpec, v.NumChecks())
+	for i, h := range v.Hosts() {
+		out[i] = h.Spec
+		n := h.NumChecks()
+		cs := checks[:n:n]
+		checks = checks[n:]
+		for j := range n {
+			cs[j] = h.Check(j).Spec
+		}
+		out[i].Checks = cs
 	}
 	return out
 }
@@ -161,7 +204,8 @@ func (m *Monitor) startResolver(ctx context.Context, c config.Probe, tl *targetL
 			cur = next
 			m.reloadMu.Lock()
 			if rctx.Err() == nil { // else a SIGHUP reload replaced this list
-				m.applyTargets(rctx, next, "re-resolve")
+				// Checks registered at run time stay.
+				m.applyTargets(rctx, withRegistered(slices.Clone(next), m.registered), "re-resolve")
 			}
 			m.reloadMu.Unlock()
 		}

@@ -125,7 +125,7 @@ func (m *Monitor) icmpOnce(ctx context.Context, addr netip.Addr, timeout time.Du
 // collectors write further families on /metrics: the event bus's and the
 // store's counters; other packages append theirs here.
 func (m *Monitor) collectors(ctx context.Context) []io.WriterTo {
-	cs := append([]io.WriterTo{m.w.Metrics(), m.bus.Metrics(), m.rttHist(ctx)}, m.srcMetrics...)
+	cs := append([]io.WriterTo{m.w.Metrics(), m.registerMetrics(), m.bus.Metrics(), m.rttHist(ctx)}, m.srcMetrics...)
 	if m.engine != nil {
 		cs = append(cs, m.engine.Metrics())
 	}

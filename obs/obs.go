@@ -204,3 +204,13 @@ type Source interface {
 type Registrar interface {
 	Register(ctx context.Context, spec CheckSpec) (Check, uint64, error)
 }
+
+// BatchRegistrar is a Registrar that adds many checks at once, in one
+// step of the core (one table rebuild): a receiver that learns of many new
+// hosts together (a fleet's first heartbeats) registers them in batches.
+// The checks come back in the order of specs, with the generation they
+// were placed in.
+type BatchRegistrar interface {
+	Registrar
+	RegisterBatch(ctx context.Context, specs []CheckSpec) ([]Check, uint64, error)
+}

@@ -142,7 +142,12 @@ type LookupFunc func(ctx context.Context, host string) ([]netip.Addr, error)
 // address and warns); without it a failed lookup is an error naming the
 // line.
 func Resolve(ctx context.Context, specs []Spec, lookup LookupFunc, prev map[string]netip.Addr) (targets []Target, warnings []string, err error) {
-	seen := make(map[netip.Addr]int, len(specs))
+	n := 0 // room for the expansion, bounded (a caller may pass unchecked specs)
+	for i := range specs {
+		n = min(n+specs[i].size(1<<20), 1<<20)
+	}
+	targets = make([]Target, 0, n)
+	seen := make(map[netip.Addr]int, n)
 	add := func(t Target) {
 		if i, dup := seen[t.Addr]; dup {
 			warnings = append(warnings, fmt.Sprintf("%s: %v duplicates %s; merged", t.Pos, t.Addr, targets[i].Pos))

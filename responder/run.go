@@ -61,7 +61,10 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("%w: %w", ErrUsage, err)
 		}
 	}
-	go func() { // SIGHUP (systemd's reload): nothing to reload without a restart yet.
+	// SIGHUP does not reload anything (hb-responder(8), docs/responder.md):
+	// it is caught only so that it does not kill the process, and logged so
+	// that whoever sent it learns a restart is needed.
+	go func() {
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
@@ -70,7 +73,7 @@ func Run(ctx context.Context, cfg Config) error {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				log.Warn("SIGHUP: configuration reload is not supported; restart hb-responder to apply changes")
+				log.Warn("SIGHUP ignored: hb-responder does not reload its configuration or key file; restart it to apply changes (systemctl restart hb-responder)")
 			}
 		}
 	}()

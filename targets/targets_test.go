@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -241,5 +242,43 @@ func TestSlashName(t *testing.T) {
 	hs, _ := resolve(t, "198.18.0.1 name=rack1/web\n")
 	if hs[0].Name != "rack1/web" {
 		t.Errorf("name %q", hs[0].Name)
+	}
+}
+
+// TestParseSharesMaps: lines with the same labels (or options) share one
+// map, lines without have none, and merging labels into one host never
+// changes another host's (shared) map.
+func TestParseSharesMaps(t *testing.T) {
+	text := "198.18.0.1 site=dc1\n198.18.0.2 site=dc1\nheartbeat://h1 grace=20s\nheartbeat://h2 grace=20s\n198.18.0.3\n" +
+		"198.18.0.4 name=x site=dc1\ntcp://198.18.0.4:22 name=x rack=r1\n"
+	ls, err := Parse(strings.NewReader(text), "t", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := func(a, b map[string]string) bool {
+		return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+	}
+	if !same(ls[0].Labels, ls[1].Labels) || !same(ls[0].Labels, ls[5].Labels) || !same(ls[2].Params, ls[3].Params) {
+		t.Error("equal label or option sets are not shared")
+	}
+	if ls[4].Labels != nil || ls[4].Params != nil || ls[0].Params != nil {
+		t.Error("a line without labels or options has a map")
+	}
+	hosts, _, err := Resolve(context.Background(), ls, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]Host{}
+	for _, h := range hosts {
+		byName[h.Name] = h
+	}
+	if x := byName["x"].Labels; len(x) != 2 || x["site"] != "dc1" || x["rack"] != "r1" {
+		t.Errorf("x labels %v", x)
+	}
+	if l := byName["198.18.0.1"].Labels; len(l) != 1 || l["site"] != "dc1" || len(ls[0].Labels) != 1 {
+		t.Errorf("merging into x changed a shared map: %v", l)
+	}
+	if !same(byName["198.18.0.1"].Labels, byName["198.18.0.2"].Labels) {
+		t.Error("hosts with equal labels do not share them")
 	}
 }

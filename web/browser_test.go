@@ -68,8 +68,12 @@ type daemon struct {
 // observe applies one result to host's check through the monitor's sink.
 func (d *daemon) observe(host string, ok bool, rtt time.Duration, at time.Time) {
 	d.feed.mu.Lock()
-	c, gen := d.feed.checks[host], d.feed.gen
+	c, ok0 := d.feed.checks[host]
+	gen := d.feed.gen
 	d.feed.mu.Unlock()
+	if !ok0 {
+		panic("no check for host " + host)
+	}
 	o := obs.Observation{At: at, Outcome: obs.OK, RTT: rtt, Method: obs.MethodUser}
 	if !ok {
 		o = obs.Observation{At: at, Outcome: obs.Timeout, Problem: "timeout: no reply within 1s"}
@@ -78,8 +82,9 @@ func (d *daemon) observe(host string, ok bool, rtt time.Duration, at time.Time) 
 }
 
 const (
-	adaPW = "ada-password-1"
-	miaPW = "mia-password-1"
+	adaPW    = "ada-password-1"
+	adaToken = "ada-api-token"
+	miaPW    = "mia-password-1"
 )
 
 func hashFor(t testing.TB, pw string) string {
@@ -104,7 +109,7 @@ func startDaemon(t testing.TB, n int, store bool, mods ...func(*config.Probe)) *
 		if i%2 == 1 {
 			owner, extra = "olga", " managers=mia"
 		}
-		fmt.Fprintf(&sb, "198.18.%d.%d name=h%06d owner=%s%s site=dc%d\n", (i>>8)&0xff|(i>>16)<<7, i&0xff, i, owner, extra, i%3)
+		fmt.Fprintf(&sb, "198.%d.%d.%d name=h%06d owner=%s%s site=dc%d\n", 18+i>>16, (i>>8)&0xff, i&0xff, i, owner, extra, i%3)
 	}
 	targets := filepath.Join(dir, "targets")
 	if err := os.WriteFile(targets, []byte(sb.String()), 0o644); err != nil {
@@ -113,7 +118,7 @@ func startDaemon(t testing.TB, n int, store bool, mods ...func(*config.Probe)) *
 	cfg := config.DefaultProbe()
 	cfg.Targets, cfg.MaxTargets = targets, n+10
 	cfg.Store.DB = filepath.Join(dir, "hb.db")
-	cfg.Users = []config.User{{Name: "ada", Admin: true, Password: hashFor(t, adaPW)}, {Name: "mia", Password: hashFor(t, miaPW)},
+	cfg.Users = []config.User{{Name: "ada", Admin: true, Password: hashFor(t, adaPW), Tokens: []string{web.TokenHash(adaToken)}}, {Name: "mia", Password: hashFor(t, miaPW)},
 		{Name: "olga"}, {Name: "otto"}}
 	cfg.Alerts.Rules = []config.AlertRule{{Name: "down", State: "down"}}
 	cfg.Alerts.GroupWait = config.Duration(0)
@@ -173,7 +178,7 @@ func browser(t testing.TB) context.Context {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Skipf("chromium does not start: %v", err)
 	}
-	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second) // after the first run: bounds the steps, not the browser
+	ctx, cancelT := context.WithTimeout(ctx, 120*time.Second) // after the first run: bounds the steps, not the browser
 	t.Cleanup(cancelT)
 	return ctx
 }

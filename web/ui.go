@@ -444,16 +444,23 @@ func (s *Server) apiAlerts(ctx *fasthttp.RequestCtx, p Principal) {
 		b := a.GetBool("acked")
 		f.Acked = &b
 	}
+	limit, err := a.GetUint("limit")
+	if err != nil || limit <= 0 || limit > 5000 {
+		limit = 500
+	}
 	v := s.opts.Table.View()
 	out := []map[string]any{}
+	total := 0
 	for _, al := range s.opts.Alerts.List(f) {
 		r := s.roleOnName(p, v, al.Host)
 		if !r.Can(ActView) {
 			continue
 		}
-		out = append(out, map[string]any{"alert": al, "can_ack": r.Can(ActAck)})
+		if total++; len(out) < limit {
+			out = append(out, map[string]any{"alert": al, "can_ack": r.Can(ActAck)})
+		}
 	}
-	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"alerts": out, "available": true})
+	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"alerts": out, "total": total, "available": true})
 }
 
 func (s *Server) apiAck(ctx *fasthttp.RequestCtx, p Principal, idStr string) {

@@ -144,6 +144,7 @@ async function pageOverview(q) {
   for (const c of document.querySelectorAll('.count')) c.onclick = () => go({state: f.state === c.dataset.state ? '' : c.dataset.state, offset: ''});
   $('#prev').onclick = () => go({offset: Math.max(0, f.offset - d.limit) || ''});
   $('#next').onclick = () => go({offset: f.offset + d.limit});
+  performance.mark('hb-overview');
   if (!streamSeq) { streamSeq = d.seq; startStream(); }
   onReset = () => route();
   onChanges = cs => {
@@ -200,6 +201,7 @@ async function pageHost(name) {
   renderAlerts($('#host-alerts'), (d.alerts || []).map(a => ({alert: a, can_ack: d.can_ack})), false);
   for (const b of document.querySelectorAll('[data-range]')) b.onclick = () => { hostRange = b.dataset.range; pageHost(name); };
   await drawHistory(hs);
+  performance.mark('hb-host');
   onReset = () => pageHost(name);
   onChanges = cs => {
     for (const c of cs) {
@@ -262,7 +264,7 @@ function chart(id, x, series) {
 
 // ---- alerts ----
 async function pageAlerts() {
-  main().innerHTML = `<h1>Alerts</h1><label><input type="checkbox" id="show-all"> include recovered</label>
+  main().innerHTML = `<h1>Alerts</h1><p class="muted" id="alert-summary"></p><label><input type="checkbox" id="show-all"> include recovered</label>
     <div id="alerts"></div><h2>Silence a host</h2>
     <form class="filters" id="silence"><input name="host" placeholder="host" required><input name="check" placeholder="check (all)"><input name="duration" value="2h" size="6"><input name="comment" placeholder="comment" size="30"><button class="btn" type="submit">Silence</button><span id="silence-msg" class="muted"></span></form>
     <h2>Active silences</h2><div id="silences"></div>`;
@@ -270,6 +272,7 @@ async function pageAlerts() {
     const d = await api('/ui/api/alerts' + ($('#show-all').checked ? '?all=1' : ''));
     if (!d.available) { $('#alerts').innerHTML = '<p class="muted">Alerting is not configured.</p>'; return; }
     renderAlerts($('#alerts'), d.alerts, true, load);
+    if (d.total > d.alerts.length) $('#alerts').prepend(h(`<p class="muted">The ${d.alerts.length} most urgent of ${d.total.toLocaleString()} alerts.</p>`));
     const s = await api('/ui/api/silences');
     $('#silences').innerHTML = s.silences.length ? `<table><thead><tr><th>Matchers</th><th>Author</th><th>Until</th><th>Comment</th></tr></thead><tbody>${s.silences.map(x => `<tr><td>${esc(x.matchers)}</td><td>${esc(x.author)}</td><td>${x.ends_at ? new Date(x.ends_at).toLocaleString() : ''}</td><td>${esc(x.comment)}</td></tr>`).join('')}</tbody></table>` : '<p class="muted">None.</p>';
   };

@@ -41,7 +41,7 @@ func (e *env) tools(n int) []sweepTool {
 				if !full {
 					rate = "1000"
 				}
-				return []string{e.hbProbe, "--once", "--json", "--quiet", "--rate", rate, "--timeout", "500ms", "--targets", file}
+				return []string{e.hbProbe, "--once", "--json", "--quiet", "--rate", rate, "--timeout", "500ms", "--max-targets", "1000000", "--targets", file}
 			},
 			parse: func(m measured) bench.ToolResult { return bench.ParseHBJSON(bytes.NewReader(m.Stdout)) },
 		},
@@ -211,18 +211,29 @@ func (e *env) sweepN(n int) string {
 			continue
 		}
 		var rate, cpu, ans, rss []float64
+		failed := ""
 		runs := tool.runs
 		for range runs {
-			m := measure(e.fleet.Command(e.fleet.Prober, args[0], replaceArg(args[1:], "TARGETS", file)...), 3*time.Minute)
+			run := tool.args(file, true) // the real paths (zmap's allow-list is derived from the list)
+			m := measure(e.fleet.Command(e.fleet.Prober, run[0], run[1:]...), 3*time.Minute)
 			if m.Err != nil {
 				fmt.Fprintf(os.Stderr, "hbbench: %s: %v\n", tool.name, m.Err)
 				continue
 			}
 			r := tool.parse(m)
+			if r.Answered == 0 && m.Exit != 0 {
+				failed = fmt.Sprintf("failed: exit %d: %s", m.Exit, firstLine(m.Stderr))
+				fmt.Fprintf(os.Stderr, "hbbench: %s %s\n", tool.name, failed)
+				continue
+			}
 			rate = append(rate, float64(n)/m.Wall.Seconds())
 			cpu = append(cpu, m.CPU.Seconds())
 			ans = append(ans, 100*float64(r.Answered)/float64(n))
 			rss = append(rss, float64(m.MaxRSS))
+		}
+		if len(rate) == 0 && failed != "" {
+			t.Add(tool.name, tool.version, "`"+cmdline+"`", failed)
+			continue
 		}
 		rs := bench.Summarize(rate)
 		switch tool.name {
