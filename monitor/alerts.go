@@ -36,7 +36,7 @@ type alertWiring struct {
 // openAlerts builds the engine and the outbox (after the store, so the
 // database file exists). Without a store (tests) state lives in memory.
 func (m *Monitor) openAlerts(c *config.Probe) error {
-	path := "file:hb-alerts?mode=memory&cache=shared"
+	path := fmt.Sprintf("file:hb-alerts-%p?mode=memory&cache=shared", m) // one per monitor
 	if !m.opts.NoStore {
 		p, err := DBPath(c)
 		if err != nil {

@@ -436,6 +436,7 @@ func restartKeys(a, b *config.Probe) []string {
 	check("store", a.Store, b.Store)
 	check("api", a.API, b.API)
 	check("fsm", a.FSM, b.FSM)
+	check("web", a.Web, b.Web) // users and the certificate files' contents do reload (monitor/web.go)
 	return out
 }
 

@@ -27,6 +27,9 @@ func (r *Receiver) WriteTo(w io.Writer) (int64, error) {
 	counter("hb_push_acks_limited_total", "Heartbeats accepted but not answered (ack_rate, or an answer larger than the datagram).", r.acksLimited.Load())
 	counter("hb_push_overdue_total", "Timeout observations for overdue heartbeats.", s.Overdue)
 	counter("hb_push_registered_total", "Heartbeat hosts registered at run time.", s.Registered)
+	counter("hb_push_register_batches_total", "Calls to the core registering queued unknown hosts (one table rebuild each).", s.RegisterBatches)
+	counter("hb_push_register_failures_total", "Unknown hosts whose registration failed.", s.RegisterFailed)
+	p("# HELP hb_push_register_pending Unknown hosts waiting for registration.\n# TYPE hb_push_register_pending gauge\nhb_push_register_pending %d\n", s.RegisterPending)
 	counter("hb_push_messages_total", "Heartbeat messages published as events.", s.Messages)
 	p("# HELP hb_push_dropped_total Datagrams dropped, by reason.\n# TYPE hb_push_dropped_total counter\n")
 	for i, v := range s.Dropped {

@@ -48,7 +48,7 @@ const (
 	dropSkew
 	dropUnknown // sender not configured and not allowed to register
 	dropRefused // hbd CMD/UPD
-	dropFull    // auto-registration limit reached, or Register failed
+	dropFull    // auto-registration limit reached, registration queue full, or Register failed
 	numDrops
 )
 
@@ -62,9 +62,13 @@ type Stats struct {
 	Acks       uint64 // ACKs sent
 	Overdue    uint64 // timeout observations for overdue heartbeats
 	Registered uint64 // hosts auto-registered
-	Messages   uint64 // heartbeat messages published
-	Dropped    [numDrops]uint64
-	Hosts      int // heartbeat checks known now
+	// Registration: hosts waiting for it now, calls to the core (batches)
+	// it took, hosts it failed for.
+	RegisterPending                 int
+	RegisterBatches, RegisterFailed uint64
+	Messages                        uint64 // heartbeat messages published
+	Dropped                         [numDrops]uint64
+	Hosts                           int // heartbeat checks known now
 }
 
 // hostState is one heartbeat check's live state. Guarded by Receiver.mu.
@@ -84,6 +88,10 @@ type hostState struct {
 
 	metrics    []obs.Metric // the last heartbeat's (immutable once stored)
 	lastDetail string
+
+	// pending: a heartbeat accepted while the host's registration was
+	// queued, observed once the check exists.
+	pending *obs.Observation
 }
 
 // Receiver is the obs.Source of heartbeat checks: it reads HBP1 and
@@ -101,6 +109,7 @@ type Receiver struct {
 	gen   uint64
 	auto  int // auto-registered hosts
 	pend  map[string]bool
+	regq  chan string // hosts waiting for registration (registerLoop)
 
 	names names // metric name interning (read loop only)
 	acker *bucket.Bucket
@@ -108,6 +117,7 @@ type Receiver struct {
 	acksLimited atomic.Uint64
 
 	received, accepted, legacy, acks, overdue, registered, messages atomic.Uint64
+	regBatches, regFailed                                           atomic.Uint64
 	sendErrors                                                      atomic.Uint64
 	dropped                                                         [numDrops]atomic.Uint64
 	addr                                                            atomic.Value // netip.AddrPort once listening
@@ -136,7 +146,7 @@ func NewReceiver(c ReceiverConfig) (*Receiver, error) {
 		rate = 20000
 	}
 	return &Receiver{cfg: c, log: c.Log, now: c.Now, hosts: map[string]*hostState{}, pend: map[string]bool{}, names: names{m: map[string]string{}},
-		acker: bucket.New(rate, max(int(rate), 1))}, nil
+		acker: bucket.New(rate, max(int(rate), 1)), regq: make(chan string, RegisterQueue)}, nil
 }
 
 // Name implements obs.Source.
@@ -198,6 +208,12 @@ func (r *Receiver) SetChecks(gen uint64, checks []obs.Check) {
 			r.hosts[pn] = h
 		}
 	}
+	// Hosts whose registration is queued keep their placeholder.
+	for name := range r.pend {
+		if h := old[name]; h != nil && r.hosts[name] == nil {
+			r.hosts[name] = h
+		}
+	}
 	r.auto = 0
 	for _, h := range r.hosts {
 		if h.auto {
@@ -215,8 +231,10 @@ func (r *Receiver) Stats() Stats {
 	for i := range s.Dropped {
 		s.Dropped[i] = r.dropped[i].Load()
 	}
+	s.RegisterBatches, s.RegisterFailed = r.regBatches.Load(), r.regFailed.Load()
 	r.mu.Lock()
 	s.Hosts = len(r.hosts)
+	s.RegisterPending = len(r.pend)
 	r.mu.Unlock()
 	return s
 }
@@ -501,54 +519,156 @@ func (n *names) get(parts ...string) string {
 	return s
 }
 
-// host returns the state of name's heartbeat check, registering one when
-// policy allows (accept_unknown, or the heartbeat verified with our key).
+// RegisterQueue is how many unknown hosts may wait for registration;
+// past it their heartbeats are dropped (reason "full") until the queue
+// drains, and they are taken at their next heartbeat.
+const RegisterQueue = 1 << 16
+
+// maxRegisterBatch caps the hosts registered in one call to the core.
+const maxRegisterBatch = 1 << 14
+
+// host returns the state of name's heartbeat check. An unknown host that
+// policy allows (accept_unknown, or the heartbeat verified with our key)
+// gets a placeholder at once and its registration is queued for
+// registerLoop, so the receive path never waits for the core: its
+// heartbeats are accepted (and answered) meanwhile, the last one observed
+// when the check exists.
 func (r *Receiver) host(ctx context.Context, name string, keyed bool) (*hostState, int) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	h := r.hosts[name]
 	if h != nil {
-		r.mu.Unlock()
 		return h, 0
 	}
 	if !r.cfg.Push.AcceptUnknown && !keyed || r.cfg.Registrar == nil {
-		r.mu.Unlock()
 		return nil, dropUnknown
 	}
-	if r.auto >= r.cfg.Push.MaxHosts || r.pend[name] || !validHostName(name) {
-		r.mu.Unlock()
+	if r.auto+len(r.pend) >= r.cfg.Push.MaxHosts || !validHostName(name) {
+		return nil, dropFull
+	}
+	select {
+	case r.regq <- name:
+	default:
 		return nil, dropFull
 	}
 	r.pend[name] = true
-	r.mu.Unlock()
-	spec := obs.CheckSpec{
-		Host: name, Name: "heartbeat", Kind: obs.KindHeartbeat, Target: "heartbeat://" + name,
-		Interval: time.Duration(r.cfg.Push.Interval),
+	h = &hostState{name: name, lastSeen: r.now(),
+		interval: time.Duration(r.cfg.Push.Interval), grace: time.Duration(r.cfg.Push.Grace)}
+	r.hosts[name] = h
+	return h, 0
+}
+
+// registerLoop registers queued hosts until ctx ends, in batches: the
+// hosts that queued up while the previous batch was registered go to the
+// core together (one table rebuild with an obs.BatchRegistrar).
+func (r *Receiver) registerLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case name := <-r.regq:
+			r.registerNames(ctx, r.moreQueued(name))
+		}
 	}
-	c, gen, err := r.cfg.Registrar.Register(ctx, spec)
+}
+
+// registerPending registers the hosts queued now (registerLoop's step;
+// tests call it instead of Run).
+func (r *Receiver) registerPending(ctx context.Context) {
+	select {
+	case name := <-r.regq:
+		r.registerNames(ctx, r.moreQueued(name))
+	default:
+	}
+}
+
+func (r *Receiver) moreQueued(first string) []string {
+	names := []string{first}
+	for len(names) < maxRegisterBatch {
+		select {
+		case n := <-r.regq:
+			names = append(names, n)
+		default:
+			return names
+		}
+	}
+	return names
+}
+
+// registerNames registers a heartbeat check for each of names and
+// observes the heartbeat each one had pending.
+func (r *Receiver) registerNames(ctx context.Context, names []string) {
+	specs := make([]obs.CheckSpec, len(names))
+	for i, name := range names {
+		specs[i] = obs.CheckSpec{
+			Host: name, Name: "heartbeat", Kind: obs.KindHeartbeat, Target: "heartbeat://" + name,
+			Interval: time.Duration(r.cfg.Push.Interval),
+		}
+	}
+	cs := make([]obs.Check, len(names))
+	errs := make([]error, len(names))
+	var gen uint64
+	if br, ok := r.cfg.Registrar.(obs.BatchRegistrar); ok {
+		var err error
+		if cs, gen, err = br.RegisterBatch(ctx, specs); err != nil {
+			cs = make([]obs.Check, len(names))
+			for i := range errs {
+				errs[i] = err
+			}
+		}
+	} else {
+		for i := range specs {
+			var g uint64
+			cs[i], g, errs[i] = r.cfg.Registrar.Register(ctx, specs[i])
+			gen = max(gen, g)
+		}
+	}
+	r.regBatches.Add(1)
+	type flush struct {
+		gen uint64
+		id  int
+		o   obs.Observation
+	}
+	var out []flush
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.pend, name)
-	if err != nil {
-		r.log.Warn("push: registering heartbeat host failed", "host", name, "err", err)
-		return nil, dropFull
-	}
-	r.registered.Add(1)
-	h = r.hosts[name]
-	if h == nil || h.gen < gen {
-		// The registrar's SetChecks has not reached us yet: place the
-		// check ourselves; SetChecks keeps this state when it does.
+	for i, name := range names {
+		delete(r.pend, name)
+		h := r.hosts[name]
+		if errs[i] != nil {
+			r.regFailed.Add(1)
+			if h != nil && !h.hasCheck {
+				delete(r.hosts, name)
+			}
+			r.log.Warn("push: registering heartbeat host failed", "host", name, "err", errs[i])
+			continue
+		}
+		r.registered.Add(1)
 		if h == nil {
-			h = &hostState{name: name}
+			h = &hostState{name: name, lastSeen: r.now()}
 			r.hosts[name] = h
 		}
-		h.gen, h.id, h.hasCheck = gen, c.ID, true
-		h.interval, h.grace = time.Duration(r.cfg.Push.Interval), time.Duration(r.cfg.Push.Grace)
+		if !h.hasCheck || h.gen < gen {
+			// The registrar's SetChecks has not reached us yet: place the
+			// check ourselves; SetChecks keeps this state when it does.
+			h.gen, h.id, h.hasCheck = gen, cs[i].ID, true
+			h.interval, h.grace = time.Duration(r.cfg.Push.Interval), time.Duration(r.cfg.Push.Grace)
+			h.nextDue = h.lastSeen.Add(h.interval + h.grace)
+		}
+		if !h.auto {
+			h.auto = true
+			r.auto++
+		}
+		if h.pending != nil {
+			out = append(out, flush{h.gen, h.id, *h.pending})
+			h.pending = nil
+		}
 	}
-	if !h.auto {
-		h.auto = true
-		r.auto++
+	r.mu.Unlock()
+	if sp := r.sink.Load(); sp != nil {
+		for _, f := range out {
+			(*sp).Observe(f.gen, f.id, f.o)
+		}
 	}
-	return h, 0
 }
 
 // validHostName accepts names a targets file could hold: 1–253 bytes of
@@ -576,10 +696,15 @@ func (r *Receiver) accept(h *hostState, o obs.Observation, src netip.AddrPort, r
 	h.addr = addr
 	h.heard = true
 	h.metrics, h.lastDetail = o.Metrics, o.Detail
-	gen, id, name := h.gen, h.id, h.name
+	gen, id, name, known := h.gen, h.id, h.name, h.hasCheck
+	if !known { // registration queued: observed when the check exists
+		h.pending = &o
+	} else {
+		h.pending = nil // this one is newer
+	}
 	r.mu.Unlock()
 	r.accepted.Add(1)
-	if sp := r.sink.Load(); sp != nil {
+	if sp := r.sink.Load(); sp != nil && known {
 		(*sp).Observe(gen, id, o)
 	}
 	if moved && r.cfg.DynDNS != nil {

@@ -167,6 +167,9 @@ func (r *Receiver) Run(ctx context.Context, sink obs.Sink) error {
 	if d := r.cfg.DynDNS; d != nil {
 		go d.Run(ctx)
 	}
+	if r.cfg.Registrar != nil {
+		go r.registerLoop(ctx)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -134,6 +134,12 @@ func TestReceiverPolicy(t *testing.T) {
 	if err := wire.DecodeAck(ack[:n], key, &a); err != nil || a.Seq != 1 || a.BootID != (wire.BootID{1}) || a.RxTime != now.UnixNano() || a.Flags != wire.AckFlagKernelRx {
 		t.Fatalf("ack %+v %v", a, err)
 	}
+	// The registration is queued (the receive path does not wait for the
+	// core): nothing is observed until it is done.
+	if len(reg.specs) != 0 || len(s.all()) != 0 || r.Stats().RegisterPending != 1 {
+		t.Fatalf("before registration: %d registered, %d observed", len(reg.specs), len(s.all()))
+	}
+	r.registerPending(ctx)
 	if len(reg.specs) != 1 || reg.specs[0].Host != "web1" || reg.specs[0].Kind != obs.KindHeartbeat {
 		t.Fatalf("registered %+v", reg.specs)
 	}
@@ -167,6 +173,7 @@ func TestReceiverPolicy(t *testing.T) {
 	r3, _, reg3, _ := newTestReceiver(t, func(c *config.Push) { c.AcceptUnknown = true; c.MaxHosts = 1 }, nil)
 	r3.Handle(ctx, hbp(t, nil, "a", 1, 1, now), src, now, false, ack)
 	r3.Handle(ctx, hbp(t, nil, "b", 1, 1, now), src, now, false, ack)
+	r3.registerPending(ctx)
 	if len(reg3.specs) != 1 || r3.Stats().Dropped[dropFull] != 1 {
 		t.Fatalf("max_hosts: %d registered", len(reg3.specs))
 	}
@@ -274,6 +281,7 @@ func TestReceiverLegacy(t *testing.T) {
 	if n := r.Handle(ctx, d, src, now, false, ack); string(ack[:n]) != "ACK" {
 		t.Fatalf("answer %q", ack[:n])
 	}
+	r.registerPending(ctx)
 	if len(reg.specs) != 1 || reg.specs[0].Host != "old1" {
 		t.Fatalf("%+v", reg.specs)
 	}
@@ -399,6 +407,7 @@ func TestReceiverAckLimits(t *testing.T) {
 		if r.Handle(ctx, hbp(t, key, "web1", 1, seq, now), src, now, false, ack) > 0 {
 			acked++
 		}
+		r.registerPending(ctx)
 	}
 	if acked != 2 || len(s.all()) != 3 || r.acksLimited.Load() != 1 {
 		t.Fatalf("acked %d, observed %d, limited %d", acked, len(s.all()), r.acksLimited.Load())
@@ -407,7 +416,9 @@ func TestReceiverAckLimits(t *testing.T) {
 	// with the 64-byte ACK.
 	r2, s2, _, _ := newTestReceiver(t, func(c *config.Push) { c.AcceptUnknown = true }, nil)
 	d, _ := wire.EncodePush(nil, wire.PushHeader{BootID: wire.BootID{1}, Seq: 1, SentAt: now.UnixNano()}, nil, nil, false)
-	if len(d) != 60 || r2.Handle(ctx, d, src, now, false, ack) != 0 || len(s2.all()) != 1 {
+	n := r2.Handle(ctx, d, src, now, false, ack)
+	r2.registerPending(ctx)
+	if len(d) != 60 || n != 0 || len(s2.all()) != 1 {
 		t.Fatalf("minimal heartbeat: %d bytes, observed %d", len(d), len(s2.all()))
 	}
 }

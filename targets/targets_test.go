@@ -255,7 +255,9 @@ func TestParseSharesMaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	same := func(a, b map[string]string) bool { return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer() }
+	same := func(a, b map[string]string) bool {
+		return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+	}
 	if !same(ls[0].Labels, ls[1].Labels) || !same(ls[0].Labels, ls[5].Labels) || !same(ls[2].Params, ls[3].Params) {
 		t.Error("equal label or option sets are not shared")
 	}
