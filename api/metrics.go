@@ -278,6 +278,8 @@ func (s *Server) writeEngineExtra(w io.Writer, e EngineStats) {
 		{"hb_probe_enobufs_total", "Sends pushed back by a full socket buffer (ENOBUFS/EAGAIN); the probes were retried.", e.ENOBUFS},
 		{"hb_probe_stalls_total", "Times sending waited because every in-flight slot was busy.", e.Stalls},
 		{"hb_probe_tx_timestamps_missing_total", "Replies measured with the send clock because the kernel TX timestamp never came.", e.TxMissing},
+		{"hb_probe_tx_frames_total", "Probes sent as Ethernet frames on the AF_PACKET socket (tx = packet).", e.TxFrames},
+		{"hb_probe_tx_fallback_total", "Probes the AF_PACKET path could not carry (neighbour not resolved, non-Ethernet link, no route), sent by the raw socket.", e.TxFallback},
 	} {
 		promtext.Family(w, c.name, "counter", c.help)
 		vm.WriteCounterUint64(w, c.name, c.v)
