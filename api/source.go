@@ -85,6 +85,10 @@ type EngineStats struct {
 	ENOBUFS    uint64 // sends pushed back by a full socket buffer (retried)
 	Stalls     uint64 // times sending waited because every in-flight slot was busy
 	TxMissing  uint64 // replies measured without their kernel TX stamp
+	// TxFrames: probes sent as Ethernet frames on the AF_PACKET socket
+	// (tx = packet); TxFallback: probes that path could not carry
+	// (neighbour not resolved, non-Ethernet link), sent by the raw socket.
+	TxFrames, TxFallback uint64
 	// BlobErrors are HealthBad by reason (wire.ErrKind names: "checksum",
 	// "seal", "no_key", …); nil if the engine does not break them down.
 	BlobErrors map[string]uint64

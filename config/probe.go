@@ -33,6 +33,7 @@ type Probe struct {
 	KeyID        int      `toml:"key_id"`        // --key-id
 	AcceptClear  bool     `toml:"accept_clear"`  // --accept-clear: with a key, still accept clear blobs
 	NoKernelTx   bool     `toml:"no_kernel_tx"`  // --no-kernel-tx
+	TX           string   `toml:"tx"`            // --tx: auto, packet or raw (IPv4 raw ICMP transmit path)
 	MaxTargets   int      `toml:"max_targets"`   // --max-targets
 	ResolveEvery Duration `toml:"resolve_every"` // --resolve-every: re-resolve hostnames (0: never)
 	StaleAfter   Duration `toml:"stale_after"`   // --stale-after: health older than this is stale
@@ -83,6 +84,7 @@ func DefaultProbe() Probe {
 		Rate:         10000,
 		Batch:        64,
 		Proto:        "auto",
+		TX:           "auto",
 		UDPPort:      50003,
 		KeyID:        1,
 		MaxTargets:   65536,
@@ -125,6 +127,11 @@ func (p *Probe) Validate() error {
 	case "auto", "icmp", "udp":
 	default:
 		bad("proto", "must be auto, icmp or udp, got %q", p.Proto)
+	}
+	switch p.TX {
+	case "auto", "packet", "raw":
+	default:
+		bad("tx", "must be auto, packet or raw, got %q", p.TX)
 	}
 	if p.UDPPort < 1 || p.UDPPort > 65535 {
 		bad("udp_port", "must be 1-65535, got %d", p.UDPPort)

@@ -130,6 +130,8 @@ func (s *engineSource) stats() api.EngineStats {
 		ENOBUFS:    st.ENOBUFS,
 		Stalls:     st.Stalls,
 		TxMissing:  st.TxMissing,
+		TxFrames:   st.TxPacket,
+		TxFallback: st.TxFallback,
 		BlobErrors: blobErrors(&st),
 
 		RefusedNoCookie: st.NoCookie, RefusedHBM2: st.HBM2Refused, RefusedDowngrade: st.Downgrades,

@@ -431,10 +431,12 @@ func restartKeys(a, b *config.Probe) []string {
 	check("key_id", a.KeyID, b.KeyID)
 	check("accept_clear", a.AcceptClear, b.AcceptClear)
 	check("no_kernel_tx", a.NoKernelTx, b.NoKernelTx)
+	check("tx", a.TX, b.TX)
 	check("stale_after", a.StaleAfter, b.StaleAfter)
 	check("store", a.Store, b.Store)
 	check("api", a.API, b.API)
 	check("fsm", a.FSM, b.FSM)
+	check("web", a.Web, b.Web) // users and the certificate files' contents do reload (monitor/web.go)
 	return out
 }
 

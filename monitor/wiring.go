@@ -183,6 +183,13 @@ func EngineConfig(c *config.Probe) (prober.Config, error) {
 	case "udp":
 		proto = prober.ProtoUDP
 	}
+	tx := prober.TXAuto
+	if c.TX != "" {
+		var err error
+		if tx, err = prober.ParseTX(c.TX); err != nil {
+			return prober.Config{}, err
+		}
+	}
 	key, err := LoadKey(c.KeyFile, c.KeyID)
 	if err != nil {
 		return prober.Config{}, err
@@ -190,6 +197,7 @@ func EngineConfig(c *config.Probe) (prober.Config, error) {
 	return prober.Config{
 		Proto: proto, Interval: c.Interval.D(), Timeout: c.Timeout.D(), Rate: c.Rate, Batch: c.Batch,
 		Key: key, AcceptClear: c.AcceptClear, StaleAfter: c.StaleAfter.D(), UDPPort: c.UDPPort, NoKernelTx: c.NoKernelTx,
+		TX: tx,
 	}, nil
 }
 

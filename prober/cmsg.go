@@ -22,6 +22,8 @@ const (
 	scmTimestampNew   = 65 // SO_TIMESTAMPING_NEW: struct scm_timestamping64
 	ipRecvErr         = 11
 	ipv6RecvErr       = 25
+	solPacket         = 263 // SOL_PACKET
+	packetTxTimestamp = 16  // PACKET_TX_TIMESTAMP: the error-queue message of AF_PACKET
 
 	eeOriginLocal        = 1
 	eeOriginICMP         = 2
@@ -79,7 +81,7 @@ func parseCmsgs(b []byte) (c cmsgInfo) {
 			if ts := timespec(data, 8); ts != 0 {
 				c.ts = ts
 			}
-		case (level == solIP && typ == ipRecvErr) || (level == solIPv6 && typ == ipv6RecvErr):
+		case isExtErr(level, typ):
 			if len(data) >= 16 {
 				c.hasErr = true
 				c.err = extErr{
@@ -94,6 +96,34 @@ func parseCmsgs(b []byte) (c cmsgInfo) {
 		b = b[min(cmsgAlign(l), len(b)):]
 	}
 	return c
+}
+
+func isExtErr(level, typ int32) bool {
+	return (level == solIP && typ == ipRecvErr) || (level == solIPv6 && typ == ipv6RecvErr) ||
+		(level == solPacket && typ == packetTxTimestamp)
+}
+
+// rekeyCmsgs rewrites, in place, the ee_data (the OPT_ID key) of every
+// sock_extended_err in the control bytes b with f's value for it.
+func rekeyCmsgs(b []byte, f func(uint32) uint32) {
+	ne := binary.NativeEndian
+	hdr := cmsgAlign(longSize + 8)
+	for len(b) >= hdr {
+		var l int
+		if longSize == 8 {
+			l = int(ne.Uint64(b))
+		} else {
+			l = int(ne.Uint32(b))
+		}
+		if l < hdr || l > len(b) {
+			return
+		}
+		if isExtErr(int32(ne.Uint32(b[longSize:])), int32(ne.Uint32(b[longSize+4:]))) && l >= hdr+16 {
+			d := b[hdr+12:]
+			ne.PutUint32(d, f(ne.Uint32(d)))
+		}
+		b = b[min(cmsgAlign(l), len(b)):]
+	}
 }
 
 func cmsgAlign(n int) int { return (n + longSize - 1) &^ (longSize - 1) }

@@ -3,6 +3,7 @@
 package prober
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"net/netip"
@@ -81,5 +82,43 @@ func TestParseCmsgsGolden(t *testing.T) {
 	}
 	if c := parseCmsgs(full[:64]); c.ts == 0 || c.hasErr {
 		t.Errorf("first message only: %+v", c)
+	}
+}
+
+// An AF_PACKET TX timestamp (OPT_TSONLY): SO_TIMESTAMPING, then
+// SOL_PACKET (263)/PACKET_TX_TIMESTAMP (16) carrying the
+// sock_extended_err (errno ENOMSG, origin TIMESTAMPING, key 7).
+const goldenPacketTxStamp = goldenTimestamping + `
+20000000 00000000 07010000 10000000
+2a000000 04000000 00000000 07000000`
+
+func TestParseCmsgsPacketTxStamp(t *testing.T) {
+	if longSize != 8 || binary.NativeEndian.Uint16([]byte{1, 0}) != 1 {
+		t.Skip("golden control messages are 64-bit little-endian")
+	}
+	b := cmsgGolden(t, goldenPacketTxStamp)
+	c := parseCmsgs(b)
+	if !c.hasErr || c.err.origin != eeOriginTimestamping || c.err.info != scmTstampSnd || c.err.data != 7 || c.ts != 1700000000123456789 {
+		t.Fatalf("parsed %+v", c)
+	}
+	// The packet socket's keys are rewritten to the engine's count; the
+	// timestamp and the rest stay.
+	rekeyCmsgs(b, func(k uint32) uint32 { return k*1000 + 1 })
+	c2 := parseCmsgs(b)
+	if c2.err.data != 7001 || c2.ts != c.ts || c2.err.origin != c.err.origin {
+		t.Fatalf("rekeyed %+v", c2)
+	}
+	// A raw socket's IP_RECVERR key too; a truncated buffer is left alone.
+	b = cmsgGolden(t, goldenTxStamp)
+	rekeyCmsgs(b, func(k uint32) uint32 { return k + 10 })
+	if c := parseCmsgs(b); c.err.data != 15 {
+		t.Fatalf("rekeyed IP_RECVERR key %d, want 15", c.err.data)
+	}
+	short := cmsgGolden(t, goldenTxStamp)
+	short = short[:len(short)-20]
+	orig := append([]byte(nil), short...)
+	rekeyCmsgs(short, func(uint32) uint32 { return 99 })
+	if !bytes.Equal(short, orig) {
+		t.Fatal("truncated control bytes were modified")
 	}
 }

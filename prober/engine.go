@@ -47,10 +47,45 @@ type Mode struct {
 	// Result records the method that actually measured it.
 	Timestamps TSMethod
 	Reason     string // one line: why this socket and timestamp method
+	// TX is how IPv4 probes leave: "packet" (AF_PACKET frames, raw
+	// fallback per target) or "raw".
+	TX TX
+}
+
+// TX selects the transmit path of raw IPv4 ICMP probes (config tx).
+type TX uint8
+
+const (
+	TXAuto   TX = iota // packet when the AF_PACKET socket and tables work, else raw
+	TXPacket           // AF_PACKET frames (PACKET_QDISC_BYPASS); New fails without it
+	TXRaw              // the raw socket's IP output path
+)
+
+var txNames = [...]string{"auto", "packet", "raw"}
+
+func (t TX) String() string {
+	if int(t) < len(txNames) {
+		return txNames[t]
+	}
+	return "invalid"
+}
+
+// ParseTX parses "auto", "packet" or "raw".
+func ParseTX(s string) (TX, error) {
+	for i, n := range txNames {
+		if s == n {
+			return TX(i), nil
+		}
+	}
+	return TXAuto, fmt.Errorf("tx %q: want auto, packet or raw", s)
 }
 
 func (m Mode) String() string {
-	return fmt.Sprintf("%s sockets, %s timestamps: %s", m.Socket, m.Timestamps, m.Reason)
+	tx := ""
+	if m.TX == TXPacket {
+		tx = ", AF_PACKET transmit"
+	}
+	return fmt.Sprintf("%s sockets%s, %s timestamps: %s", m.Socket, tx, m.Timestamps, m.Reason)
 }
 
 // Config configures an Engine. Zero fields take the documented defaults.
@@ -102,6 +137,11 @@ type Config struct {
 	// and OS thread, so sending and the kernel's per-packet work use
 	// every CPU. Default 1: one loop, as Run always uses.
 	Shards int
+	// TX is the transmit path of raw IPv4 ICMP probes: TXAuto (default)
+	// uses AF_PACKET frames when that socket opens and the route tables
+	// load, TXPacket requires it, TXRaw never uses it. Ping and UDP
+	// sockets, IPv6 and lo always use their socket's own path.
+	TX TX
 }
 
 func (c *Config) defaults() {
@@ -138,6 +178,7 @@ type counters struct {
 	sent, sendErrors, enobufs, received, matched, duplicates, late, badCookie,
 	wrongSrc, unmatched, icmpErrors, timeouts, txStamps, stalls atomic.Uint64
 	txMissing, healthOK               atomic.Uint64
+	txPacket, txFallback              atomic.Uint64
 	noCookie, hbm2Refused, downgrades atomic.Uint64
 	blobErrors                        [wire.NumErrKinds]atomic.Uint64
 }
@@ -167,6 +208,7 @@ func (c *counters) snapshot() Stats {
 		Unmatched: c.unmatched.Load(), ICMPErrors: c.icmpErrors.Load(), Timeouts: c.timeouts.Load(),
 		TxStamps: c.txStamps.Load(), Stalls: c.stalls.Load(),
 		TxMissing: c.txMissing.Load(), HealthOK: c.healthOK.Load(),
+		TxPacket: c.txPacket.Load(), TxFallback: c.txFallback.Load(),
 		NoCookie: c.noCookie.Load(), HBM2Refused: c.hbm2Refused.Load(), Downgrades: c.downgrades.Load(),
 	}
 	for i := range st.BlobErrors {

@@ -69,8 +69,14 @@ func New(cfg Config) (*Engine, error) {
 	}
 	var fds []int
 	for _, c := range e.conns {
-		if c != nil {
-			fds = append(fds, int(c.sk.(fdSock)))
+		if c == nil {
+			continue
+		}
+		switch sk := c.sk.(type) {
+		case fdSock:
+			fds = append(fds, int(sk))
+		case *pktSock:
+			fds = append(fds, int(sk.raw), int(sk.pkt))
 		}
 	}
 	w, err := newPollWaiter(fds)
@@ -158,7 +164,22 @@ func (e *Engine) open() error {
 			if cfg.Socket != SocketInvalid {
 				r = "chosen by configuration: " + r
 			}
-			e.mode = Mode{Socket: k, Timestamps: e.bestTS(), Reason: r}
+			e.mode = Mode{Socket: k, Timestamps: e.bestTS(), Reason: r, TX: TXRaw}
+			if c := e.conns[0]; c != nil && k == SocketRaw && cfg.TX != TXRaw {
+				ps, err := newPktSock(int(c.sk.(fdSock)), &e.cfg, icmpProbeLen)
+				switch {
+				case err == nil:
+					ps.stats = &e.stats
+					c.sk = ps
+					e.mode.TX = TXPacket
+					e.mode.Reason += "; " + ps.describe()
+				case cfg.TX == TXPacket:
+					e.Close()
+					return fmt.Errorf("prober: tx = packet: %w", err)
+				default:
+					e.mode.Reason += fmt.Sprintf("; IPv4 probes through the raw socket (AF_PACKET transmit unavailable: %v)", err)
+				}
+			}
 			return nil
 		}
 		if lastErr != nil && !isPerm(lastErr) && k != SocketRaw {

@@ -131,4 +131,8 @@ type Stats struct {
 	// configured legacy=hbm2; Downgrades: replies with a clear blob while
 	// a key is configured and AcceptClear is off.
 	NoCookie, HBM2Refused, Downgrades uint64
+	// TxPacket: probes sent as frames on the AF_PACKET socket (tx =
+	// packet); TxFallback: probes that socket could not carry (neighbour
+	// not resolved, non-Ethernet link, no route), sent by the raw socket.
+	TxPacket, TxFallback uint64
 }

@@ -364,3 +364,26 @@ func flatten(v any, pre string) []string {
 	}
 	return out
 }
+
+// TestSetUsersEndsSessions: a reload that removes a user ends their
+// sessions; others keep theirs.
+func TestSetUsersEndsSessions(t *testing.T) {
+	s := testServer(t, &fakeClock{t: time.Now()})
+	cookie, _ := loginCookie(t, s, "olga", "olga-password")
+	ck := map[string]string{"Cookie": cookieName + "=" + cookie}
+	if r := do(s, "GET", "/ui/api/me", "", ck); r.StatusCode() != 200 {
+		t.Fatal(r.StatusCode())
+	}
+	pw, _ := hashWith("olga-password", "s1", 1000)
+	s.SetUsers([]config.User{{Name: "olga", Password: pw}, {Name: "root", Admin: true}}, "")
+	if r := do(s, "GET", "/ui/api/me", "", ck); r.StatusCode() != 200 {
+		t.Fatalf("olga's session ended by a reload that kept her: %d", r.StatusCode())
+	}
+	if r := do(s, "GET", "/ui/api/me", "", map[string]string{"Authorization": "Bearer root-token"}); r.StatusCode() != 401 {
+		t.Fatalf("a removed token still works: %d", r.StatusCode())
+	}
+	s.SetUsers([]config.User{{Name: "root", Admin: true}}, "")
+	if r := do(s, "GET", "/ui/api/me", "", ck); r.StatusCode() != 401 {
+		t.Fatalf("a removed user's session still works: %d", r.StatusCode())
+	}
+}

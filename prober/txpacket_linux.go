@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: MIT
+
+package prober
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+	"golang.org/x/sys/unix"
+)
+
+// pktSock is the IPv4 raw ICMP socket with an AF_PACKET transmit path
+// (tx = packet): probes leave as prebuilt Ethernet frames through one
+// AF_PACKET socket with PACKET_QDISC_BYPASS (no IP output path, no
+// qdisc), addressed to the next hop's MAC from the kernel's route and
+// neighbour tables. Replies are still read from the raw socket (kernel RX
+// stamps); probes to targets whose next hop has no frame path (neighbour
+// not resolved, not Ethernet, no route) go out of the raw socket, which
+// also makes the kernel resolve the neighbour for the next refresh.
+//
+// TX timestamps come from both sockets' error queues (software stamps,
+// OPT_ID, OPT_TSONLY); the keys are rewritten to count the messages in
+// the order the engine sent them, as one socket's would.
+type pktSock struct {
+	raw, pkt fdSock
+	nl       *rtnetlink.Conn // opened in the engine's network namespace
+	tab      l2tables
+	hops     []l2hop
+	hopIdx   map[neighKey]int32 // (oif, next hop) → hops
+	byDst    map[uint32]int32   // target → hops
+	loaded   time.Time          // tables
+	neighAt  time.Time          // neighbour refresh
+	misses   bool               // a send fell back since the last neighbour refresh
+	plen     int
+	ipid     uint16
+	stats    *counters // set by the engine
+
+	frames  [][]byte
+	iov     []unix.Iovec
+	msgs    []unix.Mmsghdr
+	sll     []unix.RawSockaddrLinklayer
+	logical uint32
+	phys    [2]uint32   // next OPT_ID key of [0] the packet socket, [1] the raw one
+	keymap  [2][]uint32 // physical key (low 16 bits) → logical key
+	lastWhy atomic.Pointer[string]
+}
+
+const (
+	tableRefresh = 30 * time.Second       // routes, links, neighbours
+	neighRetry   = 20 * time.Millisecond  // neighbours, while some fell back
+	pktSockBatch = 1024                   // Config.Batch's cap
+	pktFrameLen  = frameHdrLn + maxPacket // room for any probe
+)
+
+// newPktSock opens the AF_PACKET socket next to the raw IPv4 ICMP socket
+// raw and loads the kernel's tables. plen is the ICMP probe length.
+func newPktSock(raw int, cfg *Config, plen int) (*pktSock, error) {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket AF_PACKET", err)
+	}
+	p := &pktSock{raw: fdSock(raw), pkt: fdSock(fd), plen: plen}
+	fail := func(err error) (*pktSock, error) {
+		unix.Close(fd)
+		if p.nl != nil {
+			p.nl.Close()
+		}
+		return nil, err
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1); err != nil {
+		return fail(os.NewSyscallError("setsockopt PACKET_QDISC_BYPASS", err))
+	}
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, cfg.SocketBuffer) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, cfg.SocketBuffer)
+	}
+	if !cfg.NoKernelTx {
+		flags := unix.SOF_TIMESTAMPING_TX_SOFTWARE | unix.SOF_TIMESTAMPING_SOFTWARE |
+			unix.SOF_TIMESTAMPING_OPT_ID | unix.SOF_TIMESTAMPING_OPT_TSONLY
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPING, flags); err != nil {
+			return fail(os.NewSyscallError("setsockopt SO_TIMESTAMPING", err))
+		}
+	}
+	p.nl, err = rtnetlink.Dial(nil)
+	if err != nil {
+		return fail(fmt.Errorf("rtnetlink: %w", err))
+	}
+	if err := p.load(time.Now()); err != nil {
+		return fail(err)
+	}
+	p.frames = make([][]byte, pktSockBatch)
+	p.iov = make([]unix.Iovec, pktSockBatch)
+	p.msgs = make([]unix.Mmsghdr, pktSockBatch)
+	p.sll = make([]unix.RawSockaddrLinklayer, pktSockBatch)
+	buf := make([]byte, pktSockBatch*pktFrameLen)
+	for i := range pktSockBatch {
+		p.frames[i] = buf[i*pktFrameLen : (i+1)*pktFrameLen]
+		p.iov[i].Base = &p.frames[i][0]
+		p.msgs[i].Hdr.Iov = &p.iov[i]
+		p.msgs[i].Hdr.SetIovlen(1)
+		p.msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&p.sll[i]))
+		p.msgs[i].Hdr.Namelen = unix.SizeofSockaddrLinklayer
+		p.sll[i].Family = unix.AF_PACKET
+		p.sll[i].Protocol = htons(unix.ETH_P_IP)
+		p.sll[i].Halen = 6
+	}
+	for i := range p.keymap {
+		p.keymap[i] = make([]uint32, 1<<16)
+	}
+	return p, nil
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// load reads the route, link and address tables (and the neighbours).
+func (p *pktSock) load(now time.Time) error {
+	var t l2tables
+	links, err := p.nl.Link.List()
+	if err != nil {
+		return fmt.Errorf("rtnetlink links: %w", err)
+	}
+	t.links = make(map[int32]l2link, len(links))
+	for _, l := range links {
+		k := l2link{}
+		if l.Attributes != nil {
+			k.name = l.Attributes.Name
+			if len(l.Attributes.Address) == 6 {
+				copy(k.mac[:], l.Attributes.Address)
+			}
+		}
+		k.ether = l.Type == unix.ARPHRD_ETHER && k.mac != [6]byte{}
+		t.links[int32(l.Index)] = k
+	}
+	addrs, err := p.nl.Address.List()
+	if err != nil {
+		return fmt.Errorf("rtnetlink addresses: %w", err)
+	}
+	for _, a := range addrs {
+		if a.Family != unix.AF_INET || a.Attributes == nil {
+			continue
+		}
+		ip := a.Attributes.Local
+		if ip == nil {
+			ip = a.Attributes.Address
+		}
+		if ip4 := ip.To4(); ip4 != nil {
+			if l, ok := t.links[int32(a.Index)]; ok && l.addr == 0 {
+				l.addr = binary.BigEndian.Uint32(ip4)
+				t.links[int32(a.Index)] = l
+			}
+		}
+	}
+	routes, err := p.nl.Route.List()
+	if err != nil {
+		return fmt.Errorf("rtnetlink routes: %w", err)
+	}
+	for _, r := range routes {
+		table := uint32(r.Table)
+		if r.Attributes.Table != 0 {
+			table = r.Attributes.Table
+		}
+		if r.Family != unix.AF_INET || table != unix.RT_TABLE_MAIN {
+			continue
+		}
+		rt := route4{bits: r.DstLength, oif: int32(r.Attributes.OutIface), prio: r.Attributes.Priority}
+		// Multipath: the kernel's hash picks the path; leave it to it.
+		rt.other = r.Type != unix.RTN_UNICAST || len(r.Attributes.Multipath) > 0
+		if d := r.Attributes.Dst.To4(); d != nil {
+			rt.dst = binary.BigEndian.Uint32(d)
+		}
+		if g := r.Attributes.Gateway.To4(); g != nil {
+			rt.gw = binary.BigEndian.Uint32(g)
+		}
+		if s := r.Attributes.Src.To4(); s != nil {
+			rt.src = binary.BigEndian.Uint32(s)
+		}
+		t.routes = append(t.routes, rt)
+	}
+	t.sortRoutes()
+	p.tab = t
+	if err := p.loadNeigh(); err != nil {
+		return err
+	}
+	p.hops, p.hopIdx, p.byDst = p.hops[:0], map[neighKey]int32{}, map[uint32]int32{}
+	p.loaded, p.neighAt = now, now
+	return nil
+}
+
+// Neighbour states with a usable link-layer address (rtnetlink(7)).
+const nudValid = unix.NUD_REACHABLE | unix.NUD_STALE | unix.NUD_DELAY | unix.NUD_PROBE | unix.NUD_PERMANENT
+
+func (p *pktSock) loadNeigh() error {
+	ns, err := p.nl.Neigh.List()
+	if err != nil {
+		return fmt.Errorf("rtnetlink neighbours: %w", err)
+	}
+	p.tab.neigh = make(map[neighKey][6]byte, len(ns))
+	for _, n := range ns {
+		if n.Family != unix.AF_INET || n.State&nudValid == 0 || n.Attributes == nil || len(n.Attributes.LLAddress) != 6 {
+			continue
+		}
+		ip := n.Attributes.Address.To4()
+		if ip == nil {
+			continue
+		}
+		p.tab.neigh[neighKey{int32(n.Index), binary.BigEndian.Uint32(ip)}] = [6]byte(n.Attributes.LLAddress)
+	}
+	return nil
+}
+
+// refresh reloads the tables every tableRefresh, and the neighbours of
+// hops that fell back every neighRetry while there are any.
+func (p *pktSock) refresh(now time.Time) {
+	if now.Sub(p.loaded) >= tableRefresh {
+		_ = p.load(now) // on error the old tables stay
+		return
+	}
+	if !p.misses || now.Sub(p.neighAt) < neighRetry {
+		return
+	}
+	p.neighAt, p.misses = now, false
+	if p.loadNeigh() != nil {
+		return
+	}
+	for i := range p.hops {
+		h := &p.hops[i]
+		if h.ok || h.sum == 0 { // resolved, or no frame path at all
+			continue
+		}
+		if mac, ok := p.tab.neigh[neighKey{h.ifindex, ip4u(h.nh)}]; ok {
+			h.dmac, h.ok, h.fallback = mac, true, ""
+		}
+	}
+}
+
+// hop returns the hop for the IPv4 destination d.
+func (p *pktSock) hop(d uint32) *l2hop {
+	if i, ok := p.byDst[d]; ok {
+		return &p.hops[i]
+	}
+	h := p.tab.hopFor(u4ip(d), p.plen)
+	k := neighKey{h.ifindex, ip4u(h.nh)}
+	i, ok := p.hopIdx[k]
+	if !ok || h.ifindex == 0 {
+		i = int32(len(p.hops))
+		p.hops = append(p.hops, h)
+		p.hopIdx[k] = i
+	}
+	p.byDst[d] = i
+	return &p.hops[i]
+}
+
+// sendmmsg sends the engine's messages (IPv4 sockaddr + ICMP payload) in
+// order: runs of frames on the packet socket, runs of fallbacks on the
+// raw socket. It returns how many went, or the first message's error.
+func (p *pktSock) sendmmsg(msgs []unix.Mmsghdr) (int, error) {
+	p.refresh(time.Now())
+	done := 0
+	for done < len(msgs) {
+		// A run of one path.
+		first := p.hopOf(&msgs[done])
+		pkt, why := first.ok, first.fallback
+		end := done + 1
+		for end < len(msgs) && end-done < pktSockBatch && p.hopOf(&msgs[end]).ok == pkt {
+			end++
+		}
+		var n int
+		var err error
+		s := 0
+		if pkt {
+			for k := done; k < end; k++ {
+				h := &msgs[k].Hdr
+				dst := [4]byte(unsafe.Slice(h.Name, 8)[4:8])
+				hp := p.hop(ip4u(dst))
+				p.ipid++
+				l := putFrame(p.frames[k-done], hp, dst, p.ipid, unsafe.Slice(h.Iov.Base, h.Iov.Len))
+				p.iov[k-done].SetLen(l)
+				sa := &p.sll[k-done]
+				sa.Ifindex = hp.ifindex
+				copy(sa.Addr[:6], hp.dmac[:])
+			}
+			n, err = p.pkt.sendmmsg(p.msgs[:end-done])
+		} else {
+			s = 1
+			p.misses = true
+			if w := p.lastWhy.Load(); w == nil || *w != why {
+				p.lastWhy.Store(&why)
+			}
+			n, err = p.raw.sendmmsg(msgs[done:end])
+		}
+		for range n {
+			p.keymap[s][uint16(p.phys[s])] = p.logical
+			p.phys[s]++
+			p.logical++
+		}
+		if p.stats != nil {
+			if pkt {
+				p.stats.txPacket.Add(uint64(n))
+			} else {
+				p.stats.txFallback.Add(uint64(n))
+			}
+		}
+		if err != nil || n < end-done {
+			if done+n > 0 {
+				return done + n, nil
+			}
+			return 0, err
+		}
+		done += n
+	}
+	return done, nil
+}
+
+func (p *pktSock) hopOf(m *unix.Mmsghdr) *l2hop {
+	b := unsafe.Slice(m.Hdr.Name, 8)
+	return p.hop(binary.BigEndian.Uint32(b[4:8]))
+}
+
+// recvmmsg reads replies from the raw socket; with MSG_ERRQUEUE, the TX
+// stamps of both sockets, their keys rewritten to the engine's count.
+func (p *pktSock) recvmmsg(msgs []unix.Mmsghdr, flags int) (int, error) {
+	if flags&unix.MSG_ERRQUEUE == 0 {
+		return p.raw.recvmmsg(msgs, flags)
+	}
+	total := 0
+	var firstErr error
+	for s, fd := range [2]fdSock{p.pkt, p.raw} {
+		if total == len(msgs) {
+			break
+		}
+		n, err := fd.recvmmsg(msgs[total:], flags)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		km := p.keymap[s]
+		for i := total; i < total+n; i++ {
+			h := &msgs[i].Hdr
+			if h.Controllen > 0 {
+				rekeyCmsgs(unsafe.Slice(h.Control, h.Controllen), func(k uint32) uint32 { return km[uint16(k)] })
+			}
+		}
+		total += n
+	}
+	if total == 0 && firstErr != nil {
+		return 0, firstErr
+	}
+	return total, nil
+}
+
+func (p *pktSock) close() error {
+	return errors.Join(p.pkt.close(), p.raw.close(), p.nl.Close())
+}
+
+// describe is the Mode text for the packet path.
+func (p *pktSock) describe() string {
+	var ifs []string
+	for _, r := range p.tab.routes {
+		if l, ok := p.tab.links[r.oif]; ok && l.ether {
+			ifs = append(ifs, l.name)
+		}
+	}
+	ifs = uniq(ifs)
+	return fmt.Sprintf("IPv4 probes sent as Ethernet frames on an AF_PACKET socket (PACKET_QDISC_BYPASS; next-hop MACs from the route and neighbour tables; interfaces %s); targets without a resolved neighbour, or behind a non-Ethernet link, go through the raw socket", strings.Join(ifs, ","))
+}
+
+// fallbackReason is the last reason a probe went through the raw socket.
+func (p *pktSock) fallbackReason() string {
+	if w := p.lastWhy.Load(); w != nil {
+		return *w
+	}
+	return ""
+}
+
+func uniq(s []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, v := range s {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}

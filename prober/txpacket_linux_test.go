@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: MIT
+
+package prober
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hbmon/hb/internal/testutil"
+)
+
+// The AF_PACKET transmit path end to end in a namespace pair: targets
+// behind the fleet's router (frames to the gateway's MAC), the gateway
+// itself (on-link, resolved), an on-link host whose neighbour entry does
+// not exist yet (its first probe falls back to the raw socket, which makes
+// the kernel resolve it; the next ones go as frames), an on-link address
+// that never resolves, and 127.0.0.1 (lo, not Ethernet). Every answered
+// probe must be measured kernel-tx-rx, with the TX stamps of both sockets
+// matched to their probes.
+func TestPacketTxEndToEnd(t *testing.T) {
+	f := testutil.NewFleet(t, testutil.DefaultFleet)
+	f.Prober.AddAddr(t, "hbp0", netip.MustParsePrefix("198.19.254.1/24"))
+	f.Hosts.AddAddr(t, "hbf0", netip.MustParsePrefix("198.19.254.2/24"))
+	behind := testutil.FleetAddrs(t, testutil.DefaultFleet.Local[0], 1000)
+	late := netip.MustParseAddr("198.19.254.2")
+	never := netip.MustParseAddr("198.19.254.9")
+	lo := netip.MustParseAddr("127.0.0.1")
+	ts := targetsOf(behind, []netip.Addr{f.Gateway4, late, lo, never})
+
+	e := newEngineIn(t, f, Config{Rate: -1, Timeout: 300 * time.Millisecond, Socket: SocketRaw, IPv4: true, TX: TXPacket})
+	if e.Mode().TX != TXPacket || !strings.Contains(e.Mode().Reason, "AF_PACKET") || !strings.Contains(e.Mode().Reason, "hbp0") {
+		t.Fatalf("mode %v", e.Mode())
+	}
+	const count = 3
+	start := time.Now()
+	bad := 0
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sums, err := e.Once(ctx, ts, OnceOptions{Count: count, Period: 150 * time.Millisecond, OnResult: func(r *Result) {
+		if r.Outcome != OutcomeOK {
+			return
+		}
+		// Causality on one clock: sent after the call began, received
+		// (Sent+RTT) before the result is seen.
+		if r.Method != TSKernelTxRx || r.RTT <= 0 || r.Sent.Before(start) || r.Sent.Add(r.RTT).After(time.Now()) {
+			if bad < 5 {
+				t.Errorf("%v seq %d: method %v RTT %v sent %v", r.Addr, r.Seq, r.Method, r.RTT, r.Sent.Sub(start))
+			}
+			bad++
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := e.Stats()
+	t.Logf("stats: %+v", st)
+	for _, s := range sums {
+		a := s.Target.Addr
+		switch {
+		case a == never:
+			if s.Received != 0 || s.Sent != count {
+				t.Errorf("%v: %d sent, %d received; want %d, 0", a, s.Sent, s.Received, count)
+			}
+		case s.Received != count || s.Method != TSKernelTxRx:
+			t.Errorf("%v: %d of %d answered, method %v", a, s.Received, s.Sent, s.Method)
+		}
+	}
+	// Fallbacks: lo and the unresolvable address every time, the late
+	// neighbour at least once (its first probe) and not every time.
+	if st.TxFallback < 2*count+1 || st.TxFallback > 3*count-1 {
+		t.Errorf("%d probes fell back to the raw socket, want %d..%d", st.TxFallback, 2*count+1, 3*count-1)
+	}
+	if st.TxPacket+st.TxFallback != st.Sent || st.TxPacket < uint64(count*(len(behind)+1)) {
+		t.Errorf("packet %d + fallback %d != sent %d, or too few frames", st.TxPacket, st.TxFallback, st.Sent)
+	}
+	// The unresolvable address's probes die in the ARP queue: no stamps.
+	if st.TxStamps != st.Sent-count || st.TxMissing != 0 || st.BadCookie != 0 || st.Duplicates != 0 {
+		t.Errorf("TX stamps %d of %d sent, %d missing; counters %+v", st.TxStamps, st.Sent, st.TxMissing, st)
+	}
+	if why := e.conns[0].sk.(*pktSock).fallbackReason(); why == "" {
+		t.Error("no fallback reason recorded")
+	} else {
+		t.Logf("last fallback: %s", why)
+	}
+}
+
+// tx = raw never opens the packet socket; tx = auto does when it can.
+func TestPacketTxModes(t *testing.T) {
+	f := testutil.NewFleet(t, testutil.DefaultFleet)
+	ts := targetsOf(testutil.FleetAddrs(t, testutil.DefaultFleet.Local[0], 100))
+	for _, c := range []struct {
+		tx   TX
+		want TX
+	}{{TXRaw, TXRaw}, {TXAuto, TXPacket}} {
+		t.Run(c.tx.String(), func(t *testing.T) {
+			e := newEngineIn(t, f, Config{Rate: -1, Timeout: 300 * time.Millisecond, Socket: SocketRaw, IPv4: true, TX: c.tx})
+			if e.Mode().TX != c.want {
+				t.Fatalf("mode %v, want tx %v", e.Mode(), c.want)
+			}
+			sums, err := e.Once(context.Background(), ts, OnceOptions{Count: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range sums {
+				if s.Received != 1 || s.Method != TSKernelTxRx {
+					t.Fatalf("%v: received %d, method %v", s.Target.Addr, s.Received, s.Method)
+				}
+			}
+			st := e.Stats()
+			if c.want == TXRaw && (st.TxPacket != 0 || st.TxFallback != 0) {
+				t.Errorf("tx = raw sent frames: %+v", st)
+			}
+			if c.want == TXPacket && st.TxPacket != uint64(len(ts)) {
+				t.Errorf("tx = auto: %d of %d probes as frames", st.TxPacket, len(ts))
+			}
+		})
+	}
+}
