@@ -52,6 +52,13 @@ func WriteError(ctx *fasthttp.RequestCtx, status int, msg string) {
 	ctx.SetBody(append(b, '\n'))
 }
 
+// MethodNotAllowed answers 405 with an Allow header naming the methods
+// the endpoint takes ("GET, HEAD").
+func MethodNotAllowed(ctx *fasthttp.RequestCtx, allow string) {
+	ctx.Response.Header.Set("Allow", allow)
+	WriteError(ctx, fasthttp.StatusMethodNotAllowed, "method "+string(ctx.Method())+" not allowed")
+}
+
 // seconds converts d to float seconds for JSON (base units).
 func seconds(d time.Duration) float64 { return d.Seconds() }
 
