@@ -356,7 +356,7 @@ func (l *EventLog) Routes() []api.Route {
 		}
 		f, err := filterFromArgs(ctx.QueryArgs(), "source")
 		if err != nil {
-			jsonError(ctx, fasthttp.StatusBadRequest, err.Error())
+			api.WriteError(ctx, fasthttp.StatusBadRequest, err.Error())
 			return
 		}
 		if f.Source == "" {
@@ -364,7 +364,7 @@ func (l *EventLog) Routes() []api.Route {
 		}
 		evs, err := l.Query(ctx, f)
 		if err != nil {
-			jsonError(ctx, fasthttp.StatusInternalServerError, "event log: query failed")
+			api.WriteError(ctx, fasthttp.StatusInternalServerError, "event log: query failed")
 			return
 		}
 		out := struct {
@@ -378,11 +378,4 @@ func (l *EventLog) Routes() []api.Route {
 		ctx.SetContentType("application/json")
 		json.NewEncoder(ctx).Encode(out)
 	}}}
-}
-
-func jsonError(ctx *fasthttp.RequestCtx, code int, msg string) {
-	ctx.SetStatusCode(code)
-	ctx.SetContentType("application/json")
-	b, _ := json.Marshal(map[string]string{"error": msg})
-	ctx.Write(b)
 }
