@@ -43,11 +43,6 @@ func (e *Engine) Routes(outbox Lister) []api.Route {
 	}
 }
 
-func methodNotAllowed(ctx *fasthttp.RequestCtx, allow string) {
-	ctx.Response.Header.Set("Allow", allow)
-	api.WriteError(ctx, fasthttp.StatusMethodNotAllowed, "method "+string(ctx.Method())+" not allowed")
-}
-
 // now is the API's clock.
 var now = time.Now
 
@@ -56,7 +51,7 @@ func (e *Engine) handleAlerts(ctx *fasthttp.RequestCtx) {
 	switch {
 	case rest == "":
 		if !ctx.IsGet() && !ctx.IsHead() {
-			methodNotAllowed(ctx, "GET, HEAD")
+			api.MethodNotAllowed(ctx, "GET, HEAD")
 			return
 		}
 		f, err := filterOf(ctx.QueryArgs())
@@ -67,13 +62,13 @@ func (e *Engine) handleAlerts(ctx *fasthttp.RequestCtx) {
 		api.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"alerts": e.List(f)})
 	case rest == "summary":
 		if !ctx.IsGet() && !ctx.IsHead() {
-			methodNotAllowed(ctx, "GET, HEAD")
+			api.MethodNotAllowed(ctx, "GET, HEAD")
 			return
 		}
 		api.WriteJSON(ctx, fasthttp.StatusOK, e.Summary())
 	case strings.HasSuffix(rest, "/ack"):
 		if !ctx.IsPost() {
-			methodNotAllowed(ctx, "POST")
+			api.MethodNotAllowed(ctx, "POST")
 			return
 		}
 		id, err := strconv.ParseUint(strings.TrimSuffix(rest, "/ack"), 10, 64)
@@ -187,7 +182,7 @@ func (e *Engine) handleSilences(ctx *fasthttp.RequestCtx) {
 			}
 			api.WriteJSON(ctx, fasthttp.StatusCreated, out)
 		default:
-			methodNotAllowed(ctx, "GET, HEAD, POST")
+			api.MethodNotAllowed(ctx, "GET, HEAD, POST")
 		}
 		return
 	}
@@ -214,13 +209,13 @@ func (e *Engine) handleSilences(ctx *fasthttp.RequestCtx) {
 			api.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"deleted": id})
 		}
 	default:
-		methodNotAllowed(ctx, "GET, HEAD, DELETE")
+		api.MethodNotAllowed(ctx, "GET, HEAD, DELETE")
 	}
 }
 
 func handleNotifications(ctx *fasthttp.RequestCtx, ob Lister) {
 	if !ctx.IsGet() && !ctx.IsHead() {
-		methodNotAllowed(ctx, "GET, HEAD")
+		api.MethodNotAllowed(ctx, "GET, HEAD")
 		return
 	}
 	if ob == nil {
@@ -272,7 +267,7 @@ func (e *Engine) handleHbdAlerts(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if !ctx.IsGet() && !ctx.IsHead() {
-		methodNotAllowed(ctx, "GET, HEAD")
+		api.MethodNotAllowed(ctx, "GET, HEAD")
 		return
 	}
 	f, err := filterOf(ctx.QueryArgs())
@@ -297,7 +292,7 @@ func firstNonEmpty(a, b string) string {
 
 func (e *Engine) handleHbdSummary(ctx *fasthttp.RequestCtx) {
 	if !ctx.IsGet() && !ctx.IsHead() {
-		methodNotAllowed(ctx, "GET, HEAD")
+		api.MethodNotAllowed(ctx, "GET, HEAD")
 		return
 	}
 	s := e.Summary()
@@ -310,7 +305,7 @@ func (e *Engine) handleHbdSummary(ctx *fasthttp.RequestCtx) {
 // plus optional "user" and "comment".
 func (e *Engine) hbdAck(ctx *fasthttp.RequestCtx) {
 	if !ctx.IsPost() {
-		methodNotAllowed(ctx, "POST")
+		api.MethodNotAllowed(ctx, "POST")
 		return
 	}
 	var in struct {

@@ -240,8 +240,7 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if !ctx.IsGet() && !ctx.IsHead() {
-		ctx.Response.Header.Set("Allow", "GET, HEAD")
-		WriteError(ctx, fasthttp.StatusMethodNotAllowed, "method "+string(ctx.Method())+" not allowed")
+		MethodNotAllowed(ctx, "GET, HEAD")
 		return
 	}
 	if s.auth && route != routeHealthz && !(route == routeMetrics && s.cfg.OpenMetrics) && !s.authorized(ctx) {

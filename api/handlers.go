@@ -52,6 +52,13 @@ func WriteError(ctx *fasthttp.RequestCtx, status int, msg string) {
 	ctx.SetBody(append(b, '\n'))
 }
 
+// MethodNotAllowed answers 405 with an Allow header naming the methods
+// the endpoint takes ("GET, HEAD").
+func MethodNotAllowed(ctx *fasthttp.RequestCtx, allow string) {
+	ctx.Response.Header.Set("Allow", allow)
+	WriteError(ctx, fasthttp.StatusMethodNotAllowed, "method "+string(ctx.Method())+" not allowed")
+}
+
 // seconds converts d to float seconds for JSON (base units).
 func seconds(d time.Duration) float64 { return d.Seconds() }
 
@@ -151,7 +158,10 @@ type pingStatusJSON struct {
 
 func round1(f float64) float64 { return math.Round(f*10) / 10 }
 
-func resultDetail(r state.Result) string {
+// resultDetail words a result for pingstate's detail fields; ICMP errors
+// in obs.ICMPText's words, as in problems and the CLI. v6: the check's
+// address is IPv6 (the ICMPv6 numbering).
+func resultDetail(r state.Result, v6 bool) string {
 	switch r.Outcome {
 	case state.OK:
 		return "reply, rtt " + r.RTT().String() + " (" + r.Method.String() + ")"
@@ -159,7 +169,7 @@ func resultDetail(r state.Result) string {
 		return "timeout"
 	}
 	if r.ICMPType != 0 || r.ICMPCode != 0 {
-		return "icmp type " + strconv.Itoa(int(r.ICMPType)) + " code " + strconv.Itoa(int(r.ICMPCode))
+		return obs.ICMPText(v6, r.ICMPType, r.ICMPCode)
 	}
 	return "error"
 }
@@ -192,6 +202,7 @@ func pingStatus(h *state.Host, snap *state.Snapshot, now time.Time, recent bool)
 		Transitions:   snap.Transitions,
 		Probe:         probeText(h),
 	}
+	v6 := h.Spec.Addr.Is6() && !h.Spec.Addr.Is4In6()
 	if snap.Checked() {
 		last := snap.Last()
 		ev := "ok"
@@ -199,7 +210,7 @@ func pingStatus(h *state.Host, snap *state.Snapshot, now time.Time, recent bool)
 			ev = "fail"
 		}
 		p.LastEvent = &ev
-		d := resultDetail(last)
+		d := resultDetail(last, v6)
 		if last.Outcome.Failed() && snap.ProblemAt == last.At {
 			d = snap.Problem
 		}
@@ -219,7 +230,7 @@ func pingStatus(h *state.Host, snap *state.Snapshot, now time.Time, recent bool)
 			if r.Outcome.Failed() {
 				ev = "fail"
 			}
-			d := resultDetail(r)
+			d := resultDetail(r, v6)
 			p.Recent[i] = pingRecentJSON{TS: float64(r.At) / 1e9, Event: ev, Detail: &d}
 		}
 	}

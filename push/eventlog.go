@@ -351,7 +351,7 @@ func filterFromArgs(a *fasthttp.Args, source string) (EventFilter, error) {
 func (l *EventLog) Routes() []api.Route {
 	return []api.Route{{Prefix: "/api/v1/events", Handler: func(ctx *fasthttp.RequestCtx) {
 		if !ctx.IsGet() {
-			ctx.Error("method not allowed", fasthttp.StatusMethodNotAllowed)
+			api.MethodNotAllowed(ctx, "GET")
 			return
 		}
 		f, err := filterFromArgs(ctx.QueryArgs(), "source")
