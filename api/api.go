@@ -219,7 +219,7 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	if r := s.extraRoute(path); r != nil {
 		if s.auth && !r.Open && !s.authorized(ctx) {
 			ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="hb-probe"`)
-			writeError(ctx, fasthttp.StatusUnauthorized, "missing or wrong bearer token")
+			WriteError(ctx, fasthttp.StatusUnauthorized, "missing or wrong bearer token")
 			return
 		}
 		r.Handler(ctx)
@@ -236,17 +236,16 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	if !ok {
-		writeError(ctx, fasthttp.StatusNotFound, "no such endpoint: "+path)
+		WriteError(ctx, fasthttp.StatusNotFound, "no such endpoint: "+path)
 		return
 	}
 	if !ctx.IsGet() && !ctx.IsHead() {
-		ctx.Response.Header.Set("Allow", "GET, HEAD")
-		writeError(ctx, fasthttp.StatusMethodNotAllowed, "method "+string(ctx.Method())+" not allowed")
+		MethodNotAllowed(ctx, "GET, HEAD")
 		return
 	}
 	if s.auth && route != routeHealthz && !(route == routeMetrics && s.cfg.OpenMetrics) && !s.authorized(ctx) {
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="hb-probe"`)
-		writeError(ctx, fasthttp.StatusUnauthorized, "missing or wrong bearer token")
+		WriteError(ctx, fasthttp.StatusUnauthorized, "missing or wrong bearer token")
 		return
 	}
 	switch route {
@@ -270,7 +269,7 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		v := s.table.View()
 		h := v.Lookup(name)
 		if h == nil {
-			writeError(ctx, fasthttp.StatusNotFound, "unknown host: "+name)
+			WriteError(ctx, fasthttp.StatusNotFound, "unknown host: "+name)
 			return
 		}
 		switch route {

@@ -15,6 +15,7 @@ import (
 	vm "github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
+	"github.com/hbmon/hb/internal/promtext"
 	"github.com/hbmon/hb/state"
 )
 
@@ -47,14 +48,14 @@ func (s *Server) labelsFor(v *state.View) []string {
 	for i, h := range v.Hosts() {
 		sb.Reset()
 		sb.WriteString(`{host="`)
-		writeLabelValue(&sb, h.Spec.Name)
+		promtext.EscapeTo(&sb, h.Spec.Name)
 		sb.WriteString(`",addr="`)
 		sb.WriteString(addrText(h.Spec.Addr))
 		sb.WriteByte('"')
 		for _, k := range s.cfg.ExportLabels {
 			if v, ok := h.Spec.Labels.Get(k); ok && v != "" {
 				sb.WriteString(`,` + k + `="`)
-				writeLabelValue(&sb, v)
+				promtext.EscapeTo(&sb, v)
 				sb.WriteByte('"')
 			}
 		}
@@ -63,26 +64,6 @@ func (s *Server) labelsFor(v *state.View) []string {
 	}
 	s.labels.Store(&labelMemo{view: v, labels: ls})
 	return ls
-}
-
-// writeLabelValue escapes a label value per the text format: \\, \", \n.
-func writeLabelValue(sb *strings.Builder, v string) {
-	for i := 0; i < len(v); i++ {
-		switch c := v[i]; c {
-		case '\\':
-			sb.WriteString(`\\`)
-		case '"':
-			sb.WriteString(`\"`)
-		case '\n':
-			sb.WriteString(`\n`)
-		default:
-			sb.WriteByte(c)
-		}
-	}
-}
-
-func family(w io.Writer, name, typ, help string) {
-	io.WriteString(w, "# HELP "+name+" "+help+"\n# TYPE "+name+" "+typ+"\n")
 }
 
 // hostFamily is one per-host metric: value returns the sample and whether
@@ -208,7 +189,7 @@ func (s *Server) WriteMetrics(w io.Writer) {
 	// the same format (value as %g, i.e. strconv 'g' -1), 3-4× faster.
 	line := make([]byte, 0, 256)
 	for _, f := range s.hostFamilies(nowUnix) {
-		family(w, f.name, f.typ, f.help)
+		promtext.Family(w, f.name, f.typ, f.help)
 		for i, sn := range snaps {
 			line = append(line[:0], f.name...)
 			line = append(line, labels[i]...)
@@ -225,11 +206,11 @@ func (s *Server) WriteMetrics(w io.Writer) {
 		}
 	}
 
-	family(w, "hb_hosts", "gauge", "Hosts per state.")
+	promtext.Family(w, "hb_hosts", "gauge", "Hosts per state.")
 	for i, n := range counts {
 		vm.WriteGaugeUint64(w, `hb_hosts{state="`+state.State(i).String()+`"}`, uint64(n))
 	}
-	family(w, "hb_table_generation", "gauge", "Generation of the host table; increases with every reload.")
+	promtext.Family(w, "hb_table_generation", "gauge", "Generation of the host table; increases with every reload.")
 	vm.WriteGaugeUint64(w, "hb_table_generation", v.Gen)
 
 	e := s.engine()
@@ -239,13 +220,13 @@ func (s *Server) WriteMetrics(w io.Writer) {
 	}
 	var sb strings.Builder
 	sb.WriteString(`hb_probe_info{mode="`)
-	writeLabelValue(&sb, mode)
+	promtext.EscapeTo(&sb, mode)
 	sb.WriteString(`",version="`)
-	writeLabelValue(&sb, s.cfg.Version)
+	promtext.EscapeTo(&sb, s.cfg.Version)
 	sb.WriteString(`"}`)
-	family(w, "hb_probe_info", "gauge", "The prober's probing mode and version; always 1.")
+	promtext.Family(w, "hb_probe_info", "gauge", "The prober's probing mode and version; always 1.")
 	vm.WriteGaugeUint64(w, sb.String(), 1)
-	family(w, "hb_probe_start_time_seconds", "gauge", "When the API server started, unix seconds.")
+	promtext.Family(w, "hb_probe_start_time_seconds", "gauge", "When the API server started, unix seconds.")
 	vm.WriteGaugeFloat64(w, "hb_probe_start_time_seconds", float64(s.started.UnixNano())/1e9)
 	for _, c := range []struct {
 		name, help string
@@ -260,10 +241,10 @@ func (s *Server) WriteMetrics(w io.Writer) {
 		{"hb_probe_invalid_packets_total", "Packets dropped as invalid (cookie, length, source).", e.Invalid},
 		{"hb_probe_send_errors_total", "Send errors.", e.SendErrors},
 	} {
-		family(w, c.name, "counter", c.help)
+		promtext.Family(w, c.name, "counter", c.help)
 		vm.WriteCounterUint64(w, c.name, c.v)
 	}
-	family(w, "hb_health_blobs_total", "counter", "Health blobs received, by decode result.")
+	promtext.Family(w, "hb_health_blobs_total", "counter", "Health blobs received, by decode result.")
 	vm.WriteCounterUint64(w, `hb_health_blobs_total{result="ok"}`, e.HealthOK)
 	vm.WriteCounterUint64(w, `hb_health_blobs_total{result="bad"}`, e.HealthBad)
 	s.writeEngineExtra(w, e)
@@ -300,10 +281,10 @@ func (s *Server) writeEngineExtra(w io.Writer, e EngineStats) {
 		{"hb_probe_tx_frames_total", "Probes sent as Ethernet frames on the AF_PACKET socket (tx = packet).", e.TxFrames},
 		{"hb_probe_tx_fallback_total", "Probes the AF_PACKET path could not carry (neighbour not resolved, non-Ethernet link, no route), sent by the raw socket.", e.TxFallback},
 	} {
-		family(w, c.name, "counter", c.help)
+		promtext.Family(w, c.name, "counter", c.help)
 		vm.WriteCounterUint64(w, c.name, c.v)
 	}
-	family(w, "hb_health_blob_errors_total", "counter", "Health payloads that failed to decode, by reason.")
+	promtext.Family(w, "hb_health_blob_errors_total", "counter", "Health payloads that failed to decode, by reason.")
 	kinds := make([]string, 0, len(e.BlobErrors))
 	for k := range e.BlobErrors {
 		kinds = append(kinds, k)
@@ -312,7 +293,7 @@ func (s *Server) writeEngineExtra(w io.Writer, e EngineStats) {
 	for _, k := range kinds {
 		var sb strings.Builder
 		sb.WriteString(`hb_health_blob_errors_total{kind="`)
-		writeLabelValue(&sb, k)
+		promtext.EscapeTo(&sb, k)
 		sb.WriteString(`"}`)
 		vm.WriteCounterUint64(w, sb.String(), e.BlobErrors[k])
 	}
@@ -321,7 +302,7 @@ func (s *Server) writeEngineExtra(w io.Writer, e EngineStats) {
 
 // writeRefused writes the replies the prober refused, by reason.
 func writeRefused(w io.Writer, e EngineStats) {
-	family(w, "hb_probe_refused_replies_total", "counter", "Echo replies refused as answers: no cookie (spoofed or foreign payload), HBM v2 from a target not configured legacy=hbm2, or a clear blob while a key is configured (downgrade).")
+	promtext.Family(w, "hb_probe_refused_replies_total", "counter", "Echo replies refused as answers: no cookie (spoofed or foreign payload), HBM v2 from a target not configured legacy=hbm2, or a clear blob while a key is configured (downgrade).")
 	vm.WriteCounterUint64(w, `hb_probe_refused_replies_total{reason="downgrade"}`, e.RefusedDowngrade)
 	vm.WriteCounterUint64(w, `hb_probe_refused_replies_total{reason="hbm2_not_legacy"}`, e.RefusedHBM2)
 	vm.WriteCounterUint64(w, `hb_probe_refused_replies_total{reason="no_cookie"}`, e.RefusedNoCookie)
@@ -347,8 +328,8 @@ func writeBuildInfo(w io.Writer, version string) {
 	}
 	var sb strings.Builder
 	sb.WriteString(`hb_build_info{version="`)
-	writeLabelValue(&sb, version)
+	promtext.EscapeTo(&sb, version)
 	sb.WriteString(buildInfo())
-	family(w, "hb_build_info", "gauge", "Version, Go version and VCS revision of this binary; always 1.")
+	promtext.Family(w, "hb_build_info", "gauge", "Version, Go version and VCS revision of this binary; always 1.")
 	vm.WriteGaugeUint64(w, sb.String(), 1)
 }

@@ -141,42 +141,36 @@ type LookupFunc func(ctx context.Context, host string) ([]netip.Addr, error)
 // of a hostname whose lookup fails now (re-resolution keeps the old
 // address and warns); without it a failed lookup is an error naming the
 // line.
-func Resolve(ctx context.Context, specs []Spec, lookup LookupFunc, prev map[string]netip.Addr) (targets []Target, warnings []string, err error) {
+func Resolve(ctx context.Context, specs []Spec, lookup LookupFunc, prev map[string]netip.Addr) (out []Target, warnings []string, err error) {
 	n := 0 // room for the expansion, bounded (a caller may pass unchecked specs)
 	for i := range specs {
 		n = min(n+specs[i].size(1<<20), 1<<20)
 	}
-	targets = make([]Target, 0, n)
+	out = make([]Target, 0, n)
 	seen := make(map[netip.Addr]int, n)
 	add := func(t Target) {
 		if i, dup := seen[t.Addr]; dup {
-			warnings = append(warnings, fmt.Sprintf("%s: %v duplicates %s; merged", t.Pos, t.Addr, targets[i].Pos))
-			targets[i].Legacy = targets[i].Legacy || t.Legacy
+			warnings = append(warnings, fmt.Sprintf("%s: %v duplicates %s; merged", t.Pos, t.Addr, out[i].Pos))
+			out[i].Legacy = out[i].Legacy || t.Legacy
 			for k, v := range t.Labels {
-				if _, ok := targets[i].Labels[k]; !ok {
-					if targets[i].Labels == nil {
-						targets[i].Labels = map[string]string{}
+				if _, ok := out[i].Labels[k]; !ok {
+					if out[i].Labels == nil {
+						out[i].Labels = map[string]string{}
 					}
-					targets[i].Labels[k] = v
+					out[i].Labels[k] = v
 				}
 			}
 			return
 		}
-		seen[t.Addr] = len(targets)
-		targets = append(targets, t)
+		seen[t.Addr] = len(out)
+		out = append(out, t)
 	}
 	for _, s := range specs {
 		switch {
 		case s.Addr.IsValid():
 			add(Target{Addr: s.Addr, Name: orDefault(s.Name, s.Addr.String()), Labels: cloneLabels(s.Labels), Pos: s.Pos, Legacy: s.Legacy})
 		case s.Prefix.IsValid():
-			p := s.Prefix
-			host := p.Addr().BitLen() - p.Bits()
-			a := p.Addr()
-			last := lastAddr(p)
-			if a.Is4() && host >= 2 {
-				a, last = a.Next(), last.Prev()
-			}
+			a, last := targets.HostRange(s.Prefix)
 			for ; ; a = a.Next() {
 				add(Target{Addr: a, Name: orDefault(s.Name, a.String()), Labels: cloneLabels(s.Labels), Pos: s.Pos, Legacy: s.Legacy})
 				if a == last {
@@ -188,7 +182,7 @@ func Resolve(ctx context.Context, specs []Spec, lookup LookupFunc, prev map[stri
 				return nil, nil, fmt.Errorf("%s: hostname %q but no resolver", s.Pos, s.Host)
 			}
 			addrs, lerr := lookup(ctx, s.Host)
-			a, ok := pickAddr(addrs)
+			a, ok := targets.PickAddr(addrs)
 			if lerr != nil || !ok {
 				if old, had := prev[s.Host]; had {
 					warnings = append(warnings, fmt.Sprintf("%s: resolving %s failed (%v); keeping %v", s.Pos, s.Host, orErr(lerr), old))
@@ -200,7 +194,7 @@ func Resolve(ctx context.Context, specs []Spec, lookup LookupFunc, prev map[stri
 			add(Target{Addr: a, Name: orDefault(s.Name, s.Host), Host: s.Host, Labels: cloneLabels(s.Labels), Pos: s.Pos, Legacy: s.Legacy})
 		}
 	}
-	return targets, warnings, nil
+	return out, warnings, nil
 }
 
 func orErr(err error) error {
@@ -208,32 +202,6 @@ func orErr(err error) error {
 		return errors.New("no address")
 	}
 	return err
-}
-
-func pickAddr(addrs []netip.Addr) (netip.Addr, bool) {
-	for _, a := range addrs {
-		if a.Unmap().Is4() {
-			return a.Unmap(), true
-		}
-	}
-	for _, a := range addrs {
-		if a.IsValid() {
-			return a, true
-		}
-	}
-	return netip.Addr{}, false
-}
-
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Addr().AsSlice()
-	host := len(b)*8 - p.Bits()
-	for i := len(b) - 1; host > 0; i-- {
-		n := min(host, 8)
-		b[i] |= byte(1<<n - 1)
-		host -= n
-	}
-	a, _ := netip.AddrFromSlice(b)
-	return a
 }
 
 func orDefault(s, d string) string {

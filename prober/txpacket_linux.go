@@ -31,6 +31,9 @@ import (
 type pktSock struct {
 	raw, pkt fdSock
 	nl       *rtnetlink.Conn // opened in the engine's network namespace
+	mon      int             // netlink socket told of route, address and link changes; -1 without
+	monBuf   []byte
+	changed  bool // mon reported a change not yet loaded
 	tab      l2tables
 	hops     []l2hop
 	hopIdx   map[neighKey]int32 // (oif, next hop) → hops
@@ -54,6 +57,7 @@ type pktSock struct {
 
 const (
 	tableRefresh = 30 * time.Second       // routes, links, neighbours
+	changeReload = 250 * time.Millisecond // least gap between reloads on route/link/address changes
 	neighRetry   = 20 * time.Millisecond  // neighbours, while some fell back
 	pktSockBatch = 1024                   // Config.Batch's cap
 	pktFrameLen  = frameHdrLn + maxPacket // room for any probe
@@ -66,9 +70,12 @@ func newPktSock(raw int, cfg *Config, plen int) (*pktSock, error) {
 	if err != nil {
 		return nil, os.NewSyscallError("socket AF_PACKET", err)
 	}
-	p := &pktSock{raw: fdSock(raw), pkt: fdSock(fd), plen: plen}
+	p := &pktSock{raw: fdSock(raw), pkt: fdSock(fd), plen: plen, mon: -1}
 	fail := func(err error) (*pktSock, error) {
 		unix.Close(fd)
+		if p.mon >= 0 {
+			unix.Close(p.mon)
+		}
 		if p.nl != nil {
 			p.nl.Close()
 		}
@@ -90,6 +97,18 @@ func newPktSock(raw int, cfg *Config, plen int) (*pktSock, error) {
 	p.nl, err = rtnetlink.Dial(nil)
 	if err != nil {
 		return fail(fmt.Errorf("rtnetlink: %w", err))
+	}
+	// A route, address or link change (a blackhole route added, an
+	// interface down, a gateway moved) reloads the tables at once rather
+	// than at the next tableRefresh: frames bypass the IP output path, so
+	// only the tables stand between a probe and a route that no longer
+	// holds. Without the subscription the periodic refresh remains.
+	if mon, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE); err == nil {
+		if unix.Bind(mon, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: unix.RTMGRP_LINK | unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV4_ROUTE}) == nil {
+			p.mon, p.monBuf = mon, make([]byte, 16<<10)
+		} else {
+			unix.Close(mon)
+		}
 	}
 	if err := p.load(time.Now()); err != nil {
 		return fail(err)
@@ -217,9 +236,14 @@ func (p *pktSock) loadNeigh() error {
 // refresh reloads the tables every tableRefresh, and the neighbours of
 // hops that fell back every neighRetry while there are any.
 func (p *pktSock) refresh(now time.Time) {
-	if now.Sub(p.loaded) >= tableRefresh {
-		_ = p.load(now) // on error the old tables stay
-		return
+	if p.mon >= 0 && p.drainChanges() {
+		p.changed = true
+	}
+	if now.Sub(p.loaded) >= tableRefresh || p.changed && now.Sub(p.loaded) >= changeReload {
+		if p.load(now) == nil {
+			p.changed = false
+		}
+		return // on error the old tables stay
 	}
 	if !p.misses || now.Sub(p.neighAt) < neighRetry {
 		return
@@ -357,7 +381,30 @@ func (p *pktSock) recvmmsg(msgs []unix.Mmsghdr, flags int) (int, error) {
 }
 
 func (p *pktSock) close() error {
-	return errors.Join(p.pkt.close(), p.raw.close(), p.nl.Close())
+	var err error
+	if p.mon >= 0 {
+		err = os.NewSyscallError("close netlink", unix.Close(p.mon))
+	}
+	return errors.Join(p.pkt.close(), p.raw.close(), p.nl.Close(), err)
+}
+
+// drainChanges reads what the change subscription queued and reports
+// whether there was any (an overrun counts: changes were lost).
+func (p *pktSock) drainChanges() bool {
+	got := false
+	for {
+		n, _, err := unix.Recvfrom(p.mon, p.monBuf, unix.MSG_DONTWAIT)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.ENOBUFS:
+			got = true
+			continue
+		case err != nil || n <= 0:
+			return got
+		}
+		got = true
+	}
 }
 
 // describe is the Mode text for the packet path.

@@ -5,6 +5,7 @@ package prober
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -118,4 +119,48 @@ func TestPacketTxModes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A route added while the engine runs (here a blackhole for one target)
+// takes effect on the packet path at once, not at the next periodic table
+// refresh (tableRefresh, 30 s): frames bypass the kernel's IP output path,
+// so the engine has to follow the route table itself. Removing the route
+// brings the target back the same way.
+func TestPacketTxFollowsRouteChanges(t *testing.T) {
+	f := testutil.NewFleet(t, testutil.DefaultFleet)
+	addrs := testutil.FleetAddrs(t, testutil.DefaultFleet.Local[0], 4)
+	ts := targetsOf(addrs)
+	e := newEngineIn(t, f, Config{Rate: -1, Timeout: 300 * time.Millisecond, Socket: SocketRaw, IPv4: true, TX: TXAuto})
+	if e.Mode().TX != TXPacket {
+		t.Skipf("no AF_PACKET transmit here: %v", e.Mode())
+	}
+	// received runs one round and returns what each target got back.
+	received := func() []int {
+		sums, err := e.Once(context.Background(), ts, OnceOptions{Count: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]int, len(sums))
+		for i, s := range sums {
+			got[i] = s.Received
+		}
+		return got
+	}
+	// until rounds until want holds, well inside tableRefresh.
+	until := func(what string, want func([]int) bool) {
+		t.Helper()
+		var got []int
+		for deadline := time.Now().Add(tableRefresh / 3); time.Now().Before(deadline); {
+			if got = received(); want(got) {
+				return
+			}
+		}
+		t.Fatalf("%s: received %v after %v (the periodic refresh is %v)", what, got, tableRefresh/3, tableRefresh)
+	}
+	until("every target up", func(g []int) bool { return slices.Equal(g, []int{1, 1, 1, 1}) })
+	cut := addrs[1].String() + "/32"
+	f.Prober.MustIP(t, "route", "add", "blackhole", cut)
+	until("the blackholed target silent, the others up", func(g []int) bool { return slices.Equal(g, []int{1, 0, 1, 1}) })
+	f.Prober.MustIP(t, "route", "del", "blackhole", cut)
+	until("the target back", func(g []int) bool { return slices.Equal(g, []int{1, 1, 1, 1}) })
 }

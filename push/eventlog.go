@@ -351,12 +351,12 @@ func filterFromArgs(a *fasthttp.Args, source string) (EventFilter, error) {
 func (l *EventLog) Routes() []api.Route {
 	return []api.Route{{Prefix: "/api/v1/events", Handler: func(ctx *fasthttp.RequestCtx) {
 		if !ctx.IsGet() {
-			ctx.Error("method not allowed", fasthttp.StatusMethodNotAllowed)
+			api.MethodNotAllowed(ctx, "GET")
 			return
 		}
 		f, err := filterFromArgs(ctx.QueryArgs(), "source")
 		if err != nil {
-			jsonError(ctx, fasthttp.StatusBadRequest, err.Error())
+			api.WriteError(ctx, fasthttp.StatusBadRequest, err.Error())
 			return
 		}
 		if f.Source == "" {
@@ -364,7 +364,7 @@ func (l *EventLog) Routes() []api.Route {
 		}
 		evs, err := l.Query(ctx, f)
 		if err != nil {
-			jsonError(ctx, fasthttp.StatusInternalServerError, "event log: query failed")
+			api.WriteError(ctx, fasthttp.StatusInternalServerError, "event log: query failed")
 			return
 		}
 		out := struct {
@@ -378,11 +378,4 @@ func (l *EventLog) Routes() []api.Route {
 		ctx.SetContentType("application/json")
 		json.NewEncoder(ctx).Encode(out)
 	}}}
-}
-
-func jsonError(ctx *fasthttp.RequestCtx, code int, msg string) {
-	ctx.SetStatusCode(code)
-	ctx.SetContentType("application/json")
-	b, _ := json.Marshal(map[string]string{"error": msg})
-	ctx.Write(b)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/internal/cron"
 	"github.com/hbmon/hb/obs"
 )
 
@@ -57,7 +58,7 @@ type pulse struct {
 	grace    time.Duration
 	auto     bool
 
-	schedule    *Cron
+	schedule    *cron.Schedule
 	scheduleStr string
 	period      time.Duration // how often an overdue pulse is reported again
 	deadline    time.Time     // next pulse due by (zero: not armed)
@@ -204,10 +205,10 @@ func (p *Pulses) Pulse(ctx context.Context, r PulseRequest) error {
 	if !validHostName(r.Name) {
 		return fmt.Errorf("push: bad pulse name %q (letters, digits, '.', '-', '_')", r.Name)
 	}
-	var sched *Cron
+	var sched *cron.Schedule
 	if r.Schedule != "" {
 		var err error
-		if sched, err = ParseCron(r.Schedule); err != nil {
+		if sched, err = cron.Parse(r.Schedule); err != nil {
 			return err
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/internal/promtext"
 	"github.com/hbmon/hb/obs"
 )
 
@@ -162,9 +163,9 @@ func (s *Set) Relabel(keep func(host, check string) bool) {
 func (s *Set) labelString(host, check string, k obs.Kind) string {
 	var sb strings.Builder
 	sb.WriteString(`host="`)
-	writeValue(&sb, host)
+	promtext.EscapeTo(&sb, host)
 	sb.WriteString(`",check="`)
-	writeValue(&sb, check)
+	promtext.EscapeTo(&sb, check)
 	sb.WriteString(`",kind="`)
 	sb.WriteString(k.String())
 	sb.WriteByte('"')
@@ -178,26 +179,11 @@ func (s *Set) labelString(host, check string, k obs.Kind) string {
 				continue // an empty label is no label to Prometheus
 			}
 			sb.WriteString(`,` + name + `="`)
-			writeValue(&sb, vals[i])
+			promtext.EscapeTo(&sb, vals[i])
 			sb.WriteByte('"')
 		}
 	}
 	return sb.String()
-}
-
-func writeValue(sb *strings.Builder, v string) {
-	for i := 0; i < len(v); i++ {
-		switch c := v[i]; c {
-		case '\\':
-			sb.WriteString(`\\`)
-		case '"':
-			sb.WriteString(`\"`)
-		case '\n':
-			sb.WriteString(`\n`)
-		default:
-			sb.WriteByte(c)
-		}
-	}
 }
 
 // Run observes the RTT of every successful Result event from sub until

@@ -646,12 +646,7 @@ func (l *Line) addrs(ctx context.Context, lookup LookupFunc, prev map[string]net
 	case l.Addr.IsValid():
 		return []netip.Addr{l.Addr}, nil
 	case l.Prefix.IsValid():
-		p := l.Prefix
-		host := p.Addr().BitLen() - p.Bits()
-		a, last := p.Addr(), lastAddr(p)
-		if a.Is4() && host >= 2 {
-			a, last = a.Next(), last.Prev()
-		}
+		a, last := HostRange(l.Prefix)
 		var out []netip.Addr
 		for ; ; a = a.Next() {
 			out = append(out, a)
@@ -665,7 +660,7 @@ func (l *Line) addrs(ctx context.Context, lookup LookupFunc, prev map[string]net
 		return nil, fmt.Errorf("%s: hostname %q but no resolver", l.Pos, l.Hostname)
 	}
 	addrs, lerr := lookup(ctx, l.Hostname)
-	a, ok := pickAddr(addrs)
+	a, ok := PickAddr(addrs)
 	if lerr != nil || !ok {
 		if lerr == nil {
 			lerr = errors.New("no address")
@@ -680,7 +675,9 @@ func (l *Line) addrs(ctx context.Context, lookup LookupFunc, prev map[string]net
 	return []netip.Addr{a}, nil
 }
 
-func pickAddr(addrs []netip.Addr) (netip.Addr, bool) {
+// PickAddr picks the address of a hostname from a lookup's answer: the
+// first IPv4 one (unmapped), else the first valid one.
+func PickAddr(addrs []netip.Addr) (netip.Addr, bool) {
 	for _, a := range addrs {
 		if a.Unmap().Is4() {
 			return a.Unmap(), true
@@ -692,6 +689,17 @@ func pickAddr(addrs []netip.Addr) (netip.Addr, bool) {
 		}
 	}
 	return netip.Addr{}, false
+}
+
+// HostRange returns the first and last address a CIDR line stands for:
+// every address of the prefix, less the network and broadcast addresses of
+// an IPv4 prefix of /30 or wider.
+func HostRange(p netip.Prefix) (first, last netip.Addr) {
+	first, last = p.Addr(), lastAddr(p)
+	if first.Is4() && first.BitLen()-p.Bits() >= 2 {
+		first, last = first.Next(), last.Prev()
+	}
+	return first, last
 }
 
 func lastAddr(p netip.Prefix) netip.Addr {

@@ -165,6 +165,17 @@ func testServer(t *testing.T, clk *fakeClock) *Server {
 	return s
 }
 
+// reqCtx is a request context for method and uri.
+func reqCtx(method, uri string) *fasthttp.RequestCtx {
+	var req fasthttp.Request
+	req.Header.SetMethod(method)
+	req.SetRequestURI(uri)
+	req.Header.SetHost("hb.test")
+	ctx := new(fasthttp.RequestCtx)
+	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000}, nil)
+	return ctx
+}
+
 // do runs one request through the server's routes.
 func do(s *Server, method, uri, body string, hdr map[string]string) *fasthttp.Response {
 	var ctx fasthttp.RequestCtx

@@ -293,6 +293,17 @@ func TestBrowserDashboard(t *testing.T) {
 		document.querySelector('.count[data-state="down"] b').textContent === "1" && document.querySelector('.count[data-state="up"] b').textContent === "39"; })()`, 2*time.Second)
 	t.Logf("host down shown %v after its state change", time.Since(t0).Round(time.Millisecond))
 
+	// A host that goes down off the first page of a problems-first view
+	// comes to the top (the page refreshes its rows, not itself).
+	must(t, ctx, chromedp.Navigate(d.url+"/ui/?limit=5"), chromedp.WaitVisible(chromedp.CSS(`#hosts tr[data-host="`+victim+`"]`)))
+	mustJS(t, ctx, `(window.__marker = 2) === 2 && document.querySelectorAll('#hosts tbody tr').length === 5 && !document.querySelector('#hosts tr[data-host="h000033"]')`, 5*time.Second)
+	now = time.Now()
+	d.observe("h000033", false, 0, now)
+	d.observe("h000033", false, 0, now.Add(time.Millisecond))
+	mustJS(t, ctx, `(() => { const r = document.querySelector('#hosts tr[data-host="h000033"]'); return !!r && r.dataset.state === "down" && window.__marker === 2 &&
+		document.querySelector('.count[data-state="down"] b').textContent === "2"; })()`, 5*time.Second)
+	must(t, ctx, chromedp.Navigate(d.url+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`#hosts tr[data-host="`+victim+`"]`)))
+
 	// Its page: checks, charts drawn (uPlot canvases with points).
 	must(t, ctx, chromedp.Click(chromedp.CSS(`#hosts tr[data-host="`+victim+`"] a`)), chromedp.WaitVisible(chromedp.CSS("#checks")))
 	mustJS(t, ctx, `window.hbCharts.length === 3 && window.hbCharts.every(c => c.canvas && c.points > 0)`, 5*time.Second)

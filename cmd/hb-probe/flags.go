@@ -91,6 +91,7 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 			"  hb-probe notify --test [CHANNEL]       send a test message through the alert channels\n"+
 			"  hb-probe alerts                        list the running daemon's active alerts\n"+
 			"  hb-probe backup [--db FILE] OUT.db     online copy of the history database\n"+
+			"  hb-probe passwd [--token] USER         [[users]] lines: a password hash or an API token (docs/web.md)\n"+
 			"  hb-probe fping [fping flags] TARGET... fping's command line and output (also as hb-fping; fping -h)\n"+
 			"  hb-probe pingstate --protocol tcp|http|https --address HOST [--port N] ...\n"+
 			"                                         pingstate's command line and API (also as pingstate; docs/checks.md)\n"+

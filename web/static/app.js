@@ -147,7 +147,22 @@ async function pageOverview(q) {
   performance.mark('hb-overview');
   if (!streamSeq) { streamSeq = d.seq; startStream(); }
   onReset = () => route();
-  onChanges = cs => {
+  // A host that turns bad off this page: refresh the first page of a
+  // problems-first view (at most every 2 s), so new outages come to the top.
+  let refreshTimer = null;
+  const refreshRows = () => {
+    refreshTimer = null;
+    api('/ui/api/hosts?' + params).then(n => {
+      if (onChanges !== live) return;
+      $('#hosts tbody').innerHTML = n.hosts.map(rowHTML).join('');
+      for (const s of STATES) $(`.count[data-state="${s}"] b`).textContent = n.counts[s].toLocaleString();
+      $('#matched').textContent = n.matched.toLocaleString() + ' match';
+    }).catch(() => {});
+  };
+  const live = cs => {
+    if (f.offset === 0 && f.sort === 'state' && !refreshTimer &&
+        cs.some(c => (c.host_state === 'down' || c.host_state === 'degraded') && c.host_old !== c.host_state && !document.querySelector(`#hosts tr[data-host="${CSS.escape(c.host)}"]`)))
+      refreshTimer = setTimeout(refreshRows, 2000);
     for (const c of cs) {
       if (c.host_old !== c.host_state) {
         for (const [s, delta] of [[c.host_old, -1], [c.host_state, 1]]) {
@@ -164,6 +179,7 @@ async function pageOverview(q) {
       }
     }
   };
+  onChanges = live;
 }
 function rowHTML(r) {
   return `<tr data-host="${esc(r.name)}" data-state="${esc(r.state)}"><td><a href="/ui/host?name=${encodeURIComponent(r.name)}">${esc(r.name)}</a></td>
