@@ -176,7 +176,7 @@ func (e *env) sweep() string {
 const sweepProfile = `## Where a sweep's CPU goes (profile)
 
 Measured on 2026-12-02 on this 2-vCPU VM, 65,536 targets, one engine loop (before Config.Shards), on the raw
-socket's IP output path (now `--tx raw`; before the AF_PACKET transmit path), with
+socket's IP output path (now ` + "`--tx raw`" + `; before the AF_PACKET transmit path), with
 ` + "`perf record -g -- ip netns exec PROBER hb-probe --once --json --quiet --rate 0 --timeout 500ms 198.18.0.0/16`" + `
 (kernel and user stacks) and Go's pprof of the same sweep (` + "`runtime/pprof`" + ` around Engine.Once):
 
