@@ -196,9 +196,26 @@ the fleet's side included, ran on the sending CPU. What changed after it: TX tim
 packet (OPT_TSONLY); an unpaced sweep runs one loop per CPU (Config.Shards: in 7 alternating runs of each
 on the shared machine at load 16, the engine's sweep took a median 3.23 s with one loop and 1.52 s with two, for
 the same median 1.02 CPU-s; each extra raw socket also clones every reply once for its filter to drop); the
---once table is written from one buffer (it cost 2.1 CPU-s of printing alone). What it points at next, not done: sending from an AF_PACKET socket with
-PACKET_QDISC_BYPASS (zmap's path) would drop most of the 20 % IP output share; the 35 % echo share is the
-fleet's and every tool pays it.
+--once table is written from one buffer (it cost 2.1 CPU-s of printing alone). What it pointed at next:
+sending from an AF_PACKET socket with PACKET_QDISC_BYPASS (zmap's path) to drop most of the 20 % IP output
+share; the 35 % echo share is the fleet's and every tool pays it.
+
+**After the AF_PACKET transmit path** (now the default, tx = auto → packet). Two sweeps of 198.18.0.0/16 (65,534
+targets), one with each path, two loops (Config.Shards), on a two-namespace fleet like the bench's, at load ~15:
+` + "`perf record -g -- ip netns exec PROBER hb-probe --once --json --quiet --tx packet|raw --rate 0 --timeout 500ms 198.18.0.0/16`" + `
+(one run each, 4 kHz sampling; samples are CPU time):
+
+| | --tx raw | --tx packet |
+| --- | --- | --- |
+| hb-probe samples (all CPU) | 3,704 | 3,032 (−18 %) |
+| our transmit path (raw_sendmsg resp. packet_sendmsg, minus the softirq inside it) | 885 (24 %) | 385 (13 %) |
+| the fleet's echo path in our softirq (net_rx_action) | 1,349 (36 %) | 1,273 (42 %) |
+| page faults | 6.6 % | 6.6 % |
+| error queue (ip_recv_error resp. packet_recvmsg → sock_recv_errqueue) | 3.1 % | 3.9 % |
+
+The own transmit cost more than halves (no route lookup, IP id or qdisc per probe on our side: the
+ip_route_output and __ip_select_ident left in the packet profile are the fleet's echo replies); what remains is
+dominated by the fleet's echo path, which every tool in the table pays on this machine.
 
 `
 
