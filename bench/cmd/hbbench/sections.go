@@ -46,6 +46,19 @@ func (e *env) tools(n int) []sweepTool {
 			parse: func(m measured) bench.ToolResult { return bench.ParseHBJSON(bytes.NewReader(m.Stdout)) },
 		},
 		{
+			// The same sweep on the raw socket's IP output path (tx =
+			// raw), against the default AF_PACKET frames above.
+			name: "hb-probe --tx raw", version: firstLine(hbv), runs: e.runs, unavailable: e.probeOnce,
+			args: func(file string, full bool) []string {
+				rate := "0"
+				if !full {
+					rate = "1000"
+				}
+				return []string{e.hbProbe, "--once", "--json", "--quiet", "--tx", "raw", "--rate", rate, "--timeout", "500ms", "--max-targets", "1000000", "--targets", file}
+			},
+			parse: func(m measured) bench.ToolResult { return bench.ParseHBJSON(bytes.NewReader(m.Stdout)) },
+		},
+		{
 			name: "fping", version: version("fping", "-v"), runs: e.runs,
 			args: func(file string, full bool) []string {
 				iv := "0"
@@ -162,7 +175,8 @@ func (e *env) sweep() string {
 // machine); the commands reproduce it.
 const sweepProfile = `## Where a sweep's CPU goes (profile)
 
-Measured on 2026-12-02 on this 2-vCPU VM, 65,536 targets, one engine loop (before Config.Shards), with
+Measured on 2026-12-02 on this 2-vCPU VM, 65,536 targets, one engine loop (before Config.Shards), on the raw
+socket's IP output path (now ` + "`--tx raw`" + `; before the AF_PACKET transmit path), with
 ` + "`perf record -g -- ip netns exec PROBER hb-probe --once --json --quiet --rate 0 --timeout 500ms 198.18.0.0/16`" + `
 (kernel and user stacks) and Go's pprof of the same sweep (` + "`runtime/pprof`" + ` around Engine.Once):
 
@@ -271,10 +285,14 @@ func (e *env) sweepN(n int) string {
 const sweepBounds = `What bounds each tool here (every reply is made by the hosts namespace's kernel, in the softirq of the CPU that
 sent the request, so the fleet's echo path is billed to the sender's system time):
 
-- **hb-probe**: raw ICMP sockets, sendmmsg/recvmmsg batches of 64, kernel TX timestamps from the error queue
-  (OPT_TSONLY) and RX timestamps, cookies checked per reply; with --rate 0 the sweep is split over one loop per CPU
-  (Config.Shards). Kernel-bound: about a third of its CPU is the fleet's echo path inside its sendmmsg, a fifth its
-  own IP output path (route lookup, IP ID, qdisc), an eighth receive and the error queue; user space is under 10 %.
+- **hb-probe**: IPv4 probes leave as prebuilt Ethernet frames on an AF_PACKET socket with PACKET_QDISC_BYPASS
+  (tx = auto → packet; the next hop's MAC from the kernel's route and neighbour tables), replies are read from the raw
+  ICMP socket; sendmmsg/recvmmsg batches of 64, kernel TX timestamps from the packet socket's error queue (OPT_ID,
+  OPT_TSONLY) and RX timestamps, cookies checked per reply; with --rate 0 the sweep is split over one loop per CPU
+  (Config.Shards). Kernel-bound: the fleet's echo path runs in the sender's softirq inside its sendmmsg.
+- **hb-probe --tx raw**: the same on the raw socket's IP output path (route lookup, IP ID, qdisc per packet); its
+  profile (before the packet path): about a third of its CPU the fleet's echo path inside its sendmmsg, a fifth its
+  own IP output path, an eighth receive and the error queue; user space under 10 %.
 - **zmap**: writes its own Ethernet frames on an AF_PACKET socket (no IP output path, no route lookup) and reads
   replies through libpcap's ring, with separate send and receive threads; no kernel TX timestamps; -c 0 stops
   listening when the last probe is sent, so replies still in flight count as lost.
