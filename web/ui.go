@@ -701,7 +701,7 @@ func (s *Server) apiStream(ctx *fasthttp.RequestCtx, p Principal) {
 			}
 			var gone bool
 			var newest uint64
-			buf, newest, _, gone = s.hub.since(seq, buf[:0])
+			buf, newest, gone = s.hub.since(seq, buf[:0])
 			if gone {
 				seq = newest
 				cw.printf("id: %s.%d\nevent: reset\ndata: {}\n\n", s.epoch, seq)
