@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/pprofhandler"
 
+	"github.com/hbmon/hb/internal/keyfile"
 	"github.com/hbmon/hb/state"
 )
 
@@ -117,13 +117,9 @@ func New(cfg Config, table *state.Table, history HistorySource, stats StatsSourc
 	}
 	tok := cfg.Token
 	if tok == "" && cfg.TokenFile != "" {
-		b, err := os.ReadFile(cfg.TokenFile)
-		if err != nil {
+		var err error
+		if tok, err = keyfile.Text(cfg.TokenFile); err != nil {
 			return nil, fmt.Errorf("api: token file: %w", err)
-		}
-		tok = strings.TrimSpace(string(b))
-		if tok == "" {
-			return nil, fmt.Errorf("api: token file %s is empty", cfg.TokenFile)
 		}
 	}
 	if cfg.Pprof {

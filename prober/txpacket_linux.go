@@ -191,10 +191,10 @@ func (p *pktSock) load(now time.Time) error {
 		if r.Attributes.Table != 0 {
 			table = r.Attributes.Table
 		}
-		if r.Family != unix.AF_INET || table != unix.RT_TABLE_MAIN {
+		if r.Family != unix.AF_INET || table != unix.RT_TABLE_MAIN && table != unix.RT_TABLE_LOCAL {
 			continue
 		}
-		rt := route4{bits: r.DstLength, oif: int32(r.Attributes.OutIface), prio: r.Attributes.Priority}
+		rt := route4{bits: r.DstLength, oif: int32(r.Attributes.OutIface), prio: r.Attributes.Priority, local: table == unix.RT_TABLE_LOCAL}
 		// Multipath: the kernel's hash picks the path; leave it to it.
 		rt.other = r.Type != unix.RTN_UNICAST || len(r.Attributes.Multipath) > 0
 		if d := r.Attributes.Dst.To4(); d != nil {
