@@ -88,6 +88,9 @@ type route4 struct {
 	// other: not a unicast route (blackhole, unreachable, prohibit...):
 	// the kernel's own path handles it.
 	other bool
+	// local: from the local table (the host's own addresses, loopback,
+	// broadcasts), which the kernel consults before the main one.
+	local bool
 }
 
 // l2link is an interface: its MAC, whether it is Ethernet-like, and its
@@ -114,6 +117,12 @@ type l2tables struct {
 
 func (t *l2tables) sortRoutes() {
 	slices.SortStableFunc(t.routes, func(a, b route4) int {
+		if a.local != b.local { // the local table first, as the kernel's rule 0
+			if a.local {
+				return -1
+			}
+			return 1
+		}
 		if a.bits != b.bits {
 			return int(b.bits) - int(a.bits)
 		}
@@ -146,6 +155,10 @@ func (t *l2tables) hopFor(dst [4]byte, plen int) l2hop {
 			continue
 		}
 		h := l2hop{ifindex: r.oif, nh: dst}
+		if r.local {
+			h.fallback = "a local or broadcast address"
+			return h
+		}
 		if r.other {
 			h.fallback = "not a unicast route"
 			return h

@@ -76,6 +76,11 @@ func TestHopFor(t *testing.T) {
 			{dst: ip("198.18.5.0"), bits: 24, oif: 2, other: true}, // blackhole inside
 			{dst: ip("127.0.0.0"), bits: 8, oif: 1},
 			{dst: ip("192.0.2.0"), bits: 24, oif: 3},
+			// The local table (own addresses, loopback) wins over any
+			// main-table route, whatever its prefix length.
+			{dst: ip("127.0.0.0"), bits: 8, oif: 1, other: true, local: true},
+			{dst: ip("10.0.0.5"), bits: 32, oif: 2, other: true, local: true},
+			{dst: ip("198.19.1.7"), bits: 31, oif: 2, gw: ip("10.0.0.2")},
 		},
 		links: map[int32]l2link{
 			1: {name: "lo"},
@@ -100,7 +105,9 @@ func TestHopFor(t *testing.T) {
 		{dst: "10.0.0.34", nh: "10.0.0.34", why: "neighbour 10.0.0.34 on eth0 not resolved"},
 		{dst: "198.19.1.1", nh: "10.0.0.2", src: "10.0.0.77", ok: true, mac: macGW}, // via router, prefsrc
 		{dst: "198.18.5.9", nh: "198.18.5.9", why: "not a unicast route"},           // longest prefix
-		{dst: "127.0.0.1", nh: "127.0.0.1", why: "interface lo is not Ethernet"},
+		{dst: "127.0.0.1", nh: "127.0.0.1", why: "a local or broadcast address"},
+		{dst: "10.0.0.5", nh: "10.0.0.5", why: "a local or broadcast address"}, // own address, on-link in main
+		{dst: "198.19.1.7", nh: "10.0.0.2", src: "10.0.0.5", ok: true, mac: macGW},
 		{dst: "192.0.2.1", nh: "192.0.2.1", why: "no IPv4 address on eth1"},
 	} {
 		h := tab.hopFor(netip.MustParseAddr(c.dst).As4(), icmpProbeLen)

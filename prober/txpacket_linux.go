@@ -29,8 +29,10 @@ import (
 // OPT_ID, OPT_TSONLY); the keys are rewritten to count the messages in
 // the order the engine sent them, as one socket's would.
 type pktSock struct {
-	raw, pkt fdSock
-	nl       *rtnetlink.Conn // opened in the engine's network namespace
+	// raw is the raw ICMP socket, pkt the AF_PACKET one (fdSocks; the
+	// unit test's fakes check the send order and the key rewrite).
+	raw, pkt sock
+	nl       *rtnetlink.Conn // opened in the engine's network namespace; nil in unit tests
 	mon      int             // netlink socket told of route, address and link changes; -1 without
 	monBuf   []byte
 	changed  bool // mon reported a change not yet loaded
@@ -113,6 +115,12 @@ func newPktSock(raw int, cfg *Config, plen int) (*pktSock, error) {
 	if err := p.load(time.Now()); err != nil {
 		return fail(err)
 	}
+	p.initBuffers()
+	return p, nil
+}
+
+// initBuffers allocates the frame batch and the key maps.
+func (p *pktSock) initBuffers() {
 	p.frames = make([][]byte, pktSockBatch)
 	p.iov = make([]unix.Iovec, pktSockBatch)
 	p.msgs = make([]unix.Mmsghdr, pktSockBatch)
@@ -132,7 +140,6 @@ func newPktSock(raw int, cfg *Config, plen int) (*pktSock, error) {
 	for i := range p.keymap {
 		p.keymap[i] = make([]uint32, 1<<16)
 	}
-	return p, nil
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
@@ -184,10 +191,10 @@ func (p *pktSock) load(now time.Time) error {
 		if r.Attributes.Table != 0 {
 			table = r.Attributes.Table
 		}
-		if r.Family != unix.AF_INET || table != unix.RT_TABLE_MAIN {
+		if r.Family != unix.AF_INET || table != unix.RT_TABLE_MAIN && table != unix.RT_TABLE_LOCAL {
 			continue
 		}
-		rt := route4{bits: r.DstLength, oif: int32(r.Attributes.OutIface), prio: r.Attributes.Priority}
+		rt := route4{bits: r.DstLength, oif: int32(r.Attributes.OutIface), prio: r.Attributes.Priority, local: table == unix.RT_TABLE_LOCAL}
 		// Multipath: the kernel's hash picks the path; leave it to it.
 		rt.other = r.Type != unix.RTN_UNICAST || len(r.Attributes.Multipath) > 0
 		if d := r.Attributes.Dst.To4(); d != nil {
@@ -236,6 +243,9 @@ func (p *pktSock) loadNeigh() error {
 // refresh reloads the tables every tableRefresh, and the neighbours of
 // hops that fell back every neighRetry while there are any.
 func (p *pktSock) refresh(now time.Time) {
+	if p.nl == nil {
+		return
+	}
 	if p.mon >= 0 && p.drainChanges() {
 		p.changed = true
 	}
@@ -354,7 +364,7 @@ func (p *pktSock) recvmmsg(msgs []unix.Mmsghdr, flags int) (int, error) {
 	}
 	total := 0
 	var firstErr error
-	for s, fd := range [2]fdSock{p.pkt, p.raw} {
+	for s, fd := range [2]sock{p.pkt, p.raw} {
 		if total == len(msgs) {
 			break
 		}
@@ -385,7 +395,10 @@ func (p *pktSock) close() error {
 	if p.mon >= 0 {
 		err = os.NewSyscallError("close netlink", unix.Close(p.mon))
 	}
-	return errors.Join(p.pkt.close(), p.raw.close(), p.nl.Close(), err)
+	if p.nl != nil {
+		err = errors.Join(err, p.nl.Close())
+	}
+	return errors.Join(p.pkt.close(), p.raw.close(), err)
 }
 
 // drainChanges reads what the change subscription queued and reports

@@ -164,3 +164,30 @@ func TestPacketTxFollowsRouteChanges(t *testing.T) {
 	f.Prober.MustIP(t, "route", "del", "blackhole", cut)
 	until("the target back", func(g []int) bool { return slices.Equal(g, []int{1, 1, 1, 1}) })
 }
+
+// Loopback and the host's own addresses live in the kernel's local table,
+// which it consults before the main one: with a default route in the main
+// table, a probe to 127.0.0.1 must still go through the kernel (and be
+// answered), not leave as a frame to the default gateway.
+func TestPacketTxLocalTable(t *testing.T) {
+	f := testutil.NewFleet(t, testutil.DefaultFleet)
+	f.Prober.MustIP(t, "route", "add", "default", "via", f.Gateway4.String())
+	fleet := testutil.FleetAddrs(t, testutil.DefaultFleet.Local[0], 2)
+	ts := targetsOf([]netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")}, fleet)
+	e := newEngineIn(t, f, Config{Rate: -1, Timeout: 300 * time.Millisecond, Socket: SocketRaw, IPv4: true, TX: TXAuto})
+	if e.Mode().TX != TXPacket {
+		t.Skipf("no AF_PACKET transmit here: %v", e.Mode())
+	}
+	sums, err := e.Once(context.Background(), ts, OnceOptions{Count: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sums {
+		if s.Received != 1 {
+			t.Errorf("%v: received %d", s.Target.Addr, s.Received)
+		}
+	}
+	if st := e.Stats(); st.TxPacket != uint64(len(fleet)) {
+		t.Errorf("%d probes as frames, want the %d fleet ones: %+v", st.TxPacket, len(fleet), st)
+	}
+}
