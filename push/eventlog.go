@@ -21,6 +21,7 @@ import (
 
 	"github.com/hbmon/hb/api"
 	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/internal/sqlitedb"
 )
 
 // Event is one entry of the event log: a message from a pulse, a
@@ -80,7 +81,7 @@ func OpenEventLog(path string, retention time.Duration, journal *Journal, log *s
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("push: event log: %w", err)
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate")
+	db, err := sql.Open("sqlite", sqlitedb.DSN(path, "_txlock=immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("push: event log %s: %w", path, err)
 	}
