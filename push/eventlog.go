@@ -24,28 +24,13 @@ import (
 	"github.com/hbmon/hb/internal/sqlitedb"
 )
 
-// Event is one entry of the event log: a message from a pulse, a
-// heartbeat or hb itself, or a state change. Times are UTC.
-type Event struct {
-	ID      int64     `json:"id"`
-	At      time.Time `json:"time"`
-	Host    string    `json:"host,omitempty"`  // the host (or pulse) it concerns
-	Check   string    `json:"check,omitempty"` // the check, for state changes
-	Source  string    `json:"source"`          // who said it: a service, a host, "hb"
-	Level   string    `json:"level"`           // debug, info, warning, error, critical
-	Type    string    `json:"type"`            // "message" or "state_change"
-	Message string    `json:"message"`
-}
+// Event is one event-log entry (event.LogEntry: the entry type lives in
+// the event leaf so that sinks such as the dashboard read the log without
+// importing this source package).
+type Event = event.LogEntry
 
-// EventFilter selects events (watchtower's list-events semantics).
-type EventFilter struct {
-	Source   string      // host or source is this
-	From, To time.Time   // after From, before To (zero: open)
-	MinLevel event.Level // level at or above
-	Contains string      // message contains (case-sensitive substring)
-	Limit    int         // at most (default 100, max 10000)
-	Before   int64       // id below this (paging: the previous page's last id)
-}
+// EventFilter selects events (event.LogFilter).
+type EventFilter = event.LogFilter
 
 // EventLog stores events in SQLite, in its own table (push_events) of the
 // history database or its own file, with its own connection; it trims

@@ -22,7 +22,6 @@ import (
 	"github.com/hbmon/hb/api"
 	"github.com/hbmon/hb/event"
 	"github.com/hbmon/hb/obs"
-	"github.com/hbmon/hb/push"
 	"github.com/hbmon/hb/state"
 )
 
@@ -599,7 +598,7 @@ func (s *Server) apiEvents(ctx *fasthttp.RequestCtx, p Principal) {
 		return
 	}
 	a := ctx.QueryArgs()
-	f := push.EventFilter{Source: string(a.Peek("source")), Contains: string(a.Peek("message"))}
+	f := event.LogFilter{Source: string(a.Peek("source")), Contains: string(a.Peek("message"))}
 	if lv := string(a.Peek("level")); lv != "" {
 		l, ok := event.ParseLevel(lv)
 		if !ok {
@@ -621,7 +620,7 @@ func (s *Server) apiEvents(ctx *fasthttp.RequestCtx, p Principal) {
 		return
 	}
 	v := s.opts.Table.View()
-	out := make([]push.Event, 0, len(evs))
+	out := make([]event.LogEntry, 0, len(evs))
 	for _, e := range evs {
 		if p.Admin || (e.Host != "" && s.roleOnName(p, v, e.Host).Can(ActView)) {
 			out = append(out, e)
