@@ -353,7 +353,17 @@ func (e *env) rtt() string {
 	b.WriteString("*probes/s on the wire* is the rate of echo requests in the capture (first to last).\n")
 	b.WriteString("fping prints RTTs in ms with 3 decimals: its resolution is 1 µs, so errors below ~0.5 µs cannot show.\n\n")
 	t := bench.Table{Header: []string{"tool", "rate", "command", "median |error| µs", "p99 |error| µs", "targets matched", "probes/s on the wire", "capture drops"}}
-	for _, tool := range e.tools(0)[:2] {
+	// hb-probe on the raw socket's output path and fping: the default
+	// AF_PACKET frames (PACKET_QDISC_BYPASS) go straight to the driver,
+	// past the taps a capture on the sender's interface reads, so the
+	// capture never sees those requests (see the note under the table).
+	var rttTools []sweepTool
+	for _, tool := range e.tools(0) {
+		if tool.name == "hb-probe --tx raw" || tool.name == "fping" {
+			rttTools = append(rttTools, tool)
+		}
+	}
+	for _, tool := range rttTools {
 		for _, fullRate := range []bool{false, true} {
 			n, rateName := low, "low"
 			if fullRate {
@@ -388,7 +398,7 @@ func (e *env) rtt() string {
 				matched = append(matched, float64(len(errs)))
 				wireRate = append(wireRate, bench.RequestRate(frames))
 			}
-			if tool.name == "hb-probe" && fullRate {
+			if tool.name == "hb-probe --tx raw" && fullRate {
 				e.hbFullRTTErr = bench.Summarize(med).Median
 			}
 			t.Add(tool.name, rateName, "`"+shell(args)+"`", bench.Summarize(med).Format("%.1f"), bench.Summarize(p99).Format("%.1f"),
@@ -399,10 +409,22 @@ func (e *env) rtt() string {
 	if e.probeOnce != "" || e.hbFullRTTErr == 0 {
 		b.WriteString("\n**Target** RTT median error ≤ 5 µs at full rate: pending (hb-probe " + notAvail + ").\n\n")
 	} else {
-		fmt.Fprintf(&b, "\n**Target** RTT median error ≤ 5 µs at full rate: hb-probe %.1f µs — %s.\n\n", e.hbFullRTTErr, reached(e.hbFullRTTErr <= 5))
+		fmt.Fprintf(&b, "\n**Target** RTT median error ≤ 5 µs at full rate: hb-probe --tx raw %.1f µs — %s.\n\n", e.hbFullRTTErr, reached(e.hbFullRTTErr <= 5))
 	}
+	b.WriteString(rttPacketNote)
 	return b.String()
 }
+
+// rttPacketNote says why the default transmit path has no row here.
+const rttPacketNote = `hb-probe's default IPv4 transmit path (` + "`tx = auto`" + ` → AF_PACKET frames with PACKET_QDISC_BYPASS) has no row:
+bypassing the qdisc, its frames go from packet_direct_xmit straight to the driver and skip dev_queue_xmit_nit, the tap a
+capture on the sender's interface reads, so tcpdump on hbp0 sees the replies but none of the requests (the same holds
+for an operator running tcpdump on a prober host; ` + "`tx = raw`" + ` makes the requests visible again). Its kernel TX
+timestamp is taken at the same point as the raw path's (skb_tx_timestamp in the driver's xmit, veth_xmit here) and its
+replies and RX stamps come through the same raw socket, so the --tx raw row is the reference for both; a capture of
+the packet path's own requests would need a tap on the far side of the link.
+
+`
 
 // responderMode is one row of the responder comparison.
 type responderMode struct {
