@@ -43,25 +43,6 @@ func (e *Engine) Routes(outbox Lister) []api.Route {
 	}
 }
 
-func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = fasthttp.StatusInternalServerError, []byte(`{"error":"encoding"}`)
-	}
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(append(b, '\n'))
-}
-
-func writeErr(ctx *fasthttp.RequestCtx, status int, msg string) {
-	writeJSON(ctx, status, map[string]string{"error": msg})
-}
-
-func methodNotAllowed(ctx *fasthttp.RequestCtx, allow string) {
-	ctx.Response.Header.Set("Allow", allow)
-	writeErr(ctx, fasthttp.StatusMethodNotAllowed, "method "+string(ctx.Method())+" not allowed")
-}
-
 // now is the API's clock.
 var now = time.Now
 
@@ -70,29 +51,29 @@ func (e *Engine) handleAlerts(ctx *fasthttp.RequestCtx) {
 	switch {
 	case rest == "":
 		if !ctx.IsGet() && !ctx.IsHead() {
-			methodNotAllowed(ctx, "GET, HEAD")
+			api.MethodNotAllowed(ctx, "GET, HEAD")
 			return
 		}
 		f, err := filterOf(ctx.QueryArgs())
 		if err != nil {
-			writeErr(ctx, fasthttp.StatusBadRequest, err.Error())
+			api.WriteError(ctx, fasthttp.StatusBadRequest, err.Error())
 			return
 		}
-		writeJSON(ctx, fasthttp.StatusOK, map[string]any{"alerts": e.List(f)})
+		api.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"alerts": e.List(f)})
 	case rest == "summary":
 		if !ctx.IsGet() && !ctx.IsHead() {
-			methodNotAllowed(ctx, "GET, HEAD")
+			api.MethodNotAllowed(ctx, "GET, HEAD")
 			return
 		}
-		writeJSON(ctx, fasthttp.StatusOK, e.Summary())
+		api.WriteJSON(ctx, fasthttp.StatusOK, e.Summary())
 	case strings.HasSuffix(rest, "/ack"):
 		if !ctx.IsPost() {
-			methodNotAllowed(ctx, "POST")
+			api.MethodNotAllowed(ctx, "POST")
 			return
 		}
 		id, err := strconv.ParseUint(strings.TrimSuffix(rest, "/ack"), 10, 64)
 		if err != nil {
-			writeErr(ctx, fasthttp.StatusBadRequest, "bad alert id")
+			api.WriteError(ctx, fasthttp.StatusBadRequest, "bad alert id")
 			return
 		}
 		var body struct {
@@ -101,7 +82,7 @@ func (e *Engine) handleAlerts(ctx *fasthttp.RequestCtx) {
 		}
 		if len(ctx.PostBody()) > 0 {
 			if err := json.Unmarshal(ctx.PostBody(), &body); err != nil {
-				writeErr(ctx, fasthttp.StatusBadRequest, "body: "+err.Error())
+				api.WriteError(ctx, fasthttp.StatusBadRequest, "body: "+err.Error())
 				return
 			}
 		}
@@ -110,12 +91,12 @@ func (e *Engine) handleAlerts(ctx *fasthttp.RequestCtx) {
 		}
 		a, err := e.Ack(id, clip(body.By, 100), clip(body.Comment, 1000), now())
 		if errors.Is(err, ErrNotFound) {
-			writeErr(ctx, fasthttp.StatusNotFound, "no alert with id "+strconv.FormatUint(id, 10))
+			api.WriteError(ctx, fasthttp.StatusNotFound, "no alert with id "+strconv.FormatUint(id, 10))
 			return
 		}
-		writeJSON(ctx, fasthttp.StatusOK, a)
+		api.WriteJSON(ctx, fasthttp.StatusOK, a)
 	default:
-		writeErr(ctx, fasthttp.StatusNotFound, "no such endpoint: "+string(ctx.Path()))
+		api.WriteError(ctx, fasthttp.StatusNotFound, "no such endpoint: "+string(ctx.Path()))
 	}
 }
 
@@ -166,18 +147,18 @@ func (e *Engine) handleSilences(ctx *fasthttp.RequestCtx) {
 	if rest == "" {
 		switch {
 		case ctx.IsGet() || ctx.IsHead():
-			writeJSON(ctx, fasthttp.StatusOK, map[string]any{"silences": e.Silences(t, ctx.QueryArgs().GetBool("all"))})
+			api.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"silences": e.Silences(t, ctx.QueryArgs().GetBool("all"))})
 		case ctx.IsPost():
 			var in silenceJSON
 			if err := json.Unmarshal(ctx.PostBody(), &in); err != nil {
-				writeErr(ctx, fasthttp.StatusBadRequest, "body: "+err.Error())
+				api.WriteError(ctx, fasthttp.StatusBadRequest, "body: "+err.Error())
 				return
 			}
 			s := Silence{Matchers: in.Matchers, Author: clip(in.Author, 100), Comment: clip(in.Comment, 1000), StartsAt: in.StartsAt, EndsAt: in.EndsAt, Schedule: in.Schedule}
 			if in.For != "" {
 				d, err := time.ParseDuration(in.For)
 				if err != nil || d <= 0 {
-					writeErr(ctx, fasthttp.StatusBadRequest, "for: want a positive duration like 2h")
+					api.WriteError(ctx, fasthttp.StatusBadRequest, "for: want a positive duration like 2h")
 					return
 				}
 				start := s.StartsAt
@@ -189,63 +170,63 @@ func (e *Engine) handleSilences(ctx *fasthttp.RequestCtx) {
 			if in.Duration != "" {
 				d, err := time.ParseDuration(in.Duration)
 				if err != nil {
-					writeErr(ctx, fasthttp.StatusBadRequest, "duration: "+err.Error())
+					api.WriteError(ctx, fasthttp.StatusBadRequest, "duration: "+err.Error())
 					return
 				}
 				s.Duration = d
 			}
 			out, err := e.AddSilence(s, t)
 			if err != nil {
-				writeErr(ctx, fasthttp.StatusBadRequest, err.Error())
+				api.WriteError(ctx, fasthttp.StatusBadRequest, err.Error())
 				return
 			}
-			writeJSON(ctx, fasthttp.StatusCreated, out)
+			api.WriteJSON(ctx, fasthttp.StatusCreated, out)
 		default:
-			methodNotAllowed(ctx, "GET, HEAD, POST")
+			api.MethodNotAllowed(ctx, "GET, HEAD, POST")
 		}
 		return
 	}
 	id, err := strconv.ParseInt(rest, 10, 64)
 	if err != nil {
-		writeErr(ctx, fasthttp.StatusNotFound, "no such endpoint: "+string(ctx.Path()))
+		api.WriteError(ctx, fasthttp.StatusNotFound, "no such endpoint: "+string(ctx.Path()))
 		return
 	}
 	switch {
 	case ctx.IsGet() || ctx.IsHead():
 		for _, s := range e.Silences(t, true) {
 			if s.ID == id {
-				writeJSON(ctx, fasthttp.StatusOK, s)
+				api.WriteJSON(ctx, fasthttp.StatusOK, s)
 				return
 			}
 		}
-		writeErr(ctx, fasthttp.StatusNotFound, "no silence with id "+rest)
+		api.WriteError(ctx, fasthttp.StatusNotFound, "no silence with id "+rest)
 	case ctx.IsDelete():
 		if err := e.DeleteSilence(id); errors.Is(err, ErrNotFound) {
-			writeErr(ctx, fasthttp.StatusNotFound, "no silence with id "+rest)
+			api.WriteError(ctx, fasthttp.StatusNotFound, "no silence with id "+rest)
 		} else if err != nil {
-			writeErr(ctx, fasthttp.StatusInternalServerError, err.Error())
+			api.WriteError(ctx, fasthttp.StatusInternalServerError, err.Error())
 		} else {
-			writeJSON(ctx, fasthttp.StatusOK, map[string]any{"deleted": id})
+			api.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"deleted": id})
 		}
 	default:
-		methodNotAllowed(ctx, "GET, HEAD, DELETE")
+		api.MethodNotAllowed(ctx, "GET, HEAD, DELETE")
 	}
 }
 
 func handleNotifications(ctx *fasthttp.RequestCtx, ob Lister) {
 	if !ctx.IsGet() && !ctx.IsHead() {
-		methodNotAllowed(ctx, "GET, HEAD")
+		api.MethodNotAllowed(ctx, "GET, HEAD")
 		return
 	}
 	if ob == nil {
-		writeErr(ctx, fasthttp.StatusServiceUnavailable, "no outbox")
+		api.WriteError(ctx, fasthttp.StatusServiceUnavailable, "no outbox")
 		return
 	}
 	st := string(ctx.QueryArgs().Peek("state"))
 	switch st {
 	case "", "pending", "sent", "failed":
 	default:
-		writeErr(ctx, fasthttp.StatusBadRequest, "state: want pending, sent or failed")
+		api.WriteError(ctx, fasthttp.StatusBadRequest, "state: want pending, sent or failed")
 		return
 	}
 	limit := ctx.QueryArgs().GetUintOrZero("limit")
@@ -254,10 +235,10 @@ func handleNotifications(ctx *fasthttp.RequestCtx, ob Lister) {
 	}
 	recs, err := ob.List(ctx, st, limit)
 	if err != nil {
-		writeErr(ctx, fasthttp.StatusInternalServerError, err.Error())
+		api.WriteError(ctx, fasthttp.StatusInternalServerError, err.Error())
 		return
 	}
-	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"notifications": recs})
+	api.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"notifications": recs})
 }
 
 // hbdAlert is an alert in hbd's API shape.
@@ -282,16 +263,16 @@ func (e *Engine) handleHbdAlerts(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if rest != "" {
-		writeErr(ctx, fasthttp.StatusNotFound, "no such endpoint: "+string(ctx.Path()))
+		api.WriteError(ctx, fasthttp.StatusNotFound, "no such endpoint: "+string(ctx.Path()))
 		return
 	}
 	if !ctx.IsGet() && !ctx.IsHead() {
-		methodNotAllowed(ctx, "GET, HEAD")
+		api.MethodNotAllowed(ctx, "GET, HEAD")
 		return
 	}
 	f, err := filterOf(ctx.QueryArgs())
 	if err != nil {
-		writeErr(ctx, fasthttp.StatusBadRequest, err.Error())
+		api.WriteError(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
 	out := []hbdAlert{}
@@ -299,7 +280,7 @@ func (e *Engine) handleHbdAlerts(ctx *fasthttp.RequestCtx) {
 		out = append(out, hbdAlert{ID: a.ID, Host: a.Host, Check: a.CheckName, Metric: firstNonEmpty(a.Metric, a.Rule), Severity: strings.ToLower(a.Level.String()),
 			Value: a.Value, Threshold: a.Threshold, Message: a.Text, Since: float64(a.StartsAt.UnixNano()) / 1e9, Acknowledged: a.Acked, AckedBy: a.AckedBy})
 	}
-	writeJSON(ctx, fasthttp.StatusOK, out)
+	api.WriteJSON(ctx, fasthttp.StatusOK, out)
 }
 
 func firstNonEmpty(a, b string) string {
@@ -311,11 +292,11 @@ func firstNonEmpty(a, b string) string {
 
 func (e *Engine) handleHbdSummary(ctx *fasthttp.RequestCtx) {
 	if !ctx.IsGet() && !ctx.IsHead() {
-		methodNotAllowed(ctx, "GET, HEAD")
+		api.MethodNotAllowed(ctx, "GET, HEAD")
 		return
 	}
 	s := e.Summary()
-	writeJSON(ctx, fasthttp.StatusOK, map[string]int{"critical": s.Critical, "warning": s.Warning, "unknown": s.Unknown,
+	api.WriteJSON(ctx, fasthttp.StatusOK, map[string]int{"critical": s.Critical, "warning": s.Warning, "unknown": s.Unknown,
 		"acknowledged": s.Acknowledged, "total": s.Total})
 }
 
@@ -324,7 +305,7 @@ func (e *Engine) handleHbdSummary(ctx *fasthttp.RequestCtx) {
 // plus optional "user" and "comment".
 func (e *Engine) hbdAck(ctx *fasthttp.RequestCtx) {
 	if !ctx.IsPost() {
-		methodNotAllowed(ctx, "POST")
+		api.MethodNotAllowed(ctx, "POST")
 		return
 	}
 	var in struct {
@@ -340,7 +321,7 @@ func (e *Engine) hbdAck(ctx *fasthttp.RequestCtx) {
 		in.ID, _ = strconv.ParseUint(string(a.Peek("id")), 10, 64)
 		in.Host, in.Check, in.User, in.Comment = string(a.Peek("hostname")), string(a.Peek("check")), string(a.Peek("user")), string(a.Peek("comment"))
 	} else if err := json.Unmarshal(ctx.PostBody(), &in); err != nil {
-		writeErr(ctx, fasthttp.StatusBadRequest, "body: "+err.Error())
+		api.WriteError(ctx, fasthttp.StatusBadRequest, "body: "+err.Error())
 		return
 	}
 	if in.User == "" {
@@ -362,10 +343,10 @@ func (e *Engine) hbdAck(ctx *fasthttp.RequestCtx) {
 	case in.Host != "":
 		n = e.AckWhere(in.Host, in.Check, in.User, in.Comment, t)
 	default:
-		writeErr(ctx, fasthttp.StatusBadRequest, "give id, ids or hostname")
+		api.WriteError(ctx, fasthttp.StatusBadRequest, "give id, ids or hostname")
 		return
 	}
-	writeJSON(ctx, fasthttp.StatusOK, map[string]int{"acknowledged": n})
+	api.WriteJSON(ctx, fasthttp.StatusOK, map[string]int{"acknowledged": n})
 }
 
 // WriteTo writes the engine's Prometheus series (api.Config.Collectors).

@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/pprofhandler"
 
+	"github.com/hbmon/hb/internal/keyfile"
 	"github.com/hbmon/hb/state"
 )
 
@@ -117,13 +117,9 @@ func New(cfg Config, table *state.Table, history HistorySource, stats StatsSourc
 	}
 	tok := cfg.Token
 	if tok == "" && cfg.TokenFile != "" {
-		b, err := os.ReadFile(cfg.TokenFile)
-		if err != nil {
+		var err error
+		if tok, err = keyfile.Text(cfg.TokenFile); err != nil {
 			return nil, fmt.Errorf("api: token file: %w", err)
-		}
-		tok = strings.TrimSpace(string(b))
-		if tok == "" {
-			return nil, fmt.Errorf("api: token file %s is empty", cfg.TokenFile)
 		}
 	}
 	if cfg.Pprof {
@@ -219,7 +215,7 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	if r := s.extraRoute(path); r != nil {
 		if s.auth && !r.Open && !s.authorized(ctx) {
 			ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="hb-probe"`)
-			writeError(ctx, fasthttp.StatusUnauthorized, "missing or wrong bearer token")
+			WriteError(ctx, fasthttp.StatusUnauthorized, "missing or wrong bearer token")
 			return
 		}
 		r.Handler(ctx)
@@ -236,17 +232,16 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	if !ok {
-		writeError(ctx, fasthttp.StatusNotFound, "no such endpoint: "+path)
+		WriteError(ctx, fasthttp.StatusNotFound, "no such endpoint: "+path)
 		return
 	}
 	if !ctx.IsGet() && !ctx.IsHead() {
-		ctx.Response.Header.Set("Allow", "GET, HEAD")
-		writeError(ctx, fasthttp.StatusMethodNotAllowed, "method "+string(ctx.Method())+" not allowed")
+		MethodNotAllowed(ctx, "GET, HEAD")
 		return
 	}
 	if s.auth && route != routeHealthz && !(route == routeMetrics && s.cfg.OpenMetrics) && !s.authorized(ctx) {
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="hb-probe"`)
-		writeError(ctx, fasthttp.StatusUnauthorized, "missing or wrong bearer token")
+		WriteError(ctx, fasthttp.StatusUnauthorized, "missing or wrong bearer token")
 		return
 	}
 	switch route {
@@ -270,7 +265,7 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		v := s.table.View()
 		h := v.Lookup(name)
 		if h == nil {
-			writeError(ctx, fasthttp.StatusNotFound, "unknown host: "+name)
+			WriteError(ctx, fasthttp.StatusNotFound, "unknown host: "+name)
 			return
 		}
 		switch route {

@@ -215,6 +215,12 @@ func TestHostEndpoints(t *testing.T) {
 		*ps.LastLatencyMS != 4 || *ps.LastCheckAge != 1 || ps.UptimeInState != 3 || ps.Probe != "icmp 198.18.0.1" {
 		t.Errorf("host status %+v", ps)
 	}
+	// ICMP errors in the recent ring carry obs.ICMPText's words, as problems do.
+	var dps pingStatusJSON
+	h.getJSON("/api/v1/hosts/db1/status", &dps)
+	if len(dps.Recent) == 0 || dps.Recent[len(dps.Recent)-1].Detail == nil || *dps.Recent[len(dps.Recent)-1].Detail != "host unreachable" {
+		t.Errorf("db1 recent %+v", dps.Recent)
+	}
 	var hj hostJSON
 	h.getJSON("/api/v1/hosts/web1", &hj)
 	if hj.Name != "web1" || hj.Addr != "198.18.0.1" || hj.Labels["zone"] != "a" || hj.State != "up" ||

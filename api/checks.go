@@ -82,7 +82,7 @@ func (s *Server) checks(ctx *fasthttp.RequestCtx) {
 		for _, name := range strings.Split(string(raw), ",") {
 			k, ok := obs.ParseKind(name)
 			if !ok {
-				writeError(ctx, fasthttp.StatusBadRequest, "bad kind "+strconv.Quote(name)+": want icmp, udp, tcp, http, heartbeat or pulse")
+				WriteError(ctx, fasthttp.StatusBadRequest, "bad kind "+strconv.Quote(name)+": want icmp, udp, tcp, http, heartbeat or pulse")
 				return
 			}
 			kinds[k], kindFilter = true, true
@@ -94,7 +94,7 @@ func (s *Server) checks(ctx *fasthttp.RequestCtx) {
 		for _, name := range strings.Split(string(raw), ",") {
 			st, ok := state.ParseState(name)
 			if !ok {
-				writeError(ctx, fasthttp.StatusBadRequest, "bad state "+strconv.Quote(name)+": want unknown, up, degraded or down")
+				WriteError(ctx, fasthttp.StatusBadRequest, "bad state "+strconv.Quote(name)+": want unknown, up, degraded or down")
 				return
 			}
 			states[st], stateFilter = true, true
@@ -135,5 +135,5 @@ func (s *Server) checks(ctx *fasthttp.RequestCtx) {
 		}
 		out.Total++
 	}
-	writeJSON(ctx, fasthttp.StatusOK, out)
+	WriteJSON(ctx, fasthttp.StatusOK, out)
 }

@@ -23,13 +23,16 @@ import (
 // allocations per request.
 var bufPool bytebufferpool.Pool
 
-func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+// WriteJSON answers status with v as JSON (HTML characters unescaped,
+// one trailing newline); an encoding failure answers 500 instead. Every
+// package serving api.Routes writes its JSON through it.
+func WriteJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 	buf := bufPool.Get()
 	defer bufPool.Put(buf)
 	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		writeError(ctx, fasthttp.StatusInternalServerError, "encoding: "+err.Error())
+		WriteError(ctx, fasthttp.StatusInternalServerError, "encoding: "+err.Error())
 		return
 	}
 	ctx.SetStatusCode(status)
@@ -41,11 +44,19 @@ type errorJSON struct {
 	Error string `json:"error"`
 }
 
-func writeError(ctx *fasthttp.RequestCtx, status int, msg string) {
+// WriteError answers status with {"error": msg}.
+func WriteError(ctx *fasthttp.RequestCtx, status int, msg string) {
 	b, _ := json.Marshal(errorJSON{msg})
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(append(b, '\n'))
+}
+
+// MethodNotAllowed answers 405 with an Allow header naming the methods
+// the endpoint takes ("GET, HEAD").
+func MethodNotAllowed(ctx *fasthttp.RequestCtx, allow string) {
+	ctx.Response.Header.Set("Allow", allow)
+	WriteError(ctx, fasthttp.StatusMethodNotAllowed, "method "+string(ctx.Method())+" not allowed")
 }
 
 // seconds converts d to float seconds for JSON (base units).
@@ -78,7 +89,7 @@ func (s *Server) healthz(ctx *fasthttp.RequestCtx) {
 	if mode == "" {
 		mode = "unknown"
 	}
-	writeJSON(ctx, fasthttp.StatusOK, healthzJSON{
+	WriteJSON(ctx, fasthttp.StatusOK, healthzJSON{
 		OK:      true,
 		Uptime:  s.cfg.Now().Sub(s.started).Seconds(),
 		Mode:    mode,
@@ -147,7 +158,10 @@ type pingStatusJSON struct {
 
 func round1(f float64) float64 { return math.Round(f*10) / 10 }
 
-func resultDetail(r state.Result) string {
+// resultDetail words a result for pingstate's detail fields; ICMP errors
+// in obs.ICMPText's words, as in problems and the CLI. v6: the check's
+// address is IPv6 (the ICMPv6 numbering).
+func resultDetail(r state.Result, v6 bool) string {
 	switch r.Outcome {
 	case state.OK:
 		return "reply, rtt " + r.RTT().String() + " (" + r.Method.String() + ")"
@@ -155,7 +169,7 @@ func resultDetail(r state.Result) string {
 		return "timeout"
 	}
 	if r.ICMPType != 0 || r.ICMPCode != 0 {
-		return "icmp type " + strconv.Itoa(int(r.ICMPType)) + " code " + strconv.Itoa(int(r.ICMPCode))
+		return obs.ICMPText(v6, r.ICMPType, r.ICMPCode)
 	}
 	return "error"
 }
@@ -188,6 +202,7 @@ func pingStatus(h *state.Host, snap *state.Snapshot, now time.Time, recent bool)
 		Transitions:   snap.Transitions,
 		Probe:         probeText(h),
 	}
+	v6 := h.Spec.Addr.Is6() && !h.Spec.Addr.Is4In6()
 	if snap.Checked() {
 		last := snap.Last()
 		ev := "ok"
@@ -195,7 +210,7 @@ func pingStatus(h *state.Host, snap *state.Snapshot, now time.Time, recent bool)
 			ev = "fail"
 		}
 		p.LastEvent = &ev
-		d := resultDetail(last)
+		d := resultDetail(last, v6)
 		if last.Outcome.Failed() && snap.ProblemAt == last.At {
 			d = snap.Problem
 		}
@@ -215,7 +230,7 @@ func pingStatus(h *state.Host, snap *state.Snapshot, now time.Time, recent bool)
 			if r.Outcome.Failed() {
 				ev = "fail"
 			}
-			d := resultDetail(r)
+			d := resultDetail(r, v6)
 			p.Recent[i] = pingRecentJSON{TS: float64(r.At) / 1e9, Event: ev, Detail: &d}
 		}
 	}
@@ -238,7 +253,7 @@ func (s *Server) fleetStatus(ctx *fasthttp.RequestCtx) {
 		b = append(b, ':')
 		js, err := json.Marshal(pingStatus(h, h.Snapshot(), now, false))
 		if err != nil {
-			writeError(ctx, fasthttp.StatusInternalServerError, err.Error())
+			WriteError(ctx, fasthttp.StatusInternalServerError, err.Error())
 			return
 		}
 		b = append(b, js...)
@@ -250,7 +265,7 @@ func (s *Server) fleetStatus(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) hostStatus(ctx *fasthttp.RequestCtx, h *state.Host) {
-	writeJSON(ctx, fasthttp.StatusOK, pingStatus(h, h.Snapshot(), s.cfg.Now(), true))
+	WriteJSON(ctx, fasthttp.StatusOK, pingStatus(h, h.Snapshot(), s.cfg.Now(), true))
 }
 
 // ---- hosts
@@ -366,7 +381,7 @@ func (s *Server) host(ctx *fasthttp.RequestCtx, h *state.Host) {
 	now := s.cfg.Now()
 	j := hostView(h, h.Snapshot(), now, true)
 	j.Parent, j.Checks = h.Spec.Parent, hostChecks(h, now)
-	writeJSON(ctx, fasthttp.StatusOK, j)
+	WriteJSON(ctx, fasthttp.StatusOK, j)
 }
 
 type hostsJSON struct {
@@ -395,7 +410,7 @@ func (s *Server) hosts(ctx *fasthttp.RequestCtx) {
 		for _, name := range strings.Split(string(raw), ",") {
 			st, ok := state.ParseState(name)
 			if !ok {
-				writeError(ctx, fasthttp.StatusBadRequest, "bad state "+strconv.Quote(name)+": want unknown, up, degraded or down")
+				WriteError(ctx, fasthttp.StatusBadRequest, "bad state "+strconv.Quote(name)+": want unknown, up, degraded or down")
 				return
 			}
 			states[st], stateFilter = true, true
@@ -425,7 +440,7 @@ func (s *Server) hosts(ctx *fasthttp.RequestCtx) {
 		}
 		out.Total++
 	}
-	writeJSON(ctx, fasthttp.StatusOK, out)
+	WriteJSON(ctx, fasthttp.StatusOK, out)
 }
 
 // labelFilters reads the label filters (key:value, or key for "has the
@@ -435,7 +450,7 @@ func labelFilters(ctx *fasthttp.RequestCtx) ([]labelFilter, bool) {
 	for _, raw := range ctx.QueryArgs().PeekMulti("label") {
 		k, v, found := strings.Cut(string(raw), ":")
 		if k == "" {
-			writeError(ctx, fasthttp.StatusBadRequest, "bad label filter "+strconv.Quote(string(raw))+": want key:value or key")
+			WriteError(ctx, fasthttp.StatusBadRequest, "bad label filter "+strconv.Quote(string(raw))+": want key:value or key")
 			return nil, false
 		}
 		labels = append(labels, labelFilter{key: k, value: v, any: !found})
@@ -470,7 +485,7 @@ func intArg(ctx *fasthttp.RequestCtx, name string, def, lo, hi int) (int, bool) 
 	}
 	n, err := strconv.Atoi(string(raw))
 	if err != nil || n < lo || n > hi {
-		writeError(ctx, fasthttp.StatusBadRequest, "bad "+name+" "+strconv.Quote(string(raw))+": want an integer in "+strconv.Itoa(lo)+".."+strconv.Itoa(hi))
+		WriteError(ctx, fasthttp.StatusBadRequest, "bad "+name+" "+strconv.Quote(string(raw))+": want an integer in "+strconv.Itoa(lo)+".."+strconv.Itoa(hi))
 		return 0, false
 	}
 	return n, true
@@ -483,7 +498,7 @@ func (s *Server) timeRange(ctx *fasthttp.RequestCtx) (from, to time.Time, ok boo
 	if raw := args.Peek("to"); raw != nil {
 		t, err := time.Parse(time.RFC3339Nano, string(raw))
 		if err != nil {
-			writeError(ctx, fasthttp.StatusBadRequest, "bad to: want RFC 3339, e.g. 2026-01-02T15:04:05Z")
+			WriteError(ctx, fasthttp.StatusBadRequest, "bad to: want RFC 3339, e.g. 2026-01-02T15:04:05Z")
 			return
 		}
 		to = t.UTC()
@@ -492,13 +507,13 @@ func (s *Server) timeRange(ctx *fasthttp.RequestCtx) (from, to time.Time, ok boo
 	if raw := args.Peek("from"); raw != nil {
 		t, err := time.Parse(time.RFC3339Nano, string(raw))
 		if err != nil {
-			writeError(ctx, fasthttp.StatusBadRequest, "bad from: want RFC 3339, e.g. 2026-01-02T15:04:05Z")
+			WriteError(ctx, fasthttp.StatusBadRequest, "bad from: want RFC 3339, e.g. 2026-01-02T15:04:05Z")
 			return
 		}
 		from = t.UTC()
 	}
 	if !from.Before(to) {
-		writeError(ctx, fasthttp.StatusBadRequest, "from must be before to")
+		WriteError(ctx, fasthttp.StatusBadRequest, "from must be before to")
 		return
 	}
 	return from, to, true
@@ -521,19 +536,19 @@ func (s *Server) hostHistory(ctx *fasthttp.RequestCtx, h *state.Host) {
 		return
 	}
 	if s.history == nil {
-		writeError(ctx, fasthttp.StatusServiceUnavailable, "history store not configured")
+		WriteError(ctx, fasthttp.StatusServiceUnavailable, "history store not configured")
 		return
 	}
 	check := string(ctx.QueryArgs().Peek("check"))
 	var ch CheckHistorySource
 	if check != "" {
 		if h.CheckNamed(check) == nil {
-			writeError(ctx, fasthttp.StatusNotFound, "unknown check: "+h.Spec.Name+"/"+check)
+			WriteError(ctx, fasthttp.StatusNotFound, "unknown check: "+h.Spec.Name+"/"+check)
 			return
 		}
 		var ok bool
 		if ch, ok = s.history.(CheckHistorySource); !ok {
-			writeError(ctx, fasthttp.StatusNotImplemented, "this history store keeps no per-check history")
+			WriteError(ctx, fasthttp.StatusNotImplemented, "this history store keeps no per-check history")
 			return
 		}
 	}
@@ -547,7 +562,7 @@ func (s *Server) hostHistory(ctx *fasthttp.RequestCtx, h *state.Host) {
 		hist, err = s.history.History(c, h.Spec.Name, from, to)
 	}
 	if err != nil {
-		writeError(ctx, fasthttp.StatusInternalServerError, "history: "+err.Error())
+		WriteError(ctx, fasthttp.StatusInternalServerError, "history: "+err.Error())
 		return
 	}
 	if hist.Rollups == nil {
@@ -556,7 +571,7 @@ func (s *Server) hostHistory(ctx *fasthttp.RequestCtx, h *state.Host) {
 	if hist.Changes == nil {
 		hist.Changes = []StateChange{}
 	}
-	writeJSON(ctx, fasthttp.StatusOK, historyJSON{Host: h.Spec.Name, Check: check, From: from, To: to, History: hist})
+	WriteJSON(ctx, fasthttp.StatusOK, historyJSON{Host: h.Spec.Name, Check: check, From: from, To: to, History: hist})
 }
 
 type currentProblemJSON struct {
@@ -605,14 +620,14 @@ func (s *Server) problems(ctx *fasthttp.RequestCtx) {
 		defer cancel()
 		ps, err := s.history.Problems(c, from, to, limit)
 		if err != nil {
-			writeError(ctx, fasthttp.StatusInternalServerError, "problems: "+err.Error())
+			WriteError(ctx, fasthttp.StatusInternalServerError, "problems: "+err.Error())
 			return
 		}
 		if ps != nil {
 			out.Stored = ps
 		}
 	}
-	writeJSON(ctx, fasthttp.StatusOK, out)
+	WriteJSON(ctx, fasthttp.StatusOK, out)
 }
 
 type summaryJSON struct {
@@ -653,5 +668,5 @@ func (s *Server) summary(ctx *fasthttp.RequestCtx) {
 	for i, n := range counts {
 		out.States[state.State(i).String()] = n
 	}
-	writeJSON(ctx, fasthttp.StatusOK, out)
+	WriteJSON(ctx, fasthttp.StatusOK, out)
 }

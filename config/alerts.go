@@ -306,7 +306,7 @@ func (a *Alerts) validate() []error {
 		if _, err := match.ParseSelector(r.Select); err != nil {
 			bad(pos, key+".select", "%v", err)
 		}
-		for _, k := range splitList(r.Kind) {
+		for _, k := range SplitList(r.Kind) {
 			if !validKind(k) {
 				bad(pos, key+".kind", "unknown check kind %q", k)
 			}
@@ -419,8 +419,9 @@ func validKind(k string) bool {
 	return false
 }
 
-// splitList splits a comma-separated list, trimming blanks.
-func splitList(s string) []string {
+// SplitList splits a comma-separated list, trimming blanks and dropping
+// empty items (config values and --flag lists alike).
+func SplitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
 		if p = strings.TrimSpace(p); p != "" {

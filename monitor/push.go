@@ -6,12 +6,11 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/internal/keyfile"
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/push"
 )
@@ -81,11 +80,10 @@ func (m *Monitor) buildPush(c *config.Probe) ([]obs.Source, error) {
 	if c.Push.WatchtowerListen != "" {
 		var pass string
 		if f := c.Push.WatchtowerPasswordFile; f != "" {
-			b, err := os.ReadFile(f)
-			if err != nil {
+			var err error
+			if pass, err = keyfile.Text(f); err != nil {
 				return nil, fmt.Errorf("push.watchtower_password_file: %w", err)
 			}
-			pass = strings.TrimSpace(string(b))
 		}
 		ln, err := net.Listen("tcp", c.Push.WatchtowerListen)
 		if err != nil {

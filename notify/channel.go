@@ -21,6 +21,7 @@ import (
 	"github.com/nicholas-fedor/shoutrrr/pkg/types"
 
 	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/internal/keyfile"
 )
 
 // Channel sends one message. Send returns nil only when the destination
@@ -68,11 +69,10 @@ func buildOne(c *config.AlertChannel, defTimeout time.Duration) (*Spec, error) {
 	}
 	url := c.URL
 	if c.URLFile != "" {
-		b, err := os.ReadFile(c.URLFile)
-		if err != nil {
+		var err error
+		if url, err = keyfile.Text(c.URLFile); err != nil {
 			return nil, fmt.Errorf("url_file: %w", err)
 		}
-		url = strings.TrimSpace(string(b))
 	}
 	hc := &http.Client{Timeout: s.Timeout}
 	switch s.Type {

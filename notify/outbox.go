@@ -21,20 +21,13 @@ import (
 
 	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/internal/bucket"
+	"github.com/hbmon/hb/internal/sqlitedb"
 )
 
 // OpenDB opens the SQLite database at path for the alert engine and the
 // outbox (the history store's file; these packages keep their own tables).
 func OpenDB(path string) (*sql.DB, error) {
-	dsn := path
-	if !strings.HasPrefix(dsn, "file:") {
-		dsn = "file:" + dsn
-	}
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	db, err := sql.Open("sqlite", dsn+sep+"_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
+	db, err := sql.Open("sqlite", sqlitedb.DSN(path))
 	if err != nil {
 		return nil, err
 	}

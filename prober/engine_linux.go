@@ -76,7 +76,7 @@ func New(cfg Config) (*Engine, error) {
 		case fdSock:
 			fds = append(fds, int(sk))
 		case *pktSock:
-			fds = append(fds, int(sk.raw), int(sk.pkt))
+			fds = append(fds, int(sk.raw.(fdSock)), int(sk.pkt.(fdSock)))
 		}
 	}
 	w, err := newPollWaiter(fds)

@@ -88,6 +88,9 @@ type route4 struct {
 	// other: not a unicast route (blackhole, unreachable, prohibit...):
 	// the kernel's own path handles it.
 	other bool
+	// local: from the local table (the host's own addresses, loopback,
+	// broadcasts), which the kernel consults before the main one.
+	local bool
 }
 
 // l2link is an interface: its MAC, whether it is Ethernet-like, and its
@@ -114,6 +117,12 @@ type l2tables struct {
 
 func (t *l2tables) sortRoutes() {
 	slices.SortStableFunc(t.routes, func(a, b route4) int {
+		if a.local != b.local { // the local table first, as the kernel's rule 0
+			if a.local {
+				return -1
+			}
+			return 1
+		}
 		if a.bits != b.bits {
 			return int(b.bits) - int(a.bits)
 		}
@@ -146,6 +155,10 @@ func (t *l2tables) hopFor(dst [4]byte, plen int) l2hop {
 			continue
 		}
 		h := l2hop{ifindex: r.oif, nh: dst}
+		if r.local {
+			h.fallback = "a local or broadcast address"
+			return h
+		}
 		if r.other {
 			h.fallback = "not a unicast route"
 			return h
@@ -181,4 +194,32 @@ func (t *l2tables) hopFor(dst [4]byte, plen int) l2hop {
 		return h
 	}
 	return l2hop{nh: dst, fallback: "no route"}
+}
+
+// classifyNetlink walks the rtnetlink messages in b (native byte order
+// nlmsghdrs, 4-aligned) and reports whether any is a route, link or
+// address message, and whether any is a neighbour message.
+func classifyNetlink(b []byte) (route, neigh bool) {
+	const (
+		hdrLen   = 16
+		newNeigh = 28 // RTM_NEWNEIGH; RTM_DELNEIGH 29, RTM_GETNEIGH 30
+		getNeigh = 30
+		newLink  = 16 // RTM_NEWLINK … RTM_GETROUTE 26
+		getRoute = 26
+	)
+	ne := binary.NativeEndian
+	for len(b) >= hdrLen {
+		l := int(ne.Uint32(b))
+		if l < hdrLen || l > len(b) {
+			return route, neigh
+		}
+		switch t := ne.Uint16(b[4:]); {
+		case t >= newNeigh && t <= getNeigh:
+			neigh = true
+		case t >= newLink && t <= getRoute:
+			route = true
+		}
+		b = b[min((l+3)&^3, len(b)):]
+	}
+	return route, neigh
 }

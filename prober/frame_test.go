@@ -76,6 +76,11 @@ func TestHopFor(t *testing.T) {
 			{dst: ip("198.18.5.0"), bits: 24, oif: 2, other: true}, // blackhole inside
 			{dst: ip("127.0.0.0"), bits: 8, oif: 1},
 			{dst: ip("192.0.2.0"), bits: 24, oif: 3},
+			// The local table (own addresses, loopback) wins over any
+			// main-table route, whatever its prefix length.
+			{dst: ip("127.0.0.0"), bits: 8, oif: 1, other: true, local: true},
+			{dst: ip("10.0.0.5"), bits: 32, oif: 2, other: true, local: true},
+			{dst: ip("198.19.1.7"), bits: 31, oif: 2, gw: ip("10.0.0.2")},
 		},
 		links: map[int32]l2link{
 			1: {name: "lo"},
@@ -100,7 +105,9 @@ func TestHopFor(t *testing.T) {
 		{dst: "10.0.0.34", nh: "10.0.0.34", why: "neighbour 10.0.0.34 on eth0 not resolved"},
 		{dst: "198.19.1.1", nh: "10.0.0.2", src: "10.0.0.77", ok: true, mac: macGW}, // via router, prefsrc
 		{dst: "198.18.5.9", nh: "198.18.5.9", why: "not a unicast route"},           // longest prefix
-		{dst: "127.0.0.1", nh: "127.0.0.1", why: "interface lo is not Ethernet"},
+		{dst: "127.0.0.1", nh: "127.0.0.1", why: "a local or broadcast address"},
+		{dst: "10.0.0.5", nh: "10.0.0.5", why: "a local or broadcast address"}, // own address, on-link in main
+		{dst: "198.19.1.7", nh: "10.0.0.2", src: "10.0.0.5", ok: true, mac: macGW},
 		{dst: "192.0.2.1", nh: "192.0.2.1", why: "no IPv4 address on eth1"},
 	} {
 		h := tab.hopFor(netip.MustParseAddr(c.dst).As4(), icmpProbeLen)
@@ -115,5 +122,43 @@ func TestHopFor(t *testing.T) {
 	empty := l2tables{}
 	if h := empty.hopFor([4]byte{1, 2, 3, 4}, 8); h.ok || h.fallback != "no route" {
 		t.Errorf("no routes: %+v", h)
+	}
+}
+
+func TestClassifyNetlink(t *testing.T) {
+	msg := func(typ uint16, payload int) []byte {
+		b := make([]byte, 16+payload)
+		binary.NativeEndian.PutUint32(b, uint32(len(b)))
+		binary.NativeEndian.PutUint16(b[4:], typ)
+		return b
+	}
+	cat := func(ms ...[]byte) []byte {
+		var out []byte
+		for _, m := range ms {
+			out = append(out, m...)
+			for len(out)%4 != 0 {
+				out = append(out, 0)
+			}
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name        string
+		b           []byte
+		route, neig bool
+	}{
+		{"new route", cat(msg(24, 12)), true, false},
+		{"link down", cat(msg(16, 16)), true, false},
+		{"new address", cat(msg(20, 8)), true, false},
+		{"new neighbour", cat(msg(28, 13)), false, true},
+		{"del neighbour after a route", cat(msg(25, 12), msg(29, 13)), true, true},
+		{"done/other", cat(msg(3, 4)), false, false},
+		{"truncated", msg(28, 13)[:10], false, false},
+		{"bad length", func() []byte { b := msg(24, 4); binary.NativeEndian.PutUint32(b, 999); return b }(), false, false},
+	} {
+		r, n := classifyNetlink(c.b)
+		if r != c.route || n != c.neig {
+			t.Errorf("%s: route %v neigh %v, want %v %v", c.name, r, n, c.route, c.neig)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -29,18 +30,25 @@ import (
 // OPT_ID, OPT_TSONLY); the keys are rewritten to count the messages in
 // the order the engine sent them, as one socket's would.
 type pktSock struct {
-	raw, pkt fdSock
-	nl       *rtnetlink.Conn // opened in the engine's network namespace
-	tab      l2tables
-	hops     []l2hop
-	hopIdx   map[neighKey]int32 // (oif, next hop) → hops
-	byDst    map[uint32]int32   // target → hops
-	loaded   time.Time          // tables
-	neighAt  time.Time          // neighbour refresh
-	misses   bool               // a send fell back since the last neighbour refresh
-	plen     int
-	ipid     uint16
-	stats    *counters // set by the engine
+	// raw is the raw ICMP socket, pkt the AF_PACKET one (fdSocks; the
+	// unit test's fakes check the send order and the key rewrite).
+	raw, pkt sock
+	nl       *rtnetlink.Conn // opened in the engine's network namespace; nil in unit tests
+	mon      int             // netlink socket told of route, address and link changes; -1 without
+	monBuf   []byte
+	changed  bool // mon reported a change not yet loaded
+	// neighChanged: mon reported a neighbour change not yet loaded.
+	neighChanged bool
+	tab          l2tables
+	hops         []l2hop
+	hopIdx       map[neighKey]int32 // (oif, next hop) → hops
+	byDst        map[uint32]int32   // target → hops
+	loaded       time.Time          // tables
+	neighAt      time.Time          // neighbour refresh
+	misses       bool               // a send fell back since the last neighbour refresh
+	plen         int
+	ipid         uint16
+	stats        *counters // set by the engine
 
 	frames  [][]byte
 	iov     []unix.Iovec
@@ -54,6 +62,7 @@ type pktSock struct {
 
 const (
 	tableRefresh = 30 * time.Second       // routes, links, neighbours
+	changeReload = 250 * time.Millisecond // least gap between reloads on route/link/address changes
 	neighRetry   = 20 * time.Millisecond  // neighbours, while some fell back
 	pktSockBatch = 1024                   // Config.Batch's cap
 	pktFrameLen  = frameHdrLn + maxPacket // room for any probe
@@ -66,9 +75,12 @@ func newPktSock(raw int, cfg *Config, plen int) (*pktSock, error) {
 	if err != nil {
 		return nil, os.NewSyscallError("socket AF_PACKET", err)
 	}
-	p := &pktSock{raw: fdSock(raw), pkt: fdSock(fd), plen: plen}
+	p := &pktSock{raw: fdSock(raw), pkt: fdSock(fd), plen: plen, mon: -1}
 	fail := func(err error) (*pktSock, error) {
 		unix.Close(fd)
+		if p.mon >= 0 {
+			unix.Close(p.mon)
+		}
 		if p.nl != nil {
 			p.nl.Close()
 		}
@@ -91,9 +103,27 @@ func newPktSock(raw int, cfg *Config, plen int) (*pktSock, error) {
 	if err != nil {
 		return fail(fmt.Errorf("rtnetlink: %w", err))
 	}
+	// A route, address or link change (a blackhole route added, an
+	// interface down, a gateway moved) reloads the tables at once rather
+	// than at the next tableRefresh: frames bypass the IP output path, so
+	// only the tables stand between a probe and a route that no longer
+	// holds. Without the subscription the periodic refresh remains.
+	if mon, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE); err == nil {
+		if unix.Bind(mon, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: unix.RTMGRP_LINK | unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV4_ROUTE | unix.RTMGRP_NEIGH}) == nil {
+			p.mon, p.monBuf = mon, make([]byte, 16<<10)
+		} else {
+			unix.Close(mon)
+		}
+	}
 	if err := p.load(time.Now()); err != nil {
 		return fail(err)
 	}
+	p.initBuffers()
+	return p, nil
+}
+
+// initBuffers allocates the frame batch and the key maps.
+func (p *pktSock) initBuffers() {
 	p.frames = make([][]byte, pktSockBatch)
 	p.iov = make([]unix.Iovec, pktSockBatch)
 	p.msgs = make([]unix.Mmsghdr, pktSockBatch)
@@ -113,7 +143,6 @@ func newPktSock(raw int, cfg *Config, plen int) (*pktSock, error) {
 	for i := range p.keymap {
 		p.keymap[i] = make([]uint32, 1<<16)
 	}
-	return p, nil
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
@@ -165,10 +194,10 @@ func (p *pktSock) load(now time.Time) error {
 		if r.Attributes.Table != 0 {
 			table = r.Attributes.Table
 		}
-		if r.Family != unix.AF_INET || table != unix.RT_TABLE_MAIN {
+		if r.Family != unix.AF_INET || table != unix.RT_TABLE_MAIN && table != unix.RT_TABLE_LOCAL {
 			continue
 		}
-		rt := route4{bits: r.DstLength, oif: int32(r.Attributes.OutIface), prio: r.Attributes.Priority}
+		rt := route4{bits: r.DstLength, oif: int32(r.Attributes.OutIface), prio: r.Attributes.Priority, local: table == unix.RT_TABLE_LOCAL}
 		// Multipath: the kernel's hash picks the path; leave it to it.
 		rt.other = r.Type != unix.RTN_UNICAST || len(r.Attributes.Multipath) > 0
 		if d := r.Attributes.Dst.To4(); d != nil {
@@ -217,24 +246,39 @@ func (p *pktSock) loadNeigh() error {
 // refresh reloads the tables every tableRefresh, and the neighbours of
 // hops that fell back every neighRetry while there are any.
 func (p *pktSock) refresh(now time.Time) {
-	if now.Sub(p.loaded) >= tableRefresh {
-		_ = p.load(now) // on error the old tables stay
+	if p.nl == nil {
 		return
 	}
-	if !p.misses || now.Sub(p.neighAt) < neighRetry {
+	if p.mon >= 0 {
+		route, neigh := p.drainChanges()
+		p.changed = p.changed || route
+		// A neighbour changed (a gateway's MAC moved, an entry resolved
+		// or went away): frames never use the kernel's entry, so only
+		// this keeps them addressed right.
+		p.neighChanged = p.neighChanged || neigh
+	}
+	if now.Sub(p.loaded) >= tableRefresh || p.changed && now.Sub(p.loaded) >= changeReload {
+		if p.load(now) == nil {
+			p.changed = false
+		}
+		return // on error the old tables stay
+	}
+	if !p.misses && !p.neighChanged || now.Sub(p.neighAt) < neighRetry {
 		return
 	}
-	p.neighAt, p.misses = now, false
+	p.neighAt, p.misses, p.neighChanged = now, false, false
 	if p.loadNeigh() != nil {
 		return
 	}
 	for i := range p.hops {
 		h := &p.hops[i]
-		if h.ok || h.sum == 0 { // resolved, or no frame path at all
+		if h.sum == 0 { // no frame path at all (no route, not Ethernet)
 			continue
 		}
 		if mac, ok := p.tab.neigh[neighKey{h.ifindex, ip4u(h.nh)}]; ok {
 			h.dmac, h.ok, h.fallback = mac, true, ""
+		} else if h.ok {
+			h.ok, h.fallback = false, "neighbour "+netip.AddrFrom4(h.nh).String()+" no longer resolved"
 		}
 	}
 }
@@ -330,7 +374,7 @@ func (p *pktSock) recvmmsg(msgs []unix.Mmsghdr, flags int) (int, error) {
 	}
 	total := 0
 	var firstErr error
-	for s, fd := range [2]fdSock{p.pkt, p.raw} {
+	for s, fd := range [2]sock{p.pkt, p.raw} {
 		if total == len(msgs) {
 			break
 		}
@@ -357,7 +401,34 @@ func (p *pktSock) recvmmsg(msgs []unix.Mmsghdr, flags int) (int, error) {
 }
 
 func (p *pktSock) close() error {
-	return errors.Join(p.pkt.close(), p.raw.close(), p.nl.Close())
+	var err error
+	if p.mon >= 0 {
+		err = os.NewSyscallError("close netlink", unix.Close(p.mon))
+	}
+	if p.nl != nil {
+		err = errors.Join(err, p.nl.Close())
+	}
+	return errors.Join(p.pkt.close(), p.raw.close(), err)
+}
+
+// drainChanges reads what the change subscription queued and reports
+// whether routes, links or addresses changed, and whether neighbours did
+// (an overrun counts as both: changes were lost).
+func (p *pktSock) drainChanges() (route, neigh bool) {
+	for {
+		n, _, err := unix.Recvfrom(p.mon, p.monBuf, unix.MSG_DONTWAIT)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.ENOBUFS:
+			route, neigh = true, true
+			continue
+		case err != nil || n <= 0:
+			return route, neigh
+		}
+		r, ng := classifyNetlink(p.monBuf[:n])
+		route, neigh = route || r, neigh || ng
+	}
 }
 
 // describe is the Mode text for the packet path.

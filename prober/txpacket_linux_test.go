@@ -5,6 +5,7 @@ package prober
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,5 +118,113 @@ func TestPacketTxModes(t *testing.T) {
 				t.Errorf("tx = auto: %d of %d probes as frames", st.TxPacket, len(ts))
 			}
 		})
+	}
+}
+
+// A route added while the engine runs (here a blackhole for one target)
+// takes effect on the packet path at once, not at the next periodic table
+// refresh (tableRefresh, 30 s): frames bypass the kernel's IP output path,
+// so the engine has to follow the route table itself. Removing the route
+// brings the target back the same way.
+func TestPacketTxFollowsRouteChanges(t *testing.T) {
+	f := testutil.NewFleet(t, testutil.DefaultFleet)
+	addrs := testutil.FleetAddrs(t, testutil.DefaultFleet.Local[0], 4)
+	ts := targetsOf(addrs)
+	e := newEngineIn(t, f, Config{Rate: -1, Timeout: 300 * time.Millisecond, Socket: SocketRaw, IPv4: true, TX: TXAuto})
+	if e.Mode().TX != TXPacket {
+		t.Skipf("no AF_PACKET transmit here: %v", e.Mode())
+	}
+	// received runs one round and returns what each target got back.
+	received := func() []int {
+		sums, err := e.Once(context.Background(), ts, OnceOptions{Count: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]int, len(sums))
+		for i, s := range sums {
+			got[i] = s.Received
+		}
+		return got
+	}
+	// until rounds until want holds, well inside tableRefresh.
+	until := func(what string, want func([]int) bool) {
+		t.Helper()
+		var got []int
+		for deadline := time.Now().Add(tableRefresh / 3); time.Now().Before(deadline); {
+			if got = received(); want(got) {
+				return
+			}
+		}
+		t.Fatalf("%s: received %v after %v (the periodic refresh is %v)", what, got, tableRefresh/3, tableRefresh)
+	}
+	until("every target up", func(g []int) bool { return slices.Equal(g, []int{1, 1, 1, 1}) })
+	cut := addrs[1].String() + "/32"
+	f.Prober.MustIP(t, "route", "add", "blackhole", cut)
+	until("the blackholed target silent, the others up", func(g []int) bool { return slices.Equal(g, []int{1, 0, 1, 1}) })
+	f.Prober.MustIP(t, "route", "del", "blackhole", cut)
+	until("the target back", func(g []int) bool { return slices.Equal(g, []int{1, 1, 1, 1}) })
+}
+
+// Loopback and the host's own addresses live in the kernel's local table,
+// which it consults before the main one: with a default route in the main
+// table, a probe to 127.0.0.1 must still go through the kernel (and be
+// answered), not leave as a frame to the default gateway.
+func TestPacketTxLocalTable(t *testing.T) {
+	f := testutil.NewFleet(t, testutil.DefaultFleet)
+	f.Prober.MustIP(t, "route", "add", "default", "via", f.Gateway4.String())
+	fleet := testutil.FleetAddrs(t, testutil.DefaultFleet.Local[0], 2)
+	ts := targetsOf([]netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")}, fleet)
+	e := newEngineIn(t, f, Config{Rate: -1, Timeout: 300 * time.Millisecond, Socket: SocketRaw, IPv4: true, TX: TXAuto})
+	if e.Mode().TX != TXPacket {
+		t.Skipf("no AF_PACKET transmit here: %v", e.Mode())
+	}
+	sums, err := e.Once(context.Background(), ts, OnceOptions{Count: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sums {
+		if s.Received != 1 {
+			t.Errorf("%v: received %d", s.Target.Addr, s.Received)
+		}
+	}
+	if st := e.Stats(); st.TxPacket != uint64(len(fleet)) {
+		t.Errorf("%d probes as frames, want the %d fleet ones: %+v", st.TxPacket, len(fleet), st)
+	}
+}
+
+// Frames never use the kernel's neighbour entry, so a gateway whose MAC
+// changes must be followed from the neighbour table's change events: after
+// the hosts side takes a new MAC and the prober's entry is replaced, the
+// next rounds reach the targets again, well inside the periodic refresh.
+func TestPacketTxFollowsNeighbourChanges(t *testing.T) {
+	f := testutil.NewFleet(t, testutil.DefaultFleet)
+	ts := targetsOf(testutil.FleetAddrs(t, testutil.DefaultFleet.Local[0], 4))
+	e := newEngineIn(t, f, Config{Rate: -1, Timeout: 300 * time.Millisecond, Socket: SocketRaw, IPv4: true, TX: TXPacket})
+	round := func() int {
+		sums, err := e.Once(context.Background(), ts, OnceOptions{Count: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, s := range sums {
+			n += s.Received
+		}
+		return n
+	}
+	if got := round(); got != len(ts) {
+		t.Fatalf("before: %d of %d answered", got, len(ts))
+	}
+	const mac = "02:00:5e:10:20:30"
+	f.Hosts.MustIP(t, "link", "set", "dev", "hbf0", "address", mac)
+	f.Prober.MustIP(t, "neigh", "replace", f.Gateway4.String(), "lladdr", mac, "dev", "hbp0", "nud", "reachable")
+	before := e.Stats().TxPacket
+	deadline := time.Now().Add(tableRefresh / 3)
+	for got := round(); got != len(ts); got = round() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the gateway's MAC changed: %d of %d answered after %v", got, len(ts), tableRefresh/3)
+		}
+	}
+	if e.Stats().TxPacket == before {
+		t.Fatal("no frames sent after the change")
 	}
 }

@@ -38,7 +38,7 @@ type heartbeatJSON struct {
 func (r *Receiver) Routes(table *state.Table) []api.Route {
 	return []api.Route{{Prefix: "/api/v1/heartbeats", Handler: func(ctx *fasthttp.RequestCtx) {
 		if !ctx.IsGet() && !ctx.IsHead() {
-			ctx.Error("method not allowed", fasthttp.StatusMethodNotAllowed)
+			api.MethodNotAllowed(ctx, "GET, HEAD")
 			return
 		}
 		name := strings.Trim(strings.TrimPrefix(string(ctx.Path()), "/api/v1/heartbeats"), "/")
@@ -46,7 +46,7 @@ func (r *Receiver) Routes(table *state.Table) []api.Route {
 		ctx.SetContentType("application/json")
 		if name != "" {
 			if len(list) == 0 {
-				ctx.Error(`{"error":"no such heartbeat host"}`, fasthttp.StatusNotFound)
+				api.WriteError(ctx, fasthttp.StatusNotFound, "no such heartbeat host")
 				return
 			}
 			json.NewEncoder(ctx).Encode(list[0])

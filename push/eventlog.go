@@ -21,30 +21,16 @@ import (
 
 	"github.com/hbmon/hb/api"
 	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/internal/sqlitedb"
 )
 
-// Event is one entry of the event log: a message from a pulse, a
-// heartbeat or hb itself, or a state change. Times are UTC.
-type Event struct {
-	ID      int64     `json:"id"`
-	At      time.Time `json:"time"`
-	Host    string    `json:"host,omitempty"`  // the host (or pulse) it concerns
-	Check   string    `json:"check,omitempty"` // the check, for state changes
-	Source  string    `json:"source"`          // who said it: a service, a host, "hb"
-	Level   string    `json:"level"`           // debug, info, warning, error, critical
-	Type    string    `json:"type"`            // "message" or "state_change"
-	Message string    `json:"message"`
-}
+// Event is one event-log entry (event.LogEntry: the entry type lives in
+// the event leaf so that sinks such as the dashboard read the log without
+// importing this source package).
+type Event = event.LogEntry
 
-// EventFilter selects events (watchtower's list-events semantics).
-type EventFilter struct {
-	Source   string      // host or source is this
-	From, To time.Time   // after From, before To (zero: open)
-	MinLevel event.Level // level at or above
-	Contains string      // message contains (case-sensitive substring)
-	Limit    int         // at most (default 100, max 10000)
-	Before   int64       // id below this (paging: the previous page's last id)
-}
+// EventFilter selects events (event.LogFilter).
+type EventFilter = event.LogFilter
 
 // EventLog stores events in SQLite, in its own table (push_events) of the
 // history database or its own file, with its own connection; it trims
@@ -80,7 +66,7 @@ func OpenEventLog(path string, retention time.Duration, journal *Journal, log *s
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("push: event log: %w", err)
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate")
+	db, err := sql.Open("sqlite", sqlitedb.DSN(path, "_txlock=immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("push: event log %s: %w", path, err)
 	}
@@ -351,12 +337,12 @@ func filterFromArgs(a *fasthttp.Args, source string) (EventFilter, error) {
 func (l *EventLog) Routes() []api.Route {
 	return []api.Route{{Prefix: "/api/v1/events", Handler: func(ctx *fasthttp.RequestCtx) {
 		if !ctx.IsGet() {
-			ctx.Error("method not allowed", fasthttp.StatusMethodNotAllowed)
+			api.MethodNotAllowed(ctx, "GET")
 			return
 		}
 		f, err := filterFromArgs(ctx.QueryArgs(), "source")
 		if err != nil {
-			jsonError(ctx, fasthttp.StatusBadRequest, err.Error())
+			api.WriteError(ctx, fasthttp.StatusBadRequest, err.Error())
 			return
 		}
 		if f.Source == "" {
@@ -364,7 +350,7 @@ func (l *EventLog) Routes() []api.Route {
 		}
 		evs, err := l.Query(ctx, f)
 		if err != nil {
-			jsonError(ctx, fasthttp.StatusInternalServerError, "event log: query failed")
+			api.WriteError(ctx, fasthttp.StatusInternalServerError, "event log: query failed")
 			return
 		}
 		out := struct {
@@ -378,11 +364,4 @@ func (l *EventLog) Routes() []api.Route {
 		ctx.SetContentType("application/json")
 		json.NewEncoder(ctx).Encode(out)
 	}}}
-}
-
-func jsonError(ctx *fasthttp.RequestCtx, code int, msg string) {
-	ctx.SetStatusCode(code)
-	ctx.SetContentType("application/json")
-	b, _ := json.Marshal(map[string]string{"error": msg})
-	ctx.Write(b)
 }

@@ -76,20 +76,20 @@ func (p *Pulses) native(ctx *fasthttp.RequestCtx) {
 	if ctx.IsGet() {
 		list := p.List()
 		if name == "" {
-			writeJSON(ctx, 200, list)
+			api.WriteJSON(ctx, 200, list)
 			return
 		}
 		for _, i := range list {
 			if i.Name == name {
-				writeJSON(ctx, 200, i)
+				api.WriteJSON(ctx, 200, i)
 				return
 			}
 		}
-		jsonError(ctx, 404, "no such pulse")
+		api.WriteError(ctx, 404, "no such pulse")
 		return
 	}
 	if name == "" {
-		jsonError(ctx, 404, "want /api/v1/pulse/NAME")
+		api.WriteError(ctx, 404, "want /api/v1/pulse/NAME")
 		return
 	}
 	r := PulseRequest{Name: name, Signal: SignalOK, Create: p.cfg.Push.PulseAutoCreate}
@@ -106,7 +106,7 @@ func (p *Pulses) native(ctx *fasthttp.RequestCtx) {
 		default:
 			code, err := strconv.Atoi(sub)
 			if err != nil || code < 0 || code > 255 {
-				jsonError(ctx, 404, "want …/start, …/fail or …/EXIT_CODE (0-255)")
+				api.WriteError(ctx, 404, "want …/start, …/fail or …/EXIT_CODE (0-255)")
 				return
 			}
 			if code != 0 {
@@ -116,7 +116,7 @@ func (p *Pulses) native(ctx *fasthttp.RequestCtx) {
 		var b pulseBody
 		if body := ctx.PostBody(); len(body) > 0 && strings.HasPrefix(string(ctx.Request.Header.ContentType()), "application/json") {
 			if err := json.Unmarshal(body, &b); err != nil {
-				jsonError(ctx, 400, "body: "+err.Error())
+				api.WriteError(ctx, 400, "body: "+err.Error())
 				return
 			}
 		}
@@ -132,40 +132,34 @@ func (p *Pulses) native(ctx *fasthttp.RequestCtx) {
 		}
 		var err error
 		if r.NextIn, err = parseNextIn(b.NextIn); err != nil {
-			jsonError(ctx, 400, "next_in: "+err.Error())
+			api.WriteError(ctx, 400, "next_in: "+err.Error())
 			return
 		}
 		if r.Grace, err = parseNextIn(b.Grace); err != nil {
-			jsonError(ctx, 400, "grace: "+err.Error())
+			api.WriteError(ctx, 400, "grace: "+err.Error())
 			return
 		}
 		r.Schedule = b.Schedule
 	default:
-		jsonError(ctx, 405, "method not allowed")
+		api.WriteError(ctx, 405, "method not allowed")
 		return
 	}
 	if err := p.Pulse(ctx, r); err != nil {
 		pulseError(ctx, err)
 		return
 	}
-	writeJSON(ctx, 200, map[string]string{"status": "ok", "pulse": name})
+	api.WriteJSON(ctx, 200, map[string]string{"status": "ok", "pulse": name})
 }
 
 func pulseError(ctx *fasthttp.RequestCtx, err error) {
 	switch {
 	case errors.Is(err, ErrNoPulse):
-		jsonError(ctx, 404, err.Error())
+		api.WriteError(ctx, 404, err.Error())
 	case errors.Is(err, ErrTooMany):
-		jsonError(ctx, 429, err.Error())
+		api.WriteError(ctx, 429, err.Error())
 	default:
-		jsonError(ctx, 400, err.Error())
+		api.WriteError(ctx, 400, err.Error())
 	}
-}
-
-func writeJSON(ctx *fasthttp.RequestCtx, code int, v any) {
-	ctx.SetStatusCode(code)
-	ctx.SetContentType("application/json")
-	json.NewEncoder(ctx).Encode(v)
 }
 
 // Watchtower serves the watchtower-compatible API on its own listener
@@ -224,29 +218,29 @@ type wtEvent struct {
 // Handle is the watchtower API's handler.
 func (w *Watchtower) Handle(ctx *fasthttp.RequestCtx) {
 	if !w.rate.Allow(time.Now()) {
-		jsonError(ctx, 429, "rate limited")
+		api.WriteError(ctx, 429, "rate limited")
 		return
 	}
 	if w.auth {
 		got := sha256.Sum256(ctx.Request.Header.Peek("password"))
 		if subtle.ConstantTimeCompare(got[:], w.pass[:]) != 1 {
-			jsonError(ctx, 401, "wrong or missing password header")
+			api.WriteError(ctx, 401, "wrong or missing password header")
 			return
 		}
 	}
 	path := string(ctx.Path())
 	switch {
 	case path == "/" && ctx.IsGet():
-		writeJSON(ctx, 200, w.p.List())
+		api.WriteJSON(ctx, 200, w.p.List())
 	case path == "/" && ctx.IsPost():
 		var b wtPulse
 		if err := json.Unmarshal(ctx.PostBody(), &b); err != nil || b.Service == "" {
-			jsonError(ctx, 400, `want {"service","alertType","alertTarget","nextIn"}`)
+			api.WriteError(ctx, 400, `want {"service","alertType","alertTarget","nextIn"}`)
 			return
 		}
 		d, err := parseNextIn(b.NextIn)
 		if err != nil {
-			jsonError(ctx, 400, "nextIn: "+err.Error())
+			api.WriteError(ctx, 400, "nextIn: "+err.Error())
 			return
 		}
 		if err := w.p.Pulse(ctx, PulseRequest{Name: b.Service, Signal: SignalOK, NextIn: d, Create: true,
@@ -254,22 +248,22 @@ func (w *Watchtower) Handle(ctx *fasthttp.RequestCtx) {
 			pulseError(ctx, err)
 			return
 		}
-		writeJSON(ctx, 200, map[string]string{"status": "ok"})
+		api.WriteJSON(ctx, 200, map[string]string{"status": "ok"})
 	case path == "/" && ctx.IsDelete():
 		var b wtPulse
 		if err := json.Unmarshal(ctx.PostBody(), &b); err != nil || b.Service == "" {
-			jsonError(ctx, 400, `want {"service"}`)
+			api.WriteError(ctx, 400, `want {"service"}`)
 			return
 		}
 		if err := w.p.Pulse(ctx, PulseRequest{Name: b.Service, Signal: SignalCancel}); err != nil {
 			pulseError(ctx, err)
 			return
 		}
-		writeJSON(ctx, 200, map[string]string{"status": "cancelled"})
+		api.WriteJSON(ctx, 200, map[string]string{"status": "cancelled"})
 	case path == "/add-event" && ctx.IsPost():
 		var b wtEvent
 		if err := json.Unmarshal(ctx.PostBody(), &b); err != nil || b.Service == "" || b.Message == "" {
-			jsonError(ctx, 400, `want {"service","level","message"}`)
+			api.WriteError(ctx, 400, `want {"service","level","message"}`)
 			return
 		}
 		lvl, ok := event.ParseLevel(strings.ToLower(b.Level))
@@ -277,42 +271,42 @@ func (w *Watchtower) Handle(ctx *fasthttp.RequestCtx) {
 			lvl, ok = event.LevelInfo, true
 		}
 		if !ok || !validHostName(b.Service) || len(b.Message) > 4096 {
-			jsonError(ctx, 400, "level: debug, info, warning, error or critical; service: a name; message: at most 4096 bytes")
+			api.WriteError(ctx, 400, "level: debug, info, warning, error or critical; service: a name; message: at most 4096 bytes")
 			return
 		}
 		if w.events == nil {
-			jsonError(ctx, 503, "no event log")
+			api.WriteError(ctx, 503, "no event log")
 			return
 		}
 		now := w.p.now().UTC()
 		ev := Event{At: now, Host: b.Service, Check: "pulse", Source: b.Service, Level: lvl.String(), Type: "message", Message: b.Message}
 		if err := w.events.Write(ctx, []Event{ev}); err != nil {
-			jsonError(ctx, 500, "event log: write failed")
+			api.WriteError(ctx, 500, "event log: write failed")
 			return
 		}
 		w.p.Message(b.Service, lvl, b.Message, true)
-		writeJSON(ctx, 200, map[string]string{"status": "ok"})
+		api.WriteJSON(ctx, 200, map[string]string{"status": "ok"})
 	case path == "/list-events" && ctx.IsGet():
 		if w.events == nil {
-			jsonError(ctx, 503, "no event log")
+			api.WriteError(ctx, 503, "no event log")
 			return
 		}
 		f, err := filterFromArgs(ctx.QueryArgs(), "service")
 		if err != nil {
-			jsonError(ctx, 400, err.Error())
+			api.WriteError(ctx, 400, err.Error())
 			return
 		}
 		evs, err := w.events.Query(ctx, f)
 		if err != nil {
-			jsonError(ctx, 500, "event log: query failed")
+			api.WriteError(ctx, 500, "event log: query failed")
 			return
 		}
 		out := make([]wtEvent, len(evs))
 		for i, e := range evs {
 			out[i] = wtEvent{Service: e.Source, Level: e.Level, Message: e.Message, Time: e.At.Format(time.RFC3339Nano)}
 		}
-		writeJSON(ctx, 200, out)
+		api.WriteJSON(ctx, 200, out)
 	default:
-		jsonError(ctx, 404, "not found")
+		api.WriteError(ctx, 404, "not found")
 	}
 }

@@ -385,7 +385,12 @@ func (r *Receiver) observe(p *wire.Push, rx time.Time) (obs.Observation, string,
 	o := obs.Observation{At: rx, Outcome: obs.OK, Detail: "heartbeat"}
 	var name string
 	var msgs []message
-	ms := make([]obs.Metric, 0, 32)
+	// The metrics are built in a buffer and kept in a slice of their exact
+	// size: the last heartbeat's stay referenced (the table's snapshot, the
+	// receiver's API) for every host, so a 32-slot slice would be ~250
+	// bytes a host of empty capacity.
+	var buf [32]obs.Metric
+	ms := buf[:0]
 	n := &r.names
 	add := func(v float64, parts ...string) {
 		if len(ms) < maxMetrics {
@@ -469,7 +474,9 @@ func (r *Receiver) observe(p *wire.Push, rx time.Time) (obs.Observation, string,
 	if err := it.Err(); err != nil {
 		return o, "", nil, err
 	}
-	o.Metrics = ms
+	if len(ms) > 0 {
+		o.Metrics = append([]obs.Metric(nil), ms...)
+	}
 	return o, name, msgs, nil
 }
 
@@ -698,7 +705,8 @@ func (r *Receiver) accept(h *hostState, o obs.Observation, src netip.AddrPort, r
 	h.metrics, h.lastDetail = o.Metrics, o.Detail
 	gen, id, name, known := h.gen, h.id, h.name, h.hasCheck
 	if !known { // registration queued: observed when the check exists
-		h.pending = &o
+		p := o // only this branch puts an observation on the heap
+		h.pending = &p
 	} else {
 		h.pending = nil // this one is newer
 	}

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hbmon/hb/internal/cmsg"
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/wire"
 )
@@ -110,7 +111,7 @@ func (k *conn) datagram(i int) ([]byte, netip.AddrPort, int64) {
 	m := &k.msgs[i]
 	b := k.bufs[i][:m.Len]
 	src := sockaddr((*[unix.SizeofSockaddrInet6]byte)(unsafe.Pointer(&k.rsas[i]))[:m.Hdr.Namelen])
-	return b, src, rxTimestamp(k.oobs[i][:m.Hdr.Controllen])
+	return b, src, cmsg.TimestampNS(k.oobs[i][:m.Hdr.Controllen])
 }
 
 func (k *conn) write(b []byte, to netip.AddrPort) error {
@@ -134,25 +135,6 @@ func sockaddr(b []byte) netip.AddrPort {
 		return netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[8:24])), port)
 	}
 	return netip.AddrPort{}
-}
-
-// rxTimestamp returns the SCM_TIMESTAMPNS time in control-message bytes
-// (native order, long-aligned), or 0. Pure; allocates nothing.
-func rxTimestamp(b []byte) int64 {
-	const hdr = 16 // cmsghdr on 64-bit: len u64, level i32, type i32
-	ne := binary.NativeEndian
-	for len(b) >= hdr {
-		l := int(ne.Uint64(b))
-		if l < hdr || l > len(b) {
-			return 0
-		}
-		level, typ := int32(ne.Uint32(b[8:])), int32(ne.Uint32(b[12:]))
-		if level == unix.SOL_SOCKET && (typ == unix.SO_TIMESTAMPNS || typ == unix.SO_TIMESTAMPNS_NEW) && l >= hdr+16 {
-			return int64(ne.Uint64(b[hdr:]))*1e9 + int64(ne.Uint64(b[hdr+8:]))
-		}
-		b = b[min((l+7)&^7, len(b)):]
-	}
-	return 0
 }
 
 // Run implements obs.Source: it reads datagrams until ctx ends, and

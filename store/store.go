@@ -18,6 +18,7 @@ import (
 	_ "modernc.org/sqlite" // database/sql driver "sqlite", pure Go
 
 	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/internal/sqlitedb"
 	"github.com/hbmon/hb/obs"
 )
 
@@ -183,14 +184,14 @@ func dsn(path string, kind connKind) (string, error) {
 	}
 	// synchronous=FULL: one fsync per commit, at most one commit a second;
 	// committed data survives a power cut too, not only a crash.
-	q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
+	// (internal/sqlitedb.Pragmas, shared with the alert and event tables.)
 	switch kind {
 	case connReader:
-		q += "&_pragma=query_only(1)"
+		return sqlitedb.DSN(path, "_pragma=foreign_keys(1)", "_pragma=query_only(1)"), nil
 	case connWriter:
-		q += "&_txlock=immediate"
+		return sqlitedb.DSN(path, "_pragma=foreign_keys(1)", "_txlock=immediate"), nil
 	}
-	return "file:" + path + q, nil
+	return sqlitedb.DSN(path, "_pragma=foreign_keys(1)"), nil
 }
 
 // Open opens (creating it, and its directory, if needed) the database at

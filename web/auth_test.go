@@ -165,6 +165,17 @@ func testServer(t *testing.T, clk *fakeClock) *Server {
 	return s
 }
 
+// reqCtx is a request context for method and uri.
+func reqCtx(method, uri string) *fasthttp.RequestCtx {
+	var req fasthttp.Request
+	req.Header.SetMethod(method)
+	req.SetRequestURI(uri)
+	req.Header.SetHost("hb.test")
+	ctx := new(fasthttp.RequestCtx)
+	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000}, nil)
+	return ctx
+}
+
 // do runs one request through the server's routes.
 func do(s *Server, method, uri, body string, hdr map[string]string) *fasthttp.Response {
 	var ctx fasthttp.RequestCtx
@@ -385,5 +396,34 @@ func TestSetUsersEndsSessions(t *testing.T) {
 	s.SetUsers([]config.User{{Name: "root", Admin: true}}, "")
 	if r := do(s, "GET", "/ui/api/me", "", ck); r.StatusCode() != 401 {
 		t.Fatalf("a removed user's session still works: %d", r.StatusCode())
+	}
+}
+
+// TestOpenMode: without users everyone is an admin (on loopback), and
+// state-changing requests still need JSON from this origin.
+func TestOpenMode(t *testing.T) {
+	tbl, _ := state.New([]state.HostSpec{{Name: "a", Checks: []obs.CheckSpec{{Name: "icmp", Kind: obs.KindICMP}}}}, nil)
+	s, err := New(Options{Config: config.DefaultWeb(), Listen: "127.0.0.1:8787", Table: tbl, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Authorize() != nil {
+		t.Fatal("open mode adds credentials to the API")
+	}
+	if r := do(s, "GET", "/ui/api/settings", "", nil); r.StatusCode() != 404 { // no Settings func: 404, not 403
+		t.Fatalf("settings in open mode: %d", r.StatusCode())
+	}
+	if r := do(s, "GET", "/ui/api/hosts", "", nil); r.StatusCode() != 200 || !strings.Contains(string(r.Body()), `"name":"a"`) {
+		t.Fatalf("hosts in open mode: %d %s", r.StatusCode(), r.Body())
+	}
+	body := `{"host":"a","duration":"1h"}`
+	if r := do(s, "POST", "/ui/api/silences", body, map[string]string{"Origin": "http://evil.example"}); r.StatusCode() != 403 {
+		t.Fatalf("cross-origin POST in open mode: %d", r.StatusCode())
+	}
+	if r := do(s, "POST", "/ui/api/silences", "host=a", map[string]string{"Content-Type": "text/plain"}); r.StatusCode() != 403 {
+		t.Fatalf("non-JSON POST in open mode: %d", r.StatusCode())
+	}
+	if r := do(s, "POST", "/ui/api/silences", body, map[string]string{"Origin": "http://hb.test"}); r.StatusCode() != 404 { // no alerting here
+		t.Fatalf("same-origin JSON POST in open mode: %d %s", r.StatusCode(), r.Body())
 	}
 }

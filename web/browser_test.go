@@ -302,6 +302,18 @@ func TestBrowserDashboard(t *testing.T) {
 	d.observe("h000033", false, 0, now.Add(time.Millisecond))
 	mustJS(t, ctx, `(() => { const r = document.querySelector('#hosts tr[data-host="h000033"]'); return !!r && r.dataset.state === "down" && window.__marker === 2 &&
 		document.querySelector('.count[data-state="down"] b').textContent === "2"; })()`, 5*time.Second)
+
+	// A hidden tab gives its stream back; shown again, it resumes after
+	// the last change it saw and gets what happened meanwhile.
+	mustJS(t, ctx, `Object.defineProperty(document, 'hidden', {value: true, configurable: true}), document.dispatchEvent(new Event('visibilitychange')), document.querySelector('#live').className === "live off"`, 5*time.Second)
+	now = time.Now()
+	d.observe("h000035", false, 0, now)
+	d.observe("h000035", false, 0, now.Add(time.Millisecond))
+	time.Sleep(500 * time.Millisecond)
+	mustJS(t, ctx, `document.querySelector('.count[data-state="down"] b').textContent === "2"`, time.Second) // not yet
+	mustJS(t, ctx, `Object.defineProperty(document, 'hidden', {value: false, configurable: true}), document.dispatchEvent(new Event('visibilitychange')), true`, time.Second)
+	mustJS(t, ctx, `document.querySelector('.count[data-state="down"] b').textContent === "3" && window.__marker === 2`, 5*time.Second)
+
 	must(t, ctx, chromedp.Navigate(d.url+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`#hosts tr[data-host="`+victim+`"]`)))
 
 	// Its page: checks, charts drawn (uPlot canvases with points).

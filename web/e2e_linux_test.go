@@ -117,6 +117,9 @@ func TestBrowserRouteCut(t *testing.T) {
 interval = "500ms"
 timeout = "300ms"
 rate = 0
+# The routing table decides: the cut is a blackhole route (tx = "packet"
+# would write frames past it to the neighbour).
+tx = "raw"
 [store]
 db = %q
 [api]
@@ -178,7 +181,10 @@ state = "down"
 
 	cut := time.Now()
 	fleet.Prober.MustIP(t, "route", "add", "blackhole", "198.18.16.7/32")
-	mustJS(t, ctx, `document.querySelector('#hosts tr[data-host="node07"]').dataset.state === "down" && window.__marker === 1`, 15*time.Second)
+	if err := waitJS(ctx, `document.querySelector('#hosts tr[data-host="node07"]').dataset.state === "down" && window.__marker === 1`, 15*time.Second); err != nil {
+		t.Fatalf("%v\npage: %s\ndaemon: %s\nstream: %s", err, pageDump(ctx), getJSON(t, url+"/ui/api/host?name=node07", adaToken),
+			getJSON(t, url+"/metrics", adaToken))
+	}
 	seen := time.Now()
 	// When did the daemon itself decide? The host's since.
 	var h struct {

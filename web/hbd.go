@@ -10,7 +10,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/hbmon/hb/event"
-	"github.com/hbmon/hb/push"
 	"github.com/hbmon/hb/state"
 )
 
@@ -153,7 +152,7 @@ func (s *Server) hbdMessages(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	a := ctx.QueryArgs()
-	f := push.EventFilter{Source: string(a.Peek("hostname"))}
+	f := event.LogFilter{Source: string(a.Peek("hostname"))}
 	if lv, ok := event.ParseLevel(string(a.Peek("level"))); ok {
 		f.MinLevel = lv
 	}

@@ -31,10 +31,9 @@ const ringSize = 1 << 16
 // stream client reads at its own pace: one subscription however many
 // browsers are connected.
 type Hub struct {
-	mu   sync.Mutex // guards ring, next, wake
+	mu   sync.Mutex // guards ring, next
 	ring []Change   // ring[seq%ringSize]
 	next uint64     // seq of the next change; changes 1..next-1 exist
-	wake chan struct{}
 
 	done    chan struct{}
 	clients atomic.Int64
@@ -44,7 +43,7 @@ type Hub struct {
 
 // NewHub returns an empty hub.
 func NewHub() *Hub {
-	return &Hub{ring: make([]Change, ringSize), next: 1, wake: make(chan struct{}), done: make(chan struct{})}
+	return &Hub{ring: make([]Change, ringSize), next: 1, done: make(chan struct{})}
 }
 
 // Run reads sub until ctx ends, then releases every stream.
@@ -73,8 +72,6 @@ func (h *Hub) Add(host, check string, st, hostOld, hostNew state.State, at time.
 	h.next++
 	h.ring[seq%ringSize] = Change{Seq: seq, Host: host, Check: check, State: st.String(),
 		HostOld: hostOld.String(), HostNew: hostNew.String(), AtMillis: at.UnixMilli()}
-	close(h.wake)
-	h.wake = make(chan struct{})
 	h.mu.Unlock()
 }
 
@@ -86,9 +83,9 @@ func (h *Hub) Seq() uint64 {
 }
 
 // since appends the changes after seq to dst, and returns it, the newest
-// seq, a channel closed at the next change, and whether seq was too old
-// (the ring has moved past it: the client must reload).
-func (h *Hub) since(seq uint64, dst []Change) ([]Change, uint64, <-chan struct{}, bool) {
+// seq, and whether seq was too old (the ring has moved past it: the client
+// must reload). Clients poll it four times a second.
+func (h *Hub) since(seq uint64, dst []Change) ([]Change, uint64, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	last := h.next - 1
@@ -96,10 +93,10 @@ func (h *Hub) since(seq uint64, dst []Change) ([]Change, uint64, <-chan struct{}
 		seq = last // a client from before a restart: start from now
 	}
 	if last-seq > ringSize-1 {
-		return dst, last, h.wake, true
+		return dst, last, true
 	}
 	for s := seq + 1; s <= last; s++ {
 		dst = append(dst, h.ring[s%ringSize])
 	}
-	return dst, last, h.wake, false
+	return dst, last, false
 }

@@ -21,7 +21,7 @@ import (
 	"github.com/hbmon/hb/alert"
 	"github.com/hbmon/hb/api"
 	"github.com/hbmon/hb/config"
-	"github.com/hbmon/hb/push"
+	"github.com/hbmon/hb/event"
 	"github.com/hbmon/hb/state"
 )
 
@@ -35,9 +35,9 @@ type AlertSource interface {
 }
 
 // EventSource is what the dashboard needs of the event log
-// (*push.EventLog).
+// (*push.EventLog, through event.LogFilter/LogEntry).
 type EventSource interface {
-	Query(ctx context.Context, f push.EventFilter) ([]push.Event, error)
+	Query(ctx context.Context, f event.LogFilter) ([]event.LogEntry, error)
 }
 
 // Options are the dashboard's parts. Table is required; the others may be

@@ -13,6 +13,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -21,7 +22,6 @@ import (
 	"github.com/hbmon/hb/api"
 	"github.com/hbmon/hb/event"
 	"github.com/hbmon/hb/obs"
-	"github.com/hbmon/hb/push"
 	"github.com/hbmon/hb/state"
 )
 
@@ -327,8 +327,26 @@ func (s *Server) apiHosts(ctx *fasthttp.RequestCtx, p Principal) {
 	problemsFirst := string(a.Peek("sort")) == "state"
 	seq := s.hub.Seq()
 	v := s.opts.Table.View()
+	hosts := v.Hosts()
+	// One pass reads every host's state once (each read is a cache miss on
+	// its snapshot: the cost at 100k hosts) and counts; the page then
+	// comes from that array. sts[i] is 0xff for a host p may not see.
+	stp := stateBufs.Get().(*[]uint8)
+	defer stateBufs.Put(stp)
+	sts := (*stp)[:0]
 	var counts [state.NumStates]int
 	visible, matched := 0, 0
+	for _, h := range hosts {
+		if !p.Admin && !s.role(p, h).Can(ActView) {
+			sts = append(sts, 0xff)
+			continue
+		}
+		st := h.Status().State
+		sts = append(sts, uint8(st))
+		visible++
+		counts[st]++
+	}
+	*stp = sts
 	rows := make([]hostRow, 0, limit)
 	// sort=state: down, degraded, unknown, up; one pass per rank keeps it
 	// O(n) without sorting 100k hosts.
@@ -336,20 +354,13 @@ func (s *Server) apiHosts(ctx *fasthttp.RequestCtx, p Principal) {
 	if problemsFirst {
 		ranks = []int{int(state.Down), int(state.Degraded), int(state.Unknown), int(state.Up)}
 	}
-	for ri, rank := range ranks {
-		for _, h := range v.Hosts() {
-			if !p.Admin && !s.role(p, h).Can(ActView) {
+	for _, rank := range ranks {
+		for i, h := range hosts {
+			st := sts[i]
+			if st == 0xff || (rank >= 0 && int(st) != rank) {
 				continue
 			}
-			st := h.Status().State
-			if ri == 0 {
-				visible++
-				counts[st]++
-			}
-			if rank >= 0 && int(st) != rank {
-				continue
-			}
-			if !f.match(h, st) {
+			if !f.match(h, state.State(st)) {
 				continue
 			}
 			if matched >= offset && len(rows) < limit {
@@ -363,6 +374,9 @@ func (s *Server) apiHosts(ctx *fasthttp.RequestCtx, p Principal) {
 		"counts": map[string]int{"unknown": counts[state.Unknown], "up": counts[state.Up], "degraded": counts[state.Degraded], "down": counts[state.Down]}}
 	writeJSON(ctx, fasthttp.StatusOK, out)
 }
+
+// stateBufs are the overview's per-request state arrays.
+var stateBufs = sync.Pool{New: func() any { b := make([]uint8, 0, 1024); return &b }}
 
 // visibleHost returns the host named by ?name= when p may see it, else
 // writes 404 (not 403: an invisible host does not exist for p).
@@ -584,7 +598,7 @@ func (s *Server) apiEvents(ctx *fasthttp.RequestCtx, p Principal) {
 		return
 	}
 	a := ctx.QueryArgs()
-	f := push.EventFilter{Source: string(a.Peek("source")), Contains: string(a.Peek("message"))}
+	f := event.LogFilter{Source: string(a.Peek("source")), Contains: string(a.Peek("message"))}
 	if lv := string(a.Peek("level")); lv != "" {
 		l, ok := event.ParseLevel(lv)
 		if !ok {
@@ -606,7 +620,7 @@ func (s *Server) apiEvents(ctx *fasthttp.RequestCtx, p Principal) {
 		return
 	}
 	v := s.opts.Table.View()
-	out := make([]push.Event, 0, len(evs))
+	out := make([]event.LogEntry, 0, len(evs))
 	for _, e := range evs {
 		if p.Admin || (e.Host != "" && s.roleOnName(p, v, e.Host).Can(ActView)) {
 			out = append(out, e)
@@ -686,7 +700,7 @@ func (s *Server) apiStream(ctx *fasthttp.RequestCtx, p Principal) {
 			}
 			var gone bool
 			var newest uint64
-			buf, newest, _, gone = s.hub.since(seq, buf[:0])
+			buf, newest, gone = s.hub.since(seq, buf[:0])
 			if gone {
 				seq = newest
 				cw.printf("id: %s.%d\nevent: reset\ndata: {}\n\n", s.epoch, seq)

@@ -88,13 +88,13 @@ func load(args []string) (config.Responder, string, bool, error) {
 		return cfg, path, false, errors.New("--key-id must be 1-255, --udp-port 0-65535, --burst at most 4294967295")
 	}
 	if v.Has("interfaces") {
-		cfg.Interfaces = splitList(*ifaces)
+		cfg.Interfaces = config.SplitList(*ifaces)
 	}
 	if v.Has("attach") {
-		cfg.Attach = splitList(*attach)
+		cfg.Attach = config.SplitList(*attach)
 	}
 	if v.Has("allow-from") {
-		cfg.AllowFrom = splitList(*allowFrom)
+		cfg.AllowFrom = config.SplitList(*allowFrom)
 	}
 	config.Override(v, "include-lo", &cfg.IncludeLo, *includeLo)
 	config.Override(v, "key-file", &cfg.KeyFile, *keyFile)
@@ -115,16 +115,6 @@ func load(args []string) (config.Responder, string, bool, error) {
 		cfg.Push.Boot = !*noBoot
 	}
 	return cfg, path, false, cfg.Validate()
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
 }
 
 func run(args []string) int {

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"syscall"
 
 	"github.com/hbmon/hb/wire"
@@ -90,3 +91,32 @@ func PushKey(path string, id uint8) (*wire.PushKey, error) {
 	}
 	return k, nil
 }
+
+// Text reads a one-line secret that is not a key — the API's bearer token
+// (api.token_file), the watchtower password (push.watchtower_password_file),
+// a notification channel's URL (url_file) — with surrounding whitespace
+// removed. An empty file is an error, never "no secret": a password file
+// emptied by mistake must not turn authentication off. The content is
+// never put in an error.
+func Text(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxText+1))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	if len(b) > maxText {
+		return "", fmt.Errorf("%s: longer than %d bytes", path, maxText)
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return s, nil
+}
+
+// maxText bounds a Text file: tokens, passwords and URLs are short.
+const maxText = 64 << 10

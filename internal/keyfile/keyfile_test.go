@@ -121,3 +121,35 @@ func TestModeRefused(t *testing.T) {
 		t.Errorf("8 KiB file: %v", err)
 	}
 }
+
+func TestText(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if s, err := Text(write("ok", "  s3cret pass\n\n")); err != nil || s != "s3cret pass" {
+		t.Errorf("Text = %q, %v; want the trimmed line", s, err)
+	}
+	// An empty or blank file must not read as "no password".
+	for _, blank := range []string{"", " \n\t\n"} {
+		if s, err := Text(write("blank", blank)); err == nil || !strings.Contains(err.Error(), "empty") {
+			t.Errorf("blank file %q: %q, %v; want an error", blank, s, err)
+		}
+	}
+	if _, err := Text(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+	big := write("big", strings.Repeat("x", maxText+1))
+	if _, err := Text(big); err == nil {
+		t.Error("oversized file accepted")
+	}
+	// The content never appears in an error.
+	p := write("long", strings.Repeat("y", maxText+1))
+	if _, err := Text(p); err == nil || strings.Contains(err.Error(), "yyyy") {
+		t.Errorf("error leaks content: %v", err)
+	}
+}

@@ -92,6 +92,13 @@ function startStream() {
   };
   stream.addEventListener('reset', e => { streamSeq = e.lastEventId; if (onReset) onReset(); });
 }
+// A browser keeps at most six HTTP/1.1 connections per server: a hidden
+// tab gives its stream back and resumes where it left off when shown.
+document.addEventListener('visibilitychange', () => {
+  if (!me) return;
+  if (document.hidden) { if (stream) { stream.close(); stream = null; $('#live').className = 'live off'; } }
+  else if (!stream) startStream();
+});
 
 // ---- login ----
 function renderLogin() {

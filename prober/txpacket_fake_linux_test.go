@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: MIT
+
+package prober
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hbmon/hb/internal/testutil"
+	"github.com/hbmon/hb/wire"
+)
+
+// fakeTxSock stands in for one of pktSock's kernel sockets (the packet
+// socket or the raw one) so the send order and the OPT_ID key rewrite are
+// checked without privileges, with short sends; the namespace test runs
+// the real sockets. Each message sent queues a TX stamp keyed by this
+// socket's own counter, as the kernel's OPT_ID does, whose timestamp is
+// the destination address (so the test can tell which probe a rewritten
+// key names).
+type fakeTxSock struct {
+	frames       bool // messages are Ethernet frames (else sockaddr + ICMP)
+	level, typ   int32
+	max          int // messages per call; 0 all
+	key          uint32
+	sent         []netip.Addr
+	eq           [][]byte
+	t            *testing.T
+	wantMAC      [6]byte
+	closed, errs int
+}
+
+func (f *fakeTxSock) sendmmsg(msgs []unix.Mmsghdr) (int, error) {
+	n := len(msgs)
+	if f.max > 0 {
+		n = min(n, f.max)
+	}
+	for i := range n {
+		h := &msgs[i].Hdr
+		b := unsafe.Slice(h.Iov.Base, h.Iov.Len)
+		var dst netip.Addr
+		if f.frames {
+			if err := testutil.VerifyChecksums(b); err != nil {
+				f.t.Errorf("frame %d: %v", len(f.sent), err)
+			}
+			sll := (*unix.RawSockaddrLinklayer)(unsafe.Pointer(h.Name))
+			if [6]byte(b[0:6]) != f.wantMAC || [6]byte(sll.Addr[:6]) != f.wantMAC || sll.Ifindex != 2 {
+				f.t.Errorf("frame %d to %x (sll %x, ifindex %d)", len(f.sent), b[0:6], sll.Addr[:6], sll.Ifindex)
+			}
+			dst = netip.AddrFrom4([4]byte(b[30:34]))
+		} else {
+			dst = sockaddrAddr(unsafe.Slice(h.Name, h.Namelen))
+		}
+		f.sent = append(f.sent, dst)
+		f.eq = append(f.eq, fakeStamp(f.level, f.typ, f.key, int64(ip4u(dst.As4()))))
+		f.key++
+	}
+	return n, nil
+}
+
+// fakeStamp is an error-queue message's control bytes: SO_TIMESTAMPING
+// with ts, then a sock_extended_err (origin TIMESTAMPING) keyed key.
+func fakeStamp(level, typ int32, key uint32, ts int64) []byte {
+	ne := binary.NativeEndian
+	hdr := cmsgAlign(longSize + 8)
+	put := func(b []byte, l int, lv, ty int32) {
+		if longSize == 8 {
+			ne.PutUint64(b, uint64(l))
+		} else {
+			ne.PutUint32(b, uint32(l))
+		}
+		ne.PutUint32(b[longSize:], uint32(lv))
+		ne.PutUint32(b[longSize+4:], uint32(ty))
+	}
+	tsLen := hdr + 3*2*longSize
+	errLen := hdr + 16 + 16
+	b := make([]byte, cmsgAlign(tsLen)+cmsgAlign(errLen))
+	put(b, tsLen, solSocket, scmTimestampOld)
+	if longSize == 8 {
+		ne.PutUint64(b[hdr:], uint64(ts/1e9))
+		ne.PutUint64(b[hdr+8:], uint64(ts%1e9))
+	} else {
+		ne.PutUint32(b[hdr:], uint32(ts/1e9))
+		ne.PutUint32(b[hdr+4:], uint32(ts%1e9))
+	}
+	e := b[cmsgAlign(tsLen):]
+	put(e, errLen, level, typ)
+	ne.PutUint32(e[hdr:], uint32(unix.ENOMSG))
+	e[hdr+4] = eeOriginTimestamping
+	ne.PutUint32(e[hdr+12:], key)
+	return b
+}
+
+func (f *fakeTxSock) recvmmsg(msgs []unix.Mmsghdr, flags int) (int, error) {
+	if flags&unix.MSG_ERRQUEUE == 0 {
+		return 0, unix.EAGAIN
+	}
+	n := min(len(msgs), len(f.eq))
+	if n == 0 {
+		return 0, unix.EAGAIN
+	}
+	for i := range n {
+		h := &msgs[i].Hdr
+		c := unsafe.Slice(h.Control, h.Controllen)
+		h.SetControllen(copy(c, f.eq[i]))
+		msgs[i].Len = 0
+	}
+	f.eq = f.eq[n:]
+	return n, nil
+}
+
+func (f *fakeTxSock) close() error { f.closed++; return nil }
+
+// pktSock sends the engine's messages in order, frames for targets with a
+// resolved next hop and the raw socket for the rest, across short sends
+// of both sockets; every TX stamp's key, rewritten, names the message the
+// stamp belongs to in the order the loop handed them over.
+func TestPktSockOrderAndKeys(t *testing.T) {
+	gwMAC := [6]byte{2, 0, 0, 0, 0, 0x22}
+	fp := &fakeTxSock{frames: true, level: solPacket, typ: packetTxTimestamp, max: 7, t: t, wantMAC: gwMAC}
+	fr := &fakeTxSock{level: solIP, typ: ipRecvErr, max: 3, t: t}
+	ip := func(s string) uint32 { return ip4u(netip.MustParseAddr(s).As4()) }
+	p := &pktSock{raw: fr, pkt: fp, plen: icmpProbeLen, stats: &counters{},
+		hopIdx: map[neighKey]int32{}, byDst: map[uint32]int32{}}
+	p.initBuffers()
+	p.tab = l2tables{
+		routes: []route4{
+			{dst: ip("198.18.0.0"), bits: 15, gw: ip("10.9.0.1"), oif: 2},
+			{dst: ip("10.9.0.0"), bits: 24, oif: 2},
+		},
+		links: map[int32]l2link{2: {name: "eth0", ether: true, mac: [6]byte{2, 0, 0, 0, 0, 1}, addr: ip("10.9.0.5")}},
+		neigh: map[neighKey][6]byte{{2, ip("10.9.0.1")}: gwMAC}, // the gateway; no on-link host resolved
+	}
+	p.tab.sortRoutes()
+
+	// 300 probes in random runs: behind the gateway (frames) or on-link
+	// and unresolved (raw).
+	rng := rand.New(rand.NewPCG(3, 4))
+	const n = 300
+	var dsts []netip.Addr
+	for len(dsts) < n {
+		run := 1 + rng.IntN(9)
+		onlink := rng.IntN(2) == 0
+		for range run {
+			if onlink {
+				dsts = append(dsts, netip.AddrFrom4([4]byte{10, 9, 0, byte(10 + rng.IntN(200))}))
+			} else {
+				dsts = append(dsts, netip.AddrFrom4(u4ip(ip("198.18.0.0")+uint32(rng.IntN(1<<17)))))
+			}
+		}
+	}
+	dsts = dsts[:n]
+	msgs := make([]unix.Mmsghdr, n)
+	sas := make([][unix.SizeofSockaddrInet6]byte, n)
+	bufs := make([][]byte, n)
+	iov := make([]unix.Iovec, n)
+	for i, d := range dsts {
+		var salen uint32
+		sas[i], salen = sockaddr(d, 0)
+		bufs[i] = template(kindICMP4, 0x4242, 0)
+		var tok wire.Token
+		patchProbe(bufs[i], kindICMP4, uint16(i), uint64(i), int64(i), &tok)
+		iov[i].Base = &bufs[i][0]
+		iov[i].SetLen(len(bufs[i]))
+		msgs[i].Hdr.Iov = &iov[i]
+		msgs[i].Hdr.SetIovlen(1)
+		msgs[i].Hdr.Name = &sas[i][0]
+		msgs[i].Hdr.Namelen = salen
+	}
+	for off := 0; off < n; {
+		k, err := p.sendmmsg(msgs[off:])
+		if err != nil || k <= 0 {
+			t.Fatalf("sendmmsg at %d: %d, %v", off, k, err)
+		}
+		off += k
+	}
+	var wantPkt, wantRaw []netip.Addr
+	for _, d := range dsts {
+		if d.As4()[0] == 10 {
+			wantRaw = append(wantRaw, d)
+		} else {
+			wantPkt = append(wantPkt, d)
+		}
+	}
+	if !slicesEqual(fp.sent, wantPkt) || !slicesEqual(fr.sent, wantRaw) {
+		t.Fatalf("frames %d (want %d), raw %d (want %d), or out of order", len(fp.sent), len(wantPkt), len(fr.sent), len(wantRaw))
+	}
+	if st := p.stats.snapshot(); st.TxPacket != uint64(len(wantPkt)) || st.TxFallback != uint64(len(wantRaw)) {
+		t.Errorf("counters: %d frames, %d fallbacks", st.TxPacket, st.TxFallback)
+	}
+	if w := p.fallbackReason(); w != "neighbour "+wantRaw[len(wantRaw)-1].String()+" on eth0 not resolved" {
+		t.Errorf("fallback reason %q", w)
+	}
+	// The stamps, rewritten: key k belongs to message k.
+	seen := make([]bool, n)
+	b := newRxBatch(16)
+	for {
+		b.reset()
+		k, err := p.recvmmsg(b.msg, unix.MSG_ERRQUEUE)
+		if err != nil || k == 0 {
+			break
+		}
+		for i := range k {
+			_, ctl, _ := b.data(i)
+			c := parseCmsgs(ctl)
+			key := c.err.data
+			if !c.hasErr || key >= n || seen[key] {
+				t.Fatalf("stamp %+v: bad or repeated key", c)
+			}
+			seen[key] = true
+			if got := netip.AddrFrom4(u4ip(uint32(c.ts))); got != dsts[key] {
+				t.Fatalf("key %d names %v's stamp, want %v's", key, got, dsts[key])
+			}
+		}
+	}
+	for k, ok := range seen {
+		if !ok {
+			t.Fatalf("no stamp for message %d", k)
+		}
+	}
+}
+
+func slicesEqual(a, b []netip.Addr) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
