@@ -195,3 +195,31 @@ func (t *l2tables) hopFor(dst [4]byte, plen int) l2hop {
 	}
 	return l2hop{nh: dst, fallback: "no route"}
 }
+
+// classifyNetlink walks the rtnetlink messages in b (native byte order
+// nlmsghdrs, 4-aligned) and reports whether any is a route, link or
+// address message, and whether any is a neighbour message.
+func classifyNetlink(b []byte) (route, neigh bool) {
+	const (
+		hdrLen   = 16
+		newNeigh = 28 // RTM_NEWNEIGH; RTM_DELNEIGH 29, RTM_GETNEIGH 30
+		getNeigh = 30
+		newLink  = 16 // RTM_NEWLINK … RTM_GETROUTE 26
+		getRoute = 26
+	)
+	ne := binary.NativeEndian
+	for len(b) >= hdrLen {
+		l := int(ne.Uint32(b))
+		if l < hdrLen || l > len(b) {
+			return route, neigh
+		}
+		switch t := ne.Uint16(b[4:]); {
+		case t >= newNeigh && t <= getNeigh:
+			neigh = true
+		case t >= newLink && t <= getRoute:
+			route = true
+		}
+		b = b[min((l+3)&^3, len(b)):]
+	}
+	return route, neigh
+}

@@ -124,3 +124,41 @@ func TestHopFor(t *testing.T) {
 		t.Errorf("no routes: %+v", h)
 	}
 }
+
+func TestClassifyNetlink(t *testing.T) {
+	msg := func(typ uint16, payload int) []byte {
+		b := make([]byte, 16+payload)
+		binary.NativeEndian.PutUint32(b, uint32(len(b)))
+		binary.NativeEndian.PutUint16(b[4:], typ)
+		return b
+	}
+	cat := func(ms ...[]byte) []byte {
+		var out []byte
+		for _, m := range ms {
+			out = append(out, m...)
+			for len(out)%4 != 0 {
+				out = append(out, 0)
+			}
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name        string
+		b           []byte
+		route, neig bool
+	}{
+		{"new route", cat(msg(24, 12)), true, false},
+		{"link down", cat(msg(16, 16)), true, false},
+		{"new address", cat(msg(20, 8)), true, false},
+		{"new neighbour", cat(msg(28, 13)), false, true},
+		{"del neighbour after a route", cat(msg(25, 12), msg(29, 13)), true, true},
+		{"done/other", cat(msg(3, 4)), false, false},
+		{"truncated", msg(28, 13)[:10], false, false},
+		{"bad length", func() []byte { b := msg(24, 4); binary.NativeEndian.PutUint32(b, 999); return b }(), false, false},
+	} {
+		r, n := classifyNetlink(c.b)
+		if r != c.route || n != c.neig {
+			t.Errorf("%s: route %v neigh %v, want %v %v", c.name, r, n, c.route, c.neig)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -36,16 +37,18 @@ type pktSock struct {
 	mon      int             // netlink socket told of route, address and link changes; -1 without
 	monBuf   []byte
 	changed  bool // mon reported a change not yet loaded
-	tab      l2tables
-	hops     []l2hop
-	hopIdx   map[neighKey]int32 // (oif, next hop) → hops
-	byDst    map[uint32]int32   // target → hops
-	loaded   time.Time          // tables
-	neighAt  time.Time          // neighbour refresh
-	misses   bool               // a send fell back since the last neighbour refresh
-	plen     int
-	ipid     uint16
-	stats    *counters // set by the engine
+	// neighChanged: mon reported a neighbour change not yet loaded.
+	neighChanged bool
+	tab          l2tables
+	hops         []l2hop
+	hopIdx       map[neighKey]int32 // (oif, next hop) → hops
+	byDst        map[uint32]int32   // target → hops
+	loaded       time.Time          // tables
+	neighAt      time.Time          // neighbour refresh
+	misses       bool               // a send fell back since the last neighbour refresh
+	plen         int
+	ipid         uint16
+	stats        *counters // set by the engine
 
 	frames  [][]byte
 	iov     []unix.Iovec
@@ -106,7 +109,7 @@ func newPktSock(raw int, cfg *Config, plen int) (*pktSock, error) {
 	// only the tables stand between a probe and a route that no longer
 	// holds. Without the subscription the periodic refresh remains.
 	if mon, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE); err == nil {
-		if unix.Bind(mon, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: unix.RTMGRP_LINK | unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV4_ROUTE}) == nil {
+		if unix.Bind(mon, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: unix.RTMGRP_LINK | unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV4_ROUTE | unix.RTMGRP_NEIGH}) == nil {
 			p.mon, p.monBuf = mon, make([]byte, 16<<10)
 		} else {
 			unix.Close(mon)
@@ -246,8 +249,13 @@ func (p *pktSock) refresh(now time.Time) {
 	if p.nl == nil {
 		return
 	}
-	if p.mon >= 0 && p.drainChanges() {
-		p.changed = true
+	if p.mon >= 0 {
+		route, neigh := p.drainChanges()
+		p.changed = p.changed || route
+		// A neighbour changed (a gateway's MAC moved, an entry resolved
+		// or went away): frames never use the kernel's entry, so only
+		// this keeps them addressed right.
+		p.neighChanged = p.neighChanged || neigh
 	}
 	if now.Sub(p.loaded) >= tableRefresh || p.changed && now.Sub(p.loaded) >= changeReload {
 		if p.load(now) == nil {
@@ -255,20 +263,22 @@ func (p *pktSock) refresh(now time.Time) {
 		}
 		return // on error the old tables stay
 	}
-	if !p.misses || now.Sub(p.neighAt) < neighRetry {
+	if !p.misses && !p.neighChanged || now.Sub(p.neighAt) < neighRetry {
 		return
 	}
-	p.neighAt, p.misses = now, false
+	p.neighAt, p.misses, p.neighChanged = now, false, false
 	if p.loadNeigh() != nil {
 		return
 	}
 	for i := range p.hops {
 		h := &p.hops[i]
-		if h.ok || h.sum == 0 { // resolved, or no frame path at all
+		if h.sum == 0 { // no frame path at all (no route, not Ethernet)
 			continue
 		}
 		if mac, ok := p.tab.neigh[neighKey{h.ifindex, ip4u(h.nh)}]; ok {
 			h.dmac, h.ok, h.fallback = mac, true, ""
+		} else if h.ok {
+			h.ok, h.fallback = false, "neighbour "+netip.AddrFrom4(h.nh).String()+" no longer resolved"
 		}
 	}
 }
@@ -402,21 +412,22 @@ func (p *pktSock) close() error {
 }
 
 // drainChanges reads what the change subscription queued and reports
-// whether there was any (an overrun counts: changes were lost).
-func (p *pktSock) drainChanges() bool {
-	got := false
+// whether routes, links or addresses changed, and whether neighbours did
+// (an overrun counts as both: changes were lost).
+func (p *pktSock) drainChanges() (route, neigh bool) {
 	for {
 		n, _, err := unix.Recvfrom(p.mon, p.monBuf, unix.MSG_DONTWAIT)
 		switch {
 		case err == unix.EINTR:
 			continue
 		case err == unix.ENOBUFS:
-			got = true
+			route, neigh = true, true
 			continue
 		case err != nil || n <= 0:
-			return got
+			return route, neigh
 		}
-		got = true
+		r, ng := classifyNetlink(p.monBuf[:n])
+		route, neigh = route || r, neigh || ng
 	}
 }
 

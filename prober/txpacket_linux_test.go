@@ -191,3 +191,40 @@ func TestPacketTxLocalTable(t *testing.T) {
 		t.Errorf("%d probes as frames, want the %d fleet ones: %+v", st.TxPacket, len(fleet), st)
 	}
 }
+
+// Frames never use the kernel's neighbour entry, so a gateway whose MAC
+// changes must be followed from the neighbour table's change events: after
+// the hosts side takes a new MAC and the prober's entry is replaced, the
+// next rounds reach the targets again, well inside the periodic refresh.
+func TestPacketTxFollowsNeighbourChanges(t *testing.T) {
+	f := testutil.NewFleet(t, testutil.DefaultFleet)
+	ts := targetsOf(testutil.FleetAddrs(t, testutil.DefaultFleet.Local[0], 4))
+	e := newEngineIn(t, f, Config{Rate: -1, Timeout: 300 * time.Millisecond, Socket: SocketRaw, IPv4: true, TX: TXPacket})
+	round := func() int {
+		sums, err := e.Once(context.Background(), ts, OnceOptions{Count: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, s := range sums {
+			n += s.Received
+		}
+		return n
+	}
+	if got := round(); got != len(ts) {
+		t.Fatalf("before: %d of %d answered", got, len(ts))
+	}
+	const mac = "02:00:5e:10:20:30"
+	f.Hosts.MustIP(t, "link", "set", "dev", "hbf0", "address", mac)
+	f.Prober.MustIP(t, "neigh", "replace", f.Gateway4.String(), "lladdr", mac, "dev", "hbp0", "nud", "reachable")
+	before := e.Stats().TxPacket
+	deadline := time.Now().Add(tableRefresh / 3)
+	for got := round(); got != len(ts); got = round() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the gateway's MAC changed: %d of %d answered after %v", got, len(ts), tableRefresh/3)
+		}
+	}
+	if e.Stats().TxPacket == before {
+		t.Fatal("no frames sent after the change")
+	}
+}
