@@ -236,31 +236,7 @@ func (o *Objects) SetLocal(local []Local, bcast []netip.Addr) error {
 		}
 		want[addrKey(l.Addr)] = v
 	}
-	var k hbAddr
-	var v hbLocal
-	var stale []hbAddr
-	it := o.objs.HbAddrs.Iterate()
-	for it.Next(&k, &v) {
-		if w, ok := want[k]; !ok {
-			stale = append(stale, k)
-		} else if w == v {
-			delete(want, k)
-		}
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("iterate hb_addrs: %w", err)
-	}
-	for _, k := range stale {
-		if err := o.objs.HbAddrs.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("delete from hb_addrs: %w", err)
-		}
-	}
-	for k, v := range want {
-		if err := o.objs.HbAddrs.Update(k, &v, ebpf.UpdateAny); err != nil {
-			return fmt.Errorf("update hb_addrs: %w", err)
-		}
-	}
-	return nil
+	return syncMap(o.objs.HbAddrs, "hb_addrs", want)
 }
 
 // SetAddrs makes addrs the host addresses the program answers for, with
@@ -284,10 +260,18 @@ func (o *Objects) SetIfaces(ifs []Iface) error {
 		}
 		want[uint32(i.Index)] = v
 	}
-	var k uint32
-	var v hbIface
-	var stale []uint32
-	it := o.objs.HbIfaces.Iterate()
+	return syncMap(o.objs.HbIfaces, "hb_ifaces", want)
+}
+
+// syncMap makes want the content of the hash map m (named name in
+// errors): entries not in want are deleted, changed or new ones written
+// (each update atomic for a reader), equal ones left alone. want is
+// consumed.
+func syncMap[K, V comparable](m *ebpf.Map, name string, want map[K]V) error {
+	var k K
+	var v V
+	var stale []K
+	it := m.Iterate()
 	for it.Next(&k, &v) {
 		if w, ok := want[k]; !ok {
 			stale = append(stale, k)
@@ -296,16 +280,16 @@ func (o *Objects) SetIfaces(ifs []Iface) error {
 		}
 	}
 	if err := it.Err(); err != nil {
-		return fmt.Errorf("iterate hb_ifaces: %w", err)
+		return fmt.Errorf("iterate %s: %w", name, err)
 	}
 	for _, k := range stale {
-		if err := o.objs.HbIfaces.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("delete from hb_ifaces: %w", err)
+		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("delete from %s: %w", name, err)
 		}
 	}
 	for k, v := range want {
-		if err := o.objs.HbIfaces.Update(k, &v, ebpf.UpdateAny); err != nil {
-			return fmt.Errorf("update hb_ifaces: %w", err)
+		if err := m.Update(k, &v, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("update %s: %w", name, err)
 		}
 	}
 	return nil
