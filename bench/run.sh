@@ -48,7 +48,8 @@ else
 fi
 "$work/hbbench" run -prefix "$prefix" "${hb[@]}" "$@"
 # HTTP checks at scale, hb-probe against blackbox_exporter + Prometheus
-# (bench/cmd/checksbench); appended to the report when it went to docs/.
-if [[ " $* " != *" -out "* ]] && [ ${#hb[@]} -gt 0 ]; then
+# (bench/cmd/checksbench); appended to the report when a whole report went
+# to docs/ (not with -out, -only or -update).
+if [[ " $* " != *" -out "* && " $* " != *" -only "* && " $* " != *" -update "* ]] && [ ${#hb[@]} -gt 0 ]; then
 	go run ./bench/cmd/checksbench -hb-probe "$work/hb-probe" >>docs/benchmarks.md
 fi

@@ -24,7 +24,7 @@ var goBenchmarks = []struct {
 	{"./state/", "^BenchmarkApply$", "200000x", "Table.Apply alone (one observation, 1024-host table)"},
 	{"./state/", "^BenchmarkMemoryPerHost$", "3x", "state table heap per host with its icmp check (one label, one health blob, 100k hosts)"},
 	{"./monitor/", "^BenchmarkPipelineMemory$", "1x", "heap the daemon keeps per host after loading 100k hosts: targets parsed and resolved, state table, sources' check lists (icmp: address + one label; heartbeat: `heartbeat://hN interval=10s grace=20s` into the real push receiver); no store, no API"},
-	{"./store/", "^BenchmarkMinute100kChecks$", "2x", "history store: one minute of 100k checks probed every 10 s (600k results summed in memory, then 100k rollup rows written); cpu-s are the process's CPU seconds"},
+	{"./store/", "^BenchmarkMinute100kChecks$", "2x", "history store: one minute of 100k checks probed every 10 s (600k results summed in memory, then 100k rollup rows written); cpu-ms are the process's CPU milliseconds"},
 	{"./push/", "^BenchmarkHandle$", "100000x", "push receiver: one keyed HBP1 heartbeat (HMAC, sealed) verified, decoded, observed and ACKed; no socket"},
 }
 
