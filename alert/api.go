@@ -15,6 +15,7 @@ import (
 
 	"github.com/hbmon/hb/alert/match"
 	"github.com/hbmon/hb/api"
+	"github.com/hbmon/hb/internal/promtext"
 	"github.com/hbmon/hb/notify"
 )
 
@@ -356,19 +357,15 @@ func (e *Engine) WriteTo(w io.Writer) (int64, error) {
 	st := e.stats
 	e.mu.Unlock()
 	var b strings.Builder
-	b.WriteString("# HELP hb_alerts_active Alerts not OK, by severity.\n# TYPE hb_alerts_active gauge\n")
+	promtext.Family(&b, "hb_alerts_active", "gauge", "Alerts not OK, by severity.")
 	for _, x := range []struct {
 		l string
 		n int
 	}{{"critical", s.Critical}, {"warning", s.Warning}, {"unknown", s.Unknown}} {
 		b.WriteString(`hb_alerts_active{severity="` + x.l + `"} ` + strconv.Itoa(x.n) + "\n")
 	}
-	gauge := func(name, help string, v int) {
-		b.WriteString("# HELP " + name + " " + help + "\n# TYPE " + name + " gauge\n" + name + " " + strconv.Itoa(v) + "\n")
-	}
-	counter := func(name, help string, v uint64) {
-		b.WriteString("# HELP " + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " " + strconv.FormatUint(v, 10) + "\n")
-	}
+	gauge := func(name, help string, v int) { promtext.Gauge(&b, name, help, int64(v)) }
+	counter := func(name, help string, v uint64) { promtext.Counter(&b, name, help, v) }
 	gauge("hb_alerts_acknowledged", "Firing alerts that were acknowledged.", s.Acknowledged)
 	gauge("hb_alerts_held", "Firing alerts held by a dependency (parent down, host down).", s.Held)
 	gauge("hb_alerts_muted", "Firing alerts muted by a silence or maintenance window.", s.Muted)

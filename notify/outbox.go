@@ -21,6 +21,7 @@ import (
 
 	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/internal/bucket"
+	"github.com/hbmon/hb/internal/promtext"
 	"github.com/hbmon/hb/internal/sqlitedb"
 )
 
@@ -442,9 +443,9 @@ func (ob *Outbox) WriteTo(w io.Writer) (int64, error) {
 func (ob *Outbox) WriteMetrics(w io.Writer) {
 	st := ob.Stats()
 	fam := func(name, help, typ string, get func(ChannelStats) uint64) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+		promtext.Family(w, name, typ, help)
 		for _, s := range st {
-			fmt.Fprintf(w, "%s{channel=%q} %d\n", name, s.Name, get(s))
+			promtext.Uint(w, name, promtext.Labels("channel", s.Name), get(s))
 		}
 	}
 	fam("hb_notifications_sent_total", "Notifications a channel accepted.", "counter", func(s ChannelStats) uint64 { return s.Sent })
@@ -452,7 +453,7 @@ func (ob *Outbox) WriteMetrics(w io.Writer) {
 	fam("hb_notifications_given_up_total", "Notifications marked failed after give_up_after.", "counter", func(s ChannelStats) uint64 { return s.GaveUp })
 	fam("hb_notifications_rate_limited_total", "Deliveries postponed by a channel's rate_limit.", "counter", func(s ChannelStats) uint64 { return s.Limited })
 	if n, err := ob.Pending(context.Background()); err == nil {
-		fmt.Fprintf(w, "# HELP hb_notifications_pending Notifications waiting in the outbox.\n# TYPE hb_notifications_pending gauge\nhb_notifications_pending %d\n", n)
+		promtext.Gauge(w, "hb_notifications_pending", "Notifications waiting in the outbox.", int64(n))
 	}
 }
 

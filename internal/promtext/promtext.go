@@ -62,6 +62,27 @@ func Uint(w io.Writer, name, labels string, v uint64) {
 	w.Write(append(b, '\n'))
 }
 
+// Int writes one sample with a signed integer value.
+func Int(w io.Writer, name, labels string, v int64) {
+	b := make([]byte, 0, len(name)+len(labels)+24)
+	b = append(append(append(b, name...), labels...), ' ')
+	b = strconv.AppendInt(b, v, 10)
+	w.Write(append(b, '\n'))
+}
+
+// Counter writes a family of one unlabelled counter: its header, then the
+// sample.
+func Counter(w io.Writer, name, help string, v uint64) {
+	Family(w, name, "counter", help)
+	Uint(w, name, "", v)
+}
+
+// Gauge writes a family of one unlabelled integer gauge.
+func Gauge(w io.Writer, name, help string, v int64) {
+	Family(w, name, "gauge", help)
+	Int(w, name, "", v)
+}
+
 // Float writes one sample.
 func Float(w io.Writer, name, labels string, v float64) {
 	b := make([]byte, 0, len(name)+len(labels)+24)

@@ -21,6 +21,8 @@ func TestParsedByExpfmt(t *testing.T) {
 		Histogram(w, "y_seconds", []float64{0.1, 1}, []uint64{2, 1, 1}, 2.5, "op", "commit")
 		Family(w, "z", "gauge", "Level.")
 		Float(w, "z", "", 0.25)
+		Counter(w, "c_total", "One counter.", 1<<40)
+		Gauge(w, "g", "One gauge.", -7)
 	}).WriteTo(&buf)
 	if err != nil || n != int64(buf.Len()) {
 		t.Fatalf("WriteTo = %d, %v; wrote %d", n, err, buf.Len())
@@ -41,5 +43,11 @@ func TestParsedByExpfmt(t *testing.T) {
 	}
 	if fams["z"].GetMetric()[0].GetGauge().GetValue() != 0.25 {
 		t.Errorf("z = %v", fams["z"])
+	}
+	if c := fams["c_total"]; c.GetType().String() != "COUNTER" || c.GetMetric()[0].GetCounter().GetValue() != 1<<40 {
+		t.Errorf("c_total = %v", c)
+	}
+	if g := fams["g"]; g.GetType().String() != "GAUGE" || g.GetMetric()[0].GetGauge().GetValue() != -7 {
+		t.Errorf("g = %v", g)
 	}
 }
