@@ -152,8 +152,8 @@ func cmdRun(args []string) error {
 		{"rtt", e.rtt},
 		{"responder", e.responder},
 		{"monitor", e.monitor},
+		{"api", e.api}, // right after monitor: it reports on monitor's largest daemon
 		{"monitor1m", e.monitor1M},
-		{"api", e.api},
 		{"push", e.push},
 		{"gobench", e.gobench},
 	} {
