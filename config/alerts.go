@@ -12,6 +12,7 @@ import (
 	"github.com/pelletier/go-toml/v2/unstable"
 
 	"github.com/hbmon/hb/alert/match"
+	"github.com/hbmon/hb/obs"
 )
 
 // Alerts configures alert rules, channels, routing and maintenance
@@ -411,12 +412,10 @@ func checkTemplate(s string) error {
 	return nil
 }
 
+// validKind: the check kinds obs names (obs.ParseKind, "https" included).
 func validKind(k string) bool {
-	switch k {
-	case "icmp", "udp", "tcp", "http", "https", "heartbeat", "pulse":
-		return true
-	}
-	return false
+	_, ok := obs.ParseKind(k)
+	return ok
 }
 
 // SplitList splits a comma-separated list, trimming blanks and dropping
