@@ -51,6 +51,10 @@ type Push struct {
 	DynDNSTTL      Duration `toml:"dyndns_ttl"`      // record TTL
 	DynDNSQueue    int      `toml:"dyndns_queue"`    // pending updates; more are dropped and counted
 	DynDNSDeadline Duration `toml:"dyndns_timeout"`  // per nsupdate run
+	// DynDNSUnauthenticated lets heartbeats that carry no key (HBP1 key id
+	// 0, legacy hbd) move DNS names too. Off: only keyed heartbeats do, so a
+	// spoofed source address cannot redirect a name.
+	DynDNSUnauthenticated bool `toml:"dyndns_unauthenticated"`
 }
 
 // DefaultPush returns the push section's defaults.

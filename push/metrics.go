@@ -21,6 +21,7 @@ func (r *Receiver) writeMetrics(w io.Writer) {
 	promtext.Counter(w, "hb_push_legacy_total", "Accepted legacy hbd datagrams.", s.Legacy)
 	promtext.Counter(w, "hb_push_acks_total", "ACKs sent.", s.Acks)
 	promtext.Counter(w, "hb_push_ack_errors_total", "ACKs that could not be sent.", r.sendErrors.Load())
+	promtext.Counter(w, "hb_push_dyndns_refused_total", "Address changes of heartbeats without a key not sent to dynamic DNS (dyndns_unauthenticated = false).", r.dnsRefused.Load())
 	promtext.Counter(w, "hb_push_acks_limited_total", "Heartbeats accepted but not answered (ack_rate, or an answer larger than the datagram).", r.acksLimited.Load())
 	promtext.Counter(w, "hb_push_overdue_total", "Timeout observations for overdue heartbeats.", s.Overdue)
 	promtext.Counter(w, "hb_push_registered_total", "Heartbeat hosts registered at run time.", s.Registered)

@@ -119,6 +119,7 @@ type Receiver struct {
 	received, accepted, legacy, acks, overdue, registered, messages atomic.Uint64
 	regBatches, regFailed                                           atomic.Uint64
 	sendErrors                                                      atomic.Uint64
+	dnsRefused                                                      atomic.Uint64 // address changes of unkeyed heartbeats not sent to dynamic DNS
 	dropped                                                         [numDrops]atomic.Uint64
 	addr                                                            atomic.Value // netip.AddrPort once listening
 }
@@ -359,7 +360,7 @@ func (r *Receiver) handlePush(ctx context.Context, b []byte, src netip.AddrPort,
 		msgs = append(msgs, message{event.LevelWarning, "shutdown: hb-responder stopping"})
 		o.Detail = "shutdown heartbeat"
 	}
-	r.accept(h, o, src, rx, msgs)
+	r.accept(h, o, src, rx, msgs, id != 0)
 	if !r.mayAck(len(b), wire.AckLen) {
 		return 0
 	}
@@ -694,7 +695,9 @@ func validHostName(s string) bool {
 }
 
 // accept records a heartbeat of h and hands its observation to the sink.
-func (r *Receiver) accept(h *hostState, o obs.Observation, src netip.AddrPort, rx time.Time, msgs []message) {
+// keyed says the heartbeat verified with our key: only such heartbeats
+// move a dynamic DNS name, unless dyndns_unauthenticated allows any.
+func (r *Receiver) accept(h *hostState, o obs.Observation, src netip.AddrPort, rx time.Time, msgs []message, keyed bool) {
 	addr := src.Addr().Unmap()
 	r.mu.Lock()
 	h.lastSeen = rx
@@ -716,7 +719,11 @@ func (r *Receiver) accept(h *hostState, o obs.Observation, src netip.AddrPort, r
 		(*sp).Observe(gen, id, o)
 	}
 	if moved && r.cfg.DynDNS != nil {
-		r.cfg.DynDNS.Moved(name, addr)
+		if keyed || r.cfg.Push.DynDNSUnauthenticated {
+			r.cfg.DynDNS.Moved(name, addr)
+		} else {
+			r.dnsRefused.Add(1)
+		}
 	}
 	if r.cfg.Bus == nil {
 		return
@@ -781,7 +788,7 @@ func (r *Receiver) handleHBD(ctx context.Context, b []byte, src netip.AddrPort, 
 		o.Metrics[i] = obs.Metric{Name: r.names.get(prefix, v.Name), Value: v.Value}
 	}
 	r.legacy.Add(1)
-	r.accept(h, o, src, rx, msgs)
+	r.accept(h, o, src, rx, msgs, false)
 	if len(ack) < len(wire.HBDAck) || !r.mayAck(len(b), len(wire.HBDAck)) {
 		return 0
 	}

@@ -394,6 +394,40 @@ func TestReceiverQueuesDynDNS(t *testing.T) {
 	}
 }
 
+// TestReceiverDynDNSNeedsKey: a heartbeat without a key (a spoofable
+// source) does not move a DNS name unless dyndns_unauthenticated allows it.
+func TestReceiverDynDNSNeedsKey(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	ack := make([]byte, 64)
+	a := netip.MustParseAddrPort("198.18.0.7:1000")
+	b := netip.MustParseAddrPort("198.18.0.9:1000")
+	for _, allow := range []bool{false, true} {
+		c := config.DefaultPush()
+		c.DynDNSHosts = []string{"roamer"}
+		c.DynDNSDomain = "dyn.test"
+		c.DynDNSUnauthenticated = allow
+		d := NewDynDNS(c, nil)
+		r, _, _, _ := newTestReceiver(t, func(p *config.Push) {
+			p.AcceptUnknown = true
+			p.DynDNSUnauthenticated = allow
+		}, nil)
+		r.cfg.DynDNS = d
+		r.Handle(ctx, hbp(t, nil, "roamer", 1, 1, now), a, now, false, ack)
+		r.Handle(ctx, hbp(t, nil, "roamer", 1, 2, now), b, now, false, ack)
+		if r.Stats().Accepted != 2 {
+			t.Fatalf("allow=%v: accepted %d heartbeats, want 2", allow, r.Stats().Accepted)
+		}
+		want, refused := uint64(0), uint64(2)
+		if allow {
+			want, refused = 2, 0
+		}
+		if d.Queued.Load() != want || r.dnsRefused.Load() != refused {
+			t.Fatalf("allow=%v: queued %d updates, refused %d; want %d, %d", allow, d.Queued.Load(), r.dnsRefused.Load(), want, refused)
+		}
+	}
+}
+
 // TestReceiverAckLimits: an answer is never larger than its datagram, and
 // ACKs stay within ack_rate; the heartbeats still count.
 func TestReceiverAckLimits(t *testing.T) {
