@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +16,6 @@ import (
 	"time"
 
 	"github.com/hbmon/hb/internal/testutil"
-	"net/netip"
 )
 
 // BenchmarkSweep probes 32,768 simulated hosts once with hb-probe --once
@@ -35,10 +35,7 @@ func BenchmarkSweep(b *testing.B) {
 	if err := os.WriteFile(list, buf.Bytes(), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	bin := filepath.Join(dir, "hb-probe")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/hbmon/hb/cmd/hb-probe").CombinedOutput(); err != nil {
-		b.Fatalf("build hb-probe: %v\n%s", err, out)
-	}
+	bin := testutil.BuildBinary(b, dir, "github.com/hbmon/hb/cmd/hb-probe")
 	fping, fpErr := exec.LookPath("fping")
 	for range b.N {
 		// hb-probe: JSON lines, one per target.

@@ -718,10 +718,7 @@ func TestClsactReplacesStale(t *testing.T) {
 // EBUSY).
 func TestCrashLeavesNothing(t *testing.T) {
 	testutil.Privileged(t)
-	bin := t.TempDir() + "/hb-responder"
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/hbmon/hb/cmd/hb-responder").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := testutil.BuildBinary(t, t.TempDir(), "github.com/hbmon/hb/cmd/hb-responder")
 	a, b := testutil.NewNetns(t), testutil.NewNetns(t)
 	testutil.NewVeth(t, a, "hba", hostA4, b, "hbb", hostB4)
 	status := t.TempDir() + "/status.json"

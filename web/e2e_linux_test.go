@@ -56,12 +56,7 @@ func TestBrowserRouteCut(t *testing.T) {
 	fleet := testutil.NewFleet(t, testutil.FleetConfig{Local: []netip.Prefix{netip.MustParsePrefix("198.18.16.0/24")}})
 	ctx := browser(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "hb-probe")
-	build := exec.Command("go", "build", "-o", bin, "github.com/hbmon/hb/cmd/hb-probe")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testutil.BuildBinary(t, dir, "github.com/hbmon/hb/cmd/hb-probe")
 
 	// The API's address inside the prober namespace.
 	var apiAddr string

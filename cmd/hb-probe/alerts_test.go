@@ -65,12 +65,7 @@ func TestAlertsEndToEnd(t *testing.T) {
 		netip.MustParsePrefix("198.18.0.0/20"), netip.MustParsePrefix("198.18.16.0/24"),
 	}})
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "hb-probe")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testutil.BuildBinary(t, dir, ".")
 
 	// Listeners in the prober namespace: the webhook receiver and the API.
 	var hookLn, apiLn net.Listener

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/internal/testutil"
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/store"
 )
@@ -163,12 +164,7 @@ func TestDaemonReload(t *testing.T) {
 		t.Skip("builds and runs the hb-probe binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "hb-probe")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testutil.BuildBinary(t, dir, ".")
 	targets := filepath.Join(dir, "targets")
 	os.WriteFile(targets, []byte("127.0.0.1 name=keep role=a\n::1 name=gone\n"), 0o644)
 	cfg := filepath.Join(dir, "hb-probe.toml")
@@ -319,12 +315,7 @@ func TestDaemonBindFailure(t *testing.T) {
 		t.Skip("builds and runs the hb-probe binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "hb-probe")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testutil.BuildBinary(t, dir, ".")
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -44,12 +44,7 @@ func TestPushEndToEnd(t *testing.T) {
 		t.Skip("builds and runs the hb-probe binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "hb-probe")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testutil.BuildBinary(t, dir, ".")
 	master := make([]byte, wire.KeyLen)
 	for i := range master {
 		master[i] = byte(i * 7)
@@ -98,12 +93,7 @@ func TestPushEndToEnd(t *testing.T) {
 
 	// The real hb-responder, userspace only (no eBPF needed), pushing
 	// sealed heartbeats as web1 every second.
-	rbin := filepath.Join(dir, "hb-responder")
-	rb := exec.Command("go", "build", "-o", rbin, "../hb-responder")
-	rb.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := rb.CombinedOutput(); err != nil {
-		t.Fatalf("go build hb-responder: %v\n%s", err, out)
-	}
+	rbin := testutil.BuildBinary(t, dir, "../hb-responder")
 	rcfg := filepath.Join(dir, "hb-responder.toml")
 	os.WriteFile(rcfg, []byte(fmt.Sprintf("key_file = %q\nuserspace_only = true\nudp_port = 0\nstatus_file = %q\n[push]\nname = \"web1\"\ninterval = \"1s\"\nseal = true\n",
 		keyFile, filepath.Join(dir, "responder.json"))), 0o644)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hbmon/hb/internal/testutil"
 	"github.com/hbmon/hb/responder"
 	"github.com/hbmon/hb/wire"
 )
@@ -50,12 +51,7 @@ func TestSIGHUPIgnored(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "hb-responder")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testutil.BuildBinary(t, dir, ".")
 	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
