@@ -101,6 +101,7 @@ db=$("$BIN/hb-probe" check-config "${probe_args[@]}" 2>/dev/null | sed -n 's/^# 
 cat <<MSG
 
 run-local: hb-probe is watching 127.0.0.1 and ::1 every $INTERVAL; history in ${db:-the default database}.
+Dashboard: http://$LISTEN/ui/   (open on loopback while no users are configured)
 Try:
   curl -s http://$LISTEN/healthz
   curl -s http://$LISTEN/state
