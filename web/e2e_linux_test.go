@@ -5,7 +5,6 @@
 package web_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,23 +23,6 @@ import (
 	"github.com/hbmon/hb/internal/testutil"
 	"github.com/hbmon/hb/web"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *lockedBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *lockedBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestBrowserRouteCut runs the real hb-probe binary in the prober
 // namespace of a simulated fleet (20 hosts answered by the hosts
@@ -131,7 +112,7 @@ name = "host_down"
 state = "down"
 `, targets, filepath.Join(dir, "hb.db"), apiAddr, hashFor(t, adaPW), hashTok(adaToken))), 0o644)
 
-	var log lockedBuffer
+	var log testutil.SyncBuffer
 	cmd := exec.Command("ip", "netns", "exec", fleet.Prober.Name, bin, "--config", cfg)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	cmd.Env = append(os.Environ(), "HB_CONFIG=")

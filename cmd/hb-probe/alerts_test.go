@@ -143,7 +143,7 @@ severity = "critical"
 `, targets, filepath.Join(dir, "hb.db"), apiAddr, hookLn.Addr().String())
 	os.WriteFile(cfg, []byte(cfgText), 0o644)
 
-	var log syncBuffer
+	var log testutil.SyncBuffer
 	var cmd *exec.Cmd
 	startDaemon := func() {
 		cmd = exec.Command("ip", "netns", "exec", fleet.Prober.Name, bin, "--config", cfg)

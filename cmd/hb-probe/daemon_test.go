@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -102,25 +101,6 @@ func TestBackupCommand(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the child's writer goroutine and
-// the test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -143,7 +123,7 @@ func getJSON(url string, v any) (int, error) {
 	return resp.StatusCode, nil
 }
 
-func waitFor(t *testing.T, what string, log *syncBuffer, cond func() bool) {
+func waitFor(t *testing.T, what string, log *testutil.SyncBuffer, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -172,7 +152,7 @@ func TestDaemonReload(t *testing.T) {
 	db := filepath.Join(dir, "hb.db")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("targets = %q\ninterval = \"200ms\"\ntimeout = \"500ms\"\n[store]\ndb = %q\n[api]\nlisten = %q\n", targets, db, addr)), 0o644)
 
-	var log syncBuffer
+	var log testutil.SyncBuffer
 	cmd := exec.Command(bin, "--config", cfg)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	cmd.Env = append(os.Environ(), "HB_CONFIG=")
@@ -280,7 +260,7 @@ func TestDaemonReload(t *testing.T) {
 	// A restart on the same database brings each host back in its stored
 	// state: the kept host is up since the same instant (to the store's
 	// millisecond), not freshly up since the restart.
-	var log2 syncBuffer
+	var log2 testutil.SyncBuffer
 	cmd2 := exec.Command(bin, "--config", cfg)
 	cmd2.Stdout, cmd2.Stderr = &log2, &log2
 	cmd2.Env = cmd.Env

@@ -62,7 +62,7 @@ func TestPushEndToEnd(t *testing.T) {
 	os.WriteFile(cfg, []byte(fmt.Sprintf("targets = %q\ninterval = \"500ms\"\ntimeout = \"400ms\"\nkey_file = %q\n[store]\ndb = %q\n[api]\nlisten = %q\n[push]\nenabled = true\nlisten = %q\naccept_unknown = true\npulse_auto_create = true\npulse_grace = \"1s\"\n",
 		targets, keyFile, filepath.Join(dir, "hb.db"), addr, pushAddr)), 0o644)
 
-	var log syncBuffer
+	var log testutil.SyncBuffer
 	cmd := probeNS.Command(bin, "--config", cfg)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	cmd.Env = append(os.Environ(), "HB_CONFIG=")
@@ -97,7 +97,7 @@ func TestPushEndToEnd(t *testing.T) {
 	rcfg := filepath.Join(dir, "hb-responder.toml")
 	os.WriteFile(rcfg, []byte(fmt.Sprintf("key_file = %q\nuserspace_only = true\nudp_port = 0\nstatus_file = %q\n[push]\nname = \"web1\"\ninterval = \"1s\"\nseal = true\n",
 		keyFile, filepath.Join(dir, "responder.json"))), 0o644)
-	var rlog syncBuffer
+	var rlog testutil.SyncBuffer
 	rsp := hostNS.Command(rbin, "--config", rcfg, "--push", pushAddr)
 	rsp.Stdout, rsp.Stderr = &rlog, &rlog
 	rsp.Env = append(os.Environ(), "HB_CONFIG=")

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,23 +18,6 @@ import (
 	"github.com/hbmon/hb/responder"
 	"github.com/hbmon/hb/wire"
 )
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestSIGHUPIgnored drives the real binary (userspace only, pushing to a
 // loopback socket of the test): SIGHUP, as hb-responder(8) says, reloads
@@ -64,7 +45,7 @@ func TestSIGHUPIgnored(t *testing.T) {
 			status, interval, sink.LocalAddr().String())), 0o644)
 	}
 	write("1s")
-	var log lockedBuf
+	var log testutil.SyncBuffer
 	cmd := exec.Command(bin, "--config", cfg)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	cmd.Env = append(os.Environ(), "HB_CONFIG=")
