@@ -636,6 +636,7 @@ func TestKernelRateAcrossCPUs(t *testing.T) {
 func udpBurst(t *testing.T, ns *testutil.Netns, dst netip.AddrPort, n int, cpus []int) time.Duration {
 	t.Helper()
 	req := healthRequest(wire.Token{}, 0)
+	ns.Resolve(t, dst.Addr())
 	start := time.Now()
 	errs := make(chan error, len(cpus))
 	for _, cpu := range cpus {

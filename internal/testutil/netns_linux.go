@@ -5,6 +5,7 @@ package testutil
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -157,7 +159,32 @@ func NewVeth(t testing.TB, a *Netns, aName string, aAddr netip.Prefix, b *Netns,
 	v.B.AddAddr(t, bName, bAddr)
 	a.MustIP(t, "link", "set", aName, "up")
 	b.MustIP(t, "link", "set", bName, "up")
+	a.WaitUp(t, aName)
+	b.WaitUp(t, bName)
 	return v
+}
+
+// WaitUp waits until dev's operational state is UP. A link set up has
+// carrier at once, but the kernel's linkwatch work activates its queueing
+// discipline (and sets the operstate) only later, up to a second on a
+// busy machine; until then every frame sent on it, ARP requests included,
+// is dropped, so a test that sends at once can lose its whole first burst.
+func (n *Netns) WaitUp(t testing.TB, dev string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, err := n.IP("-o", "link", "show", "dev", dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out, " state UP ") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s in %s not operationally up after 5 s: %s", dev, n.Name, out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // AddAddr adds p to dev inside the namespace (IPv6 without duplicate
@@ -172,4 +199,39 @@ func (n *Netns) AddAddr(t testing.TB, dev string, p netip.Prefix) {
 		args = append(args, "nodad")
 	}
 	n.MustIP(t, args...)
+}
+
+// Resolve makes sure the namespace has a link-layer address for addr
+// before a test counts datagrams: it sends one UDP datagram to addr's
+// discard port (nothing in the tests listens there) and waits until the
+// neighbour entry is usable. Without it the first datagrams of a burst
+// wait for ARP, and those beyond the kernel's small unresolved queue are
+// dropped; a lost ARP request is retried only after a second.
+func (n *Netns) Resolve(t testing.TB, addr netip.Addr) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if err := n.Do(func() error {
+			c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, 9)))
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_, err = c.Write([]byte("hb neighbour warm-up"))
+			return err
+		}); err != nil {
+			t.Fatalf("resolve %s in %s: %v", addr, n.Name, err)
+		}
+		out, err := n.IP("neigh", "show", "to", addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out, "REACHABLE") || strings.Contains(out, "PERMANENT") || strings.Contains(out, "NOARP") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s in %s: no neighbour entry after 5 s: %q", addr, n.Name, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
