@@ -792,8 +792,12 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]h
 			if e.Snap != nil {
 				n = int64(e.Snap.Transitions)
 			}
-			if _, err := cst.Exec(e.New.String(), at, n, n, cid); err != nil {
-				return fmt.Errorf("state change: %w", err)
+			// Old == New: the host's derived state changed (a reload
+			// removed or reset another check), this check did not.
+			if e.Old != e.New {
+				if _, err := cst.Exec(e.New.String(), at, n, n, cid); err != nil {
+					return fmt.Errorf("state change: %w", err)
+				}
 			}
 			if e.HostOld != e.HostNew {
 				if _, err := hst.Exec(e.HostNew.String(), at, cid); err != nil {
