@@ -165,8 +165,11 @@ func (e *Engine) open() error {
 				r = "chosen by configuration: " + r
 			}
 			e.mode = Mode{Socket: k, Timestamps: e.bestTS(), Reason: r, TX: TXRaw}
-			if c := e.conns[0]; c != nil && k == SocketRaw && cfg.TX != TXRaw {
-				ps, err := newPktSock(int(c.sk.(fdSock)), &e.cfg, icmpProbeLen)
+			for f, c := range e.conns {
+				if c == nil || k != SocketRaw || cfg.TX == TXRaw {
+					continue
+				}
+				ps, err := newPktSock(int(c.sk.(fdSock)), &e.cfg, icmpProbeLen, f == 1)
 				switch {
 				case err == nil:
 					ps.stats = &e.stats
@@ -177,7 +180,7 @@ func (e *Engine) open() error {
 					e.Close()
 					return fmt.Errorf("prober: tx = packet: %w", err)
 				default:
-					e.mode.Reason += fmt.Sprintf("; IPv4 probes through the raw socket (AF_PACKET transmit unavailable: %v)", err)
+					e.mode.Reason += fmt.Sprintf("; %s probes through the raw socket (AF_PACKET transmit unavailable: %v)", [2]string{"IPv4", "IPv6"}[f], err)
 				}
 			}
 			return nil
