@@ -47,12 +47,12 @@ type Mode struct {
 	// Result records the method that actually measured it.
 	Timestamps TSMethod
 	Reason     string // one line: why this socket and timestamp method
-	// TX is how IPv4 probes leave: "packet" (AF_PACKET frames, raw
-	// fallback per target) or "raw".
+	// TX is how raw ICMP (IPv4 and IPv6) probes leave: "packet"
+	// (AF_PACKET frames, raw fallback per target) or "raw".
 	TX TX
 }
 
-// TX selects the transmit path of raw IPv4 ICMP probes (config tx).
+// TX selects the transmit path of raw ICMP and ICMPv6 probes (config tx).
 type TX uint8
 
 const (
@@ -137,10 +137,10 @@ type Config struct {
 	// and OS thread, so sending and the kernel's per-packet work use
 	// every CPU. Default 1: one loop, as Run always uses.
 	Shards int
-	// TX is the transmit path of raw IPv4 ICMP probes: TXAuto (default)
-	// uses AF_PACKET frames when that socket opens and the route tables
-	// load, TXPacket requires it, TXRaw never uses it. Ping and UDP
-	// sockets, IPv6 and lo always use their socket's own path.
+	// TX is the transmit path of raw ICMP and ICMPv6 probes: TXAuto
+	// (default) uses AF_PACKET frames when that socket opens and the route
+	// tables load, TXPacket requires it, TXRaw never uses it. Ping and UDP
+	// sockets, and targets on lo, always use their socket's own path.
 	TX TX
 }
 
