@@ -280,6 +280,8 @@ func (s *Server) writeEngineExtra(w io.Writer, e EngineStats) {
 		{"hb_probe_tx_timestamps_missing_total", "Replies measured with the send clock because the kernel TX timestamp never came.", e.TxMissing},
 		{"hb_probe_tx_frames_total", "Probes sent as Ethernet frames on the AF_PACKET socket (tx = packet).", e.TxFrames},
 		{"hb_probe_tx_fallback_total", "Probes the AF_PACKET path could not carry (neighbour not resolved, non-Ethernet link, no route), sent by the raw socket.", e.TxFallback},
+		{"hb_probe_rx_ring_packets_total", "Packets read from the TPACKET_V3 receive ring (rx = ring).", e.RxRing},
+		{"hb_probe_rx_ring_drops_total", "Packets the kernel dropped because the receive ring was full.", e.RxRingDrops},
 	} {
 		promtext.Family(w, c.name, "counter", c.help)
 		vm.WriteCounterUint64(w, c.name, c.v)
