@@ -453,6 +453,7 @@ func restartKeys(a, b *config.Probe) []string {
 	check("accept_clear", a.AcceptClear, b.AcceptClear)
 	check("no_kernel_tx", a.NoKernelTx, b.NoKernelTx)
 	check("tx", a.TX, b.TX)
+	check("rx", a.RX, b.RX)
 	check("stale_after", a.StaleAfter, b.StaleAfter)
 	check("store", a.Store, b.Store)
 	check("api", a.API, b.API)
