@@ -370,8 +370,10 @@ func (m *Monitor) applyTargets(ctx context.Context, hosts []targets.Host, why st
 	if !m.w.do(ctx, func() {
 		if r, err = m.table.Reload(specs); err == nil {
 			// On the writer: the bus has one publisher.
-			m.bus.Publish(event.Event{Type: event.Message, At: now().UTC(), Level: event.LevelInfo, Source: "hb",
+			at := now().UTC()
+			m.bus.Publish(event.Event{Type: event.Message, At: at, Level: event.LevelInfo, Source: "hb",
 				Text: fmt.Sprintf("targets applied (%s): %d checks added, %d removed, %d kept", why, r.Added, r.Removed, r.Kept)})
+			m.w.hostChanges(r.Hosts, at, why)
 		}
 	}) {
 		return false
@@ -451,6 +453,7 @@ func restartKeys(a, b *config.Probe) []string {
 	check("accept_clear", a.AcceptClear, b.AcceptClear)
 	check("no_kernel_tx", a.NoKernelTx, b.NoKernelTx)
 	check("tx", a.TX, b.TX)
+	check("rx", a.RX, b.RX)
 	check("stale_after", a.StaleAfter, b.StaleAfter)
 	check("store", a.Store, b.Store)
 	check("api", a.API, b.API)
@@ -578,7 +581,14 @@ func (m *Monitor) registerQueued(ctx context.Context, batch []*regReq) {
 		}
 	}
 	var err error
-	if !m.w.do(ctx, func() { _, err = m.table.Reload(specs) }) {
+	if !m.w.do(ctx, func() {
+		var rr state.ReloadResult
+		if rr, err = m.table.Reload(specs); err == nil {
+			// An added check starts unknown, which the rule does not
+			// count: this finds nothing unless the rule changes.
+			m.w.hostChanges(rr.Hosts, now().UTC(), "register")
+		}
+	}) {
 		err = ctx.Err()
 	}
 	if err != nil {

@@ -81,6 +81,9 @@ func New(cfg Config) (*Engine, error) {
 		case *pktSock:
 			fds = append(fds, int(sk.raw.(fdSock)), int(sk.pkt.(fdSock)))
 		}
+		if c.ring != nil {
+			fds = append(fds, c.ring.fd)
+		}
 	}
 	w, err := newPollWaiter(fds)
 	if err != nil {
@@ -167,9 +170,12 @@ func (e *Engine) open() error {
 			if cfg.Socket != SocketInvalid {
 				r = "chosen by configuration: " + r
 			}
-			e.mode = Mode{Socket: k, Timestamps: e.bestTS(), Reason: r, TX: TXRaw}
-			if c := e.conns[0]; c != nil && k == SocketRaw && cfg.TX != TXRaw {
-				ps, err := newPktSock(int(c.sk.(fdSock)), &e.cfg, icmpProbeLen)
+			e.mode = Mode{Socket: k, Timestamps: e.bestTS(), Reason: r, TX: TXRaw, RX: RXRaw}
+			for f, c := range e.conns {
+				if c == nil || k != SocketRaw || cfg.TX == TXRaw {
+					continue
+				}
+				ps, err := newPktSock(int(c.sk.(fdSock)), &e.cfg, icmpProbeLen, f == 1)
 				switch {
 				case err == nil:
 					ps.stats = &e.stats
@@ -180,8 +186,12 @@ func (e *Engine) open() error {
 					e.Close()
 					return fmt.Errorf("prober: tx = packet: %w", err)
 				default:
-					e.mode.Reason += fmt.Sprintf("; IPv4 probes through the raw socket (AF_PACKET transmit unavailable: %v)", err)
+					e.mode.Reason += fmt.Sprintf("; %s probes through the raw socket (AF_PACKET transmit unavailable: %v)", [2]string{"IPv4", "IPv6"}[f], err)
 				}
+			}
+			if err := e.openRing(); err != nil {
+				e.Close()
+				return err
 			}
 			return nil
 		}
@@ -194,6 +204,39 @@ func (e *Engine) open() error {
 		hint = fmt.Sprintf(" (raw ICMP needs CAP_NET_RAW: setcap cap_net_raw+ep hb-probe; ping sockets need the group in net.ipv4.ping_group_range, now %q; or use --proto udp)", pingGroupRange())
 	}
 	return fmt.Errorf("prober: no usable socket: %w%s", lastErr, hint)
+}
+
+// openRing gives the IPv4 raw socket a TPACKET_V3 receive ring (rx =
+// auto or ring): replies then come from the ring and the raw socket is
+// muted. It fails only when rx = ring and the ring cannot open.
+func (e *Engine) openRing() error {
+	c := e.conns[0]
+	if c == nil || c.socket != SocketRaw || e.cfg.RX == RXRaw {
+		return nil
+	}
+	r, err := newRxRing(e.id)
+	if err == nil {
+		raw := c.sk
+		if ps, ok := raw.(*pktSock); ok {
+			raw = ps.raw
+		}
+		if fd, ok := raw.(fdSock); ok {
+			if err = muteRaw(int(fd)); err != nil {
+				r.close()
+			}
+		}
+	}
+	if err != nil {
+		if e.cfg.RX == RXRing {
+			return fmt.Errorf("prober: rx = ring: %w", err)
+		}
+		e.mode.Reason += fmt.Sprintf("; IPv4 replies from the raw socket (receive ring unavailable: %v)", err)
+		return nil
+	}
+	c.ring = r
+	e.mode.RX = RXRing
+	e.mode.Reason += "; IPv4 replies from a TPACKET_V3 ring on an AF_PACKET socket (kernel BPF reply filter, receive stamps in the frame headers, no system call per packet)"
+	return nil
 }
 
 func keyID(k *wire.Key) uint8 {
@@ -291,6 +334,9 @@ func (e *Engine) Close() error {
 		if c != nil {
 			if err := c.sk.close(); err != nil {
 				errs = append(errs, err)
+			}
+			if c.ring != nil {
+				errs = append(errs, c.ring.close())
 			}
 			e.conns[i] = nil
 		}
@@ -577,8 +623,8 @@ func (e *Engine) nextDeadline() (int64, bool) {
 		}
 		for i, t := 0, c.inf.tail; i < c.inf.busy; i, t = i+1, t+1 {
 			if s := &c.inf.slots[t]; s.state == slotPending {
-				if !ok || s.deadline < best {
-					best, ok = s.deadline, true
+				if d := s.deadline + c.hold(); !ok || d < best {
+					best, ok = d, true
 				}
 				break
 			}
@@ -593,7 +639,7 @@ func (e *Engine) sweep(now time.Time, fn func(*Result)) {
 		if c == nil {
 			continue
 		}
-		c.inf.sweep(m, func(seq uint16, s *slot) {
+		c.inf.sweep(m-c.hold(), func(seq uint16, s *slot) {
 			e.stats.timeouts.Add(1)
 			r := e.newResult(s, seq)
 			r.Outcome = OutcomeTimeout
@@ -854,8 +900,45 @@ func (e *Engine) count(v verdict) {
 	}
 }
 
+// hold is how long past a probe's deadline the loop waits for it: a
+// ring may hold a reply received in time for up to ringHold.
+func (c *conn) hold() int64 {
+	if c.ring != nil {
+		return int64(ringHold)
+	}
+	return 0
+}
+
+// receiveRing reads the replies the receive ring holds (see rxRing).
+func (e *Engine) receiveRing(c *conn, fn func(*Result)) {
+	userNow := int64(0)
+	n := c.ring.drain(func(f *ringFrame) {
+		pkt, ok := ringIPv4(f.pkt)
+		if !ok || f.pktType != packetHost || f.proto != etherTypeIP4 {
+			e.stats.unmatched.Add(1)
+			return
+		}
+		if userNow == 0 {
+			userNow = time.Now().UnixNano()
+		}
+		e.handle(c, pkt, netip.Addr{}, cmsgInfo{ts: f.ts}, userNow, fn)
+	})
+	if n > 0 {
+		e.stats.received.Add(uint64(n))
+		e.stats.rxRing.Add(uint64(n))
+	}
+	if d := c.ring.dropped; d > 0 {
+		e.stats.rxRingDrops.Add(d)
+		c.ring.dropped = 0
+	}
+}
+
 // receive reads replies in batches until the socket is empty.
 func (e *Engine) receive(c *conn, fn func(*Result)) {
+	if c.ring != nil {
+		e.receiveRing(c, fn)
+		return
+	}
 	for range 64 { // bounded, so sending is not starved
 		c.rx.reset()
 		n, err := c.sk.recvmmsg(c.rx.msg, 0)
@@ -907,6 +990,17 @@ func (e *Engine) handle(c *conn, b []byte, src netip.Addr, cm cmsgInfo, userNow 
 	s, v := c.inf.matchReply(p.seq, p.src, p.payload, &replyPolicy{key: e.cfg.Key, acceptClear: e.cfg.AcceptClear})
 	if v != vFresh {
 		e.count(v)
+		return
+	}
+	if c.ring != nil && cm.ts != 0 && cm.ts-s.txUser > int64(e.timeout) {
+		// Received after the deadline, read only within ringHold: a
+		// timeout and a late reply, as with the raw socket's reader.
+		s.state = slotExpired
+		e.stats.timeouts.Add(1)
+		e.stats.late.Add(1)
+		r := e.newResult(s, p.seq)
+		r.Outcome = OutcomeTimeout
+		fn(r)
 		return
 	}
 	e.stats.matched.Add(1)

@@ -33,6 +33,9 @@ type conn struct {
 	txTgt []int32
 	rx    rxBatch // replies
 	eq    rxBatch // the error queue: TX timestamps, queued ICMP errors
+	// ring, when set (rx = ring, IPv4 raw sockets), delivers the replies
+	// instead of rx; sk still sends and has the error queue.
+	ring *rxRing
 }
 
 // rxBatch is a recvmmsg batch: buffers, names, control buffers, headers.

@@ -112,8 +112,24 @@ func FromBus(e event.Event) (Event, bool) {
 		case "degraded":
 			lvl = event.LevelWarning
 		}
-		ev.Level = lvl.String()
 		ev.Message = fmt.Sprintf("%s %s: %s -> %s", e.Host, e.Check, e.Old, e.New)
+		if e.Old == e.New && e.HostOld != e.HostNew {
+			// The host's derived state moved, not the check's (a reload
+			// changed its checks): the text says so.
+			ev.Check, ev.Message = "", e.Text
+			if ev.Message == "" {
+				ev.Message = fmt.Sprintf("host %s: %s -> %s", e.Host, e.HostOld, e.HostNew)
+			}
+			switch e.HostNew.String() {
+			case "down":
+				lvl = event.LevelError
+			case "degraded":
+				lvl = event.LevelWarning
+			default:
+				lvl = event.LevelInfo
+			}
+		}
+		ev.Level = lvl.String()
 		if e.Obs != nil && e.Obs.Problem != "" {
 			ev.Message += " (" + e.Obs.Problem + ")"
 		}

@@ -104,7 +104,10 @@ func TestRoundTrip(t *testing.T) {
 	if m0.HealthSamples != 2 || m0.CPU != 20 || m0.Mem != 60 || m0.Disk != 20 || m0.Load1 != 2 {
 		t.Errorf("minute 0 health = %+v", m0)
 	}
-	if m1 := hist[1]; m1.Probes != 1 || m1.Losses != 1 || m1.RTTSamples != 0 || m1.RTTMax != 0 || !m1.LastOK.IsZero() {
+	// Minute 1 has no health sample: none carries over from minute 0 (the
+	// sums are kept apart from the rollup and started afresh each minute).
+	if m1 := hist[1]; m1.Probes != 1 || m1.Losses != 1 || m1.RTTSamples != 0 || m1.RTTMax != 0 || !m1.LastOK.IsZero() ||
+		m1.HealthSamples != 0 || m1.CPU != 0 || m1.Load1 != 0 {
 		t.Errorf("minute 1 = %+v", m1)
 	}
 	// from/to bound the minutes.

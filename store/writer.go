@@ -32,14 +32,22 @@ type chk struct {
 	id     int64 // checks.id; 0 until the row exists (SQL goroutine only)
 }
 
-// rollAcc sums one check's results over one minute.
+// rollAcc sums one check's results over one minute: 64 bytes, kept per
+// check and per finished row. The health sums, which only checks whose
+// results carry a health blob have, are apart (nil for the others).
 type rollAcc struct {
 	minute         int64 // unix ms, start of the minute
 	probes, losses uint32
-	rttN, healthN  uint32
+	rttN           uint32
 	rttSum         int64
 	rttMin, rttMax int64 // ns; valid when rttN > 0
 	lastOK         int64 // unix ms; 0 = no success
+	health         *healthAcc
+}
+
+// healthAcc sums the health samples of one check's minute.
+type healthAcc struct {
+	n              uint32
 	cpu, mem, disk float64
 	load           float64
 }
@@ -311,11 +319,15 @@ func (w *writer) result(e *event.Event) {
 	default:
 		return
 	}
-	a.healthN++
-	a.cpu += h.CPU
-	a.mem += h.Mem
-	a.disk += h.Disk
-	a.load += h.Load1
+	if a.health == nil {
+		a.health = new(healthAcc)
+	}
+	ha := a.health
+	ha.n++
+	ha.cpu += h.CPU
+	ha.mem += h.Mem
+	ha.disk += h.Disk
+	ha.load += h.Load1
 }
 
 // sweep moves the rollups of minutes that ended at least RollupGrace ago
@@ -476,7 +488,11 @@ func (q *sqlw) commitAll() error {
 // Checks are retried.
 func (q *sqlw) commit(b *batch) error {
 	s := q.s
-	q.backlog = append(q.backlog, b.rows...)
+	if len(q.backlog) == 0 {
+		q.backlog = b.rows // no copy: a minute of a large fleet is ~7 MB per 100k checks
+	} else {
+		q.backlog = append(q.backlog, b.rows...)
+	}
 	b.rows = nil
 	checks := append(q.retry, b.checks...)
 	q.retry = nil
@@ -759,8 +775,12 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]h
 				if a.rttN > 0 {
 					rmin, rmax = a.rttMin, a.rttMax
 				}
+				var ha healthAcc
+				if a.health != nil {
+					ha = *a.health
+				}
 				args = append(args, id(p.c), a.minute, a.probes, a.losses, a.rttN, a.rttSum, rmin, rmax, a.lastOK,
-					a.healthN, a.cpu, a.mem, a.disk, a.load)
+					ha.n, ha.cpu, ha.mem, ha.disk, ha.load)
 			}
 			if _, err := st.Exec(args...); err != nil {
 				return fmt.Errorf("rollup: %w", err)
@@ -792,8 +812,12 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]h
 			if e.Snap != nil {
 				n = int64(e.Snap.Transitions)
 			}
-			if _, err := cst.Exec(e.New.String(), at, n, n, cid); err != nil {
-				return fmt.Errorf("state change: %w", err)
+			// Old == New: the host's derived state changed (a reload
+			// removed or reset another check), this check did not.
+			if e.Old != e.New {
+				if _, err := cst.Exec(e.New.String(), at, n, n, cid); err != nil {
+					return fmt.Errorf("state change: %w", err)
+				}
 			}
 			if e.HostOld != e.HostNew {
 				if _, err := hst.Exec(e.HostNew.String(), at, cid); err != nil {
