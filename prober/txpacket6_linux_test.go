@@ -3,9 +3,15 @@
 package prober
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -231,5 +237,46 @@ func TestPacketTx6FollowsRouteChanges(t *testing.T) {
 	until("the target back", []int{1, 1, 1, 1})
 	if st := e.Stats(); st.TxPacket == before.TxPacket || st.TxFallback == before.TxFallback {
 		t.Errorf("frames %d→%d, fallbacks %d→%d: want both to grow", before.TxPacket, st.TxPacket, before.TxFallback, st.TxFallback)
+	}
+}
+
+// BenchmarkSweep6 probes 32,768 simulated IPv6 hosts once with hb-probe
+// --once, with --tx packet and --tx raw in turn on the same fleet, and
+// reports each one's probes/s, CPU seconds (user+sys) and loss. Run it
+// once: go test -run '^$' -bench Sweep6 -benchtime 1x ./prober (root).
+func BenchmarkSweep6(b *testing.B) {
+	const hosts = 32768
+	fleet := testutil.FleetConfig{Local: []netip.Prefix{netip.MustParsePrefix("2001:2::/64")}}
+	f := testutil.NewFleet(b, fleet)
+	dir := b.TempDir()
+	list := filepath.Join(dir, "targets")
+	var buf bytes.Buffer
+	for _, a := range testutil.FleetAddrs(b, fleet.Local[0], hosts) {
+		fmt.Fprintln(&buf, a)
+	}
+	if err := os.WriteFile(list, buf.Bytes(), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	bin := testutil.BuildBinary(b, dir, "github.com/hbmon/hb/cmd/hb-probe")
+	for range b.N {
+		for _, tx := range []string{"packet", "raw"} {
+			cmd := f.Prober.Command(bin, "--once", "--json", "--rate", "0", "--timeout", "500ms", "--tx", tx, "--targets", list)
+			var out, errOut bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errOut
+			start := time.Now()
+			_ = cmd.Run() // exit 1 when any target is lost
+			wall := time.Since(start)
+			cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+			got := 0
+			sc := bufio.NewScanner(&out)
+			for sc.Scan() {
+				var j struct{ Received int }
+				if json.Unmarshal(sc.Bytes(), &j) == nil && j.Received > 0 {
+					got++
+				}
+			}
+			report(b, "hb-tx-"+tx, hosts, got, wall, cpu)
+			b.Logf("hb-probe --tx %s says: %s", tx, strings.TrimSpace(errOut.String()))
+		}
 	}
 }
