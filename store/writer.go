@@ -675,14 +675,26 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]h
 
 	// Hosts: new ones inserted with the next id, changed ones updated,
 	// unchanged ones (the usual reload) not touched.
-	var newHosts []any
+	// New rows go out a statement of multiRows at a time as they are
+	// made, from one buffer: 100k hosts at start-up would otherwise hold
+	// all their arguments (~100 MB of boxed values) until the end.
+	newHosts := make([]any, 0, hostCols*multiRows)
 	flushHosts := func() error {
-		for len(newHosts) > 0 {
-			n := min(len(newHosts)/hostCols, multiRows)
-			if _, err := tx.Exec(multiInsert(qHostInsert, hostCols, n), newHosts[:n*hostCols]...); err != nil {
-				return fmt.Errorf("hosts: %w", err)
-			}
-			newHosts = newHosts[n*hostCols:]
+		if len(newHosts) == 0 {
+			return nil
+		}
+		n := len(newHosts) / hostCols
+		if _, err := tx.Exec(multiInsert(qHostInsert, hostCols, n), newHosts...); err != nil {
+			return fmt.Errorf("hosts: %w", err)
+		}
+		clear(newHosts)
+		newHosts = newHosts[:0]
+		return nil
+	}
+	addHost := func(row ...any) error {
+		newHosts = append(newHosts, row...)
+		if len(newHosts) == cap(newHosts) {
+			return flushHosts()
 		}
 		return nil
 	}
@@ -706,7 +718,9 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]h
 			case !ok:
 				r = hostRec{id: q.nextHostID, sum: sum}
 				q.nextHostID++
-				newHosts = append(newHosts, r.id, h.Name, h.Address, string(lj), now)
+				if err := addHost(r.id, h.Name, h.Address, string(lj), now); err != nil {
+					return err
+				}
 			case r.sum != sum:
 				if _, err := update.Exec(h.Address, string(lj), r.id); err != nil {
 					return fmt.Errorf("host %q: %w", h.Name, err)
@@ -723,7 +737,21 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]h
 		if err != nil {
 			return err
 		}
-		var newChecks []any
+		newChecks := make([]any, 0, checkCols*multiRows)
+		flushChecks := func() error {
+			if len(newChecks) == 0 {
+				return nil
+			}
+			if err := flushHosts(); err != nil { // the hosts they belong to first
+				return err
+			}
+			if _, err := tx.Exec(multiInsert(qCheckInsert, checkCols, len(newChecks)/checkCols), newChecks...); err != nil {
+				return fmt.Errorf("checks: %w", err)
+			}
+			clear(newChecks)
+			newChecks = newChecks[:0]
+			return nil
+		}
 		for _, m := range checks {
 			c := m.c
 			r, ok := host(c.key.host)
@@ -731,7 +759,9 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]h
 				r = hostRec{id: q.nextHostID, sum: hostSum("", "{}")}
 				q.nextHostID++
 				hosts[c.key.host] = r
-				newHosts = append(newHosts, r.id, c.key.host, "", "{}", now)
+				if err := addHost(r.id, c.key.host, "", "{}", now); err != nil {
+					return err
+				}
 			}
 			if _, done := checkIDs[c]; done {
 				continue
@@ -746,16 +776,14 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]h
 			q.nextCheckID++
 			checkIDs[c] = id
 			newChecks = append(newChecks, id, r.id, c.key.check, m.kind.String(), m.target, now)
-		}
-		if err := flushHosts(); err != nil {
-			return err
-		}
-		for len(newChecks) > 0 {
-			n := min(len(newChecks)/checkCols, multiRows)
-			if _, err := tx.Exec(multiInsert(qCheckInsert, checkCols, n), newChecks[:n*checkCols]...); err != nil {
-				return fmt.Errorf("checks: %w", err)
+			if len(newChecks) == cap(newChecks) {
+				if err := flushChecks(); err != nil {
+					return err
+				}
 			}
-			newChecks = newChecks[n*checkCols:]
+		}
+		if err := flushChecks(); err != nil {
+			return err
 		}
 	}
 	if err := flushHosts(); err != nil {
