@@ -33,7 +33,7 @@ type Probe struct {
 	KeyID        int      `toml:"key_id"`        // --key-id
 	AcceptClear  bool     `toml:"accept_clear"`  // --accept-clear: with a key, still accept clear blobs
 	NoKernelTx   bool     `toml:"no_kernel_tx"`  // --no-kernel-tx
-	TX           string   `toml:"tx"`            // --tx: auto, packet or raw (IPv4 raw ICMP transmit path)
+	TX           string   `toml:"tx"`            // --tx: auto, packet or raw (raw ICMP/ICMPv6 transmit path)
 	RX           string   `toml:"rx"`            // --rx: auto, ring or raw (IPv4 raw ICMP receive path)
 	MaxTargets   int      `toml:"max_targets"`   // --max-targets
 	ResolveEvery Duration `toml:"resolve_every"` // --resolve-every: re-resolve hostnames (0: never)

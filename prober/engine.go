@@ -47,15 +47,15 @@ type Mode struct {
 	// Result records the method that actually measured it.
 	Timestamps TSMethod
 	Reason     string // one line: why this socket and timestamp method
-	// TX is how IPv4 probes leave: "packet" (AF_PACKET frames, raw
-	// fallback per target) or "raw".
+	// TX is how raw ICMP (IPv4 and IPv6) probes leave: "packet"
+	// (AF_PACKET frames, raw fallback per target) or "raw".
 	TX TX
 	// RX is how IPv4 replies arrive: "ring" (a TPACKET_V3 ring on an
 	// AF_PACKET socket) or "raw" (recvmmsg on the raw socket).
 	RX RX
 }
 
-// TX selects the transmit path of raw IPv4 ICMP probes (config tx).
+// TX selects the transmit path of raw ICMP and ICMPv6 probes (config tx).
 type TX uint8
 
 const (
@@ -138,8 +138,9 @@ type Config struct {
 	// Jitter moves each firing by up to ±Jitter. Default Interval/20.
 	Jitter time.Duration
 	// Rate limits probes per second over all targets (the global token
-	// bucket). 0 (or negative): unlimited, as config's rate = 0; the
-	// default 10,000 is config's.
+	// bucket, 100 ms deep: a late loop catches up in bursts of up to that
+	// much). 0 (or negative): unlimited, as config's rate = 0; the default
+	// 10,000 is config's.
 	Rate int
 	// Batch is the sendmmsg/recvmmsg batch size. Default 64.
 	Batch int
@@ -171,10 +172,10 @@ type Config struct {
 	// and OS thread, so sending and the kernel's per-packet work use
 	// every CPU. Default 1: one loop, as Run always uses.
 	Shards int
-	// TX is the transmit path of raw IPv4 ICMP probes: TXAuto (default)
-	// uses AF_PACKET frames when that socket opens and the route tables
-	// load, TXPacket requires it, TXRaw never uses it. Ping and UDP
-	// sockets, IPv6 and lo always use their socket's own path.
+	// TX is the transmit path of raw ICMP and ICMPv6 probes: TXAuto
+	// (default) uses AF_PACKET frames when that socket opens and the route
+	// tables load, TXPacket requires it, TXRaw never uses it. Ping and UDP
+	// sockets, and targets on lo, always use their socket's own path.
 	TX TX
 	// RX is the receive path of raw IPv4 ICMP replies: RXAuto (default)
 	// reads them from a TPACKET_V3 ring on an AF_PACKET socket when it
