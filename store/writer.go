@@ -5,6 +5,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -82,10 +83,18 @@ type batch struct {
 
 	fn   func(*sqlw) error // run after everything before it is committed
 	done chan error        // told when everything up to this batch is committed
+	jobs []job             // Exec's writes, each in its own transaction after the batch's
+}
+
+// job is one Exec call: fn runs in its own transaction on the SQL
+// goroutine; its error (or the commit's) goes to done.
+type job struct {
+	fn   func(*sql.Tx) error
+	done chan error
 }
 
 func (b *batch) empty() bool {
-	return len(b.hosts) == 0 && len(b.checks) == 0 && len(b.rows) == 0 && b.events == 0 && b.fn == nil && b.done == nil
+	return len(b.hosts) == 0 && len(b.checks) == 0 && len(b.rows) == 0 && b.events == 0 && b.fn == nil && b.done == nil && len(b.jobs) == 0
 }
 
 // writer is the aggregator goroutine: it reads events, sums results into
@@ -441,6 +450,7 @@ func (q *sqlw) run() {
 			}
 		}
 		err := q.commit(b)
+		q.runJobs(b.jobs)
 		if err == nil && b.fn != nil {
 			err = b.fn(q)
 		}
@@ -459,6 +469,26 @@ func (q *sqlw) run() {
 		}
 		q.retention()
 	}
+}
+
+// runJobs runs Exec's writes, each in its own transaction, so that one
+// failing does not take the batch's events or another job's rows with it.
+func (q *sqlw) runJobs(jobs []job) {
+	for _, j := range jobs {
+		j.done <- q.runJob(j.fn)
+	}
+}
+
+func (q *sqlw) runJob(fn func(*sql.Tx) error) error {
+	tx, err := q.s.w.Begin()
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
 // answer tells the waiting syncs that the backlog is written.
