@@ -63,6 +63,7 @@ type daemon struct {
 	feed   *feed
 	sink   obs.Sink
 	reload chan struct{} // a send is a SIGHUP
+	stop   func()        // ends the daemon (also at the end of the test)
 }
 
 // observe applies one result to host's check through the monitor's sink.
@@ -140,12 +141,16 @@ func startDaemon(t testing.TB, n int, store bool, mods ...func(*config.Probe)) *
 	}
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		ln.Close()
-	})
-	d := &daemon{url: "http://" + ln.Addr().String(), m: m, feed: f, sink: <-f.sink, reload: reload}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			ln.Close()
+		})
+	}
+	t.Cleanup(stop)
+	d := &daemon{url: "http://" + ln.Addr().String(), m: m, feed: f, sink: <-f.sink, reload: reload, stop: stop}
 	return d
 }
 

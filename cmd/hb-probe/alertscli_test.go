@@ -129,7 +129,7 @@ func TestAlertsAckCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := api.New(api.Config{Addr: ln.Addr().String(), TokenFile: tok, Routes: eng.Routes(nil)}, table, nil, nil)
+	srv, err := api.New(api.Config{Addr: ln.Addr().String(), TokenFile: tok, Routes: eng.Routes(nil, nil)}, table, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
