@@ -3,6 +3,7 @@
 package alert
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -45,7 +46,16 @@ func BenchmarkEvaluate(b *testing.B) {
 		RootTotal: 100 << 30, RootUsed: 40 << 30, FullestMount: 500, NetRxRate: 1e6, NetTxRate: 1e6, Procs: 200, CollectedAt: now.UnixNano()}
 	o := &obs.Observation{At: now, Outcome: obs.OK, RTT: 300 * time.Microsecond, Health: h,
 		Metrics: []obs.Metric{{Name: "disk./var.used_ratio", Value: 0.5}, {Name: "plugins.mysql.connections", Value: 10}, {Name: "nagios.exit", Value: 0}}}
-	snap := &state.Snapshot{State: state.Up, Stats: state.Stats{Results: 20}}
+	// A snapshot with a full window, so the loss rules are evaluated too.
+	a := netip.MustParseAddr("198.18.0.1")
+	tab, err := state.New([]state.HostSpec{{Name: "web1", Addr: a, Checks: []obs.CheckSpec{{Name: "icmp", Kind: obs.KindICMP, Addr: a}}}}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range state.Window {
+		tab.Apply(0, *o)
+	}
+	snap := tab.View().Check(0).Snapshot()
 	ev := event.Event{Type: event.Result, At: now, Host: "web1", Check: "icmp", Kind: obs.KindICMP, Obs: o, Snap: snap, HostNew: state.Up}
 	e.Handle(&ev)
 	b.ReportAllocs()

@@ -34,6 +34,11 @@ type Enqueuer interface {
 type HostInfo struct {
 	Labels state.Labels
 	Parent string // "" none; a "parent" label serves too
+	// Host is the state table's host, when the engine runs beside one
+	// (the daemon): the host's derived state and its checks' kinds and
+	// states are then read from the table, and the engine keeps no copy
+	// of them per check. nil: the engine caches them from the events.
+	Host *state.Host
 }
 
 // ParentName is the host's parent: Parent, else its parent label.
@@ -146,8 +151,8 @@ type Engine struct {
 	silences map[int64]*Silence
 	alerts   map[akey]*Alert
 	byID     map[uint64]*Alert
-	checks   map[string]map[string]checkInfo // host -> check -> info
-	hostSt   map[string]state.State
+	checks   map[string]map[string]checkInfo // host -> check -> info, for hosts without HostInfo.Host
+	hostSt   map[string]state.State          // (same)
 	pending  []note
 	firstAt  time.Time // oldest pending note
 	deleted  []string  // keys to delete from the db
@@ -259,26 +264,29 @@ func (e *Engine) handle(ev *event.Event) {
 	if ev.Type != event.Result && ev.Type != event.StateChange {
 		return
 	}
-	if ev.Type == event.StateChange || ev.HostNew != state.Unknown {
-		e.hostSt[ev.Host] = ev.HostNew
-	}
 	cs := ev.New
 	if ev.Type == event.Result && ev.Snap != nil {
 		cs = ev.Snap.State
 	}
-	hc := e.checks[ev.Host]
-	if hc == nil {
-		hc = map[string]checkInfo{}
-		e.checks[ev.Host] = hc
+	hi, _ := e.hostLabels(ev.Host)
+	if hi.Host == nil {
+		// No table to read states from: cache them.
+		if ev.Type == event.StateChange || ev.HostNew != state.Unknown {
+			e.hostSt[ev.Host] = ev.HostNew
+		}
+		hc := e.checks[ev.Host]
+		if hc == nil {
+			hc = map[string]checkInfo{}
+			e.checks[ev.Host] = hc
+		}
+		hc[ev.Check] = checkInfo{kind: ev.Kind, state: cs}
 	}
-	hc[ev.Check] = checkInfo{kind: ev.Kind, state: cs}
 	if ev.Type == event.Result {
 		e.results = true
 	} else if e.results {
 		return // the Result before this StateChange was evaluated already
 	}
 
-	hi, _ := e.hostLabels(ev.Host)
 	profiles, _ := hi.Labels.Get("threshold_configs")
 	set := e.rules.For(profiles)
 	lv := labelView{labels: hi.Labels, parent: hi.Parent, host: ev.Host, check: ev.Check, kind: ev.Kind}
@@ -594,6 +602,22 @@ func (e *Engine) labelViewOf(a *Alert) *labelView {
 // hostDown reports whether a host is down: its derived state if known,
 // else all of its reachability checks are down.
 func (e *Engine) hostDown(host string) bool {
+	if hi, _ := e.hostLabels(host); hi.Host != nil {
+		if s := hi.Host.Status().State; s != state.Unknown {
+			return s == state.Down
+		}
+		any := false
+		for i := range hi.Host.NumChecks() {
+			c := hi.Host.Check(i)
+			if reachability(c.Spec.Kind) {
+				any = true
+				if c.Snapshot().State != state.Down {
+					return false
+				}
+			}
+		}
+		return any
+	}
 	if s, ok := e.hostSt[host]; ok && s != state.Unknown {
 		return s == state.Down
 	}
@@ -617,6 +641,18 @@ func reachability(k obs.Kind) bool {
 
 // reachableChecks: does the host have a reachability check, and is one up?
 func (e *Engine) reachable(host string) (has, up bool) {
+	if hi, _ := e.hostLabels(host); hi.Host != nil {
+		for i := range hi.Host.NumChecks() {
+			c := hi.Host.Check(i)
+			if reachability(c.Spec.Kind) {
+				has = true
+				if s := c.Snapshot().State; s == state.Up || s == state.Degraded {
+					up = true
+				}
+			}
+		}
+		return
+	}
 	for _, c := range e.checks[host] {
 		if reachability(c.kind) {
 			has = true

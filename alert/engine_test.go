@@ -4,6 +4,7 @@ package alert
 
 import (
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -510,5 +511,83 @@ func TestPushedMetrics(t *testing.T) {
 		if a.Metric == FieldCertExpiresIn && (a.Level != Warning || a.Value != 3*86400) {
 			t.Errorf("cert alert %+v", a)
 		}
+	}
+}
+
+// tableFixture is a fixture whose hosts live in a real state table, as in
+// the daemon: HostInfo.Host is set, so the engine reads host and check
+// states from the table and keeps none of its own.
+func tableFixture(t *testing.T, hosts []state.HostSpec) (*fixture, *state.Table) {
+	t.Helper()
+	fx := newFixture(t, nil, "")
+	tab, err := state.New(hosts, &state.Config{FailuresToDown: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.e.hosts = func(name string) (HostInfo, bool) {
+		h := tab.View().Lookup(name)
+		if h == nil {
+			return HostInfo{}, false
+		}
+		return HostInfo{Labels: h.Spec.Labels, Parent: h.Spec.Parent, Host: h}, true
+	}
+	return fx, tab
+}
+
+// applyCheck applies one result to the table's check and hands the engine
+// the events the daemon's writer would publish for it.
+func applyCheck(t *testing.T, fx *fixture, tab *state.Table, host, check string, up bool) {
+	t.Helper()
+	c := tab.View().LookupCheck(host, check)
+	o := obs.Observation{At: fx.now, Outcome: obs.OK, RTT: time.Millisecond}
+	if !up {
+		o.Outcome = obs.Timeout
+	}
+	ch, err := tab.Apply(c.ID, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := event.Event{Type: event.Result, At: fx.now, Host: host, Check: check, Kind: c.Spec.Kind, Obs: &o, Snap: c.Snapshot(),
+		HostNew: ch.HostNew}
+	fx.e.Handle(&ev)
+	if ch.Changed {
+		ev.Type, ev.Old, ev.New, ev.HostOld = event.StateChange, ch.Old, ch.New, ch.HostOld
+		fx.e.Handle(&ev)
+	}
+}
+
+// TestStatesFromTable: with the daemon's table behind HostInfo.Host, a
+// parent that is down holds its children's alerts, a missing heartbeat
+// on a host that answers pings is "agent down on a reachable host", and
+// the engine caches no per-check or per-host state.
+func TestStatesFromTable(t *testing.T) {
+	a := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+	icmp := func(addr string) obs.CheckSpec {
+		return obs.CheckSpec{Name: "icmp", Kind: obs.KindICMP, Addr: a(addr), Target: addr}
+	}
+	hosts := []state.HostSpec{{Name: "gw", Addr: a("198.18.0.1"), Checks: []obs.CheckSpec{icmp("198.18.0.1")}},
+		{Name: "db1", Addr: a("198.18.0.9"), Checks: []obs.CheckSpec{icmp("198.18.0.9"), {Name: "heartbeat", Kind: obs.KindHeartbeat, Target: "heartbeat://db1"}}}}
+	for i := range 3 {
+		ip := fmt.Sprintf("198.18.0.%d", 2+i)
+		hosts = append(hosts, state.HostSpec{Name: fmt.Sprintf("c%d", i), Addr: a(ip), Parent: "gw", Checks: []obs.CheckSpec{icmp(ip)}})
+	}
+	fx, tab := tableFixture(t, hosts)
+	for i := range 3 {
+		applyCheck(t, fx, tab, fmt.Sprintf("c%d", i), "icmp", false)
+	}
+	applyCheck(t, fx, tab, "gw", "icmp", false)
+	fx.advance(3 * time.Second)
+	got := fx.expect("parent down", map[string]int{"ops": 1, "pager": 1}, "gw")
+	if !strings.Contains(got["ops"][0], "3 children held behind it") {
+		t.Errorf("message %q does not count the children", got["ops"][0])
+	}
+
+	applyCheck(t, fx, tab, "db1", "icmp", true)
+	applyCheck(t, fx, tab, "db1", "heartbeat", false)
+	fx.advance(3 * time.Second)
+	fx.expect("agent down", map[string]int{"ops": 1, "pager": 1}, "agent down on a reachable host")
+
+	if len(fx.e.checks) != 0 || len(fx.e.hostSt) != 0 {
+		t.Errorf("engine cached %d hosts' checks and %d host states beside the table", len(fx.e.checks), len(fx.e.hostSt))
 	}
 }

@@ -43,8 +43,10 @@ func AppendValues(dst []Value, e *event.Event) []Value {
 	if o != nil && !o.Outcome.Failed() && o.RTT > 0 {
 		dst = append(dst, Value{FieldRTT, o.RTT.Seconds()})
 	}
-	if s := e.Snap; s != nil && s.Stats.Results > 0 {
-		dst = append(dst, Value{FieldLoss, s.Stats.Loss})
+	if s := e.Snap; s != nil {
+		if st := s.Stats(); st.Results > 0 {
+			dst = append(dst, Value{FieldLoss, st.Loss})
+		}
 	}
 	if o == nil {
 		return dst

@@ -316,6 +316,7 @@ type hostJSON struct {
 }
 
 func hostView(h *state.Host, snap *state.Snapshot, now time.Time, detail bool) hostJSON {
+	st := snap.Stats()
 	j := hostJSON{
 		Name:        h.Spec.Name,
 		Addr:        addrText(h.Spec.Addr),
@@ -326,8 +327,8 @@ func hostView(h *state.Host, snap *state.Snapshot, now time.Time, detail bool) h
 		Transitions: snap.Transitions,
 		LastCheck:   ts(snap.Last().At),
 		LastOK:      ts(snap.LastOKAt),
-		Loss:        snap.Stats.Loss,
-		Window:      snap.Stats.Results,
+		Loss:        st.Loss,
+		Window:      st.Results,
 		Probes:      snap.Probes,
 		Failures:    snap.Failures,
 		ProblemAt:   ts(snap.ProblemAt),
@@ -340,7 +341,6 @@ func hostView(h *state.Host, snap *state.Snapshot, now time.Time, detail bool) h
 		p := snap.Problem
 		j.Problem = &p
 	}
-	st := snap.Stats
 	j.RTT.Samples = st.Samples
 	if st.Samples > 0 {
 		j.RTT.Min, j.RTT.Avg = fptr(seconds(st.Min)), fptr(seconds(st.Avg))

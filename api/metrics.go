@@ -94,9 +94,9 @@ func (s *Server) hostFamilies(nowUnix float64) []hostFamily {
 		{name: "hb_host_rtt_seconds", typ: "gauge", help: "Smoothed round-trip time (EWMA, gain 1/8).",
 			gauge: func(s *state.Snapshot) (float64, bool) { return s.EWMA.Seconds(), !s.LastOKAt.IsZero() }},
 		{name: "hb_host_rtt_stddev_seconds", typ: "gauge", help: "Standard deviation of the RTT over the last 20 results.",
-			gauge: func(s *state.Snapshot) (float64, bool) { return s.Stats.StdDev.Seconds(), s.Stats.Samples > 0 }},
+			gauge: func(s *state.Snapshot) (float64, bool) { st := s.Stats(); return st.StdDev.Seconds(), st.Samples > 0 }},
 		{name: "hb_host_loss_ratio", typ: "gauge", help: "Share of the last 20 results that failed.",
-			gauge: func(s *state.Snapshot) (float64, bool) { return s.Stats.Loss, s.Stats.Results > 0 }},
+			gauge: func(s *state.Snapshot) (float64, bool) { st := s.Stats(); return st.Loss, st.Results > 0 }},
 		{name: "hb_host_probes_total", typ: "counter", help: "Probe results recorded for the host.",
 			counter: func(s *state.Snapshot) uint64 { return s.Probes }},
 		{name: "hb_host_failures_total", typ: "counter", help: "Failed probe results (timeouts and errors).",
@@ -280,6 +280,8 @@ func (s *Server) writeEngineExtra(w io.Writer, e EngineStats) {
 		{"hb_probe_tx_timestamps_missing_total", "Replies measured with the send clock because the kernel TX timestamp never came.", e.TxMissing},
 		{"hb_probe_tx_frames_total", "Probes sent as Ethernet frames on the AF_PACKET socket (tx = packet).", e.TxFrames},
 		{"hb_probe_tx_fallback_total", "Probes the AF_PACKET path could not carry (neighbour not resolved, non-Ethernet link, no route), sent by the raw socket.", e.TxFallback},
+		{"hb_probe_rx_ring_packets_total", "Packets read from the TPACKET_V3 receive ring (rx = ring).", e.RxRing},
+		{"hb_probe_rx_ring_drops_total", "Packets the kernel dropped because the receive ring was full.", e.RxRingDrops},
 	} {
 		promtext.Family(w, c.name, "counter", c.help)
 		vm.WriteCounterUint64(w, c.name, c.v)

@@ -33,7 +33,8 @@ type Probe struct {
 	KeyID        int      `toml:"key_id"`        // --key-id
 	AcceptClear  bool     `toml:"accept_clear"`  // --accept-clear: with a key, still accept clear blobs
 	NoKernelTx   bool     `toml:"no_kernel_tx"`  // --no-kernel-tx
-	TX           string   `toml:"tx"`            // --tx: auto, packet or raw (IPv4 raw ICMP transmit path)
+	TX           string   `toml:"tx"`            // --tx: auto, packet or raw (raw ICMP/ICMPv6 transmit path)
+	RX           string   `toml:"rx"`            // --rx: auto, ring or raw (IPv4 raw ICMP receive path)
 	MaxTargets   int      `toml:"max_targets"`   // --max-targets
 	ResolveEvery Duration `toml:"resolve_every"` // --resolve-every: re-resolve hostnames (0: never)
 	StaleAfter   Duration `toml:"stale_after"`   // --stale-after: health older than this is stale
@@ -85,6 +86,7 @@ func DefaultProbe() Probe {
 		Batch:        64,
 		Proto:        "auto",
 		TX:           "auto",
+		RX:           "auto",
 		UDPPort:      50003,
 		KeyID:        1,
 		MaxTargets:   65536,
@@ -132,6 +134,11 @@ func (p *Probe) Validate() error {
 	case "auto", "packet", "raw":
 	default:
 		bad("tx", "must be auto, packet or raw, got %q", p.TX)
+	}
+	switch p.RX {
+	case "auto", "ring", "raw":
+	default:
+		bad("rx", "must be auto, ring or raw, got %q", p.RX)
 	}
 	if p.UDPPort < 1 || p.UDPPort > 65535 {
 		bad("udp_port", "must be 1-65535, got %d", p.UDPPort)

@@ -10,10 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/obs"
@@ -111,4 +113,144 @@ func BenchmarkPipelineMemory(b *testing.B) {
 			b.ReportMetric(perHost, "bytes/host")
 		})
 	}
+}
+
+// fleetSource is a source that answers for every check it is handed, as
+// the prober engine would for a fleet of hosts that reply: rounds of one
+// result per check, paced at rate results/s, ~1 % of them timeouts (so
+// checks change state and carry a problem text). done is closed after the
+// last round.
+type fleetSource struct {
+	keepSource
+	rounds int
+	rate   int
+	done   chan struct{}
+	gen    uint64
+}
+
+func (s *fleetSource) SetChecks(gen uint64, cs []obs.Check) {
+	s.mu.Lock()
+	s.gen, s.checks = gen, cs
+	s.mu.Unlock()
+}
+
+func (s *fleetSource) Run(ctx context.Context, sink obs.Sink) error {
+	defer close(s.done)
+	s.mu.Lock()
+	cs, gen := s.checks, s.gen
+	s.mu.Unlock()
+	const batch = 1000
+	tick := time.NewTicker(time.Second * batch / time.Duration(s.rate))
+	defer tick.Stop()
+	for r := range s.rounds {
+		for i := 0; i < len(cs); i += batch {
+			now := time.Now()
+			for j := i; j < min(i+batch, len(cs)); j++ {
+				o := obs.Observation{At: now, Outcome: obs.OK, RTT: time.Duration(200+j%800) * time.Microsecond, Method: obs.MethodKernelTxRx}
+				if (j+r)%100 == 0 {
+					o = obs.Observation{At: now, Outcome: obs.Timeout}
+				}
+				sink.Observe(gen, cs[j].ID, o)
+			}
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// BenchmarkDaemonMemory is the live heap of the whole daemon per host at
+// 100k icmp hosts after they have all reported a few times: the table and
+// its snapshots, the store (a real database in a temp dir) with its
+// per-check rollups, the alert engine, the dashboard and its stream hub,
+// the RTT histograms, the event bus and its subscribers' queues, the API
+// listener: everything Run starts except the prober engine, replaced by a
+// source that answers for the fleet (3 rounds at 50k results/s). Reported
+// as bytes/host (live heap after a GC, minus the heap before New) and
+// heap-MB. With HB_HEAPPROFILE_DIR set it writes the profile there
+// (daemon.heap).
+func BenchmarkDaemonMemory(b *testing.B) {
+	const n = 100000
+	text := pipelineTargets("icmp", n)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var perHost, heapMB float64
+	for range b.N {
+		cfg := config.DefaultProbe()
+		cfg.Targets = "-"
+		cfg.API.Listen = "127.0.0.1:0"
+		cfg.Store.DB = filepath.Join(b.TempDir(), "hb.db")
+		cfg.MaxTargets = n
+		cfg.ResolveEvery = 0
+		src := &fleetSource{keepSource: keepSource{kinds: []obs.Kind{obs.KindICMP}}, rounds: 3, rate: 50000, done: make(chan struct{})}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		m, err := New(context.Background(), cfg, "", Options{Sources: []obs.Source{src}, Log: log, Stdin: strings.NewReader(text)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		runErr := make(chan error, 1)
+		go func() { runErr <- m.Run(ctx) }()
+		<-src.done
+		// Let the writer and the subscribers drain what is queued.
+		for range 100 {
+			if st := m.WriterStats(); st.Applied+st.Rejected+st.Stale >= st.Observed {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		time.Sleep(time.Second)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perHost = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
+		heapMB = float64(after.HeapAlloc) / 1e6
+		if dir := os.Getenv("HB_HEAPPROFILE_DIR"); dir != "" {
+			f, err := os.Create(filepath.Join(dir, "daemon.heap"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+		if st := m.WriterStats(); st.Applied < 3*n*9/10 {
+			b.Fatalf("applied %d of %d results", st.Applied, 3*n)
+		}
+		cancel()
+		if err := <-runErr; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(perHost, "bytes/host")
+	b.ReportMetric(heapMB, "heap-MB")
+	// The process as the kernel sees it (the test binary included), and
+	// what of it the Go runtime has mapped and not released: the rest is
+	// outside Go's heap (SQLite's allocations, through modernc's libc).
+	if rss, hwm := procStatus("VmRSS:"), procStatus("VmHWM:"); rss > 0 {
+		sm := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}}
+		metrics.Read(sm)
+		b.ReportMetric(sm[2].Value.Float64(), "gc-cpu-s")
+		b.ReportMetric(float64(rss)/(1<<20), "rss-MiB")
+		b.ReportMetric(float64(hwm)/(1<<20), "peak-rss-MiB")
+		b.ReportMetric(float64(sm[0].Value.Uint64()-sm[1].Value.Uint64())/(1<<20), "go-mapped-MiB")
+	}
+}
+
+// procStatus is a /proc/self/status field in bytes (0 if unreadable).
+func procStatus(field string) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, field); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
+			return kb << 10
+		}
+	}
+	return 0
 }

@@ -146,11 +146,9 @@ func New(ctx context.Context, cfg config.Probe, path string, o Options) (_ *Moni
 		return nil, err
 	}
 	m.w = newWriter(m.table, m.bus, m.log, o.Queue)
-	if o.Sources != nil {
-		m.sources = o.Sources
-	} else if m.sources, err = m.buildSources(&m.cfg); err != nil {
-		return nil, err
-	}
+	// The store before the sources: the push event log writes through
+	// the store's writer (monitor/push.go), so it must close first
+	// (closers run in reverse order).
 	if !o.NoStore {
 		if err := m.openStore(&m.cfg); err != nil {
 			return nil, err
@@ -158,6 +156,11 @@ func New(ctx context.Context, cfg config.Probe, path string, o Options) (_ *Moni
 		m.closers = append(m.closers, m.closeStore)
 		m.restore(ctx)
 		m.setStoreHosts(m.targets.hosts)
+	}
+	if o.Sources != nil {
+		m.sources = o.Sources
+	} else if m.sources, err = m.buildSources(&m.cfg); err != nil {
+		return nil, err
 	}
 	m.targets.trim() // the table holds the hosts now
 	if err := m.openAlerts(&m.cfg); err != nil {
@@ -370,8 +373,10 @@ func (m *Monitor) applyTargets(ctx context.Context, hosts []targets.Host, why st
 	if !m.w.do(ctx, func() {
 		if r, err = m.table.Reload(specs); err == nil {
 			// On the writer: the bus has one publisher.
-			m.bus.Publish(event.Event{Type: event.Message, At: now().UTC(), Level: event.LevelInfo, Source: "hb",
+			at := now().UTC()
+			m.bus.Publish(event.Event{Type: event.Message, At: at, Level: event.LevelInfo, Source: "hb",
 				Text: fmt.Sprintf("targets applied (%s): %d checks added, %d removed, %d kept", why, r.Added, r.Removed, r.Kept)})
+			m.w.hostChanges(r.Hosts, at, why)
 		}
 	}) {
 		return false
@@ -451,6 +456,7 @@ func restartKeys(a, b *config.Probe) []string {
 	check("accept_clear", a.AcceptClear, b.AcceptClear)
 	check("no_kernel_tx", a.NoKernelTx, b.NoKernelTx)
 	check("tx", a.TX, b.TX)
+	check("rx", a.RX, b.RX)
 	check("stale_after", a.StaleAfter, b.StaleAfter)
 	check("store", a.Store, b.Store)
 	check("api", a.API, b.API)
@@ -578,7 +584,14 @@ func (m *Monitor) registerQueued(ctx context.Context, batch []*regReq) {
 		}
 	}
 	var err error
-	if !m.w.do(ctx, func() { _, err = m.table.Reload(specs) }) {
+	if !m.w.do(ctx, func() {
+		var rr state.ReloadResult
+		if rr, err = m.table.Reload(specs); err == nil {
+			// An added check starts unknown, which the rule does not
+			// count: this finds nothing unless the rule changes.
+			m.w.hostChanges(rr.Hosts, now().UTC(), "register")
+		}
+	}) {
 		err = ctx.Err()
 	}
 	if err != nil {

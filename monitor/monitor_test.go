@@ -18,6 +18,7 @@ import (
 	"github.com/hbmon/hb/event"
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/state"
+	"github.com/hbmon/hb/store"
 )
 
 // testSource is a source written in the test: it serves the kinds it is
@@ -388,5 +389,68 @@ func BenchmarkCore(b *testing.B) {
 				b.Fatalf("applied %d of %d", st.Applied, i)
 			}
 		})
+	}
+}
+
+// TestReloadHostStateChange: a reload that changes a host's derived state
+// without any observation (its failing check removed) publishes a host
+// state change on the bus, which the store files as the host's history
+// (and which leaves the remaining check's own state alone).
+func TestReloadHostStateChange(t *testing.T) {
+	src := newTestSource(obs.KindTCP)
+	f := start(t, t.TempDir(), "tcp://198.18.0.1:22 name=db\ntcp://198.18.0.1:5432 name=db\ntcp://198.18.0.2:22 name=web\n", src, true)
+	sub := f.m.Bus().Subscribe("test-sink", 64, event.StateChange)
+	defer sub.Close()
+	src.emit("db", "tcp:22", ok(1))
+	src.emit("db", "tcp:5432", timeout(2))
+	src.emit("db", "tcp:5432", timeout(3))
+	src.emit("web", "tcp:22", ok(1))
+	waitFor(t, "db degraded", func() bool {
+		v := f.m.Table().View()
+		return v.Lookup("db").Status().State == state.Degraded && v.Lookup("web").Status().State == state.Up
+	})
+	for drained := false; !drained; { // the checks' own state changes
+		select {
+		case <-sub.C():
+		case <-time.After(200 * time.Millisecond):
+			drained = true
+		}
+	}
+
+	os.WriteFile(f.targets, []byte("tcp://198.18.0.1:22 name=db\ntcp://198.18.0.2:22 name=web\n"), 0o644)
+	f.reload <- struct{}{}
+	e := next(t, sub)
+	if e.Type != event.StateChange || e.Host != "db" || e.HostOld != state.Degraded || e.HostNew != state.Up ||
+		e.Check != "tcp:22" || e.Old != state.Up || e.New != state.Up || e.Snap == nil || !strings.Contains(e.Text, "SIGHUP") {
+		t.Fatalf("host event after the reload: %+v", e)
+	}
+	select {
+	case e := <-sub.C():
+		t.Fatalf("a second state change (web did not change): %+v", e)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if s := f.m.Table().View().Lookup("db").Status(); s.State != state.Up {
+		t.Fatalf("db after the reload: %+v", s)
+	}
+
+	st := f.m.store.st
+	if err := st.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	hist, err := st.StateChanges(context.Background(), store.Query{Host: "db", HostChanges: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) == 0 || hist[0].HostFrom != "degraded" || hist[0].HostTo != "up" || hist[0].From != "up" || hist[0].To != "up" {
+		t.Fatalf("db's host history, newest first: %+v", hist)
+	}
+	recs, err := st.Checks(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.Host == "db" && r.Name == "tcp:22" && (r.State != state.Up || !r.StateSince.Equal(at(1))) {
+			t.Errorf("tcp:22's stored state moved with the host event: %+v", r)
+		}
 	}
 }

@@ -190,6 +190,13 @@ func EngineConfig(c *config.Probe) (prober.Config, error) {
 			return prober.Config{}, err
 		}
 	}
+	rx := prober.RXAuto
+	if c.RX != "" {
+		var err error
+		if rx, err = prober.ParseRX(c.RX); err != nil {
+			return prober.Config{}, err
+		}
+	}
 	key, err := LoadKey(c.KeyFile, c.KeyID)
 	if err != nil {
 		return prober.Config{}, err
@@ -197,7 +204,7 @@ func EngineConfig(c *config.Probe) (prober.Config, error) {
 	return prober.Config{
 		Proto: proto, Interval: c.Interval.D(), Timeout: c.Timeout.D(), Rate: c.Rate, Batch: c.Batch,
 		Key: key, AcceptClear: c.AcceptClear, StaleAfter: c.StaleAfter.D(), UDPPort: c.UDPPort, NoKernelTx: c.NoKernelTx,
-		TX: tx,
+		TX: tx, RX: rx,
 	}, nil
 }
 

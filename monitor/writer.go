@@ -4,6 +4,7 @@ package monitor
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -177,6 +178,33 @@ func (w *writer) apply(gen uint64, id int, o *obs.Observation) {
 		e.Type = event.StateChange
 		w.bus.Publish(e)
 		w.logChange(&ch, snap, o)
+	}
+}
+
+// hostChanges publishes a StateChange for each host whose derived state a
+// reload (or registration) changed without any observation: a check
+// removed, added or reset. The event is the host's: it names the host's
+// first check, whose own state did not change (Old == New), so sinks that
+// key by check (the store's history, the dashboard) file it under the host
+// and its history shows the host's transition; Text says why. On the
+// writer (the bus has one publisher).
+func (w *writer) hostChanges(hcs []state.HostChange, at time.Time, why string) {
+	for _, hc := range hcs {
+		c := hc.Host.Check(0)
+		if c == nil {
+			continue
+		}
+		snap := c.Snapshot()
+		e := event.Event{Type: event.StateChange, At: at, Host: c.Spec.Host, Check: c.Spec.Name, Kind: c.Spec.Kind,
+			Old: snap.State, New: snap.State, HostOld: hc.Old, HostNew: hc.New, Snap: snap, Source: "hb",
+			Text: fmt.Sprintf("host %s: %s -> %s (targets applied, %s: its checks changed)", c.Spec.Host, hc.Old, hc.New, why)}
+		w.bus.Publish(e)
+		lvl := slog.LevelInfo
+		if hc.New == state.Down || hc.New == state.Degraded {
+			lvl = slog.LevelWarn
+		}
+		w.log.Log(context.Background(), lvl, "host state change", "host", c.Spec.Host, "from", hc.Old.String(),
+			"to", hc.New.String(), "why", why)
 	}
 }
 

@@ -103,6 +103,7 @@ for arch in $ARCHES; do
 		cp "packaging/sysusers.d/$pkg.conf" "$st/sysusers.conf"
 		cp "$(example_config "$pkg")" "$st/$pkg.toml"
 		cp packaging/targets.example "$st/targets"
+		cp packaging/alerts.example.toml "$st/alerts.example.toml"
 		cp "packaging/lintian-overrides/$pkg" "$st/lintian-overrides"
 		awk -v m="$modules" '$0 == "@MODULES@" { print m; next } { print }' packaging/copyright >"$st/copyright"
 		if [ "$pkg" = hb-probe ]; then man=hb-probe.1 bin=/usr/bin/hb-probe setcap=yes; else man=hb-responder.8 bin=/usr/sbin/hb-responder setcap=no; fi

@@ -206,6 +206,19 @@ done
 check "/etc/hb/targets is a conffile of hb-probe" sh -c "chroot '$chroot_dir' dpkg-query -W -f='\${Conffiles}\n' hb-probe | grep -q '/etc/hb/targets '"
 check "man pages hb-probe(1) and hb-responder(8)" test -s "$chroot_dir/usr/share/man/man1/hb-probe.1.gz" -a -s "$chroot_dir/usr/share/man/man8/hb-responder.8.gz"
 check "copyright and changelog.Debian.gz" test -s "$chroot_dir/usr/share/doc/hb-probe/copyright" -a -s "$chroot_dir/usr/share/doc/hb-responder/changelog.Debian.gz"
+# The personalities: links to hb-probe, chosen by argv[0] (cmd/hb-probe).
+for l in hb-fping pingstate; do
+	check "/usr/bin/$l is a link to hb-probe" sh -c "[ -L '$chroot_dir/usr/bin/$l' ] && [ \"\$(chroot '$chroot_dir' readlink -f /usr/bin/$l)\" = /usr/bin/hb-probe ]"
+	check "man page $l(1) is a link to hb-probe(1)" sh -c "[ \"\$(chroot '$chroot_dir' readlink -f /usr/share/man/man1/$l.1.gz)\" = /usr/share/man/man1/hb-probe.1.gz ]"
+done
+check "hb-fping 127.0.0.1 runs fping's command line (\"127.0.0.1 is alive\")" sh -c "chroot '$chroot_dir' /usr/bin/env -i PATH=/usr/bin /usr/bin/hb-fping 127.0.0.1 | grep -qx '127.0.0.1 is alive'"
+check "pingstate --help is pingstate's command line" sh -c "chroot '$chroot_dir' /usr/bin/env -i PATH=/usr/bin /usr/bin/pingstate --help 2>&1 | grep -q '^Usage: pingstate --protocol tcp|http|https'"
+ex=/usr/share/doc/hb-probe/examples/alerts.example.toml
+check "$ex shipped, not a conffile" sh -c "[ -s '$chroot_dir$ex' ] && ! chroot '$chroot_dir' dpkg-query -W -f='\${Conffiles}\n' hb-probe | grep -q alerts"
+check "hb-probe check-config accepts the shipped $ex" in_chroot /usr/bin/hb-probe check-config --config "$ex"
+for p in hb-probe hb-responder; do
+	check "$p.service reloads with SIGHUP (ExecReload)" grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$chroot_dir/lib/systemd/system/$p.service"
+done
 caps=$(in_chroot getcap /usr/bin/hb-probe 2>&1 || true)
 echo "      getcap: $caps"
 check "getcap /usr/bin/hb-probe is cap_net_raw=ep" sh -c "printf '%s' '$caps' | grep -Eq 'cap_net_raw[=+]ep'"
@@ -365,6 +378,10 @@ for r in "$dist"/hb-probe-"$v1".*.rpm "$dist"/hb-responder-"$v1".*.rpm; do
 	scripts=$(rpm -qp --scripts "$r" 2>&1) || true
 	check "$b: postinstall, preuninstall, postuninstall scriptlets" sh -c "printf '%s\n' \"\$1\" | grep -q '^postinstall scriptlet' && printf '%s\n' \"\$1\" | grep -q '^preuninstall scriptlet' && printf '%s\n' \"\$1\" | grep -q '^postuninstall scriptlet'" _ "$scripts"
 	if [ "$p" = hb-probe ]; then
+		for f in /usr/bin/hb-fping /usr/bin/pingstate /usr/share/man/man1/pingstate.1.gz /usr/share/doc/hb-probe/examples/alerts.example.toml; do
+			check "$b: contains $f" sh -c "printf '%s\n' \"\$1\" | grep -qx '$f'" _ "$list"
+		done
+		check "$b: /usr/bin/pingstate and /usr/bin/hb-fping are links to hb-probe" sh -c "rpm -qp --qf '[%{FILENAMES} -> %{FILELINKTOS}\n]' '$r' | grep -qx '/usr/bin/pingstate -> hb-probe' && rpm -qp --qf '[%{FILENAMES} -> %{FILELINKTOS}\n]' '$r' | grep -qx '/usr/bin/hb-fping -> hb-probe'"
 		check "$b: postinstall runs setcap" sh -c "printf '%s\n' \"\$1\" | grep -q 'setcap cap_net_raw+ep'" _ "$scripts"
 		check "$b: requires libcap (setcap)" sh -c "printf '%s\n' \"\$1\" | grep -qx 'libcap'" _ "$reqs"
 	fi
@@ -377,6 +394,7 @@ check "rpm --initdb (private database)" rpmc --initdb
 check "rpm -i --nodeps hb-probe hb-responder ($rpmarch)" rpmc -i --nodeps \
 	"$dist"/hb-probe-"$v1"."$rpmarch".rpm "$dist"/hb-responder-"$v1"."$rpmarch".rpm
 check "rpm: files in place" test -x "$chroot_dir/usr/bin/hb-probe" -a -x "$chroot_dir/usr/sbin/hb-responder" -a -s "$chroot_dir/usr/lib/systemd/system/hb-probe.service"
+check "rpm: pingstate link and alerts example in place" test -L "$chroot_dir/usr/bin/pingstate" -a -s "$chroot_dir/usr/share/doc/hb-probe/examples/alerts.example.toml"
 check "rpm scriptlet: users created" sh -c "chroot '$chroot_dir' getent passwd hb-probe && chroot '$chroot_dir' getent passwd hb-responder"
 check "rpm scriptlet: getcap cap_net_raw=ep" sh -c "chroot '$chroot_dir' getcap /usr/bin/hb-probe | grep -Eq 'cap_net_raw[=+]ep'"
 check "rpm scriptlet: /etc/hb/hb-probe.toml root:hb-probe 640" sh -c "[ \"\$(chroot '$chroot_dir' stat -c '%U:%G %a' /etc/hb/hb-probe.toml)\" = 'root:hb-probe 640' ]"

@@ -47,12 +47,15 @@ type Mode struct {
 	// Result records the method that actually measured it.
 	Timestamps TSMethod
 	Reason     string // one line: why this socket and timestamp method
-	// TX is how IPv4 probes leave: "packet" (AF_PACKET frames, raw
-	// fallback per target) or "raw".
+	// TX is how raw ICMP (IPv4 and IPv6) probes leave: "packet"
+	// (AF_PACKET frames, raw fallback per target) or "raw".
 	TX TX
+	// RX is how IPv4 replies arrive: "ring" (a TPACKET_V3 ring on an
+	// AF_PACKET socket) or "raw" (recvmmsg on the raw socket).
+	RX RX
 }
 
-// TX selects the transmit path of raw IPv4 ICMP probes (config tx).
+// TX selects the transmit path of raw ICMP and ICMPv6 probes (config tx).
 type TX uint8
 
 const (
@@ -80,10 +83,41 @@ func ParseTX(s string) (TX, error) {
 	return TXAuto, fmt.Errorf("tx %q: want auto, packet or raw", s)
 }
 
+// RX selects the receive path of raw IPv4 ICMP replies (config rx).
+type RX uint8
+
+const (
+	RXAuto RX = iota // ring when the AF_PACKET ring opens, else raw
+	RXRing           // a TPACKET_V3 receive ring; New fails without it
+	RXRaw            // recvmmsg on the raw socket
+)
+
+var rxNames = [...]string{"auto", "ring", "raw"}
+
+func (r RX) String() string {
+	if int(r) < len(rxNames) {
+		return rxNames[r]
+	}
+	return "invalid"
+}
+
+// ParseRX parses "auto", "ring" or "raw".
+func ParseRX(s string) (RX, error) {
+	for i, n := range rxNames {
+		if s == n {
+			return RX(i), nil
+		}
+	}
+	return RXAuto, fmt.Errorf("rx %q: want auto, ring or raw", s)
+}
+
 func (m Mode) String() string {
 	tx := ""
 	if m.TX == TXPacket {
 		tx = ", AF_PACKET transmit"
+	}
+	if m.RX == RXRing {
+		tx += ", TPACKET_V3 receive ring"
 	}
 	return fmt.Sprintf("%s sockets%s, %s timestamps: %s", m.Socket, tx, m.Timestamps, m.Reason)
 }
@@ -104,8 +138,9 @@ type Config struct {
 	// Jitter moves each firing by up to ±Jitter. Default Interval/20.
 	Jitter time.Duration
 	// Rate limits probes per second over all targets (the global token
-	// bucket). 0 (or negative): unlimited, as config's rate = 0; the
-	// default 10,000 is config's.
+	// bucket, 100 ms deep: a late loop catches up in bursts of up to that
+	// much). 0 (or negative): unlimited, as config's rate = 0; the default
+	// 10,000 is config's.
 	Rate int
 	// Batch is the sendmmsg/recvmmsg batch size. Default 64.
 	Batch int
@@ -137,11 +172,16 @@ type Config struct {
 	// and OS thread, so sending and the kernel's per-packet work use
 	// every CPU. Default 1: one loop, as Run always uses.
 	Shards int
-	// TX is the transmit path of raw IPv4 ICMP probes: TXAuto (default)
-	// uses AF_PACKET frames when that socket opens and the route tables
-	// load, TXPacket requires it, TXRaw never uses it. Ping and UDP
-	// sockets, IPv6 and lo always use their socket's own path.
+	// TX is the transmit path of raw ICMP and ICMPv6 probes: TXAuto
+	// (default) uses AF_PACKET frames when that socket opens and the route
+	// tables load, TXPacket requires it, TXRaw never uses it. Ping and UDP
+	// sockets, and targets on lo, always use their socket's own path.
 	TX TX
+	// RX is the receive path of raw IPv4 ICMP replies: RXAuto (default)
+	// reads them from a TPACKET_V3 ring on an AF_PACKET socket when it
+	// opens, RXRing requires it, RXRaw reads the raw socket (recvmmsg).
+	// Ping and UDP sockets and IPv6 always read their own socket.
+	RX RX
 }
 
 func (c *Config) defaults() {
@@ -179,6 +219,7 @@ type counters struct {
 	wrongSrc, unmatched, icmpErrors, timeouts, txStamps, stalls atomic.Uint64
 	txMissing, healthOK               atomic.Uint64
 	txPacket, txFallback              atomic.Uint64
+	rxRing, rxRingDrops               atomic.Uint64
 	noCookie, hbm2Refused, downgrades atomic.Uint64
 	blobErrors                        [wire.NumErrKinds]atomic.Uint64
 }
@@ -209,6 +250,7 @@ func (c *counters) snapshot() Stats {
 		TxStamps: c.txStamps.Load(), Stalls: c.stalls.Load(),
 		TxMissing: c.txMissing.Load(), HealthOK: c.healthOK.Load(),
 		TxPacket: c.txPacket.Load(), TxFallback: c.txFallback.Load(),
+		RxRing: c.rxRing.Load(), RxRingDrops: c.rxRingDrops.Load(),
 		NoCookie: c.noCookie.Load(), HBM2Refused: c.hbm2Refused.Load(), Downgrades: c.downgrades.Load(),
 	}
 	for i := range st.BlobErrors {

@@ -135,4 +135,8 @@ type Stats struct {
 	// packet); TxFallback: probes that socket could not carry (neighbour
 	// not resolved, non-Ethernet link, no route), sent by the raw socket.
 	TxPacket, TxFallback uint64
+	// RxRing: packets read from the TPACKET_V3 receive ring (rx = ring;
+	// also counted in Received); RxRingDrops: packets the kernel dropped
+	// because the ring was full (PACKET_STATISTICS).
+	RxRing, RxRingDrops uint64
 }

@@ -14,13 +14,14 @@ import (
 	"unsafe"
 
 	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
-// pktSock is the IPv4 raw ICMP socket with an AF_PACKET transmit path
-// (tx = packet): probes leave as prebuilt Ethernet frames through one
-// AF_PACKET socket with PACKET_QDISC_BYPASS (no IP output path, no
-// qdisc), addressed to the next hop's MAC from the kernel's route and
+// pktSock is a raw ICMP socket (IPv4, or ICMPv6 with v6 set) with an
+// AF_PACKET transmit path (tx = packet): probes leave as prebuilt
+// Ethernet frames through one AF_PACKET socket with PACKET_QDISC_BYPASS
+// (no IP output path, no qdisc), addressed to the next hop's MAC from the kernel's route and
 // neighbour tables. Replies are still read from the raw socket (kernel RX
 // stamps); probes to targets whose next hop has no frame path (neighbour
 // not resolved, not Ethernet, no route) go out of the raw socket, which
@@ -50,6 +51,16 @@ type pktSock struct {
 	ipid         uint16
 	stats        *counters // set by the engine
 
+	// IPv6 (txpacket6_linux.go): the tables and hops instead of the
+	// IPv4 ones above.
+	v6      bool
+	nl6     *netlink.Conn // raw route and link dumps; nil in unit tests
+	rawFD   int           // the raw socket, read for the hop limit; 0 in unit tests
+	tab6    l6tables
+	hops6   []l6hop
+	hopIdx6 map[hop6Key]int32
+	byDst6  map[[16]byte]int32
+
 	frames  [][]byte
 	iov     []unix.Iovec
 	msgs    []unix.Mmsghdr
@@ -61,21 +72,22 @@ type pktSock struct {
 }
 
 const (
-	tableRefresh = 30 * time.Second       // routes, links, neighbours
-	changeReload = 250 * time.Millisecond // least gap between reloads on route/link/address changes
-	neighRetry   = 20 * time.Millisecond  // neighbours, while some fell back
-	pktSockBatch = 1024                   // Config.Batch's cap
-	pktFrameLen  = frameHdrLn + maxPacket // room for any probe
+	tableRefresh = 30 * time.Second        // routes, links, neighbours
+	changeReload = 250 * time.Millisecond  // least gap between reloads on route/link/address changes
+	neighRetry   = 20 * time.Millisecond   // neighbours, while some fell back
+	pktSockBatch = 1024                    // Config.Batch's cap
+	pktFrameLen  = frame6HdrLn + maxPacket // room for any probe
 )
 
-// newPktSock opens the AF_PACKET socket next to the raw IPv4 ICMP socket
-// raw and loads the kernel's tables. plen is the ICMP probe length.
-func newPktSock(raw int, cfg *Config, plen int) (*pktSock, error) {
+// newPktSock opens the AF_PACKET socket next to the raw ICMP socket raw
+// (ICMPv6 when v6) and loads the kernel's tables. plen is the ICMP probe
+// length.
+func newPktSock(raw int, cfg *Config, plen int, v6 bool) (*pktSock, error) {
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, os.NewSyscallError("socket AF_PACKET", err)
 	}
-	p := &pktSock{raw: fdSock(raw), pkt: fdSock(fd), plen: plen, mon: -1}
+	p := &pktSock{raw: fdSock(raw), pkt: fdSock(fd), plen: plen, mon: -1, v6: v6, rawFD: raw}
 	fail := func(err error) (*pktSock, error) {
 		unix.Close(fd)
 		if p.mon >= 0 {
@@ -83,6 +95,9 @@ func newPktSock(raw int, cfg *Config, plen int) (*pktSock, error) {
 		}
 		if p.nl != nil {
 			p.nl.Close()
+		}
+		if p.nl6 != nil {
+			p.nl6.Close()
 		}
 		return nil, err
 	}
@@ -103,13 +118,22 @@ func newPktSock(raw int, cfg *Config, plen int) (*pktSock, error) {
 	if err != nil {
 		return fail(fmt.Errorf("rtnetlink: %w", err))
 	}
+	if v6 {
+		if p.nl6, err = netlink.Dial(unix.NETLINK_ROUTE, nil); err != nil {
+			return fail(fmt.Errorf("rtnetlink: %w", err))
+		}
+	}
 	// A route, address or link change (a blackhole route added, an
 	// interface down, a gateway moved) reloads the tables at once rather
 	// than at the next tableRefresh: frames bypass the IP output path, so
 	// only the tables stand between a probe and a route that no longer
 	// holds. Without the subscription the periodic refresh remains.
 	if mon, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE); err == nil {
-		if unix.Bind(mon, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: unix.RTMGRP_LINK | unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV4_ROUTE | unix.RTMGRP_NEIGH}) == nil {
+		groups := uint32(unix.RTMGRP_LINK | unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV4_ROUTE | unix.RTMGRP_NEIGH)
+		if v6 {
+			groups = unix.RTMGRP_LINK | unix.RTMGRP_IPV6_IFADDR | unix.RTMGRP_IPV6_ROUTE | unix.RTMGRP_NEIGH
+		}
+		if unix.Bind(mon, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: groups}) == nil {
 			p.mon, p.monBuf = mon, make([]byte, 16<<10)
 		} else {
 			unix.Close(mon)
@@ -138,6 +162,9 @@ func (p *pktSock) initBuffers() {
 		p.msgs[i].Hdr.Namelen = unix.SizeofSockaddrLinklayer
 		p.sll[i].Family = unix.AF_PACKET
 		p.sll[i].Protocol = htons(unix.ETH_P_IP)
+		if p.v6 {
+			p.sll[i].Protocol = htons(unix.ETH_P_IPV6)
+		}
 		p.sll[i].Halen = 6
 	}
 	for i := range p.keymap {
@@ -165,6 +192,13 @@ func (p *pktSock) load(now time.Time) error {
 		}
 		k.ether = l.Type == unix.ARPHRD_ETHER && k.mac != [6]byte{}
 		t.links[int32(l.Index)] = k
+	}
+	if p.v6 {
+		if err := p.load6(t.links); err != nil {
+			return err
+		}
+		p.loaded, p.neighAt = now, now
+		return nil
 	}
 	addrs, err := p.nl.Address.List()
 	if err != nil {
@@ -229,6 +263,10 @@ func (p *pktSock) loadNeigh() error {
 	if err != nil {
 		return fmt.Errorf("rtnetlink neighbours: %w", err)
 	}
+	if p.v6 {
+		p.loadNeigh6(ns)
+		return nil
+	}
 	p.tab.neigh = make(map[neighKey][6]byte, len(ns))
 	for _, n := range ns {
 		if n.Family != unix.AF_INET || n.State&nudValid == 0 || n.Attributes == nil || len(n.Attributes.LLAddress) != 6 {
@@ -270,6 +308,10 @@ func (p *pktSock) refresh(now time.Time) {
 	if p.loadNeigh() != nil {
 		return
 	}
+	if p.v6 {
+		p.refreshHops6()
+		return
+	}
 	for i := range p.hops {
 		h := &p.hops[i]
 		if h.sum == 0 { // no frame path at all (no route, not Ethernet)
@@ -308,17 +350,22 @@ func (p *pktSock) sendmmsg(msgs []unix.Mmsghdr) (int, error) {
 	done := 0
 	for done < len(msgs) {
 		// A run of one path.
-		first := p.hopOf(&msgs[done])
-		pkt, why := first.ok, first.fallback
+		pkt, why := p.path(&msgs[done])
 		end := done + 1
-		for end < len(msgs) && end-done < pktSockBatch && p.hopOf(&msgs[end]).ok == pkt {
+		for end < len(msgs) && end-done < pktSockBatch {
+			if ok, _ := p.path(&msgs[end]); ok != pkt {
+				break
+			}
 			end++
 		}
 		var n int
 		var err error
 		s := 0
 		if pkt {
-			for k := done; k < end; k++ {
+			for k := done; k < end && p.v6; k++ {
+				p.put6(k-done, &msgs[k])
+			}
+			for k := done; k < end && !p.v6; k++ {
 				h := &msgs[k].Hdr
 				dst := [4]byte(unsafe.Slice(h.Name, 8)[4:8])
 				hp := p.hop(ip4u(dst))
@@ -359,6 +406,16 @@ func (p *pktSock) sendmmsg(msgs []unix.Mmsghdr) (int, error) {
 		done += n
 	}
 	return done, nil
+}
+
+// path says whether message m goes as a frame, and if not why.
+func (p *pktSock) path(m *unix.Mmsghdr) (bool, string) {
+	if p.v6 {
+		h := p.hop6(dst6(m))
+		return h.ok, h.fallback
+	}
+	h := p.hopOf(m)
+	return h.ok, h.fallback
 }
 
 func (p *pktSock) hopOf(m *unix.Mmsghdr) *l2hop {
@@ -408,6 +465,9 @@ func (p *pktSock) close() error {
 	if p.nl != nil {
 		err = errors.Join(err, p.nl.Close())
 	}
+	if p.nl6 != nil {
+		err = errors.Join(err, p.nl6.Close())
+	}
 	return errors.Join(p.pkt.close(), p.raw.close(), err)
 }
 
@@ -440,6 +500,9 @@ func (p *pktSock) describe() string {
 		}
 	}
 	ifs = uniq(ifs)
+	if p.v6 {
+		return fmt.Sprintf("IPv6 probes sent as Ethernet frames on an AF_PACKET socket (PACKET_QDISC_BYPASS; next-hop MACs from the IPv6 route and NDP neighbour tables; interfaces %s); targets without a resolved neighbour, or behind a non-Ethernet link, go through the raw ICMPv6 socket", strings.Join(p.ifaces6(), ","))
+	}
 	return fmt.Sprintf("IPv4 probes sent as Ethernet frames on an AF_PACKET socket (PACKET_QDISC_BYPASS; next-hop MACs from the route and neighbour tables; interfaces %s); targets without a resolved neighbour, or behind a non-Ethernet link, go through the raw socket", strings.Join(ifs, ","))
 }
 

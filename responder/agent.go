@@ -59,11 +59,15 @@ type AgentConfig struct {
 // Sink and to the userspace responders; it keeps the token and address
 // maps current and writes the status file.
 type Agent struct {
-	cfg  AgentConfig
+	cfg  AgentConfig // Key, HBM2, Interval and UDPPort change only through Reconfigure
 	coll *Collector
-	seal *wire.Sealer // boot id, generation, sealing: no nonce ever repeats
-	sink Sink         // nil in userspace-only mode
+	seal atomic.Pointer[wire.Sealer] // boot id, generation, sealing: no nonce ever repeats
+	sink Sink                        // nil in userspace-only mode
 	log  *slog.Logger
+
+	hbm2     atomic.Bool
+	interval atomic.Int64  // ns
+	wake     chan struct{} // Reconfigure: sample now
 
 	blob atomic.Pointer[[]byte] // the current blob, for the userspace responders
 
@@ -71,7 +75,7 @@ type Agent struct {
 	status Status
 	udp    func() UDPCounters
 
-	keyMu      sync.Mutex // guards net and lastMinute (the key loop and Step)
+	keyMu      sync.Mutex // guards net, lastMinute and cfg.Key (the key loop, Step, Reconfigure)
 	net        Net
 	haveNet    bool
 	lastMinute uint64
@@ -102,7 +106,10 @@ func NewAgent(cfg AgentConfig, sink Sink) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, coll: c, seal: seal, sink: sink, log: cfg.Logger}
+	a := &Agent{cfg: cfg, coll: c, sink: sink, log: cfg.Logger, wake: make(chan struct{}, 1)}
+	a.seal.Store(seal)
+	a.hbm2.Store(cfg.HBM2)
+	a.interval.Store(int64(cfg.Interval))
 	a.status = Status{PID: os.Getpid(), Version: cfg.Version, Started: cfg.Clock.Now().UTC(), UDPPort: cfg.UDPPort, UserspaceOnly: sink == nil, HBM2: cfg.HBM2}
 	if cfg.Key != nil {
 		a.status.KeyID = cfg.Key.ID
@@ -147,11 +154,11 @@ func (a *Agent) Step(ctx context.Context, now time.Time) error {
 	}
 	h := a.coll.Sample(ctx, now)
 	blob := make([]byte, wire.BlobSize)
-	if err := a.seal.Encode(blob, &h); err != nil {
+	if err := a.seal.Load().Encode(blob, &h); err != nil {
 		return err
 	}
 	var hbm2 []byte
-	if a.cfg.HBM2 {
+	if a.hbm2.Load() {
 		hbm2 = wire.AppendHBM2(nil, HBM2(&h))
 	}
 	if a.sink != nil {
@@ -199,12 +206,12 @@ func (a *Agent) SyncNet(now time.Time) error {
 // interval: the next minute's tokens are in the map a whole minute ahead
 // of it, and the previous minute's a whole minute after.
 func (a *Agent) SyncTokens(now time.Time) error {
-	if a.sink == nil || a.cfg.Key == nil {
+	if a.sink == nil {
 		return nil
 	}
 	a.keyMu.Lock()
 	defer a.keyMu.Unlock()
-	if !a.haveNet || wire.EpochMinute(now.UnixNano()) == a.lastMinute {
+	if a.cfg.Key == nil || !a.haveNet || wire.EpochMinute(now.UnixNano()) == a.lastMinute {
 		return nil
 	}
 	return a.setLocal(a.net, now)
@@ -223,6 +230,68 @@ func (a *Agent) setLocal(n Net, now time.Time) error {
 		return err
 	}
 	a.lastMinute = wire.EpochMinute(now.UnixNano())
+	return nil
+}
+
+// SameKey reports whether a and b are the same key (id and secret; both
+// nil counts as the same): a reload that re-reads an unchanged key file
+// keeps the sealer and its boot id.
+func SameKey(a, b *wire.Key) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	probe := netip.IPv6Loopback()
+	return a.ID == b.ID && a.Token(0, probe) == b.Token(0, probe)
+}
+
+// Reload is what a reload (SIGHUP) may change in a running agent.
+type Reload struct {
+	Key      *wire.Key // nil: clear blobs, no tokens
+	HBM2     bool
+	Interval time.Duration // 0 means 1s
+	UDPPort  uint16
+}
+
+// Reconfigure applies r to the running agent. A changed key gets a new
+// sealer (a new boot id: generations start again at 1 and the (key,
+// nonce) pairs of the new key cannot repeat either) and the new key's
+// tokens go into the program's map at once. The next sample is taken at
+// once and then every r.Interval. The caller reconfigures the program
+// (key id, HBM v2, UDP port) itself.
+func (a *Agent) Reconfigure(now time.Time, r Reload) error {
+	if r.Interval <= 0 {
+		r.Interval = time.Second
+	}
+	a.keyMu.Lock()
+	if !SameKey(r.Key, a.cfg.Key) {
+		seal, err := wire.NewSealer(r.Key, rand.Reader)
+		if err != nil {
+			a.keyMu.Unlock()
+			return err
+		}
+		a.cfg.Key = r.Key
+		a.seal.Store(seal)
+		if a.sink != nil && a.haveNet {
+			if err := a.setLocal(a.net, now); err != nil {
+				a.keyMu.Unlock()
+				return err
+			}
+		}
+	}
+	a.keyMu.Unlock()
+	a.hbm2.Store(r.HBM2)
+	a.interval.Store(int64(r.Interval))
+	a.mu.Lock()
+	a.status.KeyID = 0
+	if r.Key != nil {
+		a.status.KeyID = r.Key.ID
+	}
+	a.status.HBM2, a.status.UDPPort = r.HBM2, r.UDPPort
+	a.mu.Unlock()
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
 	return nil
 }
 
@@ -270,7 +339,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-clk.After(a.cfg.Interval):
+		case <-a.wake:
+		case <-clk.After(time.Duration(a.interval.Load())):
 		}
 	}
 }

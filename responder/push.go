@@ -56,7 +56,7 @@ type PushStats struct {
 // next heartbeat.
 type Pusher struct {
 	cfg  PushConfig
-	key  *wire.PushKey
+	key  atomic.Pointer[wire.PushKey] // nil: unauthenticated; SetKey (reload) replaces it
 	col  *Collector
 	blob *wire.Sealer // numbers the clear health blobs (the envelope authenticates them)
 	ext  *extSampler
@@ -121,16 +121,28 @@ func NewPusher(cfg PushConfig, key *wire.PushKey, col *Collector, log *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	p := &Pusher{cfg: cfg, key: key, col: col, blob: blobs, ext: &extSampler{}, nag: nag, log: log,
+	p := &Pusher{cfg: cfg, col: col, blob: blobs, ext: &extSampler{}, nag: nag, log: log,
 		ids: ids, sentAt: map[uint64]int64{},
 		resolve: func(ctx context.Context, h string) ([]netip.Addr, error) {
 			return net.DefaultResolver.LookupNetIP(ctx, "ip", h)
 		}}
+	p.key.Store(key)
 	for _, s := range cfg.Servers {
 		h, port, _ := config.SplitPushServer(s)
 		p.servers = append(p.servers, &pushServer{spec: s, host: h, port: port})
 	}
 	return p, nil
+}
+
+// SetKey makes key (a rotated key file, on reload) authenticate the next
+// heartbeats and the ACKs read after them. nil is refused when the pusher
+// seals: validation keeps push.seal from going without key_file.
+func (p *Pusher) SetKey(key *wire.PushKey) error {
+	if key == nil && p.cfg.Seal {
+		return errors.New("push.seal needs a key (key_file)")
+	}
+	p.key.Store(key)
+	return nil
 }
 
 // Stats returns the pusher's counters.
@@ -241,7 +253,7 @@ func (p *Pusher) readAcks(c *net.UDPConn) {
 			rx, method = time.Now().UnixNano(), obs.MethodUser
 		}
 		var a wire.Ack
-		k := p.key
+		k := p.key.Load()
 		if n >= 7 && buf[6] == 0 {
 			k = nil
 		}
@@ -280,7 +292,7 @@ func (p *Pusher) Send(ctx context.Context, flags uint8, msg string) error {
 	if err != nil {
 		return err
 	}
-	d, err := wire.EncodePush(make([]byte, 0, wire.PushMaxLen), wire.PushHeader{Flags: flags, BootID: boot, Seq: seq, SentAt: now.UnixNano()}, body, p.key, p.cfg.Seal)
+	d, err := wire.EncodePush(make([]byte, 0, wire.PushMaxLen), wire.PushHeader{Flags: flags, BootID: boot, Seq: seq, SentAt: now.UnixNano()}, body, p.key.Load(), p.cfg.Seal)
 	if err != nil {
 		return err
 	}

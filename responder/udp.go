@@ -125,12 +125,26 @@ func (j *Judge) sourceOK(src, dst netip.Addr) bool {
 // the interfaces it is attached to and drops the ones over the rate, so
 // there is one rate budget for UDP, never two (docs/responder.md).
 type UDPResponder struct {
-	Conn  *net.UDPConn // from ListenUDP
-	Judge Judge
+	Conn  *net.UDPConn   // from ListenUDP
+	Judge Judge          // the starting verdicts; Set changes them while serving
 	Blob  func() []byte  // current blob, or nil
-	Limit *bucket.Bucket // nil: no limit
+	Limit *bucket.Bucket // nil: no limit; Set changes it while serving
+
+	live atomic.Pointer[udpLive] // set by Set: wins over Judge and Limit
 
 	answered, reach, dropped, limited atomic.Uint64
+}
+
+type udpLive struct {
+	judge Judge
+	limit *bucket.Bucket
+}
+
+// Set replaces the judge (key, port, allow-list) and the rate limiter of a
+// serving responder (reload); the next datagram is judged by them. Judge
+// and Limit must not be written once Serve runs.
+func (u *UDPResponder) Set(j Judge, limit *bucket.Bucket) {
+	u.live.Store(&udpLive{judge: j, limit: limit})
 }
 
 // ListenUDP opens the responder's dual-stack UDP socket on port, asking the
@@ -185,11 +199,15 @@ func (u *UDPResponder) Serve(ctx context.Context) error {
 		if !dst.Addr().IsValid() && !bound.Addr().IsUnspecified() {
 			dst = netip.AddrPortFrom(bound.Addr().Unmap(), bound.Port())
 		}
-		var allow func() bool
-		if u.Limit != nil {
-			allow = func() bool { return u.Limit.Allow(now) }
+		j, lim := &u.Judge, u.Limit
+		if l := u.live.Load(); l != nil {
+			j, lim = &l.judge, l.limit
 		}
-		switch u.Judge.Judge(b, from, dst, u.Blob(), now, allow) {
+		var allow func() bool
+		if lim != nil {
+			allow = func() bool { return lim.Allow(now) }
+		}
+		switch j.Judge(b, from, dst, u.Blob(), now, allow) {
 		case ActReply:
 			u.answered.Add(1)
 		case ActReach:

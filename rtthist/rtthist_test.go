@@ -5,7 +5,9 @@ package rtthist
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -243,4 +245,105 @@ func TestCheckMetrics(t *testing.T) {
 			t.Errorf("unbounded name exported: %s", name)
 		}
 	}
+}
+
+// TestWindowToDense: a series counts in a window of a few buckets around
+// its first RTT and moves to all buckets when an RTT falls outside it;
+// concurrent observers across the move lose nothing, and every bucket
+// holds exactly what a plain per-bucket count gives (checked through the
+// exposition, as Prometheus reads it).
+func TestWindowToDense(t *testing.T) {
+	bounds := config.DefaultRTTBuckets
+	s := New(Config{Buckets: bounds})
+	// Series "a": all in the window. Series "b": first RTT at 1 ms, then
+	// RTTs over the whole range from 8 goroutines. Series "c": metrics
+	// first (an empty series), then an RTT far from bucket 0.
+	rtts := []time.Duration{5 * time.Microsecond, 30 * time.Microsecond, 700 * time.Microsecond,
+		time.Millisecond, 3 * time.Millisecond, 40 * time.Millisecond, 2 * time.Second, 20 * time.Second}
+	want := map[string][]uint64{"a": make([]uint64, len(bounds)+1), "b": make([]uint64, len(bounds)+1), "c": make([]uint64, len(bounds)+1)}
+	bucket := func(d time.Duration) int {
+		for i, b := range bounds {
+			if d.Seconds() <= b {
+				return i
+			}
+		}
+		return len(bounds)
+	}
+	for range 3 {
+		s.Observe("a", "icmp", obs.KindICMP, 900*time.Microsecond)
+		want["a"][bucket(900*time.Microsecond)]++
+	}
+	s.Observe("b", "icmp", obs.KindICMP, time.Millisecond)
+	want["b"][bucket(time.Millisecond)]++
+	const workers, per = 8, 500
+	done := make(chan struct{})
+	for w := range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range per {
+				s.Observe("b", "icmp", obs.KindICMP, rtts[(w+i)%len(rtts)])
+			}
+		}()
+	}
+	for range workers {
+		<-done
+	}
+	for w := range workers {
+		for i := range per {
+			want["b"][bucket(rtts[(w+i)%len(rtts)])]++
+		}
+	}
+	s.ObserveMetrics("c", "http:/", obs.KindHTTP, []obs.Metric{{Name: "connect_seconds", Value: 0.001}})
+	s.Observe("c", "http:/", obs.KindHTTP, 3*time.Second)
+	want["c"][bucket(3*time.Second)]++
+
+	mf := parse(t, s)[Name]
+	checkHistogram(t, mf, len(bounds))
+	if len(mf.Metric) != 3 {
+		t.Fatalf("%d series", len(mf.Metric))
+	}
+	for _, m := range mf.Metric {
+		host := labelsOf(m)["host"]
+		var cum uint64
+		for i, b := range m.GetHistogram().Bucket {
+			cum += want[host][i]
+			if b.GetCumulativeCount() != cum {
+				t.Errorf("%s: bucket le=%g: %d, want %d", host, b.GetUpperBound(), b.GetCumulativeCount(), cum)
+			}
+		}
+	}
+	if d := s.series[key{"a", "icmp"}].dense.Load(); d != nil {
+		t.Error(`series "a" stayed in its window but has dense counts`)
+	}
+	if d := s.series[key{"b", "icmp"}].dense.Load(); d == nil {
+		t.Error(`series "b" has RTTs over all buckets but no dense counts`)
+	}
+	if d := s.series[key{"c", "http:/"}].dense.Load(); d != nil {
+		t.Error(`series "c" (metrics first, then one RTT) should count in a window placed at that RTT`)
+	}
+}
+
+// BenchmarkMemoryPerSeries is the heap one check's histogram costs (map
+// entry and series) at 100k checks that each saw RTTs in one bucket.
+func BenchmarkMemoryPerSeries(b *testing.B) {
+	const n = 100_000
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("h%06d", i)
+	}
+	var per float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		s := New(Config{Buckets: config.DefaultRTTBuckets})
+		for i, h := range names {
+			s.Observe(h, "icmp", obs.KindICMP, time.Duration(200+i%800)*time.Microsecond)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		per = float64(after.HeapAlloc-before.HeapAlloc) / n
+		runtime.KeepAlive(s)
+	}
+	b.ReportMetric(per, "bytes/series")
 }

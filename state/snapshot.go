@@ -27,23 +27,26 @@ type Stats struct {
 // published: the writer builds a new one for every observation and swaps
 // the pointer, so a reader holding a *Snapshot sees a consistent host
 // forever, never a half-updated one.
+//
+// One is kept per check (the current one), so its size is the table's
+// memory: 352 bytes with the Window-result ring (Last and Recent decode
+// it; Stats computes the window's figures from it when asked).
 type Snapshot struct {
 	State      State
 	head       uint8  // ring index of the next write
 	n          uint8  // results in the ring
+	msUnit     bool   // ring offsets in milliseconds (else microseconds)
 	consecFail uint16 // saturating; input to Step
 	consecOK   uint16
 
-	Transitions uint32   // state changes since the check was first added, leaving unknown included
-	Since       UnixNano // when the check entered State (0 while unknown and never checked)
+	Since UnixNano // when the check entered State (0 while unknown and never checked)
 
 	Probes   uint64 // results applied since the check was added
 	Failures uint64 // of which failed (timeouts and errors)
 
 	LastOKAt UnixNano // newest successful result
 
-	Stats Stats
-	EWMA  time.Duration // smoothed RTT over all successes, not just the window
+	EWMA time.Duration // smoothed RTT over all successes, not just the window
 
 	Health   *wire.Health // newest health blob, nil if none ever arrived; shared, read-only
 	HealthAt UnixNano     // when it arrived (prober clock)
@@ -53,7 +56,33 @@ type Snapshot struct {
 	Problem   string // newest failure's cause
 	ProblemAt UnixNano
 
-	ring [Window]Result
+	Transitions uint32 // state changes since the check was first added, leaving unknown included
+
+	// The ring of recent results, struct of arrays, 12 bytes a result
+	// instead of a Result's 16: instants are offsets from base (the
+	// oldest result's instant, or earlier) in microseconds, or in
+	// milliseconds while the ring spans more than a uint32 of
+	// microseconds (71 minutes: checks every 3.5 minutes or slower;
+	// results kept through such a span read back to the millisecond).
+	base UnixNano
+	off  [Window]uint32
+	rtt  [Window]uint32
+	meta [Window][3]uint8 // outcome | method<<4, ICMP type, ICMP code
+}
+
+// unit is the ring offsets' unit in nanoseconds.
+func (s *Snapshot) unit() int64 {
+	if s.msUnit {
+		return int64(time.Millisecond)
+	}
+	return int64(time.Microsecond)
+}
+
+// result decodes ring slot i.
+func (s *Snapshot) result(i int) Result {
+	m := s.meta[i]
+	return Result{At: s.base + UnixNano(int64(s.off[i])*s.unit()), RTTNanos: s.rtt[i],
+		Outcome: Outcome(m[0] & 0xf), Method: Method(m[0] >> 4), ICMPType: m[1], ICMPCode: m[2]}
 }
 
 // Last returns the newest result (the zero Result before the first).
@@ -61,16 +90,84 @@ func (s *Snapshot) Last() Result {
 	if s.n == 0 {
 		return Result{}
 	}
-	return s.ring[(int(s.head)+Window-1)%Window]
+	return s.result((int(s.head) + Window - 1) % Window)
 }
 
 // Recent appends the ring's results to dst, oldest first, and returns it.
 func (s *Snapshot) Recent(dst []Result) []Result {
 	start := (int(s.head) - int(s.n) + Window) % Window
 	for i := 0; i < int(s.n); i++ {
-		dst = append(dst, s.ring[(start+i)%Window])
+		dst = append(dst, s.result((start+i)%Window))
 	}
 	return dst
+}
+
+// Stats are the RTT and loss figures over the ring, computed on each call
+// (a pass over Window results).
+func (s *Snapshot) Stats() Stats { return s.window() }
+
+// push writes r into the ring, dropping the oldest result when it is
+// full, and keeps every instant representable: the base moves up to the
+// oldest result kept, or down to an instant older than it; offsets
+// switch to milliseconds when microseconds no longer span the ring.
+func (s *Snapshot) push(r Result) {
+	if s.n == Window { // the slot at head, the oldest, is overwritten
+		s.n--
+	}
+	// Live slots, oldest first, excluding the one about to be written.
+	start := (int(s.head) - int(s.n) + Window) % Window
+	var lo int64 = math.MaxInt64 // smallest offset in use, in units
+	for i := 0; i < int(s.n); i++ {
+		lo = min(lo, int64(s.off[(start+i)%Window]))
+	}
+	at := int64(r.At)
+	if s.n == 0 {
+		s.base, s.msUnit = r.At, false
+		lo = 0
+	} else if lo > 0 {
+		// Rebase to the oldest instant kept: offsets only shrink.
+		for i := 0; i < int(s.n); i++ {
+			s.off[(start+i)%Window] -= uint32(lo)
+		}
+		s.base += UnixNano(lo * s.unit())
+	}
+	if at < int64(s.base) {
+		// Older than every result kept (a clock step): base goes down.
+		d := (int64(s.base) - at + s.unit() - 1) / s.unit()
+		s.base -= UnixNano(d * s.unit())
+		for i := 0; i < int(s.n); i++ {
+			j := (start + i) % Window
+			s.off[j] = uint32(min(int64(s.off[j])+d, math.MaxUint32))
+		}
+	}
+	if s.msUnit && (at-int64(s.base))/int64(time.Microsecond) <= math.MaxUint32 {
+		// Back to microseconds once they span the ring again (the
+		// results kept stay to the millisecond).
+		var hi uint32
+		for i := 0; i < int(s.n); i++ {
+			hi = max(hi, s.off[(start+i)%Window])
+		}
+		if int64(hi)*1000 <= math.MaxUint32 {
+			for i := 0; i < int(s.n); i++ {
+				s.off[(start+i)%Window] *= 1000
+			}
+			s.msUnit = false
+		}
+	}
+	o := (at - int64(s.base)) / s.unit()
+	if o > math.MaxUint32 && !s.msUnit {
+		// Microseconds no longer span the ring: milliseconds from now on.
+		for i := 0; i < int(s.n); i++ {
+			s.off[(start+i)%Window] /= 1000
+		}
+		s.msUnit = true
+		o = (at - int64(s.base)) / s.unit()
+	}
+	s.off[s.head] = uint32(min(o, math.MaxUint32)) // beyond 49 days: saturates
+	s.rtt[s.head] = r.RTTNanos
+	s.meta[s.head] = [3]uint8{uint8(r.Outcome)&0xf | uint8(r.Method)<<4, r.ICMPType, r.ICMPCode}
+	s.head = (s.head + 1) % Window
+	s.n++
 }
 
 // Checked reports whether the host has had any result.
@@ -114,11 +211,7 @@ func (s *Snapshot) next(c *Config, obs *Observation) *Snapshot {
 		}
 		r.RTTNanos = uint32(min(rtt, math.MaxUint32))
 	}
-	n.ring[n.head] = r
-	n.head = (n.head + 1) % Window
-	if n.n < Window {
-		n.n++
-	}
+	n.push(r)
 	n.Probes++
 	if failed {
 		n.Failures++
@@ -158,7 +251,6 @@ func (s *Snapshot) next(c *Config, obs *Observation) *Snapshot {
 		n.State = ns
 		n.Transitions++
 	}
-	n.Stats = n.window()
 	return n
 }
 
@@ -172,13 +264,14 @@ func (s *Snapshot) window() Stats {
 	var sum, sumSq float64
 	var lost int
 	first := true
+	start := (int(s.head) - int(s.n) + Window) % Window
 	for i := 0; i < int(s.n); i++ {
-		r := s.ring[i] // order does not matter here
-		if r.Outcome.Failed() {
+		j := (start + i) % Window
+		if Outcome(s.meta[j][0] & 0xf).Failed() {
 			lost++
 			continue
 		}
-		d := time.Duration(r.RTTNanos)
+		d := time.Duration(s.rtt[j])
 		if first || d < st.Min {
 			st.Min = d
 		}

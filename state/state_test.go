@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/wire"
@@ -207,7 +208,7 @@ func TestStatsAndRing(t *testing.T) {
 		ss += (v - mean) * (v - mean)
 	}
 	sd := math.Sqrt(ss / float64(len(rtts)))
-	st := s.Stats
+	st := s.Stats()
 	if st.Min != 6*time.Millisecond || st.Max != 25*time.Millisecond {
 		t.Errorf("min/max %v/%v, want 6ms/25ms", st.Min, st.Max)
 	}
@@ -422,8 +423,8 @@ func checkSnapshot(s *Snapshot, buf []Result) error {
 			return fmt.Errorf("ring out of order")
 		}
 	}
-	if int(s.Stats.Results) != len(rec) {
-		return fmt.Errorf("stats over %d results, ring has %d", s.Stats.Results, len(rec))
+	if int(s.Stats().Results) != len(rec) {
+		return fmt.Errorf("stats over %d results, ring has %d", s.Stats().Results, len(rec))
 	}
 	if s.Failures > s.Probes {
 		return fmt.Errorf("failures %d > probes %d", s.Failures, s.Probes)
@@ -647,5 +648,91 @@ func TestHostWithChecks(t *testing.T) {
 	}
 	if st := h.Status(); st.State != Degraded {
 		t.Errorf("host after restore %v", st.State)
+	}
+}
+
+// TestRingEncoding: the ring keeps instants as offsets from a base,
+// microseconds while they span it, milliseconds once they do not. Every
+// result reads back as it was applied: exactly when the instants are
+// whole microseconds and the ring spans under 71 minutes, to the
+// millisecond below that otherwise; across interval changes, clock
+// steps backwards, long gaps, and every outcome, method and ICMP
+// type/code.
+func TestRingEncoding(t *testing.T) {
+	type step struct {
+		name string
+		gap  func(i int) time.Duration // before result i
+	}
+	for _, tc := range []step{
+		{"10s", func(int) time.Duration { return 10 * time.Second }},
+		{"sub-microsecond", func(i int) time.Duration { return time.Second + time.Duration(i)*time.Nanosecond*333 }},
+		{"hourly", func(int) time.Duration { return time.Hour }},
+		{"daily", func(int) time.Duration { return 24 * time.Hour }},
+		{"10s then hourly then 10s", func(i int) time.Duration {
+			if i >= 20 && i < 45 {
+				return time.Hour + 123*time.Microsecond
+			}
+			return 10 * time.Second
+		}},
+		{"clock steps back", func(i int) time.Duration {
+			if i%7 == 6 {
+				return -3 * time.Minute
+			}
+			return 10*time.Second + 7*time.Microsecond
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var s Snapshot
+			var want []Result
+			var coarse []bool // was in a ring spanning over 70 minutes: to the millisecond
+			at := t0
+			for i := range 80 {
+				at = at.Add(tc.gap(i))
+				r := Result{At: NanoOf(at), RTTNanos: uint32(i * 1000), Outcome: Outcome(1 + i%3), Method: Method(i % 4),
+					ICMPType: uint8(i), ICMPCode: uint8(255 - i)}
+				s.push(r)
+				want, coarse = append(want, r), append(coarse, false)
+				if len(want) > Window {
+					want, coarse = want[1:], coarse[1:]
+				}
+				got := s.Recent(nil)
+				if len(got) != len(want) {
+					t.Fatalf("result %d: ring holds %d, want %d", i, len(got), len(want))
+				}
+				var lo, hi UnixNano = want[0].At, want[0].At
+				for _, w := range want {
+					lo, hi = min(lo, w.At), max(hi, w.At)
+				}
+				for j := range coarse {
+					coarse[j] = coarse[j] || time.Duration(hi-lo) > 70*time.Minute
+				}
+				for j := range want {
+					g, w := got[j], want[j]
+					tol := UnixNano(time.Microsecond)
+					if coarse[j] {
+						tol = UnixNano(time.Millisecond)
+					}
+					if d := w.At - g.At; d < 0 || d >= tol {
+						t.Fatalf("result %d, ring[%d]: at %v, want %v (tolerance %v)", i, j, g.At.Time(), w.At.Time(), time.Duration(tol))
+					}
+					g.At = w.At
+					if g != w {
+						t.Fatalf("result %d, ring[%d]: %+v, want %+v", i, j, g, w)
+					}
+				}
+				if s.Last().RTTNanos != r.RTTNanos || s.Last().ICMPCode != r.ICMPCode {
+					t.Fatalf("result %d: last %+v", i, s.Last())
+				}
+			}
+		})
+	}
+}
+
+// TestSnapshotSize keeps the snapshot, one per check, in the 352-byte
+// allocation class (it was 480 with a 16-byte Result ring and the window
+// statistics stored).
+func TestSnapshotSize(t *testing.T) {
+	if n := unsafe.Sizeof(Snapshot{}); n > 352 {
+		t.Errorf("Snapshot is %d bytes, budget 352", n)
 	}
 }

@@ -273,6 +273,16 @@ func (t *Table) Apply(id int, o Observation) (Change, error) {
 type ReloadResult struct {
 	Added, Removed, Kept int
 	Gone                 []*Check // checks that left, with their last snapshots
+	// Hosts are the hosts (present before and after, with at least one
+	// check) whose derived state the reload changed: a check removed,
+	// added or reset changes what the rule derives from.
+	Hosts []HostChange
+}
+
+// HostChange is a host's derived state before and after a reload.
+type HostChange struct {
+	Host     *Host // in the new View
+	Old, New State
 }
 
 // same reports whether a check of the new view continues o: same host,
@@ -285,8 +295,9 @@ func same(o *Check, sp *obs.CheckSpec) bool {
 // check name, kind and address are unchanged keeps its snapshot (state,
 // statistics, recent results) and takes the new spec (interval, params);
 // every other check starts unknown. A host keeps its derived status when
-// its derived state is unchanged. Writer only; ids may change, so sources
-// must take the new ids (SetChecks).
+// its derived state is unchanged; the hosts whose derived state changed
+// are listed in the result (ReloadResult.Hosts). Writer only; ids may
+// change, so sources must take the new ids (SetChecks).
 func (t *Table) Reload(specs []HostSpec) (ReloadResult, error) {
 	old := t.view.Load()
 	v, err := build(specs, old, old.Gen+1)
@@ -305,6 +316,15 @@ func (t *Table) Reload(specs []HostSpec) (ReloadResult, error) {
 		if c := v.LookupCheck(o.Spec.Host, o.Spec.Name); c == nil || !same(o, &c.Spec) {
 			r.Removed++
 			r.Gone = append(r.Gone, o)
+		}
+	}
+	for _, h := range v.hosts {
+		o := old.byName[h.Spec.Name]
+		if o == nil || len(h.checks) == 0 {
+			continue
+		}
+		if was, is := o.Status().State, h.Status().State; was != is {
+			r.Hosts = append(r.Hosts, HostChange{Host: h, Old: was, New: is})
 		}
 	}
 	t.view.Store(v)

@@ -104,7 +104,10 @@ func TestRoundTrip(t *testing.T) {
 	if m0.HealthSamples != 2 || m0.CPU != 20 || m0.Mem != 60 || m0.Disk != 20 || m0.Load1 != 2 {
 		t.Errorf("minute 0 health = %+v", m0)
 	}
-	if m1 := hist[1]; m1.Probes != 1 || m1.Losses != 1 || m1.RTTSamples != 0 || m1.RTTMax != 0 || !m1.LastOK.IsZero() {
+	// Minute 1 has no health sample: none carries over from minute 0 (the
+	// sums are kept apart from the rollup and started afresh each minute).
+	if m1 := hist[1]; m1.Probes != 1 || m1.Losses != 1 || m1.RTTSamples != 0 || m1.RTTMax != 0 || !m1.LastOK.IsZero() ||
+		m1.HealthSamples != 0 || m1.CPU != 0 || m1.Load1 != 0 {
 		t.Errorf("minute 1 = %+v", m1)
 	}
 	// from/to bound the minutes.
@@ -645,5 +648,52 @@ func TestRetentionZeroKeeps(t *testing.T) {
 	ps, err := s.Problems(ctx, Query{})
 	if err != nil || len(ps) != 1 {
 		t.Errorf("a 400-day-old problem with retention 0: %v, %v", ps, err)
+	}
+}
+
+// TestManyHostsAndChecks: hosts and checks configured (and checks known
+// only from their events, on hosts not configured) in numbers that are
+// not multiples of the multi-row statement are all written, each check
+// under its own host: the rows go out a statement at a time as they are
+// made, hosts before the checks that refer to them.
+func TestManyHostsAndChecks(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "hb.db"), nil)
+	const n = 3*multiRows + 7
+	hosts := make([]Host, n)
+	specs := make([]obs.CheckSpec, n)
+	for i := range n {
+		name := fmt.Sprintf("h%03d", i)
+		hosts[i] = Host{Name: name, Address: fmt.Sprintf("198.18.%d.%d", i>>8, i&255), Labels: map[string]string{"i": fmt.Sprint(i)}}
+		specs[i] = obs.CheckSpec{Host: name, Name: "icmp", Kind: obs.KindICMP, Target: hosts[i].Address}
+	}
+	s.SetHosts(hosts)
+	s.SetChecks(specs)
+	for i := range 2*multiRows + 3 { // hosts known only from their events
+		s.Record(result(fmt.Sprintf("pushed%03d", i), base.Add(time.Second), true, time.Millisecond, nil))
+	}
+	flush(t, s)
+	ctx := context.Background()
+	hs, err := s.Hosts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hs) != n+2*multiRows+3 {
+		t.Fatalf("%d hosts, want %d", len(hs), n+2*multiRows+3)
+	}
+	cs, err := s.Checks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != n+2*multiRows+3 {
+		t.Fatalf("%d checks, want %d", len(cs), n+2*multiRows+3)
+	}
+	addr := map[string]string{}
+	for _, h := range hosts {
+		addr[h.Name] = h.Address
+	}
+	for _, c := range cs {
+		if a, ok := addr[c.Host]; ok && (c.Address != a || c.Target != a) {
+			t.Errorf("check %s/%s: address %q target %q, want %q", c.Host, c.Name, c.Address, c.Target, a)
+		}
 	}
 }

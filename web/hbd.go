@@ -57,12 +57,12 @@ func tptr(t state.UnixNano) *time.Time {
 func (s *Server) hbdHostOf(h *state.Host) hbdHost {
 	snap := h.Snapshot()
 	j := hbdHost{Hostname: h.Spec.Name, Status: snap.State.String(), LastSeen: tptr(snap.LastOKAt), Since: tptr(snap.Since),
-		Loss: snap.Stats.Loss, Labels: h.Spec.Labels.Map(), Plugins: []string{}}
+		Loss: snap.Stats().Loss, Labels: h.Spec.Labels.Map(), Plugins: []string{}}
 	if h.Spec.Addr.IsValid() {
 		j.Address = h.Spec.Addr.String()
 	}
-	if snap.Stats.Samples > 0 {
-		v := float64(snap.Stats.Avg.Microseconds()) / 1000
+	if snap.Stats().Samples > 0 {
+		v := float64(snap.Stats().Avg.Microseconds()) / 1000
 		j.RTTMs = &v
 	}
 	if o, ok := h.Spec.Labels.Get(LabelOwner); ok {

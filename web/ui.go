@@ -211,13 +211,13 @@ func msOf(t state.UnixNano) int64 { return int64(t) / 1e6 }
 
 func rowOf(h *state.Host) hostRow {
 	snap := h.Snapshot()
-	r := hostRow{Name: h.Spec.Name, State: snap.State.String(), Since: msOf(snap.Since), Loss: snap.Stats.Loss,
+	r := hostRow{Name: h.Spec.Name, State: snap.State.String(), Since: msOf(snap.Since), Loss: snap.Stats().Loss,
 		Last: msOf(snap.Last().At), Problem: snap.Problem, Checks: h.NumChecks()}
 	if h.Spec.Addr.IsValid() {
 		r.Addr = h.Spec.Addr.String()
 	}
-	if snap.Stats.Samples > 0 {
-		v := float64(snap.Stats.Avg.Microseconds()) / 1000
+	if snap.Stats().Samples > 0 {
+		v := float64(snap.Stats().Avg.Microseconds()) / 1000
 		r.RTT = &v
 	}
 	var seen [obs.NumKinds]bool

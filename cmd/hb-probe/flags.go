@@ -44,6 +44,7 @@ type options struct {
 	MaxTargets   int           // --max-targets
 	NoKernelTx   bool          // --no-kernel-tx
 	TX           string        // --tx: auto, packet, raw
+	RX           string        // --rx: auto, ring, raw
 	ResolveEvery time.Duration // --resolve-every (daemon)
 	StaleAfter   time.Duration // --stale-after
 	Quiet        bool          // --quiet: no mode line, warnings or progress
@@ -72,7 +73,8 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.AcceptClear, "accept-clear", def.AcceptClear, "with --key, still accept replies carrying clear (unsealed) health blobs; without it they are refused as a downgrade and the host counts as not answering")
 	fs.BoolVar(&o.JSON, "json", false, "with --once: print one JSON object per target (JSON Lines) instead of the table")
 	fs.IntVar(&o.MaxTargets, "max-targets", def.MaxTargets, "refuse target lists (after CIDR expansion) larger than this")
-	fs.StringVar(&o.TX, "tx", "auto", "IPv4 raw ICMP transmit path: packet (Ethernet frames on an AF_PACKET socket, PACKET_QDISC_BYPASS, next hop from the kernel's route and neighbour tables; raw socket for targets it cannot reach), raw (the raw socket's IP output path), auto (packet when it opens)")
+	fs.StringVar(&o.TX, "tx", "auto", "raw ICMP and ICMPv6 transmit path: packet (Ethernet frames on an AF_PACKET socket, PACKET_QDISC_BYPASS, next hop from the kernel's route and neighbour tables; raw socket for targets it cannot reach), raw (the raw socket's IP output path), auto (packet when it opens)")
+	fs.StringVar(&o.RX, "rx", "auto", "IPv4 raw ICMP receive path: ring (a TPACKET_V3 ring on an AF_PACKET socket: kernel BPF reply filter, receive stamps in the frame headers, no system call per packet), raw (recvmmsg on the raw socket), auto (ring when it opens)")
 	fs.BoolVar(&o.NoKernelTx, "no-kernel-tx", false, "do not use SO_TIMESTAMPING; measure RTT from SO_TIMESTAMPNS receive stamps and the send clock")
 	fs.DurationVar(&o.ResolveEvery, "resolve-every", def.ResolveEvery.D(), "daemon: re-resolve hostnames this often (0: never)")
 	fs.DurationVar(&o.StaleAfter, "stale-after", def.StaleAfter.D(), "flag health blobs collected longer ago than this as stale")
@@ -157,6 +159,10 @@ func engineConfig(o *options) (prober.Config, error) {
 	if err != nil {
 		return prober.Config{}, fmt.Errorf("--%w", err)
 	}
+	rx, err := prober.ParseRX(o.RX)
+	if err != nil {
+		return prober.Config{}, fmt.Errorf("--%w", err)
+	}
 	key, err := monitor.LoadKey(o.KeyFile, o.KeyID)
 	if err != nil {
 		return prober.Config{}, err
@@ -164,7 +170,7 @@ func engineConfig(o *options) (prober.Config, error) {
 	return prober.Config{
 		Proto: proto, Interval: o.Interval, Timeout: o.Timeout, Rate: o.Rate, Batch: o.Batch,
 		Key: key, AcceptClear: o.AcceptClear, StaleAfter: o.StaleAfter, UDPPort: o.UDPPort, NoKernelTx: o.NoKernelTx,
-		TX: tx,
+		TX: tx, RX: rx,
 	}, nil
 }
 
@@ -262,6 +268,7 @@ func effectiveConfig(o *options) (config.Probe, string, error) {
 	config.Override(v, "accept-clear", &c.AcceptClear, o.AcceptClear)
 	config.Override(v, "no-kernel-tx", &c.NoKernelTx, o.NoKernelTx)
 	config.Override(v, "tx", &c.TX, o.TX)
+	config.Override(v, "rx", &c.RX, o.RX)
 	config.Override(v, "max-targets", &c.MaxTargets, o.MaxTargets)
 	config.Override(v, "resolve-every", &c.ResolveEvery, config.Duration(o.ResolveEvery))
 	config.Override(v, "stale-after", &c.StaleAfter, config.Duration(o.StaleAfter))

@@ -114,7 +114,7 @@ func load(args []string) (config.Responder, string, bool, error) {
 	if v.Has("no-boot-message") {
 		cfg.Push.Boot = !*noBoot
 	}
-	return cfg, path, false, cfg.Validate()
+	return cfg, path, false, config.Locate(path, cfg.Validate())
 }
 
 func run(args []string) int {
@@ -130,13 +130,20 @@ func run(args []string) int {
 		return 0
 	}
 	lvl, _ := config.ParseLogLevel(cfg.LogLevel) // validated
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	level := new(slog.LevelVar)
+	level.Set(lvl)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if path != "" {
 		log.Info("config", "file", path)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	err = responder.Run(ctx, responder.Config{Responder: cfg, Version: version, Logger: log})
+	// SIGHUP: the same resolution again (defaults < file < the same flags).
+	reload := func() (config.Responder, string, error) {
+		c, p, _, err := load(args)
+		return c, p, err
+	}
+	err = responder.Run(ctx, responder.Config{Responder: cfg, Version: version, Logger: log, Load: reload, Level: level})
 	if err == nil {
 		return 0
 	}

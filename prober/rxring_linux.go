@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: MIT
+
+package prober
+
+import (
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// rxRing receives IPv4 replies through a TPACKET_V3 ring: an AF_PACKET
+// socket in cooked mode (SOCK_DGRAM, so every packet starts at its IPv4
+// header whatever the link: Ethernet, loopback, a tunnel), bound to
+// ETH_P_IP on every interface, whose blocks of packets the kernel writes
+// into memory shared with the process. The kernel runs the raw socket's
+// classic BPF reply filter (replyFilter: the same program, as a cooked
+// packet starts where a raw socket's does) before it copies a packet in,
+// stamps each frame with the packet's receive time (the skb stamp the raw
+// socket's SO_TIMESTAMPING would have returned), and hands a block over
+// when it is full or after ringRetire. Reading costs no system call per
+// packet or per batch: the loop walks the blocks the kernel retired and
+// gives them back; poll(2) on the socket says when one is ready.
+//
+// The raw socket stays open for sending (tx = raw and the packet path's
+// fallback) and its error queue (TX stamps), with an ICMP_FILTER that
+// blocks every type so the kernel no longer clones each reply into it.
+type rxRing struct {
+	fd     int
+	mem    []byte
+	blocks int
+	bsize  int
+	cur    int // next block to read
+	// dropped is the kernel's count of packets the ring had no room for
+	// (PACKET_STATISTICS, read when a block says TP_STATUS_LOSING).
+	dropped uint64
+}
+
+const (
+	ringBlockSize = 1 << 17 // 128 KiB: ~700 echo replies of hb's size
+	ringBlocks    = 32      // 4 MiB in all
+	ringFrameSize = 2048    // nominal for V3 (frames are packed), sets tp_frame_nr
+	// ringRetire is how long the kernel keeps a block that is not full
+	// before handing it over (tp_retire_blk_tov, ms; rounded up to
+	// jiffies). The RTT is unaffected (frames carry their receive
+	// stamps); it is how late a reply may be read.
+	ringRetire = 1
+	// ringHold is how much later than a probe's deadline the loop gives
+	// up on it when replies come through a ring: a reply received before
+	// the deadline may sit in an open block for up to ringRetire (plus a
+	// jiffy of timer slack). Replies whose kernel stamp is past the
+	// deadline are still timeouts (handle).
+	ringHold = 20 * time.Millisecond
+)
+
+// newRxRing opens the ring with the reply filter for identifier id. The
+// socket binds only after the filter and the ring are in place, so no
+// unfiltered packet is ever queued.
+func newRxRing(id uint16) (*rxRing, error) {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket AF_PACKET", err)
+	}
+	r := &rxRing{fd: fd, blocks: ringBlocks, bsize: ringBlockSize}
+	fail := func(err error) (*rxRing, error) {
+		if r.mem != nil {
+			_ = unix.Munmap(r.mem)
+		}
+		unix.Close(fd)
+		return nil, err
+	}
+	if err := attachFilter(fd, replyFilter(false, id)); err != nil {
+		return fail(err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
+		return fail(os.NewSyscallError("setsockopt PACKET_VERSION", err))
+	}
+	// Software receive stamps: the frames' tp_sec/tp_nsec are then the
+	// skb's receive stamp (net_enable_timestamp), as a raw socket's.
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPING, unix.SOF_TIMESTAMPING_RX_SOFTWARE|unix.SOF_TIMESTAMPING_SOFTWARE)
+	req := unix.TpacketReq3{
+		Block_size:     ringBlockSize,
+		Block_nr:       ringBlocks,
+		Frame_size:     ringFrameSize,
+		Frame_nr:       ringBlocks * ringBlockSize / ringFrameSize,
+		Retire_blk_tov: ringRetire,
+	}
+	if err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+		return fail(os.NewSyscallError("setsockopt PACKET_RX_RING", err))
+	}
+	r.mem, err = unix.Mmap(fd, 0, ringBlocks*ringBlockSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		r.mem = nil
+		return fail(os.NewSyscallError("mmap", err))
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP)}); err != nil {
+		return fail(os.NewSyscallError("bind AF_PACKET", err))
+	}
+	return r, nil
+}
+
+// attachFilter assembles prog and attaches it to the socket fd.
+func attachFilter(fd int, prog []bpf.Instruction) error {
+	raw, err := bpf.Assemble(prog)
+	if err != nil {
+		return fmt.Errorf("assembling the reply filter: %w", err)
+	}
+	sf := make([]unix.SockFilter, len(raw))
+	for i, r := range raw {
+		sf[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+	}
+	fp := unix.SockFprog{Len: uint16(len(sf)), Filter: &sf[0]}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fp); err != nil {
+		return os.NewSyscallError("setsockopt SO_ATTACH_FILTER", err)
+	}
+	return nil
+}
+
+// muteRaw sets an ICMP_FILTER on the raw IPv4 ICMP socket fd that blocks
+// every ICMP type: the kernel checks it before it clones a packet for the
+// socket, so replies the ring reads cost the raw socket nothing.
+func muteRaw(fd int) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_RAW, unix.ICMP_FILTER, -1); err != nil {
+		return os.NewSyscallError("setsockopt ICMP_FILTER", err)
+	}
+	return nil
+}
+
+// status is the block status word of block i, read atomically (the
+// kernel publishes the block with it).
+func (r *rxRing) status(i int) *uint32 {
+	return (*uint32)(unsafe.Pointer(&r.mem[i*r.bsize+blkStatusOff]))
+}
+
+// drain reads every block the kernel has retired, in order, calling fn
+// for each frame, and hands the blocks back. It returns the frames seen.
+// At most one lap of the ring per call, so sending is not starved.
+func (r *rxRing) drain(fn func(f *ringFrame)) int {
+	n := 0
+	for range r.blocks {
+		st := r.status(r.cur)
+		if atomic.LoadUint32(st)&tpStatusUser == 0 {
+			break
+		}
+		b := r.mem[r.cur*r.bsize : (r.cur+1)*r.bsize]
+		blk, err := parseRingBlock(b)
+		if err == nil {
+			if blk.status&tpStatusLosing != 0 {
+				r.readDrops()
+			}
+			off := blk.first
+			for i := 0; i < blk.n && off != 0; i++ {
+				f, next, err := parseRingFrame(b[:blk.length], off)
+				if err != nil {
+					break
+				}
+				fn(&f)
+				n++
+				off = next
+			}
+		}
+		atomic.StoreUint32(st, 0) // TP_STATUS_KERNEL: the kernel's again
+		r.cur = (r.cur + 1) % r.blocks
+	}
+	return n
+}
+
+// readDrops adds the kernel's drop count (PACKET_STATISTICS, which resets
+// it) to dropped.
+func (r *rxRing) readDrops() {
+	st, err := unix.GetsockoptTpacketStatsV3(r.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	if err == nil {
+		r.dropped += uint64(st.Drops)
+	}
+}
+
+func (r *rxRing) close() error {
+	var err error
+	if r.mem != nil {
+		err = os.NewSyscallError("munmap", unix.Munmap(r.mem))
+		r.mem = nil
+	}
+	if e := unix.Close(r.fd); e != nil && err == nil {
+		err = os.NewSyscallError("close", e)
+	}
+	return err
+}
