@@ -210,7 +210,13 @@ func (s *Server) hbdAuth(ctx *fasthttp.RequestCtx) {
 		}
 		sess, ok, msg := s.login(ctx, in.Username, in.Password)
 		if !ok {
-			writeErr(ctx, fasthttp.StatusUnauthorized, msg)
+			code := fasthttp.StatusUnauthorized
+			if strings.HasPrefix(msg, "too many") {
+				code = fasthttp.StatusTooManyRequests
+			} else if msg == errSessionStore {
+				code = fasthttp.StatusServiceUnavailable
+			}
+			writeErr(ctx, code, msg)
 			return
 		}
 		writeJSON(ctx, fasthttp.StatusOK, map[string]any{"username": sess.User, "csrf_token": sess.CSRF, "expires": sess.Expires})
@@ -220,8 +226,9 @@ func (s *Server) hbdAuth(ctx *fasthttp.RequestCtx) {
 			writeErr(ctx, fasthttp.StatusForbidden, "missing or wrong CSRF token")
 			return
 		}
-		s.logout(ctx)
-		writeJSON(ctx, fasthttp.StatusOK, map[string]bool{"ok": true})
+		if s.logout(ctx) {
+			writeJSON(ctx, fasthttp.StatusOK, map[string]bool{"ok": true})
+		}
 	default:
 		writeErr(ctx, fasthttp.StatusNotFound, "no such endpoint")
 	}
