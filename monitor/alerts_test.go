@@ -95,7 +95,7 @@ func TestAlertsWiring(t *testing.T) {
 		t.Fatalf("alerts after the reload %+v", as)
 	}
 	var n int
-	if err := m.alerts.db.QueryRow(`SELECT count(*) FROM alert_state`).Scan(&n); err != nil || n != 2 {
+	if err := m.alerts.db.Conn.QueryRow(`SELECT count(*) FROM alert_state`).Scan(&n); err != nil || n != 2 {
 		t.Errorf("alert_state rows %d, %v", n, err)
 	}
 	src.emit("gw", "icmp", ok(9))
