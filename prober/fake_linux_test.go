@@ -46,7 +46,8 @@ type fakeNet struct {
 	wakeCh    chan struct{}
 	// virt, when set, runs the engine in fake time (see virtual).
 	virt *virtClock
-	naps int // waits that did not watch the sockets
+	naps   int // waits that did not watch the sockets
+	sleeps int // waits and naps
 }
 
 // virtClock is the fake network's virtual time: the engine's clock reads
@@ -125,6 +126,7 @@ func (n *fakeNet) nap(d time.Duration) error {
 
 func (n *fakeNet) sleep(d time.Duration, socks bool) error {
 	n.mu.Lock()
+	n.sleeps++
 	ready := false
 	for _, s := range n.socks {
 		ready = ready || len(s.rx) > 0 || len(s.eq) > 0
