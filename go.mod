@@ -18,6 +18,7 @@ require golang.org/x/crypto v0.59.0
 require (
 	github.com/chromedp/chromedp v0.23.1
 	github.com/jsimonetti/rtnetlink/v2 v2.3.0
+	github.com/mdlayher/netlink v1.11.2
 	golang.org/x/net v0.62.0
 	golang.org/x/term v0.48.0
 )
@@ -27,8 +28,7 @@ require (
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
-	github.com/mdlayher/netlink v1.9.0 // indirect
-	github.com/mdlayher/socket v0.5.1 // indirect
+	github.com/mdlayher/socket v0.6.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect
 )
 

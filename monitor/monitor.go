@@ -146,11 +146,9 @@ func New(ctx context.Context, cfg config.Probe, path string, o Options) (_ *Moni
 		return nil, err
 	}
 	m.w = newWriter(m.table, m.bus, m.log, o.Queue)
-	if o.Sources != nil {
-		m.sources = o.Sources
-	} else if m.sources, err = m.buildSources(&m.cfg); err != nil {
-		return nil, err
-	}
+	// The store before the sources: the push event log writes through
+	// the store's writer (monitor/push.go), so it must close first
+	// (closers run in reverse order).
 	if !o.NoStore {
 		if err := m.openStore(&m.cfg); err != nil {
 			return nil, err
@@ -158,6 +156,11 @@ func New(ctx context.Context, cfg config.Probe, path string, o Options) (_ *Moni
 		m.closers = append(m.closers, m.closeStore)
 		m.restore(ctx)
 		m.setStoreHosts(m.targets.hosts)
+	}
+	if o.Sources != nil {
+		m.sources = o.Sources
+	} else if m.sources, err = m.buildSources(&m.cfg); err != nil {
+		return nil, err
 	}
 	m.targets.trim() // the table holds the hosts now
 	if err := m.openAlerts(&m.cfg); err != nil {

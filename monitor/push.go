@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/hbmon/hb/config"
@@ -37,14 +39,22 @@ func (m *Monitor) buildPush(c *config.Probe) ([]obs.Source, error) {
 		srcs = append(srcs, rcv)
 	}
 
-	// The event log: its own table in the history database (or
-	// events_db), fed by the bus.
+	// The event log: its own table in the history database, written
+	// through the store's writer (the database keeps one writer), or
+	// events_db, a file the log alone writes; fed by the bus.
 	var events *push.EventLog
 	path := c.Push.EventsDB
-	if path == "" && !m.opts.NoStore {
-		var err error
-		if path, err = DBPath(c); err != nil {
+	var shared push.Writer
+	if !m.opts.NoStore {
+		db, err := DBPath(c)
+		if err != nil {
 			return nil, err
+		}
+		if path == "" || samePath(path, db) {
+			path = db
+			if m.store != nil {
+				shared = m.store.st
+			}
 		}
 	}
 	if path != "" {
@@ -56,9 +66,19 @@ func (m *Monitor) buildPush(c *config.Probe) ([]obs.Source, error) {
 			}
 		}
 		var err error
-		if events, err = push.OpenEventLog(path, c.Push.EventsRetention.D(), j, m.log.With("sink", "events")); err != nil {
+		if shared != nil {
+			events, err = push.OpenSharedEventLog(path, shared, c.Push.EventsRetention.D(), j, m.log.With("sink", "events"))
+		} else {
+			events, err = push.OpenEventLog(path, c.Push.EventsRetention.D(), j, m.log.With("sink", "events"))
+		}
+		if err != nil {
 			return nil, err
 		}
+		writer := "own"
+		if shared != nil {
+			writer = "store"
+		}
+		m.log.Info("event log", "db", path, "writer", writer, "retention", c.Push.EventsRetention.D())
 		sub := m.bus.Subscribe("events", 4096, event.Message, event.StateChange)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -108,4 +128,17 @@ func (m *Monitor) buildPush(c *config.Probe) ([]obs.Source, error) {
 		m.log.Info("watchtower API", "listen", "http://"+ln.Addr().String(), "password", pass != "")
 	}
 	return srcs, nil
+}
+
+// samePath reports whether a and b name the same file (cleaned absolute
+// paths; a file that exists is compared by identity).
+func samePath(a, b string) bool {
+	if fa, err := os.Stat(a); err == nil {
+		if fb, err := os.Stat(b); err == nil {
+			return os.SameFile(fa, fb)
+		}
+	}
+	aa, err1 := filepath.Abs(a)
+	bb, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && aa == bb
 }

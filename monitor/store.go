@@ -89,7 +89,11 @@ func (m *Monitor) restore(ctx context.Context) {
 // reload and registration).
 func (m *Monitor) setStoreHosts(hs []targets.Host) {
 	out := make([]store.Host, len(hs))
-	var specs []obs.CheckSpec
+	n := 0
+	for i := range hs {
+		n += len(hs[i].Checks)
+	}
+	specs := make([]obs.CheckSpec, 0, n) // at its size: 100k specs are 10 MB, grown by appending ~50 MB
 	for i, h := range hs {
 		addr := ""
 		if h.Addr.IsValid() {

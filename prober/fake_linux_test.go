@@ -44,6 +44,35 @@ type fakeNet struct {
 	sent      []netip.Addr
 	socks     [2]*fakeSock
 	wakeCh    chan struct{}
+	// virt, when set, runs the engine in fake time (see virtual).
+	virt *virtClock
+	naps int // waits that did not watch the sockets
+}
+
+// virtClock is the fake network's virtual time: the engine's clock reads
+// it, and a wait with nothing to read advances it by the timeout plus
+// oversleep (a loaded machine wakes a poller late; at least 1µs) instead
+// of sleeping.
+// Each message sent costs sendCost. At until it cancels the run.
+type virtClock struct {
+	now       time.Time
+	oversleep time.Duration
+	sendCost  time.Duration
+	until     time.Time
+	cancel    func()
+	sentAt    []time.Duration // per message sent: fake time since start
+	start     time.Time
+}
+
+// virtual switches n (and e, built by n.engine) to fake time from e's
+// start; the run is cancelled after d of it.
+func (n *fakeNet) virtual(e *Engine, d, oversleep, sendCost time.Duration, cancel func()) {
+	n.virt = &virtClock{now: e.start, start: e.start, oversleep: oversleep, sendCost: sendCost, until: e.start.Add(d), cancel: cancel}
+	e.clock = func() time.Time {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return n.virt.now
+	}
 }
 
 type fakeMsg struct {
@@ -85,14 +114,33 @@ func (n *fakeNet) engine(cfg Config) *Engine {
 	return e
 }
 
-func (n *fakeNet) wait(d time.Duration) error {
+func (n *fakeNet) wait(d time.Duration) error { return n.sleep(d, true) }
+
+func (n *fakeNet) nap(d time.Duration) error {
+	n.mu.Lock()
+	n.naps++
+	n.mu.Unlock()
+	return n.sleep(d, false)
+}
+
+func (n *fakeNet) sleep(d time.Duration, socks bool) error {
 	n.mu.Lock()
 	ready := false
 	for _, s := range n.socks {
 		ready = ready || len(s.rx) > 0 || len(s.eq) > 0
 	}
 	n.mu.Unlock()
-	if ready {
+	if ready && socks {
+		return nil
+	}
+	if v := n.virt; v != nil {
+		n.mu.Lock()
+		v.now = v.now.Add(max(d, time.Microsecond) + v.oversleep) // a wait costs at least a syscall
+		done := !v.now.Before(v.until)
+		n.mu.Unlock()
+		if done {
+			v.cancel()
+		}
 		return nil
 	}
 	t := time.NewTimer(d)
@@ -139,7 +187,13 @@ func (s *fakeSock) sendmmsg(msgs []unix.Mmsghdr) (int, error) {
 		}
 		probe := append([]byte(nil), unsafe.Slice(h.Iov.Base, h.Iov.Len)...)
 		n.sent = append(n.sent, dst)
-		n.clock = max(n.clock+1000, time.Now().UnixNano())
+		if v := n.virt; v != nil {
+			v.now = v.now.Add(v.sendCost)
+			v.sentAt = append(v.sentAt, v.now.Sub(v.start))
+			n.clock = max(n.clock+1000, v.now.UnixNano())
+		} else {
+			n.clock = max(n.clock+1000, time.Now().UnixNano())
+		}
 		tx := n.clock
 		stamp := fakeMsg{ctl: append(recvErrCmsg(s.v6, extErr{errno: uint32(unix.ENOMSG), origin: eeOriginTimestamping, info: scmTstampSnd, data: s.ids}), tsCmsg(tx)...)}
 		s.ids++

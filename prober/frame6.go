@@ -5,9 +5,12 @@ package prober
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"math/bits"
 	"net/netip"
 	"slices"
+
+	"github.com/mdlayher/netlink"
 )
 
 // IPv6 frames for the AF_PACKET transmit path: Ethernet + IPv6 + the
@@ -93,8 +96,9 @@ type route6 struct {
 	oif  int32
 	src  [16]byte // RTA_PREFSRC; zero: selected from the addresses
 	prio uint32
+	hlim uint8 // the route's hoplimit metric; 0: none
 	// other: not a unicast route (blackhole, unreachable, prohibit...),
-	// or multipath: the kernel's own path handles it.
+	// multipath, or source-specific: the kernel's own path handles it.
 	other bool
 	// local: from the local table (own addresses, anycast, multicast),
 	// which the kernel consults before the main one.
@@ -138,7 +142,11 @@ type l6tables struct {
 	links  map[int32]l2link
 	addrs  []addr6 // in the kernel's dump order (links by index)
 	neigh  map[neigh6Key][6]byte
-	hlim   uint8 // hop limit of the frames; 0: defHopLimit6
+	// hlimIf is each link's hop_limit (net.ipv6.conf.IF.hop_limit, or
+	// what a router advertised); hlim the namespace's
+	// net.ipv6.conf.all.hop_limit, for links without one; 0: defHopLimit6.
+	hlimIf map[int32]uint8
+	hlim   uint8
 }
 
 // sortRoutes orders the routes as the lookup walks them and marks ECMP
@@ -323,7 +331,15 @@ func (t *l6tables) hopFor(dst [16]byte, plen int) l6hop {
 				return h
 			}
 		}
-		h.smac, h.hlim, h.framed = l.mac, t.hlim, true
+		// The hop limit as ip6_dst_hoplimit picks it: the route's
+		// metric, else the egress link's, else the namespace's.
+		h.smac, h.hlim, h.framed = l.mac, r.hlim, true
+		if h.hlim == 0 {
+			h.hlim = t.hlimIf[r.oif]
+		}
+		if h.hlim == 0 {
+			h.hlim = t.hlim
+		}
 		if h.hlim == 0 {
 			h.hlim = defHopLimit6
 		}
@@ -337,4 +353,114 @@ func (t *l6tables) hopFor(dst [16]byte, plen int) l6hop {
 		return h
 	}
 	return l6hop{nh: dst, fallback: "no route"}
+}
+
+// Linux rtnetlink values (rtnetlink(7), linux/rtnetlink.h, if_link.h),
+// spelled out so this pure code builds on every platform.
+const (
+	rtmsgLen      = 12 // struct rtmsg
+	ifinfomsgLen  = 16 // struct ifinfomsg
+	afInet6       = 10
+	rtnUnicast    = 1
+	rtaDst        = 1
+	rtaOIF        = 4
+	rtaGateway    = 5
+	rtaPriority   = 6
+	rtaPrefSrc    = 7
+	rtaMetrics    = 8
+	rtaMultipath  = 9
+	rtaTable      = 15
+	rtaxHopLimit  = 10
+	iflaProtInfo  = 12
+	iflaInet6Conf = 2
+)
+
+// parseRoute6 decodes the body of an RTM_NEWROUTE message (struct rtmsg,
+// then attributes): an IPv6 route and its table. ok is false for other
+// families and malformed messages.
+func parseRoute6(b []byte) (r route6, table uint32, ok bool) {
+	if len(b) < rtmsgLen || b[0] != afInet6 {
+		return r, 0, false
+	}
+	r.bits, table = b[1], uint32(b[4])
+	r.other = b[7] != rtnUnicast || b[2] != 0 // source-specific ("from") routes too
+	ad, err := netlink.NewAttributeDecoder(b[rtmsgLen:])
+	if err != nil {
+		return r, 0, false
+	}
+	addr := func(dst *[16]byte) func([]byte) error {
+		return func(v []byte) error {
+			if len(v) != 16 {
+				return errors.New("not an IPv6 address")
+			}
+			*dst = [16]byte(v)
+			return nil
+		}
+	}
+	for ad.Next() {
+		switch ad.Type() {
+		case rtaDst:
+			ad.Do(addr(&r.dst))
+		case rtaGateway:
+			ad.Do(addr(&r.gw))
+		case rtaPrefSrc:
+			ad.Do(addr(&r.src))
+		case rtaOIF:
+			r.oif = int32(ad.Uint32())
+		case rtaPriority:
+			r.prio = ad.Uint32()
+		case rtaTable:
+			table = ad.Uint32()
+		case rtaMultipath:
+			r.other = true
+		case rtaMetrics:
+			ad.Nested(func(m *netlink.AttributeDecoder) error {
+				for m.Next() {
+					if m.Type() == rtaxHopLimit {
+						r.hlim = uint8(min(m.Uint32(), 255))
+					}
+				}
+				return m.Err()
+			})
+		}
+	}
+	return r, table, ad.Err() == nil
+}
+
+// parseLinkHopLimit decodes the body of an RTM_NEWLINK message of an
+// AF_INET6 link dump (struct ifinfomsg, then IFLA_PROTINFO holding
+// IFLA_INET6_CONF, the link's devconf array): the link's index and
+// hop_limit. ok is false when the message has none.
+func parseLinkHopLimit(b []byte) (ifindex int32, hlim uint8, ok bool) {
+	if len(b) < ifinfomsgLen {
+		return 0, 0, false
+	}
+	ifindex = int32(binary.NativeEndian.Uint32(b[4:]))
+	ad, err := netlink.NewAttributeDecoder(b[ifinfomsgLen:])
+	if err != nil {
+		return 0, 0, false
+	}
+	const devconfHopLimit = 1 // DEVCONF_HOPLIMIT: the array's second s32
+	for ad.Next() {
+		if ad.Type() != iflaProtInfo {
+			continue
+		}
+		ad.Nested(func(n *netlink.AttributeDecoder) error {
+			for n.Next() {
+				if n.Type() != iflaInet6Conf {
+					continue
+				}
+				n.Do(func(v []byte) error {
+					if len(v) >= 4*(devconfHopLimit+1) {
+						if h := int32(binary.NativeEndian.Uint32(v[4*devconfHopLimit:])); h > 0 && h < 256 {
+							hlim, ok = uint8(h), true
+						}
+					}
+					return nil
+				})
+			}
+			return n.Err()
+		})
+	}
+	return ifindex, hlim, ok && ad.Err() == nil
 }

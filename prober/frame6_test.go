@@ -4,6 +4,7 @@ package prober
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"math/rand/v2"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mdlayher/netlink"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv6"
 
@@ -209,6 +211,16 @@ func TestHopFor6(t *testing.T) {
 	if h := (&l6tables{}).hopFor(a16("2001:2::1"), 8); h.ok || h.fallback != "no route" {
 		t.Errorf("no routes: %+v", h)
 	}
+	// The hop limit as ip6_dst_hoplimit picks it: the route's metric, the
+	// egress link's, the namespace's.
+	prec := l6tables{routes: []route6{{dst: a16("2001:2:1::"), bits: 64, oif: 2, hlim: 9}, {dst: a16("2001:2:2::"), bits: 64, oif: 2}, {oif: 3}},
+		links: tab.links, addrs: tab.addrs, hlimIf: map[int32]uint8{2: 77}, hlim: 99}
+	prec.sortRoutes()
+	for d, want := range map[string]uint8{"2001:2:1::1": 9, "2001:2:2::1": 77, "2001:2:3::1": 99} {
+		if h := prec.hopFor(a16(d), 8); h.hlim != want || !h.framed {
+			t.Errorf("%s: hop limit %d, want %d (%+v)", d, h.hlim, want, h)
+		}
+	}
 	// Without a hop limit read from the socket, the kernel's default.
 	dflt := l6tables{routes: []route6{{oif: 2}}, links: tab.links, addrs: tab.addrs}
 	if h := dflt.hopFor(a16("2001:2::1"), 8); h.hlim != defHopLimit6 || !h.framed {
@@ -251,6 +263,108 @@ func TestPrefixHelpers(t *testing.T) {
 	for s, want := range map[string]int{"::1": 0, "2001:2::1": 1, "2002::1": 2, "::5": 3, "::ffff:198.18.0.1": 4, "fc00::1": 5, "fd00::1": 5, "2001::1": 6, "2001:10::1": 7, "fec0::1": 11, "3ffe::1": 12} {
 		if got := label6(a16(s)); got != want {
 			t.Errorf("label6(%s) = %d, want %d", s, got, want)
+		}
+	}
+}
+
+// rtmsg6 builds an RTM_NEWROUTE body with netlink.AttributeEncoder (an
+// encoder independent of the decoder under test).
+func rtmsg6(t *testing.T, dstLen, srcLen, table, typ uint8, attrs func(*netlink.AttributeEncoder)) []byte {
+	t.Helper()
+	ae := netlink.NewAttributeEncoder()
+	attrs(ae)
+	b, err := ae.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]byte{afInet6, dstLen, srcLen, 0, table, 3, 0, typ, 0, 0, 0, 0}, b...)
+}
+
+func TestParseRoute6(t *testing.T) {
+	gw, dst, src := a16("fe80::2"), a16("2001:2:0:3::"), a16("2001:2:ffff::1")
+	full := rtmsg6(t, 64, 0, 254, 1, func(ae *netlink.AttributeEncoder) {
+		ae.Bytes(rtaDst, dst[:])
+		ae.Bytes(rtaGateway, gw[:])
+		ae.Bytes(rtaPrefSrc, src[:])
+		ae.Uint32(rtaOIF, 7)
+		ae.Uint32(rtaPriority, 1024)
+		ae.Uint32(rtaTable, 254)
+		ae.Nested(rtaMetrics, func(m *netlink.AttributeEncoder) error {
+			m.Uint32(2, 1400) // RTAX_MTU
+			m.Uint32(rtaxHopLimit, 9)
+			return nil
+		})
+	})
+	r, table, ok := parseRoute6(full)
+	want := route6{dst: dst, bits: 64, gw: gw, oif: 7, src: src, prio: 1024, hlim: 9}
+	if !ok || table != 254 || r != want {
+		t.Errorf("full: %+v table %d ok %v; want %+v", r, table, ok, want)
+	}
+	// RTA_TABLE (32 bits) overrides rtm_table.
+	if _, table, ok := parseRoute6(rtmsg6(t, 0, 0, 252, 1, func(ae *netlink.AttributeEncoder) { ae.Uint32(rtaTable, 1000) })); !ok || table != 1000 {
+		t.Errorf("table %d ok %v, want 1000", table, ok)
+	}
+	for name, b := range map[string][]byte{
+		"blackhole":  rtmsg6(t, 64, 0, 254, 6, func(*netlink.AttributeEncoder) {}),
+		"from route": rtmsg6(t, 64, 56, 254, 1, func(*netlink.AttributeEncoder) {}),
+		"multipath": rtmsg6(t, 64, 0, 254, 1, func(ae *netlink.AttributeEncoder) {
+			ae.Bytes(rtaMultipath, make([]byte, 8))
+		}),
+	} {
+		if r, _, ok := parseRoute6(b); !ok || !r.other {
+			t.Errorf("%s: %+v ok %v, want other", name, r, ok)
+		}
+	}
+	v4 := append([]byte(nil), full...)
+	v4[0] = 2
+	for name, b := range map[string][]byte{
+		"IPv4":          v4,
+		"short":         full[:8],
+		"bad attribute": append(rtmsg6(t, 0, 0, 254, 1, func(*netlink.AttributeEncoder) {}), 0xff, 0, 1),
+		"short gateway": rtmsg6(t, 0, 0, 254, 1, func(ae *netlink.AttributeEncoder) { ae.Bytes(rtaGateway, []byte{1, 2, 3, 4}) }),
+	} {
+		if _, _, ok := parseRoute6(b); ok {
+			t.Errorf("%s: parsed", name)
+		}
+	}
+}
+
+func TestParseLinkHopLimit(t *testing.T) {
+	link := func(ifindex uint32, conf []int32, withConf bool) []byte {
+		ae := netlink.NewAttributeEncoder()
+		ae.String(3, "eth0") // IFLA_IFNAME
+		ae.Nested(iflaProtInfo, func(n *netlink.AttributeEncoder) error {
+			n.Uint32(1, 0x80000000) // IFLA_INET6_FLAGS
+			if withConf {
+				b := make([]byte, 4*len(conf))
+				for i, v := range conf {
+					binary.NativeEndian.PutUint32(b[4*i:], uint32(v))
+				}
+				n.Bytes(iflaInet6Conf, b)
+			}
+			return nil
+		})
+		b, err := ae.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := make([]byte, ifinfomsgLen)
+		h[0] = afInet6
+		binary.NativeEndian.PutUint32(h[4:], ifindex)
+		return append(h, b...)
+	}
+	if i, h, ok := parseLinkHopLimit(link(7, []int32{0, 77, 1500}, true)); !ok || i != 7 || h != 77 {
+		t.Errorf("got %d %d %v, want 7 77 true", i, h, ok)
+	}
+	for name, b := range map[string][]byte{
+		"no conf":   link(7, nil, false),
+		"short":     link(7, []int32{0}, true),
+		"zero":      link(7, []int32{0, 0}, true),
+		"too large": link(7, []int32{0, 300}, true),
+		"header":    make([]byte, 8),
+	} {
+		if _, _, ok := parseLinkHopLimit(b); ok {
+			t.Errorf("%s: parsed", name)
 		}
 	}
 }

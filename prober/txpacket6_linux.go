@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -48,35 +49,35 @@ func (p *pktSock) load6(links map[int32]l2link) error {
 			temporary:  fl&ifaTemporary != 0,
 		})
 	}
-	routes, err := p.nl.Route.List()
+	// Routes and the links' hop limits from raw dumps: the rtnetlink
+	// package's types carry neither the hoplimit metric nor the links'
+	// IPv6 settings.
+	routes, err := p.dump6(unix.RTM_GETROUTE, rtmsgLen)
 	if err != nil {
 		return fmt.Errorf("rtnetlink routes: %w", err)
 	}
-	for _, r := range routes {
-		table := uint32(r.Table)
-		if r.Attributes.Table != 0 {
-			table = r.Attributes.Table
-		}
-		if r.Family != unix.AF_INET6 || table != unix.RT_TABLE_MAIN && table != unix.RT_TABLE_LOCAL {
+	for _, m := range routes {
+		r, table, ok := parseRoute6(m.Data)
+		if m.Header.Type != unix.RTM_NEWROUTE || !ok || table != unix.RT_TABLE_MAIN && table != unix.RT_TABLE_LOCAL {
 			continue
 		}
-		rt := route6{bits: r.DstLength, oif: int32(r.Attributes.OutIface), prio: r.Attributes.Priority, local: table == unix.RT_TABLE_LOCAL}
-		rt.other = r.Type != unix.RTN_UNICAST || len(r.Attributes.Multipath) > 0
-		if d := r.Attributes.Dst; len(d) == 16 {
-			rt.dst = [16]byte(d)
-		}
-		if g := r.Attributes.Gateway; len(g) == 16 {
-			rt.gw = [16]byte(g)
-		}
-		if s := r.Attributes.Src; len(s) == 16 {
-			rt.src = [16]byte(s)
-		}
-		t.routes = append(t.routes, rt)
+		r.local = table == unix.RT_TABLE_LOCAL
+		t.routes = append(t.routes, r)
 	}
 	t.sortRoutes()
-	// The hop limit a raw ICMPv6 socket sends with when neither the
-	// socket nor the route sets one: net.ipv6.conf.all.hop_limit of the
-	// socket's namespace (IPV6_UNICAST_HOPS on an unconnected socket).
+	links6, err := p.dump6(unix.RTM_GETLINK, ifinfomsgLen)
+	if err != nil {
+		return fmt.Errorf("rtnetlink IPv6 links: %w", err)
+	}
+	t.hlimIf = make(map[int32]uint8, len(links6))
+	for _, m := range links6 {
+		if i, h, ok := parseLinkHopLimit(m.Data); ok && m.Header.Type == unix.RTM_NEWLINK {
+			t.hlimIf[i] = h
+		}
+	}
+	// The hop limit for links without IPv6 settings: that of the
+	// socket's namespace, net.ipv6.conf.all.hop_limit (IPV6_UNICAST_HOPS
+	// on an unconnected socket).
 	if p.rawFD > 0 {
 		if v, err := unix.GetsockoptInt(p.rawFD, unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS); err == nil && v > 0 && v < 256 {
 			t.hlim = uint8(v)
@@ -88,6 +89,14 @@ func (p *pktSock) load6(links map[int32]l2link) error {
 	}
 	p.hops6, p.hopIdx6, p.byDst6 = p.hops6[:0], map[hop6Key]int32{}, map[[16]byte]int32{}
 	return nil
+}
+
+// dump6 runs an AF_INET6 dump request of typ, whose fixed header is hdr
+// bytes long.
+func (p *pktSock) dump6(typ uint16, hdr int) ([]netlink.Message, error) {
+	req := make([]byte, hdr)
+	req[0] = unix.AF_INET6
+	return p.nl6.Execute(netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(typ), Flags: netlink.Request | netlink.Dump}, Data: req})
 }
 
 // loadNeigh6 keeps the IPv6 (NDP) neighbours with a link-layer address.

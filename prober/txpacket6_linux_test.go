@@ -3,13 +3,21 @@
 package prober
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/hbmon/hb/internal/testutil"
 )
@@ -24,11 +32,13 @@ var fleet6 = testutil.FleetConfig{
 	Blackhole:   testutil.DefaultFleet.Blackhole,
 }
 
-// kernelSrc6 is the source address the kernel picks for dst inside ns: a
-// connected UDP socket's local address (connect sends nothing).
-func kernelSrc6(t *testing.T, ns *testutil.Netns, dst netip.Addr) netip.Addr {
+// kernelSrc6 is the source address and hop limit the kernel picks for dst
+// inside ns: a connected UDP socket's local address and IPV6_UNICAST_HOPS
+// (ip6_dst_hoplimit of its route; connect sends nothing).
+func kernelSrc6(t *testing.T, ns *testutil.Netns, dst netip.Addr) (netip.Addr, uint8) {
 	t.Helper()
 	var src netip.Addr
+	var hlim int
 	if err := ns.Do(func() error {
 		c, err := net.DialUDP("udp6", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, 9)))
 		if err != nil {
@@ -36,11 +46,21 @@ func kernelSrc6(t *testing.T, ns *testutil.Netns, dst netip.Addr) netip.Addr {
 		}
 		defer c.Close()
 		src = c.LocalAddr().(*net.UDPAddr).AddrPort().Addr()
-		return nil
+		rc, err := c.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			hlim, serr = unix.GetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS)
+		}); err != nil {
+			return err
+		}
+		return serr
 	}); err != nil {
 		t.Fatalf("kernel source for %v: %v", dst, err)
 	}
-	return src
+	return src, uint8(hlim)
 }
 
 // The AF_PACKET transmit path for IPv6 end to end in a namespace pair, as
@@ -50,7 +70,8 @@ func kernelSrc6(t *testing.T, ns *testutil.Netns, dst netip.Addr) netip.Addr {
 // host whose neighbour entry does not exist yet (its first probe falls
 // back to the raw ICMPv6 socket, whose send makes the kernel run neighbour
 // discovery; the next ones go as frames), an on-link address that never
-// resolves, targets behind a multipath route and ::1 (the local table):
+// resolves, targets behind a multipath route, and ::1 and the prober's own
+// address (the local table, ahead of a default route in the main one):
 // every answered probe must be measured kernel-tx-rx, and each frame's
 // source address must be the one the kernel picks.
 func TestPacketTx6EndToEnd(t *testing.T) {
@@ -58,27 +79,32 @@ func TestPacketTx6EndToEnd(t *testing.T) {
 	f.Prober.AddAddr(t, "hbp0", netip.MustParsePrefix("2001:2:fffe::1/64"))
 	f.Hosts.AddAddr(t, "hbf0", netip.MustParsePrefix("2001:2:fffe::2/64"))
 	f.Hosts.AddAddr(t, "hbf0", netip.MustParsePrefix("fe80::2/64"))
-	f.Prober.MustIP(t, "-6", "route", "add", "2001:2:0:3::/64", "via", "fe80::2", "dev", "hbp0")
+	f.Prober.MustIP(t, "-6", "route", "add", "2001:2:0:3::/64", "via", "fe80::2", "dev", "hbp0", "hoplimit", "9")
 	f.Prober.MustIP(t, "-6", "route", "add", "2001:2:0:4::/64", "nexthop", "via", f.Gateway6.String(), "dev", "hbp0", "nexthop", "via", "fe80::2", "dev", "hbp0")
+	f.Prober.MustIP(t, "-6", "route", "add", "default", "via", f.Gateway6.String())
 	if out, err := f.Prober.Command("ping", "-6", "-c1", "-W2", "fe80::2%hbp0").CombinedOutput(); err != nil {
 		t.Fatalf("ping the link-local gateway: %v: %s", err, out)
 	}
-	f.Prober.Sysctl(t, "net.ipv6.conf.all.hop_limit", "77")
+	// Hop limits: the link's, the namespace's (for links without one)
+	// and the route's metric above, each different.
+	f.Prober.Sysctl(t, "net.ipv6.conf.hbp0.hop_limit", "77")
+	f.Prober.Sysctl(t, "net.ipv6.conf.all.hop_limit", "99")
 	behind := testutil.FleetAddrs(t, netip.MustParsePrefix("2001:2::/64"), 500)
 	viaLL := testutil.FleetAddrs(t, netip.MustParsePrefix("2001:2:0:3::/64"), 100)
 	multi := testutil.FleetAddrs(t, netip.MustParsePrefix("2001:2:0:4::/64"), 2)
 	late := netip.MustParseAddr("2001:2:fffe::2")
 	never := netip.MustParseAddr("2001:2:fffe::9")
 	lo := netip.MustParseAddr("::1")
-	ts := targetsOf(behind, viaLL, multi, []netip.Addr{f.Gateway6, late, lo, never})
+	own := netip.MustParseAddr("2001:2:ffff::1")
+	ts := targetsOf(behind, viaLL, multi, []netip.Addr{f.Gateway6, late, lo, own, never})
 
 	e := newEngineIn(t, f, Config{Rate: -1, Timeout: 300 * time.Millisecond, Socket: SocketRaw, IPv6: true, TX: TXPacket})
 	if e.Mode().TX != TXPacket || !strings.Contains(e.Mode().Reason, "IPv6 probes sent as Ethernet frames") || !strings.Contains(e.Mode().Reason, "hbp0") {
 		t.Fatalf("mode %v", e.Mode())
 	}
 	ps := e.conns[1].sk.(*pktSock)
-	if ps.tab6.hlim != 77 {
-		t.Errorf("hop limit %d, want the namespace's net.ipv6.conf.all.hop_limit 77", ps.tab6.hlim)
+	if ps.tab6.hlim != 99 || ps.tab6.hlimIf[ps.hop6(f.Gateway6.As16()).ifindex] != 77 {
+		t.Errorf("hop limits: namespace %d, links %v; want 99 and hbp0's 77", ps.tab6.hlim, ps.tab6.hlimIf)
 	}
 	const count = 3
 	start := time.Now()
@@ -112,9 +138,10 @@ func TestPacketTx6EndToEnd(t *testing.T) {
 			t.Errorf("%v: %d of %d answered, method %v", a, s.Received, s.Sent, s.Method)
 		}
 	}
-	// Fallbacks: ::1, the unresolvable address and the multipath targets
-	// every time, the late neighbour at least once and not every time.
-	minFB, maxFB := uint64((2+len(multi))*count+1), uint64((3+len(multi))*count-1)
+	// Fallbacks: ::1, the own address, the unresolvable address and the
+	// multipath targets every time, the late neighbour at least once and
+	// not every time.
+	minFB, maxFB := uint64((3+len(multi))*count+1), uint64((4+len(multi))*count-1)
 	if st.TxFallback < minFB || st.TxFallback > maxFB {
 		t.Errorf("%d probes fell back to the raw socket, want %d..%d", st.TxFallback, minFB, maxFB)
 	}
@@ -130,21 +157,23 @@ func TestPacketTx6EndToEnd(t *testing.T) {
 	} else {
 		t.Logf("last fallback: %s", why)
 	}
-	// Each framed hop's source and next hop, against the kernel's.
+	// Each framed hop's source, hop limit and next hop, against the kernel's.
 	for _, c := range []struct {
 		dst, nh netip.Addr
+		hlim    uint8
 	}{
-		{behind[0], f.Gateway6}, {viaLL[0], netip.MustParseAddr("fe80::2")}, {f.Gateway6, f.Gateway6}, {late, late},
+		{behind[0], f.Gateway6, 77}, {viaLL[0], netip.MustParseAddr("fe80::2"), 9}, {f.Gateway6, f.Gateway6, 77}, {late, late, 77},
 	} {
 		h := ps.hop6(c.dst.As16())
 		if !h.ok || netip.AddrFrom16(h.nh) != c.nh {
 			t.Errorf("%v: hop %+v, want a resolved next hop %v", c.dst, h, c.nh)
 		}
-		if got, want := netip.AddrFrom16(h.src), kernelSrc6(t, f.Prober, c.dst); got != want {
-			t.Errorf("%v: frames from %v, the kernel sends from %v", c.dst, got, want)
+		src, hlim := kernelSrc6(t, f.Prober, c.dst)
+		if got := netip.AddrFrom16(h.src); got != src || h.hlim != hlim || h.hlim != c.hlim {
+			t.Errorf("%v: frames from %v with hop limit %d, the kernel sends from %v with %d (want %d)", c.dst, got, h.hlim, src, hlim, c.hlim)
 		}
 	}
-	for _, a := range []netip.Addr{multi[0], lo, never} {
+	for _, a := range []netip.Addr{multi[0], lo, own, never} {
 		if h := ps.hop6(a.As16()); h.ok {
 			t.Errorf("%v: framed (%+v), want the raw socket", a, h)
 		}
@@ -187,8 +216,9 @@ func TestPacketTx6SourceMatchesKernel(t *testing.T) {
 			t.Errorf("%v: no frame path: %s", dst, h.fallback)
 			continue
 		}
-		if got, want := netip.AddrFrom16(h.src), kernelSrc6(t, a, dst); got != want {
-			t.Errorf("%v: source %v, the kernel's %v", dst, got, want)
+		src, hlim := kernelSrc6(t, a, dst)
+		if got := netip.AddrFrom16(h.src); got != src || h.hlim != hlim {
+			t.Errorf("%v: source %v hop limit %d, the kernel's %v %d", dst, got, h.hlim, src, hlim)
 		}
 	}
 }
@@ -231,5 +261,86 @@ func TestPacketTx6FollowsRouteChanges(t *testing.T) {
 	until("the target back", []int{1, 1, 1, 1})
 	if st := e.Stats(); st.TxPacket == before.TxPacket || st.TxFallback == before.TxFallback {
 		t.Errorf("frames %d→%d, fallbacks %d→%d: want both to grow", before.TxPacket, st.TxPacket, before.TxFallback, st.TxFallback)
+	}
+}
+
+// BenchmarkSweep6 probes 32,768 simulated IPv6 hosts once with hb-probe
+// --once, with --tx packet and --tx raw in turn on the same fleet, and
+// reports each one's probes/s, CPU seconds (user+sys) and loss. Run it
+// once: go test -run '^$' -bench Sweep6 -benchtime 1x ./prober (root).
+func BenchmarkSweep6(b *testing.B) {
+	const hosts = 32768
+	fleet := testutil.FleetConfig{Local: []netip.Prefix{netip.MustParsePrefix("2001:2::/64")}}
+	f := testutil.NewFleet(b, fleet)
+	dir := b.TempDir()
+	list := filepath.Join(dir, "targets")
+	var buf bytes.Buffer
+	for _, a := range testutil.FleetAddrs(b, fleet.Local[0], hosts) {
+		fmt.Fprintln(&buf, a)
+	}
+	if err := os.WriteFile(list, buf.Bytes(), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	bin := testutil.BuildBinary(b, dir, "github.com/hbmon/hb/cmd/hb-probe")
+	for range b.N {
+		for _, tx := range []string{"packet", "raw"} {
+			cmd := f.Prober.Command(bin, "--once", "--json", "--rate", "0", "--timeout", "500ms", "--tx", tx, "--targets", list)
+			var out, errOut bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errOut
+			start := time.Now()
+			_ = cmd.Run() // exit 1 when any target is lost
+			wall := time.Since(start)
+			cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+			got := 0
+			sc := bufio.NewScanner(&out)
+			for sc.Scan() {
+				var j struct{ Received int }
+				if json.Unmarshal(sc.Bytes(), &j) == nil && j.Received > 0 {
+					got++
+				}
+			}
+			report(b, "hb-tx-"+tx, hosts, got, wall, cpu)
+			b.Logf("hb-probe --tx %s says: %s", tx, strings.TrimSpace(errOut.String()))
+		}
+	}
+}
+
+// A gateway whose MAC changes is followed from the NDP neighbour events,
+// as TestPacketTxFollowsNeighbourChanges for IPv4: after the hosts side
+// takes a new MAC and the prober's entry is replaced, the next rounds
+// reach the targets again, well inside the periodic refresh.
+func TestPacketTx6FollowsNeighbourChanges(t *testing.T) {
+	f := testutil.NewFleet(t, testutil.DefaultFleet)
+	ts := targetsOf(testutil.FleetAddrs(t, testutil.DefaultFleet.Local[1], 4))
+	e := newEngineIn(t, f, Config{Rate: -1, Timeout: 300 * time.Millisecond, Socket: SocketRaw, IPv6: true, TX: TXPacket})
+	round := func() int {
+		sums, err := e.Once(context.Background(), ts, OnceOptions{Count: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, s := range sums {
+			n += s.Received
+		}
+		return n
+	}
+	if got := round(); got != len(ts) {
+		t.Fatalf("before: %d of %d answered", got, len(ts))
+	}
+	const mac = "02:00:5e:10:20:36"
+	f.Hosts.MustIP(t, "link", "set", "dev", "hbf0", "address", mac)
+	f.Prober.MustIP(t, "-6", "neigh", "replace", f.Gateway6.String(), "lladdr", mac, "dev", "hbp0", "nud", "reachable")
+	before := e.Stats().TxPacket
+	deadline := time.Now().Add(tableRefresh / 3)
+	for got := round(); got != len(ts); got = round() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the gateway's MAC changed: %d of %d answered after %v", got, len(ts), tableRefresh/3)
+		}
+	}
+	if e.Stats().TxPacket == before {
+		t.Fatal("no frames sent after the change")
+	}
+	if h := e.conns[1].sk.(*pktSock).hop6(ts[0].Addr.As16()); h.dmac != [6]byte{2, 0, 0x5e, 0x10, 0x20, 0x36} {
+		t.Errorf("hop still to %x", h.dmac)
 	}
 }

@@ -51,15 +51,32 @@ func (f *fakeTxSock) sendmmsg(msgs []unix.Mmsghdr) (int, error) {
 			if [6]byte(b[0:6]) != f.wantMAC || [6]byte(sll.Addr[:6]) != f.wantMAC || sll.Ifindex != 2 {
 				f.t.Errorf("frame %d to %x (sll %x, ifindex %d)", len(f.sent), b[0:6], sll.Addr[:6], sll.Ifindex)
 			}
+			et := binary.BigEndian.Uint16(b[12:])
+			if sll.Protocol != htons(et) {
+				f.t.Errorf("frame %d: ethertype %#x, sll_protocol %#x", len(f.sent), et, htons(sll.Protocol))
+			}
 			dst = netip.AddrFrom4([4]byte(b[30:34]))
+			if et == etherIPv6 {
+				dst = netip.AddrFrom16([16]byte(b[38:54]))
+			}
 		} else {
 			dst = sockaddrAddr(unsafe.Slice(h.Name, h.Namelen))
 		}
 		f.sent = append(f.sent, dst)
-		f.eq = append(f.eq, fakeStamp(f.level, f.typ, f.key, int64(ip4u(dst.As4()))))
+		f.eq = append(f.eq, fakeStamp(f.level, f.typ, f.key, stampOf(dst)))
 		f.key++
 	}
 	return n, nil
+}
+
+// stampOf is the fake TX timestamp of a probe to a: the IPv4 address, or
+// an IPv6 address's last 32 bits.
+func stampOf(a netip.Addr) int64 {
+	if a.Is4() {
+		return int64(ip4u(a.As4()))
+	}
+	b := a.As16()
+	return int64(binary.BigEndian.Uint32(b[12:]))
 }
 
 // fakeStamp is an error-queue message's control bytes: SO_TIMESTAMPING

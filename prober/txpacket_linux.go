@@ -14,6 +14,7 @@ import (
 	"unsafe"
 
 	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -53,7 +54,8 @@ type pktSock struct {
 	// IPv6 (txpacket6_linux.go): the tables and hops instead of the
 	// IPv4 ones above.
 	v6      bool
-	rawFD   int // the raw socket, read for the hop limit; 0 in unit tests
+	nl6     *netlink.Conn // raw route and link dumps; nil in unit tests
+	rawFD   int           // the raw socket, read for the hop limit; 0 in unit tests
 	tab6    l6tables
 	hops6   []l6hop
 	hopIdx6 map[hop6Key]int32
@@ -94,6 +96,9 @@ func newPktSock(raw int, cfg *Config, plen int, v6 bool) (*pktSock, error) {
 		if p.nl != nil {
 			p.nl.Close()
 		}
+		if p.nl6 != nil {
+			p.nl6.Close()
+		}
 		return nil, err
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1); err != nil {
@@ -112,6 +117,11 @@ func newPktSock(raw int, cfg *Config, plen int, v6 bool) (*pktSock, error) {
 	p.nl, err = rtnetlink.Dial(nil)
 	if err != nil {
 		return fail(fmt.Errorf("rtnetlink: %w", err))
+	}
+	if v6 {
+		if p.nl6, err = netlink.Dial(unix.NETLINK_ROUTE, nil); err != nil {
+			return fail(fmt.Errorf("rtnetlink: %w", err))
+		}
 	}
 	// A route, address or link change (a blackhole route added, an
 	// interface down, a gateway moved) reloads the tables at once rather
@@ -454,6 +464,9 @@ func (p *pktSock) close() error {
 	}
 	if p.nl != nil {
 		err = errors.Join(err, p.nl.Close())
+	}
+	if p.nl6 != nil {
+		err = errors.Join(err, p.nl6.Close())
 	}
 	return errors.Join(p.pkt.close(), p.raw.close(), err)
 }

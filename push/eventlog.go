@@ -33,10 +33,14 @@ type Event = event.LogEntry
 type EventFilter = event.LogFilter
 
 // EventLog stores events in SQLite, in its own table (push_events) of the
-// history database or its own file, with its own connection; it trims
-// entries older than the retention every hour.
+// history database or its own file; it trims entries older than the
+// retention every hour. In the history database it writes through the
+// store's writer (Writer: the database keeps one writer) and reads on its
+// own read-only connection; in a file of its own it is that file's only
+// writer.
 type EventLog struct {
-	db        *sql.DB
+	db        *sql.DB // queries; all writes too when w is nil
+	w         Writer  // nil: the log writes on db
 	retention time.Duration
 	log       *slog.Logger
 	journal   *Journal
@@ -57,28 +61,76 @@ const eventSchema = `CREATE TABLE IF NOT EXISTS push_events (
 CREATE INDEX IF NOT EXISTS push_events_at ON push_events (at);
 CREATE INDEX IF NOT EXISTS push_events_host ON push_events (host, at);`
 
+// Writer is the one writer of a database the event log shares (the
+// history store, store.Store.Exec): it runs fn in a transaction on its
+// own connection and goroutine.
+type Writer interface {
+	Exec(ctx context.Context, fn func(tx *sql.Tx) error) error
+}
+
 // OpenEventLog opens (creating) the event table in the SQLite file at
-// path. journal may be nil.
+// path, which nothing else writes: the log is its only writer. journal may
+// be nil.
 func OpenEventLog(path string, retention time.Duration, journal *Journal, log *slog.Logger) (*EventLog, error) {
+	return openEventLog(path, nil, retention, journal, log)
+}
+
+// OpenSharedEventLog opens the event table in the SQLite file at path
+// whose one writer is w (the history database and its store): the table
+// is created, events written and old ones trimmed through w, and the log's
+// own connection only reads (query_only).
+func OpenSharedEventLog(path string, w Writer, retention time.Duration, journal *Journal, log *slog.Logger) (*EventLog, error) {
+	if w == nil {
+		return nil, errors.New("push: shared event log without a writer")
+	}
+	return openEventLog(path, w, retention, journal, log)
+}
+
+func openEventLog(path string, w Writer, retention time.Duration, journal *Journal, log *slog.Logger) (*EventLog, error) {
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("push: event log path %q must not contain '?' or '#'", path)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("push: event log: %w", err)
 	}
-	db, err := sql.Open("sqlite", sqlitedb.DSN(path, "_txlock=immediate"))
+	dsn := sqlitedb.DSN(path, "_txlock=immediate")
+	if w != nil {
+		dsn = sqlitedb.DSN(path, "_pragma=query_only(1)")
+	}
+	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("push: event log %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(2)
-	if _, err := db.Exec(eventSchema); err != nil {
+	l := &EventLog{db: db, w: w, retention: retention, journal: journal, log: log}
+	if err := l.exec(context.Background(), func(tx *sql.Tx) error {
+		_, err := tx.Exec(eventSchema)
+		return err
+	}); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("push: event log %s: %w", path, err)
 	}
-	if log == nil {
-		log = slog.Default()
+	if l.log == nil {
+		l.log = slog.Default()
 	}
-	return &EventLog{db: db, retention: retention, journal: journal, log: log}, nil
+	return l, nil
+}
+
+// exec runs fn in a write transaction: through the shared writer, or on
+// the log's own connection.
+func (l *EventLog) exec(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if l.w != nil {
+		return l.w.Exec(ctx, fn)
+	}
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // Close closes the database and the journal.
@@ -192,22 +244,20 @@ func (l *EventLog) Consume(ctx context.Context, sub *event.Sub) {
 // Write stores events in one transaction (and appends the messages to
 // the journal).
 func (l *EventLog) Write(ctx context.Context, evs []Event) error {
-	tx, err := l.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	st, err := tx.PrepareContext(ctx, `INSERT INTO push_events (at, host, check_name, source, level, type, message) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return err
-	}
-	for _, e := range evs {
-		lvl, _ := event.ParseLevel(e.Level)
-		if _, err := st.ExecContext(ctx, e.At.UnixNano(), e.Host, e.Check, e.Source, int(lvl), e.Type, e.Message); err != nil {
+	if err := l.exec(ctx, func(tx *sql.Tx) error {
+		st, err := tx.Prepare(`INSERT INTO push_events (at, host, check_name, source, level, type, message) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
 			return err
 		}
-	}
-	if err := tx.Commit(); err != nil {
+		defer st.Close()
+		for _, e := range evs {
+			lvl, _ := event.ParseLevel(e.Level)
+			if _, err := st.Exec(e.At.UnixNano(), e.Host, e.Check, e.Source, int(lvl), e.Type, e.Message); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
 	l.Written.Add(uint64(len(evs)))
@@ -228,13 +278,29 @@ func (l *EventLog) Trim(ctx context.Context, now time.Time) {
 	if l.retention <= 0 {
 		return
 	}
-	r, err := l.db.ExecContext(ctx, `DELETE FROM push_events WHERE at < ?`, now.Add(-l.retention).UnixNano())
-	if err != nil {
-		l.log.Warn("event log: trim failed", "err", err)
-		return
+	// In slices, so that a shared writer gets back to its own commits
+	// between them.
+	const slice = 10000
+	cutoff := now.Add(-l.retention).UnixNano()
+	for {
+		var n int64
+		err := l.exec(ctx, func(tx *sql.Tx) error {
+			r, err := tx.Exec(`DELETE FROM push_events WHERE id IN (SELECT id FROM push_events WHERE at < ? LIMIT ?)`, cutoff, slice)
+			if err != nil {
+				return err
+			}
+			n, _ = r.RowsAffected()
+			return nil
+		})
+		if err != nil {
+			l.log.Warn("event log: trim failed", "err", err)
+			return
+		}
+		l.Trimmed.Add(uint64(n))
+		if n < slice {
+			return
+		}
 	}
-	n, _ := r.RowsAffected()
-	l.Trimmed.Add(uint64(n))
 }
 
 // Query returns the events f selects, newest first.

@@ -130,13 +130,27 @@ func TestConfiguredPulseArmsFromInterval(t *testing.T) {
 	}
 }
 
+// TestEventLogAndJournal runs the event log in its own file (its own
+// writer) and in the history database through the store's writer
+// (eventlog_shared_test.go).
 func TestEventLogAndJournal(t *testing.T) {
+	t.Run("own-file", func(t *testing.T) {
+		testEventLog(t, func(path string, j *Journal) (*EventLog, error) { return OpenEventLog(path, time.Hour, j, nil) })
+	})
+	t.Run("shared-store", func(t *testing.T) {
+		testEventLog(t, func(path string, j *Journal) (*EventLog, error) {
+			return OpenSharedEventLog(path, openStore(t, path), time.Hour, j, nil)
+		})
+	})
+}
+
+func testEventLog(t *testing.T, open func(path string, j *Journal) (*EventLog, error)) {
 	dir := t.TempDir()
 	j, err := OpenJournal(filepath.Join(dir, "journal.jsonl"), 4096, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := OpenEventLog(filepath.Join(dir, "hb.db"), time.Hour, j, nil)
+	l, err := open(filepath.Join(dir, "hb.db"), j)
 	if err != nil {
 		t.Fatal(err)
 	}

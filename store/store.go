@@ -307,6 +307,39 @@ func (s *Store) do(ctx context.Context, fn func(*writer) error) error {
 	}
 }
 
+// Exec runs fn in a transaction of its own on the store's writer
+// connection, from the goroutine that makes every write of the database,
+// so that another part of hb keeping a table in the history database (the
+// push event log) adds no second writer to contend with this one for
+// SQLite's write lock. fn runs after the events queued before the call
+// are committed (within about CommitInterval, or the end of a rollup
+// write in progress); Exec waits for its commit and returns fn's error or
+// the commit's. fn must only use tx and must not call the store. After
+// Close it returns ErrClosed.
+func (s *Store) Exec(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	done := make(chan error, 1)
+	if err := s.do(ctx, func(w *writer) error {
+		w.cur.jobs = append(w.cur.jobs, job{fn: fn, done: done})
+		return nil
+	}); err != nil {
+		return err
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err() // the write still happens (or fails) on the writer
+	case <-s.done:
+		// Close commits the last batch, jobs included, before done.
+		select {
+		case err := <-done:
+			return err
+		default:
+			return ErrClosed
+		}
+	}
+}
+
 // Flush commits everything queued before the call, including the rollups
 // of the current minute so far (later results of that minute are added to
 // the row), and waits for it.

@@ -650,3 +650,50 @@ func TestRetentionZeroKeeps(t *testing.T) {
 		t.Errorf("a 400-day-old problem with retention 0: %v, %v", ps, err)
 	}
 }
+
+// TestManyHostsAndChecks: hosts and checks configured (and checks known
+// only from their events, on hosts not configured) in numbers that are
+// not multiples of the multi-row statement are all written, each check
+// under its own host: the rows go out a statement at a time as they are
+// made, hosts before the checks that refer to them.
+func TestManyHostsAndChecks(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "hb.db"), nil)
+	const n = 3*multiRows + 7
+	hosts := make([]Host, n)
+	specs := make([]obs.CheckSpec, n)
+	for i := range n {
+		name := fmt.Sprintf("h%03d", i)
+		hosts[i] = Host{Name: name, Address: fmt.Sprintf("198.18.%d.%d", i>>8, i&255), Labels: map[string]string{"i": fmt.Sprint(i)}}
+		specs[i] = obs.CheckSpec{Host: name, Name: "icmp", Kind: obs.KindICMP, Target: hosts[i].Address}
+	}
+	s.SetHosts(hosts)
+	s.SetChecks(specs)
+	for i := range 2*multiRows + 3 { // hosts known only from their events
+		s.Record(result(fmt.Sprintf("pushed%03d", i), base.Add(time.Second), true, time.Millisecond, nil))
+	}
+	flush(t, s)
+	ctx := context.Background()
+	hs, err := s.Hosts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hs) != n+2*multiRows+3 {
+		t.Fatalf("%d hosts, want %d", len(hs), n+2*multiRows+3)
+	}
+	cs, err := s.Checks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != n+2*multiRows+3 {
+		t.Fatalf("%d checks, want %d", len(cs), n+2*multiRows+3)
+	}
+	addr := map[string]string{}
+	for _, h := range hosts {
+		addr[h.Name] = h.Address
+	}
+	for _, c := range cs {
+		if a, ok := addr[c.Host]; ok && (c.Address != a || c.Target != a) {
+			t.Errorf("check %s/%s: address %q target %q, want %q", c.Host, c.Name, c.Address, c.Target, a)
+		}
+	}
+}

@@ -5,6 +5,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/hbmon/hb/event"
 	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/state"
 )
 
 type ckey struct{ host, check string }
@@ -66,6 +68,23 @@ type chkMeta struct {
 	target string
 }
 
+// stateChange is a StateChange event as the batch keeps it: what its rows
+// need, without the event's observation and snapshot (which a copy of
+// the event would keep alive until the commit: ~700 bytes a change while
+// 100k checks come up at start-up).
+type stateChange struct {
+	at                         int64 // unix ms
+	old, new, hostOld, hostNew state.State
+	transitions                uint32 // the check's, from the snapshot
+}
+
+// problemRec is a Problem event's row, made when it arrives.
+type problemRec struct {
+	at                 int64 // unix ms
+	kind, from, detail string
+	typ, code          any
+}
+
 // batch is what the aggregator hands the SQL goroutine every commit
 // interval: the configuration changes, new checks, finished rollup rows
 // and the events to commit.
@@ -73,8 +92,8 @@ type batch struct {
 	hosts    []Host
 	checks   []chkMeta
 	rows     []pend
-	changes  []event.Event
-	problems []event.Event
+	changes  []stateChange
+	problems []problemRec
 	msgs     []event.Event
 	events   uint64 // len(changes)+len(problems)+len(msgs)
 	// The checks of changes[i] and problems[i].
@@ -82,10 +101,18 @@ type batch struct {
 
 	fn   func(*sqlw) error // run after everything before it is committed
 	done chan error        // told when everything up to this batch is committed
+	jobs []job             // Exec's writes, each in its own transaction after the batch's
+}
+
+// job is one Exec call: fn runs in its own transaction on the SQL
+// goroutine; its error (or the commit's) goes to done.
+type job struct {
+	fn   func(*sql.Tx) error
+	done chan error
 }
 
 func (b *batch) empty() bool {
-	return len(b.hosts) == 0 && len(b.checks) == 0 && len(b.rows) == 0 && b.events == 0 && b.fn == nil && b.done == nil
+	return len(b.hosts) == 0 && len(b.checks) == 0 && len(b.rows) == 0 && b.events == 0 && b.fn == nil && b.done == nil && len(b.jobs) == 0
 }
 
 // writer is the aggregator goroutine: it reads events, sums results into
@@ -227,11 +254,17 @@ func (w *writer) add(e *event.Event) {
 		w.result(e)
 	case event.StateChange:
 		b.changeChk = append(b.changeChk, w.check(e.Host, e.Check, e.Kind))
-		b.changes = append(b.changes, *e)
+		c := stateChange{at: ms(e.At), old: e.Old, new: e.New, hostOld: e.HostOld, hostNew: e.HostNew}
+		if e.Snap != nil {
+			c.transitions = e.Snap.Transitions
+		}
+		b.changes = append(b.changes, c)
 		b.events++
 	case event.Problem:
 		b.problemChk = append(b.problemChk, w.check(e.Host, e.Check, e.Kind))
-		b.problems = append(b.problems, *e)
+		p := problemRec{at: ms(e.At)}
+		p.kind, p.typ, p.code, p.from, p.detail = problemRow(e)
+		b.problems = append(b.problems, p)
 		b.events++
 	case event.Message:
 		b.msgs = append(b.msgs, *e)
@@ -441,6 +474,7 @@ func (q *sqlw) run() {
 			}
 		}
 		err := q.commit(b)
+		q.runJobs(b.jobs)
 		if err == nil && b.fn != nil {
 			err = b.fn(q)
 		}
@@ -459,6 +493,26 @@ func (q *sqlw) run() {
 		}
 		q.retention()
 	}
+}
+
+// runJobs runs Exec's writes, each in its own transaction, so that one
+// failing does not take the batch's events or another job's rows with it.
+func (q *sqlw) runJobs(jobs []job) {
+	for _, j := range jobs {
+		j.done <- q.runJob(j.fn)
+	}
+}
+
+func (q *sqlw) runJob(fn func(*sql.Tx) error) error {
+	tx, err := q.s.w.Begin()
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
 // answer tells the waiting syncs that the backlog is written.
@@ -651,14 +705,26 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]h
 
 	// Hosts: new ones inserted with the next id, changed ones updated,
 	// unchanged ones (the usual reload) not touched.
-	var newHosts []any
+	// New rows go out a statement of multiRows at a time as they are
+	// made, from one buffer: 100k hosts at start-up would otherwise hold
+	// all their arguments (~100 MB of boxed values) until the end.
+	newHosts := make([]any, 0, hostCols*multiRows)
 	flushHosts := func() error {
-		for len(newHosts) > 0 {
-			n := min(len(newHosts)/hostCols, multiRows)
-			if _, err := tx.Exec(multiInsert(qHostInsert, hostCols, n), newHosts[:n*hostCols]...); err != nil {
-				return fmt.Errorf("hosts: %w", err)
-			}
-			newHosts = newHosts[n*hostCols:]
+		if len(newHosts) == 0 {
+			return nil
+		}
+		n := len(newHosts) / hostCols
+		if _, err := tx.Exec(multiInsert(qHostInsert, hostCols, n), newHosts...); err != nil {
+			return fmt.Errorf("hosts: %w", err)
+		}
+		clear(newHosts)
+		newHosts = newHosts[:0]
+		return nil
+	}
+	addHost := func(row ...any) error {
+		newHosts = append(newHosts, row...)
+		if len(newHosts) == cap(newHosts) {
+			return flushHosts()
 		}
 		return nil
 	}
@@ -682,7 +748,9 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]h
 			case !ok:
 				r = hostRec{id: q.nextHostID, sum: sum}
 				q.nextHostID++
-				newHosts = append(newHosts, r.id, h.Name, h.Address, string(lj), now)
+				if err := addHost(r.id, h.Name, h.Address, string(lj), now); err != nil {
+					return err
+				}
 			case r.sum != sum:
 				if _, err := update.Exec(h.Address, string(lj), r.id); err != nil {
 					return fmt.Errorf("host %q: %w", h.Name, err)
@@ -699,7 +767,21 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]h
 		if err != nil {
 			return err
 		}
-		var newChecks []any
+		newChecks := make([]any, 0, checkCols*multiRows)
+		flushChecks := func() error {
+			if len(newChecks) == 0 {
+				return nil
+			}
+			if err := flushHosts(); err != nil { // the hosts they belong to first
+				return err
+			}
+			if _, err := tx.Exec(multiInsert(qCheckInsert, checkCols, len(newChecks)/checkCols), newChecks...); err != nil {
+				return fmt.Errorf("checks: %w", err)
+			}
+			clear(newChecks)
+			newChecks = newChecks[:0]
+			return nil
+		}
 		for _, m := range checks {
 			c := m.c
 			r, ok := host(c.key.host)
@@ -707,7 +789,9 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]h
 				r = hostRec{id: q.nextHostID, sum: hostSum("", "{}")}
 				q.nextHostID++
 				hosts[c.key.host] = r
-				newHosts = append(newHosts, r.id, c.key.host, "", "{}", now)
+				if err := addHost(r.id, c.key.host, "", "{}", now); err != nil {
+					return err
+				}
 			}
 			if _, done := checkIDs[c]; done {
 				continue
@@ -722,16 +806,14 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]h
 			q.nextCheckID++
 			checkIDs[c] = id
 			newChecks = append(newChecks, id, r.id, c.key.check, m.kind.String(), m.target, now)
-		}
-		if err := flushHosts(); err != nil {
-			return err
-		}
-		for len(newChecks) > 0 {
-			n := min(len(newChecks)/checkCols, multiRows)
-			if _, err := tx.Exec(multiInsert(qCheckInsert, checkCols, n), newChecks[:n*checkCols]...); err != nil {
-				return fmt.Errorf("checks: %w", err)
+			if len(newChecks) == cap(newChecks) {
+				if err := flushChecks(); err != nil {
+					return err
+				}
 			}
-			newChecks = newChecks[n*checkCols:]
+		}
+		if err := flushChecks(); err != nil {
+			return err
 		}
 	}
 	if err := flushHosts(); err != nil {
@@ -804,23 +886,20 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]h
 		for i := range b.changes {
 			e := &b.changes[i]
 			cid := id(b.changeChk[i])
-			at := ms(e.At)
-			if _, err := ins.Exec(cid, at, e.Old.String(), e.New.String(), e.HostOld.String(), e.HostNew.String()); err != nil {
+			at := e.at
+			if _, err := ins.Exec(cid, at, e.old.String(), e.new.String(), e.hostOld.String(), e.hostNew.String()); err != nil {
 				return fmt.Errorf("state change: %w", err)
 			}
-			var n int64
-			if e.Snap != nil {
-				n = int64(e.Snap.Transitions)
-			}
+			n := int64(e.transitions)
 			// Old == New: the host's derived state changed (a reload
 			// removed or reset another check), this check did not.
-			if e.Old != e.New {
-				if _, err := cst.Exec(e.New.String(), at, n, n, cid); err != nil {
+			if e.old != e.new {
+				if _, err := cst.Exec(e.new.String(), at, n, n, cid); err != nil {
 					return fmt.Errorf("state change: %w", err)
 				}
 			}
-			if e.HostOld != e.HostNew {
-				if _, err := hst.Exec(e.HostNew.String(), at, cid); err != nil {
+			if e.hostOld != e.hostNew {
+				if _, err := hst.Exec(e.hostNew.String(), at, cid); err != nil {
 					return fmt.Errorf("state change: %w", err)
 				}
 			}
@@ -832,10 +911,9 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]h
 			return err
 		}
 		for i := range b.problems {
-			e := &b.problems[i]
+			p := &b.problems[i]
 			cid := id(b.problemChk[i])
-			kind, typ, code, from, detail := problemRow(e)
-			if _, err := st.Exec(cid, ms(e.At), kind, typ, code, from, detail); err != nil {
+			if _, err := st.Exec(cid, p.at, p.kind, p.typ, p.code, p.from, p.detail); err != nil {
 				return fmt.Errorf("problem: %w", err)
 			}
 		}

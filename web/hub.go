@@ -27,12 +27,20 @@ type Change struct {
 // reconnect (Last-Event-ID); older ones get a reset instead.
 const ringSize = 1 << 16
 
+// entry is a Change as the ring keeps it: the states as numbers (48
+// bytes instead of 96: the ring is allocated whole, 3 MiB instead of 6).
+type entry struct {
+	host, check          string
+	atMillis             int64
+	st, hostOld, hostNew state.State
+}
+
 // Hub turns the bus's state changes into a numbered ring that every
 // stream client reads at its own pace: one subscription however many
 // browsers are connected.
 type Hub struct {
 	mu   sync.Mutex // guards ring, next
-	ring []Change   // ring[seq%ringSize]
+	ring []entry    // ring[seq%ringSize]
 	next uint64     // seq of the next change; changes 1..next-1 exist
 
 	done    chan struct{}
@@ -43,7 +51,7 @@ type Hub struct {
 
 // NewHub returns an empty hub.
 func NewHub() *Hub {
-	return &Hub{ring: make([]Change, ringSize), next: 1, done: make(chan struct{})}
+	return &Hub{ring: make([]entry, ringSize), next: 1, done: make(chan struct{})}
 }
 
 // Run reads sub until ctx ends, then releases every stream.
@@ -70,8 +78,7 @@ func (h *Hub) Add(host, check string, st, hostOld, hostNew state.State, at time.
 	h.mu.Lock()
 	seq := h.next
 	h.next++
-	h.ring[seq%ringSize] = Change{Seq: seq, Host: host, Check: check, State: st.String(),
-		HostOld: hostOld.String(), HostNew: hostNew.String(), AtMillis: at.UnixMilli()}
+	h.ring[seq%ringSize] = entry{host: host, check: check, st: st, hostOld: hostOld, hostNew: hostNew, atMillis: at.UnixMilli()}
 	h.mu.Unlock()
 }
 
@@ -96,7 +103,9 @@ func (h *Hub) since(seq uint64, dst []Change) ([]Change, uint64, bool) {
 		return dst, last, true
 	}
 	for s := seq + 1; s <= last; s++ {
-		dst = append(dst, h.ring[s%ringSize])
+		e := &h.ring[s%ringSize]
+		dst = append(dst, Change{Seq: s, Host: e.host, Check: e.check, State: e.st.String(),
+			HostOld: e.hostOld.String(), HostNew: e.hostNew.String(), AtMillis: e.atMillis})
 	}
 	return dst, last, false
 }
