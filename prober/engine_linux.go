@@ -511,6 +511,12 @@ func (e *Engine) loop(ctx context.Context, ts []Target, o loopOpts, fn func(*Res
 	e.queue = e.queue[:0]
 	e.qhead = 0
 	due := make([]int, 0, 1024)
+	// Run waits for full batches (up to batchLinger) and, with kernel RX
+	// timestamps, reads replies on its own schedule rather than on every
+	// one that arrives: see batchLinger.
+	coalesce := o.limit == 0
+	var qsince time.Time // when the oldest probe still queued fell due
+	var nextDue time.Time // the wheel's next due time when the loop went to sleep
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil
@@ -527,11 +533,20 @@ func (e *Engine) loop(ctx context.Context, ts []Target, o loopOpts, fn func(*Res
 		now = e.clock()
 		e.sweep(now, fn)
 		due = wheel.Due(now, due[:0])
+		if len(due) > 0 && e.qhead == len(e.queue) {
+			qsince = now
+			if !nextDue.IsZero() && nextDue.Before(now) {
+				qsince = nextDue // slept past it on purpose (below)
+			}
+		}
 		for _, i := range due {
 			e.queue = append(e.queue, int32(i))
 		}
-		// Send what the pacer allows, a whole batch at a time.
-		for e.qhead < len(e.queue) && !now.Before(backoffUntil) {
+		// Send what the pacer allows, a whole batch at a time; Run sends
+		// a partial batch only once its oldest probe has waited
+		// batchLinger.
+		for e.qhead < len(e.queue) && !now.Before(backoffUntil) &&
+			(!coalesce || len(e.queue)-e.qhead >= e.cfg.Batch || now.Sub(qsince) >= batchLinger) {
 			n := pacer.Take(now, min(len(e.queue)-e.qhead, e.cfg.Batch))
 			if n == 0 {
 				break
@@ -567,7 +582,15 @@ func (e *Engine) loop(ctx context.Context, ts []Target, o loopOpts, fn func(*Res
 		// Sleep until the next event: a due target, pacer tokens, the
 		// oldest deadline, a reply, or a wake (cancel, SetTargets, Close).
 		wait := time.Second
-		if t, ok := wheel.Next(); ok {
+		lingering := coalesce && e.qhead < len(e.queue) && len(e.queue)-e.qhead < e.cfg.Batch
+		nextDue = time.Time{}
+		if t, ok := wheel.Next(); ok && !lingering {
+			nextDue = t
+			if coalesce {
+				// Run sleeps through the first due probe's linger: one
+				// wake-up then collects and sends what fell due meanwhile.
+				t = t.Add(batchLinger)
+			}
 			wait = min(wait, t.Sub(now))
 		}
 		if e.qhead < len(e.queue) {
@@ -575,12 +598,22 @@ func (e *Engine) loop(ctx context.Context, ts []Target, o loopOpts, fn func(*Res
 			if now.Before(backoffUntil) {
 				w = max(w, backoffUntil.Sub(now))
 			}
+			if lingering {
+				w = max(w, qsince.Add(batchLinger).Sub(now))
+			}
 			wait = min(wait, w)
 		}
 		if d, ok := e.nextDeadline(); ok {
 			wait = min(wait, time.Duration(d-e.mono(now)))
 		}
-		if err := e.wt.wait(max(wait, 0)); err != nil {
+		wait = max(wait, 0)
+		var err error
+		if coalesce && wait <= maxNap && e.kernelRx() {
+			err = e.wt.nap(wait)
+		} else {
+			err = e.wt.wait(wait)
+		}
+		if err != nil {
 			return err
 		}
 		for _, c := range e.conns {
@@ -590,6 +623,31 @@ func (e *Engine) loop(ctx context.Context, ts []Target, o loopOpts, fn func(*Res
 			}
 		}
 	}
+}
+
+// batchLinger is how long Run lets due probes wait for a full batch. Due
+// probes trickle out of the wheel a few per 1 ms slot (10 a slot at
+// 10,000/s), and a loop woken by every reply sent them a few per
+// sendmmsg: the syscalls' fixed cost was most of the daemon's CPU. A
+// probe leaving up to 10 ms late is far inside its jitter (interval/20).
+const batchLinger = 10 * time.Millisecond
+
+// maxNap is the longest Run sleeps without watching its sockets, when
+// every socket stamps replies in the kernel (the RTT does not depend on
+// when a reply is read): replies then wait in the socket until the next
+// batch, deadline or due probe, and are read many per recvmmsg rather
+// than one per wake-up. Longer sleeps (few targets) wake on replies so
+// results stay prompt.
+const maxNap = 2 * batchLinger
+
+// kernelRx reports whether every open socket stamps replies in the kernel.
+func (e *Engine) kernelRx() bool {
+	for _, c := range e.conns {
+		if c != nil && c.ts != TSKernelTxRx && c.ts != TSKernelRx {
+			return false
+		}
+	}
+	return true
 }
 
 // pacerWindow is how much sending time the rate bucket holds: a loop that

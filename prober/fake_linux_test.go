@@ -46,6 +46,8 @@ type fakeNet struct {
 	wakeCh    chan struct{}
 	// virt, when set, runs the engine in fake time (see virtual).
 	virt *virtClock
+	naps   int // waits that did not watch the sockets
+	sleeps int // waits and naps
 }
 
 // virtClock is the fake network's virtual time: the engine's clock reads
@@ -113,14 +115,24 @@ func (n *fakeNet) engine(cfg Config) *Engine {
 	return e
 }
 
-func (n *fakeNet) wait(d time.Duration) error {
+func (n *fakeNet) wait(d time.Duration) error { return n.sleep(d, true) }
+
+func (n *fakeNet) nap(d time.Duration) error {
 	n.mu.Lock()
+	n.naps++
+	n.mu.Unlock()
+	return n.sleep(d, false)
+}
+
+func (n *fakeNet) sleep(d time.Duration, socks bool) error {
+	n.mu.Lock()
+	n.sleeps++
 	ready := false
 	for _, s := range n.socks {
 		ready = ready || len(s.rx) > 0 || len(s.eq) > 0
 	}
 	n.mu.Unlock()
-	if ready {
+	if ready && socks {
 		return nil
 	}
 	if v := n.virt; v != nil {

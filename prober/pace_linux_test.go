@@ -16,7 +16,9 @@ import (
 // wake-ups do on a loaded machine. The daemon once sent 6,381 of the
 // 10,000 probes/s that 100k targets every 10 s need at the default rate
 // of 10,000: its pacer held one batch of tokens, so every late wake-up
-// lost the tokens earned after the bucket was full.
+// lost the tokens earned after the bucket was full. And the probes must
+// leave in full batches: sent as they fell due, a few per millisecond,
+// they cost a sendmmsg each.
 func TestRunPace(t *testing.T) {
 	cases := []struct {
 		targets   int
@@ -57,9 +59,22 @@ func TestRunPace(t *testing.T) {
 				}
 			}
 			got := float64(sent) / (to - from).Seconds()
-			t.Logf("sent %.0f probes/s of fake time (want %.0f), %d results, %d sendmmsg calls", got, c.want, results, n.calls)
+			t.Logf("sent %.0f probes/s of fake time (want %.0f), %d results, %d sendmmsg calls, %d sleeps", got, c.want, results, n.calls, n.sleeps)
 			if got < 0.98*c.want || got > 1.02*c.want {
 				t.Errorf("sent %.0f probes/s, want %.0f ±2%%", got, c.want)
+			}
+			// Full batches: due probes trickle out of the wheel a few per
+			// millisecond; sent as they come, they took one sendmmsg each.
+			if per := float64(len(n.virt.sentAt)) / float64(n.calls); per < 32 {
+				t.Errorf("%.1f probes per sendmmsg, want at least half a batch (32)", per)
+			}
+			// About one wake-up per linger: the first due probe's linger is
+			// slept through, not woken for and then waited out.
+			if max := int(1.5 * float64(run/batchLinger)); n.sleeps > max {
+				t.Errorf("%d wake-ups in %v, want at most %d", n.sleeps, run, max)
+			}
+			if n.naps == 0 {
+				t.Error("the loop never slept without watching its sockets (kernel-stamped replies can wait for the next batch)")
 			}
 		})
 	}

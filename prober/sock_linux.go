@@ -115,9 +115,11 @@ type sock interface {
 }
 
 // waiter blocks the loop until a socket is readable (data or error
-// queue), wake is called, or the timeout passes.
+// queue), wake is called, or the timeout passes; nap only until wake or
+// the timeout.
 type waiter interface {
 	wait(d time.Duration) error
+	nap(d time.Duration) error
 	wake()
 	close() error
 }
@@ -164,9 +166,14 @@ func newPollWaiter(fds []int) (*pollWaiter, error) {
 	return w, nil
 }
 
-func (w *pollWaiter) wait(d time.Duration) error {
+func (w *pollWaiter) wait(d time.Duration) error { return w.poll(w.pfd, d) }
+
+// nap polls the eventfd alone.
+func (w *pollWaiter) nap(d time.Duration) error { return w.poll(w.pfd[len(w.pfd)-1:], d) }
+
+func (w *pollWaiter) poll(pfd []unix.PollFd, d time.Duration) error {
 	tsp := unix.NsecToTimespec(int64(max(d, 0)))
-	if _, err := unix.Ppoll(w.pfd, &tsp, nil); err != nil && err != unix.EINTR {
+	if _, err := unix.Ppoll(pfd, &tsp, nil); err != nil && err != unix.EINTR {
 		return os.NewSyscallError("ppoll", err)
 	}
 	if w.pfd[len(w.pfd)-1].Revents != 0 {

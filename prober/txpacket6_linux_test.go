@@ -70,7 +70,8 @@ func kernelSrc6(t *testing.T, ns *testutil.Netns, dst netip.Addr) (netip.Addr, u
 // host whose neighbour entry does not exist yet (its first probe falls
 // back to the raw ICMPv6 socket, whose send makes the kernel run neighbour
 // discovery; the next ones go as frames), an on-link address that never
-// resolves, targets behind a multipath route and ::1 (the local table):
+// resolves, targets behind a multipath route, and ::1 and the prober's own
+// address (the local table, ahead of a default route in the main one):
 // every answered probe must be measured kernel-tx-rx, and each frame's
 // source address must be the one the kernel picks.
 func TestPacketTx6EndToEnd(t *testing.T) {
@@ -80,6 +81,7 @@ func TestPacketTx6EndToEnd(t *testing.T) {
 	f.Hosts.AddAddr(t, "hbf0", netip.MustParsePrefix("fe80::2/64"))
 	f.Prober.MustIP(t, "-6", "route", "add", "2001:2:0:3::/64", "via", "fe80::2", "dev", "hbp0", "hoplimit", "9")
 	f.Prober.MustIP(t, "-6", "route", "add", "2001:2:0:4::/64", "nexthop", "via", f.Gateway6.String(), "dev", "hbp0", "nexthop", "via", "fe80::2", "dev", "hbp0")
+	f.Prober.MustIP(t, "-6", "route", "add", "default", "via", f.Gateway6.String())
 	if out, err := f.Prober.Command("ping", "-6", "-c1", "-W2", "fe80::2%hbp0").CombinedOutput(); err != nil {
 		t.Fatalf("ping the link-local gateway: %v: %s", err, out)
 	}
@@ -93,7 +95,8 @@ func TestPacketTx6EndToEnd(t *testing.T) {
 	late := netip.MustParseAddr("2001:2:fffe::2")
 	never := netip.MustParseAddr("2001:2:fffe::9")
 	lo := netip.MustParseAddr("::1")
-	ts := targetsOf(behind, viaLL, multi, []netip.Addr{f.Gateway6, late, lo, never})
+	own := netip.MustParseAddr("2001:2:ffff::1")
+	ts := targetsOf(behind, viaLL, multi, []netip.Addr{f.Gateway6, late, lo, own, never})
 
 	e := newEngineIn(t, f, Config{Rate: -1, Timeout: 300 * time.Millisecond, Socket: SocketRaw, IPv6: true, TX: TXPacket})
 	if e.Mode().TX != TXPacket || !strings.Contains(e.Mode().Reason, "IPv6 probes sent as Ethernet frames") || !strings.Contains(e.Mode().Reason, "hbp0") {
@@ -135,9 +138,10 @@ func TestPacketTx6EndToEnd(t *testing.T) {
 			t.Errorf("%v: %d of %d answered, method %v", a, s.Received, s.Sent, s.Method)
 		}
 	}
-	// Fallbacks: ::1, the unresolvable address and the multipath targets
-	// every time, the late neighbour at least once and not every time.
-	minFB, maxFB := uint64((2+len(multi))*count+1), uint64((3+len(multi))*count-1)
+	// Fallbacks: ::1, the own address, the unresolvable address and the
+	// multipath targets every time, the late neighbour at least once and
+	// not every time.
+	minFB, maxFB := uint64((3+len(multi))*count+1), uint64((4+len(multi))*count-1)
 	if st.TxFallback < minFB || st.TxFallback > maxFB {
 		t.Errorf("%d probes fell back to the raw socket, want %d..%d", st.TxFallback, minFB, maxFB)
 	}
@@ -169,7 +173,7 @@ func TestPacketTx6EndToEnd(t *testing.T) {
 			t.Errorf("%v: frames from %v with hop limit %d, the kernel sends from %v with %d (want %d)", c.dst, got, h.hlim, src, hlim, c.hlim)
 		}
 	}
-	for _, a := range []netip.Addr{multi[0], lo, never} {
+	for _, a := range []netip.Addr{multi[0], lo, own, never} {
 		if h := ps.hop6(a.As16()); h.ok {
 			t.Errorf("%v: framed (%+v), want the raw socket", a, h)
 		}
@@ -298,5 +302,45 @@ func BenchmarkSweep6(b *testing.B) {
 			report(b, "hb-tx-"+tx, hosts, got, wall, cpu)
 			b.Logf("hb-probe --tx %s says: %s", tx, strings.TrimSpace(errOut.String()))
 		}
+	}
+}
+
+// A gateway whose MAC changes is followed from the NDP neighbour events,
+// as TestPacketTxFollowsNeighbourChanges for IPv4: after the hosts side
+// takes a new MAC and the prober's entry is replaced, the next rounds
+// reach the targets again, well inside the periodic refresh.
+func TestPacketTx6FollowsNeighbourChanges(t *testing.T) {
+	f := testutil.NewFleet(t, testutil.DefaultFleet)
+	ts := targetsOf(testutil.FleetAddrs(t, testutil.DefaultFleet.Local[1], 4))
+	e := newEngineIn(t, f, Config{Rate: -1, Timeout: 300 * time.Millisecond, Socket: SocketRaw, IPv6: true, TX: TXPacket})
+	round := func() int {
+		sums, err := e.Once(context.Background(), ts, OnceOptions{Count: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, s := range sums {
+			n += s.Received
+		}
+		return n
+	}
+	if got := round(); got != len(ts) {
+		t.Fatalf("before: %d of %d answered", got, len(ts))
+	}
+	const mac = "02:00:5e:10:20:36"
+	f.Hosts.MustIP(t, "link", "set", "dev", "hbf0", "address", mac)
+	f.Prober.MustIP(t, "-6", "neigh", "replace", f.Gateway6.String(), "lladdr", mac, "dev", "hbp0", "nud", "reachable")
+	before := e.Stats().TxPacket
+	deadline := time.Now().Add(tableRefresh / 3)
+	for got := round(); got != len(ts); got = round() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the gateway's MAC changed: %d of %d answered after %v", got, len(ts), tableRefresh/3)
+		}
+	}
+	if e.Stats().TxPacket == before {
+		t.Fatal("no frames sent after the change")
+	}
+	if h := e.conns[1].sk.(*pktSock).hop6(ts[0].Addr.As16()); h.dmac != [6]byte{2, 0, 0x5e, 0x10, 0x20, 0x36} {
+		t.Errorf("hop still to %x", h.dmac)
 	}
 }
