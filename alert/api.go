@@ -24,8 +24,45 @@ type Lister interface {
 	List(ctx context.Context, state string, limit int) ([]notify.Record, error)
 }
 
+// Caller is who makes an alert API request and what they may touch: the
+// dashboard's users and roles decide (web.Server.AlertAccess; docs/web.md).
+type Caller struct {
+	// User is the authenticated user ("" for the API's bearer token or
+	// when no users are configured). Acknowledgements and silences are
+	// recorded as theirs, whatever the request body says.
+	User string
+	// All: every host and endpoint (an admin, the API token, no users).
+	All bool
+	// View and Act (when not All) say whether the caller may see a host's
+	// alerts and silences, and acknowledge and silence them.
+	View, Act func(host string) bool
+}
+
+func (c *Caller) canView(host string) bool { return c.All || (c.View != nil && c.View(host)) }
+func (c *Caller) canAct(host string) bool  { return c.All || (c.Act != nil && c.Act(host)) }
+
+// who is the name an acknowledgement or silence is recorded under: the
+// authenticated user, else what the caller says, else "api".
+func (c *Caller) who(said string) string {
+	if c.User != "" {
+		return c.User
+	}
+	if said == "" {
+		return "api"
+	}
+	return clip(said, 100)
+}
+
+// Access authenticates an alert API request and says what the caller may
+// do; ok false means it has answered the request itself (401, 403).
+type Access func(ctx *fasthttp.RequestCtx) (c Caller, ok bool)
+
 // Routes are the alert endpoints (docs/alerts.md, "API"), served on the
-// API listener behind its bearer token:
+// API listener. With access nil they sit behind the API's bearer token
+// and every caller may do everything; otherwise access authenticates each
+// request (the routes are open to the API server) and non-admin users see,
+// acknowledge and silence only the hosts their role allows (403 when they
+// see an alert but may not act on it):
 //
 //	GET  /api/v1/alerts[?host=&check=&level=&acked=&match=&all=1]
 //	GET  /api/v1/alerts/summary
@@ -34,20 +71,133 @@ type Lister interface {
 //	GET  /api/v1/silences/{id}             DELETE /api/v1/silences/{id}
 //	GET  /api/v1/notifications[?state=pending|sent|failed&limit=N]
 //	GET  /api/0/alerts, GET /api/0/alert_summary, POST /api/0/alerts/acknowledge (hbd)
-func (e *Engine) Routes(outbox Lister) []api.Route {
-	return []api.Route{
-		{Prefix: "/api/v1/alerts", Handler: e.handleAlerts},
-		{Prefix: "/api/v1/silences", Handler: e.handleSilences},
-		{Prefix: "/api/v1/notifications", Handler: func(ctx *fasthttp.RequestCtx) { handleNotifications(ctx, outbox) }},
-		{Prefix: "/api/0/alerts", Handler: e.handleHbdAlerts},
-		{Prefix: "/api/0/alert_summary", Handler: e.handleHbdSummary},
+func (e *Engine) Routes(outbox Lister, access Access) []api.Route {
+	guard := func(h func(*fasthttp.RequestCtx, *Caller)) fasthttp.RequestHandler {
+		if access == nil {
+			return func(ctx *fasthttp.RequestCtx) { h(ctx, &Caller{All: true}) }
+		}
+		return func(ctx *fasthttp.RequestCtx) {
+			c, ok := access(ctx)
+			if ok {
+				h(ctx, &c)
+			}
+		}
 	}
+	open := access != nil
+	return []api.Route{
+		{Prefix: "/api/v1/alerts", Open: open, Handler: guard(e.handleAlerts)},
+		{Prefix: "/api/v1/silences", Open: open, Handler: guard(e.handleSilences)},
+		{Prefix: "/api/v1/notifications", Open: open, Handler: guard(func(ctx *fasthttp.RequestCtx, c *Caller) {
+			if !c.All {
+				api.WriteError(ctx, fasthttp.StatusForbidden, "the notification outbox is for admins")
+				return
+			}
+			handleNotifications(ctx, outbox)
+		})},
+		{Prefix: "/api/0/alerts", Open: open, Handler: guard(e.handleHbdAlerts)},
+		{Prefix: "/api/0/alert_summary", Open: open, Handler: guard(e.handleHbdSummary)},
+	}
+}
+
+// visible is e.List(f) without the alerts c may not see.
+func (e *Engine) visible(f Filter, c *Caller) []Alert {
+	all := e.List(f)
+	if c.All {
+		return all
+	}
+	out := all[:0]
+	for _, a := range all {
+		if c.canView(a.Host) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// summaryOf counts the firing alerts of as, as Summary does.
+func summaryOf(as []Alert) Summary {
+	var s Summary
+	for _, a := range as {
+		if a.Level == OK {
+			continue
+		}
+		s.Total++
+		switch a.Level {
+		case Critical:
+			s.Critical++
+		case Warning:
+			s.Warning++
+		case Unknown:
+			s.Unknown++
+		}
+		if a.Acked {
+			s.Acknowledged++
+		}
+		if a.Held != "" {
+			s.Held++
+		}
+		if a.Muted != "" {
+			s.Muted++
+		}
+		if a.Flapping {
+			s.Flapping++
+		}
+	}
+	return s
+}
+
+// summary is the counts over what c may see.
+func (e *Engine) summary(c *Caller) Summary {
+	if c.All {
+		return e.Summary()
+	}
+	return summaryOf(e.visible(Filter{All: true}, c))
+}
+
+// hostOf is the host of alert id ("" when there is none).
+func (e *Engine) hostOf(id uint64) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if a := e.byID[id]; a != nil {
+		return a.Host
+	}
+	return ""
+}
+
+// mayAck checks that c may acknowledge alert id, answering 404 (unknown,
+// or a host c may not see) or 403 (c may see but not act) itself.
+func (e *Engine) mayAck(ctx *fasthttp.RequestCtx, c *Caller, id uint64) bool {
+	h := e.hostOf(id)
+	if h == "" || !c.canView(h) {
+		api.WriteError(ctx, fasthttp.StatusNotFound, "no alert with id "+strconv.FormatUint(id, 10))
+		return false
+	}
+	if !c.canAct(h) {
+		api.WriteError(ctx, fasthttp.StatusForbidden, "your role on "+clip(h, 200)+" does not allow acknowledging its alerts")
+		return false
+	}
+	return true
+}
+
+// silenceHost is the host a silence's matchers pin with host="NAME" (the
+// matchers are a conjunction, so it mutes that host's alerts only), or "".
+func silenceHost(matchers string) string {
+	sel, err := match.ParseSelector(matchers)
+	if err != nil {
+		return ""
+	}
+	for _, m := range sel {
+		if m.Key == "host" && m.Op == match.OpEq && m.Value != "" {
+			return m.Value
+		}
+	}
+	return ""
 }
 
 // now is the API's clock.
 var now = time.Now
 
-func (e *Engine) handleAlerts(ctx *fasthttp.RequestCtx) {
+func (e *Engine) handleAlerts(ctx *fasthttp.RequestCtx, c *Caller) {
 	rest := strings.Trim(strings.TrimPrefix(string(ctx.Path()), "/api/v1/alerts"), "/")
 	switch {
 	case rest == "":
@@ -60,13 +210,13 @@ func (e *Engine) handleAlerts(ctx *fasthttp.RequestCtx) {
 			api.WriteError(ctx, fasthttp.StatusBadRequest, err.Error())
 			return
 		}
-		api.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"alerts": e.List(f)})
+		api.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"alerts": e.visible(f, c)})
 	case rest == "summary":
 		if !ctx.IsGet() && !ctx.IsHead() {
 			api.MethodNotAllowed(ctx, "GET, HEAD")
 			return
 		}
-		api.WriteJSON(ctx, fasthttp.StatusOK, e.Summary())
+		api.WriteJSON(ctx, fasthttp.StatusOK, e.summary(c))
 	case strings.HasSuffix(rest, "/ack"):
 		if !ctx.IsPost() {
 			api.MethodNotAllowed(ctx, "POST")
@@ -87,10 +237,10 @@ func (e *Engine) handleAlerts(ctx *fasthttp.RequestCtx) {
 				return
 			}
 		}
-		if body.By == "" {
-			body.By = "api"
+		if !e.mayAck(ctx, c, id) {
+			return
 		}
-		a, err := e.Ack(id, clip(body.By, 100), clip(body.Comment, 1000), now())
+		a, err := e.Ack(id, c.who(body.By), clip(body.Comment, 1000), now())
 		if errors.Is(err, ErrNotFound) {
 			api.WriteError(ctx, fasthttp.StatusNotFound, "no alert with id "+strconv.FormatUint(id, 10))
 			return
@@ -142,20 +292,42 @@ type silenceJSON struct {
 	Duration string    `json:"duration"`
 }
 
-func (e *Engine) handleSilences(ctx *fasthttp.RequestCtx) {
+// silencesFor is e.Silences without those c may not see (a non-admin
+// sees the silences pinned to a host of theirs).
+func (e *Engine) silencesFor(c *Caller, t time.Time, all bool) []Silence {
+	ss := e.Silences(t, all)
+	if c.All {
+		return ss
+	}
+	out := ss[:0]
+	for _, s := range ss {
+		if h := silenceHost(s.Matchers); h != "" && c.canView(h) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (e *Engine) handleSilences(ctx *fasthttp.RequestCtx, c *Caller) {
 	rest := strings.Trim(strings.TrimPrefix(string(ctx.Path()), "/api/v1/silences"), "/")
 	t := now()
 	if rest == "" {
 		switch {
 		case ctx.IsGet() || ctx.IsHead():
-			api.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"silences": e.Silences(t, ctx.QueryArgs().GetBool("all"))})
+			api.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"silences": e.silencesFor(c, t, ctx.QueryArgs().GetBool("all"))})
 		case ctx.IsPost():
 			var in silenceJSON
 			if err := json.Unmarshal(ctx.PostBody(), &in); err != nil {
 				api.WriteError(ctx, fasthttp.StatusBadRequest, "body: "+err.Error())
 				return
 			}
-			s := Silence{Matchers: in.Matchers, Author: clip(in.Author, 100), Comment: clip(in.Comment, 1000), StartsAt: in.StartsAt, EndsAt: in.EndsAt, Schedule: in.Schedule}
+			if !c.All {
+				if h := silenceHost(in.Matchers); h == "" || !c.canAct(h) {
+					api.WriteError(ctx, fasthttp.StatusForbidden, `matchers: you may silence only hosts where you are owner or manager, named with host="NAME"`)
+					return
+				}
+			}
+			s := Silence{Matchers: in.Matchers, Author: c.who(in.Author), Comment: clip(in.Comment, 1000), StartsAt: in.StartsAt, EndsAt: in.EndsAt, Schedule: in.Schedule}
 			if in.For != "" {
 				d, err := time.ParseDuration(in.For)
 				if err != nil || d <= 0 {
@@ -192,17 +364,21 @@ func (e *Engine) handleSilences(ctx *fasthttp.RequestCtx) {
 		api.WriteError(ctx, fasthttp.StatusNotFound, "no such endpoint: "+string(ctx.Path()))
 		return
 	}
-	switch {
-	case ctx.IsGet() || ctx.IsHead():
-		for _, s := range e.Silences(t, true) {
-			if s.ID == id {
-				api.WriteJSON(ctx, fasthttp.StatusOK, s)
-				return
-			}
+	var found *Silence
+	for _, s := range e.silencesFor(c, t, true) {
+		if s.ID == id {
+			found = &s
 		}
+	}
+	switch {
+	case (ctx.IsGet() || ctx.IsHead() || ctx.IsDelete()) && found == nil:
 		api.WriteError(ctx, fasthttp.StatusNotFound, "no silence with id "+rest)
+	case ctx.IsGet() || ctx.IsHead():
+		api.WriteJSON(ctx, fasthttp.StatusOK, *found)
 	case ctx.IsDelete():
-		if err := e.DeleteSilence(id); errors.Is(err, ErrNotFound) {
+		if h := silenceHost(found.Matchers); !c.All && !c.canAct(h) {
+			api.WriteError(ctx, fasthttp.StatusForbidden, "your role on "+clip(h, 200)+" does not allow removing its silences")
+		} else if err := e.DeleteSilence(id); errors.Is(err, ErrNotFound) {
 			api.WriteError(ctx, fasthttp.StatusNotFound, "no silence with id "+rest)
 		} else if err != nil {
 			api.WriteError(ctx, fasthttp.StatusInternalServerError, err.Error())
@@ -254,13 +430,13 @@ type hbdAlert struct {
 	Message      string  `json:"message"`
 	Since        float64 `json:"since"` // unix seconds
 	Acknowledged bool    `json:"acknowledged"`
-	AckedBy      string  `json:"acknowledged_by,omitempty"`
+	AckedBy      string  `json:"acknowledged_by"` // "" when not acknowledged
 }
 
-func (e *Engine) handleHbdAlerts(ctx *fasthttp.RequestCtx) {
+func (e *Engine) handleHbdAlerts(ctx *fasthttp.RequestCtx, c *Caller) {
 	rest := strings.Trim(strings.TrimPrefix(string(ctx.Path()), "/api/0/alerts"), "/")
 	if rest == "acknowledge" {
-		e.hbdAck(ctx)
+		e.hbdAck(ctx, c)
 		return
 	}
 	if rest != "" {
@@ -277,7 +453,7 @@ func (e *Engine) handleHbdAlerts(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	out := []hbdAlert{}
-	for _, a := range e.List(f) {
+	for _, a := range e.visible(f, c) {
 		out = append(out, hbdAlert{ID: a.ID, Host: a.Host, Check: a.CheckName, Metric: firstNonEmpty(a.Metric, a.Rule), Severity: strings.ToLower(a.Level.String()),
 			Value: a.Value, Threshold: a.Threshold, Message: a.Text, Since: float64(a.StartsAt.UnixNano()) / 1e9, Acknowledged: a.Acked, AckedBy: a.AckedBy})
 	}
@@ -291,20 +467,23 @@ func firstNonEmpty(a, b string) string {
 	return b
 }
 
-func (e *Engine) handleHbdSummary(ctx *fasthttp.RequestCtx) {
+func (e *Engine) handleHbdSummary(ctx *fasthttp.RequestCtx, c *Caller) {
 	if !ctx.IsGet() && !ctx.IsHead() {
 		api.MethodNotAllowed(ctx, "GET, HEAD")
 		return
 	}
-	s := e.Summary()
+	s := e.summary(c)
 	api.WriteJSON(ctx, fasthttp.StatusOK, map[string]int{"critical": s.Critical, "warning": s.Warning, "unknown": s.Unknown,
 		"acknowledged": s.Acknowledged, "total": s.Total})
 }
 
 // hbdAck: POST /api/0/alerts/acknowledge with JSON {"id": N} or
 // {"ids": [...]} or {"hostname": H, "check": C} (form fields work too),
-// plus optional "user" and "comment".
-func (e *Engine) hbdAck(ctx *fasthttp.RequestCtx) {
+// plus optional "user" and "comment" ("user" is ignored for an
+// authenticated user: the acknowledgement is theirs). A caller who may see
+// but not act on one of the alerts gets 403 and nothing is acknowledged;
+// alerts of hosts they may not see count as unknown ids.
+func (e *Engine) hbdAck(ctx *fasthttp.RequestCtx, c *Caller) {
 	if !ctx.IsPost() {
 		api.MethodNotAllowed(ctx, "POST")
 		return
@@ -325,24 +504,46 @@ func (e *Engine) hbdAck(ctx *fasthttp.RequestCtx) {
 		api.WriteError(ctx, fasthttp.StatusBadRequest, "body: "+err.Error())
 		return
 	}
-	if in.User == "" {
-		in.User = "api"
-	}
-	in.User, in.Comment = clip(in.User, 100), clip(in.Comment, 1000)
+	in.User, in.Comment = c.who(in.User), clip(in.Comment, 1000)
 	if in.ID != 0 {
 		in.IDs = append(in.IDs, in.ID)
 	}
+	if len(in.IDs) > 10000 {
+		api.WriteError(ctx, fasthttp.StatusBadRequest, "ids: at most 10000")
+		return
+	}
 	n := 0
 	t := now()
+	if !c.All {
+		deny := ""
+		if len(in.IDs) > 0 {
+			for _, id := range in.IDs {
+				if h := e.hostOf(id); h != "" && c.canView(h) && !c.canAct(h) {
+					deny = h
+				}
+			}
+		} else if in.Host != "" && c.canView(in.Host) && !c.canAct(in.Host) {
+			deny = in.Host
+		}
+		if deny != "" {
+			api.WriteError(ctx, fasthttp.StatusForbidden, "your role on "+clip(deny, 200)+" does not allow acknowledging its alerts")
+			return
+		}
+	}
 	switch {
 	case len(in.IDs) > 0:
 		for _, id := range in.IDs {
+			if h := e.hostOf(id); !c.All && !c.canView(h) {
+				continue
+			}
 			if _, err := e.Ack(id, in.User, in.Comment, t); err == nil {
 				n++
 			}
 		}
 	case in.Host != "":
-		n = e.AckWhere(in.Host, in.Check, in.User, in.Comment, t)
+		if c.canAct(in.Host) {
+			n = e.AckWhere(in.Host, in.Check, in.User, in.Comment, t)
+		}
 	default:
 		api.WriteError(ctx, fasthttp.StatusBadRequest, "give id, ids or hostname")
 		return

@@ -25,7 +25,7 @@ func call(t *testing.T, e *Engine, method, path, body string) (int, string) {
 	ctx.Request.SetBodyString(body)
 	var h fasthttp.RequestHandler
 	best := 0
-	for _, r := range e.Routes(nil) {
+	for _, r := range e.Routes(nil, nil) {
 		p := string(ctx.Path())
 		if strings.HasPrefix(p, r.Prefix) && len(r.Prefix) > best && (len(p) == len(r.Prefix) || p[len(r.Prefix)] == '/') {
 			h, best = r.Handler, len(r.Prefix)

@@ -122,7 +122,7 @@ func (m *Monitor) alertRoutes() []api.Route {
 	if m.alerts == nil {
 		return nil
 	}
-	return m.alerts.eng.Routes(m.alerts.ob)
+	return m.alerts.eng.Routes(m.alerts.ob, m.webAlertAccess())
 }
 
 // alertCollectors write the alert and notification series on /metrics.

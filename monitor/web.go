@@ -15,6 +15,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/hbmon/hb/alert"
 	"github.com/hbmon/hb/api"
 	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/event"
@@ -56,6 +57,7 @@ func (m *Monitor) openWeb(c *config.Probe) error {
 			Settings: m.settings}
 		if m.alerts != nil {
 			o.Alerts = m.alerts.eng
+			o.DB = m.alerts.db // sessions survive a restart (the history database; memory without a store)
 		}
 		if m.events != nil {
 			o.Events = m.events
@@ -110,6 +112,16 @@ func (m *Monitor) webAuthorize() func(*fasthttp.RequestCtx) bool {
 		return nil
 	}
 	return m.web.srv.Authorize()
+}
+
+// webAlertAccess is the alert API's authentication by the dashboard's
+// users and roles (nil without users or without the dashboard: the API's
+// bearer token guards the alert routes then).
+func (m *Monitor) webAlertAccess() alert.Access {
+	if m.web == nil || m.web.srv == nil {
+		return nil
+	}
+	return m.web.srv.AlertAccess()
 }
 
 // webListener wraps the API listener in TLS when configured.

@@ -216,6 +216,9 @@ check "pingstate --help is pingstate's command line" sh -c "chroot '$chroot_dir'
 ex=/usr/share/doc/hb-probe/examples/alerts.example.toml
 check "$ex shipped, not a conffile" sh -c "[ -s '$chroot_dir$ex' ] && ! chroot '$chroot_dir' dpkg-query -W -f='\${Conffiles}\n' hb-probe | grep -q alerts"
 check "hb-probe check-config accepts the shipped $ex" in_chroot /usr/bin/hb-probe check-config --config "$ex"
+for p in hb-probe hb-responder; do
+	check "$p.service reloads with SIGHUP (ExecReload)" grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$chroot_dir/lib/systemd/system/$p.service"
+done
 caps=$(in_chroot getcap /usr/bin/hb-probe 2>&1 || true)
 echo "      getcap: $caps"
 check "getcap /usr/bin/hb-probe is cap_net_raw=ep" sh -c "printf '%s' '$caps' | grep -Eq 'cap_net_raw[=+]ep'"

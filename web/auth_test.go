@@ -79,7 +79,7 @@ func (c *fakeClock) now() time.Time { return c.t }
 func TestSessionExpiry(t *testing.T) {
 	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	s := &Sessions{TTL: 24 * time.Hour, Now: clk.now}
-	id, sess := s.New("alice")
+	id, sess, _ := s.New("alice", "t")
 	if sess.Expires != clk.t.Add(24*time.Hour) {
 		t.Fatalf("expires %v", sess.Expires)
 	}
@@ -97,7 +97,7 @@ func TestSessionExpiry(t *testing.T) {
 	if _, err := s.Get("forged"); err != ErrNoSession {
 		t.Fatal("unknown id accepted")
 	}
-	id2, _ := s.New("bob")
+	id2, _, _ := s.New("bob", "t")
 	s.Delete(id2)
 	if _, err := s.Get(id2); err == nil {
 		t.Fatal("deleted session alive")

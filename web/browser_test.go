@@ -63,6 +63,7 @@ type daemon struct {
 	feed   *feed
 	sink   obs.Sink
 	reload chan struct{} // a send is a SIGHUP
+	stop   func()        // ends the daemon (also at the end of the test)
 }
 
 // observe applies one result to host's check through the monitor's sink.
@@ -85,20 +86,39 @@ const (
 	adaPW    = "ada-password-1"
 	adaToken = "ada-api-token"
 	miaPW    = "mia-password-1"
+	miaToken = "mia-api-token"
+	moePW    = "moe-password-1"
+	moeToken = "moe-api-token"
 )
 
+var hashes struct {
+	sync.Mutex
+	m map[string]string
+}
+
+// hashFor is the hash of pw, the same for every daemon a test binary
+// starts (a changed hash would end the sessions a restart must keep).
 func hashFor(t testing.TB, pw string) string {
-	// HashPassword uses 260,000 iterations; a test user takes fewer.
+	hashes.Lock()
+	defer hashes.Unlock()
+	if h, ok := hashes.m[pw]; ok {
+		return h
+	}
 	h, err := web.HashPassword(pw)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if hashes.m == nil {
+		hashes.m = map[string]string{}
+	}
+	hashes.m[pw] = h
 	return h
 }
 
 // startDaemon runs hb-probe's monitor over n hosts named h000001…: hosts
-// with an odd number are owned by olga and managed by mia, even ones by
-// otto. Users: ada (admin), mia (manager of olga's hosts).
+// with an odd number are owned by olga, managed by mia and monitored by
+// moe, even ones owned by otto. Users: ada (admin), mia (manager of
+// olga's hosts), moe (monitor of them), each with a password and a token.
 func startDaemon(t testing.TB, n int, store bool, mods ...func(*config.Probe)) *daemon {
 	t.Helper()
 	dir := t.TempDir()
@@ -107,7 +127,7 @@ func startDaemon(t testing.TB, n int, store bool, mods ...func(*config.Probe)) *
 		owner := "otto"
 		extra := ""
 		if i%2 == 1 {
-			owner, extra = "olga", " managers=mia"
+			owner, extra = "olga", " managers=mia monitors=moe"
 		}
 		fmt.Fprintf(&sb, "198.%d.%d.%d name=h%06d owner=%s%s site=dc%d\n", 18+i>>16, (i>>8)&0xff, i&0xff, i, owner, extra, i%3)
 	}
@@ -118,7 +138,8 @@ func startDaemon(t testing.TB, n int, store bool, mods ...func(*config.Probe)) *
 	cfg := config.DefaultProbe()
 	cfg.Targets, cfg.MaxTargets = targets, n+10
 	cfg.Store.DB = filepath.Join(dir, "hb.db")
-	cfg.Users = []config.User{{Name: "ada", Admin: true, Password: hashFor(t, adaPW), Tokens: []string{web.TokenHash(adaToken)}}, {Name: "mia", Password: hashFor(t, miaPW)},
+	cfg.Users = []config.User{{Name: "ada", Admin: true, Password: hashFor(t, adaPW), Tokens: []string{web.TokenHash(adaToken)}}, {Name: "mia", Password: hashFor(t, miaPW), Tokens: []string{web.TokenHash(miaToken)}},
+		{Name: "moe", Password: hashFor(t, moePW), Tokens: []string{web.TokenHash(moeToken)}},
 		{Name: "olga"}, {Name: "otto"}}
 	cfg.Alerts.Rules = []config.AlertRule{{Name: "down", State: "down"}}
 	cfg.Alerts.GroupWait = config.Duration(0)
@@ -140,12 +161,16 @@ func startDaemon(t testing.TB, n int, store bool, mods ...func(*config.Probe)) *
 	}
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		ln.Close()
-	})
-	d := &daemon{url: "http://" + ln.Addr().String(), m: m, feed: f, sink: <-f.sink, reload: reload}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			ln.Close()
+		})
+	}
+	t.Cleanup(stop)
+	d := &daemon{url: "http://" + ln.Addr().String(), m: m, feed: f, sink: <-f.sink, reload: reload, stop: stop}
 	return d
 }
 

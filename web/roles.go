@@ -42,6 +42,8 @@ type Principal struct {
 	Admin bool   // admin, or the dashboard is open
 	Open  bool   // no users configured: everyone is admin (loopback only)
 	Token bool   // authenticated by an API token, not a session
+	// Machine: the API's own bearer token (api.token_file), not a user.
+	Machine bool
 }
 
 // RoleOn returns p's role on a host with labels ls; defaultOwner owns

@@ -5,6 +5,7 @@ package web
 import (
 	"context"
 	"crypto/subtle"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,6 +49,10 @@ type Options struct {
 	DefaultOwner string // alerts.default_owner: owns hosts without an owner label
 	Listen       string // the API listener's address (loopback check)
 	APIToken     string // the API's bearer token ("" none): accepted as an admin
+	// DB keeps the sessions (table web_sessions) so that logins survive a
+	// restart; nil keeps them in memory only. The daemon passes its
+	// history database.
+	DB *sql.DB
 
 	Table    *state.Table
 	Hub      *Hub // nil: a hub of its own, fed by nobody (tests call Add)
@@ -98,7 +103,7 @@ func New(o Options) (*Server, error) {
 		o.Log = slog.Default()
 	}
 	s := &Server{opts: o, log: o.Log, now: o.Now, hub: o.Hub,
-		sessions: &Sessions{TTL: o.Config.SessionTTL.D(), Now: o.Now},
+		sessions: &Sessions{TTL: o.Config.SessionTTL.D(), Now: o.Now, DB: o.DB},
 		epoch:    fmt.Sprintf("%x", o.Now().UnixNano())}
 	if s.sessions.TTL <= 0 {
 		s.sessions.TTL = 24 * time.Hour
@@ -107,6 +112,12 @@ func New(o Options) (*Server, error) {
 		s.hub = NewHub()
 	}
 	s.limiter = loginLimiter{perMin: max(o.Config.LoginRate, 1), now: o.Now}
+	lctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err := s.sessions.Load(lctx)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
 	s.tls.Store(o.Config.TLS())
 	if err := s.SetUsers(o.Users, o.DefaultOwner); err != nil {
 		return nil, err
@@ -131,7 +142,8 @@ func IsLoopback(listen string) bool {
 	return err == nil && a.Unmap().IsLoopback()
 }
 
-// SetUsers replaces the users (SIGHUP); sessions of removed users end.
+// SetUsers replaces the users (SIGHUP); sessions of removed users, and of
+// users whose password changed, end.
 func (s *Server) SetUsers(us []config.User, defaultOwner string) error {
 	u := &users{byName: map[string]*config.User{}, byToken: map[string]*config.User{}, defaultOwner: defaultOwner}
 	for i := range us {
@@ -142,7 +154,10 @@ func (s *Server) SetUsers(us []config.User, defaultOwner string) error {
 		}
 	}
 	s.users.Store(u)
-	s.sessions.DropUser(func(n string) bool { return u.byName[n] != nil })
+	// principal refuses such sessions anyway; this frees them.
+	if err := s.sessions.DropUser(func(n, tag string) bool { return sessionUserOK(u.byName[n], tag) }); err != nil {
+		s.log.Error("dashboard: ending sessions of removed users", "err", err)
+	}
 	return nil
 }
 
@@ -173,7 +188,7 @@ func (s *Server) principal(ctx *fasthttp.RequestCtx) (p Principal, sess *Session
 			return Principal{Name: usr.Name, Admin: usr.Admin, Token: true}, nil, true
 		}
 		if s.opts.APIToken != "" && subtle.ConstantTimeCompare([]byte(TokenHash(tok)), []byte(TokenHash(s.opts.APIToken))) == 1 {
-			return Principal{Name: "api", Admin: true, Token: true}, nil, true
+			return Principal{Name: "api", Admin: true, Token: true, Machine: true}, nil, true
 		}
 		return Principal{}, nil, false
 	}
@@ -183,10 +198,17 @@ func (s *Server) principal(ctx *fasthttp.RequestCtx) (p Principal, sess *Session
 		return Principal{}, nil, false
 	}
 	usr := u.byName[se.User]
-	if usr == nil {
+	if !sessionUserOK(usr, se.PwTag) {
 		return Principal{}, nil, false
 	}
 	return Principal{Name: usr.Name, Admin: usr.Admin}, &se, true
+}
+
+// sessionUserOK reports whether a session with password tag tag may act
+// as usr: the user still exists, may log in, and has the password they
+// logged in with.
+func sessionUserOK(usr *config.User, tag string) bool {
+	return usr != nil && usr.Password != "" && PasswordTag(usr.Password) == tag
 }
 
 // stateChanging reports whether the request's method changes state.
@@ -194,12 +216,15 @@ func stateChanging(ctx *fasthttp.RequestCtx) bool {
 	return !ctx.IsGet() && !ctx.IsHead() && !ctx.IsOptions()
 }
 
-// csrfOK guards state-changing requests: a session must send its CSRF
+// csrfOK guards state-changing requests made with ambient credentials (a
+// session cookie, or none in open mode): a session must send its CSRF
 // token in X-CSRF-Token; every such request must be JSON (a cross-site
 // form cannot send that without a CORS preflight) and, when the browser
-// says where it comes from, come from this origin.
-func (s *Server) csrfOK(ctx *fasthttp.RequestCtx, sess *Session) bool {
-	if !stateChanging(ctx) {
+// says where it comes from, come from this origin. A request with a
+// bearer token (p.Token) needs none of this: no browser adds that header
+// to a cross-site request, so it may be a form post (hbd's clients).
+func (s *Server) csrfOK(ctx *fasthttp.RequestCtx, p Principal, sess *Session) bool {
+	if !stateChanging(ctx) || p.Token {
 		return true
 	}
 	if o := ctx.Request.Header.Peek("Origin"); len(o) > 0 {
@@ -230,7 +255,44 @@ func (s *Server) Authorize() func(ctx *fasthttp.RequestCtx) bool {
 	}
 	return func(ctx *fasthttp.RequestCtx) bool {
 		p, sess, ok := s.principal(ctx)
-		return ok && p.Admin && s.csrfOK(ctx, sess)
+		return ok && p.Admin && s.csrfOK(ctx, p, sess)
+	}
+}
+
+// AlertAccess authenticates the alert API's requests (alert.Engine.Routes:
+// /api/v1/alerts, /api/v1/silences, /api/v1/notifications, /api/0/alerts,
+// /api/0/alert_summary) as the dashboard does — a session with its CSRF
+// token on writes, a user's API token, the API's own token — and gives
+// the engine the caller's roles: admins and the API token may do
+// everything; other users see the alerts and silences of their hosts and
+// acknowledge and silence where they are manager or owner. Acks and
+// silences are recorded under the user's name. nil when no users are
+// configured: the API's bearer token alone guards those routes then.
+func (s *Server) AlertAccess() alert.Access {
+	if s.Open() {
+		return nil
+	}
+	return func(ctx *fasthttp.RequestCtx) (alert.Caller, bool) {
+		p, sess, ok := s.principal(ctx)
+		if !ok {
+			ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="hb-probe"`)
+			writeErr(ctx, fasthttp.StatusUnauthorized, "log in, or send a user's or the API's bearer token")
+			return alert.Caller{}, false
+		}
+		if !s.csrfOK(ctx, p, sess) {
+			writeErr(ctx, fasthttp.StatusForbidden, "missing or wrong CSRF token")
+			return alert.Caller{}, false
+		}
+		c := alert.Caller{User: p.Name, All: p.Admin}
+		if p.Machine {
+			c.User = "" // the API token: the request says who acknowledges
+		}
+		if !p.Admin {
+			v := s.opts.Table.View()
+			c.View = func(h string) bool { return s.roleOnName(p, v, h).Can(ActView) }
+			c.Act = func(h string) bool { return s.roleOnName(p, v, h).Can(ActAck) }
+		}
+		return c, true
 	}
 }
 
@@ -336,12 +398,19 @@ func (s *Server) login(ctx *fasthttp.RequestCtx, user, password string) (Session
 		s.log.Warn("login failed", "user", clip(user, 64), "from", addr)
 		return Session{}, false, "wrong user or password"
 	}
-	id, sess := s.sessions.New(u.Name)
+	id, sess, err := s.sessions.New(u.Name, PasswordTag(u.Password))
+	if err != nil {
+		s.log.Error("login: session not stored", "user", u.Name, "err", err)
+		return Session{}, false, errSessionStore
+	}
 	s.setCookie(ctx, id, sess.Expires)
 	s.logins.Add(1)
 	s.log.Info("login", "user", u.Name, "from", addr)
 	return sess, true, ""
 }
+
+// errSessionStore is login's message when the session could not be stored.
+const errSessionStore = "the session could not be stored; try again"
 
 // dummyHash is checked for unknown users (a hash of a random password).
 var dummyHash = sync.OnceValue(func() string {
@@ -365,11 +434,18 @@ func (s *Server) setCookie(ctx *fasthttp.RequestCtx, id string, exp time.Time) {
 	ctx.Response.Header.SetCookie(&c)
 }
 
-func (s *Server) logout(ctx *fasthttp.RequestCtx) {
+// logout ends the request's session; false (and 500 written) when it
+// could not be deleted from the database.
+func (s *Server) logout(ctx *fasthttp.RequestCtx) bool {
 	if id := string(ctx.Request.Header.Cookie(cookieName)); id != "" {
-		s.sessions.Delete(id)
+		if err := s.sessions.Delete(id); err != nil {
+			s.log.Error("logout: session not deleted", "err", err)
+			writeErr(ctx, fasthttp.StatusInternalServerError, "the session could not be ended; try again")
+			return false
+		}
 	}
 	s.setCookie(ctx, "", time.Time{})
+	return true
 }
 
 func clip(s string, n int) string {

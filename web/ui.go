@@ -109,15 +109,16 @@ func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, ep string) {
 		writeErr(ctx, fasthttp.StatusUnauthorized, "log in first")
 		return
 	}
-	if !s.csrfOK(ctx, sess) {
+	if !s.csrfOK(ctx, p, sess) {
 		writeErr(ctx, fasthttp.StatusForbidden, "missing or wrong CSRF token")
 		return
 	}
 	get := ctx.IsGet() || ctx.IsHead()
 	switch {
 	case ep == "logout" && ctx.IsPost():
-		s.logout(ctx)
-		writeJSON(ctx, fasthttp.StatusOK, map[string]bool{"ok": true})
+		if s.logout(ctx) {
+			writeJSON(ctx, fasthttp.StatusOK, map[string]bool{"ok": true})
+		}
 	case ep == "me" && get:
 		me := map[string]any{"user": p.Name, "admin": p.Admin, "open": p.Open, "tls": s.tls.Load()}
 		if sess != nil {
@@ -162,7 +163,7 @@ func (s *Server) apiLogin(ctx *fasthttp.RequestCtx) {
 		writeErr(ctx, fasthttp.StatusMethodNotAllowed, "POST")
 		return
 	}
-	if !s.csrfOK(ctx, nil) {
+	if !s.csrfOK(ctx, Principal{}, nil) {
 		writeErr(ctx, fasthttp.StatusForbidden, "login must be a same-origin JSON request")
 		return
 	}
@@ -183,6 +184,8 @@ func (s *Server) apiLogin(ctx *fasthttp.RequestCtx) {
 		code := fasthttp.StatusUnauthorized
 		if strings.HasPrefix(msg, "too many") {
 			code = fasthttp.StatusTooManyRequests
+		} else if msg == errSessionStore {
+			code = fasthttp.StatusServiceUnavailable
 		}
 		writeErr(ctx, code, msg)
 		return
@@ -493,8 +496,13 @@ func (s *Server) apiAck(ctx *fasthttp.RequestCtx, p Principal, idStr string) {
 			host = al.Host
 		}
 	}
-	if host == "" || !s.roleOnName(p, s.opts.Table.View(), host).Can(ActAck) {
-		writeErr(ctx, fasthttp.StatusNotFound, "no alert you may acknowledge with that id")
+	r := s.roleOnName(p, s.opts.Table.View(), host)
+	if host == "" || !r.Can(ActView) {
+		writeErr(ctx, fasthttp.StatusNotFound, "no alert with that id")
+		return
+	}
+	if !r.Can(ActAck) {
+		writeErr(ctx, fasthttp.StatusForbidden, "your role on "+clip(host, 200)+" ("+r.String()+") does not allow acknowledging its alerts")
 		return
 	}
 	var in struct {
@@ -564,8 +572,13 @@ func (s *Server) apiSilence(ctx *fasthttp.RequestCtx, p Principal) {
 		writeErr(ctx, fasthttp.StatusBadRequest, "body: "+err.Error())
 		return
 	}
-	if !s.roleOnName(p, s.opts.Table.View(), in.Host).Can(ActSilence) {
-		writeErr(ctx, fasthttp.StatusNotFound, "no host you may silence with that name")
+	r := s.roleOnName(p, s.opts.Table.View(), in.Host)
+	if !r.Can(ActView) {
+		writeErr(ctx, fasthttp.StatusNotFound, "unknown host: "+clip(in.Host, 200))
+		return
+	}
+	if !r.Can(ActSilence) {
+		writeErr(ctx, fasthttp.StatusForbidden, "your role on "+clip(in.Host, 200)+" ("+r.String()+") does not allow silencing it")
 		return
 	}
 	d, err := time.ParseDuration(in.Duration)

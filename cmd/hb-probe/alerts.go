@@ -91,12 +91,14 @@ func runAlerts(args []string, stdout, stderr io.Writer) int {
 	c, _, code, ok := subConfig("alerts", "Usage: hb-probe alerts [--config FILE] [--api URL] [--query 'host=H&level=critical']\n"+
 		"       hb-probe alerts --ack ID [--by NAME] [--comment TEXT]\n\n"+
 		"Lists the running daemon's active alerts (GET /api/v1/alerts on the API of the config, with its token),\n"+
-		"or acknowledges one (re-notification stops until it recovers).\n",
+		"or acknowledges one (re-notification stops until it recovers). With --token-file FILE holding a user's API\n"+
+		"token (hb-probe passwd --token USER) it acts as that user: their hosts only, acknowledged under their name,\n"+
+		"refused (HTTP 403) where their role is monitor.\n",
 		args, stderr, func(fs *flag.FlagSet) {
 			fs.StringVar(&url, "api", "", "daemon API base `URL` (default: http:// + api.listen)")
 			fs.StringVar(&query, "query", "", "filters: host=, check=, level=, acked=, match=, all=1")
 			fs.Uint64Var(&ack, "ack", 0, "acknowledge the alert with this `ID` (the first column of the list)")
-			fs.StringVar(&by, "by", os.Getenv("USER"), "with --ack: who acknowledges")
+			fs.StringVar(&by, "by", os.Getenv("USER"), "with --ack: who acknowledges (with a user's token: that user, whatever this says)")
 			fs.StringVar(&comment, "comment", "", "with --ack: a comment")
 		})
 	if !ok {

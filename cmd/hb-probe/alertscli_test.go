@@ -25,6 +25,7 @@ import (
 	"github.com/hbmon/hb/notify"
 	"github.com/hbmon/hb/obs"
 	hbstate "github.com/hbmon/hb/state"
+	"github.com/hbmon/hb/web"
 )
 
 // TestNotifyTestCommand: `hb-probe notify --test` sends through every
@@ -129,7 +130,7 @@ func TestAlertsAckCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := api.New(api.Config{Addr: ln.Addr().String(), TokenFile: tok, Routes: eng.Routes(nil)}, table, nil, nil)
+	srv, err := api.New(api.Config{Addr: ln.Addr().String(), TokenFile: tok, Routes: eng.Routes(nil, nil)}, table, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,5 +155,72 @@ func TestAlertsAckCommand(t *testing.T) {
 	}
 	if code := run([]string{"alerts", "--config", cfg, "--ack", "12345"}, nil, &out, &errb); code != exitSetup || !strings.Contains(errb.String(), "404") {
 		t.Errorf("ack unknown id: exit %d: %s", code, errb.String())
+	}
+}
+
+// TestAlertsAckWithUserToken: `hb-probe alerts --ack --token-file` with a
+// user's API token acts as that user through the real API server with the
+// dashboard's users and roles: the monitor is refused (403, exit 2, the
+// alert stays unacknowledged), the manager's ack is recorded under her
+// name, not --by.
+func TestAlertsAckWithUserToken(t *testing.T) {
+	cfgA := config.DefaultAlerts()
+	cfgA.Rules = []config.AlertRule{{Name: "host_down", Kind: "icmp", State: "down"}}
+	eng, err := alert.New(alert.Options{Config: cfgA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	eng.Handle(&event.Event{Type: event.StateChange, At: now, Host: "web1", Check: "icmp", Kind: obs.KindICMP, New: hbstate.Down, HostNew: hbstate.Down})
+	eng.Tick(now)
+	table, err := hbstate.New([]hbstate.HostSpec{{Name: "web1", Labels: hbstate.Labels{{Key: "managers", Value: "mia"}, {Key: "monitors", Value: "moe"}},
+		Checks: []obs.CheckSpec{{Name: "icmp", Kind: obs.KindICMP}}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	apiTok := filepath.Join(dir, "token")
+	os.WriteFile(apiTok, []byte("s3cret\n"), 0o600)
+	miaTok, moeTok := filepath.Join(dir, "mia"), filepath.Join(dir, "moe")
+	os.WriteFile(miaTok, []byte("hbu_mia\n"), 0o600)
+	os.WriteFile(moeTok, []byte("hbu_moe\n"), 0o600)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := web.New(web.Options{Config: config.DefaultWeb(), Listen: ln.Addr().String(), APIToken: "s3cret", Table: table, Alerts: eng,
+		Users: []config.User{{Name: "mia", Tokens: []string{web.TokenHash("hbu_mia")}}, {Name: "moe", Tokens: []string{web.TokenHash("hbu_moe")}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := api.New(api.Config{Addr: ln.Addr().String(), TokenFile: apiTok, Routes: append(eng.Routes(nil, w.AlertAccess()), w.Routes()...),
+		Authorize: w.Authorize()}, table, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.ServeListener(ctx, ln); close(done) }()
+	defer func() { cancel(); <-done }()
+	cfg := filepath.Join(dir, "hb-probe.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("[api]\nlisten = %q\ntoken_file = %q\n", ln.Addr().String(), apiTok)), 0o644)
+	id := strconv.FormatUint(eng.List(alert.Filter{})[0].ID, 10)
+
+	var out, errb bytes.Buffer
+	if code := run([]string{"alerts", "--config", cfg, "--token-file", moeTok}, nil, &out, &errb); code != exitOK || !strings.Contains(out.String(), "web1") {
+		t.Fatalf("moe lists: exit %d: %s %s", code, out.String(), errb.String())
+	}
+	errb.Reset()
+	if code := run([]string{"alerts", "--config", cfg, "--token-file", moeTok, "--ack", id}, nil, &out, &errb); code != exitSetup || !strings.Contains(errb.String(), "HTTP 403") {
+		t.Fatalf("moe acks: exit %d: %s, want exit %d and HTTP 403", code, errb.String(), exitSetup)
+	}
+	if a := eng.List(alert.Filter{})[0]; a.Acked {
+		t.Fatalf("the monitor's refused ack acknowledged the alert: %+v", a)
+	}
+	if code := run([]string{"alerts", "--config", cfg, "--token-file", miaTok, "--ack", id, "--by", "someone-else"}, nil, &out, &errb); code != exitOK {
+		t.Fatalf("mia acks: exit %d: %s", code, errb.String())
+	}
+	if a := eng.List(alert.Filter{})[0]; !a.Acked || a.AckedBy != "mia" {
+		t.Errorf("after mia's ack: %+v, want acknowledged by mia", a)
 	}
 }

@@ -45,7 +45,9 @@ func load(args []string) (config.Responder, string, bool, error) {
 	fs := flag.NewFlagSet("hb-responder", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: hb-responder [flags]\n       hb-responder status [--status-file FILE] [--json]\n       hb-responder push -m TEXT [--key-file FILE] HOST[:PORT]...\n\n"+
-			"Answers hb probes (ICMP echo and UDP carrying HBQ1) with this host's health; docs/responder.md.\n\nflags (they override the config file):\n")
+			"Answers hb probes (ICMP echo and UDP carrying HBQ1) with this host's health; docs/responder.md.\n"+
+			"SIGHUP re-reads the config and key file: key, rates, sample interval, UDP port, allow list, compat and log level apply at once;\n"+
+			"interfaces, attach modes, userspace-only, status file and [push] need a restart (the log says which changed).\n\nflags (they override the config file):\n")
 		fs.PrintDefaults()
 	}
 	var (

@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: MIT
+
+package web
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Session is one login.
+type Session struct {
+	User    string
+	CSRF    string // sent back in X-CSRF-Token on state-changing requests
+	Expires time.Time
+	// PwTag fingerprints the user's password hash at login (PasswordTag):
+	// a session whose user's password changed since is refused.
+	PwTag string
+}
+
+// Sessions are the logins. The cookie holds 256 random bits; only their
+// SHA-256 is kept — in memory and, with a DB, in the web_sessions table —
+// so logins survive a restart and neither a memory dump nor a copy of the
+// database hands out a live cookie. The CSRF token is an HMAC of the
+// cookie, stored nowhere.
+//
+// The table in memory is the authority while the daemon runs (lookups
+// never touch the database, so a flood of forged cookies costs no I/O);
+// logins, logouts and expiry are written through before they count.
+type Sessions struct {
+	TTL time.Duration
+	Now func() time.Time // the clock (tests pass a fake)
+	Max int              // logins kept at most; the oldest go first
+	DB  *sql.DB          // nil: memory only (a restart logs everyone out)
+
+	mu sync.Mutex // guards m
+	m  map[[32]byte]*Session
+}
+
+// ErrNoSession is returned for a missing, unknown or expired session.
+var ErrNoSession = errors.New("web: no such session")
+
+const sessionSchema = `
+CREATE TABLE IF NOT EXISTS web_sessions (
+	id_sha256  BLOB PRIMARY KEY, -- SHA-256 of the cookie; the cookie itself is never stored
+	user       TEXT NOT NULL,
+	pw_tag     TEXT NOT NULL,    -- PasswordTag of the user's hash at login
+	created_ns INTEGER NOT NULL,
+	expires_ns INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS web_sessions_expires ON web_sessions(expires_ns);
+`
+
+func (s *Sessions) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Sessions) max() int {
+	if s.Max <= 0 {
+		return 10000
+	}
+	return s.Max
+}
+
+// Load creates the table if needed, deletes expired sessions and reads
+// the live ones (the newest Max). Without a DB it does nothing.
+func (s *Sessions) Load(ctx context.Context) error {
+	if s.DB == nil {
+		return nil
+	}
+	if _, err := s.DB.ExecContext(ctx, sessionSchema); err != nil {
+		return fmt.Errorf("web: sessions table: %w", err)
+	}
+	now := s.now().UnixNano()
+	if _, err := s.DB.ExecContext(ctx, `DELETE FROM web_sessions WHERE expires_ns <= ?`, now); err != nil {
+		return fmt.Errorf("web: expiring sessions: %w", err)
+	}
+	rows, err := s.DB.QueryContext(ctx, `SELECT id_sha256, user, pw_tag, expires_ns FROM web_sessions ORDER BY expires_ns DESC LIMIT ?`, s.max())
+	if err != nil {
+		return fmt.Errorf("web: reading sessions: %w", err)
+	}
+	defer rows.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = make(map[[32]byte]*Session)
+	}
+	for rows.Next() {
+		var id []byte
+		var exp int64
+		sess := &Session{}
+		if err := rows.Scan(&id, &sess.User, &sess.PwTag, &exp); err != nil {
+			return fmt.Errorf("web: reading sessions: %w", err)
+		}
+		if len(id) != sha256.Size {
+			continue
+		}
+		sess.Expires = time.Unix(0, exp)
+		s.m[[32]byte(id)] = sess
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("web: reading sessions: %w", err)
+	}
+	return nil
+}
+
+// csrfOf is the CSRF token of the session with cookie value id.
+func csrfOf(id string) string {
+	m := hmac.New(sha256.New, []byte(id))
+	m.Write([]byte("hb csrf v1"))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))[:32]
+}
+
+// PasswordTag fingerprints a password hash, so that sessions end when the
+// password changes (the tag alone reveals nothing usable).
+func PasswordTag(hash string) string {
+	h := sha256.Sum256([]byte("hb session password v1\x00" + hash))
+	return hex.EncodeToString(h[:8])
+}
+
+// New starts a session for user (pwTag: PasswordTag of their hash) and
+// returns the cookie value. With a DB the session is stored first: an
+// error means no session.
+func (s *Sessions) New(user, pwTag string) (id string, sess Session, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = make(map[[32]byte]*Session)
+	}
+	now := s.now()
+	var evict [][32]byte
+	if len(s.m) >= s.max() {
+		evict = s.sweepLocked(now)
+		for k := range s.m { // still full: drop an arbitrary one
+			if len(s.m) < s.max() {
+				break
+			}
+			delete(s.m, k)
+			evict = append(evict, k)
+		}
+	}
+	id = randomString(32)
+	k := sha256.Sum256([]byte(id))
+	sess = Session{User: user, Expires: now.Add(s.TTL), PwTag: pwTag}
+	if s.DB != nil {
+		if err := s.storeLocked(k, sess, now, evict); err != nil {
+			return "", Session{}, err
+		}
+	}
+	s.m[k] = &sess
+	sess.CSRF = csrfOf(id)
+	return id, sess, nil
+}
+
+// storeLocked writes a new session, deleting the evicted and expired ones
+// in the same transaction.
+func (s *Sessions) storeLocked(k [32]byte, sess Session, now time.Time, evict [][32]byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("web: storing the session: %w", err)
+	}
+	defer tx.Rollback()
+	for _, e := range evict {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM web_sessions WHERE id_sha256 = ?`, e[:]); err != nil {
+			return fmt.Errorf("web: storing the session: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM web_sessions WHERE expires_ns <= ?`, now.UnixNano()); err != nil {
+		return fmt.Errorf("web: storing the session: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO web_sessions (id_sha256, user, pw_tag, created_ns, expires_ns) VALUES (?, ?, ?, ?, ?)`,
+		k[:], sess.User, sess.PwTag, now.UnixNano(), sess.Expires.UnixNano()); err != nil {
+		return fmt.Errorf("web: storing the session: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("web: storing the session: %w", err)
+	}
+	return nil
+}
+
+// Get returns the live session with cookie value id.
+func (s *Sessions) Get(id string) (Session, error) {
+	if id == "" {
+		return Session{}, ErrNoSession
+	}
+	k := sha256.Sum256([]byte(id))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.m[k]
+	if p == nil {
+		return Session{}, ErrNoSession
+	}
+	if !s.now().Before(p.Expires) {
+		delete(s.m, k) // the row goes with the next login's sweep or the next Load
+		return Session{}, ErrNoSession
+	}
+	out := *p
+	out.CSRF = csrfOf(id)
+	return out, nil
+}
+
+// Delete ends the session with cookie value id. With a DB the row is
+// deleted first: on an error the session stays live (and the caller says
+// so) rather than coming back after a restart.
+func (s *Sessions) Delete(id string) error {
+	k := sha256.Sum256([]byte(id))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.DB != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if _, err := s.DB.ExecContext(ctx, `DELETE FROM web_sessions WHERE id_sha256 = ?`, k[:]); err != nil {
+			return fmt.Errorf("web: ending the session: %w", err)
+		}
+	}
+	delete(s.m, k)
+	return nil
+}
+
+// DropUser ends every session for which keep(user, pwTag) is false
+// (after a reload removed the user or changed their password).
+func (s *Sessions) DropUser(keep func(user, pwTag string) bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var gone [][32]byte
+	for k, v := range s.m {
+		if !keep(v.User, v.PwTag) {
+			gone = append(gone, k)
+		}
+	}
+	if s.DB != nil && len(gone) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		tx, err := s.DB.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("web: ending sessions: %w", err)
+		}
+		defer tx.Rollback()
+		for _, k := range gone {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM web_sessions WHERE id_sha256 = ?`, k[:]); err != nil {
+				return fmt.Errorf("web: ending sessions: %w", err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("web: ending sessions: %w", err)
+		}
+	}
+	for _, k := range gone {
+		delete(s.m, k)
+	}
+	return nil
+}
+
+// Len is how many sessions are live or not yet swept.
+func (s *Sessions) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
+}
+
+// sweepLocked drops expired sessions from memory and returns their keys.
+func (s *Sessions) sweepLocked(now time.Time) [][32]byte {
+	var out [][32]byte
+	for k, v := range s.m {
+		if !now.Before(v.Expires) {
+			delete(s.m, k)
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// randomString is n random bytes, base64url.
+func randomString(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand, Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
