@@ -91,8 +91,8 @@ func TestWantsProto(t *testing.T) {
 	for accept, want := range map[string]bool{
 		"": false, "text/plain;version=0.0.4": false, "*/*": false,
 		"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.8,text/plain;version=0.0.4;q=0.1": true,
-		"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text": false,
-		"text/plain;version=0.0.4,application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5": false,
+		"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text":                                           false,
+		"text/plain;version=0.0.4,application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5":       false,
 	} {
 		if got := WantsProto(accept); got != want {
 			t.Errorf("WantsProto(%q) = %v", accept, got)
