@@ -141,15 +141,23 @@ func (s *Set) get(host, name string, k obs.Kind) *series {
 
 // Observe records one RTT for check (host, name) of kind k.
 func (s *Set) Observe(host, name string, k obs.Kind, rtt time.Duration) {
+	s.observe(nil, host, name, k, rtt)
+}
+
+// observe is Observe into sr, the check's series when the caller knows it
+// (nil: looked up by name). It returns the series (nil if rtt was dropped).
+func (s *Set) observe(sr *series, host, name string, k obs.Kind, rtt time.Duration) *series {
 	if rtt <= 0 {
 		s.dropped.Add(1)
-		return
+		return nil
 	}
 	v := rtt.Seconds()
 	b := sort.SearchFloat64s(s.bounds, v)
 	kk := key{host, name}
 	s.mu.RLock()
-	sr := s.series[kk]
+	if sr == nil {
+		sr = s.series[kk]
+	}
 	if sr == nil || !sr.add(b) {
 		s.mu.RUnlock()
 		s.mu.Lock()
@@ -176,6 +184,7 @@ func (s *Set) Observe(host, name string, k obs.Kind, rtt time.Duration) {
 			break
 		}
 	}
+	return sr
 }
 
 // add counts one RTT in bucket b, or returns false when b is outside the
@@ -284,6 +293,7 @@ func (s *Set) labelString(host, check string, k obs.Kind) string {
 // Run observes the RTT of every successful Result event from sub until
 // ctx ends or sub is closed.
 func (s *Set) Run(ctx context.Context, sub *event.Sub) error {
+	var ids event.IDCache[series] // each result's series without a map lookup
 	for {
 		select {
 		case <-ctx.Done():
@@ -296,7 +306,11 @@ func (s *Set) Run(ctx context.Context, sub *event.Sub) error {
 				continue
 			}
 			if e.Obs.Outcome == obs.OK {
-				s.Observe(e.Host, e.Check, e.Kind, e.Obs.RTT)
+				if sr := ids.Get(&e); sr != nil {
+					s.observe(sr, e.Host, e.Check, e.Kind, e.Obs.RTT)
+				} else if sr = s.observe(nil, e.Host, e.Check, e.Kind, e.Obs.RTT); sr != nil {
+					ids.Put(&e, sr)
+				}
 			}
 			if (e.Kind == obs.KindTCP || e.Kind == obs.KindHTTP) && len(e.Obs.Metrics) > 0 {
 				s.ObserveMetrics(e.Host, e.Check, e.Kind, e.Obs.Metrics)
