@@ -261,11 +261,11 @@ func (s *Server) WriteMetrics(w io.Writer) {
 // metrics streams the exposition: no whole-body buffer, whatever the
 // fleet's size. A scraper that negotiates the delimited protobuf
 // exposition (Prometheus with native histograms on) gets it, converted
-// family by family from the text (WriteMetricsProto); anyone else gets the
-// text format.
+// family by family from the text (WriteMetricsProto), when a Collector
+// serves native buckets; anyone else gets the text format.
 func (s *Server) metrics(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.Set("Vary", "Accept")
-	if promtext.WantsProto(string(ctx.Request.Header.Peek("Accept"))) {
+	if s.nativeOn() && promtext.WantsProto(string(ctx.Request.Header.Peek("Accept"))) {
 		ctx.SetContentType(promtext.ProtoContentType)
 		if ctx.IsHead() {
 			return
@@ -293,8 +293,22 @@ func (s *Server) metrics(ctx *fasthttp.RequestCtx) {
 // NativeAdder is a Collector that adds native histogram buckets to its
 // families in the protobuf exposition (rtthist.Set): AddNative is called
 // with every family parsed from the text and changes those it owns.
+// Native reports whether it has native buckets at all: without any, the
+// protobuf exposition would carry nothing the text does not, at many
+// times the cost, so /metrics answers in text whatever the Accept header.
 type NativeAdder interface {
 	AddNative(*dto.MetricFamily)
+	Native() bool
+}
+
+// nativeOn reports whether a Collector serves native buckets.
+func (s *Server) nativeOn() bool {
+	for _, c := range s.cfg.Collectors {
+		if a, ok := c.(NativeAdder); ok && a.Native() {
+			return true
+		}
+	}
+	return false
 }
 
 // WriteMetricsProto writes every family of WriteMetrics in the delimited

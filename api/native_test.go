@@ -295,3 +295,29 @@ func TestRealPrometheusNative(t *testing.T) {
 		t.Fatalf("median after 100 × 7 ms: %g, want 7 ms within a factor %g", q, f)
 	}
 }
+
+// TestMetricsProtoOff: without native buckets (rtt_native_factor = 0)
+// /metrics answers in text even to a scraper asking for protobuf.
+func TestMetricsProtoOff(t *testing.T) {
+	table, err := state.New([]state.HostSpec{{Name: "web1", Addr: netip.MustParseAddr("127.0.0.1")}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist := rtthist.New(rtthist.Config{Buckets: config.DefaultRTTBuckets})
+	hist.Observe("web1", "icmp", obs.KindICMP, time.Millisecond)
+	srv, err := New(Config{Collectors: []io.WriterTo{hist}}, table, nil, engineStats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go srv.ServeListener(ctx, ln)
+	resp, body := getMetrics(t, "http://"+ln.Addr().String()+"/metrics", protoAccept)
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") || !strings.Contains(string(body), "hb_check_rtt_seconds_bucket{") {
+		t.Fatalf("Content-Type %q", ct)
+	}
+}

@@ -210,5 +210,8 @@ func (s *Set) AddNative(mf *dto.MetricFamily) {
 	}
 }
 
+// Native reports whether the Set keeps native buckets (api.NativeAdder).
+func (s *Set) Native() bool { return s.schema != noNative }
+
 // noNative is Set.schema when native buckets are off.
 const noNative = math.MinInt32

@@ -152,9 +152,15 @@ func (s *Set) get(host, name string, k obs.Kind) *series {
 
 // Observe records one RTT for check (host, name) of kind k.
 func (s *Set) Observe(host, name string, k obs.Kind, rtt time.Duration) {
+	s.observe(nil, host, name, k, rtt)
+}
+
+// observe is Observe into sr, the check's series when the caller knows it
+// (nil: looked up by name). It returns the series (nil if rtt was dropped).
+func (s *Set) observe(sr *series, host, name string, k obs.Kind, rtt time.Duration) *series {
 	if rtt <= 0 {
 		s.dropped.Add(1)
-		return
+		return nil
 	}
 	v := rtt.Seconds()
 	b := sort.SearchFloat64s(s.bounds, v)
@@ -165,15 +171,19 @@ func (s *Set) Observe(host, name string, k obs.Kind, rtt time.Duration) {
 	}
 	kk := key{host, name}
 	s.mu.RLock()
-	sr := s.series[kk]
+	if sr == nil {
+		sr = s.series[kk]
+	}
 	okC := sr != nil && sr.add(b)
 	okN := !native || (okC && sr.addNative(ni))
 	s.mu.RUnlock()
 	if !okC || !okN {
 		s.mu.Lock()
-		if sr = s.series[kk]; sr == nil {
-			sr = &series{kind: k}
-			s.series[kk] = sr
+		if sr == nil {
+			if sr = s.series[kk]; sr == nil {
+				sr = &series{kind: k}
+				s.series[kk] = sr
+			}
 		}
 		if !okC && !sr.add(b) {
 			if sr.empty() {
@@ -196,6 +206,7 @@ func (s *Set) Observe(host, name string, k obs.Kind, rtt time.Duration) {
 			break
 		}
 	}
+	return sr
 }
 
 // add counts one RTT in bucket b, or returns false when b is outside the
@@ -304,6 +315,7 @@ func (s *Set) labelString(host, check string, k obs.Kind) string {
 // Run observes the RTT of every successful Result event from sub until
 // ctx ends or sub is closed.
 func (s *Set) Run(ctx context.Context, sub *event.Sub) error {
+	var ids event.IDCache[series] // each result's series without a map lookup
 	for {
 		select {
 		case <-ctx.Done():
@@ -316,7 +328,11 @@ func (s *Set) Run(ctx context.Context, sub *event.Sub) error {
 				continue
 			}
 			if e.Obs.Outcome == obs.OK {
-				s.Observe(e.Host, e.Check, e.Kind, e.Obs.RTT)
+				if sr := ids.Get(&e); sr != nil {
+					s.observe(sr, e.Host, e.Check, e.Kind, e.Obs.RTT)
+				} else if sr = s.observe(nil, e.Host, e.Check, e.Kind, e.Obs.RTT); sr != nil {
+					ids.Put(&e, sr)
+				}
 			}
 			if (e.Kind == obs.KindTCP || e.Kind == obs.KindHTTP) && len(e.Obs.Metrics) > 0 {
 				s.ObserveMetrics(e.Host, e.Check, e.Kind, e.Obs.Metrics)
