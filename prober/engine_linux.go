@@ -515,7 +515,7 @@ func (e *Engine) loop(ctx context.Context, ts []Target, o loopOpts, fn func(*Res
 	// timestamps, reads replies on its own schedule rather than on every
 	// one that arrives: see batchLinger.
 	coalesce := o.limit == 0
-	var qsince time.Time // when the oldest probe still queued fell due
+	var qsince time.Time  // when the oldest probe still queued fell due
 	var nextDue time.Time // the wheel's next due time when the loop went to sleep
 	for {
 		if err := ctx.Err(); err != nil {

@@ -45,7 +45,7 @@ type fakeNet struct {
 	socks     [2]*fakeSock
 	wakeCh    chan struct{}
 	// virt, when set, runs the engine in fake time (see virtual).
-	virt *virtClock
+	virt   *virtClock
 	naps   int // waits that did not watch the sockets
 	sleeps int // waits and naps
 }
