@@ -433,7 +433,7 @@ type hbdAlert struct {
 	Message      string  `json:"message"`
 	Since        float64 `json:"since"` // unix seconds
 	Acknowledged bool    `json:"acknowledged"`
-	AckedBy      string  `json:"acknowledged_by,omitempty"`
+	AckedBy      string  `json:"acknowledged_by"` // "" when not acknowledged
 }
 
 func (e *Engine) handleHbdAlerts(ctx *fasthttp.RequestCtx, c *Caller) {

@@ -4,7 +4,9 @@ package api
 
 import (
 	"bufio"
+	"errors"
 	"io"
+	"log"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -13,6 +15,7 @@ import (
 	"sync"
 
 	vm "github.com/VictoriaMetrics/metrics"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/valyala/fasthttp"
 
 	"github.com/hbmon/hb/internal/promtext"
@@ -256,8 +259,27 @@ func (s *Server) WriteMetrics(w io.Writer) {
 }
 
 // metrics streams the exposition: no whole-body buffer, whatever the
-// fleet's size.
+// fleet's size. A scraper that negotiates the delimited protobuf
+// exposition (Prometheus with native histograms on) gets it, converted
+// family by family from the text (WriteMetricsProto), when a Collector
+// serves native buckets; anyone else gets the text format.
 func (s *Server) metrics(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.Set("Vary", "Accept")
+	if s.nativeOn() && promtext.WantsProto(string(ctx.Request.Header.Peek("Accept"))) {
+		ctx.SetContentType(promtext.ProtoContentType)
+		if ctx.IsHead() {
+			return
+		}
+		ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+			// Only a bad text is worth a log line; a failed write is a
+			// scraper gone away.
+			if err := s.WriteMetricsProto(w); errors.Is(err, promtext.ErrText) {
+				log.Printf("api: /metrics in protobuf: %v", err)
+			}
+			w.Flush()
+		})
+		return
+	}
 	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 	if ctx.IsHead() {
 		return
@@ -266,6 +288,53 @@ func (s *Server) metrics(ctx *fasthttp.RequestCtx) {
 		s.WriteMetrics(w)
 		w.Flush()
 	})
+}
+
+// NativeAdder is a Collector that adds native histogram buckets to its
+// families in the protobuf exposition (rtthist.Set): AddNative is called
+// with every family parsed from the text and changes those it owns.
+// Native reports whether it has native buckets at all: without any, the
+// protobuf exposition would carry nothing the text does not, at many
+// times the cost, so /metrics answers in text whatever the Accept header.
+type NativeAdder interface {
+	AddNative(*dto.MetricFamily)
+	Native() bool
+}
+
+// nativeOn reports whether a Collector serves native buckets.
+func (s *Server) nativeOn() bool {
+	for _, c := range s.cfg.Collectors {
+		if a, ok := c.(NativeAdder); ok && a.Native() {
+			return true
+		}
+	}
+	return false
+}
+
+// WriteMetricsProto writes every family of WriteMetrics in the delimited
+// protobuf exposition: the text is written into a pipe and converted one
+// family at a time (promtext.ToProto), and the Collectors that are
+// NativeAdders add their native buckets on the way.
+func (s *Server) WriteMetricsProto(w io.Writer) error {
+	var adders []NativeAdder
+	for _, c := range s.cfg.Collectors {
+		if a, ok := c.(NativeAdder); ok {
+			adders = append(adders, a)
+		}
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		bw := bufio.NewWriterSize(pw, 64<<10)
+		s.WriteMetrics(bw)
+		pw.CloseWithError(bw.Flush())
+	}()
+	err := promtext.ToProto(pr, w, func(mf *dto.MetricFamily) {
+		for _, a := range adders {
+			a.AddNative(mf)
+		}
+	})
+	pr.CloseWithError(err) // a failed conversion makes the writer's writes fail
+	return err
 }
 
 // writeEngineExtra writes the engine counters added with the monitoring

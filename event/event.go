@@ -101,6 +101,11 @@ type Event struct {
 	// and the check's snapshot after it was applied.
 	Obs  *obs.Observation
 	Snap *state.Snapshot
+	// Result, StateChange, Problem from the table's writer: the check's
+	// table generation (state.View.Gen, from 1) and index in it, which
+	// name the check within that generation (see IDCache). Gen 0: unset.
+	Gen uint64
+	ID  int
 
 	// Message and Problem: the text; Message: its level and who said it
 	// (a service, a host, "hb").

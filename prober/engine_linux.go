@@ -515,7 +515,8 @@ func (e *Engine) loop(ctx context.Context, ts []Target, o loopOpts, fn func(*Res
 	// timestamps, reads replies on its own schedule rather than on every
 	// one that arrives: see batchLinger.
 	coalesce := o.limit == 0
-	var qsince time.Time // when the oldest probe still queued was queued
+	var qsince time.Time  // when the oldest probe still queued fell due
+	var nextDue time.Time // the wheel's next due time when the loop went to sleep
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil
@@ -534,6 +535,9 @@ func (e *Engine) loop(ctx context.Context, ts []Target, o loopOpts, fn func(*Res
 		due = wheel.Due(now, due[:0])
 		if len(due) > 0 && e.qhead == len(e.queue) {
 			qsince = now
+			if !nextDue.IsZero() && nextDue.Before(now) {
+				qsince = nextDue // slept past it on purpose (below)
+			}
 		}
 		for _, i := range due {
 			e.queue = append(e.queue, int32(i))
@@ -579,7 +583,14 @@ func (e *Engine) loop(ctx context.Context, ts []Target, o loopOpts, fn func(*Res
 		// oldest deadline, a reply, or a wake (cancel, SetTargets, Close).
 		wait := time.Second
 		lingering := coalesce && e.qhead < len(e.queue) && len(e.queue)-e.qhead < e.cfg.Batch
+		nextDue = time.Time{}
 		if t, ok := wheel.Next(); ok && !lingering {
+			nextDue = t
+			if coalesce {
+				// Run sleeps through the first due probe's linger: one
+				// wake-up then collects and sends what fell due meanwhile.
+				t = t.Add(batchLinger)
+			}
 			wait = min(wait, t.Sub(now))
 		}
 		if e.qhead < len(e.queue) {

@@ -45,8 +45,9 @@ type fakeNet struct {
 	socks     [2]*fakeSock
 	wakeCh    chan struct{}
 	// virt, when set, runs the engine in fake time (see virtual).
-	virt *virtClock
-	naps int // waits that did not watch the sockets
+	virt   *virtClock
+	naps   int // waits that did not watch the sockets
+	sleeps int // waits and naps
 }
 
 // virtClock is the fake network's virtual time: the engine's clock reads
@@ -125,6 +126,7 @@ func (n *fakeNet) nap(d time.Duration) error {
 
 func (n *fakeNet) sleep(d time.Duration, socks bool) error {
 	n.mu.Lock()
+	n.sleeps++
 	ready := false
 	for _, s := range n.socks {
 		ready = ready || len(s.rx) > 0 || len(s.eq) > 0

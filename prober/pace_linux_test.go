@@ -59,7 +59,7 @@ func TestRunPace(t *testing.T) {
 				}
 			}
 			got := float64(sent) / (to - from).Seconds()
-			t.Logf("sent %.0f probes/s of fake time (want %.0f), %d results, %d sendmmsg calls", got, c.want, results, n.calls)
+			t.Logf("sent %.0f probes/s of fake time (want %.0f), %d results, %d sendmmsg calls, %d sleeps", got, c.want, results, n.calls, n.sleeps)
 			if got < 0.98*c.want || got > 1.02*c.want {
 				t.Errorf("sent %.0f probes/s, want %.0f ±2%%", got, c.want)
 			}
@@ -67,6 +67,11 @@ func TestRunPace(t *testing.T) {
 			// millisecond; sent as they come, they took one sendmmsg each.
 			if per := float64(len(n.virt.sentAt)) / float64(n.calls); per < 32 {
 				t.Errorf("%.1f probes per sendmmsg, want at least half a batch (32)", per)
+			}
+			// About one wake-up per linger: the first due probe's linger is
+			// slept through, not woken for and then waited out.
+			if max := int(1.5 * float64(run/batchLinger)); n.sleeps > max {
+				t.Errorf("%d wake-ups in %v, want at most %d", n.sleeps, run, max)
 			}
 			if n.naps == 0 {
 				t.Error("the loop never slept without watching its sockets (kernel-stamped replies can wait for the next batch)")

@@ -38,6 +38,7 @@ type rxRing struct {
 	// dropped is the kernel's count of packets the ring had no room for
 	// (PACKET_STATISTICS, read when a block says TP_STATUS_LOSING).
 	dropped uint64
+	fr      ringFrame // the frame drain hands out (a local would escape)
 }
 
 const (
@@ -158,7 +159,8 @@ func (r *rxRing) drain(fn func(f *ringFrame)) int {
 				if err != nil {
 					break
 				}
-				fn(&f)
+				r.fr = f
+				fn(&r.fr)
 				n++
 				off = next
 			}

@@ -10,6 +10,8 @@ import (
 	"io"
 	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hbmon/hb/obs"
@@ -65,6 +67,16 @@ func ParseSpecs(r io.Reader, file string, max int) ([]Spec, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	for n := 1; sc.Scan(); n++ {
+		if s, ok := bareAddrSpec(sc.Text(), file, n); ok {
+			if total++; total > max {
+				return nil, &LineError{File: file, Line: n, Msg: fmt.Sprintf("%v: the list expands past the cap of %d addresses (split it, or raise --max-targets)", ErrTooMany, max)}
+			}
+			if len(specs) == cap(specs) { // double: append grows big slices by 1.25×
+				specs = slices.Grow(specs, len(specs)+64)
+			}
+			specs = append(specs, s)
+			continue
+		}
 		s, err := ParseSpec(sc.Text(), file, n)
 		if err != nil {
 			return nil, err
@@ -82,6 +94,18 @@ func ParseSpecs(r io.Reader, file string, max int) ([]Spec, error) {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	return specs, nil
+}
+
+// bareAddrSpec is ParseSpec's result for a line that is one address and
+// nothing else (generated lists of many thousand lines), without the
+// grammar's allocations; ok is false for any other line, which then takes
+// the grammar's path. Zoned addresses take it too.
+func bareAddrSpec(line, file string, n int) (Spec, bool) {
+	a, err := netip.ParseAddr(strings.TrimSpace(line))
+	if err != nil || a.Zone() != "" {
+		return Spec{}, false
+	}
+	return Spec{Addr: a.Unmap(), Pos: file + ":" + strconv.Itoa(n)}, true
 }
 
 // ParseSpec parses one line with the daemon's grammar (package targets);

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -193,5 +194,27 @@ func TestParseSpecsOneGrammar(t *testing.T) {
 	specs, err := ParseSpecs(strings.NewReader("198.18.0.1 legacy=hbm2 name=a/b\n"), "f", 0)
 	if err != nil || !specs[0].Legacy || specs[0].Labels["legacy"] != "" || specs[0].Name != "a/b" {
 		t.Errorf("specs %+v, %v", specs, err)
+	}
+}
+
+// The bare-address fast path gives the grammar's Spec for every line it
+// takes, and leaves every other line to the grammar.
+func TestBareAddrSpecMatchesGrammar(t *testing.T) {
+	for _, line := range []string{
+		"198.18.0.1", "  198.18.0.2\r", "\t2001:db8::1 ", "::ffff:198.18.0.3", "0.0.0.0", "fe80::1%eth0",
+		"198.18.0.4 name=db", "198.18.0.5 # c", "198.18.0.0/24", "host.example", "# only a comment", "", "1.2.3",
+		"198.18.0.6 legacy=hbm2", "999.1.1.1",
+	} {
+		fast, ok := bareAddrSpec(line, "f", 7)
+		slow, err := ParseSpec(line, "f", 7)
+		if !ok {
+			if a := strings.TrimSpace(line); a == "198.18.0.1" || a == "2001:db8::1" {
+				t.Errorf("%q: not taken by the fast path", line)
+			}
+			continue
+		}
+		if err != nil || slow == nil || !reflect.DeepEqual(fast, *slow) {
+			t.Errorf("%q: fast %+v, grammar %+v (%v)", line, fast, slow, err)
+		}
 	}
 }

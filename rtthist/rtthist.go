@@ -31,6 +31,11 @@ type Config struct {
 	Buckets      []float64 // upper bounds, seconds, strictly ascending
 	ExportLabels []string  // target-file label names added to every series
 	Labels       LabelFunc // values of ExportLabels per host; nil: all ""
+
+	// NativeFactor is the growth factor between adjacent native buckets
+	// (client_golang's NativeHistogramBucketFactor; SchemaForFactor); 0
+	// or less than or equal to 1: no native buckets (native.go).
+	NativeFactor float64
 }
 
 // Set is the histograms of all checks.
@@ -38,6 +43,7 @@ type Set struct {
 	bounds []float64
 	export []string
 	labels LabelFunc
+	schema int32 // native schema; noNative: off
 
 	mu     sync.RWMutex // guards series (the map) and the move of a series' counts to dense
 	series map[key]*series
@@ -66,6 +72,7 @@ type series struct {
 	dense   atomic.Pointer[[]atomic.Uint64]
 	sumBits atomic.Uint64 // float64 sum, seconds
 	win     [window]atomic.Uint64
+	nat     atomic.Pointer[natBuckets] // native buckets (native.go); nil until an RTT
 }
 
 // window is how many buckets a series counts before it needs all of them.
@@ -73,7 +80,11 @@ const window = 4
 
 // New returns an empty Set.
 func New(c Config) *Set {
-	return &Set{bounds: slices.Clone(c.Buckets), export: slices.Clone(c.ExportLabels), labels: c.Labels, series: map[key]*series{}}
+	schema := int32(noNative)
+	if c.NativeFactor > 1 {
+		schema = SchemaForFactor(c.NativeFactor)
+	}
+	return &Set{bounds: slices.Clone(c.Buckets), export: slices.Clone(c.ExportLabels), labels: c.Labels, schema: schema, series: map[key]*series{}}
 }
 
 // lastMetrics are the figures of a tcp/http check's latest result.
@@ -141,23 +152,40 @@ func (s *Set) get(host, name string, k obs.Kind) *series {
 
 // Observe records one RTT for check (host, name) of kind k.
 func (s *Set) Observe(host, name string, k obs.Kind, rtt time.Duration) {
+	s.observe(nil, host, name, k, rtt)
+}
+
+// observe is Observe into sr, the check's series when the caller knows it
+// (nil: looked up by name). It returns the series (nil if rtt was dropped).
+func (s *Set) observe(sr *series, host, name string, k obs.Kind, rtt time.Duration) *series {
 	if rtt <= 0 {
 		s.dropped.Add(1)
-		return
+		return nil
 	}
 	v := rtt.Seconds()
 	b := sort.SearchFloat64s(s.bounds, v)
+	native := s.schema != noNative
+	var ni int32
+	if native {
+		ni = NativeIndex(v, s.schema)
+	}
 	kk := key{host, name}
 	s.mu.RLock()
-	sr := s.series[kk]
-	if sr == nil || !sr.add(b) {
-		s.mu.RUnlock()
+	if sr == nil {
+		sr = s.series[kk]
+	}
+	okC := sr != nil && sr.add(b)
+	okN := !native || (okC && sr.addNative(ni))
+	s.mu.RUnlock()
+	if !okC || !okN {
 		s.mu.Lock()
-		if sr = s.series[kk]; sr == nil {
-			sr = &series{kind: k}
-			s.series[kk] = sr
+		if sr == nil {
+			if sr = s.series[kk]; sr == nil {
+				sr = &series{kind: k}
+				s.series[kk] = sr
+			}
 		}
-		if !sr.add(b) {
+		if !okC && !sr.add(b) {
 			if sr.empty() {
 				// Made by ObserveMetrics, never counted: place the window.
 				sr.lo = uint8(max(0, min(b-1, len(s.bounds)+1-window)))
@@ -166,9 +194,11 @@ func (s *Set) Observe(host, name string, k obs.Kind, rtt time.Duration) {
 			}
 			sr.add(b)
 		}
+		if !okN && !sr.addNative(ni) {
+			sr.growNative(ni)
+			sr.addNative(ni)
+		}
 		s.mu.Unlock()
-	} else {
-		s.mu.RUnlock()
 	}
 	for {
 		old := sr.sumBits.Load()
@@ -176,6 +206,7 @@ func (s *Set) Observe(host, name string, k obs.Kind, rtt time.Duration) {
 			break
 		}
 	}
+	return sr
 }
 
 // add counts one RTT in bucket b, or returns false when b is outside the
@@ -284,6 +315,7 @@ func (s *Set) labelString(host, check string, k obs.Kind) string {
 // Run observes the RTT of every successful Result event from sub until
 // ctx ends or sub is closed.
 func (s *Set) Run(ctx context.Context, sub *event.Sub) error {
+	var ids event.IDCache[series] // each result's series without a map lookup
 	for {
 		select {
 		case <-ctx.Done():
@@ -296,7 +328,11 @@ func (s *Set) Run(ctx context.Context, sub *event.Sub) error {
 				continue
 			}
 			if e.Obs.Outcome == obs.OK {
-				s.Observe(e.Host, e.Check, e.Kind, e.Obs.RTT)
+				if sr := ids.Get(&e); sr != nil {
+					s.observe(sr, e.Host, e.Check, e.Kind, e.Obs.RTT)
+				} else if sr = s.observe(nil, e.Host, e.Check, e.Kind, e.Obs.RTT); sr != nil {
+					ids.Put(&e, sr)
+				}
 			}
 			if (e.Kind == obs.KindTCP || e.Kind == obs.KindHTTP) && len(e.Obs.Metrics) > 0 {
 				s.ObserveMetrics(e.Host, e.Check, e.Kind, e.Obs.Metrics)

@@ -347,3 +347,45 @@ func BenchmarkMemoryPerSeries(b *testing.B) {
 	}
 	b.ReportMetric(per, "bytes/series")
 }
+
+// TestRunAcrossReload: Run caches each result's series by the event's
+// table generation and check index; after a reload the same index names
+// another check, and its RTTs must land in that check's series.
+func TestRunAcrossReload(t *testing.T) {
+	bus := &event.Bus{}
+	sub := bus.Subscribe("rtthist", 1024, event.Result)
+	s := New(Config{Buckets: config.DefaultRTTBuckets})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, sub) }()
+	res := func(gen uint64, id int, host string, rtt time.Duration) {
+		bus.Publish(event.Event{Type: event.Result, Host: host, Check: "icmp", Kind: obs.KindICMP,
+			Obs: &obs.Observation{Outcome: obs.OK, RTT: rtt}, Gen: gen, ID: id})
+	}
+	res(1, 0, "a", time.Millisecond)
+	res(1, 1, "b", time.Millisecond)
+	res(1, 0, "a", time.Millisecond)
+	// Reload: "a" removed, "b" is now id 0, "c" id 1.
+	res(2, 0, "b", time.Millisecond)
+	res(2, 1, "c", time.Millisecond)
+	res(2, 0, "b", time.Millisecond)
+	want := map[string]uint64{"a": 2, "b": 3, "c": 1}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := map[string]uint64{}
+		if mf := parse(t, s)[Name]; mf != nil {
+			for _, m := range mf.Metric {
+				got[labelsOf(m)["host"]] = m.GetHistogram().GetSampleCount()
+			}
+		}
+		if fmt.Sprint(got) == fmt.Sprint(want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("samples per host %v, want %v", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}

@@ -58,7 +58,7 @@ type Snapshot struct {
 
 	Transitions uint32 // state changes since the check was first added, leaving unknown included
 
-	// The ring of recent results, struct of arrays, 12 bytes a result
+	// The ring of recent results, struct of arrays, 11 bytes a result
 	// instead of a Result's 16: instants are offsets from base (the
 	// oldest result's instant, or earlier) in microseconds, or in
 	// milliseconds while the ring spans more than a uint32 of

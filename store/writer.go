@@ -125,6 +125,7 @@ type writer struct {
 	subC <-chan event.Event // Consume's subscription; nil when none
 
 	checks map[ckey]*chk
+	ids    event.IDCache[chk] // a result's check without a map lookup
 	cur    *batch
 	sq     chan *batch // to the SQL goroutine
 	sqDone chan struct{}
@@ -318,7 +319,11 @@ func (w *writer) result(e *event.Event) {
 	if o == nil || o.Outcome == obs.OutcomeInvalid {
 		return
 	}
-	c := w.check(e.Host, e.Check, e.Kind)
+	c := w.ids.Get(e)
+	if c == nil {
+		c = w.check(e.Host, e.Check, e.Kind)
+		w.ids.Put(e, c)
+	}
 	at := ms(e.At)
 	m := minuteOf(at)
 	if c.acc.probes > 0 && c.acc.minute != m {

@@ -26,23 +26,25 @@ func (s *Server) hbdAuthed(ctx *fasthttp.RequestCtx) (Principal, bool) {
 		writeErr(ctx, fasthttp.StatusUnauthorized, "authentication required")
 		return p, false
 	}
-	if !s.csrfOK(ctx, sess) {
+	if !s.csrfOK(ctx, p, sess) {
 		writeErr(ctx, fasthttp.StatusForbidden, "missing or wrong CSRF token")
 		return p, false
 	}
 	return p, true
 }
 
+// hbdHost is a host in /api/0/hosts. Every field is always present, with
+// a stable JSON type (docs/hbd.md; web/hbd_shape_test.go checks them).
 type hbdHost struct {
 	Hostname string            `json:"hostname"`
-	Address  string            `json:"address,omitempty"`
-	Status   string            `json:"status"` // up, degraded, down, unknown
+	Address  string            `json:"address"` // "" for a host without one (push-only)
+	Status   string            `json:"status"`  // up, degraded, down, unknown
 	LastSeen *time.Time        `json:"last_seen"`
 	Since    *time.Time        `json:"since"`
 	RTTMs    *float64          `json:"rtt_ms"`
 	Loss     float64           `json:"loss"`
-	Owner    string            `json:"owner,omitempty"`
-	Labels   map[string]string `json:"labels,omitempty"`
+	Owner    string            `json:"owner"` // "" when neither a label nor default_owner names one
+	Labels   map[string]string `json:"labels"`
 	Plugins  []string          `json:"plugins"`
 }
 
@@ -120,11 +122,11 @@ func (s *Server) hbdHosts(ctx *fasthttp.RequestCtx) {
 		type plugin struct {
 			Name     string     `json:"name"`
 			Kind     string     `json:"kind"`
-			Target   string     `json:"target,omitempty"`
+			Target   string     `json:"target"`
 			Status   string     `json:"status"`
 			Since    *time.Time `json:"since"`
 			LastSeen *time.Time `json:"last_seen"`
-			Problem  string     `json:"problem,omitempty"`
+			Problem  string     `json:"problem"`
 			Interval float64    `json:"interval_seconds"`
 		}
 		out := []plugin{}
@@ -192,7 +194,7 @@ func (s *Server) hbdAuth(ctx *fasthttp.RequestCtx) {
 	}
 	switch strings.Trim(strings.TrimPrefix(string(ctx.Path()), "/api/0/auth"), "/") {
 	case "login":
-		if !s.csrfOK(ctx, nil) {
+		if !s.csrfOK(ctx, Principal{}, nil) {
 			writeErr(ctx, fasthttp.StatusForbidden, "login must be a same-origin JSON request")
 			return
 		}
@@ -221,8 +223,8 @@ func (s *Server) hbdAuth(ctx *fasthttp.RequestCtx) {
 		}
 		writeJSON(ctx, fasthttp.StatusOK, map[string]any{"username": sess.User, "csrf_token": sess.CSRF, "expires": sess.Expires})
 	case "logout":
-		_, sess, ok := s.principal(ctx)
-		if ok && !s.csrfOK(ctx, sess) {
+		p, sess, ok := s.principal(ctx)
+		if ok && !s.csrfOK(ctx, p, sess) {
 			writeErr(ctx, fasthttp.StatusForbidden, "missing or wrong CSRF token")
 			return
 		}
@@ -245,8 +247,8 @@ func (s *Server) hbdMe(ctx *fasthttp.RequestCtx) {
 		role = "admin"
 	}
 	u := s.users.Load().byName[p.Name]
-	out := map[string]any{"username": p.Name, "role": role, "open": p.Open}
-	if u != nil {
+	out := map[string]any{"username": p.Name, "role": role, "open": p.Open, "channels": []string{}}
+	if u != nil && u.Channels != nil {
 		out["channels"] = u.Channels
 	}
 	writeJSON(ctx, fasthttp.StatusOK, out)

@@ -216,12 +216,15 @@ func stateChanging(ctx *fasthttp.RequestCtx) bool {
 	return !ctx.IsGet() && !ctx.IsHead() && !ctx.IsOptions()
 }
 
-// csrfOK guards state-changing requests: a session must send its CSRF
+// csrfOK guards state-changing requests made with ambient credentials (a
+// session cookie, or none in open mode): a session must send its CSRF
 // token in X-CSRF-Token; every such request must be JSON (a cross-site
 // form cannot send that without a CORS preflight) and, when the browser
-// says where it comes from, come from this origin.
-func (s *Server) csrfOK(ctx *fasthttp.RequestCtx, sess *Session) bool {
-	if !stateChanging(ctx) {
+// says where it comes from, come from this origin. A request with a
+// bearer token (p.Token) needs none of this: no browser adds that header
+// to a cross-site request, so it may be a form post (hbd's clients).
+func (s *Server) csrfOK(ctx *fasthttp.RequestCtx, p Principal, sess *Session) bool {
+	if !stateChanging(ctx) || p.Token {
 		return true
 	}
 	if o := ctx.Request.Header.Peek("Origin"); len(o) > 0 {
@@ -252,7 +255,7 @@ func (s *Server) Authorize() func(ctx *fasthttp.RequestCtx) bool {
 	}
 	return func(ctx *fasthttp.RequestCtx) bool {
 		p, sess, ok := s.principal(ctx)
-		return ok && p.Admin && s.csrfOK(ctx, sess)
+		return ok && p.Admin && s.csrfOK(ctx, p, sess)
 	}
 }
 
@@ -276,7 +279,7 @@ func (s *Server) AlertAccess() alert.Access {
 			writeErr(ctx, fasthttp.StatusUnauthorized, "log in, or send a user's or the API's bearer token")
 			return alert.Caller{}, false
 		}
-		if !s.csrfOK(ctx, sess) {
+		if !s.csrfOK(ctx, p, sess) {
 			writeErr(ctx, fasthttp.StatusForbidden, "missing or wrong CSRF token")
 			return alert.Caller{}, false
 		}

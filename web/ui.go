@@ -109,7 +109,7 @@ func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, ep string) {
 		writeErr(ctx, fasthttp.StatusUnauthorized, "log in first")
 		return
 	}
-	if !s.csrfOK(ctx, sess) {
+	if !s.csrfOK(ctx, p, sess) {
 		writeErr(ctx, fasthttp.StatusForbidden, "missing or wrong CSRF token")
 		return
 	}
@@ -163,7 +163,7 @@ func (s *Server) apiLogin(ctx *fasthttp.RequestCtx) {
 		writeErr(ctx, fasthttp.StatusMethodNotAllowed, "POST")
 		return
 	}
-	if !s.csrfOK(ctx, nil) {
+	if !s.csrfOK(ctx, Principal{}, nil) {
 		writeErr(ctx, fasthttp.StatusForbidden, "login must be a same-origin JSON request")
 		return
 	}

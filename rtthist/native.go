@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: MIT
+
+package rtthist
+
+import (
+	"math"
+	"sort"
+	"sync/atomic"
+
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
+)
+
+// Native histograms (Prometheus' sparse, exponential buckets): bucket i
+// of schema s counts RTTs in (2^((i-1)/2^s), 2^(i/2^s)] seconds. They are
+// served only in the protobuf exposition (AddNative, called by the api's
+// protobuf path); the text format keeps the classic buckets alone.
+//
+// A series keeps its native counts in chunks of chunkLen adjacent
+// buckets, allocated the first time an RTT falls in them, behind a
+// directory (natBuckets) that covers the chunks from the lowest to the
+// highest one seen. A check's RTTs mostly stay within an octave or two, so
+// at schema 3 (8 buckets per octave, the default) a series holds two or
+// three chunks. Counts are uint32: a bucket wraps after 2^32 RTTs (136
+// years at one RTT a second in the same bucket).
+//
+// Counting is atomic under Set.mu read-locked, like the classic buckets. A
+// new chunk or a wider directory is made under Set.mu write-locked, as a
+// new directory holding the same chunk pointers (copy on write), so a
+// scrape reading the old directory without the lock sees valid counts and
+// no increment is lost.
+
+// chunkLen is the number of native buckets per chunk.
+const chunkLen = 8
+
+type natChunk [chunkLen]atomic.Uint32
+
+type natBuckets struct {
+	lo     int32       // chunk number of chunks[0] (bucket index >> 3)
+	chunks []*natChunk // nil: no RTT there yet
+}
+
+// NativeZeroThreshold is the width of the zero bucket: client_golang's
+// default (2^-128). RTTs are at least 1 ns, so it never counts; it is
+// served because Prometheus takes a histogram with neither spans nor a
+// zero bucket for a classic one.
+const NativeZeroThreshold = 2.938735877055719e-39
+
+// SchemaForFactor returns the native schema client_golang picks for a
+// bucket growth factor (NativeHistogramBucketFactor): the highest
+// resolution whose factor 2^(2^-schema) is at most factor, clamped to
+// Prometheus' range -4..8. factor must be above 1.
+func SchemaForFactor(factor float64) int32 {
+	floor := math.Floor(math.Log2(math.Log2(factor)))
+	switch {
+	case floor <= -8:
+		return 8
+	case floor >= 4:
+		return -4
+	}
+	return -int32(floor)
+}
+
+// nativeBounds[s] are the fractions (in [0.5, 1)) at which schema s's
+// buckets start within an octave, for s > 0: 0.5·2^(j/2^s).
+var nativeBounds = func() [9][]float64 {
+	var b [9][]float64
+	for s := 1; s <= 8; s++ {
+		n := 1 << s
+		b[s] = make([]float64, n)
+		for j := range n {
+			b[s][j] = 0.5 * math.Exp2(float64(j)/float64(n))
+		}
+	}
+	return b
+}()
+
+// NativeIndex is the index of the schema's bucket holding v (v > 0):
+// the i with 2^((i-1)/2^schema) < v ≤ 2^(i/2^schema).
+func NativeIndex(v float64, schema int32) int32 {
+	frac, exp := math.Frexp(v) // v = frac·2^exp, frac in [0.5, 1)
+	if schema > 0 {
+		b := nativeBounds[schema]
+		return int32(sort.SearchFloat64s(b, frac) + (exp-1)*len(b))
+	}
+	key := int32(exp)
+	if frac == 0.5 {
+		key-- // an exact power of two is the upper bound of the bucket below
+	}
+	off := int32(1)<<-schema - 1
+	return (key + off) >> -schema
+}
+
+// addNative counts one RTT in native bucket i, or returns false when its
+// chunk is not there yet. Set.mu held (read or write).
+func (sr *series) addNative(i int32) bool {
+	nb := sr.nat.Load()
+	if nb == nil {
+		return false
+	}
+	c := int(i>>3 - nb.lo)
+	if c < 0 || c >= len(nb.chunks) || nb.chunks[c] == nil {
+		return false
+	}
+	nb.chunks[c][i&(chunkLen-1)].Add(1)
+	return true
+}
+
+// growNative publishes a directory holding the chunk of bucket i. Set.mu
+// held (write).
+func (sr *series) growNative(i int32) {
+	ci := i >> 3
+	old := sr.nat.Load()
+	if old == nil {
+		sr.nat.Store(&natBuckets{lo: ci, chunks: []*natChunk{new(natChunk)}})
+		return
+	}
+	lo, hi := min(old.lo, ci), max(old.lo+int32(len(old.chunks))-1, ci)
+	nb := &natBuckets{lo: lo, chunks: make([]*natChunk, hi-lo+1)}
+	copy(nb.chunks[old.lo-lo:], old.chunks)
+	if nb.chunks[ci-lo] == nil {
+		nb.chunks[ci-lo] = new(natChunk)
+	}
+	sr.nat.Store(nb)
+}
+
+// nativeTo sets h's native fields from the series' counts (schema, zero
+// bucket, positive spans and deltas) and returns their total.
+func (sr *series) nativeTo(h *dto.Histogram, schema int32) uint64 {
+	h.Schema = proto.Int32(schema)
+	h.ZeroThreshold = proto.Float64(NativeZeroThreshold)
+	h.ZeroCount = proto.Uint64(0)
+	h.PositiveSpan, h.PositiveDelta = nil, nil
+	nb := sr.nat.Load()
+	if nb == nil {
+		// No RTT yet: an empty span keeps the histogram native.
+		h.PositiveSpan = []*dto.BucketSpan{{Offset: proto.Int32(0), Length: proto.Uint32(0)}}
+		return 0
+	}
+	var (
+		total   uint64
+		prev    int64 // previous bucket's count, for the deltas
+		last    int32 // index of the last bucket written
+		started bool
+		span    *dto.BucketSpan
+	)
+	for c, ch := range nb.chunks {
+		if ch == nil {
+			continue
+		}
+		for j := range ch {
+			n := ch[j].Load()
+			if n == 0 {
+				continue
+			}
+			idx := (nb.lo+int32(c))*chunkLen + int32(j)
+			switch {
+			case !started:
+				span = &dto.BucketSpan{Offset: proto.Int32(idx), Length: proto.Uint32(0)}
+				h.PositiveSpan = append(h.PositiveSpan, span)
+				started = true
+			case idx != last+1:
+				span = &dto.BucketSpan{Offset: proto.Int32(idx - last - 1), Length: proto.Uint32(0)}
+				h.PositiveSpan = append(h.PositiveSpan, span)
+			}
+			*span.Length++
+			h.PositiveDelta = append(h.PositiveDelta, int64(n)-prev)
+			prev, last = int64(n), idx
+			total += uint64(n)
+		}
+	}
+	if !started {
+		h.PositiveSpan = []*dto.BucketSpan{{Offset: proto.Int32(0), Length: proto.Uint32(0)}}
+	}
+	return total
+}
+
+// AddNative adds the native buckets to the hb_check_rtt_seconds family of
+// a protobuf exposition (mf parsed from the text WriteTo wrote); other
+// families and a Set without native buckets are left alone. Each series'
+// sample count becomes the native buckets' total, which Prometheus
+// requires to match exactly; the classic buckets, read a moment earlier,
+// stay as they were.
+func (s *Set) AddNative(mf *dto.MetricFamily) {
+	if s.schema == noNative || mf.GetName() != Name || mf.GetType() != dto.MetricType_HISTOGRAM {
+		return
+	}
+	for _, m := range mf.Metric {
+		if m.Histogram == nil {
+			continue
+		}
+		var k key
+		for _, lp := range m.Label {
+			switch lp.GetName() {
+			case "host":
+				k.host = lp.GetValue()
+			case "check":
+				k.check = lp.GetValue()
+			}
+		}
+		s.mu.RLock()
+		sr := s.series[k]
+		s.mu.RUnlock()
+		if sr == nil {
+			continue // forgotten by Relabel since the text was written
+		}
+		total := sr.nativeTo(m.Histogram, s.schema)
+		m.Histogram.SampleCount = proto.Uint64(total)
+		m.Histogram.SampleSum = proto.Float64(math.Float64frombits(sr.sumBits.Load()))
+	}
+}
+
+// Native reports whether the Set keeps native buckets (api.NativeAdder).
+func (s *Set) Native() bool { return s.schema != noNative }
+
+// noNative is Set.schema when native buckets are off.
+const noNative = math.MinInt32
