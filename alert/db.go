@@ -38,6 +38,9 @@ type Silence struct {
 	Schedule  string        `json:"schedule,omitempty"` // cron, UTC (maintenance windows)
 	Duration  time.Duration `json:"duration_ns,omitempty"`
 	CreatedAt time.Time     `json:"created_at"`
+	// UpdatedBy and UpdatedAt: the last change (UpdateSilence), if any.
+	UpdatedBy string    `json:"updated_by,omitempty"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
 
 	sel   match.Selector
 	sched *match.Schedule
@@ -113,6 +116,49 @@ func (e *Engine) AddSilence(s Silence, now time.Time) (Silence, error) {
 	}
 	c := s
 	e.silences[s.ID] = &c
+	return s, nil
+}
+
+// SilenceUpdate is a change to a silence: the fields not nil replace the
+// silence's.
+type SilenceUpdate struct {
+	EndsAt  *time.Time // a zero time ends a maintenance window never
+	Comment *string
+	By      string // who changes it (UpdatedBy)
+}
+
+// UpdateSilence changes silence id's end or comment (its matchers, start
+// and schedule stay) and stores it; the result must still be a valid
+// silence (a plain silence ends after it starts). Alerts it stops muting
+// are notified at the next tick.
+func (e *Engine) UpdateSilence(id int64, u SilenceUpdate, now time.Time) (Silence, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cur := e.silences[id]
+	if cur == nil {
+		return Silence{}, ErrNotFound
+	}
+	s := *cur
+	if u.EndsAt != nil {
+		s.EndsAt = u.EndsAt.UTC()
+		if s.EndsAt.Equal(time.Unix(0, 0).UTC()) {
+			s.EndsAt = time.Time{}
+		}
+	}
+	if u.Comment != nil {
+		s.Comment = *u.Comment
+	}
+	s.UpdatedBy, s.UpdatedAt = u.By, now.UTC()
+	if err := s.Validate(); err != nil {
+		return *cur, err
+	}
+	if e.db != nil {
+		body, _ := json.Marshal(&s)
+		if _, err := e.db.Exec(`UPDATE alert_silences SET body = ? WHERE id = ?`, string(body), id); err != nil {
+			return *cur, fmt.Errorf("alert: updating silence: %w", err)
+		}
+	}
+	e.silences[id] = &s
 	return s, nil
 }
 
