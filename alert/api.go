@@ -71,7 +71,7 @@ type Access func(ctx *fasthttp.RequestCtx) (c Caller, ok bool)
 //	GET  /api/v1/silences/{id}             DELETE /api/v1/silences/{id}
 //	PATCH /api/v1/silences/{id}            {"ends_at"|"for"|"extend", "comment", "by"}
 //	GET  /api/v1/notifications[?state=pending|sent|failed&limit=N]
-//	GET  /api/0/alerts, GET /api/0/alert_summary, POST /api/0/alerts/acknowledge (hbd)
+//	GET  /api/0/alerts[?since=], GET /api/0/alert_summary, POST /api/0/alerts/acknowledge (hbd)
 func (e *Engine) Routes(outbox Lister, access Access) []api.Route {
 	guard := func(h func(*fasthttp.RequestCtx, *Caller)) fasthttp.RequestHandler {
 		if access == nil {
@@ -531,8 +531,15 @@ func (e *Engine) handleHbdAlerts(ctx *fasthttp.RequestCtx, c *Caller) {
 		api.WriteError(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
+	since, ok := api.SinceArg(ctx)
+	if !ok {
+		return
+	}
 	out := []hbdAlert{}
 	for _, a := range e.visible(f, c) {
+		if a.StartsAt.Before(since) {
+			continue
+		}
 		out = append(out, hbdAlert{ID: a.ID, Host: a.Host, Check: a.CheckName, Metric: firstNonEmpty(a.Metric, a.Rule), Severity: strings.ToLower(a.Level.String()),
 			Value: a.Value, Threshold: a.Threshold, Message: a.Text, Since: float64(a.StartsAt.UnixNano()) / 1e9, Acknowledged: a.Acked, AckedBy: a.AckedBy})
 	}
