@@ -356,13 +356,17 @@ func (s *Set) WriteTo(w io.Writer) (int64, error) {
 	type entry struct {
 		labels string
 		sr     *series
+		k      key
 	}
 	s.mu.RLock()
 	all := make([]entry, 0, len(s.series))
 	for k, sr := range s.series {
-		all = append(all, entry{s.labelString(k.host, k.check, sr.kind), sr})
+		all = append(all, entry{sr: sr, k: k})
 	}
 	s.mu.RUnlock()
+	for i := range all { // outside the lock: Observe may add series meanwhile
+		all[i].labels = s.labelString(all[i].k.host, all[i].k.check, all[i].sr.kind)
+	}
 	sort.Slice(all, func(i, j int) bool { return all[i].labels < all[j].labels })
 	les := make([]string, len(s.bounds)+1)
 	for i, b := range s.bounds {
