@@ -350,6 +350,7 @@ func (e *Engine) saveLocked(wait bool) error {
 			e.failMu.Lock()
 			e.failed = append(e.failed, keys...)
 			e.failMu.Unlock()
+			e.saveErrors.Add(1)
 			e.log.Error("alert: saving alert state", "alerts", len(keys), "err", err)
 		}
 		done <- err

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hbmon/hb/alert/match"
@@ -170,6 +171,9 @@ type Engine struct {
 	saveMu sync.Mutex
 	failMu sync.Mutex // guards failed
 	failed []string   // keys of alerts whose write failed: written again
+
+	saveErrors    atomic.Uint64 // failed writes of alert state
+	enqueueErrors atomic.Uint64 // failed EnqueueAll calls (their messages are lost)
 }
 
 type engineStats struct {
@@ -487,6 +491,7 @@ func (e *Engine) tickOut(now time.Time, force bool) {
 			e.stats.dropped += uint64(len(msgs))
 			e.mu.Unlock()
 		} else if err := e.out.EnqueueAll(msgs); err != nil {
+			e.enqueueErrors.Add(1)
 			e.log.Error("alert: queueing notifications", "err", err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -422,5 +423,52 @@ func TestRunEvaluatesWhileTickWaits(t *testing.T) {
 	<-done
 	if n := out.n.Load(); n < 2 {
 		t.Errorf("%d messages queued by the end, want the first and the rest's", n)
+	}
+}
+
+// failingWriter is a real writer whose jobs fail while fail is set (a
+// full disk, say).
+type failingWriter struct {
+	notify.Writer
+	fail atomic.Bool
+}
+
+func (w *failingWriter) Queue(ctx context.Context, fn func(*sql.Tx) error, done func(error)) error {
+	return w.Writer.Queue(ctx, func(tx *sql.Tx) error {
+		if w.fail.Load() {
+			return errors.New("disk full")
+		}
+		return fn(tx)
+	}, done)
+}
+
+// TestFailedSaveIsRetried: an acknowledgement whose write fails is
+// answered with the error and counted; the next save writes the alert as
+// it is then.
+func TestFailedSaveIsRetried(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hb.db")
+	d := openDB(t, path, "own")
+	fw := &failingWriter{Writer: d.db.W}
+	fx := newFixtureDB(t, nil, &notify.DB{Conn: d.db.Conn, W: fw})
+	fx.host("web1")
+	fx.check("web1", "icmp", obs.KindICMP, state.Down)
+	fx.advance(3 * time.Second)
+	id := fx.e.List(Filter{})[0].ID
+	fw.fail.Store(true)
+	if _, err := fx.e.Ack(id, "alice", "", fx.now); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("ack with a failing writer: %v", err)
+	}
+	var b strings.Builder
+	fx.e.WriteTo(&b)
+	if !strings.Contains(b.String(), "hb_alert_save_errors_total 1\n") {
+		t.Errorf("metrics:\n%s", b.String())
+	}
+	if got := readRows(t, path, `SELECT body FROM alert_state`); len(got) != 1 || strings.Contains(got[0], `"acknowledged":true`) {
+		t.Fatalf("rows while failing %q", got)
+	}
+	fw.fail.Store(false)
+	fx.e.Tick(fx.now) // nothing changed since: the failed alert is written again
+	if got := readRows(t, path, `SELECT body FROM alert_state`); len(got) != 1 || !strings.Contains(got[0], `"acknowledged_by":"alice"`) {
+		t.Fatalf("rows after the retry %q", got)
 	}
 }
