@@ -858,7 +858,8 @@ func (e *env) monitor1M() string {
 const monitor1MWhy = `Why (profiled by hand: ` + "`hbbench run -only monitor1m -pprof DIR`" + `, 2026-12-02, same loaded machine, load average ~12):
 - **Probes/s**: the engine sends what the interval needs (table: sent vs expected). It sent 13,016 of the 16,667
   a second before 2026-12-02 (same command, load ~12): its rate bucket held one batch of tokens (3.2 ms at
-  ` + "`--rate 20000`" + `), so every late wake-up lost tokens for good; it holds 100 ms now (see the 100k section).
+  ` + "`--rate 20000`" + `), so every late wake-up lost tokens for good; it holds one second now (see the 100k section; with 100 ms it still
+  sent 13,594 at load ~12: the loop is not scheduled for longer than that now and then on this machine).
   Every probe sent was answered (loss column), and every host had been probed by the window's end (up column).
 - **CPU** is mostly the history store in this window (~48 % of the samples): the first minute's 1M new checks and
   hosts (multi-row inserts, ~25 CPU-s once) and 1M rollup rows a minute (~8 CPU-s a minute at steady state in
@@ -986,7 +987,7 @@ i.e. the daemon's own ` + "`/debug/pprof/profile`" + ` over the window and ` + "
 - **Probes/s.** The daemon sends what the interval needs (table: sent vs expected). Until 2026-12-02 it sent 6,381 of
   the 10,000 a second (load ~12; 9,704 at load 0.85): the engine's rate bucket held one batch of tokens (64 = 6.4 ms
   at ` + "`--rate 10000`" + `), so every wake-up later than that lost the tokens earned meanwhile for good. It holds
-  100 ms of tokens now, and ` + "`prober.TestRunPace`" + ` runs the loop in fake time with late wake-ups.
+  one second of tokens now, and ` + "`prober.TestRunPace`" + ` runs the loop in fake time with late wake-ups and stalls.
 - **CPU is mostly the kernel's per-packet work, much of it the simulated fleet's** (profile 2026-12-02 04:46Z, load
   ~7-9, ` + "`hbbench run -only monitor -sizes 100000 -pprof DIR`" + `). 66 % of the daemon's CPU samples are the engine
   loop and 57 % are inside syscalls, ` + "`sendmmsg`" + ` alone ~49 % (~9 µs a probe): on a veth the simulated hosts' kernel echo
