@@ -244,6 +244,9 @@ func (e *Engine) handleAlerts(ctx *fasthttp.RequestCtx, c *Caller) {
 		if errors.Is(err, ErrNotFound) {
 			api.WriteError(ctx, fasthttp.StatusNotFound, "no alert with id "+strconv.FormatUint(id, 10))
 			return
+		} else if err != nil {
+			api.WriteError(ctx, fasthttp.StatusInternalServerError, err.Error())
+			return
 		}
 		api.WriteJSON(ctx, fasthttp.StatusOK, a)
 	default:
@@ -513,6 +516,7 @@ func (e *Engine) hbdAck(ctx *fasthttp.RequestCtx, c *Caller) {
 		return
 	}
 	n := 0
+	var err error
 	t := now()
 	if !c.All {
 		deny := ""
@@ -532,20 +536,23 @@ func (e *Engine) hbdAck(ctx *fasthttp.RequestCtx, c *Caller) {
 	}
 	switch {
 	case len(in.IDs) > 0:
+		ids := make([]uint64, 0, len(in.IDs))
 		for _, id := range in.IDs {
-			if h := e.hostOf(id); !c.All && !c.canView(h) {
-				continue
-			}
-			if _, err := e.Ack(id, in.User, in.Comment, t); err == nil {
-				n++
+			if h := e.hostOf(id); c.All || c.canView(h) {
+				ids = append(ids, id)
 			}
 		}
+		n, err = e.AckIDs(ids, in.User, in.Comment, t)
 	case in.Host != "":
 		if c.canAct(in.Host) {
-			n = e.AckWhere(in.Host, in.Check, in.User, in.Comment, t)
+			n, err = e.AckWhere(in.Host, in.Check, in.User, in.Comment, t)
 		}
 	default:
 		api.WriteError(ctx, fasthttp.StatusBadRequest, "give id, ids or hostname")
+		return
+	}
+	if err != nil {
+		api.WriteError(ctx, fasthttp.StatusInternalServerError, err.Error())
 		return
 	}
 	api.WriteJSON(ctx, fasthttp.StatusOK, map[string]int{"acknowledged": n})

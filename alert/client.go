@@ -5,18 +5,63 @@ package alert
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
 )
 
-// Fetch reads the active alerts from a running daemon's API at base
-// ("http://127.0.0.1:8787"), with the bearer token if not empty.
-func Fetch(ctx context.Context, base, token, query string) ([]Alert, error) {
-	u := strings.TrimSuffix(base, "/") + "/api/v1/alerts"
+// Remote is a running daemon's alert API, as hb-probe alerts uses it.
+type Remote struct {
+	// Base is the API's base URL: "https://127.0.0.1:8787".
+	Base string
+	// Token is the bearer token ("" none).
+	Token string
+	// HTTP is the client (its TLS settings: the CA); nil is
+	// http.DefaultClient.
+	HTTP *http.Client
+}
+
+// ConnectError is a request that reached no answer from the daemon: the
+// connection, or the TLS handshake, failed.
+type ConnectError struct {
+	URL string
+	Err error
+}
+
+func (e *ConnectError) Error() string {
+	return fmt.Sprintf("cannot connect to %s: %v", e.URL, e.Err)
+}
+
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// do sends req, with the token; a transport failure is a *ConnectError.
+func (r Remote) do(req *http.Request) (*http.Response, error) {
+	if r.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.Token)
+	}
+	c := r.HTTP
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, &ConnectError{URL: req.URL.String(), Err: err}
+	}
+	return resp, nil
+}
+
+// Fetch reads the active alerts (query: the filters of GET /api/v1/alerts).
+func (r Remote) Fetch(ctx context.Context, query string) ([]Alert, error) {
+	u := strings.TrimSuffix(r.Base, "/") + "/api/v1/alerts"
 	if query != "" {
 		u += "?" + query
 	}
@@ -24,10 +69,7 @@ func Fetch(ctx context.Context, base, token, query string) ([]Alert, error) {
 	if err != nil {
 		return nil, err
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := r.do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -75,19 +117,16 @@ func FormatTable(w io.Writer, alerts []Alert, now time.Time) {
 	tw.Flush()
 }
 
-// AckRemote acknowledges alert id on a running daemon's API.
-func AckRemote(ctx context.Context, base, token string, id uint64, by, comment string) (Alert, error) {
-	u := fmt.Sprintf("%s/api/v1/alerts/%d/ack", strings.TrimSuffix(base, "/"), id)
+// Ack acknowledges alert id.
+func (r Remote) Ack(ctx context.Context, id uint64, by, comment string) (Alert, error) {
+	u := fmt.Sprintf("%s/api/v1/alerts/%d/ack", strings.TrimSuffix(r.Base, "/"), id)
 	body, _ := json.Marshal(map[string]string{"by": by, "comment": comment})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(string(body)))
 	if err != nil {
 		return Alert{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := r.do(req)
 	if err != nil {
 		return Alert{}, err
 	}

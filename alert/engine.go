@@ -4,7 +4,6 @@ package alert
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -62,7 +61,7 @@ type Options struct {
 	Channels map[string]*notify.Spec
 	Out      Enqueuer   // nil: notifications are counted and dropped
 	Hosts    HostLabels // nil: no labels
-	DB       *sql.DB    // nil: nothing persists
+	DB       *notify.DB // nil: nothing persists
 	Log      *slog.Logger
 }
 
@@ -161,9 +160,16 @@ type Engine struct {
 	pruned   time.Time // last sweep of checks/hostSt for hosts that are gone
 	out      Enqueuer
 	hosts    HostLabels
-	db       *sql.DB
+	db       *notify.DB
 	log      *slog.Logger
 	stats    engineStats
+
+	// saveMu orders saves: each collects the changed alerts and queues
+	// their write before the next collects. It is taken before mu, and
+	// neither is held while waiting for the writer.
+	saveMu sync.Mutex
+	failMu sync.Mutex // guards failed
+	failed []string   // keys of alerts whose write failed: written again
 }
 
 type engineStats struct {
@@ -468,7 +474,6 @@ func (e *Engine) tickOut(now time.Time, force bool) {
 	if force && len(e.pending) > 0 {
 		msgs = append(msgs, e.flush(now)...)
 	}
-	dirty, deleted := e.collectDirty()
 	e.mu.Unlock()
 	if len(msgs) > 0 {
 		if e.out == nil {
@@ -479,10 +484,11 @@ func (e *Engine) tickOut(now time.Time, force bool) {
 			e.log.Error("alert: queueing notifications", "err", err)
 		}
 	}
-	if e.db != nil && (len(dirty) > 0 || len(deleted) > 0) {
-		if err := e.persist(dirty, deleted); err != nil {
-			e.log.Error("alert: saving alert state", "err", err)
-		}
+	if e.db != nil {
+		// Queued behind the notifications' commit (EnqueueAll waited for
+		// it), so a restart never finds an alert marked notified whose
+		// message is missing; waited for only at shutdown.
+		e.save(force)
 	}
 }
 
@@ -1036,31 +1042,73 @@ func (e *Engine) Summary() Summary {
 var ErrNotFound = errors.New("alert: not found")
 
 // Ack acknowledges the alert with id: re-notification stops until it
-// recovers.
+// recovers. It returns once the acknowledgement is committed (with a
+// database), or the error that kept it from being: it then holds in
+// memory and the next tick writes it again.
 func (e *Engine) Ack(id uint64, by, comment string, now time.Time) (Alert, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	a := e.byID[id]
-	if a == nil {
-		return Alert{}, ErrNotFound
+	var out Alert
+	found := false
+	err := e.acking(func() int {
+		a := e.byID[id]
+		if a == nil {
+			return 0
+		}
+		a.Acked, a.AckedBy, a.AckComment, a.AckedAt, a.dirty = true, by, comment, now.UTC(), true
+		out, found = *a, true
+		return 1
+	})
+	if err == nil && !found {
+		return out, ErrNotFound
 	}
-	a.Acked, a.AckedBy, a.AckComment, a.AckedAt, a.dirty = true, by, comment, now.UTC(), true
-	return *a, nil
+	return out, err
+}
+
+// AckIDs acknowledges the alerts with the given ids (unknown ones are
+// skipped) in one write; it returns how many, once committed.
+func (e *Engine) AckIDs(ids []uint64, by, comment string, now time.Time) (int, error) {
+	n := 0
+	err := e.acking(func() int {
+		for _, id := range ids {
+			if a := e.byID[id]; a != nil {
+				a.Acked, a.AckedBy, a.AckComment, a.AckedAt, a.dirty = true, by, comment, now.UTC(), true
+				n++
+			}
+		}
+		return n
+	})
+	return n, err
 }
 
 // AckWhere acknowledges every firing alert of host (and check, if given);
-// it returns how many.
-func (e *Engine) AckWhere(host, check, by, comment string, now time.Time) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+// it returns how many, once committed.
+func (e *Engine) AckWhere(host, check, by, comment string, now time.Time) (int, error) {
 	n := 0
-	for _, a := range e.alerts {
-		if a.Level != OK && (host == "" || a.Host == host) && (check == "" || a.Check == check) && !a.Acked {
-			a.Acked, a.AckedBy, a.AckComment, a.AckedAt, a.dirty = true, by, comment, now.UTC(), true
-			n++
+	err := e.acking(func() int {
+		for _, a := range e.alerts {
+			if a.Level != OK && (host == "" || a.Host == host) && (check == "" || a.Check == check) && !a.Acked {
+				a.Acked, a.AckedBy, a.AckComment, a.AckedAt, a.dirty = true, by, comment, now.UTC(), true
+				n++
+			}
 		}
+		return n
+	})
+	return n, err
+}
+
+// acking runs change (under mu; it returns how many alerts it changed)
+// and, if it changed any, saves them and waits for the commit. saveMu is
+// held from the change to the queueing, so no tick's save takes the
+// changed alerts first (that one's commit would not be waited for).
+func (e *Engine) acking(change func() int) error {
+	e.saveMu.Lock()
+	e.mu.Lock()
+	n := change()
+	e.mu.Unlock()
+	if n == 0 || e.db == nil {
+		e.saveMu.Unlock()
+		return nil
 	}
-	return n
+	return e.saveLocked(true)
 }
 
 // Run consumes sub until ctx ends or sub closes, ticking every second.

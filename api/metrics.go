@@ -15,7 +15,6 @@ import (
 	"sync"
 
 	vm "github.com/VictoriaMetrics/metrics"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/valyala/fasthttp"
 
 	"github.com/hbmon/hb/internal/promtext"
@@ -172,7 +171,11 @@ func (s *Server) hostFamilies(nowUnix float64) []hostFamily {
 // WriteMetrics writes every metric to w in the Prometheus text format.
 // Each host is read once, so all of one host's series come from the same
 // snapshot.
-func (s *Server) WriteMetrics(w io.Writer) {
+func (s *Server) WriteMetrics(w io.Writer) { s.writeMetrics(w, false) }
+
+// writeMetrics is WriteMetrics, leaving out the NativeWriters if
+// skipNative (WriteMetricsProto has them write protobuf).
+func (s *Server) writeMetrics(w io.Writer, skipNative bool) {
 	v := s.table.View()
 	labels := s.labelsFor(v)
 	now := s.cfg.Now()
@@ -254,6 +257,9 @@ func (s *Server) WriteMetrics(w io.Writer) {
 	writeBuildInfo(w, s.cfg.Version)
 	vm.WriteProcessMetrics(w)
 	for _, c := range s.cfg.Collectors {
+		if _, ok := c.(NativeWriter); ok && skipNative {
+			continue
+		}
 		c.WriteTo(w)
 	}
 }
@@ -290,21 +296,21 @@ func (s *Server) metrics(ctx *fasthttp.RequestCtx) {
 	})
 }
 
-// NativeAdder is a Collector that adds native histogram buckets to its
-// families in the protobuf exposition (rtthist.Set): AddNative is called
-// with every family parsed from the text and changes those it owns.
-// Native reports whether it has native buckets at all: without any, the
-// protobuf exposition would carry nothing the text does not, at many
-// times the cost, so /metrics answers in text whatever the Accept header.
-type NativeAdder interface {
-	AddNative(*dto.MetricFamily)
+// NativeWriter is a Collector that writes its own families in the
+// delimited protobuf exposition, with native histogram buckets
+// (rtthist.Set), instead of having its text converted. Native reports
+// whether it has native buckets at all: without any, the protobuf
+// exposition would carry nothing the text does not, at several times the
+// cost, so /metrics answers in text whatever the Accept header.
+type NativeWriter interface {
 	Native() bool
+	WriteProto(w io.Writer) error
 }
 
 // nativeOn reports whether a Collector serves native buckets.
 func (s *Server) nativeOn() bool {
 	for _, c := range s.cfg.Collectors {
-		if a, ok := c.(NativeAdder); ok && a.Native() {
+		if n, ok := c.(NativeWriter); ok && n.Native() {
 			return true
 		}
 	}
@@ -312,27 +318,24 @@ func (s *Server) nativeOn() bool {
 }
 
 // WriteMetricsProto writes every family of WriteMetrics in the delimited
-// protobuf exposition: the text is written into a pipe and converted one
-// family at a time (promtext.ToProto), and the Collectors that are
-// NativeAdders add their native buckets on the way.
+// protobuf exposition: NativeWriters write theirs, and the rest is
+// written as text into a pipe and converted as it comes
+// (promtext.ToProto).
 func (s *Server) WriteMetricsProto(w io.Writer) error {
-	var adders []NativeAdder
 	for _, c := range s.cfg.Collectors {
-		if a, ok := c.(NativeAdder); ok {
-			adders = append(adders, a)
+		if n, ok := c.(NativeWriter); ok {
+			if err := n.WriteProto(w); err != nil {
+				return err
+			}
 		}
 	}
 	pr, pw := io.Pipe()
 	go func() {
 		bw := bufio.NewWriterSize(pw, 64<<10)
-		s.WriteMetrics(bw)
+		s.writeMetrics(bw, true)
 		pw.CloseWithError(bw.Flush())
 	}()
-	err := promtext.ToProto(pr, w, func(mf *dto.MetricFamily) {
-		for _, a := range adders {
-			a.AddNative(mf)
-		}
-	})
+	err := promtext.ToProto(pr, w, nil)
 	pr.CloseWithError(err) // a failed conversion makes the writer's writes fail
 	return err
 }

@@ -201,9 +201,17 @@ func BenchmarkDaemonMemory(b *testing.B) {
 		runErr := make(chan error, 1)
 		go func() { runErr <- m.Run(ctx) }()
 		<-src.done
-		// Let the writer and the subscribers drain what is queued.
-		for range 100 {
-			if st := m.WriterStats(); st.Applied+st.Rejected+st.Stale >= st.Observed {
+		// Let the writer and the subscribers drain what is queued (queued
+		// events hold their observations and snapshots).
+		for range 600 {
+			busy := false
+			if st := m.WriterStats(); st.Applied+st.Rejected+st.Stale < st.Observed {
+				busy = true
+			}
+			for _, ss := range m.Bus().Stats().Subscribers {
+				busy = busy || ss.Queued > 0
+			}
+			if !busy {
 				break
 			}
 			time.Sleep(50 * time.Millisecond)

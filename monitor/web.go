@@ -57,7 +57,7 @@ func (m *Monitor) openWeb(c *config.Probe) error {
 			Settings: m.settings}
 		if m.alerts != nil {
 			o.Alerts = m.alerts.eng
-			o.DB = m.alerts.db // sessions survive a restart (the history database; memory without a store)
+			o.DB = m.alerts.sessions // sessions survive a restart (the history database; memory without a store)
 		}
 		if m.events != nil {
 			o.Events = m.events

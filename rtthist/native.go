@@ -3,17 +3,23 @@
 package rtthist
 
 import (
+	"fmt"
+	"io"
 	"math"
 	"sort"
 	"sync/atomic"
 
 	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/hbmon/hb/internal/promtext"
+	"github.com/hbmon/hb/obs"
 )
 
 // Native histograms (Prometheus' sparse, exponential buckets): bucket i
 // of schema s counts RTTs in (2^((i-1)/2^s), 2^(i/2^s)] seconds. They are
-// served only in the protobuf exposition (AddNative, called by the api's
+// served only in the protobuf exposition (WriteProto, called by the api's
 // protobuf path); the text format keeps the classic buckets alone.
 //
 // A series keeps its native counts in chunks of chunkLen adjacent
@@ -175,42 +181,117 @@ func (sr *series) nativeTo(h *dto.Histogram, schema int32) uint64 {
 	return total
 }
 
-// AddNative adds the native buckets to the hb_check_rtt_seconds family of
-// a protobuf exposition (mf parsed from the text WriteTo wrote); other
-// families and a Set without native buckets are left alone. Each series'
-// sample count becomes the native buckets' total, which Prometheus
-// requires to match exactly; the classic buckets, read a moment earlier,
-// stay as they were.
-func (s *Set) AddNative(mf *dto.MetricFamily) {
-	if s.schema == noNative || mf.GetName() != Name || mf.GetType() != dto.MetricType_HISTOGRAM {
-		return
+// WriteProto writes the Set's families in the delimited protobuf
+// exposition (api.NativeWriter): hb_check_rtt_seconds encoded directly
+// from the counts, one series at a time, with the classic buckets (+Inf
+// included) and, when on, the native ones; each series' sample count is
+// the native buckets' total, which Prometheus requires to match them
+// exactly (the classic buckets, read a moment earlier, may lag by an RTT
+// in flight). The tcp/http gauges go through the text format
+// (promtext.ToProto).
+func (s *Set) WriteProto(w io.Writer) error {
+	type entry struct {
+		k  key
+		sr *series
 	}
-	for _, m := range mf.Metric {
-		if m.Histogram == nil {
-			continue
+	s.mu.RLock()
+	all := make([]entry, 0, len(s.series))
+	for k, sr := range s.series {
+		all = append(all, entry{k, sr})
+	}
+	s.mu.RUnlock()
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].k.host != all[j].k.host {
+			return all[i].k.host < all[j].k.host
 		}
-		var k key
-		for _, lp := range m.Label {
-			switch lp.GetName() {
-			case "host":
-				k.host = lp.GetValue()
-			case "check":
-				k.check = lp.GetValue()
+		return all[i].k.check < all[j].k.check
+	})
+	nb := len(s.bounds) + 1
+	var (
+		enc    = make([]byte, 0, len(all)*(64+16*nb)) // the family's metrics (field 4), about sized
+		counts = make([]uint64, 0, nb)
+		m      dto.Metric
+		h      dto.Histogram
+		bks    = make([]dto.Bucket, nb)
+		bkp    = make([]*dto.Bucket, nb)
+		err    error
+	)
+	for i := range bks {
+		if i < len(s.bounds) {
+			bks[i].UpperBound = proto.Float64(s.bounds[i])
+		} else {
+			bks[i].UpperBound = proto.Float64(math.Inf(1))
+		}
+		bkp[i] = &bks[i]
+	}
+	for _, e := range all {
+		counts = e.sr.counts(counts[:0], nb)
+		var cum uint64
+		for i, c := range counts {
+			cum += c
+			bks[i].CumulativeCount = proto.Uint64(cum)
+		}
+		if cum == 0 {
+			continue // only metrics so far (a failing check)
+		}
+		h = dto.Histogram{Bucket: bkp, SampleCount: proto.Uint64(cum)}
+		if s.schema != noNative {
+			total := e.sr.nativeTo(&h, s.schema)
+			h.SampleCount = proto.Uint64(total)
+		}
+		h.SampleSum = proto.Float64(math.Float64frombits(e.sr.sumBits.Load()))
+		m = dto.Metric{Label: s.labelPairs(e.k.host, e.k.check, e.sr.kind), Histogram: &h}
+		enc = protowire.AppendTag(enc, 4, protowire.BytesType)
+		enc = protowire.AppendVarint(enc, uint64(proto.Size(&m)))
+		if enc, err = (proto.MarshalOptions{}).MarshalAppend(enc, &m); err != nil {
+			return fmt.Errorf("rtthist: encoding %s: %w", Name, err)
+		}
+	}
+	if len(enc) > 0 {
+		var head []byte
+		head = protowire.AppendTag(head, 1, protowire.BytesType)
+		head = protowire.AppendString(head, Name)
+		head = protowire.AppendTag(head, 2, protowire.BytesType)
+		head = protowire.AppendString(head, Help)
+		head = protowire.AppendTag(head, 3, protowire.VarintType)
+		head = protowire.AppendVarint(head, uint64(dto.MetricType_HISTOGRAM))
+		pre := protowire.AppendVarint(nil, uint64(len(head)+len(enc)))
+		for _, b := range [][]byte{pre, head, enc} {
+			if _, err := w.Write(b); err != nil {
+				return fmt.Errorf("rtthist: writing %s: %w", Name, err)
 			}
 		}
-		s.mu.RLock()
-		sr := s.series[k]
-		s.mu.RUnlock()
-		if sr == nil {
-			continue // forgotten by Relabel since the text was written
-		}
-		total := sr.nativeTo(m.Histogram, s.schema)
-		m.Histogram.SampleCount = proto.Uint64(total)
-		m.Histogram.SampleSum = proto.Float64(math.Float64frombits(sr.sumBits.Load()))
 	}
+	// The gauges, through the text format.
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := s.writeText(pw, false)
+		pw.CloseWithError(err)
+	}()
+	err = promtext.ToProto(pr, w, nil)
+	pr.CloseWithError(err)
+	return err
 }
 
-// Native reports whether the Set keeps native buckets (api.NativeAdder).
+// labelPairs are a series' labels: host, check, kind and the exported
+// labels the host has.
+func (s *Set) labelPairs(host, check string, k obs.Kind) []*dto.LabelPair {
+	ls := make([]*dto.LabelPair, 0, 3+len(s.export))
+	ls = append(ls, &dto.LabelPair{Name: proto.String("host"), Value: proto.String(host)},
+		&dto.LabelPair{Name: proto.String("check"), Value: proto.String(check)},
+		&dto.LabelPair{Name: proto.String("kind"), Value: proto.String(k.String())})
+	if len(s.export) > 0 && s.labels != nil {
+		vals := s.labels(host)
+		for i, name := range s.export {
+			if i < len(vals) && vals[i] != "" {
+				ls = append(ls, &dto.LabelPair{Name: proto.String(name), Value: proto.String(vals[i])})
+			}
+		}
+	}
+	return ls
+}
+
+// Native reports whether the Set keeps native buckets (api.NativeWriter).
 func (s *Set) Native() bool { return s.schema != noNative }
 
 // noNative is Set.schema when native buckets are off.

@@ -3,7 +3,10 @@
 package rtthist
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/encoding/protodelim"
 
 	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/obs"
@@ -53,6 +57,53 @@ func TestNativeIndex(t *testing.T) {
 			t.Errorf("SchemaForFactor(%g) = %d, want %d", f, got, want)
 		}
 	}
+}
+
+// protoFamilies decodes WriteProto's families, checking that each comes
+// once and that they are the text format's families with the same series
+// and, for the histogram, the same classic buckets.
+func protoFamilies(t *testing.T, s *Set) map[string]*dto.MetricFamily {
+	t.Helper()
+	got := decodeProto(t, s)
+	want := parse(t, s)
+	for name, w := range want {
+		if len(w.Metric) == 0 {
+			delete(want, name) // a header alone: nothing to send
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d families in protobuf, %d in text", len(got), len(want))
+	}
+	for name, w := range want {
+		g := got[name]
+		if g == nil || len(g.Metric) != len(w.Metric) || g.GetType() != w.GetType() || g.GetHelp() != w.GetHelp() {
+			t.Fatalf("family %s: %v, text %v", name, g, w)
+		}
+	}
+	return got
+}
+
+// decodeProto decodes WriteProto's families, each once.
+func decodeProto(t *testing.T, s *Set) map[string]*dto.MetricFamily {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := s.WriteProto(&buf); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*dto.MetricFamily{}
+	for {
+		mf := &dto.MetricFamily{}
+		if err := protodelim.UnmarshalFrom(&buf, mf); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if got[mf.GetName()] != nil {
+			t.Fatalf("%s twice", mf.GetName())
+		}
+		got[mf.GetName()] = mf
+	}
+	return got
 }
 
 // nativeCounts decodes a histogram's native spans and deltas into counts
@@ -128,8 +179,7 @@ func TestNativeAgainstClassic(t *testing.T) {
 				s.Observe("h1", check, obs.KindICMP, d)
 				want[check]++
 			}
-			mf := parse(t, s)[Name]
-			s.AddNative(mf)
+			mf := protoFamilies(t, s)[Name]
 			schema := SchemaForFactor(tc.factor)
 			if len(mf.Metric) != 3 {
 				t.Fatalf("%d series", len(mf.Metric))
@@ -175,13 +225,15 @@ func TestNativeAgainstClassic(t *testing.T) {
 	}
 }
 
-// TestNativeOff: with no factor the family is left as parsed (classic
-// only), and no native buckets are kept.
+// TestNativeOff: with no factor the protobuf family is classic only, and
+// no native buckets are kept.
 func TestNativeOff(t *testing.T) {
 	s := New(Config{Buckets: config.DefaultRTTBuckets})
 	s.Observe("h1", "icmp", obs.KindICMP, time.Millisecond)
-	mf := parse(t, s)[Name]
-	s.AddNative(mf)
+	if s.Native() {
+		t.Fatal("Native() without a factor")
+	}
+	mf := protoFamilies(t, s)[Name]
 	h := mf.Metric[0].Histogram
 	if h.Schema != nil || len(h.PositiveSpan) != 0 || h.ZeroThreshold != nil {
 		t.Fatalf("native fields without a factor: %v", h)
@@ -213,16 +265,12 @@ func TestNativeConcurrent(t *testing.T) {
 	go func() {
 		defer close(done)
 		for range 20 {
-			mf := parse(t, s)[Name]
-			if mf != nil {
-				s.AddNative(mf)
-			}
+			decodeProto(t, s)
 		}
 	}()
 	wg.Wait()
 	<-done
-	mf := parse(t, s)[Name]
-	s.AddNative(mf)
+	mf := protoFamilies(t, s)[Name]
 	var total uint64
 	for _, c := range nativeCounts(t, mf.Metric[0].Histogram) {
 		total += c
@@ -285,5 +333,24 @@ func BenchmarkObserveNative(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		s.Observe("h", "icmp", obs.KindICMP, time.Duration(i%1000)*time.Microsecond+time.Microsecond)
+	}
+}
+
+// TestProtoGauges: the tcp/http gauges come through WriteProto too, with
+// the same series as in the text format (protoFamilies compares them).
+func TestProtoGauges(t *testing.T) {
+	s := New(Config{Buckets: config.DefaultRTTBuckets, NativeFactor: 1.1})
+	s.Observe("h1", "web", obs.KindHTTP, 3*time.Millisecond)
+	s.ObserveMetrics("h1", "web", obs.KindHTTP, []obs.Metric{{Name: "dns_seconds", Value: 0.001}, {Name: MetricStatus, Value: 200}})
+	s.ObserveMetrics("h2", "down", obs.KindTCP, []obs.Metric{{Name: "connect_seconds", Value: 0.002}})
+	got := protoFamilies(t, s)
+	if g := got["hb_check_http_status_code"]; g == nil || g.Metric[0].GetGauge().GetValue() != 200 {
+		t.Fatalf("status gauge: %v", g)
+	}
+	if g := got["hb_check_phase_seconds"]; g == nil || len(g.Metric) != 2 {
+		t.Fatalf("phase gauges: %v", g)
+	}
+	if g := got[Name]; g == nil || len(g.Metric) != 1 {
+		t.Fatalf("histogram: %v", g) // h2 has no RTT: no histogram series
 	}
 }

@@ -19,8 +19,11 @@ import (
 	"github.com/hbmon/hb/obs"
 )
 
-// Name is the histogram's metric name.
-const Name = "hb_check_rtt_seconds"
+// Name is the histogram's metric name, Help its # HELP text.
+const (
+	Name = "hb_check_rtt_seconds"
+	Help = "RTT of successful results per check (ICMP echo, UDP, TCP connect, HTTP first byte, heartbeat)."
+)
 
 // LabelFunc returns the values of the exported labels (in the order of
 // Config.ExportLabels) for host; "" for a label the host lacks.
@@ -351,7 +354,11 @@ func (s *Set) Len() int {
 // WriteTo writes the histogram family in the Prometheus text format:
 // cumulative _bucket lines ending in le="+Inf", then _sum and _count,
 // per series, series sorted by labels. It implements io.WriterTo.
-func (s *Set) WriteTo(w io.Writer) (int64, error) {
+func (s *Set) WriteTo(w io.Writer) (int64, error) { return s.writeText(w, true) }
+
+// writeText writes the families in the text format, the histogram only
+// if hist (WriteProto encodes it directly).
+func (s *Set) writeText(w io.Writer, hist bool) (int64, error) {
 	// Labels are made here, per scrape, rather than kept per series.
 	type entry struct {
 		labels string
@@ -379,8 +386,13 @@ func (s *Set) WriteTo(w io.Writer) (int64, error) {
 		buf = buf[:0]
 		return err
 	}
-	buf = append(buf, "# HELP "+Name+" RTT of successful results per check (ICMP echo, UDP, TCP connect, HTTP first byte, heartbeat).\n# TYPE "+Name+" histogram\n"...)
-	for _, ls := range all {
+	histAll := all
+	if hist {
+		buf = append(buf, "# HELP "+Name+" "+Help+"\n# TYPE "+Name+" histogram\n"...)
+	} else {
+		histAll = nil
+	}
+	for _, ls := range histAll {
 		labels, sr := ls.labels, ls.sr
 		// Read the buckets first and derive count from them, so the
 		// exposition is consistent even while Observe runs.

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	dto "github.com/prometheus/client_model/go"
@@ -44,14 +46,17 @@ var ErrText = errors.New("promtext: bad text exposition")
 const maxLine = 1 << 20
 
 // ToProto reads a text exposition (format 0.0.4) from r and writes the
-// same families to w in the delimited protobuf exposition. The lines of a
-// family (its # HELP and # TYPE and the samples that follow with its name,
-// or _bucket, _sum, _count for a histogram or summary) are parsed by
-// expfmt's text parser, at most chunkLines lines at a time (cut between
-// series), into a dto.MetricFamily, which edit may change (nil: none);
-// its metrics are encoded at once and the dto objects dropped. So memory
-// is the largest family's encoded size plus one chunk's objects, not the
-// whole exposition's. Families come out in the order they were written.
+// same families to w in the delimited protobuf exposition. A family is
+// its # HELP and # TYPE and the samples that follow with its name, or
+// _bucket, _sum, _count for a histogram or summary. A gauge, counter or
+// untyped sample line is one metric, encoded as it is read (encodeSample).
+// Histograms and summaries are parsed by expfmt's text parser, at most
+// chunkLines lines at a time (cut between series), into a
+// dto.MetricFamily, which edit may change (nil: none; it sees only these
+// families), and their metrics are encoded at once and the dto objects
+// dropped. So memory is the largest family's encoded size plus one
+// chunk's objects, not the whole exposition's. Families come out in the
+// order they were written.
 func ToProto(r io.Reader, w io.Writer, edit func(*dto.MetricFamily)) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
@@ -63,6 +68,9 @@ func ToProto(r io.Reader, w io.Writer, edit func(*dto.MetricFamily)) error {
 		fam          *dto.MetricFamily // name, help, type of the family being encoded
 		metrics      []byte            // its metrics, encoded (field 4)
 		out          []byte
+		help         *string // the family's # HELP text, unescaped
+		fast         bool    // the family's samples are encoded by encodeSample
+		scratch      sampleScratch
 	)
 	writeFamily := func(mf *dto.MetricFamily, enc []byte) error {
 		out = out[:0]
@@ -147,10 +155,13 @@ func ToProto(r io.Reader, w io.Writer, edit func(*dto.MetricFamily)) error {
 			return err
 		}
 		var err error
+		if fast && len(metrics) > 0 {
+			fam = &dto.MetricFamily{Name: &cur, Help: help, Type: fastType(curType).Enum()}
+		}
 		if fam != nil && len(metrics) > 0 {
 			err = writeFamily(fam, metrics)
 		}
-		fam, metrics = nil, metrics[:0]
+		fam, metrics, help, fast = nil, metrics[:0], nil, false
 		head.Reset()
 		return err
 	}
@@ -167,30 +178,41 @@ func ToProto(r io.Reader, w io.Writer, edit func(*dto.MetricFamily)) error {
 				continue // a plain comment
 			}
 			name, meta = f[2], true
-			if f[1] == "TYPE" && len(f) > 3 && name == cur {
-				curType = f[3]
-			}
 		} else {
 			end := bytes.IndexAny(line, "{ \t")
 			if end < 0 {
 				end = len(line)
 			}
-			name = string(line[:end])
+			if string(line[:end]) == cur { // no allocation
+				name = cur
+			} else {
+				name = string(line[:end])
+			}
 		}
 		if !sameFamily(name, meta, cur, curType) {
 			if err := flush(); err != nil {
 				return err
 			}
 			cur, curType = name, ""
-			if meta {
-				if f := strings.Fields(string(line)); f[1] == "TYPE" && len(f) > 3 {
-					curType = f[3]
-				}
-			}
 		}
 		if meta {
+			if f := strings.Fields(string(line)); f[1] == "TYPE" && len(f) > 3 {
+				curType = f[3]
+			} else if f[1] == "HELP" {
+				h := unescapeHelp(strings.TrimPrefix(string(line), "# HELP "+name+" "))
+				help = &h
+			}
 			head.Write(line)
 			head.WriteByte('\n')
+			continue
+		}
+		if curType != "histogram" && curType != "summary" {
+			// One line, one metric: encoded directly, no dto objects.
+			var err error
+			if metrics, err = encodeSample(metrics, line, fastType(curType), &scratch); err != nil {
+				return fmt.Errorf("%w: family %s: %w", ErrText, cur, err)
+			}
+			fast = true
 			continue
 		}
 		chunk.Write(line)
@@ -228,4 +250,134 @@ func sameFamily(name string, meta bool, cur, typ string) bool {
 		}
 	}
 	return false
+}
+
+// fastType is the dto type of a family encoded line by line.
+func fastType(typ string) dto.MetricType {
+	switch typ {
+	case "gauge":
+		return dto.MetricType_GAUGE
+	case "counter":
+		return dto.MetricType_COUNTER
+	}
+	return dto.MetricType_UNTYPED
+}
+
+// unescapeHelp undoes the text format's escapes in a # HELP text: \\ and \n.
+func unescapeHelp(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var sb strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			switch s[i+1] {
+			case '\\':
+				sb.WriteByte('\\')
+				i++
+				continue
+			case 'n':
+				sb.WriteByte('\n')
+				i++
+				continue
+			}
+		}
+		sb.WriteByte(s[i])
+	}
+	return sb.String()
+}
+
+// sampleScratch are encodeSample's buffers, kept between calls.
+type sampleScratch struct{ m, val []byte }
+
+// encodeSample appends one sample line, name{l="v",…} value [timestamp],
+// as a Metric (field 4 of MetricFamily) of type typ to dst.
+//
+// scratch is reused for the message being built (the caller keeps it).
+func encodeSample(dst, line []byte, typ dto.MetricType, scratch *sampleScratch) ([]byte, error) {
+	m := scratch.m[:0] // the Metric message
+	defer func() { scratch.m = m }()
+	i := bytes.IndexAny(line, "{ \t")
+	if i < 0 {
+		return dst, errors.New("no value")
+	}
+	if line[i] == '{' {
+		i++
+		val := scratch.val[:0]
+		defer func() { scratch.val = val }()
+		for {
+			for i < len(line) && (line[i] == ' ' || line[i] == ',') {
+				i++
+			}
+			if i < len(line) && line[i] == '}' {
+				i++
+				break
+			}
+			eq := bytes.IndexByte(line[i:], '=')
+			if eq <= 0 || i+eq+1 >= len(line) || line[i+eq+1] != '"' {
+				return dst, fmt.Errorf("bad label at byte %d", i)
+			}
+			lname := line[i : i+eq]
+			i += eq + 2
+			val = val[:0]
+			closed := false
+			for ; i < len(line); i++ {
+				c := line[i]
+				if c == '"' {
+					closed = true
+					i++
+					break
+				}
+				if c == '\\' && i+1 < len(line) {
+					i++
+					switch line[i] {
+					case 'n':
+						c = '\n'
+					default:
+						c = line[i] // \\ and \"
+					}
+				}
+				val = append(val, c)
+			}
+			if !closed {
+				return dst, errors.New("unterminated label value")
+			}
+			// LabelPair{name: 1, value: 2}, its size known up front.
+			m = protowire.AppendTag(m, 1, protowire.BytesType)
+			m = protowire.AppendVarint(m, uint64(1+protowire.SizeBytes(len(lname))+1+protowire.SizeBytes(len(val))))
+			m = protowire.AppendTag(m, 1, protowire.BytesType)
+			m = protowire.AppendBytes(m, lname)
+			m = protowire.AppendTag(m, 2, protowire.BytesType)
+			m = protowire.AppendBytes(m, val)
+		}
+	}
+	f := bytes.Fields(line[i:])
+	if len(f) < 1 || len(f) > 2 {
+		return dst, errors.New("want a value and at most a timestamp")
+	}
+	v, err := strconv.ParseFloat(string(f[0]), 64)
+	if err != nil {
+		return dst, fmt.Errorf("value: %w", err)
+	}
+	field := protowire.Number(5) // untyped
+	switch typ {
+	case dto.MetricType_GAUGE:
+		field = 2
+	case dto.MetricType_COUNTER:
+		field = 3
+	}
+	m = protowire.AppendTag(m, field, protowire.BytesType)
+	m = protowire.AppendVarint(m, 9)
+	m = protowire.AppendTag(m, 1, protowire.Fixed64Type)
+	m = protowire.AppendFixed64(m, math.Float64bits(v))
+	if len(f) == 2 {
+		ts, err := strconv.ParseInt(string(f[1]), 10, 64)
+		if err != nil {
+			return dst, fmt.Errorf("timestamp: %w", err)
+		}
+		m = protowire.AppendTag(m, 6, protowire.VarintType)
+		m = protowire.AppendVarint(m, uint64(ts))
+	}
+	dst = protowire.AppendTag(dst, 4, protowire.BytesType)
+	return protowire.AppendBytes(dst, m), nil
 }

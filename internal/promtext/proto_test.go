@@ -38,6 +38,7 @@ func TestToProto(t *testing.T) {
 		"go_gc_duration_seconds{quantile=\"0.5\"} 0.001\ngo_gc_duration_seconds{quantile=\"1\"} 0.002\n" +
 		"go_gc_duration_seconds_sum 0.01\ngo_gc_duration_seconds_count 7\n")
 	sb.WriteString("untyped_one 1\nuntyped_two{a=\"b\"} 2\n")
+	sb.WriteString("# HELP hb_g Help with \\\\ and \\n escapes.\n# TYPE hb_g gauge\nhb_g{a=\"1\",b=\"line\\nbreak\"} +Inf 1700000000000\nhb_g -2.5e-07\n")
 	Counter(&sb, "hb_c_total", "A counter.", 42)
 	text := sb.String()
 
@@ -70,20 +71,28 @@ func TestToProto(t *testing.T) {
 			t.Fatalf("family %s differs: %d metrics, want %d", mf.GetName(), len(mf.Metric), len(w.Metric))
 		}
 		delete(want, mf.GetName())
-		if !edited[mf.GetName()] {
-			t.Errorf("edit did not see %s", mf.GetName())
+		// edit sees the families parsed into dto objects: histograms
+		// and summaries.
+		if typ := mf.GetType(); edited[mf.GetName()] != (typ == dto.MetricType_HISTOGRAM || typ == dto.MetricType_SUMMARY) {
+			t.Errorf("edit saw %s (%v): %v", mf.GetName(), typ, edited[mf.GetName()])
 		}
 	}
 	if len(want) != 0 {
 		t.Fatalf("families missing: %v", want)
 	}
-	if got := strings.Join(order, " "); got != "hb_a hb_h go_gc_duration_seconds untyped_one untyped_two hb_c_total" {
+	if got := strings.Join(order, " "); got != "hb_a hb_h go_gc_duration_seconds untyped_one untyped_two hb_g hb_c_total" {
 		t.Fatalf("order %s", got)
 	}
 
-	bad := "# TYPE hb_x gauge\nhb_x{a=\"b} 1\n"
-	if err := ToProto(strings.NewReader(bad), io.Discard, nil); !errors.Is(err, ErrText) {
-		t.Fatalf("bad text: %v", err)
+	for _, bad := range []string{
+		"# TYPE hb_x gauge\nhb_x{a=\"b} 1\n",
+		"# TYPE hb_x gauge\nhb_x{a=\"b\"} one\n",
+		"# TYPE hb_x gauge\nhb_x 1 2 3\n",
+		"# TYPE hb_x histogram\nhb_x_bucket{le=\"1\"} x\n",
+	} {
+		if err := ToProto(strings.NewReader(bad), io.Discard, nil); !errors.Is(err, ErrText) {
+			t.Errorf("bad text %q: %v", bad, err)
+		}
 	}
 }
 

@@ -1001,10 +1001,10 @@ i.e. the daemon's own ` + "`/debug/pprof/profile`" + ` over the window and ` + "
   RTT histograms and the store find a result's check by its table index (` + "`event.IDCache`" + `) rather than a map
   lookup by host and check name. So the 10 % target needs the kernel's cost per probe down (a NIC, not a veth that
   also answers) more than any further change in user space.
-- **RSS is twice the live heap.** The live heap is ~275 MB at 100k checks: state snapshots and table ~71 MB, the parsed
-  target list still held ~59 MB, RTT histograms ~41 MB, alert engine ~24 MB, the store's per-check rollups ~22 MB, the
-  event bus queues ~19 MB, socket buffers 9 MB; with the default GOGC=100 the heap goal is twice that, hence RSS
-  ~2× the live heap. 150 MiB without GOMEMLIMIT needs the live heap under ~75 MB: about 750 bytes per check in all.
+- **RSS is twice the live heap.** The live heap was ~275 MB at 100k checks and is ~140 MB since the memory work
+  (section "Memory of the whole daemon at 100k hosts"): snapshots 35 MB, the table 29 MB, the store's per-check
+  records 20 MB, the prober ~23 MB, RTT histograms 12 MB, bus queues 6 MB; with the default GOGC=100 the heap goal
+  is twice that, plus ~35 MiB outside the heap. 150 MiB without GOMEMLIMIT needs the live heap under ~57 MB.
 
 `
 
