@@ -972,8 +972,31 @@ func (e *env) monitor() string {
 			limited.cpuPct, fmtBytes(float64(limited.rss)), fmtBytes(float64(limited.hwm)), reached(limited.cpuPct <= 10), reached(limited.hwm <= 150<<20))
 	}
 	b.WriteString(monitorWhy)
+	b.WriteString(enginePaceHistory)
 	return b.String()
 }
+
+// enginePaceHistory records the daemon's figures before and after the
+// engine's pacing and batching changes (measured by hand, one run each, on
+// the shared machine: CPU % moves with its load).
+const enginePaceHistory = `Before and after the engine's pacing and batching changes (2026-12-02, one run each on the shared 2-vCPU
+machine, whose load moves the CPU column by ±10 points; ` + "`bench/run.sh -only monitor -runs 1 -sizes 100000`" + ` and
+` + "`bench/run.sh -only monitor1m -runs 1`" + `, the last rows by ` + "`-only monitor,monitor1m -runs 1 -update`" + `, i.e. the tables above):
+
+| targets @ interval (rate) | engine | load average | CPU % of one core | probes/s sent (expected) |
+| --- | --- | --- | --- | --- |
+| 100k @ 10 s (10,000) | before: rate bucket one batch deep, a sendmmsg per due probe, woken per reply (previous session's row) | ~12 | 17.9 | 6,381 (10,000) |
+| 100k @ 10 s (10,000) | the same code | 0.85 | 36.9 | 9,704 (10,000) |
+| 100k @ 10 s (10,000) | bucket 100 ms deep; full batches (10 ms linger); naps without watching the sockets | ~8 | 35.8 | 9,999 (10,000) |
+| 100k @ 10 s (10,000) | + linger slept through; histograms and store find checks by table index (event.IDCache) | 6-9 | 25.2 | 9,955 (10,000) |
+| 100k @ 10 s (10,000) | + bucket one second deep (the table above) | 5-10 | 27.3 | 10,004 (10,000) |
+| 1M @ 60 s (20,000) | before (previous session's row) | ~12 | 69.5 | 13,016 (16,667) |
+| 1M @ 60 s (20,000) | bucket 100 ms deep; full batches; naps | ~7 | 58.6 | 16,598 (16,667) |
+| 1M @ 60 s (20,000) | + event.IDCache, bucket still 100 ms | ~12 | 68.3 | 13,594 (16,667) |
+| 1M @ 60 s (20,000) | + bucket one second deep | 7-10 | 72.8 | 16,708 (16,667) |
+| 1M @ 60 s (20,000) | the same (the next section's table) | 5-10 | 48.0 | 16,668 (16,667) |
+
+`
 
 // memLimitEnv is the soft memory limit of the monitor table's last row.
 const memLimitEnv = "GOMEMLIMIT=150MiB"
