@@ -505,7 +505,14 @@ func (e *Engine) loop(ctx context.Context, ts []Target, o loopOpts, fn func(*Res
 	now := e.clock()
 	seed := binary.LittleEndian.Uint64(e.cfg.Secret[:8])
 	wheel := NewWheel(WheelConfig{Targets: len(ts), Interval: o.interval, Jitter: o.jitter, Spread: o.spread, Limit: o.limit, Seed: seed}, now)
-	pacer := bucket.New(float64(e.cfg.Rate), pacerBurst(e.cfg.Rate, e.cfg.Batch)) // the global --rate bucket, whole batches
+	// The global --rate bucket, whole batches. Run's holds pacerWindow of
+	// tokens; Once's one batch, so that a paced sweep (fping -i) spaces
+	// its probes from the first.
+	burst := e.cfg.Batch
+	if o.limit == 0 {
+		burst = pacerBurst(e.cfg.Rate, e.cfg.Batch)
+	}
+	pacer := bucket.New(float64(e.cfg.Rate), burst)
 	backoff := Backoff{Min: time.Millisecond, Max: 100 * time.Millisecond}
 	var backoffUntil time.Time
 	e.queue = e.queue[:0]
@@ -650,7 +657,7 @@ func (e *Engine) kernelRx() bool {
 	return true
 }
 
-// pacerWindow is how much sending time the rate bucket holds: a loop that
+// pacerWindow is how much sending time Run's rate bucket holds: a loop that
 // wakes late or is not scheduled for a while (a loaded machine, the GC,
 // the store's minute write) catches up on the probes it owes, up to this
 // much of them, instead of losing the tokens earned while the bucket was

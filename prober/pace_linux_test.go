@@ -83,3 +83,30 @@ func TestRunPace(t *testing.T) {
 		})
 	}
 }
+
+// TestOncePaceFromFirst: a paced one-shot sweep (fping -i 10 is rate 100,
+// batch 1) spaces its probes from the first; only the daemon's loop may
+// burst to catch up.
+func TestOncePaceFromFirst(t *testing.T) {
+	n := newFakeNet()
+	e := n.engine(Config{Rate: 100, Batch: 1, Timeout: 200 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n.virtual(e, time.Hour, 0, time.Microsecond, cancel)
+	sums, err := e.Once(ctx, fakeTargets(200, 0), OnceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(n.virt.sentAt) != 200 || sums[199].Sent != 1 {
+		t.Fatalf("sent %d probes, want 200", len(n.virt.sentAt))
+	}
+	early := 0
+	for _, at := range n.virt.sentAt {
+		if at < 500*time.Millisecond {
+			early++
+		}
+	}
+	if early > 51 {
+		t.Errorf("%d probes in the first 500 ms at rate 100, want at most 51", early)
+	}
+}
