@@ -84,7 +84,7 @@ func (m *Monitor) settings() any {
 	return map[string]any{"file": m.cfgPath, "config": r}
 }
 
-// webQueue is the dashboard hub's queue of state changes: 16,384 (2 MiB
+// webQueue is the dashboard hub's queue of state changes: 16,384 (2.3 MiB
 // allocated up front, as alertQueue); the hub only coalesces them.
 const webQueue = 1 << 14
 

@@ -61,7 +61,7 @@ type key struct{ host, check string }
 //
 // A check's RTTs mostly fall in a few adjacent buckets, so a series
 // starts with a window of window counts, buckets lo..lo+window-1, kept in
-// the series itself (64 bytes in all instead of 8 per bucket plus a slice
+// the series itself (72 bytes in all instead of 8 per bucket plus a slice
 // and a label string per check: 100k checks are ~35 MB less). The first
 // RTT outside the window moves the counts into a full array (dense),
 // which from then on is the only one written. Counts are updated
@@ -70,7 +70,7 @@ type key struct{ host, check string }
 // once dense is set) or dense.
 type series struct {
 	kind    obs.Kind
-	lo      uint8                       // first bucket of the window
+	lo      atomic.Uint32               // first bucket of the window (set while it is empty; WriteTo reads it unlocked)
 	last    atomic.Pointer[lastMetrics] // tcp/http: the latest result's phases, status, certificate
 	dense   atomic.Pointer[[]atomic.Uint64]
 	sumBits atomic.Uint64 // float64 sum, seconds
@@ -191,7 +191,7 @@ func (s *Set) observe(sr *series, host, name string, k obs.Kind, rtt time.Durati
 		if !okC && !sr.add(b) {
 			if sr.empty() {
 				// Made by ObserveMetrics, never counted: place the window.
-				sr.lo = uint8(max(0, min(b-1, len(s.bounds)+1-window)))
+				sr.lo.Store(uint32(max(0, min(b-1, len(s.bounds)+1-window))))
 			} else {
 				sr.toDense(len(s.bounds) + 1)
 			}
@@ -219,7 +219,7 @@ func (sr *series) add(b int) bool {
 		(*d)[b].Add(1)
 		return true
 	}
-	i := b - int(sr.lo)
+	i := b - int(sr.lo.Load())
 	// A series made by ObserveMetrics has an empty window that may
 	// still be placed.
 	if i < 0 || i >= window {
@@ -247,7 +247,7 @@ func (sr *series) toDense(n int) {
 	}
 	d := make([]atomic.Uint64, n)
 	for i := range sr.win {
-		if j := int(sr.lo) + i; j < n {
+		if j := int(sr.lo.Load()) + i; j < n {
 			d[j].Store(sr.win[i].Load())
 		}
 	}
@@ -262,9 +262,10 @@ func (sr *series) counts(dst []uint64, n int) []uint64 {
 		}
 		return dst
 	}
+	lo := int(sr.lo.Load())
 	for i := range n {
 		var c uint64
-		if j := i - int(sr.lo); j >= 0 && j < window {
+		if j := i - lo; j >= 0 && j < window {
 			c = sr.win[j].Load()
 		}
 		dst = append(dst, c)
@@ -363,13 +364,17 @@ func (s *Set) writeText(w io.Writer, hist bool) (int64, error) {
 	type entry struct {
 		labels string
 		sr     *series
+		k      key
 	}
 	s.mu.RLock()
 	all := make([]entry, 0, len(s.series))
 	for k, sr := range s.series {
-		all = append(all, entry{s.labelString(k.host, k.check, sr.kind), sr})
+		all = append(all, entry{sr: sr, k: k})
 	}
 	s.mu.RUnlock()
+	for i := range all { // outside the lock: Observe may add series meanwhile
+		all[i].labels = s.labelString(all[i].k.host, all[i].k.check, all[i].sr.kind)
+	}
 	sort.Slice(all, func(i, j int) bool { return all[i].labels < all[j].labels })
 	les := make([]string, len(s.bounds)+1)
 	for i, b := range s.bounds {
