@@ -138,3 +138,55 @@ func (r Remote) Ack(ctx context.Context, id uint64, by, comment string) (Alert, 
 	var a Alert
 	return a, json.Unmarshal(b, &a)
 }
+
+// send makes a JSON request and decodes a 2xx answer into out.
+func (r Remote) send(ctx context.Context, method, path string, in, out any) error {
+	u := strings.TrimSuffix(r.Base, "/") + path
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = strings.NewReader(string(b))
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := r.do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: HTTP %d: %s", method, u, resp.StatusCode, strings.TrimSpace(string(b)))
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("%s %s: %w", method, u, err)
+	}
+	return nil
+}
+
+// AddSilence creates a silence of matchers for d (POST /api/v1/silences).
+func (r Remote) AddSilence(ctx context.Context, matchers string, d time.Duration, author, comment string) (Silence, error) {
+	var s Silence
+	err := r.send(ctx, http.MethodPost, "/api/v1/silences", map[string]string{"matchers": matchers, "for": d.String(), "author": author, "comment": comment}, &s)
+	return s, err
+}
+
+// ExtendSilence moves silence id's end by d (PATCH, "extend").
+func (r Remote) ExtendSilence(ctx context.Context, id int64, d time.Duration, by string) (Silence, error) {
+	var s Silence
+	err := r.send(ctx, http.MethodPatch, fmt.Sprintf("/api/v1/silences/%d", id), map[string]string{"extend": d.String(), "by": by}, &s)
+	return s, err
+}
+
+// LiftSilence deletes silence id.
+func (r Remote) LiftSilence(ctx context.Context, id int64) error {
+	return r.send(ctx, http.MethodDelete, fmt.Sprintf("/api/v1/silences/%d", id), nil, nil)
+}

@@ -40,6 +40,9 @@ type Silence struct {
 	Schedule  string        `json:"schedule,omitempty"` // cron, UTC (maintenance windows)
 	Duration  time.Duration `json:"duration_ns,omitempty"`
 	CreatedAt time.Time     `json:"created_at"`
+	// UpdatedBy and UpdatedAt: the last change (UpdateSilence), if any.
+	UpdatedBy string    `json:"updated_by,omitempty"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
 
 	sel   match.Selector
 	sched *match.Schedule
@@ -131,6 +134,61 @@ func (e *Engine) AddSilence(s Silence, now time.Time) (Silence, error) {
 	}
 	c := s
 	e.silences[s.ID] = &c
+	return s, nil
+}
+
+// SilenceUpdate is a change to a silence: the fields not nil replace the
+// silence's.
+type SilenceUpdate struct {
+	EndsAt  *time.Time // a zero time ends a maintenance window never
+	Comment *string
+	By      string // who changes it (UpdatedBy)
+}
+
+// UpdateSilence changes silence id's end or comment (its matchers, start
+// and schedule stay) and stores it; the result must still be a valid
+// silence (a plain silence ends after it starts). Alerts it stops muting
+// are notified at the next tick.
+func (e *Engine) UpdateSilence(id int64, u SilenceUpdate, now time.Time) (Silence, error) {
+	e.mu.Lock()
+	cur := e.silences[id]
+	if cur == nil {
+		e.mu.Unlock()
+		return Silence{}, ErrNotFound
+	}
+	s, old := *cur, *cur
+	e.mu.Unlock()
+	if u.EndsAt != nil {
+		s.EndsAt = u.EndsAt.UTC()
+		if s.EndsAt.Equal(time.Unix(0, 0).UTC()) {
+			s.EndsAt = time.Time{}
+		}
+	}
+	if u.Comment != nil {
+		s.Comment = *u.Comment
+	}
+	s.UpdatedBy, s.UpdatedAt = u.By, now.UTC()
+	if err := s.Validate(); err != nil {
+		return old, err
+	}
+	if e.db != nil {
+		// Not under e.mu: the write waits for the writer's commit.
+		ctx, cancel := context.WithTimeout(context.Background(), saveTimeout)
+		defer cancel()
+		body, _ := json.Marshal(&s)
+		if err := e.db.W.Exec(ctx, func(tx *sql.Tx) error {
+			_, err := tx.Exec(`UPDATE alert_silences SET body = ? WHERE id = ?`, string(body), id)
+			return err
+		}); err != nil {
+			return old, fmt.Errorf("alert: updating silence: %w", err)
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.silences[id] == nil { // deleted meanwhile: stays deleted
+		return Silence{}, ErrNotFound
+	}
+	e.silences[id] = &s
 	return s, nil
 }
 

@@ -469,6 +469,12 @@ func (e *Engine) Tick(now time.Time) { e.tickOut(now, false) }
 func (e *Engine) Flush(now time.Time) { e.tickOut(now, true) }
 
 func (e *Engine) tickOut(now time.Time, force bool) {
+	// saveMu from the flush until the save is queued: no save (an
+	// acknowledgement's) takes the alerts the flush marked notified
+	// before their messages are committed (EnqueueAll waits for that), so
+	// a restart never finds an alert marked notified whose message is
+	// missing.
+	e.saveMu.Lock()
 	e.mu.Lock()
 	msgs := e.tick(now)
 	if force && len(e.pending) > 0 {
@@ -484,12 +490,7 @@ func (e *Engine) tickOut(now time.Time, force bool) {
 			e.log.Error("alert: queueing notifications", "err", err)
 		}
 	}
-	if e.db != nil {
-		// Queued behind the notifications' commit (EnqueueAll waited for
-		// it), so a restart never finds an alert marked notified whose
-		// message is missing; waited for only at shutdown.
-		e.save(force)
-	}
+	e.saveLocked(force) // waited for only at shutdown
 }
 
 func (e *Engine) tick(now time.Time) []notify.Queued {
@@ -1111,22 +1112,40 @@ func (e *Engine) acking(change func() int) error {
 	return e.saveLocked(true)
 }
 
-// Run consumes sub until ctx ends or sub closes, ticking every second.
+// Run consumes sub until ctx ends or sub closes, ticking every second on
+// a goroutine of its own: a tick waits for its notifications' commit (on
+// the history store's writer, up to about a second), and events keep
+// being evaluated meanwhile. At the end it flushes and saves everything.
 func (e *Engine) Run(ctx context.Context, sub *event.Sub) error {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
+	tctx, stop := context.WithCancel(ctx)
+	ticking := make(chan struct{})
+	go func() {
+		defer close(ticking)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-tctx.Done():
+				return
+			case now := <-t.C:
+				e.Tick(now)
+			}
+		}
+	}()
+	defer func() {
+		stop()
+		<-ticking
+		e.Flush(time.Now())
+	}()
 	for {
 		select {
 		case <-ctx.Done():
-			e.Flush(time.Now())
 			return nil
 		case ev, ok := <-sub.C():
 			if !ok {
 				return nil
 			}
 			e.Handle(&ev)
-		case now := <-t.C:
-			e.Tick(now)
 		}
 	}
 }

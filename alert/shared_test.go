@@ -360,3 +360,67 @@ func TestConcurrentWritesThroughStore(t *testing.T) {
 		t.Errorf("%d alerts saved, %d live", len(saved), len(live))
 	}
 }
+
+// slowOut is an outbox whose EnqueueAll blocks until released, as one
+// waiting for a busy writer's commit would.
+type slowOut struct {
+	entered chan struct{}
+	release chan struct{}
+	n       atomic.Int64
+}
+
+func (s *slowOut) EnqueueAll(q []notify.Queued) error {
+	if s.n.Add(int64(len(q))) == int64(len(q)) {
+		close(s.entered)
+	}
+	<-s.release
+	return nil
+}
+
+// TestRunEvaluatesWhileTickWaits: while a tick waits for its
+// notifications' commit, Run keeps taking events from the bus (the ticks
+// have a goroutine of their own), and at the end it flushes.
+func TestRunEvaluatesWhileTickWaits(t *testing.T) {
+	cfg := config.DefaultAlerts()
+	cfg.GroupWait = 0
+	cfg.Rules = []config.AlertRule{{Name: "host_down", Kind: "icmp", State: "down"}}
+	out := &slowOut{entered: make(chan struct{}), release: make(chan struct{})}
+	chans := map[string]*notify.Spec{"ops": {Name: "ops", MinLevel: "warning"}}
+	cfg.Channels = []config.AlertChannel{{Name: "ops", URL: "http://127.0.0.1:1/"}}
+	cfg.DefaultChannels = []string{"ops"}
+	e, err := New(Options{Config: cfg, Channels: chans, Out: out, Hosts: func(string) (HostInfo, bool) { return HostInfo{}, true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bus event.Bus
+	sub := bus.Subscribe("alert", 1024, event.StateChange)
+	defer sub.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.Run(ctx, sub); close(done) }()
+	down := func(h string) {
+		bus.Publish(event.Event{Type: event.StateChange, At: time.Now(), Host: h, Check: "icmp", Kind: obs.KindICMP, New: state.Down, HostNew: state.Down})
+	}
+	down("first")
+	select {
+	case <-out.entered: // a tick is now stuck in EnqueueAll
+	case <-time.After(10 * time.Second):
+		t.Fatal("no tick queued the first notification")
+	}
+	for i := range 100 {
+		down(fmt.Sprint("h", i))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(e.List(Filter{})) != 101 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d alerts while the tick waits, want 101: events not evaluated", len(e.List(Filter{})))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(out.release)
+	cancel()
+	<-done
+	if n := out.n.Load(); n < 2 {
+		t.Errorf("%d messages queued by the end, want the first and the rest's", n)
+	}
+}

@@ -91,14 +91,19 @@ func runNotify(args []string, stdout, stderr io.Writer) int {
 // runAlerts is `hb-probe alerts`: the running daemon's active alerts, or
 // acknowledge one.
 func runAlerts(args []string, stdout, stderr io.Writer) int {
-	var base, query, by, comment, caFile, serverName string
+	var base, query, by, comment, caFile, serverName, silence string
 	var ack uint64
+	var lift, extend int64
+	var dur time.Duration
 	c, _, code, ok := subConfig("alerts", "Usage: hb-probe alerts [--config FILE] [--api URL] [--ca FILE] [--query 'host=H&level=critical']\n"+
-		"       hb-probe alerts --ack ID [--by NAME] [--comment TEXT]\n\n"+
+		"       hb-probe alerts --ack ID [--by NAME] [--comment TEXT]\n"+
+		"       hb-probe alerts --silence 'host=web1[,check=icmp]' [--for 2h] [--by NAME] [--comment TEXT]\n"+
+		"       hb-probe alerts --extend SILENCE_ID [--for 1h]    |    hb-probe alerts --lift SILENCE_ID\n\n"+
 		"Lists the running daemon's active alerts (GET /api/v1/alerts on the API of the config, with its token),\n"+
 		"or acknowledges one (re-notification stops until it recovers). With --token-file FILE holding a user's API\n"+
 		"token (hb-probe passwd --token USER) it acts as that user: their hosts only, acknowledged under their name,\n"+
-		"refused (HTTP 403) where their role is monitor.\n\n"+
+		"refused (HTTP 403) where their role is monitor. --silence mutes the alerts the matchers select for --for\n"+
+		"(docs/alerts.md, \"Noise control\"), --extend moves a silence's end by --for, --lift ends it now.\n\n"+
 		"The daemon is found from the same config: api.listen, with an unspecified address (0.0.0.0, [::], none)\n"+
 		"taken as loopback (127.0.0.1, [::1]), over https:// when web.tls_cert and web.tls_key are set, else\n"+
 		"http://. The daemon's certificate is checked against the system's roots, or only against the CAs in\n"+
@@ -112,7 +117,11 @@ func runAlerts(args []string, stdout, stderr io.Writer) int {
 			fs.StringVar(&query, "query", "", "filters: host=, check=, level=, acked=, match=, all=1")
 			fs.Uint64Var(&ack, "ack", 0, "acknowledge the alert with this `ID` (the first column of the list)")
 			fs.StringVar(&by, "by", os.Getenv("USER"), "with --ack: who acknowledges (with a user's token: that user, whatever this says)")
-			fs.StringVar(&comment, "comment", "", "with --ack: a comment")
+			fs.StringVar(&comment, "comment", "", "with --ack or --silence: a comment")
+			fs.StringVar(&silence, "silence", "", "create a silence with these `MATCHERS` (host=web1,check=icmp) lasting --for")
+			fs.Int64Var(&extend, "extend", 0, "end the silence with this `ID` --for later")
+			fs.Int64Var(&lift, "lift", 0, "end the silence with this `ID` now (delete it)")
+			fs.DurationVar(&dur, "for", 2*time.Hour, "with --silence: how long; with --extend: how much longer")
 		})
 	if !ok {
 		return code
@@ -157,6 +166,38 @@ func runAlerts(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "hb-probe alerts: %s\n", hint)
 		}
 		return exitSetup
+	}
+	n := 0
+	for _, set := range []bool{ack != 0, silence != "", extend != 0, lift != 0} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		fmt.Fprintln(stderr, "hb-probe alerts: give one of --ack, --silence, --extend and --lift")
+		return exitSetup
+	}
+	switch {
+	case silence != "":
+		s, err := r.AddSilence(ctx, silence, dur, by, comment)
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "silence %d: %s until %s by %s\n", s.ID, s.Matchers, s.EndsAt.Local().Format(time.RFC3339), s.Author)
+		return exitOK
+	case extend != 0:
+		s, err := r.ExtendSilence(ctx, extend, dur, by)
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "silence %d: %s now until %s\n", s.ID, s.Matchers, s.EndsAt.Local().Format(time.RFC3339))
+		return exitOK
+	case lift != 0:
+		if err := r.LiftSilence(ctx, lift); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "silence %d lifted\n", lift)
+		return exitOK
 	}
 	if ack != 0 {
 		a, err := r.Ack(ctx, ack, by, comment)

@@ -97,10 +97,11 @@ func (f *feed) Run(ctx context.Context, s obs.Sink) error {
 // inside a network namespace of the test's; `hb-probe alerts` with the
 // daemon's config connects to https://[::1]:PORT (and, for a config
 // saying 0.0.0.0, to https://127.0.0.1:PORT, which the dual-stack
-// socket also answers), checks the certificate against --ca, lists and
-// acknowledges; without --ca, over plain HTTP, for the wrong name or with
-// nothing listening it fails with exit 2 and an error naming the URL and
-// what to change.
+// socket also answers), checks the certificate against --ca, lists,
+// acknowledges, silences (the alert is then listed as muted), extends and
+// lifts the silence; without --ca, over plain HTTP, for the wrong name or
+// with nothing listening it fails with exit 2 and an error naming the URL
+// and what to change.
 func TestAlertsCommandTLS(t *testing.T) {
 	ns := testutil.NewNetns(t)
 	dir := t.TempDir()
@@ -201,6 +202,48 @@ func TestAlertsCommandTLS(t *testing.T) {
 	}
 	if code, out, errs := cli("--config", v6, "--ca", caFile, "--servername", "hb.test", "--query", "acked=true"); code != exitOK || !strings.Contains(out, "acked by alice") {
 		t.Fatalf("list with --servername hb.test: exit %d: %s %s", code, out, errs)
+	}
+
+	// Silence web1 over TLS, extend the silence by an hour, lift it.
+	until := func(out, sep string) time.Time {
+		t.Helper()
+		_, after, _ := strings.Cut(strings.TrimSpace(out), sep)
+		at, err := time.Parse(time.RFC3339, strings.Fields(after)[0])
+		if err != nil {
+			t.Fatalf("no time after %q in %q", sep, out)
+		}
+		return at
+	}
+	code, out, errs := cli("--config", v6, "--ca", caFile, "--silence", "host=web1", "--for", "30m", "--by", "alice", "--comment", "reboot")
+	if code != exitOK || !strings.HasPrefix(out, "silence ") || !strings.Contains(out, "host=web1") || !strings.Contains(out, "by alice") {
+		t.Fatalf("--silence: exit %d: %s %s", code, out, errs)
+	}
+	sid := strings.TrimSuffix(strings.Fields(out)[1], ":")
+	end := until(out, " until ")
+	if d := time.Until(end); d < 25*time.Minute || d > 31*time.Minute {
+		t.Errorf("--silence --for 30m ends %v", end)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		_, out, _ = cli("--config", v6, "--ca", caFile)
+		if strings.Contains(out, "silence "+sid) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("web1's alert not muted by silence %s:\n%s", sid, out)
+		}
+	}
+	code, out, errs = cli("--config", v4, "--ca", caFile, "--extend", sid, "--for", "1h")
+	if code != exitOK || !until(out, " now until ").Equal(end.Add(time.Hour)) {
+		t.Fatalf("--extend %s --for 1h: exit %d: %s %s (was until %v)", sid, code, out, errs, end)
+	}
+	if code, out, errs := cli("--config", v6, "--ca", caFile, "--lift", sid); code != exitOK || out != "silence "+sid+" lifted\n" {
+		t.Fatalf("--lift: exit %d: %q %s", code, out, errs)
+	}
+	if code, _, errs := cli("--config", v6, "--ca", caFile, "--lift", sid); code != exitSetup || !strings.Contains(errs, "HTTP 404") {
+		t.Errorf("--lift again: exit %d: %s", code, errs)
+	}
+	if code, _, errs := cli("--config", v6, "--ca", caFile, "--lift", sid, "--ack", id); code != exitSetup || !strings.Contains(errs, "one of") {
+		t.Errorf("--lift with --ack: exit %d: %s", code, errs)
 	}
 
 	// Failures: exit 2, the URL named, the way out said.
