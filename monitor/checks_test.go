@@ -3,7 +3,9 @@
 package monitor
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -12,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"google.golang.org/protobuf/encoding/protodelim"
 
 	"github.com/hbmon/hb/checks"
 	"github.com/hbmon/hb/config"
@@ -105,6 +109,44 @@ func TestDaemonChecks(t *testing.T) {
 	}
 	if strings.Contains(body, `zone="z1"`) {
 		t.Error("zone exported without being configured")
+	}
+	// A scraper negotiating protobuf gets native buckets (rtt_native_factor
+	// defaults to 1.1: schema 3) on the histograms of both checks.
+	req, _ := http.NewRequest("GET", base+"/metrics", nil)
+	req.Header.Set("Accept", "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.8,text/plain;version=0.0.4;q=0.1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	r := bytes.NewReader(pb)
+	native := 0
+	for {
+		mf := &dto.MetricFamily{}
+		if err := protodelim.UnmarshalFrom(r, mf); err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("protobuf /metrics: %v", err)
+			}
+			break
+		}
+		if mf.GetName() != "hb_check_rtt_seconds" {
+			continue
+		}
+		for _, m := range mf.Metric {
+			var sum int64
+			var c int64
+			for _, d := range m.Histogram.PositiveDelta {
+				c += d
+				sum += c
+			}
+			if m.Histogram.GetSchema() == 3 && sum > 0 && uint64(sum) == m.Histogram.GetSampleCount() {
+				native++
+			}
+		}
+	}
+	if native < 2 {
+		t.Errorf("protobuf /metrics: %d native histograms, want both checks' (Content-Type %q)", native, resp.Header.Get("Content-Type"))
 	}
 	if code, st := get("/api/v1/hosts/web/state"); code != 200 || strings.TrimSpace(st) != "up" {
 		t.Errorf("web state %d %q", code, st)

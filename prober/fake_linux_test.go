@@ -63,6 +63,11 @@ type virtClock struct {
 	cancel    func()
 	sentAt    []time.Duration // per message sent: fake time since start
 	start     time.Time
+	// stall adds to every stallEvery-th wait: the process not scheduled
+	// for a while (a loaded machine, a long GC or store write).
+	stall      time.Duration
+	stallEvery int
+	waits      int
 }
 
 // virtual switches n (and e, built by n.engine) to fake time from e's
@@ -138,6 +143,9 @@ func (n *fakeNet) sleep(d time.Duration, socks bool) error {
 	if v := n.virt; v != nil {
 		n.mu.Lock()
 		v.now = v.now.Add(max(d, time.Microsecond) + v.oversleep) // a wait costs at least a syscall
+		if v.waits++; v.stallEvery > 0 && v.waits%v.stallEvery == 0 {
+			v.now = v.now.Add(v.stall)
+		}
 		done := !v.now.Before(v.until)
 		n.mu.Unlock()
 		if done {

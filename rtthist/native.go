@@ -14,7 +14,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hbmon/hb/internal/promtext"
-	"github.com/hbmon/hb/obs"
 )
 
 // Native histograms (Prometheus' sparse, exponential buckets): bucket i
@@ -136,7 +135,7 @@ func (sr *series) nativeTo(h *dto.Histogram, schema int32) uint64 {
 	h.Schema = proto.Int32(schema)
 	h.ZeroThreshold = proto.Float64(NativeZeroThreshold)
 	h.ZeroCount = proto.Uint64(0)
-	h.PositiveSpan, h.PositiveDelta = nil, nil
+	h.PositiveSpan, h.PositiveDelta = h.PositiveSpan[:0], h.PositiveDelta[:0] // the caller's, reused
 	nb := sr.nat.Load()
 	if nb == nil {
 		// No RTT yet: an empty span keeps the histogram native.
@@ -214,8 +213,22 @@ func (s *Set) WriteProto(w io.Writer) error {
 		h      dto.Histogram
 		bks    = make([]dto.Bucket, nb)
 		bkp    = make([]*dto.Bucket, nb)
+		cums   = make([]uint64, nb) // the buckets' counts, pointed to (no allocation per series)
 		err    error
+		// Scalars and labels pointed to by m and h, reused: each series
+		// is encoded before the next is read.
+		count  uint64
+		sum    float64
+		lv     = make([]string, 3+len(s.export))
+		lps    = make([]dto.LabelPair, 3+len(s.export))
+		lpp    = make([]*dto.LabelPair, 0, 3+len(s.export))
+		names  = append([]string{"host", "check", "kind"}, s.export...)
+		spans  []*dto.BucketSpan
+		deltas []int64
 	)
+	for i := range lps {
+		lps[i].Name, lps[i].Value = &names[i], &lv[i]
+	}
 	for i := range bks {
 		if i < len(s.bounds) {
 			bks[i].UpperBound = proto.Float64(s.bounds[i])
@@ -229,18 +242,32 @@ func (s *Set) WriteProto(w io.Writer) error {
 		var cum uint64
 		for i, c := range counts {
 			cum += c
-			bks[i].CumulativeCount = proto.Uint64(cum)
+			cums[i] = cum
+			bks[i].CumulativeCount = &cums[i]
 		}
 		if cum == 0 {
 			continue // only metrics so far (a failing check)
 		}
-		h = dto.Histogram{Bucket: bkp, SampleCount: proto.Uint64(cum)}
+		count = cum
+		h = dto.Histogram{Bucket: bkp, SampleCount: &count, PositiveSpan: spans[:0], PositiveDelta: deltas[:0]}
 		if s.schema != noNative {
-			total := e.sr.nativeTo(&h, s.schema)
-			h.SampleCount = proto.Uint64(total)
+			count = e.sr.nativeTo(&h, s.schema)
+			spans, deltas = h.PositiveSpan, h.PositiveDelta
 		}
-		h.SampleSum = proto.Float64(math.Float64frombits(e.sr.sumBits.Load()))
-		m = dto.Metric{Label: s.labelPairs(e.k.host, e.k.check, e.sr.kind), Histogram: &h}
+		sum = math.Float64frombits(e.sr.sumBits.Load())
+		h.SampleSum = &sum
+		lv[0], lv[1], lv[2] = e.k.host, e.k.check, e.sr.kind.String()
+		lpp = append(lpp[:0], &lps[0], &lps[1], &lps[2])
+		if len(s.export) > 0 && s.labels != nil {
+			vals := s.labels(e.k.host)
+			for i := range s.export {
+				if i < len(vals) && vals[i] != "" {
+					lv[3+i] = vals[i]
+					lpp = append(lpp, &lps[3+i])
+				}
+			}
+		}
+		m = dto.Metric{Label: lpp, Histogram: &h}
 		enc = protowire.AppendTag(enc, 4, protowire.BytesType)
 		enc = protowire.AppendVarint(enc, uint64(proto.Size(&m)))
 		if enc, err = (proto.MarshalOptions{}).MarshalAppend(enc, &m); err != nil {
@@ -271,24 +298,6 @@ func (s *Set) WriteProto(w io.Writer) error {
 	err = promtext.ToProto(pr, w, nil)
 	pr.CloseWithError(err)
 	return err
-}
-
-// labelPairs are a series' labels: host, check, kind and the exported
-// labels the host has.
-func (s *Set) labelPairs(host, check string, k obs.Kind) []*dto.LabelPair {
-	ls := make([]*dto.LabelPair, 0, 3+len(s.export))
-	ls = append(ls, &dto.LabelPair{Name: proto.String("host"), Value: proto.String(host)},
-		&dto.LabelPair{Name: proto.String("check"), Value: proto.String(check)},
-		&dto.LabelPair{Name: proto.String("kind"), Value: proto.String(k.String())})
-	if len(s.export) > 0 && s.labels != nil {
-		vals := s.labels(host)
-		for i, name := range s.export {
-			if i < len(vals) && vals[i] != "" {
-				ls = append(ls, &dto.LabelPair{Name: proto.String(name), Value: proto.String(vals[i])})
-			}
-		}
-	}
-	return ls
 }
 
 // Native reports whether the Set keeps native buckets (api.NativeWriter).

@@ -16,6 +16,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/obs"
@@ -339,7 +340,8 @@ func BenchmarkObserveNative(b *testing.B) {
 // TestProtoGauges: the tcp/http gauges come through WriteProto too, with
 // the same series as in the text format (protoFamilies compares them).
 func TestProtoGauges(t *testing.T) {
-	s := New(Config{Buckets: config.DefaultRTTBuckets, NativeFactor: 1.1})
+	s := New(Config{Buckets: config.DefaultRTTBuckets, NativeFactor: 1.1, ExportLabels: []string{"role", "zone"},
+		Labels: func(h string) []string { return []string{"r-" + h, ""} }})
 	s.Observe("h1", "web", obs.KindHTTP, 3*time.Millisecond)
 	s.ObserveMetrics("h1", "web", obs.KindHTTP, []obs.Metric{{Name: "dns_seconds", Value: 0.001}, {Name: MetricStatus, Value: 200}})
 	s.ObserveMetrics("h2", "down", obs.KindTCP, []obs.Metric{{Name: "connect_seconds", Value: 0.002}})
@@ -353,4 +355,16 @@ func TestProtoGauges(t *testing.T) {
 	if g := got[Name]; g == nil || len(g.Metric) != 1 {
 		t.Fatalf("histogram: %v", g) // h2 has no RTT: no histogram series
 	}
+	// Labels as in the text: host, check, kind, and the exported labels
+	// the host has (zone is empty: no label).
+	if l := labelsOf(got[Name].Metric[0]); len(l) != 4 || l["host"] != "h1" || l["check"] != "web" || l["kind"] != "http" || l["role"] != "r-h1" {
+		t.Fatalf("histogram labels %v", l)
+	}
+	want := parse(t, s)[Name].Metric[0]
+	if !proto.Equal(labelsAsSet(want), labelsAsSet(got[Name].Metric[0])) {
+		t.Fatalf("labels %v, text %v", got[Name].Metric[0].Label, want.Label)
+	}
 }
+
+// labelsAsSet is m's labels alone, for comparing.
+func labelsAsSet(m *dto.Metric) *dto.Metric { return &dto.Metric{Label: m.Label} }

@@ -351,11 +351,16 @@ func encodeSample(dst, line []byte, typ dto.MetricType, scratch *sampleScratch) 
 			m = protowire.AppendBytes(m, val)
 		}
 	}
-	f := bytes.Fields(line[i:])
-	if len(f) < 1 || len(f) > 2 {
+	// The value, then at most a timestamp (no bytes.Fields: no allocation).
+	rest := bytes.TrimLeft(line[i:], " \t")
+	valTok, tsTok := rest, []byte(nil)
+	if sp := bytes.IndexAny(rest, " \t"); sp >= 0 {
+		valTok, tsTok = rest[:sp], bytes.TrimSpace(rest[sp:])
+	}
+	if len(valTok) == 0 || bytes.ContainsAny(tsTok, " \t") {
 		return dst, errors.New("want a value and at most a timestamp")
 	}
-	v, err := strconv.ParseFloat(string(f[0]), 64)
+	v, err := strconv.ParseFloat(string(valTok), 64)
 	if err != nil {
 		return dst, fmt.Errorf("value: %w", err)
 	}
@@ -370,8 +375,8 @@ func encodeSample(dst, line []byte, typ dto.MetricType, scratch *sampleScratch) 
 	m = protowire.AppendVarint(m, 9)
 	m = protowire.AppendTag(m, 1, protowire.Fixed64Type)
 	m = protowire.AppendFixed64(m, math.Float64bits(v))
-	if len(f) == 2 {
-		ts, err := strconv.ParseInt(string(f[1]), 10, 64)
+	if len(tsTok) > 0 {
+		ts, err := strconv.ParseInt(string(tsTok), 10, 64)
 		if err != nil {
 			return dst, fmt.Errorf("timestamp: %w", err)
 		}
