@@ -47,6 +47,10 @@ type Set struct {
 	export []string
 	labels LabelFunc
 	schema int32 // native schema; noNative: off
+	// nativeOn is set by the first WriteProto (a scraper negotiated the
+	// protobuf exposition): native buckets are counted from then on, so a
+	// daemon nobody scrapes that way keeps none (~86 bytes a check).
+	nativeOn atomic.Bool
 
 	mu     sync.RWMutex // guards series (the map) and the move of a series' counts to dense
 	series map[key]*series
@@ -167,7 +171,7 @@ func (s *Set) observe(sr *series, host, name string, k obs.Kind, rtt time.Durati
 	}
 	v := rtt.Seconds()
 	b := sort.SearchFloat64s(s.bounds, v)
-	native := s.schema != noNative
+	native := s.schema != noNative && s.nativeOn.Load()
 	var ni int32
 	if native {
 		ni = NativeIndex(v, s.schema)
