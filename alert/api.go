@@ -69,8 +69,9 @@ type Access func(ctx *fasthttp.RequestCtx) (c Caller, ok bool)
 //	POST /api/v1/alerts/{id}/ack           {"by": "...", "comment": "..."}
 //	GET  /api/v1/silences[?all=1]          POST /api/v1/silences (JSON Silence)
 //	GET  /api/v1/silences/{id}             DELETE /api/v1/silences/{id}
+//	PATCH /api/v1/silences/{id}            {"ends_at"|"for"|"extend", "comment", "by"}
 //	GET  /api/v1/notifications[?state=pending|sent|failed&limit=N]
-//	GET  /api/0/alerts, GET /api/0/alert_summary, POST /api/0/alerts/acknowledge (hbd)
+//	GET  /api/0/alerts[?since=], GET /api/0/alert_summary, POST /api/0/alerts/acknowledge (hbd)
 func (e *Engine) Routes(outbox Lister, access Access) []api.Route {
 	guard := func(h func(*fasthttp.RequestCtx, *Caller)) fasthttp.RequestHandler {
 		if access == nil {
@@ -117,33 +118,38 @@ func (e *Engine) visible(f Filter, c *Caller) []Alert {
 // summaryOf counts the firing alerts of as, as Summary does.
 func summaryOf(as []Alert) Summary {
 	var s Summary
-	for _, a := range as {
-		if a.Level == OK {
-			continue
-		}
-		s.Total++
-		switch a.Level {
-		case Critical:
-			s.Critical++
-		case Warning:
-			s.Warning++
-		case Unknown:
-			s.Unknown++
-		}
-		if a.Acked {
-			s.Acknowledged++
-		}
-		if a.Held != "" {
-			s.Held++
-		}
-		if a.Muted != "" {
-			s.Muted++
-		}
-		if a.Flapping {
-			s.Flapping++
-		}
+	for i := range as {
+		s.add(&as[i])
 	}
 	return s
+}
+
+// add counts a when it fires.
+func (s *Summary) add(a *Alert) {
+	if a.Level == OK {
+		return
+	}
+	s.Total++
+	switch a.Level {
+	case Critical:
+		s.Critical++
+	case Warning:
+		s.Warning++
+	case Unknown:
+		s.Unknown++
+	}
+	if a.Acked {
+		s.Acknowledged++
+	}
+	if a.Held != "" {
+		s.Held++
+	}
+	if a.Muted != "" {
+		s.Muted++
+	}
+	if a.Flapping {
+		s.Flapping++
+	}
 }
 
 // summary is the counts over what c may see.
@@ -179,9 +185,9 @@ func (e *Engine) mayAck(ctx *fasthttp.RequestCtx, c *Caller, id uint64) bool {
 	return true
 }
 
-// silenceHost is the host a silence's matchers pin with host="NAME" (the
+// SilenceHost is the host a silence's matchers pin with host="NAME" (the
 // matchers are a conjunction, so it mutes that host's alerts only), or "".
-func silenceHost(matchers string) string {
+func SilenceHost(matchers string) string {
 	sel, err := match.ParseSelector(matchers)
 	if err != nil {
 		return ""
@@ -244,6 +250,9 @@ func (e *Engine) handleAlerts(ctx *fasthttp.RequestCtx, c *Caller) {
 		if errors.Is(err, ErrNotFound) {
 			api.WriteError(ctx, fasthttp.StatusNotFound, "no alert with id "+strconv.FormatUint(id, 10))
 			return
+		} else if err != nil {
+			api.WriteError(ctx, fasthttp.StatusInternalServerError, err.Error())
+			return
 		}
 		api.WriteJSON(ctx, fasthttp.StatusOK, a)
 	default:
@@ -301,7 +310,7 @@ func (e *Engine) silencesFor(c *Caller, t time.Time, all bool) []Silence {
 	}
 	out := ss[:0]
 	for _, s := range ss {
-		if h := silenceHost(s.Matchers); h != "" && c.canView(h) {
+		if h := SilenceHost(s.Matchers); h != "" && c.canView(h) {
 			out = append(out, s)
 		}
 	}
@@ -322,7 +331,7 @@ func (e *Engine) handleSilences(ctx *fasthttp.RequestCtx, c *Caller) {
 				return
 			}
 			if !c.All {
-				if h := silenceHost(in.Matchers); h == "" || !c.canAct(h) {
+				if h := SilenceHost(in.Matchers); h == "" || !c.canAct(h) {
 					api.WriteError(ctx, fasthttp.StatusForbidden, `matchers: you may silence only hosts where you are owner or manager, named with host="NAME"`)
 					return
 				}
@@ -370,13 +379,14 @@ func (e *Engine) handleSilences(ctx *fasthttp.RequestCtx, c *Caller) {
 			found = &s
 		}
 	}
+	isPatch := string(ctx.Method()) == fasthttp.MethodPatch
 	switch {
-	case (ctx.IsGet() || ctx.IsHead() || ctx.IsDelete()) && found == nil:
+	case (ctx.IsGet() || ctx.IsHead() || ctx.IsDelete() || isPatch) && found == nil:
 		api.WriteError(ctx, fasthttp.StatusNotFound, "no silence with id "+rest)
 	case ctx.IsGet() || ctx.IsHead():
 		api.WriteJSON(ctx, fasthttp.StatusOK, *found)
 	case ctx.IsDelete():
-		if h := silenceHost(found.Matchers); !c.All && !c.canAct(h) {
+		if h := SilenceHost(found.Matchers); !c.All && !c.canAct(h) {
 			api.WriteError(ctx, fasthttp.StatusForbidden, "your role on "+clip(h, 200)+" does not allow removing its silences")
 		} else if err := e.DeleteSilence(id); errors.Is(err, ErrNotFound) {
 			api.WriteError(ctx, fasthttp.StatusNotFound, "no silence with id "+rest)
@@ -385,9 +395,83 @@ func (e *Engine) handleSilences(ctx *fasthttp.RequestCtx, c *Caller) {
 		} else {
 			api.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"deleted": id})
 		}
+	case isPatch:
+		if h := SilenceHost(found.Matchers); !c.All && !c.canAct(h) {
+			api.WriteError(ctx, fasthttp.StatusForbidden, "your role on "+clip(h, 200)+" does not allow changing its silences")
+			return
+		}
+		u, err := ParseSilenceUpdate(ctx.PostBody(), found, t)
+		if err != nil {
+			api.WriteError(ctx, fasthttp.StatusBadRequest, err.Error())
+			return
+		}
+		u.By = c.who(u.By)
+		out, err := e.UpdateSilence(id, u, t)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			api.WriteError(ctx, fasthttp.StatusNotFound, "no silence with id "+rest)
+		case err != nil && strings.HasPrefix(err.Error(), "alert: "):
+			api.WriteError(ctx, fasthttp.StatusInternalServerError, err.Error())
+		case err != nil:
+			api.WriteError(ctx, fasthttp.StatusBadRequest, err.Error())
+		default:
+			api.WriteJSON(ctx, fasthttp.StatusOK, out)
+		}
 	default:
-		api.MethodNotAllowed(ctx, "GET, HEAD, DELETE")
+		api.MethodNotAllowed(ctx, "GET, HEAD, PATCH, DELETE")
 	}
+}
+
+// ParseSilenceUpdate reads a PATCH body for silence cur at t: a new end as "ends_at" (RFC 3339),
+// "for" (a duration from now) or "extend" (a duration added to the current
+// end), and/or a new "comment"; "by" names who changes it (recorded for the
+// API's token; a user is recorded as themselves).
+func ParseSilenceUpdate(body []byte, cur *Silence, t time.Time) (SilenceUpdate, error) {
+	var in struct {
+		EndsAt  *time.Time `json:"ends_at"`
+		For     string     `json:"for"`
+		Extend  string     `json:"extend"`
+		Comment *string    `json:"comment"`
+		By      string     `json:"by"`
+	}
+	var u SilenceUpdate
+	if err := json.Unmarshal(body, &in); err != nil {
+		return u, errors.New("body: " + err.Error())
+	}
+	n := 0
+	if in.EndsAt != nil {
+		n++
+		u.EndsAt = in.EndsAt
+	}
+	for _, x := range []struct {
+		name, v string
+		from    time.Time
+	}{{"for", in.For, t}, {"extend", in.Extend, cur.EndsAt}} {
+		if x.v == "" {
+			continue
+		}
+		n++
+		d, err := time.ParseDuration(x.v)
+		if err != nil || d <= 0 || d > 366*24*time.Hour {
+			return u, errors.New(x.name + ": want a positive duration up to 8784h, like 2h")
+		}
+		if x.from.IsZero() {
+			return u, errors.New(x.name + ": the silence has no end to extend (a maintenance window without ends_at)")
+		}
+		end := x.from.Add(d)
+		u.EndsAt = &end
+	}
+	if n > 1 {
+		return u, errors.New("give one of ends_at, for and extend")
+	}
+	if in.Comment != nil {
+		c := clip(*in.Comment, 1000)
+		u.Comment = &c
+	} else if n == 0 {
+		return u, errors.New(`nothing to change: give ends_at, for or extend, and/or comment`)
+	}
+	u.By = in.By
+	return u, nil
 }
 
 func handleNotifications(ctx *fasthttp.RequestCtx, ob Lister) {
@@ -452,8 +536,15 @@ func (e *Engine) handleHbdAlerts(ctx *fasthttp.RequestCtx, c *Caller) {
 		api.WriteError(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
+	since, ok := api.SinceArg(ctx)
+	if !ok {
+		return
+	}
 	out := []hbdAlert{}
 	for _, a := range e.visible(f, c) {
+		if a.StartsAt.Before(since) {
+			continue
+		}
 		out = append(out, hbdAlert{ID: a.ID, Host: a.Host, Check: a.CheckName, Metric: firstNonEmpty(a.Metric, a.Rule), Severity: strings.ToLower(a.Level.String()),
 			Value: a.Value, Threshold: a.Threshold, Message: a.Text, Since: float64(a.StartsAt.UnixNano()) / 1e9, Acknowledged: a.Acked, AckedBy: a.AckedBy})
 	}
@@ -513,6 +604,7 @@ func (e *Engine) hbdAck(ctx *fasthttp.RequestCtx, c *Caller) {
 		return
 	}
 	n := 0
+	var err error
 	t := now()
 	if !c.All {
 		deny := ""
@@ -532,20 +624,23 @@ func (e *Engine) hbdAck(ctx *fasthttp.RequestCtx, c *Caller) {
 	}
 	switch {
 	case len(in.IDs) > 0:
+		ids := make([]uint64, 0, len(in.IDs))
 		for _, id := range in.IDs {
-			if h := e.hostOf(id); !c.All && !c.canView(h) {
-				continue
-			}
-			if _, err := e.Ack(id, in.User, in.Comment, t); err == nil {
-				n++
+			if h := e.hostOf(id); c.All || c.canView(h) {
+				ids = append(ids, id)
 			}
 		}
+		n, err = e.AckIDs(ids, in.User, in.Comment, t)
 	case in.Host != "":
 		if c.canAct(in.Host) {
-			n = e.AckWhere(in.Host, in.Check, in.User, in.Comment, t)
+			n, err = e.AckWhere(in.Host, in.Check, in.User, in.Comment, t)
 		}
 	default:
 		api.WriteError(ctx, fasthttp.StatusBadRequest, "give id, ids or hostname")
+		return
+	}
+	if err != nil {
+		api.WriteError(ctx, fasthttp.StatusInternalServerError, err.Error())
 		return
 	}
 	api.WriteJSON(ctx, fasthttp.StatusOK, map[string]int{"acknowledged": n})
@@ -575,6 +670,8 @@ func (e *Engine) WriteTo(w io.Writer) (int64, error) {
 	counter("hb_alert_evaluations_total", "Rule evaluations.", st.evaluations)
 	counter("hb_alert_messages_total", "Notification messages queued (one per channel and group).", st.messages)
 	counter("hb_alert_messages_dropped_total", "Messages dropped for want of an outbox.", st.dropped)
+	counter("hb_alert_enqueue_errors_total", "Notification batches the outbox failed to store (their messages are lost).", e.enqueueErrors.Load())
+	counter("hb_alert_save_errors_total", "Failed writes of alert state (the alerts are written again at the next save).", e.saveErrors.Load())
 	n, err := w.Write([]byte(b.String()))
 	return int64(n), err
 }

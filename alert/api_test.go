@@ -5,6 +5,7 @@ package alert
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -129,4 +130,76 @@ func TestAPI(t *testing.T) {
 	if code, _ := call(t, fx.e, "GET", "/api/v1/notifications", ""); code != 503 {
 		t.Errorf("notifications without outbox: %d", code)
 	}
+}
+
+// TestSilenceUpdate: PATCH /api/v1/silences/{id} extends a silence
+// (extend, for, ends_at) or changes its comment, records who did, refuses
+// bad changes leaving the silence as it was, survives a restart, and a
+// silence cut short stops muting: the alert it held is notified.
+func TestSilenceUpdate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hb.db")
+	fx := newFixture(t, nil, path)
+	now = func() time.Time { return fx.now }
+	defer func() { now = time.Now }()
+	fx.host("db1")
+	code, body := call(t, fx.e, "POST", "/api/v1/silences", `{"matchers":"host=db1","author":"bob","comment":"upgrade","for":"1h"}`)
+	var s Silence
+	if code != 201 || json.Unmarshal([]byte(body), &s) != nil {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	start := fx.now
+	p := fmt.Sprintf("/api/v1/silences/%d", s.ID)
+	patch := func(body string) (int, Silence, string) {
+		t.Helper()
+		code, b := call(t, fx.e, "PATCH", p, body)
+		var out Silence
+		json.Unmarshal([]byte(b), &out)
+		return code, out, b
+	}
+	if code, got, b := patch(`{"extend":"1h","by":"carol"}`); code != 200 || !got.EndsAt.Equal(start.Add(2*time.Hour)) || got.UpdatedBy != "carol" || got.Comment != "upgrade" || got.Author != "bob" {
+		t.Fatalf("extend: %d %s", code, b)
+	}
+	if code, got, b := patch(`{"comment":"upgrade, then reindex"}`); code != 200 || got.Comment != "upgrade, then reindex" || !got.EndsAt.Equal(start.Add(2*time.Hour)) || got.UpdatedBy != "api" {
+		t.Fatalf("comment: %d %s", code, b)
+	}
+	if code, got, b := patch(`{"for":"3h"}`); code != 200 || !got.EndsAt.Equal(start.Add(3*time.Hour)) {
+		t.Fatalf("for: %d %s", code, b)
+	}
+	end := start.Add(5 * time.Hour).Format(time.RFC3339)
+	if code, got, b := patch(`{"ends_at":"` + end + `","comment":"long one"}`); code != 200 || got.EndsAt.Format(time.RFC3339) != end || got.Comment != "long one" {
+		t.Fatalf("ends_at: %d %s", code, b)
+	}
+	for _, bad := range []string{`{}`, `nope`, `{"for":"-1h"}`, `{"extend":"soon"}`, `{"for":"1h","extend":"1h"}`, `{"ends_at":"` + start.Add(-time.Hour).Format(time.RFC3339) + `"}`, `{"ends_at":"tomorrow"}`} {
+		if code, _, b := patch(bad); code != 400 {
+			t.Errorf("PATCH %s: %d %s, want 400", bad, code, b)
+		}
+	}
+	if code, _ := call(t, fx.e, "PATCH", "/api/v1/silences/999", `{"for":"1h"}`); code != 404 {
+		t.Errorf("PATCH unknown: %d", code)
+	}
+	if code, _ := call(t, fx.e, "PUT", p, `{"for":"1h"}`); code != 405 {
+		t.Errorf("PUT: %d", code)
+	}
+	if ss := fx.e.Silences(fx.now, true); len(ss) != 1 || ss[0].EndsAt.Format(time.RFC3339) != end || ss[0].Comment != "long one" {
+		t.Fatalf("after refused changes: %+v", ss)
+	}
+
+	// Restart: the change is in the database.
+	fx2 := newFixture(t, nil, path)
+	fx2.hosts, fx2.now = fx.hosts, fx.now
+	if ss := fx2.e.Silences(fx2.now, true); len(ss) != 1 || ss[0].EndsAt.Format(time.RFC3339) != end || ss[0].Comment != "long one" || ss[0].UpdatedBy != "api" {
+		t.Fatalf("after a restart: %+v", ss)
+	}
+
+	// The silence mutes db1 going down; cut short, it lets the alert out.
+	fx2.check("db1", "icmp", obs.KindICMP, state.Down)
+	fx2.advance(3 * time.Second)
+	fx2.expect("while silenced", map[string]int{}, "")
+	fx = fx2
+	if code, _, b := patch(`{"for":"1s"}`); code != 200 {
+		t.Fatalf("cut short: %d %s", code, b)
+	}
+	fx2.advance(2 * time.Second)
+	fx2.advance(3 * time.Second)
+	fx2.expect("after the silence ended", map[string]int{"ops": 1, "pager": 1}, "db1 icmp is down")
 }

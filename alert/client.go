@@ -5,18 +5,63 @@ package alert
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
 )
 
-// Fetch reads the active alerts from a running daemon's API at base
-// ("http://127.0.0.1:8787"), with the bearer token if not empty.
-func Fetch(ctx context.Context, base, token, query string) ([]Alert, error) {
-	u := strings.TrimSuffix(base, "/") + "/api/v1/alerts"
+// Remote is a running daemon's alert API, as hb-probe alerts uses it.
+type Remote struct {
+	// Base is the API's base URL: "https://127.0.0.1:8787".
+	Base string
+	// Token is the bearer token ("" none).
+	Token string
+	// HTTP is the client (its TLS settings: the CA); nil is
+	// http.DefaultClient.
+	HTTP *http.Client
+}
+
+// ConnectError is a request that reached no answer from the daemon: the
+// connection, or the TLS handshake, failed.
+type ConnectError struct {
+	URL string
+	Err error
+}
+
+func (e *ConnectError) Error() string {
+	return fmt.Sprintf("cannot connect to %s: %v", e.URL, e.Err)
+}
+
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// do sends req, with the token; a transport failure is a *ConnectError.
+func (r Remote) do(req *http.Request) (*http.Response, error) {
+	if r.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.Token)
+	}
+	c := r.HTTP
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, &ConnectError{URL: req.URL.String(), Err: err}
+	}
+	return resp, nil
+}
+
+// Fetch reads the active alerts (query: the filters of GET /api/v1/alerts).
+func (r Remote) Fetch(ctx context.Context, query string) ([]Alert, error) {
+	u := strings.TrimSuffix(r.Base, "/") + "/api/v1/alerts"
 	if query != "" {
 		u += "?" + query
 	}
@@ -24,10 +69,7 @@ func Fetch(ctx context.Context, base, token, query string) ([]Alert, error) {
 	if err != nil {
 		return nil, err
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := r.do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -75,19 +117,16 @@ func FormatTable(w io.Writer, alerts []Alert, now time.Time) {
 	tw.Flush()
 }
 
-// AckRemote acknowledges alert id on a running daemon's API.
-func AckRemote(ctx context.Context, base, token string, id uint64, by, comment string) (Alert, error) {
-	u := fmt.Sprintf("%s/api/v1/alerts/%d/ack", strings.TrimSuffix(base, "/"), id)
+// Ack acknowledges alert id.
+func (r Remote) Ack(ctx context.Context, id uint64, by, comment string) (Alert, error) {
+	u := fmt.Sprintf("%s/api/v1/alerts/%d/ack", strings.TrimSuffix(r.Base, "/"), id)
 	body, _ := json.Marshal(map[string]string{"by": by, "comment": comment})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(string(body)))
 	if err != nil {
 		return Alert{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := r.do(req)
 	if err != nil {
 		return Alert{}, err
 	}
@@ -98,4 +137,56 @@ func AckRemote(ctx context.Context, base, token string, id uint64, by, comment s
 	}
 	var a Alert
 	return a, json.Unmarshal(b, &a)
+}
+
+// send makes a JSON request and decodes a 2xx answer into out.
+func (r Remote) send(ctx context.Context, method, path string, in, out any) error {
+	u := strings.TrimSuffix(r.Base, "/") + path
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = strings.NewReader(string(b))
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := r.do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: HTTP %d: %s", method, u, resp.StatusCode, strings.TrimSpace(string(b)))
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("%s %s: %w", method, u, err)
+	}
+	return nil
+}
+
+// AddSilence creates a silence of matchers for d (POST /api/v1/silences).
+func (r Remote) AddSilence(ctx context.Context, matchers string, d time.Duration, author, comment string) (Silence, error) {
+	var s Silence
+	err := r.send(ctx, http.MethodPost, "/api/v1/silences", map[string]string{"matchers": matchers, "for": d.String(), "author": author, "comment": comment}, &s)
+	return s, err
+}
+
+// ExtendSilence moves silence id's end by d (PATCH, "extend").
+func (r Remote) ExtendSilence(ctx context.Context, id int64, d time.Duration, by string) (Silence, error) {
+	var s Silence
+	err := r.send(ctx, http.MethodPatch, fmt.Sprintf("/api/v1/silences/%d", id), map[string]string{"extend": d.String(), "by": by}, &s)
+	return s, err
+}
+
+// LiftSilence deletes silence id.
+func (r Remote) LiftSilence(ctx context.Context, id int64) error {
+	return r.send(ctx, http.MethodDelete, fmt.Sprintf("/api/v1/silences/%d", id), nil, nil)
 }

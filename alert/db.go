@@ -3,10 +3,12 @@
 package alert
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hbmon/hb/alert/match"
@@ -38,6 +40,9 @@ type Silence struct {
 	Schedule  string        `json:"schedule,omitempty"` // cron, UTC (maintenance windows)
 	Duration  time.Duration `json:"duration_ns,omitempty"`
 	CreatedAt time.Time     `json:"created_at"`
+	// UpdatedBy and UpdatedAt: the last change (UpdateSilence), if any.
+	UpdatedBy string    `json:"updated_by,omitempty"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
 
 	sel   match.Selector
 	sched *match.Schedule
@@ -82,7 +87,12 @@ func (s *Silence) Active(now time.Time) bool {
 // Expired reports whether the silence can never be active again.
 func (s *Silence) Expired(now time.Time) bool { return !s.EndsAt.IsZero() && !now.Before(s.EndsAt) }
 
-// AddSilence validates and stores s, returning it with its id.
+// saveTimeout bounds how long an API call waits for its write to be
+// committed (the history store commits about every second).
+const saveTimeout = 30 * time.Second
+
+// AddSilence validates and stores s, returning it with its id once it is
+// committed.
 func (e *Engine) AddSilence(s Silence, now time.Time) (Silence, error) {
 	if s.StartsAt.IsZero() {
 		s.StartsAt = now
@@ -94,18 +104,29 @@ func (e *Engine) AddSilence(s Silence, now time.Time) (Silence, error) {
 	if err := s.Validate(); err != nil {
 		return s, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.db != nil {
-		body, _ := json.Marshal(&s)
-		res, err := e.db.Exec(`INSERT INTO alert_silences(body) VALUES(?)`, string(body))
-		if err != nil {
+		// Not under e.mu: the write waits for the writer's commit.
+		ctx, cancel := context.WithTimeout(context.Background(), saveTimeout)
+		defer cancel()
+		c := s
+		if err := e.db.W.Exec(ctx, func(tx *sql.Tx) error {
+			body, _ := json.Marshal(&c)
+			res, err := tx.Exec(`INSERT INTO alert_silences(body) VALUES(?)`, string(body))
+			if err != nil {
+				return err
+			}
+			c.ID, _ = res.LastInsertId()
+			body, _ = json.Marshal(&c)
+			_, err = tx.Exec(`UPDATE alert_silences SET body = ? WHERE id = ?`, string(body), c.ID)
+			return err
+		}); err != nil {
 			return s, fmt.Errorf("alert: saving silence: %w", err)
 		}
-		s.ID, _ = res.LastInsertId()
-		body, _ = json.Marshal(&s)
-		e.db.Exec(`UPDATE alert_silences SET body = ? WHERE id = ?`, string(body), s.ID)
-	} else {
+		s.ID = c.ID
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.db == nil {
 		s.ID = int64(len(e.silences) + 1)
 		for e.silences[s.ID] != nil {
 			s.ID++
@@ -113,6 +134,61 @@ func (e *Engine) AddSilence(s Silence, now time.Time) (Silence, error) {
 	}
 	c := s
 	e.silences[s.ID] = &c
+	return s, nil
+}
+
+// SilenceUpdate is a change to a silence: the fields not nil replace the
+// silence's.
+type SilenceUpdate struct {
+	EndsAt  *time.Time // a zero time ends a maintenance window never
+	Comment *string
+	By      string // who changes it (UpdatedBy)
+}
+
+// UpdateSilence changes silence id's end or comment (its matchers, start
+// and schedule stay) and stores it; the result must still be a valid
+// silence (a plain silence ends after it starts). Alerts it stops muting
+// are notified at the next tick.
+func (e *Engine) UpdateSilence(id int64, u SilenceUpdate, now time.Time) (Silence, error) {
+	e.mu.Lock()
+	cur := e.silences[id]
+	if cur == nil {
+		e.mu.Unlock()
+		return Silence{}, ErrNotFound
+	}
+	s, old := *cur, *cur
+	e.mu.Unlock()
+	if u.EndsAt != nil {
+		s.EndsAt = u.EndsAt.UTC()
+		if s.EndsAt.Equal(time.Unix(0, 0).UTC()) {
+			s.EndsAt = time.Time{}
+		}
+	}
+	if u.Comment != nil {
+		s.Comment = *u.Comment
+	}
+	s.UpdatedBy, s.UpdatedAt = u.By, now.UTC()
+	if err := s.Validate(); err != nil {
+		return old, err
+	}
+	if e.db != nil {
+		// Not under e.mu: the write waits for the writer's commit.
+		ctx, cancel := context.WithTimeout(context.Background(), saveTimeout)
+		defer cancel()
+		body, _ := json.Marshal(&s)
+		if err := e.db.W.Exec(ctx, func(tx *sql.Tx) error {
+			_, err := tx.Exec(`UPDATE alert_silences SET body = ? WHERE id = ?`, string(body), id)
+			return err
+		}); err != nil {
+			return old, fmt.Errorf("alert: updating silence: %w", err)
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.silences[id] == nil { // deleted meanwhile: stays deleted
+		return Silence{}, ErrNotFound
+	}
+	e.silences[id] = &s
 	return s, nil
 }
 
@@ -138,29 +214,41 @@ func sortSilences(s []Silence) {
 	}
 }
 
-// DeleteSilence removes a silence; muted alerts that are still firing are
-// notified at the next tick.
+// DeleteSilence removes a silence, returning once that is committed;
+// muted alerts that are still firing are notified at the next tick.
 func (e *Engine) DeleteSilence(id int64) error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.silences[id] == nil {
+	found := e.silences[id] != nil
+	e.mu.Unlock()
+	if !found {
 		return ErrNotFound
 	}
-	delete(e.silences, id)
 	if e.db != nil {
-		if _, err := e.db.Exec(`DELETE FROM alert_silences WHERE id = ?`, id); err != nil {
+		// Not under e.mu: the write waits for the writer's commit.
+		ctx, cancel := context.WithTimeout(context.Background(), saveTimeout)
+		defer cancel()
+		if err := e.db.W.Exec(ctx, func(tx *sql.Tx) error {
+			_, err := tx.Exec(`DELETE FROM alert_silences WHERE id = ?`, id)
+			return err
+		}); err != nil {
 			return fmt.Errorf("alert: deleting silence: %w", err)
 		}
 	}
+	e.mu.Lock()
+	delete(e.silences, id)
+	e.mu.Unlock()
 	return nil
 }
 
 // restore loads alerts and silences (called by New).
 func (e *Engine) restore() error {
-	if _, err := e.db.Exec(schema); err != nil {
+	if err := e.db.W.Exec(context.Background(), func(tx *sql.Tx) error {
+		_, err := tx.Exec(schema)
+		return err
+	}); err != nil {
 		return fmt.Errorf("alert: schema: %w", err)
 	}
-	rows, err := e.db.Query(`SELECT key, body FROM alert_state`)
+	rows, err := e.db.Conn.Query(`SELECT key, body FROM alert_state`)
 	if err != nil {
 		return fmt.Errorf("alert: restoring: %w", err)
 	}
@@ -194,7 +282,7 @@ func (e *Engine) restore() error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	srows, err := e.db.Query(`SELECT id, body FROM alert_silences`)
+	srows, err := e.db.Conn.Query(`SELECT id, body FROM alert_silences`)
 	if err != nil {
 		return fmt.Errorf("alert: restoring silences: %w", err)
 	}
@@ -216,15 +304,88 @@ func (e *Engine) restore() error {
 	return srows.Err()
 }
 
-// persist writes changed alerts and deletes dropped ones in one
-// transaction.
-func (e *Engine) persist(dirty []Alert, deleted []string) error {
-	tx, err := e.db.Begin()
-	if err != nil {
-		return err
+// save writes the alerts changed and dropped since the last save, in one
+// transaction queued on the database's writer after the ones queued
+// before it (saveMu keeps collecting and queueing in one order). With wait
+// it returns once that is committed — and with it every save queued
+// earlier — with the error if it failed; without, the caller goes on and
+// a failure is logged. The alerts of a failed write are written again,
+// as they are then, by the next save.
+func (e *Engine) save(wait bool) error {
+	e.saveMu.Lock()
+	return e.saveLocked(wait)
+}
+
+// saveLocked is save with saveMu held; it unlocks it.
+func (e *Engine) saveLocked(wait bool) error {
+	if e.db == nil {
+		e.saveMu.Unlock()
+		return nil
 	}
-	defer tx.Rollback()
+	e.failMu.Lock()
+	retry := e.failed
+	e.failed = nil
+	e.failMu.Unlock()
+	e.mu.Lock()
+	for _, k := range retry {
+		if a := e.alerts[splitKey(k)]; a != nil {
+			a.dirty = true
+		} else {
+			e.deleted = append(e.deleted, k)
+		}
+	}
+	dirty, deleted := e.collectDirty()
+	e.mu.Unlock()
+	if len(dirty) == 0 && len(deleted) == 0 && !wait {
+		e.saveMu.Unlock()
+		return nil
+	}
+	done := make(chan error, 1)
+	finish := func(err error) {
+		if err != nil {
+			keys := deleted
+			for i := range dirty {
+				keys = append(keys, dirty[i].key())
+			}
+			e.failMu.Lock()
+			e.failed = append(e.failed, keys...)
+			e.failMu.Unlock()
+			e.saveErrors.Add(1)
+			e.log.Error("alert: saving alert state", "alerts", len(keys), "err", err)
+		}
+		done <- err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), saveTimeout)
+	defer cancel()
+	err := e.db.W.Queue(ctx, func(tx *sql.Tx) error { return writeAlerts(tx, dirty, deleted) }, finish)
+	e.saveMu.Unlock()
+	if err != nil {
+		finish(err)
+	} else if !wait {
+		return nil
+	} else {
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("alert: saving alert state: %w", err)
+	}
+	return nil
+}
+
+// writeAlerts deletes the dropped alerts, then writes the changed ones
+// (an alert dropped and raised again since the last save is in both, and
+// stays).
+func writeAlerts(tx *sql.Tx, dirty []Alert, deleted []string) error {
 	now := time.Now().UnixNano()
+	for _, k := range deleted {
+		if _, err := tx.Exec(`DELETE FROM alert_state WHERE key = ?`, k); err != nil {
+			return err
+		}
+	}
 	for i := range dirty {
 		body, err := json.Marshal(&dirty[i])
 		if err != nil {
@@ -235,12 +396,16 @@ func (e *Engine) persist(dirty []Alert, deleted []string) error {
 			return err
 		}
 	}
-	for _, k := range deleted {
-		if _, err := tx.Exec(`DELETE FROM alert_state WHERE key = ?`, k); err != nil {
-			return err
-		}
+	return nil
+}
+
+// splitKey is alertKey's inverse.
+func splitKey(k string) akey {
+	p := strings.SplitN(k, "\x00", 4)
+	for len(p) < 4 {
+		p = append(p, "")
 	}
-	return tx.Commit()
+	return akey{p[0], p[1], p[2], p[3]}
 }
 
 // SchemaOnly creates the alert tables in db (for tools that read them).

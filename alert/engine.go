@@ -4,7 +4,6 @@ package alert
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -13,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hbmon/hb/alert/match"
@@ -62,7 +62,7 @@ type Options struct {
 	Channels map[string]*notify.Spec
 	Out      Enqueuer   // nil: notifications are counted and dropped
 	Hosts    HostLabels // nil: no labels
-	DB       *sql.DB    // nil: nothing persists
+	DB       *notify.DB // nil: nothing persists
 	Log      *slog.Logger
 }
 
@@ -161,9 +161,19 @@ type Engine struct {
 	pruned   time.Time // last sweep of checks/hostSt for hosts that are gone
 	out      Enqueuer
 	hosts    HostLabels
-	db       *sql.DB
+	db       *notify.DB
 	log      *slog.Logger
 	stats    engineStats
+
+	// saveMu orders saves: each collects the changed alerts and queues
+	// their write before the next collects. It is taken before mu, and
+	// neither is held while waiting for the writer.
+	saveMu sync.Mutex
+	failMu sync.Mutex // guards failed
+	failed []string   // keys of alerts whose write failed: written again
+
+	saveErrors    atomic.Uint64 // failed writes of alert state
+	enqueueErrors atomic.Uint64 // failed EnqueueAll calls (their messages are lost)
 }
 
 type engineStats struct {
@@ -463,12 +473,17 @@ func (e *Engine) Tick(now time.Time) { e.tickOut(now, false) }
 func (e *Engine) Flush(now time.Time) { e.tickOut(now, true) }
 
 func (e *Engine) tickOut(now time.Time, force bool) {
+	// saveMu from the flush until the save is queued: no save (an
+	// acknowledgement's) takes the alerts the flush marked notified
+	// before their messages are committed (EnqueueAll waits for that), so
+	// a restart never finds an alert marked notified whose message is
+	// missing.
+	e.saveMu.Lock()
 	e.mu.Lock()
 	msgs := e.tick(now)
 	if force && len(e.pending) > 0 {
 		msgs = append(msgs, e.flush(now)...)
 	}
-	dirty, deleted := e.collectDirty()
 	e.mu.Unlock()
 	if len(msgs) > 0 {
 		if e.out == nil {
@@ -476,14 +491,11 @@ func (e *Engine) tickOut(now time.Time, force bool) {
 			e.stats.dropped += uint64(len(msgs))
 			e.mu.Unlock()
 		} else if err := e.out.EnqueueAll(msgs); err != nil {
+			e.enqueueErrors.Add(1)
 			e.log.Error("alert: queueing notifications", "err", err)
 		}
 	}
-	if e.db != nil && (len(dirty) > 0 || len(deleted) > 0) {
-		if err := e.persist(dirty, deleted); err != nil {
-			e.log.Error("alert: saving alert state", "err", err)
-		}
-	}
+	e.saveLocked(force) // waited for only at shutdown
 }
 
 func (e *Engine) tick(now time.Time) []notify.Queued {
@@ -1004,30 +1016,7 @@ func (e *Engine) Summary() Summary {
 	defer e.mu.Unlock()
 	var s Summary
 	for _, a := range e.alerts {
-		if a.Level == OK {
-			continue
-		}
-		s.Total++
-		switch a.Level {
-		case Critical:
-			s.Critical++
-		case Warning:
-			s.Warning++
-		case Unknown:
-			s.Unknown++
-		}
-		if a.Acked {
-			s.Acknowledged++
-		}
-		if a.Held != "" {
-			s.Held++
-		}
-		if a.Muted != "" {
-			s.Muted++
-		}
-		if a.Flapping {
-			s.Flapping++
-		}
+		s.add(a)
 	}
 	return s
 }
@@ -1036,49 +1025,109 @@ func (e *Engine) Summary() Summary {
 var ErrNotFound = errors.New("alert: not found")
 
 // Ack acknowledges the alert with id: re-notification stops until it
-// recovers.
+// recovers. It returns once the acknowledgement is committed (with a
+// database), or the error that kept it from being: it then holds in
+// memory and the next tick writes it again.
 func (e *Engine) Ack(id uint64, by, comment string, now time.Time) (Alert, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	a := e.byID[id]
-	if a == nil {
-		return Alert{}, ErrNotFound
+	var out Alert
+	found := false
+	err := e.acking(func() int {
+		a := e.byID[id]
+		if a == nil {
+			return 0
+		}
+		a.Acked, a.AckedBy, a.AckComment, a.AckedAt, a.dirty = true, by, comment, now.UTC(), true
+		out, found = *a, true
+		return 1
+	})
+	if err == nil && !found {
+		return out, ErrNotFound
 	}
-	a.Acked, a.AckedBy, a.AckComment, a.AckedAt, a.dirty = true, by, comment, now.UTC(), true
-	return *a, nil
+	return out, err
+}
+
+// AckIDs acknowledges the alerts with the given ids (unknown ones are
+// skipped) in one write; it returns how many, once committed.
+func (e *Engine) AckIDs(ids []uint64, by, comment string, now time.Time) (int, error) {
+	n := 0
+	err := e.acking(func() int {
+		for _, id := range ids {
+			if a := e.byID[id]; a != nil {
+				a.Acked, a.AckedBy, a.AckComment, a.AckedAt, a.dirty = true, by, comment, now.UTC(), true
+				n++
+			}
+		}
+		return n
+	})
+	return n, err
 }
 
 // AckWhere acknowledges every firing alert of host (and check, if given);
-// it returns how many.
-func (e *Engine) AckWhere(host, check, by, comment string, now time.Time) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+// it returns how many, once committed.
+func (e *Engine) AckWhere(host, check, by, comment string, now time.Time) (int, error) {
 	n := 0
-	for _, a := range e.alerts {
-		if a.Level != OK && (host == "" || a.Host == host) && (check == "" || a.Check == check) && !a.Acked {
-			a.Acked, a.AckedBy, a.AckComment, a.AckedAt, a.dirty = true, by, comment, now.UTC(), true
-			n++
+	err := e.acking(func() int {
+		for _, a := range e.alerts {
+			if a.Level != OK && (host == "" || a.Host == host) && (check == "" || a.Check == check) && !a.Acked {
+				a.Acked, a.AckedBy, a.AckComment, a.AckedAt, a.dirty = true, by, comment, now.UTC(), true
+				n++
+			}
 		}
-	}
-	return n
+		return n
+	})
+	return n, err
 }
 
-// Run consumes sub until ctx ends or sub closes, ticking every second.
+// acking runs change (under mu; it returns how many alerts it changed)
+// and, if it changed any, saves them and waits for the commit. saveMu is
+// held from the change to the queueing, so no tick's save takes the
+// changed alerts first (that one's commit would not be waited for).
+func (e *Engine) acking(change func() int) error {
+	e.saveMu.Lock()
+	e.mu.Lock()
+	n := change()
+	e.mu.Unlock()
+	if n == 0 || e.db == nil {
+		e.saveMu.Unlock()
+		return nil
+	}
+	return e.saveLocked(true)
+}
+
+// Run consumes sub until ctx ends or sub closes, ticking every second on
+// a goroutine of its own: a tick waits for its notifications' commit (on
+// the history store's writer, up to about a second), and events keep
+// being evaluated meanwhile. At the end it flushes and saves everything.
 func (e *Engine) Run(ctx context.Context, sub *event.Sub) error {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
+	tctx, stop := context.WithCancel(ctx)
+	ticking := make(chan struct{})
+	go func() {
+		defer close(ticking)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-tctx.Done():
+				return
+			case now := <-t.C:
+				e.Tick(now)
+			}
+		}
+	}()
+	defer func() {
+		stop()
+		<-ticking
+		e.Flush(time.Now())
+	}()
 	for {
 		select {
 		case <-ctx.Done():
-			e.Flush(time.Now())
 			return nil
 		case ev, ok := <-sub.C():
 			if !ok {
 				return nil
 			}
 			e.Handle(&ev)
-		case now := <-t.C:
-			e.Tick(now)
 		}
 	}
 }

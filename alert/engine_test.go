@@ -52,6 +52,20 @@ type fixture struct {
 
 func newFixture(t *testing.T, mod func(*config.Alerts), dbPath string) *fixture {
 	t.Helper()
+	var db *notify.DB
+	if dbPath != "" {
+		var err error
+		if db, err = notify.OpenDB(dbPath); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+	}
+	return newFixtureDB(t, mod, db)
+}
+
+// newFixtureDB is newFixture with the engine's database (nil: none).
+func newFixtureDB(t *testing.T, mod func(*config.Alerts), db *notify.DB) *fixture {
+	t.Helper()
 	cfg := config.DefaultAlerts()
 	cfg.GroupWait = config.Duration(2 * time.Second)
 	cfg.Channels = []config.AlertChannel{{Name: "ops", URL: "http://127.0.0.1:1/"}, {Name: "pager", URL: "http://127.0.0.1:1/", MinLevel: "critical"}}
@@ -77,12 +91,7 @@ func newFixture(t *testing.T, mod func(*config.Alerts), dbPath string) *fixture 
 		l, ok := fx.hosts[h]
 		return HostInfo{Labels: l}, ok
 	}}
-	if dbPath != "" {
-		db, err := notify.OpenDB(dbPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
+	if db != nil {
 		o.DB = db
 	}
 	e, err := New(o)
@@ -392,37 +401,46 @@ func TestRoutingUsers(t *testing.T) {
 
 // TestPersistence: alert state survives a restart: a firing alert is not
 // notified again, its recovery still goes to the channels that got it,
-// and silences come back.
+// and silences come back. In both modes: the engine's own writer, and
+// the history store's writer (the daemon's).
 func TestPersistence(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "hb.db")
-	fx := newFixture(t, nil, path)
-	fx.host("web1")
-	fx.host("web2")
-	fx.check("web1", "icmp", obs.KindICMP, state.Down)
-	if _, err := fx.e.AddSilence(Silence{Matchers: "host=web2", EndsAt: fx.now.Add(time.Hour)}, fx.now); err != nil {
-		t.Fatal(err)
-	}
-	fx.advance(3 * time.Second)
-	fx.expect("down", map[string]int{"ops": 1, "pager": 1}, "")
-	id := fx.e.List(Filter{})[0].ID
-	fx.e.Ack(id, "bob", "", fx.now)
-	fx.e.Tick(fx.now)
+	for _, mode := range dbModes {
+		t.Run(mode, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "hb.db")
+			d := openDB(t, path, mode)
+			fx := newFixtureDB(t, nil, d.db)
+			fx.host("web1")
+			fx.host("web2")
+			fx.check("web1", "icmp", obs.KindICMP, state.Down)
+			if _, err := fx.e.AddSilence(Silence{Matchers: "host=web2", EndsAt: fx.now.Add(time.Hour)}, fx.now); err != nil {
+				t.Fatal(err)
+			}
+			fx.advance(3 * time.Second)
+			fx.expect("down", map[string]int{"ops": 1, "pager": 1}, "")
+			id := fx.e.List(Filter{})[0].ID
+			if _, err := fx.e.Ack(id, "bob", "", fx.now); err != nil {
+				t.Fatal(err)
+			}
+			fx.e.Tick(fx.now)
+			d.close() // the store commits what was queued
 
-	fx2 := newFixture(t, nil, path)
-	fx2.hosts, fx2.now = fx.hosts, fx.now
-	l := fx2.e.List(Filter{})
-	if len(l) != 1 || l[0].ID != id || l[0].Level != Critical || !l[0].Acked || len(l[0].Channels) != 2 {
-		t.Fatalf("restored %+v", l)
+			fx2 := newFixtureDB(t, nil, openDB(t, path, mode).db)
+			fx2.hosts, fx2.now = fx.hosts, fx.now
+			l := fx2.e.List(Filter{})
+			if len(l) != 1 || l[0].ID != id || l[0].Level != Critical || !l[0].Acked || len(l[0].Channels) != 2 {
+				t.Fatalf("restored %+v", l)
+			}
+			if s := fx2.e.Silences(fx2.now, false); len(s) != 1 || s[0].Matchers != "host=web2" {
+				t.Errorf("silences %+v", s)
+			}
+			fx2.check("web1", "icmp", obs.KindICMP, state.Down)
+			fx2.advance(2 * time.Hour)
+			fx2.expect("still down after restart", map[string]int{}, "")
+			fx2.check("web1", "icmp", obs.KindICMP, state.Up)
+			fx2.advance(3 * time.Second)
+			fx2.expect("recovery after restart", map[string]int{"ops": 1, "pager": 1}, "RESOLVED")
+		})
 	}
-	if s := fx2.e.Silences(fx2.now, false); len(s) != 1 || s[0].Matchers != "host=web2" {
-		t.Errorf("silences %+v", s)
-	}
-	fx2.check("web1", "icmp", obs.KindICMP, state.Down)
-	fx2.advance(2 * time.Hour)
-	fx2.expect("still down after restart", map[string]int{}, "")
-	fx2.check("web1", "icmp", obs.KindICMP, state.Up)
-	fx2.advance(3 * time.Second)
-	fx2.expect("recovery after restart", map[string]int{"ops": 1, "pager": 1}, "RESOLVED")
 }
 
 // TestReloadKeepsState: a reload with changed thresholds keeps the alert;
@@ -458,19 +476,26 @@ func TestReloadKeepsState(t *testing.T) {
 }
 
 // TestUnannouncedSurvivesRestart: an alert that changed level but was not
-// yet flushed when the daemon stopped is announced after the restart.
+// yet flushed when the daemon stopped is announced after the restart (both
+// modes).
 func TestUnannouncedSurvivesRestart(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "hb.db")
-	fx := newFixture(t, nil, path)
-	fx.host("web1")
-	fx.check("web1", "icmp", obs.KindICMP, state.Down)
-	fx.e.Tick(fx.now) // persisted, but within group_wait: nothing sent
-	fx.expect("before the flush", map[string]int{}, "")
+	for _, mode := range dbModes {
+		t.Run(mode, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "hb.db")
+			d := openDB(t, path, mode)
+			fx := newFixtureDB(t, nil, d.db)
+			fx.host("web1")
+			fx.check("web1", "icmp", obs.KindICMP, state.Down)
+			fx.e.Tick(fx.now) // saved, but within group_wait: nothing sent
+			fx.expect("before the flush", map[string]int{}, "")
+			d.close()
 
-	fx2 := newFixture(t, nil, path)
-	fx2.hosts, fx2.now = fx.hosts, fx.now
-	fx2.advance(3 * time.Second)
-	fx2.expect("after the restart", map[string]int{"ops": 1, "pager": 1}, "web1 icmp is down")
+			fx2 := newFixtureDB(t, nil, openDB(t, path, mode).db)
+			fx2.hosts, fx2.now = fx.hosts, fx.now
+			fx2.advance(3 * time.Second)
+			fx2.expect("after the restart", map[string]int{"ops": 1, "pager": 1}, "web1 icmp is down")
+		})
+	}
 }
 
 // TestPushedMetrics: generic matching on heartbeat metric names, nagios

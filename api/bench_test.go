@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -14,7 +15,9 @@ import (
 	"github.com/valyala/fasthttp"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/rtthist"
 	"github.com/hbmon/hb/state"
 	"github.com/hbmon/hb/wire"
 )
@@ -111,4 +114,70 @@ func BenchmarkHostHandler(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// BenchmarkMetricsProto100k renders /metrics for 100k hosts, each with an
+// icmp check whose RTT histogram (native buckets at schema 3) saw 20 RTTs,
+// in the text format and in the delimited protobuf exposition (the text
+// converted family by family, native buckets added). peak-heap-MB is the
+// highest heap in use during a scrape above the heap before it, sampled
+// every 20 ms.
+func BenchmarkMetricsProto100k(b *testing.B) {
+	const n = 100_000
+	tab := bigTable(b, n)
+	hist := rtthist.New(rtthist.Config{Buckets: config.DefaultRTTBuckets, NativeFactor: 1.1})
+	if err := hist.WriteProto(io.Discard); err != nil { // native buckets count from the first protobuf scrape
+		b.Fatal(err)
+	}
+	for i := range n {
+		name := fmt.Sprintf("host-%06d", i)
+		for j := range 20 {
+			hist.Observe(name, "icmp", obs.KindICMP, time.Duration(100+i%900+j*7)*time.Microsecond)
+		}
+	}
+	srv, _ := New(Config{Now: func() time.Time { return now0 }, Collectors: []io.WriterTo{hist}}, tab, nil, engineStats)
+	for _, tc := range []struct {
+		name  string
+		write func(io.Writer) error
+	}{
+		{"text", func(w io.Writer) error { srv.WriteMetrics(w); return nil }},
+		{"proto", srv.WriteMetricsProto},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			cw := &countWriter{}
+			tc.write(cw) // warm the label memo
+			var peak uint64
+			for b.Loop() {
+				runtime.GC()
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				base, stop, done := ms.HeapInuse, make(chan struct{}), make(chan struct{})
+				go func() {
+					defer close(done)
+					tk := time.NewTicker(20 * time.Millisecond)
+					defer tk.Stop()
+					for {
+						select {
+						case <-stop:
+							return
+						case <-tk.C:
+							var ms runtime.MemStats
+							runtime.ReadMemStats(&ms)
+							if ms.HeapInuse > base {
+								peak = max(peak, ms.HeapInuse-base)
+							}
+						}
+					}
+				}()
+				cw.n = 0
+				if err := tc.write(cw); err != nil {
+					b.Fatal(err)
+				}
+				close(stop)
+				<-done
+			}
+			b.ReportMetric(float64(cw.n)/1e6, "MB/scrape")
+			b.ReportMetric(float64(peak)/1e6, "peak-heap-MB")
+		})
+	}
 }

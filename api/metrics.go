@@ -4,7 +4,9 @@ package api
 
 import (
 	"bufio"
+	"errors"
 	"io"
+	"log"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -169,7 +171,11 @@ func (s *Server) hostFamilies(nowUnix float64) []hostFamily {
 // WriteMetrics writes every metric to w in the Prometheus text format.
 // Each host is read once, so all of one host's series come from the same
 // snapshot.
-func (s *Server) WriteMetrics(w io.Writer) {
+func (s *Server) WriteMetrics(w io.Writer) { s.writeMetrics(w, false) }
+
+// writeMetrics is WriteMetrics, leaving out the NativeWriters if
+// skipNative (WriteMetricsProto has them write protobuf).
+func (s *Server) writeMetrics(w io.Writer, skipNative bool) {
 	v := s.table.View()
 	labels := s.labelsFor(v)
 	now := s.cfg.Now()
@@ -251,13 +257,35 @@ func (s *Server) WriteMetrics(w io.Writer) {
 	writeBuildInfo(w, s.cfg.Version)
 	vm.WriteProcessMetrics(w)
 	for _, c := range s.cfg.Collectors {
+		if _, ok := c.(NativeWriter); ok && skipNative {
+			continue
+		}
 		c.WriteTo(w)
 	}
 }
 
 // metrics streams the exposition: no whole-body buffer, whatever the
-// fleet's size.
+// fleet's size. A scraper that negotiates the delimited protobuf
+// exposition (Prometheus with native histograms on) gets it, converted
+// family by family from the text (WriteMetricsProto), when a Collector
+// serves native buckets; anyone else gets the text format.
 func (s *Server) metrics(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.Set("Vary", "Accept")
+	if s.nativeOn() && promtext.WantsProto(string(ctx.Request.Header.Peek("Accept"))) {
+		ctx.SetContentType(promtext.ProtoContentType)
+		if ctx.IsHead() {
+			return
+		}
+		ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+			// Only a bad text is worth a log line; a failed write is a
+			// scraper gone away.
+			if err := s.WriteMetricsProto(w); errors.Is(err, promtext.ErrText) {
+				log.Printf("api: /metrics in protobuf: %v", err)
+			}
+			w.Flush()
+		})
+		return
+	}
 	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 	if ctx.IsHead() {
 		return
@@ -266,6 +294,50 @@ func (s *Server) metrics(ctx *fasthttp.RequestCtx) {
 		s.WriteMetrics(w)
 		w.Flush()
 	})
+}
+
+// NativeWriter is a Collector that writes its own families in the
+// delimited protobuf exposition, with native histogram buckets
+// (rtthist.Set), instead of having its text converted. Native reports
+// whether it has native buckets at all: without any, the protobuf
+// exposition would carry nothing the text does not, at several times the
+// cost, so /metrics answers in text whatever the Accept header.
+type NativeWriter interface {
+	Native() bool
+	WriteProto(w io.Writer) error
+}
+
+// nativeOn reports whether a Collector serves native buckets.
+func (s *Server) nativeOn() bool {
+	for _, c := range s.cfg.Collectors {
+		if n, ok := c.(NativeWriter); ok && n.Native() {
+			return true
+		}
+	}
+	return false
+}
+
+// WriteMetricsProto writes every family of WriteMetrics in the delimited
+// protobuf exposition: NativeWriters write theirs, and the rest is
+// written as text into a pipe and converted as it comes
+// (promtext.ToProto).
+func (s *Server) WriteMetricsProto(w io.Writer) error {
+	for _, c := range s.cfg.Collectors {
+		if n, ok := c.(NativeWriter); ok {
+			if err := n.WriteProto(w); err != nil {
+				return err
+			}
+		}
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		bw := bufio.NewWriterSize(pw, 64<<10)
+		s.writeMetrics(bw, true)
+		pw.CloseWithError(bw.Flush())
+	}()
+	err := promtext.ToProto(pr, w, nil)
+	pr.CloseWithError(err) // a failed conversion makes the writer's writes fail
+	return err
 }
 
 // writeEngineExtra writes the engine counters added with the monitoring

@@ -21,10 +21,15 @@ type Checks struct {
 	// Prometheus fit.
 	ExportLabels []string  `toml:"export_labels"` // target-file labels added to per-host series
 	RTTBuckets   []float64 `toml:"rtt_buckets"`   // RTT histogram upper bounds, seconds, ascending
-	ProbeRoute   bool      `toml:"probe_route"`   // serve GET /probe?target=…&module=…
-	ProbeOpen    bool      `toml:"probe_open"`    // /probe without the bearer token
-	ProbeLimit   int       `toml:"probe_limit"`   // /probe requests running at once (more get 503)
-	ProbeRate    float64   `toml:"probe_rate"`    // /probe requests per second, burst probe_limit (more get 429); 0: no limit
+	// RTTNativeFactor is the growth factor between adjacent native
+	// histogram buckets, served to scrapers that negotiate the protobuf
+	// exposition (client_golang's NativeHistogramBucketFactor: 1.1 is
+	// schema 3, 8 buckets per octave); 0: no native buckets.
+	RTTNativeFactor float64 `toml:"rtt_native_factor"`
+	ProbeRoute      bool    `toml:"probe_route"` // serve GET /probe?target=…&module=…
+	ProbeOpen       bool    `toml:"probe_open"`  // /probe without the bearer token
+	ProbeLimit      int     `toml:"probe_limit"` // /probe requests running at once (more get 503)
+	ProbeRate       float64 `toml:"probe_rate"`  // /probe requests per second, burst probe_limit (more get 429); 0: no limit
 }
 
 // DefaultRTTBuckets are the RTT histogram's classic buckets: 1-2.5-5 steps
@@ -42,15 +47,16 @@ var DefaultRTTBuckets = []float64{
 // DefaultChecks returns the [checks] defaults.
 func DefaultChecks() Checks {
 	return Checks{
-		Interval:     Duration(10 * time.Second),
-		Timeout:      Duration(5 * time.Second),
-		Concurrency:  256,
-		MaxBodyBytes: 64 << 10,
-		ExportLabels: []string{},
-		RTTBuckets:   slices.Clone(DefaultRTTBuckets),
-		ProbeRoute:   true,
-		ProbeLimit:   16,
-		ProbeRate:    50,
+		Interval:        Duration(10 * time.Second),
+		Timeout:         Duration(5 * time.Second),
+		Concurrency:     256,
+		MaxBodyBytes:    64 << 10,
+		ExportLabels:    []string{},
+		RTTBuckets:      slices.Clone(DefaultRTTBuckets),
+		RTTNativeFactor: 1.1,
+		ProbeRoute:      true,
+		ProbeLimit:      16,
+		ProbeRate:       50,
 	}
 }
 
@@ -94,6 +100,9 @@ func (c *Checks) validate() []error {
 			bad("rtt_buckets", "bounds must be positive and strictly ascending (bound %d is %g)", i+1, b)
 			break
 		}
+	}
+	if f := c.RTTNativeFactor; f != 0 && !(f > 1 && f <= 65536) {
+		bad("rtt_native_factor", "must be 0 (no native histogram) or in (1, 65536], got %g", f)
 	}
 	if c.ProbeRate < 0 || c.ProbeRate > 1e6 {
 		bad("probe_rate", "must be 0 (no limit) to 1000000, got %g", c.ProbeRate)

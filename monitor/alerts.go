@@ -3,8 +3,9 @@
 package monitor
 
 // The alert engine's and the notification outbox's wiring, in one file:
-// open (same SQLite file as the history store, own tables), the event
-// subscription, reload, API routes and metrics, close.
+// open (same SQLite file as the history store, own tables, written through
+// the store's writer), the event subscription, reload, API routes and
+// metrics, close.
 
 import (
 	"context"
@@ -20,53 +21,86 @@ import (
 	"github.com/hbmon/hb/notify"
 )
 
-// alertQueue is the alert engine's event queue: 16,384 events (2 MiB
-// allocated up front; an event evaluates in microseconds, so it covers a
-// 8,000-host outage's two state changes per host arriving at once).
+// alertQueue is the alert engine's event queue: 16,384 events (2.3 MiB
+// allocated up front, 144 bytes an event; an event evaluates in
+// microseconds, so it covers an 8,000-host outage's two state changes per
+// host arriving at once).
 const alertQueue = 1 << 14
 
 type alertWiring struct {
-	db     *sql.DB
-	eng    *alert.Engine
-	ob     *notify.Outbox
-	sub    *event.Sub
-	stop   context.CancelFunc
-	done   chan struct{}
-	obDone chan struct{}
+	db *notify.DB
+	// sessions is the dashboard's sessions database (web.Options.DB): in
+	// the history database, its own connection, writing on its own —
+	// the last writer of that file beside the store's (docs/operations.md).
+	sessions *sql.DB
+	eng      *alert.Engine
+	ob       *notify.Outbox
+	sub      *event.Sub
+	stop     context.CancelFunc
+	done     chan struct{}
+	obDone   chan struct{}
 }
 
-// openAlerts builds the engine and the outbox (after the store, so the
-// database file exists). Without a store (tests) state lives in memory.
+// openAlerts builds the engine and the outbox (after the store: they
+// write their tables in the history database through the store's writer,
+// and close before it). Without a store (tests) state lives in an
+// in-memory database they write themselves.
 func (m *Monitor) openAlerts(c *config.Probe) error {
-	path := fmt.Sprintf("file:hb-alerts-%p?mode=memory&cache=shared", m) // one per monitor
-	if !m.opts.NoStore {
-		p, err := DBPath(c)
+	var db *notify.DB
+	var sessions *sql.DB
+	if m.store != nil {
+		path, err := DBPath(c)
 		if err != nil {
 			return err
 		}
-		path = p
+		if db, err = notify.OpenSharedDB(path, m.store.st); err != nil {
+			return fmt.Errorf("alerts: %w", err)
+		}
+		if c.Web.Enabled {
+			own, err := notify.OpenDB(path)
+			if err != nil {
+				db.Close()
+				return fmt.Errorf("web sessions: %w", err)
+			}
+			sessions = own.Conn
+		}
+	} else {
+		var err error
+		if db, err = notify.OpenDB(fmt.Sprintf("file:hb-alerts-%p?mode=memory&cache=shared", m)); err != nil { // one per monitor
+			return fmt.Errorf("alerts: %w", err)
+		}
+		sessions = db.Conn
 	}
-	db, err := notify.OpenDB(path)
-	if err != nil {
-		return fmt.Errorf("alerts: %w", err)
+	w := &alertWiring{db: db, sessions: sessions}
+	fail := func(err error) error {
+		w.close()
+		return err
 	}
 	chans, err := notify.Build(c.Alerts.Channels, c.Alerts.Outbox.Timeout.D())
 	if err != nil {
-		db.Close()
-		return fmt.Errorf("alerts: %w", err)
+		return fail(fmt.Errorf("alerts: %w", err))
 	}
-	ob, err := notify.NewOutbox(db, notify.OutboxOptions{Config: c.Alerts.Outbox, Channels: chans, Log: m.log})
-	if err != nil {
-		db.Close()
-		return err
+	if w.ob, err = notify.NewOutbox(db, notify.OutboxOptions{Config: c.Alerts.Outbox, Channels: chans, Log: m.log}); err != nil {
+		return fail(err)
 	}
-	eng, err := alert.New(alert.Options{Config: c.Alerts, Users: c.Users, Channels: chans, Out: ob, Hosts: m.hostLabels, DB: db, Log: m.log})
-	if err != nil {
-		db.Close()
-		return fmt.Errorf("alerts: %w", err)
+	if w.eng, err = alert.New(alert.Options{Config: c.Alerts, Users: c.Users, Channels: chans, Out: w.ob, Hosts: m.hostLabels, DB: db, Log: m.log}); err != nil {
+		return fail(fmt.Errorf("alerts: %w", err))
 	}
-	m.alerts = &alertWiring{db: db, eng: eng, ob: ob}
+	writer := "own"
+	if db.Shared {
+		writer = "store"
+	}
+	m.log.Info("alerts", "writer", writer)
+	m.alerts = w
 	return nil
+}
+
+// close closes the databases (the store, the shared writer, stays open).
+func (w *alertWiring) close() {
+	if w.sessions != nil && w.sessions != w.db.Conn {
+		w.sessions.Close()
+	}
+	w.db.Close()
 }
 
 // hostLabels reads a host's labels from the current view.
@@ -156,5 +190,5 @@ func (m *Monitor) closeAlerts() {
 		<-w.obDone
 		w.sub.Close()
 	}
-	w.db.Close()
+	w.close()
 }

@@ -95,8 +95,16 @@ func TestAlertsWiring(t *testing.T) {
 		t.Fatalf("alerts after the reload %+v", as)
 	}
 	var n int
-	if err := m.alerts.db.QueryRow(`SELECT count(*) FROM alert_state`).Scan(&n); err != nil || n != 2 {
+	if err := m.alerts.db.Conn.QueryRow(`SELECT count(*) FROM alert_state`).Scan(&n); err != nil || n != 2 {
 		t.Errorf("alert_state rows %d, %v", n, err)
+	}
+	// Written through the store's writer: the alerts' own connection
+	// cannot write.
+	if !m.alerts.db.Shared || m.alerts.db.W != m.store.st {
+		t.Errorf("alerts write on their own (shared %v)", m.alerts.db.Shared)
+	}
+	if _, err := m.alerts.db.Conn.Exec(`DELETE FROM alert_state`); err == nil || !strings.Contains(err.Error(), "readonly") {
+		t.Errorf("a write on the alerts' connection: %v, want a read-only error", err)
 	}
 	src.emit("gw", "icmp", ok(9))
 	src.emit("c1", "icmp", ok(9))

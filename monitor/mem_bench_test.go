@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -168,7 +169,10 @@ func (s *fleetSource) Run(ctx context.Context, sink obs.Sink) error {
 // per-check rollups, the alert engine, the dashboard and its stream hub,
 // the RTT histograms, the event bus and its subscribers' queues, the API
 // listener: everything Run starts except the prober engine, replaced by a
-// source that answers for the fleet (3 rounds at 50k results/s). Reported
+// source that answers for the fleet (3 rounds at 50k results/s;
+// HB_DAEMONMEM_ROUNDS and HB_DAEMONMEM_RATE change them, e.g. 8 rounds at
+// 10000/s for the daemon's pace at a 10 s interval across a minute's
+// rollups). Reported
 // as bytes/host (live heap after a GC, minus the heap before New) and
 // heap-MB. With HB_HEAPPROFILE_DIR set it writes the profile there
 // (daemon.heap).
@@ -184,7 +188,8 @@ func BenchmarkDaemonMemory(b *testing.B) {
 		cfg.Store.DB = filepath.Join(b.TempDir(), "hb.db")
 		cfg.MaxTargets = n
 		cfg.ResolveEvery = 0
-		src := &fleetSource{keepSource: keepSource{kinds: []obs.Kind{obs.KindICMP}}, rounds: 3, rate: 50000, done: make(chan struct{})}
+		src := &fleetSource{keepSource: keepSource{kinds: []obs.Kind{obs.KindICMP}}, rounds: envInt("HB_DAEMONMEM_ROUNDS", 3),
+			rate: envInt("HB_DAEMONMEM_RATE", 50000), done: make(chan struct{})}
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
@@ -196,9 +201,17 @@ func BenchmarkDaemonMemory(b *testing.B) {
 		runErr := make(chan error, 1)
 		go func() { runErr <- m.Run(ctx) }()
 		<-src.done
-		// Let the writer and the subscribers drain what is queued.
-		for range 100 {
-			if st := m.WriterStats(); st.Applied+st.Rejected+st.Stale >= st.Observed {
+		// Let the writer and the subscribers drain what is queued (queued
+		// events hold their observations and snapshots).
+		for range 600 {
+			busy := false
+			if st := m.WriterStats(); st.Applied+st.Rejected+st.Stale < st.Observed {
+				busy = true
+			}
+			for _, ss := range m.Bus().Stats().Subscribers {
+				busy = busy || ss.Queued > 0
+			}
+			if !busy {
 				break
 			}
 			time.Sleep(50 * time.Millisecond)
@@ -237,6 +250,14 @@ func BenchmarkDaemonMemory(b *testing.B) {
 		b.ReportMetric(float64(hwm)/(1<<20), "peak-rss-MiB")
 		b.ReportMetric(float64(sm[0].Value.Uint64()-sm[1].Value.Uint64())/(1<<20), "go-mapped-MiB")
 	}
+}
+
+// envInt is the integer in environment variable k, or def.
+func envInt(k string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(k)); err == nil && v > 0 {
+		return v
+	}
+	return def
 }
 
 // procStatus is a /proc/self/status field in bytes (0 if unreadable).

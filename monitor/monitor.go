@@ -139,6 +139,7 @@ func New(ctx context.Context, cfg config.Probe, path string, o Options) (_ *Moni
 	if err != nil {
 		return nil, err
 	}
+	m.targets.trimLines()
 	m.table, err = state.New(hostSpecs(m.targets.hosts), &state.Config{
 		FailuresToDown: cfg.FSM.FailuresToDown, SuccessesToUp: cfg.FSM.SuccessesToUp, EWMAAlpha: cfg.FSM.EWMAAlpha,
 	})

@@ -88,22 +88,27 @@ func (m *Monitor) restore(ctx context.Context) {
 // setStoreHosts tells the store the current hosts and checks (start, every
 // reload and registration).
 func (m *Monitor) setStoreHosts(hs []targets.Host) {
-	out := make([]store.Host, len(hs))
-	n := 0
-	for i := range hs {
-		n += len(hs[i].Checks)
-	}
-	specs := make([]obs.CheckSpec, 0, n) // at its size: 100k specs are 10 MB, grown by appending ~50 MB
-	for i, h := range hs {
-		addr := ""
-		if h.Addr.IsValid() {
-			addr = h.Addr.String()
+	// In slices: the store copies what it is handed, and 100k hosts'
+	// records and check specs at once are ~30 MB more at start-up, when
+	// the parsed targets and the new table are in memory too.
+	const chunk = 4096
+	out := make([]store.Host, 0, min(len(hs), chunk))
+	var specs []obs.CheckSpec
+	for len(hs) > 0 {
+		part := hs[:min(len(hs), chunk)]
+		hs = hs[len(part):]
+		out, specs = out[:0], specs[:0]
+		for _, h := range part {
+			addr := ""
+			if h.Addr.IsValid() {
+				addr = h.Addr.String()
+			}
+			out = append(out, store.Host{Name: h.Name, Address: addr, Labels: h.Labels})
+			specs = append(specs, h.Checks...)
 		}
-		out[i] = store.Host{Name: h.Name, Address: addr, Labels: h.Labels}
-		specs = append(specs, h.Checks...)
+		m.store.st.SetHosts(out)
+		m.store.st.SetChecks(specs)
 	}
-	m.store.st.SetHosts(out)
-	m.store.st.SetChecks(specs)
 }
 
 // startStore subscribes the store to the bus.

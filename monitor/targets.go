@@ -53,6 +53,15 @@ func (tl *targetList) trim() {
 	}
 }
 
+// trimLines drops the parsed lines once the hosts are resolved, unless
+// there are hostnames to re-resolve: at 100k lines they are ~25 MB that
+// would otherwise stay until the store has the hosts too.
+func (tl *targetList) trimLines() {
+	if !targets.HasHostnames(tl.lines) {
+		tl.lines = nil
+	}
+}
+
 // loadTargets reads the targets file of c and the command-line targets,
 // resolves and shards them.
 func (m *Monitor) loadTargets(ctx context.Context, c *config.Probe) (*targetList, error) {

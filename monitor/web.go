@@ -57,7 +57,7 @@ func (m *Monitor) openWeb(c *config.Probe) error {
 			Settings: m.settings}
 		if m.alerts != nil {
 			o.Alerts = m.alerts.eng
-			o.DB = m.alerts.db // sessions survive a restart (the history database; memory without a store)
+			o.DB = m.alerts.sessions // sessions survive a restart (the history database; memory without a store)
 		}
 		if m.events != nil {
 			o.Events = m.events
@@ -84,7 +84,7 @@ func (m *Monitor) settings() any {
 	return map[string]any{"file": m.cfgPath, "config": r}
 }
 
-// webQueue is the dashboard hub's queue of state changes: 16,384 (2 MiB
+// webQueue is the dashboard hub's queue of state changes: 16,384 (2.3 MiB
 // allocated up front, as alertQueue); the hub only coalesces them.
 const webQueue = 1 << 14
 

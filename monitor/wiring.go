@@ -143,10 +143,11 @@ func (m *Monitor) collectors(ctx context.Context) []io.WriterTo {
 }
 
 // rttHist is the per-check RTT histograms ([checks] rtt_buckets,
-// export_labels), fed by the bus until ctx ends.
+// rtt_native_factor, export_labels), fed by the bus until ctx ends.
 func (m *Monitor) rttHist(ctx context.Context) io.WriterTo {
 	export := m.cfg.Checks.ExportLabels
 	m.hist = rtthist.New(rtthist.Config{Buckets: m.cfg.Checks.RTTBuckets, ExportLabels: export,
+		NativeFactor: m.cfg.Checks.RTTNativeFactor,
 		Labels: func(host string) []string {
 			h := m.table.View().Lookup(host)
 			vals := make([]string, len(export))

@@ -164,7 +164,7 @@ func (w *writer) apply(gen uint64, id int, o *obs.Observation) {
 	snap := c.Snapshot()
 	x := *o
 	e := event.Event{At: o.At.UTC(), Host: c.Spec.Host, Check: c.Spec.Name, Kind: c.Spec.Kind, Obs: &x, Snap: snap,
-		Old: ch.Old, New: ch.New, HostOld: ch.HostOld, HostNew: ch.HostNew}
+		Old: ch.Old, New: ch.New, HostOld: ch.HostOld, HostNew: ch.HostNew, Gen: gen, ID: id}
 	if wantResult {
 		e.Type = event.Result
 		w.bus.Publish(e)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/store"
 )
 
 func testMessage(host string) *Message {
@@ -98,9 +99,34 @@ func TestWebhookSchema(t *testing.T) {
 	}
 }
 
-func openTestOutbox(t *testing.T, path string, chans map[string]*Spec) (*Outbox, func()) {
+// dbModes are the two ways the outbox's database is written: "own" (a
+// file of its own, OpenDB) and "store" (the history database, through a
+// real store's single writer, as the daemon does).
+var dbModes = []string{"own", "store"}
+
+// openModeDB opens path in mode; close closes the DB, then the store
+// (which commits what was queued).
+func openModeDB(path, mode string) (db *DB, close func(), err error) {
+	if mode == "own" {
+		if db, err = OpenDB(path); err != nil {
+			return nil, nil, err
+		}
+		return db, func() { db.Close() }, nil
+	}
+	st, err := store.Open(path, &store.Options{CommitInterval: 50 * time.Millisecond})
+	if err != nil {
+		return nil, nil, err
+	}
+	if db, err = OpenSharedDB(path, st); err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return db, func() { db.Close(); st.Close() }, nil
+}
+
+func openTestOutbox(t *testing.T, path, mode string, chans map[string]*Spec) (*Outbox, func()) {
 	t.Helper()
-	db, err := OpenDB(path)
+	db, closeDB, err := openModeDB(path, mode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,22 +140,37 @@ func openTestOutbox(t *testing.T, path string, chans map[string]*Spec) (*Outbox,
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { ob.Run(ctx); close(done) }()
-	return ob, func() { cancel(); <-done; db.Close() }
+	return ob, func() { cancel(); <-done; closeDB() }
 }
 
 // TestOutboxRetries: a failing receiver gets the message again with
 // backoff until it accepts; failures are counted and visible.
 func TestOutboxRetries(t *testing.T) {
+	for _, mode := range dbModes {
+		t.Run(mode, func(t *testing.T) { testOutboxRetries(t, mode) })
+	}
+}
+
+func testOutboxRetries(t *testing.T, mode string) {
 	rc := newReceiver(t)
 	rc.status = 503
 	chans := map[string]*Spec{"hook": {Name: "hook", Type: "webhook", Timeout: 5 * time.Second, Channel: &Webhook{URL: rc.srv.URL, Client: http.DefaultClient}}}
-	ob, stop := openTestOutbox(t, filepath.Join(t.TempDir(), "hb.db"), chans)
+	ob, stop := openTestOutbox(t, filepath.Join(t.TempDir(), "hb.db"), mode, chans)
 	defer stop()
 	if err := ob.Enqueue("hook", testMessage("web1")); err != nil {
 		t.Fatal(err)
 	}
 	rc.wait(t, 2)
-	recs, err := ob.List(context.Background(), "pending", 10)
+	var recs []Record
+	var err error
+	deadline := time.Now().Add(10 * time.Second)
+	for { // the failed attempt is recorded once the writer commits it
+		recs, err = ob.List(context.Background(), "pending", 10)
+		if err != nil || len(recs) == 1 && recs[0].Attempts >= 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err != nil || len(recs) != 1 || recs[0].Attempts < 1 || !strings.Contains(recs[0].LastError, "503") {
 		t.Fatalf("pending %+v %v", recs, err)
 	}
@@ -137,7 +178,7 @@ func TestOutboxRetries(t *testing.T) {
 	rc.status = 200
 	rc.mu.Unlock()
 	rc.wait(t, 1)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for {
 		recs, _ = ob.List(context.Background(), "sent", 10)
 		if len(recs) == 1 || time.Now().After(deadline) {
@@ -183,9 +224,15 @@ func TestBackoff(t *testing.T) {
 
 // TestOutboxRateLimit: with rate_limit 1 a second message waits.
 func TestOutboxRateLimit(t *testing.T) {
+	for _, mode := range dbModes {
+		t.Run(mode, func(t *testing.T) { testOutboxRateLimit(t, mode) })
+	}
+}
+
+func testOutboxRateLimit(t *testing.T, mode string) {
 	rc := newReceiver(t)
 	chans := map[string]*Spec{"hook": {Name: "hook", RateLimit: 1, Timeout: 5 * time.Second, Channel: &Webhook{URL: rc.srv.URL, Client: http.DefaultClient}}}
-	ob, stop := openTestOutbox(t, filepath.Join(t.TempDir(), "hb.db"), chans)
+	ob, stop := openTestOutbox(t, filepath.Join(t.TempDir(), "hb.db"), mode, chans)
 	defer stop()
 	ob.Enqueue("hook", testMessage("a"))
 	ob.Enqueue("hook", testMessage("b"))
@@ -209,6 +256,12 @@ func TestOutboxCrash(t *testing.T) {
 		outboxChild()
 		return
 	}
+	for _, mode := range dbModes {
+		t.Run(mode, func(t *testing.T) { testOutboxCrash(t, mode) })
+	}
+}
+
+func testOutboxCrash(t *testing.T, mode string) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "hb.db")
 	hold := make(chan struct{})
@@ -234,7 +287,7 @@ func TestOutboxCrash(t *testing.T) {
 	defer close(hold)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestOutboxCrash$")
-	cmd.Env = append(os.Environ(), "HB_OUTBOX_CHILD=1", "HB_OUTBOX_DB="+path, "HB_OUTBOX_URL="+srv.URL)
+	cmd.Env = append(os.Environ(), "HB_OUTBOX_CHILD=1", "HB_OUTBOX_DB="+path, "HB_OUTBOX_MODE="+mode, "HB_OUTBOX_URL="+srv.URL)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -255,7 +308,7 @@ func TestOutboxCrash(t *testing.T) {
 	mu.Unlock()
 
 	chans := map[string]*Spec{"hook": {Name: "hook", Timeout: 5 * time.Second, Channel: &Webhook{URL: srv.URL, Client: http.DefaultClient}}}
-	ob, stop := openTestOutbox(t, path, chans)
+	ob, stop := openTestOutbox(t, path, mode, chans)
 	defer stop()
 	select {
 	case id2 := <-arrived:
@@ -284,7 +337,7 @@ func TestOutboxCrash(t *testing.T) {
 
 // outboxChild queues one message and delivers until killed.
 func outboxChild() {
-	db, err := OpenDB(os.Getenv("HB_OUTBOX_DB"))
+	db, _, err := openModeDB(os.Getenv("HB_OUTBOX_DB"), os.Getenv("HB_OUTBOX_MODE"))
 	if err != nil {
 		panic(err)
 	}
@@ -524,5 +577,89 @@ func TestShoutrrrHTTPServices(t *testing.T) {
 	}
 	if _, err := NewShoutrrr("nosuch://x", time.Second); err == nil {
 		t.Error("unknown service accepted")
+	}
+}
+
+// TestOutboxRetriesAcrossRestart: a message whose delivery failed is
+// still pending after a clean restart, with its attempts, and the next
+// daemon delivers it with the same id (both modes).
+func TestOutboxRetriesAcrossRestart(t *testing.T) {
+	for _, mode := range dbModes {
+		t.Run(mode, func(t *testing.T) {
+			rc := newReceiver(t)
+			rc.status = 503
+			path := filepath.Join(t.TempDir(), "hb.db")
+			chans := map[string]*Spec{"hook": {Name: "hook", Timeout: 5 * time.Second, Channel: &Webhook{URL: rc.srv.URL, Client: http.DefaultClient}}}
+			ob, stop := openTestOutbox(t, path, mode, chans)
+			if err := ob.Enqueue("hook", testMessage("web1")); err != nil {
+				t.Fatal(err)
+			}
+			rc.wait(t, 1)
+			deadline := time.Now().Add(10 * time.Second)
+			for { // the failed attempt is recorded
+				recs, _ := ob.List(context.Background(), "pending", 10)
+				if len(recs) == 1 && recs[0].Attempts == 1 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("failed attempt not recorded: %+v", recs)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			stop()
+
+			rc.mu.Lock()
+			rc.status = 200
+			rc.mu.Unlock()
+			ob, stop = openTestOutbox(t, path, mode, chans)
+			defer stop()
+			deadline = time.Now().Add(10 * time.Second)
+			var recs []Record
+			for {
+				recs, _ = ob.List(context.Background(), "sent", 10)
+				if len(recs) == 1 || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if len(recs) != 1 || recs[0].Attempts < 2 {
+				t.Fatalf("after the restart: %+v, want one message sent on attempt 2 or later", recs)
+			}
+			rc.mu.Lock()
+			defer rc.mu.Unlock()
+			var first, last Message
+			json.Unmarshal(rc.bodies[0], &first)
+			json.Unmarshal(rc.bodies[len(rc.bodies)-1], &last)
+			if first.ID == "" || first.ID != last.ID {
+				t.Errorf("ids %q then %q", first.ID, last.ID)
+			}
+		})
+	}
+}
+
+// TestSharedOutboxCannotWriteOnItsOwn: in the history database the
+// outbox's connection is read-only; its writes go through the store.
+func TestSharedOutboxCannotWriteOnItsOwn(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hb.db")
+	db, closeDB, err := openModeDB(path, "store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeDB()
+	if !db.Shared {
+		t.Fatal("not shared")
+	}
+	ob, err := NewOutbox(db, OutboxOptions{Config: config.DefaultAlerts().Outbox})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Conn.Exec(`INSERT INTO notify_outbox(channel, created_ns, next_ns, body) VALUES('c', 1, 1, '{}')`); err == nil || !strings.Contains(err.Error(), "readonly") {
+		t.Fatalf("insert on the outbox's own connection: %v, want a read-only error", err)
+	}
+	if err := ob.Enqueue("c", testMessage("web1")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ob.Pending(context.Background()); err != nil || n != 1 {
+		t.Fatalf("pending %d %v, want 1 (committed when Enqueue returned)", n, err)
 	}
 }

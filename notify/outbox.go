@@ -17,28 +17,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	_ "modernc.org/sqlite" // database/sql driver "sqlite"
-
 	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/internal/bucket"
 	"github.com/hbmon/hb/internal/promtext"
-	"github.com/hbmon/hb/internal/sqlitedb"
 )
-
-// OpenDB opens the SQLite database at path for the alert engine and the
-// outbox (the history store's file; these packages keep their own tables).
-func OpenDB(path string) (*sql.DB, error) {
-	db, err := sql.Open("sqlite", sqlitedb.DSN(path))
-	if err != nil {
-		return nil, err
-	}
-	db.SetMaxOpenConns(1) // one writer; SQLite serializes anyway
-	if err := db.Ping(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	return db, nil
-}
 
 const outboxSchema = `
 CREATE TABLE IF NOT EXISTS notify_outbox (
@@ -60,16 +42,26 @@ CREATE INDEX IF NOT EXISTS notify_outbox_due ON notify_outbox(state, next_ns);
 // delivers due messages, marks them sent only after the channel accepted
 // them (so a crash mid-delivery sends again after restart: at least once),
 // and retries failures with exponential backoff until give_up_after.
+//
+// Every write goes through the DB's writer (the history store's in the
+// daemon): Enqueue waits for its commit; a delivery's outcome is queued
+// without holding the channel up, and the message stays in flight (not
+// picked up again) until that write is committed.
 type Outbox struct {
-	db   *sql.DB
+	db   *DB
 	log  *slog.Logger
 	now  func() time.Time
 	wake chan struct{}
 
-	mu       sync.Mutex // guards cfg, chans, inflight
+	// mu guards cfg, chans, inflight, settled. It is never held while
+	// calling the writer: a queued write's completion takes it on the
+	// writer's goroutine.
+	mu       sync.Mutex
 	cfg      config.AlertOutbox
 	chans    map[string]*chanState
-	inflight map[int64]bool
+	inflight map[int64]bool // being delivered, or its outcome not yet committed
+	settled  []int64        // outcomes committed: out of inflight before the next scan
+	outcomes sync.WaitGroup // outcome writes queued, not yet committed
 
 	Keep time.Duration // sent messages are kept this long for the API (default 24h)
 }
@@ -94,8 +86,11 @@ type OutboxOptions struct {
 }
 
 // NewOutbox creates the outbox's table in db if needed.
-func NewOutbox(db *sql.DB, o OutboxOptions) (*Outbox, error) {
-	if _, err := db.Exec(outboxSchema); err != nil {
+func NewOutbox(db *DB, o OutboxOptions) (*Outbox, error) {
+	if err := db.W.Exec(context.Background(), func(tx *sql.Tx) error {
+		_, err := tx.Exec(outboxSchema)
+		return err
+	}); err != nil {
 		return nil, fmt.Errorf("outbox schema: %w", err)
 	}
 	if o.Log == nil {
@@ -158,38 +153,36 @@ type Queued struct {
 	Msg     *Message
 }
 
-// EnqueueAll stores several messages in one transaction.
+// EnqueueAll stores several messages in one transaction, and returns
+// once it is committed.
 func (ob *Outbox) EnqueueAll(qs []Queued) error {
 	if len(qs) == 0 {
 		return nil
 	}
 	now := ob.now().UTC()
-	tx, err := ob.db.Begin()
-	if err != nil {
-		return fmt.Errorf("outbox: %w", err)
-	}
-	defer tx.Rollback()
-	for _, q := range qs {
-		m := q.Msg
-		m.Channel = q.Channel
-		if m.Time.IsZero() {
-			m.Time = now
+	if err := ob.db.W.Exec(context.Background(), func(tx *sql.Tx) error {
+		for _, q := range qs {
+			m := q.Msg
+			m.Channel = q.Channel
+			if m.Time.IsZero() {
+				m.Time = now
+			}
+			res, err := tx.Exec(`INSERT INTO notify_outbox(channel, created_ns, next_ns, body) VALUES(?, ?, ?, '')`, q.Channel, now.UnixNano(), now.UnixNano())
+			if err != nil {
+				return err
+			}
+			id, _ := res.LastInsertId()
+			m.ID = strconv.FormatInt(id, 10)
+			body, err := json.Marshal(m)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(`UPDATE notify_outbox SET body = ? WHERE id = ?`, body, id); err != nil {
+				return err
+			}
 		}
-		res, err := tx.Exec(`INSERT INTO notify_outbox(channel, created_ns, next_ns, body) VALUES(?, ?, ?, '')`, q.Channel, now.UnixNano(), now.UnixNano())
-		if err != nil {
-			return fmt.Errorf("outbox: %w", err)
-		}
-		id, _ := res.LastInsertId()
-		m.ID = strconv.FormatInt(id, 10)
-		body, err := json.Marshal(m)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(`UPDATE notify_outbox SET body = ? WHERE id = ?`, body, id); err != nil {
-			return fmt.Errorf("outbox: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
+		return nil
+	}); err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
 	ob.poke()
@@ -209,17 +202,30 @@ type row struct {
 func (ob *Outbox) Run(ctx context.Context) error {
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		wg.Wait()
+		ob.outcomes.Wait() // committed before the database closes
+	}()
 	busy := map[string]bool{} // channels with a delivery running; guarded by ob.mu
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	lastClean := time.Time{}
 	for {
+		// Only outcomes committed before the scan leave inflight: a
+		// message marked sent after the scan read it still pending is
+		// not sent again.
+		ob.mu.Lock()
+		for _, id := range ob.settled {
+			delete(ob.inflight, id)
+		}
+		ob.settled = ob.settled[:0]
+		ob.mu.Unlock()
 		now := ob.now()
 		rows, err := ob.due(ctx, now)
 		if err != nil && ctx.Err() == nil {
 			ob.log.Warn("outbox: reading due messages", "err", err)
 		}
+		var later []postponed
 		for _, r := range rows {
 			ob.mu.Lock()
 			if busy[r.channel] || ob.inflight[r.id] {
@@ -229,8 +235,8 @@ func (ob *Outbox) Run(ctx context.Context) error {
 			cs := ob.chans[r.channel]
 			if cs != nil && !cs.take(now) {
 				cs.limited.Add(1)
+				later = append(later, postponed{r.id, now.Add(cs.wait(now))})
 				ob.mu.Unlock()
-				ob.postpone(r.id, now.Add(cs.wait(now)))
 				continue
 			}
 			busy[r.channel], ob.inflight[r.id] = true, true
@@ -243,18 +249,28 @@ func (ob *Outbox) Run(ctx context.Context) error {
 			wg.Add(1)
 			go func(r row, cs *chanState) {
 				defer wg.Done()
-				ob.deliver(ctx, r, cs)
+				// The channel is free for its next message once this one
+				// is sent; the message stays in flight until its outcome
+				// is committed, so the next scan does not send it again.
+				ob.deliver(ctx, r, cs, func() {
+					ob.mu.Lock()
+					ob.settled = append(ob.settled, r.id)
+					ob.mu.Unlock()
+					ob.poke()
+				})
 				ob.mu.Lock()
 				delete(busy, r.channel)
-				delete(ob.inflight, r.id)
 				ob.mu.Unlock()
 				<-sem
 				ob.poke()
 			}(r, cs)
 		}
+		if len(later) > 0 {
+			ob.postpone(ctx, later)
+		}
 		if now.Sub(lastClean) > time.Hour {
 			lastClean = now
-			ob.db.Exec(`DELETE FROM notify_outbox WHERE state = 'sent' AND done_ns < ?`, now.Add(-ob.Keep).UnixNano())
+			ob.clean(ctx, now.Add(-ob.Keep))
 		}
 		select {
 		case <-ctx.Done():
@@ -266,7 +282,7 @@ func (ob *Outbox) Run(ctx context.Context) error {
 }
 
 func (ob *Outbox) due(ctx context.Context, now time.Time) ([]row, error) {
-	rs, err := ob.db.QueryContext(ctx, `SELECT id, channel, created_ns, attempts, body FROM notify_outbox
+	rs, err := ob.db.Conn.QueryContext(ctx, `SELECT id, channel, created_ns, attempts, body FROM notify_outbox
 		WHERE state = 'pending' AND next_ns <= ? ORDER BY id LIMIT 256`, now.UnixNano())
 	if err != nil {
 		return nil, err
@@ -283,12 +299,75 @@ func (ob *Outbox) due(ctx context.Context, now time.Time) ([]row, error) {
 	return out, rs.Err()
 }
 
-func (ob *Outbox) postpone(id int64, at time.Time) {
-	ob.db.Exec(`UPDATE notify_outbox SET next_ns = ? WHERE id = ?`, at.UnixNano(), id)
+// postponed is a message the rate limit holds until at.
+type postponed struct {
+	id int64
+	at time.Time
 }
 
-// deliver sends one row and records the outcome.
-func (ob *Outbox) deliver(ctx context.Context, r row, cs *chanState) {
+// postpone moves rate-limited messages' next attempt, in one write, and
+// waits for it so that the next scan does not find them due again.
+func (ob *Outbox) postpone(ctx context.Context, ps []postponed) {
+	if err := ob.db.W.Exec(ctx, func(tx *sql.Tx) error {
+		for _, p := range ps {
+			if _, err := tx.Exec(`UPDATE notify_outbox SET next_ns = ? WHERE id = ?`, p.at.UnixNano(), p.id); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil && ctx.Err() == nil {
+		ob.log.Warn("outbox: postponing rate-limited messages", "n", len(ps), "err", err)
+	}
+}
+
+// clean deletes messages sent before cutoff, in slices of 10,000 rows so
+// that a shared writer gets back to its own commits between them.
+func (ob *Outbox) clean(ctx context.Context, cutoff time.Time) {
+	const slice = 10000
+	for {
+		var n int64
+		if err := ob.db.W.Exec(ctx, func(tx *sql.Tx) error {
+			r, err := tx.Exec(`DELETE FROM notify_outbox WHERE id IN (SELECT id FROM notify_outbox WHERE state = 'sent' AND done_ns < ? LIMIT ?)`, cutoff.UnixNano(), slice)
+			if err != nil {
+				return err
+			}
+			n, _ = r.RowsAffected()
+			return nil
+		}); err != nil {
+			if ctx.Err() == nil {
+				ob.log.Warn("outbox: removing old sent messages", "err", err)
+			}
+			return
+		}
+		if n < slice {
+			return
+		}
+	}
+}
+
+// record queues the write of a delivery's outcome; release runs once it
+// is committed (or failed: the message is then still pending and goes out
+// again, at least once).
+func (ob *Outbox) record(id int64, what string, release func(), q string, args ...any) {
+	ob.outcomes.Add(1)
+	finish := func(err error) {
+		if err != nil {
+			ob.log.Warn("outbox: recording a delivery", "outcome", what, "id", id, "err", err)
+		}
+		release()
+		ob.outcomes.Done()
+	}
+	if err := ob.db.W.Queue(context.Background(), func(tx *sql.Tx) error {
+		_, err := tx.Exec(q, args...)
+		return err
+	}, finish); err != nil {
+		finish(err)
+	}
+}
+
+// deliver sends one row and records the outcome; release runs when the
+// outcome is committed (at once when there is nothing to record).
+func (ob *Outbox) deliver(ctx context.Context, r row, cs *chanState, release func()) {
 	ob.mu.Lock()
 	cfg := ob.cfg
 	ob.mu.Unlock()
@@ -305,13 +384,12 @@ func (ob *Outbox) deliver(ctx context.Context, r row, cs *chanState) {
 	}
 	now := ob.now()
 	if ctx.Err() != nil && err != nil {
+		release()
 		return // shutting down: it stays pending and goes out after restart
 	}
 	if err == nil {
 		cs.sent.Add(1)
-		if _, e := ob.db.Exec(`UPDATE notify_outbox SET state = 'sent', attempts = attempts + 1, last_error = '', done_ns = ? WHERE id = ?`, now.UnixNano(), r.id); e != nil {
-			ob.log.Warn("outbox: marking sent", "id", r.id, "err", e)
-		}
+		ob.record(r.id, "sent", release, `UPDATE notify_outbox SET state = 'sent', attempts = attempts + 1, last_error = '', done_ns = ? WHERE id = ?`, now.UnixNano(), r.id)
 		return
 	}
 	if cs != nil {
@@ -327,12 +405,12 @@ func (ob *Outbox) deliver(ctx context.Context, r row, cs *chanState) {
 			cs.gaveUp.Add(1)
 		}
 		ob.log.Warn("notification failed for good", "channel", r.channel, "id", r.id, "attempts", attempts, "err", msg)
-		ob.db.Exec(`UPDATE notify_outbox SET state = 'failed', attempts = ?, last_error = ?, done_ns = ? WHERE id = ?`, attempts, msg, now.UnixNano(), r.id)
+		ob.record(r.id, "failed", release, `UPDATE notify_outbox SET state = 'failed', attempts = ?, last_error = ?, done_ns = ? WHERE id = ?`, attempts, msg, now.UnixNano(), r.id)
 		return
 	}
 	next := Backoff(cfg.RetryMin.D(), cfg.RetryMax.D(), attempts)
 	ob.log.Info("notification failed, will retry", "channel", r.channel, "id", r.id, "attempt", attempts, "retry_in", next, "err", msg)
-	ob.db.Exec(`UPDATE notify_outbox SET attempts = ?, last_error = ?, next_ns = ? WHERE id = ?`, attempts, msg, now.Add(next).UnixNano(), r.id)
+	ob.record(r.id, "retry", release, `UPDATE notify_outbox SET attempts = ?, last_error = ?, next_ns = ? WHERE id = ?`, attempts, msg, now.Add(next).UnixNano(), r.id)
 }
 
 // Backoff is the wait after the n-th failed attempt (n >= 1): lo doubled
@@ -376,7 +454,7 @@ func (ob *Outbox) List(ctx context.Context, state string, limit int) ([]Record, 
 	}
 	q += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, limit)
-	rs, err := ob.db.QueryContext(ctx, q, args...)
+	rs, err := ob.db.Conn.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -427,7 +505,7 @@ func (ob *Outbox) Stats() []ChannelStats {
 // Pending counts messages waiting for delivery.
 func (ob *Outbox) Pending(ctx context.Context) (int, error) {
 	var n int
-	err := ob.db.QueryRowContext(ctx, `SELECT count(*) FROM notify_outbox WHERE state = 'pending'`).Scan(&n)
+	err := ob.db.Conn.QueryRowContext(ctx, `SELECT count(*) FROM notify_outbox WHERE state = 'pending'`).Scan(&n)
 	return n, err
 }
 

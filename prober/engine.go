@@ -139,8 +139,8 @@ type Config struct {
 	// Jitter moves each firing by up to ±Jitter. Default Interval/20.
 	Jitter time.Duration
 	// Rate limits probes per second over all targets (the global token
-	// bucket, 100 ms deep: a late loop catches up in bursts of up to that
-	// much). 0 (or negative): unlimited, as config's rate = 0; the default
+	// bucket; Run's is one second deep: a loop that was not scheduled for
+	// a while catches up in bursts of up to that much; Once's one batch). 0 (or negative): unlimited, as config's rate = 0; the default
 	// 10,000 is config's.
 	Rate int
 	// Batch is the sendmmsg/recvmmsg batch size. Default 64.

@@ -491,7 +491,7 @@ func (e *Engine) setTargets(ts []Target) {
 			continue
 		}
 		for i, t := 0, c.inf.tail; i < c.inf.busy; i, t = i+1, t+1 {
-			s := &c.inf.slots[t]
+			s := c.inf.at(t)
 			if j, ok := idx[s.addr]; ok {
 				s.target = j
 			} else if s.state == slotPending {
@@ -515,7 +515,14 @@ func (e *Engine) loop(ctx context.Context, ts []Target, o loopOpts, fn func(*Res
 	now := e.clock()
 	seed := binary.LittleEndian.Uint64(e.cfg.Secret[:8])
 	wheel := NewWheel(WheelConfig{Targets: len(ts), Interval: o.interval, Jitter: o.jitter, Spread: o.spread, Limit: o.limit, Seed: seed}, now)
-	pacer := bucket.New(float64(e.cfg.Rate), pacerBurst(e.cfg.Rate, e.cfg.Batch)) // the global --rate bucket, whole batches
+	// The global --rate bucket, whole batches. Run's holds pacerWindow of
+	// tokens; Once's one batch, so that a paced sweep (fping -i) spaces
+	// its probes from the first.
+	burst := e.cfg.Batch
+	if o.limit == 0 {
+		burst = pacerBurst(e.cfg.Rate, e.cfg.Batch)
+	}
+	pacer := bucket.New(float64(e.cfg.Rate), burst)
 	backoff := Backoff{Min: time.Millisecond, Max: 100 * time.Millisecond}
 	var backoffUntil time.Time
 	e.queue = e.queue[:0]
@@ -525,7 +532,8 @@ func (e *Engine) loop(ctx context.Context, ts []Target, o loopOpts, fn func(*Res
 	// timestamps, reads replies on its own schedule rather than on every
 	// one that arrives: see batchLinger.
 	coalesce := o.limit == 0
-	var qsince time.Time // when the oldest probe still queued was queued
+	var qsince time.Time  // when the oldest probe still queued fell due
+	var nextDue time.Time // the wheel's next due time when the loop went to sleep
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil
@@ -544,6 +552,9 @@ func (e *Engine) loop(ctx context.Context, ts []Target, o loopOpts, fn func(*Res
 		due = wheel.Due(now, due[:0])
 		if len(due) > 0 && e.qhead == len(e.queue) {
 			qsince = now
+			if !nextDue.IsZero() && nextDue.Before(now) {
+				qsince = nextDue // slept past it on purpose (below)
+			}
 		}
 		for _, i := range due {
 			e.queue = append(e.queue, int32(i))
@@ -589,7 +600,14 @@ func (e *Engine) loop(ctx context.Context, ts []Target, o loopOpts, fn func(*Res
 		// oldest deadline, a reply, or a wake (cancel, SetTargets, Close).
 		wait := time.Second
 		lingering := coalesce && e.qhead < len(e.queue) && len(e.queue)-e.qhead < e.cfg.Batch
+		nextDue = time.Time{}
 		if t, ok := wheel.Next(); ok && !lingering {
+			nextDue = t
+			if coalesce {
+				// Run sleeps through the first due probe's linger: one
+				// wake-up then collects and sends what fell due meanwhile.
+				t = t.Add(batchLinger)
+			}
 			wait = min(wait, t.Sub(now))
 		}
 		if e.qhead < len(e.queue) {
@@ -649,13 +667,15 @@ func (e *Engine) kernelRx() bool {
 	return true
 }
 
-// pacerWindow is how much sending time the rate bucket holds: a loop that
-// wakes late (a loaded machine, a long batch of replies) catches up on the
-// probes it owes, up to this much of them, instead of losing the tokens
-// earned while the bucket was full. One batch of tokens alone (6.4 ms at
-// 10,000/s) made every late wake-up a loss: the daemon sent 6,381 of the
-// 10,000 probes/s that 100k targets every 10 s need at that rate.
-const pacerWindow = 100 * time.Millisecond
+// pacerWindow is how much sending time Run's rate bucket holds: a loop that
+// wakes late or is not scheduled for a while (a loaded machine, the GC,
+// the store's minute write) catches up on the probes it owes, up to this
+// much of them, instead of losing the tokens earned while the bucket was
+// full. With one batch of tokens (6.4 ms at 10,000/s) the daemon sent
+// 6,381 of the 10,000 probes/s that 100k targets every 10 s need at that
+// rate on a loaded machine; with 100 ms, 13,594 of the 16,667 that 1M
+// targets every minute need.
+const pacerWindow = time.Second
 
 // pacerBurst is the rate bucket's depth: pacerWindow of probes at rate,
 // at least one batch.
@@ -679,7 +699,7 @@ func (e *Engine) nextDeadline() (int64, bool) {
 			continue
 		}
 		for i, t := 0, c.inf.tail; i < c.inf.busy; i, t = i+1, t+1 {
-			if s := &c.inf.slots[t]; s.state == slotPending {
+			if s := c.inf.at(t); s.state == slotPending {
 				if d := s.deadline + c.hold(); !ok || d < best {
 					best, ok = d, true
 				}
@@ -774,7 +794,7 @@ func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
 			w := wireTime(txUser, seq)
 			ck := wire.Cookie(&e.cfg.Secret, t.addr, e.id, seq, w)
 			patchProbe(c.tx[k], c.kind, seq, ck, w, e.tokenFor(now, t.addr))
-			s := &c.inf.slots[seq]
+			s := c.inf.at(seq)
 			*s = slot{addr: t.addr, cookie: ck, txWire: w, txUser: txUser, deadline: mono + int64(e.timeout), target: ti, state: slotPending, legacy: t.legacy}
 		}
 		off := 0
@@ -800,7 +820,7 @@ func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
 				break
 			}
 			// A hard error for message off: report it, go on with the rest.
-			s := &c.inf.slots[c.txSeq[off]]
+			s := c.inf.at(c.txSeq[off])
 			s.state = slotAnswered
 			e.stats.sendErrors.Add(1)
 			r := e.newResult(s, c.txSeq[off])
@@ -885,16 +905,16 @@ func (e *Engine) txStamp(c *conn, b []byte, cm cmsgInfo) {
 		if c.kind == kindUDP {
 			seq = uint16(w)
 		}
-		if s := &c.inf.slots[seq]; s.cookie != ck || s.txWire != w {
+		if s := c.inf.at(seq); s.cookie != ck || s.txWire != w {
 			return
 		}
 	} else {
 		if c.inf.ids-cm.err.data > 1<<15 {
 			return // too old to trust the key ring
 		}
-		seq = c.inf.tskey[uint16(cm.err.data)]
+		seq = c.inf.key(cm.err.data)
 	}
-	s := &c.inf.slots[seq]
+	s := c.inf.at(seq)
 	if s.txKern == 0 && (s.state == slotPending || s.state == slotAnswered) && cm.ts >= s.txUser-int64(time.Millisecond) {
 		s.txKern = cm.ts
 		e.stats.txStamps.Add(1)
@@ -922,7 +942,7 @@ func (e *Engine) queuedICMPError(c *conn, b []byte, cm cmsgInfo, fn func(*Result
 		}
 		seq = uint16(w)
 	}
-	s := &c.inf.slots[seq]
+	s := c.inf.at(seq)
 	// The queued error does not name the destination; the cookie binds it.
 	s2, v := c.inf.match(seq, s.addr, ck, w, ok)
 	e.finishError(c, s2, seq, v, cm.err.typ, cm.err.code, cm.err.offender, fn)

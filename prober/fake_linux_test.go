@@ -45,8 +45,9 @@ type fakeNet struct {
 	socks     [2]*fakeSock
 	wakeCh    chan struct{}
 	// virt, when set, runs the engine in fake time (see virtual).
-	virt *virtClock
-	naps int // waits that did not watch the sockets
+	virt   *virtClock
+	naps   int // waits that did not watch the sockets
+	sleeps int // waits and naps
 }
 
 // virtClock is the fake network's virtual time: the engine's clock reads
@@ -62,6 +63,11 @@ type virtClock struct {
 	cancel    func()
 	sentAt    []time.Duration // per message sent: fake time since start
 	start     time.Time
+	// stall adds to every stallEvery-th wait: the process not scheduled
+	// for a while (a loaded machine, a long GC or store write).
+	stall      time.Duration
+	stallEvery int
+	waits      int
 }
 
 // virtual switches n (and e, built by n.engine) to fake time from e's
@@ -125,6 +131,7 @@ func (n *fakeNet) nap(d time.Duration) error {
 
 func (n *fakeNet) sleep(d time.Duration, socks bool) error {
 	n.mu.Lock()
+	n.sleeps++
 	ready := false
 	for _, s := range n.socks {
 		ready = ready || len(s.rx) > 0 || len(s.eq) > 0
@@ -136,6 +143,9 @@ func (n *fakeNet) sleep(d time.Duration, socks bool) error {
 	if v := n.virt; v != nil {
 		n.mu.Lock()
 		v.now = v.now.Add(max(d, time.Microsecond) + v.oversleep) // a wait costs at least a syscall
+		if v.waits++; v.stallEvery > 0 && v.waits%v.stallEvery == 0 {
+			v.now = v.now.Add(v.stall)
+		}
 		done := !v.now.Before(v.until)
 		n.mu.Unlock()
 		if done {

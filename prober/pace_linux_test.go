@@ -25,26 +25,30 @@ func TestRunPace(t *testing.T) {
 		interval  time.Duration
 		rate      int
 		oversleep time.Duration
-		want      float64 // probes/s
+		stall     time.Duration // every 150th wait, on top of oversleep
+		want      float64       // probes/s
 	}{
 		// 100k targets @10s at the default rate, scaled down tenfold.
-		{10000, time.Second, 10000, 2 * time.Millisecond, 10000},
-		{10000, time.Second, 10000, 0, 10000},
+		{10000, time.Second, 10000, 2 * time.Millisecond, 0, 10000},
+		{10000, time.Second, 10000, 0, 0, 10000},
 		// 1M targets @60s at rate 20,000, scaled down.
-		{16667, time.Second, 20000, 3 * time.Millisecond, 16667},
+		{16667, time.Second, 20000, 3 * time.Millisecond, 0, 16667},
+		// The process not scheduled for 300 ms now and then.
+		{16667, time.Second, 20000, time.Millisecond, 300 * time.Millisecond, 16667},
 		// Unlimited rate.
-		{5000, time.Second, -1, 5 * time.Millisecond, 5000},
+		{5000, time.Second, -1, 5 * time.Millisecond, 0, 5000},
 		// More than the rate allows: the rate holds.
-		{20000, time.Second, 8000, 2 * time.Millisecond, 8000},
+		{20000, time.Second, 8000, 2 * time.Millisecond, 0, 8000},
 	}
 	for _, c := range cases {
-		t.Run(fmt.Sprintf("n=%d,rate=%d,oversleep=%v", c.targets, c.rate, c.oversleep), func(t *testing.T) {
+		t.Run(fmt.Sprintf("n=%d,rate=%d,oversleep=%v,stall=%v", c.targets, c.rate, c.oversleep, c.stall), func(t *testing.T) {
 			n := newFakeNet()
 			e := n.engine(Config{Interval: c.interval, Rate: c.rate, Batch: 64, Timeout: 500 * time.Millisecond})
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			const run = 6 * time.Second
 			n.virtual(e, run, c.oversleep, time.Microsecond, cancel)
+			n.virt.stall, n.virt.stallEvery = c.stall, 150
 			e.SetTargets(fakeTargets(c.targets, 0))
 			results := 0
 			if err := e.Run(ctx, func(*Result) { results++ }); err != nil {
@@ -59,7 +63,7 @@ func TestRunPace(t *testing.T) {
 				}
 			}
 			got := float64(sent) / (to - from).Seconds()
-			t.Logf("sent %.0f probes/s of fake time (want %.0f), %d results, %d sendmmsg calls", got, c.want, results, n.calls)
+			t.Logf("sent %.0f probes/s of fake time (want %.0f), %d results, %d sendmmsg calls, %d sleeps", got, c.want, results, n.calls, n.sleeps)
 			if got < 0.98*c.want || got > 1.02*c.want {
 				t.Errorf("sent %.0f probes/s, want %.0f ±2%%", got, c.want)
 			}
@@ -68,9 +72,41 @@ func TestRunPace(t *testing.T) {
 			if per := float64(len(n.virt.sentAt)) / float64(n.calls); per < 32 {
 				t.Errorf("%.1f probes per sendmmsg, want at least half a batch (32)", per)
 			}
+			// About one wake-up per linger: the first due probe's linger is
+			// slept through, not woken for and then waited out.
+			if max := int(1.5 * float64(run/batchLinger)); n.sleeps > max {
+				t.Errorf("%d wake-ups in %v, want at most %d", n.sleeps, run, max)
+			}
 			if n.naps == 0 {
 				t.Error("the loop never slept without watching its sockets (kernel-stamped replies can wait for the next batch)")
 			}
 		})
+	}
+}
+
+// TestOncePaceFromFirst: a paced one-shot sweep (fping -i 10 is rate 100,
+// batch 1) spaces its probes from the first; only the daemon's loop may
+// burst to catch up.
+func TestOncePaceFromFirst(t *testing.T) {
+	n := newFakeNet()
+	e := n.engine(Config{Rate: 100, Batch: 1, Timeout: 200 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n.virtual(e, time.Hour, 0, time.Microsecond, cancel)
+	sums, err := e.Once(ctx, fakeTargets(200, 0), OnceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(n.virt.sentAt) != 200 || sums[199].Sent != 1 {
+		t.Fatalf("sent %d probes, want 200", len(n.virt.sentAt))
+	}
+	early := 0
+	for _, at := range n.virt.sentAt {
+		if at < 500*time.Millisecond {
+			early++
+		}
+	}
+	if early > 51 {
+		t.Errorf("%d probes in the first 500 ms at rate 100, want at most 51", early)
 	}
 }

@@ -359,19 +359,6 @@ func (l *EventLog) Query(ctx context.Context, f EventFilter) ([]Event, error) {
 	return out, rows.Err()
 }
 
-// ParseTime reads a filter time: unix seconds (fractions allowed) or
-// RFC 3339.
-func ParseTime(s string) (time.Time, error) {
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		return time.Unix(0, int64(f*1e9)).UTC(), nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("want unix seconds or RFC 3339, got %q", s)
-	}
-	return t.UTC(), nil
-}
-
 // filterFromArgs reads a filter from query arguments; source names the
 // argument holding the source (watchtower: service).
 func filterFromArgs(a *fasthttp.Args, source string) (EventFilter, error) {
@@ -379,12 +366,12 @@ func filterFromArgs(a *fasthttp.Args, source string) (EventFilter, error) {
 	var err error
 	f.Source = string(a.Peek(source))
 	if v := a.Peek("from"); len(v) > 0 {
-		if f.From, err = ParseTime(string(v)); err != nil {
+		if f.From, err = api.ParseTime(string(v)); err != nil {
 			return f, fmt.Errorf("from: %w", err)
 		}
 	}
 	if v := a.Peek("to"); len(v) > 0 {
-		if f.To, err = ParseTime(string(v)); err != nil {
+		if f.To, err = api.ParseTime(string(v)); err != nil {
 			return f, fmt.Errorf("to: %w", err)
 		}
 	}

@@ -19,8 +19,11 @@ import (
 	"github.com/hbmon/hb/obs"
 )
 
-// Name is the histogram's metric name.
-const Name = "hb_check_rtt_seconds"
+// Name is the histogram's metric name, Help its # HELP text.
+const (
+	Name = "hb_check_rtt_seconds"
+	Help = "RTT of successful results per check (ICMP echo, UDP, TCP connect, HTTP first byte, heartbeat)."
+)
 
 // LabelFunc returns the values of the exported labels (in the order of
 // Config.ExportLabels) for host; "" for a label the host lacks.
@@ -31,6 +34,11 @@ type Config struct {
 	Buckets      []float64 // upper bounds, seconds, strictly ascending
 	ExportLabels []string  // target-file label names added to every series
 	Labels       LabelFunc // values of ExportLabels per host; nil: all ""
+
+	// NativeFactor is the growth factor between adjacent native buckets
+	// (client_golang's NativeHistogramBucketFactor; SchemaForFactor); 0
+	// or less than or equal to 1: no native buckets (native.go).
+	NativeFactor float64
 }
 
 // Set is the histograms of all checks.
@@ -38,6 +46,11 @@ type Set struct {
 	bounds []float64
 	export []string
 	labels LabelFunc
+	schema int32 // native schema; noNative: off
+	// nativeOn is set by the first WriteProto (a scraper negotiated the
+	// protobuf exposition): native buckets are counted from then on, so a
+	// daemon nobody scrapes that way keeps none (~86 bytes a check).
+	nativeOn atomic.Bool
 
 	mu     sync.RWMutex // guards series (the map) and the move of a series' counts to dense
 	series map[key]*series
@@ -52,20 +65,22 @@ type key struct{ host, check string }
 //
 // A check's RTTs mostly fall in a few adjacent buckets, so a series
 // starts with a window of window counts, buckets lo..lo+window-1, kept in
-// the series itself (64 bytes in all instead of 8 per bucket plus a slice
+// the series itself (56 bytes in all instead of 8 per bucket plus a slice
 // and a label string per check: 100k checks are ~35 MB less). The first
-// RTT outside the window moves the counts into a full array (dense),
-// which from then on is the only one written. Counts are updated
+// RTT outside the window, or a window count that would pass 2^32−1,
+// moves the counts into a full array (dense, 64-bit counts), which from
+// then on is the only one written. Counts are updated
 // atomically under Set.mu read-locked; the move takes Set.mu write-locked,
 // so no increment is lost, and a reader sees either the window (frozen
 // once dense is set) or dense.
 type series struct {
 	kind    obs.Kind
-	lo      uint8                       // first bucket of the window
+	lo      atomic.Uint32               // first bucket of the window (set while it is empty; WriteTo reads it unlocked)
 	last    atomic.Pointer[lastMetrics] // tcp/http: the latest result's phases, status, certificate
 	dense   atomic.Pointer[[]atomic.Uint64]
 	sumBits atomic.Uint64 // float64 sum, seconds
-	win     [window]atomic.Uint64
+	win     [window]atomic.Uint32
+	nat     atomic.Pointer[natBuckets] // native buckets (native.go); nil until an RTT
 }
 
 // window is how many buckets a series counts before it needs all of them.
@@ -73,7 +88,11 @@ const window = 4
 
 // New returns an empty Set.
 func New(c Config) *Set {
-	return &Set{bounds: slices.Clone(c.Buckets), export: slices.Clone(c.ExportLabels), labels: c.Labels, series: map[key]*series{}}
+	schema := int32(noNative)
+	if c.NativeFactor > 1 {
+		schema = SchemaForFactor(c.NativeFactor)
+	}
+	return &Set{bounds: slices.Clone(c.Buckets), export: slices.Clone(c.ExportLabels), labels: c.Labels, schema: schema, series: map[key]*series{}}
 }
 
 // lastMetrics are the figures of a tcp/http check's latest result.
@@ -141,34 +160,53 @@ func (s *Set) get(host, name string, k obs.Kind) *series {
 
 // Observe records one RTT for check (host, name) of kind k.
 func (s *Set) Observe(host, name string, k obs.Kind, rtt time.Duration) {
+	s.observe(nil, host, name, k, rtt)
+}
+
+// observe is Observe into sr, the check's series when the caller knows it
+// (nil: looked up by name). It returns the series (nil if rtt was dropped).
+func (s *Set) observe(sr *series, host, name string, k obs.Kind, rtt time.Duration) *series {
 	if rtt <= 0 {
 		s.dropped.Add(1)
-		return
+		return nil
 	}
 	v := rtt.Seconds()
 	b := sort.SearchFloat64s(s.bounds, v)
+	native := s.schema != noNative && s.nativeOn.Load()
+	var ni int32
+	if native {
+		ni = NativeIndex(v, s.schema)
+	}
 	kk := key{host, name}
 	s.mu.RLock()
-	sr := s.series[kk]
-	if sr == nil || !sr.add(b) {
-		s.mu.RUnlock()
+	if sr == nil {
+		sr = s.series[kk]
+	}
+	okC := sr != nil && sr.add(b)
+	okN := !native || (okC && sr.addNative(ni))
+	s.mu.RUnlock()
+	if !okC || !okN {
 		s.mu.Lock()
-		if sr = s.series[kk]; sr == nil {
-			sr = &series{kind: k}
-			s.series[kk] = sr
+		if sr == nil {
+			if sr = s.series[kk]; sr == nil {
+				sr = &series{kind: k}
+				s.series[kk] = sr
+			}
 		}
-		if !sr.add(b) {
+		if !okC && !sr.add(b) {
 			if sr.empty() {
 				// Made by ObserveMetrics, never counted: place the window.
-				sr.lo = uint8(max(0, min(b-1, len(s.bounds)+1-window)))
+				sr.lo.Store(uint32(max(0, min(b-1, len(s.bounds)+1-window))))
 			} else {
 				sr.toDense(len(s.bounds) + 1)
 			}
 			sr.add(b)
 		}
+		if !okN && !sr.addNative(ni) {
+			sr.growNative(ni)
+			sr.addNative(ni)
+		}
 		s.mu.Unlock()
-	} else {
-		s.mu.RUnlock()
 	}
 	for {
 		old := sr.sumBits.Load()
@@ -176,6 +214,7 @@ func (s *Set) Observe(host, name string, k obs.Kind, rtt time.Duration) {
 			break
 		}
 	}
+	return sr
 }
 
 // add counts one RTT in bucket b, or returns false when b is outside the
@@ -185,14 +224,21 @@ func (sr *series) add(b int) bool {
 		(*d)[b].Add(1)
 		return true
 	}
-	i := b - int(sr.lo)
+	i := b - int(sr.lo.Load())
 	// A series made by ObserveMetrics has an empty window that may
 	// still be placed.
 	if i < 0 || i >= window {
 		return false
 	}
-	sr.win[i].Add(1)
-	return true
+	for w := &sr.win[i]; ; {
+		n := w.Load()
+		if n == math.MaxUint32 {
+			return false // full: the caller moves the counts to dense
+		}
+		if w.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
 }
 
 // empty reports whether the window has never counted. Set.mu held (write).
@@ -213,8 +259,8 @@ func (sr *series) toDense(n int) {
 	}
 	d := make([]atomic.Uint64, n)
 	for i := range sr.win {
-		if j := int(sr.lo) + i; j < n {
-			d[j].Store(sr.win[i].Load())
+		if j := int(sr.lo.Load()) + i; j < n {
+			d[j].Store(uint64(sr.win[i].Load()))
 		}
 	}
 	sr.dense.Store(&d)
@@ -228,10 +274,11 @@ func (sr *series) counts(dst []uint64, n int) []uint64 {
 		}
 		return dst
 	}
+	lo := int(sr.lo.Load())
 	for i := range n {
 		var c uint64
-		if j := i - int(sr.lo); j >= 0 && j < window {
-			c = sr.win[j].Load()
+		if j := i - lo; j >= 0 && j < window {
+			c = uint64(sr.win[j].Load())
 		}
 		dst = append(dst, c)
 	}
@@ -284,6 +331,7 @@ func (s *Set) labelString(host, check string, k obs.Kind) string {
 // Run observes the RTT of every successful Result event from sub until
 // ctx ends or sub is closed.
 func (s *Set) Run(ctx context.Context, sub *event.Sub) error {
+	var ids event.IDCache[series] // each result's series without a map lookup
 	for {
 		select {
 		case <-ctx.Done():
@@ -296,7 +344,11 @@ func (s *Set) Run(ctx context.Context, sub *event.Sub) error {
 				continue
 			}
 			if e.Obs.Outcome == obs.OK {
-				s.Observe(e.Host, e.Check, e.Kind, e.Obs.RTT)
+				if sr := ids.Get(&e); sr != nil {
+					s.observe(sr, e.Host, e.Check, e.Kind, e.Obs.RTT)
+				} else if sr = s.observe(nil, e.Host, e.Check, e.Kind, e.Obs.RTT); sr != nil {
+					ids.Put(&e, sr)
+				}
 			}
 			if (e.Kind == obs.KindTCP || e.Kind == obs.KindHTTP) && len(e.Obs.Metrics) > 0 {
 				s.ObserveMetrics(e.Host, e.Check, e.Kind, e.Obs.Metrics)
@@ -315,18 +367,26 @@ func (s *Set) Len() int {
 // WriteTo writes the histogram family in the Prometheus text format:
 // cumulative _bucket lines ending in le="+Inf", then _sum and _count,
 // per series, series sorted by labels. It implements io.WriterTo.
-func (s *Set) WriteTo(w io.Writer) (int64, error) {
+func (s *Set) WriteTo(w io.Writer) (int64, error) { return s.writeText(w, true) }
+
+// writeText writes the families in the text format, the histogram only
+// if hist (WriteProto encodes it directly).
+func (s *Set) writeText(w io.Writer, hist bool) (int64, error) {
 	// Labels are made here, per scrape, rather than kept per series.
 	type entry struct {
 		labels string
 		sr     *series
+		k      key
 	}
 	s.mu.RLock()
 	all := make([]entry, 0, len(s.series))
 	for k, sr := range s.series {
-		all = append(all, entry{s.labelString(k.host, k.check, sr.kind), sr})
+		all = append(all, entry{sr: sr, k: k})
 	}
 	s.mu.RUnlock()
+	for i := range all { // outside the lock: Observe may add series meanwhile
+		all[i].labels = s.labelString(all[i].k.host, all[i].k.check, all[i].sr.kind)
+	}
 	sort.Slice(all, func(i, j int) bool { return all[i].labels < all[j].labels })
 	les := make([]string, len(s.bounds)+1)
 	for i, b := range s.bounds {
@@ -343,8 +403,13 @@ func (s *Set) WriteTo(w io.Writer) (int64, error) {
 		buf = buf[:0]
 		return err
 	}
-	buf = append(buf, "# HELP "+Name+" RTT of successful results per check (ICMP echo, UDP, TCP connect, HTTP first byte, heartbeat).\n# TYPE "+Name+" histogram\n"...)
-	for _, ls := range all {
+	histAll := all
+	if hist {
+		buf = append(buf, "# HELP "+Name+" "+Help+"\n# TYPE "+Name+" histogram\n"...)
+	} else {
+		histAll = nil
+	}
+	for _, ls := range histAll {
 		labels, sr := ls.labels, ls.sr
 		// Read the buckets first and derive count from them, so the
 		// exposition is consistent even while Observe runs.

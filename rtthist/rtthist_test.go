@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"sort"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -346,4 +348,73 @@ func BenchmarkMemoryPerSeries(b *testing.B) {
 		runtime.KeepAlive(s)
 	}
 	b.ReportMetric(per, "bytes/series")
+}
+
+// TestRunAcrossReload: Run caches each result's series by the event's
+// table generation and check index; after a reload the same index names
+// another check, and its RTTs must land in that check's series.
+func TestRunAcrossReload(t *testing.T) {
+	bus := &event.Bus{}
+	sub := bus.Subscribe("rtthist", 1024, event.Result)
+	s := New(Config{Buckets: config.DefaultRTTBuckets})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, sub) }()
+	res := func(gen uint64, id int, host string, rtt time.Duration) {
+		bus.Publish(event.Event{Type: event.Result, Host: host, Check: "icmp", Kind: obs.KindICMP,
+			Obs: &obs.Observation{Outcome: obs.OK, RTT: rtt}, Gen: gen, ID: id})
+	}
+	res(1, 0, "a", time.Millisecond)
+	res(1, 1, "b", time.Millisecond)
+	res(1, 0, "a", time.Millisecond)
+	// Reload: "a" removed, "b" is now id 0, "c" id 1.
+	res(2, 0, "b", time.Millisecond)
+	res(2, 1, "c", time.Millisecond)
+	res(2, 0, "b", time.Millisecond)
+	want := map[string]uint64{"a": 2, "b": 3, "c": 1}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := map[string]uint64{}
+		if mf := parse(t, s)[Name]; mf != nil {
+			for _, m := range mf.Metric {
+				got[labelsOf(m)["host"]] = m.GetHistogram().GetSampleCount()
+			}
+		}
+		if fmt.Sprint(got) == fmt.Sprint(want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("samples per host %v, want %v", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}
+
+// TestWindowFull: a window count at 2^32−1 moves the series' counts to
+// the dense array (64-bit) instead of wrapping, and nothing is lost; a
+// series is 56 bytes.
+func TestWindowFull(t *testing.T) {
+	if n := unsafe.Sizeof(series{}); n > 56 {
+		t.Errorf("series is %d bytes, want at most 56", n)
+	}
+	s := New(Config{Buckets: config.DefaultRTTBuckets})
+	s.Observe("h", "icmp", obs.KindICMP, time.Millisecond)
+	sr := s.series[key{"h", "icmp"}]
+	b := sort.SearchFloat64s(config.DefaultRTTBuckets, 0.001)
+	i := b - int(sr.lo.Load())
+	sr.win[i].Store(math.MaxUint32 - 1)
+	s.Observe("h", "icmp", obs.KindICMP, time.Millisecond) // reaches 2^32−1 in the window
+	if sr.dense.Load() != nil {
+		t.Fatal("moved to dense before the window count was full")
+	}
+	s.Observe("h", "icmp", obs.KindICMP, time.Millisecond) // would wrap
+	if sr.dense.Load() == nil {
+		t.Fatal("a full window count did not move the series to dense")
+	}
+	got := sr.counts(nil, len(config.DefaultRTTBuckets)+1)
+	if want := uint64(math.MaxUint32) + 1; got[b] != want {
+		t.Fatalf("bucket %d: %d, want %d", b, got[b], want)
+	}
 }

@@ -35,7 +35,7 @@ type Snapshot struct {
 	State      State
 	head       uint8  // ring index of the next write
 	n          uint8  // results in the ring
-	msUnit     bool   // ring offsets in milliseconds (else microseconds)
+	unit       uint8  // ring offsets' unit: unitNanos[unit]
 	consecFail uint16 // saturating; input to Step
 	consecOK   uint16
 
@@ -58,30 +58,25 @@ type Snapshot struct {
 
 	Transitions uint32 // state changes since the check was first added, leaving unknown included
 
-	// The ring of recent results, struct of arrays, 12 bytes a result
+	// The ring of recent results, struct of arrays, 11 bytes a result
 	// instead of a Result's 16: instants are offsets from base (the
-	// oldest result's instant, or earlier) in microseconds, or in
-	// milliseconds while the ring spans more than a uint32 of
-	// microseconds (71 minutes: checks every 3.5 minutes or slower;
-	// results kept through such a span read back to the millisecond).
+	// oldest result's instant) in microseconds, or in milliseconds while
+	// the ring spans more than a uint32 of microseconds (71 minutes:
+	// checks every 3.5 minutes or slower), or in seconds past 49 days
+	// (weekly pulses); see push.
 	base UnixNano
 	off  [Window]uint32
 	rtt  [Window]uint32
 	meta [Window][3]uint8 // outcome | method<<4, ICMP type, ICMP code
 }
 
-// unit is the ring offsets' unit in nanoseconds.
-func (s *Snapshot) unit() int64 {
-	if s.msUnit {
-		return int64(time.Millisecond)
-	}
-	return int64(time.Microsecond)
-}
+// unitNanos are the ring offsets' units: µs, ms, s (Snapshot.unit).
+var unitNanos = [...]int64{int64(time.Microsecond), int64(time.Millisecond), int64(time.Second)}
 
 // result decodes ring slot i.
 func (s *Snapshot) result(i int) Result {
 	m := s.meta[i]
-	return Result{At: s.base + UnixNano(int64(s.off[i])*s.unit()), RTTNanos: s.rtt[i],
+	return Result{At: s.base + UnixNano(int64(s.off[i])*unitNanos[s.unit]), RTTNanos: s.rtt[i],
 		Outcome: Outcome(m[0] & 0xf), Method: Method(m[0] >> 4), ICMPType: m[1], ICMPCode: m[2]}
 }
 
@@ -107,63 +102,51 @@ func (s *Snapshot) Recent(dst []Result) []Result {
 func (s *Snapshot) Stats() Stats { return s.window() }
 
 // push writes r into the ring, dropping the oldest result when it is
-// full, and keeps every instant representable: the base moves up to the
-// oldest result kept, or down to an instant older than it; offsets
-// switch to milliseconds when microseconds no longer span the ring.
+// full. The base becomes the oldest instant kept (or r's, if older: a
+// clock step), and the offsets take the finest unit that spans the ring:
+// microseconds up to 71 minutes, milliseconds up to 49 days, seconds
+// beyond. An instant reads back to its unit (truncated); results kept
+// through a coarser span stay that coarse.
 func (s *Snapshot) push(r Result) {
 	if s.n == Window { // the slot at head, the oldest, is overwritten
 		s.n--
 	}
 	// Live slots, oldest first, excluding the one about to be written.
 	start := (int(s.head) - int(s.n) + Window) % Window
-	var lo int64 = math.MaxInt64 // smallest offset in use, in units
-	for i := 0; i < int(s.n); i++ {
-		lo = min(lo, int64(s.off[(start+i)%Window]))
-	}
 	at := int64(r.At)
-	if s.n == 0 {
-		s.base, s.msUnit = r.At, false
-		lo = 0
-	} else if lo > 0 {
-		// Rebase to the oldest instant kept: offsets only shrink.
-		for i := 0; i < int(s.n); i++ {
-			s.off[(start+i)%Window] -= uint32(lo)
-		}
-		s.base += UnixNano(lo * s.unit())
+	u := unitNanos[s.unit]
+	minOff, maxOff := uint32(math.MaxUint32), uint32(0)
+	for i := 0; i < int(s.n); i++ {
+		o := s.off[(start+i)%Window]
+		minOff, maxOff = min(minOff, o), max(maxOff, o)
 	}
-	if at < int64(s.base) {
-		// Older than every result kept (a clock step): base goes down.
-		d := (int64(s.base) - at + s.unit() - 1) / s.unit()
-		s.base -= UnixNano(d * s.unit())
+	lo, hi := at, at  // instants, ns
+	stepBack := false // r is older than every result kept
+	if s.n > 0 {
+		loT := int64(s.base) + int64(minOff)*u
+		stepBack = at < loT
+		lo, hi = min(at, loT), max(at, int64(s.base)+int64(maxOff)*u)
+	}
+	k := uint8(0)
+	for k < uint8(len(unitNanos)-1) && (hi-lo)/unitNanos[k] > math.MaxUint32 {
+		k++
+	}
+	nu := unitNanos[k]
+	if k == s.unit && s.n > 0 && !stepBack {
+		// The usual case: the same unit, the base moves up to the oldest
+		// result kept; offsets shift by a whole number of units.
+		for i := 0; i < int(s.n); i++ {
+			s.off[(start+i)%Window] -= minOff
+		}
+	} else {
 		for i := 0; i < int(s.n); i++ {
 			j := (start + i) % Window
-			s.off[j] = uint32(min(int64(s.off[j])+d, math.MaxUint32))
+			t := int64(s.base) + int64(s.off[j])*u
+			s.off[j] = uint32(min((t-lo)/nu, math.MaxUint32))
 		}
 	}
-	if s.msUnit && (at-int64(s.base))/int64(time.Microsecond) <= math.MaxUint32 {
-		// Back to microseconds once they span the ring again (the
-		// results kept stay to the millisecond).
-		var hi uint32
-		for i := 0; i < int(s.n); i++ {
-			hi = max(hi, s.off[(start+i)%Window])
-		}
-		if int64(hi)*1000 <= math.MaxUint32 {
-			for i := 0; i < int(s.n); i++ {
-				s.off[(start+i)%Window] *= 1000
-			}
-			s.msUnit = false
-		}
-	}
-	o := (at - int64(s.base)) / s.unit()
-	if o > math.MaxUint32 && !s.msUnit {
-		// Microseconds no longer span the ring: milliseconds from now on.
-		for i := 0; i < int(s.n); i++ {
-			s.off[(start+i)%Window] /= 1000
-		}
-		s.msUnit = true
-		o = (at - int64(s.base)) / s.unit()
-	}
-	s.off[s.head] = uint32(min(o, math.MaxUint32)) // beyond 49 days: saturates
+	s.base, s.unit = UnixNano(lo), k
+	s.off[s.head] = uint32(min((at-lo)/nu, math.MaxUint32)) // past 136 years: saturates
 	s.rtt[s.head] = r.RTTNanos
 	s.meta[s.head] = [3]uint8{uint8(r.Outcome)&0xf | uint8(r.Method)<<4, r.ICMPType, r.ICMPCode}
 	s.head = (s.head + 1) % Window

@@ -668,6 +668,13 @@ func TestRingEncoding(t *testing.T) {
 		{"sub-microsecond", func(i int) time.Duration { return time.Second + time.Duration(i)*time.Nanosecond*333 }},
 		{"hourly", func(int) time.Duration { return time.Hour }},
 		{"daily", func(int) time.Duration { return 24 * time.Hour }},
+		{"weekly", func(i int) time.Duration { return 7*24*time.Hour + time.Duration(i)*time.Millisecond }},
+		{"weekly then 10s", func(i int) time.Duration {
+			if i < 25 {
+				return 7 * 24 * time.Hour
+			}
+			return 10*time.Second + 3*time.Microsecond
+		}},
 		{"10s then hourly then 10s", func(i int) time.Duration {
 			if i >= 20 && i < 45 {
 				return time.Hour + 123*time.Microsecond
@@ -684,14 +691,14 @@ func TestRingEncoding(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var s Snapshot
 			var want []Result
-			var coarse []bool // was in a ring spanning over 70 minutes: to the millisecond
+			var coarse []time.Duration // the coarsest unit a result was kept in (by the span of its rings)
 			at := t0
 			for i := range 80 {
 				at = at.Add(tc.gap(i))
 				r := Result{At: NanoOf(at), RTTNanos: uint32(i * 1000), Outcome: Outcome(1 + i%3), Method: Method(i % 4),
 					ICMPType: uint8(i), ICMPCode: uint8(255 - i)}
 				s.push(r)
-				want, coarse = append(want, r), append(coarse, false)
+				want, coarse = append(want, r), append(coarse, time.Microsecond)
 				if len(want) > Window {
 					want, coarse = want[1:], coarse[1:]
 				}
@@ -704,14 +711,16 @@ func TestRingEncoding(t *testing.T) {
 					lo, hi = min(lo, w.At), max(hi, w.At)
 				}
 				for j := range coarse {
-					coarse[j] = coarse[j] || time.Duration(hi-lo) > 70*time.Minute
+					switch span := time.Duration(hi - lo); {
+					case span > 49*24*time.Hour:
+						coarse[j] = time.Second
+					case span > 70*time.Minute:
+						coarse[j] = max(coarse[j], time.Millisecond)
+					}
 				}
 				for j := range want {
 					g, w := got[j], want[j]
-					tol := UnixNano(time.Microsecond)
-					if coarse[j] {
-						tol = UnixNano(time.Millisecond)
-					}
+					tol := UnixNano(coarse[j])
 					if d := w.At - g.At; d < 0 || d >= tol {
 						t.Fatalf("result %d, ring[%d]: at %v, want %v (tolerance %v)", i, j, g.At.Time(), w.At.Time(), time.Duration(tol))
 					}

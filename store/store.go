@@ -310,18 +310,15 @@ func (s *Store) do(ctx context.Context, fn func(*writer) error) error {
 // Exec runs fn in a transaction of its own on the store's writer
 // connection, from the goroutine that makes every write of the database,
 // so that another part of hb keeping a table in the history database (the
-// push event log) adds no second writer to contend with this one for
-// SQLite's write lock. fn runs after the events queued before the call
-// are committed (within about CommitInterval, or the end of a rollup
-// write in progress); Exec waits for its commit and returns fn's error or
-// the commit's. fn must only use tx and must not call the store. After
-// Close it returns ErrClosed.
+// push event log, the alert engine, the notification outbox) adds no
+// second writer to contend with this one for SQLite's write lock. fn runs
+// after the events queued before the call are committed (within about
+// CommitInterval, or the end of a rollup write in progress); Exec waits
+// for its commit and returns fn's error or the commit's. fn must only use
+// tx and must not call the store. After Close it returns ErrClosed.
 func (s *Store) Exec(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	done := make(chan error, 1)
-	if err := s.do(ctx, func(w *writer) error {
-		w.cur.jobs = append(w.cur.jobs, job{fn: fn, done: done})
-		return nil
-	}); err != nil {
+	if err := s.Queue(ctx, fn, func(err error) { done <- err }); err != nil {
 		return err
 	}
 	select {
@@ -338,6 +335,32 @@ func (s *Store) Exec(ctx context.Context, fn func(tx *sql.Tx) error) error {
 			return ErrClosed
 		}
 	}
+}
+
+// Queue is Exec without the wait: it returns once the writer has taken fn
+// (after the events queued before it), and fn runs as Exec's do, in the
+// order jobs were queued (Exec's and Queue's alike), so a caller that
+// queues its writes one after another finds them committed in that order.
+// done, if not nil, is called with fn's error or the commit's once it is
+// committed (or not); it runs on the writer's SQL goroutine, so it must
+// return quickly and must not call the store or wait for anything that
+// does. Queue returns nil exactly when the job was taken, and then done
+// is called once: a job taken before Close still runs (Close commits it).
+// Otherwise (ctx ended before the writer took it, or the store is closed:
+// ErrClosed) it returns the error and done is never called.
+func (s *Store) Queue(ctx context.Context, fn func(tx *sql.Tx) error, done func(error)) error {
+	c := call{fn: func(w *writer) error {
+		w.cur.jobs = append(w.cur.jobs, job{fn: fn, done: done})
+		return nil
+	}, done: make(chan error, 1)}
+	select {
+	case s.calls <- c:
+	case <-s.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-c.done // the writer answers a call it took at once
 }
 
 // Flush commits everything queued before the call, including the rollups

@@ -697,3 +697,29 @@ func TestManyHostsAndChecks(t *testing.T) {
 		}
 	}
 }
+
+// TestResultsAcrossReload: the writer caches each result's check by the
+// event's table generation and index; after a reload the same index names
+// another check, and its results must count for that check.
+func TestResultsAcrossReload(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "hb.db"), nil)
+	res := func(gen uint64, id int, host string, j int) {
+		e := result(host, base.Add(time.Duration(j)*time.Second), true, time.Millisecond, nil)
+		e.Gen, e.ID = gen, id
+		s.Record(e)
+	}
+	res(1, 0, "a", 1)
+	res(1, 1, "b", 2)
+	res(1, 0, "a", 3)
+	// Reload: "a" removed, "b" is now id 0, "c" id 1.
+	res(2, 0, "b", 4)
+	res(2, 1, "c", 5)
+	res(2, 0, "b", 6)
+	flush(t, s)
+	for host, want := range map[string]int64{"a": 2, "b": 3, "c": 1} {
+		h, err := s.CheckHistory(context.Background(), host, "icmp", time.Time{}, time.Time{})
+		if err != nil || len(h) != 1 || h[0].Probes != want {
+			t.Errorf("%s: history %+v, %v; want one minute of %d probes", host, h, err, want)
+		}
+	}
+}

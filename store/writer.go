@@ -101,14 +101,14 @@ type batch struct {
 
 	fn   func(*sqlw) error // run after everything before it is committed
 	done chan error        // told when everything up to this batch is committed
-	jobs []job             // Exec's writes, each in its own transaction after the batch's
+	jobs []job             // Exec's and Queue's writes, each in its own transaction after the batch's
 }
 
-// job is one Exec call: fn runs in its own transaction on the SQL
-// goroutine; its error (or the commit's) goes to done.
+// job is one Exec or Queue call: fn runs in its own transaction on the
+// SQL goroutine; its error (or the commit's) goes to done (may be nil).
 type job struct {
 	fn   func(*sql.Tx) error
-	done chan error
+	done func(error)
 }
 
 func (b *batch) empty() bool {
@@ -125,6 +125,7 @@ type writer struct {
 	subC <-chan event.Event // Consume's subscription; nil when none
 
 	checks map[ckey]*chk
+	ids    event.IDCache[chk] // a result's check without a map lookup
 	cur    *batch
 	sq     chan *batch // to the SQL goroutine
 	sqDone chan struct{}
@@ -318,7 +319,11 @@ func (w *writer) result(e *event.Event) {
 	if o == nil || o.Outcome == obs.OutcomeInvalid {
 		return
 	}
-	c := w.check(e.Host, e.Check, e.Kind)
+	c := w.ids.Get(e)
+	if c == nil {
+		c = w.check(e.Host, e.Check, e.Kind)
+		w.ids.Put(e, c)
+	}
 	at := ms(e.At)
 	m := minuteOf(at)
 	if c.acc.probes > 0 && c.acc.minute != m {
@@ -495,11 +500,15 @@ func (q *sqlw) run() {
 	}
 }
 
-// runJobs runs Exec's writes, each in its own transaction, so that one
-// failing does not take the batch's events or another job's rows with it.
+// runJobs runs Exec's and Queue's writes, in the order they were queued,
+// each in its own transaction, so that one failing does not take the
+// batch's events or another job's rows with it.
 func (q *sqlw) runJobs(jobs []job) {
 	for _, j := range jobs {
-		j.done <- q.runJob(j.fn)
+		err := q.runJob(j.fn)
+		if j.done != nil {
+			j.done(err)
+		}
 	}
 }
 

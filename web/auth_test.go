@@ -393,6 +393,14 @@ func TestSetUsersEndsSessions(t *testing.T) {
 	if r := do(s, "GET", "/ui/api/me", "", map[string]string{"Authorization": "Bearer root-token"}); r.StatusCode() != 401 {
 		t.Fatalf("a removed token still works: %d", r.StatusCode())
 	}
+	// A new password (a reload) ends the sessions made with the old one.
+	newPW, _ := hashWith("olga-new-password", "s9", 1000)
+	s.SetUsers([]config.User{{Name: "olga", Password: newPW}, {Name: "root", Admin: true}}, "")
+	if r := do(s, "GET", "/ui/api/me", "", ck); r.StatusCode() != 401 {
+		t.Fatalf("olga's session survived a password change: %d", r.StatusCode())
+	}
+	cookie, _ = loginCookie(t, s, "olga", "olga-new-password")
+	ck = map[string]string{"Cookie": cookieName + "=" + cookie}
 	s.SetUsers([]config.User{{Name: "root", Admin: true}}, "")
 	if r := do(s, "GET", "/ui/api/me", "", ck); r.StatusCode() != 401 {
 		t.Fatalf("a removed user's session still works: %d", r.StatusCode())

@@ -198,8 +198,18 @@ state = "down"
 	if a := getJSON(t, url+"/api/v1/alerts?host=node07", adaToken); !strings.Contains(a, `"acknowledged_by":"ada"`) {
 		t.Fatalf("alert after the ack: %s", a)
 	}
-	must(t, ctx, chromedp.Navigate(url+"/ui/events?source=node07"), chromedp.WaitVisible(chromedp.CSS("#ev-filters")))
-	mustJS(t, ctx, `!!document.querySelector('#events table') && document.querySelector('#events').textContent.includes("node07")`, 10*time.Second)
+	// The page shows the event log as it is when loaded; the log commits
+	// through the store's writer (about 1 s, plus its own 1 s batching),
+	// so reload until the state change is there.
+	for i := 0; ; i++ {
+		must(t, ctx, chromedp.Navigate(url+"/ui/events?source=node07"), chromedp.WaitVisible(chromedp.CSS("#ev-filters")))
+		if waitJS(ctx, `!!document.querySelector('#events table') && document.querySelector('#events').textContent.includes("node07 icmp:") && document.querySelector('#events').textContent.includes("-> down")`, time.Second) == nil {
+			break
+		}
+		if i == 10 {
+			t.Fatalf("node07's state change not on the events page\n%s", pageDump(ctx))
+		}
+	}
 
 	must(t, ctx, chromedp.Navigate(url+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`#hosts tr[data-host="node07"]`)))
 	mustJS(t, ctx, `(window.__marker = 1) === 1`, time.Second)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/hbmon/hb/api"
 	"github.com/hbmon/hb/event"
 	"github.com/hbmon/hb/state"
 )
@@ -78,7 +79,8 @@ func (s *Server) hbdHostOf(h *state.Host) hbdHost {
 	return j
 }
 
-// hbdHosts: GET /api/0/hosts (the visible hosts; ?status= filters),
+// hbdHosts: GET /api/0/hosts (the visible hosts; ?status= and ?since=,
+// in that state since then, filter),
 // GET /api/0/hosts/{host} and GET /api/0/hosts/{host}/plugins.
 func (s *Server) hbdHosts(ctx *fasthttp.RequestCtx) {
 	p, ok := s.hbdAuthed(ctx)
@@ -93,12 +95,19 @@ func (s *Server) hbdHosts(ctx *fasthttp.RequestCtx) {
 	v := s.opts.Table.View()
 	if rest == "" {
 		want := string(ctx.QueryArgs().Peek("status"))
+		since, ok := api.SinceArg(ctx)
+		if !ok {
+			return
+		}
 		out := []hbdHost{}
 		for _, h := range v.Hosts() {
 			if !s.role(p, h).Can(ActView) {
 				continue
 			}
 			if want != "" && h.Status().State.String() != want {
+				continue
+			}
+			if !since.IsZero() && h.Snapshot().Since.Time().Before(since) {
 				continue
 			}
 			out = append(out, s.hbdHostOf(h))
@@ -142,10 +151,14 @@ func (s *Server) hbdHosts(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// hbdMessages: GET /api/0/messages[?hostname=&level=&limit=] from the
-// event log, newest first.
+// hbdMessages: GET /api/0/messages[?hostname=&level=&limit=&since=] from
+// the event log, newest first.
 func (s *Server) hbdMessages(ctx *fasthttp.RequestCtx) {
 	p, ok := s.hbdAuthed(ctx)
+	if !ok {
+		return
+	}
+	since, ok := api.SinceArg(ctx)
 	if !ok {
 		return
 	}
@@ -155,6 +168,9 @@ func (s *Server) hbdMessages(ctx *fasthttp.RequestCtx) {
 	}
 	a := ctx.QueryArgs()
 	f := event.LogFilter{Source: string(a.Peek("hostname"))}
+	if !since.IsZero() {
+		f.From = since.Add(-time.Nanosecond) // From is exclusive; since includes
+	}
 	if lv, ok := event.ParseLevel(string(a.Peek("level"))); ok {
 		f.MinLevel = lv
 	}

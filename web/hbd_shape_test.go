@@ -322,4 +322,23 @@ func TestHbdMessagesShape(t *testing.T) {
 	if got := getAny(t, mia, "/api/0/messages?hostname=db1").([]any); len(got) != 0 {
 		t.Errorf("mia reads db1's messages: %v", got)
 	}
+	// since: Unix seconds or RFC 3339, the instant itself included.
+	for _, tc := range []struct {
+		since string
+		want  int
+	}{
+		{fmt.Sprint(now.Add(-time.Hour).Unix()), 2},
+		{unixArg(now.Add(-time.Second)), 1},
+		{now.Add(-time.Second).Format(time.RFC3339Nano), 1},
+		{now.Add(-1500 * time.Millisecond).In(time.FixedZone("X", -7*3600)).Format(time.RFC3339Nano), 1},
+		{unixArg(now.Add(-2 * time.Second)), 2},
+		{now.Add(time.Second).Format(time.RFC3339), 0},
+	} {
+		if got := getAny(t, mia, "/api/0/messages?since="+url.QueryEscape(tc.since)).([]any); len(got) != tc.want {
+			t.Errorf("messages?since=%s: %d messages, want %d: %v", tc.since, len(got), tc.want, got)
+		}
+	}
+	if code, _ := mia.do(t, "GET", "/api/0/messages?since=soon", ""); code != 400 {
+		t.Errorf("messages?since=soon: %d, want 400", code)
+	}
 }

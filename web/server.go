@@ -33,6 +33,8 @@ type AlertSource interface {
 	Ack(id uint64, by, comment string, now time.Time) (alert.Alert, error)
 	AddSilence(s alert.Silence, now time.Time) (alert.Silence, error)
 	Silences(now time.Time, all bool) []alert.Silence
+	UpdateSilence(id int64, u alert.SilenceUpdate, now time.Time) (alert.Silence, error)
+	DeleteSilence(id int64) error
 }
 
 // EventSource is what the dashboard needs of the event log

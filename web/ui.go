@@ -141,6 +141,8 @@ func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, ep string) {
 		s.apiSilences(ctx, p)
 	case ep == "silences" && ctx.IsPost():
 		s.apiSilence(ctx, p)
+	case strings.HasPrefix(ep, "silences/") && (ctx.IsDelete() || string(ctx.Method()) == fasthttp.MethodPatch):
+		s.apiSilenceChange(ctx, p, strings.TrimPrefix(ep, "silences/"))
 	case ep == "events" && get:
 		s.apiEvents(ctx, p)
 	case ep == "settings" && get:
@@ -525,35 +527,106 @@ func by(p Principal) string {
 	return p.Name
 }
 
-func (s *Server) apiSilences(ctx *fasthttp.RequestCtx, p Principal) {
-	if s.opts.Alerts == nil {
-		writeJSON(ctx, fasthttp.StatusOK, map[string]any{"silences": []any{}})
-		return
-	}
-	all := s.opts.Alerts.Silences(s.now(), false)
+// silenceRow is a silence on the dashboard: can_change says whether the
+// user may lift or extend it.
+type silenceRow struct {
+	alert.Silence
+	CanChange bool `json:"can_change"`
+}
+
+// silenceRole is p's role on the host silence si is pinned to
+// (host="NAME"), and whether p may see it at all: admins see and change
+// every silence, other users those pinned to a host of theirs.
+func (s *Server) silenceRole(p Principal, v *state.View, si *alert.Silence) (view, change bool) {
 	if p.Admin {
-		writeJSON(ctx, fasthttp.StatusOK, map[string]any{"silences": all})
+		return true, true
+	}
+	h := alert.SilenceHost(si.Matchers)
+	if h == "" {
+		return false, false
+	}
+	r := s.roleOnName(p, v, h)
+	return r.Can(ActView), r.Can(ActSilence)
+}
+
+func (s *Server) apiSilences(ctx *fasthttp.RequestCtx, p Principal) {
+	out := []silenceRow{}
+	if s.opts.Alerts == nil {
+		writeJSON(ctx, fasthttp.StatusOK, map[string]any{"silences": out})
 		return
 	}
-	// Non-admins see the silences of one host of theirs (host=NAME,...).
 	v := s.opts.Table.View()
-	out := []alert.Silence{}
-	for _, si := range all {
-		if h := silenceHost(si.Matchers); h != "" && s.roleOnName(p, v, h).Can(ActView) {
-			out = append(out, si)
+	for _, si := range s.opts.Alerts.Silences(s.now(), false) {
+		if view, change := s.silenceRole(p, v, &si); view {
+			out = append(out, silenceRow{Silence: si, CanChange: change})
 		}
 	}
 	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"silences": out})
 }
 
-// silenceHost is the host a "host=NAME[,...]" selector names, or "".
-func silenceHost(m string) string {
-	for _, part := range strings.Split(m, ",") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(part), "host="); ok {
-			return strings.Trim(v, `"`)
+// apiSilenceChange: DELETE silences/{id} lifts a silence, PATCH
+// silences/{id} changes its end or comment (alert.ParseSilenceUpdate), for
+// users who may silence its host.
+func (s *Server) apiSilenceChange(ctx *fasthttp.RequestCtx, p Principal, idStr string) {
+	if s.opts.Alerts == nil {
+		writeErr(ctx, fasthttp.StatusNotFound, "no alerting")
+		return
+	}
+	id, err := strconv.ParseInt(idStr, 10, 64)
+	if err != nil {
+		writeErr(ctx, fasthttp.StatusBadRequest, "bad silence id")
+		return
+	}
+	now := s.now()
+	var cur *alert.Silence
+	for _, si := range s.opts.Alerts.Silences(now, true) {
+		if si.ID == id {
+			cur = &si
 		}
 	}
-	return ""
+	view, change := false, false
+	if cur != nil {
+		view, change = s.silenceRole(p, s.opts.Table.View(), cur)
+	}
+	if !view {
+		writeErr(ctx, fasthttp.StatusNotFound, "no silence with that id")
+		return
+	}
+	if !change {
+		writeErr(ctx, fasthttp.StatusForbidden, "your role on "+clip(alert.SilenceHost(cur.Matchers), 200)+" does not allow changing its silences")
+		return
+	}
+	if ctx.IsDelete() {
+		if err := s.opts.Alerts.DeleteSilence(id); errors.Is(err, alert.ErrNotFound) {
+			writeErr(ctx, fasthttp.StatusNotFound, "no silence with that id")
+		} else if err != nil {
+			s.log.Error("dashboard: lifting a silence", "id", id, "err", err)
+			writeErr(ctx, fasthttp.StatusInternalServerError, "lifting the silence failed")
+		} else {
+			s.log.Info("silence lifted", "id", id, "matchers", cur.Matchers, "by", by(p))
+			writeJSON(ctx, fasthttp.StatusOK, map[string]any{"deleted": id})
+		}
+		return
+	}
+	u, err := alert.ParseSilenceUpdate(ctx.PostBody(), cur, now)
+	if err != nil {
+		writeErr(ctx, fasthttp.StatusBadRequest, err.Error())
+		return
+	}
+	u.By = by(p)
+	si, err := s.opts.Alerts.UpdateSilence(id, u, now)
+	switch {
+	case errors.Is(err, alert.ErrNotFound):
+		writeErr(ctx, fasthttp.StatusNotFound, "no silence with that id")
+	case err != nil && strings.HasPrefix(err.Error(), "alert: "):
+		s.log.Error("dashboard: changing a silence", "id", id, "err", err)
+		writeErr(ctx, fasthttp.StatusInternalServerError, "changing the silence failed")
+	case err != nil:
+		writeErr(ctx, fasthttp.StatusBadRequest, err.Error())
+	default:
+		s.log.Info("silence changed", "id", id, "matchers", si.Matchers, "ends", si.EndsAt, "by", by(p))
+		writeJSON(ctx, fasthttp.StatusOK, silenceRow{Silence: si, CanChange: true})
+	}
 }
 
 // apiSilence silences one host (and check) for a duration.

@@ -91,7 +91,7 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 			"  hb-probe --targets FILE                daemon mode (state, history, API on 127.0.0.1:8787)\n"+
 			"  hb-probe check-config [--config FILE]  print the effective config and where it came from\n"+
 			"  hb-probe notify --test [CHANNEL]       send a test message through the alert channels\n"+
-			"  hb-probe alerts                        list the running daemon's active alerts\n"+
+			"  hb-probe alerts [--ack ID] [--ca FILE] the running daemon's active alerts (over https with TLS); ack one\n"+
 			"  hb-probe backup [--db FILE] OUT.db     online copy of the history database\n"+
 			"  hb-probe passwd [--token] USER         [[users]] lines: a password hash or an API token (docs/web.md)\n"+
 			"  hb-probe fping [fping flags] TARGET... fping's command line and output (also as hb-fping; fping -h)\n"+

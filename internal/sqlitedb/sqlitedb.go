@@ -3,7 +3,9 @@
 // Package sqlitedb builds the one data source name every hb database is
 // opened with (modernc.org/sqlite): the history store, the alert engine
 // and outbox, and the push event log share a file and must agree on how
-// it is used — WAL, a 10 s busy timeout for the writers that take turns,
+// it is used — WAL, a 10 s busy timeout for the writers that take turns
+// (the store's writer, which makes the others' writes too, and dashboard
+// sessions: docs/operations.md "Who writes the file"),
 // synchronous=FULL so a commit survives a power cut. Pure: no I/O.
 package sqlitedb
 

@@ -297,7 +297,14 @@ async function pageAlerts() {
     renderAlerts($('#alerts'), d.alerts, true, load);
     if (d.total > d.alerts.length) $('#alerts').prepend(h(`<p class="muted">The ${d.alerts.length} most urgent of ${d.total.toLocaleString()} alerts.</p>`));
     const s = await api('/ui/api/silences');
-    $('#silences').innerHTML = s.silences.length ? `<table><thead><tr><th>Matchers</th><th>Author</th><th>Until</th><th>Comment</th></tr></thead><tbody>${s.silences.map(x => `<tr><td>${esc(x.matchers)}</td><td>${esc(x.author)}</td><td>${x.ends_at ? new Date(x.ends_at).toLocaleString() : ''}</td><td>${esc(x.comment)}</td></tr>`).join('')}</tbody></table>` : '<p class="muted">None.</p>';
+    $('#silences').innerHTML = s.silences.length ? `<table id="silence-list"><thead><tr><th>Matchers</th><th>Author</th><th>Until</th><th>Comment</th><th></th></tr></thead><tbody>${s.silences.map(x => `<tr data-silence="${x.id}"><td>${esc(x.matchers)}</td><td>${esc(x.author)}</td><td class="until">${x.ends_at ? new Date(x.ends_at).toLocaleString() : (x.schedule ? esc(x.schedule) + ' UTC' : '')}</td><td>${esc(x.comment)}</td>
+      <td class="actions">${x.can_change ? `${x.ends_at ? `<button class="btn" data-extend="${x.id}" title="end one hour later">+1h</button> ` : ''}<button class="btn" data-lift="${x.id}" title="end the silence now">Lift</button>` : ''}</td></tr>`).join('')}</tbody></table>` : '<p class="muted">None.</p>';
+    const act = (b, req) => async () => {
+      b.disabled = true;
+      try { await req(); load(); } catch (err) { b.parentElement.textContent = err.message; }
+    };
+    for (const b of document.querySelectorAll('#silences [data-lift]')) b.onclick = act(b, () => api(`/ui/api/silences/${b.dataset.lift}`, {method: 'DELETE'}));
+    for (const b of document.querySelectorAll('#silences [data-extend]')) b.onclick = act(b, () => api(`/ui/api/silences/${b.dataset.extend}`, {method: 'PATCH', body: {extend: '1h'}}));
   };
   $('#show-all').onchange = load;
   $('#silence').onsubmit = async e => {

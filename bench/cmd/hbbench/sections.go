@@ -883,10 +883,11 @@ func (e *env) monitor1M() string {
 
 // monitor1MWhy explains the 1M row (profiled by hand with hbbench -pprof).
 const monitor1MWhy = `Why (profiled by hand: ` + "`hbbench run -only monitor1m -pprof DIR`" + `, 2026-12-02, same loaded machine, load average ~12):
-- **Probes/s**: the engine sent fewer probes than the interval needs (table: sent vs expected) although ` + "`--rate 20000`" + `
-  allows the 16,667 a second it takes; it is not a socket or in-flight limit (65,536 slots a family): the daemon
-  shares two vCPUs with the rest of the machine's work (CPU column). Every probe sent was answered (loss column), and
-  every host had been probed by the window's end (up column).
+- **Probes/s**: the engine sends what the interval needs (table: sent vs expected). It sent 13,016 of the 16,667
+  a second before 2026-12-02 (same command, load ~12): its rate bucket held one batch of tokens (3.2 ms at
+  ` + "`--rate 20000`" + `), so every late wake-up lost tokens for good; it holds one second now (see the 100k section; with 100 ms it still
+  sent 13,594 at load ~12: the loop is not scheduled for longer than that now and then on this machine).
+  Every probe sent was answered (loss column), and every host had been probed by the window's end (up column).
 - **CPU** is mostly the history store in this window (~48 % of the samples): the first minute's 1M new checks and
   hosts (multi-row inserts, ~25 CPU-s once) and 1M rollup rows a minute (~8 CPU-s a minute at steady state in
   ` + "`go test`" + `, i.e. ~13 % of a core: SQLite's B-tree work through the pure-Go driver), then the GC (~19 %: a 2 GB heap)
@@ -998,8 +999,31 @@ func (e *env) monitor() string {
 			limited.cpuPct, fmtBytes(float64(limited.rss)), fmtBytes(float64(limited.hwm)), reached(limited.cpuPct <= 10), reached(limited.hwm <= 150<<20))
 	}
 	b.WriteString(monitorWhy)
+	b.WriteString(enginePaceHistory)
 	return b.String()
 }
+
+// enginePaceHistory records the daemon's figures before and after the
+// engine's pacing and batching changes (measured by hand, one run each, on
+// the shared machine: CPU % moves with its load).
+const enginePaceHistory = `Before and after the engine's pacing and batching changes (2026-12-02, one run each on the shared 2-vCPU
+machine, whose load moves the CPU column by ±10 points; ` + "`bench/run.sh -only monitor -runs 1 -sizes 100000`" + ` and
+` + "`bench/run.sh -only monitor1m -runs 1`" + `, the last rows by ` + "`-only monitor,monitor1m -runs 1 -update`" + `, i.e. the tables above):
+
+| targets @ interval (rate) | engine | load average | CPU % of one core | probes/s sent (expected) |
+| --- | --- | --- | --- | --- |
+| 100k @ 10 s (10,000) | before: rate bucket one batch deep, a sendmmsg per due probe, woken per reply (previous session's row) | ~12 | 17.9 | 6,381 (10,000) |
+| 100k @ 10 s (10,000) | the same code | 0.85 | 36.9 | 9,704 (10,000) |
+| 100k @ 10 s (10,000) | bucket 100 ms deep; full batches (10 ms linger); naps without watching the sockets | ~8 | 35.8 | 9,999 (10,000) |
+| 100k @ 10 s (10,000) | + linger slept through; histograms and store find checks by table index (event.IDCache) | 6-9 | 25.2 | 9,955 (10,000) |
+| 100k @ 10 s (10,000) | + bucket one second deep (the table above) | 5-10 | 27.3 | 10,004 (10,000) |
+| 1M @ 60 s (20,000) | before (previous session's row) | ~12 | 69.5 | 13,016 (16,667) |
+| 1M @ 60 s (20,000) | bucket 100 ms deep; full batches; naps | ~7 | 58.6 | 16,598 (16,667) |
+| 1M @ 60 s (20,000) | + event.IDCache, bucket still 100 ms | ~12 | 68.3 | 13,594 (16,667) |
+| 1M @ 60 s (20,000) | + bucket one second deep | 7-10 | 72.8 | 16,708 (16,667) |
+| 1M @ 60 s (20,000) | the same (the next section's table) | 5-10 | 48.0 | 16,668 (16,667) |
+
+`
 
 // memLimitEnv is the soft memory limit of the monitor table's last row.
 const memLimitEnv = "GOMEMLIMIT=150MiB"
@@ -1010,19 +1034,27 @@ const memLimitEnv = "GOMEMLIMIT=150MiB"
 // heap profile after it) and perf record -g -p PID for the kernel side.
 const monitorWhy = `Why (profiled by hand on the same fleet at 100k targets, 2026-12-02, machine load average ~12: ` + "`hbbench run -only monitor -sizes 100000 -pprof DIR`" + `,
 i.e. the daemon's own ` + "`/debug/pprof/profile`" + ` over the window and ` + "`/debug/pprof/heap`" + ` after it, plus ` + "`perf record -g -p PID`" + ` for the kernel side; not part of ` + "`make bench`" + `):
-- **CPU is bound by the probing syscalls, most of which is the simulated fleet.** 67 % of the daemon's CPU samples are
-  the engine loop, 58 % inside syscalls: ` + "`sendmmsg`" + ` 38 %, ` + "`recvmmsg`" + ` 13 %, the TX-timestamp error queue 11 %. In perf's kernel
-  stacks about 15 % of the daemon's samples are the veth's receive softirq (` + "`net_rx_action`" + `: the simulated hosts' ICMP echo
-  and the prober's own receive path run in the sending process's context on a veth, which a NIC would not charge it)
-  and about 20 % are scheduler switches of a loaded 2-vCPU VM (` + "`finish_task_switch`" + `). The history store is now ~9 % of
-  the samples for its once-a-minute rollup rows (~0.5 CPU-s per minute for 100k rows) and ~5 % for summing results in
-  memory (it was ~45 % when it wrote two SQL statements per result); the RTT histograms ~7 %, the table writer ~6 %.
-  So the 10 % target needs the syscall cost per probe down (what a real NIC, or bigger batches, would give) more than
-  any further change in user space.
-- **RSS is twice the live heap.** The live heap is ~275 MB at 100k checks: state snapshots and table ~71 MB, the parsed
-  target list still held ~59 MB, RTT histograms ~41 MB, alert engine ~24 MB, the store's per-check rollups ~22 MB, the
-  event bus queues ~19 MB, socket buffers 9 MB; with the default GOGC=100 the heap goal is twice that, hence RSS
-  ~2× the live heap. 150 MiB without GOMEMLIMIT needs the live heap under ~75 MB: about 750 bytes per check in all.
+- **Probes/s.** The daemon sends what the interval needs (table: sent vs expected). Until 2026-12-02 it sent 6,381 of
+  the 10,000 a second (load ~12; 9,704 at load 0.85): the engine's rate bucket held one batch of tokens (64 = 6.4 ms
+  at ` + "`--rate 10000`" + `), so every wake-up later than that lost the tokens earned meanwhile for good. It holds
+  one second of tokens now, and ` + "`prober.TestRunPace`" + ` runs the loop in fake time with late wake-ups and stalls.
+- **CPU is mostly the kernel's per-packet work, much of it the simulated fleet's** (profile 2026-12-02 04:46Z, load
+  ~7-9, ` + "`hbbench run -only monitor -sizes 100000 -pprof DIR`" + `). 66 % of the daemon's CPU samples are the engine
+  loop and 57 % are inside syscalls, ` + "`sendmmsg`" + ` alone ~49 % (~9 µs a probe): on a veth the simulated hosts' kernel echo
+  and the reply's receive path run in the sending process's context (perf: the veth's ` + "`net_rx_action`" + ` softirq),
+  which a NIC would not charge it; the TX-timestamp error queue ~8 %. In user space: the table writer ~12 %, the RTT
+  histograms ~12 % (classic and native buckets), the history store ~5 % for summing results plus its once-a-minute
+  rollup rows. The same command before the day's engine changes (load 0.85): 36.9 % CPU for 9,704 probes/s; the loop
+  made one ` + "`sendmmsg`" + ` per due probe (they fall out of the 1 ms wheel a few at a time) and woke for every reply. It now
+  sends full batches (a partial one after 10 ms) and, as its sockets stamp replies in the kernel, sleeps up to 20 ms
+  without watching them and reads the replies in bulk (the RTT is unchanged: it comes from the kernel stamps); the
+  RTT histograms and the store find a result's check by its table index (` + "`event.IDCache`" + `) rather than a map
+  lookup by host and check name. So the 10 % target needs the kernel's cost per probe down (a NIC, not a veth that
+  also answers) more than any further change in user space.
+- **RSS is twice the live heap.** The live heap was ~275 MB at 100k checks and is ~140 MB since the memory work
+  (section "Memory of the whole daemon at 100k hosts"): snapshots 35 MB, the table 29 MB, the store's per-check
+  records 20 MB, the prober ~23 MB, RTT histograms 12 MB, bus queues 6 MB; with the default GOGC=100 the heap goal
+  is twice that, plus ~35 MiB outside the heap. 150 MiB without GOMEMLIMIT needs the live heap under ~57 MB.
 
 `
 
