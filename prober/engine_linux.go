@@ -481,7 +481,7 @@ func (e *Engine) setTargets(ts []Target) {
 			continue
 		}
 		for i, t := 0, c.inf.tail; i < c.inf.busy; i, t = i+1, t+1 {
-			s := &c.inf.slots[t]
+			s := c.inf.at(t)
 			if j, ok := idx[s.addr]; ok {
 				s.target = j
 			} else if s.state == slotPending {
@@ -689,7 +689,7 @@ func (e *Engine) nextDeadline() (int64, bool) {
 			continue
 		}
 		for i, t := 0, c.inf.tail; i < c.inf.busy; i, t = i+1, t+1 {
-			if s := &c.inf.slots[t]; s.state == slotPending {
+			if s := c.inf.at(t); s.state == slotPending {
 				if d := s.deadline + c.hold(); !ok || d < best {
 					best, ok = d, true
 				}
@@ -784,7 +784,7 @@ func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
 			w := wireTime(txUser, seq)
 			ck := wire.Cookie(&e.cfg.Secret, t.addr, e.id, seq, w)
 			patchProbe(c.tx[k], c.kind, seq, ck, w, e.tokenFor(now, t.addr))
-			s := &c.inf.slots[seq]
+			s := c.inf.at(seq)
 			*s = slot{addr: t.addr, cookie: ck, txWire: w, txUser: txUser, deadline: mono + int64(e.timeout), target: ti, state: slotPending, legacy: t.legacy}
 		}
 		off := 0
@@ -810,7 +810,7 @@ func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
 				break
 			}
 			// A hard error for message off: report it, go on with the rest.
-			s := &c.inf.slots[c.txSeq[off]]
+			s := c.inf.at(c.txSeq[off])
 			s.state = slotAnswered
 			e.stats.sendErrors.Add(1)
 			r := e.newResult(s, c.txSeq[off])
@@ -895,16 +895,16 @@ func (e *Engine) txStamp(c *conn, b []byte, cm cmsgInfo) {
 		if c.kind == kindUDP {
 			seq = uint16(w)
 		}
-		if s := &c.inf.slots[seq]; s.cookie != ck || s.txWire != w {
+		if s := c.inf.at(seq); s.cookie != ck || s.txWire != w {
 			return
 		}
 	} else {
 		if c.inf.ids-cm.err.data > 1<<15 {
 			return // too old to trust the key ring
 		}
-		seq = c.inf.tskey[uint16(cm.err.data)]
+		seq = c.inf.key(cm.err.data)
 	}
-	s := &c.inf.slots[seq]
+	s := c.inf.at(seq)
 	if s.txKern == 0 && (s.state == slotPending || s.state == slotAnswered) && cm.ts >= s.txUser-int64(time.Millisecond) {
 		s.txKern = cm.ts
 		e.stats.txStamps.Add(1)
@@ -932,7 +932,7 @@ func (e *Engine) queuedICMPError(c *conn, b []byte, cm cmsgInfo, fn func(*Result
 		}
 		seq = uint16(w)
 	}
-	s := &c.inf.slots[seq]
+	s := c.inf.at(seq)
 	// The queued error does not name the destination; the cookie binds it.
 	s2, v := c.inf.match(seq, s.addr, ck, w, ok)
 	e.finishError(c, s2, seq, v, cm.err.typ, cm.err.code, cm.err.offender, fn)

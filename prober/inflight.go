@@ -52,20 +52,45 @@ const (
 // inflight is the table of probes in flight for one socket: 65,536 slots
 // indexed by sequence number, allocated in order. It is not safe for
 // concurrent use; the engine's loop owns it.
+//
+// The slots (4.7 MB) and the key ring are allocated by the first alloc: a
+// socket that never sends (the IPv6 one of an IPv4-only fleet) costs
+// nothing. Until then every slot reads as free (at, key).
 type inflight struct {
-	slots [1 << 16]slot
-	next  uint16 // the next slot to allocate
-	tail  uint16 // the oldest slot that may still be pending
-	busy  int    // slots between tail and next (pending or not yet swept)
+	slots *[1 << 16]slot // nil until the first alloc
+	next  uint16         // the next slot to allocate
+	tail  uint16         // the oldest slot that may still be pending
+	busy  int            // slots between tail and next (pending or not yet swept)
 	// tskey maps the kernel's OPT_ID counter (low 16 bits) to the seq it
 	// stamped; ids counts the packets this socket handed the kernel.
-	tskey [1 << 16]uint16
+	tskey *[1 << 16]uint16 // nil until the first alloc
 	ids   uint32
+}
+
+// at returns seq's slot; before the first alloc, a free slot of its own
+// (writing to it changes nothing).
+func (f *inflight) at(seq uint16) *slot {
+	if f.slots == nil {
+		return new(slot)
+	}
+	return &f.slots[seq]
+}
+
+// key returns the seq the kernel's OPT_ID counter id stamped (0 before the
+// first alloc).
+func (f *inflight) key(id uint32) uint16 {
+	if f.tskey == nil {
+		return 0
+	}
+	return f.tskey[uint16(id)]
 }
 
 // alloc returns the next free slot's seq, or false when every slot is
 // still pending (the caller stalls until timeouts free some).
 func (f *inflight) alloc() (uint16, bool) {
+	if f.slots == nil {
+		f.slots, f.tskey = new([1 << 16]slot), new([1 << 16]uint16)
+	}
 	if f.busy == len(f.slots) {
 		return 0, false
 	}
@@ -97,7 +122,7 @@ func (f *inflight) match(seq uint16, src netip.Addr, cookie uint64, txWire int64
 
 // check is match without marking the slot.
 func (f *inflight) check(seq uint16, src netip.Addr, cookie uint64, txWire int64, hasCookie bool) (*slot, verdict) {
-	s := &f.slots[seq]
+	s := f.at(seq)
 	if s.state == slotFree || s.state == slotDropped {
 		return s, vUnknown
 	}
@@ -138,7 +163,7 @@ type replyPolicy struct {
 func (f *inflight) matchReply(seq uint16, src netip.Addr, payload []byte, pol *replyPolicy) (*slot, verdict) {
 	ck, w, has := probeCookie(payload)
 	if !has && !wire.IsHBM2(payload) {
-		return &f.slots[seq], vNoCookie
+		return f.at(seq), vNoCookie
 	}
 	s, v := f.check(seq, src, ck, w, has)
 	if v != vFresh {

@@ -188,3 +188,32 @@ func TestMatchReplyPolicy(t *testing.T) {
 		t.Errorf("HBM v2 for a free slot: verdict %d", v)
 	}
 }
+
+// TestInflightLazy: a table that never sent holds no slots (an IPv4-only
+// fleet's IPv6 socket costs nothing) and takes any reply as unknown
+// without allocating them; the first alloc makes them.
+func TestInflightLazy(t *testing.T) {
+	a := netip.MustParseAddr("2001:db8::1")
+	f := new(inflight)
+	if _, v := f.match(7, a, 1, 2, true); v != vUnknown {
+		t.Errorf("reply before any probe: verdict %d, want unknown", v)
+	}
+	if _, v := f.matchReply(7, a, nil, &replyPolicy{}); v != vNoCookie {
+		t.Errorf("empty reply before any probe: verdict %d, want no cookie", v)
+	}
+	if f.pending() || f.key(5) != 0 || f.at(3).state != slotFree {
+		t.Error("a table that never sent reports a probe")
+	}
+	f.sweep(1<<62, func(uint16, *slot) { t.Error("sweep expired a probe that was never sent") })
+	if f.slots != nil || f.tskey != nil {
+		t.Fatal("slots allocated before the first alloc")
+	}
+	seq, ok := f.alloc()
+	if !ok || f.slots == nil || f.tskey == nil {
+		t.Fatalf("alloc = %d %v with slots %v: want the table allocated", seq, ok, f.slots != nil)
+	}
+	*f.at(seq) = slot{addr: a, cookie: 1, txWire: 2, deadline: 1 << 40, state: slotPending}
+	if _, v := f.match(seq, a, 1, 2, true); v != vFresh {
+		t.Errorf("reply to the first probe: verdict %d, want fresh", v)
+	}
+}
