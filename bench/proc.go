@@ -60,7 +60,7 @@ func ParseStatusKB(r io.Reader, key string) (int64, error) {
 
 // CPUTimes is one cpuN line of /proc/stat, in clock ticks.
 type CPUTimes struct {
-	CPU                                                string // "cpu" (all) or "cpu0", "cpu1", …
+	CPU                                                   string // "cpu" (all) or "cpu0", "cpu1", …
 	User, Nice, System, Idle, IOWait, IRQ, SoftIRQ, Steal uint64
 }
 

@@ -1042,8 +1042,8 @@ func steeredNote(r, plain monitorResult) string {
 	b.WriteString("hb-probe; a real network never runs the monitored hosts' echo on the monitor. The steered row still includes the\n")
 	b.WriteString("daemon's own send path and, whenever a reply's softirq interrupts it on CPU 0, that receive too (this kernel has no\n")
 	b.WriteString("`CONFIG_IRQ_TIME_ACCOUNTING`: softirq time is charged to the task it interrupts); replies received while CPU 0 runs\n")
-	b.WriteString("another task are charged to that task instead, so it is a lower bound of what a NIC host would bill, and the plain\n")
-	b.WriteString("row (fleet included) the upper bound.")
+	b.WriteString("another task, or idle, are not, as on a monitoring host with a NIC. So the daemon with all of its own replies'\n")
+	b.WriteString("receive costs between the steered row (a lower bound) and the plain row (an upper bound: the fleet's echo included).")
 	if r.err == "" && len(r.cpus) >= 3 && r.window > 0 {
 		pct := func(ticks uint64) float64 { return 100 * float64(ticks) / 100 / r.window.Seconds() } // USER_HZ
 		fmt.Fprintf(&b, " Over the steered window, /proc/stat's softirq time: CPU 0 %.1f %%, CPU 1 %.1f %% of a core\n", pct(r.cpus[1].SoftIRQ), pct(r.cpus[2].SoftIRQ))
@@ -1106,6 +1106,12 @@ i.e. the daemon's own ` + "`/debug/pprof/profile`" + ` over the window and ` + "
   RTT histograms and the store find a result's check by its table index (` + "`event.IDCache`" + `) rather than a map
   lookup by host and check name. So the 10 % target needs the kernel's cost per probe down (a NIC, not a veth that
   also answers) more than any further change in user space.
+- **How much of that is the fleet's** (2026-12-02 05:23Z, load ~2.6, while another monitor bench ran; ` + "`perf record -g -p PID -- sleep 15`" + `
+  on the daemon of each row of ` + "`bench/run.sh -only monitor -runs 1 -sizes 100000`" + `, kernel symbols, children included):
+  plain row: ` + "`packet_xmit`" + ` 30.1 % of the daemon's samples, inside it the receive softirq (` + "`do_softirq`" + `) 25.8 %, of which
+  ` + "`icmp_rcv`" + ` 13.9 % (the fleet's ` + "`icmp_reply`" + ` 11.2 %); steered row (fleet's echo on CPU 1): ` + "`packet_xmit`" + ` 9.1 %, ` + "`icmp_rcv`" + `
+  0.8 %, no ` + "`icmp_reply`" + `, and the replies' receive arriving by IPI on CPU 0 (` + "`__irq_exit_rcu`" + `) 8.6 %. RPS moves the
+  fleet's work off the daemon; the replies' receive stays on it.
 - **RSS is twice the live heap.** The live heap was ~275 MB at 100k checks and is ~140 MB since the memory work
   (section "Memory of the whole daemon at 100k hosts"): snapshots 35 MB, the table 29 MB, the store's per-check
   records 20 MB, the prober ~23 MB, RTT histograms 12 MB, bus queues 6 MB; with the default GOGC=100 the heap goal
