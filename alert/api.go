@@ -118,33 +118,38 @@ func (e *Engine) visible(f Filter, c *Caller) []Alert {
 // summaryOf counts the firing alerts of as, as Summary does.
 func summaryOf(as []Alert) Summary {
 	var s Summary
-	for _, a := range as {
-		if a.Level == OK {
-			continue
-		}
-		s.Total++
-		switch a.Level {
-		case Critical:
-			s.Critical++
-		case Warning:
-			s.Warning++
-		case Unknown:
-			s.Unknown++
-		}
-		if a.Acked {
-			s.Acknowledged++
-		}
-		if a.Held != "" {
-			s.Held++
-		}
-		if a.Muted != "" {
-			s.Muted++
-		}
-		if a.Flapping {
-			s.Flapping++
-		}
+	for i := range as {
+		s.add(&as[i])
 	}
 	return s
+}
+
+// add counts a when it fires.
+func (s *Summary) add(a *Alert) {
+	if a.Level == OK {
+		return
+	}
+	s.Total++
+	switch a.Level {
+	case Critical:
+		s.Critical++
+	case Warning:
+		s.Warning++
+	case Unknown:
+		s.Unknown++
+	}
+	if a.Acked {
+		s.Acknowledged++
+	}
+	if a.Held != "" {
+		s.Held++
+	}
+	if a.Muted != "" {
+		s.Muted++
+	}
+	if a.Flapping {
+		s.Flapping++
+	}
 }
 
 // summary is the counts over what c may see.

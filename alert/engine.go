@@ -1016,30 +1016,7 @@ func (e *Engine) Summary() Summary {
 	defer e.mu.Unlock()
 	var s Summary
 	for _, a := range e.alerts {
-		if a.Level == OK {
-			continue
-		}
-		s.Total++
-		switch a.Level {
-		case Critical:
-			s.Critical++
-		case Warning:
-			s.Warning++
-		case Unknown:
-			s.Unknown++
-		}
-		if a.Acked {
-			s.Acknowledged++
-		}
-		if a.Held != "" {
-			s.Held++
-		}
-		if a.Muted != "" {
-			s.Muted++
-		}
-		if a.Flapping {
-			s.Flapping++
-		}
+		s.add(a)
 	}
 	return s
 }

@@ -87,13 +87,15 @@ func getMetrics(t *testing.T, url, accept string) (*http.Response, []byte) {
 // counts match the RTTs observed; any other Accept gets the text format.
 func TestMetricsProto(t *testing.T) {
 	addr, hist := nativeServer(t)
+	url := "http://" + addr + "/metrics"
+	// Native buckets count from the first protobuf scrape on.
+	getMetrics(t, url, protoAccept)
 	rtts := map[time.Duration]int{300 * time.Microsecond: 3, 2 * time.Millisecond: 5, 7 * time.Millisecond: 2}
 	for d, n := range rtts {
 		for range n {
 			hist.Observe("web1", "icmp", obs.KindICMP, d)
 		}
 	}
-	url := "http://" + addr + "/metrics"
 
 	for _, accept := range []string{"", "text/plain", "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text"} {
 		resp, body := getMetrics(t, url, accept)
@@ -208,8 +210,9 @@ func promQueryValue(base, q string) (float64, bool) {
 // TestRealPrometheusNative: a real Prometheus (Debian prometheus, native
 // histograms on) scrapes /metrics, negotiates the protobuf exposition and
 // stores hb_check_rtt_seconds as a native histogram: histogram_count,
-// histogram_sum and histogram_quantile give the RTTs observed, and follow
-// the RTTs observed after the first scrapes.
+// histogram_sum and histogram_quantile give the RTTs observed after its
+// first scrape (native buckets count from the first protobuf scrape on),
+// and follow the RTTs observed after the next scrapes.
 func TestRealPrometheusNative(t *testing.T) {
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
@@ -224,10 +227,6 @@ func TestRealPrometheusNative(t *testing.T) {
 			hist.Observe("web1", "icmp", obs.KindICMP, d)
 		}
 	}
-	observe(300*time.Microsecond, 30)
-	observe(2*time.Millisecond, 41)
-	observe(7*time.Millisecond, 30)
-
 	dir := t.TempDir()
 	promCfg := fmt.Sprintf("global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n  - job_name: hb-probe\n    static_configs:\n      - targets: ['%s']\n", addr)
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(promCfg), 0o644); err != nil {
@@ -269,6 +268,12 @@ func TestRealPrometheusNative(t *testing.T) {
 		}
 	}
 	sel := `hb_check_rtt_seconds{job="hb-probe",host="web1",check="icmp"}`
+	// Native buckets count from the first protobuf scrape on: the RTTs
+	// come once Prometheus (which asks for protobuf) has scraped.
+	wait(`hb_build_info{job="hb-probe"}`, func(v float64) bool { return v == 1 })
+	observe(300*time.Microsecond, 30)
+	observe(2*time.Millisecond, 41)
+	observe(7*time.Millisecond, 30)
 	wait("histogram_count("+sel+")", func(v float64) bool { return v == 101 })
 	sum := 30*0.0003 + 41*0.002 + 30*0.007
 	wait("histogram_sum("+sel+")", func(v float64) bool { return math.Abs(v-sum) < 1e-9 })

@@ -197,17 +197,7 @@ func (a *Alerts) locate(path string, b []byte) {
 		if e.Kind != unstable.ArrayTable {
 			continue
 		}
-		var parts []string
-		line := 0
-		it := e.Key()
-		for it.Next() {
-			n := it.Node()
-			parts = append(parts, string(n.Data))
-			if line == 0 {
-				line = p.Shape(n.Raw).Start.Line
-			}
-		}
-		k := strings.Join(parts, ".")
+		k, line := exprKey(&p, e)
 		if strings.HasPrefix(k, "alerts.") {
 			a.lines[k[len("alerts."):]] = append(a.lines[k[len("alerts."):]], line)
 		}

@@ -63,17 +63,7 @@ func keyLines(b []byte) map[string]int {
 	table := ""
 	for p.NextExpression() {
 		e := p.Expression()
-		var parts []string
-		line := 0
-		it := e.Key()
-		for it.Next() {
-			n := it.Node()
-			parts = append(parts, string(n.Data))
-			if line == 0 {
-				line = p.Shape(n.Raw).Start.Line
-			}
-		}
-		k := strings.Join(parts, ".")
+		k, line := exprKey(&p, e)
 		switch e.Kind {
 		case unstable.Table, unstable.ArrayTable:
 			table = k
@@ -93,4 +83,19 @@ func keyLines(b []byte) map[string]int {
 		return nil
 	}
 	return out
+}
+
+// exprKey is the dotted key of the TOML expression e and the line where
+// the key starts.
+func exprKey(p *unstable.Parser, e *unstable.Node) (key string, line int) {
+	var parts []string
+	it := e.Key()
+	for it.Next() {
+		n := it.Node()
+		parts = append(parts, string(n.Data))
+		if line == 0 {
+			line = p.Shape(n.Raw).Start.Line
+		}
+	}
+	return strings.Join(parts, "."), line
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestFanOutAndDrops(t *testing.T) {
@@ -119,5 +120,13 @@ func TestPublishWhileClosing(t *testing.T) {
 	}
 	if st := b.Stats(); len(st.Subscribers) != 0 || st.Published != 50*4*200 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestEventSize: an event stays 128 bytes (its one-byte fields packed
+// together): the bus queues hold 16,384 per subscriber.
+func TestEventSize(t *testing.T) {
+	if n := unsafe.Sizeof(Event{}); n > 128 {
+		t.Errorf("Event is %d bytes, want at most 128", n)
 	}
 }

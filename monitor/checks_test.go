@@ -111,42 +111,15 @@ func TestDaemonChecks(t *testing.T) {
 		t.Error("zone exported without being configured")
 	}
 	// A scraper negotiating protobuf gets native buckets (rtt_native_factor
-	// defaults to 1.1: schema 3) on the histograms of both checks.
-	req, _ := http.NewRequest("GET", base+"/metrics", nil)
-	req.Header.Set("Accept", "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.8,text/plain;version=0.0.4;q=0.1")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pb, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	r := bytes.NewReader(pb)
-	native := 0
-	for {
-		mf := &dto.MetricFamily{}
-		if err := protodelim.UnmarshalFrom(r, mf); err != nil {
-			if !errors.Is(err, io.EOF) {
-				t.Fatalf("protobuf /metrics: %v", err)
-			}
-			break
-		}
-		if mf.GetName() != "hb_check_rtt_seconds" {
-			continue
-		}
-		for _, m := range mf.Metric {
-			var sum int64
-			var c int64
-			for _, d := range m.Histogram.PositiveDelta {
-				c += d
-				sum += c
-			}
-			if m.Histogram.GetSchema() == 3 && sum > 0 && uint64(sum) == m.Histogram.GetSampleCount() {
-				native++
-			}
-		}
+	// defaults to 1.1: schema 3) on the histograms of both checks: counted
+	// from its first protobuf scrape on (the checks run every 100 ms, so a
+	// later scrape has them).
+	native, ct := 0, ""
+	for deadline := time.Now().Add(20 * time.Second); native < 2 && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		native, ct = protoNative(t, base)
 	}
 	if native < 2 {
-		t.Errorf("protobuf /metrics: %d native histograms, want both checks' (Content-Type %q)", native, resp.Header.Get("Content-Type"))
+		t.Errorf("protobuf /metrics: %d native histograms, want both checks' (Content-Type %q)", native, ct)
 	}
 	if code, st := get("/api/v1/hosts/web/state"); code != 200 || strings.TrimSpace(st) != "up" {
 		t.Errorf("web state %d %q", code, st)
@@ -185,4 +158,45 @@ func TestTargetsCheckOptions(t *testing.T) {
 			t.Errorf("%s: %v, want %q", tc.line, err, tc.want)
 		}
 	}
+}
+
+// protoNative scrapes /metrics in the protobuf exposition and returns how
+// many hb_check_rtt_seconds series carry native buckets (schema 3) whose
+// total is the sample count, and the Content-Type.
+func protoNative(t *testing.T, base string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/metrics", nil)
+	req.Header.Set("Accept", "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.8,text/plain;version=0.0.4;q=0.1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	r := bytes.NewReader(pb)
+	native := 0
+	for {
+		mf := &dto.MetricFamily{}
+		if err := protodelim.UnmarshalFrom(r, mf); err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("protobuf /metrics: %v", err)
+			}
+			break
+		}
+		if mf.GetName() != "hb_check_rtt_seconds" {
+			continue
+		}
+		for _, m := range mf.Metric {
+			var sum int64
+			var c int64
+			for _, d := range m.Histogram.PositiveDelta {
+				c += d
+				sum += c
+			}
+			if m.Histogram.GetSchema() == 3 && sum > 0 && uint64(sum) == m.Histogram.GetSampleCount() {
+				native++
+			}
+		}
+	}
+	return native, resp.Header.Get("Content-Type")
 }

@@ -12,7 +12,8 @@
 //     when config.Checks.RTTNativeFactor is set (1.1 by default: schema 3,
 //     8 buckets per octave), in the delimited protobuf exposition only
 //     (WriteProto), which the api serves to scrapers that negotiate it
-//     (Prometheus with native histograms on). native.go has the layout.
+//     (Prometheus with native histograms on), counted from the first
+//     WriteProto on. native.go has the layout.
 //
 // It is a sink: Run consumes event.Result events from an *event.Sub and
 // observes the RTT of every successful result. Recording is lock-free

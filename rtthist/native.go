@@ -19,7 +19,12 @@ import (
 // Native histograms (Prometheus' sparse, exponential buckets): bucket i
 // of schema s counts RTTs in (2^((i-1)/2^s), 2^(i/2^s)] seconds. They are
 // served only in the protobuf exposition (WriteProto, called by the api's
-// protobuf path); the text format keeps the classic buckets alone.
+// protobuf path); the text format keeps the classic buckets alone. They
+// are counted from the first WriteProto on (the first scrape that
+// negotiates protobuf): until a scraper asks for them no series holds
+// any, and that first scrape serves every series' native histogram empty
+// (sample count 0; the classic buckets and the sum cover the RTTs
+// before it).
 //
 // A series keeps its native counts in chunks of chunkLen adjacent
 // buckets, allocated the first time an RTT falls in them, behind a
@@ -189,6 +194,9 @@ func (sr *series) nativeTo(h *dto.Histogram, schema int32) uint64 {
 // in flight). The tcp/http gauges go through the text format
 // (promtext.ToProto).
 func (s *Set) WriteProto(w io.Writer) error {
+	if s.schema != noNative {
+		s.nativeOn.Store(true)
+	}
 	type entry struct {
 		k  key
 		sr *series

@@ -165,6 +165,7 @@ func TestNativeAgainstClassic(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := New(Config{Buckets: tc.bounds, NativeFactor: tc.factor})
+			protoFamilies(t, s) // a scraper negotiated protobuf: native buckets from now on
 			rng := rand.New(rand.NewPCG(3, 4))
 			want := map[string]int{}
 			for i := range 5000 {
@@ -226,6 +227,47 @@ func TestNativeAgainstClassic(t *testing.T) {
 	}
 }
 
+// TestNativeFromFirstProtoScrape: no series keeps native buckets until a
+// scraper negotiates protobuf (WriteProto); that first scrape serves the
+// native histograms empty, and they count every RTT from then on, while
+// the classic buckets count them all.
+func TestNativeFromFirstProtoScrape(t *testing.T) {
+	s := New(Config{Buckets: config.DefaultRTTBuckets, NativeFactor: 1.1})
+	for range 10 {
+		s.Observe("h1", "icmp", obs.KindICMP, time.Millisecond)
+	}
+	var text bytes.Buffer
+	if _, err := s.WriteTo(&text); err != nil { // a text scrape does not turn them on
+		t.Fatal(err)
+	}
+	for _, sr := range s.series {
+		if sr.nat.Load() != nil {
+			t.Fatal("native buckets kept before any protobuf scrape")
+		}
+	}
+	h := protoFamilies(t, s)[Name].Metric[0].Histogram
+	if h.GetSchema() != SchemaForFactor(1.1) || h.GetSampleCount() != 0 || len(nativeCounts(t, h)) != 0 {
+		t.Fatalf("first protobuf scrape: schema %d, count %d, native %v; want an empty native histogram", h.GetSchema(), h.GetSampleCount(), nativeCounts(t, h))
+	}
+	if inf := h.Bucket[len(h.Bucket)-1].GetCumulativeCount(); inf != 10 {
+		t.Fatalf("first protobuf scrape: classic +Inf %d, want 10", inf)
+	}
+	for range 5 {
+		s.Observe("h1", "icmp", obs.KindICMP, 2*time.Millisecond)
+	}
+	h = protoFamilies(t, s)[Name].Metric[0].Histogram
+	var total uint64
+	for _, c := range nativeCounts(t, h) {
+		total += c
+	}
+	if total != 5 || h.GetSampleCount() != 5 {
+		t.Fatalf("second protobuf scrape: native total %d, sample count %d; want the 5 RTTs since the first", total, h.GetSampleCount())
+	}
+	if inf := h.Bucket[len(h.Bucket)-1].GetCumulativeCount(); inf != 15 {
+		t.Fatalf("second protobuf scrape: classic +Inf %d, want 15", inf)
+	}
+}
+
 // TestNativeOff: with no factor the protobuf family is classic only, and
 // no native buckets are kept.
 func TestNativeOff(t *testing.T) {
@@ -250,6 +292,7 @@ func TestNativeOff(t *testing.T) {
 // with -race to check the copy-on-write directory).
 func TestNativeConcurrent(t *testing.T) {
 	s := New(Config{Buckets: config.DefaultRTTBuckets, NativeFactor: 1.1})
+	protoFamilies(t, s) // native buckets count from the first protobuf scrape
 	const workers, per = 4, 2000
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -309,6 +352,9 @@ func BenchmarkMemoryPerSeriesNative(b *testing.B) {
 				runtime.GC()
 				runtime.ReadMemStats(&before)
 				s := New(Config{Buckets: config.DefaultRTTBuckets, NativeFactor: tc.factor})
+				if err := s.WriteProto(io.Discard); err != nil { // scraped in protobuf: native buckets counted
+					b.Fatal(err)
+				}
 				rng := rand.New(rand.NewPCG(5, 6))
 				for i, h := range names {
 					base := float64(200+i%800) * 1e3 // ns
@@ -330,6 +376,9 @@ func BenchmarkMemoryPerSeriesNative(b *testing.B) {
 // BenchmarkObserveNative is Observe's cost with native buckets at schema 3.
 func BenchmarkObserveNative(b *testing.B) {
 	s := New(Config{Buckets: config.DefaultRTTBuckets, NativeFactor: 1.1})
+	if err := s.WriteProto(io.Discard); err != nil { // scraped in protobuf: native buckets counted
+		b.Fatal(err)
+	}
 	s.Observe("h", "icmp", obs.KindICMP, time.Millisecond)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {

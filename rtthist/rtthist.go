@@ -47,6 +47,10 @@ type Set struct {
 	export []string
 	labels LabelFunc
 	schema int32 // native schema; noNative: off
+	// nativeOn is set by the first WriteProto (a scraper negotiated the
+	// protobuf exposition): native buckets are counted from then on, so a
+	// daemon nobody scrapes that way keeps none (~86 bytes a check).
+	nativeOn atomic.Bool
 
 	mu     sync.RWMutex // guards series (the map) and the move of a series' counts to dense
 	series map[key]*series
@@ -61,10 +65,11 @@ type key struct{ host, check string }
 //
 // A check's RTTs mostly fall in a few adjacent buckets, so a series
 // starts with a window of window counts, buckets lo..lo+window-1, kept in
-// the series itself (72 bytes in all instead of 8 per bucket plus a slice
+// the series itself (56 bytes in all instead of 8 per bucket plus a slice
 // and a label string per check: 100k checks are ~35 MB less). The first
-// RTT outside the window moves the counts into a full array (dense),
-// which from then on is the only one written. Counts are updated
+// RTT outside the window, or a window count that would pass 2^32−1,
+// moves the counts into a full array (dense, 64-bit counts), which from
+// then on is the only one written. Counts are updated
 // atomically under Set.mu read-locked; the move takes Set.mu write-locked,
 // so no increment is lost, and a reader sees either the window (frozen
 // once dense is set) or dense.
@@ -74,7 +79,7 @@ type series struct {
 	last    atomic.Pointer[lastMetrics] // tcp/http: the latest result's phases, status, certificate
 	dense   atomic.Pointer[[]atomic.Uint64]
 	sumBits atomic.Uint64 // float64 sum, seconds
-	win     [window]atomic.Uint64
+	win     [window]atomic.Uint32
 	nat     atomic.Pointer[natBuckets] // native buckets (native.go); nil until an RTT
 }
 
@@ -167,7 +172,7 @@ func (s *Set) observe(sr *series, host, name string, k obs.Kind, rtt time.Durati
 	}
 	v := rtt.Seconds()
 	b := sort.SearchFloat64s(s.bounds, v)
-	native := s.schema != noNative
+	native := s.schema != noNative && s.nativeOn.Load()
 	var ni int32
 	if native {
 		ni = NativeIndex(v, s.schema)
@@ -225,8 +230,15 @@ func (sr *series) add(b int) bool {
 	if i < 0 || i >= window {
 		return false
 	}
-	sr.win[i].Add(1)
-	return true
+	for w := &sr.win[i]; ; {
+		n := w.Load()
+		if n == math.MaxUint32 {
+			return false // full: the caller moves the counts to dense
+		}
+		if w.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
 }
 
 // empty reports whether the window has never counted. Set.mu held (write).
@@ -248,7 +260,7 @@ func (sr *series) toDense(n int) {
 	d := make([]atomic.Uint64, n)
 	for i := range sr.win {
 		if j := int(sr.lo.Load()) + i; j < n {
-			d[j].Store(sr.win[i].Load())
+			d[j].Store(uint64(sr.win[i].Load()))
 		}
 	}
 	sr.dense.Store(&d)
@@ -266,7 +278,7 @@ func (sr *series) counts(dst []uint64, n int) []uint64 {
 	for i := range n {
 		var c uint64
 		if j := i - lo; j >= 0 && j < window {
-			c = sr.win[j].Load()
+			c = uint64(sr.win[j].Load())
 		}
 		dst = append(dst, c)
 	}

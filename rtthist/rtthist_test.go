@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"sort"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -388,4 +390,31 @@ func TestRunAcrossReload(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// TestWindowFull: a window count at 2^32−1 moves the series' counts to
+// the dense array (64-bit) instead of wrapping, and nothing is lost; a
+// series is 56 bytes.
+func TestWindowFull(t *testing.T) {
+	if n := unsafe.Sizeof(series{}); n > 56 {
+		t.Errorf("series is %d bytes, want at most 56", n)
+	}
+	s := New(Config{Buckets: config.DefaultRTTBuckets})
+	s.Observe("h", "icmp", obs.KindICMP, time.Millisecond)
+	sr := s.series[key{"h", "icmp"}]
+	b := sort.SearchFloat64s(config.DefaultRTTBuckets, 0.001)
+	i := b - int(sr.lo.Load())
+	sr.win[i].Store(math.MaxUint32 - 1)
+	s.Observe("h", "icmp", obs.KindICMP, time.Millisecond) // reaches 2^32−1 in the window
+	if sr.dense.Load() != nil {
+		t.Fatal("moved to dense before the window count was full")
+	}
+	s.Observe("h", "icmp", obs.KindICMP, time.Millisecond) // would wrap
+	if sr.dense.Load() == nil {
+		t.Fatal("a full window count did not move the series to dense")
+	}
+	got := sr.counts(nil, len(config.DefaultRTTBuckets)+1)
+	if want := uint64(math.MaxUint32) + 1; got[b] != want {
+		t.Fatalf("bucket %d: %d, want %d", b, got[b], want)
+	}
 }
