@@ -34,7 +34,7 @@ type Probe struct {
 	AcceptClear  bool     `toml:"accept_clear"`  // --accept-clear: with a key, still accept clear blobs
 	NoKernelTx   bool     `toml:"no_kernel_tx"`  // --no-kernel-tx
 	TX           string   `toml:"tx"`            // --tx: auto, packet or raw (raw ICMP/ICMPv6 transmit path)
-	RX           string   `toml:"rx"`            // --rx: auto, ring or raw (IPv4 raw ICMP receive path)
+	RX           string   `toml:"rx"`            // --rx: auto, ring or raw (raw ICMP/ICMPv6 receive path)
 	MaxTargets   int      `toml:"max_targets"`   // --max-targets
 	ResolveEvery Duration `toml:"resolve_every"` // --resolve-every: re-resolve hostnames (0: never)
 	StaleAfter   Duration `toml:"stale_after"`   // --stale-after: health older than this is stale

@@ -50,8 +50,9 @@ type Mode struct {
 	// TX is how raw ICMP (IPv4 and IPv6) probes leave: "packet"
 	// (AF_PACKET frames, raw fallback per target) or "raw".
 	TX TX
-	// RX is how IPv4 replies arrive: "ring" (a TPACKET_V3 ring on an
-	// AF_PACKET socket) or "raw" (recvmmsg on the raw socket).
+	// RX is how raw ICMP and ICMPv6 replies arrive: "ring" (TPACKET_V3
+	// rings on AF_PACKET sockets; for the families whose ring opened) or
+	// "raw" (recvmmsg on the raw sockets).
 	RX RX
 }
 
@@ -83,7 +84,7 @@ func ParseTX(s string) (TX, error) {
 	return TXAuto, fmt.Errorf("tx %q: want auto, packet or raw", s)
 }
 
-// RX selects the receive path of raw IPv4 ICMP replies (config rx).
+// RX selects the receive path of raw ICMP and ICMPv6 replies (config rx).
 type RX uint8
 
 const (
@@ -177,10 +178,10 @@ type Config struct {
 	// tables load, TXPacket requires it, TXRaw never uses it. Ping and UDP
 	// sockets, and targets on lo, always use their socket's own path.
 	TX TX
-	// RX is the receive path of raw IPv4 ICMP replies: RXAuto (default)
-	// reads them from a TPACKET_V3 ring on an AF_PACKET socket when it
-	// opens, RXRing requires it, RXRaw reads the raw socket (recvmmsg).
-	// Ping and UDP sockets and IPv6 always read their own socket.
+	// RX is the receive path of raw ICMP and ICMPv6 replies: RXAuto
+	// (default) reads them from a TPACKET_V3 ring on an AF_PACKET socket
+	// per family when it opens, RXRing requires it, RXRaw reads the raw
+	// sockets (recvmmsg). Ping and UDP sockets always read their own.
 	RX RX
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -206,36 +207,45 @@ func (e *Engine) open() error {
 	return fmt.Errorf("prober: no usable socket: %w%s", lastErr, hint)
 }
 
-// openRing gives the IPv4 raw socket a TPACKET_V3 receive ring (rx =
+// openRing gives each raw ICMP socket a TPACKET_V3 receive ring (rx =
 // auto or ring): replies then come from the ring and the raw socket is
-// muted. It fails only when rx = ring and the ring cannot open.
+// muted. It fails only when rx = ring and a ring cannot open.
 func (e *Engine) openRing() error {
-	c := e.conns[0]
-	if c == nil || c.socket != SocketRaw || e.cfg.RX == RXRaw {
+	if e.cfg.RX == RXRaw {
 		return nil
 	}
-	r, err := newRxRing(e.id)
-	if err == nil {
-		raw := c.sk
-		if ps, ok := raw.(*pktSock); ok {
-			raw = ps.raw
+	var opened []string
+	for f, c := range e.conns {
+		if c == nil || c.socket != SocketRaw {
+			continue
 		}
-		if fd, ok := raw.(fdSock); ok {
-			if err = muteRaw(int(fd)); err != nil {
-				r.close()
+		fam := [2]string{"IPv4", "IPv6"}[f]
+		r, err := newRxRing(c.v6, e.id)
+		if err == nil {
+			raw := c.sk
+			if ps, ok := raw.(*pktSock); ok {
+				raw = ps.raw
+			}
+			if fd, ok := raw.(fdSock); ok {
+				if err = muteRaw(int(fd), c.v6); err != nil {
+					r.close()
+				}
 			}
 		}
-	}
-	if err != nil {
-		if e.cfg.RX == RXRing {
-			return fmt.Errorf("prober: rx = ring: %w", err)
+		if err != nil {
+			if e.cfg.RX == RXRing {
+				return fmt.Errorf("prober: rx = ring (%s): %w", fam, err)
+			}
+			e.mode.Reason += fmt.Sprintf("; %s replies from the raw socket (receive ring unavailable: %v)", fam, err)
+			continue
 		}
-		e.mode.Reason += fmt.Sprintf("; IPv4 replies from the raw socket (receive ring unavailable: %v)", err)
-		return nil
+		c.ring = r
+		opened = append(opened, fam)
 	}
-	c.ring = r
-	e.mode.RX = RXRing
-	e.mode.Reason += "; IPv4 replies from a TPACKET_V3 ring on an AF_PACKET socket (kernel BPF reply filter, receive stamps in the frame headers, no system call per packet)"
+	if len(opened) > 0 {
+		e.mode.RX = RXRing
+		e.mode.Reason += "; " + strings.Join(opened, " and ") + " replies from TPACKET_V3 rings on AF_PACKET sockets (kernel BPF reply filter, receive stamps in the frame headers, no system call per packet)"
+	}
 	return nil
 }
 
@@ -980,15 +990,24 @@ func (c *conn) hold() int64 {
 func (e *Engine) receiveRing(c *conn, fn func(*Result)) {
 	userNow := int64(0)
 	n := c.ring.drain(func(f *ringFrame) {
-		pkt, ok := ringIPv4(f.pkt)
-		if !ok || f.pktType != packetHost || f.proto != etherTypeIP4 {
+		var pkt []byte
+		var src netip.Addr
+		var ok bool
+		if c.v6 {
+			pkt, src, ok = ringIPv6(f.pkt)
+			ok = ok && f.pktType == packetHost && f.proto == etherTypeIP6
+		} else {
+			pkt, ok = ringIPv4(f.pkt)
+			ok = ok && f.pktType == packetHost && f.proto == etherTypeIP4
+		}
+		if !ok {
 			e.stats.unmatched.Add(1)
 			return
 		}
 		if userNow == 0 {
 			userNow = time.Now().UnixNano()
 		}
-		e.handle(c, pkt, netip.Addr{}, cmsgInfo{ts: f.ts}, userNow, fn)
+		e.handle(c, pkt, src, cmsgInfo{ts: f.ts}, userNow, fn)
 	})
 	if n > 0 {
 		e.stats.received.Add(uint64(n))

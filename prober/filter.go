@@ -36,3 +36,18 @@ func replyFilter(v6 bool, id uint16) []bpf.Instruction {
 		bpf.RetConstant{Val: 0xffff}, // 10: accept the whole packet
 	}
 }
+
+// ringFilter6 is replyFilter(true, id) for a receive ring's cooked IPv6
+// packets, which start at the IPv6 header rather than at the ICMPv6
+// header a raw socket sees: it first requires ICMPv6 as the next header
+// (a packet with extension headers is dropped), then runs the same
+// program with the ICMPv6 header at offset 40.
+func ringFilter6(id uint16) []bpf.Instruction {
+	prog := replyFilter(true, id)
+	const reject = 9 + 2 // replyFilter's reject, moved by the two instructions added
+	return append([]bpf.Instruction{
+		bpf.LoadAbsolute{Off: 6, Size: 1},                                            // 0: A = next header
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: protoICMPv6, SkipFalse: reject - 1 - 1}, // 1
+		bpf.LoadConstant{Dst: bpf.RegX, Val: ipv6HdrLen},                             // 2: X = 40, replacing replyFilter's X = 0
+	}, prog[1:]...)
+}

@@ -5,6 +5,7 @@ package prober
 import (
 	"encoding/binary"
 	"errors"
+	"net/netip"
 )
 
 // The TPACKET_V3 receive ring's layout (linux/if_packet.h), spelled here so
@@ -41,6 +42,7 @@ const (
 	sllLen       = 20            // sizeof(struct sockaddr_ll)
 	packetHost   = 0             // PACKET_HOST: addressed to this host
 	etherTypeIP4 = 0x0800
+	etherTypeIP6 = 0x86dd
 )
 
 // ringBlock is the descriptor of one retired TPACKET_V3 block.
@@ -150,4 +152,39 @@ func ringIPv4(b []byte) ([]byte, bool) {
 		return nil, false
 	}
 	return b[:tot], true
+}
+
+// ringIPv6 checks a cooked IPv6 packet from the ring as the kernel's IPv6
+// input and raw ICMPv6 socket would have: version 6, a payload length the
+// bytes cover (the rest is cut), ICMPv6 as the next header (no extension
+// headers: the ring's filter drops those), and an ICMPv6 checksum that
+// holds over the pseudo-header. It returns the ICMPv6 message and the
+// source address, or false.
+func ringIPv6(b []byte) ([]byte, netip.Addr, bool) {
+	if len(b) < ipv6HdrLen+icmpHdrLen || b[0]>>4 != 6 || b[6] != protoICMPv6 {
+		return nil, netip.Addr{}, false
+	}
+	plen := int(binary.BigEndian.Uint16(b[4:]))
+	if plen < icmpHdrLen || ipv6HdrLen+plen > len(b) {
+		return nil, netip.Addr{}, false
+	}
+	msg := b[ipv6HdrLen : ipv6HdrLen+plen]
+	// Pseudo-header: source, destination, length, next header.
+	sum := uint32(plen) + protoICMPv6
+	for i := 8; i < ipv6HdrLen; i += 2 {
+		sum += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	for i := 0; i+1 < len(msg); i += 2 {
+		sum += uint32(msg[i])<<8 | uint32(msg[i+1])
+	}
+	if len(msg)%2 == 1 {
+		sum += uint32(msg[len(msg)-1]) << 8
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	if sum != 0xffff {
+		return nil, netip.Addr{}, false
+	}
+	return msg, netip.AddrFrom16([16]byte(b[8:24])), true
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
+
+	"golang.org/x/net/bpf"
 )
 
 // A block the kernel retired (testdata/ring-block-v3.txt, captured by
@@ -152,4 +154,80 @@ func fixSum(b []byte) {
 		s = s&0xffff + s>>16
 	}
 	binary.BigEndian.PutUint16(b[10:], ^uint16(s))
+}
+
+// ringFilter6 in x/net/bpf's VM against whole IPv6 packets, as a cooked
+// packet socket hands them to it: the golden echo reply captured on the
+// fleet (id 0x9945), and variants of it.
+func TestRingFilter6(t *testing.T) {
+	reply := golden(t, "icmp6-echo-reply.txt")
+	const id = 0x9945
+	vm, err := bpf.NewVM(ringFilter6(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bpf.Assemble(ringFilter6(id)); err != nil {
+		t.Fatal(err)
+	}
+	mod := func(f func(b []byte)) []byte {
+		b := append([]byte(nil), reply...)
+		f(b)
+		return b
+	}
+	for _, tc := range []struct {
+		name   string
+		pkt    []byte
+		accept bool
+	}{
+		{"echo reply, our id", reply, true},
+		{"echo reply, other id", mod(func(b []byte) { b[ipv6HdrLen+4]++ }), false},
+		{"echo request", mod(func(b []byte) { b[ipv6HdrLen] = icmp6Echo }), false},
+		{"unreachable", mod(func(b []byte) { b[ipv6HdrLen] = icmp6Unreach }), true},
+		{"packet too big", mod(func(b []byte) { b[ipv6HdrLen] = icmp6TooBig }), true},
+		{"time exceeded", mod(func(b []byte) { b[ipv6HdrLen] = icmp6TimeExc }), true},
+		{"parameter problem", mod(func(b []byte) { b[ipv6HdrLen] = icmp6ParamProb }), true},
+		{"neighbour advertisement", mod(func(b []byte) { b[ipv6HdrLen] = 136 }), false},
+		{"hop-by-hop header first", mod(func(b []byte) { b[6] = 0 }), false},
+		{"UDP", mod(func(b []byte) { b[6] = protoUDP }), false},
+		{"truncated", reply[:ipv6HdrLen+2], false},
+	} {
+		n, err := vm.Run(tc.pkt)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := n > 0; got != tc.accept || tc.accept && n < len(tc.pkt) {
+			t.Errorf("%s: kept %d of %d bytes, want accept=%v", tc.name, n, len(tc.pkt), tc.accept)
+		}
+	}
+}
+
+// ringIPv6 checks what IPv6 input and a raw ICMPv6 socket checked.
+func TestRingIPv6(t *testing.T) {
+	reply := golden(t, "icmp6-echo-reply.txt")
+	msg, src, ok := ringIPv6(append(append([]byte(nil), reply...), 0, 0))
+	if !ok || src != netip.MustParseAddr("2001:2::1") || len(msg) != len(reply)-ipv6HdrLen || msg[0] != icmp6EchoReply {
+		t.Fatalf("golden reply (padded): ok %v, src %v, %d bytes", ok, src, len(msg))
+	}
+	if p := parseICMP6(msg, src); p.class != pktReply || p.id != 0x9945 || p.seq != 1 {
+		t.Fatalf("parsed %+v", p)
+	}
+	mod := func(f func(b []byte)) []byte {
+		b := append([]byte(nil), reply...)
+		f(b)
+		return b
+	}
+	for name, b := range map[string][]byte{
+		"short":                reply[:ipv6HdrLen+4],
+		"IPv4":                 mod(func(b []byte) { b[0] = 0x45 }),
+		"extension header":     mod(func(b []byte) { b[6] = 0 }),
+		"payload length long":  mod(func(b []byte) { binary.BigEndian.PutUint16(b[4:], uint16(len(b))) }),
+		"payload length short": mod(func(b []byte) { binary.BigEndian.PutUint16(b[4:], 4) }),
+		"bad checksum":         mod(func(b []byte) { b[ipv6HdrLen+2] ^= 1 }),
+		"payload changed":      mod(func(b []byte) { b[len(b)-1] ^= 0x10 }),
+		"source changed":       mod(func(b []byte) { b[23] ^= 1 }),
+	} {
+		if _, _, ok := ringIPv6(b); ok {
+			t.Errorf("%s: accepted", name)
+		}
+	}
 }

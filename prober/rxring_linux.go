@@ -13,13 +13,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// rxRing receives IPv4 replies through a TPACKET_V3 ring: an AF_PACKET
-// socket in cooked mode (SOCK_DGRAM, so every packet starts at its IPv4
-// header whatever the link: Ethernet, loopback, a tunnel), bound to
-// ETH_P_IP on every interface, whose blocks of packets the kernel writes
-// into memory shared with the process. The kernel runs the raw socket's
-// classic BPF reply filter (replyFilter: the same program, as a cooked
-// packet starts where a raw socket's does) before it copies a packet in,
+// rxRing receives replies through a TPACKET_V3 ring: an AF_PACKET socket
+// in cooked mode (SOCK_DGRAM, so every packet starts at its IP header
+// whatever the link: Ethernet, loopback, a tunnel), bound to ETH_P_IP (or
+// ETH_P_IPV6) on every interface, whose blocks of packets the kernel
+// writes into memory shared with the process. The kernel runs the raw
+// socket's classic BPF reply filter (replyFilter: the same program for
+// IPv4, as a cooked packet starts where a raw socket's does; ringFilter6
+// skips the IPv6 header a raw ICMPv6 socket never shows) before it copies
+// a packet in,
 // stamps each frame with the packet's receive time (the skb stamp the raw
 // socket's SO_TIMESTAMPING would have returned), and hands a block over
 // when it is full or after ringRetire. Reading costs no system call per
@@ -58,10 +60,15 @@ const (
 	ringHold = 20 * time.Millisecond
 )
 
-// newRxRing opens the ring with the reply filter for identifier id. The
-// socket binds only after the filter and the ring are in place, so no
-// unfiltered packet is ever queued.
-func newRxRing(id uint16) (*rxRing, error) {
+// newRxRing opens the ring with the reply filter for identifier id, for
+// IPv4 (ETH_P_IP) or IPv6 (ETH_P_IPV6; ringFilter6). The socket binds only
+// after the filter and the ring are in place, so no unfiltered packet is
+// ever queued.
+func newRxRing(v6 bool, id uint16) (*rxRing, error) {
+	prog, proto := replyFilter(false, id), uint16(unix.ETH_P_IP)
+	if v6 {
+		prog, proto = ringFilter6(id), unix.ETH_P_IPV6
+	}
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, os.NewSyscallError("socket AF_PACKET", err)
@@ -74,7 +81,7 @@ func newRxRing(id uint16) (*rxRing, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	if err := attachFilter(fd, replyFilter(false, id)); err != nil {
+	if err := attachFilter(fd, prog); err != nil {
 		return fail(err)
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
@@ -98,7 +105,7 @@ func newRxRing(id uint16) (*rxRing, error) {
 		r.mem = nil
 		return fail(os.NewSyscallError("mmap", err))
 	}
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP)}); err != nil {
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(proto)}); err != nil {
 		return fail(os.NewSyscallError("bind AF_PACKET", err))
 	}
 	return r, nil
@@ -121,10 +128,20 @@ func attachFilter(fd int, prog []bpf.Instruction) error {
 	return nil
 }
 
-// muteRaw sets an ICMP_FILTER on the raw IPv4 ICMP socket fd that blocks
-// every ICMP type: the kernel checks it before it clones a packet for the
-// socket, so replies the ring reads cost the raw socket nothing.
-func muteRaw(fd int) error {
+// muteRaw sets an ICMP_FILTER (ICMPV6_FILTER) on the raw ICMP socket fd
+// that blocks every type: the kernel checks it before it clones a packet
+// for the socket, so replies the ring reads cost the raw socket nothing.
+func muteRaw(fd int, v6 bool) error {
+	if v6 {
+		var f unix.ICMPv6Filter
+		for i := range f.Data {
+			f.Data[i] = 0xffffffff
+		}
+		if err := unix.SetsockoptICMPv6Filter(fd, unix.SOL_ICMPV6, unix.ICMPV6_FILTER, &f); err != nil {
+			return os.NewSyscallError("setsockopt ICMPV6_FILTER", err)
+		}
+		return nil
+	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_RAW, unix.ICMP_FILTER, -1); err != nil {
 		return os.NewSyscallError("setsockopt ICMP_FILTER", err)
 	}

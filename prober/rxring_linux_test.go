@@ -37,7 +37,7 @@ func TestRxRingStampsMatchRawSocket(t *testing.T) {
 	raw := -1
 	err := f.Prober.Do(func() error {
 		var err error
-		if ring, err = newRxRing(id); err != nil {
+		if ring, err = newRxRing(false, id); err != nil {
 			return err
 		}
 		raw, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
@@ -161,26 +161,36 @@ func kernelRelease() string {
 	return "linux " + unix.ByteSliceToString(u.Release[:])
 }
 
-// The receive ring end to end, with both transmit paths: targets behind
-// the fleet's router, the router itself and a host on the prober's link
-// (on-link, the latter's neighbour resolved by its first probe), 127.0.0.1
-// (lo: no frame path, replies through the ring all the same), an on-link
-// address that never resolves, unreachable targets (ICMP errors from the
-// router) and blackholed ones. Every reply must come through the ring
-// (the raw socket is muted) with kernel TX+RX stamps, and each target's
-// outcome must be the one the raw socket's receive path reports.
+// The receive ring end to end, for each family and with both transmit
+// paths: targets behind the fleet's router, the router itself and a host
+// on the prober's link (on-link, the latter's neighbour resolved by its
+// first probe), the loopback address (no frame path, replies through the
+// ring all the same), an on-link address that never resolves, unreachable
+// targets (ICMP errors from the router) and blackholed ones. Every reply
+// must come through the ring (the raw socket is muted) with kernel TX+RX
+// stamps, and each target's outcome must be the one the raw socket's
+// receive path reports.
 func TestRxRingEndToEnd(t *testing.T) {
 	f := testutil.NewFleet(t, testutil.DefaultFleet)
 	f.Prober.AddAddr(t, "hbp0", netip.MustParsePrefix("198.19.254.1/24"))
 	f.Hosts.AddAddr(t, "hbf0", netip.MustParsePrefix("198.19.254.2/24"))
+	f.Prober.AddAddr(t, "hbp0", netip.MustParsePrefix("2001:2:fffe::1/64"))
+	f.Hosts.AddAddr(t, "hbf0", netip.MustParsePrefix("2001:2:fffe::2/64"))
 	c := testutil.DefaultFleet
-	behind := testutil.FleetAddrs(t, c.Local[0], 2000)
-	onLink := []netip.Addr{f.Gateway4, netip.MustParseAddr("198.19.254.2"), netip.MustParseAddr("127.0.0.1")}
-	never := netip.MustParseAddr("198.19.254.9")
-	un := testutil.FleetAddrs(t, c.Unreachable[0], 4)
-	bh := testutil.FleetAddrs(t, c.Blackhole[0], 4)
-	ts := targetsOf(behind, onLink, []netip.Addr{never}, un, bh)
-
+	fams := []struct {
+		name               string
+		v6                 bool
+		behind, onLink, un []netip.Addr
+		bh                 []netip.Addr
+		never              netip.Addr
+		unreachType        uint8
+		local              netip.Addr
+	}{
+		{"IPv4", false, testutil.FleetAddrs(t, c.Local[0], 2000), []netip.Addr{f.Gateway4, netip.MustParseAddr("198.19.254.2")},
+			testutil.FleetAddrs(t, c.Unreachable[0], 4), testutil.FleetAddrs(t, c.Blackhole[0], 4), netip.MustParseAddr("198.19.254.9"), icmp4Unreach, netip.MustParseAddr("127.0.0.1")},
+		{"IPv6", true, testutil.FleetAddrs(t, c.Local[1], 1000), []netip.Addr{f.Gateway6, netip.MustParseAddr("2001:2:fffe::2")},
+			testutil.FleetAddrs(t, c.Unreachable[1], 4), testutil.FleetAddrs(t, c.Blackhole[1], 4), netip.MustParseAddr("2001:2:fffe::9"), icmp6Unreach, netip.MustParseAddr("::1")},
+	}
 	type outcome struct {
 		got   int
 		out   Outcome
@@ -188,75 +198,78 @@ func TestRxRingEndToEnd(t *testing.T) {
 		kern  bool
 		lastR time.Duration
 	}
-	run := func(t *testing.T, tx TX, rx RX) []outcome {
-		e := newEngineIn(t, f, Config{Rate: -1, Timeout: 300 * time.Millisecond, Socket: SocketRaw, IPv4: true, TX: tx, RX: rx})
-		if e.Mode().RX != rx {
-			t.Fatalf("mode %v, want rx %v", e.Mode(), rx)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		const count = 2
-		sums, err := e.Once(ctx, ts, OnceOptions{Count: count, Period: 100 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		st := e.Stats()
-		t.Logf("stats: %+v", st)
-		out := make([]outcome, len(sums))
-		for i, s := range sums {
-			o := outcome{got: s.Received, out: s.Last.Outcome, kern: s.Received == 0 || s.Method == TSKernelTxRx, lastR: s.Last.RTT}
-			if s.LastProblem != nil {
-				o.out, o.icmp = s.LastProblem.Outcome, s.LastProblem.ICMPType
+	for _, fam := range fams {
+		ts := targetsOf(fam.behind, fam.onLink, []netip.Addr{fam.local, fam.never}, fam.un, fam.bh)
+		run := func(t *testing.T, tx TX, rx RX) []outcome {
+			e := newEngineIn(t, f, Config{Rate: -1, Timeout: 300 * time.Millisecond, Socket: SocketRaw, IPv4: !fam.v6, IPv6: fam.v6, TX: tx, RX: rx})
+			if e.Mode().RX != rx {
+				t.Fatalf("mode %v, want rx %v", e.Mode(), rx)
 			}
-			out[i] = o
-		}
-		if rx == RXRing {
-			if st.RxRing == 0 || st.RxRing != st.Received || st.RxRingDrops != 0 {
-				t.Errorf("ring read %d of %d packets received, %d dropped", st.RxRing, st.Received, st.RxRingDrops)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			const count = 2
+			sums, err := e.Once(ctx, ts, OnceOptions{Count: count, Period: 100 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
 			}
-		} else if st.RxRing != 0 {
-			t.Errorf("rx = raw read %d packets from a ring", st.RxRing)
-		}
-		if st.Duplicates != 0 || st.BadCookie != 0 || st.WrongSrc != 0 || st.TxMissing != 0 {
-			t.Errorf("counters: %+v", st)
-		}
-		return out
-	}
-	for _, tx := range []TX{TXPacket, TXRaw} {
-		t.Run("tx="+tx.String(), func(t *testing.T) {
-			ring := run(t, tx, RXRing)
-			raw := run(t, tx, RXRaw)
-			bad := 0
-			for i, tg := range ts {
-				a, r, w := tg.Addr, ring[i], raw[i]
-				want := 2
-				switch {
-				case a == never || slices.Contains(bh, a):
-					want = 0
-				case slices.Contains(un, a):
-					// An ICMP error per probe (the router may rate-limit
-					// one away under load: then a timeout).
-					if r.got != 0 || r.out != OutcomeICMPError && r.out != OutcomeTimeout {
-						t.Errorf("%v: ring %+v, want an ICMP error", a, r)
-					}
-					if r.out == OutcomeICMPError && r.icmp != icmp4Unreach {
-						t.Errorf("%v: ICMP type %d", a, r.icmp)
-					}
-					continue
+			st := e.Stats()
+			t.Logf("stats: %+v", st)
+			out := make([]outcome, len(sums))
+			for i, s := range sums {
+				o := outcome{got: s.Received, out: s.Last.Outcome, kern: s.Received == 0 || s.Method == TSKernelTxRx, lastR: s.Last.RTT}
+				if s.LastProblem != nil {
+					o.out, o.icmp = s.LastProblem.Outcome, s.LastProblem.ICMPType
 				}
-				if r.got != want || w.got != want || !r.kern || r.out != w.out {
-					if bad < 5 {
-						t.Errorf("%v: ring %+v, raw socket %+v; want %d answers", a, r, w, want)
+				out[i] = o
+			}
+			if rx == RXRing {
+				if st.RxRing == 0 || st.RxRing != st.Received || st.RxRingDrops != 0 {
+					t.Errorf("ring read %d of %d packets received, %d dropped", st.RxRing, st.Received, st.RxRingDrops)
+				}
+			} else if st.RxRing != 0 {
+				t.Errorf("rx = raw read %d packets from a ring", st.RxRing)
+			}
+			if st.Duplicates != 0 || st.BadCookie != 0 || st.WrongSrc != 0 || st.TxMissing != 0 {
+				t.Errorf("counters: %+v", st)
+			}
+			return out
+		}
+		for _, tx := range []TX{TXPacket, TXRaw} {
+			t.Run(fam.name+"/tx="+tx.String(), func(t *testing.T) {
+				ring := run(t, tx, RXRing)
+				raw := run(t, tx, RXRaw)
+				bad := 0
+				for i, tg := range ts {
+					a, r, w := tg.Addr, ring[i], raw[i]
+					want := 2
+					switch {
+					case a == fam.never || slices.Contains(fam.bh, a):
+						want = 0
+					case slices.Contains(fam.un, a):
+						// An ICMP error per probe (the router may
+						// rate-limit one away: then a timeout).
+						if r.got != 0 || r.out != OutcomeICMPError && r.out != OutcomeTimeout {
+							t.Errorf("%v: ring %+v, want an ICMP error", a, r)
+						}
+						if r.out == OutcomeICMPError && r.icmp != fam.unreachType {
+							t.Errorf("%v: ICMP type %d", a, r.icmp)
+						}
+						continue
 					}
-					bad++
+					if r.got != want || w.got != want || !r.kern || r.out != w.out {
+						if bad < 5 {
+							t.Errorf("%v: ring %+v, raw socket %+v; want %d answers", a, r, w, want)
+						}
+						bad++
+					}
+					if want > 0 && (r.lastR <= 0 || r.lastR > 300*time.Millisecond) {
+						t.Errorf("%v: implausible RTT %v through the ring", a, r.lastR)
+					}
 				}
-				if want > 0 && (r.lastR <= 0 || r.lastR > 300*time.Millisecond) {
-					t.Errorf("%v: implausible RTT %v through the ring", a, r.lastR)
+				if bad > 0 {
+					t.Errorf("%d of %d targets differ", bad, len(ts))
 				}
-			}
-			if bad > 0 {
-				t.Errorf("%d of %d targets differ", bad, len(ts))
-			}
-		})
+			})
+		}
 	}
 }

@@ -74,7 +74,7 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.JSON, "json", false, "with --once: print one JSON object per target (JSON Lines) instead of the table")
 	fs.IntVar(&o.MaxTargets, "max-targets", def.MaxTargets, "refuse target lists (after CIDR expansion) larger than this")
 	fs.StringVar(&o.TX, "tx", "auto", "raw ICMP and ICMPv6 transmit path: packet (Ethernet frames on an AF_PACKET socket, PACKET_QDISC_BYPASS, next hop from the kernel's route and neighbour tables; raw socket for targets it cannot reach), raw (the raw socket's IP output path), auto (packet when it opens)")
-	fs.StringVar(&o.RX, "rx", "auto", "IPv4 raw ICMP receive path: ring (a TPACKET_V3 ring on an AF_PACKET socket: kernel BPF reply filter, receive stamps in the frame headers, no system call per packet), raw (recvmmsg on the raw socket), auto (ring when it opens)")
+	fs.StringVar(&o.RX, "rx", "auto", "raw ICMP and ICMPv6 receive path: ring (a TPACKET_V3 ring per family on an AF_PACKET socket: kernel BPF reply filter, receive stamps in the frame headers, no system call per packet), raw (recvmmsg on the raw socket), auto (ring when it opens)")
 	fs.BoolVar(&o.NoKernelTx, "no-kernel-tx", false, "do not use SO_TIMESTAMPING; measure RTT from SO_TIMESTAMPNS receive stamps and the send clock")
 	fs.DurationVar(&o.ResolveEvery, "resolve-every", def.ResolveEvery.D(), "daemon: re-resolve hostnames this often (0: never)")
 	fs.DurationVar(&o.StaleAfter, "stale-after", def.StaleAfter.D(), "flag health blobs collected longer ago than this as stale")

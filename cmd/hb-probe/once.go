@@ -54,6 +54,15 @@ func runOnce(ctx context.Context, o *options, stdin io.Reader, stdout, stderr io
 	if cfg.Rate <= 0 {
 		cfg.Shards = runtime.GOMAXPROCS(0) // an unpaced sweep uses every CPU
 	}
+	// Only the families the targets need: each one opened costs sockets,
+	// tables and a 4 MiB receive ring per shard.
+	for _, t := range targets {
+		if t.Addr.Unmap().Is4() {
+			cfg.IPv4 = true
+		} else {
+			cfg.IPv6 = true
+		}
+	}
 	e, err := prober.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "hb-probe: %v\n", err)
