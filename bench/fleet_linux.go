@@ -3,6 +3,7 @@
 package bench
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -132,4 +133,22 @@ func DeleteStale(prefix string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// SteerRx sets the receive packet steering CPU mask of interface ifname
+// inside namespace ns (hex, as in rps_cpus; "0" turns steering off). sysfs
+// shows the namespace of whoever mounted it, so the write runs under
+// `ip netns exec`, which mounts a fresh /sys for the namespace. It reads
+// the mask back and fails if the kernel did not take it.
+func (f *Fleet) SteerRx(ns, ifname, mask string) error {
+	path := "/sys/class/net/" + ifname + "/queues/rx-0/rps_cpus"
+	out, err := f.Command(ns, "sh", "-c", fmt.Sprintf("echo %s > %s && cat %s", mask, path, path)).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("rps_cpus=%s on %s in %s: %v: %s", mask, ifname, ns, err, bytes.TrimSpace(out))
+	}
+	got := strings.TrimLeft(strings.ReplaceAll(strings.TrimSpace(string(out)), ",", ""), "0")
+	if want := strings.TrimLeft(mask, "0"); got != want {
+		return fmt.Errorf("rps_cpus on %s in %s reads %q after writing %s", ifname, ns, strings.TrimSpace(string(out)), mask)
+	}
+	return nil
 }

@@ -19,6 +19,9 @@ func NewFleet(FleetConfig) (*Fleet, error) { return nil, errNotLinux }
 // Sysctl is not supported off Linux.
 func (f *Fleet) Sysctl(ns, key, value string) error { return errNotLinux }
 
+// SteerRx is not supported off Linux.
+func (f *Fleet) SteerRx(ns, ifname, mask string) error { return errNotLinux }
+
 // Command is not supported off Linux; the command fails to start.
 func (f *Fleet) Command(ns, name string, args ...string) *exec.Cmd { return exec.Command("false") }
 

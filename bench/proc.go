@@ -57,3 +57,46 @@ func ParseStatusKB(r io.Reader, key string) (int64, error) {
 	}
 	return 0, fmt.Errorf("status: no %s line", key)
 }
+
+// CPUTimes is one cpuN line of /proc/stat, in clock ticks.
+type CPUTimes struct {
+	CPU                                                   string // "cpu" (all) or "cpu0", "cpu1", …
+	User, Nice, System, Idle, IOWait, IRQ, SoftIRQ, Steal uint64
+}
+
+// Busy is every tick that was not idle or iowait.
+func (c CPUTimes) Busy() uint64 {
+	return c.User + c.Nice + c.System + c.IRQ + c.SoftIRQ + c.Steal
+}
+
+// ParseProcStatCPU parses the cpu lines of /proc/stat (the total first,
+// then one per CPU, as the file lists them).
+func ParseProcStatCPU(r io.Reader) ([]CPUTimes, error) {
+	var out []CPUTimes
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 || !strings.HasPrefix(f[0], "cpu") {
+			continue
+		}
+		if len(f) < 9 {
+			return nil, fmt.Errorf("proc stat: %q: %d fields", f[0], len(f))
+		}
+		var v [8]uint64
+		for i := range v {
+			n, err := strconv.ParseUint(f[i+1], 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("proc stat: %s field %d: %w", f[0], i+1, err)
+			}
+			v[i] = n
+		}
+		out = append(out, CPUTimes{CPU: f[0], User: v[0], Nice: v[1], System: v[2], Idle: v[3], IOWait: v[4], IRQ: v[5], SoftIRQ: v[6], Steal: v[7]})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("proc stat: no cpu lines")
+	}
+	return out, nil
+}

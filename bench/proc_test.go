@@ -31,3 +31,29 @@ func TestParseStatusKB(t *testing.T) {
 		t.Error("missing key accepted")
 	}
 }
+
+func TestParseProcStatCPU(t *testing.T) {
+	in := "cpu  1461792 2645 489948 542049 5049 0 58158 10166 0 0\n" +
+		"cpu0 725835 1296 245525 277511 1403 0 28485 4970 0 0\n" +
+		"cpu1 735956 1348 244423 264538 3645 7 29672 5196 0 0\n" +
+		"intr 1 2 3\nctxt 99\n"
+	got, err := ParseProcStatCPU(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].CPU != "cpu" || got[2].CPU != "cpu1" {
+		t.Fatalf("got %+v", got)
+	}
+	c := got[2]
+	if c.User != 735956 || c.Idle != 264538 || c.IRQ != 7 || c.SoftIRQ != 29672 || c.Steal != 5196 {
+		t.Fatalf("cpu1 = %+v", c)
+	}
+	if b := c.Busy(); b != 735956+1348+244423+7+29672+5196 {
+		t.Fatalf("busy = %d", b)
+	}
+	for _, bad := range []string{"", "cpu0 1 2 3\n", "cpu0 1 2 x 4 5 6 7 8\n"} {
+		if _, err := ParseProcStatCPU(strings.NewReader(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}

@@ -68,6 +68,7 @@ type pktSock struct {
 	logical uint32
 	phys    [2]uint32   // next OPT_ID key of [0] the packet socket, [1] the raw one
 	keymap  [2][]uint32 // physical key (low 16 bits) → logical key
+	runHop  []int32     // IPv4: hops index of each message of the run sendmmsg is building
 	lastWhy atomic.Pointer[string]
 }
 
@@ -326,9 +327,13 @@ func (p *pktSock) refresh(now time.Time) {
 }
 
 // hop returns the hop for the IPv4 destination d.
-func (p *pktSock) hop(d uint32) *l2hop {
+func (p *pktSock) hop(d uint32) *l2hop { return &p.hops[p.hopIndex(d)] }
+
+// hopIndex returns the index in p.hops of the IPv4 destination d's hop
+// (an index stays valid when p.hops grows; a pointer would not).
+func (p *pktSock) hopIndex(d uint32) int32 {
 	if i, ok := p.byDst[d]; ok {
-		return &p.hops[i]
+		return i
 	}
 	h := p.tab.hopFor(u4ip(d), p.plen)
 	k := neighKey{h.ifindex, ip4u(h.nh)}
@@ -339,7 +344,7 @@ func (p *pktSock) hop(d uint32) *l2hop {
 		p.hopIdx[k] = i
 	}
 	p.byDst[d] = i
-	return &p.hops[i]
+	return i
 }
 
 // sendmmsg sends the engine's messages (IPv4 sockaddr + ICMP payload) in
@@ -349,11 +354,12 @@ func (p *pktSock) sendmmsg(msgs []unix.Mmsghdr) (int, error) {
 	p.refresh(time.Now())
 	done := 0
 	for done < len(msgs) {
-		// A run of one path.
-		pkt, why := p.path(&msgs[done])
+		// A run of one path. For IPv4 the run's hops are kept (runHop)
+		// so the frames below do not look each destination up again.
+		pkt, why := p.runPath(msgs, done, 0)
 		end := done + 1
 		for end < len(msgs) && end-done < pktSockBatch {
-			if ok, _ := p.path(&msgs[end]); ok != pkt {
+			if ok, _ := p.runPath(msgs, end, end-done); ok != pkt {
 				break
 			}
 			end++
@@ -368,7 +374,7 @@ func (p *pktSock) sendmmsg(msgs []unix.Mmsghdr) (int, error) {
 			for k := done; k < end && !p.v6; k++ {
 				h := &msgs[k].Hdr
 				dst := [4]byte(unsafe.Slice(h.Name, 8)[4:8])
-				hp := p.hop(ip4u(dst))
+				hp := &p.hops[p.runHop[k-done]]
 				p.ipid++
 				l := putFrame(p.frames[k-done], hp, dst, p.ipid, unsafe.Slice(h.Iov.Base, h.Iov.Len))
 				p.iov[k-done].SetLen(l)
@@ -406,6 +412,22 @@ func (p *pktSock) sendmmsg(msgs []unix.Mmsghdr) (int, error) {
 		done += n
 	}
 	return done, nil
+}
+
+// runPath is path for msgs[i], the run's message number slot; for IPv4
+// it records the hop in runHop[slot].
+func (p *pktSock) runPath(msgs []unix.Mmsghdr, i, slot int) (bool, string) {
+	if p.v6 {
+		return p.path(&msgs[i])
+	}
+	if p.runHop == nil {
+		p.runHop = make([]int32, pktSockBatch)
+	}
+	b := unsafe.Slice(msgs[i].Hdr.Name, 8)
+	x := p.hopIndex(binary.BigEndian.Uint32(b[4:8]))
+	p.runHop[slot] = x
+	h := &p.hops[x]
+	return h.ok, h.fallback
 }
 
 // path says whether message m goes as a frame, and if not why.

@@ -22,9 +22,9 @@ import (
 // protobuf path); the text format keeps the classic buckets alone. They
 // are counted from the first WriteProto on (the first scrape that
 // negotiates protobuf): until a scraper asks for them no series holds
-// any, and that first scrape serves every series' native histogram empty
-// (sample count 0; the classic buckets and the sum cover the RTTs
-// before it).
+// any, and that first scrape restarts every series (startNative), so the
+// classic buckets, the sum and the native buckets always cover the same
+// RTTs.
 //
 // A series keeps its native counts in chunks of chunkLen adjacent
 // buckets, allocated the first time an RTT falls in them, behind a
@@ -185,6 +185,33 @@ func (sr *series) nativeTo(h *dto.Histogram, schema int32) uint64 {
 	return total
 }
 
+// startNative turns native counting on, at the first protobuf scrape.
+// The classic counts and sums restart from zero at the same instant
+// (Set.mu write-locked, so no RTT in flight is counted in one and not the
+// other): from then on the classic buckets, the sum and the native
+// buckets cover the same RTTs, so a series' count, +Inf bucket and sum
+// agree in every answer. To a scraper of either format that is one
+// counter reset, which rate() and increase() already handle.
+func (s *Set) startNative() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.nativeOn.Load() {
+		return
+	}
+	for _, sr := range s.series {
+		for i := range sr.win {
+			sr.win[i].Store(0)
+		}
+		if d := sr.dense.Load(); d != nil {
+			for i := range *d {
+				(*d)[i].Store(0)
+			}
+		}
+		sr.sumBits.Store(0)
+	}
+	s.nativeOn.Store(true)
+}
+
 // WriteProto writes the Set's families in the delimited protobuf
 // exposition (api.NativeWriter): hb_check_rtt_seconds encoded directly
 // from the counts, one series at a time, with the classic buckets (+Inf
@@ -194,8 +221,8 @@ func (sr *series) nativeTo(h *dto.Histogram, schema int32) uint64 {
 // in flight). The tcp/http gauges go through the text format
 // (promtext.ToProto).
 func (s *Set) WriteProto(w io.Writer) error {
-	if s.schema != noNative {
-		s.nativeOn.Store(true)
+	if s.schema != noNative && !s.nativeOn.Load() {
+		s.startNative()
 	}
 	type entry struct {
 		k  key

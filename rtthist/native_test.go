@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -228,9 +229,10 @@ func TestNativeAgainstClassic(t *testing.T) {
 }
 
 // TestNativeFromFirstProtoScrape: no series keeps native buckets until a
-// scraper negotiates protobuf (WriteProto); that first scrape serves the
-// native histograms empty, and they count every RTT from then on, while
-// the classic buckets count them all.
+// scraper negotiates protobuf (WriteProto); that first scrape restarts
+// every series (classic buckets and sum too, one counter reset), so from
+// then on the count, the +Inf bucket, the sum and the native buckets
+// cover the same RTTs.
 func TestNativeFromFirstProtoScrape(t *testing.T) {
 	s := New(Config{Buckets: config.DefaultRTTBuckets, NativeFactor: 1.1})
 	for range 10 {
@@ -240,22 +242,32 @@ func TestNativeFromFirstProtoScrape(t *testing.T) {
 	if _, err := s.WriteTo(&text); err != nil { // a text scrape does not turn them on
 		t.Fatal(err)
 	}
+	if !strings.Contains(text.String(), Name+`_count{host="h1",check="icmp",kind="icmp"} 10`) {
+		t.Fatalf("text before any protobuf scrape:\n%s", text.String())
+	}
 	for _, sr := range s.series {
 		if sr.nat.Load() != nil {
 			t.Fatal("native buckets kept before any protobuf scrape")
 		}
 	}
-	h := protoFamilies(t, s)[Name].Metric[0].Histogram
-	if h.GetSchema() != SchemaForFactor(1.1) || h.GetSampleCount() != 0 || len(nativeCounts(t, h)) != 0 {
-		t.Fatalf("first protobuf scrape: schema %d, count %d, native %v; want an empty native histogram", h.GetSchema(), h.GetSampleCount(), nativeCounts(t, h))
+	// Restarted: no series holds an RTT yet, so neither format has one.
+	if f, ok := protoFamilies(t, s)[Name]; ok {
+		t.Fatalf("first protobuf scrape: %v, want no RTT series (restarted)", f)
 	}
-	if inf := h.Bucket[len(h.Bucket)-1].GetCumulativeCount(); inf != 10 {
-		t.Fatalf("first protobuf scrape: classic +Inf %d, want 10", inf)
+	text.Reset()
+	if _, err := s.WriteTo(&text); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(text.String(), Name+"_count") {
+		t.Fatalf("text after the first protobuf scrape, want no RTT series (restarted):\n%s", text.String())
 	}
 	for range 5 {
 		s.Observe("h1", "icmp", obs.KindICMP, 2*time.Millisecond)
 	}
-	h = protoFamilies(t, s)[Name].Metric[0].Histogram
+	h := protoFamilies(t, s)[Name].Metric[0].Histogram
+	if h.GetSchema() != SchemaForFactor(1.1) {
+		t.Fatalf("schema %d", h.GetSchema())
+	}
 	var total uint64
 	for _, c := range nativeCounts(t, h) {
 		total += c
@@ -263,8 +275,8 @@ func TestNativeFromFirstProtoScrape(t *testing.T) {
 	if total != 5 || h.GetSampleCount() != 5 {
 		t.Fatalf("second protobuf scrape: native total %d, sample count %d; want the 5 RTTs since the first", total, h.GetSampleCount())
 	}
-	if inf := h.Bucket[len(h.Bucket)-1].GetCumulativeCount(); inf != 15 {
-		t.Fatalf("second protobuf scrape: classic +Inf %d, want 15", inf)
+	if inf := h.Bucket[len(h.Bucket)-1].GetCumulativeCount(); inf != 5 || math.Abs(h.GetSampleSum()-0.010) > 1e-12 {
+		t.Fatalf("second protobuf scrape: classic +Inf %d, sum %v; want 5 and 0.010 s, the RTTs the native buckets hold", inf, h.GetSampleSum())
 	}
 }
 
@@ -391,6 +403,9 @@ func BenchmarkObserveNative(b *testing.B) {
 func TestProtoGauges(t *testing.T) {
 	s := New(Config{Buckets: config.DefaultRTTBuckets, NativeFactor: 1.1, ExportLabels: []string{"role", "zone"},
 		Labels: func(h string) []string { return []string{"r-" + h, ""} }})
+	if err := s.WriteProto(io.Discard); err != nil { // scraped in protobuf before: native buckets counted
+		t.Fatal(err)
+	}
 	s.Observe("h1", "web", obs.KindHTTP, 3*time.Millisecond)
 	s.ObserveMetrics("h1", "web", obs.KindHTTP, []obs.Metric{{Name: "dns_seconds", Value: 0.001}, {Name: MetricStatus, Value: 200}})
 	s.ObserveMetrics("h2", "down", obs.KindTCP, []obs.Metric{{Name: "connect_seconds", Value: 0.002}})

@@ -515,3 +515,28 @@ func fmtBytes(v float64) string { return fmt.Sprintf("%.1f", v/(1<<20)) }
 var _ = context.Background
 var _ = io.Discard
 var _ netip.Addr
+
+// procStatCPU reads the cpu lines of /proc/stat (nil on error).
+func procStatCPU() []bench.CPUTimes {
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	c, _ := bench.ParseProcStatCPU(f)
+	return c
+}
+
+// cpuDelta is b-a line by line (nil if the lists differ).
+func cpuDelta(a, b []bench.CPUTimes) []bench.CPUTimes {
+	if len(a) == 0 || len(a) != len(b) {
+		return nil
+	}
+	out := make([]bench.CPUTimes, len(a))
+	for i := range a {
+		x, y := a[i], b[i]
+		out[i] = bench.CPUTimes{CPU: x.CPU, User: y.User - x.User, Nice: y.Nice - x.Nice, System: y.System - x.System,
+			Idle: y.Idle - x.Idle, IOWait: y.IOWait - x.IOWait, IRQ: y.IRQ - x.IRQ, SoftIRQ: y.SoftIRQ - x.SoftIRQ, Steal: y.Steal - x.Steal}
+	}
+	return out
+}
