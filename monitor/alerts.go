@@ -9,7 +9,6 @@ package monitor
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"time"
@@ -28,17 +27,15 @@ import (
 const alertQueue = 1 << 14
 
 type alertWiring struct {
-	db *notify.DB
-	// sessions is the dashboard's sessions database (web.Options.DB): in
-	// the history database, its own connection, writing on its own —
-	// the last writer of that file beside the store's (docs/operations.md).
-	sessions *sql.DB
-	eng      *alert.Engine
-	ob       *notify.Outbox
-	sub      *event.Sub
-	stop     context.CancelFunc
-	done     chan struct{}
-	obDone   chan struct{}
+	// db also keeps the dashboard's sessions (web.Options.DB and
+	// DBWriter: table web_sessions, read on db.Conn, written by db.W).
+	db     *notify.DB
+	eng    *alert.Engine
+	ob     *notify.Outbox
+	sub    *event.Sub
+	stop   context.CancelFunc
+	done   chan struct{}
+	obDone chan struct{}
 }
 
 // openAlerts builds the engine and the outbox (after the store: they
@@ -47,7 +44,6 @@ type alertWiring struct {
 // in-memory database they write themselves.
 func (m *Monitor) openAlerts(c *config.Probe) error {
 	var db *notify.DB
-	var sessions *sql.DB
 	if m.store != nil {
 		path, err := DBPath(c)
 		if err != nil {
@@ -56,22 +52,13 @@ func (m *Monitor) openAlerts(c *config.Probe) error {
 		if db, err = notify.OpenSharedDB(path, m.store.st); err != nil {
 			return fmt.Errorf("alerts: %w", err)
 		}
-		if c.Web.Enabled {
-			own, err := notify.OpenDB(path)
-			if err != nil {
-				db.Close()
-				return fmt.Errorf("web sessions: %w", err)
-			}
-			sessions = own.Conn
-		}
 	} else {
 		var err error
 		if db, err = notify.OpenDB(fmt.Sprintf("file:hb-alerts-%p?mode=memory&cache=shared", m)); err != nil { // one per monitor
 			return fmt.Errorf("alerts: %w", err)
 		}
-		sessions = db.Conn
 	}
-	w := &alertWiring{db: db, sessions: sessions}
+	w := &alertWiring{db: db}
 	fail := func(err error) error {
 		w.close()
 		return err
@@ -97,9 +84,6 @@ func (m *Monitor) openAlerts(c *config.Probe) error {
 
 // close closes the databases (the store, the shared writer, stays open).
 func (w *alertWiring) close() {
-	if w.sessions != nil && w.sessions != w.db.Conn {
-		w.sessions.Close()
-	}
 	w.db.Close()
 }
 

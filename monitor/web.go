@@ -19,14 +19,16 @@ import (
 	"github.com/hbmon/hb/api"
 	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/notify"
 	"github.com/hbmon/hb/web"
 )
 
 // webWiring is the dashboard's part of the daemon.
 type webWiring struct {
-	srv   *web.Server
-	certs *web.Certs // nil without TLS
-	sub   *event.Sub
+	srv      *web.Server
+	certs    *web.Certs // nil without TLS
+	sub      *event.Sub
+	sessions *notify.DB // where the sessions are kept (nil: memory)
 }
 
 // openWeb builds the dashboard (New): a failed one (no users on a
@@ -57,7 +59,11 @@ func (m *Monitor) openWeb(c *config.Probe) error {
 			Settings: m.settings}
 		if m.alerts != nil {
 			o.Alerts = m.alerts.eng
-			o.DB = m.alerts.sessions // sessions survive a restart (the history database; memory without a store)
+			// Sessions survive a restart: the history database, read on the
+			// alerts' read-only connection and written by the store's
+			// writer (an in-memory database of their own without a store).
+			o.DB, o.DBWriter = m.alerts.db.Conn, m.alerts.db.W
+			w.sessions = m.alerts.db
 		}
 		if m.events != nil {
 			o.Events = m.events

@@ -489,6 +489,27 @@ func BenchmarkApply(b *testing.B) {
 	}
 }
 
+// BenchmarkApply100k is Table.Apply over 100,000 one-check hosts visited
+// in a scattered order (as results arrive), so each result touches its
+// check's memory cold, as in the daemon; ns/op is per result.
+func BenchmarkApply100k(b *testing.B) {
+	const n = 100_000
+	specs := make([]HostSpec, n)
+	for i := range specs {
+		specs[i] = spec(fmt.Sprintf("h%d", i), i)
+	}
+	tab, _ := New(specs, nil)
+	ob := obsAt(0, OK, time.Millisecond)
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tab.Apply(i*7919%n, ob); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
 // TestMemoryPerHost keeps the ≤ 1 KiB per host budget (DESIGN §6). It is a
 // size check, not a timing one; BenchmarkMemoryPerHost reports the figure
 // for 100k hosts.

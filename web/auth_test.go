@@ -5,6 +5,7 @@ package web
 import (
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -149,6 +150,12 @@ func TestRoleMatrix(t *testing.T) {
 // testServer is a web.Server over a two-host table with users.
 func testServer(t *testing.T, clk *fakeClock) *Server {
 	t.Helper()
+	return testServerOn(t, clk, nil)
+}
+
+// testServerOn is testServer keeping its sessions in db (nil: memory).
+func testServerOn(t *testing.T, clk *fakeClock, db *sessDB) *Server {
+	t.Helper()
 	tbl, err := state.New([]state.HostSpec{
 		{Name: "a", Labels: state.Labels{{Key: "owner", Value: "olga"}}, Checks: []obs.CheckSpec{{Name: "icmp", Kind: obs.KindICMP}}},
 		{Name: "b", Labels: state.Labels{{Key: "owner", Value: "otto"}}, Checks: []obs.CheckSpec{{Name: "icmp", Kind: obs.KindICMP}}},
@@ -157,8 +164,12 @@ func testServer(t *testing.T, clk *fakeClock) *Server {
 		t.Fatal(err)
 	}
 	pw, _ := hashWith("olga-password", "s1", 1000)
-	s, err := New(Options{Config: config.DefaultWeb(), Listen: "127.0.0.1:1", Table: tbl, Now: clk.now, Log: slog.New(slog.DiscardHandler),
-		Users: []config.User{{Name: "olga", Password: pw}, {Name: "root", Admin: true, Tokens: []string{TokenHash("root-token")}}}})
+	o := Options{Config: config.DefaultWeb(), Listen: "127.0.0.1:1", Table: tbl, Now: clk.now, Log: slog.New(slog.DiscardHandler),
+		Users: []config.User{{Name: "olga", Password: pw}, {Name: "root", Admin: true, Tokens: []string{TokenHash("root-token")}}}}
+	if db != nil {
+		o.DB, o.DBWriter = db.DB, db.w
+	}
+	s, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,9 +388,29 @@ func flatten(v any, pre string) []string {
 }
 
 // TestSetUsersEndsSessions: a reload that removes a user ends their
-// sessions; others keep theirs.
+// sessions, and their rows, in memory, own and store modes; others keep
+// theirs.
 func TestSetUsersEndsSessions(t *testing.T) {
-	s := testServer(t, &fakeClock{t: time.Now()})
+	for _, mode := range append([]string{"memory"}, sessModes...) {
+		t.Run(mode, func(t *testing.T) { testSetUsersEndsSessions(t, mode) })
+	}
+}
+
+func testSetUsersEndsSessions(t *testing.T, mode string) {
+	var db *sessDB
+	if mode != "memory" {
+		db = openSessDB(t, filepath.Join(t.TempDir(), "hb.db"), mode)
+		t.Cleanup(db.close)
+	}
+	s := testServerOn(t, &fakeClock{t: time.Now()}, db)
+	rows := func(want int) { // the table follows memory (a restart would bring a row back)
+		t.Helper()
+		if db != nil {
+			if n := db.rows(t); n != want {
+				t.Fatalf("web_sessions holds %d rows, want %d", n, want)
+			}
+		}
+	}
 	cookie, _ := loginCookie(t, s, "olga", "olga-password")
 	ck := map[string]string{"Cookie": cookieName + "=" + cookie}
 	if r := do(s, "GET", "/ui/api/me", "", ck); r.StatusCode() != 200 {
@@ -395,16 +426,20 @@ func TestSetUsersEndsSessions(t *testing.T) {
 	}
 	// A new password (a reload) ends the sessions made with the old one.
 	newPW, _ := hashWith("olga-new-password", "s9", 1000)
+	rows(1)
 	s.SetUsers([]config.User{{Name: "olga", Password: newPW}, {Name: "root", Admin: true}}, "")
 	if r := do(s, "GET", "/ui/api/me", "", ck); r.StatusCode() != 401 {
 		t.Fatalf("olga's session survived a password change: %d", r.StatusCode())
 	}
+	rows(0)
 	cookie, _ = loginCookie(t, s, "olga", "olga-new-password")
 	ck = map[string]string{"Cookie": cookieName + "=" + cookie}
+	rows(1)
 	s.SetUsers([]config.User{{Name: "root", Admin: true}}, "")
 	if r := do(s, "GET", "/ui/api/me", "", ck); r.StatusCode() != 401 {
 		t.Fatalf("a removed user's session still works: %d", r.StatusCode())
 	}
+	rows(0)
 }
 
 // TestOpenMode: without users everyone is an admin (on loopback), and

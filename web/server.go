@@ -53,8 +53,12 @@ type Options struct {
 	APIToken     string // the API's bearer token ("" none): accepted as an admin
 	// DB keeps the sessions (table web_sessions) so that logins survive a
 	// restart; nil keeps them in memory only. The daemon passes its
-	// history database.
+	// history database, read-only (query_only), with DBWriter.
 	DB *sql.DB
+	// DBWriter makes every write of the sessions' table: the history
+	// store's one writer (store.Store) in the daemon. nil: DB writes on
+	// its own (a database of its own, tests).
+	DBWriter Writer
 
 	Table    *state.Table
 	Hub      *Hub // nil: a hub of its own, fed by nobody (tests call Add)
@@ -105,7 +109,7 @@ func New(o Options) (*Server, error) {
 		o.Log = slog.Default()
 	}
 	s := &Server{opts: o, log: o.Log, now: o.Now, hub: o.Hub,
-		sessions: &Sessions{TTL: o.Config.SessionTTL.D(), Now: o.Now, DB: o.DB},
+		sessions: &Sessions{TTL: o.Config.SessionTTL.D(), Now: o.Now, DB: o.DB, W: o.DBWriter},
 		epoch:    fmt.Sprintf("%x", o.Now().UnixNano())}
 	if s.sessions.TTL <= 0 {
 		s.sessions.TTL = 24 * time.Hour

@@ -34,15 +34,57 @@ type Session struct {
 //
 // The table in memory is the authority while the daemon runs (lookups
 // never touch the database, so a flood of forged cookies costs no I/O);
-// logins, logouts and expiry are written through before they count.
+// logins, logouts and expiry are written through before they count. The
+// writes go through W (the history store's one writer in the daemon) and
+// are waited for without holding the table's lock, so requests keep being
+// authenticated while a login or a logout waits for its commit.
 type Sessions struct {
 	TTL time.Duration
 	Now func() time.Time // the clock (tests pass a fake)
 	Max int              // logins kept at most; the oldest go first
-	DB  *sql.DB          // nil: memory only (a restart logs everyone out)
+	// DB is read when the sessions load; nil: memory only (a restart
+	// logs everyone out). With W it may be read-only (query_only).
+	DB *sql.DB
+	// W makes every write of the table, each in a transaction it commits
+	// before Exec returns: the history store (store.Store) in the daemon.
+	// nil: DB writes on its own (a file or memory database of its own).
+	W Writer
 
 	mu sync.Mutex // guards m
 	m  map[[32]byte]*Session
+}
+
+// Writer makes a database's writes: Exec runs fn in a transaction and
+// returns once it is committed, with fn's error or the commit's
+// (store.Store.Exec, notify.Writer).
+type Writer interface {
+	Exec(ctx context.Context, fn func(tx *sql.Tx) error) error
+}
+
+// ownWriter writes on the sessions' own connection.
+type ownWriter struct{ db *sql.DB }
+
+func (o ownWriter) Exec(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := o.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// writer is W, or DB's own writer; nil without a DB.
+func (s *Sessions) writer() Writer {
+	if s.DB == nil {
+		return nil
+	}
+	if s.W != nil {
+		return s.W
+	}
+	return ownWriter{s.DB}
 }
 
 // ErrNoSession is returned for a missing, unknown or expired session.
@@ -79,12 +121,17 @@ func (s *Sessions) Load(ctx context.Context) error {
 	if s.DB == nil {
 		return nil
 	}
-	if _, err := s.DB.ExecContext(ctx, sessionSchema); err != nil {
-		return fmt.Errorf("web: sessions table: %w", err)
-	}
 	now := s.now().UnixNano()
-	if _, err := s.DB.ExecContext(ctx, `DELETE FROM web_sessions WHERE expires_ns <= ?`, now); err != nil {
-		return fmt.Errorf("web: expiring sessions: %w", err)
+	if err := s.writer().Exec(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, sessionSchema); err != nil {
+			return fmt.Errorf("sessions table: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM web_sessions WHERE expires_ns <= ?`, now); err != nil {
+			return fmt.Errorf("expiring sessions: %w", err)
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("web: %w", err)
 	}
 	rows, err := s.DB.QueryContext(ctx, `SELECT id_sha256, user, pw_tag, expires_ns FROM web_sessions ORDER BY expires_ns DESC LIMIT ?`, s.max())
 	if err != nil {
@@ -131,10 +178,11 @@ func PasswordTag(hash string) string {
 
 // New starts a session for user (pwTag: PasswordTag of their hash) and
 // returns the cookie value. With a DB the session is stored first: an
-// error means no session.
+// error means no session. The table's lock is not held while the write
+// waits for its commit, so logins made meanwhile may pass Max by as many
+// as wait (the login rate limit bounds them).
 func (s *Sessions) New(user, pwTag string) (id string, sess Session, err error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.m == nil {
 		s.m = make(map[[32]byte]*Session)
 	}
@@ -150,42 +198,42 @@ func (s *Sessions) New(user, pwTag string) (id string, sess Session, err error) 
 			evict = append(evict, k)
 		}
 	}
+	s.mu.Unlock()
 	id = randomString(32)
 	k := sha256.Sum256([]byte(id))
 	sess = Session{User: user, Expires: now.Add(s.TTL), PwTag: pwTag}
-	if s.DB != nil {
-		if err := s.storeLocked(k, sess, now, evict); err != nil {
+	if w := s.writer(); w != nil {
+		if err := storeSession(w, k, sess, now, evict); err != nil {
 			return "", Session{}, err
 		}
 	}
-	s.m[k] = &sess
+	kept := sess
+	s.mu.Lock()
+	s.m[k] = &kept
+	s.mu.Unlock()
 	sess.CSRF = csrfOf(id)
 	return id, sess, nil
 }
 
-// storeLocked writes a new session, deleting the evicted and expired ones
-// in the same transaction.
-func (s *Sessions) storeLocked(k [32]byte, sess Session, now time.Time, evict [][32]byte) error {
+// storeSession writes a new session, deleting the evicted and expired ones in
+// the same transaction, and waits for its commit.
+func storeSession(w Writer, k [32]byte, sess Session, now time.Time, evict [][32]byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	tx, err := s.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("web: storing the session: %w", err)
-	}
-	defer tx.Rollback()
-	for _, e := range evict {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM web_sessions WHERE id_sha256 = ?`, e[:]); err != nil {
-			return fmt.Errorf("web: storing the session: %w", err)
+	err := w.Exec(ctx, func(tx *sql.Tx) error {
+		for _, e := range evict {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM web_sessions WHERE id_sha256 = ?`, e[:]); err != nil {
+				return err
+			}
 		}
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM web_sessions WHERE expires_ns <= ?`, now.UnixNano()); err != nil {
-		return fmt.Errorf("web: storing the session: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO web_sessions (id_sha256, user, pw_tag, created_ns, expires_ns) VALUES (?, ?, ?, ?, ?)`,
-		k[:], sess.User, sess.PwTag, now.UnixNano(), sess.Expires.UnixNano()); err != nil {
-		return fmt.Errorf("web: storing the session: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM web_sessions WHERE expires_ns <= ?`, now.UnixNano()); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO web_sessions (id_sha256, user, pw_tag, created_ns, expires_ns) VALUES (?, ?, ?, ?, ?)`,
+			k[:], sess.User, sess.PwTag, now.UnixNano(), sess.Expires.UnixNano())
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("web: storing the session: %w", err)
 	}
 	return nil
@@ -213,54 +261,61 @@ func (s *Sessions) Get(id string) (Session, error) {
 }
 
 // Delete ends the session with cookie value id. With a DB the row is
-// deleted first: on an error the session stays live (and the caller says
-// so) rather than coming back after a restart.
+// deleted first and Delete returns once that is committed: on an error
+// the session stays live (and the caller says so) rather than coming back
+// after a restart.
 func (s *Sessions) Delete(id string) error {
 	k := sha256.Sum256([]byte(id))
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.DB != nil {
+	if w := s.writer(); w != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		if _, err := s.DB.ExecContext(ctx, `DELETE FROM web_sessions WHERE id_sha256 = ?`, k[:]); err != nil {
+		if err := w.Exec(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `DELETE FROM web_sessions WHERE id_sha256 = ?`, k[:])
+			return err
+		}); err != nil {
 			return fmt.Errorf("web: ending the session: %w", err)
 		}
 	}
+	s.mu.Lock()
 	delete(s.m, k)
+	s.mu.Unlock()
 	return nil
 }
 
 // DropUser ends every session for which keep(user, pwTag) is false
-// (after a reload removed the user or changed their password).
+// (after a reload removed the user or changed their password), once
+// their rows' deletion is committed.
 func (s *Sessions) DropUser(keep func(user, pwTag string) bool) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	var gone [][32]byte
 	for k, v := range s.m {
 		if !keep(v.User, v.PwTag) {
 			gone = append(gone, k)
 		}
 	}
-	if s.DB != nil && len(gone) > 0 {
+	s.mu.Unlock()
+	if len(gone) == 0 {
+		return nil
+	}
+	if w := s.writer(); w != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		tx, err := s.DB.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("web: ending sessions: %w", err)
-		}
-		defer tx.Rollback()
-		for _, k := range gone {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM web_sessions WHERE id_sha256 = ?`, k[:]); err != nil {
-				return fmt.Errorf("web: ending sessions: %w", err)
+		if err := w.Exec(ctx, func(tx *sql.Tx) error {
+			for _, k := range gone {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM web_sessions WHERE id_sha256 = ?`, k[:]); err != nil {
+					return err
+				}
 			}
-		}
-		if err := tx.Commit(); err != nil {
+			return nil
+		}); err != nil {
 			return fmt.Errorf("web: ending sessions: %w", err)
 		}
 	}
+	s.mu.Lock()
 	for _, k := range gone {
 		delete(s.m, k)
 	}
+	s.mu.Unlock()
 	return nil
 }
 

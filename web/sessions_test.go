@@ -26,6 +26,7 @@ import (
 	"github.com/hbmon/hb/internal/testutil"
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/state"
+	"github.com/hbmon/hb/store"
 )
 
 // openDB opens the SQLite file at path as the daemon does.
@@ -42,6 +43,56 @@ func openDB(t *testing.T, path string) *sql.DB {
 	return db
 }
 
+// sessDB is the sessions' database in one of the two ways New takes it:
+// "own" (the connection writes on its own: a database of its own) or
+// "store" (as in the daemon: a read-only connection, every write through
+// the history store's one writer, a real store.Store on the same file).
+type sessDB struct {
+	*sql.DB
+	w  Writer
+	st *store.Store
+}
+
+var sessModes = []string{"own", "store"}
+
+func openSessDB(t *testing.T, path, mode string) *sessDB {
+	t.Helper()
+	if mode == "own" {
+		return &sessDB{DB: openDB(t, path)}
+	}
+	st, err := store.Open(path, &store.Options{CommitInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", sqlitedb.DSN(path, "_pragma=query_only(1)"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	return &sessDB{DB: db, w: st, st: st}
+}
+
+// close closes the connection, then the store (its writer commits what
+// it was given).
+func (d *sessDB) close() {
+	d.DB.Close()
+	if d.st != nil {
+		d.st.Close()
+	}
+}
+
+// rows is how many sessions the table holds.
+func (d *sessDB) rows(t *testing.T) int {
+	t.Helper()
+	var n int
+	if err := d.QueryRow(`SELECT count(*) FROM web_sessions`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // webRun is one run of the dashboard: a web.Server over db behind a real
 // API server on loopback.
 type webRun struct {
@@ -50,7 +101,7 @@ type webRun struct {
 	stop func()
 }
 
-func startWeb(t *testing.T, db *sql.DB, clk *fakeClock, users []config.User, log io.Writer) *webRun {
+func startWeb(t *testing.T, db *sessDB, clk *fakeClock, users []config.User, log io.Writer) *webRun {
 	t.Helper()
 	tbl, err := state.New([]state.HostSpec{
 		{Name: "a", Labels: state.Labels{{Key: "owner", Value: "olga"}}, Checks: []obs.CheckSpec{{Name: "icmp", Kind: obs.KindICMP}}},
@@ -58,7 +109,7 @@ func startWeb(t *testing.T, db *sql.DB, clk *fakeClock, users []config.User, log
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Options{Config: config.DefaultWeb(), Listen: "127.0.0.1:1", Table: tbl, Now: clk.now, DB: db,
+	s, err := New(Options{Config: config.DefaultWeb(), Listen: "127.0.0.1:1", Table: tbl, Now: clk.now, DB: db.DB, DBWriter: db.w,
 		Log: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})), Users: users})
 	if err != nil {
 		t.Fatal(err)
@@ -142,8 +193,17 @@ func me(t *testing.T, url, cookie string) (int, map[string]any) {
 // TestSessionsSurviveRestart: logins are kept in the SQLite database
 // (hashed), so a cookie still works after the dashboard restarts on the
 // same file; a logged-out, expired or password-changed session does not;
-// neither the database files nor the log ever hold a raw cookie.
+// neither the database files nor the log ever hold a raw cookie. Both
+// ways: the sessions' connection writing on its own, and (the daemon's)
+// a read-only connection with the history store's writer making every
+// write.
 func TestSessionsSurviveRestart(t *testing.T) {
+	for _, mode := range sessModes {
+		t.Run(mode, func(t *testing.T) { testSessionsSurviveRestart(t, mode) })
+	}
+}
+
+func testSessionsSurviveRestart(t *testing.T, mode string) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "hb.db")
 	clk := &fakeClock{t: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)}
@@ -152,7 +212,10 @@ func TestSessionsSurviveRestart(t *testing.T) {
 	users := []config.User{{Name: "olga", Password: olgaPW}, {Name: "mia", Password: miaPW}}
 	var log testutil.SyncBuffer
 
-	db := openDB(t, path)
+	db := openSessDB(t, path, mode)
+	if _, err := db.Exec(`CREATE TABLE sneak (a)`); mode == "store" && (err == nil || !strings.Contains(err.Error(), "readonly")) {
+		t.Fatalf("a write on the sessions' connection beside the store: %v, want a read-only error", err)
+	}
 	w := startWeb(t, db, clk, users, &log)
 	olga, olgaCSRF := httpLogin(t, w.url, "olga", "olga-password")
 	gone, goneCSRF := httpLogin(t, w.url, "olga", "olga-password")
@@ -171,7 +234,7 @@ func TestSessionsSurviveRestart(t *testing.T) {
 	if err := db.QueryRow(`SELECT id_sha256 FROM web_sessions WHERE user = 'olga'`).Scan(&id); err != nil || !bytes.Equal(id, want[:]) {
 		t.Fatalf("olga's row holds %x (%v), want the cookie's SHA-256", id, err)
 	}
-	db.Close()
+	db.close()
 	// No raw cookie or CSRF token in the database, its WAL, or the log.
 	files, _ := filepath.Glob(path + "*")
 	for _, f := range files {
@@ -193,8 +256,8 @@ func TestSessionsSurviveRestart(t *testing.T) {
 
 	// Restart on the same file: olga's and mia's cookies work, with the
 	// same CSRF token; the logged-out one does not.
-	db = openDB(t, path)
-	defer db.Close()
+	db = openSessDB(t, path, mode)
+	defer db.close()
 	w = startWeb(t, db, clk, users, &log)
 	code, m := me(t, w.url, olga)
 	if code != 200 || m["user"] != "olga" || m["csrf"] != olgaCSRF {

@@ -512,8 +512,12 @@ func (s *Server) apiAck(ctx *fasthttp.RequestCtx, p Principal, idStr string) {
 	}
 	_ = json.Unmarshal(ctx.PostBody(), &in)
 	al, err := s.opts.Alerts.Ack(id, by(p), clip(in.Comment, 1000), s.now())
-	if err != nil {
-		writeErr(ctx, fasthttp.StatusNotFound, err.Error())
+	if errors.Is(err, alert.ErrNotFound) { // resolved and gone since the lookup above
+		writeErr(ctx, fasthttp.StatusNotFound, "no alert with that id")
+		return
+	} else if err != nil { // not saved (the engine writes it again with its next save)
+		s.log.Error("alert acknowledgement not saved", "id", id, "host", host, "by", by(p), "err", err)
+		writeErr(ctx, fasthttp.StatusInternalServerError, "the acknowledgement was not saved: "+err.Error())
 		return
 	}
 	s.log.Info("alert acknowledged", "id", id, "host", host, "by", by(p))

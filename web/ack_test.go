@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+
+package web
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hbmon/hb/alert"
+	"github.com/hbmon/hb/config"
+	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/notify"
+	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/state"
+)
+
+// goneAlerts is the engine listing one alert more than it holds: an alert
+// resolved and dropped between the dashboard's lookup and its
+// acknowledgement (a race no real sequence hits reliably), so that the
+// engine's own not-found answer is exercised.
+type goneAlerts struct {
+	*alert.Engine
+	gone alert.Alert
+}
+
+func (g goneAlerts) List(f alert.Filter) []alert.Alert { return append(g.Engine.List(f), g.gone) }
+
+// TestAckStatus: the dashboard's acknowledgement answers 404 only for an
+// alert that is not there, and 500 when the engine could not save it (a
+// real SQLite database refusing the write, by a trigger), 200 once the
+// save works again — with the acknowledgement in the database.
+func TestAckStatus(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hb.db")
+	db, err := notify.OpenDB(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	cfg := config.DefaultAlerts()
+	cfg.Rules = []config.AlertRule{{Name: "host_down", Kind: "icmp", State: "down"}}
+	owner := state.Labels{{Key: "owner", Value: "olga"}}
+	eng, err := alert.New(alert.Options{Config: cfg, DB: db, Log: slog.New(slog.DiscardHandler),
+		Hosts: func(h string) (alert.HostInfo, bool) { return alert.HostInfo{Labels: owner}, h == "a" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	eng.Handle(&event.Event{Type: event.StateChange, At: now, Host: "a", Check: "icmp", Kind: obs.KindICMP, New: state.Down, HostNew: state.Down,
+		Obs: &obs.Observation{At: now, Outcome: obs.Timeout}, Snap: &state.Snapshot{State: state.Down}})
+	as := eng.List(alert.Filter{})
+	if len(as) != 1 {
+		t.Fatalf("alerts %+v, want host a's", as)
+	}
+	id := as[0].ID
+	gone := as[0]
+	gone.ID = id + 1000
+
+	tbl, err := state.New([]state.HostSpec{{Name: "a", Labels: owner, Checks: []obs.CheckSpec{{Name: "icmp", Kind: obs.KindICMP}}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Config: config.DefaultWeb(), Listen: "127.0.0.1:1", Table: tbl, Alerts: goneAlerts{eng, gone}, Log: slog.New(slog.DiscardHandler),
+		Users: []config.User{{Name: "root", Admin: true, Tokens: []string{TokenHash("root-token")}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := map[string]string{"Authorization": "Bearer root-token"}
+	ack := func(id uint64) (int, string) {
+		r := do(s, "POST", fmt.Sprintf("/ui/api/alerts/%d/ack", id), `{"comment":"on it"}`, tok)
+		return r.StatusCode(), string(r.Body())
+	}
+
+	if code, body := ack(id + 5000); code != 404 {
+		t.Fatalf("ack of an unknown alert: %d %s, want 404", code, body)
+	}
+	if code, body := ack(gone.ID); code != 404 {
+		t.Fatalf("ack of an alert gone since the lookup: %d %s, want 404", code, body)
+	}
+	if _, err := db.Conn.Exec(`
+		CREATE TRIGGER refuse_insert BEFORE INSERT ON alert_state BEGIN SELECT RAISE(ABORT, 'disk says no'); END;
+		CREATE TRIGGER refuse_update BEFORE UPDATE ON alert_state BEGIN SELECT RAISE(ABORT, 'disk says no'); END;`); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := ack(id); code != 500 || !strings.Contains(body, "not saved") || !strings.Contains(body, "disk says no") {
+		t.Fatalf("ack with a failing save: %d %s, want 500 naming the failure", code, body)
+	}
+	if _, err := db.Conn.Exec(`DROP TRIGGER refuse_insert; DROP TRIGGER refuse_update`); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := ack(id); code != 200 || !strings.Contains(body, `"acknowledged":true`) {
+		t.Fatalf("ack once saving works: %d %s, want 200", code, body)
+	}
+	var body string
+	if err := db.Conn.QueryRow(`SELECT body FROM alert_state`).Scan(&body); err != nil || !strings.Contains(body, `"acknowledged":true`) || !strings.Contains(body, `"ack_comment":"on it"`) {
+		t.Fatalf("alert_state after the ack: %q (%v)", body, err)
+	}
+}
