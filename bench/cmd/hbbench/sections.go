@@ -37,7 +37,21 @@ func (e *env) tools(n int) []sweepTool {
 	hbv, _ := exec.Command(e.hbProbe, "--version").CombinedOutput()
 	return []sweepTool{
 		{
+			// The main row: the same input zmap gets, its allow-list
+			// of CIDR lines (TARGETS.cidr).
 			name: "hb-probe", version: firstLine(hbv), runs: e.runs, unavailable: e.probeOnce,
+			args: func(file string, full bool) []string {
+				rate := "0"
+				if !full {
+					rate = "1000"
+				}
+				return []string{e.hbProbe, "--once", "--json", "--quiet", "--rate", rate, "--timeout", "500ms", "--max-targets", "1000000", "--targets", e.cidrs(file)}
+			},
+			parse: func(m measured) bench.ToolResult { return bench.ParseHBJSON(bytes.NewReader(m.Stdout)) },
+		},
+		{
+			// The same with the list of address lines the other tools read.
+			name: "hb-probe (address list)", version: firstLine(hbv), runs: e.runs, unavailable: e.probeOnce,
 			args: func(file string, full bool) []string {
 				rate := "0"
 				if !full {
@@ -368,7 +382,9 @@ sent the request, so the fleet's echo path is billed to the sender's system time
   cookies checked per reply; with --rate 0 the sweep is split over one loop per CPU (Config.Shards), and the Go
   collector is off during it. Kernel-bound: the fleet's echo path runs in the sender's softirq inside its sendmmsg;
   of what is hb's own, the TX timestamps (one error-queue skb per probe, made in veth_xmit and read back) are the one
-  cost zmap does not have.
+  cost zmap does not have. It reads the same file zmap does (TARGETS.cidr: every target as a /32 line), which takes
+  the parser's bare-line fast path (no grammar, no duplicate map while addresses ascend).
+- **hb-probe (address list)**: the same reading TARGETS, one address per line, as fping and masscan do.
 - **hb-probe --rx raw**: the same with replies read by recvmmsg on the raw ICMP socket (a clone of each reply queued
   to it, control messages per reply).
 - **hb-probe --tx raw**: the same on the raw socket's IP output path (route lookup, IP ID, qdisc per packet); its
