@@ -358,7 +358,10 @@ func (e *Engine) handleSilences(ctx *fasthttp.RequestCtx, c *Caller) {
 				s.Duration = d
 			}
 			out, err := e.AddSilence(s, t)
-			if err != nil {
+			if errors.Is(err, ErrSave) {
+				api.WriteError(ctx, fasthttp.StatusInternalServerError, err.Error())
+				return
+			} else if err != nil {
 				api.WriteError(ctx, fasthttp.StatusBadRequest, err.Error())
 				return
 			}
@@ -410,7 +413,7 @@ func (e *Engine) handleSilences(ctx *fasthttp.RequestCtx, c *Caller) {
 		switch {
 		case errors.Is(err, ErrNotFound):
 			api.WriteError(ctx, fasthttp.StatusNotFound, "no silence with id "+rest)
-		case err != nil && strings.HasPrefix(err.Error(), "alert: "):
+		case errors.Is(err, ErrSave):
 			api.WriteError(ctx, fasthttp.StatusInternalServerError, err.Error())
 		case err != nil:
 			api.WriteError(ctx, fasthttp.StatusBadRequest, err.Error())

@@ -120,7 +120,7 @@ func (e *Engine) AddSilence(s Silence, now time.Time) (Silence, error) {
 			_, err = tx.Exec(`UPDATE alert_silences SET body = ? WHERE id = ?`, string(body), c.ID)
 			return err
 		}); err != nil {
-			return s, fmt.Errorf("alert: saving silence: %w", err)
+			return s, saveError{"saving silence", err}
 		}
 		s.ID = c.ID
 	}
@@ -180,7 +180,7 @@ func (e *Engine) UpdateSilence(id int64, u SilenceUpdate, now time.Time) (Silenc
 			_, err := tx.Exec(`UPDATE alert_silences SET body = ? WHERE id = ?`, string(body), id)
 			return err
 		}); err != nil {
-			return old, fmt.Errorf("alert: updating silence: %w", err)
+			return old, saveError{"updating silence", err}
 		}
 	}
 	e.mu.Lock()
@@ -231,7 +231,7 @@ func (e *Engine) DeleteSilence(id int64) error {
 			_, err := tx.Exec(`DELETE FROM alert_silences WHERE id = ?`, id)
 			return err
 		}); err != nil {
-			return fmt.Errorf("alert: deleting silence: %w", err)
+			return saveError{"deleting silence", err}
 		}
 	}
 	e.mu.Lock()

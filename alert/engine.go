@@ -1059,6 +1059,20 @@ func (e *Engine) Summary() Summary {
 // ErrNotFound is returned for an unknown alert id.
 var ErrNotFound = errors.New("alert: not found")
 
+// ErrSave wraps a database write that failed (the request itself was
+// valid): the API answers it 500, not 400.
+var ErrSave = errors.New("alert: database write failed")
+
+// saveError is a failed database write of op: "alert: OP: ERR", both
+// ErrSave and ERR.
+type saveError struct {
+	op  string
+	err error
+}
+
+func (e saveError) Error() string   { return "alert: " + e.op + ": " + e.err.Error() }
+func (e saveError) Unwrap() []error { return []error{ErrSave, e.err} }
+
 // Ack acknowledges the alert with id: re-notification stops until it
 // recovers. It returns once the acknowledgement is committed (with a
 // database), or the error that kept it from being: it then holds in

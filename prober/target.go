@@ -68,7 +68,7 @@ func ParseSpecs(r io.Reader, file string, max int) ([]Spec, error) {
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	for n := 1; sc.Scan(); n++ {
 		if s, ok := bareAddrSpec(sc.Text(), file, n); ok {
-			if total++; total > max {
+			if total += s.size(max); total > max {
 				return nil, &LineError{File: file, Line: n, Msg: fmt.Sprintf("%v: the list expands past the cap of %d addresses (split it, or raise --max-targets)", ErrTooMany, max)}
 			}
 			if len(specs) == cap(specs) { // double: append grows big slices by 1.25×
@@ -101,7 +101,15 @@ func ParseSpecs(r io.Reader, file string, max int) ([]Spec, error) {
 // grammar's allocations; ok is false for any other line, which then takes
 // the grammar's path. Zoned addresses take it too.
 func bareAddrSpec(line, file string, n int) (Spec, bool) {
-	a, err := netip.ParseAddr(strings.TrimSpace(line))
+	t := strings.TrimSpace(line)
+	if strings.IndexByte(t, '/') >= 0 { // a bare CIDR (zmap's allow-list format)
+		p, err := netip.ParsePrefix(t)
+		if err != nil || p != p.Masked() || p.Addr().Is4In6() {
+			return Spec{}, false // the grammar's path names the error
+		}
+		return Spec{Prefix: p, Pos: file + ":" + strconv.Itoa(n)}, true
+	}
+	a, err := netip.ParseAddr(t)
 	if err != nil || a.Zone() != "" {
 		return Spec{}, false
 	}
@@ -171,8 +179,21 @@ func Resolve(ctx context.Context, specs []Spec, lookup LookupFunc, prev map[stri
 		n = min(n+specs[i].size(1<<20), 1<<20)
 	}
 	out = make([]Target, 0, n)
-	seen := make(map[netip.Addr]int, n)
+	// While addresses come in ascending order (generated lists, CIDRs)
+	// none can repeat an earlier one, and no map is needed; the first
+	// address out of order builds it from what came before.
+	var seen map[netip.Addr]int
 	add := func(t Target) {
+		if seen == nil {
+			if len(out) == 0 || out[len(out)-1].Addr.Less(t.Addr) {
+				out = append(out, t)
+				return
+			}
+			seen = make(map[netip.Addr]int, n)
+			for i := range out {
+				seen[out[i].Addr] = i
+			}
+		}
 		if i, dup := seen[t.Addr]; dup {
 			warnings = append(warnings, fmt.Sprintf("%s: %v duplicates %s; merged", t.Pos, t.Addr, out[i].Pos))
 			out[i].Legacy = out[i].Legacy || t.Legacy

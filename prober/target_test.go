@@ -204,11 +204,13 @@ func TestBareAddrSpecMatchesGrammar(t *testing.T) {
 		"198.18.0.1", "  198.18.0.2\r", "\t2001:db8::1 ", "::ffff:198.18.0.3", "0.0.0.0", "fe80::1%eth0",
 		"198.18.0.4 name=db", "198.18.0.5 # c", "198.18.0.0/24", "host.example", "# only a comment", "", "1.2.3",
 		"198.18.0.6 legacy=hbm2", "999.1.1.1",
+		"198.18.0.7/32", " 198.18.0.8/31 ", "2001:db8::/126", "198.18.1.1/24", "198.18.0.0/33", "198.18.0.0/24 name=x",
+		"::ffff:198.18.0.0/120", "198.18.0.0/15",
 	} {
 		fast, ok := bareAddrSpec(line, "f", 7)
 		slow, err := ParseSpec(line, "f", 7)
 		if !ok {
-			if a := strings.TrimSpace(line); a == "198.18.0.1" || a == "2001:db8::1" {
+			if a := strings.TrimSpace(line); a == "198.18.0.1" || a == "2001:db8::1" || a == "198.18.0.7/32" || a == "198.18.0.0/15" {
 				t.Errorf("%q: not taken by the fast path", line)
 			}
 			continue
@@ -217,4 +219,91 @@ func TestBareAddrSpecMatchesGrammar(t *testing.T) {
 			t.Errorf("%q: fast %+v, grammar %+v (%v)", line, fast, slow, err)
 		}
 	}
+}
+
+// resolveSlow is the expansion through the grammar alone (ParseSpec per
+// line, every address through the duplicate map): what the fast paths
+// must equal.
+func resolveSlow(t *testing.T, text string) []Target {
+	t.Helper()
+	var specs []Spec
+	for i, l := range strings.Split(text, "\n") {
+		s, err := ParseSpec(l, "f", i+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s != nil {
+			specs = append(specs, *s)
+		}
+	}
+	// a leading out-of-order address forces Resolve onto its map from the start
+	first := netip.MustParseAddr("255.255.255.255")
+	ts, _, err := Resolve(context.Background(), append([]Spec{{Addr: first, Pos: "f:0"}}, specs...), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts[1:]
+}
+
+// A CIDR list (bare lines, zmap's allow-list format) expands through the
+// fast path to the same targets, in the same order, as through the
+// grammar, duplicates and out-of-order lines included.
+func TestCIDRExpansionMatchesGrammar(t *testing.T) {
+	for _, text := range []string{
+		"198.18.0.0/24\n198.18.1.0/30\n198.18.1.8/31\n198.18.1.10/32\n2001:db8::/126",
+		"198.18.0.1/32\n198.18.0.2/32\n198.18.0.3/32",
+		"198.18.0.8/29\n198.18.0.0/28\n198.18.0.9\n198.18.0.200/30 role=n\n198.18.0.1",
+		"2001:db8::5\n198.18.0.0/30\n2001:db8::4/126",
+	} {
+		specs, err := ParseSpecs(strings.NewReader(text), "f", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fast, warns, err := Resolve(context.Background(), specs, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow := resolveSlow(t, text)
+		if !reflect.DeepEqual(fast, slow) {
+			t.Errorf("%q:\nfast %v\nslow %v", text, fast, slow)
+		}
+		dups := len(specs) - len(fast)
+		for _, s := range specs {
+			dups += s.size(1<<20) - 1
+		}
+		if len(warns) != dups {
+			t.Errorf("%q: %d warnings %q, want one per merged duplicate (%d)", text, len(warns), warns, dups)
+		}
+	}
+}
+
+func benchmarkLoad(b *testing.B, text string) {
+	b.ReportAllocs()
+	for b.Loop() {
+		specs, err := ParseSpecs(strings.NewReader(text), "f", 1<<20)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ts, _, err := Resolve(context.Background(), specs, nil, nil)
+		if err != nil || len(ts) != 65536 {
+			b.Fatal(len(ts), err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/65536, "ns/target")
+}
+
+// The sweep bench's two inputs for 65,536 targets: a list of addresses
+// and the same list as /32 prefixes (zmap's allow-list).
+func BenchmarkLoad65536Addrs(b *testing.B)  { benchmarkLoad(b, simList(65536, "")) }
+func BenchmarkLoad65536CIDR32(b *testing.B) { benchmarkLoad(b, simList(65536, "/32")) }
+func BenchmarkLoad65536Prefix(b *testing.B) { benchmarkLoad(b, "198.18.0.0/16\n198.19.0.0/31") }
+
+func simList(n int, suffix string) string {
+	var sb strings.Builder
+	a := netip.MustParseAddr("198.18.0.1")
+	for range n {
+		sb.WriteString(a.String() + suffix + "\n")
+		a = a.Next()
+	}
+	return sb.String()
 }

@@ -622,7 +622,7 @@ func (s *Server) apiSilenceChange(ctx *fasthttp.RequestCtx, p Principal, idStr s
 	switch {
 	case errors.Is(err, alert.ErrNotFound):
 		writeErr(ctx, fasthttp.StatusNotFound, "no silence with that id")
-	case err != nil && strings.HasPrefix(err.Error(), "alert: "):
+	case errors.Is(err, alert.ErrSave):
 		s.log.Error("dashboard: changing a silence", "id", id, "err", err)
 		writeErr(ctx, fasthttp.StatusInternalServerError, "changing the silence failed")
 	case err != nil:
@@ -673,7 +673,11 @@ func (s *Server) apiSilence(ctx *fasthttp.RequestCtx, p Principal) {
 	}
 	now := s.now()
 	si, err := s.opts.Alerts.AddSilence(alert.Silence{Matchers: m, Author: by(p), Comment: clip(in.Comment, 1000), StartsAt: now, EndsAt: now.Add(d)}, now)
-	if err != nil {
+	if errors.Is(err, alert.ErrSave) {
+		s.log.Error("dashboard: silence not saved", "host", in.Host, "by", by(p), "err", err)
+		writeErr(ctx, fasthttp.StatusInternalServerError, "the silence was not saved: "+err.Error())
+		return
+	} else if err != nil {
 		writeErr(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
