@@ -674,6 +674,7 @@ func (e *Engine) WriteTo(w io.Writer) (int64, error) {
 	counter("hb_alert_messages_total", "Notification messages queued (one per channel and group).", st.messages)
 	counter("hb_alert_messages_dropped_total", "Messages dropped for want of an outbox.", st.dropped)
 	counter("hb_alert_enqueue_errors_total", "Notification batches the outbox failed to store (their messages are lost).", e.enqueueErrors.Load())
+	counter("hb_alert_state_rows_written_total", "Alert state rows written (inserted, updated or deleted) by committed saves.", e.rowsWritten.Load())
 	counter("hb_alert_save_errors_total", "Failed writes of alert state (the alerts are written again at the next save).", e.saveErrors.Load())
 	n, err := w.Write([]byte(b.String()))
 	return int64(n), err
