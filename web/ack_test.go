@@ -146,3 +146,36 @@ func TestSilenceSaveStatus(t *testing.T) {
 		t.Fatalf("silence once saving works: %d %s, want 200", code, body)
 	}
 }
+
+// TestSilenceHostNotRegex: the dashboard's silence form builds
+// "host=NAME": a host (or check) name starting with "~" would make that a
+// regex (host=~.* mutes every host), so it is refused and no silence
+// reaches beyond the named host.
+func TestSilenceHostNotRegex(t *testing.T) {
+	eng, err := alert.New(alert.Options{Config: config.DefaultAlerts(), Log: slog.New(slog.DiscardHandler),
+		Hosts: func(h string) (alert.HostInfo, bool) { return alert.HostInfo{}, h == "~.*" || h == "b" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := state.New([]state.HostSpec{
+		{Name: "~.*", Checks: []obs.CheckSpec{{Name: "icmp", Kind: obs.KindICMP}}},
+		{Name: "b", Checks: []obs.CheckSpec{{Name: "icmp", Kind: obs.KindICMP}}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Config: config.DefaultWeb(), Listen: "127.0.0.1:1", Table: tbl, Alerts: eng, Log: slog.New(slog.DiscardHandler),
+		Users: []config.User{{Name: "root", Admin: true, Tokens: []string{TokenHash("root-token")}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := map[string]string{"Authorization": "Bearer root-token"}
+	for _, body := range []string{`{"host":"~.*","duration":"1h"}`, `{"host":"b","check":"~.*","duration":"1h"}`} {
+		r := do(s, "POST", "/ui/api/silences", body, tok)
+		if r.StatusCode() != 400 {
+			t.Errorf("silence %s: %d %s, want 400", body, r.StatusCode(), r.Body())
+		}
+	}
+	for _, si := range eng.Silences(time.Now(), true) {
+		t.Errorf("silence %q kept (host=~.* mutes every host)", si.Matchers)
+	}
+}

@@ -663,8 +663,10 @@ func (s *Server) apiSilence(ctx *fasthttp.RequestCtx, p Principal) {
 		writeErr(ctx, fasthttp.StatusBadRequest, "duration: want a Go duration up to 2160h, e.g. 2h")
 		return
 	}
-	if strings.ContainsAny(in.Host+in.Check, `,="\`) {
-		writeErr(ctx, fasthttp.StatusBadRequest, "host and check names with , = \" or \\ cannot be silenced here")
+	// "host=~..." would be a regex: a name starting with "~" cannot be
+	// silenced here either.
+	if strings.ContainsAny(in.Host+in.Check, `,="\`) || strings.HasPrefix(in.Host, "~") || strings.HasPrefix(in.Check, "~") {
+		writeErr(ctx, fasthttp.StatusBadRequest, "host and check names with , = \" or \\, or starting with ~, cannot be silenced here")
 		return
 	}
 	m := "host=" + in.Host
