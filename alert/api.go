@@ -358,7 +358,10 @@ func (e *Engine) handleSilences(ctx *fasthttp.RequestCtx, c *Caller) {
 				s.Duration = d
 			}
 			out, err := e.AddSilence(s, t)
-			if err != nil {
+			if errors.Is(err, ErrSave) {
+				api.WriteError(ctx, fasthttp.StatusInternalServerError, err.Error())
+				return
+			} else if err != nil {
 				api.WriteError(ctx, fasthttp.StatusBadRequest, err.Error())
 				return
 			}
@@ -410,7 +413,7 @@ func (e *Engine) handleSilences(ctx *fasthttp.RequestCtx, c *Caller) {
 		switch {
 		case errors.Is(err, ErrNotFound):
 			api.WriteError(ctx, fasthttp.StatusNotFound, "no silence with id "+rest)
-		case err != nil && strings.HasPrefix(err.Error(), "alert: "):
+		case errors.Is(err, ErrSave):
 			api.WriteError(ctx, fasthttp.StatusInternalServerError, err.Error())
 		case err != nil:
 			api.WriteError(ctx, fasthttp.StatusBadRequest, err.Error())
@@ -671,6 +674,7 @@ func (e *Engine) WriteTo(w io.Writer) (int64, error) {
 	counter("hb_alert_messages_total", "Notification messages queued (one per channel and group).", st.messages)
 	counter("hb_alert_messages_dropped_total", "Messages dropped for want of an outbox.", st.dropped)
 	counter("hb_alert_enqueue_errors_total", "Notification batches the outbox failed to store (their messages are lost).", e.enqueueErrors.Load())
+	counter("hb_alert_state_rows_written_total", "Alert state rows written (inserted, updated or deleted) by committed saves.", e.rowsWritten.Load())
 	counter("hb_alert_save_errors_total", "Failed writes of alert state (the alerts are written again at the next save).", e.saveErrors.Load())
 	n, err := w.Write([]byte(b.String()))
 	return int64(n), err

@@ -120,7 +120,7 @@ func (e *Engine) AddSilence(s Silence, now time.Time) (Silence, error) {
 			_, err = tx.Exec(`UPDATE alert_silences SET body = ? WHERE id = ?`, string(body), c.ID)
 			return err
 		}); err != nil {
-			return s, fmt.Errorf("alert: saving silence: %w", err)
+			return s, saveError{"saving silence", err}
 		}
 		s.ID = c.ID
 	}
@@ -180,7 +180,7 @@ func (e *Engine) UpdateSilence(id int64, u SilenceUpdate, now time.Time) (Silenc
 			_, err := tx.Exec(`UPDATE alert_silences SET body = ? WHERE id = ?`, string(body), id)
 			return err
 		}); err != nil {
-			return old, fmt.Errorf("alert: updating silence: %w", err)
+			return old, saveError{"updating silence", err}
 		}
 	}
 	e.mu.Lock()
@@ -231,7 +231,7 @@ func (e *Engine) DeleteSilence(id int64) error {
 			_, err := tx.Exec(`DELETE FROM alert_silences WHERE id = ?`, id)
 			return err
 		}); err != nil {
-			return fmt.Errorf("alert: deleting silence: %w", err)
+			return saveError{"deleting silence", err}
 		}
 	}
 	e.mu.Lock()
@@ -313,11 +313,12 @@ func (e *Engine) restore() error {
 // as they are then, by the next save.
 func (e *Engine) save(wait bool) error {
 	e.saveMu.Lock()
-	return e.saveLocked(wait)
+	return e.saveLocked(wait, wait)
 }
 
-// saveLocked is save with saveMu held; it unlocks it.
-func (e *Engine) saveLocked(wait bool) error {
+// saveLocked is save with saveMu held; it unlocks it. With stale it
+// writes the alerts whose only change is their shown value too.
+func (e *Engine) saveLocked(wait, stale bool) error {
 	if e.db == nil {
 		e.saveMu.Unlock()
 		return nil
@@ -334,7 +335,7 @@ func (e *Engine) saveLocked(wait bool) error {
 			e.deleted = append(e.deleted, k)
 		}
 	}
-	dirty, deleted := e.collectDirty()
+	dirty, deleted := e.collectDirty(stale)
 	e.mu.Unlock()
 	if len(dirty) == 0 && len(deleted) == 0 && !wait {
 		e.saveMu.Unlock()
@@ -352,6 +353,8 @@ func (e *Engine) saveLocked(wait bool) error {
 			e.failMu.Unlock()
 			e.saveErrors.Add(1)
 			e.log.Error("alert: saving alert state", "alerts", len(keys), "err", err)
+		} else {
+			e.rowsWritten.Add(uint64(len(dirty) + len(deleted)))
 		}
 		done <- err
 	}

@@ -98,8 +98,11 @@ type Alert struct {
 	Flapping bool        `json:"flapping,omitempty"`
 	Changes  []time.Time `json:"changes,omitempty"` // level changes within the flap window
 
-	rule  *Rule
-	dirty bool
+	rule *Rule
+	// dirty: a stored field changed since the last save (written at the
+	// next one); stale: only the shown value, text or streak length did
+	// (written by the next save after staleSaveInterval).
+	dirty, stale bool
 }
 
 // akey is an alert's identity: a struct, so map lookups allocate nothing.
@@ -173,6 +176,8 @@ type Engine struct {
 	failed []string   // keys of alerts whose write failed: written again
 
 	saveErrors    atomic.Uint64 // failed writes of alert state
+	rowsWritten   atomic.Uint64 // alert rows written (inserted, updated or deleted) by committed saves
+	staleSaved    time.Time     // last tick whose save took the stale alerts (under saveMu)
 	enqueueErrors atomic.Uint64 // failed EnqueueAll calls (their messages are lost)
 }
 
@@ -351,23 +356,36 @@ func (e *Engine) evaluate(r *Rule, host, check string, kind obs.Kind, metric, ch
 		if raw == OK {
 			return
 		}
-		a = &Alert{Host: host, Check: check, Kind: kind, KindName: kind.String(), Rule: r.Name, Metric: metric}
+		a = &Alert{Host: host, Check: check, Kind: kind, KindName: kind.String(), Rule: r.Name, Metric: metric, dirty: true}
 		a.ID = alertID(a.key())
 		e.alerts[key], e.byID[a.ID] = a, a
 	}
 	a.rule = r
+	shown, text := a.CheckName != checkName, a.Text
 	a.CheckName = checkName
 	if !r.IsState {
+		shown = shown || a.Value != v || a.Threshold != thr || a.Op != r.Op.String()
 		a.Value, a.Threshold, a.Op = v, thr, r.Op.String()
 	}
-	old := a.Level
+	old, before := a.Level, a.Track
 	if r.Step(&a.Track, raw, now) {
 		a.Text = e.render(a, r, lv, vals)
 		e.changed(a, old, now)
-	} else if a.Level != OK && !r.IsState {
+		a.dirty = true
+		return
+	}
+	if a.Level != OK && !r.IsState {
 		a.Text = e.render(a, r, lv, vals) // keep the shown value current
 	}
-	a.dirty = true
+	switch {
+	case a.PendLevel != before.PendLevel || !a.PendSince.Equal(before.PendSince) || (a.PendN == 0) != (before.PendN == 0):
+		a.dirty = true // a streak began, ended or changed level
+	case shown || a.Text != text || a.PendN != before.PendN:
+		// The value, text and streak length change at every evaluation
+		// and matter little after a restart: saved at most every
+		// staleSaveInterval (see tick), not every second.
+		a.stale = true
+	}
 }
 
 // render fills the rule's display template.
@@ -463,6 +481,12 @@ func (e *Engine) queue(a *Alert, ev string, lvl, prev Level, now time.Time) {
 	e.stats.notes++
 }
 
+// staleSaveInterval bounds how often an alert whose only change is its
+// shown value, text or streak length is written (a shutdown writes it
+// too): during an outage every firing threshold alert's value changes at
+// every evaluation, and nothing else about it needs the disk.
+const staleSaveInterval = time.Minute
+
 // Tick advances time: pending levels whose For elapsed, re-notification,
 // dependency holds, the end of flapping, the group flush, and
 // persistence. The daemon calls it every second.
@@ -495,7 +519,11 @@ func (e *Engine) tickOut(now time.Time, force bool) {
 			e.log.Error("alert: queueing notifications", "err", err)
 		}
 	}
-	e.saveLocked(force) // waited for only at shutdown
+	stale := force || now.Sub(e.staleSaved) >= staleSaveInterval
+	if stale {
+		e.staleSaved = now
+	}
+	e.saveLocked(force, stale) // waited for only at shutdown
 }
 
 func (e *Engine) tick(now time.Time) []notify.Queued {
@@ -518,6 +546,7 @@ func (e *Engine) tick(now time.Time) []notify.Queued {
 				a.Level, a.Since, a.PendN = OK, now, 0
 				a.Text += " (rule removed)"
 				e.changed(a, old, now)
+				a.dirty = true
 			}
 			if a.Level == OK {
 				e.drop(key, a)
@@ -552,7 +581,7 @@ func (e *Engine) tick(now time.Time) []notify.Queued {
 		}
 		if renotify > 0 && a.Level != OK && a.Notified != OK && !a.Acked && !a.Flapping && a.Held == "" && a.Muted == "" &&
 			!a.NotifiedAt.IsZero() && now.Sub(a.NotifiedAt) >= renotify {
-			a.NotifiedAt = now // not again until the next interval, whatever the flush does
+			a.NotifiedAt, a.dirty = now, true // not again until the next interval, whatever the flush does
 			e.queue(a, "renotify", a.Level, a.Level, now)
 		}
 		if a.Level == OK && a.PendN == 0 && len(a.Channels) == 0 && !a.Flapping &&
@@ -741,7 +770,9 @@ func (e *Engine) flush(now time.Time) []notify.Queued {
 				continue // fired again before the flush
 			}
 			chans = a.Channels
-			a.Channels = nil
+			if a.Channels != nil {
+				a.Channels, a.dirty = nil, true // the episode is over: a restart must not resend to them
+			}
 		default:
 			if a.Level == OK && n.event != "flapping" {
 				continue // recovered before the flush: nothing to say
@@ -750,7 +781,9 @@ func (e *Engine) flush(now time.Time) []notify.Queued {
 				if a.Held == "" {
 					e.stats.held++
 				}
-				a.Held, a.dirty = h, true
+				if a.Held != h {
+					a.Held, a.dirty = h, true
+				}
 				if p, ok := strings.CutPrefix(h, "unreachable behind "); ok {
 					heldBy[p]++
 				}
@@ -760,7 +793,9 @@ func (e *Engine) flush(now time.Time) []notify.Queued {
 				if a.Muted == "" {
 					e.stats.muted++
 				}
-				a.Muted, a.dirty = m, true
+				if a.Muted != m {
+					a.Muted, a.dirty = m, true
+				}
 				continue
 			}
 			lvl := n.level
@@ -1024,6 +1059,20 @@ func (e *Engine) Summary() Summary {
 // ErrNotFound is returned for an unknown alert id.
 var ErrNotFound = errors.New("alert: not found")
 
+// ErrSave wraps a database write that failed (the request itself was
+// valid): the API answers it 500, not 400.
+var ErrSave = errors.New("alert: database write failed")
+
+// saveError is a failed database write of op: "alert: OP: ERR", both
+// ErrSave and ERR.
+type saveError struct {
+	op  string
+	err error
+}
+
+func (e saveError) Error() string   { return "alert: " + e.op + ": " + e.err.Error() }
+func (e saveError) Unwrap() []error { return []error{ErrSave, e.err} }
+
 // Ack acknowledges the alert with id: re-notification stops until it
 // recovers. It returns once the acknowledgement is committed (with a
 // database), or the error that kept it from being: it then holds in
@@ -1091,7 +1140,7 @@ func (e *Engine) acking(change func() int) error {
 		e.saveMu.Unlock()
 		return nil
 	}
-	return e.saveLocked(true)
+	return e.saveLocked(true, false)
 }
 
 // Run consumes sub until ctx ends or sub closes, ticking every second on
@@ -1133,11 +1182,12 @@ func (e *Engine) Run(ctx context.Context, sub *event.Sub) error {
 }
 
 // collectDirty copies the dirty alerts for persist (caller holds e.mu).
-func (e *Engine) collectDirty() ([]Alert, []string) {
+// With staleDue it takes the stale ones too.
+func (e *Engine) collectDirty(staleDue bool) ([]Alert, []string) {
 	var out []Alert
 	for _, a := range e.alerts {
-		if a.dirty {
-			a.dirty = false
+		if a.dirty || a.stale && staleDue {
+			a.dirty, a.stale = false, false
 			c := *a
 			c.Channels = slices.Clone(a.Channels)
 			c.Changes = slices.Clone(a.Changes)

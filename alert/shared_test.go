@@ -442,6 +442,15 @@ func (w *failingWriter) Queue(ctx context.Context, fn func(*sql.Tx) error, done 
 	}, done)
 }
 
+func (w *failingWriter) Exec(ctx context.Context, fn func(*sql.Tx) error) error {
+	return w.Writer.Exec(ctx, func(tx *sql.Tx) error {
+		if w.fail.Load() {
+			return errors.New("disk full")
+		}
+		return fn(tx)
+	})
+}
+
 // TestFailedSaveIsRetried: an acknowledgement whose write fails is
 // answered with the error and counted; the next save writes the alert as
 // it is then.
@@ -470,5 +479,44 @@ func TestFailedSaveIsRetried(t *testing.T) {
 	fx.e.Tick(fx.now) // nothing changed since: the failed alert is written again
 	if got := readRows(t, path, `SELECT body FROM alert_state`); len(got) != 1 || !strings.Contains(got[0], `"acknowledged_by":"alice"`) {
 		t.Fatalf("rows after the retry %q", got)
+	}
+}
+
+// TestSilenceSaveFailure: a silence the database refuses is answered 500
+// (the server failed, the request was fine) on every write of the API,
+// names the failure, and leaves no silence behind; a silence the engine
+// refuses as invalid stays 400.
+func TestSilenceSaveFailure(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hb.db")
+	d := openDB(t, path, "own")
+	fw := &failingWriter{Writer: d.db.W}
+	fx := newFixtureDB(t, nil, &notify.DB{Conn: d.db.Conn, W: fw})
+	fx.host("web1")
+	now = func() time.Time { return fx.now }
+	defer func() { now = time.Now }()
+	code, body := call(t, fx.e, "POST", "/api/v1/silences", `{"matchers":"host=\"web1\"","for":"1h"}`)
+	if code != 201 {
+		t.Fatalf("silence: %d %s", code, body)
+	}
+	var si Silence
+	if err := json.Unmarshal([]byte(body), &si); err != nil || si.ID == 0 {
+		t.Fatalf("silence body %s (%v)", body, err)
+	}
+	fw.fail.Store(true)
+	if code, body := call(t, fx.e, "POST", "/api/v1/silences", `{"matchers":"host=\"web1\"","for":"2h"}`); code != 500 || !strings.Contains(body, "disk full") {
+		t.Errorf("silence with a failing writer: %d %s, want 500 naming the failure", code, body)
+	}
+	if code, body := call(t, fx.e, "POST", "/api/v1/silences", `{"matchers":"host=\"web1\""}`); code != 400 {
+		t.Errorf("silence without an end: %d %s, want 400", code, body)
+	}
+	if code, body := call(t, fx.e, "PATCH", fmt.Sprintf("/api/v1/silences/%d", si.ID), `{"extend":"1h"}`); code != 500 || !strings.Contains(body, "disk full") {
+		t.Errorf("extend with a failing writer: %d %s, want 500", code, body)
+	}
+	if code, body := call(t, fx.e, "DELETE", fmt.Sprintf("/api/v1/silences/%d", si.ID), ""); code != 500 || !strings.Contains(body, "disk full") {
+		t.Errorf("lift with a failing writer: %d %s, want 500", code, body)
+	}
+	fw.fail.Store(false)
+	if ss := fx.e.Silences(fx.now, true); len(ss) != 1 || ss[0].ID != si.ID || !ss[0].EndsAt.Equal(si.EndsAt) {
+		t.Errorf("silences after the failed writes %+v, want only the first, unchanged", ss)
 	}
 }

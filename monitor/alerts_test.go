@@ -106,8 +106,18 @@ func TestAlertsWiring(t *testing.T) {
 	if _, err := m.alerts.db.Conn.Exec(`DELETE FROM alert_state`); err == nil || !strings.Contains(err.Error(), "readonly") {
 		t.Errorf("a write on the alerts' connection: %v, want a read-only error", err)
 	}
-	src.emit("gw", "icmp", ok(9))
+	// The child first: were the parent up first, the child's held alert
+	// would be released (and sent as firing) until its own result came.
 	src.emit("c1", "icmp", ok(9))
+	waitFor(t, "the child's alert resolved", func() bool {
+		for _, a := range m.alerts.eng.List(alertFilterAll()) {
+			if a.Host == "c1" && a.Level != alert.OK {
+				return false
+			}
+		}
+		return true
+	})
+	src.emit("gw", "icmp", ok(9))
 	waitFor(t, "the recovery", func() bool { got = take(); return len(got) > 0 })
 	if got[0].Counts.Resolved != 1 || !strings.Contains(got[0].Text, "RESOLVED") {
 		t.Errorf("recovery %+v", got)

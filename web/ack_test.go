@@ -99,3 +99,83 @@ func TestAckStatus(t *testing.T) {
 		t.Fatalf("alert_state after the ack: %q (%v)", body, err)
 	}
 }
+
+// TestSilenceSaveStatus: a dashboard silence the database refuses (a real
+// SQLite trigger) is answered 500 naming the failure, not 400 as if the
+// request were wrong, and none is kept; 200 once the save works.
+func TestSilenceSaveStatus(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hb.db")
+	db, err := notify.OpenDB(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	owner := state.Labels{{Key: "owner", Value: "olga"}}
+	eng, err := alert.New(alert.Options{Config: config.DefaultAlerts(), DB: db, Log: slog.New(slog.DiscardHandler),
+		Hosts: func(h string) (alert.HostInfo, bool) { return alert.HostInfo{Labels: owner}, h == "a" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := state.New([]state.HostSpec{{Name: "a", Labels: owner, Checks: []obs.CheckSpec{{Name: "icmp", Kind: obs.KindICMP}}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Config: config.DefaultWeb(), Listen: "127.0.0.1:1", Table: tbl, Alerts: eng, Log: slog.New(slog.DiscardHandler),
+		Users: []config.User{{Name: "root", Admin: true, Tokens: []string{TokenHash("root-token")}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := map[string]string{"Authorization": "Bearer root-token"}
+	silence := func() (int, string) {
+		r := do(s, "POST", "/ui/api/silences", `{"host":"a","duration":"1h"}`, tok)
+		return r.StatusCode(), string(r.Body())
+	}
+	if _, err := db.Conn.Exec(`CREATE TRIGGER refuse_silence BEFORE INSERT ON alert_silences BEGIN SELECT RAISE(ABORT, 'disk says no'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := silence(); code != 500 || !strings.Contains(body, "disk says no") {
+		t.Fatalf("silence with a failing save: %d %s, want 500 naming the failure", code, body)
+	}
+	if n := len(eng.Silences(time.Now(), true)); n != 0 {
+		t.Fatalf("%d silences kept after the failed save", n)
+	}
+	if _, err := db.Conn.Exec(`DROP TRIGGER refuse_silence`); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := silence(); code != 200 || !strings.Contains(body, `"matchers":"host=a"`) {
+		t.Fatalf("silence once saving works: %d %s, want 200", code, body)
+	}
+}
+
+// TestSilenceHostNotRegex: the dashboard's silence form builds
+// "host=NAME": a host (or check) name starting with "~" would make that a
+// regex (host=~.* mutes every host), so it is refused and no silence
+// reaches beyond the named host.
+func TestSilenceHostNotRegex(t *testing.T) {
+	eng, err := alert.New(alert.Options{Config: config.DefaultAlerts(), Log: slog.New(slog.DiscardHandler),
+		Hosts: func(h string) (alert.HostInfo, bool) { return alert.HostInfo{}, h == "~.*" || h == "b" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := state.New([]state.HostSpec{
+		{Name: "~.*", Checks: []obs.CheckSpec{{Name: "icmp", Kind: obs.KindICMP}}},
+		{Name: "b", Checks: []obs.CheckSpec{{Name: "icmp", Kind: obs.KindICMP}}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Config: config.DefaultWeb(), Listen: "127.0.0.1:1", Table: tbl, Alerts: eng, Log: slog.New(slog.DiscardHandler),
+		Users: []config.User{{Name: "root", Admin: true, Tokens: []string{TokenHash("root-token")}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := map[string]string{"Authorization": "Bearer root-token"}
+	for _, body := range []string{`{"host":"~.*","duration":"1h"}`, `{"host":"b","check":"~.*","duration":"1h"}`} {
+		r := do(s, "POST", "/ui/api/silences", body, tok)
+		if r.StatusCode() != 400 {
+			t.Errorf("silence %s: %d %s, want 400", body, r.StatusCode(), r.Body())
+		}
+	}
+	for _, si := range eng.Silences(time.Now(), true) {
+		t.Errorf("silence %q kept (host=~.* mutes every host)", si.Matchers)
+	}
+}

@@ -622,7 +622,7 @@ func (s *Server) apiSilenceChange(ctx *fasthttp.RequestCtx, p Principal, idStr s
 	switch {
 	case errors.Is(err, alert.ErrNotFound):
 		writeErr(ctx, fasthttp.StatusNotFound, "no silence with that id")
-	case err != nil && strings.HasPrefix(err.Error(), "alert: "):
+	case errors.Is(err, alert.ErrSave):
 		s.log.Error("dashboard: changing a silence", "id", id, "err", err)
 		writeErr(ctx, fasthttp.StatusInternalServerError, "changing the silence failed")
 	case err != nil:
@@ -663,8 +663,10 @@ func (s *Server) apiSilence(ctx *fasthttp.RequestCtx, p Principal) {
 		writeErr(ctx, fasthttp.StatusBadRequest, "duration: want a Go duration up to 2160h, e.g. 2h")
 		return
 	}
-	if strings.ContainsAny(in.Host+in.Check, `,="\`) {
-		writeErr(ctx, fasthttp.StatusBadRequest, "host and check names with , = \" or \\ cannot be silenced here")
+	// "host=~..." would be a regex: a name starting with "~" cannot be
+	// silenced here either.
+	if strings.ContainsAny(in.Host+in.Check, `,="\`) || strings.HasPrefix(in.Host, "~") || strings.HasPrefix(in.Check, "~") {
+		writeErr(ctx, fasthttp.StatusBadRequest, "host and check names with , = \" or \\, or starting with ~, cannot be silenced here")
 		return
 	}
 	m := "host=" + in.Host
@@ -673,7 +675,11 @@ func (s *Server) apiSilence(ctx *fasthttp.RequestCtx, p Principal) {
 	}
 	now := s.now()
 	si, err := s.opts.Alerts.AddSilence(alert.Silence{Matchers: m, Author: by(p), Comment: clip(in.Comment, 1000), StartsAt: now, EndsAt: now.Add(d)}, now)
-	if err != nil {
+	if errors.Is(err, alert.ErrSave) {
+		s.log.Error("dashboard: silence not saved", "host", in.Host, "by", by(p), "err", err)
+		writeErr(ctx, fasthttp.StatusInternalServerError, "the silence was not saved: "+err.Error())
+		return
+	} else if err != nil {
 		writeErr(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
