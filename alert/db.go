@@ -104,8 +104,10 @@ func (e *Engine) AddSilence(s Silence, now time.Time) (Silence, error) {
 	if err := s.Validate(); err != nil {
 		return s, err
 	}
+	e.silenceMu.Lock()
+	defer e.silenceMu.Unlock()
 	if e.db != nil {
-		// Not under e.mu: the write waits for the writer's commit.
+		// Under e.silenceMu, not e.mu: the write waits for the writer's commit.
 		ctx, cancel := context.WithTimeout(context.Background(), saveTimeout)
 		defer cancel()
 		c := s
@@ -150,6 +152,11 @@ type SilenceUpdate struct {
 // silence (a plain silence ends after it starts). Alerts it stops muting
 // are notified at the next tick.
 func (e *Engine) UpdateSilence(id int64, u SilenceUpdate, now time.Time) (Silence, error) {
+	// Held from the read to the memory update, across the commit: two
+	// concurrent updates neither commit in one order and land in memory
+	// in the other nor build on the same old silence.
+	e.silenceMu.Lock()
+	defer e.silenceMu.Unlock()
 	e.mu.Lock()
 	cur := e.silences[id]
 	if cur == nil {
@@ -172,7 +179,7 @@ func (e *Engine) UpdateSilence(id int64, u SilenceUpdate, now time.Time) (Silenc
 		return old, err
 	}
 	if e.db != nil {
-		// Not under e.mu: the write waits for the writer's commit.
+		// Under e.silenceMu, not e.mu: the write waits for the writer's commit.
 		ctx, cancel := context.WithTimeout(context.Background(), saveTimeout)
 		defer cancel()
 		body, _ := json.Marshal(&s)
@@ -217,6 +224,8 @@ func sortSilences(s []Silence) {
 // DeleteSilence removes a silence, returning once that is committed;
 // muted alerts that are still firing are notified at the next tick.
 func (e *Engine) DeleteSilence(id int64) error {
+	e.silenceMu.Lock()
+	defer e.silenceMu.Unlock()
 	e.mu.Lock()
 	found := e.silences[id] != nil
 	e.mu.Unlock()
@@ -224,7 +233,7 @@ func (e *Engine) DeleteSilence(id int64) error {
 		return ErrNotFound
 	}
 	if e.db != nil {
-		// Not under e.mu: the write waits for the writer's commit.
+		// Under e.silenceMu, not e.mu: the write waits for the writer's commit.
 		ctx, cancel := context.WithTimeout(context.Background(), saveTimeout)
 		defer cancel()
 		if err := e.db.W.Exec(ctx, func(tx *sql.Tx) error {

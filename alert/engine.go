@@ -172,8 +172,14 @@ type Engine struct {
 	// their write before the next collects. It is taken before mu, and
 	// neither is held while waiting for the writer.
 	saveMu sync.Mutex
-	failMu sync.Mutex // guards failed
-	failed []string   // keys of alerts whose write failed: written again
+	// silenceMu serialises the API's silence writes (add, update,
+	// delete): each reads the silence, waits for its write's commit and
+	// updates silences before the next starts, so memory ends as the
+	// database does. It is taken before mu and is never taken by
+	// evaluation, which therefore does not wait for those commits.
+	silenceMu sync.Mutex
+	failMu    sync.Mutex // guards failed
+	failed    []string   // keys of alerts whose write failed: written again
 
 	saveErrors    atomic.Uint64 // failed writes of alert state
 	rowsWritten   atomic.Uint64 // alert rows written (inserted, updated or deleted) by committed saves

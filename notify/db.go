@@ -19,7 +19,10 @@ import (
 // the DB's own connection when they have a file to themselves (OpenDB).
 type Writer interface {
 	// Exec runs fn and waits until it is committed, returning fn's error
-	// or the commit's.
+	// or the commit's. An error means nothing of fn is committed, now or
+	// later (store.Store.Exec skips fn if ctx ends before it starts and
+	// waits for it once started), so a caller changes its memory only on
+	// nil.
 	Exec(ctx context.Context, fn func(tx *sql.Tx) error) error
 	// Queue runs fn after the writes queued before it, without waiting
 	// for it: done (may be nil) is told fn's or the commit's error. It

@@ -154,10 +154,13 @@ type Store struct {
 	in    chan event.Event
 	ctl   chan func(*writer) // configuration (SetHosts, SetChecks)
 	calls chan call
-	sub   atomic.Pointer[event.Sub] // attached by Consume
-	stop  chan struct{}
-	done  chan struct{}
-	close sync.Once
+	// execTaken, if set (by tests), is called by Exec once the writer
+	// has taken its job.
+	execTaken func()
+	sub       atomic.Pointer[event.Sub] // attached by Consume
+	stop      chan struct{}
+	done      chan struct{}
+	close     sync.Once
 
 	closed atomic.Bool // set by Close; later events are dropped
 
@@ -313,21 +316,38 @@ func (s *Store) do(ctx context.Context, fn func(*writer) error) error {
 // push event log, the alert engine, the notification outbox) adds no
 // second writer to contend with this one for SQLite's write lock. fn runs
 // after the events queued before the call are committed (within about
-// CommitInterval, or the end of a rollup write in progress); Exec waits
-// for its commit and returns fn's error or the commit's. fn must only use
-// tx and must not call the store. After Close it returns ErrClosed.
+// CommitInterval, or the end of a rollup write in progress). fn must only
+// use tx and must not call the store.
+//
+// Its result is exact, so a caller may act on it (update its memory only
+// on success):
+//   - If ctx ends before the writer starts fn, fn is skipped (it never
+//     runs, nothing is written) and Exec returns ctx.Err().
+//   - Once the writer has started fn, ctx no longer counts: Exec waits for
+//     fn and its commit and returns fn's error or the commit's (nil: it is
+//     committed). fn's run is bounded only by the writer (fn itself and
+//     SQLite's busy timeout), not by ctx.
+//   - After Close it returns ErrClosed, except that a job the writer took
+//     before Close runs and Exec returns its outcome.
 func (s *Store) Exec(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	done := make(chan error, 1)
-	if err := s.Queue(ctx, fn, func(err error) { done <- err }); err != nil {
+	claim := new(atomic.Int32)
+	if err := s.queue(ctx, fn, func(err error) { done <- err }, claim); err != nil {
 		return err
+	}
+	if s.execTaken != nil {
+		s.execTaken()
 	}
 	select {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
-		return ctx.Err() // the write still happens (or fails) on the writer
+		if claim.CompareAndSwap(jobPending, jobSkipped) {
+			return ctx.Err() // fn will never run
+		}
+		return <-done // started: its outcome comes
 	case <-s.done:
-		// Close commits the last batch, jobs included, before done.
+		// Close runs the last batch's jobs, this one included, before done.
 		select {
 		case err := <-done:
 			return err
@@ -349,8 +369,12 @@ func (s *Store) Exec(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // Otherwise (ctx ended before the writer took it, or the store is closed:
 // ErrClosed) it returns the error and done is never called.
 func (s *Store) Queue(ctx context.Context, fn func(tx *sql.Tx) error, done func(error)) error {
+	return s.queue(ctx, fn, done, nil)
+}
+
+func (s *Store) queue(ctx context.Context, fn func(tx *sql.Tx) error, done func(error), claim *atomic.Int32) error {
 	c := call{fn: func(w *writer) error {
-		w.cur.jobs = append(w.cur.jobs, job{fn: fn, done: done})
+		w.cur.jobs = append(w.cur.jobs, job{fn: fn, done: done, claim: claim})
 		return nil
 	}, done: make(chan error, 1)}
 	select {

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hbmon/hb/event"
@@ -109,7 +110,19 @@ type batch struct {
 type job struct {
 	fn   func(*sql.Tx) error
 	done func(error)
+	// claim, if not nil, is Exec's: the writer runs fn only if it moves
+	// claim from jobPending to jobStarted; Exec moves it to jobSkipped
+	// when its ctx ends first, and then fn never runs and done is not
+	// called.
+	claim *atomic.Int32
 }
+
+// A job's claim.
+const (
+	jobPending int32 = iota
+	jobStarted
+	jobSkipped
+)
 
 func (b *batch) empty() bool {
 	return len(b.hosts) == 0 && len(b.checks) == 0 && len(b.rows) == 0 && b.events == 0 && b.fn == nil && b.done == nil && len(b.jobs) == 0
@@ -505,6 +518,9 @@ func (q *sqlw) run() {
 // batch's events or another job's rows with it.
 func (q *sqlw) runJobs(jobs []job) {
 	for _, j := range jobs {
+		if j.claim != nil && !j.claim.CompareAndSwap(jobPending, jobStarted) {
+			continue // Exec gave up on it before it started
+		}
 		err := q.runJob(j.fn)
 		if j.done != nil {
 			j.done(err)
