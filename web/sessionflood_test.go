@@ -72,6 +72,9 @@ func TestSessionFloodSparesOthers(t *testing.T) {
 				}
 			}
 			check(s)
+			if n := s.evicted.Load(); n != 980 {
+				t.Fatalf("%d sessions evicted, want 980 (ann's oldest)", n)
+			}
 			if db == nil {
 				return
 			}
@@ -134,6 +137,9 @@ func TestSessionsFullShare(t *testing.T) {
 	if n := s.Len(); n != 10 {
 		t.Fatalf("%d sessions, want 10", n)
 	}
+	if n := s.evicted.Load(); n != 97 {
+		t.Fatalf("%d sessions evicted, want 97 (cy's oldest, then 96 of ann's)", n)
+	}
 }
 
 // TestSessionsFullRefused: through the real HTTP server, when every
@@ -177,6 +183,13 @@ func TestSessionsFullRefused(t *testing.T) {
 	for _, id := range []string{again, ids[1], ids[2]} {
 		if code, _ := me(t, w.url, id); code != 200 {
 			t.Fatalf("a session after u0 logged in again: %d", code)
+		}
+	}
+	var m strings.Builder
+	w.s.Metrics().WriteTo(&m)
+	for _, want := range []string{"\nhb_web_logins_refused_full_total 2\n", "\nhb_web_sessions_evicted_total 1\n"} {
+		if !strings.Contains(m.String(), want) {
+			t.Fatalf("metrics lack %q:\n%s", strings.TrimSpace(want), m.String())
 		}
 	}
 }

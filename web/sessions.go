@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -63,6 +64,9 @@ type Sessions struct {
 
 	mu sync.Mutex // guards m
 	m  map[[32]byte]*Session
+
+	evicted atomic.Uint64 // sessions ended by PerUser or Max
+	full    atomic.Uint64 // logins refused with ErrSessionsFull
 }
 
 // Writer makes a database's writes: Exec runs fn in a transaction and
@@ -224,6 +228,7 @@ func (s *Sessions) New(user, pwTag string) (id string, sess Session, err error) 
 	if own, oldest := s.countLocked(user); own >= s.perUser() {
 		delete(s.m, oldest)
 		evict = append(evict, oldest)
+		s.evicted.Add(1)
 	}
 	if len(s.m) >= s.max() {
 		evict = append(evict, s.sweepLocked(now)...)
@@ -232,10 +237,12 @@ func (s *Sessions) New(user, pwTag string) (id string, sess Session, err error) 
 		k, ok := s.evictLocked(user)
 		if !ok {
 			s.mu.Unlock()
+			s.full.Add(1)
 			return "", Session{}, ErrSessionsFull
 		}
 		delete(s.m, k)
 		evict = append(evict, k)
+		s.evicted.Add(1)
 	}
 	s.mu.Unlock()
 	id = randomString(32)
