@@ -162,3 +162,27 @@ func TestReloadRollsBack(t *testing.T) {
 		}
 	})
 }
+
+// TestReloadKeepsRateBucket: a reload that leaves rate_limit and burst as
+// they are keeps the UDP responder's bucket (what it has used stays used);
+// a changed rate gets a new one.
+func TestReloadKeepsRateBucket(t *testing.T) {
+	fx := newReloadFixture(t)
+	b := fx.r.udp.limit()
+	if b == nil {
+		t.Fatal("no bucket")
+	}
+	fx.next.SampleInterval = config.Duration(2 * time.Second)
+	fx.r.reload(context.Background())
+	if !strings.Contains(fx.logs.String(), "reload: applied") {
+		t.Fatalf("logs:\n%s", fx.logs.String())
+	}
+	if got := fx.r.udp.limit(); got != b {
+		t.Fatal("a reload with the same rate_limit and burst replaced (refilled) the bucket")
+	}
+	fx.next.RateLimit = 200
+	fx.r.reload(context.Background())
+	if got := fx.r.udp.limit(); got == b || got == nil {
+		t.Fatalf("a changed rate_limit kept the old bucket (%v)", got)
+	}
+}

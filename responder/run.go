@@ -424,7 +424,12 @@ func (r *running) reload(ctx context.Context) {
 		}
 	}
 	if r.udp != nil {
-		r.udp.Set(Judge{Key: key, Port: nc.UDPPort, AllowFrom: allow}, newLimit(&nc))
+		// An unchanged rate keeps its bucket: a reload does not refill it.
+		lim := r.udp.limit()
+		if old.RateLimit != nc.RateLimit || old.Burst != nc.Burst {
+			lim = newLimit(&nc)
+		}
+		r.udp.Set(Judge{Key: key, Port: nc.UDPPort, AllowFrom: allow}, lim)
 		if nc.UDPPort != old.UDPPort {
 			r.stopUDP()
 			if conn != nil {
