@@ -354,6 +354,7 @@ func (s *Server) writeEngineExtra(w io.Writer, e EngineStats) {
 		{"hb_probe_tx_fallback_total", "Probes the AF_PACKET path could not carry (neighbour not resolved, non-Ethernet link, no route), sent by the raw socket.", e.TxFallback},
 		{"hb_probe_rx_ring_packets_total", "Packets read from the TPACKET_V3 receive ring (rx = ring).", e.RxRing},
 		{"hb_probe_rx_ring_drops_total", "Packets the kernel dropped because the receive ring was full.", e.RxRingDrops},
+		{"hb_probe_rx_ring_not_local_total", "Packets from the receive ring whose IP destination is not one of this host's addresses (routed through it for another machine), dropped before matching.", e.RxRingNotLocal},
 	} {
 		promtext.Family(w, c.name, "counter", c.help)
 		vm.WriteCounterUint64(w, c.name, c.v)

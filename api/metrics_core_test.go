@@ -55,7 +55,7 @@ func TestMetricsEverythingCounted(t *testing.T) {
 		e := engineStats()
 		e.ENOBUFS, e.Stalls, e.TxMissing = 7, 2, 5
 		e.TxFrames, e.TxFallback = 11, 3
-		e.RxRing, e.RxRingDrops = 17, 4
+		e.RxRing, e.RxRingDrops, e.RxRingNotLocal = 17, 4, 3
 		e.BlobErrors = map[string]uint64{"checksum": 2, "no_key": 1}
 		e.RefusedNoCookie, e.RefusedHBM2, e.RefusedDowngrade = 11, 12, 13
 		return e
@@ -82,6 +82,7 @@ func TestMetricsEverythingCounted(t *testing.T) {
 		{"hb_probe_tx_fallback_total", nil, 3, dto.MetricType_COUNTER},
 		{"hb_probe_rx_ring_packets_total", nil, 17, dto.MetricType_COUNTER},
 		{"hb_probe_rx_ring_drops_total", nil, 4, dto.MetricType_COUNTER},
+		{"hb_probe_rx_ring_not_local_total", nil, 3, dto.MetricType_COUNTER},
 		{"hb_health_blob_errors_total", map[string]string{"kind": "checksum"}, 2, dto.MetricType_COUNTER},
 		{"hb_health_blob_errors_total", map[string]string{"kind": "no_key"}, 1, dto.MetricType_COUNTER},
 		{"hb_probe_refused_replies_total", map[string]string{"reason": "no_cookie"}, 11, dto.MetricType_COUNTER},

@@ -90,8 +90,10 @@ type EngineStats struct {
 	// (neighbour not resolved, non-Ethernet link), sent by the raw socket.
 	TxFrames, TxFallback uint64
 	// RxRing: packets read from the TPACKET_V3 receive ring (rx = ring);
-	// RxRingDrops: packets the kernel dropped because the ring was full.
-	RxRing, RxRingDrops uint64
+	// RxRingDrops: packets the kernel dropped because the ring was full;
+	// RxRingNotLocal: ring packets whose IP destination is not this host
+	// (forwarded for another machine), dropped before matching.
+	RxRing, RxRingDrops, RxRingNotLocal uint64
 	// BlobErrors are HealthBad by reason (wire.ErrKind names: "checksum",
 	// "seal", "no_key", …); nil if the engine does not break them down.
 	BlobErrors map[string]uint64

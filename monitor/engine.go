@@ -132,7 +132,7 @@ func (s *engineSource) stats() api.EngineStats {
 		TxMissing:  st.TxMissing,
 		TxFrames:   st.TxPacket,
 		TxFallback: st.TxFallback,
-		RxRing:     st.RxRing, RxRingDrops: st.RxRingDrops,
+		RxRing:     st.RxRing, RxRingDrops: st.RxRingDrops, RxRingNotLocal: st.RxRingNotLocal,
 		BlobErrors: blobErrors(&st),
 
 		RefusedNoCookie: st.NoCookie, RefusedHBM2: st.HBM2Refused, RefusedDowngrade: st.Downgrades,

@@ -218,11 +218,11 @@ func (c *Config) defaults() {
 type counters struct {
 	sent, sendErrors, enobufs, received, matched, duplicates, late, badCookie,
 	wrongSrc, unmatched, icmpErrors, timeouts, txStamps, stalls atomic.Uint64
-	txMissing, healthOK               atomic.Uint64
-	txPacket, txFallback              atomic.Uint64
-	rxRing, rxRingDrops               atomic.Uint64
-	noCookie, hbm2Refused, downgrades atomic.Uint64
-	blobErrors                        [wire.NumErrKinds]atomic.Uint64
+	txMissing, healthOK                 atomic.Uint64
+	txPacket, txFallback                atomic.Uint64
+	rxRing, rxRingDrops, rxRingNotLocal atomic.Uint64
+	noCookie, hbm2Refused, downgrades   atomic.Uint64
+	blobErrors                          [wire.NumErrKinds]atomic.Uint64
 }
 
 // add sums the shards' counters. Every field of Stats is a uint64 or an
@@ -251,7 +251,7 @@ func (c *counters) snapshot() Stats {
 		TxStamps: c.txStamps.Load(), Stalls: c.stalls.Load(),
 		TxMissing: c.txMissing.Load(), HealthOK: c.healthOK.Load(),
 		TxPacket: c.txPacket.Load(), TxFallback: c.txFallback.Load(),
-		RxRing: c.rxRing.Load(), RxRingDrops: c.rxRingDrops.Load(),
+		RxRing: c.rxRing.Load(), RxRingDrops: c.rxRingDrops.Load(), RxRingNotLocal: c.rxRingNotLocal.Load(),
 		NoCookie: c.noCookie.Load(), HBM2Refused: c.hbm2Refused.Load(), Downgrades: c.downgrades.Load(),
 	}
 	for i := range st.BlobErrors {

@@ -991,14 +991,20 @@ func (e *Engine) receiveRing(c *conn, fn func(*Result)) {
 	userNow := int64(0)
 	n := c.ring.drain(func(f *ringFrame) {
 		var pkt []byte
-		var src netip.Addr
+		var src, dst netip.Addr
 		var ok bool
 		if c.v6 {
 			pkt, src, ok = ringIPv6(f.pkt)
 			ok = ok && f.pktType == packetHost && f.proto == etherTypeIP6
+			if ok {
+				dst = netip.AddrFrom16([16]byte(f.pkt[24:40]))
+			}
 		} else {
 			pkt, ok = ringIPv4(f.pkt)
 			ok = ok && f.pktType == packetHost && f.proto == etherTypeIP4
+			if ok {
+				dst = netip.AddrFrom4([4]byte(pkt[16:20]))
+			}
 		}
 		if !ok {
 			e.stats.unmatched.Add(1)
@@ -1006,6 +1012,18 @@ func (e *Engine) receiveRing(c *conn, fn func(*Result)) {
 		}
 		if userNow == 0 {
 			userNow = time.Now().UnixNano()
+		}
+		// PACKET_HOST is the link-layer destination only: on a host
+		// that forwards, replies routed through it for other machines
+		// arrive here too. Only those addressed to one of this host's
+		// addresses are what a raw socket would have seen.
+		ts := f.ts
+		if ts == 0 {
+			ts = userNow
+		}
+		if c.ring.local != nil && !c.ring.local.local(dst, ts) {
+			e.stats.rxRingNotLocal.Add(1)
+			return
 		}
 		e.handle(c, pkt, src, cmsgInfo{ts: f.ts}, userNow, fn)
 	})

@@ -137,6 +137,9 @@ type Stats struct {
 	TxPacket, TxFallback uint64
 	// RxRing: packets read from the TPACKET_V3 receive ring (rx = ring;
 	// also counted in Received); RxRingDrops: packets the kernel dropped
-	// because the ring was full (PACKET_STATISTICS).
-	RxRing, RxRingDrops uint64
+	// because the ring was full (PACKET_STATISTICS); RxRingNotLocal:
+	// packets from the ring whose IP destination is not one of this
+	// host's addresses (routed through a forwarding host for another
+	// machine; a raw socket never sees them), dropped before matching.
+	RxRing, RxRingDrops, RxRingNotLocal uint64
 }

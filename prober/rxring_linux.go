@@ -41,6 +41,9 @@ type rxRing struct {
 	// (PACKET_STATISTICS, read when a block says TP_STATUS_LOSING).
 	dropped uint64
 	fr      ringFrame // the frame drain hands out (a local would escape)
+	// local is this host's addresses: packets to any other IP
+	// destination are routed through the host, not for it.
+	local *localAddrs
 }
 
 const (
@@ -105,7 +108,11 @@ func newRxRing(v6 bool, id uint16) (*rxRing, error) {
 		r.mem = nil
 		return fail(os.NewSyscallError("mmap", err))
 	}
+	if r.local, err = newLocalAddrs(v6); err != nil {
+		return fail(err)
+	}
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(proto)}); err != nil {
+		r.local.close()
 		return fail(os.NewSyscallError("bind AF_PACKET", err))
 	}
 	return r, nil
@@ -199,6 +206,10 @@ func (r *rxRing) readDrops() {
 
 func (r *rxRing) close() error {
 	var err error
+	if r.local != nil {
+		r.local.close()
+		r.local = nil
+	}
 	if r.mem != nil {
 		err = os.NewSyscallError("munmap", unix.Munmap(r.mem))
 		r.mem = nil
