@@ -62,6 +62,9 @@ func (m *Monitor) openWeb(c *config.Probe) error {
 			// Sessions survive a restart: the history database, read on the
 			// alerts' read-only connection and written by the store's
 			// writer (an in-memory database of their own without a store).
+			// m.alerts is set on every start (openAlerts: no config turns
+			// alerting off), so sessions are in the file whenever there is
+			// a store.
 			o.DB, o.DBWriter = m.alerts.db.Conn, m.alerts.db.W
 			w.sessions = m.alerts.db
 		}

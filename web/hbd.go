@@ -231,7 +231,7 @@ func (s *Server) hbdAuth(ctx *fasthttp.RequestCtx) {
 			code := fasthttp.StatusUnauthorized
 			if strings.HasPrefix(msg, "too many") {
 				code = fasthttp.StatusTooManyRequests
-			} else if msg == errSessionStore {
+			} else if msg == errSessionStore || msg == errSessionsFull {
 				code = fasthttp.StatusServiceUnavailable
 			}
 			writeErr(ctx, code, msg)

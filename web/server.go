@@ -405,6 +405,10 @@ func (s *Server) login(ctx *fasthttp.RequestCtx, user, password string) (Session
 		return Session{}, false, "wrong user or password"
 	}
 	id, sess, err := s.sessions.New(u.Name, PasswordTag(u.Password))
+	if errors.Is(err, ErrSessionsFull) {
+		s.log.Warn("login refused: every session slot is held, one per user", "user", u.Name, "from", addr)
+		return Session{}, false, errSessionsFull
+	}
 	if err != nil {
 		s.log.Error("login: session not stored", "user", u.Name, "err", err)
 		return Session{}, false, errSessionStore
@@ -417,6 +421,10 @@ func (s *Server) login(ctx *fasthttp.RequestCtx, user, password string) (Session
 
 // errSessionStore is login's message when the session could not be stored.
 const errSessionStore = "the session could not be stored; try again"
+
+// errSessionsFull is login's message when Sessions.New refused with
+// ErrSessionsFull (503, as errSessionStore).
+const errSessionsFull = "the dashboard holds all the sessions it keeps; try again later"
 
 // dummyHash is checked for unknown users (a hash of a random password).
 var dummyHash = sync.OnceValue(func() string {

@@ -3,6 +3,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -41,7 +42,17 @@ type Session struct {
 type Sessions struct {
 	TTL time.Duration
 	Now func() time.Time // the clock (tests pass a fake)
-	Max int              // logins kept at most; the oldest go first
+	// Max is how many logins are kept at most (0: 10,000). When full, a
+	// login ends the oldest session of the user with the most sessions,
+	// counting the new login for its user, ties going to that user: so a
+	// user never ends another user's session while having as many, and
+	// one with a single session is never pushed out. When that user is
+	// the one logging in with no session yet (every user holds exactly
+	// one), the login is refused: ErrSessionsFull.
+	Max int
+	// PerUser is how many live logins one user keeps (0:
+	// DefaultPerUser); their next login ends their own oldest session.
+	PerUser int
 	// DB is read when the sessions load; nil: memory only (a restart
 	// logs everyone out). With W it may be read-only (query_only).
 	DB *sql.DB
@@ -90,6 +101,15 @@ func (s *Sessions) writer() Writer {
 // ErrNoSession is returned for a missing, unknown or expired session.
 var ErrNoSession = errors.New("web: no such session")
 
+// ErrSessionsFull is New's error when Max sessions are live, held by as
+// many users as there are sessions (one each), and the user logging in
+// has none: ending someone else's only session is refused (503).
+var ErrSessionsFull = errors.New("web: too many sessions")
+
+// DefaultPerUser is a user's live sessions at most (Sessions.PerUser):
+// browsers and scripts on several machines, not a flood.
+const DefaultPerUser = 20
+
 const sessionSchema = `
 CREATE TABLE IF NOT EXISTS web_sessions (
 	id_sha256  BLOB PRIMARY KEY, -- SHA-256 of the cookie; the cookie itself is never stored
@@ -113,6 +133,13 @@ func (s *Sessions) max() int {
 		return 10000
 	}
 	return s.Max
+}
+
+func (s *Sessions) perUser() int {
+	if s.PerUser <= 0 {
+		return DefaultPerUser
+	}
+	return s.PerUser
 }
 
 // Load creates the table if needed, deletes expired sessions and reads
@@ -143,6 +170,7 @@ func (s *Sessions) Load(ctx context.Context) error {
 	if s.m == nil {
 		s.m = make(map[[32]byte]*Session)
 	}
+	per := make(map[string]int) // the newest PerUser of each user load
 	for rows.Next() {
 		var id []byte
 		var exp int64
@@ -152,6 +180,9 @@ func (s *Sessions) Load(ctx context.Context) error {
 		}
 		if len(id) != sha256.Size {
 			continue
+		}
+		if per[sess.User]++; per[sess.User] > s.perUser() {
+			continue // not live; the row goes when it expires
 		}
 		sess.Expires = time.Unix(0, exp)
 		s.m[[32]byte(id)] = sess
@@ -177,10 +208,12 @@ func PasswordTag(hash string) string {
 }
 
 // New starts a session for user (pwTag: PasswordTag of their hash) and
-// returns the cookie value. With a DB the session is stored first: an
-// error means no session. The table's lock is not held while the write
-// waits for its commit, so logins made meanwhile may pass Max by as many
-// as wait (the login rate limit bounds them).
+// returns the cookie value. A user at PerUser sessions loses their oldest;
+// with Max sessions live, the one evicted is chosen by evictLocked (or
+// the login refused with ErrSessionsFull). With a DB the session is
+// stored first: an error means no session. The table's lock is not held
+// while the write waits for its commit, so logins made meanwhile may pass
+// Max and PerUser by as many as wait (the login rate limit bounds them).
 func (s *Sessions) New(user, pwTag string) (id string, sess Session, err error) {
 	s.mu.Lock()
 	if s.m == nil {
@@ -188,15 +221,21 @@ func (s *Sessions) New(user, pwTag string) (id string, sess Session, err error) 
 	}
 	now := s.now()
 	var evict [][32]byte
+	if own, oldest := s.countLocked(user); own >= s.perUser() {
+		delete(s.m, oldest)
+		evict = append(evict, oldest)
+	}
 	if len(s.m) >= s.max() {
-		evict = s.sweepLocked(now)
-		for k := range s.m { // still full: drop an arbitrary one
-			if len(s.m) < s.max() {
-				break
-			}
-			delete(s.m, k)
-			evict = append(evict, k)
+		evict = append(evict, s.sweepLocked(now)...)
+	}
+	if len(s.m) >= s.max() {
+		k, ok := s.evictLocked(user)
+		if !ok {
+			s.mu.Unlock()
+			return "", Session{}, ErrSessionsFull
 		}
+		delete(s.m, k)
+		evict = append(evict, k)
 	}
 	s.mu.Unlock()
 	id = randomString(32)
@@ -213,6 +252,77 @@ func (s *Sessions) New(user, pwTag string) (id string, sess Session, err error) 
 	s.mu.Unlock()
 	sess.CSRF = csrfOf(id)
 	return id, sess, nil
+}
+
+// older orders sessions: the one expiring first (TTL is fixed, so the one
+// made first), then by key, so that the choice is deterministic.
+func older(ka [32]byte, a *Session, kb [32]byte, b *Session) bool {
+	if !a.Expires.Equal(b.Expires) {
+		return a.Expires.Before(b.Expires)
+	}
+	return bytes.Compare(ka[:], kb[:]) < 0
+}
+
+// countLocked is how many sessions user holds and the key of the oldest
+// (one pass over the table: at most Max, behind a password check that
+// costs far more).
+func (s *Sessions) countLocked(user string) (n int, oldest [32]byte) {
+	var o *Session
+	for k, v := range s.m {
+		if v.User != user {
+			continue
+		}
+		n++
+		if o == nil || older(k, v, oldest, o) {
+			o, oldest = v, k
+		}
+	}
+	return n, oldest
+}
+
+// evictLocked picks the session a login by user ends when the table is
+// full: the oldest of the user with the most sessions, user's count
+// including the new login and ties going to user; false when that is
+// user and they hold none (every user has one session: the login waits).
+func (s *Sessions) evictLocked(user string) ([32]byte, bool) {
+	type acct struct {
+		n      int
+		oldest [32]byte
+		o      *Session
+	}
+	by := make(map[string]*acct)
+	for k, v := range s.m {
+		a := by[v.User]
+		if a == nil {
+			a = &acct{}
+			by[v.User] = a
+		}
+		a.n++
+		if a.o == nil || older(k, v, a.oldest, a.o) {
+			a.o, a.oldest = v, k
+		}
+	}
+	self := by[user]
+	selfN := 1
+	if self != nil {
+		selfN += self.n
+	}
+	var top *acct
+	for u, a := range by {
+		if u == user || a.n <= selfN {
+			continue
+		}
+		if top == nil || a.n > top.n || a.n == top.n && older(a.oldest, a.o, top.oldest, top.o) {
+			top = a
+		}
+	}
+	if top != nil {
+		return top.oldest, true
+	}
+	if self != nil {
+		return self.oldest, true
+	}
+	return [32]byte{}, false
 }
 
 // storeSession writes a new session, deleting the evicted and expired ones in
