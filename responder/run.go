@@ -93,6 +93,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 		defer rt.objs.Close()
+		rt.prog = rt.objs
 		if err := rt.objs.Configure(bpfConfig(&cfg.Responder, key, allow)); err != nil {
 			return err
 		}
@@ -162,6 +163,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if rt.push, err = NewPusher(cfg.Push, pk, nil, log.With("part", "push")); err != nil {
 			return fmt.Errorf("%w: %w", ErrUsage, err)
 		}
+		rt.pushKey = rt.push
 		done := make(chan struct{})
 		go func() { defer close(done); rt.push.Run(ctx) }()
 		defer func() { <-done }()
@@ -223,6 +225,12 @@ type running struct {
 	agent *Agent
 	udp   *UDPResponder // nil: the kernel program answers UDP
 	push  *Pusher       // nil: no [push] servers at start
+
+	// What a reload configures, as interfaces so that a test can make
+	// one fail (the real eBPF map update cannot be made to fail on
+	// demand): objs and push when there are.
+	prog    interface{ Configure(bpf.Config) error } // nil: userspace only
+	pushKey interface{ SetKey(*wire.PushKey) error } // nil: no push
 
 	udpStop context.CancelFunc // the serving UDP responder; nil when none
 	udpDone chan struct{}
@@ -295,7 +303,7 @@ func (r *running) reload(ctx context.Context) {
 		}
 	}
 	var pk *wire.PushKey
-	if r.push != nil {
+	if r.pushKey != nil {
 		if pk, err = LoadPushKey(nc.KeyFile, nc.KeyID); err != nil {
 			reject(err)
 			return
@@ -353,35 +361,80 @@ func (r *running) reload(ctx context.Context) {
 	diff("hbm2", old.HBM2On() != nc.HBM2On())
 	diff("log_level", old.LogLevel != nc.LogLevel)
 
-	// Apply. The tokens of a new key go in first, then the program's key
-	// id, then a blob sealed with the new key (the agent samples at once):
-	// a probe in between may get a reply without health, never a wrong one
-	// accepted.
+	// Apply, all or nothing. The tokens of a new key go in first, then the
+	// program's key id, then a blob sealed with the new key (the agent
+	// samples at once): a probe in between may get a reply without
+	// health, never a wrong one accepted. The steps that can fail (agent,
+	// program, push key) go first; if one fails, those already applied
+	// get the running configuration back and the reload is not applied.
+	var applied []string
+	undo := func(failed string, err error) {
+		log.Error("reload: applying failed, rolling back", "part", failed, "err", err)
+		var stuck []string
+		oldAllow, _ := old.AllowPrefixes() // validated
+		for _, part := range slices.Backward(applied) {
+			var err error
+			switch part {
+			case "ebpf_program":
+				err = r.prog.Configure(bpfConfig(&old, r.key, oldAllow))
+			case "agent":
+				err = r.agent.Reconfigure(time.Now(), Reload{Key: r.key, HBM2: old.HBM2On(), Interval: old.SampleInterval.D(), UDPPort: old.UDPPort})
+			}
+			if err != nil {
+				log.Error("reload: rolling back", "part", part, "err", err)
+				stuck = append(stuck, part)
+			}
+		}
+		if conn != nil {
+			conn.Close()
+		}
+		if len(stuck) > 0 {
+			// The next reload applies every part again.
+			log.Error("reload: partly applied: these parts run the new configuration, the others the running one; fix the cause and reload again (or restart)",
+				"file", path, "failed", failed, "new", strings.Join(stuck, ","))
+			return
+		}
+		log.Error("reload: not applied, rolled back: the running configuration is kept", "file", path, "failed", failed)
+	}
+	if err := r.agent.Reconfigure(time.Now(), Reload{Key: key, HBM2: nc.HBM2On(), Interval: nc.SampleInterval.D(), UDPPort: nc.UDPPort}); err != nil {
+		// The agent may hold the new key already: put the old one back.
+		applied = append(applied, "agent")
+		undo("agent", err)
+		return
+	}
+	applied = append(applied, "agent")
+	if r.prog != nil {
+		if err := r.prog.Configure(bpfConfig(&nc, key, allow)); err != nil {
+			applied = append(applied, "ebpf_program") // maybe partly written
+			undo("ebpf_program", err)
+			return
+		}
+		applied = append(applied, "ebpf_program")
+	}
+	if r.pushKey != nil {
+		if err := r.pushKey.SetKey(pk); err != nil {
+			undo("push_key", err)
+			return
+		}
+	}
+	// What cannot fail.
 	if r.level != nil {
 		if lv, err := config.ParseLogLevel(nc.LogLevel); err == nil {
 			r.level.Set(lv)
 		}
 	}
-	if err := r.agent.Reconfigure(time.Now(), Reload{Key: key, HBM2: nc.HBM2On(), Interval: nc.SampleInterval.D(), UDPPort: nc.UDPPort}); err != nil {
-		log.Error("reload: agent", "err", err)
-	}
-	if r.objs != nil {
-		if err := r.objs.Configure(bpfConfig(&nc, key, allow)); err != nil {
-			log.Error("reload: eBPF program configuration", "err", err)
-		}
-	}
 	if r.udp != nil {
-		r.udp.Set(Judge{Key: key, Port: nc.UDPPort, AllowFrom: allow}, newLimit(&nc))
+		// An unchanged rate keeps its bucket: a reload does not refill it.
+		lim := r.udp.limit()
+		if old.RateLimit != nc.RateLimit || old.Burst != nc.Burst {
+			lim = newLimit(&nc)
+		}
+		r.udp.Set(Judge{Key: key, Port: nc.UDPPort, AllowFrom: allow}, lim)
 		if nc.UDPPort != old.UDPPort {
 			r.stopUDP()
 			if conn != nil {
 				r.serveUDP(ctx, conn)
 			}
-		}
-	}
-	if r.push != nil {
-		if err := r.push.SetKey(pk); err != nil {
-			log.Error("reload: push key", "err", err)
 		}
 	}
 	r.cfg, r.key = nc, key

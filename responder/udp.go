@@ -147,6 +147,14 @@ func (u *UDPResponder) Set(j Judge, limit *bucket.Bucket) {
 	u.live.Store(&udpLive{judge: j, limit: limit})
 }
 
+// limit is the rate limiter in use (nil: none).
+func (u *UDPResponder) limit() *bucket.Bucket {
+	if l := u.live.Load(); l != nil {
+		return l.limit
+	}
+	return u.Limit
+}
+
 // ListenUDP opens the responder's dual-stack UDP socket on port, asking the
 // kernel for each datagram's local address (IP_PKTINFO, IPV6_RECVPKTINFO)
 // so that tokens can be checked against it and replies leave from it.
