@@ -200,7 +200,13 @@ func newWriter(s *Store) (*writer, *sqlw, error) {
 	}
 	w.n = len(w.byName)
 	s.checks.Store(int64(w.n))
-	w.view() // the configured ones to recs, byName rebuilt with the rest
+	if w.table != nil {
+		// The configured ones to recs, byName rebuilt with the rest. Their
+		// names become the table's strings, so the copies read from the
+		// database are freed: only here, before the SQL goroutine (which
+		// reads the keys) runs.
+		w.remap(w.table.View(), true)
+	}
 	return w, q, rows.Err()
 }
 
@@ -212,20 +218,24 @@ func (w *writer) view() *state.View {
 	}
 	v := w.table.View()
 	if v.Gen != w.gen {
-		w.remap(v)
+		w.remap(v, false)
 	}
 	return v
 }
 
 // remap indexes the records by v's check ids. Those v does not have go
 // to byName, which is rebuilt (a map does not shrink when entries are
-// deleted: the history's 100k checks loaded at start would stay).
-func (w *writer) remap(v *state.View) {
+// deleted: the history's 100k checks loaded at start would stay). rekey
+// replaces the records' names by the table's (equal) strings; only
+// before the SQL goroutine runs, which reads them unsynchronised.
+func (w *writer) remap(v *state.View, rekey bool) {
 	recs := make([]*chk, v.NumChecks())
 	byName := map[ckey]*chk{}
 	place := func(c *chk) {
 		if tc := v.LookupCheck(c.key.host, c.key.check); tc != nil && recs[tc.ID] == nil {
-			c.key = ckey{tc.Spec.Host, tc.Spec.Name} // the table's strings, not a copy
+			if rekey {
+				c.key = ckey{tc.Spec.Host, tc.Spec.Name}
+			}
 			recs[tc.ID] = c
 			return
 		}
@@ -375,8 +385,8 @@ func (w *writer) check(host, name string, kind obs.Kind) *chk {
 	if c == nil {
 		if c = w.byName[k]; c != nil && slot != nil {
 			// Configured since (remap rebuilds byName at the next reload).
+			// c.key stays: the SQL goroutine may be reading it.
 			delete(w.byName, k)
-			c.key = k
 			*slot = c
 		}
 	}
