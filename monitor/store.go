@@ -46,7 +46,7 @@ func (m *Monitor) openStore(c *config.Probe) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(db, &store.Options{Retention: c.Store.Retention.D(), Log: m.log})
+	st, err := store.Open(db, &store.Options{Retention: c.Store.Retention.D(), Log: m.log, Table: m.table})
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/hbmon/hb/event"
 	"github.com/hbmon/hb/internal/sqlitedb"
 	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/state"
 )
 
 // FileName is the database's file name in the default directories.
@@ -83,6 +84,12 @@ type Options struct {
 	// Now is the clock for retention and for deciding that a minute has
 	// ended (default time.Now).
 	Now func() time.Time
+	// Table, if set, is the table whose results the store records: the
+	// writer indexes its per-check records by the table's check ids (the
+	// events' Gen and ID) and finds checks by name through the table's own
+	// index, instead of keeping a map of every check by host and check
+	// name. Without it, checks are found by name.
+	Table *state.Table
 	// Log receives commit and retention errors (nil: not logged; they are
 	// in Stats either way).
 	Log *slog.Logger

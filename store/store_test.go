@@ -723,3 +723,105 @@ func TestResultsAcrossReload(t *testing.T) {
 		}
 	}
 }
+
+// TestResultsAcrossTableReload: with a table, the writer keeps its
+// per-check records in a slice indexed by the table's check ids and
+// remaps them at each generation. A reload that removes a check, adds
+// others and renumbers the rest must leave every result on its own
+// check's row: by the new ids, by name for a late result of the old
+// generation, and with the rollup in progress across the reload kept.
+func TestResultsAcrossTableReload(t *testing.T) {
+	spec := func(hosts ...string) []state.HostSpec {
+		var hs []state.HostSpec
+		for _, h := range hosts {
+			hs = append(hs, state.HostSpec{Name: h, Checks: []obs.CheckSpec{
+				{Host: h, Name: "icmp", Kind: obs.KindICMP, Interval: time.Second, Timeout: time.Second},
+			}})
+		}
+		return hs
+	}
+	tab, err := state.New(spec("a", "b", "c"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "hb.db")
+	s := openTest(t, path, &Options{Table: tab})
+	id := func(host string) (uint64, int) {
+		v := tab.View()
+		c := v.LookupCheck(host, "icmp")
+		if c == nil {
+			t.Fatalf("%s not in the table", host)
+		}
+		return v.Gen, c.ID
+	}
+	res := func(gen uint64, id int, host string, j int) {
+		e := result(host, base.Add(time.Duration(j)*time.Second), true, time.Millisecond, nil)
+		e.Gen, e.ID = gen, id
+		s.Record(e)
+	}
+	g1, a1 := id("a")
+	_, b1 := id("b")
+	_, c1 := id("c")
+	res(g1, a1, "a", 1)
+	res(g1, b1, "b", 2)
+	res(g1, c1, "c", 3)
+	res(g1, b1, "b", 4)
+	flush(t, s) // the records exist, in the slice of generation 1
+
+	// "a" removed, "d" and "e" added before the others: every id moves.
+	if _, err := tab.Reload(spec("d", "e", "b", "c")); err != nil {
+		t.Fatal(err)
+	}
+	g2, b2 := id("b")
+	_, c2 := id("c")
+	_, d2 := id("d")
+	_, e2 := id("e")
+	if g2 == g1 || b2 == b1 || c2 == c1 {
+		t.Fatalf("reload kept the ids: gen %d→%d, b %d→%d, c %d→%d", g1, g2, b1, b2, c1, c2)
+	}
+	// A generation-1 result arriving after the reload: id a1 is now "d"'s
+	// in the new numbering; the event must count for "a" (by name).
+	res(g1, a1, "a", 5)
+	res(g2, b2, "b", 6)
+	res(g2, c2, "c", 7)
+	res(g2, d2, "d", 8)
+	res(g2, e2, "e", 9)
+	res(g2, d2, "d", 10)
+	// The old generation's id of "b" names another check now.
+	res(g1, b1, "b", 11)
+	flush(t, s)
+	want := map[string]int64{"a": 2, "b": 4, "c": 2, "d": 2, "e": 1}
+	for host, n := range want {
+		h, err := s.CheckHistory(context.Background(), host, "icmp", time.Time{}, time.Time{})
+		if err != nil || len(h) != 1 || h[0].Probes != n {
+			t.Errorf("%s: history %+v, %v; want one minute of %d probes", host, h, err, n)
+		}
+	}
+	if st := s.Stats(); st.Checks != len(want) {
+		t.Errorf("%d checks recorded, want %d", st.Checks, len(want))
+	}
+
+	// Restart on the reloaded table: the history's checks (with "a",
+	// which is not configured any more) are loaded and placed again; a
+	// result for the next minute lands on its row, none is duplicated.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, path, &Options{Table: tab})
+	if st := s.Stats(); st.Checks != len(want) {
+		t.Errorf("after restart: %d checks loaded, want %d", st.Checks, len(want))
+	}
+	res(g2, c2, "c", 61)
+	res(g2+5, 0, "a", 62) // a generation the writer has not seen; "a" by name
+	flush(t, s)
+	for host, n := range map[string]int{"a": 2, "c": 2} {
+		h, err := s.CheckHistory(context.Background(), host, "icmp", time.Time{}, time.Time{})
+		if err != nil || len(h) != n || h[n-1].Probes != 1 {
+			t.Errorf("%s after restart: history %+v, %v; want %d minutes, the last of 1 probe", host, h, err, n)
+		}
+	}
+	cs, err := s.Checks(context.Background())
+	if err != nil || len(cs) != len(want) {
+		t.Errorf("after restart: %d check rows (%v), want %d", len(cs), err, len(want))
+	}
+}

@@ -137,8 +137,18 @@ type writer struct {
 	s    *Store
 	subC <-chan event.Event // Consume's subscription; nil when none
 
-	checks map[ckey]*chk
-	ids    event.IDCache[chk] // a result's check without a map lookup
+	// The checks: those of the table's current generation (gen) in recs,
+	// indexed by the table's check id, so a result's check is found by the
+	// event's id without a lookup by name (and without a map of 100k
+	// entries keyed by two strings: ~5 MB at 100k checks); the others
+	// (no table, a check not in the table, or the history's checks not
+	// configured any more) in byName. remap moves them when the table's
+	// generation changes: a reload renumbers the checks.
+	table  *state.Table // nil: every check in byName
+	gen    uint64
+	recs   []*chk
+	byName map[ckey]*chk
+	n      int // len(recs non-nil) + len(byName)
 	cur    *batch
 	sq     chan *batch // to the SQL goroutine
 	sqDone chan struct{}
@@ -147,7 +157,7 @@ type writer struct {
 }
 
 func newWriter(s *Store) (*writer, *sqlw, error) {
-	w := &writer{s: s, checks: map[ckey]*chk{}, cur: &batch{},
+	w := &writer{s: s, table: s.opts.Table, byName: map[ckey]*chk{}, cur: &batch{},
 		sq: make(chan *batch, 1), sqDone: make(chan struct{})}
 	q := &sqlw{s: s, in: w.sq, done: w.sqDone, hosts: map[string]hostRec{}}
 	if err := s.w.QueryRow(`SELECT coalesce(max(id), 0) + 1 FROM hosts`).Scan(&q.nextHostID); err != nil {
@@ -185,11 +195,82 @@ func newWriter(s *Store) (*writer, *sqlw, error) {
 			return nil, nil, err
 		}
 		c.kind, _ = obs.ParseKind(kind)
-		w.checks[c.key] = c
+		w.byName[c.key] = c
 		c.target = target
 	}
-	s.checks.Store(int64(len(w.checks)))
+	w.n = len(w.byName)
+	s.checks.Store(int64(w.n))
+	if w.table != nil {
+		// The configured ones to recs, byName rebuilt with the rest. Their
+		// names become the table's strings, so the copies read from the
+		// database are freed: only here, before the SQL goroutine (which
+		// reads the keys) runs.
+		w.remap(w.table.View(), true)
+	}
 	return w, q, rows.Err()
+}
+
+// view returns the table's current generation (nil without a table),
+// remapping the records first when it changed.
+func (w *writer) view() *state.View {
+	if w.table == nil {
+		return nil
+	}
+	v := w.table.View()
+	if v.Gen != w.gen {
+		w.remap(v, false)
+	}
+	return v
+}
+
+// remap indexes the records by v's check ids. Those v does not have go
+// to byName, which is rebuilt (a map does not shrink when entries are
+// deleted: the history's 100k checks loaded at start would stay). rekey
+// replaces the records' names by the table's (equal) strings; only
+// before the SQL goroutine runs, which reads them unsynchronised.
+func (w *writer) remap(v *state.View, rekey bool) {
+	recs := make([]*chk, v.NumChecks())
+	byName := map[ckey]*chk{}
+	place := func(c *chk) {
+		if tc := v.LookupCheck(c.key.host, c.key.check); tc != nil && recs[tc.ID] == nil {
+			if rekey {
+				c.key = ckey{tc.Spec.Host, tc.Spec.Name}
+			}
+			recs[tc.ID] = c
+			return
+		}
+		byName[c.key] = c
+	}
+	for _, c := range w.recs {
+		if c != nil {
+			place(c)
+		}
+	}
+	for _, c := range w.byName {
+		place(c)
+	}
+	w.recs, w.byName, w.gen = recs, byName, v.Gen
+}
+
+// of returns the record of e's check, creating it when new: by the
+// event's table generation and id when they are the current ones, else
+// by name.
+func (w *writer) of(e *event.Event) *chk {
+	if w.table != nil && e.Gen != 0 {
+		if e.Gen > w.gen {
+			w.view()
+		}
+		if e.Gen == w.gen && e.ID >= 0 && e.ID < len(w.recs) {
+			if c := w.recs[e.ID]; c != nil {
+				if e.Kind != obs.KindInvalid && e.Kind != c.kind {
+					c.kind = e.Kind
+					w.markNew(c)
+				}
+				return c
+			}
+		}
+	}
+	return w.check(e.Host, e.Check, e.Kind)
 }
 
 func (w *writer) run() {
@@ -267,7 +348,7 @@ func (w *writer) add(e *event.Event) {
 	case event.Result:
 		w.result(e)
 	case event.StateChange:
-		b.changeChk = append(b.changeChk, w.check(e.Host, e.Check, e.Kind))
+		b.changeChk = append(b.changeChk, w.of(e))
 		c := stateChange{at: ms(e.At), old: e.Old, new: e.New, hostOld: e.HostOld, hostNew: e.HostNew}
 		if e.Snap != nil {
 			c.transitions = e.Snap.Transitions
@@ -275,7 +356,7 @@ func (w *writer) add(e *event.Event) {
 		b.changes = append(b.changes, c)
 		b.events++
 	case event.Problem:
-		b.problemChk = append(b.problemChk, w.check(e.Host, e.Check, e.Kind))
+		b.problemChk = append(b.problemChk, w.of(e))
 		p := problemRec{at: ms(e.At)}
 		p.kind, p.typ, p.code, p.from, p.detail = problemRow(e)
 		b.problems = append(b.problems, p)
@@ -290,11 +371,34 @@ func (w *writer) add(e *event.Event) {
 // inserted at the next commit) when new.
 func (w *writer) check(host, name string, kind obs.Kind) *chk {
 	k := ckey{host, name}
-	c := w.checks[k]
+	var slot **chk // c's place in recs, if the table has it
+	if v := w.view(); v != nil {
+		if tc := v.LookupCheck(host, name); tc != nil {
+			slot = &w.recs[tc.ID]
+			k = ckey{tc.Spec.Host, tc.Spec.Name}
+		}
+	}
+	var c *chk
+	if slot != nil {
+		c = *slot
+	}
+	if c == nil {
+		if c = w.byName[k]; c != nil && slot != nil {
+			// Configured since (remap rebuilds byName at the next reload).
+			// c.key stays: the SQL goroutine may be reading it.
+			delete(w.byName, k)
+			*slot = c
+		}
+	}
 	if c == nil {
 		c = &chk{key: k, kind: kind}
-		w.checks[k] = c
-		w.s.checks.Store(int64(len(w.checks)))
+		if slot != nil {
+			*slot = c
+		} else {
+			w.byName[k] = c
+		}
+		w.n++
+		w.s.checks.Store(int64(w.n))
 		w.markNew(c)
 		return c
 	}
@@ -332,11 +436,7 @@ func (w *writer) result(e *event.Event) {
 	if o == nil || o.Outcome == obs.OutcomeInvalid {
 		return
 	}
-	c := w.ids.Get(e)
-	if c == nil {
-		c = w.check(e.Host, e.Check, e.Kind)
-		w.ids.Put(e, c)
-	}
+	c := w.of(e)
 	at := ms(e.At)
 	m := minuteOf(at)
 	if c.acc.probes > 0 && c.acc.minute != m {
@@ -393,20 +493,32 @@ func (w *writer) sweep(now time.Time) {
 		return
 	}
 	w.swept = cutoff
-	for _, c := range w.checks {
+	w.each(func(c *chk) {
 		if c.acc.probes > 0 && c.acc.minute < cutoff {
 			w.finish(c)
 		}
+	})
+}
+
+// each calls fn for every record.
+func (w *writer) each(fn func(*chk)) {
+	for _, c := range w.recs {
+		if c != nil {
+			fn(c)
+		}
+	}
+	for _, c := range w.byName {
+		fn(c)
 	}
 }
 
 // finishAll moves every rollup in progress to the batch (Flush, Close).
 func (w *writer) finishAll() {
-	for _, c := range w.checks {
+	w.each(func(c *chk) {
 		if c.acc.probes > 0 {
 			w.finish(c)
 		}
-	}
+	})
 }
 
 // send hands the current batch to the SQL goroutine if it is free; else
