@@ -41,7 +41,7 @@ func WriteJSON(w io.Writer, sums []prober.Summary) error {
 // health, blob error or ICMP error, and whose strings need no escaping;
 // ok is false for any other summary (the encoder writes it).
 func appendPlainJSON(b []byte, s *prober.Summary) ([]byte, bool) {
-	l := &s.Last
+	l := s.Health()
 	if s.Target.Labels != nil || s.LastProblem != nil || l.HealthKind != prober.HealthNone || l.Stale || l.BlobErr != nil ||
 		!plainJSON(s.Target.Name) {
 		return b, false
@@ -147,7 +147,7 @@ func jsonSummary(s *prober.Summary, now time.Time) onceJSON {
 		Target: s.Target.Name, Addr: s.Target.Addr.String(), Labels: s.Target.Labels,
 		State: State(s), Sent: s.Sent, Received: s.Received, Loss: s.Loss(),
 	}
-	l := &s.Last
+	l := s.Health()
 	if s.Received > 0 {
 		j.RTTMinMs, j.RTTAvgMs, j.RTTMaxMs = fptr(s.Min), fptr(s.Avg()), fptr(s.Max)
 		j.RTTMethod = s.Method.String()

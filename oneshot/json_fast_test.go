@@ -24,7 +24,7 @@ func TestWriteJSONPlainMatchesEncoder(t *testing.T) {
 	add := func(s prober.Summary, isPlain bool) {
 		sums = append(sums, s)
 		if _, ok := appendPlainJSON(nil, &s); ok != isPlain {
-			t.Errorf("%+v: direct path %v, want %v", s.Target, ok, isPlain)
+			t.Errorf("%+v: direct path %v, want %v", *s.Target, ok, isPlain)
 		}
 		if isPlain {
 			plain++
@@ -37,28 +37,25 @@ func TestWriteJSONPlainMatchesEncoder(t *testing.T) {
 		if i%3 == 0 {
 			a = a6
 		}
-		s := prober.Summary{Target: prober.Target{Addr: a, Name: a.String()}, Sent: 1 + rng.IntN(4)}
+		s := prober.Summary{Target: &prober.Target{Addr: a, Name: a.String()}, Sent: 1 + rng.IntN(4)}
 		s.Received = rng.IntN(s.Sent + 1)
 		if s.Received > 0 {
 			s.Min = rtts[rng.IntN(len(rtts))]
 			s.Max = s.Min + time.Duration(rng.IntN(1e6))
 			s.Sum = s.Min * time.Duration(s.Received)
 			s.Method = prober.TSMethod(rng.IntN(4))
-			s.Last = prober.Result{Addr: a, Outcome: prober.OutcomeOK, RTT: s.Min}
-		} else {
-			s.Last = prober.Result{Addr: a, Outcome: prober.OutcomeTimeout}
 		}
 		add(s, true)
 	}
-	add(prober.Summary{Target: prober.Target{Addr: a4, Name: "never-sent"}}, true)
-	odd := prober.Summary{Target: prober.Target{Addr: a4, Name: "db<1>&\"x\""}, Sent: 1}
+	add(prober.Summary{Target: &prober.Target{Addr: a4, Name: "never-sent"}}, true)
+	odd := prober.Summary{Target: &prober.Target{Addr: a4, Name: "db<1>&\"x\""}, Sent: 1}
 	add(odd, false)
-	lab := prober.Summary{Target: prober.Target{Addr: a4, Name: "l", Labels: map[string]string{"role": "db"}}, Sent: 1, Received: 1, Min: 5, Max: 5, Sum: 5}
+	lab := prober.Summary{Target: &prober.Target{Addr: a4, Name: "l", Labels: map[string]string{"role": "db"}}, Sent: 1, Received: 1, Min: 5, Max: 5, Sum: 5}
 	add(lab, false)
 	p := prober.Result{Addr: a4, Outcome: prober.OutcomeICMPError, ICMPType: 3, ICMPCode: 1, From: a6}
-	add(prober.Summary{Target: prober.Target{Addr: a4, Name: "e"}, Sent: 1, Errors: 1, LastProblem: &p, Last: p}, false)
-	blob := prober.Summary{Target: prober.Target{Addr: a4, Name: "b"}, Sent: 1, Received: 1, Min: 5, Max: 5, Sum: 5}
-	blob.Last.BlobErr = errors.New("torn")
+	add(prober.Summary{Target: &prober.Target{Addr: a4, Name: "e"}, Sent: 1, Errors: 1, LastProblem: &p}, false)
+	blob := prober.Summary{Target: &prober.Target{Addr: a4, Name: "b"}}
+	blob.Add(&prober.Result{Outcome: prober.OutcomeOK, RTT: 5, Method: prober.TSKernelTxRx, BlobErr: errors.New("torn")})
 	add(blob, false)
 	if plain < 300 {
 		t.Fatalf("only %d plain summaries", plain)

@@ -36,7 +36,7 @@ func refTable(w io.Writer, sums []prober.Summary) {
 			rtt = ms(s.Min) + "/" + ms(s.Avg()) + "/" + ms(s.Max)
 		}
 		cpu, load, mem, disk, up := "-", "-", "-", "-", "-"
-		l := &s.Last
+		l := s.Health()
 		switch l.HealthKind {
 		case prober.HealthHBH1:
 			h := &l.Health
@@ -69,7 +69,7 @@ func refTable(w io.Writer, sums []prober.Summary) {
 // that is not the address, a non-ASCII name.
 func variedSums() []prober.Summary {
 	mk := func(name, addr string) prober.Summary {
-		return prober.Summary{Target: prober.Target{Name: name, Addr: netip.MustParseAddr(addr)}}
+		return prober.Summary{Target: &prober.Target{Name: name, Addr: netip.MustParseAddr(addr)}}
 	}
 	ok := func(rtt time.Duration) *prober.Result {
 		return &prober.Result{Outcome: prober.OutcomeOK, RTT: rtt, Method: prober.TSKernelTxRx}
@@ -182,7 +182,7 @@ func benchSums(n int) []prober.Summary {
 	sums := make([]prober.Summary, n)
 	a := netip.MustParseAddr("198.18.0.0")
 	for i := range sums {
-		sums[i].Target = prober.Target{Name: a.String(), Addr: a}
+		sums[i].Target = &prober.Target{Name: a.String(), Addr: a}
 		sums[i].Add(&prober.Result{Outcome: prober.OutcomeOK, RTT: time.Duration(100000 + i), Method: prober.TSKernelTxRx})
 		a = a.Next()
 	}

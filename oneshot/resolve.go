@@ -66,15 +66,22 @@ func Resolve(ctx context.Context, specs []prober.Spec, lookup prober.LookupFunc)
 			answers[h] = &got[i]
 		}
 	}
-	keep := make([]prober.Spec, 0, len(specs))
-	for _, s := range specs {
+	// keep is specs without the names that did not resolve: a copy only
+	// when there are such names (a list of 65,536 addresses is not copied).
+	keep := specs
+	for i, s := range specs {
 		if !s.Addr.IsValid() && !s.Prefix.IsValid() && s.Host != "" && lookup != nil {
 			if a := answers[s.Host]; a.err != nil {
+				if len(bad) == 0 {
+					keep = append(make([]prober.Spec, 0, len(specs)-1), specs[:i]...)
+				}
 				bad = append(bad, Unresolved{Spec: s, Err: a.err})
 				continue
 			}
 		}
-		keep = append(keep, s)
+		if len(bad) > 0 {
+			keep = append(keep, s)
+		}
 	}
 	cached := func(_ context.Context, h string) ([]netip.Addr, error) {
 		a := answers[h]

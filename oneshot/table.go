@@ -35,7 +35,7 @@ func Note(s *prober.Summary) string {
 		n = append(n, "timeout")
 	}
 	if s.Received > 0 {
-		l := &s.Last
+		l := s.Health()
 		switch {
 		case l.BlobErr != nil:
 			n = append(n, "health blob rejected: "+l.BlobErr.Error())
@@ -120,7 +120,7 @@ func (t *table) row(s *prober.Summary) {
 	t.end()
 	t.arena = appendPct(t.arena, 100*s.Loss(), 0)
 	t.end()
-	l := &s.Last
+	l := s.Health()
 	switch l.HealthKind {
 	case prober.HealthHBH1:
 		h := &l.Health

@@ -114,7 +114,7 @@ func fleetSweep(t *testing.T, f *testutil.Fleet, ts []Target, shards, nOK4, nOK6
 		for i := from; i < from+n; i++ {
 			if msg := check(&sums[i]); msg != "" {
 				if bad < 5 {
-					t.Errorf("%v: %s (last %+v)", sums[i].Target.Addr, msg, sums[i].Last)
+					t.Errorf("%v: %s (last %+v)", sums[i].Target.Addr, msg, sums[i].Last())
 				}
 				bad++
 			}
@@ -140,7 +140,7 @@ func fleetSweep(t *testing.T, f *testutil.Fleet, ts []Target, shards, nOK4, nOK6
 	errsGot := 0
 	errCheck := func(s *Summary) string {
 		if s.LastProblem == nil || s.LastProblem.Outcome != OutcomeICMPError {
-			if s.Received == 0 && s.Last.Outcome == OutcomeTimeout {
+			if s.Received == 0 && s.Last().Outcome == OutcomeTimeout {
 				return ""
 			}
 			return "neither an ICMP error nor a timeout"
@@ -152,8 +152,8 @@ func fleetSweep(t *testing.T, f *testutil.Fleet, ts []Target, shards, nOK4, nOK6
 		return ""
 	}
 	timeoutCheck := func(s *Summary) string {
-		if s.Received != 0 || s.Last.Outcome != OutcomeTimeout {
-			return "expected a timeout, got " + s.Last.Outcome.String()
+		if s.Received != 0 || s.Last().Outcome != OutcomeTimeout {
+			return "expected a timeout, got " + s.Last().Outcome.String()
 		}
 		return ""
 	}
@@ -226,7 +226,7 @@ func TestFleetUDPHealth(t *testing.T) {
 	}
 	t.Logf("stats: %+v", e.Stats())
 	for _, s := range sums[:2] {
-		l := s.Last
+		l := s.Last()
 		if s.Received != 2 || l.HealthKind != HealthHBH1 || !l.Health.Sealed() || l.Health.HostnameString() != "sim-host" || l.Health.CPUBusy != 123 || l.Stale || l.BlobErr != nil {
 			t.Errorf("%v: received %d, health %v %+v, blob err %v", s.Target.Addr, s.Received, l.HealthKind, l.Health, l.BlobErr)
 		}
@@ -235,7 +235,7 @@ func TestFleetUDPHealth(t *testing.T) {
 		}
 	}
 	if p := sums[2].LastProblem; p == nil || p.Outcome != OutcomeICMPError || p.ICMPType != 3 || p.ICMPCode != 3 {
-		t.Errorf("no responder: want port unreachable, got %+v", sums[2].Last)
+		t.Errorf("no responder: want port unreachable, got %+v", sums[2].Last())
 	}
 	// Without the key, or with another one, the responder still answers
 	// (HBR1 without health): the host is up, with no health.
@@ -247,7 +247,7 @@ func TestFleetUDPHealth(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, s := range sums {
-			if l := s.Last; s.Received != 2 || l.Outcome != OutcomeOK || l.HealthKind != HealthNone || l.BlobErr != nil {
+			if l := s.Last(); s.Received != 2 || l.Outcome != OutcomeOK || l.HealthKind != HealthNone || l.BlobErr != nil {
 				t.Errorf("key %v: %v: received %d, outcome %v, health %v, blob err %v; want up without health", k != nil, s.Target.Addr, s.Received, l.Outcome, l.HealthKind, l.BlobErr)
 			}
 		}
@@ -272,13 +272,13 @@ func TestFleetPingSockets(t *testing.T) {
 	}
 	t.Logf("stats: %+v", e.Stats())
 	for _, s := range sums[:len(ok)] {
-		if s.Received != 1 || s.Method == TSUser {
-			t.Errorf("%v: received %d method %v (%v)", s.Target.Addr, s.Received, s.Method, s.Last.Problem())
+		if l := s.Last(); s.Received != 1 || s.Method == TSUser {
+			t.Errorf("%v: received %d method %v (%v)", s.Target.Addr, s.Received, s.Method, l.Problem())
 		}
 	}
 	for _, s := range sums[len(ok):] {
 		if s.LastProblem == nil || s.LastProblem.Outcome != OutcomeICMPError || !s.LastProblem.From.IsValid() {
-			t.Errorf("%v: want an ICMP error, got %+v", s.Target.Addr, s.Last)
+			t.Errorf("%v: want an ICMP error, got %+v", s.Target.Addr, s.Last())
 		}
 	}
 }

@@ -386,7 +386,7 @@ func (e *Engine) Once(ctx context.Context, targets []Target, opts OnceOptions) (
 	}
 	sums := make([]Summary, len(targets))
 	for i := range targets {
-		sums[i].Target = targets[i]
+		sums[i].Target = &targets[i]
 	}
 	done := 0
 	lastProg := time.Time{}
@@ -480,6 +480,17 @@ func (e *Engine) setTargets(ts []Target) {
 		e.tt[i] = tgt{addr: a, sa: sa, salen: n, fam: f, legacy: t.Legacy}
 		if idx != nil {
 			idx[a] = int32(i)
+		}
+	}
+	for _, c := range e.conns {
+		if c == nil {
+			continue
+		}
+		if ps, ok := c.sk.(*pktSock); ok && !ps.v6 && ps.dstHint < len(ts) {
+			ps.dstHint = len(ts)
+			if len(ps.byDst) == 0 {
+				ps.byDst = make(map[uint32]int32, len(ts))
+			}
 		}
 	}
 	if old == nil {

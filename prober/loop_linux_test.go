@@ -86,8 +86,8 @@ func TestLoopOutcomes(t *testing.T) {
 	}
 	checkKernelRTT(t, n, sums)
 	for _, i := range drop {
-		if s := sums[i]; s.Received != 0 || s.Last.Outcome != OutcomeTimeout {
-			t.Fatalf("dropped %v: %+v", ts[i].Addr, s.Last)
+		if s := sums[i]; s.Received != 0 || s.Last().Outcome != OutcomeTimeout {
+			t.Fatalf("dropped %v: %+v", ts[i].Addr, s.Last())
 		}
 	}
 	for _, i := range unreach {

@@ -169,7 +169,7 @@ func forwardedReplies(t *testing.T, p, a *testutil.Netns, v6 bool, legacy, hostB
 		t.Errorf("host B (%v): %d of %d real replies matched", hostB, s.Received, count)
 	}
 	if s := sums[1]; s.Received != 0 {
-		t.Errorf("legacy target (%v): %d replies routed to another host counted as answers (health %v)", legacy, s.Received, s.Last.HealthKind)
+		t.Errorf("legacy target (%v): %d replies routed to another host counted as answers (health %v)", legacy, s.Received, s.Last().HealthKind)
 	}
 	if st.RxRingNotLocal != uint64(sent) {
 		t.Errorf("not local: %d, want %d (every forwarded reply)", st.RxRingNotLocal, sent)

@@ -216,7 +216,7 @@ func TestRxRingEndToEnd(t *testing.T) {
 			t.Logf("stats: %+v", st)
 			out := make([]outcome, len(sums))
 			for i, s := range sums {
-				o := outcome{got: s.Received, out: s.Last.Outcome, kern: s.Received == 0 || s.Method == TSKernelTxRx, lastR: s.Last.RTT}
+				o := outcome{got: s.Received, out: s.Last().Outcome, kern: s.Received == 0 || s.Method == TSKernelTxRx, lastR: s.Last().RTT}
 				if s.LastProblem != nil {
 					o.out, o.icmp = s.LastProblem.Outcome, s.LastProblem.ICMPType
 				}

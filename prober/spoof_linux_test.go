@@ -186,10 +186,10 @@ func TestFleetRefusesSpoofedReplies(t *testing.T) {
 		for i, s := range sums {
 			kind, wantUp := up[i]
 			switch {
-			case wantUp && (s.Received != count || s.Last.HealthKind != kind || s.Last.BlobErr != nil):
-				t.Errorf("target %d (%v): received %d, health %v (%v); want up with %v", i, s.Target.Addr, s.Received, s.Last.HealthKind, s.Last.BlobErr, kind)
+			case wantUp && (s.Received != count || s.Last().HealthKind != kind || s.Last().BlobErr != nil):
+				t.Errorf("target %d (%v): received %d, health %v (%v); want up with %v", i, s.Target.Addr, s.Received, s.Last().HealthKind, s.Last().BlobErr, kind)
 			case !wantUp && s.Received != 0:
-				t.Errorf("target %d (%v): a refused reply counted as an answer (%d received, health %v)", i, s.Target.Addr, s.Received, s.Last.HealthKind)
+				t.Errorf("target %d (%v): a refused reply counted as an answer (%d received, health %v)", i, s.Target.Addr, s.Received, s.Last().HealthKind)
 			}
 		}
 		wantDown := uint64(0)

@@ -44,6 +44,7 @@ type pktSock struct {
 	hops         []l2hop
 	hopIdx       map[neighKey]int32 // (oif, next hop) → hops
 	byDst        map[uint32]int32   // target → hops
+	dstHint      int                // targets the engine probes (sizes byDst)
 	loaded       time.Time          // tables
 	neighAt      time.Time          // neighbour refresh
 	misses       bool               // a send fell back since the last neighbour refresh
@@ -251,7 +252,9 @@ func (p *pktSock) load(now time.Time) error {
 	if err := p.loadNeigh(); err != nil {
 		return err
 	}
-	p.hops, p.hopIdx, p.byDst = p.hops[:0], map[neighKey]int32{}, map[uint32]int32{}
+	// byDst gets one entry per IPv4 target: sized for them up front (a
+	// sweep of 65,536 would otherwise grow it through a dozen rehashes).
+	p.hops, p.hopIdx, p.byDst = p.hops[:0], map[neighKey]int32{}, make(map[uint32]int32, max(p.dstHint, len(p.byDst)))
 	p.loaded, p.neighAt = now, now
 	return nil
 }
