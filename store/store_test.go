@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/hbmon/hb/event"
 	"github.com/hbmon/hb/obs"
@@ -823,5 +824,51 @@ func TestResultsAcrossTableReload(t *testing.T) {
 	cs, err := s.Checks(context.Background())
 	if err != nil || len(cs) != len(want) {
 		t.Errorf("after restart: %d check rows (%v), want %d", len(cs), err, len(want))
+	}
+}
+
+// TestTargetChanges: the writer keeps only a hash of each check's
+// configured target and hands the target itself to the SQL goroutine with
+// the batch; a changed target (also twice in one batch, and after a
+// restart, where the hash comes from the database) must reach the row.
+func TestTargetChanges(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hb.db")
+	s := openTest(t, path, nil)
+	set := func(kind obs.Kind, target string) {
+		s.SetChecks([]obs.CheckSpec{{Host: "a", Name: "c", Kind: kind, Target: target}})
+	}
+	want := func(kind obs.Kind, target string) {
+		t.Helper()
+		flush(t, s)
+		cs, err := s.Checks(context.Background())
+		if err != nil || len(cs) != 1 || cs[0].Kind != kind || cs[0].Target != target {
+			t.Fatalf("checks %+v, %v; want one %s check with target %q", cs, err, kind, target)
+		}
+	}
+	set(obs.KindTCP, "198.18.0.1:22")
+	want(obs.KindTCP, "198.18.0.1:22")
+	set(obs.KindTCP, "198.18.0.1:80")
+	set(obs.KindHTTP, "http://198.18.0.1/") // same batch: kind and the newer target
+	want(obs.KindHTTP, "http://198.18.0.1/")
+	set(obs.KindHTTP, "") // "" keeps the target
+	want(obs.KindHTTP, "http://198.18.0.1/")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, path, nil)
+	set(obs.KindHTTP, "http://198.18.0.1/")
+	want(obs.KindHTTP, "http://198.18.0.1/")
+	set(obs.KindHTTP, "http://198.18.0.2/")
+	want(obs.KindHTTP, "http://198.18.0.2/")
+}
+
+// TestRecordSize: the per-check record is held for every check (100k at
+// a large fleet): keep it in the 112-byte size class.
+func TestRecordSize(t *testing.T) {
+	if n := unsafe.Sizeof(chk{}); n > 112 {
+		t.Errorf("chk is %d bytes, want at most 112", n)
+	}
+	if n := unsafe.Sizeof(rollAcc{}); n != 56 {
+		t.Errorf("rollAcc is %d bytes, want 56", n)
 	}
 }

@@ -26,26 +26,49 @@ type ckey struct{ host, check string }
 // chk is one check as the aggregator knows it, with its rollup for the
 // minute in progress. id belongs to the SQL goroutine (it assigns it);
 // everything else to the aggregator.
+//
+// 112 bytes (was 128): the configured target is kept only as a hash, to
+// tell a changed one (the target itself goes to the SQL goroutine with
+// the batch, see writer.targets), and the newest success as an offset in
+// the minute.
 type chk struct {
-	key    ckey
-	kind   obs.Kind
-	dirty  bool   // queued in the current batch's checks
-	target string // as configured (SetChecks); "" if not known
-	acc    rollAcc
-	id     int64 // checks.id; 0 until the row exists (SQL goroutine only)
+	key   ckey
+	acc   rollAcc
+	id    int64  // checks.id; 0 until the row exists (SQL goroutine only)
+	tsum  uint64 // targetSum of the target as configured (SetChecks); 0 if not known
+	kind  obs.Kind
+	dirty bool // queued in the current batch's checks
 }
 
-// rollAcc sums one check's results over one minute: 64 bytes, kept per
+// targetSum is the hash chk keeps of a configured target (0 for none).
+func targetSum(t string) uint64 {
+	if t == "" {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(t))
+	return h.Sum64() | 1
+}
+
+// rollAcc sums one check's results over one minute: 56 bytes, kept per
 // check and per finished row. The health sums, which only checks whose
 // results carry a health blob have, are apart (nil for the others).
 type rollAcc struct {
 	minute         int64 // unix ms, start of the minute
 	probes, losses uint32
 	rttN           uint32
+	lastOK         uint32 // newest success, ms after minute + 1; 0 = none (see lastOKms)
 	rttSum         int64
 	rttMin, rttMax int64 // ns; valid when rttN > 0
-	lastOK         int64 // unix ms; 0 = no success
 	health         *healthAcc
+}
+
+// lastOKms is the newest success of the minute in unix ms, 0 if none.
+func (a *rollAcc) lastOKms() int64 {
+	if a.lastOK == 0 {
+		return 0
+	}
+	return a.minute + int64(a.lastOK) - 1
 }
 
 // healthAcc sums the health samples of one check's minute.
@@ -149,9 +172,13 @@ type writer struct {
 	recs   []*chk
 	byName map[ckey]*chk
 	n      int // len(recs non-nil) + len(byName)
-	cur    *batch
-	sq     chan *batch // to the SQL goroutine
-	sqDone chan struct{}
+	// targets holds the configured targets of the checks queued in cur
+	// (send hands them to the SQL goroutine with the rows, then drops
+	// the map): chk keeps only their hash.
+	targets map[*chk]string
+	cur     *batch
+	sq      chan *batch // to the SQL goroutine
+	sqDone  chan struct{}
 
 	swept int64 // minutes before this (unix ms) have been moved to a batch
 }
@@ -196,7 +223,7 @@ func newWriter(s *Store) (*writer, *sqlw, error) {
 		}
 		c.kind, _ = obs.ParseKind(kind)
 		w.byName[c.key] = c
-		c.target = target
+		c.tsum = targetSum(target)
 	}
 	w.n = len(w.byName)
 	s.checks.Store(int64(w.n))
@@ -448,7 +475,7 @@ func (w *writer) result(e *event.Event) {
 	if o.Outcome.Failed() {
 		a.losses++
 	} else {
-		a.lastOK = max(a.lastOK, at)
+		a.lastOK = max(a.lastOK, uint32(at-m)+1)
 		if r := int64(o.RTT); r > 0 {
 			if a.rttN == 0 || r < a.rttMin {
 				a.rttMin = r
@@ -529,7 +556,10 @@ func (w *writer) send(block bool) {
 	for i := range b.checks {
 		m := &b.checks[i]
 		m.c.dirty = false
-		m.kind, m.target = m.c.kind, m.c.target
+		m.kind = m.c.kind
+		if t, ok := w.targets[m.c]; ok {
+			m.target = t
+		}
 	}
 	if block {
 		w.sq <- b
@@ -544,6 +574,7 @@ func (w *writer) send(block bool) {
 		}
 	}
 	w.cur = &batch{}
+	w.targets = nil
 }
 
 func (w *writer) tick() {
@@ -998,7 +1029,7 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]h
 				if a.health != nil {
 					ha = *a.health
 				}
-				args = append(args, id(p.c), a.minute, a.probes, a.losses, a.rttN, a.rttSum, rmin, rmax, a.lastOK,
+				args = append(args, id(p.c), a.minute, a.probes, a.losses, a.rttN, a.rttSum, rmin, rmax, a.lastOKms(),
 					ha.n, ha.cpu, ha.mem, ha.disk, ha.load)
 			}
 			if _, err := st.Exec(args...); err != nil {
