@@ -228,13 +228,7 @@ func (s *Server) hbdAuth(ctx *fasthttp.RequestCtx) {
 		}
 		sess, ok, msg := s.login(ctx, in.Username, in.Password)
 		if !ok {
-			code := fasthttp.StatusUnauthorized
-			if strings.HasPrefix(msg, "too many") {
-				code = fasthttp.StatusTooManyRequests
-			} else if msg == errSessionStore || msg == errSessionsFull {
-				code = fasthttp.StatusServiceUnavailable
-			}
-			writeErr(ctx, code, msg)
+			writeErr(ctx, loginRefusal(msg), msg)
 			return
 		}
 		writeJSON(ctx, fasthttp.StatusOK, map[string]any{"username": sess.User, "csrf_token": sess.CSRF, "expires": sess.Expires})

@@ -426,6 +426,18 @@ const errSessionStore = "the session could not be stored; try again"
 // ErrSessionsFull (503, as errSessionStore).
 const errSessionsFull = "the dashboard holds all the sessions it keeps; try again later"
 
+// loginRefusal is the HTTP status for a refused login's message: 429 for
+// the rate limit, 503 when the session could not be kept, else 401.
+func loginRefusal(msg string) int {
+	switch {
+	case strings.HasPrefix(msg, "too many"):
+		return fasthttp.StatusTooManyRequests
+	case msg == errSessionStore || msg == errSessionsFull:
+		return fasthttp.StatusServiceUnavailable
+	}
+	return fasthttp.StatusUnauthorized
+}
+
 // dummyHash is checked for unknown users (a hash of a random password).
 var dummyHash = sync.OnceValue(func() string {
 	h, _ := hashWith(randomString(16), "dummysaltdummysa", Iterations)

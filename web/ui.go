@@ -183,13 +183,7 @@ func (s *Server) apiLogin(ctx *fasthttp.RequestCtx) {
 	}
 	sess, ok, msg := s.login(ctx, in.User, in.Password)
 	if !ok {
-		code := fasthttp.StatusUnauthorized
-		if strings.HasPrefix(msg, "too many") {
-			code = fasthttp.StatusTooManyRequests
-		} else if msg == errSessionStore || msg == errSessionsFull {
-			code = fasthttp.StatusServiceUnavailable
-		}
-		writeErr(ctx, code, msg)
+		writeErr(ctx, loginRefusal(msg), msg)
 		return
 	}
 	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"user": sess.User, "csrf": sess.CSRF, "expires": sess.Expires})
