@@ -91,15 +91,7 @@ func (d *DB) Close() error { return d.Conn.Close() }
 type ownWriter struct{ db *sql.DB }
 
 func (o ownWriter) Exec(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := o.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return sqlitedb.InTx(ctx, o.db, fn)
 }
 
 func (o ownWriter) Queue(ctx context.Context, fn func(tx *sql.Tx) error, done func(error)) error {

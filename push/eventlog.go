@@ -122,15 +122,7 @@ func (l *EventLog) exec(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if l.w != nil {
 		return l.w.Exec(ctx, fn)
 	}
-	tx, err := l.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return sqlitedb.InTx(ctx, l.db, fn)
 }
 
 // Close closes the database and the journal.

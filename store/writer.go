@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/internal/sqlitedb"
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/state"
 )
@@ -672,15 +673,7 @@ func (q *sqlw) runJobs(jobs []job) {
 }
 
 func (q *sqlw) runJob(fn func(*sql.Tx) error) error {
-	tx, err := q.s.w.Begin()
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+	return sqlitedb.InTx(context.Background(), q.s.w, fn)
 }
 
 // answer tells the waiting syncs that the backlog is written.

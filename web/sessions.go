@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hbmon/hb/internal/sqlitedb"
 )
 
 // Session is one login.
@@ -80,15 +82,7 @@ type Writer interface {
 type ownWriter struct{ db *sql.DB }
 
 func (o ownWriter) Exec(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := o.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return sqlitedb.InTx(ctx, o.db, fn)
 }
 
 // writer is W, or DB's own writer; nil without a DB.

@@ -9,7 +9,11 @@
 // synchronous=FULL so a commit survives a power cut. Pure: no I/O.
 package sqlitedb
 
-import "strings"
+import (
+	"context"
+	"database/sql"
+	"strings"
+)
 
 // Pragmas are the query parameters every hb connection carries.
 const Pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
@@ -35,4 +39,18 @@ func DSN(path string, extra ...string) string {
 		b.WriteString(e)
 	}
 	return b.String()
+}
+
+// InTx runs fn in a transaction on db and commits it; fn's error (or
+// BeginTx's) rolls it back and is returned, else the commit's error.
+func InTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
