@@ -302,12 +302,8 @@ type call struct {
 
 func (s *Store) do(ctx context.Context, fn func(*writer) error) error {
 	c := call{fn: fn, done: make(chan error, 1)}
-	select {
-	case s.calls <- c:
-	case <-s.done:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := s.send(ctx, c); err != nil {
+		return err
 	}
 	select {
 	case err := <-c.done:
@@ -384,14 +380,23 @@ func (s *Store) queue(ctx context.Context, fn func(tx *sql.Tx) error, done func(
 		w.cur.jobs = append(w.cur.jobs, job{fn: fn, done: done, claim: claim})
 		return nil
 	}, done: make(chan error, 1)}
+	if err := s.send(ctx, c); err != nil {
+		return err
+	}
+	return <-c.done // the writer answers a call it took at once
+}
+
+// send hands c to the writer: ErrClosed once the store is closed, ctx's
+// error if it ends first.
+func (s *Store) send(ctx context.Context, c call) error {
 	select {
 	case s.calls <- c:
+		return nil
 	case <-s.done:
 		return ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return <-c.done // the writer answers a call it took at once
 }
 
 // Flush commits everything queued before the call, including the rollups
