@@ -56,20 +56,12 @@ type cmsgInfo struct {
 // ones end the walk. It allocates nothing.
 func parseCmsgs(b []byte) (c cmsgInfo) {
 	ne := binary.NativeEndian
-	hdr := cmsgAlign(longSize + 8)
-	for len(b) >= hdr {
-		var l int
-		if longSize == 8 {
-			l = int(ne.Uint64(b))
-		} else {
-			l = int(ne.Uint32(b))
-		}
-		if l < hdr || l > len(b) {
+	for {
+		level, typ, data, rest, ok := nextCmsg(b)
+		if !ok {
 			return c
 		}
-		level := int32(ne.Uint32(b[longSize:]))
-		typ := int32(ne.Uint32(b[longSize+4:]))
-		data := b[hdr:l]
+		b = rest
 		switch {
 		case level == solSocket && (typ == scmTimestampOld || typ == scmTimestampNSOld):
 			// scm_timestamping's first timespec is the software stamp;
@@ -93,9 +85,29 @@ func parseCmsgs(b []byte) (c cmsgInfo) {
 				c.err.offender = sockaddrAddr(data[16:])
 			}
 		}
-		b = b[min(cmsgAlign(l), len(b)):]
 	}
-	return c
+}
+
+// nextCmsg splits the first control message off b: its level, type and
+// data, and the bytes after it; ok is false at the end or at a truncated
+// message.
+func nextCmsg(b []byte) (level, typ int32, data, rest []byte, ok bool) {
+	ne := binary.NativeEndian
+	hdr := cmsgAlign(longSize + 8)
+	if len(b) < hdr {
+		return 0, 0, nil, nil, false
+	}
+	var l int
+	if longSize == 8 {
+		l = int(ne.Uint64(b))
+	} else {
+		l = int(ne.Uint32(b))
+	}
+	if l < hdr || l > len(b) {
+		return 0, 0, nil, nil, false
+	}
+	level, typ = int32(ne.Uint32(b[longSize:])), int32(ne.Uint32(b[longSize+4:]))
+	return level, typ, b[hdr:l], b[min(cmsgAlign(l), len(b)):], true
 }
 
 func isExtErr(level, typ int32) bool {
@@ -107,22 +119,15 @@ func isExtErr(level, typ int32) bool {
 // sock_extended_err in the control bytes b with f's value for it.
 func rekeyCmsgs(b []byte, f func(uint32) uint32) {
 	ne := binary.NativeEndian
-	hdr := cmsgAlign(longSize + 8)
-	for len(b) >= hdr {
-		var l int
-		if longSize == 8 {
-			l = int(ne.Uint64(b))
-		} else {
-			l = int(ne.Uint32(b))
-		}
-		if l < hdr || l > len(b) {
+	for {
+		level, typ, data, rest, ok := nextCmsg(b)
+		if !ok {
 			return
 		}
-		if isExtErr(int32(ne.Uint32(b[longSize:])), int32(ne.Uint32(b[longSize+4:]))) && l >= hdr+16 {
-			d := b[hdr+12:]
-			ne.PutUint32(d, f(ne.Uint32(d)))
+		if isExtErr(level, typ) && len(data) >= 16 {
+			ne.PutUint32(data[12:], f(ne.Uint32(data[12:]))) // data aliases b: in place
 		}
-		b = b[min(cmsgAlign(l), len(b)):]
+		b = rest
 	}
 }
 
