@@ -202,6 +202,7 @@ func TestFleetUDPHealth(t *testing.T) {
 		}
 		return b
 	}
+	var resps []*responder.UDPResponder
 	for _, a := range withResponder {
 		var pc *net.UDPConn
 		if err := f.Hosts.Do(func() error {
@@ -212,9 +213,24 @@ func TestFleetUDPHealth(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := &responder.UDPResponder{Conn: pc, Judge: responder.Judge{Key: key, Port: wire.DefaultUDPPort}, Blob: blob}
-		done := make(chan struct{})
-		go func() { defer close(done); r.Serve(ctx) }()
-		t.Cleanup(func() { cancel(); <-done; pc.Close() })
+		resps = append(resps, r)
+		done := make(chan error, 1)
+		go func() { done <- r.Serve(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("responder %v stopped: %v", a, err)
+			}
+			pc.Close()
+		})
+	}
+	// diag says, on a failure, what each side counted: the engine's stats
+	// and each responder's verdicts.
+	diag := func(e *Engine) {
+		t.Logf("engine stats: %+v", e.Stats())
+		for i, r := range resps {
+			t.Logf("responder %v: %+v", withResponder[i], r.Counters())
+		}
 	}
 	e := newEngineIn(t, f, Config{Proto: ProtoUDP, Key: key, Timeout: 500 * time.Millisecond, IPv4: true})
 	if e.Mode().Socket != SocketUDP {
@@ -234,6 +250,9 @@ func TestFleetUDPHealth(t *testing.T) {
 			t.Errorf("%v: RTT method %v", s.Target.Addr, l.Method)
 		}
 	}
+	if t.Failed() {
+		diag(e)
+	}
 	if p := sums[2].LastProblem; p == nil || p.Outcome != OutcomeICMPError || p.ICMPType != 3 || p.ICMPCode != 3 {
 		t.Errorf("no responder: want port unreachable, got %+v", sums[2].Last())
 	}
@@ -250,6 +269,9 @@ func TestFleetUDPHealth(t *testing.T) {
 			if l := s.Last(); s.Received != 2 || l.Outcome != OutcomeOK || l.HealthKind != HealthNone || l.BlobErr != nil {
 				t.Errorf("key %v: %v: received %d, outcome %v, health %v, blob err %v; want up without health", k != nil, s.Target.Addr, s.Received, l.Outcome, l.HealthKind, l.BlobErr)
 			}
+		}
+		if t.Failed() {
+			diag(e)
 		}
 	}
 }
