@@ -89,6 +89,12 @@ func runOnce(ctx context.Context, o *options, stdin io.Reader, stdout, stderr io
 		return exitSetup
 	}
 	elapsed := time.Since(start)
+	// Close the sockets while the output is written: closing an
+	// AF_PACKET socket waits for an RCU grace period (two for a receive
+	// ring), tens of milliseconds that would otherwise follow the output.
+	closed := make(chan error, 1)
+	go func() { closed <- e.Close() }()
+	defer func() { <-closed }()
 	if ctx.Err() != nil {
 		fmt.Fprintln(stderr, "hb-probe: interrupted")
 	}
