@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -81,7 +80,7 @@ func runOnce(ctx context.Context, o *options, stdin io.Reader, stdout, stderr io
 			}
 		}
 	}
-	defer pauseGC(len(targets))()
+	defer oneshot.PauseGC(len(targets))()
 	start := time.Now()
 	sums, err := e.Once(ctx, targets, opts)
 	if err != nil {
@@ -89,6 +88,12 @@ func runOnce(ctx context.Context, o *options, stdin io.Reader, stdout, stderr io
 		return exitSetup
 	}
 	elapsed := time.Since(start)
+	// Close the sockets while the output is written: closing an
+	// AF_PACKET socket waits for an RCU grace period (two for a receive
+	// ring), tens of milliseconds that would otherwise follow the output.
+	closed := make(chan error, 1)
+	go func() { closed <- e.Close() }()
+	defer func() { <-closed }()
 	if ctx.Err() != nil {
 		fmt.Fprintln(stderr, "hb-probe: interrupted")
 	}
@@ -132,28 +137,6 @@ func isTerminal(w io.Writer) bool {
 }
 
 // runFPing is `hb-probe fping ARGS` and a link named hb-fping.
-// pauseGC turns the collector off for a one-shot sweep and its output,
-// and returns what restores it. The sweep allocates its live set (the
-// summaries, the in-flight tables) up front and little garbage after, so
-// cycles during it only rescan that live set, their idle mark workers
-// burning the CPUs the sweep leaves free: about a tenth of the CPU of a
-// 65,536-target sweep (docs/benchmarks.md). A soft memory limit sized for
-// n targets still has the collector run if the heap grows past it; GOGC
-// or GOMEMLIMIT in the environment keep the runtime's own policy.
-func pauseGC(n int) (restore func()) {
-	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
-		return func() {}
-	}
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	limit := debug.SetMemoryLimit(int64(2*ms.HeapAlloc) + int64(n)<<10 + 128<<20)
-	pct := debug.SetGCPercent(-1)
-	return func() {
-		debug.SetGCPercent(pct)
-		debug.SetMemoryLimit(limit)
-	}
-}
-
 func runFPing(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
