@@ -150,6 +150,11 @@ func (c *Check) ownHead(dst *Snapshot) {
 	var w record
 	copy(w[wHdr:wSlots], r[wHdr:wSlots])
 	copy(w[wMeta:], r[wMeta:])
+	// The slot the push overwrites, at the head the Check keeps: loaded
+	// now, with the other lines, not after the header (or by
+	// publishHead's locked store to it, which would wait for memory).
+	head := int(c.head) % Window
+	w[wSlots+head] = r[wSlots+head]
 	dst.decode(&w)
 	dst.Health, dst.HBM2, dst.Problem = c.health.Load(), c.hbm2.Load(), ""
 	if p := c.problem.Load(); p != nil {
@@ -180,6 +185,7 @@ func (c *Check) publishHead(s *Snapshot, slot int) {
 	}
 	c.storePointers(s)
 	atomic.StoreUint64(&r[wSeq], seq+2)
+	c.head = s.head
 	runtime.KeepAlive(c)
 }
 
@@ -200,6 +206,7 @@ func (c *Check) publish(s *Snapshot) {
 	}
 	c.storePointers(s)
 	atomic.StoreUint64(&r[wSeq], seq+2)
+	c.head = s.head
 	runtime.KeepAlive(c)
 }
 
@@ -239,6 +246,7 @@ func (c *Check) copyFrom(o *Check) {
 	c.health.Store(o.health.Load())
 	c.hbm2.Store(o.hbm2.Load())
 	c.problem.Store(o.problem.Load())
+	c.head = o.head
 	runtime.KeepAlive(o)
 	runtime.KeepAlive(c)
 }

@@ -35,6 +35,10 @@ type Check struct {
 	// solo: the host's only check, so the host's status is this check's
 	// (Apply then never touches the Host: one cache miss less a result).
 	solo bool
+	// head is the writer's copy of the record's ring head, in the room
+	// solo leaves: Apply loads the slot it overwrites together with the
+	// record's other lines instead of after the header. Writer only.
+	head uint8
 }
 
 // Snapshot returns a copy of the check's current snapshot: consistent (one
