@@ -51,13 +51,13 @@ type pktSock struct {
 	// where a map lookup (and, for a sweep's new destinations, an
 	// insert) cost about 2 % of a sweep's CPU.
 	byTarget []uint64
-	hint     []int32 // target index of each message of the next sendmmsg; nil: none
-	loaded       time.Time          // tables
-	neighAt      time.Time          // neighbour refresh
-	misses       bool               // a send fell back since the last neighbour refresh
-	plen         int
-	ipid         uint16
-	stats        *counters // set by the engine
+	hint     []int32   // target index of each message of the next sendmmsg; nil: none
+	loaded   time.Time // tables
+	neighAt  time.Time // neighbour refresh
+	misses   bool      // a send fell back since the last neighbour refresh
+	plen     int
+	ipid     uint16
+	stats    *counters // set by the engine
 
 	// IPv6 (txpacket6_linux.go): the tables and hops instead of the
 	// IPv4 ones above.
