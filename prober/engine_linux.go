@@ -553,11 +553,8 @@ func (e *Engine) setTargets(ts []Target) {
 		if c == nil {
 			continue
 		}
-		if ps, ok := c.sk.(*pktSock); ok && !ps.v6 && ps.dstHint < len(ts) {
-			ps.dstHint = len(ts)
-			if len(ps.byDst) == 0 {
-				ps.byDst = make(map[uint32]int32, len(ts))
-			}
+		if ps, ok := c.sk.(*pktSock); ok && !ps.v6 {
+			ps.setTargets(len(ts))
 		}
 	}
 	if old == nil {
@@ -877,7 +874,14 @@ func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
 		}
 		off := 0
 		for off < m {
+			ps, _ := c.sk.(*pktSock)
+			if ps != nil {
+				ps.hint = c.txTgt[off:m] // each frame's target: its cached hop
+			}
 			sent, err := c.sk.sendmmsg(c.txMsg[off:m])
+			if ps != nil {
+				ps.hint = nil
+			}
 			if sent > 0 {
 				for k := off; k < off+sent; k++ {
 					c.inf.tskey[uint16(c.inf.ids)] = c.txSeq[k]
