@@ -161,9 +161,16 @@ func (w *writer) apply(gen uint64, id int, o *obs.Observation) {
 		return
 	}
 	c := ch.Check
-	snap := c.Snapshot()
-	x := *o
-	e := event.Event{At: o.At.UTC(), Host: c.Spec.Host, Check: c.Spec.Name, Kind: c.Spec.Kind, Obs: &x, Snap: snap,
+	// One allocation holds the events' copies of the observation and of
+	// the check's snapshot (the table updates its own in place).
+	cp := new(struct {
+		o    obs.Observation
+		snap state.Snapshot
+	})
+	cp.o = *o
+	c.Load(&cp.snap)
+	snap := &cp.snap
+	e := event.Event{At: o.At.UTC(), Host: c.Spec.Host, Check: c.Spec.Name, Kind: c.Spec.Kind, Obs: &cp.o, Snap: snap,
 		Old: ch.Old, New: ch.New, HostOld: ch.HostOld, HostNew: ch.HostNew, Gen: gen, ID: id}
 	if wantResult {
 		e.Type = event.Result
@@ -194,7 +201,8 @@ func (w *writer) hostChanges(hcs []state.HostChange, at time.Time, why string) {
 		if c == nil {
 			continue
 		}
-		snap := c.Snapshot()
+		snap := new(state.Snapshot)
+		c.Load(snap)
 		e := event.Event{Type: event.StateChange, At: at, Host: c.Spec.Host, Check: c.Spec.Name, Kind: c.Spec.Kind,
 			Old: snap.State, New: snap.State, HostOld: hc.Old, HostNew: hc.New, Snap: snap, Source: "hb",
 			Text: fmt.Sprintf("host %s: %s -> %s (targets applied, %s: its checks changed)", c.Spec.Host, hc.Old, hc.New, why)}

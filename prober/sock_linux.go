@@ -125,10 +125,20 @@ type waiter interface {
 }
 
 // fdSock is a kernel socket.
+//
+// Its sendmmsg and recvmmsg never block (MSG_DONTWAIT), so they are raw
+// system calls, which keep the goroutine's P: through unix.Syscall6, a
+// sendmmsg that runs the fleet's echo path in its softirq (hundreds of
+// microseconds for a batch) was "in a system call" long enough for the
+// runtime's sysmon to take its P and hand it to another thread, which
+// found nothing to do; with two shard loops that kept sysmon polling
+// every 20 µs (~2 % of a sweep's CPU in its nanosleep, plus the thread
+// wake-ups and exitsyscall's slow path). The loop's only blocking call,
+// ppoll, stays a regular one.
 type fdSock int
 
 func (fd fdSock) sendmmsg(msgs []unix.Mmsghdr) (int, error) {
-	n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
+	n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
 	if e != 0 {
 		return 0, e
 	}
@@ -136,7 +146,7 @@ func (fd fdSock) sendmmsg(msgs []unix.Mmsghdr) (int, error) {
 }
 
 func (fd fdSock) recvmmsg(msgs []unix.Mmsghdr, flags int) (int, error) {
-	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), uintptr(flags|unix.MSG_DONTWAIT), 0, 0)
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), uintptr(flags|unix.MSG_DONTWAIT), 0, 0)
 	if e != 0 {
 		return 0, e
 	}
