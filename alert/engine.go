@@ -658,7 +658,7 @@ func (e *Engine) hostDown(host string) bool {
 			c := hi.Host.Check(i)
 			if reachability(c.Spec.Kind) {
 				any = true
-				if c.Snapshot().State != state.Down {
+				if c.State() != state.Down {
 					return false
 				}
 			}
@@ -693,7 +693,7 @@ func (e *Engine) reachable(host string) (has, up bool) {
 			c := hi.Host.Check(i)
 			if reachability(c.Spec.Kind) {
 				has = true
-				if s := c.Snapshot().State; s == state.Up || s == state.Degraded {
+				if s := c.State(); s == state.Up || s == state.Degraded {
 					up = true
 				}
 			}
