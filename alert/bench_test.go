@@ -61,7 +61,7 @@ func BenchmarkEvaluate(b *testing.B) {
 		tab.Apply(0, *o)
 	}
 	snap := tab.View().Check(0).Snapshot()
-	ev := event.Event{Type: event.Result, At: now, Host: "web1", Check: "icmp", Kind: obs.KindICMP, Obs: o, Snap: snap, HostNew: state.Up}
+	ev := event.Event{Type: event.Result, At: now, Host: "web1", Check: "icmp", Kind: obs.KindICMP, Obs: o, Snap: &snap, HostNew: state.Up}
 	e.Handle(&ev)
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -572,7 +572,8 @@ func applyCheck(t *testing.T, fx *fixture, tab *state.Table, host, check string,
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := event.Event{Type: event.Result, At: fx.now, Host: host, Check: check, Kind: c.Spec.Kind, Obs: &o, Snap: c.Snapshot(),
+	snap := c.Snapshot()
+	ev := event.Event{Type: event.Result, At: fx.now, Host: host, Check: check, Kind: c.Spec.Kind, Obs: &o, Snap: &snap,
 		HostNew: ch.HostNew}
 	fx.e.Handle(&ev)
 	if ch.Changed {

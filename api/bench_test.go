@@ -76,7 +76,9 @@ func BenchmarkMetricsExpfmt100k(b *testing.B) {
 				mf.Type = dto.MetricType_GAUGE.Enum()
 			}
 			for _, h := range v.Hosts() {
-				sn := h.Snapshot()
+				snap := h.Snapshot()
+				hs := sampleOf(&snap)
+				sn := &hs
 				m := &dto.Metric{Label: []*dto.LabelPair{
 					{Name: proto.String("host"), Value: proto.String(h.Spec.Name)},
 					{Name: proto.String("addr"), Value: proto.String(h.Spec.Addr.String())},

@@ -39,7 +39,8 @@ type checkJSON struct {
 }
 
 func checkView(c *state.Check, now time.Time, detail bool) checkJSON {
-	h := hostView(c.Host(), c.Snapshot(), now, detail)
+	snap := c.Snapshot()
+	h := hostView(c.Host(), &snap, now, detail)
 	j := checkJSON{
 		Host: c.Spec.Host, Name: c.Spec.Name, Kind: c.Spec.Kind.String(), Target: c.Spec.Target,
 		State: h.State, Since: h.Since, InState: h.InState, Transitions: h.Transitions,

@@ -251,7 +251,8 @@ func (s *Server) fleetStatus(ctx *fasthttp.RequestCtx) {
 		}
 		b = appendJSONString(b, h.Spec.Name)
 		b = append(b, ':')
-		js, err := json.Marshal(pingStatus(h, h.Snapshot(), now, false))
+		snap := h.Snapshot()
+		js, err := json.Marshal(pingStatus(h, &snap, now, false))
 		if err != nil {
 			WriteError(ctx, fasthttp.StatusInternalServerError, err.Error())
 			return
@@ -265,7 +266,8 @@ func (s *Server) fleetStatus(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) hostStatus(ctx *fasthttp.RequestCtx, h *state.Host) {
-	WriteJSON(ctx, fasthttp.StatusOK, pingStatus(h, h.Snapshot(), s.cfg.Now(), true))
+	snap := h.Snapshot()
+	WriteJSON(ctx, fasthttp.StatusOK, pingStatus(h, &snap, s.cfg.Now(), true))
 }
 
 // ---- hosts
@@ -379,7 +381,8 @@ func hostView(h *state.Host, snap *state.Snapshot, now time.Time, detail bool) h
 
 func (s *Server) host(ctx *fasthttp.RequestCtx, h *state.Host) {
 	now := s.cfg.Now()
-	j := hostView(h, h.Snapshot(), now, true)
+	snap := h.Snapshot()
+	j := hostView(h, &snap, now, true)
 	j.Parent, j.Checks = h.Spec.Parent, hostChecks(h, now)
 	WriteJSON(ctx, fasthttp.StatusOK, j)
 }
@@ -436,7 +439,7 @@ func (s *Server) hosts(ctx *fasthttp.RequestCtx) {
 			continue
 		}
 		if out.Total >= offset && len(out.Hosts) < limit {
-			out.Hosts = append(out.Hosts, hostView(h, snap, now, false))
+			out.Hosts = append(out.Hosts, hostView(h, &snap, now, false))
 		}
 		out.Total++
 	}

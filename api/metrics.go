@@ -13,12 +13,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	vm "github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
 	"github.com/hbmon/hb/internal/promtext"
 	"github.com/hbmon/hb/state"
+	"github.com/hbmon/hb/wire"
 )
 
 // The /metrics endpoint writes the Prometheus text format (version 0.0.4).
@@ -68,16 +70,36 @@ func (s *Server) labelsFor(v *state.View) []string {
 	return ls
 }
 
+// hostSample is what the per-host families read of a host's snapshot,
+// taken once per host and scrape: a third of a Snapshot's size (a scrape
+// at 100k hosts holds one per host while it writes the families).
+type hostSample struct {
+	State       state.State
+	Transitions uint32
+	EWMA        time.Duration
+	LastOKAt    state.UnixNano
+	Probes      uint64
+	Failures    uint64
+	Stats       state.Stats
+	Health      *wire.Health
+	HBM2        *wire.HBM2
+}
+
+func sampleOf(s *state.Snapshot) hostSample {
+	return hostSample{State: s.State, Transitions: s.Transitions, EWMA: s.EWMA, LastOKAt: s.LastOKAt, Probes: s.Probes,
+		Failures: s.Failures, Stats: s.Stats(), Health: s.Health, HBM2: s.HBM2}
+}
+
 // hostFamily is one per-host metric: value returns the sample and whether
 // the host has one.
 type hostFamily struct {
 	name, typ, help string
-	gauge           func(s *state.Snapshot) (float64, bool)
-	counter         func(s *state.Snapshot) uint64
+	gauge           func(s *hostSample) (float64, bool)
+	counter         func(s *hostSample) uint64
 }
 
-func always(f func(s *state.Snapshot) float64) func(*state.Snapshot) (float64, bool) {
-	return func(s *state.Snapshot) (float64, bool) { return f(s), true }
+func always(f func(s *hostSample) float64) func(*hostSample) (float64, bool) {
+	return func(s *hostSample) (float64, bool) { return f(s), true }
 }
 
 func b2f(b bool) float64 {
@@ -90,23 +112,23 @@ func b2f(b bool) float64 {
 func (s *Server) hostFamilies(nowUnix float64) []hostFamily {
 	return []hostFamily{
 		{name: "hb_host_up", typ: "gauge", help: "1 if the host's state is up, else 0.",
-			gauge: always(func(s *state.Snapshot) float64 { return b2f(s.State == state.Up) })},
+			gauge: always(func(s *hostSample) float64 { return b2f(s.State == state.Up) })},
 		{name: "hb_host_state", typ: "gauge", help: "Host state: 0 unknown, 1 up, 2 degraded, 3 down.",
-			gauge: always(func(s *state.Snapshot) float64 { return float64(s.State) })},
+			gauge: always(func(s *hostSample) float64 { return float64(s.State) })},
 		{name: "hb_host_rtt_seconds", typ: "gauge", help: "Smoothed round-trip time (EWMA, gain 1/8).",
-			gauge: func(s *state.Snapshot) (float64, bool) { return s.EWMA.Seconds(), !s.LastOKAt.IsZero() }},
+			gauge: func(s *hostSample) (float64, bool) { return s.EWMA.Seconds(), !s.LastOKAt.IsZero() }},
 		{name: "hb_host_rtt_stddev_seconds", typ: "gauge", help: "Standard deviation of the RTT over the last 20 results.",
-			gauge: func(s *state.Snapshot) (float64, bool) { st := s.Stats(); return st.StdDev.Seconds(), st.Samples > 0 }},
+			gauge: func(s *hostSample) (float64, bool) { st := s.Stats; return st.StdDev.Seconds(), st.Samples > 0 }},
 		{name: "hb_host_loss_ratio", typ: "gauge", help: "Share of the last 20 results that failed.",
-			gauge: func(s *state.Snapshot) (float64, bool) { st := s.Stats(); return st.Loss, st.Results > 0 }},
+			gauge: func(s *hostSample) (float64, bool) { st := s.Stats; return st.Loss, st.Results > 0 }},
 		{name: "hb_host_probes_total", typ: "counter", help: "Probe results recorded for the host.",
-			counter: func(s *state.Snapshot) uint64 { return s.Probes }},
+			counter: func(s *hostSample) uint64 { return s.Probes }},
 		{name: "hb_host_failures_total", typ: "counter", help: "Failed probe results (timeouts and errors).",
-			counter: func(s *state.Snapshot) uint64 { return s.Failures }},
+			counter: func(s *hostSample) uint64 { return s.Failures }},
 		{name: "hb_host_transitions_total", typ: "counter", help: "State changes of the host.",
-			counter: func(s *state.Snapshot) uint64 { return uint64(s.Transitions) }},
+			counter: func(s *hostSample) uint64 { return uint64(s.Transitions) }},
 		{name: "hb_host_cpu_busy_ratio", typ: "gauge", help: "Remote CPU busy share, from the newest health sample.",
-			gauge: func(s *state.Snapshot) (float64, bool) {
+			gauge: func(s *hostSample) (float64, bool) {
 				if s.Health != nil {
 					return float64(s.Health.CPUBusy) / 1000, true
 				}
@@ -116,7 +138,7 @@ func (s *Server) hostFamilies(nowUnix float64) []hostFamily {
 				return 0, false
 			}},
 		{name: "hb_host_memory_used_ratio", typ: "gauge", help: "Remote memory in use (1 - available/total).",
-			gauge: func(s *state.Snapshot) (float64, bool) {
+			gauge: func(s *hostSample) (float64, bool) {
 				if h := s.Health; h != nil && h.MemTotal > 0 {
 					return 1 - float64(h.MemAvailable)/float64(h.MemTotal), true
 				}
@@ -126,7 +148,7 @@ func (s *Server) hostFamilies(nowUnix float64) []hostFamily {
 				return 0, false
 			}},
 		{name: "hb_host_memory_available_bytes", typ: "gauge", help: "Remote memory available.",
-			gauge: func(s *state.Snapshot) (float64, bool) {
+			gauge: func(s *hostSample) (float64, bool) {
 				if s.Health != nil {
 					return float64(s.Health.MemAvailable), true
 				}
@@ -136,7 +158,7 @@ func (s *Server) hostFamilies(nowUnix float64) []hostFamily {
 				return 0, false
 			}},
 		{name: "hb_host_disk_used_ratio", typ: "gauge", help: "Remote root filesystem in use.",
-			gauge: func(s *state.Snapshot) (float64, bool) {
+			gauge: func(s *hostSample) (float64, bool) {
 				if h := s.Health; h != nil && h.RootTotal > 0 {
 					return float64(h.RootUsed) / float64(h.RootTotal), true
 				}
@@ -146,14 +168,14 @@ func (s *Server) hostFamilies(nowUnix float64) []hostFamily {
 				return 0, false
 			}},
 		{name: "hb_host_load1", typ: "gauge", help: "Remote 1-minute load average.",
-			gauge: func(s *state.Snapshot) (float64, bool) {
+			gauge: func(s *hostSample) (float64, bool) {
 				if s.Health != nil {
 					return float64(s.Health.Load1) / 1000, true
 				}
 				return 0, false
 			}},
 		{name: "hb_host_health_age_seconds", typ: "gauge", help: "Age of the newest health sample by the responder's clock.",
-			gauge: func(s *state.Snapshot) (float64, bool) {
+			gauge: func(s *hostSample) (float64, bool) {
 				if s.Health == nil && s.HBM2 == nil {
 					return 0, false
 				}
@@ -180,11 +202,13 @@ func (s *Server) writeMetrics(w io.Writer, skipNative bool) {
 	labels := s.labelsFor(v)
 	now := s.cfg.Now()
 	hosts := v.Hosts()
-	snaps := make([]*state.Snapshot, len(hosts))
+	snaps := make([]hostSample, len(hosts))
 	var counts [state.NumStates]int
+	var sn state.Snapshot
 	for i, h := range hosts {
-		snaps[i] = h.Snapshot()
-		counts[snaps[i].State]++
+		h.Load(&sn)
+		snaps[i] = sampleOf(&sn)
+		counts[sn.State]++
 	}
 	nowUnix := float64(now.UnixNano()) / 1e9
 
@@ -196,7 +220,8 @@ func (s *Server) writeMetrics(w io.Writer, skipNative bool) {
 	line := make([]byte, 0, 256)
 	for _, f := range s.hostFamilies(nowUnix) {
 		promtext.Family(w, f.name, f.typ, f.help)
-		for i, sn := range snaps {
+		for i := range snaps {
+			sn := &snaps[i]
 			line = append(line[:0], f.name...)
 			line = append(line, labels[i]...)
 			line = append(line, ' ')

@@ -180,7 +180,7 @@ func BenchmarkDaemonMemory(b *testing.B) {
 	const n = 100000
 	text := pipelineTargets("icmp", n)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var perHost, heapMB float64
+	var perHost, heapMB, recordsMB float64
 	for range b.N {
 		cfg := config.DefaultProbe()
 		cfg.Targets = "-"
@@ -221,6 +221,7 @@ func BenchmarkDaemonMemory(b *testing.B) {
 		runtime.ReadMemStats(&after)
 		perHost = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
 		heapMB = float64(after.HeapAlloc) / 1e6
+		recordsMB = float64(m.Table().View().RecordBytes()) / 1e6
 		if dir := os.Getenv("HB_HEAPPROFILE_DIR"); dir != "" {
 			f, err := os.Create(filepath.Join(dir, "daemon.heap"))
 			if err != nil {
@@ -239,6 +240,8 @@ func BenchmarkDaemonMemory(b *testing.B) {
 	}
 	b.ReportMetric(perHost, "bytes/host")
 	b.ReportMetric(heapMB, "heap-MB")
+	// The state table's records live outside the Go heap (state.View.RecordBytes).
+	b.ReportMetric(recordsMB, "records-MB")
 	// The process as the kernel sees it (the test binary included), and
 	// what of it the Go runtime has mapped and not released: the rest is
 	// outside Go's heap (SQLite's allocations, through modernc's libc).

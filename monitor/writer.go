@@ -27,6 +27,13 @@ const DefaultQueue = 1 << 18
 // most that much (the store commits every second).
 const DrainGap = 10 * time.Millisecond
 
+// evCopy is what an event points to: copies of its observation and of
+// the check's snapshot after it.
+type evCopy struct {
+	o    obs.Observation
+	snap state.Snapshot
+}
+
 // item is one queued observation.
 type item struct {
 	gen uint64
@@ -68,10 +75,10 @@ type writer struct {
 	// evs gathers a drain's events, published at its end in one
 	// PublishBatch; reused.
 	evs []event.Event
-	// slab holds the copies of a drain's observations the events point
+	// slab holds the copies of a drain's observations and snapshots the events point
 	// to: one allocation per drain instead of one per result. A new one
 	// per drain (the events of the last are still in the queues).
-	slab []obs.Observation
+	slab []evCopy
 
 	observed, applied, stale, rejected, dropped, batches atomic.Uint64
 }
@@ -173,7 +180,7 @@ func (w *writer) drain() {
 	w.slab = nil
 	if w.bus.Wants(event.Result) {
 		// Every applied result has an event: copies for all at once.
-		w.slab = make([]obs.Observation, 0, len(batch))
+		w.slab = make([]evCopy, 0, len(batch))
 	}
 	for i := range batch {
 		w.apply(batch[i].gen, batch[i].id, &batch[i].o)
@@ -218,16 +225,20 @@ func (w *writer) apply(gen uint64, id int, o *obs.Observation) {
 		return
 	}
 	c := ch.Check
-	snap := c.Snapshot()
-	var x *obs.Observation
+	// The events' copies of the observation and of the check's snapshot
+	// (the table updates its own in place): from the drain's slab, one
+	// allocation for the whole batch.
+	var cp *evCopy
 	if len(w.slab) < cap(w.slab) {
-		w.slab = append(w.slab, *o)
-		x = &w.slab[len(w.slab)-1]
+		w.slab = w.slab[:len(w.slab)+1]
+		cp = &w.slab[len(w.slab)-1]
 	} else {
-		x = new(obs.Observation)
-		*x = *o
+		cp = new(evCopy)
 	}
-	e := event.Event{At: o.At.UTC(), Host: c.Spec.Host, Check: c.Spec.Name, Kind: c.Spec.Kind, Obs: x, Snap: snap,
+	cp.o = *o
+	c.Load(&cp.snap)
+	snap := &cp.snap
+	e := event.Event{At: o.At.UTC(), Host: c.Spec.Host, Check: c.Spec.Name, Kind: c.Spec.Kind, Obs: &cp.o, Snap: snap,
 		Old: ch.Old, New: ch.New, HostOld: ch.HostOld, HostNew: ch.HostNew, Gen: gen, ID: id}
 	if wantResult {
 		e.Type = event.Result
@@ -258,7 +269,8 @@ func (w *writer) hostChanges(hcs []state.HostChange, at time.Time, why string) {
 		if c == nil {
 			continue
 		}
-		snap := c.Snapshot()
+		snap := new(state.Snapshot)
+		c.Load(snap)
 		e := event.Event{Type: event.StateChange, At: at, Host: c.Spec.Host, Check: c.Spec.Name, Kind: c.Spec.Kind,
 			Old: snap.State, New: snap.State, HostOld: hc.Old, HostNew: hc.New, Snap: snap, Source: "hb",
 			Text: fmt.Sprintf("host %s: %s -> %s (targets applied, %s: its checks changed)", c.Spec.Host, hc.Old, hc.New, why)}

@@ -4,6 +4,7 @@ package oneshot
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -262,12 +263,33 @@ func fpingTargets(o *FPingOptions, stdin io.Reader) ([]string, error) {
 	var names []string
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
-		line, _, _ := strings.Cut(sc.Text(), "#")
-		if f := strings.Fields(line); len(f) > 0 {
-			names = append(names, f[0])
+		if name := firstField(sc.Bytes()); len(name) > 0 {
+			names = append(names, string(name))
 		}
 	}
 	return names, sc.Err()
+}
+
+// firstField returns a target file line's first word, before any
+// comment (what strings.Fields(line before '#')[0] gives, without
+// allocating).
+func firstField(line []byte) []byte {
+	if i := bytes.IndexByte(line, '#'); i >= 0 {
+		line = line[:i]
+	}
+	start := 0
+	for start < len(line) && asciiSpace(line[start]) {
+		start++
+	}
+	end := start
+	for end < len(line) && !asciiSpace(line[end]) {
+		end++
+	}
+	return line[start:end]
+}
+
+func asciiSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'
 }
 
 // maxGenerate bounds -g: 16M addresses is past any fleet, and short of
@@ -310,21 +332,6 @@ type fpingHost struct {
 	min, max time.Duration
 	rtts     []time.Duration // -C: per probe, -1 when lost
 	alive    bool
-}
-
-// sprintTm formats an RTT the way fping does: three significant decimals
-// below 1 ms, fewer above.
-func sprintTm(d time.Duration) string {
-	t := float64(d) / 1e6
-	switch {
-	case t < 1:
-		return strconv.FormatFloat(t, 'f', 3, 64)
-	case t < 10:
-		return strconv.FormatFloat(t, 'f', 2, 64)
-	case t < 100:
-		return strconv.FormatFloat(t, 'f', 1, 64)
-	}
-	return strconv.FormatFloat(t, 'f', 0, 64)
 }
 
 // icmpText is fping's wording of an ICMP error.
@@ -385,6 +392,7 @@ func FPing(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	start := time.Now()
 	code := FPingAllAlive
 	if len(hosts) > 0 {
+		defer PauseGC(len(hosts))()
 		var err error
 		code, err = fpingRun(ctx, o, hosts, unknown, start, stdout, stderr)
 		if err != nil {
@@ -402,19 +410,20 @@ func FPing(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 // address as fping does ("NAME: reason").
 func fpingResolve(ctx context.Context, o *FPingOptions, names []string, lookup prober.LookupFunc, stderr io.Writer) (hosts []*fpingHost, unknown int) {
 	fam := func(a netip.Addr) bool { return (!o.IPv4 || a.Is4()) && (!o.IPv6 || a.Is6()) }
-	seen := map[netip.Addr]bool{}
 	type ans struct {
 		addrs []netip.Addr
 		err   error
 	}
 	answers := map[string]*ans{}
 	var specs []prober.Spec
-	for _, n := range names {
-		if _, err := netip.ParseAddr(n); err != nil {
-			if _, dup := answers[n]; !dup {
-				answers[n] = nil
-				specs = append(specs, prober.Spec{Host: n, Pos: n})
-			}
+	// Each name parsed once: its address, or invalid for a hostname.
+	lits := make([]netip.Addr, len(names))
+	for i, n := range names {
+		if a, err := netip.ParseAddr(n); err == nil {
+			lits[i] = a.Unmap()
+		} else if _, dup := answers[n]; !dup {
+			answers[n] = nil
+			specs = append(specs, prober.Spec{Host: n, Pos: n})
 		}
 	}
 	if len(specs) > 0 {
@@ -439,10 +448,15 @@ func fpingResolve(ctx context.Context, o *FPingOptions, names []string, lookup p
 			answers[b.Spec.Host] = &ans{err: b.Err}
 		}
 	}
-	for _, n := range names {
-		var a netip.Addr
-		if ip, err := netip.ParseAddr(n); err == nil {
-			a = ip.Unmap()
+	// Duplicates: while addresses ascend (a generated or sorted list)
+	// none can repeat, so the set of seen addresses is built only at the
+	// first address out of order.
+	var seen map[netip.Addr]bool
+	var last netip.Addr
+	block := make([]fpingHost, 0, len(names))
+	for i, n := range names {
+		a := lits[i]
+		if a.IsValid() {
 			if !fam(a) {
 				fmt.Fprintf(stderr, "%s: Address family for hostname not supported\n", n)
 				unknown++
@@ -465,11 +479,25 @@ func fpingResolve(ctx context.Context, o *FPingOptions, names []string, lookup p
 			}
 			a = r.addrs[0]
 		}
-		if seen[a] {
-			continue // one probe stream per address
+		if seen == nil && (len(block) == 0 || last.Less(a)) {
+			last = a
+		} else {
+			if seen == nil {
+				seen = make(map[netip.Addr]bool, len(names))
+				for j := range block {
+					seen[block[j].addr] = true
+				}
+			}
+			if seen[a] {
+				continue // one probe stream per address
+			}
+			seen[a] = true
 		}
-		seen[a] = true
-		hosts = append(hosts, &fpingHost{name: n, addr: a})
+		block = append(block, fpingHost{name: n, addr: a})
+	}
+	hosts = make([]*fpingHost, len(block))
+	for i := range block {
+		hosts[i] = &block[i]
 	}
 	return hosts, unknown
 }
@@ -505,7 +533,7 @@ func fpingRun(ctx context.Context, o *FPingOptions, hosts []*fpingHost, unknown 
 	for _, h := range hosts {
 		width = max(width, len(h.name))
 	}
-	pad := func(s string) string { return s + strings.Repeat(" ", width-len(s)) }
+	line := make([]byte, 0, 128) // one output line, reused
 	var all struct {
 		min, max, sum time.Duration
 		n             int
@@ -560,16 +588,12 @@ func fpingRun(ctx context.Context, o *FPingOptions, hosts []*fpingHost, unknown 
 			if o.Quiet {
 				return
 			}
-			loss := (h.sent - h.recv) * 100 / h.sent
-			avg := "NaN"
+			avg := time.Duration(-1)
 			if h.recv > 0 {
-				avg = sprintTm(h.sum / time.Duration(h.recv))
+				avg = h.sum / time.Duration(h.recv)
 			}
-			if ok {
-				fmt.Fprintf(out, "%s : [%d], %d bytes, %s ms (%s avg, %d%% loss)\n", pad(h.name), k, probeSize, sprintTm(r.RTT), avg, loss)
-			} else {
-				fmt.Fprintf(out, "%s : [%d], timed out (%s avg, %d%% loss)\n", pad(h.name), k, avg, loss)
-			}
+			line = appendReply(line[:0], h.name, width, k, probeSize, ok, r.RTT, avg, (h.sent-h.recv)*100/h.sent)
+			out.Write(line)
 			flush()
 		}}
 		if _, err := e.Once(ctx, targets, opts); err != nil {
@@ -578,35 +602,28 @@ func fpingRun(ctx context.Context, o *FPingOptions, hosts []*fpingHost, unknown 
 		out.Flush()
 		st := e.Stats()
 		sent, replies, icmpErrs, timeouts = st.Sent, st.Matched, st.ICMPErrors, st.Timeouts
-		eb := bufio.NewWriter(stderr)
+		eb := bufio.NewWriterSize(stderr, 64<<10)
 		if !o.Quiet {
 			eb.WriteString("\n")
 		}
 		for _, h := range hosts {
 			if o.Verbose {
-				eb.WriteString(pad(h.name) + " :")
+				line = append(appendPadded(line[:0], h.name, width), " :"...)
 				for _, v := range h.rtts {
 					if v < 0 {
-						eb.WriteString(" -")
+						line = append(line, " -"...)
 					} else {
-						eb.WriteString(" " + sprintTm(v))
+						line = appendTm(append(line, ' '), v)
 					}
 				}
 				for range o.Count - len(h.rtts) {
-					eb.WriteString(" -")
+					line = append(line, " -"...)
 				}
-				eb.WriteString("\n")
-				continue
+				line = append(line, '\n')
+			} else {
+				line = appendSummary(line[:0], h, width)
 			}
-			loss := 0
-			if h.sent > 0 {
-				loss = (h.sent - h.recv) * 100 / h.sent
-			}
-			fmt.Fprintf(eb, "%s : xmt/rcv/%%loss = %d/%d/%d%%", pad(h.name), h.sent, h.recv, loss)
-			if h.recv > 0 {
-				fmt.Fprintf(eb, ", min/avg/max = %s/%s/%s", sprintTm(h.min), sprintTm(h.sum/time.Duration(h.recv)), sprintTm(h.max))
-			}
-			eb.WriteString("\n")
+			eb.Write(line)
 		}
 		eb.Flush()
 	} else {
@@ -631,15 +648,14 @@ func fpingRun(ctx context.Context, o *FPingOptions, hosts []*fpingHost, unknown 
 					if o.Quiet || o.Unreach {
 						return
 					}
-					if o.Alive {
-						fmt.Fprintf(out, "%s", h.name)
-					} else {
-						fmt.Fprintf(out, "%s is alive", h.name)
+					line = append(line[:0], h.name...)
+					if !o.Alive {
+						line = append(line, " is alive"...)
 					}
 					if o.Elapsed {
-						fmt.Fprintf(out, " (%s ms)", sprintTm(r.RTT))
+						line = append(appendTm(append(line, " ("...), r.RTT), " ms)"...)
 					}
-					out.WriteByte('\n')
+					out.Write(append(line, '\n'))
 					flush()
 				case prober.OutcomeICMPError:
 					if !o.Quiet {
@@ -667,11 +683,11 @@ func fpingRun(ctx context.Context, o *FPingOptions, hosts []*fpingHost, unknown 
 				if h.alive {
 					continue
 				}
-				if o.Unreach {
-					fmt.Fprintf(out, "%s\n", h.name)
-				} else {
-					fmt.Fprintf(out, "%s is unreachable\n", h.name)
+				out.WriteString(h.name)
+				if !o.Unreach {
+					out.WriteString(" is unreachable")
 				}
+				out.WriteByte('\n')
 			}
 		}
 		out.Flush()

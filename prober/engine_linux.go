@@ -68,9 +68,65 @@ type tgt struct {
 // missing (for example CAP_NET_RAW) when nothing can be opened.
 func New(cfg Config) (*Engine, error) {
 	e := newEngine(cfg)
-	if err := e.open(); err != nil {
+	// Shards for one-shot sweeps: more engines on sockets of the same
+	// kind, each with its own ICMP identifier, opened (in the caller's
+	// network namespace) while this one opens: each receive ring's
+	// setup waits for an RCU grace period, and these waits overlap.
+	var wg sync.WaitGroup
+	shards := make([]*Engine, max(cfg.Shards-1, 0))
+	ran := make([]bool, len(shards))
+	configs := make([]Config, len(shards))
+	for i := range shards {
+		hc := e.cfg
+		hc.Shards = 1
+		hc.ID = e.id + uint16(i+1)
+		if hc.ID == 0 {
+			hc.ID = 1
+		}
+		configs[i] = hc
+		wg.Add(1)
+		sameNetnsGo(func() {
+			if h, err := New(hc); err == nil {
+				shards[i] = h
+			}
+		}, func(ok bool) {
+			ran[i] = ok
+			wg.Done()
+		})
+	}
+	err := e.open()
+	if err == nil {
+		err = e.newWaiter()
+	}
+	wg.Wait()
+	for i := range shards {
+		if !ran[i] && err == nil {
+			// No thread could join the caller's namespace: open it here.
+			shards[i], _ = New(configs[i])
+		}
+	}
+	for _, h := range shards {
+		switch {
+		case h == nil:
+			// fewer shards; the sweep still runs
+		case err != nil || h.mode.Socket != e.mode.Socket ||
+			(h.conns[0] != nil) != (e.conns[0] != nil) || (h.conns[1] != nil) != (e.conns[1] != nil):
+			// Not the sockets this engine has (a shard must probe as
+			// it does): let it go.
+			h.Close()
+		default:
+			e.shards = append(e.shards, h)
+		}
+	}
+	if err != nil {
+		e.Close()
 		return nil, err
 	}
+	return e, nil
+}
+
+// newWaiter sets up the loop's waiter on every socket the engine opened.
+func (e *Engine) newWaiter() error {
 	var fds []int
 	for _, c := range e.conns {
 		if c == nil {
@@ -88,28 +144,10 @@ func New(cfg Config) (*Engine, error) {
 	}
 	w, err := newPollWaiter(fds)
 	if err != nil {
-		e.Close()
-		return nil, err
+		return err
 	}
 	e.wt = w
-	// Shards for one-shot sweeps: more engines on sockets of the same
-	// kind, opened now (in the caller's network namespace), each with
-	// its own ICMP identifier.
-	for i := 1; i < cfg.Shards; i++ {
-		hc := e.cfg
-		hc.Shards, hc.Socket = 1, e.mode.Socket
-		hc.IPv4, hc.IPv6 = e.conns[0] != nil, e.conns[1] != nil
-		hc.ID = e.id + uint16(i)
-		if hc.ID == 0 {
-			hc.ID = 1
-		}
-		h, err := New(hc)
-		if err != nil {
-			break // fewer shards; the sweep still runs
-		}
-		e.shards = append(e.shards, h)
-	}
-	return e, nil
+	return nil
 }
 
 // newEngine applies the defaults and draws the secret and id; no sockets.
@@ -331,26 +369,55 @@ func (e *Engine) Close() error {
 	if e.closed.Swap(true) {
 		return nil
 	}
-	var errs []error
-	for _, h := range e.shards {
-		errs = append(errs, h.Close())
+	// Every close runs on its own goroutine: closing an AF_PACKET socket
+	// waits for an RCU grace period (packet_release), and a sweep's
+	// shards hold several such sockets; one after another they held
+	// --once's exit for tens of milliseconds.
+	errs := make([]error, len(e.shards)+1)
+	var wg sync.WaitGroup
+	for i, h := range e.shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i+1] = h.Close()
+		}()
 	}
+	errs[0] = e.closeOwn()
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// closeOwn stops this engine's loop and closes its own sockets (not the
+// shards'), concurrently.
+func (e *Engine) closeOwn() error {
 	if e.wt != nil {
 		e.wt.wake()
 	}
 	e.running.Lock()
 	defer e.running.Unlock()
+	var closers []func() error
 	for i, c := range e.conns {
 		if c != nil {
-			if err := c.sk.close(); err != nil {
-				errs = append(errs, err)
-			}
+			closers = append(closers, c.sk.close)
 			if c.ring != nil {
-				errs = append(errs, c.ring.close())
+				closers = append(closers, c.ring.close)
 			}
 			e.conns[i] = nil
 		}
 	}
+	errs := make([]error, len(closers)+1)
+	var wg sync.WaitGroup
+	for i, f := range closers[min(1, len(closers)):] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i+1] = f()
+		}()
+	}
+	if len(closers) > 0 {
+		errs[0] = closers[0]()
+	}
+	wg.Wait()
 	if e.wt != nil {
 		errs = append(errs, e.wt.close())
 	}
@@ -486,11 +553,8 @@ func (e *Engine) setTargets(ts []Target) {
 		if c == nil {
 			continue
 		}
-		if ps, ok := c.sk.(*pktSock); ok && !ps.v6 && ps.dstHint < len(ts) {
-			ps.dstHint = len(ts)
-			if len(ps.byDst) == 0 {
-				ps.byDst = make(map[uint32]int32, len(ts))
-			}
+		if ps, ok := c.sk.(*pktSock); ok && !ps.v6 {
+			ps.setTargets(len(ts))
 		}
 	}
 	if old == nil {
@@ -810,7 +874,14 @@ func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
 		}
 		off := 0
 		for off < m {
+			ps, _ := c.sk.(*pktSock)
+			if ps != nil {
+				ps.hint = c.txTgt[off:m] // each frame's target: its cached hop
+			}
 			sent, err := c.sk.sendmmsg(c.txMsg[off:m])
+			if ps != nil {
+				ps.hint = nil
+			}
 			if sent > 0 {
 				for k := off; k < off+sent; k++ {
 					c.inf.tskey[uint16(c.inf.ids)] = c.txSeq[k]

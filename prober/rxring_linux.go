@@ -47,8 +47,16 @@ type rxRing struct {
 }
 
 const (
-	ringBlockSize = 1 << 17 // 128 KiB: ~700 echo replies of hb's size
-	ringBlocks    = 32      // 4 MiB in all
+	// The ring holds 32 blocks of 32 KiB (1 MiB, resident: MAP_POPULATE),
+	// ~175 echo replies of hb's size a block, ~5,600 in all. The loop
+	// reads it between send batches (64 probes) and at least every
+	// maxNap (20 ms: 333 replies at the 16,667/s of 1M targets a
+	// minute); a block that is not full retires after a jiffy or more,
+	// so 32 blocks also hold 32 jiffies (32–128 ms) of sparse replies
+	// past a nap. It was 4 MiB (blocks of 128 KiB) per ring and family,
+	// half of the prober's resident memory in the daemon.
+	ringBlockSize = 32 << 10
+	ringBlocks    = 32
 	ringFrameSize = 2048    // nominal for V3 (frames are packed), sets tp_frame_nr
 	// ringRetire is how long the kernel keeps a block that is not full
 	// before handing it over (tp_retire_blk_tov, ms; rounded up to

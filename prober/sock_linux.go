@@ -125,10 +125,20 @@ type waiter interface {
 }
 
 // fdSock is a kernel socket.
+//
+// Its sendmmsg and recvmmsg never block (MSG_DONTWAIT), so they are raw
+// system calls, which keep the goroutine's P: through unix.Syscall6, a
+// sendmmsg that runs the fleet's echo path in its softirq (hundreds of
+// microseconds for a batch) was "in a system call" long enough for the
+// runtime's sysmon to take its P and hand it to another thread, which
+// found nothing to do; with two shard loops that kept sysmon polling
+// every 20 µs (~2 % of a sweep's CPU in its nanosleep, plus the thread
+// wake-ups and exitsyscall's slow path). The loop's only blocking call,
+// ppoll, stays a regular one.
 type fdSock int
 
 func (fd fdSock) sendmmsg(msgs []unix.Mmsghdr) (int, error) {
-	n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
+	n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
 	if e != 0 {
 		return 0, e
 	}
@@ -136,7 +146,7 @@ func (fd fdSock) sendmmsg(msgs []unix.Mmsghdr) (int, error) {
 }
 
 func (fd fdSock) recvmmsg(msgs []unix.Mmsghdr, flags int) (int, error) {
-	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), uintptr(flags|unix.MSG_DONTWAIT), 0, 0)
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), uintptr(flags|unix.MSG_DONTWAIT), 0, 0)
 	if e != 0 {
 		return 0, e
 	}
@@ -208,7 +218,34 @@ func sockaddr(a netip.Addr, port int) (sa [unix.SizeofSockaddrInet6]byte, n uint
 
 // openConn opens the socket of kind for one family and sets it up. It
 // returns the error of socket(2) unwrapped enough for errors.Is(EPERM).
+//
+// A UDP socket is bound at once to an ephemeral port that is not the
+// responder port: responders never answer a datagram from their own port
+// (docs/security.md, no loops between responders), so a prober whose
+// kernel happened to pick that port (1 start in ~28,000 with the default
+// net.ipv4.ip_local_port_range) would lose every probe until restarted.
+// On such a pick the socket is kept open while a second one binds, so the
+// kernel cannot hand out the same port again, and then closed.
 func openConn(v6 bool, s Socket, cfg *Config, id uint16) (*conn, error) {
+	c, port, err := openConn1(v6, s, cfg, id)
+	if err != nil || s != SocketUDP || port != cfg.UDPPort {
+		return c, err
+	}
+	d, port, err := openConn1(v6, s, cfg, id)
+	c.sk.close()
+	if err != nil {
+		return nil, fmt.Errorf("prober: the kernel's ephemeral UDP port was the responder port %d, and no other is free: %w", cfg.UDPPort, err)
+	}
+	if port == cfg.UDPPort { // cannot happen: c held it
+		d.sk.close()
+		return nil, fmt.Errorf("prober: the kernel bound the UDP socket to the responder port %d twice", port)
+	}
+	return d, nil
+}
+
+// openConn1 opens and sets up one socket; a UDP socket is also bound to
+// an ephemeral port, returned.
+func openConn1(v6 bool, s Socket, cfg *Config, id uint16) (*conn, int, error) {
 	fam, proto, typ := unix.AF_INET, unix.IPPROTO_ICMP, unix.SOCK_RAW
 	kind := kindICMP4
 	if v6 {
@@ -222,14 +259,44 @@ func openConn(v6 bool, s Socket, cfg *Config, id uint16) (*conn, error) {
 	}
 	fd, err := unix.Socket(fam, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
 	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
+		return nil, 0, os.NewSyscallError("socket", err)
 	}
 	c := &conn{sk: fdSock(fd), v6: v6, socket: s, kind: kind}
+	port := 0
 	if err := c.setup(fd, cfg, id); err != nil {
 		unix.Close(fd)
-		return nil, err
+		return nil, 0, err
 	}
-	return c, nil
+	if s == SocketUDP {
+		if port, err = bindEphemeral(fd, v6); err != nil {
+			unix.Close(fd)
+			return nil, 0, err
+		}
+	}
+	return c, port, nil
+}
+
+// bindEphemeral binds fd to the wildcard address and a port of the
+// kernel's choosing (what sending would do), and returns the port.
+func bindEphemeral(fd int, v6 bool) (int, error) {
+	var sa unix.Sockaddr = &unix.SockaddrInet4{}
+	if v6 {
+		sa = &unix.SockaddrInet6{}
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return 0, fmt.Errorf("prober: no ephemeral UDP port (net.ipv4.ip_local_port_range): %w", os.NewSyscallError("bind", err))
+	}
+	got, err := unix.Getsockname(fd)
+	if err != nil {
+		return 0, os.NewSyscallError("getsockname", err)
+	}
+	switch a := got.(type) {
+	case *unix.SockaddrInet4:
+		return a.Port, nil
+	case *unix.SockaddrInet6:
+		return a.Port, nil
+	}
+	return 0, fmt.Errorf("prober: getsockname: unexpected address %T", got)
 }
 
 func (c *conn) setup(fd int, cfg *Config, id uint16) error {

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/targets"
@@ -76,8 +77,11 @@ func ParseSpecs(r io.Reader, file string, max int) ([]Spec, error) {
 	total := 0
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	var pos strArena
 	for n := 1; sc.Scan(); n++ {
-		if s, ok := bareAddrSpec(sc.Text(), file, n); ok {
+		// The bare fast path reads the scanner's bytes in place (the
+		// line is not kept; a Pos is built in the arena).
+		if s, ok := bareAddrSpec(unsafe.String(unsafe.SliceData(sc.Bytes()), len(sc.Bytes())), file, n, &pos); ok {
 			if total += s.size(max); total > max {
 				return nil, &LineError{File: file, Line: n, Msg: fmt.Sprintf("%v: the list expands past the cap of %d addresses (split it, or raise --max-targets)", ErrTooMany, max)}
 			}
@@ -110,20 +114,63 @@ func ParseSpecs(r io.Reader, file string, max int) ([]Spec, error) {
 // nothing else (generated lists of many thousand lines), without the
 // grammar's allocations; ok is false for any other line, which then takes
 // the grammar's path. Zoned addresses take it too.
-func bareAddrSpec(line, file string, n int) (Spec, bool) {
+func bareAddrSpec(line, file string, n int, pos *strArena) (Spec, bool) {
 	t := strings.TrimSpace(line)
 	if strings.IndexByte(t, '/') >= 0 { // a bare CIDR (zmap's allow-list format)
 		p, err := netip.ParsePrefix(t)
 		if err != nil || p != p.Masked() || p.Addr().Is4In6() {
 			return Spec{}, false // the grammar's path names the error
 		}
-		return Spec{Prefix: p, Pos: file + ":" + strconv.Itoa(n)}, true
+		return Spec{Prefix: p, Pos: pos.filePos(file, n)}, true
 	}
 	a, err := netip.ParseAddr(t)
 	if err != nil || a.Zone() != "" {
 		return Spec{}, false
 	}
-	return Spec{Addr: a.Unmap(), Pos: file + ":" + strconv.Itoa(n)}, true
+	return Spec{Addr: a.Unmap(), Pos: pos.filePos(file, n)}, true
+}
+
+// strArena builds many small strings that live as long as each other (a
+// list's FILE:LINE positions, its targets' names) in shared chunks: one
+// allocation per chunk instead of one or two per string. Bytes once
+// handed out are never written again.
+type strArena struct{ buf []byte }
+
+const strArenaChunk = 32 << 10
+
+// add returns the string that f appends to an empty buffer (f must
+// append at most 256 bytes; longer strings get their own allocation).
+func (a *strArena) add(f func([]byte) []byte) string {
+	if cap(a.buf)-len(a.buf) < 256 {
+		a.buf = make([]byte, 0, strArenaChunk)
+	}
+	start := len(a.buf)
+	a.buf = f(a.buf)
+	if cap(a.buf) != strArenaChunk || len(a.buf)-start > 256 {
+		// f outgrew the chunk (append moved it): keep this string, start
+		// a fresh chunk next time.
+		s := string(a.buf[start:])
+		a.buf = nil
+		return s
+	}
+	b := a.buf[start:]
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// filePos is "file:n".
+func (a *strArena) filePos(file string, n int) string {
+	if len(file) > 200 {
+		return file + ":" + strconv.Itoa(n)
+	}
+	return a.add(func(b []byte) []byte { return strconv.AppendInt(append(append(b, file...), ':'), int64(n), 10) })
+}
+
+// addr is a.String().
+func (a *strArena) addr(x netip.Addr) string {
+	if x.Zone() != "" {
+		return x.String()
+	}
+	return a.add(x.AppendTo)
 }
 
 // ParseSpec parses one line with the daemon's grammar (package targets);
@@ -193,6 +240,7 @@ func Resolve(ctx context.Context, specs []Spec, lookup LookupFunc, prev map[stri
 	// none can repeat an earlier one, and no map is needed; the first
 	// address out of order builds it from what came before.
 	var seen map[netip.Addr]int
+	var names strArena // the address names of literal and CIDR targets
 	add := func(t Target) {
 		if seen == nil {
 			if len(out) == 0 || out[len(out)-1].Addr.Less(t.Addr) {
@@ -223,11 +271,19 @@ func Resolve(ctx context.Context, specs []Spec, lookup LookupFunc, prev map[stri
 	for _, s := range specs {
 		switch {
 		case s.Addr.IsValid():
-			add(Target{Addr: s.Addr, Name: orDefault(s.Name, s.Addr.String()), Labels: cloneLabels(s.Labels), Pos: s.Pos, Legacy: s.Legacy})
+			name := s.Name
+			if name == "" {
+				name = names.addr(s.Addr)
+			}
+			add(Target{Addr: s.Addr, Name: name, Labels: cloneLabels(s.Labels), Pos: s.Pos, Legacy: s.Legacy})
 		case s.Prefix.IsValid():
 			a, last := targets.HostRange(s.Prefix)
 			for ; ; a = a.Next() {
-				add(Target{Addr: a, Name: orDefault(s.Name, a.String()), Labels: cloneLabels(s.Labels), Pos: s.Pos, Legacy: s.Legacy})
+				name := s.Name
+				if name == "" {
+					name = names.addr(a)
+				}
+				add(Target{Addr: a, Name: name, Labels: cloneLabels(s.Labels), Pos: s.Pos, Legacy: s.Legacy})
 				if a == last {
 					break
 				}

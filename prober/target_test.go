@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/netip"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -207,7 +208,7 @@ func TestBareAddrSpecMatchesGrammar(t *testing.T) {
 		"198.18.0.7/32", " 198.18.0.8/31 ", "2001:db8::/126", "198.18.1.1/24", "198.18.0.0/33", "198.18.0.0/24 name=x",
 		"::ffff:198.18.0.0/120", "198.18.0.0/15",
 	} {
-		fast, ok := bareAddrSpec(line, "f", 7)
+		fast, ok := bareAddrSpec(line, "f", 7, &strArena{})
 		slow, err := ParseSpec(line, "f", 7)
 		if !ok {
 			if a := strings.TrimSpace(line); a == "198.18.0.1" || a == "2001:db8::1" || a == "198.18.0.7/32" || a == "198.18.0.0/15" {
@@ -306,4 +307,29 @@ func simList(n int, suffix string) string {
 		a = a.Next()
 	}
 	return sb.String()
+}
+
+// The arena's strings stay what they were built as across chunks, and a
+// file name too long for the arena still gives the right position.
+func TestStrArena(t *testing.T) {
+	var a strArena
+	var got []string
+	for i := range 5000 {
+		got = append(got, a.filePos("list.txt", i), a.addr(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})))
+	}
+	for i := range 5000 {
+		if want := "list.txt:" + strconv.Itoa(i); got[2*i] != want {
+			t.Fatalf("pos %d: %q, want %q", i, got[2*i], want)
+		}
+		if want := netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}).String(); got[2*i+1] != want {
+			t.Fatalf("addr %d: %q, want %q", i, got[2*i+1], want)
+		}
+	}
+	long := strings.Repeat("d/", 150) + "list"
+	if p := a.filePos(long, 12); p != long+":12" {
+		t.Fatalf("long file: %q", p)
+	}
+	if s := a.addr(netip.MustParseAddr("fe80::1%eth0")); s != "fe80::1%eth0" {
+		t.Fatalf("zoned: %q", s)
+	}
 }

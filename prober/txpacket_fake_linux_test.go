@@ -316,3 +316,80 @@ func BenchmarkPktSockSend(b *testing.B) {
 		b.Fatalf("%d probes fell back to the raw socket", fr.n)
 	}
 }
+
+// The engine names each message's target (hint): pktSock then caches the
+// target's hop by its index, checked against the destination, so an index
+// that names another address (a reload) never sends to a stale hop, and
+// setTargets forgets the cache.
+func TestPktSockTargetHopCache(t *testing.T) {
+	gwMAC := [6]byte{2, 0, 0, 0, 0, 0x22}
+	fp := &fakeTxSock{frames: true, level: solPacket, typ: packetTxTimestamp, t: t, wantMAC: gwMAC}
+	fr := &fakeTxSock{level: solIP, typ: ipRecvErr, t: t}
+	ip := func(s string) uint32 { return ip4u(netip.MustParseAddr(s).As4()) }
+	p := &pktSock{raw: fr, pkt: fp, plen: icmpProbeLen, stats: &counters{},
+		hopIdx: map[neighKey]int32{}, byDst: map[uint32]int32{}}
+	p.initBuffers()
+	p.tab = l2tables{
+		routes: []route4{
+			{dst: ip("198.18.0.0"), bits: 15, gw: ip("10.9.0.1"), oif: 2},
+			{dst: ip("10.9.0.0"), bits: 24, oif: 2},
+		},
+		links: map[int32]l2link{2: {name: "eth0", ether: true, mac: [6]byte{2, 0, 0, 0, 0, 1}, addr: ip("10.9.0.5")}},
+		neigh: map[neighKey][6]byte{{2, ip("10.9.0.1")}: gwMAC}, // the gateway; no on-link host resolved
+	}
+	p.tab.sortRoutes()
+	p.setTargets(2)
+	send := func(addr string, target int32) {
+		t.Helper()
+		d := netip.MustParseAddr(addr)
+		sa, salen := sockaddr(d, 0)
+		buf := template(kindICMP4, 0x4242, 0)
+		var tok wire.Token
+		patchProbe(buf, kindICMP4, 1, 1, 1, &tok)
+		var iov unix.Iovec
+		iov.Base = &buf[0]
+		iov.SetLen(len(buf))
+		msgs := make([]unix.Mmsghdr, 1)
+		msgs[0].Hdr.Iov = &iov
+		msgs[0].Hdr.SetIovlen(1)
+		msgs[0].Hdr.Name = &sa[0]
+		msgs[0].Hdr.Namelen = salen
+		p.hint = []int32{target}
+		if n, err := p.sendmmsg(msgs); n != 1 || err != nil {
+			t.Fatalf("sendmmsg %s: %d, %v", addr, n, err)
+		}
+		p.hint = nil
+	}
+	last := func(f *fakeTxSock) netip.Addr {
+		if len(f.sent) == 0 {
+			return netip.Addr{}
+		}
+		return f.sent[len(f.sent)-1]
+	}
+	send("198.18.0.5", 0)
+	if got := last(fp); got != netip.MustParseAddr("198.18.0.5") {
+		t.Fatalf("frame to %v, want 198.18.0.5", got)
+	}
+	if p.byTarget[0] == 0 || len(p.byDst) != 0 {
+		t.Fatalf("target 0's hop not cached by target (byTarget %x, byDst %v)", p.byTarget[0], p.byDst)
+	}
+	// Target 0 is now an unresolved on-link address: the cached gateway
+	// hop must not be used.
+	send("10.9.0.7", 0)
+	if got := last(fr); got != netip.MustParseAddr("10.9.0.7") || len(fp.sent) != 1 {
+		t.Fatalf("10.9.0.7 at a cached index: raw socket sent %v, frames %v", fr.sent, fp.sent)
+	}
+	// New targets forget the cache: with the route gone unreachable,
+	// 198.18.0.5 goes through the raw socket (the kernel's answer).
+	send("198.18.0.5", 1)
+	for i := range p.tab.routes {
+		if p.tab.routes[i].bits == 15 {
+			p.tab.routes[i].other = true
+		}
+	}
+	p.setTargets(2)
+	send("198.18.0.5", 1)
+	if got := last(fr); got != netip.MustParseAddr("198.18.0.5") || len(fp.sent) != 2 {
+		t.Fatalf("after setTargets and a route change: raw %v, frames %v", fr.sent, fp.sent)
+	}
+}

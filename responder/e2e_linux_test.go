@@ -142,10 +142,11 @@ func echo(ns *testutil.Netns, dst netip.Addr, payload []byte) ([]byte, error) {
 }
 
 // udpProbe sends payload to dst:port from inside ns and returns the reply.
+// It sends from a port other than port: a responder ignores its own.
 func udpProbe(ns *testutil.Netns, dst netip.Addr, port uint16, payload []byte) ([]byte, error) {
 	var out []byte
 	err := ns.Do(func() error {
-		c, err := net.ListenPacket("udp", ":0")
+		c, err := testutil.ListenUDPClient("udp", port)
 		if err != nil {
 			return err
 		}
@@ -524,7 +525,17 @@ func TestNoUDPLoop(t *testing.T) {
 			inB, outB := udpStats(t, b)
 			before := resp[1].Counters()
 			sendSpoofed(t, a, tc.src, to, tc.payload)
-			time.Sleep(300 * time.Millisecond) // a loop runs at >10k datagrams/s: 300 ms would show thousands
+			// First what must arrive (B's datagram, A's answer, B's
+			// verdict: late on a loaded machine), then 300 ms in which a
+			// loop, at >10k datagrams/s, would show thousands.
+			waitUntil(func() bool {
+				inB2, _ := udpStats(t, b)
+				inA2, _ := udpStats(t, a)
+				c := resp[1].Counters()
+				judged := c.Answered + c.Reachable + c.Dropped + c.RateLimited - before.Answered - before.Reachable - before.Dropped - before.RateLimited
+				return inB2-inB >= 1 && inA2-inA >= tc.answers && judged >= 1
+			})
+			time.Sleep(300 * time.Millisecond)
 			inA2, outA2 := udpStats(t, a)
 			inB2, outB2 := udpStats(t, b)
 			if inB2-inB != 1 || outB2-outB != tc.answers || inA2-inA != tc.answers || outA2 != outA {
@@ -553,7 +564,7 @@ func TestUDPRate(t *testing.T) {
 	const rate, burst, n = 1000, 1000, 3000 // a deep bucket: a stalled receiver does not lose tokens to the cap
 	u := startUDP(t, a, Judge{Port: wire.DefaultUDPPort}, ag.Blob, bucket.New(rate, burst))
 	elapsed := udpBurst(t, b, netip.AddrPortFrom(hostA4.Addr(), wire.DefaultUDPPort), n, []int{0})
-	time.Sleep(200 * time.Millisecond)
+	waitUntil(func() bool { c := u.Counters(); return c.Answered+c.Reachable+c.RateLimited+c.Dropped >= n })
 	c := u.Counters()
 	got := c.Answered + c.Reachable
 	want := burst + rate*elapsed.Seconds()
@@ -589,7 +600,7 @@ func TestNoUDPLoopKernel(t *testing.T) {
 	}
 	// From an ordinary port the kernel answers once.
 	sendSpoofed(t, p.b, netip.AddrPortFrom(hostB4.Addr(), 40000), to, healthRequest(wire.Token{}, 0))
-	time.Sleep(200 * time.Millisecond)
+	waitUntil(func() bool { c, _ := p.objs.Counters(); return c.Answered >= 1 })
 	if c, _ := p.objs.Counters(); c.Answered != 1 {
 		t.Fatalf("kernel answered %d, want 1", c.Answered)
 	}
@@ -615,7 +626,10 @@ func TestKernelRateAcrossCPUs(t *testing.T) {
 		}
 		before, _ := p.objs.Counters()
 		udpBurst(t, p.b, dst, n, cpus)
-		time.Sleep(200 * time.Millisecond)
+		waitUntil(func() bool {
+			c, _ := p.objs.Counters()
+			return c.Answered+c.RateLimited-before.Answered-before.RateLimited >= n
+		})
 		after, _ := p.objs.Counters()
 		ans, lim := after.Answered-before.Answered, after.RateLimited-before.RateLimited
 		t.Logf("CPUs %v: %d answered, %d rate-limited (dropped)", cpus, ans, lim)
@@ -626,6 +640,20 @@ func TestKernelRateAcrossCPUs(t *testing.T) {
 	}
 	if got[0] != burst || got[1] != burst {
 		t.Fatalf("answered %d on one CPU, %d on two; want %d both", got[0], got[1], burst)
+	}
+}
+
+// waitUntil polls cond every 10 ms for up to 10 s and reports whether it
+// held: counters read right after sending can lag on a loaded machine; the
+// assertion that follows says what was missing.
+func waitUntil(cond func() bool) bool {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
 	}
 }
 
@@ -651,7 +679,7 @@ func udpBurst(t *testing.T, ns *testutil.Netns, dst netip.AddrPort, n int, cpus 
 					return os.NewSyscallError("sched_setaffinity", err)
 				}
 				defer unix.SchedSetaffinity(0, &old)
-				c, err := net.ListenUDP("udp", nil)
+				c, err := testutil.ListenUDPClient("udp", dst.Port()) // a responder ignores its own port
 				if err != nil {
 					return err
 				}

@@ -13,6 +13,8 @@ pkgs+=(curl python3 bind9 bind9-dnsutils)
 pkgs+=(chromium)
 # alerts: a real Alertmanager and SMTP server receive notifications
 pkgs+=(prometheus-alertmanager python3-aiosmtpd)
+# security: tx/rx against real netfilter rules (oneshot TestNetfilterTxRx)
+pkgs+=(nftables)
 [ "${HB_WITH_CLANG:-0}" = 1 ] && pkgs+=(clang llvm libbpf-dev)
 [ "${HB_WITH_PACKAGING:-0}" = 1 ] && pkgs+=(debootstrap lintian rpm systemd)
 [ "${HB_WITH_BENCH:-0}" = 1 ] && pkgs+=(wrk prometheus-blackbox-exporter zmap masscan)

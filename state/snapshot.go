@@ -23,14 +23,14 @@ type Stats struct {
 	Loss                  float64 // failed / results, 0..1; 0 when empty
 }
 
-// Snapshot is one check's complete view at one instant. It is immutable once
-// published: the writer builds a new one for every observation and swaps
-// the pointer, so a reader holding a *Snapshot sees a consistent host
-// forever, never a half-updated one.
+// Snapshot is one check's complete view at one instant: a value, copied
+// out of the table (Check.Snapshot), so a reader holding one sees a
+// consistent check forever, never a half-updated one.
 //
-// One is kept per check (the current one), so its size is the table's
-// memory: 352 bytes with the Window-result ring (Last and Recent decode
-// it; Stats computes the window's figures from it when asked).
+// The table keeps each check's pointer-free part (everything but Health,
+// HBM2 and Problem) as a record of recWords words in a slab off the Go
+// heap, written in place under a sequence lock (record.go); its size,
+// 344 bytes, is what a reader copies.
 type Snapshot struct {
 	State      State
 	head       uint8  // ring index of the next write
@@ -58,16 +58,28 @@ type Snapshot struct {
 
 	Transitions uint32 // state changes since the check was first added, leaving unknown included
 
-	// The ring of recent results, struct of arrays, 11 bytes a result
-	// instead of a Result's 16: instants are offsets from base (the
-	// oldest result's instant) in microseconds, or in milliseconds while
-	// the ring spans more than a uint32 of microseconds (71 minutes:
-	// checks every 3.5 minutes or slower), or in seconds past 49 days
-	// (weekly pulses); see push.
-	base UnixNano
-	off  [Window]uint32
-	rtt  [Window]uint32
-	meta [Window][3]uint8 // outcome | method<<4, ICMP type, ICMP code
+	// The ring of recent results, 11 bytes a result instead of a
+	// Result's 16: slot i holds its instant's offset from base (the
+	// oldest result's instant, or an older one) in its low 32 bits and
+	// its RTT in ns in its high 32; meta[3i:3i+3] are its outcome |
+	// method<<4, ICMP type and code. Offsets are in microseconds, or in
+	// milliseconds while the ring spans more than a uint32 of
+	// microseconds (71 minutes: checks every 3.5 minutes or slower), or
+	// in seconds past 49 days (weekly pulses); see push. The layout is
+	// the record's (record.go), so storing a snapshot copies words.
+	base  UnixNano
+	slots [Window]uint64
+	meta  [metaBytes]uint8
+}
+
+// metaBytes is the ring's meta array: 3 bytes a result, rounded up to
+// whole words (the last 4 bytes are unused).
+const metaBytes = (Window*3 + 7) / 8 * 8
+
+func (s *Snapshot) off(i int) uint32 { return uint32(s.slots[i]) }
+func (s *Snapshot) rtt(i int) uint32 { return uint32(s.slots[i] >> 32) }
+func (s *Snapshot) setOff(i int, o uint32) {
+	s.slots[i] = s.slots[i]&^math.MaxUint32 | uint64(o)
 }
 
 // unitNanos are the ring offsets' units: µs, ms, s (Snapshot.unit).
@@ -75,8 +87,8 @@ var unitNanos = [...]int64{int64(time.Microsecond), int64(time.Millisecond), int
 
 // result decodes ring slot i.
 func (s *Snapshot) result(i int) Result {
-	m := s.meta[i]
-	return Result{At: s.base + UnixNano(int64(s.off[i])*unitNanos[s.unit]), RTTNanos: s.rtt[i],
+	m := s.meta[3*i : 3*i+3 : 3*i+3]
+	return Result{At: s.base + UnixNano(int64(s.off(i))*unitNanos[s.unit]), RTTNanos: s.rtt(i),
 		Outcome: Outcome(m[0] & 0xf), Method: Method(m[0] >> 4), ICMPType: m[1], ICMPCode: m[2]}
 }
 
@@ -102,11 +114,16 @@ func (s *Snapshot) Recent(dst []Result) []Result {
 func (s *Snapshot) Stats() Stats { return s.window() }
 
 // push writes r into the ring, dropping the oldest result when it is
-// full. The base becomes the oldest instant kept (or r's, if older: a
-// clock step), and the offsets take the finest unit that spans the ring:
+// full. The offsets take the finest unit that spans the ring:
 // microseconds up to 71 minutes, milliseconds up to 49 days, seconds
 // beyond. An instant reads back to its unit (truncated); results kept
-// through a coarser span stay that coarse.
+// through a coarser span stay that coarse. The base stays where it is
+// while r's offset fits (so a push changes one slot, not all of them: the
+// table stores only the words that changed); when the unit changes, r is
+// older than the base or its offset overflows, the base moves to the
+// oldest instant kept (or r's, if older: a clock step) and the offsets
+// are recomputed. Either way every instant reads back the same as if the
+// base always were the oldest result's.
 func (s *Snapshot) push(r Result) {
 	if s.n == Window { // the slot at head, the oldest, is overwritten
 		s.n--
@@ -117,7 +134,7 @@ func (s *Snapshot) push(r Result) {
 	u := unitNanos[s.unit]
 	minOff, maxOff := uint32(math.MaxUint32), uint32(0)
 	for i := 0; i < int(s.n); i++ {
-		o := s.off[(start+i)%Window]
+		o := s.off((start + i) % Window)
 		minOff, maxOff = min(minOff, o), max(maxOff, o)
 	}
 	lo, hi := at, at  // instants, ns
@@ -132,23 +149,24 @@ func (s *Snapshot) push(r Result) {
 		k++
 	}
 	nu := unitNanos[k]
-	if k == s.unit && s.n > 0 && !stepBack {
-		// The usual case: the same unit, the base moves up to the oldest
-		// result kept; offsets shift by a whole number of units.
-		for i := 0; i < int(s.n); i++ {
-			s.off[(start+i)%Window] -= minOff
-		}
-	} else {
-		for i := 0; i < int(s.n); i++ {
-			j := (start + i) % Window
-			t := int64(s.base) + int64(s.off[j])*u
-			s.off[j] = uint32(min((t-lo)/nu, math.MaxUint32))
-		}
+	if k == s.unit && s.n > 0 && !stepBack && (at-int64(s.base))/u <= math.MaxUint32 {
+		// The usual case: the same unit and r fits above the base.
+		s.setSlot(int(s.head), uint32((at-int64(s.base))/u), r)
+		return
+	}
+	for i := 0; i < int(s.n); i++ {
+		j := (start + i) % Window
+		t := int64(s.base) + int64(s.off(j))*u
+		s.setOff(j, uint32(min((t-lo)/nu, math.MaxUint32)))
 	}
 	s.base, s.unit = UnixNano(lo), k
-	s.off[s.head] = uint32(min((at-lo)/nu, math.MaxUint32)) // past 136 years: saturates
-	s.rtt[s.head] = r.RTTNanos
-	s.meta[s.head] = [3]uint8{uint8(r.Outcome)&0xf | uint8(r.Method)<<4, r.ICMPType, r.ICMPCode}
+	s.setSlot(int(s.head), uint32(min((at-lo)/nu, math.MaxUint32)), r) // past 136 years: saturates
+}
+
+// setSlot writes r at ring slot i with offset off and advances the head.
+func (s *Snapshot) setSlot(i int, off uint32, r Result) {
+	s.slots[i] = uint64(off) | uint64(r.RTTNanos)<<32
+	s.meta[3*i], s.meta[3*i+1], s.meta[3*i+2] = uint8(r.Outcome)&0xf|uint8(r.Method)<<4, r.ICMPType, r.ICMPCode
 	s.head = (s.head + 1) % Window
 	s.n++
 }
@@ -179,10 +197,9 @@ func (s *Snapshot) InStateFor(now time.Time) time.Duration {
 	return now.Sub(s.Since.Time())
 }
 
-// next builds the snapshot that follows s after obs. s is not modified.
-func (s *Snapshot) next(c *Config, obs *Observation) *Snapshot {
-	n := new(Snapshot)
-	*n = *s
+// step moves s on by obs, in place.
+func (s *Snapshot) step(c *Config, obs *Observation) {
+	n, old := s, s.State
 	at := NanoOf(obs.At)
 	failed := obs.Outcome.Failed()
 
@@ -226,15 +243,14 @@ func (s *Snapshot) next(c *Config, obs *Observation) *Snapshot {
 		}
 	}
 
-	ns := Step(*c, s.State, failed, int(n.consecFail), int(n.consecOK))
-	if ns != s.State || s.Since == 0 {
+	ns := Step(*c, old, failed, int(n.consecFail), int(n.consecOK))
+	if ns != old || n.Since == 0 {
 		n.Since = at
 	}
-	if ns != s.State {
+	if ns != old {
 		n.State = ns
 		n.Transitions++
 	}
-	return n
 }
 
 // window computes Stats over the ring.
@@ -250,11 +266,11 @@ func (s *Snapshot) window() Stats {
 	start := (int(s.head) - int(s.n) + Window) % Window
 	for i := 0; i < int(s.n); i++ {
 		j := (start + i) % Window
-		if Outcome(s.meta[j][0] & 0xf).Failed() {
+		if Outcome(s.meta[3*j] & 0xf).Failed() {
 			lost++
 			continue
 		}
-		d := time.Duration(s.rtt[j])
+		d := time.Duration(s.rtt(j))
 		if first || d < st.Min {
 			st.Min = d
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/wire"
 )
 
 // Errors returned by Apply, Restore and the constructors.
@@ -20,20 +21,36 @@ var (
 )
 
 // Check is one table entry: a check's spec, its id (index in the view's
-// checks) and the pointer to its current snapshot.
+// checks) and its current state: a record in the view's slab, updated in
+// place, plus the snapshot's three pointers (record.go).
 type Check struct {
 	ID   int
 	Spec obs.CheckSpec
 	host *Host
+	rec  *record // in the view's slab, off the Go heap
+	// The snapshot's pointer fields, replaced only when they change.
+	health  atomic.Pointer[wire.Health]
+	hbm2    atomic.Pointer[wire.HBM2]
+	problem atomic.Pointer[string]
 	// solo: the host's only check, so the host's status is this check's
 	// (Apply then never touches the Host: one cache miss less a result).
 	solo bool
-	snap atomic.Pointer[Snapshot]
 }
 
-// Snapshot returns the check's current snapshot. It never returns nil and
-// never blocks.
-func (c *Check) Snapshot() *Snapshot { return c.snap.Load() }
+// Snapshot returns a copy of the check's current snapshot: consistent (one
+// instant of the check), taken without blocking the writer.
+func (c *Check) Snapshot() Snapshot {
+	var s Snapshot
+	c.load(&s)
+	return s
+}
+
+// Load copies the check's current snapshot into dst, as Snapshot does.
+func (c *Check) Load(dst *Snapshot) { c.load(dst) }
+
+// State is the check's current state (one word read: cheaper than
+// Snapshot().State).
+func (c *Check) State() State { return hdrState(c.loadWord(wHdr)) }
 
 // Host returns the host the check belongs to.
 func (c *Check) Host() *Host { return c.host }
@@ -81,19 +98,27 @@ func (h *Host) CheckNamed(name string) *Check {
 // health, recent results, problem) of the host's primary check, its first
 // (for an address line of the targets, the icmp or udp check), with the
 // host's derived State, Since and Transitions (Status). For a host with
-// one check that is the check's own snapshot, shared; for a host with
-// several it is a fresh copy. A host without checks has an empty snapshot.
-func (h *Host) Snapshot() *Snapshot {
+// one check that is the check's own snapshot. A host without checks has
+// an empty snapshot.
+func (h *Host) Snapshot() Snapshot {
+	var n Snapshot
+	h.Load(&n)
+	return n
+}
+
+// Load copies the host-level snapshot (Snapshot) into dst.
+func (h *Host) Load(dst *Snapshot) {
 	switch len(h.checks) {
 	case 0:
-		return emptySnapshot
+		*dst = Snapshot{}
+		return
 	case 1:
-		return h.checks[0].snap.Load()
+		h.checks[0].load(dst)
+		return
 	}
-	n := *h.checks[0].snap.Load()
+	h.checks[0].load(dst)
 	st := h.Status()
-	n.State, n.Since, n.Transitions = st.State, st.Since, st.Transitions
-	return &n
+	dst.State, dst.Since, dst.Transitions = st.State, st.Since, st.Transitions
 }
 
 // Status returns the host's derived state. For a host with one check it is
@@ -103,8 +128,7 @@ func (h *Host) Status() HostStatus {
 	case 0:
 		return HostStatus{}
 	case 1:
-		s := h.checks[0].snap.Load()
-		return HostStatus{State: s.State, Since: s.Since, Transitions: s.Transitions}
+		return h.checks[0].status()
 	}
 	if s := h.status.Load(); s != nil {
 		return *s
@@ -146,7 +170,7 @@ func (h *Host) derive() State {
 	var buf [8]State
 	states := buf[:0]
 	for i := range h.checks {
-		states = append(states, h.checks[i].snap.Load().State)
+		states = append(states, h.checks[i].State())
 	}
 	return Derive(states)
 }
@@ -159,7 +183,13 @@ type View struct {
 	hosts  []*Host
 	checks []*Check
 	byName map[string]*Host
+	mapped int // bytes of the records' slab outside the Go heap
 }
+
+// RecordBytes is the size of the view's records held outside the Go heap
+// (0 where the slab is on the heap: under the race detector, or when the
+// kernel refused the mapping). The heap's figures leave it out.
+func (v *View) RecordBytes() int { return v.mapped }
 
 // Len is the number of hosts.
 func (v *View) Len() int { return len(v.hosts) }
@@ -207,10 +237,11 @@ func (v *View) LookupCheck(host, check string) *Check {
 // Apply, Reload and Restore (the core's writer). Those methods must never
 // run concurrently with each other or with themselves. Any number of
 // readers (API, metrics, sinks) call View, Check.Snapshot, Host.Status and
-// the Snapshot methods concurrently with the writer, without locks: every
-// snapshot is immutable once published, and the writer replaces it with
-// one atomic pointer store, so a reader sees either the old check or the
-// new one, never a mix.
+// the Snapshot methods concurrently with the writer, without locks: the
+// writer updates a check's record in place under a sequence lock, and a
+// reader copies it out, retrying if a write overlapped, so it sees either
+// the old check or the new one, never a mix (record.go). An Apply
+// allocates nothing.
 //
 // The table knows nothing of kinds: a check of any valid obs.Kind is
 // stored, stepped and derived the same way.
@@ -253,16 +284,18 @@ func (t *Table) Apply(id int, o Observation) (Change, error) {
 	if o.Outcome < OK || o.Outcome > Error {
 		return Change{Check: c, Host: h}, ErrOutcome
 	}
-	old := c.snap.Load()
+	var n Snapshot
+	c.own(&n)
 	var hostOld HostStatus
 	if c.solo { // what h.Status() says, without loading h
-		hostOld = HostStatus{State: old.State, Since: old.Since, Transitions: old.Transitions}
+		hostOld = HostStatus{State: n.State, Since: n.Since, Transitions: n.Transitions}
 	} else {
 		hostOld = h.Status()
 	}
-	n := old.next(&t.cfg, &o)
-	c.snap.Store(n)
-	ch := Change{Check: c, Host: h, Old: old.State, New: n.State, Changed: old.State != n.State, At: o.At,
+	old := n.State
+	n.step(&t.cfg, &o)
+	c.publish(&n)
+	ch := Change{Check: c, Host: h, Old: old, New: n.State, Changed: old != n.State, At: o.At,
 		HostOld: hostOld.State, HostNew: hostOld.State}
 	switch {
 	case c.solo:
@@ -339,8 +372,6 @@ func (t *Table) Reload(specs []HostSpec) (ReloadResult, error) {
 	return r, nil
 }
 
-var emptySnapshot = &Snapshot{}
-
 // build makes a View of specs, taking snapshots from prev where a check
 // continues.
 func build(specs []HostSpec, prev *View, gen uint64) (*View, error) {
@@ -358,6 +389,10 @@ func build(specs []HostSpec, prev *View, gen uint64) (*View, error) {
 	// for the GC to trace.
 	hosts := make([]Host, len(specs))
 	checks := make([]Check, n)
+	var recs []record
+	if n > 0 {
+		recs, v.mapped = records(n, &checks[0])
+	}
 	for i, sp := range specs {
 		if sp.Name == "" {
 			return nil, fmt.Errorf("state: host %d has no name", i)
@@ -389,13 +424,12 @@ func build(specs []HostSpec, prev *View, gen uint64) (*View, error) {
 			c.ID = len(v.checks)
 			c.host = h
 			c.solo = len(sp.Checks) == 1
-			snap := emptySnapshot
+			c.rec = &recs[c.ID]
 			if prev != nil {
 				if o := prev.LookupCheck(sp.Name, c.Spec.Name); o != nil && same(o, &c.Spec) {
-					snap = o.snap.Load()
+					c.copyFrom(o)
 				}
 			}
-			c.snap.Store(snap)
 			v.checks = append(v.checks, c)
 		}
 		if len(h.checks) > 1 {
@@ -425,7 +459,7 @@ func derivedStatus(h *Host, prev *HostStatus) *HostStatus {
 	}
 	var since UnixNano
 	for i := range h.checks {
-		since = max(since, h.checks[i].snap.Load().Since)
+		since = max(since, h.checks[i].status().Since)
 	}
 	n := &HostStatus{State: d, Since: since}
 	if prev != nil {
@@ -452,7 +486,8 @@ func (t *Table) Restore(id int, s State, since time.Time, transitions uint32) er
 	if c == nil {
 		return fmt.Errorf("%w: %d", ErrNoCheck, id)
 	}
-	n := *c.snap.Load()
+	var n Snapshot
+	c.own(&n)
 	n.State, n.Transitions, n.Since = s, transitions, NanoOf(since)
 	n.consecFail, n.consecOK = 0, 0
 	switch s {
@@ -465,7 +500,7 @@ func (t *Table) Restore(id int, s State, since time.Time, transitions uint32) er
 	default:
 		return fmt.Errorf("%w: %v", ErrState, s)
 	}
-	c.snap.Store(&n)
+	c.publish(&n)
 	if h := c.host; len(h.checks) > 1 {
 		st := h.Status()
 		h.status.Store(derivedStatus(h, &st))

@@ -47,7 +47,26 @@ func TestScreenshots(t *testing.T) {
 	shot("overview-down.png", chromedp.Navigate(d.url+"/ui/?state=down&label=site%3Ddc1&limit=40"), chromedp.WaitVisible(chromedp.CSS("#hosts tbody tr")))
 	shot("host.png", chromedp.Navigate(d.url+"/ui/host?name=h000001&r=6h"), chromedp.WaitVisible(chromedp.CSS("#checks")),
 		chromedp.Click(chromedp.CSS(`[data-range="6h"]`)), chromedp.Sleep(time.Second))
-	shot("alerts.png", chromedp.Navigate(d.url+"/ui/alerts"), chromedp.WaitVisible(chromedp.CSS("#alerts table, #alerts p")))
+	// Silences as an operator leaves them: two pinned to a host (with
+	// +1h and Lift for the admin), a weekly window (Lift only).
+	ada := client{url: d.url, token: adaToken}
+	for _, body := range []string{
+		`{"matchers":"host=h000007","for":"2h","comment":"kernel update"}`,
+		`{"matchers":"host=h000057,check=icmp","for":"30m","comment":"switch port swap"}`,
+		`{"matchers":"site=dc2","schedule":"0 2 * * 0","duration":"2h","comment":"weekly maintenance window"}`,
+	} {
+		if code, resp := ada.do(t, "POST", "/api/v1/silences", body); code != 201 {
+			t.Fatalf("silence %s: %d %s", body, code, resp)
+		}
+	}
+	shot("alerts.png", chromedp.Navigate(d.url+"/ui/alerts"), chromedp.WaitVisible(chromedp.CSS("#alerts table")),
+		chromedp.WaitVisible(chromedp.CSS("#silences [data-lift]")))
+	// The page's foot: the silence form and the active silences, each
+	// with its buttons (+1h only where the silence has an end).
+	mustJS(t, ctx, `document.querySelectorAll('#silence-list tbody tr').length === 3 &&
+		document.querySelectorAll('#silences [data-lift]').length === 3 && document.querySelectorAll('#silences [data-extend]').length === 2`, 5*time.Second)
+	mustJS(t, ctx, `(document.querySelector('#silence').previousElementSibling.scrollIntoView({block: 'start'}), true)`, 5*time.Second)
+	shot("silences.png")
 	shot("settings.png", chromedp.Navigate(d.url+"/ui/settings"), chromedp.WaitVisible(chromedp.CSS("#settings")))
 	shot("login.png", chromedp.Navigate(d.url+"/ui/login"), chromedp.WaitVisible(chromedp.CSS("#login-form")))
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -29,6 +28,43 @@ func runOnce(ctx context.Context, o *options, stdin io.Reader, stdout, stderr io
 			fmt.Fprintf(stderr, "hb-probe: warning: %s\n", s)
 		}
 	}
+	// No collection while the list loads either: what it allocates
+	// (specs, targets, names) lives through the sweep, and cycles only
+	// rescanned it (about 1.5 % of a 65,536-target sweep's CPU).
+	defer oneshot.PauseGC(0)()
+	// Open the engine while the list loads (its receive rings wait for
+	// RCU grace periods): for IPv4, the usual case, as the families are
+	// known only once the list is read; a list with IPv6 targets opens
+	// again below with the families it needs.
+	cfg, cfgErr := engineConfig(o)
+	if cfgErr == nil && cfg.Rate <= 0 {
+		cfg.Shards = runtime.GOMAXPROCS(0) // an unpaced sweep uses every CPU
+	}
+	type opened struct {
+		e   *prober.Engine
+		err error
+	}
+	var early chan opened
+	if cfgErr == nil {
+		early = make(chan opened, 1)
+		go func() {
+			c := cfg
+			c.IPv4, c.IPv6 = true, false
+			e, err := prober.New(c)
+			early <- opened{e, err}
+		}()
+	}
+	// discard closes the early engine when it is not used (the list
+	// did not load).
+	discard := func() {
+		if early != nil {
+			if r := <-early; r.e != nil {
+				r.e.Close()
+			}
+			early = nil
+		}
+	}
+	defer discard()
 	targets, warns, bad, err := oneshot.Load(ctx, oneshot.Source{File: o.Targets, Stdin: stdin, Args: o.Args, MaxTargets: o.MaxTargets, Lookup: onceLookup})
 	if err != nil {
 		fmt.Fprintf(stderr, "hb-probe: %v\n", err)
@@ -46,13 +82,9 @@ func runOnce(ctx context.Context, o *options, stdin io.Reader, stdout, stderr io
 		}
 		return exitSetup
 	}
-	cfg, err := engineConfig(o)
-	if err != nil {
-		fmt.Fprintf(stderr, "hb-probe: %v\n", err)
+	if cfgErr != nil {
+		fmt.Fprintf(stderr, "hb-probe: %v\n", cfgErr)
 		return exitSetup
-	}
-	if cfg.Rate <= 0 {
-		cfg.Shards = runtime.GOMAXPROCS(0) // an unpaced sweep uses every CPU
 	}
 	// Only the families the targets need: each one opened costs sockets,
 	// tables and a 4 MiB receive ring per shard.
@@ -63,10 +95,18 @@ func runOnce(ctx context.Context, o *options, stdin io.Reader, stdout, stderr io
 			cfg.IPv6 = true
 		}
 	}
-	e, err := prober.New(cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "hb-probe: %v\n", err)
-		return exitSetup
+	var e *prober.Engine
+	if r := <-early; cfg.IPv4 && !cfg.IPv6 && r.err == nil {
+		e = r.e
+	} else if r.e != nil {
+		go r.e.Close() // the wrong families: closes while the right ones open
+	}
+	early = nil
+	if e == nil {
+		if e, err = prober.New(cfg); err != nil {
+			fmt.Fprintf(stderr, "hb-probe: %v\n", err)
+			return exitSetup
+		}
 	}
 	defer e.Close()
 	if !o.Quiet {
@@ -81,7 +121,7 @@ func runOnce(ctx context.Context, o *options, stdin io.Reader, stdout, stderr io
 			}
 		}
 	}
-	defer pauseGC(len(targets))()
+	defer oneshot.PauseGC(len(targets))()
 	start := time.Now()
 	sums, err := e.Once(ctx, targets, opts)
 	if err != nil {
@@ -89,6 +129,12 @@ func runOnce(ctx context.Context, o *options, stdin io.Reader, stdout, stderr io
 		return exitSetup
 	}
 	elapsed := time.Since(start)
+	// Close the sockets while the output is written: closing an
+	// AF_PACKET socket waits for an RCU grace period (two for a receive
+	// ring), tens of milliseconds that would otherwise follow the output.
+	closed := make(chan error, 1)
+	go func() { closed <- e.Close() }()
+	defer func() { <-closed }()
 	if ctx.Err() != nil {
 		fmt.Fprintln(stderr, "hb-probe: interrupted")
 	}
@@ -132,28 +178,6 @@ func isTerminal(w io.Writer) bool {
 }
 
 // runFPing is `hb-probe fping ARGS` and a link named hb-fping.
-// pauseGC turns the collector off for a one-shot sweep and its output,
-// and returns what restores it. The sweep allocates its live set (the
-// summaries, the in-flight tables) up front and little garbage after, so
-// cycles during it only rescan that live set, their idle mark workers
-// burning the CPUs the sweep leaves free: about a tenth of the CPU of a
-// 65,536-target sweep (docs/benchmarks.md). A soft memory limit sized for
-// n targets still has the collector run if the heap grows past it; GOGC
-// or GOMEMLIMIT in the environment keep the runtime's own policy.
-func pauseGC(n int) (restore func()) {
-	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
-		return func() {}
-	}
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	limit := debug.SetMemoryLimit(int64(2*ms.HeapAlloc) + int64(n)<<10 + 128<<20)
-	pct := debug.SetGCPercent(-1)
-	return func() {
-		debug.SetGCPercent(pct)
-		debug.SetMemoryLimit(limit)
-	}
-}
-
 func runFPing(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

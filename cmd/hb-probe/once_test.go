@@ -38,3 +38,17 @@ func TestOnceUnresolvedNameProbesTheRest(t *testing.T) {
 		t.Fatalf("stdout:\n%s\nstderr:\n%s", out.String(), errb.String())
 	}
 }
+
+// The engine opens for IPv4 while the list loads; a list with IPv6
+// targets gets an engine with the families it needs (a probe to ::1 is
+// answered, by a port-unreachable error, not refused for want of a
+// socket).
+func TestOnceIPv6TargetsReopen(t *testing.T) {
+	for _, args := range [][]string{{"::1"}, {"::1", "127.0.0.1"}} {
+		var out, errb bytes.Buffer
+		code := run(append([]string{"--once", "--json", "--proto", "udp", "--udp-port", "9", "--timeout", "300ms"}, args...), nil, &out, &errb)
+		if code == exitSetup || !strings.Contains(out.String(), `"target":"::1"`) || strings.Contains(out.String(), "no socket") {
+			t.Fatalf("%v: exit %d\nstdout:\n%s\nstderr:\n%s", args, code, out.String(), errb.String())
+		}
+	}
+}

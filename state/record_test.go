@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: MIT
+
+package state
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/wire"
+)
+
+// TestRecordRoundTrip: a snapshot's pointer-free fields survive encode
+// and decode exactly, whatever their values (the header packs six fields
+// into one word, the meta bytes into words).
+func TestRecordRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 1000 {
+		var s Snapshot
+		s.State, s.head, s.n, s.unit = State(r.IntN(NumStates)), uint8(r.IntN(Window)), uint8(r.IntN(Window+1)), uint8(r.IntN(3))
+		s.consecFail, s.consecOK = uint16(r.Uint32()), uint16(r.Uint32())
+		s.Since, s.Probes, s.Failures, s.LastOKAt = UnixNano(r.Int64()), r.Uint64(), r.Uint64(), UnixNano(r.Int64())
+		s.EWMA, s.HealthAt, s.HBM2At, s.ProblemAt = time.Duration(r.Int64()), UnixNano(r.Int64()), UnixNano(r.Int64()), UnixNano(r.Int64())
+		s.Transitions, s.base = r.Uint32(), UnixNano(r.Int64())
+		for i := range s.slots {
+			s.slots[i] = r.Uint64()
+		}
+		for i := range Window * 3 {
+			s.meta[i] = uint8(r.Uint32())
+		}
+		var w record
+		s.encode(&w)
+		var got Snapshot
+		got.decode(&w)
+		if got != s {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", got, s)
+		}
+	}
+}
+
+// TestApplyAllocs: a result through Table.Apply allocates nothing: a
+// success, a success with a health blob (kept by pointer), a timeout, a
+// failure whose problem text repeats, and state changes.
+func TestApplyAllocs(t *testing.T) {
+	tab, err := New([]HostSpec{spec("a", 1), {Name: "b", Checks: []obs.CheckSpec{
+		{Name: "icmp", Kind: obs.KindICMP}, {Name: "tcp:22", Kind: obs.KindTCP}}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &wire.Health{CollectedAt: 1}
+	i := 0
+	for _, tc := range []struct {
+		name string
+		o    Observation
+	}{
+		{"ok", Observation{Outcome: OK, RTT: time.Millisecond}},
+		{"ok with health", Observation{Outcome: OK, RTT: time.Millisecond, Health: h}},
+		{"timeout", Observation{Outcome: Timeout}},
+		{"error with the prober's text", Observation{Outcome: Error, Problem: "connection refused"}},
+	} {
+		for id := range 3 {
+			n := testing.AllocsPerRun(100, func() {
+				i++
+				o := tc.o
+				o.At = t0.Add(time.Duration(i) * time.Second)
+				if _, err := tab.Apply(id, o); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if n != 0 {
+				t.Errorf("%s, check %d: %v allocations a result", tc.name, id, n)
+			}
+		}
+	}
+	// Flapping: every result changes the state (and the hosts' derived
+	// state: check 1 and 2 are one host's).
+	n := testing.AllocsPerRun(100, func() {
+		i++
+		o := Observation{At: t0.Add(time.Duration(i) * time.Second), Outcome: OK, RTT: time.Millisecond}
+		if i%2 == 0 {
+			o.Outcome, o.Problem = Timeout, ""
+		}
+		tab.Apply(0, o)
+	})
+	if n != 0 {
+		t.Errorf("flapping check: %v allocations a result", n)
+	}
+}
+
+// TestNoTornSnapshot runs readers against a writer that updates one check
+// as fast as it can, under -race: every observation i (1, 2, ...) is
+// derivable from i (its instant t0+i s; a success with RTT i µs and a
+// health blob collected at i, or every fourth one a timeout with problem
+// text "i"), so any copy mixing two writes — counters of one, ring or
+// pointers of another — breaks one of the invariants checked. The writer
+// goes on until the readers have made enough copies (or a bound).
+func TestNoTornSnapshot(t *testing.T) {
+	const maxWrites = 5_000_000
+	wantReads := int64(200_000)
+	if testing.Short() {
+		wantReads = 20_000
+	}
+	tab, err := New([]HostSpec{spec("a", 1)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const nh = 1024
+	healths := make([]wire.Health, nh)
+	for i := range healths {
+		healths[i].CollectedAt = int64(i)
+	}
+	at := func(i uint64) UnixNano { return NanoOf(t0.Add(time.Duration(i) * time.Second)) }
+	check := func(s *Snapshot) error {
+		k := s.Probes
+		if k == 0 {
+			if s.State != Unknown || s.n != 0 || s.Health != nil || s.Problem != "" {
+				return fmt.Errorf("empty check with %+v", s)
+			}
+			return nil
+		}
+		if s.Failures != k/4 {
+			return fmt.Errorf("%d probes, %d failures", k, s.Failures)
+		}
+		rec := s.Recent(nil)
+		if uint64(len(rec)) != min(k, Window) {
+			return fmt.Errorf("%d probes, ring of %d", k, len(rec))
+		}
+		for j, r := range rec {
+			i := k - uint64(len(rec)) + 1 + uint64(j)
+			okRTT := uint32(i * 1000)
+			if i%4 == 0 {
+				okRTT = 0
+			}
+			if r.At != at(i) || r.RTTNanos != okRTT || r.Outcome.Failed() != (i%4 == 0) {
+				return fmt.Errorf("%d probes: ring[%d] = %+v, want result %d", k, j, r, i)
+			}
+		}
+		lastOK := k
+		if k%4 == 0 {
+			lastOK--
+		}
+		if s.LastOKAt != at(lastOK) || s.Health == nil || uint64(s.Health.CollectedAt) != lastOK%nh || s.HealthAt != at(lastOK) {
+			return fmt.Errorf("%d probes: last ok at %v, health %v at %v, want %d", k, s.LastOKAt, s.Health, s.HealthAt, lastOK)
+		}
+		if lastFail := k / 4 * 4; lastFail == 0 {
+			if s.Problem != "" || s.ProblemAt != 0 {
+				return fmt.Errorf("%d probes: problem %q", k, s.Problem)
+			}
+		} else if s.Problem != strconv.FormatUint(lastFail, 10) || s.ProblemAt != at(lastFail) {
+			return fmt.Errorf("%d probes: problem %q at %v, want %d", k, s.Problem, s.ProblemAt, lastFail)
+		}
+		want := Up
+		if k%4 == 0 {
+			want = Degraded
+		}
+		if s.State != want || (k > 4 && s.Transitions != uint32(1+2*(k/4)+(k%4+3)/4-1)) {
+			return fmt.Errorf("%d probes: %v after %d transitions", k, s.State, s.Transitions)
+		}
+		return nil
+	}
+	var done atomic.Bool
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	var reads atomic.Int64
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := tab.View().Check(0)
+			var s Snapshot
+			for !done.Load() {
+				c.Load(&s)
+				reads.Add(1)
+				if err := check(&s); err != nil {
+					errs <- err
+					return
+				}
+				if st := c.Host().Status(); st.State != s.State && st.Transitions == s.Transitions {
+					errs <- fmt.Errorf("host status %+v against snapshot %v, %d transitions", st, s.State, s.Transitions)
+					return
+				}
+			}
+		}()
+	}
+	n := 0
+	for i := 1; i <= maxWrites && reads.Load() < wantReads; i++ {
+		n = i
+		o := Observation{At: at(uint64(i)).Time(), Outcome: OK, RTT: time.Duration(i) * time.Microsecond, Health: &healths[i%nh]}
+		if i%4 == 0 {
+			o = Observation{At: o.At, Outcome: Timeout, Problem: strconv.Itoa(i)}
+		}
+		if _, err := tab.Apply(0, o); err != nil {
+			t.Fatal(err)
+		}
+		if len(errs) > 0 {
+			break
+		}
+	}
+	done.Store(true)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	s := tab.View().Check(0).Snapshot()
+	if err := check(&s); err != nil || s.Probes != uint64(n) {
+		t.Errorf("final snapshot: %v, %d probes", err, s.Probes)
+	}
+	t.Logf("%d reads against %d writes", reads.Load(), n)
+}
