@@ -101,7 +101,10 @@ type Event struct {
 	Check string // check name within the host ("" for host-level messages)
 
 	// Result, StateChange, Problem: the observation that caused the event
-	// and the check's snapshot after it was applied.
+	// and the check's snapshot after it was applied. A Result whose
+	// observation neither failed nor changed the check's state has Snap
+	// only when the publisher was asked for it (monitor: when the alert
+	// engine has rules); the store and the histograms read Obs alone.
 	Obs  *obs.Observation
 	Snap *state.Snapshot
 	// Result, StateChange, Problem from the table's writer: the check's

@@ -75,10 +75,17 @@ type writer struct {
 	// evs gathers a drain's events, published at its end in one
 	// PublishBatch; reused.
 	evs []event.Event
-	// slab holds the copies of a drain's observations and snapshots the events point
-	// to: one allocation per drain instead of one per result. A new one
-	// per drain (the events of the last are still in the queues).
-	slab []evCopy
+	// slab and obsSlab hold the copies of a drain's observations (and
+	// snapshots) the events point to: one allocation per drain instead
+	// of one per result. New ones per drain (the events of the last are
+	// still in the queues).
+	slab    []evCopy
+	obsSlab []obs.Observation
+	// resultSnaps: Result events carry the check's snapshot (a result
+	// subscriber reads it: the alert engine's rules). Without it a result
+	// that neither failed nor changed the check's state copies only its
+	// observation (144 bytes, not 488).
+	resultSnaps atomic.Bool
 
 	observed, applied, stale, rejected, dropped, batches atomic.Uint64
 }
@@ -177,16 +184,20 @@ func (w *writer) drain() {
 		return
 	}
 	w.batches.Add(1)
-	w.slab = nil
+	w.slab, w.obsSlab = nil, nil
 	if w.bus.Wants(event.Result) {
 		// Every applied result has an event: copies for all at once.
-		w.slab = make([]evCopy, 0, len(batch))
+		if w.resultSnaps.Load() {
+			w.slab = make([]evCopy, 0, len(batch))
+		} else {
+			w.obsSlab = make([]obs.Observation, 0, len(batch))
+		}
 	}
 	for i := range batch {
 		w.apply(batch[i].gen, batch[i].id, &batch[i].o)
 		batch[i] = item{} // drop references (health blobs) held by the spare
 	}
-	w.slab = nil
+	w.slab, w.obsSlab = nil, nil
 	w.bus.PublishBatch(w.evs)
 	clear(w.evs) // the queues have their copies: drop the references
 	if cap(w.evs) <= maxSpare {
@@ -226,19 +237,9 @@ func (w *writer) apply(gen uint64, id int, o *obs.Observation) {
 	}
 	c := ch.Check
 	// The events' copies of the observation and of the check's snapshot
-	// (the table updates its own in place): from the drain's slab, one
-	// allocation for the whole batch.
-	var cp *evCopy
-	if len(w.slab) < cap(w.slab) {
-		w.slab = w.slab[:len(w.slab)+1]
-		cp = &w.slab[len(w.slab)-1]
-	} else {
-		cp = new(evCopy)
-	}
-	cp.o = *o
-	c.Load(&cp.snap)
-	snap := &cp.snap
-	e := event.Event{At: o.At.UTC(), Host: c.Spec.Host, Check: c.Spec.Name, Kind: c.Spec.Kind, Obs: &cp.o, Snap: snap,
+	// (the table updates its own in place), from the drain's slabs.
+	x, snap := w.copies(o, c, failed || ch.Changed || w.resultSnaps.Load())
+	e := event.Event{At: o.At.UTC(), Host: c.Spec.Host, Check: c.Spec.Name, Kind: c.Spec.Kind, Obs: x, Snap: snap,
 		Old: ch.Old, New: ch.New, HostOld: ch.HostOld, HostNew: ch.HostNew, Gen: gen, ID: id}
 	if wantResult {
 		e.Type = event.Result
@@ -254,6 +255,32 @@ func (w *writer) apply(gen uint64, id int, o *obs.Observation) {
 		w.evs = append(w.evs, e)
 		w.logChange(&ch, snap, o)
 	}
+}
+
+// copies returns the copy of o an event points to and, if withSnap, of
+// c's snapshot (else nil): from the drain's slabs while they last.
+func (w *writer) copies(o *obs.Observation, c *state.Check, withSnap bool) (*obs.Observation, *state.Snapshot) {
+	if !withSnap {
+		var x *obs.Observation
+		if len(w.obsSlab) < cap(w.obsSlab) {
+			w.obsSlab = w.obsSlab[:len(w.obsSlab)+1]
+			x = &w.obsSlab[len(w.obsSlab)-1]
+		} else {
+			x = new(obs.Observation)
+		}
+		*x = *o
+		return x, nil
+	}
+	var cp *evCopy
+	if len(w.slab) < cap(w.slab) {
+		w.slab = w.slab[:len(w.slab)+1]
+		cp = &w.slab[len(w.slab)-1]
+	} else {
+		cp = new(evCopy)
+	}
+	cp.o = *o
+	c.Load(&cp.snap)
+	return &cp.o, &cp.snap
 }
 
 // hostChanges publishes a StateChange for each host whose derived state a
