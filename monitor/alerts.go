@@ -103,6 +103,7 @@ func (m *Monitor) startAlerts() {
 	types := []event.Type{event.StateChange}
 	if len(m.cfg.Alerts.Rules) > 0 {
 		types = append(types, event.Result)
+		m.w.resultSnaps.Store(true) // the rules read the check's state of each result
 	}
 	w.sub = m.bus.Subscribe("alert", alertQueue, types...)
 	ctx, cancel := context.WithCancel(context.Background())

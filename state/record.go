@@ -142,6 +142,53 @@ func (c *Check) own(dst *Snapshot) {
 	runtime.KeepAlive(c)
 }
 
+// ownHead is own without the ring's slots (left zero): all that step
+// reads when the result's push takes the in-place path (inPlace). The
+// meta words are decoded (one cache line), the slots' four lines not.
+func (c *Check) ownHead(dst *Snapshot) {
+	r := c.rec
+	var w record
+	copy(w[wHdr:wSlots], r[wHdr:wSlots])
+	copy(w[wMeta:], r[wMeta:])
+	// The slot the push overwrites, at the head the Check keeps: loaded
+	// now, with the other lines, not after the header (or by
+	// publishHead's locked store to it, which would wait for memory).
+	head := int(c.head) % Window
+	w[wSlots+head] = r[wSlots+head]
+	dst.decode(&w)
+	dst.Health, dst.HBM2, dst.Problem = c.health.Load(), c.hbm2.Load(), ""
+	if p := c.problem.Load(); p != nil {
+		dst.Problem = *p
+	}
+	runtime.KeepAlive(c)
+}
+
+// publishHead is publish for a snapshot from ownHead whose step changed
+// only the ring's slot: it stores the header words, that slot and the
+// meta words that changed. Writer only.
+func (c *Check) publishHead(s *Snapshot, slot int) {
+	r := c.rec
+	var w record
+	s.encode(&w)
+	seq := r[wSeq]
+	atomic.StoreUint64(&r[wSeq], seq+1)
+	for i := wHdr; i < wSlots; i++ {
+		if w[i] != r[i] {
+			atomic.StoreUint64(&r[i], w[i])
+		}
+	}
+	atomic.StoreUint64(&r[wSlots+slot], w[wSlots+slot])
+	for i := wMeta + 3*slot/8; i <= wMeta+(3*slot+2)/8; i++ {
+		if w[i] != r[i] {
+			atomic.StoreUint64(&r[i], w[i])
+		}
+	}
+	c.storePointers(s)
+	atomic.StoreUint64(&r[wSeq], seq+2)
+	c.head = s.head
+	runtime.KeepAlive(c)
+}
+
 // publish makes s c's current snapshot, in place: the sequence lock's
 // writer. It stores only the words that differ (an observation changes
 // about six of the forty) and replaces a pointer only when it changed, so
@@ -157,6 +204,15 @@ func (c *Check) publish(s *Snapshot) {
 			atomic.StoreUint64(&r[i], w[i])
 		}
 	}
+	c.storePointers(s)
+	atomic.StoreUint64(&r[wSeq], seq+2)
+	c.head = s.head
+	runtime.KeepAlive(c)
+}
+
+// storePointers replaces those of c's pointers that differ from s's:
+// inside a write (odd sequence). Writer only.
+func (c *Check) storePointers(s *Snapshot) {
 	if s.Health != c.health.Load() {
 		c.health.Store(s.Health)
 	}
@@ -171,8 +227,14 @@ func (c *Check) publish(s *Snapshot) {
 			c.problem.Store(&t)
 		}
 	}
-	atomic.StoreUint64(&r[wSeq], seq+2)
-	runtime.KeepAlive(c)
+}
+
+// inPlace reports whether a result at at takes the in-place push (see
+// Snapshot.inPlace), from the record's header and base. Writer only.
+func (c *Check) inPlace(at UnixNano) bool {
+	h := c.rec[wHdr]
+	s := Snapshot{n: uint8(h >> 16), unit: uint8(h >> 24), base: UnixNano(c.rec[wBase])}
+	return s.inPlace(at)
 }
 
 // copyFrom gives c (not yet published: build) o's record and pointers.
@@ -184,6 +246,7 @@ func (c *Check) copyFrom(o *Check) {
 	c.health.Store(o.health.Load())
 	c.hbm2.Store(o.hbm2.Load())
 	c.problem.Store(o.problem.Load())
+	c.head = o.head
 	runtime.KeepAlive(o)
 	runtime.KeepAlive(c)
 }

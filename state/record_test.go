@@ -213,3 +213,84 @@ func TestNoTornSnapshot(t *testing.T) {
 	}
 	t.Logf("%d reads against %d writes", reads.Load(), n)
 }
+
+// TestLookup: the name index finds every host of a big view, and no name
+// that is not there (the index is half full at most, so misses end at an
+// empty slot); a duplicate name is refused.
+func TestLookup(t *testing.T) {
+	const n = 5000
+	specs := make([]HostSpec, n)
+	for i := range specs {
+		specs[i] = spec(fmt.Sprintf("h%d", i), i)
+	}
+	tab, err := New(specs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := tab.View()
+	for i := range n {
+		if h := v.Lookup(fmt.Sprintf("h%d", i)); h == nil || h.ID != i {
+			t.Fatalf("h%d: %v", i, h)
+		}
+		if h := v.Lookup(fmt.Sprintf("x%d", i)); h != nil {
+			t.Fatalf("x%d found: %s", i, h.Spec.Name)
+		}
+	}
+	if c := v.LookupCheck("h17", "icmp"); c == nil || c.Host().ID != 17 {
+		t.Errorf("LookupCheck h17/icmp: %v", c)
+	}
+	if _, err := New(append(specs, spec("h4999", 1)), nil); err == nil {
+		t.Error("a duplicate host name was accepted")
+	}
+	if (&View{}).Lookup("h1") != nil {
+		t.Error("the empty view found a host")
+	}
+}
+
+// TestApplyMatchesStep: what Apply stores (reading and writing only the
+// words a result changes when it can, the whole record otherwise) reads
+// back exactly as the snapshot stepped in memory by the same results, for
+// gaps that keep the ring in µs, move it to ms and s and back, and steps
+// of the clock backwards.
+func TestApplyMatchesStep(t *testing.T) {
+	cfg, _ := (*Config)(nil).withDefaults()
+	tab, err := New([]HostSpec{spec("a", 1)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tab.View().Check(0)
+	r := rand.New(rand.NewPCG(3, 4))
+	gaps := []time.Duration{10 * time.Second, 333 * time.Nanosecond, time.Hour, 49 * 24 * time.Hour, -3 * time.Minute, 71 * time.Minute, 8 * 24 * time.Hour}
+	var want Snapshot
+	at := t0
+	h := &wire.Health{}
+	var paths [2]int // whole record, in place
+	for i := range 5000 {
+		g := gaps[0]
+		if r.IntN(40) == 0 {
+			g = gaps[r.IntN(len(gaps))]
+		}
+		at = at.Add(g + time.Duration(r.IntN(1000))*time.Microsecond)
+		o := Observation{At: at, Outcome: Outcome(1 + r.IntN(3)), RTT: time.Duration(r.IntN(1e6)), Method: Method(r.IntN(4)),
+			ICMPType: uint8(r.IntN(256)), ICMPCode: uint8(r.IntN(256))}
+		if i%5 == 0 {
+			o.Health = h
+		}
+		want.step(&cfg, &o)
+		if c.inPlace(NanoOf(at)) {
+			paths[1]++
+		} else {
+			paths[0]++
+		}
+		if _, err := tab.Apply(0, o); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Snapshot(); got != want {
+			t.Fatalf("result %d (%v):\n got %+v\nwant %+v", i, o.At, got, want)
+		}
+	}
+	if paths[0] < 100 || paths[1] < 100 {
+		t.Errorf("paths taken: %d whole record, %d in place; want both", paths[0], paths[1])
+	}
+	t.Logf("%d whole record, %d in place", paths[0], paths[1])
+}

@@ -122,15 +122,18 @@ func (s *Snapshot) Stats() Stats { return s.window() }
 // table stores only the words that changed); when the unit changes, r is
 // older than the base or its offset overflows, the base moves to the
 // oldest instant kept (or r's, if older: a clock step) and the offsets
-// are recomputed. Either way every instant reads back the same as if the
-// base always were the oldest result's.
+// are recomputed. Either way an instant reads back to its unit.
 func (s *Snapshot) push(r Result) {
 	if s.n == Window { // the slot at head, the oldest, is overwritten
 		s.n--
 	}
+	at := int64(r.At)
+	if s.inPlace(r.At) {
+		s.setSlot(int(s.head), uint32((at-int64(s.base))/int64(time.Microsecond)), r)
+		return
+	}
 	// Live slots, oldest first, excluding the one about to be written.
 	start := (int(s.head) - int(s.n) + Window) % Window
-	at := int64(r.At)
 	u := unitNanos[s.unit]
 	minOff, maxOff := uint32(math.MaxUint32), uint32(0)
 	for i := 0; i < int(s.n); i++ {
@@ -161,6 +164,15 @@ func (s *Snapshot) push(r Result) {
 	}
 	s.base, s.unit = UnixNano(lo), k
 	s.setSlot(int(s.head), uint32(min((at-lo)/nu, math.MaxUint32)), r) // past 136 years: saturates
+}
+
+// inPlace reports whether push(r) with r.At at takes the usual path,
+// without a pass over the ring: the unit is µs and at's offset from the
+// base fits, so every offset, r's included, fits in µs and the unit stays.
+// It reads only the header and the base.
+func (s *Snapshot) inPlace(at UnixNano) bool {
+	d := int64(at) - int64(s.base)
+	return s.unit == 0 && s.n > 0 && d >= 0 && d/int64(time.Microsecond) <= math.MaxUint32
 }
 
 // setSlot writes r at ring slot i with offset off and advances the head.

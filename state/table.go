@@ -35,6 +35,10 @@ type Check struct {
 	// solo: the host's only check, so the host's status is this check's
 	// (Apply then never touches the Host: one cache miss less a result).
 	solo bool
+	// head is the writer's copy of the record's ring head, in the room
+	// solo leaves: Apply loads the slot it overwrites together with the
+	// record's other lines instead of after the header. Writer only.
+	head uint8
 }
 
 // Snapshot returns a copy of the check's current snapshot: consistent (one
@@ -182,7 +186,7 @@ type View struct {
 	Gen    uint64
 	hosts  []*Host
 	checks []*Check
-	byName map[string]*Host
+	byName nameIndex
 	mapped int // bytes of the records' slab outside the Go heap
 }
 
@@ -221,11 +225,16 @@ func (v *View) Check(i int) *Check {
 func (v *View) Checks() []*Check { return v.checks }
 
 // Lookup returns the host named name, or nil; O(1).
-func (v *View) Lookup(name string) *Host { return v.byName[name] }
+func (v *View) Lookup(name string) *Host {
+	if id := v.byName.find(v.hosts, name); id >= 0 {
+		return v.hosts[id]
+	}
+	return nil
+}
 
 // LookupCheck returns host's check named check, or nil.
 func (v *View) LookupCheck(host, check string) *Check {
-	if h := v.byName[host]; h != nil {
+	if h := v.Lookup(host); h != nil {
 		return h.CheckNamed(check)
 	}
 	return nil
@@ -284,8 +293,16 @@ func (t *Table) Apply(id int, o Observation) (Change, error) {
 	if o.Outcome < OK || o.Outcome > Error {
 		return Change{Check: c, Host: h}, ErrOutcome
 	}
+	// The usual result changes the header words, one ring slot and its
+	// meta bytes: read and store only those (ownHead, publishHead);
+	// otherwise (a rebase of the ring) the whole record.
 	var n Snapshot
-	c.own(&n)
+	inPlace := c.inPlace(NanoOf(o.At))
+	if inPlace {
+		c.ownHead(&n)
+	} else {
+		c.own(&n)
+	}
 	var hostOld HostStatus
 	if c.solo { // what h.Status() says, without loading h
 		hostOld = HostStatus{State: n.State, Since: n.Since, Transitions: n.Transitions}
@@ -294,7 +311,11 @@ func (t *Table) Apply(id int, o Observation) (Change, error) {
 	}
 	old := n.State
 	n.step(&t.cfg, &o)
-	c.publish(&n)
+	if inPlace {
+		c.publishHead(&n, (int(n.head)+Window-1)%Window)
+	} else {
+		c.publish(&n)
+	}
 	ch := Change{Check: c, Host: h, Old: old, New: n.State, Changed: old != n.State, At: o.At,
 		HostOld: hostOld.State, HostNew: hostOld.State}
 	switch {
@@ -360,7 +381,7 @@ func (t *Table) Reload(specs []HostSpec) (ReloadResult, error) {
 		}
 	}
 	for _, h := range v.hosts {
-		o := old.byName[h.Spec.Name]
+		o := old.Lookup(h.Spec.Name)
 		if o == nil || len(h.checks) == 0 {
 			continue
 		}
@@ -383,7 +404,7 @@ func build(specs []HostSpec, prev *View, gen uint64) (*View, error) {
 		Gen:    gen,
 		hosts:  make([]*Host, len(specs)),
 		checks: make([]*Check, 0, n),
-		byName: make(map[string]*Host, len(specs)),
+		byName: newNameIndex(len(specs)),
 	}
 	// One allocation for all hosts and one for all checks: fewer objects
 	// for the GC to trace.
@@ -397,7 +418,7 @@ func build(specs []HostSpec, prev *View, gen uint64) (*View, error) {
 		if sp.Name == "" {
 			return nil, fmt.Errorf("state: host %d has no name", i)
 		}
-		if _, dup := v.byName[sp.Name]; dup {
+		if v.byName.find(v.hosts, sp.Name) >= 0 {
 			return nil, fmt.Errorf("state: duplicate host name %q", sp.Name)
 		}
 		h := &hosts[i]
@@ -435,7 +456,7 @@ func build(specs []HostSpec, prev *View, gen uint64) (*View, error) {
 		if len(h.checks) > 1 {
 			var ps *HostStatus
 			if prev != nil {
-				if o := prev.byName[sp.Name]; o != nil {
+				if o := prev.Lookup(sp.Name); o != nil {
 					st := o.Status()
 					ps = &st
 				}
@@ -443,7 +464,7 @@ func build(specs []HostSpec, prev *View, gen uint64) (*View, error) {
 			h.status.Store(derivedStatus(h, ps))
 		}
 		v.hosts[i] = h
-		v.byName[sp.Name] = h
+		v.byName.add(v.hosts, i)
 	}
 	return v, nil
 }

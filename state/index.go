@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: MIT
+
+package state
+
+import (
+	"hash/maphash"
+	"math/bits"
+)
+
+// nameIndex finds a view's host by name: open addressing (linear probing)
+// over host ids, at most half full. It holds no pointers, so the GC does
+// not scan it, and costs 8 bytes a host or less where a map[string]*Host
+// costs about 40.
+type nameIndex struct {
+	seed  maphash.Seed
+	slots []int32 // host id + 1; 0 is empty
+}
+
+func newNameIndex(n int) nameIndex {
+	size := 8
+	if n > 2 {
+		size = max(size, 1<<bits.Len(uint(2*n-1)))
+	}
+	return nameIndex{seed: maphash.MakeSeed(), slots: make([]int32, size)}
+}
+
+// find returns the id of the host of hosts named name, or -1.
+func (x *nameIndex) find(hosts []*Host, name string) int {
+	if len(x.slots) == 0 {
+		return -1
+	}
+	mask := uint64(len(x.slots) - 1)
+	for i := maphash.String(x.seed, name) & mask; ; i = (i + 1) & mask {
+		id := int(x.slots[i]) - 1
+		if id < 0 {
+			return -1
+		}
+		if hosts[id].Spec.Name == name {
+			return id
+		}
+	}
+}
+
+// add files hosts[id] under its name, which must not be in the index yet.
+func (x *nameIndex) add(hosts []*Host, id int) {
+	mask := uint64(len(x.slots) - 1)
+	i := maphash.String(x.seed, hosts[id].Spec.Name) & mask
+	for x.slots[i] != 0 {
+		i = (i + 1) & mask
+	}
+	x.slots[i] = int32(id + 1)
+}
