@@ -31,7 +31,7 @@ func TestMetricsEverythingCounted(t *testing.T) {
 	}
 	defer st.Close()
 	var bus event.Bus
-	sub := bus.Subscribe("store", 4, append(store.Types, event.Message)...)
+	sub := bus.SubscribeBatch("store", 4, append(store.Types, event.Message)...)
 	slow := bus.Subscribe("slow", 1) // nobody reads it: drops
 	defer slow.Close()
 	ctx, cancel := context.WithCancel(context.Background())

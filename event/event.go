@@ -101,7 +101,10 @@ type Event struct {
 	Check string // check name within the host ("" for host-level messages)
 
 	// Result, StateChange, Problem: the observation that caused the event
-	// and the check's snapshot after it was applied.
+	// and the check's snapshot after it was applied. A Result whose
+	// observation neither failed nor changed the check's state has Snap
+	// only when the publisher was asked for it (monitor: when the alert
+	// engine has rules); the store and the histograms read Obs alone.
 	Obs  *obs.Observation
 	Snap *state.Snapshot
 	// Result, StateChange, Problem from the table's writer: the check's
@@ -140,13 +143,25 @@ type Bus struct {
 	published atomic.Uint64
 }
 
-// Sub is one subscriber's queue.
+// Sub is one subscriber's queue. A Sub from Subscribe is a channel (C)
+// holding up to its queue size; one from SubscribeBatch is a list that
+// grows up to its queue size and is taken whole (Ready, Take), for the
+// high-volume sinks: the table's writer publishes each batch of results
+// at once (PublishBatch), and such a subscriber wakes once per batch
+// instead of once per event, and holds memory for the events waiting
+// rather than for its whole capacity.
 type Sub struct {
-	name      string
-	types     [NumTypes]bool
-	mu        sync.RWMutex // Publish sends under RLock; Close closes c under Lock
-	closed    bool         // guarded by mu
-	c         chan Event
+	name    string
+	types   [NumTypes]bool
+	batched bool
+	max     int          // queue size
+	mu      sync.RWMutex // Publish sends under RLock, Close closes c under Lock; batched: guards q under Lock
+	closed  bool         // guarded by mu
+	c       chan Event   // Subscribe's queue
+	// SubscribeBatch's queue and its doorbell: ready holds a token while
+	// q is not empty (or the Sub is closed).
+	q         []Event
+	ready     chan struct{}
 	delivered atomic.Uint64
 	dropped   atomic.Uint64
 	bus       *Bus
@@ -154,11 +169,30 @@ type Sub struct {
 
 // Subscribe returns a subscription named name (for metrics) with a queue
 // of size queue, receiving the given types (all types if none are given).
+// Read it with C.
 func (b *Bus) Subscribe(name string, queue int, types ...Type) *Sub {
+	return b.subscribe(name, queue, false, types)
+}
+
+// SubscribeBatch is Subscribe for a reader that takes what is queued at
+// once (Ready, Take) rather than one event at a time from C (which is nil
+// for it). Use it for the results: one wake-up per batch the table's
+// writer publishes rather than one per probe result. Its queue takes
+// memory only for the events waiting.
+func (b *Bus) SubscribeBatch(name string, queue int, types ...Type) *Sub {
+	return b.subscribe(name, queue, true, types)
+}
+
+func (b *Bus) subscribe(name string, queue int, batched bool, types []Type) *Sub {
 	if queue < 1 {
 		queue = 1
 	}
-	s := &Sub{name: name, c: make(chan Event, queue), bus: b}
+	s := &Sub{name: name, max: queue, batched: batched, bus: b}
+	if batched {
+		s.ready = make(chan struct{}, 1)
+	} else {
+		s.c = make(chan Event, queue)
+	}
 	if len(types) == 0 {
 		for i := range s.types {
 			s.types[i] = true
@@ -180,8 +214,45 @@ func (b *Bus) Subscribe(name string, queue int, types ...Type) *Sub {
 	return s
 }
 
-// C is the subscriber's queue. It is closed by Close.
+// C is the subscriber's queue (nil for SubscribeBatch's). It is closed by
+// Close.
 func (s *Sub) C() <-chan Event { return s.c }
+
+// Ready receives a value when events are waiting for Take, or the
+// subscription was closed (SubscribeBatch's; nil for Subscribe's).
+func (s *Sub) Ready() <-chan struct{} { return s.ready }
+
+// maxKeep is the largest list (in events) Take keeps for reuse as the
+// queue: a burst's bigger one goes back to the GC.
+const maxKeep = 4096
+
+// Take returns every event waiting (SubscribeBatch's), oldest first, and
+// false once the subscription is closed and nothing waits. buf, the list
+// the previous Take returned (or nil), is reused as the queue: the caller
+// must be done with its events (Take clears them, so that they hold no
+// observation or snapshot).
+func (s *Sub) Take(buf []Event) ([]Event, bool) {
+	clear(buf)
+	if cap(buf) > maxKeep {
+		buf = nil
+	}
+	s.mu.Lock()
+	q := s.q
+	s.q = buf[:0]
+	closed := s.closed
+	s.mu.Unlock()
+	return q, len(q) > 0 || !closed
+}
+
+// Len is the number of events waiting.
+func (s *Sub) Len() int {
+	if !s.batched {
+		return len(s.c)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.q)
+}
 
 // Dropped is how many events this subscriber lost to a full queue.
 func (s *Sub) Dropped() uint64 { return s.dropped.Load() }
@@ -207,7 +278,11 @@ func (s *Sub) Close() {
 	defer s.mu.Unlock()
 	if !s.closed {
 		s.closed = true
-		close(s.c)
+		if s.batched {
+			s.ring()
+		} else {
+			close(s.c)
+		}
 	}
 }
 
@@ -216,14 +291,84 @@ func (s *Sub) Close() {
 func (b *Bus) Publish(e Event) {
 	b.published.Add(1)
 	subs := b.subs.Load()
+	if subs == nil || int(e.Type) >= NumTypes {
+		return
+	}
+	for _, s := range *subs {
+		if !s.types[e.Type] {
+			continue
+		}
+		if s.batched {
+			s.add([]Event{e})
+		} else {
+			s.offer(e)
+		}
+	}
+}
+
+// PublishBatch is Publish of every event of es, in order: each
+// SubscribeBatch subscriber gets them in one step (one lock, at most one
+// wake-up). es is not kept.
+func (b *Bus) PublishBatch(es []Event) {
+	if len(es) == 0 {
+		return
+	}
+	b.published.Add(uint64(len(es)))
+	subs := b.subs.Load()
 	if subs == nil {
 		return
 	}
 	for _, s := range *subs {
-		if int(e.Type) >= NumTypes || !s.types[e.Type] {
+		if s.batched {
+			s.add(es)
 			continue
 		}
-		s.offer(e)
+		for i := range es {
+			if t := es[i].Type; int(t) < NumTypes && s.types[t] {
+				s.offer(es[i])
+			}
+		}
+	}
+}
+
+// add queues the events of es of s's types, up to s's size, and rings if
+// the queue was empty. SubscribeBatch's.
+func (s *Sub) add(es []Event) {
+	var in, out uint64
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	was := len(s.q)
+	for i := range es {
+		if t := es[i].Type; int(t) >= NumTypes || !s.types[t] {
+			continue
+		}
+		if len(s.q) >= s.max {
+			out++
+			continue
+		}
+		s.q = append(s.q, es[i])
+		in++
+	}
+	if was == 0 && len(s.q) > 0 {
+		s.ring()
+	}
+	s.mu.Unlock()
+	if in > 0 {
+		s.delivered.Add(in)
+	}
+	if out > 0 {
+		s.dropped.Add(out)
+	}
+}
+
+// ring leaves a token in ready (at most one waits).
+func (s *Sub) ring() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
 	}
 }
 
@@ -249,7 +394,7 @@ func (b *Bus) Stats() Stats {
 		for _, s := range *subs {
 			st.Subscribers = append(st.Subscribers, SubStats{
 				Name: s.name, Delivered: s.delivered.Load(), Dropped: s.dropped.Load(),
-				Queued: len(s.c), Capacity: cap(s.c),
+				Queued: s.Len(), Capacity: s.max,
 			})
 		}
 	}

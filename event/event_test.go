@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/hbmon/hb/obs"
 )
 
 func TestFanOutAndDrops(t *testing.T) {
@@ -128,5 +130,150 @@ func TestPublishWhileClosing(t *testing.T) {
 func TestEventSize(t *testing.T) {
 	if n := unsafe.Sizeof(Event{}); n > 128 {
 		t.Errorf("Event is %d bytes, want at most 128", n)
+	}
+}
+
+// TestSubscribeBatch: a batch subscriber gets the events of its types in
+// order, up to its size (the rest dropped and counted), all at once from
+// Take; one PublishBatch rings it once; Close lets it read what is queued,
+// then Take says closed.
+func TestSubscribeBatch(t *testing.T) {
+	var b Bus
+	bs := b.SubscribeBatch("batch", 5, Result, StateChange)
+	ch := b.Subscribe("chan", 100, StateChange)
+	if bs.C() != nil || ch.Ready() != nil {
+		t.Fatal("a subscription has both a channel and a list")
+	}
+	var es []Event
+	for i := range 10 {
+		typ := Result
+		switch i % 3 {
+		case 1:
+			typ = StateChange
+		case 2:
+			typ = Message
+		}
+		es = append(es, Event{Type: typ, At: time.Unix(int64(i), 0)})
+	}
+	b.PublishBatch(es)
+	select {
+	case <-bs.Ready():
+	default:
+		t.Fatal("not rung")
+	}
+	select {
+	case <-bs.Ready():
+		t.Fatal("rung twice for one batch")
+	default:
+	}
+	if bs.Len() != 5 || bs.Dropped() != 2 || len(ch.C()) != 3 {
+		t.Fatalf("batch queued %d dropped %d, chan queued %d; want 5, 2 (7 results and changes), 3", bs.Len(), bs.Dropped(), len(ch.C()))
+	}
+	got, ok := bs.Take(nil)
+	if !ok || len(got) != 5 {
+		t.Fatalf("Take = %d events, %v", len(got), ok)
+	}
+	for i, want := range []int64{0, 1, 3, 4, 6} {
+		if got[i].At.Unix() != want || got[i].Type == Message {
+			t.Fatalf("event %d: %+v, want the one at %d", i, got[i], want)
+		}
+	}
+	// The list handed back is cleared and reused.
+	got[0].Obs = &obs.Observation{}
+	b.Publish(Event{Type: Result, At: time.Unix(20, 0)})
+	again, ok := bs.Take(got)
+	if !ok || len(again) != 1 || again[0].At.Unix() != 20 || got[:cap(got)][0].Obs != nil {
+		t.Fatalf("second Take = %+v, %v", again, ok)
+	}
+	if st := b.Stats(); st.Published != 11 || st.Subscribers[0].Delivered != 6 || st.Subscribers[0].Capacity != 5 {
+		t.Fatalf("stats %+v", st)
+	}
+	b.Publish(Event{Type: StateChange})
+	bs.Close()
+	<-bs.Ready()
+	if last, ok := bs.Take(again); !ok || len(last) != 1 {
+		t.Fatalf("after Close: %d events, %v; want the one queued before", len(last), ok)
+	}
+	if _, ok := bs.Take(nil); ok {
+		t.Fatal("Take after Close and empty says open")
+	}
+	b.Publish(Event{Type: Result})
+	if bs.Len() != 0 || len(b.Stats().Subscribers) != 1 {
+		t.Fatal("a closed batch subscriber still takes events")
+	}
+}
+
+// TestPublishBatchWhileClosing: PublishBatch from several goroutines to
+// batch and channel subscribers that close meanwhile (run under -race):
+// every event offered is delivered or dropped, none after Close.
+func TestPublishBatchWhileClosing(t *testing.T) {
+	var b Bus
+	es := make([]Event, 16)
+	for i := range es {
+		es[i].Type = Result
+	}
+	for range 50 {
+		bs := b.SubscribeBatch("b", 40, Result)
+		cs := b.Subscribe("c", 8, Result)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 50 {
+					b.PublishBatch(es)
+				}
+			}()
+		}
+		read := make(chan uint64)
+		go func() {
+			var n uint64
+			var evs []Event
+			for range bs.Ready() {
+				var ok bool
+				evs, ok = bs.Take(evs)
+				n += uint64(len(evs))
+				if !ok {
+					break
+				}
+			}
+			read <- n
+		}()
+		go func() {
+			for range cs.C() {
+			}
+		}()
+		bs.Close()
+		cs.Close()
+		wg.Wait()
+		if n := <-read; n != bs.delivered.Load() {
+			t.Fatalf("read %d of %d delivered", n, bs.delivered.Load())
+		}
+	}
+	if st := b.Stats(); len(st.Subscribers) != 0 || st.Published != 50*4*50*16 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestPublishBatchAllocs: fanning a batch out to a batch subscriber whose
+// list is reused allocates nothing.
+func TestPublishBatchAllocs(t *testing.T) {
+	var b Bus
+	bs := b.SubscribeBatch("b", 1<<10, Result)
+	es := make([]Event, 100)
+	for i := range es {
+		es[i].Type = Result
+	}
+	var got []Event
+	b.PublishBatch(es)
+	got, _ = bs.Take(got)
+	b.PublishBatch(es)
+	got, _ = bs.Take(got)
+	if n := testing.AllocsPerRun(100, func() {
+		b.PublishBatch(es)
+		got, _ = bs.Take(got)
+		<-bs.Ready()
+	}); n != 0 {
+		t.Errorf("%v allocations per batch", n)
 	}
 }

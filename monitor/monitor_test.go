@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -342,9 +343,113 @@ func TestRegister(t *testing.T) {
 	}
 }
 
+// TestWriterBatchAllocs: a batch of results through the writer to a
+// batch subscriber (the store's and the histograms' way) allocates, for
+// the whole batch, one list of the observations the events point to: no
+// copy of an observation per result, no copy of the check's snapshot
+// when no result subscriber reads it, no event queue growing per batch.
+func TestWriterBatchAllocs(t *testing.T) {
+	const n, batch = 1000, 100
+	var sb strings.Builder
+	for i := range n {
+		fmt.Fprintf(&sb, "198.18.%d.%d\n", i>>8, i&255)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "targets"), []byte(sb.String()), 0o644)
+	cfg := config.DefaultProbe()
+	cfg.Targets, cfg.API.Listen = filepath.Join(dir, "targets"), "off"
+	m, err := New(context.Background(), cfg, "", Options{Sources: []obs.Source{}, NoStore: true,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.close()
+	sub := m.Bus().SubscribeBatch("reader", 1<<12, event.Result)
+	defer sub.Close()
+	gen := m.Table().View().Gen
+	var evs []event.Event
+	i := 0
+	round := func() {
+		for range batch {
+			o := ok(i)
+			m.w.Observe(gen, i%n, o)
+			i++
+		}
+		m.w.drain()
+		evs, _ = sub.Take(evs)
+		if len(evs) != batch {
+			t.Fatalf("%d events for %d results", len(evs), batch)
+		}
+	}
+	for range 5 * n / batch { // every check up (state changes log and allocate)
+		round()
+	}
+	if a := testing.AllocsPerRun(20, round); a > 2 {
+		t.Errorf("%v allocations for %d results through the writer, want at most 2", a, batch)
+	}
+	// By size: the observations' copies (144 bytes each), not the
+	// snapshots' (344 more) nobody reads.
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	const rounds = 50
+	for range rounds {
+		round()
+	}
+	runtime.ReadMemStats(&m1)
+	if per := (m1.TotalAlloc - m0.TotalAlloc) / (rounds * batch); per > 200 {
+		t.Errorf("%d bytes allocated per result through the writer, want at most 200", per)
+	}
+	// A result subscriber that reads the snapshots (the alert engine's
+	// rules) gets them on every Result.
+	m.w.resultSnaps.Store(true)
+	round()
+	for i := range evs {
+		if evs[i].Snap == nil || evs[i].Snap.Probes == 0 {
+			t.Fatalf("result %d without the check's snapshot: %+v", i, evs[i])
+		}
+	}
+}
+
+// TestWriterDrainGap: results observed one at a time wake the writer at
+// most once per DrainGap (it applies them in batches), and every one is
+// applied, the last ones when it stops.
+func TestWriterDrainGap(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "targets"), []byte("198.18.0.1\n198.18.0.2\n"), 0o644)
+	cfg := config.DefaultProbe()
+	cfg.Targets, cfg.API.Listen = filepath.Join(dir, "targets"), "off"
+	m, err := New(context.Background(), cfg, "", Options{Sources: []obs.Source{}, NoStore: true,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.close()
+	gen := m.Table().View().Gen
+	stop, done := make(chan struct{}), make(chan struct{})
+	start := time.Now()
+	go func() { m.w.run(stop); close(done) }()
+	const n = 400
+	for i := range n {
+		m.w.Observe(gen, i%2, ok(i))
+		time.Sleep(200 * time.Microsecond)
+	}
+	close(stop)
+	<-done
+	elapsed := time.Since(start)
+	st := m.WriterStats()
+	if st.Applied != n {
+		t.Fatalf("applied %d of %d", st.Applied, n)
+	}
+	if max := uint64(elapsed/DrainGap) + 2; st.Batches > max {
+		t.Errorf("%d batches in %v, want at most %d (one per %v)", st.Batches, elapsed, max, DrainGap)
+	}
+	t.Logf("%d results in %d batches over %v", n, st.Batches, elapsed)
+}
+
 // BenchmarkCore is one probe result through the whole core: Sink.Observe
 // (queue), the writer's Apply on a 10,000-check table, and Publish of the
-// Result event to one subscriber that reads it (the store's place).
+// Result event to one batch subscriber that reads it (the store's place),
+// in batches of 64 (the writer's drains).
 func BenchmarkCore(b *testing.B) {
 	for _, subscribed := range []bool{false, true} {
 		b.Run(fmt.Sprintf("result-subscriber=%v", subscribed), func(b *testing.B) {
@@ -363,11 +468,17 @@ func BenchmarkCore(b *testing.B) {
 				b.Fatal(err)
 			}
 			if subscribed {
-				sub := m.Bus().Subscribe("reader", 1<<16, event.Result)
+				// A batch reader, as the store and the histograms are.
+				sub := m.Bus().SubscribeBatch("reader", 1<<16, event.Result)
 				done := make(chan struct{})
 				go func() {
 					defer close(done)
-					for range sub.C() {
+					var evs []event.Event
+					for range sub.Ready() {
+						var ok bool
+						if evs, ok = sub.Take(evs); !ok {
+							return
+						}
 					}
 				}()
 				defer func() { sub.Close(); <-done }()

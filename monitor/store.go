@@ -21,7 +21,9 @@ import (
 
 // storeQueue is the store subscriber's event queue: 16,384 events, over a
 // second at 1M checks a minute; the store only sums results in memory and
-// never waits on the database while reading it.
+// never waits on the database while reading it. A batch subscription: it
+// takes memory for the events waiting (the writer's last batch or two),
+// not for all 16,384.
 const storeQueue = 1 << 14
 
 type storeWiring struct {
@@ -114,7 +116,7 @@ func (m *Monitor) setStoreHosts(hs []targets.Host) {
 // startStore subscribes the store to the bus.
 func (m *Monitor) startStore() {
 	w := m.store
-	w.sub = m.bus.Subscribe("store", storeQueue, store.Types...)
+	w.sub = m.bus.SubscribeBatch("store", storeQueue, store.Types...)
 	w.done = make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
 	w.stop = cancel

@@ -158,7 +158,9 @@ func (m *Monitor) rttHist(ctx context.Context) io.WriterTo {
 			}
 			return vals
 		}})
-	sub := m.bus.Subscribe("rtthist", 4096, event.Result)
+	// A batch subscription (one wake-up per batch of results), as large
+	// as the store's: it holds only the events waiting.
+	sub := m.bus.SubscribeBatch("rtthist", storeQueue, event.Result)
 	m.closers = append(m.closers, sub.Close)
 	go m.hist.Run(ctx, sub)
 	return m.hist

@@ -20,6 +20,20 @@ import (
 // checks every 10 s (a long reload), about 180 B each while waiting.
 const DefaultQueue = 1 << 18
 
+// DrainGap is the least time between two batches of the table's writer:
+// at 10k results a second, batches of ~100 and 100 wake-ups a second of
+// the writer and of each batch subscriber (the store, the histograms)
+// instead of one per result. It delays state changes and problems by at
+// most that much (the store commits every second).
+const DrainGap = 10 * time.Millisecond
+
+// evCopy is what an event points to: copies of its observation and of
+// the check's snapshot after it.
+type evCopy struct {
+	o    obs.Observation
+	snap state.Snapshot
+}
+
 // item is one queued observation.
 type item struct {
 	gen uint64
@@ -54,6 +68,24 @@ type writer struct {
 	wake  chan struct{} // 1-buffered: "the queue went non-empty"
 	ops   chan func()
 	spare []item
+	// gap is the least time between two drains (DrainGap): results wait
+	// up to that long and are applied, and their events published, in
+	// batches. 0: drain at every wake-up (tests, benchmarks).
+	gap time.Duration
+	// evs gathers a drain's events, published at its end in one
+	// PublishBatch; reused.
+	evs []event.Event
+	// slab and obsSlab hold the copies of a drain's observations (and
+	// snapshots) the events point to: one allocation per drain instead
+	// of one per result. New ones per drain (the events of the last are
+	// still in the queues).
+	slab    []evCopy
+	obsSlab []obs.Observation
+	// resultSnaps: Result events carry the check's snapshot (a result
+	// subscriber reads it: the alert engine's rules). Without it a result
+	// that neither failed nor changed the check's state copies only its
+	// observation (144 bytes, not 488).
+	resultSnaps atomic.Bool
 
 	observed, applied, stale, rejected, dropped, batches atomic.Uint64
 }
@@ -62,7 +94,7 @@ func newWriter(t *state.Table, bus *event.Bus, log *slog.Logger, max int) *write
 	if max <= 0 {
 		max = DefaultQueue
 	}
-	return &writer{table: t, bus: bus, log: log, max: max, wake: make(chan struct{}, 1), ops: make(chan func())}
+	return &writer{table: t, bus: bus, log: log, max: max, wake: make(chan struct{}, 1), ops: make(chan func()), gap: DrainGap}
 }
 
 // Observe queues o for check id of table generation gen. It never blocks
@@ -101,11 +133,36 @@ func (w *writer) do(ctx context.Context, f func()) bool {
 }
 
 // run applies observations until stop is closed, then applies what is
-// still queued and returns.
+// still queued and returns. It drains at most once per gap: a wake-up
+// sooner after the last drain waits for the rest of the gap (running
+// ops meanwhile).
 func (w *writer) run(stop <-chan struct{}) {
+	var last time.Time
+	var timer *time.Timer
 	for {
 		select {
 		case <-w.wake:
+			if d := w.gap - time.Since(last); w.gap > 0 && d > 0 {
+				if timer == nil {
+					timer = time.NewTimer(d)
+				} else {
+					timer.Reset(d)
+				}
+			wait:
+				for {
+					select {
+					case <-timer.C:
+						break wait
+					case f := <-w.ops:
+						f()
+					case <-stop:
+						timer.Stop()
+						w.drain()
+						return
+					}
+				}
+			}
+			last = time.Now()
 			w.drain()
 		case f := <-w.ops:
 			f()
@@ -116,7 +173,8 @@ func (w *writer) run(stop <-chan struct{}) {
 	}
 }
 
-// drain applies every queued observation.
+// drain applies every queued observation and publishes their events in
+// one batch.
 func (w *writer) drain() {
 	w.mu.Lock()
 	batch := w.q
@@ -126,9 +184,26 @@ func (w *writer) drain() {
 		return
 	}
 	w.batches.Add(1)
+	w.slab, w.obsSlab = nil, nil
+	if w.bus.Wants(event.Result) {
+		// Every applied result has an event: copies for all at once.
+		if w.resultSnaps.Load() {
+			w.slab = make([]evCopy, 0, len(batch))
+		} else {
+			w.obsSlab = make([]obs.Observation, 0, len(batch))
+		}
+	}
 	for i := range batch {
 		w.apply(batch[i].gen, batch[i].id, &batch[i].o)
 		batch[i] = item{} // drop references (health blobs) held by the spare
+	}
+	w.slab, w.obsSlab = nil, nil
+	w.bus.PublishBatch(w.evs)
+	clear(w.evs) // the queues have their copies: drop the references
+	if cap(w.evs) <= maxSpare {
+		w.evs = w.evs[:0]
+	} else {
+		w.evs = nil
 	}
 	if cap(batch) <= maxSpare {
 		w.spare = batch[:0]
@@ -161,31 +236,51 @@ func (w *writer) apply(gen uint64, id int, o *obs.Observation) {
 		return
 	}
 	c := ch.Check
-	// One allocation holds the events' copies of the observation and of
-	// the check's snapshot (the table updates its own in place).
-	cp := new(struct {
-		o    obs.Observation
-		snap state.Snapshot
-	})
-	cp.o = *o
-	c.Load(&cp.snap)
-	snap := &cp.snap
-	e := event.Event{At: o.At.UTC(), Host: c.Spec.Host, Check: c.Spec.Name, Kind: c.Spec.Kind, Obs: &cp.o, Snap: snap,
+	// The events' copies of the observation and of the check's snapshot
+	// (the table updates its own in place), from the drain's slabs.
+	x, snap := w.copies(o, c, failed || ch.Changed || w.resultSnaps.Load())
+	e := event.Event{At: o.At.UTC(), Host: c.Spec.Host, Check: c.Spec.Name, Kind: c.Spec.Kind, Obs: x, Snap: snap,
 		Old: ch.Old, New: ch.New, HostOld: ch.HostOld, HostNew: ch.HostNew, Gen: gen, ID: id}
 	if wantResult {
 		e.Type = event.Result
-		w.bus.Publish(e)
+		w.evs = append(w.evs, e)
 	}
 	if failed {
 		e.Type, e.Text = event.Problem, snap.Problem
-		w.bus.Publish(e)
+		w.evs = append(w.evs, e)
 		e.Text = ""
 	}
 	if ch.Changed {
 		e.Type = event.StateChange
-		w.bus.Publish(e)
+		w.evs = append(w.evs, e)
 		w.logChange(&ch, snap, o)
 	}
+}
+
+// copies returns the copy of o an event points to and, if withSnap, of
+// c's snapshot (else nil): from the drain's slabs while they last.
+func (w *writer) copies(o *obs.Observation, c *state.Check, withSnap bool) (*obs.Observation, *state.Snapshot) {
+	if !withSnap {
+		var x *obs.Observation
+		if len(w.obsSlab) < cap(w.obsSlab) {
+			w.obsSlab = w.obsSlab[:len(w.obsSlab)+1]
+			x = &w.obsSlab[len(w.obsSlab)-1]
+		} else {
+			x = new(obs.Observation)
+		}
+		*x = *o
+		return x, nil
+	}
+	var cp *evCopy
+	if len(w.slab) < cap(w.slab) {
+		w.slab = w.slab[:len(w.slab)+1]
+		cp = &w.slab[len(w.slab)-1]
+	} else {
+		cp = new(evCopy)
+	}
+	cp.o = *o
+	c.Load(&cp.snap)
+	return &cp.o, &cp.snap
 }
 
 // hostChanges publishes a StateChange for each host whose derived state a

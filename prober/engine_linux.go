@@ -567,7 +567,7 @@ func (e *Engine) setTargets(ts []Target) {
 		}
 		for i, t := 0, c.inf.tail; i < c.inf.busy; i, t = i+1, t+1 {
 			s := c.inf.at(t)
-			if j, ok := idx[s.addr]; ok {
+			if j, ok := idx[s.slotAddr()]; ok {
 				s.target = j
 			} else if s.state == slotPending {
 				s.state = slotDropped
@@ -802,7 +802,7 @@ func (e *Engine) sweep(now time.Time, fn func(*Result)) {
 
 func (e *Engine) newResult(s *slot, seq uint16) *Result {
 	r := &e.res
-	*r = Result{Target: int(s.target), Addr: s.addr, Seq: seq}
+	*r = Result{Target: int(s.target), Addr: s.slotAddr(), Seq: seq}
 	tx := s.txKern
 	if tx == 0 {
 		tx = s.txUser
@@ -870,7 +870,7 @@ func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
 			ck := wire.Cookie(&e.cfg.Secret, t.addr, e.id, seq, w)
 			patchProbe(c.tx[k], c.kind, seq, ck, w, e.tokenFor(now, t.addr))
 			s := c.inf.at(seq)
-			*s = slot{addr: t.addr, cookie: ck, txWire: w, txUser: txUser, deadline: mono + int64(e.timeout), target: ti, state: slotPending, legacy: t.legacy}
+			*s = slot{addr: t.addr.As16(), cookie: ck, txUser: txUser, deadline: mono + int64(e.timeout), target: ti, state: slotPending, legacy: t.legacy}
 		}
 		off := 0
 		for off < m {
@@ -987,7 +987,7 @@ func (e *Engine) txStamp(c *conn, b []byte, cm cmsgInfo) {
 		if c.kind == kindUDP {
 			seq = uint16(w)
 		}
-		if s := c.inf.at(seq); s.cookie != ck || s.txWire != w {
+		if s := c.inf.at(seq); s.cookie != ck || wireTime(s.txUser, seq) != w {
 			return
 		}
 	} else {
@@ -1026,7 +1026,7 @@ func (e *Engine) queuedICMPError(c *conn, b []byte, cm cmsgInfo, fn func(*Result
 	}
 	s := c.inf.at(seq)
 	// The queued error does not name the destination; the cookie binds it.
-	s2, v := c.inf.match(seq, s.addr, ck, w, ok)
+	s2, v := c.inf.match(seq, s.slotAddr(), ck, w, ok)
 	e.finishError(c, s2, seq, v, cm.err.typ, cm.err.code, cm.err.offender, fn)
 }
 

@@ -20,17 +20,22 @@ const (
 )
 
 // slot is one probe in flight; its index is the probe's sequence number.
+// It holds no pointer (the address is its 16-byte form), so the 65,536
+// slots of a table are never scanned by the collector; 56 bytes.
 type slot struct {
-	addr     netip.Addr
+	addr     [16]byte // the target's address, As16 (slotAddr gives it back)
 	cookie   uint64
-	txWire   int64 // tx time written into the probe (unix ns, low bits = seq)
-	txUser   int64 // process clock just before the batch's sendmmsg (unix ns)
+	txUser   int64 // process clock just before the batch's sendmmsg (unix ns); the probe's tx time is wireTime(txUser, seq)
 	txKern   int64 // kernel TX timestamp (unix ns); 0 until the error queue gives it
 	deadline int64 // monotonic ns (engine clock) after which it times out
 	target   int32
 	state    slotState
 	legacy   bool // the target is legacy=hbm2: an HBM v2 reply (no cookie) may answer
 }
+
+// slotAddr is the address of s (targets are unmapped, so a mapped form
+// is an IPv4 address).
+func (s *slot) slotAddr() netip.Addr { return netip.AddrFrom16(s.addr).Unmap() }
 
 // verdict is how a reply relates to the in-flight table.
 type verdict uint8
@@ -53,7 +58,7 @@ const (
 // indexed by sequence number, allocated in order. It is not safe for
 // concurrent use; the engine's loop owns it.
 //
-// The slots (4.7 MB) and the key ring are allocated by the first alloc: a
+// The slots (3.7 MB) and the key ring are allocated by the first alloc: a
 // socket that never sends (the IPv6 one of an IPv4-only fleet) costs
 // nothing. Until then every slot reads as free (at, key).
 type inflight struct {
@@ -126,10 +131,10 @@ func (f *inflight) check(seq uint16, src netip.Addr, cookie uint64, txWire int64
 	if s.state == slotFree || s.state == slotDropped {
 		return s, vUnknown
 	}
-	if src != s.addr {
+	if src.As16() != s.addr {
 		return s, vWrongSrc
 	}
-	if hasCookie && (cookie != s.cookie || txWire != s.txWire) {
+	if hasCookie && (cookie != s.cookie || txWire != wireTime(s.txUser, seq)) {
 		return s, vBadCookie
 	}
 	switch s.state {

@@ -19,11 +19,14 @@ func TestInflightMatch(t *testing.T) {
 		if !ok {
 			t.Fatal("alloc failed")
 		}
-		f.slots[seq] = slot{addr: addr, cookie: cookie, txWire: int64(cookie) * 10, deadline: deadline, state: slotPending}
+		// The probe's tx time is wireTime(txUser, seq): cookie·10 in
+		// the bits above the seq.
+		f.slots[seq] = slot{addr: addr.As16(), cookie: cookie, txUser: int64(cookie) * 10 << 16, deadline: deadline, state: slotPending}
 		return seq
 	}
 	s0 := send(a, 1, 100)
 	s1 := send(a, 2, 200)
+	tx := func(cookie uint64, seq uint16) int64 { return wireTime(int64(cookie)*10<<16, seq) }
 	for _, tc := range []struct {
 		name   string
 		seq    uint16
@@ -33,12 +36,13 @@ func TestInflightMatch(t *testing.T) {
 		has    bool
 		want   verdict
 	}{
-		{"unused slot", 9, a, 1, 10, true, vUnknown},
-		{"wrong source", s0, other, 1, 10, true, vWrongSrc},
-		{"wrong cookie", s0, a, 99, 10, true, vBadCookie},
-		{"wrong tx time", s0, a, 1, 11, true, vBadCookie},
-		{"fresh", s0, a, 1, 10, true, vFresh},
-		{"duplicate", s0, a, 1, 10, true, vDuplicate},
+		{"unused slot", 9, a, 1, tx(1, 9), true, vUnknown},
+		{"wrong source", s0, other, 1, tx(1, s0), true, vWrongSrc},
+		{"wrong cookie", s0, a, 99, tx(1, s0), true, vBadCookie},
+		{"wrong tx time", s0, a, 1, tx(1, s0) + 1<<16, true, vBadCookie},
+		{"tx time of another seq", s0, a, 1, tx(1, s0+1), true, vBadCookie},
+		{"fresh", s0, a, 1, tx(1, s0), true, vFresh},
+		{"duplicate", s0, a, 1, tx(1, s0), true, vDuplicate},
 		{"no cookie (legacy) duplicate", s0, a, 0, 0, false, vDuplicate},
 	} {
 		if _, v := f.match(tc.seq, tc.src, tc.cookie, tc.txw, tc.has); v != tc.want {
@@ -55,7 +59,7 @@ func TestInflightMatch(t *testing.T) {
 	if len(expired) != 1 || expired[0] != s1 {
 		t.Fatalf("expired %v at 200, want [%d]", expired, s1)
 	}
-	if _, v := f.match(s1, a, 2, 20, true); v != vLate {
+	if _, v := f.match(s1, a, 2, tx(2, s1), true); v != vLate {
 		t.Errorf("reply after timeout: verdict %d, want late", v)
 	}
 	if f.pending() {
@@ -72,7 +76,7 @@ func TestInflightSeqWrap(t *testing.T) {
 		if !ok || int(seq) != i {
 			t.Fatalf("alloc %d = %d %v", i, seq, ok)
 		}
-		f.slots[seq] = slot{addr: a, cookie: uint64(i), txWire: int64(i), deadline: int64(i), state: slotPending}
+		f.slots[seq] = slot{addr: a.As16(), cookie: uint64(i), txUser: int64(i) << 16, deadline: int64(i), state: slotPending}
 	}
 	if _, ok := f.alloc(); ok {
 		t.Fatal("alloc succeeded with every slot pending")
@@ -88,11 +92,11 @@ func TestInflightSeqWrap(t *testing.T) {
 	if !ok || seq != 0 {
 		t.Fatalf("after the sweep alloc = %d %v, want 0", seq, ok)
 	}
-	f.slots[0] = slot{addr: a, cookie: 777, txWire: 7770, deadline: 1 << 40, state: slotPending}
+	f.slots[0] = slot{addr: a.As16(), cookie: 777, txUser: 7770 << 16, deadline: 1 << 40, state: slotPending}
 	if _, v := f.match(0, a, 0, 0, true); v != vBadCookie {
 		t.Errorf("old probe's reply after wrap: verdict %d, want bad cookie", v)
 	}
-	if _, v := f.match(0, a, 777, 7770, true); v != vFresh {
+	if _, v := f.match(0, a, 777, 7770<<16, true); v != vFresh {
 		t.Errorf("new probe's reply: verdict %d, want fresh", v)
 	}
 	f.unalloc() // the slot given back is the last allocated
@@ -109,7 +113,7 @@ func TestInflightSeqWrap(t *testing.T) {
 func TestMatchReplyPolicy(t *testing.T) {
 	key, _ := wire.NewKey(1, bytes.Repeat([]byte{5}, wire.KeyLen))
 	a := netip.MustParseAddr("198.18.0.1")
-	const ck, txw = 0xc0ffee, 12345
+	const ck, txw = 0xc0ffee, 12345 << 16 // the first slot (seq 0) sends tx time wireTime(txw, 0) = txw
 	req := wire.AppendRequest(nil, wire.Request{Flags: wire.FlagHealth, KeyID: 1, Room: wire.BlobSize, Cookie: ck, TxTime: txw})
 	reply := func(k *wire.Key) []byte {
 		h := wire.Health{Generation: 1, CollectedAt: 1}
@@ -157,7 +161,7 @@ func TestMatchReplyPolicy(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := new(inflight)
 			seq, _ := f.alloc()
-			f.slots[seq] = slot{addr: a, cookie: ck, txWire: txw, deadline: 1 << 40, state: slotPending, legacy: tc.legacy}
+			f.slots[seq] = slot{addr: a.As16(), cookie: ck, txUser: txw, deadline: 1 << 40, state: slotPending, legacy: tc.legacy}
 			s, v := f.matchReply(seq, a, tc.payload, tc.pol)
 			if v != tc.want {
 				t.Fatalf("verdict %d, want %d", v, tc.want)
@@ -180,7 +184,7 @@ func TestMatchReplyPolicy(t *testing.T) {
 	// From another address or for a free slot, HBM v2 stays what it was.
 	f := new(inflight)
 	seq, _ := f.alloc()
-	f.slots[seq] = slot{addr: a, cookie: ck, txWire: txw, deadline: 1 << 40, state: slotPending, legacy: true}
+	f.slots[seq] = slot{addr: a.As16(), cookie: ck, txUser: txw, deadline: 1 << 40, state: slotPending, legacy: true}
 	if _, v := f.matchReply(seq, netip.MustParseAddr("198.18.0.9"), hbm2, noKey); v != vWrongSrc {
 		t.Errorf("HBM v2 from another address: verdict %d", v)
 	}
@@ -212,8 +216,8 @@ func TestInflightLazy(t *testing.T) {
 	if !ok || f.slots == nil || f.tskey == nil {
 		t.Fatalf("alloc = %d %v with slots %v: want the table allocated", seq, ok, f.slots != nil)
 	}
-	*f.at(seq) = slot{addr: a, cookie: 1, txWire: 2, deadline: 1 << 40, state: slotPending}
-	if _, v := f.match(seq, a, 1, 2, true); v != vFresh {
+	*f.at(seq) = slot{addr: a.As16(), cookie: 1, txUser: 2 << 16, deadline: 1 << 40, state: slotPending}
+	if _, v := f.match(seq, a, 1, wireTime(2<<16, seq), true); v != vFresh {
 		t.Errorf("reply to the first probe: verdict %d, want fresh", v)
 	}
 }

@@ -205,7 +205,7 @@ func (h *hotPath) run() {
 	w := wireTime(1_700_000_000_000_000_000, seq)
 	ck := wire.Cookie(&h.sec, h.addr, 7, seq, w)
 	patchProbe(h.tx, kindICMP4, seq, ck, w, &h.tok)
-	h.inf.slots[seq] = slot{addr: h.addr, cookie: ck, txWire: w, deadline: 1, state: slotPending}
+	h.inf.slots[seq] = slot{addr: h.addr.As16(), cookie: ck, txUser: w, deadline: 1, state: slotPending}
 	// The kernel's echo reply: type 0, same payload.
 	copy(h.rx[20:], h.tx)
 	h.rx[20] = icmp4EchoReply
@@ -214,7 +214,7 @@ func (h *hotPath) run() {
 	if v != vFresh {
 		panic("no match")
 	}
-	h.res = Result{Addr: s.addr, Seq: p.seq, Outcome: OutcomeOK}
+	h.res = Result{Addr: s.slotAddr(), Seq: p.seq, Outcome: OutcomeOK}
 	decodeHealth(&h.res, p.payload, nil, 0, 1)
 	h.inf.sweep(2, func(uint16, *slot) {})
 }

@@ -57,7 +57,7 @@ const (
 	// half of the prober's resident memory in the daemon.
 	ringBlockSize = 32 << 10
 	ringBlocks    = 32
-	ringFrameSize = 2048    // nominal for V3 (frames are packed), sets tp_frame_nr
+	ringFrameSize = 2048 // nominal for V3 (frames are packed), sets tp_frame_nr
 	// ringRetire is how long the kernel keeps a block that is not full
 	// before handing it over (tp_retire_blk_tov, ms; rounded up to
 	// jiffies). The RTT is unaffected (frames carry their receive

@@ -4,6 +4,7 @@ package rtthist
 
 import (
 	"context"
+	"errors"
 	"io"
 	"math"
 	"slices"
@@ -328,32 +329,46 @@ func (s *Set) labelString(host, check string, k obs.Kind) string {
 	return sb.String()
 }
 
-// Run observes the RTT of every successful Result event from sub until
-// ctx ends or sub is closed.
+// Run observes the RTT of every successful Result event from sub (from
+// event.Bus.SubscribeBatch: it takes what is queued at once) until ctx
+// ends or sub is closed.
 func (s *Set) Run(ctx context.Context, sub *event.Sub) error {
+	if sub.Ready() == nil {
+		return errors.New("rtthist: Run needs a subscription from event.Bus.SubscribeBatch")
+	}
 	var ids event.IDCache[series] // each result's series without a map lookup
+	var evs []event.Event
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case e, ok := <-sub.C():
+		case <-sub.Ready():
+			var ok bool
+			evs, ok = sub.Take(evs)
+			for i := range evs {
+				s.result(&ids, &evs[i])
+			}
 			if !ok {
 				return nil
 			}
-			if e.Type != event.Result || e.Obs == nil {
-				continue
-			}
-			if e.Obs.Outcome == obs.OK {
-				if sr := ids.Get(&e); sr != nil {
-					s.observe(sr, e.Host, e.Check, e.Kind, e.Obs.RTT)
-				} else if sr = s.observe(nil, e.Host, e.Check, e.Kind, e.Obs.RTT); sr != nil {
-					ids.Put(&e, sr)
-				}
-			}
-			if (e.Kind == obs.KindTCP || e.Kind == obs.KindHTTP) && len(e.Obs.Metrics) > 0 {
-				s.ObserveMetrics(e.Host, e.Check, e.Kind, e.Obs.Metrics)
-			}
 		}
+	}
+}
+
+// result is one Result event.
+func (s *Set) result(ids *event.IDCache[series], e *event.Event) {
+	if e.Type != event.Result || e.Obs == nil {
+		return
+	}
+	if e.Obs.Outcome == obs.OK {
+		if sr := ids.Get(e); sr != nil {
+			s.observe(sr, e.Host, e.Check, e.Kind, e.Obs.RTT)
+		} else if sr = s.observe(nil, e.Host, e.Check, e.Kind, e.Obs.RTT); sr != nil {
+			ids.Put(e, sr)
+		}
+	}
+	if (e.Kind == obs.KindTCP || e.Kind == obs.KindHTTP) && len(e.Obs.Metrics) > 0 {
+		s.ObserveMetrics(e.Host, e.Check, e.Kind, e.Obs.Metrics)
 	}
 }
 

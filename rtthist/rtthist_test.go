@@ -76,7 +76,7 @@ func checkHistogram(t *testing.T, mf *dto.MetricFamily, nb int) {
 
 func TestHistogramFromBus(t *testing.T) {
 	bus := &event.Bus{}
-	sub := bus.Subscribe("rtthist", 1024, event.Result)
+	sub := bus.SubscribeBatch("rtthist", 1024, event.Result)
 	s := New(Config{Buckets: config.DefaultRTTBuckets})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -355,7 +355,7 @@ func BenchmarkMemoryPerSeries(b *testing.B) {
 // another check, and its RTTs must land in that check's series.
 func TestRunAcrossReload(t *testing.T) {
 	bus := &event.Bus{}
-	sub := bus.Subscribe("rtthist", 1024, event.Result)
+	sub := bus.SubscribeBatch("rtthist", 1024, event.Result)
 	s := New(Config{Buckets: config.DefaultRTTBuckets})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hbmon/hb/event"
 	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/state"
 	"github.com/hbmon/hb/wire"
 )
 
@@ -74,4 +75,44 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkRemap100k: the aggregator re-indexing its records of a 100k-check
+// table when a new generation appears (a reload, or a batch of run-time
+// registrations: here one new host appended, the case of a heartbeat from
+// an unknown host). Alternates between the two generations.
+func BenchmarkRemap100k(b *testing.B) {
+	const n = 100_000
+	specs := make([]state.HostSpec, n, n+1)
+	for i := range specs {
+		h := "h" + strconv.Itoa(i)
+		specs[i] = state.HostSpec{Name: h, Checks: []obs.CheckSpec{{Host: h, Name: "icmp", Kind: obs.KindICMP}}}
+	}
+	tab, err := state.New(specs, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	v1 := tab.View()
+	if _, err := tab.Reload(append(specs, state.HostSpec{Name: "new", Checks: []obs.CheckSpec{{Host: "new", Name: "heartbeat", Kind: obs.KindHeartbeat}}})); err != nil {
+		b.Fatal(err)
+	}
+	v2 := tab.View()
+	w := &writer{table: tab, byName: map[ckey]*chk{}}
+	for _, c := range v1.Checks() {
+		w.recs = append(w.recs, &chk{key: ckey{c.Spec.Host, c.Spec.Name}, kind: c.Spec.Kind})
+	}
+	w.gen = v1.Gen
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		v := v2
+		if i%2 == 1 {
+			v = v1
+		}
+		w.remap(v, false)
+		i++
+	}
+	if len(w.recs) != v2.NumChecks() && len(w.recs) != v1.NumChecks() || len(w.byName) != 0 {
+		b.Fatalf("%d records, %d by name", len(w.recs), len(w.byName))
+	}
 }

@@ -462,7 +462,7 @@ func (s *Store) Stats() Stats {
 		Pending:       int(s.pending.Load()),
 	}
 	if sub := s.sub.Load(); sub != nil {
-		st.Queued += len(sub.C())
+		st.Queued += sub.Len()
 		st.Dropped += sub.Dropped()
 	}
 	if ns := s.lastCommit.Load(); ns != 0 {
@@ -498,17 +498,20 @@ func (s *Store) Record(e event.Event) {
 // table, readable with Messages.
 var Types = []event.Type{event.Result, event.StateChange, event.Problem}
 
-// Consume makes the writer read sub's events (subscribe with Types) until
+// Consume makes the writer read sub's events (event.Bus.SubscribeBatch
+// with Types: the writer takes what is queued in one step) until
 // ctx ends or sub's queue is closed. When ctx ends it takes what is still
 // queued, then returns; it does not Close sub (the caller does, once the
 // publisher has stopped). One subscription at a time.
 func (s *Store) Consume(ctx context.Context, sub *event.Sub) error {
+	if sub.Ready() == nil {
+		return errors.New("store: Consume needs a subscription from event.Bus.SubscribeBatch")
+	}
 	if !s.sub.CompareAndSwap(nil, sub) {
 		return errors.New("store: Consume is already running")
 	}
 	defer s.sub.Store(nil)
-	c := sub.C()
-	if err := s.do(ctx, func(w *writer) error { w.subC = c; return nil }); err != nil {
+	if err := s.do(ctx, func(w *writer) error { w.sub, w.subRdy = sub, sub.Ready(); return nil }); err != nil {
 		return err
 	}
 	select {
@@ -519,7 +522,7 @@ func (s *Store) Consume(ctx context.Context, sub *event.Sub) error {
 	// Detach, taking what the publisher queued before we were told to stop.
 	err := s.do(context.Background(), func(w *writer) error {
 		w.drainSub()
-		w.subC = nil
+		w.detach()
 		return nil
 	})
 	if err != nil && !errors.Is(err, ErrClosed) {

@@ -277,7 +277,7 @@ func TestRollupOncePerMinute(t *testing.T) {
 func TestConsume(t *testing.T) {
 	s := openTest(t, filepath.Join(t.TempDir(), "hb.db"), nil)
 	var bus event.Bus
-	sub := bus.Subscribe("store", 1024, append(Types, event.Message)...)
+	sub := bus.SubscribeBatch("store", 1024, append(Types, event.Message)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Consume(ctx, sub) }()
@@ -314,7 +314,7 @@ func TestConsume(t *testing.T) {
 	}
 
 	// Overflow: a queue of 1 that nobody reads while 10 events arrive.
-	sub2 := bus.Subscribe("store2", 1, Types...)
+	sub2 := bus.SubscribeBatch("store2", 1, Types...)
 	s2 := openTest(t, filepath.Join(t.TempDir(), "hb2.db"), nil)
 	s2.sub.Store(sub2) // counted in Stats without a reader
 	for range 10 {
@@ -592,11 +592,13 @@ func TestSlowCommitDoesNotBlockEvents(t *testing.T) {
 		},
 	})
 	var bus event.Bus
-	sub := bus.Subscribe("store", 64, append(Types, event.Message)...)
+	sub := bus.SubscribeBatch("store", 64, append(Types, event.Message)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Consume(ctx, sub) }()
 	defer func() { cancel(); <-done; sub.Close() }()
+	var released sync.Once // a failure below must not leave the commit stuck
+	defer released.Do(func() { close(release) })
 	bus.Publish(event.Event{Type: event.Message, At: base, Source: "x", Text: "first"})
 	select {
 	case <-blocked:
@@ -609,7 +611,7 @@ func TestSlowCommitDoesNotBlockEvents(t *testing.T) {
 	for i := range n {
 		bus.Publish(result(fmt.Sprintf("h%d", i%100), base.Add(time.Duration(i)*time.Millisecond), true, time.Millisecond, nil))
 		if i%32 == 31 {
-			for len(sub.C()) > 32 && time.Now().Before(giveUp) { // pace the publisher a little, never the store
+			for sub.Len() > 32 && time.Now().Before(giveUp) { // pace the publisher a little, never the store
 				time.Sleep(50 * time.Microsecond)
 			}
 		}
@@ -622,7 +624,7 @@ func TestSlowCommitDoesNotBlockEvents(t *testing.T) {
 	if d := sub.Dropped(); d != 0 {
 		t.Fatalf("%d events dropped while the database was stuck", d)
 	}
-	close(release)
+	released.Do(func() { close(release) })
 	flush(t, s)
 	var probes int
 	if err := s.r.QueryRow(`SELECT coalesce(sum(probes), 0) FROM rollups`).Scan(&probes); err != nil || probes != n {
@@ -800,6 +802,40 @@ func TestResultsAcrossTableReload(t *testing.T) {
 	}
 	if st := s.Stats(); st.Checks != len(want) {
 		t.Errorf("%d checks recorded, want %d", st.Checks, len(want))
+	}
+
+	// A host appended (a registration: the others keep their ids, placed
+	// without a lookup by name), then a table that shrinks to "e" and
+	// "b" (their ids move down); a result by each generation's id lands
+	// on its own check.
+	if _, err := tab.Reload(spec("d", "e", "b", "c", "f")); err != nil {
+		t.Fatal(err)
+	}
+	g3, b3 := id("b")
+	_, f3 := id("f")
+	if b3 != b2 {
+		t.Fatalf("appending a host moved b: %d→%d", b2, b3)
+	}
+	res(g3, b3, "b", 12)
+	res(g3, f3, "f", 13)
+	flush(t, s)
+	if _, err := tab.Reload(spec("e", "b")); err != nil {
+		t.Fatal(err)
+	}
+	g4, b4 := id("b")
+	_, e4 := id("e")
+	res(g4, b4, "b", 14)
+	res(g4, e4, "e", 15)
+	res(g3, f3, "f", 16) // a late result of the previous generation: by name
+	flush(t, s)
+	for host, n := range map[string]int64{"b": 2 + 4, "e": 2, "f": 2, "c": 2, "d": 2} {
+		want[host] = n
+	}
+	for host, n := range want {
+		h, err := s.CheckHistory(context.Background(), host, "icmp", time.Time{}, time.Time{})
+		if err != nil || len(h) != 1 || h[0].Probes != n {
+			t.Errorf("%s after the second reloads: history %+v, %v; want one minute of %d probes", host, h, err, n)
+		}
 	}
 
 	// Restart on the reloaded table: the history's checks (with "a",
