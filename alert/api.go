@@ -681,7 +681,7 @@ func (e *Engine) hbdAck(ctx *fasthttp.RequestCtx, c *Caller) {
 
 // WriteTo writes the engine's Prometheus series (api.Config.Collectors).
 func (e *Engine) WriteTo(w io.Writer) (int64, error) {
-	s := e.Summary()
+	s := e.SummaryAt(now())
 	e.mu.Lock()
 	st := e.stats
 	e.mu.Unlock()
