@@ -122,8 +122,8 @@ var (
 		"silenced": "bool", "silence_id": "int", "silenced_until": "number"}
 	hbdSummaryShape = shape{"critical": "int", "warning": "int", "unknown": "int", "acknowledged": "int", "total": "int",
 		"silenced": "int"} // hb's addition
-	hbdMeShape      = shape{"username": "string", "role": "string", "open": "bool", "channels": "array"}
-	hbdLoginShape   = shape{"username": "string", "csrf_token": "string", "expires": "time"}
+	hbdMeShape    = shape{"username": "string", "role": "string", "open": "bool", "channels": "array"}
+	hbdLoginShape = shape{"username": "string", "csrf_token": "string", "expires": "time"}
 )
 
 // TestHbdShapes: every /api/0/ endpoint answers, through the real
