@@ -1149,7 +1149,8 @@ func (e *Engine) acking(change func() int) error {
 	return e.saveLocked(true, false)
 }
 
-// Run consumes sub until ctx ends or sub closes, ticking every second on
+// Run consumes sub (from event.Bus.SubscribeBatch: it takes what is
+// queued at once) until ctx ends or sub closes, ticking every second on
 // a goroutine of its own: a tick waits for its notifications' commit (on
 // the history store's writer, up to about a second), and events keep
 // being evaluated meanwhile. At the end it flushes and saves everything.
@@ -1174,15 +1175,20 @@ func (e *Engine) Run(ctx context.Context, sub *event.Sub) error {
 		<-ticking
 		e.Flush(time.Now())
 	}()
+	var evs []event.Event
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev, ok := <-sub.C():
+		case <-sub.Ready():
+			var ok bool
+			evs, ok = sub.Take(evs)
+			for i := range evs {
+				e.Handle(&evs[i])
+			}
 			if !ok {
 				return nil
 			}
-			e.Handle(&ev)
 		}
 	}
 }

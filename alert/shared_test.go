@@ -394,7 +394,7 @@ func TestRunEvaluatesWhileTickWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	var bus event.Bus
-	sub := bus.Subscribe("alert", 1024, event.StateChange)
+	sub := bus.SubscribeBatch("alert", 1024, event.StateChange)
 	defer sub.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

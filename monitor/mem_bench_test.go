@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -125,6 +126,7 @@ type fleetSource struct {
 	keepSource
 	rounds int
 	rate   int
+	burst  int // results sent at once, then a pause (default 1000)
 	done   chan struct{}
 	gen    uint64
 }
@@ -140,8 +142,11 @@ func (s *fleetSource) Run(ctx context.Context, sink obs.Sink) error {
 	s.mu.Lock()
 	cs, gen := s.checks, s.gen
 	s.mu.Unlock()
-	const batch = 1000
-	tick := time.NewTicker(time.Second * batch / time.Duration(s.rate))
+	batch := s.burst
+	if batch <= 0 {
+		batch = 1000
+	}
+	tick := time.NewTicker(time.Second * time.Duration(batch) / time.Duration(s.rate))
 	defer tick.Stop()
 	for r := range s.rounds {
 		for i := 0; i < len(cs); i += batch {
@@ -172,15 +177,19 @@ func (s *fleetSource) Run(ctx context.Context, sink obs.Sink) error {
 // source that answers for the fleet (3 rounds at 50k results/s;
 // HB_DAEMONMEM_ROUNDS and HB_DAEMONMEM_RATE change them, e.g. 8 rounds at
 // 10000/s for the daemon's pace at a 10 s interval across a minute's
-// rollups). Reported
+// rollups; HB_DAEMONMEM_BURST, default 1000, how many results it sends
+// at once before a pause: the engine's are a few dozen). Reported
 // as bytes/host (live heap after a GC, minus the heap before New) and
 // heap-MB. With HB_HEAPPROFILE_DIR set it writes the profile there
-// (daemon.heap).
+// (daemon.heap). It also reports the process's CPU (cpu-%, of one core,
+// and cpu-ns/result) and context switches per 1,000 results while the
+// fleet reports: the core's cost without the prober (the fleet source's
+// own share included).
 func BenchmarkDaemonMemory(b *testing.B) {
 	const n = 100000
 	text := pipelineTargets("icmp", n)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var perHost, heapMB, recordsMB float64
+	var perHost, heapMB, recordsMB, cpuPct, cpuNsPerResult, cswPerKResult float64
 	for range b.N {
 		cfg := config.DefaultProbe()
 		cfg.Targets = "-"
@@ -189,7 +198,7 @@ func BenchmarkDaemonMemory(b *testing.B) {
 		cfg.MaxTargets = n
 		cfg.ResolveEvery = 0
 		src := &fleetSource{keepSource: keepSource{kinds: []obs.Kind{obs.KindICMP}}, rounds: envInt("HB_DAEMONMEM_ROUNDS", 3),
-			rate: envInt("HB_DAEMONMEM_RATE", 50000), done: make(chan struct{})}
+			rate: envInt("HB_DAEMONMEM_RATE", 50000), burst: envInt("HB_DAEMONMEM_BURST", 1000), done: make(chan struct{})}
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
@@ -200,7 +209,19 @@ func BenchmarkDaemonMemory(b *testing.B) {
 		ctx, cancel := context.WithCancel(context.Background())
 		runErr := make(chan error, 1)
 		go func() { runErr <- m.Run(ctx) }()
+		// CPU time and context switches (wake-ups that put a thread to
+		// sleep or took it off a CPU) of the whole process while the
+		// fleet reports: from its first result to its last.
+		for m.WriterStats().Observed == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		ru0, t0 := rusage(), time.Now()
 		<-src.done
+		ru1, wall := rusage(), time.Since(t0)
+		results := float64(src.rounds * n)
+		cpuPct = 100 * float64(ru1.cpu-ru0.cpu) / float64(wall)
+		cpuNsPerResult = float64(ru1.cpu-ru0.cpu) / results
+		cswPerKResult = 1000 * float64(ru1.csw-ru0.csw) / results
 		// Let the writer and the subscribers drain what is queued (queued
 		// events hold their observations and snapshots).
 		for range 600 {
@@ -240,6 +261,9 @@ func BenchmarkDaemonMemory(b *testing.B) {
 	}
 	b.ReportMetric(perHost, "bytes/host")
 	b.ReportMetric(heapMB, "heap-MB")
+	b.ReportMetric(cpuPct, "cpu-%")
+	b.ReportMetric(cpuNsPerResult, "cpu-ns/result")
+	b.ReportMetric(cswPerKResult, "ctxsw/1k-results")
 	// The state table's records live outside the Go heap (state.View.RecordBytes).
 	b.ReportMetric(recordsMB, "records-MB")
 	// The process as the kernel sees it (the test binary included), and
@@ -253,6 +277,19 @@ func BenchmarkDaemonMemory(b *testing.B) {
 		b.ReportMetric(float64(hwm)/(1<<20), "peak-rss-MiB")
 		b.ReportMetric(float64(sm[0].Value.Uint64()-sm[1].Value.Uint64())/(1<<20), "go-mapped-MiB")
 	}
+}
+
+// usage is the process's CPU time (user+system, all threads) and context
+// switches (voluntary and not).
+type usage struct {
+	cpu time.Duration
+	csw int64
+}
+
+func rusage() usage {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return usage{cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), csw: ru.Nvcsw + ru.Nivcsw}
 }
 
 // envInt is the integer in environment variable k, or def.

@@ -79,7 +79,7 @@ func (m *Monitor) buildPush(c *config.Probe) ([]obs.Source, error) {
 			writer = "store"
 		}
 		m.log.Info("event log", "db", path, "writer", writer, "retention", c.Push.EventsRetention.D())
-		sub := m.bus.Subscribe("events", 4096, event.Message, event.StateChange)
+		sub := m.bus.SubscribeBatch("events", 4096, event.Message, event.StateChange)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); events.Consume(ctx, sub) }()

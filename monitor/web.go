@@ -93,8 +93,9 @@ func (m *Monitor) settings() any {
 	return map[string]any{"file": m.cfgPath, "config": r}
 }
 
-// webQueue is the dashboard hub's queue of state changes: 16,384 (2.3 MiB
-// allocated up front, as alertQueue); the hub only coalesces them.
+// webQueue is the dashboard hub's queue of state changes: 16,384 (a batch
+// subscription: memory only for those waiting, 2 MiB when full); the hub
+// only coalesces them.
 const webQueue = 1 << 14
 
 // startWeb feeds the live stream until ctx ends.
@@ -102,7 +103,7 @@ func (m *Monitor) startWeb(ctx context.Context) {
 	if m.web == nil || m.web.srv == nil {
 		return
 	}
-	m.web.sub = m.bus.Subscribe("web", webQueue, event.StateChange)
+	m.web.sub = m.bus.SubscribeBatch("web", webQueue, event.StateChange)
 	m.closers = append(m.closers, m.web.sub.Close)
 	go m.web.srv.Hub().Run(ctx, m.web.sub)
 }

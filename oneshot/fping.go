@@ -375,6 +375,9 @@ func FPing(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		fmt.Fprintln(stdout, "hb-fping: fping's command line on hb-probe's engine")
 		return FPingAllAlive
 	}
+	// No collection while the list loads and resolves either (as --once):
+	// the names and hosts live through the sweep.
+	defer PauseGC(0)()
 	names, err := fpingTargets(o, stdin)
 	if err != nil {
 		fmt.Fprintf(stderr, "hb-fping: %v\n", err)

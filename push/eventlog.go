@@ -183,8 +183,8 @@ func FromBus(e event.Event) (Event, bool) {
 	return ev, true
 }
 
-// Consume writes the events of sub (subscribe to event.Message and
-// event.StateChange) until ctx ends, in transactions of up to 256 events
+// Consume writes the events of sub (event.Bus.SubscribeBatch to
+// event.Message and event.StateChange) until ctx ends, in transactions of up to 256 events
 // or 1 s, and trims old ones every hour.
 func (l *EventLog) Consume(ctx context.Context, sub *event.Sub) {
 	batch := make([]Event, 0, 256)
@@ -203,28 +203,28 @@ func (l *EventLog) Consume(ctx context.Context, sub *event.Sub) {
 		}
 		batch = batch[:0]
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			// Drain what is queued, then stop.
-			for {
-				select {
-				case e := <-sub.C():
-					if ev, ok := FromBus(e); ok {
-						batch = append(batch, ev)
-					}
-				default:
-					flush()
-					return
-				}
-			}
-		case e := <-sub.C():
-			if ev, ok := FromBus(e); ok {
+	var evs []event.Event
+	take := func(evs []event.Event) {
+		for i := range evs {
+			if ev, ok := FromBus(evs[i]); ok {
 				batch = append(batch, ev)
 			}
 			if len(batch) == cap(batch) {
 				flush()
 			}
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			// Drain what is queued, then stop.
+			evs, _ = sub.Take(evs)
+			take(evs)
+			flush()
+			return
+		case <-sub.Ready():
+			evs, _ = sub.Take(evs)
+			take(evs)
 		case <-tick.C:
 			flush()
 		case now := <-trim.C:

@@ -156,7 +156,7 @@ func testEventLog(t *testing.T, open func(path string, j *Journal) (*EventLog, e
 	}
 	defer l.Close()
 	bus := &event.Bus{}
-	sub := bus.Subscribe("events", 100, event.Message, event.StateChange)
+	sub := bus.SubscribeBatch("events", 100, event.Message, event.StateChange)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { l.Consume(ctx, sub); close(done) }()

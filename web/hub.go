@@ -54,19 +54,25 @@ func NewHub() *Hub {
 	return &Hub{ring: make([]entry, ringSize), next: 1, done: make(chan struct{})}
 }
 
-// Run reads sub until ctx ends, then releases every stream.
+// Run reads sub (from event.Bus.SubscribeBatch) until ctx ends, then
+// releases every stream.
 func (h *Hub) Run(ctx context.Context, sub *event.Sub) {
 	defer close(h.done)
+	var evs []event.Event
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case ev, ok := <-sub.C():
+		case <-sub.Ready():
+			var ok bool
+			evs, ok = sub.Take(evs)
+			for i := range evs {
+				if ev := &evs[i]; ev.Type == event.StateChange {
+					h.Add(ev.Host, ev.Check, ev.New, ev.HostOld, ev.HostNew, ev.At)
+				}
+			}
 			if !ok {
 				return
-			}
-			if ev.Type == event.StateChange {
-				h.Add(ev.Host, ev.Check, ev.New, ev.HostOld, ev.HostNew, ev.At)
 			}
 		}
 	}
