@@ -654,8 +654,15 @@ func (e *Engine) hostLabels(host string) (HostInfo, bool) {
 }
 
 func (e *Engine) labelViewOf(a *Alert) *labelView {
+	lv := new(labelView)
+	e.fillLabelView(lv, a)
+	return lv
+}
+
+// fillLabelView sets lv to the labels matchers see for a.
+func (e *Engine) fillLabelView(lv *labelView, a *Alert) {
 	hi, _ := e.hostLabels(a.Host)
-	return &labelView{labels: hi.Labels, parent: hi.Parent, host: a.Host, check: a.Check, kind: a.Kind, alert: a}
+	*lv = labelView{labels: hi.Labels, parent: hi.Parent, host: a.Host, check: a.Check, kind: a.Kind, alert: a}
 }
 
 // hostDown reports whether a host is down: its derived state if known,
@@ -1022,6 +1029,7 @@ func (e *Engine) List(f Filter) []Alert {
 	defer e.mu.Unlock()
 	out := []Alert{}
 	cs := e.covers(f.Now, nil)
+	lv := new(labelView) // one for the whole list: matchers take it as an interface, so it escapes
 	for _, a := range e.alerts {
 		switch {
 		case f.Host != "" && a.Host != f.Host, f.Check != "" && a.Check != f.Check:
@@ -1033,9 +1041,8 @@ func (e *Engine) List(f Filter) []Alert {
 		case f.Acked != nil && a.Acked != *f.Acked:
 			continue
 		}
-		var lv *labelView
 		if len(f.Selector) > 0 || len(cs) > 0 {
-			lv = e.labelViewOf(a)
+			e.fillLabelView(lv, a)
 		}
 		if len(f.Selector) > 0 && !f.Selector.Match(lv) {
 			continue
@@ -1043,7 +1050,8 @@ func (e *Engine) List(f Filter) []Alert {
 		var sil *Silenced
 		if len(cs) > 0 {
 			if s, ok := coveredBy(cs, lv); ok {
-				sil = &s
+				sil = new(Silenced)
+				*sil = s
 			}
 		}
 		if f.Silenced != nil && (sil != nil) != *f.Silenced {
@@ -1090,10 +1098,12 @@ func (e *Engine) SummaryAt(now time.Time) Summary {
 	defer e.mu.Unlock()
 	var s Summary
 	cs := e.covers(now, nil)
+	lv := new(labelView)
 	for _, a := range e.alerts {
 		silenced := false
 		if len(cs) > 0 && a.Level != OK {
-			_, silenced = coveredBy(cs, e.labelViewOf(a))
+			e.fillLabelView(lv, a)
+			_, silenced = coveredBy(cs, lv)
 		}
 		s.add(a, silenced)
 	}
