@@ -553,7 +553,7 @@ func (e *Engine) setTargets(ts []Target) {
 		if c == nil {
 			continue
 		}
-		if ps, ok := c.sk.(*pktSock); ok && !ps.v6 {
+		if ps, ok := c.sk.(*pktSock); ok {
 			ps.setTargets(len(ts))
 		}
 	}

@@ -133,3 +133,64 @@ func TestPktSock6OrderAndKeys(t *testing.T) {
 		t.Errorf("%d framed hops, want the gateway's and the on-link ones", framed)
 	}
 }
+
+// TestPktSockTargetHopCache for IPv6: the target cache gives the frame its
+// hop, an index that names another address does not reuse it, and
+// setTargets forgets it.
+func TestPktSock6TargetHopCache(t *testing.T) {
+	gwMAC := [6]byte{2, 0, 0, 0, 0, 0x66}
+	fp := &fakeTxSock{frames: true, level: solPacket, typ: packetTxTimestamp, t: t, wantMAC: gwMAC}
+	fr := &fakeTxSock{level: solIPv6, typ: ipv6RecvErr, t: t}
+	p := &pktSock{raw: fr, pkt: fp, plen: icmpProbeLen, stats: &counters{}, v6: true,
+		hopIdx6: map[hop6Key]int32{}, byDst6: map[[16]byte]int32{}}
+	p.initBuffers()
+	p.tab6 = l6tables{
+		routes: []route6{
+			{dst: a16("2001:2::"), bits: 48, gw: a16("fe80::1"), oif: 2, prio: 1024},
+			{dst: a16("2001:2:ffff::"), bits: 64, oif: 2, prio: 256},
+		},
+		links: map[int32]l2link{2: {name: "eth0", ether: true, mac: [6]byte{2, 0, 0, 0, 0, 1}}},
+		addrs: []addr6{{ifindex: 2, ip: a16("2001:2:ffff::5"), bits: 64}, {ifindex: 2, ip: a16("fe80::5"), bits: 64}},
+		neigh: map[neigh6Key][6]byte{{2, a16("fe80::1")}: gwMAC},
+	}
+	p.tab6.sortRoutes()
+	p.setTargets(2)
+	send := func(addr string, target int32) {
+		t.Helper()
+		sa, salen := sockaddr(netip.MustParseAddr(addr), 0)
+		buf := template(kindICMP6, 0x4242, 0)
+		var tok wire.Token
+		patchProbe(buf, kindICMP6, 1, 1, 1, &tok)
+		var iov unix.Iovec
+		iov.Base = &buf[0]
+		iov.SetLen(len(buf))
+		msgs := make([]unix.Mmsghdr, 1)
+		msgs[0].Hdr.Iov = &iov
+		msgs[0].Hdr.SetIovlen(1)
+		msgs[0].Hdr.Name = &sa[0]
+		msgs[0].Hdr.Namelen = salen
+		p.hint = []int32{target}
+		if n, err := p.sendmmsg(msgs); n != 1 || err != nil {
+			t.Fatalf("sendmmsg %s: %d, %v", addr, n, err)
+		}
+		p.hint = nil
+	}
+	send("2001:2::5", 0)
+	if len(fp.sent) != 1 || fp.sent[0] != netip.MustParseAddr("2001:2::5") || p.byTarget6[0].hop == 0 || len(p.byDst6) != 0 {
+		t.Fatalf("frames %v, cache %+v, byDst6 %v", fp.sent, p.byTarget6[0], p.byDst6)
+	}
+	send("2001:2:ffff::7", 0) // on-link, unresolved: the raw socket
+	if len(fr.sent) != 1 || len(fp.sent) != 1 {
+		t.Fatalf("2001:2:ffff::7 at a cached index: raw %v, frames %v", fr.sent, fp.sent)
+	}
+	for i := range p.tab6.routes {
+		if p.tab6.routes[i].bits == 48 {
+			p.tab6.routes[i].other = true
+		}
+	}
+	p.setTargets(2)
+	send("2001:2::5", 0)
+	if len(fr.sent) != 2 || len(fp.sent) != 1 {
+		t.Fatalf("after setTargets and a route change: raw %v, frames %v", fr.sent, fp.sent)
+	}
+}

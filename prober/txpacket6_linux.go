@@ -88,6 +88,7 @@ func (p *pktSock) load6(links map[int32]l2link) error {
 		return err
 	}
 	p.hops6, p.hopIdx6, p.byDst6 = p.hops6[:0], map[hop6Key]int32{}, map[[16]byte]int32{}
+	clear(p.byTarget6)
 	return nil
 }
 
@@ -130,6 +131,44 @@ func (p *pktSock) hop6(d [16]byte) *l6hop {
 	if i, ok := p.byDst6[d]; ok {
 		return &p.hops6[i]
 	}
+	i := p.resolveHop6(d)
+	p.byDst6[d] = i
+	return &p.hops6[i]
+}
+
+// target6Hop is a target's cached IPv6 hop: its destination and hops6
+// index + 1 (0: not looked up since the last load).
+type target6Hop struct {
+	dst [16]byte
+	hop int32
+}
+
+// hop6OfTarget is hop6's index for message i of the current sendmmsg,
+// through the target cache when the engine named the message's target
+// (as hopOfTarget for IPv4).
+func (p *pktSock) hop6OfTarget(i int, d [16]byte) int32 {
+	if i < len(p.hint) {
+		if ti := int(p.hint[i]); ti >= 0 && ti < len(p.byTarget6) {
+			c := &p.byTarget6[ti]
+			if c.hop != 0 && c.dst == d {
+				return c.hop - 1
+			}
+			x := p.resolveHop6(d)
+			*c = target6Hop{dst: d, hop: x + 1}
+			return x
+		}
+	}
+	if i, ok := p.byDst6[d]; ok {
+		return i
+	}
+	x := p.resolveHop6(d)
+	p.byDst6[d] = x
+	return x
+}
+
+// resolveHop6 looks d up in the tables and returns its index in p.hops6,
+// adding the hop when no destination used it yet.
+func (p *pktSock) resolveHop6(d [16]byte) int32 {
 	h := p.tab6.hopFor(d, p.plen)
 	k := hop6Key{h.ifindex, h.nh, h.src}
 	i, ok := p.hopIdx6[k]
@@ -138,8 +177,7 @@ func (p *pktSock) hop6(d [16]byte) *l6hop {
 		p.hops6 = append(p.hops6, h)
 		p.hopIdx6[k] = i
 	}
-	p.byDst6[d] = i
-	return &p.hops6[i]
+	return i
 }
 
 // dst6 is the address of the engine's sockaddr_in6.
@@ -147,10 +185,11 @@ func dst6(m *unix.Mmsghdr) [16]byte {
 	return [16]byte(unsafe.Slice(m.Hdr.Name, unix.SizeofSockaddrInet6)[8:24])
 }
 
-// put6 writes message m as frame k of the batch.
+// put6 writes message m as frame k of the batch, to the hop runPath
+// recorded for it.
 func (p *pktSock) put6(k int, m *unix.Mmsghdr) {
 	dst := dst6(m)
-	hp := p.hop6(dst)
+	hp := &p.hops6[p.runHop[k]]
 	l := putFrame6(p.frames[k], hp, dst, unsafe.Slice(m.Hdr.Iov.Base, m.Hdr.Iov.Len))
 	p.iov[k].SetLen(l)
 	sa := &p.sll[k]

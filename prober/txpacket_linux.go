@@ -50,14 +50,15 @@ type pktSock struct {
 	// ones, 0 when not looked up since the last load. A slice read
 	// where a map lookup (and, for a sweep's new destinations, an
 	// insert) cost about 2 % of a sweep's CPU.
-	byTarget []uint64
-	hint     []int32   // target index of each message of the next sendmmsg; nil: none
-	loaded   time.Time // tables
-	neighAt  time.Time // neighbour refresh
-	misses   bool      // a send fell back since the last neighbour refresh
-	plen     int
-	ipid     uint16
-	stats    *counters // set by the engine
+	byTarget  []uint64
+	byTarget6 []target6Hop // the same for IPv6 (v6 set)
+	hint      []int32      // target index of each message of the next sendmmsg; nil: none
+	loaded    time.Time    // tables
+	neighAt   time.Time    // neighbour refresh
+	misses    bool         // a send fell back since the last neighbour refresh
+	plen      int
+	ipid      uint16
+	stats     *counters // set by the engine
 
 	// IPv6 (txpacket6_linux.go): the tables and hops instead of the
 	// IPv4 ones above.
@@ -76,7 +77,7 @@ type pktSock struct {
 	logical uint32
 	phys    [2]uint32   // next OPT_ID key of [0] the packet socket, [1] the raw one
 	keymap  [2][]uint32 // physical key (low 16 bits) → logical key
-	runHop  []int32     // IPv4: hops index of each message of the run sendmmsg is building
+	runHop  []int32     // hops (hops6) index of each message of the run sendmmsg is building
 	lastWhy atomic.Pointer[string]
 }
 
@@ -366,6 +367,15 @@ func (p *pktSock) resolveHop(d uint32) int32 {
 // setTargets sizes the per-target hop cache for n engine targets (and
 // forgets it: the indices name other targets now).
 func (p *pktSock) setTargets(n int) {
+	if p.v6 {
+		if cap(p.byTarget6) >= n {
+			p.byTarget6 = p.byTarget6[:n]
+			clear(p.byTarget6)
+			return
+		}
+		p.byTarget6 = make([]target6Hop, n)
+		return
+	}
 	if cap(p.byTarget) >= n {
 		p.byTarget = p.byTarget[:n]
 		clear(p.byTarget)
@@ -399,7 +409,7 @@ func (p *pktSock) sendmmsg(msgs []unix.Mmsghdr) (int, error) {
 	p.refresh(time.Now())
 	done := 0
 	for done < len(msgs) {
-		// A run of one path. For IPv4 the run's hops are kept (runHop)
+		// A run of one path. The run's hops are kept (runHop)
 		// so the frames below do not look each destination up again.
 		pkt, why := p.runPath(msgs, done, 0)
 		end := done + 1
@@ -459,14 +469,17 @@ func (p *pktSock) sendmmsg(msgs []unix.Mmsghdr) (int, error) {
 	return done, nil
 }
 
-// runPath is path for msgs[i], the run's message number slot; for IPv4
-// it records the hop in runHop[slot].
+// runPath is path for msgs[i], the run's message number slot; it
+// records the hop in runHop[slot].
 func (p *pktSock) runPath(msgs []unix.Mmsghdr, i, slot int) (bool, string) {
-	if p.v6 {
-		return p.path(&msgs[i])
-	}
 	if p.runHop == nil {
 		p.runHop = make([]int32, pktSockBatch)
+	}
+	if p.v6 {
+		x := p.hop6OfTarget(i, dst6(&msgs[i]))
+		p.runHop[slot] = x
+		h := &p.hops6[x]
+		return h.ok, h.fallback
 	}
 	b := unsafe.Slice(msgs[i].Hdr.Name, 8)
 	x := p.hopOfTarget(i, binary.BigEndian.Uint32(b[4:8]))

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: MIT
+
+package prober
+
+import (
+	"testing"
+	"time"
+)
+
+// The kernel waiter's nap ends at its deadline or at a wake (also one
+// that came before it), and its wait ends at a wake: the loop's
+// cancellation, SetTargets and Close reach it either way. (No timing
+// is asserted beyond "a 10 s nap or wait did not run its course".)
+func TestPollWaiterWake(t *testing.T) {
+	w, err := newPollWaiter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	done := make(chan struct{})
+	go func() {
+		w.nap(time.Millisecond) // runs out
+		w.wake()
+		w.nap(10 * time.Second) // a wake before the nap ends it
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a nap did not end at its deadline or at an earlier wake")
+	}
+	for _, sleep := range []func(time.Duration) error{w.nap, w.wait} {
+		w.wait(0) // no wake pending
+		select {
+		case <-w.napc:
+		default:
+		}
+		done := make(chan struct{})
+		go func() {
+			sleep(10 * time.Second)
+			close(done)
+		}()
+		time.Sleep(20 * time.Millisecond)
+		w.wake()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("a wake did not end a nap or wait")
+		}
+	}
+}
