@@ -64,7 +64,7 @@ type Access func(ctx *fasthttp.RequestCtx) (c Caller, ok bool)
 // acknowledge and silence only the hosts their role allows (403 when they
 // see an alert but may not act on it):
 //
-//	GET  /api/v1/alerts[?host=&check=&level=&acked=&match=&all=1]
+//	GET  /api/v1/alerts[?host=&check=&level=&acked=&silenced=&match=&all=1]
 //	GET  /api/v1/alerts/summary
 //	POST /api/v1/alerts/{id}/ack           {"by": "...", "comment": "..."}
 //	GET  /api/v1/silences[?all=1]          POST /api/v1/silences (JSON Silence)
@@ -100,8 +100,14 @@ func (e *Engine) Routes(outbox Lister, access Access) []api.Route {
 	}
 }
 
-// visible is e.List(f) without the alerts c may not see.
+// visible is e.List(f) without the alerts c may not see, silences judged
+// at the API's clock. Of a silence covering an alert, a caller who may
+// not see the silence itself (a non-admin: one not pinned to a host of
+// theirs, or a configured window) learns its id, name and end only.
 func (e *Engine) visible(f Filter, c *Caller) []Alert {
+	if f.Now.IsZero() {
+		f.Now = now()
+	}
 	all := e.List(f)
 	if c.All {
 		return all
@@ -109,6 +115,11 @@ func (e *Engine) visible(f Filter, c *Caller) []Alert {
 	out := all[:0]
 	for _, a := range all {
 		if c.canView(a.Host) {
+			if s := a.Silenced; s != nil {
+				if h := SilenceHost(s.Matchers); s.ID == 0 || h == "" || !c.canView(h) {
+					a.Silenced = s.Redacted()
+				}
+			}
 			out = append(out, a)
 		}
 	}
@@ -119,13 +130,14 @@ func (e *Engine) visible(f Filter, c *Caller) []Alert {
 func summaryOf(as []Alert) Summary {
 	var s Summary
 	for i := range as {
-		s.add(&as[i])
+		s.add(&as[i], as[i].Silenced != nil)
 	}
 	return s
 }
 
-// add counts a when it fires.
-func (s *Summary) add(a *Alert) {
+// add counts a when it fires (silenced: an active silence or window
+// covers it).
+func (s *Summary) add(a *Alert, silenced bool) {
 	if a.Level == OK {
 		return
 	}
@@ -147,6 +159,9 @@ func (s *Summary) add(a *Alert) {
 	if a.Muted != "" {
 		s.Muted++
 	}
+	if silenced {
+		s.Silenced++
+	}
 	if a.Flapping {
 		s.Flapping++
 	}
@@ -155,7 +170,7 @@ func (s *Summary) add(a *Alert) {
 // summary is the counts over what c may see.
 func (e *Engine) summary(c *Caller) Summary {
 	if c.All {
-		return e.Summary()
+		return e.SummaryAt(now())
 	}
 	return summaryOf(e.visible(Filter{All: true}, c))
 }
@@ -274,9 +289,14 @@ func filterOf(q *fasthttp.Args) (Filter, error) {
 			return f, err
 		}
 	}
-	if q.Has("acked") {
-		b := q.GetBool("acked")
-		f.Acked = &b
+	for _, x := range []struct {
+		name string
+		p    **bool
+	}{{"acked", &f.Acked}, {"silenced", &f.Silenced}} {
+		if q.Has(x.name) {
+			b := q.GetBool(x.name)
+			*x.p = &b
+		}
 	}
 	if m := q.Peek("match"); len(m) > 0 {
 		sel, err := match.ParseSelector(string(m))
@@ -518,6 +538,12 @@ type hbdAlert struct {
 	Since        float64 `json:"since"` // unix seconds
 	Acknowledged bool    `json:"acknowledged"`
 	AckedBy      string  `json:"acknowledged_by"` // "" when not acknowledged
+	// hb's additions: whether an active silence or maintenance window
+	// covers the alert now, the silence's id (0: none, or a configured
+	// window) and when it ends (Unix seconds, 0 when not silenced).
+	Silenced      bool    `json:"silenced"`
+	SilenceID     int64   `json:"silence_id"`
+	SilencedUntil float64 `json:"silenced_until"`
 }
 
 func (e *Engine) handleHbdAlerts(ctx *fasthttp.RequestCtx, c *Caller) {
@@ -548,8 +574,12 @@ func (e *Engine) handleHbdAlerts(ctx *fasthttp.RequestCtx, c *Caller) {
 		if a.StartsAt.Before(since) {
 			continue
 		}
-		out = append(out, hbdAlert{ID: a.ID, Host: a.Host, Check: a.CheckName, Metric: firstNonEmpty(a.Metric, a.Rule), Severity: strings.ToLower(a.Level.String()),
-			Value: a.Value, Threshold: a.Threshold, Message: a.Text, Since: float64(a.StartsAt.UnixNano()) / 1e9, Acknowledged: a.Acked, AckedBy: a.AckedBy})
+		h := hbdAlert{ID: a.ID, Host: a.Host, Check: a.CheckName, Metric: firstNonEmpty(a.Metric, a.Rule), Severity: strings.ToLower(a.Level.String()),
+			Value: a.Value, Threshold: a.Threshold, Message: a.Text, Since: float64(a.StartsAt.UnixNano()) / 1e9, Acknowledged: a.Acked, AckedBy: a.AckedBy}
+		if s := a.Silenced; s != nil {
+			h.Silenced, h.SilenceID, h.SilencedUntil = true, s.ID, float64(s.Until.UnixNano())/1e9
+		}
+		out = append(out, h)
 	}
 	api.WriteJSON(ctx, fasthttp.StatusOK, out)
 }
@@ -568,7 +598,7 @@ func (e *Engine) handleHbdSummary(ctx *fasthttp.RequestCtx, c *Caller) {
 	}
 	s := e.summary(c)
 	api.WriteJSON(ctx, fasthttp.StatusOK, map[string]int{"critical": s.Critical, "warning": s.Warning, "unknown": s.Unknown,
-		"acknowledged": s.Acknowledged, "total": s.Total})
+		"acknowledged": s.Acknowledged, "total": s.Total, "silenced": s.Silenced})
 }
 
 // hbdAck: POST /api/0/alerts/acknowledge with JSON {"id": N} or
@@ -651,7 +681,7 @@ func (e *Engine) hbdAck(ctx *fasthttp.RequestCtx, c *Caller) {
 
 // WriteTo writes the engine's Prometheus series (api.Config.Collectors).
 func (e *Engine) WriteTo(w io.Writer) (int64, error) {
-	s := e.Summary()
+	s := e.SummaryAt(now())
 	e.mu.Lock()
 	st := e.stats
 	e.mu.Unlock()
@@ -668,6 +698,7 @@ func (e *Engine) WriteTo(w io.Writer) (int64, error) {
 	gauge("hb_alerts_acknowledged", "Firing alerts that were acknowledged.", s.Acknowledged)
 	gauge("hb_alerts_held", "Firing alerts held by a dependency (parent down, host down).", s.Held)
 	gauge("hb_alerts_muted", "Firing alerts muted by a silence or maintenance window.", s.Muted)
+	gauge("hb_alerts_silenced", "Firing alerts an active silence or maintenance window covers now (counted in hb_alerts_active too).", s.Silenced)
 	gauge("hb_alerts_flapping", "Alerts flagged as flapping.", s.Flapping)
 	counter("hb_alert_events_total", "Events the alert engine handled.", st.events)
 	counter("hb_alert_evaluations_total", "Rule evaluations.", st.evaluations)

@@ -203,3 +203,140 @@ func TestSilenceUpdate(t *testing.T) {
 	fx2.advance(3 * time.Second)
 	fx2.expect("after the silence ended", map[string]int{"ops": 1, "pager": 1}, "db1 icmp is down")
 }
+
+// callAs runs the route serving path as the caller c (access returns it).
+func callAs(t *testing.T, e *Engine, c Caller, method, path string) (int, string) {
+	t.Helper()
+	var ctx fasthttp.RequestCtx
+	ctx.Request.Header.SetMethod(method)
+	ctx.Request.SetRequestURI(path)
+	best := 0
+	var h fasthttp.RequestHandler
+	for _, r := range e.Routes(nil, func(*fasthttp.RequestCtx) (Caller, bool) { return c, true }) {
+		p := string(ctx.Path())
+		if strings.HasPrefix(p, r.Prefix) && len(r.Prefix) > best && (len(p) == len(r.Prefix) || p[len(r.Prefix)] == '/') {
+			h, best = r.Handler, len(r.Prefix)
+		}
+	}
+	if h == nil {
+		t.Fatalf("no route for %s", path)
+	}
+	h(&ctx)
+	return ctx.Response.StatusCode(), string(ctx.Response.Body())
+}
+
+// TestAPISilenced: the alert lists carry what silences an alert now —
+// /api/v1/alerts as "silenced": {id, until, by, comment, matchers}, with
+// a silenced= filter, /api/0/alerts as silenced, silence_id,
+// silenced_until (added to hbd's shape, which keeps its fields); the
+// summaries count silenced alerts (in their level too); a non-admin sees
+// who made a silence and why only when it is pinned to a host of theirs.
+func TestAPISilenced(t *testing.T) {
+	fx := newFixture(t, nil, "")
+	fx.host("web1", "site=dc1")
+	fx.host("db1", "site=dc1")
+	fx.check("web1", "icmp", obs.KindICMP, state.Down)
+	fx.check("db1", "icmp", obs.KindICMP, state.Down)
+	fx.advance(3 * time.Second)
+	now = func() time.Time { return fx.now }
+	defer func() { now = time.Now }()
+
+	type listed struct {
+		Alerts []struct {
+			Host     string          `json:"host"`
+			Level    string          `json:"level"`
+			Silenced json.RawMessage `json:"silenced"`
+		}
+	}
+	list := func(path string) map[string]string {
+		t.Helper()
+		code, body := call(t, fx.e, "GET", path, "")
+		var l listed
+		if code != 200 || json.Unmarshal([]byte(body), &l) != nil {
+			t.Fatalf("GET %s: %d %s", path, code, body)
+		}
+		out := map[string]string{}
+		for _, a := range l.Alerts {
+			out[a.Host] = string(a.Silenced)
+		}
+		return out
+	}
+	if got := list("/api/v1/alerts"); len(got) != 2 || got["web1"] != "" || got["db1"] != "" {
+		t.Fatalf("before any silence: %v", got)
+	}
+	code, body := call(t, fx.e, "POST", "/api/v1/silences", `{"matchers":"host=web1","author":"alice","comment":"kernel update","for":"2h"}`)
+	var s Silence
+	if code != 201 || json.Unmarshal([]byte(body), &s) != nil {
+		t.Fatalf("silence: %d %s", code, body)
+	}
+	until := fx.now.Add(2 * time.Hour).UTC().Format(time.RFC3339)
+	want := fmt.Sprintf(`{"id":%d,"until":%q,"by":"alice","comment":"kernel update","matchers":"host=web1"}`, s.ID, until)
+	if got := list("/api/v1/alerts"); len(got) != 2 || got["web1"] != want || got["db1"] != "" {
+		t.Errorf("alerts: %v\nwant web1 %s", got, want)
+	}
+	if got := list("/api/v1/alerts?silenced=false"); len(got) != 1 || got["db1"] != "" {
+		t.Errorf("silenced=false: %v", got)
+	}
+	if got := list("/api/v1/alerts?silenced=1"); len(got) != 1 || got["web1"] != want {
+		t.Errorf("silenced=1: %v", got)
+	}
+	if code, body := call(t, fx.e, "GET", "/api/v1/alerts/summary", ""); code != 200 || !strings.Contains(body, `"critical":2`) || !strings.Contains(body, `"silenced":1`) || !strings.Contains(body, `"total":2`) {
+		t.Errorf("summary: %d %s", code, body)
+	}
+	code, body = call(t, fx.e, "GET", "/api/0/alerts", "")
+	var hb []map[string]any
+	if code != 200 || json.Unmarshal([]byte(body), &hb) != nil || len(hb) != 2 {
+		t.Fatalf("hbd alerts: %d %s", code, body)
+	}
+	for _, a := range hb {
+		if len(a) != 14 {
+			t.Errorf("hbd alert has %d fields, want hbd's 11 and silenced, silence_id, silenced_until: %v", len(a), a)
+		}
+		switch a["hostname"] {
+		case "web1":
+			if a["silenced"] != true || a["silence_id"] != float64(s.ID) || a["silenced_until"] != float64(fx.now.Add(2*time.Hour).Unix()) {
+				t.Errorf("hbd web1: %v", a)
+			}
+		case "db1":
+			if a["silenced"] != false || a["silence_id"] != 0.0 || a["silenced_until"] != 0.0 {
+				t.Errorf("hbd db1: %v", a)
+			}
+		}
+	}
+	if code, body := call(t, fx.e, "GET", "/api/0/alert_summary", ""); code != 200 || !strings.Contains(body, `"silenced":1`) || !strings.Contains(body, `"critical":2`) {
+		t.Errorf("hbd summary: %d %s", code, body)
+	}
+	var m strings.Builder
+	fx.e.WriteTo(&m)
+	if !strings.Contains(m.String(), "hb_alerts_silenced 1\n") {
+		t.Errorf("metrics lack hb_alerts_silenced 1:\n%s", m.String())
+	}
+
+	// A non-admin who sees both hosts: web1's silence is pinned to a host
+	// of theirs (shown whole); a site=dc1 silence is not (id and end only).
+	code, body = call(t, fx.e, "POST", "/api/v1/silences", `{"matchers":"site=dc1","author":"ops","comment":"secret reason","for":"3h"}`)
+	var s2 Silence
+	if code != 201 || json.Unmarshal([]byte(body), &s2) != nil {
+		t.Fatalf("silence: %d %s", code, body)
+	}
+	user := Caller{User: "mia", View: func(string) bool { return true }, Act: func(string) bool { return true }}
+	code, body = callAs(t, fx.e, user, "GET", "/api/v1/alerts")
+	var l listed
+	if code != 200 || json.Unmarshal([]byte(body), &l) != nil || len(l.Alerts) != 2 {
+		t.Fatalf("mia's alerts: %d %s", code, body)
+	}
+	for _, a := range l.Alerts {
+		var sl Silenced
+		json.Unmarshal(a.Silenced, &sl)
+		// Both are covered by the dc1 silence now (it lasts longer).
+		if sl.ID != s2.ID || !sl.Until.Equal(fx.now.Add(3*time.Hour)) || sl.By != "" || sl.Comment != "" || sl.Matchers != "" {
+			t.Errorf("mia sees %s silenced by %s", a.Host, a.Silenced)
+		}
+	}
+	if code, body := callAs(t, fx.e, user, "GET", "/api/v1/alerts/summary"); code != 200 || !strings.Contains(body, `"silenced":2`) {
+		t.Errorf("mia's summary: %d %s", code, body)
+	}
+	if got := list("/api/v1/alerts"); !strings.Contains(got["db1"], `"comment":"secret reason"`) {
+		t.Errorf("the admin sees db1 as %s", got["db1"])
+	}
+}

@@ -167,3 +167,59 @@ func BenchmarkOutageSecond(b *testing.B) {
 	b.ReportMetric(float64(e.rowsWritten.Load()-before)/float64(b.N), "rows/s")
 	b.ReportMetric(n, "alerts")
 }
+
+// BenchmarkListSilenced is one List of 4,096 firing alerts (a /20
+// outage, as the dashboard's alerts page and /api/v1/alerts ask for it),
+// without silences and with three (one host, one label covering a
+// quarter of the hosts, one weekly window that is not open): the cost of
+// saying which silence covers each alert.
+func BenchmarkListSilenced(b *testing.B) {
+	const n = 4096
+	for _, silenced := range []bool{false, true} {
+		b.Run(fmt.Sprintf("silences=%v", silenced), func(b *testing.B) {
+			cfg := config.DefaultAlerts()
+			cfg.Rules = []config.AlertRule{{Name: "host_down", Kind: "icmp", State: "down"}}
+			labels := []state.Labels{}
+			for i := range 4 {
+				labels = append(labels, state.LabelsFromMap(map[string]string{"site": fmt.Sprintf("dc%d", i), "owner": "alice"}))
+			}
+			hostOf := map[string]int{}
+			e, err := New(Options{Config: cfg, Hosts: func(h string) (HostInfo, bool) { return HostInfo{Labels: labels[hostOf[h]%4]}, true }})
+			if err != nil {
+				b.Fatal(err)
+			}
+			now := time.Unix(1_800_000_000, 0)
+			for i := range n {
+				h := fmt.Sprintf("h%d", i)
+				hostOf[h] = i
+				e.Handle(&event.Event{Type: event.StateChange, At: now, Host: h, Check: "icmp", Kind: obs.KindICMP,
+					New: state.Down, HostNew: state.Down, Snap: &state.Snapshot{State: state.Down}})
+			}
+			e.Tick(now.Add(time.Second))
+			want := 0
+			if silenced {
+				for _, s := range []Silence{{Matchers: "host=h7", EndsAt: now.Add(time.Hour)}, {Matchers: "site=dc1", EndsAt: now.Add(2 * time.Hour)},
+					{Matchers: "site=dc2", Schedule: "0 2 * * 0", Duration: 2 * time.Hour}} {
+					if _, err := e.AddSilence(s, now); err != nil {
+						b.Fatal(err)
+					}
+				}
+				want = n/4 + 1 // dc1, and h7 (dc3)
+			}
+			f := Filter{Now: now.Add(time.Minute)}
+			b.ReportAllocs()
+			for b.Loop() {
+				l := e.List(f)
+				got := 0
+				for i := range l {
+					if l[i].Silenced != nil {
+						got++
+					}
+				}
+				if len(l) != n || got != want {
+					b.Fatalf("%d alerts, %d silenced; want %d, %d", len(l), got, n, want)
+				}
+			}
+		})
+	}
+}

@@ -102,7 +102,9 @@ func FormatTable(w io.Writer, alerts []Alert, now time.Time) {
 		if a.Held != "" {
 			st = append(st, a.Held)
 		}
-		if a.Muted != "" {
+		if s := a.Silenced; s != nil {
+			st = append(st, s.Describe(now))
+		} else if a.Muted != "" {
 			st = append(st, a.Muted)
 		}
 		if a.Flapping {

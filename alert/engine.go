@@ -94,9 +94,14 @@ type Alert struct {
 	AckedAt    time.Time `json:"acknowledged_at,omitzero"`
 
 	Held     string      `json:"held,omitempty"`  // "unreachable behind PARENT", "host down"
-	Muted    string      `json:"muted,omitempty"` // "silence 3", "maintenance backups"
+	Muted    string      `json:"muted,omitempty"` // held back a notification: "silence 3", "maintenance backups"
 	Flapping bool        `json:"flapping,omitempty"`
 	Changes  []time.Time `json:"changes,omitempty"` // level changes within the flap window
+
+	// Silenced: what covers the alert at the time it was listed (List
+	// fills it in on its copies; the engine's own alerts never carry it,
+	// so it is not stored).
+	Silenced *Silenced `json:"silenced,omitempty"`
 
 	rule *Rule
 	// dirty: a stored field changed since the last save (written at the
@@ -198,10 +203,12 @@ type route struct {
 }
 
 type maintenance struct {
-	name  string
-	sel   match.Selector
-	sched *match.Schedule
-	dur   time.Duration
+	name    string
+	match   string // the selector as written
+	comment string
+	sel     match.Selector
+	sched   *match.Schedule
+	dur     time.Duration
 }
 
 // New builds an engine, compiling the rules and restoring alerts and
@@ -250,7 +257,7 @@ func (e *Engine) Reload(cfg config.Alerts, users []config.User, chans map[string
 			errs = append(errs, fmt.Errorf("%salerts.maintenance[%d]: %w", cfg.Pos("maintenance", i), i, err))
 			continue
 		}
-		maint = append(maint, maintenance{name: m.Name, sel: sel, sched: sc, dur: m.Duration.D()})
+		maint = append(maint, maintenance{name: m.Name, match: m.Match, comment: m.Comment, sel: sel, sched: sc, dur: m.Duration.D()})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -581,9 +588,14 @@ func (e *Engine) tick(now time.Time) []notify.Queued {
 			a.Held, a.dirty = "", true
 			e.queue(a, "firing", a.Level, OK, now)
 		}
-		if a.Muted != "" && a.Level != OK && e.muted(a, now) == "" {
-			a.Muted, a.dirty = "", true
-			e.queue(a, "firing", a.Level, OK, now)
+		if a.Muted != "" && a.Level != OK {
+			switch m := e.muted(a, now); {
+			case m == "":
+				a.Muted, a.dirty = "", true
+				e.queue(a, "firing", a.Level, OK, now)
+			case m != a.Muted:
+				a.Muted, a.dirty = m, true // another silence or window holds it now
+			}
 		}
 		if renotify > 0 && a.Level != OK && a.Notified != OK && !a.Acked && !a.Flapping && a.Held == "" && a.Muted == "" &&
 			!a.NotifiedAt.IsZero() && now.Sub(a.NotifiedAt) >= renotify {
@@ -642,8 +654,15 @@ func (e *Engine) hostLabels(host string) (HostInfo, bool) {
 }
 
 func (e *Engine) labelViewOf(a *Alert) *labelView {
+	lv := new(labelView)
+	e.fillLabelView(lv, a)
+	return lv
+}
+
+// fillLabelView sets lv to the labels matchers see for a.
+func (e *Engine) fillLabelView(lv *labelView, a *Alert) {
 	hi, _ := e.hostLabels(a.Host)
-	return &labelView{labels: hi.Labels, parent: hi.Parent, host: a.Host, check: a.Check, kind: a.Kind, alert: a}
+	*lv = labelView{labels: hi.Labels, parent: hi.Parent, host: a.Host, check: a.Check, kind: a.Kind, alert: a}
 }
 
 // hostDown reports whether a host is down: its derived state if known,
@@ -658,7 +677,7 @@ func (e *Engine) hostDown(host string) bool {
 			c := hi.Host.Check(i)
 			if reachability(c.Spec.Kind) {
 				any = true
-				if c.Snapshot().State != state.Down {
+				if c.State() != state.Down {
 					return false
 				}
 			}
@@ -693,7 +712,7 @@ func (e *Engine) reachable(host string) (has, up bool) {
 			c := hi.Host.Check(i)
 			if reachability(c.Spec.Kind) {
 				has = true
-				if s := c.Snapshot().State; s == state.Up || s == state.Degraded {
+				if s := c.State(); s == state.Up || s == state.Degraded {
 					up = true
 				}
 			}
@@ -733,15 +752,8 @@ func (e *Engine) muted(a *Alert, now time.Time) string {
 }
 
 func (e *Engine) mutedLabels(lv *labelView, now time.Time) string {
-	for _, s := range e.silences {
-		if s.Active(now) && s.sel.Match(lv) {
-			return fmt.Sprintf("silence %d", s.ID)
-		}
-	}
-	for _, m := range e.maint {
-		if _, ok := m.sched.Active(now, m.dur); ok && m.sel.Match(lv) {
-			return "maintenance " + m.name
-		}
+	if s, ok := coveredBy(e.covers(now, nil), lv); ok {
+		return s.Name()
 	}
 	return ""
 }
@@ -999,16 +1011,25 @@ type Filter struct {
 	Check    string
 	Level    string // OK, WARNING, CRITICAL, UNKNOWN, or "" for every non-OK level
 	Acked    *bool
-	All      bool // include OK alerts still tracked (recent recoveries)
+	Silenced *bool // covered by an active silence or maintenance window (at Now), or not
+	All      bool  // include OK alerts still tracked (recent recoveries)
 	Selector match.Selector
+	// Now is the moment the silences are judged at (Alert.Silenced);
+	// zero: time.Now().
+	Now time.Time
 }
 
 // List returns copies of the matching alerts, most urgent first, then by
-// host, check and rule.
+// host, check and rule, each with Silenced filled in.
 func (e *Engine) List(f Filter) []Alert {
+	if f.Now.IsZero() {
+		f.Now = time.Now()
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	out := []Alert{}
+	cs := e.covers(f.Now, nil)
+	lv := new(labelView) // one for the whole list: matchers take it as an interface, so it escapes
 	for _, a := range e.alerts {
 		switch {
 		case f.Host != "" && a.Host != f.Host, f.Check != "" && a.Check != f.Check:
@@ -1020,12 +1041,26 @@ func (e *Engine) List(f Filter) []Alert {
 		case f.Acked != nil && a.Acked != *f.Acked:
 			continue
 		}
-		if len(f.Selector) > 0 && !f.Selector.Match(e.labelViewOf(a)) {
+		if len(f.Selector) > 0 || len(cs) > 0 {
+			e.fillLabelView(lv, a)
+		}
+		if len(f.Selector) > 0 && !f.Selector.Match(lv) {
+			continue
+		}
+		var sil *Silenced
+		if len(cs) > 0 {
+			if s, ok := coveredBy(cs, lv); ok {
+				sil = new(Silenced)
+				*sil = s
+			}
+		}
+		if f.Silenced != nil && (sil != nil) != *f.Silenced {
 			continue
 		}
 		c := *a
 		c.Channels = slices.Clone(a.Channels)
 		c.Changes = slices.Clone(a.Changes)
+		c.Silenced = sil
 		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -1038,8 +1073,10 @@ func (e *Engine) List(f Filter) []Alert {
 	return out
 }
 
-// Summary counts non-OK alerts by level, and those acknowledged, held and
-// muted.
+// Summary counts non-OK alerts by level, and those acknowledged, held,
+// muted and silenced. Silenced alerts are counted in their level and the
+// total too (Silenced says how many of them are covered now): a muted
+// outage is still an outage.
 type Summary struct {
 	Critical     int `json:"critical"`
 	Warning      int `json:"warning"`
@@ -1047,17 +1084,28 @@ type Summary struct {
 	Acknowledged int `json:"acknowledged"`
 	Held         int `json:"held"`
 	Muted        int `json:"muted"`
+	Silenced     int `json:"silenced"` // covered by an active silence or maintenance window now
 	Flapping     int `json:"flapping"`
 	Total        int `json:"total"`
 }
 
-// Summary returns the counts.
-func (e *Engine) Summary() Summary {
+// Summary returns the counts now.
+func (e *Engine) Summary() Summary { return e.SummaryAt(time.Now()) }
+
+// SummaryAt returns the counts, silences judged at now.
+func (e *Engine) SummaryAt(now time.Time) Summary {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var s Summary
+	cs := e.covers(now, nil)
+	lv := new(labelView)
 	for _, a := range e.alerts {
-		s.add(a)
+		silenced := false
+		if len(cs) > 0 && a.Level != OK {
+			e.fillLabelView(lv, a)
+			_, silenced = coveredBy(cs, lv)
+		}
+		s.add(a, silenced)
 	}
 	return s
 }

@@ -273,7 +273,7 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 			s.host(ctx, h)
 		case routeHostState:
 			ctx.SetContentType("text/plain; charset=utf-8")
-			ctx.SetBodyString(h.Snapshot().State.String() + "\n")
+			ctx.SetBodyString(h.Status().State.String() + "\n")
 		case routeHostStatus:
 			s.hostStatus(ctx, h)
 		case routeHostHistory:

@@ -125,7 +125,7 @@ func (s *Server) checks(ctx *fasthttp.RequestCtx) {
 		if len(hosts) > 0 && !hosts[c.Spec.Host] {
 			continue
 		}
-		if stateFilter && !states[c.Snapshot().State] {
+		if stateFilter && !states[c.State()] {
 			continue
 		}
 		if !labelsMatch(c.Host().Spec.Labels, labels) {

@@ -111,7 +111,7 @@ func (s *Server) fleetState(ctx *fasthttp.RequestCtx) {
 		}
 		b = appendJSONString(b, h.Spec.Name)
 		b = append(b, ':', '"')
-		b = append(b, h.Snapshot().State.String()...)
+		b = append(b, h.Status().State.String()...)
 		b = append(b, '"')
 	}
 	b = append(b, '}', '\n')
@@ -654,7 +654,7 @@ func (s *Server) summary(ctx *fasthttp.RequestCtx) {
 	v := s.table.View()
 	var counts [state.NumStates]int
 	for _, h := range v.Hosts() {
-		counts[h.Snapshot().State]++
+		counts[h.Status().State]++
 	}
 	e := s.engine()
 	out := summaryJSON{

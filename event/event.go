@@ -218,13 +218,15 @@ func (b *Bus) subscribe(name string, queue int, batched bool, types []Type) *Sub
 // Close.
 func (s *Sub) C() <-chan Event { return s.c }
 
-// Ready receives a value when events are waiting for Take, or the
-// subscription was closed (SubscribeBatch's; nil for Subscribe's).
+// Ready receives a value when events are waiting for Take, and always
+// once the subscription is closed (SubscribeBatch's; nil for
+// Subscribe's).
 func (s *Sub) Ready() <-chan struct{} { return s.ready }
 
-// maxKeep is the largest list (in events) Take keeps for reuse as the
-// queue: a burst's bigger one goes back to the GC.
-const maxKeep = 4096
+// maxKeep is the largest list (in events, 128 KiB) Take keeps for reuse
+// as the queue: a burst's bigger one (100k checks coming up at start)
+// goes back to the GC. The writer's batches are a few hundred events.
+const maxKeep = 1024
 
 // Take returns every event waiting (SubscribeBatch's), oldest first, and
 // false once the subscription is closed and nothing waits. buf, the list
@@ -240,6 +242,9 @@ func (s *Sub) Take(buf []Event) ([]Event, bool) {
 	q := s.q
 	s.q = buf[:0]
 	closed := s.closed
+	if closed {
+		s.ring() // closed: Ready stays ready, so the reader comes back for the false
+	}
 	s.mu.Unlock()
 	return q, len(q) > 0 || !closed
 }

@@ -194,6 +194,11 @@ func TestSubscribeBatch(t *testing.T) {
 	if last, ok := bs.Take(again); !ok || len(last) != 1 {
 		t.Fatalf("after Close: %d events, %v; want the one queued before", len(last), ok)
 	}
+	select {
+	case <-bs.Ready(): // a closed subscription stays ready: the reader comes back for the false
+	case <-time.After(10 * time.Second):
+		t.Fatal("a closed subscription does not ring again")
+	}
 	if _, ok := bs.Take(nil); ok {
 		t.Fatal("Take after Close and empty says open")
 	}
@@ -275,5 +280,35 @@ func TestPublishBatchAllocs(t *testing.T) {
 		<-bs.Ready()
 	}); n != 0 {
 		t.Errorf("%v allocations per batch", n)
+	}
+}
+
+// TestTakeDropsBurstList: a list grown by a burst beyond maxKeep is not
+// kept as the queue once handed back (its memory goes back to the GC);
+// smaller ones are reused.
+func TestTakeDropsBurstList(t *testing.T) {
+	var b Bus
+	bs := b.SubscribeBatch("b", 1<<20, Result)
+	burst := make([]Event, 4*maxKeep)
+	for i := range burst {
+		burst[i].Type = Result
+	}
+	b.PublishBatch(burst)
+	big, _ := bs.Take(nil)
+	if cap(big) <= maxKeep {
+		t.Fatalf("burst list of cap %d", cap(big))
+	}
+	b.PublishBatch(burst[:10])
+	small, _ := bs.Take(big)
+	if cap(small) >= cap(big) {
+		t.Errorf("the burst's list (cap %d) was kept as the queue (cap %d)", cap(big), cap(small))
+	}
+	b.PublishBatch(burst[:10])
+	again, _ := bs.Take(small)
+	bs.mu.Lock()
+	kept := cap(bs.q)
+	bs.mu.Unlock()
+	if kept != cap(small) || len(again) != 10 {
+		t.Errorf("a small list handed back was not reused: queue cap %d, want %d", kept, cap(small))
 	}
 }

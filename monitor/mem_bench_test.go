@@ -183,8 +183,9 @@ func (s *fleetSource) Run(ctx context.Context, sink obs.Sink) error {
 // heap-MB. With HB_HEAPPROFILE_DIR set it writes the profile there
 // (daemon.heap). It also reports the process's CPU (cpu-%, of one core,
 // and cpu-ns/result) and context switches per 1,000 results while the
-// fleet reports: the core's cost without the prober (the fleet source's
-// own share included).
+// fleet reports after its first round: the core's cost in steady state
+// without the prober (the fleet source's own share included);
+// HB_DAEMONMEM_CPUPROFILE=FILE writes that window's CPU profile.
 func BenchmarkDaemonMemory(b *testing.B) {
 	const n = 100000
 	text := pipelineTargets("icmp", n)
@@ -211,14 +212,30 @@ func BenchmarkDaemonMemory(b *testing.B) {
 		go func() { runErr <- m.Run(ctx) }()
 		// CPU time and context switches (wake-ups that put a thread to
 		// sleep or took it off a CPU) of the whole process while the
-		// fleet reports: from its first result to its last.
-		for m.WriterStats().Observed == 0 {
+		// fleet reports, in steady state: from the end of its first round
+		// (every check's first result is a state change, which the
+		// store, the alert engine and the event log write) to its last.
+		for m.WriterStats().Observed < n {
 			time.Sleep(time.Millisecond)
 		}
-		ru0, t0 := rusage(), time.Now()
+		if f := os.Getenv("HB_DAEMONMEM_CPUPROFILE"); f != "" { // that window's CPU profile
+			out, err := os.Create(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			pprof.StartCPUProfile(out)
+			defer out.Close()
+			// And what was allocated in it: go tool pprof -sample_index=alloc_space -diff_base FILE.allocs0 FILE.allocs1
+			writeAllocs(b, f+".allocs0")
+		}
+		ru0, t0, obs0 := rusage(), time.Now(), m.WriterStats().Observed
 		<-src.done
 		ru1, wall := rusage(), time.Since(t0)
-		results := float64(src.rounds * n)
+		if f := os.Getenv("HB_DAEMONMEM_CPUPROFILE"); f != "" {
+			pprof.StopCPUProfile()
+			writeAllocs(b, f+".allocs1")
+		}
+		results := float64(m.WriterStats().Observed - obs0)
 		cpuPct = 100 * float64(ru1.cpu-ru0.cpu) / float64(wall)
 		cpuNsPerResult = float64(ru1.cpu-ru0.cpu) / results
 		cswPerKResult = 1000 * float64(ru1.csw-ru0.csw) / results
@@ -276,6 +293,19 @@ func BenchmarkDaemonMemory(b *testing.B) {
 		b.ReportMetric(float64(rss)/(1<<20), "rss-MiB")
 		b.ReportMetric(float64(hwm)/(1<<20), "peak-rss-MiB")
 		b.ReportMetric(float64(sm[0].Value.Uint64()-sm[1].Value.Uint64())/(1<<20), "go-mapped-MiB")
+	}
+}
+
+// writeAllocs writes the allocation profile to path.
+func writeAllocs(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
 	}
 }
 

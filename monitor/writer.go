@@ -133,37 +133,36 @@ func (w *writer) do(ctx context.Context, f func()) bool {
 }
 
 // run applies observations until stop is closed, then applies what is
-// still queued and returns. It drains at most once per gap: a wake-up
-// sooner after the last drain waits for the rest of the gap (running
-// ops meanwhile).
+// still queued and returns. After each drain it waits out the gap
+// (running ops meanwhile) before it looks at the queue again: while
+// results keep coming, the gap's timer is its only wake-up per batch.
 func (w *writer) run(stop <-chan struct{}) {
-	var last time.Time
 	var timer *time.Timer
 	for {
 		select {
 		case <-w.wake:
-			if d := w.gap - time.Since(last); w.gap > 0 && d > 0 {
-				if timer == nil {
-					timer = time.NewTimer(d)
-				} else {
-					timer.Reset(d)
-				}
-			wait:
-				for {
-					select {
-					case <-timer.C:
-						break wait
-					case f := <-w.ops:
-						f()
-					case <-stop:
-						timer.Stop()
-						w.drain()
-						return
-					}
+			w.drain()
+			if w.gap <= 0 {
+				continue
+			}
+			if timer == nil {
+				timer = time.NewTimer(w.gap)
+			} else {
+				timer.Reset(w.gap)
+			}
+		wait:
+			for {
+				select {
+				case <-timer.C:
+					break wait
+				case f := <-w.ops:
+					f()
+				case <-stop:
+					timer.Stop()
+					w.drain()
+					return
 				}
 			}
-			last = time.Now()
-			w.drain()
 		case f := <-w.ops:
 			f()
 		case <-stop:

@@ -204,6 +204,7 @@ func (l *EventLog) Consume(ctx context.Context, sub *event.Sub) {
 		batch = batch[:0]
 	}
 	var evs []event.Event
+	ready := sub.Ready()
 	take := func(evs []event.Event) {
 		for i := range evs {
 			if ev, ok := FromBus(evs[i]); ok {
@@ -222,9 +223,13 @@ func (l *EventLog) Consume(ctx context.Context, sub *event.Sub) {
 			take(evs)
 			flush()
 			return
-		case <-sub.Ready():
-			evs, _ = sub.Take(evs)
+		case <-ready:
+			var ok bool
+			evs, ok = sub.Take(evs)
 			take(evs)
+			if !ok {
+				ready = nil // closed: wait for ctx
+			}
 		case <-tick.C:
 			flush()
 		case now := <-trim.C:

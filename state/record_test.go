@@ -285,6 +285,9 @@ func TestApplyMatchesStep(t *testing.T) {
 		if _, err := tab.Apply(0, o); err != nil {
 			t.Fatal(err)
 		}
+		if c.State() != want.State || c.Host().Status().State != want.State {
+			t.Fatalf("result %d: State() %v, host status %v, want %v", i, c.State(), c.Host().Status().State, want.State)
+		}
 		if got := c.Snapshot(); got != want {
 			t.Fatalf("result %d (%v):\n got %+v\nwant %+v", i, o.At, got, want)
 		}

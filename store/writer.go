@@ -558,8 +558,22 @@ func (w *writer) sweep(now time.Time) {
 		return
 	}
 	w.swept = cutoff
+	w.finishIf(func(c *chk) bool { return c.acc.probes > 0 && c.acc.minute < cutoff })
+}
+
+// finishIf moves the rollups for which due is true to the batch. They
+// are counted first: the rows (64 bytes a check) in one allocation
+// rather than a list grown by doubling.
+func (w *writer) finishIf(due func(*chk) bool) {
+	n := 0
 	w.each(func(c *chk) {
-		if c.acc.probes > 0 && c.acc.minute < cutoff {
+		if due(c) {
+			n++
+		}
+	})
+	w.cur.rows = slices.Grow(w.cur.rows, n)
+	w.each(func(c *chk) {
+		if due(c) {
 			w.finish(c)
 		}
 	})
@@ -579,11 +593,7 @@ func (w *writer) each(fn func(*chk)) {
 
 // finishAll moves every rollup in progress to the batch (Flush, Close).
 func (w *writer) finishAll() {
-	w.each(func(c *chk) {
-		if c.acc.probes > 0 {
-			w.finish(c)
-		}
-	})
+	w.finishIf(func(c *chk) bool { return c.acc.probes > 0 })
 }
 
 // send hands the current batch to the SQL goroutine if it is free; else

@@ -117,10 +117,13 @@ var (
 		"last_seen": "time|null", "problem": "string", "interval_seconds": "number"}
 	hbdMessageShape = shape{"id": "int", "hostname": "string", "source": "string", "level": "string", "message": "string", "timestamp": "time"}
 	hbdAlertShape   = shape{"id": "int", "hostname": "string", "check": "string", "metric": "string", "severity": "string", "value": "number",
-		"threshold": "number", "message": "string", "since": "number", "acknowledged": "bool", "acknowledged_by": "string"}
-	hbdSummaryShape = shape{"critical": "int", "warning": "int", "unknown": "int", "acknowledged": "int", "total": "int"}
-	hbdMeShape      = shape{"username": "string", "role": "string", "open": "bool", "channels": "array"}
-	hbdLoginShape   = shape{"username": "string", "csrf_token": "string", "expires": "time"}
+		"threshold": "number", "message": "string", "since": "number", "acknowledged": "bool", "acknowledged_by": "string",
+		// hb's additions (docs/hbd.md): what silences the alert now.
+		"silenced": "bool", "silence_id": "int", "silenced_until": "number"}
+	hbdSummaryShape = shape{"critical": "int", "warning": "int", "unknown": "int", "acknowledged": "int", "total": "int",
+		"silenced": "int"} // hb's addition
+	hbdMeShape    = shape{"username": "string", "role": "string", "open": "bool", "channels": "array"}
+	hbdLoginShape = shape{"username": "string", "csrf_token": "string", "expires": "time"}
 )
 
 // TestHbdShapes: every /api/0/ endpoint answers, through the real

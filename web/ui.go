@@ -402,7 +402,12 @@ func (s *Server) apiHost(ctx *fasthttp.RequestCtx, p Principal) {
 	out := map[string]any{"host": api.HostDetail(h, s.now()), "role": r.String(),
 		"can_ack": r.Can(ActAck), "seq": s.epoch + "." + strconv.FormatUint(s.hub.Seq(), 10)}
 	if s.opts.Alerts != nil {
-		out["alerts"] = s.opts.Alerts.List(alert.Filter{Host: h.Spec.Name, All: true})
+		as := s.opts.Alerts.List(alert.Filter{Host: h.Spec.Name, All: true, Now: s.now()})
+		v := s.opts.Table.View()
+		for i := range as {
+			s.silenceShown(p, v, &as[i])
+		}
+		out["alerts"] = as
 	}
 	writeJSON(ctx, fasthttp.StatusOK, out)
 }
@@ -452,10 +457,14 @@ func (s *Server) apiAlerts(ctx *fasthttp.RequestCtx, p Principal) {
 		return
 	}
 	a := ctx.QueryArgs()
-	f := alert.Filter{Host: string(a.Peek("host")), All: a.GetBool("all"), Level: strings.ToUpper(string(a.Peek("level")))}
+	f := alert.Filter{Host: string(a.Peek("host")), All: a.GetBool("all"), Level: strings.ToUpper(string(a.Peek("level"))), Now: s.now()}
 	if a.Has("acked") {
 		b := a.GetBool("acked")
 		f.Acked = &b
+	}
+	if a.Has("silenced") {
+		b := a.GetBool("silenced")
+		f.Silenced = &b
 	}
 	limit, err := a.GetUint("limit")
 	if err != nil || limit <= 0 || limit > 5000 {
@@ -463,17 +472,35 @@ func (s *Server) apiAlerts(ctx *fasthttp.RequestCtx, p Principal) {
 	}
 	v := s.opts.Table.View()
 	out := []map[string]any{}
-	total := 0
+	total, silenced := 0, 0
 	for _, al := range s.opts.Alerts.List(f) {
 		r := s.roleOnName(p, v, al.Host)
 		if !r.Can(ActView) {
 			continue
 		}
+		if al.Silenced != nil {
+			silenced++
+		}
 		if total++; len(out) < limit {
+			s.silenceShown(p, v, &al)
 			out = append(out, map[string]any{"alert": al, "can_ack": r.Can(ActAck)})
 		}
 	}
-	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"alerts": out, "total": total, "available": true})
+	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"alerts": out, "total": total, "silenced": silenced, "available": true})
+}
+
+// silenceShown trims what al says of the silence covering it to what p
+// may see: a silence p does not see in the silences list (not pinned to
+// a host of theirs, or a configured window, for a non-admin) shows its
+// id, name and end only.
+func (s *Server) silenceShown(p Principal, v *state.View, al *alert.Alert) {
+	sl := al.Silenced
+	if sl == nil || p.Admin {
+		return
+	}
+	if view, _ := s.silenceRole(p, v, &alert.Silence{Matchers: sl.Matchers}); sl.ID == 0 || !view {
+		al.Silenced = sl.Redacted()
+	}
 }
 
 func (s *Server) apiAck(ctx *fasthttp.RequestCtx, p Principal, idStr string) {

@@ -99,7 +99,8 @@ func runAlerts(args []string, stdout, stderr io.Writer) int {
 		"       hb-probe alerts --ack ID [--by NAME] [--comment TEXT]\n"+
 		"       hb-probe alerts --silence 'host=web1[,check=icmp]' [--for 2h] [--by NAME] [--comment TEXT]\n"+
 		"       hb-probe alerts --extend SILENCE_ID [--for 1h]    |    hb-probe alerts --lift SILENCE_ID\n\n"+
-		"Lists the running daemon's active alerts (GET /api/v1/alerts on the API of the config, with its token),\n"+
+		"Lists the running daemon's active alerts (GET /api/v1/alerts on the API of the config, with its token;\n"+
+		"STATUS says \"silenced until 14:05 (silence 3 by alice: reboot)\" where an active silence covers one),\n"+
 		"or acknowledges one (re-notification stops until it recovers). With --token-file FILE holding a user's API\n"+
 		"token (hb-probe passwd --token USER) it acts as that user: their hosts only, acknowledged under their name,\n"+
 		"refused (HTTP 403) where their role is monitor. --silence mutes the alerts the matchers select for --for\n"+
@@ -114,7 +115,7 @@ func runAlerts(args []string, stdout, stderr io.Writer) int {
 			fs.StringVar(&base, "api", "", "daemon API base `URL` (default: from api.listen and web.tls_cert, e.g. https://127.0.0.1:8787)")
 			fs.StringVar(&caFile, "ca", "", "PEM `FILE` with the CA certificate(s) to check the daemon's TLS certificate against (default: the system roots)")
 			fs.StringVar(&serverName, "servername", "", "check the daemon's TLS certificate for this host `NAME` instead of the address connected to")
-			fs.StringVar(&query, "query", "", "filters: host=, check=, level=, acked=, match=, all=1")
+			fs.StringVar(&query, "query", "", "filters: host=, check=, level=, acked=, silenced=true|false, match=, all=1")
 			fs.Uint64Var(&ack, "ack", 0, "acknowledge the alert with this `ID` (the first column of the list)")
 			fs.StringVar(&by, "by", os.Getenv("USER"), "with --ack: who acknowledges (with a user's token: that user, whatever this says)")
 			fs.StringVar(&comment, "comment", "", "with --ack or --silence: a comment")

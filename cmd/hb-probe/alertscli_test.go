@@ -224,3 +224,71 @@ func TestAlertsAckWithUserToken(t *testing.T) {
 		t.Errorf("after mia's ack: %+v, want acknowledged by mia", a)
 	}
 }
+
+// TestAlertsListsSilenced: `hb-probe alerts` against the real API server
+// and engine says which alerts an active silence covers — until when, its
+// id, author and comment — and not for the others; --query silenced=false
+// leaves them out.
+func TestAlertsListsSilenced(t *testing.T) {
+	cfgA := config.DefaultAlerts()
+	cfgA.Rules = []config.AlertRule{{Name: "host_down", Kind: "icmp", State: "down"}}
+	eng, err := alert.New(alert.Options{Config: cfgA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for _, h := range []string{"web1", "web2"} {
+		eng.Handle(&event.Event{Type: event.StateChange, At: now, Host: h, Check: "icmp", Kind: obs.KindICMP, New: hbstate.Down, HostNew: hbstate.Down})
+	}
+	eng.Tick(now)
+	s, err := eng.AddSilence(alert.Silence{Matchers: "host=web1", Author: "alice", Comment: "kernel update", EndsAt: now.Add(2 * time.Hour)}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := hbstate.New(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "token")
+	os.WriteFile(tok, []byte("s3cret\n"), 0o600)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := api.New(api.Config{Addr: ln.Addr().String(), TokenFile: tok, Routes: eng.Routes(nil, nil)}, table, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.ServeListener(ctx, ln); close(done) }()
+	defer func() { cancel(); <-done }()
+	cfg := filepath.Join(dir, "hb-probe.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("[api]\nlisten = %q\ntoken_file = %q\n", ln.Addr().String(), tok)), 0o644)
+
+	var out, errb bytes.Buffer
+	if code := run([]string{"alerts", "--config", cfg}, nil, &out, &errb); code != exitOK {
+		t.Fatalf("list: exit %d: %s %s", code, out.String(), errb.String())
+	}
+	lines := map[string]string{}
+	for _, l := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(l); len(f) > 2 {
+			lines[f[2]] = l
+		}
+	}
+	until := s.EndsAt.Local().Format("15:04")
+	if s.EndsAt.Local().Format(time.DateOnly) != time.Now().Format(time.DateOnly) {
+		until = s.EndsAt.Local().Format("2006-01-02 15:04")
+	}
+	if want := fmt.Sprintf("silenced until %s (silence %d by alice: kernel update)", until, s.ID); !strings.Contains(lines["web1"], want) {
+		t.Errorf("web1's line %q lacks %q\n%s", lines["web1"], want, out.String())
+	}
+	if lines["web2"] == "" || strings.Contains(lines["web2"], "silenced") {
+		t.Errorf("web2's line %q\n%s", lines["web2"], out.String())
+	}
+	out.Reset()
+	if code := run([]string{"alerts", "--config", cfg, "--query", "silenced=false"}, nil, &out, &errb); code != exitOK || strings.Contains(out.String(), "web1") || !strings.Contains(out.String(), "web2") {
+		t.Errorf("silenced=false: exit %d:\n%s", code, out.String())
+	}
+}

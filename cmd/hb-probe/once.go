@@ -47,9 +47,9 @@ func runOnce(ctx context.Context, o *options, stdin io.Reader, stdout, stderr io
 	var early chan opened
 	if cfgErr == nil {
 		early = make(chan opened, 1)
+		c := cfg // copied here: cfg's families are set below while this opens
+		c.IPv4, c.IPv6 = true, false
 		go func() {
-			c := cfg
-			c.IPv4, c.IPv6 = true, false
 			e, err := prober.New(c)
 			early <- opened{e, err}
 		}()

@@ -45,10 +45,10 @@ function toLogin() {
 function nav(url) { history.pushState(null, '', url); route(); }
 document.addEventListener('click', e => {
   const a = e.target.closest('a[data-nav], a[href^="/ui/"]');
-  if (!a || e.ctrlKey || e.metaKey || e.shiftKey || a.target) return;
+  if (!a || e.defaultPrevented || e.ctrlKey || e.metaKey || e.shiftKey || a.target) return;
   const u = new URL(a.href, location.href);
   if (!u.pathname.startsWith('/ui/') || u.pathname.startsWith('/ui/static/') || u.pathname.startsWith('/ui/api/')) return;
-  e.preventDefault(); nav(u.pathname + u.search);
+  e.preventDefault(); nav(u.pathname + u.search + u.hash);
 });
 window.addEventListener('popstate', route);
 
@@ -287,17 +287,25 @@ function chart(id, x, series) {
 
 // ---- alerts ----
 async function pageAlerts() {
-  main().innerHTML = `<h1>Alerts</h1><p class="muted" id="alert-summary"></p><label><input type="checkbox" id="show-all"> include recovered</label>
+  const q0 = new URLSearchParams(location.search);
+  main().innerHTML = `<h1>Alerts</h1><p class="muted" id="alert-summary"></p><form class="filters"><label><input type="checkbox" id="show-all"> include recovered</label>
+    <label title="alerts an active silence or maintenance window covers: their notifications are held back"><input type="checkbox" id="hide-silenced"${q0.get('silenced') === '0' ? ' checked' : ''}> hide silenced</label></form>
     <div id="alerts"></div><h2>Silence a host</h2>
     <form class="filters" id="silence"><input name="host" placeholder="host" required><input name="check" placeholder="check (all)"><input name="duration" value="2h" size="6"><input name="comment" placeholder="comment" size="30"><button class="btn" type="submit">Silence</button><span id="silence-msg" class="muted"></span></form>
     <h2>Active silences</h2><div id="silences"></div>`;
   const load = async () => {
-    const d = await api('/ui/api/alerts' + ($('#show-all').checked ? '?all=1' : ''));
+    const p = new URLSearchParams();
+    if ($('#show-all').checked) p.set('all', '1');
+    if ($('#hide-silenced').checked) p.set('silenced', '0');
+    const qs = p.toString();
+    const d = await api('/ui/api/alerts' + (qs ? '?' + qs : ''));
     if (!d.available) { $('#alerts').innerHTML = '<p class="muted">Alerting is not configured.</p>'; return; }
     renderAlerts($('#alerts'), d.alerts, true, load);
+    $('#alert-summary').textContent = `${d.total.toLocaleString()} alert${d.total === 1 ? '' : 's'}` +
+      ($('#hide-silenced').checked ? ', silenced ones hidden' : (d.silenced ? `, ${d.silenced.toLocaleString()} of them silenced (notifications held back)` : ''));
     if (d.total > d.alerts.length) $('#alerts').prepend(h(`<p class="muted">The ${d.alerts.length} most urgent of ${d.total.toLocaleString()} alerts.</p>`));
     const s = await api('/ui/api/silences');
-    $('#silences').innerHTML = s.silences.length ? `<table id="silence-list"><thead><tr><th>Matchers</th><th>Author</th><th>Until</th><th>Comment</th><th></th></tr></thead><tbody>${s.silences.map(x => `<tr data-silence="${x.id}"><td>${esc(x.matchers)}</td><td>${esc(x.author)}</td><td class="until">${x.ends_at ? new Date(x.ends_at).toLocaleString() : (x.schedule ? esc(x.schedule) + ' UTC' : '')}</td><td>${esc(x.comment)}</td>
+    $('#silences').innerHTML = s.silences.length ? `<table id="silence-list"><thead><tr><th>Matchers</th><th>Author</th><th>Until</th><th>Comment</th><th></th></tr></thead><tbody>${s.silences.map(x => `<tr data-silence="${x.id}" id="silence-${x.id}"><td>${esc(x.matchers)}</td><td>${esc(x.author)}</td><td class="until">${x.ends_at ? new Date(x.ends_at).toLocaleString() : (x.schedule ? esc(x.schedule) + ' UTC' : '')}</td><td>${esc(x.comment)}</td>
       <td class="actions">${x.can_change ? `${x.ends_at ? `<button class="btn" data-extend="${x.id}" title="end one hour later">+1h</button> ` : ''}<button class="btn" data-lift="${x.id}" title="end the silence now">Lift</button>` : ''}</td></tr>`).join('')}</tbody></table>` : '<p class="muted">None.</p>';
     const act = (b, req) => async () => {
       b.disabled = true;
@@ -305,8 +313,18 @@ async function pageAlerts() {
     };
     for (const b of document.querySelectorAll('#silences [data-lift]')) b.onclick = act(b, () => api(`/ui/api/silences/${b.dataset.lift}`, {method: 'DELETE'}));
     for (const b of document.querySelectorAll('#silences [data-extend]')) b.onclick = act(b, () => api(`/ui/api/silences/${b.dataset.extend}`, {method: 'PATCH', body: {extend: '1h'}}));
+    const m = /^#silence-(\d+)$/.exec(location.hash);
+    if (m && first) jumpToSilence(m[1]);
+    first = false;
   };
+  let first = true;
   $('#show-all').onchange = load;
+  $('#hide-silenced').onchange = () => {
+    const u = new URL(location.href);
+    if ($('#hide-silenced').checked) u.searchParams.set('silenced', '0'); else u.searchParams.delete('silenced');
+    history.replaceState(null, '', u.pathname + u.search + u.hash);
+    load();
+  };
   $('#silence').onsubmit = async e => {
     e.preventDefault(); const fd = new FormData(e.target);
     try { await api('/ui/api/silences', {method: 'POST', body: Object.fromEntries(fd)}); $('#silence-msg').textContent = 'silenced'; load(); } catch (err) { $('#silence-msg').textContent = err.message; }
@@ -315,12 +333,39 @@ async function pageAlerts() {
   await load();
 }
 
+// jumpToSilence scrolls the silences list to silence id and flashes it.
+function jumpToSilence(id) {
+  const r = document.getElementById('silence-' + id);
+  if (!r) return false;
+  r.scrollIntoView({block: 'center'});
+  r.classList.remove('flash'); void r.offsetWidth; r.classList.add('flash');
+  return true;
+}
+
+// silencedBadge is the mark of an alert an active silence or maintenance
+// window covers: "silenced until …", linking to the silence in the list.
+function silencedBadge(sl) {
+  if (!sl) return '';
+  const u = new Date(sl.until);
+  const until = u.toDateString() === new Date().toDateString() ? u.toLocaleTimeString([], {hour: '2-digit', minute: '2-digit'}) : u.toLocaleString([], {dateStyle: 'short', timeStyle: 'short'});
+  const what = sl.id ? `silence ${sl.id}` : `maintenance ${sl.maintenance}`;
+  const title = `${what}${sl.by ? ' by ' + sl.by : ''}${sl.comment ? ': ' + sl.comment : ''}${sl.matchers ? ' (' + sl.matchers + ')' : ''}, until ${u.toLocaleString()}; notifications are held back`;
+  const text = `silenced until ${esc(until)}`;
+  return sl.id ? ` <a class="badge silenced" href="/ui/alerts#silence-${sl.id}" data-silence-link="${sl.id}" title="${esc(title)}">${text}</a>`
+    : ` <span class="badge silenced" title="${esc(title)}">${text}</span>`;
+}
+
 function renderAlerts(el, list, withHost, reload) {
   if (!list.length) { el.innerHTML = '<p class="muted">No alerts.</p>'; return; }
   el.innerHTML = `<table class="alerts"><thead><tr><th>Level</th>${withHost ? '<th>Host</th>' : ''}<th>Check</th><th>Rule</th><th>Since</th><th>Message</th><th>Ack</th></tr></thead><tbody>
-    ${list.map(({alert: a, can_ack}) => `<tr data-alert="${a.id}"><td>${esc(a.level)}</td>${withHost ? `<td><a href="/ui/host?name=${encodeURIComponent(a.host)}">${esc(a.host)}</a></td>` : ''}
+    ${list.map(({alert: a, can_ack}) => `<tr data-alert="${a.id}"${a.silenced ? ` class="silenced" data-silenced="${a.silenced.id}"` : ''}><td>${esc(a.level)}${silencedBadge(a.silenced)}</td>${withHost ? `<td><a href="/ui/host?name=${encodeURIComponent(a.host)}">${esc(a.host)}</a></td>` : ''}
     <td>${esc(a.check)}</td><td>${esc(a.rule)}</td><td>${a.since ? new Date(a.since).toLocaleString() : ''}</td><td>${esc(a.text || '')}</td>
     <td class="ack">${a.acknowledged ? "acked by " + esc(a.acknowledged_by) : (can_ack ? `<button class="btn" data-ack="${a.id}">Acknowledge</button>` : '')}</td></tr>`).join('')}</tbody></table>`;
+  // On the alerts page the silence is in the list below: jump to it
+  // (elsewhere the link opens the alerts page there).
+  for (const b of el.querySelectorAll('[data-silence-link]')) b.onclick = e => {
+    if (location.pathname === '/ui/alerts' && jumpToSilence(b.dataset.silenceLink)) { e.preventDefault(); history.replaceState(null, '', location.pathname + location.search + '#silence-' + b.dataset.silenceLink); }
+  };
   for (const b of el.querySelectorAll('[data-ack]')) b.onclick = async () => {
     try { await api(`/ui/api/alerts/${b.dataset.ack}/ack`, {method: 'POST', body: {comment: 'from the dashboard'}}); b.parentElement.textContent = 'acked by ' + (me.user || 'dashboard'); if (reload) reload(); }
     catch (err) { b.parentElement.textContent = err.message; }
