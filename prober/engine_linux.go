@@ -54,12 +54,20 @@ type Engine struct {
 	res     Result
 }
 
+// port is the destination port of the engine's sockaddrs: the responder
+// port for UDP; 0 for raw ICMPv6 sockets, which read sin6_port as the
+// protocol, and for ICMP.
+func (e *Engine) port() int {
+	if e.mode.Socket == SocketUDP {
+		return e.cfg.UDPPort
+	}
+	return 0
+}
+
 // tgt is the loop's per-target data.
 type tgt struct {
 	addr   netip.Addr
-	legacy bool // Target.Legacy
-	sa     [unix.SizeofSockaddrInet6]byte
-	salen  uint32
+	legacy bool  // Target.Legacy
 	fam    uint8 // index into conns
 }
 
@@ -539,12 +547,7 @@ func (e *Engine) setTargets(ts []Target) {
 		if a.Is6() {
 			f = 1
 		}
-		port := 0 // raw ICMPv6 sockets read sin6_port as the protocol
-		if e.mode.Socket == SocketUDP {
-			port = e.cfg.UDPPort
-		}
-		sa, n := sockaddr(a, port)
-		e.tt[i] = tgt{addr: a, sa: sa, salen: n, fam: f, legacy: t.Legacy}
+		e.tt[i] = tgt{addr: a, fam: f, legacy: t.Legacy}
 		if idx != nil {
 			idx[a] = int32(i)
 		}
@@ -851,8 +854,10 @@ func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
 		cnt[t.fam]++
 		c.txSeq[k], c.txTgt[k] = seq, ti
 		h := &c.txMsg[k].Hdr
-		h.Name = &t.sa[0]
-		h.Namelen = t.salen
+		// The sockaddr is built per probe rather than kept per target
+		// (32 bytes a target: 32 MB at 1M targets).
+		c.txSa[k], h.Namelen = sockaddr(t.addr, e.port())
+		h.Name = &c.txSa[k][0]
 		e.qhead++
 	}
 	pushed := false

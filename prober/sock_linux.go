@@ -30,6 +30,7 @@ type conn struct {
 	txIov []unix.Iovec
 	txMsg []unix.Mmsghdr
 	txSeq []uint16
+	txSa  [][unix.SizeofSockaddrInet6]byte // each message's destination
 	txTgt []int32
 	rx    rxBatch // replies
 	eq    rxBatch // the error queue: TX timestamps, queued ICMP errors
@@ -92,6 +93,7 @@ func newConnBuffers(c *conn, batch int, tmpl []byte) {
 	c.txIov = make([]unix.Iovec, batch)
 	c.txMsg = make([]unix.Mmsghdr, batch)
 	c.txSeq = make([]uint16, batch)
+	c.txSa = make([][unix.SizeofSockaddrInet6]byte, batch)
 	c.txTgt = make([]int32, batch)
 	for i := range batch {
 		c.tx[i] = append([]byte(nil), tmpl...)
