@@ -494,6 +494,11 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s type %v, want %v", tt.name, typ, tt.typ)
 		}
 	}
+	// The table's records off the Go heap: at least this table's (other
+	// tables of the test process count too; 0 under the race detector).
+	if got, ok := sample(fams, "hb_table_records_bytes", nil); !ok || got < float64(h.srv.table.View().RecordBytes()) {
+		t.Errorf("hb_table_records_bytes %g (present %v), this table's %d", got, ok, h.srv.table.View().RecordBytes())
+	}
 	if _, ok := sample(fams, "hb_host_cpu_busy_ratio", db); ok {
 		t.Error("cpu for a host without health")
 	}

@@ -243,6 +243,8 @@ func (s *Server) writeMetrics(w io.Writer, skipNative bool) {
 	}
 	promtext.Family(w, "hb_table_generation", "gauge", "Generation of the host table; increases with every reload.")
 	vm.WriteGaugeUint64(w, "hb_table_generation", v.Gen)
+	promtext.Family(w, "hb_table_records_bytes", "gauge", "Bytes of the host table's per-check records held outside the Go heap (every generation still referenced).")
+	vm.WriteGaugeUint64(w, "hb_table_records_bytes", uint64(state.MappedBytes()))
 
 	e := s.engine()
 	mode := e.Mode

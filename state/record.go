@@ -251,6 +251,16 @@ func (c *Check) copyFrom(o *Check) {
 	runtime.KeepAlive(c)
 }
 
+// mappedBytes is the size of every slab mapped outside the Go heap and
+// not yet unmapped: the current views' and those of old views that are
+// still referenced.
+var mappedBytes atomic.Int64
+
+// MappedBytes is how many bytes of records the process holds outside the
+// Go heap, over every table and every View still referenced (a View's
+// slab is unmapped once nothing references it or its checks).
+func MappedBytes() int64 { return mappedBytes.Load() }
+
 // records returns n records carved from one slab, and the slab's size in
 // bytes (what it holds outside the Go heap: 0 under the race detector).
 func records(n int, owner *Check) ([]record, int) {

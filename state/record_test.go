@@ -5,6 +5,7 @@ package state
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -296,4 +297,49 @@ func TestApplyMatchesStep(t *testing.T) {
 		t.Errorf("paths taken: %d whole record, %d in place; want both", paths[0], paths[1])
 	}
 	t.Logf("%d whole record, %d in place", paths[0], paths[1])
+}
+
+// TestSlabsUnmapped: the slab of a view nothing references any more is
+// unmapped, so reloads do not leak the records' memory; a view still
+// referenced keeps its records readable.
+func TestSlabsUnmapped(t *testing.T) {
+	const n = 20000
+	specs := make([]HostSpec, n)
+	for i := range specs {
+		specs[i] = spec(fmt.Sprintf("h%d", i), i)
+	}
+	tab, err := New(specs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := tab.View().RecordBytes()
+	if per == 0 {
+		t.Skip("records on the Go heap here (race detector, or the mapping refused)")
+	}
+	base := MappedBytes() - int64(per)
+	tab.Apply(7, obsAt(1, OK, time.Millisecond))
+	kept := tab.View().Check(7) // an old view's check, still referenced
+	for range 10 {
+		if _, err := tab.Reload(specs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var live int64
+	for range 20 {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond) // cleanups run on their own goroutine
+		if live = MappedBytes() - base; live <= 2*int64(per) {
+			break
+		}
+	}
+	if live != 2*int64(per) {
+		t.Errorf("%d bytes mapped after 10 reloads, want %d (the current view and the one still referenced)", live, 2*per)
+	}
+	if s := kept.Snapshot(); s.Probes != 1 {
+		t.Errorf("the referenced old view's check reads %d probes", s.Probes)
+	}
+	if s := tab.View().Check(7).Snapshot(); s.Probes != 1 {
+		t.Errorf("the current view's check reads %d probes", s.Probes)
+	}
+	runtime.KeepAlive(kept)
 }

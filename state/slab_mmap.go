@@ -24,6 +24,10 @@ func newSlab(words int, owner *Check) ([]uint64, int) {
 	if err != nil {
 		return make([]uint64, words), 0
 	}
-	runtime.AddCleanup(owner, func(b []byte) { unix.Munmap(b) }, b)
+	mappedBytes.Add(int64(size))
+	runtime.AddCleanup(owner, func(b []byte) {
+		unix.Munmap(b)
+		mappedBytes.Add(-int64(len(b)))
+	}, b)
 	return unsafe.Slice((*uint64)(unsafe.Pointer(&b[0])), words), size
 }

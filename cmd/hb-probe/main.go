@@ -110,9 +110,6 @@ func runDaemon(ctx context.Context, o *options, stdin io.Reader, stderr io.Write
 	} else {
 		log.Info("config", "file", "none found, defaults and flags")
 	}
-	if pct, set := setDaemonGC(); set {
-		log.Info("gc", "percent", pct, "why", "daemon default; GOGC in the environment overrides it")
-	}
 	return monitor.Run(ctx, cfg, path, monitor.Options{
 		Load:    func() (config.Probe, string, error) { return effectiveConfig(o) },
 		Args:    o.Args,
