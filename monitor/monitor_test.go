@@ -446,6 +446,48 @@ func TestWriterDrainGap(t *testing.T) {
 	t.Logf("%d results in %d batches over %v", n, st.Batches, elapsed)
 }
 
+// TestWriterFallback: a result queued within the gap after a drain, with
+// no later result to wake the writer, is still applied (by the fallback
+// timer), while the writer keeps running, and the drain disarms it.
+func TestWriterFallback(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "targets"), []byte("198.18.0.1\n198.18.0.2\n"), 0o644)
+	cfg := config.DefaultProbe()
+	cfg.Targets, cfg.API.Listen = filepath.Join(dir, "targets"), "off"
+	m, err := New(context.Background(), cfg, "", Options{Sources: []obs.Source{}, NoStore: true,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.close()
+	gen := m.Table().View().Gen
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() { m.w.run(stop); close(done) }()
+	defer func() { close(stop); <-done }()
+	waitApplied := func(n uint64) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); m.WriterStats().Applied < n; {
+			if time.Now().After(deadline) {
+				t.Fatalf("applied %d of %d: the writer did not wake", m.WriterStats().Applied, n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	m.w.Observe(gen, 0, ok(0)) // rings: no drain yet
+	waitApplied(1)
+	m.w.Observe(gen, 1, ok(1)) // right after a drain: within the gap, arms the fallback
+	waitApplied(2)
+	if b := m.WriterStats().Batches; b != 2 {
+		t.Errorf("%d batches for two lone results, want 2", b)
+	}
+	m.w.mu.Lock()
+	armed := m.w.fbArmed
+	m.w.mu.Unlock()
+	if armed {
+		t.Error("fallback still armed after its drain")
+	}
+}
+
 // BenchmarkCore is one probe result through the whole core: Sink.Observe
 // (queue), the writer's Apply on a 10,000-check table, and Publish of the
 // Result event to one batch subscriber that reads it (the store's place),

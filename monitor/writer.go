@@ -23,8 +23,13 @@ const DefaultQueue = 1 << 18
 // DrainGap is the least time between two batches of the table's writer:
 // at 10k results a second, batches of ~100 and 100 wake-ups a second of
 // the writer and of each batch subscriber (the store, the histograms)
-// instead of one per result. It delays state changes and problems by at
-// most that much (the store commits every second).
+// instead of one per result. The writer has no clock of its own while
+// results keep coming: the first Observe after the gap wakes it, so its
+// drains ride on the sources' own wake-ups (the engine's loop turns)
+// instead of adding a timer's; a result that no later one follows is
+// applied by a fallback timer DrainGap after it was queued. So state
+// changes and problems wait at most about 2×DrainGap (the store commits
+// every second).
 const DrainGap = 10 * time.Millisecond
 
 // evCopy is what an event points to: copies of its observation and of
@@ -63,9 +68,19 @@ type writer struct {
 	log   *slog.Logger
 	max   int
 
-	mu    sync.Mutex // guards q
-	q     []item
-	wake  chan struct{} // 1-buffered: "the queue went non-empty"
+	mu   sync.Mutex // guards q, rung, fbArmed
+	q    []item
+	wake chan struct{} // 1-buffered: "drain now"
+	// rung: wake was signalled since the last drain. fbArmed: fb runs.
+	rung, fbArmed bool
+	// due is when (mono) the gap after the last drain ends: the first
+	// Observe from then on rings wake.
+	due  atomic.Int64
+	base time.Time // mono's origin
+	// fb is the fallback: armed by the first Observe queued before due,
+	// it rings wake DrainGap later if no later Observe did; stopped by
+	// every drain.
+	fb    *time.Timer
 	ops   chan func()
 	spare []item
 	// gap is the least time between two drains (DrainGap): results wait
@@ -94,7 +109,38 @@ func newWriter(t *state.Table, bus *event.Bus, log *slog.Logger, max int) *write
 	if max <= 0 {
 		max = DefaultQueue
 	}
-	return &writer{table: t, bus: bus, log: log, max: max, wake: make(chan struct{}, 1), ops: make(chan func()), gap: DrainGap}
+	w := &writer{table: t, bus: bus, log: log, max: max, wake: make(chan struct{}, 1), ops: make(chan func()), gap: DrainGap, base: time.Now()}
+	w.fb = time.AfterFunc(time.Hour, w.fallback)
+	w.fb.Stop()
+	return w
+}
+
+// fallback is fb's function: it rings wake for results still waiting
+// after the gap. A firing that raced a drain (which disarmed fb, or
+// whose gap has not ended yet) rings nothing, so that it adds no batch.
+func (w *writer) fallback() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.fbArmed || w.rung {
+		return
+	}
+	if left := w.due.Load() - w.mono(); left > 0 {
+		w.fb.Reset(time.Duration(left)) // re-armed since a drain: its own gap
+		return
+	}
+	w.fbArmed, w.rung = false, true
+	w.ring()
+}
+
+// mono is the time since the writer's start (monotonic).
+func (w *writer) mono() int64 { return int64(time.Since(w.base)) }
+
+// ring wakes the writer (non-blocking).
+func (w *writer) ring() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Observe queues o for check id of table generation gen. It never blocks
@@ -108,14 +154,19 @@ func (w *writer) Observe(gen uint64, id int, o obs.Observation) {
 		return
 	}
 	w.q = append(w.q, item{gen, id, o})
-	first := len(w.q) == 1
+	ring := false
+	if !w.rung {
+		if w.gap <= 0 || w.mono() >= w.due.Load() {
+			w.rung, ring = true, true
+		} else if !w.fbArmed {
+			w.fbArmed = true
+			w.fb.Reset(w.gap)
+		}
+	}
 	w.mu.Unlock()
 	w.observed.Add(1)
-	if first {
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
+	if ring {
+		w.ring()
 	}
 }
 
@@ -133,36 +184,13 @@ func (w *writer) do(ctx context.Context, f func()) bool {
 }
 
 // run applies observations until stop is closed, then applies what is
-// still queued and returns. After each drain it waits out the gap
-// (running ops meanwhile) before it looks at the queue again: while
-// results keep coming, the gap's timer is its only wake-up per batch.
+// still queued and returns. It drains when Observe (or the fallback
+// timer) rings: at most about once per gap, see DrainGap.
 func (w *writer) run(stop <-chan struct{}) {
-	var timer *time.Timer
 	for {
 		select {
 		case <-w.wake:
 			w.drain()
-			if w.gap <= 0 {
-				continue
-			}
-			if timer == nil {
-				timer = time.NewTimer(w.gap)
-			} else {
-				timer.Reset(w.gap)
-			}
-		wait:
-			for {
-				select {
-				case <-timer.C:
-					break wait
-				case f := <-w.ops:
-					f()
-				case <-stop:
-					timer.Stop()
-					w.drain()
-					return
-				}
-			}
 		case f := <-w.ops:
 			f()
 		case <-stop:
@@ -178,6 +206,12 @@ func (w *writer) drain() {
 	w.mu.Lock()
 	batch := w.q
 	w.q = w.spare[:0]
+	w.rung = false
+	w.due.Store(w.mono() + int64(w.gap))
+	if w.fbArmed {
+		w.fbArmed = false
+		w.fb.Stop()
+	}
 	w.mu.Unlock()
 	if len(batch) == 0 {
 		return
