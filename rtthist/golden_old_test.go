@@ -1,0 +1,5 @@
+package rtthist
+
+import "github.com/hbmon/hb/state"
+
+func setTable(*Config, *state.Table) {}
