@@ -97,7 +97,8 @@ func goldenRound(t *testing.T, s *Set, v, old *state.View, round int) {
 // labels, escaping), across a reload that removes, adds and renumbers
 // checks and results of the old generation arriving after it, are byte
 // for byte those of testdata/exposition.golden (written by -update from
-// the map-per-series implementation this one replaced), with and without
+// the map-per-series implementation that the slice indexed by table id
+// replaced), with and without
 // the table.
 func TestExpositionGolden(t *testing.T) {
 	for _, withTable := range []bool{false, true} {
@@ -115,7 +116,7 @@ func TestExpositionGolden(t *testing.T) {
 					return vals
 				}}
 			if withTable {
-				setTable(&cfg, tab)
+				cfg.Table = tab
 			}
 			s := New(cfg)
 			var out bytes.Buffer
@@ -152,6 +153,9 @@ func TestExpositionGolden(t *testing.T) {
 			goldenRound(t, s, v2, nil, 2)
 			text()
 			pb()
+			if withTable && len(s.byName) != 0 {
+				t.Errorf("%d series found by name, want every one by table id", len(s.byName))
+			}
 			path := filepath.Join("testdata", "exposition.golden")
 			if *update && !withTable {
 				if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
