@@ -446,6 +446,53 @@ func TestWriterDrainGap(t *testing.T) {
 	t.Logf("%d results in %d batches over %v", n, st.Batches, elapsed)
 }
 
+// TestWriterOpAfterQueued: an op on the writer (a reload, a
+// registration: both make a new table generation) that comes while
+// results wait out the drain gap applies them first, so none is dropped
+// as stale for a generation that was current when it was observed.
+func TestWriterOpAfterQueued(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "targets"), []byte("198.18.0.1\n198.18.0.2\n"), 0o644)
+	cfg := config.DefaultProbe()
+	cfg.Targets, cfg.API.Listen = filepath.Join(dir, "targets"), "off"
+	m, err := New(context.Background(), cfg, "", Options{Sources: []obs.Source{}, NoStore: true,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.close()
+	m.w.gap = time.Hour // after its first drain the writer waits: the results below queue
+	gen := m.Table().View().Gen
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() { m.w.run(stop); close(done) }()
+	m.w.Observe(gen, 0, ok(0))
+	waitFor(t, "the first result applied", func() bool { return m.WriterStats().Applied == 1 })
+	const n = 50
+	for i := range n {
+		m.w.Observe(gen, i%2, ok(1+i))
+	}
+	var specs []state.HostSpec
+	for _, h := range m.Table().View().Hosts() {
+		sp := state.HostSpec{Name: h.Spec.Name, Addr: h.Spec.Addr}
+		for i := range h.NumChecks() {
+			sp.Checks = append(sp.Checks, h.Check(i).Spec)
+		}
+		specs = append(specs, sp)
+	}
+	var rerr error
+	if !m.w.do(context.Background(), func() { _, rerr = m.table.Reload(specs) }) || rerr != nil {
+		t.Fatalf("reload on the writer: %v", rerr)
+	}
+	close(stop)
+	<-done
+	if st := m.WriterStats(); st.Applied != n+1 || st.Stale != 0 {
+		t.Errorf("applied %d, stale %d; want %d applied, none stale", st.Applied, st.Stale, n+1)
+	}
+	if p := m.Table().View().Check(0).Snapshot().Probes; p != 1+n/2 {
+		t.Errorf("check 0 has %d probes after the reload, want %d", p, 1+n/2)
+	}
+}
+
 // BenchmarkCore is one probe result through the whole core: Sink.Observe
 // (queue), the writer's Apply on a 10,000-check table, and Publish of the
 // Result event to one batch subscriber that reads it (the store's place),
