@@ -134,7 +134,8 @@ func (w *writer) do(ctx context.Context, f func()) bool {
 
 // run applies observations until stop is closed, then applies what is
 // still queued and returns. After each drain it waits out the gap
-// (running ops meanwhile) before it looks at the queue again: while
+// (running ops meanwhile, each after a drain) before it looks at the
+// queue again: while
 // results keep coming, the gap's timer is its only wake-up per batch.
 func (w *writer) run(stop <-chan struct{}) {
 	var timer *time.Timer
@@ -156,7 +157,7 @@ func (w *writer) run(stop <-chan struct{}) {
 				case <-timer.C:
 					break wait
 				case f := <-w.ops:
-					f()
+					w.op(f)
 				case <-stop:
 					timer.Stop()
 					w.drain()
@@ -164,12 +165,20 @@ func (w *writer) run(stop <-chan struct{}) {
 				}
 			}
 		case f := <-w.ops:
-			f()
+			w.op(f)
 		case <-stop:
 			w.drain()
 			return
 		}
 	}
+}
+
+// op runs f (a reload, a registration, a restore) after applying what is
+// queued: the results observed before f are for the generation current
+// then, and f may make a new one (they would be dropped as stale).
+func (w *writer) op(f func()) {
+	w.drain()
+	f()
 }
 
 // drain applies every queued observation and publishes their events in

@@ -522,7 +522,23 @@ func fpingRun(ctx context.Context, o *FPingOptions, hosts []*fpingHost, unknown 
 	if err != nil {
 		return 0, err
 	}
-	defer e.Close()
+	// The sockets close (each AF_PACKET one waits for an RCU grace
+	// period) while the summaries are written: closeEngine starts it once
+	// the sweep is over; the return waits for it.
+	var closing chan struct{}
+	closeEngine := func() {
+		if closing == nil {
+			closing = make(chan struct{})
+			go func() {
+				e.Close()
+				close(closing)
+			}()
+		}
+	}
+	defer func() {
+		closeEngine()
+		<-closing
+	}()
 
 	out := bufio.NewWriterSize(stdout, 64<<10)
 	lastFlush := time.Now()
@@ -604,6 +620,7 @@ func fpingRun(ctx context.Context, o *FPingOptions, hosts []*fpingHost, unknown 
 		}
 		out.Flush()
 		st := e.Stats()
+		closeEngine()
 		sent, replies, icmpErrs, timeouts = st.Sent, st.Matched, st.ICMPErrors, st.Timeouts
 		eb := bufio.NewWriterSize(stderr, 64<<10)
 		if !o.Quiet {
@@ -680,6 +697,7 @@ func fpingRun(ctx context.Context, o *FPingOptions, hosts []*fpingHost, unknown 
 			timeout = time.Duration(float64(timeout) * 1.5)
 		}
 		st := e.Stats()
+		closeEngine()
 		sent, replies, icmpErrs, timeouts = st.Sent, st.Matched, st.ICMPErrors, st.Timeouts
 		if !o.Quiet && !o.Alive {
 			for _, h := range hosts {
