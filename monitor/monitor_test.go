@@ -348,6 +348,12 @@ func TestRegister(t *testing.T) {
 // tests and benchmarks, which drive m.w themselves.
 func bareMonitor(tb testing.TB, n int) *Monitor {
 	tb.Helper()
+	return bareMonitorLog(tb, n, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// bareMonitorLog is bareMonitor logging to log.
+func bareMonitorLog(tb testing.TB, n int, log *slog.Logger) *Monitor {
+	tb.Helper()
 	var sb strings.Builder
 	for i := range n {
 		fmt.Fprintf(&sb, "198.18.%d.%d\n", i>>8, i&255)
@@ -356,8 +362,7 @@ func bareMonitor(tb testing.TB, n int) *Monitor {
 	os.WriteFile(filepath.Join(dir, "targets"), []byte(sb.String()), 0o644)
 	cfg := config.DefaultProbe()
 	cfg.Targets, cfg.API.Listen = filepath.Join(dir, "targets"), "off"
-	m, err := New(context.Background(), cfg, "", Options{Sources: []obs.Source{}, NoStore: true,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	m, err := New(context.Background(), cfg, "", Options{Sources: []obs.Source{}, NoStore: true, Log: log})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -481,6 +486,54 @@ func TestWriterOpAfterQueued(t *testing.T) {
 	}
 	if p := m.Table().View().Check(0).Snapshot().Probes; p != 1+n/2 {
 		t.Errorf("check 0 has %d probes after the reload, want %d", p, 1+n/2)
+	}
+}
+
+// logHook is a slog handler that calls fn at every record (on the
+// logging goroutine: the writer's, for state changes).
+type logHook struct{ fn func() }
+
+func (h logHook) Enabled(context.Context, slog.Level) bool  { return true }
+func (h logHook) Handle(context.Context, slog.Record) error { h.fn(); return nil }
+func (h logHook) WithAttrs([]slog.Attr) slog.Handler        { return h }
+func (h logHook) WithGroup(string) slog.Handler             { return h }
+
+// TestWriterPublishesBacklogInChunks: a drain of more results than a
+// subscriber's queue holds (the backlog after a long reload) publishes
+// its events while it goes on, in pieces, so a subscriber that keeps up
+// loses none; published at the drain's end, all at once, they would
+// overflow its queue whatever its speed. The subscriber here takes what
+// is queued at every state change the writer logs (on the writer's
+// goroutine: deterministic).
+func TestWriterPublishesBacklogInChunks(t *testing.T) {
+	var sub *event.Sub
+	var evs []event.Event
+	taken := 0
+	m := bareMonitorLog(t, 1, slog.New(logHook{func() {
+		if sub != nil {
+			evs, _ = sub.Take(evs)
+			taken += len(evs)
+		}
+	}}))
+	sub = m.Bus().SubscribeBatch("reader", publishChunk, event.StateChange)
+	defer sub.Close()
+	gen := m.Table().View().Gen
+	const n = 4 * publishChunk
+	for i := range n { // every result changes the check's state: up, degraded, up, ...
+		o := ok(i)
+		if i%2 == 1 {
+			o = timeout(i)
+		}
+		m.w.Observe(gen, 0, o)
+	}
+	m.w.drain()
+	evs, _ = sub.Take(evs)
+	taken += len(evs)
+	if st := m.WriterStats(); st.Applied != n {
+		t.Fatalf("applied %d of %d", st.Applied, n)
+	}
+	if taken != n || sub.Dropped() != 0 {
+		t.Errorf("the subscriber took %d state changes of %d, %d dropped", taken, n, sub.Dropped())
 	}
 }
 

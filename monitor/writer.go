@@ -204,15 +204,12 @@ func (w *writer) drain() {
 	for i := range batch {
 		w.apply(batch[i].gen, batch[i].id, &batch[i].o)
 		batch[i] = item{} // drop references (health blobs) held by the spare
+		if len(w.evs) >= publishChunk {
+			w.publish()
+		}
 	}
 	w.slab, w.obsSlab = nil, nil
-	w.bus.PublishBatch(w.evs)
-	clear(w.evs) // the queues have their copies: drop the references
-	if cap(w.evs) <= maxSpare {
-		w.evs = w.evs[:0]
-	} else {
-		w.evs = nil
-	}
+	w.publish()
 	if cap(batch) <= maxSpare {
 		w.spare = batch[:0]
 	} else {
@@ -222,6 +219,26 @@ func (w *writer) drain() {
 
 // maxSpare is the largest queue buffer the writer keeps for reuse.
 const maxSpare = 1 << 14
+
+// publishChunk is the most events a drain gathers before it publishes
+// them: a backlog's drain (the results queued during a long reload) is
+// published in pieces that subscribers take while it goes on, not at its
+// end all at once into queues (16,384 events) it would overflow.
+const publishChunk = 1024
+
+// publish hands the events gathered to the bus in one batch.
+func (w *writer) publish() {
+	if len(w.evs) == 0 {
+		return
+	}
+	w.bus.PublishBatch(w.evs)
+	clear(w.evs) // the queues have their copies: drop the references
+	if cap(w.evs) <= maxSpare {
+		w.evs = w.evs[:0]
+	} else {
+		w.evs = nil
+	}
+}
 
 // apply is one observation through the core: table, then events.
 func (w *writer) apply(gen uint64, id int, o *obs.Observation) {

@@ -220,10 +220,7 @@ func TestNoTornSnapshot(t *testing.T) {
 // empty slot); a duplicate name is refused.
 func TestLookup(t *testing.T) {
 	const n = 5000
-	specs := make([]HostSpec, n)
-	for i := range specs {
-		specs[i] = spec(fmt.Sprintf("h%d", i), i)
-	}
+	specs := specsN(n)
 	tab, err := New(specs, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -304,10 +301,7 @@ func TestApplyMatchesStep(t *testing.T) {
 // referenced keeps its records readable.
 func TestSlabsUnmapped(t *testing.T) {
 	const n = 20000
-	specs := make([]HostSpec, n)
-	for i := range specs {
-		specs[i] = spec(fmt.Sprintf("h%d", i), i)
-	}
+	specs := specsN(n)
 	tab, err := New(specs, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -348,10 +342,7 @@ func TestSlabsUnmapped(t *testing.T) {
 // over 100,000 checks in a scattered order, and Check.State (one word).
 func BenchmarkLoad(b *testing.B) {
 	const n = 100_000
-	specs := make([]HostSpec, n)
-	for i := range specs {
-		specs[i] = spec(fmt.Sprintf("h%d", i), i)
-	}
+	specs := specsN(n)
 	tab, _ := New(specs, nil)
 	for id := range n {
 		tab.Apply(id, obsAt(id, OK, time.Millisecond))
