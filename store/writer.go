@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -668,10 +669,11 @@ type sqlw struct {
 	hosts       map[string]hostRec // committed rows only
 	nextHostID  int64              // ids are assigned here: inserts need no RETURNING round trip
 	nextCheckID int64
-	backlog     []pend       // rollup rows not yet written, oldest first
-	retry       []chkMeta    // checks whose insert failed: tried again
-	waiters     []chan error // syncs told once the backlog is written
-	werr        error        // a failed commit since the waiters' syncs
+	rollArgs    []driver.NamedValue // insertRollups' arguments, reused
+	backlog     []pend              // rollup rows not yet written, oldest first
+	retry       []chkMeta           // checks whose insert failed: tried again
+	waiters     []chan error        // syncs told once the backlog is written
+	werr        error               // a failed commit since the waiters' syncs
 
 	nextRetention time.Time
 	retentionBusy bool // the last pass hit its batch limit: continue next time
@@ -911,9 +913,89 @@ var (
 	qRollupMulti = qRollupInsert + strings.Repeat(qRollupRow+",", rollupMulti-1) + qRollupRow + qRollupUpsert
 )
 
+// insertRollups inserts rows (sorted) through dc, the writer
+// connection's driver.Conn, in its transaction; id is each row's check
+// id. The arguments are one slice of driver values, reused.
+func (q *sqlw) insertRollups(ctx context.Context, dc any, rows []pend, id func(*chk) int64) error {
+	pc, ok := dc.(driver.ConnPrepareContext)
+	if !ok {
+		return fmt.Errorf("driver connection %T cannot prepare with a context", dc)
+	}
+	prepare := func(query string) (driver.StmtExecContext, func() error, error) {
+		st, err := pc.PrepareContext(ctx, query)
+		if err != nil {
+			return nil, nil, err
+		}
+		ex, ok := st.(driver.StmtExecContext)
+		if !ok {
+			st.Close()
+			return nil, nil, fmt.Errorf("driver statement %T cannot execute with a context", st)
+		}
+		return ex, st.Close, nil
+	}
+	multi, closeMulti, err := prepare(qRollupMulti)
+	if err != nil {
+		return err
+	}
+	defer closeMulti()
+	one, closeOne, err := prepare(qRollup)
+	if err != nil {
+		return err
+	}
+	defer closeOne()
+	if q.rollArgs == nil {
+		q.rollArgs = make([]driver.NamedValue, rollupCols*rollupMulti)
+		for i := range q.rollArgs {
+			q.rollArgs[i].Ordinal = i + 1
+		}
+	}
+	args := q.rollArgs
+	defer func() {
+		for i := range args {
+			args[i].Value = nil
+		}
+	}()
+	for i := 0; i < len(rows); {
+		n, st := rollupMulti, multi
+		if len(rows)-i < rollupMulti {
+			n, st = 1, one
+		}
+		for j := range rows[i : i+n] {
+			p := &rows[i+j]
+			a := &p.acc
+			var rmin, rmax driver.Value
+			if a.rttN > 0 {
+				rmin, rmax = a.rttMin, a.rttMax
+			}
+			var ha healthAcc
+			if a.health != nil {
+				ha = *a.health
+			}
+			v := args[j*rollupCols : (j+1)*rollupCols]
+			v[0].Value, v[1].Value, v[2].Value = id(p.c), a.minuteMS(), int64(a.probes)
+			v[3].Value, v[4].Value, v[5].Value = int64(a.losses), int64(a.rttN), a.rttSum
+			v[6].Value, v[7].Value, v[8].Value = rmin, rmax, lastOKms(a, p.lastOK)
+			v[9].Value, v[10].Value, v[11].Value = int64(ha.n), ha.cpu, ha.mem
+			v[12].Value, v[13].Value = ha.disk, ha.load
+		}
+		if _, err := st.ExecContext(ctx, args[:n*rollupCols]); err != nil {
+			return err
+		}
+		i += n
+	}
+	return nil
+}
+
 func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]hostRec, checkIDs map[*chk]int64) error {
 	ctx := context.Background()
-	tx, err := q.s.w.BeginTx(ctx, nil)
+	// The transaction on a connection of our own, so the rollup rows can
+	// go to the driver directly (insertRollups) within it.
+	conn, err := q.s.w.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -1057,41 +1139,13 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]h
 			return cmp.Or(cmp.Compare(id(a.c), id(b.c)), cmp.Compare(a.acc.minute, b.acc.minute))
 		})
 		// Rows go in statements of rollupMulti rows (one statement's
-		// overhead through database/sql and the driver is most of a row's
-		// cost), the rest one at a time.
-		multi, err := tx.Prepare(qRollupMulti)
-		if err != nil {
-			return err
-		}
-		one, err := tx.Prepare(qRollup)
-		if err != nil {
-			return err
-		}
-		args := make([]any, 0, rollupCols*rollupMulti)
-		for i := 0; i < len(rows); {
-			n := rollupMulti
-			st := multi
-			if len(rows)-i < rollupMulti {
-				n, st = 1, one
-			}
-			args = args[:0]
-			for _, p := range rows[i : i+n] {
-				a := &p.acc
-				var rmin, rmax any
-				if a.rttN > 0 {
-					rmin, rmax = a.rttMin, a.rttMax
-				}
-				var ha healthAcc
-				if a.health != nil {
-					ha = *a.health
-				}
-				args = append(args, id(p.c), a.minuteMS(), a.probes, a.losses, a.rttN, a.rttSum, rmin, rmax, lastOKms(a, p.lastOK),
-					ha.n, ha.cpu, ha.mem, ha.disk, ha.load)
-			}
-			if _, err := st.Exec(args...); err != nil {
-				return fmt.Errorf("rollup: %w", err)
-			}
-			i += n
+		// overhead is most of a row's cost), the rest one at a time,
+		// handed to the driver directly, in tx (the connection is in
+		// its transaction): database/sql would make a slice of all the
+		// arguments and convert each at every statement, about half of
+		// what the store allocates (~56 MB a minute at 100k checks).
+		if err := conn.Raw(func(dc any) error { return q.insertRollups(ctx, dc, rows, id) }); err != nil {
+			return fmt.Errorf("rollup: %w", err)
 		}
 	}
 	if len(b.changes) > 0 {
