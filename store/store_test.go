@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"net/netip"
 	"path/filepath"
 	"sync"
@@ -899,12 +900,29 @@ func TestTargetChanges(t *testing.T) {
 }
 
 // TestRecordSize: the per-check record is held for every check (100k at
-// a large fleet): keep it in the 112-byte size class.
+// a large fleet): keep it in the 96-byte size class, and a finished row
+// in 64 bytes.
 func TestRecordSize(t *testing.T) {
-	if n := unsafe.Sizeof(chk{}); n > 112 {
-		t.Errorf("chk is %d bytes, want at most 112", n)
+	if n := unsafe.Sizeof(chk{}); n > 96 {
+		t.Errorf("chk is %d bytes, want at most 96", n)
 	}
-	if n := unsafe.Sizeof(rollAcc{}); n != 56 {
-		t.Errorf("rollAcc is %d bytes, want 56", n)
+	if n := unsafe.Sizeof(pend{}); n > 64 {
+		t.Errorf("pend is %d bytes, want at most 64", n)
+	}
+}
+
+// TestMinuteNum: a rollup keeps its minute as unix minutes in 32 bits;
+// minutes before 1970 and the zero time.Time round-trip, times beyond
+// the range clamp rather than wrap.
+func TestMinuteNum(t *testing.T) {
+	for _, at := range []time.Time{base, base.Add(59 * time.Second), time.Unix(-61, 0), {}, time.Date(6000, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		m := minuteOf(ms(at))
+		a := rollAcc{minute: minuteNum(m)}
+		if got := a.minuteMS(); got != m {
+			t.Errorf("%v: minute %d ms, want %d", at, got, m)
+		}
+	}
+	if got, want := minuteNum(minuteOf(ms(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)))), int32(math.MaxInt32); got != want {
+		t.Errorf("year 9999: minute %d, want clamped to %d", got, want)
 	}
 }

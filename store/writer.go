@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,48 +29,61 @@ type ckey struct{ host, check string }
 // minute in progress. id belongs to the SQL goroutine (it assigns it);
 // everything else to the aggregator.
 //
-// 112 bytes (was 128): the configured target is kept only as a hash, to
-// tell a changed one (the target itself goes to the SQL goroutine with
-// the batch, see writer.targets), and the newest success as an offset in
-// the minute.
+// 96 bytes (was 128, then 112): the configured target is kept only as a
+// 32-bit hash, to tell a changed one (the target itself goes to the SQL
+// goroutine with the batch, see writer.targets; two targets with the same
+// hash, one chance in 2^32 per change, would leave the old one in the
+// checks row), the minute in minutes and the newest success as an
+// offset in it, 16 bits, beside the rollup (it fills the rollup's padding).
 type chk struct {
-	key   ckey
-	acc   rollAcc
-	id    int64  // checks.id; 0 until the row exists (SQL goroutine only)
-	tsum  uint64 // targetSum of the target as configured (SetChecks); 0 if not known
-	kind  obs.Kind
-	dirty bool // queued in the current batch's checks
+	key    ckey
+	id     int64 // checks.id; 0 until the row exists (SQL goroutine only)
+	acc    rollAcc
+	lastOK uint16 // the rollup's newest success, ms after its minute + 1; 0 = none (see lastOKms)
+	kind   obs.Kind
+	dirty  bool   // queued in the current batch's checks
+	tsum   uint32 // targetSum of the target as configured (SetChecks); 0 if not known
 }
 
 // targetSum is the hash chk keeps of a configured target (0 for none).
-func targetSum(t string) uint64 {
+func targetSum(t string) uint32 {
 	if t == "" {
 		return 0
 	}
-	h := fnv.New64a()
+	h := fnv.New32a()
 	h.Write([]byte(t))
-	return h.Sum64() | 1
+	return h.Sum32() | 1
 }
 
-// rollAcc sums one check's results over one minute: 56 bytes, kept per
-// check and per finished row. The health sums, which only checks whose
-// results carry a health blob have, are apart (nil for the others).
+// rollAcc sums one check's results over one minute: 48 bytes, kept per
+// check and per finished row (with the newest success apart, chk.lastOK
+// and pend.lastOK). The health sums, which only checks whose results
+// carry a health blob have, are apart (nil for the others).
 type rollAcc struct {
-	minute         int64 // unix ms, start of the minute
+	minute         int32 // unix minutes (minuteNum), start of the minute
 	probes, losses uint32
 	rttN           uint32
-	lastOK         uint32 // newest success, ms after minute + 1; 0 = none (see lastOKms)
 	rttSum         int64
 	rttMin, rttMax int64 // ns; valid when rttN > 0
 	health         *healthAcc
 }
 
-// lastOKms is the newest success of the minute in unix ms, 0 if none.
-func (a *rollAcc) lastOKms() int64 {
-	if a.lastOK == 0 {
+// minuteMS is the start of the rollup's minute, unix ms.
+func (a *rollAcc) minuteMS() int64 { return int64(a.minute) * 60000 }
+
+// minuteNum is the minute (unix minutes) of a minute's start m (unix ms,
+// from minuteOf), clamped to int32 (years -2113 to 6053).
+func minuteNum(m int64) int32 {
+	return int32(max(math.MinInt32, min(math.MaxInt32, m/60000)))
+}
+
+// lastOKms is the newest success of a's minute in unix ms (lastOK as
+// chk.lastOK), 0 if none.
+func lastOKms(a *rollAcc, lastOK uint16) int64 {
+	if lastOK == 0 {
 		return 0
 	}
-	return a.minute + int64(a.lastOK) - 1
+	return a.minuteMS() + int64(lastOK) - 1
 }
 
 // healthAcc sums the health samples of one check's minute.
@@ -79,10 +93,11 @@ type healthAcc struct {
 	load           float64
 }
 
-// pend is a finished rollup row waiting to be written.
+// pend is a finished rollup row waiting to be written (64 bytes).
 type pend struct {
-	c   *chk
-	acc rollAcc
+	c      *chk
+	acc    rollAcc
+	lastOK uint16 // chk.lastOK
 }
 
 // chkMeta is a check's row as the aggregator last knew it: what the SQL
@@ -491,8 +506,8 @@ func minuteOf(at int64) int64 {
 }
 
 func (w *writer) finish(c *chk) {
-	w.cur.rows = append(w.cur.rows, pend{c, c.acc})
-	c.acc = rollAcc{}
+	w.cur.rows = append(w.cur.rows, pend{c, c.acc, c.lastOK})
+	c.acc, c.lastOK = rollAcc{}, 0
 }
 
 // result adds one observation to its check's rollup for the minute.
@@ -504,16 +519,17 @@ func (w *writer) result(e *event.Event) {
 	c := w.of(e)
 	at := ms(e.At)
 	m := minuteOf(at)
-	if c.acc.probes > 0 && c.acc.minute != m {
+	mn := minuteNum(m)
+	if c.acc.probes > 0 && c.acc.minute != mn {
 		w.finish(c)
 	}
 	a := &c.acc
-	a.minute = m
+	a.minute = mn
 	a.probes++
 	if o.Outcome.Failed() {
 		a.losses++
 	} else {
-		a.lastOK = max(a.lastOK, uint32(at-m)+1)
+		c.lastOK = max(c.lastOK, uint16(at-m)+1) // at-m < 60000
 		if r := int64(o.RTT); r > 0 {
 			if a.rttN == 0 || r < a.rttMin {
 				a.rttMin = r
@@ -558,7 +574,7 @@ func (w *writer) sweep(now time.Time) {
 		return
 	}
 	w.swept = cutoff
-	w.finishIf(func(c *chk) bool { return c.acc.probes > 0 && c.acc.minute < cutoff })
+	w.finishIf(func(c *chk) bool { return c.acc.probes > 0 && c.acc.minuteMS() < cutoff })
 }
 
 // finishIf moves the rollups for which due is true to the batch. They
@@ -1069,7 +1085,7 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]h
 				if a.health != nil {
 					ha = *a.health
 				}
-				args = append(args, id(p.c), a.minute, a.probes, a.losses, a.rttN, a.rttSum, rmin, rmax, a.lastOKms(),
+				args = append(args, id(p.c), a.minuteMS(), a.probes, a.losses, a.rttN, a.rttSum, rmin, rmax, lastOKms(a, p.lastOK),
 					ha.n, ha.cpu, ha.mem, ha.disk, ha.load)
 			}
 			if _, err := st.Exec(args...); err != nil {
