@@ -427,3 +427,45 @@ func TestWindowFull(t *testing.T) {
 		t.Fatalf("bucket %d: %d, want %d", b, got[b], want)
 	}
 }
+
+// BenchmarkRemap100k: the Set re-indexing its 100k series when the table
+// has a new generation (a reload, or a batch of run-time registrations:
+// here one new host appended). Alternates between the two generations;
+// each series is placed by comparing its names with the check of its id,
+// without a lookup by name.
+func BenchmarkRemap100k(b *testing.B) {
+	const n = 100_000
+	specs := make([]state.HostSpec, n, n+1)
+	for i := range specs {
+		h := fmt.Sprintf("h%06d", i)
+		specs[i] = state.HostSpec{Name: h, Checks: []obs.CheckSpec{{Host: h, Name: "icmp", Kind: obs.KindICMP, Interval: time.Second, Timeout: time.Second}}}
+	}
+	tab, err := state.New(specs, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	v1 := tab.View()
+	s := New(Config{Buckets: config.DefaultRTTBuckets, Table: tab})
+	for _, c := range v1.Checks() {
+		s.observe(v1.Gen, c.ID, c.Spec.Host, c.Spec.Name, obs.KindICMP, time.Millisecond)
+	}
+	if _, err := tab.Reload(append(specs, state.HostSpec{Name: "new", Checks: []obs.CheckSpec{{Host: "new", Name: "heartbeat", Kind: obs.KindHeartbeat, Interval: time.Second, Timeout: time.Second}}})); err != nil {
+		b.Fatal(err)
+	}
+	v2 := tab.View()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		v := v2
+		if i%2 == 1 {
+			v = v1
+		}
+		s.mu.Lock()
+		s.remap(v)
+		s.mu.Unlock()
+		i++
+	}
+	if s.Len() != n || len(s.byName) != 0 {
+		b.Fatalf("%d series, %d by name", s.Len(), len(s.byName))
+	}
+}
