@@ -109,7 +109,8 @@ type Event struct {
 	Snap *state.Snapshot
 	// Result, StateChange, Problem from the table's writer: the check's
 	// table generation (state.View.Gen, from 1) and index in it, which
-	// name the check within that generation (see IDCache). Gen 0: unset.
+	// name the check within that generation (sinks index their per-check
+	// data by it and re-index on a new generation). Gen 0: unset.
 	Gen uint64
 	ID  int
 

@@ -343,6 +343,33 @@ func TestRegister(t *testing.T) {
 	}
 }
 
+// bareMonitor is a monitor without sources, store or API over n
+// addresses 198.18.x.y (closed when the test ends), for the writer's
+// tests and benchmarks, which drive m.w themselves.
+func bareMonitor(tb testing.TB, n int) *Monitor {
+	tb.Helper()
+	return bareMonitorLog(tb, n, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// bareMonitorLog is bareMonitor logging to log.
+func bareMonitorLog(tb testing.TB, n int, log *slog.Logger) *Monitor {
+	tb.Helper()
+	var sb strings.Builder
+	for i := range n {
+		fmt.Fprintf(&sb, "198.18.%d.%d\n", i>>8, i&255)
+	}
+	dir := tb.TempDir()
+	os.WriteFile(filepath.Join(dir, "targets"), []byte(sb.String()), 0o644)
+	cfg := config.DefaultProbe()
+	cfg.Targets, cfg.API.Listen = filepath.Join(dir, "targets"), "off"
+	m, err := New(context.Background(), cfg, "", Options{Sources: []obs.Source{}, NoStore: true, Log: log})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(m.close)
+	return m
+}
+
 // TestWriterBatchAllocs: a batch of results through the writer to a
 // batch subscriber (the store's and the histograms' way) allocates, for
 // the whole batch, one list of the observations the events point to: no
@@ -350,20 +377,7 @@ func TestRegister(t *testing.T) {
 // when no result subscriber reads it, no event queue growing per batch.
 func TestWriterBatchAllocs(t *testing.T) {
 	const n, batch = 1000, 100
-	var sb strings.Builder
-	for i := range n {
-		fmt.Fprintf(&sb, "198.18.%d.%d\n", i>>8, i&255)
-	}
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "targets"), []byte(sb.String()), 0o644)
-	cfg := config.DefaultProbe()
-	cfg.Targets, cfg.API.Listen = filepath.Join(dir, "targets"), "off"
-	m, err := New(context.Background(), cfg, "", Options{Sources: []obs.Source{}, NoStore: true,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.close()
+	m := bareMonitor(t, n)
 	sub := m.Bus().SubscribeBatch("reader", 1<<12, event.Result)
 	defer sub.Close()
 	gen := m.Table().View().Gen
@@ -414,16 +428,7 @@ func TestWriterBatchAllocs(t *testing.T) {
 // most once per DrainGap (it applies them in batches), and every one is
 // applied, the last ones when it stops.
 func TestWriterDrainGap(t *testing.T) {
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "targets"), []byte("198.18.0.1\n198.18.0.2\n"), 0o644)
-	cfg := config.DefaultProbe()
-	cfg.Targets, cfg.API.Listen = filepath.Join(dir, "targets"), "off"
-	m, err := New(context.Background(), cfg, "", Options{Sources: []obs.Source{}, NoStore: true,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.close()
+	m := bareMonitor(t, 2)
 	gen := m.Table().View().Gen
 	stop, done := make(chan struct{}), make(chan struct{})
 	start := time.Now()
@@ -444,6 +449,92 @@ func TestWriterDrainGap(t *testing.T) {
 		t.Errorf("%d batches in %v, want at most %d (one per %v)", st.Batches, elapsed, max, DrainGap)
 	}
 	t.Logf("%d results in %d batches over %v", n, st.Batches, elapsed)
+}
+
+// TestWriterOpAfterQueued: an op on the writer (a reload, a
+// registration: both make a new table generation) that comes while
+// results wait out the drain gap applies them first, so none is dropped
+// as stale for a generation that was current when it was observed.
+func TestWriterOpAfterQueued(t *testing.T) {
+	m := bareMonitor(t, 2)
+	m.w.gap = time.Hour // after its first drain the writer waits: the results below queue
+	gen := m.Table().View().Gen
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() { m.w.run(stop); close(done) }()
+	m.w.Observe(gen, 0, ok(0))
+	waitFor(t, "the first result applied", func() bool { return m.WriterStats().Applied == 1 })
+	const n = 50
+	for i := range n {
+		m.w.Observe(gen, i%2, ok(1+i))
+	}
+	var specs []state.HostSpec
+	for _, h := range m.Table().View().Hosts() {
+		sp := state.HostSpec{Name: h.Spec.Name, Addr: h.Spec.Addr}
+		for i := range h.NumChecks() {
+			sp.Checks = append(sp.Checks, h.Check(i).Spec)
+		}
+		specs = append(specs, sp)
+	}
+	var rerr error
+	if !m.w.do(context.Background(), func() { _, rerr = m.table.Reload(specs) }) || rerr != nil {
+		t.Fatalf("reload on the writer: %v", rerr)
+	}
+	close(stop)
+	<-done
+	if st := m.WriterStats(); st.Applied != n+1 || st.Stale != 0 {
+		t.Errorf("applied %d, stale %d; want %d applied, none stale", st.Applied, st.Stale, n+1)
+	}
+	if p := m.Table().View().Check(0).Snapshot().Probes; p != 1+n/2 {
+		t.Errorf("check 0 has %d probes after the reload, want %d", p, 1+n/2)
+	}
+}
+
+// logHook is a slog handler that calls fn at every record (on the
+// logging goroutine: the writer's, for state changes).
+type logHook struct{ fn func() }
+
+func (h logHook) Enabled(context.Context, slog.Level) bool  { return true }
+func (h logHook) Handle(context.Context, slog.Record) error { h.fn(); return nil }
+func (h logHook) WithAttrs([]slog.Attr) slog.Handler        { return h }
+func (h logHook) WithGroup(string) slog.Handler             { return h }
+
+// TestWriterPublishesBacklogInChunks: a drain of more results than a
+// subscriber's queue holds (the backlog after a long reload) publishes
+// its events while it goes on, in pieces, so a subscriber that keeps up
+// loses none; published at the drain's end, all at once, they would
+// overflow its queue whatever its speed. The subscriber here takes what
+// is queued at every state change the writer logs (on the writer's
+// goroutine: deterministic).
+func TestWriterPublishesBacklogInChunks(t *testing.T) {
+	var sub *event.Sub
+	var evs []event.Event
+	taken := 0
+	m := bareMonitorLog(t, 1, slog.New(logHook{func() {
+		if sub != nil {
+			evs, _ = sub.Take(evs)
+			taken += len(evs)
+		}
+	}}))
+	sub = m.Bus().SubscribeBatch("reader", publishChunk, event.StateChange)
+	defer sub.Close()
+	gen := m.Table().View().Gen
+	const n = 4 * publishChunk
+	for i := range n { // every result changes the check's state: up, degraded, up, ...
+		o := ok(i)
+		if i%2 == 1 {
+			o = timeout(i)
+		}
+		m.w.Observe(gen, 0, o)
+	}
+	m.w.drain()
+	evs, _ = sub.Take(evs)
+	taken += len(evs)
+	if st := m.WriterStats(); st.Applied != n {
+		t.Fatalf("applied %d of %d", st.Applied, n)
+	}
+	if taken != n || sub.Dropped() != 0 {
+		t.Errorf("the subscriber took %d state changes of %d, %d dropped", taken, n, sub.Dropped())
+	}
 }
 
 // TestWriterFallback: a result queued within the gap after a drain, with
@@ -496,19 +587,7 @@ func BenchmarkCore(b *testing.B) {
 	for _, subscribed := range []bool{false, true} {
 		b.Run(fmt.Sprintf("result-subscriber=%v", subscribed), func(b *testing.B) {
 			const n = 10000
-			var sb strings.Builder
-			for i := range n {
-				fmt.Fprintf(&sb, "198.18.%d.%d\n", i>>8, i&255)
-			}
-			dir := b.TempDir()
-			os.WriteFile(filepath.Join(dir, "targets"), []byte(sb.String()), 0o644)
-			cfg := config.DefaultProbe()
-			cfg.Targets, cfg.API.Listen = filepath.Join(dir, "targets"), "off"
-			m, err := New(context.Background(), cfg, "", Options{Sources: []obs.Source{}, NoStore: true,
-				Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-			if err != nil {
-				b.Fatal(err)
-			}
+			m := bareMonitor(b, n)
 			if subscribed {
 				// A batch reader, as the store and the histograms are.
 				sub := m.Bus().SubscribeBatch("reader", 1<<16, event.Result)

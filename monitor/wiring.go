@@ -146,7 +146,7 @@ func (m *Monitor) collectors(ctx context.Context) []io.WriterTo {
 // rtt_native_factor, export_labels), fed by the bus until ctx ends.
 func (m *Monitor) rttHist(ctx context.Context) io.WriterTo {
 	export := m.cfg.Checks.ExportLabels
-	m.hist = rtthist.New(rtthist.Config{Buckets: m.cfg.Checks.RTTBuckets, ExportLabels: export,
+	m.hist = rtthist.New(rtthist.Config{Buckets: m.cfg.Checks.RTTBuckets, ExportLabels: export, Table: m.table,
 		NativeFactor: m.cfg.Checks.RTTNativeFactor,
 		Labels: func(host string) []string {
 			h := m.table.View().Lookup(host)

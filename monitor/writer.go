@@ -185,19 +185,28 @@ func (w *writer) do(ctx context.Context, f func()) bool {
 
 // run applies observations until stop is closed, then applies what is
 // still queued and returns. It drains when Observe (or the fallback
-// timer) rings: at most about once per gap, see DrainGap.
+// timer) rings: at most about once per gap, see DrainGap. An op drains
+// first (op).
 func (w *writer) run(stop <-chan struct{}) {
 	for {
 		select {
 		case <-w.wake:
 			w.drain()
 		case f := <-w.ops:
-			f()
+			w.op(f)
 		case <-stop:
 			w.drain()
 			return
 		}
 	}
+}
+
+// op runs f (a reload, a registration, a restore) after applying what is
+// queued: the results observed before f are for the generation current
+// then, and f may make a new one (they would be dropped as stale).
+func (w *writer) op(f func()) {
+	w.drain()
+	f()
 }
 
 // drain applies every queued observation and publishes their events in
@@ -229,15 +238,12 @@ func (w *writer) drain() {
 	for i := range batch {
 		w.apply(batch[i].gen, batch[i].id, &batch[i].o)
 		batch[i] = item{} // drop references (health blobs) held by the spare
+		if len(w.evs) >= publishChunk {
+			w.publish()
+		}
 	}
 	w.slab, w.obsSlab = nil, nil
-	w.bus.PublishBatch(w.evs)
-	clear(w.evs) // the queues have their copies: drop the references
-	if cap(w.evs) <= maxSpare {
-		w.evs = w.evs[:0]
-	} else {
-		w.evs = nil
-	}
+	w.publish()
 	if cap(batch) <= maxSpare {
 		w.spare = batch[:0]
 	} else {
@@ -247,6 +253,26 @@ func (w *writer) drain() {
 
 // maxSpare is the largest queue buffer the writer keeps for reuse.
 const maxSpare = 1 << 14
+
+// publishChunk is the most events a drain gathers before it publishes
+// them: a backlog's drain (the results queued during a long reload) is
+// published in pieces that subscribers take while it goes on, not at its
+// end all at once into queues (16,384 events) it would overflow.
+const publishChunk = 1024
+
+// publish hands the events gathered to the bus in one batch.
+func (w *writer) publish() {
+	if len(w.evs) == 0 {
+		return
+	}
+	w.bus.PublishBatch(w.evs)
+	clear(w.evs) // the queues have their copies: drop the references
+	if cap(w.evs) <= maxSpare {
+		w.evs = w.evs[:0]
+	} else {
+		w.evs = nil
+	}
+}
 
 // apply is one observation through the core: table, then events.
 func (w *writer) apply(gen uint64, id int, o *obs.Observation) {

@@ -194,3 +194,22 @@ func TestPktSock6TargetHopCache(t *testing.T) {
 		t.Fatalf("after setTargets and a route change: raw %v, frames %v", fr.sent, fp.sent)
 	}
 }
+
+// TestPktSockTargetCacheLazy: setTargets makes no per-target hop cache
+// (20 bytes a target for IPv6, 8 for IPv4): a socket that never sends
+// through it, as the IPv6 one of an IPv4-only fleet, keeps none. Once
+// made, a new target list of no more targets reuses it, cleared.
+func TestPktSockTargetCacheLazy(t *testing.T) {
+	p6, p4 := &pktSock{v6: true}, &pktSock{}
+	p6.setTargets(100_000)
+	p4.setTargets(100_000)
+	if cap(p6.byTarget6) != 0 || cap(p4.byTarget) != 0 {
+		t.Fatalf("caches made before any send: %d IPv6 and %d IPv4 entries", cap(p6.byTarget6), cap(p4.byTarget))
+	}
+	p4.byTarget = make([]uint64, 100_000) // as the first send makes it
+	p4.byTarget[7] = 1
+	p4.setTargets(50_000)
+	if len(p4.byTarget) != 50_000 || cap(p4.byTarget) != 100_000 || p4.byTarget[7] != 0 {
+		t.Errorf("after a smaller target list: len %d cap %d, entry 7 = %d", len(p4.byTarget), cap(p4.byTarget), p4.byTarget[7])
+	}
+}

@@ -148,7 +148,10 @@ type target6Hop struct {
 // (as hopOfTarget for IPv4).
 func (p *pktSock) hop6OfTarget(i int, d [16]byte) int32 {
 	if i < len(p.hint) {
-		if ti := int(p.hint[i]); ti >= 0 && ti < len(p.byTarget6) {
+		if ti := int(p.hint[i]); ti >= 0 && ti < p.ntargets {
+			if len(p.byTarget6) < p.ntargets {
+				p.byTarget6 = make([]target6Hop, p.ntargets)
+			}
 			c := &p.byTarget6[ti]
 			if c.hop != 0 && c.dst == d {
 				return c.hop - 1

@@ -52,6 +52,7 @@ type pktSock struct {
 	// insert) cost about 2 % of a sweep's CPU.
 	byTarget  []uint64
 	byTarget6 []target6Hop // the same for IPv6 (v6 set)
+	ntargets  int          // the engine's targets (setTargets): the caches' size once made
 	hint      []int32      // target index of each message of the next sendmmsg; nil: none
 	loaded    time.Time    // tables
 	neighAt   time.Time    // neighbour refresh
@@ -365,23 +366,27 @@ func (p *pktSock) resolveHop(d uint32) int32 {
 }
 
 // setTargets sizes the per-target hop cache for n engine targets (and
-// forgets it: the indices name other targets now).
+// forgets it: the indices name other targets now). The cache is made at
+// the first send through it, so a family's socket that sends nothing
+// (the IPv6 one of an IPv4-only fleet: 20 bytes a target) keeps none.
 func (p *pktSock) setTargets(n int) {
+	p.ntargets = n
 	if p.v6 {
-		if cap(p.byTarget6) >= n {
-			p.byTarget6 = p.byTarget6[:n]
-			clear(p.byTarget6)
-			return
-		}
-		p.byTarget6 = make([]target6Hop, n)
-		return
+		p.byTarget6 = resetCache(p.byTarget6, n)
+	} else {
+		p.byTarget = resetCache(p.byTarget, n)
 	}
-	if cap(p.byTarget) >= n {
-		p.byTarget = p.byTarget[:n]
-		clear(p.byTarget)
-		return
+}
+
+// resetCache is c cleared and of length n, or nil (made again when used)
+// if it was never used or is too small.
+func resetCache[T any](c []T, n int) []T {
+	if len(c) == 0 || cap(c) < n {
+		return nil
 	}
-	p.byTarget = make([]uint64, n)
+	c = c[:n]
+	clear(c)
+	return c
 }
 
 // hopOfTarget is hopIndex for message i of the current sendmmsg, through
@@ -391,8 +396,11 @@ func (p *pktSock) hopOfTarget(i int, d uint32) int32 {
 		return p.hopIndex(d)
 	}
 	ti := int(p.hint[i])
-	if ti < 0 || ti >= len(p.byTarget) {
+	if ti < 0 || ti >= p.ntargets {
 		return p.hopIndex(d)
+	}
+	if len(p.byTarget) < p.ntargets {
+		p.byTarget = make([]uint64, p.ntargets)
 	}
 	if v := p.byTarget[ti]; v != 0 && uint32(v) == d {
 		return int32(v>>32) - 1

@@ -70,7 +70,7 @@ zone "dyn.test" {
 `, dir, filepath.Join(dir, "named.pid"), key, filepath.Join(dir, "dyn.test.zone"), filepath.Join(dir, "dyn.test.jnl"))
 	confPath := filepath.Join(dir, "named.conf")
 	os.WriteFile(confPath, []byte(conf), 0o644)
-	var log strings.Builder
+	var log testutil.SyncBuffer // named writes while a failure path reads
 	cmd := ns.Command(named, "-g", "-4", "-c", confPath, "-u", "root")
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {

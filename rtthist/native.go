@@ -198,17 +198,17 @@ func (s *Set) startNative() {
 	if s.nativeOn.Load() {
 		return
 	}
-	for _, sr := range s.series {
+	s.each(func(sr *series) {
 		for i := range sr.win {
 			sr.win[i].Store(0)
 		}
-		if d := sr.dense.Load(); d != nil {
+		if d := sr.denseCounts(); d != nil {
 			for i := range *d {
 				(*d)[i].Store(0)
 			}
 		}
 		sr.sumBits.Store(0)
-	}
+	})
 	s.nativeOn.Store(true)
 }
 
@@ -229,10 +229,8 @@ func (s *Set) WriteProto(w io.Writer) error {
 		sr *series
 	}
 	s.mu.RLock()
-	all := make([]entry, 0, len(s.series))
-	for k, sr := range s.series {
-		all = append(all, entry{k, sr})
-	}
+	all := make([]entry, 0, len(s.recs)+len(s.byName))
+	s.each(func(sr *series) { all = append(all, entry{key{sr.host, sr.check}, sr}) })
 	s.mu.RUnlock()
 	sort.Slice(all, func(i, j int) bool {
 		if all[i].k.host != all[j].k.host {

@@ -245,11 +245,11 @@ func TestNativeFromFirstProtoScrape(t *testing.T) {
 	if !strings.Contains(text.String(), Name+`_count{host="h1",check="icmp",kind="icmp"} 10`) {
 		t.Fatalf("text before any protobuf scrape:\n%s", text.String())
 	}
-	for _, sr := range s.series {
+	s.each(func(sr *series) {
 		if sr.nat.Load() != nil {
 			t.Fatal("native buckets kept before any protobuf scrape")
 		}
-	}
+	})
 	// Restarted: no series holds an RTT yet, so neither format has one.
 	if f, ok := protoFamilies(t, s)[Name]; ok {
 		t.Fatalf("first protobuf scrape: %v, want no RTT series (restarted)", f)
@@ -293,11 +293,11 @@ func TestNativeOff(t *testing.T) {
 	if h.Schema != nil || len(h.PositiveSpan) != 0 || h.ZeroThreshold != nil {
 		t.Fatalf("native fields without a factor: %v", h)
 	}
-	for _, sr := range s.series {
+	s.each(func(sr *series) {
 		if sr.nat.Load() != nil {
 			t.Fatal("native buckets kept without a factor")
 		}
-	}
+	})
 }
 
 // TestNativeConcurrent: observers and scrapes at once lose no RTT (run

@@ -18,6 +18,7 @@ import (
 	"github.com/hbmon/hb/event"
 	"github.com/hbmon/hb/internal/promtext"
 	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/state"
 )
 
 // Name is the histogram's metric name, Help its # HELP text.
@@ -40,6 +41,12 @@ type Config struct {
 	// (client_golang's NativeHistogramBucketFactor; SchemaForFactor); 0
 	// or less than or equal to 1: no native buckets (native.go).
 	NativeFactor float64
+
+	// Table, if not nil, is the check table the results come from: a
+	// result's series is then found by the event's table generation and
+	// check id (event.Event.Gen, ID), without a lookup by name. nil:
+	// series are found by name.
+	Table *state.Table
 }
 
 // Set is the histograms of all checks.
@@ -53,20 +60,29 @@ type Set struct {
 	// daemon nobody scrapes that way keeps none (~86 bytes a check).
 	nativeOn atomic.Bool
 
-	mu     sync.RWMutex // guards series (the map) and the move of a series' counts to dense
-	series map[key]*series
+	// The series of the table's generation gen are in recs, indexed by
+	// the table's check id (no map entry per series: ~60 bytes a check);
+	// the others (no table, or a check not in the table) in byName.
+	// remap moves them when the table's generation changes. mu guards
+	// recs, byName, the series' names and the move of a series' counts
+	// to dense; gen is written with mu write-locked.
+	table  *state.Table
+	mu     sync.RWMutex
+	gen    atomic.Uint64
+	recs   []*series
+	byName map[key]*series
 
 	dropped atomic.Uint64 // results seen with an RTT but no usable value
 }
 
 type key struct{ host, check string }
 
-// series is one check's histogram: counts[i] counts RTTs in
+// series is one check's histogram (80 bytes): counts[i] counts RTTs in
 // (bounds[i-1], bounds[i]]; counts[len(bounds)] those above the last.
 //
 // A check's RTTs mostly fall in a few adjacent buckets, so a series
 // starts with a window of window counts, buckets lo..lo+window-1, kept in
-// the series itself (56 bytes in all instead of 8 per bucket plus a slice
+// the series itself (16 bytes instead of 8 per bucket plus a slice
 // and a label string per check: 100k checks are ~35 MB less). The first
 // RTT outside the window, or a window count that would pass 2^32−1,
 // moves the counts into a full array (dense, 64-bit counts), which from
@@ -74,14 +90,45 @@ type key struct{ host, check string }
 // atomically under Set.mu read-locked; the move takes Set.mu write-locked,
 // so no increment is lost, and a reader sees either the window (frozen
 // once dense is set) or dense.
+//
+// The names are the table's strings (remap replaces them by the new
+// generation's equal ones, so an old generation's are not kept alive);
+// they are read and written with Set.mu held.
 type series struct {
-	kind    obs.Kind
-	lo      atomic.Uint32               // first bucket of the window (set while it is empty; WriteTo reads it unlocked)
-	last    atomic.Pointer[lastMetrics] // tcp/http: the latest result's phases, status, certificate
-	dense   atomic.Pointer[[]atomic.Uint64]
-	sumBits atomic.Uint64 // float64 sum, seconds
-	win     [window]atomic.Uint32
-	nat     atomic.Pointer[natBuckets] // native buckets (native.go); nil until an RTT
+	host, check string
+	kind        obs.Kind
+	lo          atomic.Uint32 // first bucket of the window (set while it is empty; WriteTo reads it unlocked)
+	sumBits     atomic.Uint64 // float64 sum, seconds
+	win         [window]atomic.Uint32
+	nat         atomic.Pointer[natBuckets] // native buckets (native.go); nil until an RTT
+	aux         atomic.Pointer[seriesAux]  // nil until a tcp/http result's metrics or dense counts
+}
+
+// seriesAux is what only some series need, apart to keep series small.
+type seriesAux struct {
+	last  atomic.Pointer[lastMetrics] // tcp/http: the latest result's phases, status, certificate
+	dense atomic.Pointer[[]atomic.Uint64]
+}
+
+// more returns the series' seriesAux, made on first use.
+func (sr *series) more() *seriesAux {
+	if a := sr.aux.Load(); a != nil {
+		return a
+	}
+	a := new(seriesAux)
+	if sr.aux.CompareAndSwap(nil, a) {
+		return a
+	}
+	return sr.aux.Load()
+}
+
+// denseCounts returns the series' dense counts, nil while it counts in
+// its window.
+func (sr *series) denseCounts() *[]atomic.Uint64 {
+	if a := sr.aux.Load(); a != nil {
+		return a.dense.Load()
+	}
+	return nil
 }
 
 // window is how many buckets a series counts before it needs all of them.
@@ -93,7 +140,8 @@ func New(c Config) *Set {
 	if c.NativeFactor > 1 {
 		schema = SchemaForFactor(c.NativeFactor)
 	}
-	return &Set{bounds: slices.Clone(c.Buckets), export: slices.Clone(c.ExportLabels), labels: c.Labels, schema: schema, series: map[key]*series{}}
+	return &Set{bounds: slices.Clone(c.Buckets), export: slices.Clone(c.ExportLabels), labels: c.Labels, schema: schema,
+		table: c.Table, byName: map[key]*series{}}
 }
 
 // lastMetrics are the figures of a tcp/http check's latest result.
@@ -125,6 +173,11 @@ const numPhases = len(PhaseNames)
 // expiry of a tcp/http result (other names are ignored: they are not
 // bounded).
 func (s *Set) ObserveMetrics(host, name string, k obs.Kind, ms []obs.Metric) {
+	s.observeMetrics(s.get(0, -1, host, name, k), ms)
+}
+
+// observeMetrics is ObserveMetrics into sr.
+func (s *Set) observeMetrics(sr *series, ms []obs.Metric) {
 	var lm lastMetrics
 	for _, m := range ms {
 		switch m.Name {
@@ -140,37 +193,178 @@ func (s *Set) ObserveMetrics(host, name string, k obs.Kind, ms []obs.Metric) {
 			}
 		}
 	}
-	s.get(host, name, k).last.Store(&lm)
+	sr.more().last.Store(&lm)
 }
 
-func (s *Set) get(host, name string, k obs.Kind) *series {
-	kk := key{host, name}
+// get returns the series of check (host, name), made if new. gen and id
+// are the check's table generation and id when known (gen 0: not).
+func (s *Set) get(gen uint64, id int, host, name string, k obs.Kind) *series {
+	s.sync()
 	s.mu.RLock()
-	sr := s.series[kk]
+	sr := s.find(gen, id, host, name)
 	s.mu.RUnlock()
 	if sr == nil {
 		s.mu.Lock()
-		if sr = s.series[kk]; sr == nil {
-			sr = &series{kind: k}
-			s.series[kk] = sr
-		}
+		sr = s.make(gen, id, host, name, k)
 		s.mu.Unlock()
 	}
 	return sr
 }
 
-// Observe records one RTT for check (host, name) of kind k.
-func (s *Set) Observe(host, name string, k obs.Kind, rtt time.Duration) {
-	s.observe(nil, host, name, k, rtt)
+// sync remaps the series when the table has a new generation.
+func (s *Set) sync() {
+	if s.table == nil {
+		return
+	}
+	if v := s.table.View(); v.Gen != s.gen.Load() {
+		s.mu.Lock()
+		s.remap(s.table.View())
+		s.mu.Unlock()
+	}
 }
 
-// observe is Observe into sr, the check's series when the caller knows it
-// (nil: looked up by name). It returns the series (nil if rtt was dropped).
-func (s *Set) observe(sr *series, host, name string, k obs.Kind, rtt time.Duration) *series {
+// find returns the series of check (host, name), nil if it has none yet
+// (or the table has a generation the series are not indexed by yet). gen
+// and id as get's. s.mu held (read or write).
+func (s *Set) find(gen uint64, id int, host, name string) *series {
+	if s.table != nil {
+		g := s.gen.Load()
+		if gen != g || id < 0 || id >= len(s.recs) {
+			v := s.table.View()
+			if v.Gen != g {
+				return nil // make remaps
+			}
+			c := v.LookupCheck(host, name)
+			if c == nil {
+				return s.byName[key{host, name}]
+			}
+			id = c.ID
+		}
+		if id < len(s.recs) {
+			return s.recs[id]
+		}
+	}
+	return s.byName[key{host, name}]
+}
+
+// make returns the series of check (host, name), made if new. s.mu held
+// (write).
+func (s *Set) make(gen uint64, id int, host, name string, k obs.Kind) *series {
+	if s.table != nil {
+		v := s.table.View()
+		if v.Gen != s.gen.Load() {
+			s.remap(v)
+		}
+		if gen != v.Gen || id < 0 || id >= len(s.recs) {
+			id = -1
+			if c := v.LookupCheck(host, name); c != nil {
+				id = c.ID
+			}
+		}
+		if id >= 0 && id < len(s.recs) {
+			sr := s.recs[id]
+			if sr == nil {
+				sr = &series{host: host, check: name, kind: k}
+				s.recs[id] = sr
+			}
+			return sr
+		}
+	}
+	kk := key{host, name}
+	sr := s.byName[kk]
+	if sr == nil {
+		sr = &series{host: host, check: name, kind: k}
+		s.byName[kk] = sr
+	}
+	return sr
+}
+
+// remap indexes the series by v's check ids; those of checks v does not
+// have go to byName, which is rebuilt (a map does not shrink). A series
+// whose check keeps its id (the usual case: registrations append, a
+// reload that adds or removes a few shifts only the ids after them) is
+// placed by comparing its names with the check of that id, without a
+// lookup by name: a new generation of 100k checks costs about a
+// millisecond rather than a lookup per check. s.mu held (write).
+func (s *Set) remap(v *state.View) {
+	if v.Gen == s.gen.Load() {
+		return
+	}
+	checks := v.Checks()
+	recs := s.recs
+	var moved []*series
+	for i, sr := range recs {
+		if sr == nil {
+			continue
+		}
+		if i < len(checks) {
+			if sp := &checks[i].Spec; sp.Host == sr.host && sp.Name == sr.check {
+				sr.host, sr.check = sp.Host, sp.Name // the new generation's strings
+				continue
+			}
+		}
+		moved = append(moved, sr)
+		recs[i] = nil
+	}
+	switch n := len(recs); {
+	case len(checks) <= n && cap(recs) <= 2*len(checks)+1024:
+		clear(recs[len(checks):])
+		recs = recs[:len(checks)]
+	case len(checks) > n && len(checks) <= cap(recs):
+		recs = recs[:len(checks)]
+		clear(recs[n:])
+	default: // room for registrations; a table that shrank a lot gets a smaller slice
+		nr := make([]*series, len(checks), len(checks)+len(checks)/16)
+		copy(nr, recs)
+		recs = nr
+	}
+	byName := s.byName
+	if len(moved) > 0 || len(byName) > 0 {
+		byName = make(map[key]*series)
+		place := func(sr *series) {
+			if c := v.LookupCheck(sr.host, sr.check); c != nil && recs[c.ID] == nil {
+				sr.host, sr.check = c.Spec.Host, c.Spec.Name
+				recs[c.ID] = sr
+				return
+			}
+			byName[key{sr.host, sr.check}] = sr
+		}
+		for _, sr := range moved {
+			place(sr)
+		}
+		for _, sr := range s.byName {
+			place(sr)
+		}
+	}
+	s.recs, s.byName = recs, byName
+	s.gen.Store(v.Gen)
+}
+
+// each calls fn for every series. s.mu held (read or write).
+func (s *Set) each(fn func(*series)) {
+	for _, sr := range s.recs {
+		if sr != nil {
+			fn(sr)
+		}
+	}
+	for _, sr := range s.byName {
+		fn(sr)
+	}
+}
+
+// Observe records one RTT for check (host, name) of kind k.
+func (s *Set) Observe(host, name string, k obs.Kind, rtt time.Duration) {
+	s.observe(0, -1, host, name, k, rtt)
+}
+
+// observe is Observe with the check's table generation and id when known
+// (gen 0: not). It returns the series (nil if rtt was dropped).
+func (s *Set) observe(gen uint64, id int, host, name string, k obs.Kind, rtt time.Duration) *series {
 	if rtt <= 0 {
 		s.dropped.Add(1)
 		return nil
 	}
+	s.sync()
 	v := rtt.Seconds()
 	b := sort.SearchFloat64s(s.bounds, v)
 	native := s.schema != noNative && s.nativeOn.Load()
@@ -178,21 +372,15 @@ func (s *Set) observe(sr *series, host, name string, k obs.Kind, rtt time.Durati
 	if native {
 		ni = NativeIndex(v, s.schema)
 	}
-	kk := key{host, name}
 	s.mu.RLock()
-	if sr == nil {
-		sr = s.series[kk]
-	}
+	sr := s.find(gen, id, host, name)
 	okC := sr != nil && sr.add(b)
 	okN := !native || (okC && sr.addNative(ni))
 	s.mu.RUnlock()
 	if !okC || !okN {
 		s.mu.Lock()
 		if sr == nil {
-			if sr = s.series[kk]; sr == nil {
-				sr = &series{kind: k}
-				s.series[kk] = sr
-			}
+			sr = s.make(gen, id, host, name, k)
 		}
 		if !okC && !sr.add(b) {
 			if sr.empty() {
@@ -221,7 +409,7 @@ func (s *Set) observe(sr *series, host, name string, k obs.Kind, rtt time.Durati
 // add counts one RTT in bucket b, or returns false when b is outside the
 // window and the series has no dense counts yet. Set.mu held (read).
 func (sr *series) add(b int) bool {
-	if d := sr.dense.Load(); d != nil {
+	if d := sr.denseCounts(); d != nil {
 		(*d)[b].Add(1)
 		return true
 	}
@@ -249,13 +437,13 @@ func (sr *series) empty() bool {
 			return false
 		}
 	}
-	return sr.dense.Load() == nil
+	return sr.denseCounts() == nil
 }
 
 // toDense moves the window's counts into an array of all n buckets.
 // Set.mu held (write).
 func (sr *series) toDense(n int) {
-	if sr.dense.Load() != nil {
+	if sr.denseCounts() != nil {
 		return
 	}
 	d := make([]atomic.Uint64, n)
@@ -264,12 +452,12 @@ func (sr *series) toDense(n int) {
 			d[j].Store(uint64(sr.win[i].Load()))
 		}
 	}
-	sr.dense.Store(&d)
+	sr.more().dense.Store(&d)
 }
 
 // counts appends the series' count per bucket (n buckets) to dst.
 func (sr *series) counts(dst []uint64, n int) []uint64 {
-	if d := sr.dense.Load(); d != nil {
+	if d := sr.denseCounts(); d != nil {
 		for i := range *d {
 			dst = append(dst, (*d)[i].Load())
 		}
@@ -296,9 +484,14 @@ func (s *Set) Relabel(keep func(host, check string) bool) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for k := range s.series {
+	for i, sr := range s.recs {
+		if sr != nil && !keep(sr.host, sr.check) {
+			s.recs[i] = nil
+		}
+	}
+	for k := range s.byName {
 		if !keep(k.host, k.check) {
-			delete(s.series, k)
+			delete(s.byName, k)
 		}
 	}
 }
@@ -336,7 +529,6 @@ func (s *Set) Run(ctx context.Context, sub *event.Sub) error {
 	if sub.Ready() == nil {
 		return errors.New("rtthist: Run needs a subscription from event.Bus.SubscribeBatch")
 	}
-	var ids event.IDCache[series] // each result's series without a map lookup
 	var evs []event.Event
 	for {
 		select {
@@ -346,7 +538,7 @@ func (s *Set) Run(ctx context.Context, sub *event.Sub) error {
 			var ok bool
 			evs, ok = sub.Take(evs)
 			for i := range evs {
-				s.result(&ids, &evs[i])
+				s.result(&evs[i])
 			}
 			if !ok {
 				return nil
@@ -356,19 +548,19 @@ func (s *Set) Run(ctx context.Context, sub *event.Sub) error {
 }
 
 // result is one Result event.
-func (s *Set) result(ids *event.IDCache[series], e *event.Event) {
+func (s *Set) result(e *event.Event) {
 	if e.Type != event.Result || e.Obs == nil {
 		return
 	}
+	var sr *series
 	if e.Obs.Outcome == obs.OK {
-		if sr := ids.Get(e); sr != nil {
-			s.observe(sr, e.Host, e.Check, e.Kind, e.Obs.RTT)
-		} else if sr = s.observe(nil, e.Host, e.Check, e.Kind, e.Obs.RTT); sr != nil {
-			ids.Put(e, sr)
-		}
+		sr = s.observe(e.Gen, e.ID, e.Host, e.Check, e.Kind, e.Obs.RTT)
 	}
 	if (e.Kind == obs.KindTCP || e.Kind == obs.KindHTTP) && len(e.Obs.Metrics) > 0 {
-		s.ObserveMetrics(e.Host, e.Check, e.Kind, e.Obs.Metrics)
+		if sr == nil {
+			sr = s.get(e.Gen, e.ID, e.Host, e.Check, e.Kind)
+		}
+		s.observeMetrics(sr, e.Obs.Metrics)
 	}
 }
 
@@ -376,7 +568,13 @@ func (s *Set) result(ids *event.IDCache[series], e *event.Event) {
 func (s *Set) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.series)
+	n := len(s.byName)
+	for _, sr := range s.recs {
+		if sr != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // WriteTo writes the histogram family in the Prometheus text format:
@@ -394,10 +592,8 @@ func (s *Set) writeText(w io.Writer, hist bool) (int64, error) {
 		k      key
 	}
 	s.mu.RLock()
-	all := make([]entry, 0, len(s.series))
-	for k, sr := range s.series {
-		all = append(all, entry{sr: sr, k: k})
-	}
+	all := make([]entry, 0, len(s.recs)+len(s.byName))
+	s.each(func(sr *series) { all = append(all, entry{sr: sr, k: key{sr.host, sr.check}}) })
 	s.mu.RUnlock()
 	for i := range all { // outside the lock: Observe may add series meanwhile
 		all[i].labels = s.labelString(all[i].k.host, all[i].k.check, all[i].sr.kind)
@@ -467,7 +663,11 @@ func (s *Set) writeText(w io.Writer, hist bool) (int64, error) {
 	gauge := func(name, help string, val func(*lastMetrics) []labelled) error {
 		header := false
 		for _, ls := range all {
-			lm := ls.sr.last.Load()
+			a := ls.sr.aux.Load()
+			if a == nil {
+				continue
+			}
+			lm := a.last.Load()
 			if lm == nil {
 				continue
 			}

@@ -21,6 +21,7 @@ import (
 	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/event"
 	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/state"
 )
 
 func parse(t *testing.T, s *Set) map[string]*dto.MetricFamily {
@@ -314,33 +315,40 @@ func TestWindowToDense(t *testing.T) {
 			}
 		}
 	}
-	if d := s.series[key{"a", "icmp"}].dense.Load(); d != nil {
+	if d := s.byName[key{"a", "icmp"}].denseCounts(); d != nil {
 		t.Error(`series "a" stayed in its window but has dense counts`)
 	}
-	if d := s.series[key{"b", "icmp"}].dense.Load(); d == nil {
+	if d := s.byName[key{"b", "icmp"}].denseCounts(); d == nil {
 		t.Error(`series "b" has RTTs over all buckets but no dense counts`)
 	}
-	if d := s.series[key{"c", "http:/"}].dense.Load(); d != nil {
+	if d := s.byName[key{"c", "http:/"}].denseCounts(); d != nil {
 		t.Error(`series "c" (metrics first, then one RTT) should count in a window placed at that RTT`)
 	}
 }
 
-// BenchmarkMemoryPerSeries is the heap one check's histogram costs (map
-// entry and series) at 100k checks that each saw RTTs in one bucket.
+// BenchmarkMemoryPerSeries is the heap one check's histogram costs (its
+// series and slot, found by table id as in the daemon) at 100k checks
+// that each saw RTTs in one bucket.
 func BenchmarkMemoryPerSeries(b *testing.B) {
 	const n = 100_000
-	names := make([]string, n)
-	for i := range names {
-		names[i] = fmt.Sprintf("h%06d", i)
+	specs := make([]state.HostSpec, n)
+	for i := range specs {
+		h := fmt.Sprintf("h%06d", i)
+		specs[i] = state.HostSpec{Name: h, Checks: []obs.CheckSpec{{Host: h, Name: "icmp", Kind: obs.KindICMP, Interval: time.Second, Timeout: time.Second}}}
 	}
+	tab, err := state.New(specs, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	v := tab.View()
 	var per float64
 	for b.Loop() {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		s := New(Config{Buckets: config.DefaultRTTBuckets})
-		for i, h := range names {
-			s.Observe(h, "icmp", obs.KindICMP, time.Duration(200+i%800)*time.Microsecond)
+		s := New(Config{Buckets: config.DefaultRTTBuckets, Table: tab})
+		for i, c := range v.Checks() {
+			s.observe(v.Gen, c.ID, c.Spec.Host, c.Spec.Name, obs.KindICMP, time.Duration(200+i%800)*time.Microsecond)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
@@ -350,9 +358,10 @@ func BenchmarkMemoryPerSeries(b *testing.B) {
 	b.ReportMetric(per, "bytes/series")
 }
 
-// TestRunAcrossReload: Run caches each result's series by the event's
-// table generation and check index; after a reload the same index names
-// another check, and its RTTs must land in that check's series.
+// TestRunAcrossReload: without a table (Config.Table nil) the events'
+// generation and check index mean nothing to the Set; after a reload the
+// same index names another check, and its RTTs must land in that check's
+// series. TestExpositionGolden has the same with a table.
 func TestRunAcrossReload(t *testing.T) {
 	bus := &event.Bus{}
 	sub := bus.SubscribeBatch("rtthist", 1024, event.Result)
@@ -394,27 +403,69 @@ func TestRunAcrossReload(t *testing.T) {
 
 // TestWindowFull: a window count at 2^32−1 moves the series' counts to
 // the dense array (64-bit) instead of wrapping, and nothing is lost; a
-// series is 56 bytes.
+// series is 80 bytes.
 func TestWindowFull(t *testing.T) {
-	if n := unsafe.Sizeof(series{}); n > 56 {
-		t.Errorf("series is %d bytes, want at most 56", n)
+	if n := unsafe.Sizeof(series{}); n > 80 {
+		t.Errorf("series is %d bytes, want at most 80", n)
 	}
 	s := New(Config{Buckets: config.DefaultRTTBuckets})
 	s.Observe("h", "icmp", obs.KindICMP, time.Millisecond)
-	sr := s.series[key{"h", "icmp"}]
+	sr := s.byName[key{"h", "icmp"}]
 	b := sort.SearchFloat64s(config.DefaultRTTBuckets, 0.001)
 	i := b - int(sr.lo.Load())
 	sr.win[i].Store(math.MaxUint32 - 1)
 	s.Observe("h", "icmp", obs.KindICMP, time.Millisecond) // reaches 2^32−1 in the window
-	if sr.dense.Load() != nil {
+	if sr.denseCounts() != nil {
 		t.Fatal("moved to dense before the window count was full")
 	}
 	s.Observe("h", "icmp", obs.KindICMP, time.Millisecond) // would wrap
-	if sr.dense.Load() == nil {
+	if sr.denseCounts() == nil {
 		t.Fatal("a full window count did not move the series to dense")
 	}
 	got := sr.counts(nil, len(config.DefaultRTTBuckets)+1)
 	if want := uint64(math.MaxUint32) + 1; got[b] != want {
 		t.Fatalf("bucket %d: %d, want %d", b, got[b], want)
+	}
+}
+
+// BenchmarkRemap100k: the Set re-indexing its 100k series when the table
+// has a new generation (a reload, or a batch of run-time registrations:
+// here one new host appended). Alternates between the two generations;
+// each series is placed by comparing its names with the check of its id,
+// without a lookup by name.
+func BenchmarkRemap100k(b *testing.B) {
+	const n = 100_000
+	specs := make([]state.HostSpec, n, n+1)
+	for i := range specs {
+		h := fmt.Sprintf("h%06d", i)
+		specs[i] = state.HostSpec{Name: h, Checks: []obs.CheckSpec{{Host: h, Name: "icmp", Kind: obs.KindICMP, Interval: time.Second, Timeout: time.Second}}}
+	}
+	tab, err := state.New(specs, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	v1 := tab.View()
+	s := New(Config{Buckets: config.DefaultRTTBuckets, Table: tab})
+	for _, c := range v1.Checks() {
+		s.observe(v1.Gen, c.ID, c.Spec.Host, c.Spec.Name, obs.KindICMP, time.Millisecond)
+	}
+	if _, err := tab.Reload(append(specs, state.HostSpec{Name: "new", Checks: []obs.CheckSpec{{Host: "new", Name: "heartbeat", Kind: obs.KindHeartbeat, Interval: time.Second, Timeout: time.Second}}})); err != nil {
+		b.Fatal(err)
+	}
+	v2 := tab.View()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		v := v2
+		if i%2 == 1 {
+			v = v1
+		}
+		s.mu.Lock()
+		s.remap(v)
+		s.mu.Unlock()
+		i++
+	}
+	if s.Len() != n || len(s.byName) != 0 {
+		b.Fatalf("%d series, %d by name", s.Len(), len(s.byName))
 	}
 }

@@ -9,8 +9,8 @@ import (
 
 // nameIndex finds a view's host by name: open addressing (linear probing)
 // over host ids, at most half full. It holds no pointers, so the GC does
-// not scan it, and costs 8 bytes a host or less where a map[string]*Host
-// costs about 40.
+// not scan it, and costs 8 to 16 bytes a host (4 a slot, a power of two
+// of at least 2 slots a host) where a map[string]*Host costs about 40.
 type nameIndex struct {
 	seed  maphash.Seed
 	slots []int32 // host id + 1; 0 is empty

@@ -166,22 +166,29 @@ func (c *Check) ownHead(dst *Snapshot) {
 // publishHead is publish for a snapshot from ownHead whose step changed
 // only the ring's slot: it stores the header words, that slot and the
 // meta words that changed. Writer only.
-func (c *Check) publishHead(s *Snapshot, slot int) {
+func (c *Check) publishHead(s *Snapshot, slot int) { c.write(s, slot) }
+
+// publish makes s c's current snapshot, in place: the sequence lock's
+// writer. It stores only the words that differ (an observation changes
+// about six of the forty) and replaces a pointer only when it changed, so
+// it allocates nothing unless the problem text is new. Writer only.
+func (c *Check) publish(s *Snapshot) { c.write(s, -1) }
+
+// write is publish (slot < 0: any word may have changed) and publishHead
+// (only the header words, ring slot slot and its meta words may have).
+// Writer only.
+func (c *Check) write(s *Snapshot, slot int) {
 	r := c.rec
 	var w record
 	s.encode(&w)
-	seq := r[wSeq]
+	seq := r[wSeq] // plain reads: only this goroutine writes r
 	atomic.StoreUint64(&r[wSeq], seq+1)
-	for i := wHdr; i < wSlots; i++ {
-		if w[i] != r[i] {
-			atomic.StoreUint64(&r[i], w[i])
-		}
-	}
-	atomic.StoreUint64(&r[wSlots+slot], w[wSlots+slot])
-	for i := wMeta + 3*slot/8; i <= wMeta+(3*slot+2)/8; i++ {
-		if w[i] != r[i] {
-			atomic.StoreUint64(&r[i], w[i])
-		}
+	if slot < 0 {
+		storeChanged(r, &w, wHdr, recWords)
+	} else {
+		storeChanged(r, &w, wHdr, wSlots)
+		atomic.StoreUint64(&r[wSlots+slot], w[wSlots+slot])
+		storeChanged(r, &w, wMeta+3*slot/8, wMeta+(3*slot+2)/8+1)
 	}
 	c.storePointers(s)
 	atomic.StoreUint64(&r[wSeq], seq+2)
@@ -189,25 +196,14 @@ func (c *Check) publishHead(s *Snapshot, slot int) {
 	runtime.KeepAlive(c)
 }
 
-// publish makes s c's current snapshot, in place: the sequence lock's
-// writer. It stores only the words that differ (an observation changes
-// about six of the forty) and replaces a pointer only when it changed, so
-// it allocates nothing unless the problem text is new. Writer only.
-func (c *Check) publish(s *Snapshot) {
-	r := c.rec
-	var w record
-	s.encode(&w)
-	seq := r[wSeq] // plain reads: only this goroutine writes r
-	atomic.StoreUint64(&r[wSeq], seq+1)
-	for i := 1; i < recWords; i++ {
+// storeChanged stores the words [lo, hi) of w that differ from r's, inside
+// a write (odd sequence). Writer only.
+func storeChanged(r, w *record, lo, hi int) {
+	for i := lo; i < hi; i++ {
 		if w[i] != r[i] {
 			atomic.StoreUint64(&r[i], w[i])
 		}
 	}
-	c.storePointers(s)
-	atomic.StoreUint64(&r[wSeq], seq+2)
-	c.head = s.head
-	runtime.KeepAlive(c)
 }
 
 // storePointers replaces those of c's pointers that differ from s's:

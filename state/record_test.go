@@ -220,10 +220,7 @@ func TestNoTornSnapshot(t *testing.T) {
 // empty slot); a duplicate name is refused.
 func TestLookup(t *testing.T) {
 	const n = 5000
-	specs := make([]HostSpec, n)
-	for i := range specs {
-		specs[i] = spec(fmt.Sprintf("h%d", i), i)
-	}
+	specs := specsN(n)
 	tab, err := New(specs, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -304,10 +301,7 @@ func TestApplyMatchesStep(t *testing.T) {
 // referenced keeps its records readable.
 func TestSlabsUnmapped(t *testing.T) {
 	const n = 20000
-	specs := make([]HostSpec, n)
-	for i := range specs {
-		specs[i] = spec(fmt.Sprintf("h%d", i), i)
-	}
+	specs := specsN(n)
 	tab, err := New(specs, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -342,4 +336,32 @@ func TestSlabsUnmapped(t *testing.T) {
 		t.Errorf("the current view's check reads %d probes", s.Probes)
 	}
 	runtime.KeepAlive(kept)
+}
+
+// BenchmarkLoad is a reader's copy of one check's snapshot (Check.Load)
+// over 100,000 checks in a scattered order, and Check.State (one word).
+func BenchmarkLoad(b *testing.B) {
+	const n = 100_000
+	specs := specsN(n)
+	tab, _ := New(specs, nil)
+	for id := range n {
+		tab.Apply(id, obsAt(id, OK, time.Millisecond))
+	}
+	v := tab.View()
+	b.Run("snapshot", func(b *testing.B) {
+		var s Snapshot
+		i := 0
+		b.ReportAllocs()
+		for b.Loop() {
+			v.Check(i * 7919 % n).Load(&s)
+			i++
+		}
+	})
+	b.Run("state", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			_ = v.Check(i * 7919 % n).State()
+			i++
+		}
+	})
 }

@@ -25,6 +25,15 @@ func spec(name string, i int) HostSpec {
 	return HostSpec{Name: name, Addr: a, Checks: []obs.CheckSpec{{Name: "icmp", Kind: obs.KindICMP, Addr: a}}}
 }
 
+// specsN is n one-check hosts h0, h1, ... (spec).
+func specsN(n int) []HostSpec {
+	specs := make([]HostSpec, n)
+	for i := range specs {
+		specs[i] = spec(fmt.Sprintf("h%d", i), i)
+	}
+	return specs
+}
+
 func obsAt(i int, o Outcome, rtt time.Duration) Observation {
 	ob := Observation{At: t0.Add(time.Duration(i) * time.Second), Outcome: o}
 	if o == OK {
@@ -338,10 +347,7 @@ func TestConcurrentReaders(t *testing.T) {
 	if testing.Short() {
 		rounds = 50
 	}
-	specs := make([]HostSpec, hosts)
-	for i := range specs {
-		specs[i] = spec(fmt.Sprintf("h%d", i), i)
-	}
+	specs := specsN(hosts)
 	tab, _ := New(specs, nil)
 	var stop atomic.Bool
 	var wg sync.WaitGroup
@@ -479,10 +485,7 @@ func BenchmarkMemoryPerHost(b *testing.B) {
 }
 
 func BenchmarkApply(b *testing.B) {
-	specs := make([]HostSpec, 1024)
-	for i := range specs {
-		specs[i] = spec(fmt.Sprintf("h%d", i), i)
-	}
+	specs := specsN(1024)
 	tab, _ := New(specs, nil)
 	ob := obsAt(0, OK, time.Millisecond)
 	i := 0
@@ -497,10 +500,7 @@ func BenchmarkApply(b *testing.B) {
 // check's memory cold, as in the daemon; ns/op is per result.
 func BenchmarkApply100k(b *testing.B) {
 	const n = 100_000
-	specs := make([]HostSpec, n)
-	for i := range specs {
-		specs[i] = spec(fmt.Sprintf("h%d", i), i)
-	}
+	specs := specsN(n)
 	tab, _ := New(specs, nil)
 	ob := obsAt(0, OK, time.Millisecond)
 	i := 0

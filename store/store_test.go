@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"net/netip"
 	"path/filepath"
 	"sync"
@@ -899,12 +900,75 @@ func TestTargetChanges(t *testing.T) {
 }
 
 // TestRecordSize: the per-check record is held for every check (100k at
-// a large fleet): keep it in the 112-byte size class.
+// a large fleet): keep it in the 96-byte size class, and a finished row
+// in 64 bytes.
 func TestRecordSize(t *testing.T) {
-	if n := unsafe.Sizeof(chk{}); n > 112 {
-		t.Errorf("chk is %d bytes, want at most 112", n)
+	if n := unsafe.Sizeof(chk{}); n > 96 {
+		t.Errorf("chk is %d bytes, want at most 96", n)
 	}
-	if n := unsafe.Sizeof(rollAcc{}); n != 56 {
-		t.Errorf("rollAcc is %d bytes, want 56", n)
+	if n := unsafe.Sizeof(pend{}); n > 64 {
+		t.Errorf("pend is %d bytes, want at most 64", n)
+	}
+}
+
+// TestMinuteNum: a rollup keeps its minute as unix minutes in 32 bits;
+// minutes before 1970 and the zero time.Time round-trip, times beyond
+// the range clamp rather than wrap.
+func TestMinuteNum(t *testing.T) {
+	for _, at := range []time.Time{base, base.Add(59 * time.Second), time.Unix(-61, 0), {}, time.Date(6000, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		m := minuteOf(ms(at))
+		a := rollAcc{minute: minuteNum(m)}
+		if got := a.minuteMS(); got != m {
+			t.Errorf("%v: minute %d ms, want %d", at, got, m)
+		}
+	}
+	if got, want := minuteNum(minuteOf(ms(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)))), int32(math.MaxInt32); got != want {
+		t.Errorf("year 9999: minute %d, want clamped to %d", got, want)
+	}
+}
+
+// TestRollupsInBatchTransaction: the rollup rows, handed to the driver
+// directly, are written in the commit's transaction: when a later
+// statement of the same commit fails, none of them (a multi-row
+// statement's and single rows) is in the database; once it succeeds,
+// every row is, with its values.
+func TestRollupsInBatchTransaction(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "hb.db"), nil)
+	const n = rollupMulti + 6
+	record := func(at time.Time) {
+		for i := range n {
+			s.Record(result(fmt.Sprintf("h%03d", i), at, true, time.Duration(1000+i)*time.Microsecond, nil))
+			s.Record(result(fmt.Sprintf("h%03d", i), at.Add(time.Second), i%2 == 0, 2*time.Millisecond, nil))
+		}
+		s.Record(change("h000", at, state.Unknown, state.Up, state.Unknown, state.Up, 1))
+	}
+	rollups := func() (rows, probes int64) {
+		if err := s.w.QueryRow(`SELECT count(*), coalesce(sum(probes), 0) FROM rollups`).Scan(&rows, &probes); err != nil {
+			t.Fatal(err)
+		}
+		return rows, probes
+	}
+	if _, err := s.w.Exec(`CREATE TRIGGER boom BEFORE INSERT ON state_changes BEGIN SELECT RAISE(ABORT, 'boom'); END`); err != nil {
+		t.Fatal(err)
+	}
+	record(base)
+	if err := s.Flush(context.Background()); err == nil {
+		t.Fatal("the commit succeeded despite the failing trigger")
+	}
+	if r, _ := rollups(); r != 0 {
+		t.Fatalf("%d rollup rows committed by a failed commit", r)
+	}
+	if _, err := s.w.Exec(`DROP TRIGGER boom`); err != nil {
+		t.Fatal(err)
+	}
+	record(base.Add(time.Minute))
+	flush(t, s)
+	if r, p := rollups(); r != n || p != 2*n {
+		t.Fatalf("%d rollup rows of %d probes, want %d of %d", r, p, n, 2*n)
+	}
+	h, err := s.CheckHistory(context.Background(), "h065", "icmp", time.Time{}, time.Time{})
+	if err != nil || len(h) != 1 || h[0].Probes != 2 || h[0].Losses != 1 || h[0].RTTSamples != 1 ||
+		h[0].RTTMin != 1065*time.Microsecond || !h[0].LastOK.Equal(base.Add(time.Minute)) {
+		t.Fatalf("h065: %+v, %v", h, err)
 	}
 }

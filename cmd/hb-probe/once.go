@@ -87,7 +87,7 @@ func runOnce(ctx context.Context, o *options, stdin io.Reader, stdout, stderr io
 		return exitSetup
 	}
 	// Only the families the targets need: each one opened costs sockets,
-	// tables and a 4 MiB receive ring per shard.
+	// tables and a 1 MiB receive ring per shard.
 	for _, t := range targets {
 		if t.Addr.Unmap().Is4() {
 			cfg.IPv4 = true
