@@ -290,53 +290,10 @@ func (s *Set) remap(v *state.View) {
 	if v.Gen == s.gen.Load() {
 		return
 	}
-	checks := v.Checks()
-	recs := s.recs
-	var moved []*series
-	for i, sr := range recs {
-		if sr == nil {
-			continue
-		}
-		if i < len(checks) {
-			if sp := &checks[i].Spec; sp.Host == sr.host && sp.Name == sr.check {
-				sr.host, sr.check = sp.Host, sp.Name // the new generation's strings
-				continue
-			}
-		}
-		moved = append(moved, sr)
-		recs[i] = nil
-	}
-	switch n := len(recs); {
-	case len(checks) <= n && cap(recs) <= 2*len(checks)+1024:
-		clear(recs[len(checks):])
-		recs = recs[:len(checks)]
-	case len(checks) > n && len(checks) <= cap(recs):
-		recs = recs[:len(checks)]
-		clear(recs[n:])
-	default: // room for registrations; a table that shrank a lot gets a smaller slice
-		nr := make([]*series, len(checks), len(checks)+len(checks)/16)
-		copy(nr, recs)
-		recs = nr
-	}
-	byName := s.byName
-	if len(moved) > 0 || len(byName) > 0 {
-		byName = make(map[key]*series)
-		place := func(sr *series) {
-			if c := v.LookupCheck(sr.host, sr.check); c != nil && recs[c.ID] == nil {
-				sr.host, sr.check = c.Spec.Host, c.Spec.Name
-				recs[c.ID] = sr
-				return
-			}
-			byName[key{sr.host, sr.check}] = sr
-		}
-		for _, sr := range moved {
-			place(sr)
-		}
-		for _, sr := range s.byName {
-			place(sr)
-		}
-	}
-	s.recs, s.byName = recs, byName
+	s.recs, s.byName = state.Reindex(v, s.recs, s.byName,
+		func(sr *series) (string, string) { return sr.host, sr.check },
+		func(h, c string) key { return key{h, c} },
+		func(sr *series, c *state.Check) { sr.host, sr.check = c.Spec.Host, c.Spec.Name })
 	s.gen.Store(v.Gen)
 }
 

@@ -281,56 +281,14 @@ func (w *writer) view() *state.View {
 // id, without a lookup by name: a new generation of 100k checks costs
 // about a millisecond rather than a lookup per check.
 func (w *writer) remap(v *state.View, rekey bool) {
-	checks := v.Checks()
-	// In place: the records that keep their id stay, the others move
-	// out (to be placed by name below).
-	recs := w.recs
-	var moved []*chk
-	for i, c := range recs {
-		if c == nil {
-			continue
-		}
-		if i < len(checks) {
-			if sp := &checks[i].Spec; sp.Host == c.key.host && sp.Name == c.key.check {
-				if rekey {
-					c.key = ckey{sp.Host, sp.Name}
-				}
-				continue
-			}
-		}
-		moved = append(moved, c)
-		recs[i] = nil
+	var rename func(*chk, *state.Check)
+	if rekey {
+		rename = func(c *chk, tc *state.Check) { c.key = ckey{tc.Spec.Host, tc.Spec.Name} }
 	}
-	switch n := len(recs); {
-	case len(checks) <= n && cap(recs) <= 2*len(checks)+1024:
-		clear(recs[len(checks):])
-		recs = recs[:len(checks)]
-	case len(checks) > n && len(checks) <= cap(recs):
-		recs = recs[:len(checks)]
-		clear(recs[n:])
-	default: // room for more registrations; a table that shrank a lot gets a smaller one
-		nr := make([]*chk, len(checks), len(checks)+len(checks)/16)
-		copy(nr, recs)
-		recs = nr
-	}
-	byName := map[ckey]*chk{}
-	place := func(c *chk) {
-		if tc := v.LookupCheck(c.key.host, c.key.check); tc != nil && recs[tc.ID] == nil {
-			if rekey {
-				c.key = ckey{tc.Spec.Host, tc.Spec.Name}
-			}
-			recs[tc.ID] = c
-			return
-		}
-		byName[c.key] = c
-	}
-	for _, c := range moved {
-		place(c)
-	}
-	for _, c := range w.byName {
-		place(c)
-	}
-	w.recs, w.byName, w.gen = recs, byName, v.Gen
+	w.recs, w.byName = state.Reindex(v, w.recs, w.byName,
+		func(c *chk) (string, string) { return c.key.host, c.key.check },
+		func(h, c string) ckey { return ckey{h, c} }, rename)
+	w.gen = v.Gen
 }
 
 // of returns the record of e's check, creating it when new: by the
