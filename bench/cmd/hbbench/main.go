@@ -10,7 +10,8 @@
 //	hbbench run -only sweep -quick        # one section, small sizes
 //
 // The other subcommands run inside a namespace as the harness's children:
-// loadgen, echo-responder, bpf-responder, http-get, http-time.
+// loadgen, echo-responder, bpf-responder, http-get, http-time; fleet
+// keeps a fleet up for looking at a daemon by hand.
 package main
 
 import (
@@ -30,13 +31,15 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: hbbench run|loadgen|echo-responder|bpf-responder [flags]")
+		fmt.Fprintln(os.Stderr, "usage: hbbench run|fleet|loadgen|echo-responder|bpf-responder [flags]")
 		os.Exit(2)
 	}
 	var err error
 	switch os.Args[1] {
 	case "run":
 		err = cmdRun(os.Args[2:])
+	case "fleet":
+		err = cmdFleet(os.Args[2:])
 	case "loadgen":
 		err = cmdLoadgen(os.Args[2:])
 	case "echo-responder":

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: MIT
+
+//go:build linux
+
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/hbmon/hb/bench"
+	"github.com/hbmon/hb/internal/testutil"
+)
+
+// cmdFleet builds the simulated fleet the monitor rows use, writes a list
+// of -n targets and waits for a signal, so that a daemon can be run and
+// looked at by hand (perf, /proc/PID/smaps, pprof) in the prober namespace:
+//
+//	hbbench fleet -n 100000 -steer &   # prints the namespaces and the list
+//	ip netns exec PREFIX-p hb-probe --targets LIST --db /tmp/x.db ...
+//
+// It deletes the namespaces and the list on SIGINT or SIGTERM.
+func cmdFleet(args []string) error {
+	fs := flag.NewFlagSet("fleet", flag.ExitOnError)
+	prefix := fs.String("prefix", "hbfleet", "namespace name prefix")
+	n := fs.Int("n", 100000, "targets to write to the list")
+	steer := fs.Bool("steer", false, "steer the hosts' receive to CPU 1 and the prober's to CPU 0 (the monitor section's steered row)")
+	fs.Parse(args)
+	if err := bench.DeleteStale(*prefix); err != nil {
+		return err
+	}
+	f, err := bench.NewFleet(bench.FleetConfig{Prefix: *prefix, Block: testutil.SimPrefix, Block6: netip.MustParsePrefix("2001:2::/64")})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := f.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "hbbench: fleet cleanup:", err)
+		}
+	}()
+	if *steer {
+		if err := f.SteerRx(f.Hosts, bench.HostsIf, "2"); err != nil {
+			return err
+		}
+		if err := f.SteerRx(f.Prober, bench.ProberIf, "1"); err != nil {
+			return err
+		}
+	}
+	dir, err := os.MkdirTemp("", "hbfleet-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	e := &env{tmp: dir}
+	list := e.targets(*n)
+	fmt.Printf("prober namespace %s\nhosts namespace %s\ntargets %s\n", f.Prober, f.Hosts, filepath.Clean(list))
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
+	return nil
+}
