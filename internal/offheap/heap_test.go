@@ -1,0 +1,7 @@
+// SPDX-License-Identifier: MIT
+
+//go:build race || !linux
+
+package offheap
+
+const mappedPath = false

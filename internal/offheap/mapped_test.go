@@ -1,0 +1,7 @@
+// SPDX-License-Identifier: MIT
+
+//go:build linux && !race
+
+package offheap
+
+const mappedPath = true
