@@ -40,15 +40,15 @@ type Engine struct {
 	closed atomic.Bool
 
 	targets atomic.Pointer[targetList] // set by SetTargetFunc, picked up by Run's loop
-	running sync.Mutex               // one Run or Once at a time
-	start   time.Time                // monotonic origin
+	running sync.Mutex                 // one Run or Once at a time
+	start   time.Time                  // monotonic origin
 	// clock is the loop's time.Now; the tests' fake network replaces it
 	// with its virtual clock so pacing is tested in fake time.
 	clock func() time.Time
 
 	// loop state (owned by the goroutine in Run/Once)
-	list    *targetList // the loop's targets; nil outside a loop
-	tt      []tgt       // list.tt
+	list    *targetList   // the loop's targets; nil outside a loop
+	tt      []tgt         // list.tt
 	timeout time.Duration // this loop's probe timeout
 	queue   []int32
 	qhead   int

@@ -67,9 +67,9 @@ const (
 type inflight struct {
 	slots *[1 << 16]slot // nil until the first alloc
 	free  func()
-	next  uint16         // the next slot to allocate
-	tail  uint16         // the oldest slot that may still be pending
-	busy  int            // slots between tail and next (pending or not yet swept)
+	next  uint16 // the next slot to allocate
+	tail  uint16 // the oldest slot that may still be pending
+	busy  int    // slots between tail and next (pending or not yet swept)
 	// tskey maps the kernel's OPT_ID counter (low 16 bits) to the seq it
 	// stamped; ids counts the packets this socket handed the kernel.
 	tskey *[1 << 16]uint16 // nil until the first alloc

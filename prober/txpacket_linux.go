@@ -56,14 +56,14 @@ type pktSock struct {
 	byTarget6 []target6Hop // the same for IPv6 (v6 set)
 	// The caches are outside the Go heap (offheap); these free them.
 	freeByTarget, freeByTarget6 func()
-	ntargets  int          // the engine's targets (setTargets): the caches' size once made
-	hint      []int32      // target index of each message of the next sendmmsg; nil: none
-	loaded    time.Time    // tables
-	neighAt   time.Time    // neighbour refresh
-	misses    bool         // a send fell back since the last neighbour refresh
-	plen      int
-	ipid      uint16
-	stats     *counters // set by the engine
+	ntargets                    int       // the engine's targets (setTargets): the caches' size once made
+	hint                        []int32   // target index of each message of the next sendmmsg; nil: none
+	loaded                      time.Time // tables
+	neighAt                     time.Time // neighbour refresh
+	misses                      bool      // a send fell back since the last neighbour refresh
+	plen                        int
+	ipid                        uint16
+	stats                       *counters // set by the engine
 
 	// IPv6 (txpacket6_linux.go): the tables and hops instead of the
 	// IPv4 ones above.
