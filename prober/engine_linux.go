@@ -980,6 +980,9 @@ func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
 					c.inf.ids++
 				}
 				e.stats.sent.Add(uint64(sent))
+				if c.ts == TSKernelTxRx {
+					c.unstamped += sent
+				}
 				off += sent
 				continue
 			}
@@ -1027,14 +1030,34 @@ func (e *Engine) drainErrQueues(fn func(*Result)) {
 }
 
 // drainErr reads the error queue: TX timestamps, and (ping and UDP
-// sockets) ICMP errors.
-func (e *Engine) drainErr(c *conn, fn func(*Result)) {
+// sockets) ICMP errors. A raw socket's queue holds only its TX stamps
+// (no IP_RECVERR), which the kernel queues while sendmmsg sends: it is
+// read only while some are owed (conn.unstamped), not on every loop
+// turn (the daemon made eight recvmmsg calls per batch sent, seven of
+// them on an empty queue).
+func (e *Engine) drainErr(c *conn, fn func(*Result)) { e.readErrQueue(c, fn, false) }
+
+// readErrQueue is drainErr; force reads a raw socket's queue even when
+// no stamp is owed (a reply whose probe has none yet: a stamp the kernel
+// queued late).
+func (e *Engine) readErrQueue(c *conn, fn func(*Result), force bool) {
+	stampsOnly := c.socket == SocketRaw
+	if stampsOnly && c.unstamped == 0 && !force {
+		return
+	}
+	ps, _ := c.sk.(*pktSock)
+	if ps != nil {
+		ps.forceErr = force
+		defer func() { ps.forceErr = false }()
+	}
 	for {
 		c.eq.reset()
 		n, err := c.sk.recvmmsg(c.eq.msg, unix.MSG_ERRQUEUE)
 		if err != nil || n == 0 {
+			c.unstamped = 0 // none queued: those owed are lost, or late (force)
 			return
 		}
+		c.unstamped = max(c.unstamped-n, 0)
 		for i := range n {
 			b, ctl, _ := c.eq.data(i)
 			cm := parseCmsgs(ctl)
@@ -1053,6 +1076,10 @@ func (e *Engine) drainErr(c *conn, fn func(*Result)) {
 			}
 		}
 		if n < len(c.eq.msg) {
+			c.unstamped = 0
+			return
+		}
+		if stampsOnly && c.unstamped == 0 {
 			return
 		}
 	}
@@ -1287,7 +1314,7 @@ func (e *Engine) handle(c *conn, b []byte, src netip.Addr, cm cmsgInfo, userNow 
 	rx := cm.ts
 	if s.txKern == 0 && c.ts == TSKernelTxRx {
 		// The TX stamp may still sit in the error queue.
-		e.drainErr(c, fn)
+		e.readErrQueue(c, fn, true)
 		r = e.newResult(s, p.seq)
 		r.Outcome = OutcomeOK
 	}
