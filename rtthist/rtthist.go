@@ -293,7 +293,7 @@ func (s *Set) remap(v *state.View) {
 	s.recs, s.byName = state.Reindex(v, s.recs, s.byName,
 		func(sr *series) (string, string) { return sr.host, sr.check },
 		func(h, c string) key { return key{h, c} },
-		func(sr *series, c *state.Check) { sr.host, sr.check = c.Spec.Host, c.Spec.Name })
+		func(sr *series, c *state.Check) { sr.host, sr.check = c.Spec().Host, c.Spec().Name })
 	s.gen.Store(v.Gen)
 }
 

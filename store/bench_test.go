@@ -99,7 +99,7 @@ func BenchmarkRemap100k(b *testing.B) {
 	v2 := tab.View()
 	w := &writer{table: tab, byName: map[ckey]*chk{}}
 	for _, c := range v1.Checks() {
-		w.recs = append(w.recs, &chk{key: ckey{c.Spec.Host, c.Spec.Name}, kind: c.Spec.Kind})
+		w.recs = append(w.recs, &chk{key: ckey{c.Spec().Host, c.Spec().Name}, kind: c.Spec().Kind})
 	}
 	w.gen = v1.Gen
 	b.ReportAllocs()

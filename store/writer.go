@@ -283,7 +283,7 @@ func (w *writer) view() *state.View {
 func (w *writer) remap(v *state.View, rekey bool) {
 	var rename func(*chk, *state.Check)
 	if rekey {
-		rename = func(c *chk, tc *state.Check) { c.key = ckey{tc.Spec.Host, tc.Spec.Name} }
+		rename = func(c *chk, tc *state.Check) { c.key = ckey{tc.Spec().Host, tc.Spec().Name} }
 	}
 	w.recs, w.byName = state.Reindex(v, w.recs, w.byName,
 		func(c *chk) (string, string) { return c.key.host, c.key.check },
@@ -414,7 +414,7 @@ func (w *writer) check(host, name string, kind obs.Kind) *chk {
 	if v := w.view(); v != nil {
 		if tc := v.LookupCheck(host, name); tc != nil {
 			slot = &w.recs[tc.ID]
-			k = ckey{tc.Spec.Host, tc.Spec.Name}
+			k = ckey{tc.Spec().Host, tc.Spec().Name}
 		}
 	}
 	var c *chk
