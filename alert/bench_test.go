@@ -39,6 +39,28 @@ func benchRules() []config.AlertRule {
 // rules: one Result event carrying a health blob and three pushed metrics
 // (13 values), all within thresholds (the steady state).
 func BenchmarkEvaluate(b *testing.B) {
+	e, ev := evaluateSetup(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		e.Handle(ev)
+	}
+	if e.stats.evaluations == 0 {
+		b.Fatal("nothing evaluated")
+	}
+}
+
+// TestHandleAllocs: the engine's handling of a probe result (10k a second
+// at 100k checks) allocates nothing in the steady state.
+func TestHandleAllocs(t *testing.T) {
+	e, ev := evaluateSetup(t)
+	if a := testing.AllocsPerRun(100, func() { e.Handle(ev) }); a > 0 && !raceOn {
+		t.Errorf("%v allocations per result, want none", a)
+	}
+}
+
+// evaluateSetup is BenchmarkEvaluate's engine and event, handled once.
+func evaluateSetup(b testing.TB) (*Engine, *event.Event) {
 	cfg := config.DefaultAlerts()
 	cfg.Rules = benchRules()
 	labels := state.LabelsFromMap(map[string]string{"env": "prod", "role": "web", "owner": "alice"})
@@ -63,14 +85,7 @@ func BenchmarkEvaluate(b *testing.B) {
 	snap := tab.View().Check(0).Snapshot()
 	ev := event.Event{Type: event.Result, At: now, Host: "web1", Check: "icmp", Kind: obs.KindICMP, Obs: o, Snap: &snap, HostNew: state.Up}
 	e.Handle(&ev)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		e.Handle(&ev)
-	}
-	if e.stats.evaluations == 0 {
-		b.Fatal("nothing evaluated")
-	}
+	return e, &ev
 }
 
 // BenchmarkSaveAlerts is one save of 4,096 changed alerts (a /20 outage's

@@ -165,6 +165,7 @@ type Engine struct {
 	firstAt  time.Time // oldest pending note
 	deleted  []string  // keys to delete from the db
 	vals     []Value   // scratch
+	lv       labelView // handle's scratch: a local one escapes (to the matchers), one allocation per event
 	results  bool      // Result events arrive (StateChange ones then only update the caches)
 	pruned   time.Time // last sweep of checks/hostSt for hosts that are gone
 	out      Enqueuer
@@ -317,24 +318,26 @@ func (e *Engine) handle(ev *event.Event) {
 
 	profiles, _ := hi.Labels.Get("threshold_configs")
 	set := e.rules.For(profiles)
-	lv := labelView{labels: hi.Labels, parent: hi.Parent, host: ev.Host, check: ev.Check, kind: ev.Kind}
+	lv := &e.lv
+	*lv = labelView{labels: hi.Labels, parent: hi.Parent, host: ev.Host, check: ev.Check, kind: ev.Kind}
+	defer func() { *lv = labelView{} }() // hold no host's labels
 
 	for _, r := range set.State {
-		if !r.MatchesKind(ev.Kind) || !r.Select.Match(&lv) {
+		if !r.MatchesKind(ev.Kind) || !r.Select.Match(lv) {
 			continue
 		}
 		raw := OK
 		if stateMeets(cs, r.State) {
 			raw = r.Severity
 		}
-		e.evaluate(r, ev.Host, ev.Check, ev.Kind, "", ev.Check, raw, 0, 0, now, &lv, nil)
+		e.evaluate(r, ev.Host, ev.Check, ev.Kind, "", ev.Check, raw, 0, 0, now, lv, nil)
 	}
 	if ev.Type != event.Result {
 		return
 	}
 	e.vals = AppendValues(e.vals[:0], ev)
 	for _, v := range e.vals {
-		r, prefix := set.Lookup(v.Name, func(r *Rule) bool { return r.MatchesKind(ev.Kind) && r.Select.Match(&lv) })
+		r, prefix := set.Lookup(v.Name, func(r *Rule) bool { return r.MatchesKind(ev.Kind) && r.Select.Match(lv) })
 		if r == nil {
 			continue
 		}
@@ -348,7 +351,7 @@ func (e *Engine) handle(ev *event.Event) {
 			cur = a.Level
 		}
 		raw, thr := r.Assess(v.V, cur)
-		e.evaluate(r, ev.Host, ev.Check, ev.Kind, v.Name, checkName, raw, v.V, thr, now, &lv, e.vals)
+		e.evaluate(r, ev.Host, ev.Check, ev.Kind, v.Name, checkName, raw, v.V, thr, now, lv, e.vals)
 	}
 }
 

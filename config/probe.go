@@ -40,6 +40,7 @@ type Probe struct {
 	StaleAfter   Duration `toml:"stale_after"`   // --stale-after: health older than this is stale
 	Shard        string   `toml:"shard"`         // --shard: "k/n", probe only shard k of n (1-based); "" all
 	LogLevel     string   `toml:"log_level"`     // --log-level: debug, info, warn, error
+	GCPercent    int      `toml:"gc_percent"`    // --gc-percent: the Go collector's GOGC for the daemon (GOGC in the environment wins)
 
 	Store ProbeStore `toml:"store"`
 	API   ProbeAPI   `toml:"api"`
@@ -75,6 +76,12 @@ type ProbeFSM struct {
 	EWMAAlpha      float64 `toml:"ewma_alpha"`       // weight of a new RTT in the smoothed RTT
 }
 
+// DefaultGCPercent is the daemon's default gc_percent: the heap may grow
+// this many percent past what is live before the collector runs (the Go
+// runtime's own default is 100). docs/operations.md ("Memory") gives the
+// measured trade between memory and CPU.
+const DefaultGCPercent = 100
+
 // DefaultProbe returns hb-probe's defaults. The flags' defaults are the
 // same values.
 func DefaultProbe() Probe {
@@ -93,6 +100,7 @@ func DefaultProbe() Probe {
 		ResolveEvery: Duration(5 * time.Minute),
 		StaleAfter:   Duration(30 * time.Second),
 		LogLevel:     "info",
+		GCPercent:    DefaultGCPercent,
 		Store:        ProbeStore{Retention: Duration(30 * 24 * time.Hour)},
 		API:          ProbeAPI{Listen: "127.0.0.1:8787"},
 		FSM:          ProbeFSM{FailuresToDown: 2, SuccessesToUp: 1, EWMAAlpha: 0.125},
@@ -157,6 +165,9 @@ func (p *Probe) Validate() error {
 	}
 	if _, err := ParseShard(p.Shard); err != nil {
 		bad("shard", "%v", err)
+	}
+	if p.GCPercent < 10 || p.GCPercent > 1000 {
+		bad("gc_percent", "must be 10-1000, got %d", p.GCPercent)
 	}
 	if _, err := ParseLogLevel(p.LogLevel); err != nil {
 		bad("log_level", "%v", err)

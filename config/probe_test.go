@@ -38,6 +38,8 @@ func TestProbeValidate(t *testing.T) {
 		{"max_targets", func(p *Probe) { p.MaxTargets = 0 }},
 		{"shard", func(p *Probe) { p.Shard = "3/2" }},
 		{"log_level", func(p *Probe) { p.LogLevel = "loud" }},
+		{"gc_percent", func(p *Probe) { p.GCPercent = 0 }},
+		{"gc_percent", func(p *Probe) { p.GCPercent = 5000 }},
 		{"store.retention", func(p *Probe) { p.Store.Retention = -1 }},
 		{"api.listen", func(p *Probe) { p.API.Listen = "8787" }},
 		{"fsm.failures_to_down", func(p *Probe) { p.FSM.FailuresToDown = 0 }},

@@ -161,11 +161,16 @@ type Sub struct {
 	c       chan Event   // Subscribe's queue
 	// SubscribeBatch's queue and its doorbell: ready holds a token while
 	// q is not empty (or the Sub is closed).
-	q         []Event
-	ready     chan struct{}
-	delivered atomic.Uint64
-	dropped   atomic.Uint64
-	bus       *Bus
+	q     []Event
+	ready chan struct{}
+	// The Holds of the events in q (held: one reference each, in order,
+	// no two neighbours equal) and of those the last Take returned
+	// (taken): released by the next Take, when the reader is done with
+	// them.
+	held, taken []*Hold
+	delivered   atomic.Uint64
+	dropped     atomic.Uint64
+	bus         *Bus
 }
 
 // Subscribe returns a subscription named name (for metrics) with a queue
@@ -242,6 +247,15 @@ func (s *Sub) Take(buf []Event) ([]Event, bool) {
 	s.mu.Lock()
 	q := s.q
 	s.q = buf[:0]
+	// The reader is done with the events of the last Take: release their
+	// memory; those of q are its now.
+	// (Released under the lock: done becomes the list add appends to.)
+	done := s.taken
+	for i, h := range done {
+		h.Release()
+		done[i] = nil
+	}
+	s.taken, s.held = s.held, done[:0]
 	closed := s.closed
 	if closed {
 		s.ring() // closed: Ready stays ready, so the reader comes back for the false
@@ -305,9 +319,9 @@ func (b *Bus) Publish(e Event) {
 			continue
 		}
 		if s.batched {
-			s.add([]Event{e})
+			s.add([]Event{e}, nil)
 		} else {
-			s.offer(e)
+			s.offer(e, nil)
 		}
 	}
 }
@@ -315,7 +329,16 @@ func (b *Bus) Publish(e Event) {
 // PublishBatch is Publish of every event of es, in order: each
 // SubscribeBatch subscriber gets them in one step (one lock, at most one
 // wake-up). es is not kept.
-func (b *Bus) PublishBatch(es []Event) {
+func (b *Bus) PublishBatch(es []Event) { b.PublishHeld(es, nil) }
+
+// PublishHeld is PublishBatch of events whose pointers (Obs, Snap) point
+// into memory h stands for: every SubscribeBatch subscriber that queues
+// any of them holds a reference on h until its reader is done with them
+// (its next Take), so the publisher learns (h's release function) when
+// it may reuse that memory. A Subscribe subscriber that takes one of them
+// pins h: it is never released (the memory goes to the GC). h nil: as
+// PublishBatch.
+func (b *Bus) PublishHeld(es []Event, h *Hold) {
 	if len(es) == 0 {
 		return
 	}
@@ -326,20 +349,21 @@ func (b *Bus) PublishBatch(es []Event) {
 	}
 	for _, s := range *subs {
 		if s.batched {
-			s.add(es)
+			s.add(es, h)
 			continue
 		}
 		for i := range es {
 			if t := es[i].Type; int(t) < NumTypes && s.types[t] {
-				s.offer(es[i])
+				s.offer(es[i], h)
 			}
 		}
 	}
 }
 
 // add queues the events of es of s's types, up to s's size, and rings if
-// the queue was empty. SubscribeBatch's.
-func (s *Sub) add(es []Event) {
+// the queue was empty; it takes a reference on h (if not nil) when it
+// queued any. SubscribeBatch's.
+func (s *Sub) add(es []Event, h *Hold) {
 	var in, out uint64
 	s.mu.Lock()
 	if s.closed {
@@ -357,6 +381,10 @@ func (s *Sub) add(es []Event) {
 		}
 		s.q = append(s.q, es[i])
 		in++
+	}
+	if h != nil && in > 0 && (len(s.held) == 0 || s.held[len(s.held)-1] != h) {
+		h.n.Add(1)
+		s.held = append(s.held, h)
 	}
 	if was == 0 && len(s.q) > 0 {
 		s.ring()
@@ -379,7 +407,9 @@ func (s *Sub) ring() {
 }
 
 // offer queues e without blocking; a closed subscription takes nothing.
-func (s *Sub) offer(e Event) {
+// h (if not nil) is e's Hold: pinned if e is queued (a channel's reader
+// says not when it is done).
+func (s *Sub) offer(e Event, h *Hold) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
@@ -387,6 +417,9 @@ func (s *Sub) offer(e Event) {
 	}
 	select {
 	case s.c <- e:
+		if h != nil {
+			h.pinned.Store(true)
+		}
 		s.delivered.Add(1)
 	default:
 		s.dropped.Add(1)
@@ -420,4 +453,35 @@ func (b *Bus) Wants(t Type) bool {
 		}
 	}
 	return false
+}
+
+// Hold stands for memory that the events of one or more PublishHeld
+// calls point to (their observations and snapshots): a count of the
+// references to it, the publisher's own and one per batch subscriber
+// whose queue (or whose reader) has some of those events. When the last
+// is released, release is called (on the goroutine that released it) and
+// the publisher may reuse the memory. A Hold is reusable after that
+// (Reset).
+type Hold struct {
+	n       atomic.Int32
+	pinned  atomic.Bool // a Subscribe queue got an event: never released
+	release func()
+}
+
+// Reset readies h for a new batch of events: the caller holds the one
+// reference; release is called when it and every subscriber's have been
+// released (not if h is pinned).
+func (h *Hold) Reset(release func()) {
+	h.release = release
+	h.pinned.Store(false)
+	h.n.Store(1)
+}
+
+// Release drops one reference to h.
+func (h *Hold) Release() {
+	if n := h.n.Add(-1); n == 0 && !h.pinned.Load() && h.release != nil {
+		h.release()
+	} else if n < 0 {
+		panic("event: Hold released more often than held")
+	}
 }

@@ -312,3 +312,53 @@ func TestTakeDropsBurstList(t *testing.T) {
 		t.Errorf("a small list handed back was not reused: queue cap %d, want %d", kept, cap(small))
 	}
 }
+
+// TestHoldReleasedWhenReadersDone: a PublishHeld batch's Hold is released
+// once the publisher and every batch subscriber that queued some of its
+// events are done with them (their next Take), not before; a subscriber
+// that took none (other types, full queue) holds nothing; a channel
+// subscriber pins it.
+func TestHoldReleasedWhenReadersDone(t *testing.T) {
+	var b Bus
+	a := b.SubscribeBatch("a", 100, Result)
+	c := b.SubscribeBatch("c", 100, StateChange) // takes none of them
+	full := b.SubscribeBatch("full", 1, Result)
+	full.add([]Event{{Type: Result}}, nil) // its queue is full
+	released := 0
+	var h Hold
+	h.Reset(func() { released++ })
+	b.PublishHeld([]Event{{Type: Result}, {Type: Result}}, &h)
+	b.PublishHeld([]Event{{Type: Result}}, &h) // same hold: one reference
+	h.Release()
+	if released != 0 {
+		t.Fatal("released while a's queue holds its events")
+	}
+	evs, _ := a.Take(nil)
+	if len(evs) != 3 || released != 0 {
+		t.Fatalf("took %d events, released %d: the reader is not done with them yet", len(evs), released)
+	}
+	if _, _ = c.Take(nil); released != 0 {
+		t.Fatal("c released a hold it never had")
+	}
+	evs, _ = a.Take(evs)
+	if len(evs) != 0 || released != 1 {
+		t.Fatalf("after the next Take: %d events, released %d times, want 0, 1", len(evs), released)
+	}
+	if got := full.Dropped(); got != 3 {
+		t.Fatalf("full dropped %d, want 3", got)
+	}
+
+	// Reused, with a channel subscriber: pinned, never released.
+	ch := b.Subscribe("ch", 10, Result)
+	h.Reset(func() { released++ })
+	b.PublishHeld([]Event{{Type: Result}}, &h)
+	h.Release()
+	a.Take(evs)
+	a.Take(nil)
+	if released != 1 {
+		t.Fatalf("released %d times with a channel reader holding an event, want 1 (the first)", released)
+	}
+	if len(ch.C()) != 1 {
+		t.Fatal("channel subscriber missed the event")
+	}
+}

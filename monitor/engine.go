@@ -4,7 +4,6 @@ package monitor
 
 import (
 	"context"
-	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -15,28 +14,14 @@ import (
 )
 
 // engineSource runs the prober engine as the obs.Source of the icmp and
-// udp checks. The engine probes addresses; the adapter maps each result
-// back to its check through the target index of the generation it was
-// given.
+// udp checks. The engine keeps each target's check id and the table
+// generation of its list (prober.Engine.SetTargetFunc) and hands them
+// back with every result, so the adapter keeps nothing per check.
 type engineSource struct {
 	eng *prober.Engine
-	cur atomic.Pointer[engineMap]
+	gen atomic.Uint64 // the generation last handed to the engine
 
 	healthOK, healthBad, unmapped atomic.Uint64
-}
-
-// engineMap is the engine's current target list as checks.
-type engineMap struct {
-	gen uint64
-	ts  []engineTarget // by target index
-}
-
-// engineTarget is one target's check: id and address side by side, so a
-// result (in no order the cache can guess, at 100k targets) costs one
-// cache miss here, not two.
-type engineTarget struct {
-	addr netip.Addr // to catch a result of a former list
-	id   int
 }
 
 func newEngineSource(eng *prober.Engine) *engineSource { return &engineSource{eng: eng} }
@@ -44,25 +29,17 @@ func newEngineSource(eng *prober.Engine) *engineSource { return &engineSource{en
 func (s *engineSource) Name() string      { return "engine" }
 func (s *engineSource) Kinds() []obs.Kind { return []obs.Kind{obs.KindICMP, obs.KindUDP} }
 
-// SetChecks hands the engine the addresses of checks.
+// SetChecks hands the engine the addresses of checks, with their ids and
+// gen.
 func (s *engineSource) SetChecks(gen uint64, checks []obs.Check) {
-	m := &engineMap{gen: gen, ts: make([]engineTarget, len(checks))}
-	for i, c := range checks {
-		m.ts[i] = engineTarget{addr: c.Spec.Addr, id: c.ID}
-	}
-	s.cur.Store(m)
-	s.eng.SetTargets(probeTargets(checks))
+	s.gen.Store(gen)
+	s.eng.SetTargetFunc(gen, len(checks), func(i int) prober.Target { return probeTarget(&checks[i]) })
 }
 
-// probeTargets are the engine's targets for checks: legacy=hbm2 (the value
+// probeTarget is the engine's target for c: legacy=hbm2 (the value
 // validated by targets.Parse) lets a target's HBM v2 replies answer.
-func probeTargets(checks []obs.Check) []prober.Target {
-	ts := make([]prober.Target, len(checks))
-	for i, c := range checks {
-		ts[i] = prober.Target{Addr: c.Spec.Addr, Name: c.Spec.Host, Pos: c.Spec.Target,
-			Legacy: c.Spec.Params["legacy"] == "hbm2"}
-	}
-	return ts
+func probeTarget(c *obs.Check) prober.Target {
+	return prober.Target{Addr: c.Spec.Addr, ID: c.ID, Legacy: c.Spec.Params["legacy"] == "hbm2"}
 }
 
 // Run probes until ctx ends.
@@ -74,17 +51,15 @@ func (s *engineSource) Run(ctx context.Context, sink obs.Sink) error {
 		case r.BlobErr != nil:
 			s.healthBad.Add(1)
 		}
-		m := s.cur.Load()
-		if m == nil || r.Target < 0 || r.Target >= len(m.ts) || m.ts[r.Target].addr != r.Addr {
+		if r.Gen != s.gen.Load() {
 			s.unmapped.Add(1) // a result for a target list replaced since
 			return
 		}
-		id := m.ts[r.Target].id
 		o := observation(r, time.Now())
 		if o.Outcome == obs.OutcomeInvalid {
 			return
 		}
-		sink.Observe(m.gen, id, o)
+		sink.Observe(r.Gen, r.ID, o)
 	})
 }
 

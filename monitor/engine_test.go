@@ -74,8 +74,11 @@ func TestProbeTargetsLegacy(t *testing.T) {
 			checks = append(checks, obs.Check{ID: len(checks), Spec: c})
 		}
 	}
-	ts := probeTargets(checks)
-	if len(ts) != 2 || !ts[0].Legacy || ts[1].Legacy || ts[0].Addr != netip.MustParseAddr("198.18.0.1") {
-		t.Fatalf("targets %+v", ts)
+	if len(checks) != 2 {
+		t.Fatalf("checks %+v", checks)
+	}
+	t0, t1 := probeTarget(&checks[0]), probeTarget(&checks[1])
+	if !t0.Legacy || t1.Legacy || t0.Addr != netip.MustParseAddr("198.18.0.1") || t0.ID != checks[0].ID || t1.ID != checks[1].ID {
+		t.Fatalf("targets %+v %+v", t0, t1)
 	}
 }

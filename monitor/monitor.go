@@ -120,6 +120,7 @@ func New(ctx context.Context, cfg config.Probe, path string, o Options) (_ *Moni
 	if m.lookup == nil {
 		m.lookup = lookup
 	}
+	applyGCPercent(cfg.GCPercent, m.log, true)
 	defer func() {
 		if err != nil {
 			m.close()
@@ -426,6 +427,7 @@ func (m *Monitor) reload(ctx context.Context) {
 	if lv, err := config.ParseLogLevel(c.LogLevel); err == nil {
 		m.level.Set(lv)
 	}
+	applyGCPercent(c.GCPercent, m.log, false)
 	if !m.applyTargets(ctx, tl.hosts, "SIGHUP") {
 		return
 	}

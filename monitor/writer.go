@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,12 +91,13 @@ type writer struct {
 	// evs gathers a drain's events, published at its end in one
 	// PublishBatch; reused.
 	evs []event.Event
-	// slab and obsSlab hold the copies of a drain's observations (and
-	// snapshots) the events point to: one allocation per drain instead
-	// of one per result. New ones per drain (the events of the last are
-	// still in the queues).
-	slab    []evCopy
-	obsSlab []obs.Observation
+	// mem holds the copies of a drain's observations (and snapshots) the
+	// events point to, in chunks, from the pool: a drain's memory comes
+	// back to it when every batch subscriber is done with the events
+	// (event.Hold), so in steady state the copies allocate nothing.
+	mem    *evMem
+	poolMu sync.Mutex
+	pool   []*evMem
 	// resultSnaps: Result events carry the check's snapshot (a result
 	// subscriber reads it: the alert engine's rules). Without it a result
 	// that neither failed nor changed the check's state copies only its
@@ -226,15 +228,7 @@ func (w *writer) drain() {
 		return
 	}
 	w.batches.Add(1)
-	w.slab, w.obsSlab = nil, nil
-	if w.bus.Wants(event.Result) {
-		// Every applied result has an event: copies for all at once.
-		if w.resultSnaps.Load() {
-			w.slab = make([]evCopy, 0, len(batch))
-		} else {
-			w.obsSlab = make([]obs.Observation, 0, len(batch))
-		}
-	}
+	w.mem = w.getMem()
 	for i := range batch {
 		w.apply(batch[i].gen, batch[i].id, &batch[i].o)
 		batch[i] = item{} // drop references (health blobs) held by the spare
@@ -242,8 +236,9 @@ func (w *writer) drain() {
 			w.publish()
 		}
 	}
-	w.slab, w.obsSlab = nil, nil
 	w.publish()
+	w.mem.hold.Release() // the writer's reference: the subscribers' remain
+	w.mem = nil
 	if cap(batch) <= maxSpare {
 		w.spare = batch[:0]
 	} else {
@@ -265,7 +260,7 @@ func (w *writer) publish() {
 	if len(w.evs) == 0 {
 		return
 	}
-	w.bus.PublishBatch(w.evs)
+	w.bus.PublishHeld(w.evs, &w.mem.hold)
 	clear(w.evs) // the queues have their copies: drop the references
 	if cap(w.evs) <= maxSpare {
 		w.evs = w.evs[:0]
@@ -317,29 +312,98 @@ func (w *writer) apply(gen uint64, id int, o *obs.Observation) {
 }
 
 // copies returns the copy of o an event points to and, if withSnap, of
-// c's snapshot (else nil): from the drain's slabs while they last.
+// c's snapshot (else nil): from the drain's memory.
 func (w *writer) copies(o *obs.Observation, c *state.Check, withSnap bool) (*obs.Observation, *state.Snapshot) {
 	if !withSnap {
-		var x *obs.Observation
-		if len(w.obsSlab) < cap(w.obsSlab) {
-			w.obsSlab = w.obsSlab[:len(w.obsSlab)+1]
-			x = &w.obsSlab[len(w.obsSlab)-1]
-		} else {
-			x = new(obs.Observation)
-		}
+		x := w.mem.obs()
 		*x = *o
 		return x, nil
 	}
-	var cp *evCopy
-	if len(w.slab) < cap(w.slab) {
-		w.slab = w.slab[:len(w.slab)+1]
-		cp = &w.slab[len(w.slab)-1]
-	} else {
-		cp = new(evCopy)
-	}
+	cp := w.mem.copy()
 	cp.o = *o
 	c.Load(&cp.snap)
 	return &cp.o, &cp.snap
+}
+
+// The chunks of an evMem: observations (144 B) and copies with a snapshot
+// (488 B), about 18 KiB each. A drain at 10k results a second (~100
+// results) takes one of each; a pooled evMem keeps at most memKeep of each.
+const (
+	obsChunk = 128
+	cpChunk  = 40
+	memKeep  = 8
+	poolKeep = 16 // evMems the pool keeps (a handful are in use at a time)
+)
+
+// evMem is the memory of one drain's events: chunks of copies, which never
+// move (events point into them), and the Hold that says when the
+// subscribers are done with them.
+type evMem struct {
+	hold    event.Hold
+	release func() // w.putMem(m), made once
+	os      [][]obs.Observation
+	cs      [][]evCopy
+	no, nc  int // used
+}
+
+// obs returns the next free observation.
+func (m *evMem) obs() *obs.Observation {
+	i, j := m.no/obsChunk, m.no%obsChunk
+	if i == len(m.os) {
+		m.os = append(m.os, make([]obs.Observation, obsChunk))
+	}
+	m.no++
+	return &m.os[i][j]
+}
+
+// copy returns the next free copy.
+func (m *evMem) copy() *evCopy {
+	i, j := m.nc/cpChunk, m.nc%cpChunk
+	if i == len(m.cs) {
+		m.cs = append(m.cs, make([]evCopy, cpChunk))
+	}
+	m.nc++
+	return &m.cs[i][j]
+}
+
+// getMem returns an evMem for a drain, the writer holding its one
+// reference.
+func (w *writer) getMem() *evMem {
+	var m *evMem
+	w.poolMu.Lock()
+	if n := len(w.pool); n > 0 {
+		m = w.pool[n-1]
+		w.pool[n-1] = nil
+		w.pool = w.pool[:n-1]
+	}
+	w.poolMu.Unlock()
+	if m == nil {
+		m = new(evMem)
+		m.release = func() { w.putMem(m) }
+	}
+	m.hold.Reset(m.release)
+	return m
+}
+
+// putMem takes m back when the last subscriber is done with its events
+// (on that subscriber's goroutine): cleared (the copies hold health blobs
+// and problem texts), and kept unless it grew big (a backlog's drain).
+func (w *writer) putMem(m *evMem) {
+	for i := 0; i < m.no; i += obsChunk {
+		clear(m.os[i/obsChunk][:min(obsChunk, m.no-i)])
+	}
+	for i := 0; i < m.nc; i += cpChunk {
+		clear(m.cs[i/cpChunk][:min(cpChunk, m.nc-i)])
+	}
+	m.no, m.nc = 0, 0
+	if len(m.os) > memKeep || len(m.cs) > memKeep {
+		return
+	}
+	w.poolMu.Lock()
+	if len(w.pool) < poolKeep {
+		w.pool = append(w.pool, m)
+	}
+	w.poolMu.Unlock()
 }
 
 // hostChanges publishes a StateChange for each host whose derived state a
@@ -370,25 +434,44 @@ func (w *writer) hostChanges(hcs []state.HostChange, at time.Time, why string) {
 	}
 }
 
+// logChange logs a check's state change: at 100k checks a flapping
+// fleet changes hundreds a second, so without a []any of boxed values
+// and with the address's text the targets line gave when it is the
+// address (no formatting per line).
 func (w *writer) logChange(ch *state.Change, snap *state.Snapshot, o *obs.Observation) {
 	lvl := slog.LevelInfo
 	if ch.New == state.Down || ch.New == state.Degraded {
 		lvl = slog.LevelWarn
 	}
-	c := ch.Check
-	attrs := []any{"host", c.Spec().Host, "check", c.Spec().Name, "from", ch.Old.String(), "to", ch.New.String()}
-	if c.Spec().Addr.IsValid() {
-		attrs = append(attrs, "addr", c.Spec().Addr.String())
+	ctx := context.Background()
+	if !w.log.Enabled(ctx, lvl) {
+		return
+	}
+	sp := ch.Check.Spec()
+	var buf [7]slog.Attr
+	attrs := append(buf[:0], slog.String("host", sp.Host), slog.String("check", sp.Name),
+		slog.String("from", ch.Old.String()), slog.String("to", ch.New.String()))
+	if sp.Addr.IsValid() {
+		attrs = append(attrs, slog.String("addr", addrText(&sp)))
 	}
 	if o.Outcome.Failed() {
-		attrs = append(attrs, "problem", snap.Problem)
+		attrs = append(attrs, slog.String("problem", snap.Problem))
 	} else if o.RTT > 0 {
-		attrs = append(attrs, "rtt", o.RTT.String())
+		attrs = append(attrs, slog.Duration("rtt", o.RTT))
 	}
 	if ch.HostChanged {
-		attrs = append(attrs, "host_state", ch.HostNew.String())
+		attrs = append(attrs, slog.String("host_state", ch.HostNew.String()))
 	}
-	w.log.Log(context.Background(), lvl, "state change", attrs...)
+	w.log.LogAttrs(ctx, lvl, "state change", attrs...)
+}
+
+// addrText is the text of sp's address: its Target when that is the
+// IPv4 address (its text has one form), else formatted.
+func addrText(sp *obs.CheckSpec) string {
+	if a, err := netip.ParseAddr(sp.Target); err == nil && a.Is4() && a == sp.Addr {
+		return sp.Target
+	}
+	return sp.Addr.String()
 }
 
 // Stats returns the writer's counters.

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hbmon/hb/internal/bucket"
+	"github.com/hbmon/hb/internal/offheap"
 	"github.com/hbmon/hb/wire"
 )
 
@@ -38,15 +39,16 @@ type Engine struct {
 	// before it closes the sockets.
 	closed atomic.Bool
 
-	targets atomic.Pointer[[]Target] // set by SetTargets, picked up by the loop
-	running sync.Mutex               // one Run or Once at a time
-	start   time.Time                // monotonic origin
+	targets atomic.Pointer[targetList] // set by SetTargetFunc, picked up by Run's loop
+	running sync.Mutex                 // one Run or Once at a time
+	start   time.Time                  // monotonic origin
 	// clock is the loop's time.Now; the tests' fake network replaces it
 	// with its virtual clock so pacing is tested in fake time.
 	clock func() time.Time
 
 	// loop state (owned by the goroutine in Run/Once)
-	tt      []tgt
+	list    *targetList   // the loop's targets; nil outside a loop
+	tt      []tgt         // list.tt
 	timeout time.Duration // this loop's probe timeout
 	queue   []int32
 	qhead   int
@@ -64,11 +66,51 @@ func (e *Engine) port() int {
 	return 0
 }
 
-// tgt is the loop's per-target data.
+// tgt is the loop's per-target data: 24 bytes, no pointer.
 type tgt struct {
-	addr   netip.Addr
-	legacy bool  // Target.Legacy
-	fam    uint8 // index into conns
+	addr   [16]byte // As16 of the unmapped address
+	id     int32    // Target.ID
+	legacy bool     // Target.Legacy
+	fam    uint8    // index into conns: 0 IPv4, 1 IPv6
+}
+
+// ip is t's address.
+func (t *tgt) ip() netip.Addr {
+	if t.fam == 0 {
+		return netip.AddrFrom4([4]byte(t.addr[12:]))
+	}
+	return netip.AddrFrom16(t.addr)
+}
+
+// targetList is a target list as the loop keeps it: its tgts outside the
+// Go heap (offheap: the collector neither scans them nor doubles them in
+// its heap goal), freed when the list is replaced or the loop ends. It is
+// built by the caller of SetTargetFunc (or by Once), so the engine keeps
+// no copy of the caller's Targets.
+type targetList struct {
+	gen  uint64
+	tt   []tgt
+	free func()
+}
+
+func newTargetList(gen uint64, n int, at func(int) Target) *targetList {
+	tt, free := offheap.Make[tgt](n)
+	for i := range n {
+		t := at(i)
+		a := t.Addr.Unmap()
+		tt[i] = tgt{addr: a.As16(), id: int32(t.ID), legacy: t.Legacy}
+		if a.Is6() {
+			tt[i].fam = 1
+		}
+	}
+	return &targetList{gen: gen, tt: tt, free: free}
+}
+
+func (l *targetList) release() {
+	if l != nil {
+		l.tt = nil
+		l.free()
+	}
 }
 
 // New opens the engine's sockets: one per address family, of the best
@@ -355,12 +397,24 @@ func (e *Engine) Stats() Stats {
 	return st
 }
 
-// SetTargets replaces the target set. Run picks it up within a loop turn;
-// probes in flight to addresses still present keep their results (with
-// the new index), those to removed addresses are dropped.
+// SetTargets replaces the target set (SetTargetFunc with generation 0).
 func (e *Engine) SetTargets(ts []Target) {
-	c := append([]Target(nil), ts...)
-	e.targets.Store(&c)
+	e.SetTargetFunc(0, len(ts), func(i int) Target { return ts[i] })
+}
+
+// SetTargetFunc replaces the target set with n targets, target i being
+// at(i), called before it returns (the engine keeps the address, ID and
+// legacy flag of each: 24 bytes a target outside the Go heap, no copy of
+// the Targets). Results of the new list carry gen (Result.Gen) and each
+// target's ID. Run picks the list up within a loop turn; probes in
+// flight to addresses still present keep their results (with the new
+// index, ID and gen), those to removed addresses are dropped.
+func (e *Engine) SetTargetFunc(gen uint64, n int, at func(i int) Target) {
+	l := newTargetList(gen, n, at)
+	e.targets.Swap(l).release() // a list the loop never picked up
+	if e.closed.Load() {
+		e.targets.Swap(nil).release() // Close may have passed already
+	}
 	if e.wt != nil {
 		e.wt.wake()
 	}
@@ -410,9 +464,11 @@ func (e *Engine) closeOwn() error {
 			if c.ring != nil {
 				closers = append(closers, c.ring.close)
 			}
+			c.freeBuffers() // the loop is stopped: nothing uses them
 			e.conns[i] = nil
 		}
 	}
+	e.targets.Swap(nil).release()
 	errs := make([]error, len(closers)+1)
 	var wg sync.WaitGroup
 	for i, f := range closers[min(1, len(closers)):] {
@@ -439,13 +495,11 @@ func (e *Engine) closeOwn() error {
 func (e *Engine) Run(ctx context.Context, fn func(*Result)) error {
 	e.running.Lock()
 	defer e.running.Unlock()
-	p := e.targets.Load()
-	var ts []Target
-	if p != nil {
-		ts = *p
-		e.targets.Store(nil)
+	l := e.targets.Swap(nil)
+	if l == nil {
+		l = &targetList{free: func() {}}
 	}
-	return e.loop(ctx, ts, loopOpts{interval: e.cfg.Interval, spread: true, jitter: e.cfg.Jitter}, fn)
+	return e.loop(ctx, l, loopOpts{interval: e.cfg.Interval, spread: true, jitter: e.cfg.Jitter}, fn)
 }
 
 // Once probes targets opts.Count times each and returns one summary per
@@ -488,7 +542,7 @@ func (e *Engine) Once(ctx context.Context, targets []Target, opts OnceOptions) (
 	k := len(e.shards) + 1
 	if k == 1 || len(targets) < k*minShardTargets || e.cfg.Rate > 0 {
 		// One loop: few targets, or a global rate one bucket must keep.
-		return sums, e.loop(ctx, targets, lo, fn)
+		return sums, e.loop(ctx, listOf(targets), lo, fn)
 	}
 	// Shards: contiguous slices of the targets, one loop each on its own
 	// sockets and thread; results are serialised into fn with their
@@ -513,10 +567,10 @@ func (e *Engine) Once(ctx context.Context, targets []Target, opts OnceOptions) (
 			defer wg.Done()
 			h.running.Lock()
 			defer h.running.Unlock()
-			errs[i] = h.loop(ctx, targets[from:to], lo, wrap(from))
+			errs[i] = h.loop(ctx, listOf(targets[from:to]), lo, wrap(from))
 		}()
 	}
-	errs[0] = e.loop(ctx, targets[:min(per, len(targets))], lo, wrap(0))
+	errs[0] = e.loop(ctx, listOf(targets[:min(per, len(targets))]), lo, wrap(0))
 	wg.Wait()
 	return sums, errors.Join(errs...)
 }
@@ -534,43 +588,49 @@ type loopOpts struct {
 
 func (e *Engine) mono(t time.Time) int64 { return int64(t.Sub(e.start)) }
 
-func (e *Engine) setTargets(ts []Target) {
-	old := e.tt
-	e.tt = make([]tgt, len(ts))
-	var idx map[netip.Addr]int32 // only a reload re-points probes in flight
-	if old != nil {
-		idx = make(map[netip.Addr]int32, len(ts))
-	}
-	for i, t := range ts {
-		a := t.Addr.Unmap()
-		f := uint8(0)
-		if a.Is6() {
-			f = 1
-		}
-		e.tt[i] = tgt{addr: a, fam: f, legacy: t.Legacy}
-		if idx != nil {
-			idx[a] = int32(i)
-		}
-	}
+// listOf is the target list of ts (Once).
+func listOf(ts []Target) *targetList {
+	return newTargetList(0, len(ts), func(i int) Target { return ts[i] })
+}
+
+// setTargets makes l the loop's list (freeing the one it replaces). Probes
+// in flight keep their results when the new list has their address: they
+// are re-pointed at its index.
+func (e *Engine) setTargets(l *targetList) {
+	old := e.list
+	e.list, e.tt = l, l.tt
 	for _, c := range e.conns {
 		if c == nil {
 			continue
 		}
 		if ps, ok := c.sk.(*pktSock); ok {
-			ps.setTargets(len(ts))
+			ps.setTargets(len(l.tt))
 		}
 	}
 	if old == nil {
 		return
 	}
-	// Re-point in-flight probes at the new indices.
+	defer old.release()
+	// Re-point in-flight probes at the new indices: the same index when
+	// the target stayed in place (a reload that changed other lines),
+	// else through an index of the new list, made at the first miss.
+	var idx map[[16]byte]int32
 	for _, c := range e.conns {
 		if c == nil {
 			continue
 		}
 		for i, t := 0, c.inf.tail; i < c.inf.busy; i, t = i+1, t+1 {
 			s := c.inf.at(t)
-			if j, ok := idx[s.slotAddr()]; ok {
+			if j := s.target; j >= 0 && int(j) < len(l.tt) && l.tt[j].addr == s.addr {
+				continue
+			}
+			if idx == nil {
+				idx = make(map[[16]byte]int32, len(l.tt))
+				for j := range l.tt {
+					idx[l.tt[j].addr] = int32(j)
+				}
+			}
+			if j, ok := idx[s.addr]; ok {
 				s.target = j
 			} else if s.state == slotPending {
 				s.state = slotDropped
@@ -579,20 +639,41 @@ func (e *Engine) setTargets(ts []Target) {
 	}
 }
 
-func (e *Engine) loop(ctx context.Context, ts []Target, o loopOpts, fn func(*Result)) error {
+// dropTargets ends the loop's list: probes still pending are dropped
+// (their indices name nothing in a later loop's list) and the list is
+// freed.
+func (e *Engine) dropTargets() {
+	for _, c := range e.conns {
+		if c == nil {
+			continue
+		}
+		for i, t := 0, c.inf.tail; i < c.inf.busy; i, t = i+1, t+1 {
+			if s := c.inf.at(t); s.state == slotPending {
+				s.state = slotDropped
+			}
+		}
+	}
+	e.list.release()
+	e.list, e.tt = nil, nil
+}
+
+func (e *Engine) loop(ctx context.Context, l *targetList, o loopOpts, fn func(*Result)) error {
 	if e.closed.Load() {
+		l.release()
 		return errClosed
 	}
 	stop := context.AfterFunc(ctx, e.wt.wake)
 	defer stop()
-	e.setTargets(ts)
+	e.setTargets(l)
+	defer e.dropTargets()
 	e.timeout = e.cfg.Timeout
 	if o.timeout > 0 {
 		e.timeout = o.timeout
 	}
 	now := e.clock()
 	seed := binary.LittleEndian.Uint64(e.cfg.Secret[:8])
-	wheel := NewWheel(WheelConfig{Targets: len(ts), Interval: o.interval, Jitter: o.jitter, Spread: o.spread, Limit: o.limit, Seed: seed}, now)
+	wheel := NewWheel(WheelConfig{Targets: len(l.tt), Interval: o.interval, Jitter: o.jitter, Spread: o.spread, Limit: o.limit, Seed: seed}, now)
+	defer func() { wheel.Free() }() // the wheel of the last list
 	// The global --rate bucket, whole batches. Run's holds pacerWindow of
 	// tokens; Once's one batch, so that a paced sweep (fping -i) spaces
 	// its probes from the first.
@@ -619,10 +700,12 @@ func (e *Engine) loop(ctx context.Context, ts []Target, o loopOpts, fn func(*Res
 		if e.closed.Load() {
 			return errClosed
 		}
-		if p := e.targets.Swap(nil); p != nil && o.limit == 0 {
-			e.setTargets(*p)
+		if o.limit == 0 && e.targets.Load() != nil {
+			p := e.targets.Swap(nil)
+			e.setTargets(p)
 			now = e.clock()
-			wheel = NewWheel(WheelConfig{Targets: len(*p), Interval: o.interval, Jitter: o.jitter, Spread: o.spread, Seed: seed}, now)
+			wheel.Free()
+			wheel = NewWheel(WheelConfig{Targets: len(p.tt), Interval: o.interval, Jitter: o.jitter, Spread: o.spread, Seed: seed}, now)
 			e.queue, e.qhead = e.queue[:0], 0
 		}
 		now = e.clock()
@@ -805,7 +888,10 @@ func (e *Engine) sweep(now time.Time, fn func(*Result)) {
 
 func (e *Engine) newResult(s *slot, seq uint16) *Result {
 	r := &e.res
-	*r = Result{Target: int(s.target), Addr: s.slotAddr(), Seq: seq}
+	*r = Result{Target: int(s.target), Addr: s.slotAddr(), Seq: seq, Gen: e.list.gen}
+	if int(s.target) < len(e.tt) {
+		r.ID = int(e.tt[s.target].id)
+	}
 	tx := s.txKern
 	if tx == 0 {
 		tx = s.txUser
@@ -841,7 +927,7 @@ func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
 			e.qhead++
 			e.stats.sendErrors.Add(1)
 			r := &e.res
-			*r = Result{Target: int(ti), Addr: t.addr, Sent: now, Outcome: OutcomeSendError, Err: errNoFamily}
+			*r = Result{Target: int(ti), ID: int(t.id), Gen: e.list.gen, Addr: t.ip(), Sent: now, Outcome: OutcomeSendError, Err: errNoFamily}
 			fn(r)
 			continue
 		}
@@ -856,7 +942,7 @@ func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
 		h := &c.txMsg[k].Hdr
 		// The sockaddr is built per probe rather than kept per target
 		// (32 bytes a target: 32 MB at 1M targets).
-		c.txSa[k], h.Namelen = sockaddr(t.addr, e.port())
+		c.txSa[k], h.Namelen = sockaddr(t.ip(), e.port())
 		h.Name = &c.txSa[k][0]
 		e.qhead++
 	}
@@ -871,11 +957,12 @@ func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
 		for k := range m {
 			seq, ti := c.txSeq[k], c.txTgt[k]
 			t := &e.tt[ti]
+			a := t.ip()
 			w := wireTime(txUser, seq)
-			ck := wire.Cookie(&e.cfg.Secret, t.addr, e.id, seq, w)
-			patchProbe(c.tx[k], c.kind, seq, ck, w, e.tokenFor(now, t.addr))
+			ck := wire.Cookie(&e.cfg.Secret, a, e.id, seq, w)
+			patchProbe(c.tx[k], c.kind, seq, ck, w, e.tokenFor(now, a))
 			s := c.inf.at(seq)
-			*s = slot{addr: t.addr.As16(), cookie: ck, txUser: txUser, deadline: mono + int64(e.timeout), target: ti, state: slotPending, legacy: t.legacy}
+			*s = slot{addr: t.addr, cookie: ck, txUser: txUser, deadline: mono + int64(e.timeout), target: ti, state: slotPending, legacy: t.legacy}
 		}
 		off := 0
 		for off < m {
@@ -893,6 +980,9 @@ func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
 					c.inf.ids++
 				}
 				e.stats.sent.Add(uint64(sent))
+				if c.ts == TSKernelTxRx {
+					c.unstamped += sent
+				}
 				off += sent
 				continue
 			}
@@ -940,14 +1030,34 @@ func (e *Engine) drainErrQueues(fn func(*Result)) {
 }
 
 // drainErr reads the error queue: TX timestamps, and (ping and UDP
-// sockets) ICMP errors.
-func (e *Engine) drainErr(c *conn, fn func(*Result)) {
+// sockets) ICMP errors. A raw socket's queue holds only its TX stamps
+// (no IP_RECVERR), which the kernel queues while sendmmsg sends: it is
+// read only while some are owed (conn.unstamped), not on every loop
+// turn (the daemon made eight recvmmsg calls per batch sent, seven of
+// them on an empty queue).
+func (e *Engine) drainErr(c *conn, fn func(*Result)) { e.readErrQueue(c, fn, false) }
+
+// readErrQueue is drainErr; force reads a raw socket's queue even when
+// no stamp is owed (a reply whose probe has none yet: a stamp the kernel
+// queued late).
+func (e *Engine) readErrQueue(c *conn, fn func(*Result), force bool) {
+	stampsOnly := c.socket == SocketRaw
+	if stampsOnly && c.unstamped == 0 && !force {
+		return
+	}
+	ps, _ := c.sk.(*pktSock)
+	if ps != nil {
+		ps.forceErr = force
+		defer func() { ps.forceErr = false }()
+	}
 	for {
 		c.eq.reset()
 		n, err := c.sk.recvmmsg(c.eq.msg, unix.MSG_ERRQUEUE)
 		if err != nil || n == 0 {
+			c.unstamped = 0 // none queued: those owed are lost, or late (force)
 			return
 		}
+		c.unstamped = max(c.unstamped-n, 0)
 		for i := range n {
 			b, ctl, _ := c.eq.data(i)
 			cm := parseCmsgs(ctl)
@@ -966,6 +1076,10 @@ func (e *Engine) drainErr(c *conn, fn func(*Result)) {
 			}
 		}
 		if n < len(c.eq.msg) {
+			c.unstamped = 0
+			return
+		}
+		if stampsOnly && c.unstamped == 0 {
 			return
 		}
 	}
@@ -1200,7 +1314,7 @@ func (e *Engine) handle(c *conn, b []byte, src netip.Addr, cm cmsgInfo, userNow 
 	rx := cm.ts
 	if s.txKern == 0 && c.ts == TSKernelTxRx {
 		// The TX stamp may still sit in the error queue.
-		e.drainErr(c, fn)
+		e.readErrQueue(c, fn, true)
 		r = e.newResult(s, p.seq)
 		r.Outcome = OutcomeOK
 	}

@@ -30,6 +30,9 @@ func (e *Engine) Stats() Stats { return Stats{} }
 // SetTargets does nothing off Linux.
 func (e *Engine) SetTargets(ts []Target) {}
 
+// SetTargetFunc does nothing off Linux.
+func (e *Engine) SetTargetFunc(gen uint64, n int, at func(i int) Target) {}
+
 // Close does nothing off Linux.
 func (e *Engine) Close() error { return nil }
 

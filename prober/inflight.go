@@ -5,6 +5,7 @@ package prober
 import (
 	"net/netip"
 
+	"github.com/hbmon/hb/internal/offheap"
 	"github.com/hbmon/hb/wire"
 )
 
@@ -58,14 +59,17 @@ const (
 // indexed by sequence number, allocated in order. It is not safe for
 // concurrent use; the engine's loop owns it.
 //
-// The slots (3.7 MB) and the key ring are allocated by the first alloc: a
-// socket that never sends (the IPv6 one of an IPv4-only fleet) costs
-// nothing. Until then every slot reads as free (at, key).
+// The slots (3.7 MB) and the key ring are allocated by the first alloc,
+// outside the Go heap (offheap: the collector neither scans them nor
+// doubles them in its heap goal); a socket that never sends (the IPv6 one
+// of an IPv4-only fleet) costs nothing. Until then every slot reads as
+// free (at, key). release gives them back.
 type inflight struct {
 	slots *[1 << 16]slot // nil until the first alloc
-	next  uint16         // the next slot to allocate
-	tail  uint16         // the oldest slot that may still be pending
-	busy  int            // slots between tail and next (pending or not yet swept)
+	free  func()
+	next  uint16 // the next slot to allocate
+	tail  uint16 // the oldest slot that may still be pending
+	busy  int    // slots between tail and next (pending or not yet swept)
 	// tskey maps the kernel's OPT_ID counter (low 16 bits) to the seq it
 	// stamped; ids counts the packets this socket handed the kernel.
 	tskey *[1 << 16]uint16 // nil until the first alloc
@@ -94,7 +98,10 @@ func (f *inflight) key(id uint32) uint16 {
 // still pending (the caller stalls until timeouts free some).
 func (f *inflight) alloc() (uint16, bool) {
 	if f.slots == nil {
-		f.slots, f.tskey = new([1 << 16]slot), new([1 << 16]uint16)
+		s, freeS := offheap.Make[slot](1 << 16)
+		k, freeK := offheap.Make[uint16](1 << 16)
+		f.slots, f.tskey = (*[1 << 16]slot)(s), (*[1 << 16]uint16)(k)
+		f.free = func() { freeS(); freeK() }
 	}
 	if f.busy == len(f.slots) {
 		return 0, false
@@ -103,6 +110,15 @@ func (f *inflight) alloc() (uint16, bool) {
 	f.next++
 	f.busy++
 	return seq, true
+}
+
+// release frees the tables; every slot then reads as free again, and
+// the next alloc makes new ones.
+func (f *inflight) release() {
+	if f.free != nil {
+		f.free()
+		*f = inflight{}
+	}
 }
 
 // unalloc gives back the most recently allocated slot (a probe that was

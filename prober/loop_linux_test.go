@@ -7,10 +7,13 @@ import (
 	"errors"
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hbmon/hb/internal/offheap"
 )
 
 // fakeTargets returns n4 IPv4 and n6 IPv6 targets in the simulated block.
@@ -143,6 +146,23 @@ func TestLoopLateTxStamp(t *testing.T) {
 	checkKernelRTT(t, n, sums)
 	if st := e.Stats(); st.Matched != uint64(len(ts)) || st.TxStamps != uint64(len(ts)) {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestLoopErrQueueReads: a raw socket's error queue (its TX stamps only)
+// is read when stamps are owed: about once per batch sent, not on every
+// loop turn and for every socket; every stamp is still matched.
+func TestLoopErrQueueReads(t *testing.T) {
+	n := newFakeNet()
+	ts := fakeTargets(2000, 0)
+	sums, e, _ := onceFake(t, n, ts, Config{Batch: 64})
+	checkKernelRTT(t, n, sums)
+	if st := e.Stats(); st.Matched != uint64(len(ts)) || st.TxStamps != uint64(len(ts)) {
+		t.Fatalf("stats %+v", st)
+	}
+	t.Logf("%d sendmmsg calls, %d error queue reads", n.calls, n.errReads)
+	if n.errReads > n.calls+2 {
+		t.Errorf("%d error queue reads for %d sendmmsg calls: want at most one a batch", n.errReads, n.calls)
 	}
 }
 
@@ -346,5 +366,67 @@ func TestStatsAdd(t *testing.T) {
 		if f.Uint() != 2 {
 			t.Fatalf("Stats.%s not summed", s.Type().Field(i).Name)
 		}
+	}
+}
+
+// TestRunTargetIDs: results carry the ID of their target and the
+// generation of its list (SetTargetFunc), also for probes in flight
+// across a reload that moved their target to another index; the lists,
+// the wheel and the in-flight table live outside the Go heap and are all
+// freed by Close.
+func TestRunTargetIDs(t *testing.T) {
+	off0 := offheap.Bytes()
+	n := newFakeNet()
+	e := n.engine(Config{Interval: 20 * time.Millisecond, Timeout: 10 * time.Millisecond, Rate: -1})
+	first := fakeTargets(10, 0)
+	second := slices.Clone(first)
+	slices.Reverse(second)
+	second = append(second, fakeTargets(0, 3)...)
+	e.SetTargetFunc(7, len(first), func(i int) Target { t := first[i]; t.ID = 100 + i; return t })
+	type res struct {
+		gen            uint64
+		id, target, ok int
+		addr           netip.Addr
+	}
+	got := make(chan res, 10000)
+	done := make(chan error, 1)
+	go func() {
+		done <- e.Run(context.Background(), func(r *Result) {
+			select {
+			case got <- res{r.Gen, r.ID, r.Target, int(r.Outcome), r.Addr}:
+			default:
+			}
+		})
+	}()
+	check := func(gen uint64, ts []Target, base int) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for seen := 0; seen < 50; {
+			select {
+			case r := <-got:
+				if r.gen < gen {
+					continue // the former list's
+				}
+				if r.gen != gen || r.target < 0 || r.target >= len(ts) || r.id != base+r.target || r.addr != ts[r.target].Addr {
+					t.Fatalf("result %+v: want gen %d, id %d + target, the target's address", r, gen, base)
+				}
+				seen++
+			case <-deadline:
+				t.Fatalf("no results of generation %d", gen)
+			}
+		}
+	}
+	check(7, first, 100)
+	if !raceBuild && offheap.Bytes() <= off0 {
+		t.Errorf("offheap bytes %d, before the engine %d: the tables should be outside the heap", offheap.Bytes(), off0)
+	}
+	e.SetTargetFunc(8, len(second), func(i int) Target { t := second[i]; t.ID = 200 + i; return t })
+	check(8, second, 200)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if b := offheap.Bytes(); b != off0 {
+		t.Errorf("offheap bytes %d after Close, %d before the engine", b, off0)
 	}
 }

@@ -71,10 +71,16 @@ func (k HealthKind) String() string {
 // Result is the fate of one probe. It is plain data: the engine fills one
 // in and hands it to the caller's callback, which may copy it.
 type Result struct {
-	Target int        // index into the engine's current target slice
-	Addr   netip.Addr // the address probed
-	Seq    uint16     // the probe's sequence number (its in-flight slot)
-	Sent   time.Time  // when it was sent (kernel TX time when known)
+	Target int // index into the engine's current target slice
+	// ID is the target's Target.ID and Gen the generation of the list it
+	// is in (SetTargetFunc; 0 for SetTargets and Once): a probe in flight
+	// across a reload to an address the new list still has resolves
+	// with the new list's ID and Gen.
+	ID   int
+	Gen  uint64
+	Addr netip.Addr // the address probed
+	Seq  uint16     // the probe's sequence number (its in-flight slot)
+	Sent time.Time  // when it was sent (kernel TX time when known)
 
 	Outcome Outcome
 	RTT     time.Duration // OutcomeOK only

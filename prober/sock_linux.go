@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/hbmon/hb/internal/offheap"
 )
 
 // conn is one socket of the engine (one per address family) with its
@@ -24,6 +26,9 @@ type conn struct {
 	kind   probeKind
 	ts     TSMethod // best method this socket has
 	inf    inflight
+	// unstamped counts the TX stamps owed (probes sent, stamps not yet
+	// read; TSKernelTxRx): a raw socket's error queue is read only then.
+	unstamped int
 
 	// transmit batch
 	tx    [][]byte
@@ -40,12 +45,18 @@ type conn struct {
 }
 
 // rxBatch is a recvmmsg batch: buffers, names, control buffers, headers.
+// The packet and control buffers are one block outside the Go heap
+// (offheap): the kernel writes only what a message holds, so a batch
+// that is never read (the raw socket's, when a receive ring delivers the
+// replies) or whose messages are small (TX stamps carry no packet:
+// OPT_TSONLY) costs only the pages touched.
 type rxBatch struct {
 	buf  [][]byte
 	name [][unix.SizeofSockaddrInet6]byte
 	ctl  [][]byte
 	iov  []unix.Iovec
 	msg  []unix.Mmsghdr
+	free func()
 }
 
 func newRxBatch(n int) rxBatch {
@@ -56,13 +67,23 @@ func newRxBatch(n int) rxBatch {
 		iov:  make([]unix.Iovec, n),
 		msg:  make([]unix.Mmsghdr, n),
 	}
+	mem, free := offheap.Make[byte](n * (maxPacket + ctlLen))
+	b.free = free
 	for i := range n {
-		b.buf[i] = make([]byte, maxPacket)
-		b.ctl[i] = make([]byte, ctlLen)
+		b.buf[i] = mem[i*maxPacket : (i+1)*maxPacket : (i+1)*maxPacket]
+		b.ctl[i] = mem[n*maxPacket+i*ctlLen : n*maxPacket+(i+1)*ctlLen : n*maxPacket+(i+1)*ctlLen]
 		b.iov[i].Base = &b.buf[i][0]
 		b.iov[i].SetLen(maxPacket)
 	}
 	return b
+}
+
+// release frees the buffers; the batch must not be used after.
+func (b *rxBatch) release() {
+	if b.free != nil {
+		b.free()
+		*b = rxBatch{}
+	}
 }
 
 // reset re-arms the headers (the kernel overwrites lengths).
@@ -104,6 +125,18 @@ func newConnBuffers(c *conn, batch int, tmpl []byte) {
 	}
 	c.rx = newRxBatch(batch)
 	c.eq = newRxBatch(min(batch, 64))
+}
+
+// freeBuffers gives back what the conn holds outside the Go heap: its
+// batches, its in-flight table, its packet socket's frames and caches.
+// Nothing may send or receive on it after.
+func (c *conn) freeBuffers() {
+	c.rx.release()
+	c.eq.release()
+	c.inf.release()
+	if ps, ok := c.sk.(*pktSock); ok {
+		ps.freeBuffers()
+	}
 }
 
 // sock is what the engine's loop needs of one socket: batched,

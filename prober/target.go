@@ -34,6 +34,10 @@ type Target struct {
 	// whose HBM v2 replies carry no cookie; they are accepted from it
 	// alone (docs/security.md).
 	Legacy bool
+	// ID is the caller's name for the target (the daemon's check id),
+	// kept by the engine and handed back in Result.ID. It must fit in
+	// 32 bits (0 <= ID < 1<<31).
+	ID int
 }
 
 // Spec is one parsed line of a target list, before resolution and CIDR

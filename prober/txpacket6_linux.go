@@ -10,6 +10,8 @@ import (
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/hbmon/hb/internal/offheap"
 )
 
 // The IPv6 side of pktSock: a pktSock with v6 set sits on the raw ICMPv6
@@ -150,7 +152,8 @@ func (p *pktSock) hop6OfTarget(i int, d [16]byte) int32 {
 	if i < len(p.hint) {
 		if ti := int(p.hint[i]); ti >= 0 && ti < p.ntargets {
 			if len(p.byTarget6) < p.ntargets {
-				p.byTarget6 = make([]target6Hop, p.ntargets)
+				p.byTarget6 = resetCache(p.byTarget6, &p.freeByTarget6, -1)
+				p.byTarget6, p.freeByTarget6 = offheap.Make[target6Hop](p.ntargets)
 			}
 			c := &p.byTarget6[ti]
 			if c.hop != 0 && c.dst == d {

@@ -16,6 +16,8 @@ import (
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/hbmon/hb/internal/offheap"
 )
 
 // pktSock is a raw ICMP socket (IPv4, or ICMPv6 with v6 set) with an
@@ -37,7 +39,8 @@ type pktSock struct {
 	nl       *rtnetlink.Conn // opened in the engine's network namespace; nil in unit tests
 	mon      int             // netlink socket told of route, address and link changes; -1 without
 	monBuf   []byte
-	changed  bool // mon reported a change not yet loaded
+	changed  bool      // mon reported a change not yet loaded
+	monAt    time.Time // mon last read
 	// neighChanged: mon reported a neighbour change not yet loaded.
 	neighChanged bool
 	tab          l2tables
@@ -52,14 +55,16 @@ type pktSock struct {
 	// insert) cost about 2 % of a sweep's CPU.
 	byTarget  []uint64
 	byTarget6 []target6Hop // the same for IPv6 (v6 set)
-	ntargets  int          // the engine's targets (setTargets): the caches' size once made
-	hint      []int32      // target index of each message of the next sendmmsg; nil: none
-	loaded    time.Time    // tables
-	neighAt   time.Time    // neighbour refresh
-	misses    bool         // a send fell back since the last neighbour refresh
-	plen      int
-	ipid      uint16
-	stats     *counters // set by the engine
+	// The caches are outside the Go heap (offheap); these free them.
+	freeByTarget, freeByTarget6 func()
+	ntargets                    int       // the engine's targets (setTargets): the caches' size once made
+	hint                        []int32   // target index of each message of the next sendmmsg; nil: none
+	loaded                      time.Time // tables
+	neighAt                     time.Time // neighbour refresh
+	misses                      bool      // a send fell back since the last neighbour refresh
+	plen                        int
+	ipid                        uint16
+	stats                       *counters // set by the engine
 
 	// IPv6 (txpacket6_linux.go): the tables and hops instead of the
 	// IPv4 ones above.
@@ -76,17 +81,29 @@ type pktSock struct {
 	msgs    []unix.Mmsghdr
 	sll     []unix.RawSockaddrLinklayer
 	logical uint32
-	phys    [2]uint32   // next OPT_ID key of [0] the packet socket, [1] the raw one
-	keymap  [2][]uint32 // physical key (low 16 bits) → logical key
-	runHop  []int32     // hops (hops6) index of each message of the run sendmmsg is building
-	lastWhy atomic.Pointer[string]
+	phys    [2]uint32 // next OPT_ID key of [0] the packet socket, [1] the raw one
+	// stamped is phys as far as the TX stamps read account for it: a
+	// socket's error queue is read only when it owes stamps (phys >
+	// stamped) or forceErr is set (the engine looks for a late one).
+	stamped  [2]uint32
+	forceErr bool
+	keymap   [2][]uint32 // physical key (low 16 bits) → logical key
+	batch    int         // messages per sendmmsg (Config.Batch); 0: pktSockBatch
+	freeBuf  func()      // frees the frames and the key maps (offheap)
+	runHop   []int32     // hops (hops6) index of each message of the run sendmmsg is building
+	lastWhy  atomic.Pointer[string]
 }
 
 const (
-	tableRefresh = 30 * time.Second        // routes, links, neighbours
-	changeReload = 250 * time.Millisecond  // least gap between reloads on route/link/address changes
-	neighRetry   = 20 * time.Millisecond   // neighbours, while some fell back
-	pktSockBatch = 1024                    // Config.Batch's cap
+	tableRefresh = 30 * time.Second       // routes, links, neighbours
+	changeReload = 250 * time.Millisecond // least gap between reloads on route/link/address changes
+	neighRetry   = 20 * time.Millisecond  // neighbours, while some fell back
+	// monPoll is how often sending reads the change subscription: once a
+	// sendmmsg call, it was a recvfrom on an empty socket per batch
+	// (~190/s in the daemon at 10,000 probes/s); a change is still
+	// seen well inside changeReload.
+	monPoll      = 20 * time.Millisecond
+	pktSockBatch = 1024                    // Config.Batch's cap; the frames made when batch is not set
 	pktFrameLen  = frame6HdrLn + maxPacket // room for any probe
 )
 
@@ -98,7 +115,7 @@ func newPktSock(raw int, cfg *Config, plen int, v6 bool) (*pktSock, error) {
 	if err != nil {
 		return nil, os.NewSyscallError("socket AF_PACKET", err)
 	}
-	p := &pktSock{raw: fdSock(raw), pkt: fdSock(fd), plen: plen, mon: -1, v6: v6, rawFD: raw}
+	p := &pktSock{raw: fdSock(raw), pkt: fdSock(fd), plen: plen, mon: -1, v6: v6, rawFD: raw, batch: cfg.Batch}
 	fail := func(err error) (*pktSock, error) {
 		unix.Close(fd)
 		if p.mon >= 0 {
@@ -157,14 +174,27 @@ func newPktSock(raw int, cfg *Config, plen int, v6 bool) (*pktSock, error) {
 	return p, nil
 }
 
-// initBuffers allocates the frame batch and the key maps.
+// initBuffers allocates the frame batch (as many as the engine's batch:
+// it never hands sendmmsg more) and the key maps, outside the Go heap
+// (offheap; a key map's pages cost memory once touched: the IPv6
+// socket's never are in an IPv4 fleet).
 func (p *pktSock) initBuffers() {
-	p.frames = make([][]byte, pktSockBatch)
-	p.iov = make([]unix.Iovec, pktSockBatch)
-	p.msgs = make([]unix.Mmsghdr, pktSockBatch)
-	p.sll = make([]unix.RawSockaddrLinklayer, pktSockBatch)
-	buf := make([]byte, pktSockBatch*pktFrameLen)
-	for i := range pktSockBatch {
+	n := p.batch
+	if n <= 0 {
+		n = pktSockBatch
+	}
+	p.frames = make([][]byte, n)
+	p.iov = make([]unix.Iovec, n)
+	p.msgs = make([]unix.Mmsghdr, n)
+	p.sll = make([]unix.RawSockaddrLinklayer, n)
+	p.runHop = make([]int32, n)
+	buf, free := offheap.Make[byte](n*pktFrameLen + 2*(1<<16)*4)
+	p.freeBuf = free
+	for i := range p.keymap {
+		p.keymap[i] = unsafe.Slice((*uint32)(unsafe.Pointer(&buf[(i<<16)*4])), 1<<16)
+	}
+	buf = buf[2*(1<<16)*4:]
+	for i := range n {
 		p.frames[i] = buf[i*pktFrameLen : (i+1)*pktFrameLen]
 		p.iov[i].Base = &p.frames[i][0]
 		p.msgs[i].Hdr.Iov = &p.iov[i]
@@ -178,9 +208,17 @@ func (p *pktSock) initBuffers() {
 		}
 		p.sll[i].Halen = 6
 	}
-	for i := range p.keymap {
-		p.keymap[i] = make([]uint32, 1<<16)
+}
+
+// freeBuffers gives back the frames, the key maps and the target caches;
+// the socket must not send after.
+func (p *pktSock) freeBuffers() {
+	if p.freeBuf != nil {
+		p.freeBuf()
+		p.freeBuf, p.frames, p.keymap = nil, nil, [2][]uint32{}
 	}
+	p.byTarget = resetCache(p.byTarget, &p.freeByTarget, -1)
+	p.byTarget6 = resetCache(p.byTarget6, &p.freeByTarget6, -1)
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
@@ -299,7 +337,8 @@ func (p *pktSock) refresh(now time.Time) {
 	if p.nl == nil {
 		return
 	}
-	if p.mon >= 0 {
+	if p.mon >= 0 && (now.Sub(p.monAt) >= monPoll || now.Before(p.monAt)) {
+		p.monAt = now
 		route, neigh := p.drainChanges()
 		p.changed = p.changed || route
 		// A neighbour changed (a gateway's MAC moved, an entry resolved
@@ -372,16 +411,20 @@ func (p *pktSock) resolveHop(d uint32) int32 {
 func (p *pktSock) setTargets(n int) {
 	p.ntargets = n
 	if p.v6 {
-		p.byTarget6 = resetCache(p.byTarget6, n)
+		p.byTarget6 = resetCache(p.byTarget6, &p.freeByTarget6, n)
 	} else {
-		p.byTarget = resetCache(p.byTarget, n)
+		p.byTarget = resetCache(p.byTarget, &p.freeByTarget, n)
 	}
 }
 
-// resetCache is c cleared and of length n, or nil (made again when used)
-// if it was never used or is too small.
-func resetCache[T any](c []T, n int) []T {
-	if len(c) == 0 || cap(c) < n {
+// resetCache is c cleared and of length n, or nil (made again when used;
+// c freed) if it was never used or is too small (n < 0: always).
+func resetCache[T any](c []T, free *func(), n int) []T {
+	if len(c) == 0 || cap(c) < n || n < 0 {
+		if *free != nil {
+			(*free)()
+			*free = nil
+		}
 		return nil
 	}
 	c = c[:n]
@@ -400,7 +443,8 @@ func (p *pktSock) hopOfTarget(i int, d uint32) int32 {
 		return p.hopIndex(d)
 	}
 	if len(p.byTarget) < p.ntargets {
-		p.byTarget = make([]uint64, p.ntargets)
+		p.byTarget = resetCache(p.byTarget, &p.freeByTarget, -1)
+		p.byTarget, p.freeByTarget = offheap.Make[uint64](p.ntargets)
 	}
 	if v := p.byTarget[ti]; v != 0 && uint32(v) == d {
 		return int32(v>>32) - 1
@@ -421,7 +465,7 @@ func (p *pktSock) sendmmsg(msgs []unix.Mmsghdr) (int, error) {
 		// so the frames below do not look each destination up again.
 		pkt, why := p.runPath(msgs, done, 0)
 		end := done + 1
-		for end < len(msgs) && end-done < pktSockBatch {
+		for end < len(msgs) && end-done < len(p.msgs) {
 			if ok, _ := p.runPath(msgs, end, end-done); ok != pkt {
 				break
 			}
@@ -480,9 +524,6 @@ func (p *pktSock) sendmmsg(msgs []unix.Mmsghdr) (int, error) {
 // runPath is path for msgs[i], the run's message number slot; it
 // records the hop in runHop[slot].
 func (p *pktSock) runPath(msgs []unix.Mmsghdr, i, slot int) (bool, string) {
-	if p.runHop == nil {
-		p.runHop = make([]int32, pktSockBatch)
-	}
 	if p.v6 {
 		x := p.hop6OfTarget(i, dst6(&msgs[i]))
 		p.runHop[slot] = x
@@ -523,7 +564,16 @@ func (p *pktSock) recvmmsg(msgs []unix.Mmsghdr, flags int) (int, error) {
 		if total == len(msgs) {
 			break
 		}
+		if p.stamped[s] == p.phys[s] && !p.forceErr {
+			continue // owes no stamp
+		}
+		want := len(msgs) - total
 		n, err := fd.recvmmsg(msgs[total:], flags)
+		if err != nil || n < want {
+			p.stamped[s] = p.phys[s] // the queue is empty now
+		} else {
+			p.stamped[s] += uint32(n)
+		}
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err

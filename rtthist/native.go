@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hbmon/hb/internal/promtext"
+	"github.com/hbmon/hb/obs"
 )
 
 // Native histograms (Prometheus' sparse, exponential buckets): bucket i
@@ -103,8 +104,12 @@ func NativeIndex(v float64, schema int32) int32 {
 
 // addNative counts one RTT in native bucket i, or returns false when its
 // chunk is not there yet. Set.mu held (read or write).
-func (sr *series) addNative(i int32) bool {
-	nb := sr.nat.Load()
+func (s *Set) addNative(sr *series, i int32) bool {
+	a := s.auxOf(sr)
+	if a == nil {
+		return false
+	}
+	nb := a.nat.Load()
 	if nb == nil {
 		return false
 	}
@@ -118,11 +123,12 @@ func (sr *series) addNative(i int32) bool {
 
 // growNative publishes a directory holding the chunk of bucket i. Set.mu
 // held (write).
-func (sr *series) growNative(i int32) {
+func (s *Set) growNative(sr *series, i int32) {
 	ci := i >> 3
-	old := sr.nat.Load()
+	a := s.more(sr)
+	old := a.nat.Load()
 	if old == nil {
-		sr.nat.Store(&natBuckets{lo: ci, chunks: []*natChunk{new(natChunk)}})
+		a.nat.Store(&natBuckets{lo: ci, chunks: []*natChunk{new(natChunk)}})
 		return
 	}
 	lo, hi := min(old.lo, ci), max(old.lo+int32(len(old.chunks))-1, ci)
@@ -131,17 +137,21 @@ func (sr *series) growNative(i int32) {
 	if nb.chunks[ci-lo] == nil {
 		nb.chunks[ci-lo] = new(natChunk)
 	}
-	sr.nat.Store(nb)
+	a.nat.Store(nb)
 }
 
 // nativeTo sets h's native fields from the series' counts (schema, zero
-// bucket, positive spans and deltas) and returns their total.
-func (sr *series) nativeTo(h *dto.Histogram, schema int32) uint64 {
+// bucket, positive spans and deltas) and returns their total. a is the
+// series' seriesAux (may be nil).
+func nativeTo(a *seriesAux, h *dto.Histogram, schema int32) uint64 {
 	h.Schema = proto.Int32(schema)
 	h.ZeroThreshold = proto.Float64(NativeZeroThreshold)
 	h.ZeroCount = proto.Uint64(0)
 	h.PositiveSpan, h.PositiveDelta = h.PositiveSpan[:0], h.PositiveDelta[:0] // the caller's, reused
-	nb := sr.nat.Load()
+	var nb *natBuckets
+	if a != nil {
+		nb = a.nat.Load()
+	}
 	if nb == nil {
 		// No RTT yet: an empty span keeps the histogram native.
 		h.PositiveSpan = []*dto.BucketSpan{{Offset: proto.Int32(0), Length: proto.Uint32(0)}}
@@ -198,11 +208,11 @@ func (s *Set) startNative() {
 	if s.nativeOn.Load() {
 		return
 	}
-	s.each(func(sr *series) {
+	s.each(func(sr *series, _, _ string) {
 		for i := range sr.win {
 			sr.win[i].Store(0)
 		}
-		if d := sr.denseCounts(); d != nil {
+		if d := denseCounts(s.auxOf(sr)); d != nil {
 			for i := range *d {
 				(*d)[i].Store(0)
 			}
@@ -225,12 +235,18 @@ func (s *Set) WriteProto(w io.Writer) error {
 		s.startNative()
 	}
 	type entry struct {
-		k  key
-		sr *series
+		k    key
+		sr   *series
+		aux  *seriesAux
+		kind obs.Kind
 	}
 	s.mu.RLock()
+	s.scrapeStart() // the series are read outside s.mu
+	defer s.scrapeEnd()
 	all := make([]entry, 0, len(s.recs)+len(s.byName))
-	s.each(func(sr *series) { all = append(all, entry{key{sr.host, sr.check}, sr}) })
+	s.each(func(sr *series, host, check string) {
+		all = append(all, entry{key{host, check}, sr, s.auxOf(sr), sr.kind})
+	})
 	s.mu.RUnlock()
 	sort.Slice(all, func(i, j int) bool {
 		if all[i].k.host != all[j].k.host {
@@ -271,7 +287,7 @@ func (s *Set) WriteProto(w io.Writer) error {
 		bkp[i] = &bks[i]
 	}
 	for _, e := range all {
-		counts = e.sr.counts(counts[:0], nb)
+		counts = e.sr.counts(e.aux, counts[:0], nb)
 		var cum uint64
 		for i, c := range counts {
 			cum += c
@@ -284,12 +300,12 @@ func (s *Set) WriteProto(w io.Writer) error {
 		count = cum
 		h = dto.Histogram{Bucket: bkp, SampleCount: &count, PositiveSpan: spans[:0], PositiveDelta: deltas[:0]}
 		if s.schema != noNative {
-			count = e.sr.nativeTo(&h, s.schema)
+			count = nativeTo(e.aux, &h, s.schema)
 			spans, deltas = h.PositiveSpan, h.PositiveDelta
 		}
 		sum = math.Float64frombits(e.sr.sumBits.Load())
 		h.SampleSum = &sum
-		lv[0], lv[1], lv[2] = e.k.host, e.k.check, e.sr.kind.String()
+		lv[0], lv[1], lv[2] = e.k.host, e.k.check, e.kind.String()
 		lpp = append(lpp[:0], &lps[0], &lps[1], &lps[2])
 		if len(s.export) > 0 && s.labels != nil {
 			vals := s.labels(e.k.host)

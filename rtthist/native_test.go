@@ -245,8 +245,8 @@ func TestNativeFromFirstProtoScrape(t *testing.T) {
 	if !strings.Contains(text.String(), Name+`_count{host="h1",check="icmp",kind="icmp"} 10`) {
 		t.Fatalf("text before any protobuf scrape:\n%s", text.String())
 	}
-	s.each(func(sr *series) {
-		if sr.nat.Load() != nil {
+	s.each(func(sr *series, _, _ string) {
+		if a := s.auxOf(sr); a != nil && a.nat.Load() != nil {
 			t.Fatal("native buckets kept before any protobuf scrape")
 		}
 	})
@@ -293,8 +293,8 @@ func TestNativeOff(t *testing.T) {
 	if h.Schema != nil || len(h.PositiveSpan) != 0 || h.ZeroThreshold != nil {
 		t.Fatalf("native fields without a factor: %v", h)
 	}
-	s.each(func(sr *series) {
-		if sr.nat.Load() != nil {
+	s.each(func(sr *series, _, _ string) {
+		if a := s.auxOf(sr); a != nil && a.nat.Load() != nil {
 			t.Fatal("native buckets kept without a factor")
 		}
 	})

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/internal/offheap"
 	"github.com/hbmon/hb/internal/promtext"
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/state"
@@ -60,25 +61,47 @@ type Set struct {
 	// daemon nobody scrapes that way keeps none (~86 bytes a check).
 	nativeOn atomic.Bool
 
-	// The series of the table's generation gen are in recs, indexed by
-	// the table's check id (no map entry per series: ~60 bytes a check);
-	// the others (no table, or a check not in the table) in byName.
-	// remap moves them when the table's generation changes. mu guards
-	// recs, byName, the series' names and the move of a series' counts
-	// to dense; gen is written with mu write-locked.
-	table  *state.Table
-	mu     sync.RWMutex
-	gen    atomic.Uint64
-	recs   []*series
-	byName map[key]*series
+	// The series of the table's generation v are in recs, indexed by the
+	// table's check id: values outside the Go heap (internal/offheap),
+	// their names the table's, so a result costs one cache miss on its
+	// series and nothing for the collector to scan; the others (no
+	// table, or a check not in the table) in byName. remap moves them
+	// when the table's generation changes. mu guards recs, byName, v,
+	// auxs and the move of a series' counts to dense; gen is written
+	// with mu write-locked. A *series is used only with mu held, or by a
+	// scrape (scrapes > 0), for which remap keeps the old slice mapped.
+	table    *state.Table
+	mu       sync.RWMutex
+	gen      atomic.Uint64
+	v        *state.View
+	recs     []series
+	freeRecs func()
+	byName   map[key]*named
+	// auxs holds what only some series need (seriesAux), series.aux - 1
+	// indexing it; afree are its free places.
+	auxs  []*seriesAux
+	afree []uint32
+
+	// Scrapes in progress, and the slices remap replaced meanwhile
+	// (freed when the last scrape ends).
+	scrapeMu sync.Mutex
+	scrapes  int
+	retired  []func()
 
 	dropped atomic.Uint64 // results seen with an RTT but no usable value
 }
 
 type key struct{ host, check string }
 
-// series is one check's histogram (80 bytes): counts[i] counts RTTs in
-// (bounds[i-1], bounds[i]]; counts[len(bounds)] those above the last.
+// named is a series found by name (byName).
+type named struct {
+	key
+	series
+}
+
+// series is one check's histogram (40 bytes, no pointers): counts[i]
+// counts RTTs in (bounds[i-1], bounds[i]]; counts[len(bounds)] those
+// above the last.
 //
 // A check's RTTs mostly fall in a few adjacent buckets, so a series
 // starts with a window of window counts, buckets lo..lo+window-1, kept in
@@ -90,42 +113,73 @@ type key struct{ host, check string }
 // atomically under Set.mu read-locked; the move takes Set.mu write-locked,
 // so no increment is lost, and a reader sees either the window (frozen
 // once dense is set) or dense.
-//
-// The names are the table's strings (remap replaces them by the new
-// generation's equal ones, so an old generation's are not kept alive);
-// they are read and written with Set.mu held.
 type series struct {
-	host, check string
-	kind        obs.Kind
-	lo          atomic.Uint32 // first bucket of the window (set while it is empty; WriteTo reads it unlocked)
-	sumBits     atomic.Uint64 // float64 sum, seconds
-	win         [window]atomic.Uint32
-	nat         atomic.Pointer[natBuckets] // native buckets (native.go); nil until an RTT
-	aux         atomic.Pointer[seriesAux]  // nil until a tcp/http result's metrics or dense counts
+	sumBits atomic.Uint64 // float64 sum, seconds
+	win     [window]atomic.Uint32
+	lo      atomic.Uint32 // first bucket of the window (set while it is empty; WriteTo reads it unlocked)
+	aux     atomic.Uint32 // 1 + index of its seriesAux in Set.auxs; 0: none yet
+	kind    obs.Kind
+	live    bool // a series (recs holds a place for every check)
 }
 
-// seriesAux is what only some series need, apart to keep series small.
+// copyFrom makes sr a copy of o. Set.mu held (write).
+func (sr *series) copyFrom(o *series) {
+	sr.sumBits.Store(o.sumBits.Load())
+	for i := range sr.win {
+		sr.win[i].Store(o.win[i].Load())
+	}
+	sr.lo.Store(o.lo.Load())
+	sr.aux.Store(o.aux.Load())
+	sr.kind, sr.live = o.kind, o.live
+}
+
+// seriesAux is what only some series need, apart to keep series small
+// and pointer-free.
 type seriesAux struct {
 	last  atomic.Pointer[lastMetrics] // tcp/http: the latest result's phases, status, certificate
 	dense atomic.Pointer[[]atomic.Uint64]
+	nat   atomic.Pointer[natBuckets] // native buckets (native.go); nil until an RTT
 }
 
-// more returns the series' seriesAux, made on first use.
-func (sr *series) more() *seriesAux {
-	if a := sr.aux.Load(); a != nil {
+// auxOf returns sr's seriesAux, nil if it has none. Set.mu held.
+func (s *Set) auxOf(sr *series) *seriesAux {
+	if i := sr.aux.Load(); i != 0 {
+		return s.auxs[i-1]
+	}
+	return nil
+}
+
+// more returns sr's seriesAux, made on first use. Set.mu held (write).
+func (s *Set) more(sr *series) *seriesAux {
+	if a := s.auxOf(sr); a != nil {
 		return a
 	}
 	a := new(seriesAux)
-	if sr.aux.CompareAndSwap(nil, a) {
-		return a
+	if n := len(s.afree); n > 0 {
+		i := s.afree[n-1]
+		s.afree = s.afree[:n-1]
+		s.auxs[i] = a
+		sr.aux.Store(i + 1)
+	} else {
+		s.auxs = append(s.auxs, a)
+		sr.aux.Store(uint32(len(s.auxs)))
 	}
-	return sr.aux.Load()
+	return a
 }
 
-// denseCounts returns the series' dense counts, nil while it counts in
-// its window.
-func (sr *series) denseCounts() *[]atomic.Uint64 {
-	if a := sr.aux.Load(); a != nil {
+// dropAux frees sr's seriesAux place. Set.mu held (write).
+func (s *Set) dropAux(sr *series) {
+	if i := sr.aux.Load(); i != 0 {
+		s.auxs[i-1] = nil
+		s.afree = append(s.afree, i-1)
+		sr.aux.Store(0)
+	}
+}
+
+// denseCounts returns the dense counts of a (sr's seriesAux, may be
+// nil), nil while it counts in its window.
+func denseCounts(a *seriesAux) *[]atomic.Uint64 {
+	if a != nil {
 		return a.dense.Load()
 	}
 	return nil
@@ -141,7 +195,7 @@ func New(c Config) *Set {
 		schema = SchemaForFactor(c.NativeFactor)
 	}
 	return &Set{bounds: slices.Clone(c.Buckets), export: slices.Clone(c.ExportLabels), labels: c.Labels, schema: schema,
-		table: c.Table, byName: map[key]*series{}}
+		table: c.Table, byName: map[key]*named{}}
 }
 
 // lastMetrics are the figures of a tcp/http check's latest result.
@@ -173,12 +227,13 @@ const numPhases = len(PhaseNames)
 // expiry of a tcp/http result (other names are ignored: they are not
 // bounded).
 func (s *Set) ObserveMetrics(host, name string, k obs.Kind, ms []obs.Metric) {
-	s.observeMetrics(s.get(0, -1, host, name, k), ms)
+	s.observeMetrics(0, -1, host, name, k, ms)
 }
 
-// observeMetrics is ObserveMetrics into sr.
-func (s *Set) observeMetrics(sr *series, ms []obs.Metric) {
-	var lm lastMetrics
+// observeMetrics is ObserveMetrics with the check's table generation and
+// id when known (gen 0: not).
+func (s *Set) observeMetrics(gen uint64, id int, host, name string, k obs.Kind, ms []obs.Metric) {
+	lm := new(lastMetrics)
 	for _, m := range ms {
 		switch m.Name {
 		case MetricStatus:
@@ -193,22 +248,19 @@ func (s *Set) observeMetrics(sr *series, ms []obs.Metric) {
 			}
 		}
 	}
-	sr.more().last.Store(&lm)
-}
-
-// get returns the series of check (host, name), made if new. gen and id
-// are the check's table generation and id when known (gen 0: not).
-func (s *Set) get(gen uint64, id int, host, name string, k obs.Kind) *series {
 	s.sync()
 	s.mu.RLock()
-	sr := s.find(gen, id, host, name)
-	s.mu.RUnlock()
-	if sr == nil {
-		s.mu.Lock()
-		sr = s.make(gen, id, host, name, k)
-		s.mu.Unlock()
+	if sr := s.find(gen, id, host, name); sr != nil {
+		if a := s.auxOf(sr); a != nil {
+			a.last.Store(lm)
+			s.mu.RUnlock()
+			return
+		}
 	}
-	return sr
+	s.mu.RUnlock()
+	s.mu.Lock()
+	s.more(s.make(gen, id, host, name, k)).last.Store(lm)
+	s.mu.Unlock()
 }
 
 // sync remaps the series when the table has a new generation.
@@ -225,7 +277,7 @@ func (s *Set) sync() {
 
 // find returns the series of check (host, name), nil if it has none yet
 // (or the table has a generation the series are not indexed by yet). gen
-// and id as get's. s.mu held (read or write).
+// and id as observe's. s.mu held (read or write).
 func (s *Set) find(gen uint64, id int, host, name string) *series {
 	if s.table != nil {
 		g := s.gen.Load()
@@ -236,15 +288,26 @@ func (s *Set) find(gen uint64, id int, host, name string) *series {
 			}
 			c := v.LookupCheck(host, name)
 			if c == nil {
-				return s.byName[key{host, name}]
+				return s.named(host, name)
 			}
 			id = c.ID
 		}
 		if id < len(s.recs) {
-			return s.recs[id]
+			if sr := &s.recs[id]; sr.live {
+				return sr
+			}
+			return nil
 		}
 	}
-	return s.byName[key{host, name}]
+	return s.named(host, name)
+}
+
+// named returns the series of (host, name) in byName, nil if none.
+func (s *Set) named(host, name string) *series {
+	if nm := s.byName[key{host, name}]; nm != nil {
+		return &nm.series
+	}
+	return nil
 }
 
 // make returns the series of check (host, name), made if new. s.mu held
@@ -262,50 +325,112 @@ func (s *Set) make(gen uint64, id int, host, name string, k obs.Kind) *series {
 			}
 		}
 		if id >= 0 && id < len(s.recs) {
-			sr := s.recs[id]
-			if sr == nil {
-				sr = &series{host: host, check: name, kind: k}
-				s.recs[id] = sr
+			sr := &s.recs[id]
+			if !sr.live {
+				sr.kind, sr.live = k, true
 			}
 			return sr
 		}
 	}
 	kk := key{host, name}
-	sr := s.byName[kk]
-	if sr == nil {
-		sr = &series{host: host, check: name, kind: k}
-		s.byName[kk] = sr
+	nm := s.byName[kk]
+	if nm == nil {
+		nm = &named{key: kk}
+		nm.kind, nm.live = k, true
+		s.byName[kk] = nm
 	}
-	return sr
+	return &nm.series
 }
 
-// remap indexes the series by v's check ids; those of checks v does not
-// have go to byName, which is rebuilt (a map does not shrink). A series
-// whose check keeps its id (the usual case: registrations append, a
-// reload that adds or removes a few shifts only the ids after them) is
-// placed by comparing its names with the check of that id, without a
-// lookup by name: a new generation of 100k checks costs about a
-// millisecond rather than a lookup per check. s.mu held (write).
+// remap indexes the series by v's check ids, in a new slice; those of
+// checks v does not have go to byName, which is rebuilt (a map does not
+// shrink). A series whose check keeps its id (the usual case:
+// registrations append, a reload that adds or removes a few shifts only
+// the ids after them) is placed by comparing its names with the check
+// of that id, without a lookup by name: a new generation of 100k checks
+// costs about a millisecond rather than a lookup per check. s.mu held
+// (write).
 func (s *Set) remap(v *state.View) {
-	if v.Gen == s.gen.Load() {
+	if v.Gen == s.gen.Load() && s.v != nil {
 		return
 	}
-	s.recs, s.byName = state.Reindex(v, s.recs, s.byName,
-		func(sr *series) (string, string) { return sr.host, sr.check },
-		func(h, c string) key { return key{h, c} },
-		func(sr *series, c *state.Check) { sr.host, sr.check = c.Spec().Host, c.Spec().Name })
+	old, oldRecs, oldFree := s.v, s.recs, s.freeRecs
+	checks := v.Checks()
+	s.recs, s.freeRecs = offheap.Make[series](len(checks))
+	byName := s.byName
+	if len(byName) > 0 {
+		s.byName = map[key]*named{}
+	}
+	for i := range oldRecs {
+		sr := &oldRecs[i]
+		if !sr.live {
+			continue
+		}
+		sp := old.Check(i).Spec()
+		if i < len(checks) && checks[i].Spec().Host == sp.Host && checks[i].Spec().Name == sp.Name {
+			s.recs[i].copyFrom(sr)
+			continue
+		}
+		// Names are unique in a generation: no other series goes to the
+		// place found.
+		if tc := v.LookupCheck(sp.Host, sp.Name); tc != nil {
+			s.recs[tc.ID].copyFrom(sr)
+			continue
+		}
+		nm := &named{key: key{sp.Host, sp.Name}}
+		nm.series.copyFrom(sr)
+		s.byName[nm.key] = nm
+	}
+	for k, nm := range byName {
+		if tc := v.LookupCheck(k.host, k.check); tc != nil {
+			s.recs[tc.ID].copyFrom(&nm.series)
+			continue
+		}
+		s.byName[k] = nm
+	}
+	s.v = v
 	s.gen.Store(v.Gen)
+	if oldFree != nil {
+		s.scrapeMu.Lock()
+		if s.scrapes > 0 {
+			s.retired = append(s.retired, oldFree) // a scrape may still read it
+		} else {
+			oldFree()
+		}
+		s.scrapeMu.Unlock()
+	}
 }
 
-// each calls fn for every series. s.mu held (read or write).
-func (s *Set) each(fn func(*series)) {
-	for _, sr := range s.recs {
-		if sr != nil {
-			fn(sr)
+// scrapeStart and scrapeEnd bracket a scrape reading series outside
+// s.mu: slices remap replaces meanwhile are freed at its end.
+func (s *Set) scrapeStart() {
+	s.scrapeMu.Lock()
+	s.scrapes++
+	s.scrapeMu.Unlock()
+}
+
+func (s *Set) scrapeEnd() {
+	s.scrapeMu.Lock()
+	defer s.scrapeMu.Unlock()
+	if s.scrapes--; s.scrapes == 0 {
+		for _, f := range s.retired {
+			f()
+		}
+		s.retired = nil
+	}
+}
+
+// each calls fn for every series with its names. s.mu held (read or
+// write).
+func (s *Set) each(fn func(sr *series, host, check string)) {
+	for i := range s.recs {
+		if sr := &s.recs[i]; sr.live {
+			sp := s.v.Check(i).Spec()
+			fn(sr, sp.Host, sp.Name)
 		}
 	}
-	for _, sr := range s.byName {
-		fn(sr)
+	for _, nm := range s.byName {
+		fn(&nm.series, nm.host, nm.check)
 	}
 }
 
@@ -315,11 +440,11 @@ func (s *Set) Observe(host, name string, k obs.Kind, rtt time.Duration) {
 }
 
 // observe is Observe with the check's table generation and id when known
-// (gen 0: not). It returns the series (nil if rtt was dropped).
-func (s *Set) observe(gen uint64, id int, host, name string, k obs.Kind, rtt time.Duration) *series {
+// (gen 0: not).
+func (s *Set) observe(gen uint64, id int, host, name string, k obs.Kind, rtt time.Duration) {
 	if rtt <= 0 {
 		s.dropped.Add(1)
-		return nil
+		return
 	}
 	s.sync()
 	v := rtt.Seconds()
@@ -331,44 +456,58 @@ func (s *Set) observe(gen uint64, id int, host, name string, k obs.Kind, rtt tim
 	}
 	s.mu.RLock()
 	sr := s.find(gen, id, host, name)
-	okC := sr != nil && sr.add(b)
-	okN := !native || (okC && sr.addNative(ni))
+	okC := sr != nil && s.add(sr, b)
+	okN := !native || (okC && s.addNative(sr, ni))
+	if okC && okN {
+		addSum(sr, v)
+		s.mu.RUnlock()
+		return
+	}
 	s.mu.RUnlock()
-	if !okC || !okN {
-		s.mu.Lock()
+	s.mu.Lock()
+	if sr == nil {
+		sr = s.make(gen, id, host, name, k)
+	} else {
+		sr = s.find(gen, id, host, name) // s.mu was let go: remap may have moved it
 		if sr == nil {
 			sr = s.make(gen, id, host, name, k)
 		}
-		if !okC && !sr.add(b) {
-			if sr.empty() {
-				// Made by ObserveMetrics, never counted: place the window.
-				sr.lo.Store(uint32(max(0, min(b-1, len(s.bounds)+1-window))))
-			} else {
-				sr.toDense(len(s.bounds) + 1)
-			}
-			sr.add(b)
-		}
-		if !okN && !sr.addNative(ni) {
-			sr.growNative(ni)
-			sr.addNative(ni)
-		}
-		s.mu.Unlock()
 	}
+	if !okC && !s.add(sr, b) {
+		if s.empty(sr) {
+			// Made by ObserveMetrics, never counted: place the window.
+			sr.lo.Store(uint32(max(0, min(b-1, len(s.bounds)+1-window))))
+		} else {
+			s.toDense(sr, len(s.bounds)+1)
+		}
+		s.add(sr, b)
+	}
+	if !okN && !s.addNative(sr, ni) {
+		s.growNative(sr, ni)
+		s.addNative(sr, ni)
+	}
+	addSum(sr, v)
+	s.mu.Unlock()
+}
+
+// addSum adds v to sr's sum. Set.mu held.
+func addSum(sr *series, v float64) {
 	for {
 		old := sr.sumBits.Load()
 		if sr.sumBits.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
-			break
+			return
 		}
 	}
-	return sr
 }
 
 // add counts one RTT in bucket b, or returns false when b is outside the
 // window and the series has no dense counts yet. Set.mu held (read).
-func (sr *series) add(b int) bool {
-	if d := sr.denseCounts(); d != nil {
-		(*d)[b].Add(1)
-		return true
+func (s *Set) add(sr *series, b int) bool {
+	if sr.aux.Load() != 0 {
+		if d := denseCounts(s.auxOf(sr)); d != nil {
+			(*d)[b].Add(1)
+			return true
+		}
 	}
 	i := b - int(sr.lo.Load())
 	// A series made by ObserveMetrics has an empty window that may
@@ -388,19 +527,19 @@ func (sr *series) add(b int) bool {
 }
 
 // empty reports whether the window has never counted. Set.mu held (write).
-func (sr *series) empty() bool {
+func (s *Set) empty(sr *series) bool {
 	for i := range sr.win {
 		if sr.win[i].Load() != 0 {
 			return false
 		}
 	}
-	return sr.denseCounts() == nil
+	return denseCounts(s.auxOf(sr)) == nil
 }
 
 // toDense moves the window's counts into an array of all n buckets.
 // Set.mu held (write).
-func (sr *series) toDense(n int) {
-	if sr.denseCounts() != nil {
+func (s *Set) toDense(sr *series, n int) {
+	if denseCounts(s.auxOf(sr)) != nil {
 		return
 	}
 	d := make([]atomic.Uint64, n)
@@ -409,12 +548,13 @@ func (sr *series) toDense(n int) {
 			d[j].Store(uint64(sr.win[i].Load()))
 		}
 	}
-	sr.more().dense.Store(&d)
+	s.more(sr).dense.Store(&d)
 }
 
-// counts appends the series' count per bucket (n buckets) to dst.
-func (sr *series) counts(dst []uint64, n int) []uint64 {
-	if d := sr.denseCounts(); d != nil {
+// counts appends the series' count per bucket (n buckets) to dst; a is
+// its seriesAux (may be nil).
+func (sr *series) counts(a *seriesAux, dst []uint64, n int) []uint64 {
+	if d := denseCounts(a); d != nil {
 		for i := range *d {
 			dst = append(dst, (*d)[i].Load())
 		}
@@ -441,13 +581,21 @@ func (s *Set) Relabel(keep func(host, check string) bool) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, sr := range s.recs {
-		if sr != nil && !keep(sr.host, sr.check) {
-			s.recs[i] = nil
+	for i := range s.recs {
+		sr := &s.recs[i]
+		if sp := s.v.Check(i).Spec(); sr.live && !keep(sp.Host, sp.Name) {
+			s.dropAux(sr)
+			sr.live = false
+			sr.sumBits.Store(0)
+			for j := range sr.win {
+				sr.win[j].Store(0)
+			}
+			sr.lo.Store(0)
 		}
 	}
-	for k := range s.byName {
+	for k, nm := range s.byName {
 		if !keep(k.host, k.check) {
+			s.dropAux(&nm.series)
 			delete(s.byName, k)
 		}
 	}
@@ -509,15 +657,11 @@ func (s *Set) result(e *event.Event) {
 	if e.Type != event.Result || e.Obs == nil {
 		return
 	}
-	var sr *series
 	if e.Obs.Outcome == obs.OK {
-		sr = s.observe(e.Gen, e.ID, e.Host, e.Check, e.Kind, e.Obs.RTT)
+		s.observe(e.Gen, e.ID, e.Host, e.Check, e.Kind, e.Obs.RTT)
 	}
 	if (e.Kind == obs.KindTCP || e.Kind == obs.KindHTTP) && len(e.Obs.Metrics) > 0 {
-		if sr == nil {
-			sr = s.get(e.Gen, e.ID, e.Host, e.Check, e.Kind)
-		}
-		s.observeMetrics(sr, e.Obs.Metrics)
+		s.observeMetrics(e.Gen, e.ID, e.Host, e.Check, e.Kind, e.Obs.Metrics)
 	}
 }
 
@@ -526,8 +670,8 @@ func (s *Set) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	n := len(s.byName)
-	for _, sr := range s.recs {
-		if sr != nil {
+	for i := range s.recs {
+		if s.recs[i].live {
 			n++
 		}
 	}
@@ -546,14 +690,20 @@ func (s *Set) writeText(w io.Writer, hist bool) (int64, error) {
 	type entry struct {
 		labels string
 		sr     *series
+		aux    *seriesAux
 		k      key
+		kind   obs.Kind
 	}
 	s.mu.RLock()
+	s.scrapeStart() // the series are read outside s.mu
+	defer s.scrapeEnd()
 	all := make([]entry, 0, len(s.recs)+len(s.byName))
-	s.each(func(sr *series) { all = append(all, entry{sr: sr, k: key{sr.host, sr.check}}) })
+	s.each(func(sr *series, host, check string) {
+		all = append(all, entry{sr: sr, aux: s.auxOf(sr), k: key{host, check}, kind: sr.kind})
+	})
 	s.mu.RUnlock()
 	for i := range all { // outside the lock: Observe may add series meanwhile
-		all[i].labels = s.labelString(all[i].k.host, all[i].k.check, all[i].sr.kind)
+		all[i].labels = s.labelString(all[i].k.host, all[i].k.check, all[i].kind)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].labels < all[j].labels })
 	les := make([]string, len(s.bounds)+1)
@@ -581,7 +731,7 @@ func (s *Set) writeText(w io.Writer, hist bool) (int64, error) {
 		labels, sr := ls.labels, ls.sr
 		// Read the buckets first and derive count from them, so the
 		// exposition is consistent even while Observe runs.
-		counts = sr.counts(counts[:0], len(les))
+		counts = sr.counts(ls.aux, counts[:0], len(les))
 		var total uint64
 		for _, c := range counts {
 			total += c
@@ -620,7 +770,7 @@ func (s *Set) writeText(w io.Writer, hist bool) (int64, error) {
 	gauge := func(name, help string, val func(*lastMetrics) []labelled) error {
 		header := false
 		for _, ls := range all {
-			a := ls.sr.aux.Load()
+			a := ls.aux
 			if a == nil {
 				continue
 			}

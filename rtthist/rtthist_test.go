@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"reflect"
 	"runtime"
 	"sort"
 	"strings"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/internal/offheap"
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/state"
 )
@@ -315,13 +317,13 @@ func TestWindowToDense(t *testing.T) {
 			}
 		}
 	}
-	if d := s.byName[key{"a", "icmp"}].denseCounts(); d != nil {
+	if d := denseCounts(s.auxOf(&s.byName[key{"a", "icmp"}].series)); d != nil {
 		t.Error(`series "a" stayed in its window but has dense counts`)
 	}
-	if d := s.byName[key{"b", "icmp"}].denseCounts(); d == nil {
+	if d := denseCounts(s.auxOf(&s.byName[key{"b", "icmp"}].series)); d == nil {
 		t.Error(`series "b" has RTTs over all buckets but no dense counts`)
 	}
-	if d := s.byName[key{"c", "http:/"}].denseCounts(); d != nil {
+	if d := denseCounts(s.auxOf(&s.byName[key{"c", "http:/"}].series)); d != nil {
 		t.Error(`series "c" (metrics first, then one RTT) should count in a window placed at that RTT`)
 	}
 }
@@ -341,21 +343,26 @@ func BenchmarkMemoryPerSeries(b *testing.B) {
 		b.Fatal(err)
 	}
 	v := tab.View()
-	var per float64
+	var per, offPer float64
 	for b.Loop() {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
+		off0 := offheap.Bytes()
 		s := New(Config{Buckets: config.DefaultRTTBuckets, Table: tab})
 		for i, c := range v.Checks() {
 			s.observe(v.Gen, c.ID, c.Spec().Host, c.Spec().Name, obs.KindICMP, time.Duration(200+i%800)*time.Microsecond)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		per = float64(after.HeapAlloc-before.HeapAlloc) / n
+		per = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
+		offPer = float64(offheap.Bytes()-off0) / n
 		runtime.KeepAlive(s)
 	}
 	b.ReportMetric(per, "bytes/series")
+	// The series themselves are outside the Go heap (not doubled by the
+	// collector's heap goal): 0 under -race, where offheap uses the heap.
+	b.ReportMetric(offPer, "offheap-bytes/series")
 }
 
 // TestRunAcrossReload: without a table (Config.Table nil) the events'
@@ -403,26 +410,29 @@ func TestRunAcrossReload(t *testing.T) {
 
 // TestWindowFull: a window count at 2^32−1 moves the series' counts to
 // the dense array (64-bit) instead of wrapping, and nothing is lost; a
-// series is 80 bytes.
+// series is 40 bytes, without pointers (it lives outside the Go heap).
 func TestWindowFull(t *testing.T) {
-	if n := unsafe.Sizeof(series{}); n > 80 {
-		t.Errorf("series is %d bytes, want at most 80", n)
+	if n := unsafe.Sizeof(series{}); n > 40 {
+		t.Errorf("series is %d bytes, want at most 40", n)
+	}
+	if offheap.HasPointers(reflect.TypeFor[series]()) {
+		t.Error("series holds pointers")
 	}
 	s := New(Config{Buckets: config.DefaultRTTBuckets})
 	s.Observe("h", "icmp", obs.KindICMP, time.Millisecond)
-	sr := s.byName[key{"h", "icmp"}]
+	sr := &s.byName[key{"h", "icmp"}].series
 	b := sort.SearchFloat64s(config.DefaultRTTBuckets, 0.001)
 	i := b - int(sr.lo.Load())
 	sr.win[i].Store(math.MaxUint32 - 1)
 	s.Observe("h", "icmp", obs.KindICMP, time.Millisecond) // reaches 2^32−1 in the window
-	if sr.denseCounts() != nil {
+	if denseCounts(s.auxOf(sr)) != nil {
 		t.Fatal("moved to dense before the window count was full")
 	}
 	s.Observe("h", "icmp", obs.KindICMP, time.Millisecond) // would wrap
-	if sr.denseCounts() == nil {
+	if denseCounts(s.auxOf(sr)) == nil {
 		t.Fatal("a full window count did not move the series to dense")
 	}
-	got := sr.counts(nil, len(config.DefaultRTTBuckets)+1)
+	got := sr.counts(s.auxOf(sr), nil, len(config.DefaultRTTBuckets)+1)
 	if want := uint64(math.MaxUint32) + 1; got[b] != want {
 		t.Fatalf("bucket %d: %d, want %d", b, got[b], want)
 	}

@@ -97,11 +97,11 @@ func BenchmarkRemap100k(b *testing.B) {
 		b.Fatal(err)
 	}
 	v2 := tab.View()
-	w := &writer{table: tab, byName: map[ckey]*chk{}}
-	for _, c := range v1.Checks() {
-		w.recs = append(w.recs, &chk{key: ckey{c.Spec().Host, c.Spec().Name}, kind: c.Spec().Kind})
+	w := &writer{table: tab, byName: map[ckey]*named{}}
+	w.remap(v1)
+	for i := range w.recs {
+		w.recs[i] = rec{id: int64(i + 1), kind: obs.KindICMP}
 	}
-	w.gen = v1.Gen
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -109,10 +109,10 @@ func BenchmarkRemap100k(b *testing.B) {
 		if i%2 == 1 {
 			v = v1
 		}
-		w.remap(v, false)
+		w.remap(v)
 		i++
 	}
-	if len(w.recs) != v2.NumChecks() && len(w.recs) != v1.NumChecks() || len(w.byName) != 0 {
+	if len(w.recs) != v2.NumChecks() && len(w.recs) != v1.NumChecks() || len(w.byName) != 0 || w.recs[n-1].id != n {
 		b.Fatalf("%d records, %d by name", len(w.recs), len(w.byName))
 	}
 }

@@ -548,15 +548,7 @@ func (s *Store) SetChecks(specs []obs.CheckSpec) {
 	copy(cp, specs)
 	s.configure(func(w *writer) {
 		for i := range cp {
-			c := w.check(cp[i].Host, cp[i].Name, cp[i].Kind)
-			if t := cp[i].Target; t != "" && c.tsum != targetSum(t) {
-				c.tsum = targetSum(t)
-				w.markNew(c)
-				if w.targets == nil {
-					w.targets = map[*chk]string{}
-				}
-				w.targets[c] = t
-			}
+			w.check(cp[i].Host, cp[i].Name, cp[i].Kind, cp[i].Target)
 		}
 	})
 }

@@ -9,12 +9,14 @@ import (
 	"math"
 	"net/netip"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
 	"unsafe"
 
 	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/internal/offheap"
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/state"
 	"github.com/hbmon/hb/wire"
@@ -900,11 +902,14 @@ func TestTargetChanges(t *testing.T) {
 }
 
 // TestRecordSize: the per-check record is held for every check (100k at
-// a large fleet): keep it in the 96-byte size class, and a finished row
-// in 64 bytes.
+// a large fleet): keep it and a finished row in 64 bytes, and both
+// pointer-free (they live outside the Go heap).
 func TestRecordSize(t *testing.T) {
-	if n := unsafe.Sizeof(chk{}); n > 96 {
-		t.Errorf("chk is %d bytes, want at most 96", n)
+	if n := unsafe.Sizeof(rec{}); n > 64 {
+		t.Errorf("rec is %d bytes, want at most 64", n)
+	}
+	if offheap.HasPointers(reflect.TypeFor[rec]()) || offheap.HasPointers(reflect.TypeFor[pend]()) || offheap.HasPointers(reflect.TypeFor[hostEnt]()) {
+		t.Error("rec, pend or hostEnt holds pointers")
 	}
 	if n := unsafe.Sizeof(pend{}); n > 64 {
 		t.Errorf("pend is %d bytes, want at most 64", n)

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"hash/maphash"
 	"math"
 	"slices"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/internal/offheap"
 	"github.com/hbmon/hb/internal/sqlitedb"
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/state"
@@ -26,27 +28,36 @@ import (
 
 type ckey struct{ host, check string }
 
-// chk is one check as the aggregator knows it, with its rollup for the
-// minute in progress. id belongs to the SQL goroutine (it assigns it);
-// everything else to the aggregator.
+// rec is one check as the aggregator knows it, with its rollup for the
+// minute in progress: 64 bytes and pointer-free, so the records of the
+// table's checks live outside the Go heap (writer.recs, internal/offheap:
+// not scanned, not doubled by the collector's heap goal). The check's
+// names are not kept: they are the table's (by check id), or the key of
+// writer.byName. Its row id is assigned here when the record is made, so
+// the SQL goroutine needs nothing of the record but values copied into
+// the batch.
 //
-// 96 bytes (was 128, then 112): the configured target is kept only as a
-// 32-bit hash, to tell a changed one (the target itself goes to the SQL
-// goroutine with the batch, see writer.targets; two targets with the same
-// hash, one chance in 2^32 per change, would leave the old one in the
-// checks row), the minute in minutes and the newest success as an
-// offset in it, 16 bits, beside the rollup (it fills the rollup's padding).
-type chk struct {
-	key    ckey
-	id     int64 // checks.id; 0 until the row exists (SQL goroutine only)
+// The configured target is kept only as a 32-bit hash, to tell a changed
+// one (the target itself goes to the SQL goroutine with the batch; two
+// targets with the same hash, one chance in 2^32 per change, would leave
+// the old one in the checks row), the minute in minutes and the newest
+// success as an offset in it, 16 bits.
+type rec struct {
+	id     int64 // checks.id; 0: no record in this slot
 	acc    rollAcc
+	tsum   uint32 // targetSum of the target as configured (SetChecks); 0 if not known
 	lastOK uint16 // the rollup's newest success, ms after its minute + 1; 0 = none (see lastOKms)
 	kind   obs.Kind
-	dirty  bool   // queued in the current batch's checks
-	tsum   uint32 // targetSum of the target as configured (SetChecks); 0 if not known
 }
 
-// targetSum is the hash chk keeps of a configured target (0 for none).
+// named is a record of a check the table does not have (or of a store
+// without a table), in writer.byName.
+type named struct {
+	key ckey
+	rec
+}
+
+// targetSum is the hash rec keeps of a configured target (0 for none).
 func targetSum(t string) uint32 {
 	if t == "" {
 		return 0
@@ -57,16 +68,17 @@ func targetSum(t string) uint32 {
 }
 
 // rollAcc sums one check's results over one minute: 48 bytes, kept per
-// check and per finished row (with the newest success apart, chk.lastOK
+// check and per finished row (with the newest success apart, rec.lastOK
 // and pend.lastOK). The health sums, which only checks whose results
-// carry a health blob have, are apart (nil for the others).
+// carry a health blob have, are apart: health is 1 + their index in the
+// writer's (or, in a finished row, the batch's) list, 0 for none.
 type rollAcc struct {
 	minute         int32 // unix minutes (minuteNum), start of the minute
 	probes, losses uint32
 	rttN           uint32
 	rttSum         int64
 	rttMin, rttMax int64 // ns; valid when rttN > 0
-	health         *healthAcc
+	health         uint32
 }
 
 // minuteMS is the start of the rollup's minute, unix ms.
@@ -79,7 +91,7 @@ func minuteNum(m int64) int32 {
 }
 
 // lastOKms is the newest success of a's minute in unix ms (lastOK as
-// chk.lastOK), 0 if none.
+// rec.lastOK), 0 if none.
 func lastOKms(a *rollAcc, lastOK uint16) int64 {
 	if lastOK == 0 {
 		return 0
@@ -94,19 +106,22 @@ type healthAcc struct {
 	load           float64
 }
 
-// pend is a finished rollup row waiting to be written (64 bytes).
+// pend is a finished rollup row waiting to be written (64 bytes, no
+// pointers): acc.health indexes the health list of the batch (of the
+// backlog, once the SQL goroutine has it).
 type pend struct {
-	c      *chk
+	id     int64 // checks.id
 	acc    rollAcc
-	lastOK uint16 // chk.lastOK
+	lastOK uint16 // rec.lastOK
 }
 
-// chkMeta is a check's row as the aggregator last knew it: what the SQL
-// goroutine inserts or updates.
+// chkMeta is a checks row to insert or update (an upsert by id): made
+// when a check is new or its kind or target changes.
 type chkMeta struct {
-	c      *chk
-	kind   obs.Kind
-	target string
+	id          int64
+	host, check string
+	kind        obs.Kind
+	target      string // "" keeps the stored one
 }
 
 // stateChange is a StateChange event as the batch keeps it: what its rows
@@ -114,6 +129,7 @@ type chkMeta struct {
 // the event would keep alive until the commit: ~700 bytes a change while
 // 100k checks come up at start-up).
 type stateChange struct {
+	id                         int64 // checks.id
 	at                         int64 // unix ms
 	old, new, hostOld, hostNew state.State
 	transitions                uint32 // the check's, from the snapshot
@@ -121,6 +137,7 @@ type stateChange struct {
 
 // problemRec is a Problem event's row, made when it arrives.
 type problemRec struct {
+	id                 int64 // checks.id
 	at                 int64 // unix ms
 	kind, from, detail string
 	typ, code          any
@@ -128,17 +145,18 @@ type problemRec struct {
 
 // batch is what the aggregator hands the SQL goroutine every commit
 // interval: the configuration changes, new checks, finished rollup rows
-// and the events to commit.
+// (and their health sums) and the events to commit. It holds no pointer
+// to the aggregator's records.
 type batch struct {
 	hosts    []Host
 	checks   []chkMeta
 	rows     []pend
+	freeRows func()      // frees rows (outside the Go heap when large); nil: nothing to free
+	health   []healthAcc // of rows
 	changes  []stateChange
 	problems []problemRec
 	msgs     []event.Event
 	events   uint64 // len(changes)+len(problems)+len(msgs)
-	// The checks of changes[i] and problems[i].
-	changeChk, problemChk []*chk
 
 	fn   func(*sqlw) error // run after everything before it is committed
 	done chan error        // told when everything up to this batch is committed
@@ -179,43 +197,47 @@ type writer struct {
 	subRdy <-chan struct{} // sub.Ready(); nil when none
 	taken  []event.Event   // the last Take, handed back to the next
 
-	// The checks: those of the table's current generation (gen) in recs,
-	// indexed by the table's check id, so a result's check is found by the
-	// event's id without a lookup by name (and without a map of 100k
-	// entries keyed by two strings: ~5 MB at 100k checks); the others
-	// (no table, a check not in the table, or the history's checks not
-	// configured any more) in byName. remap moves them when the table's
-	// generation changes: a reload renumbers the checks.
-	table  *state.Table // nil: every check in byName
-	gen    uint64
-	recs   []*chk
-	byName map[ckey]*chk
-	n      int // len(recs non-nil) + len(byName)
-	// targets holds the configured targets of the checks queued in cur
-	// (send hands them to the SQL goroutine with the rows, then drops
-	// the map): chk keeps only their hash.
-	targets map[*chk]string
-	cur     *batch
-	sq      chan *batch // to the SQL goroutine
-	sqDone  chan struct{}
+	// The checks: those of the table's current generation (v) in recs,
+	// indexed by the table's check id (outside the Go heap, names from
+	// the table), so a result's check is found by the event's id without
+	// a lookup by name; the others (no table, a check not in the table,
+	// or the history's checks not configured any more) in byName. remap
+	// moves them when the table's generation changes: a reload
+	// renumbers the checks. A *rec is only held within one event's
+	// handling: remap frees the slice.
+	table    *state.Table // nil: every check in byName
+	v        *state.View  // the generation recs is indexed by
+	recs     []rec
+	freeRecs func()
+	byName   map[ckey]*named
+	n        int   // records (recs with an id, and byName)
+	nextID   int64 // the next checks.id: ids are assigned here
+	// health holds the health sums of the rollups in progress that have
+	// any (rollAcc.health), hfree the free places in it.
+	health []healthAcc
+	hfree  []uint32
+	cur    *batch
+	sq     chan *batch // to the SQL goroutine
+	sqDone chan struct{}
 
 	swept int64 // minutes before this (unix ms) have been moved to a batch
 }
 
 func newWriter(s *Store) (*writer, *sqlw, error) {
-	w := &writer{s: s, table: s.opts.Table, byName: map[ckey]*chk{}, cur: &batch{},
+	w := &writer{s: s, table: s.opts.Table, byName: map[ckey]*named{}, cur: &batch{},
 		sq: make(chan *batch, 1), sqDone: make(chan struct{})}
-	q := &sqlw{s: s, in: w.sq, done: w.sqDone, hosts: map[string]hostRec{}}
+	q := &sqlw{s: s, in: w.sq, done: w.sqDone}
 	if err := s.w.QueryRow(`SELECT coalesce(max(id), 0) + 1 FROM hosts`).Scan(&q.nextHostID); err != nil {
 		return nil, nil, err
 	}
-	if err := s.w.QueryRow(`SELECT coalesce(max(id), 0) + 1 FROM checks`).Scan(&q.nextCheckID); err != nil {
+	if err := s.w.QueryRow(`SELECT coalesce(max(id), 0) + 1 FROM checks`).Scan(&w.nextID); err != nil {
 		return nil, nil, err
 	}
 	rows, err := s.w.Query(`SELECT id, name, address, labels FROM hosts`)
 	if err != nil {
 		return nil, nil, err
 	}
+	hosts := map[uint64]hostRec{}
 	for rows.Next() {
 		var id int64
 		var name, addr, labels string
@@ -223,19 +245,20 @@ func newWriter(s *Store) (*writer, *sqlw, error) {
 			rows.Close()
 			return nil, nil, err
 		}
-		q.hosts[name] = hostRec{id: id, sum: hostSum(addr, labels)}
+		hosts[hostHash(name)] = hostRec{id: id, sum: hostSum(addr, labels)}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, nil, err
 	}
+	q.hosts.merge(hosts)
 	rows, err = s.w.Query(`SELECT c.id, h.name, c.name, c.kind, c.target FROM checks c JOIN hosts h ON h.id = c.host_id`)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		c := &chk{}
+		c := &named{}
 		var kind, target string
 		if err := rows.Scan(&c.id, &c.key.host, &c.key.check, &kind, &target); err != nil {
 			return nil, nil, err
@@ -247,11 +270,9 @@ func newWriter(s *Store) (*writer, *sqlw, error) {
 	w.n = len(w.byName)
 	s.checks.Store(int64(w.n))
 	if w.table != nil {
-		// The configured ones to recs, byName rebuilt with the rest. Their
-		// names become the table's strings, so the copies read from the
-		// database are freed: only here, before the SQL goroutine (which
-		// reads the keys) runs.
-		w.remap(w.table.View(), true)
+		// The configured ones to recs (their names read from the
+		// database then freed), byName rebuilt with the rest.
+		w.remap(w.table.View())
 	}
 	return w, q, rows.Err()
 }
@@ -263,53 +284,81 @@ func (w *writer) view() *state.View {
 		return nil
 	}
 	v := w.table.View()
-	if v.Gen != w.gen {
-		w.remap(v, false)
+	if v != w.v {
+		w.remap(v)
 	}
 	return v
 }
 
-// remap indexes the records by v's check ids. Those v does not have go
-// to byName, which is rebuilt (a map does not shrink when entries are
-// deleted: the history's 100k checks loaded at start would stay). rekey
-// replaces the records' names by the table's (equal) strings; only
-// before the SQL goroutine runs, which reads them unsynchronised.
+// remap indexes the records by v's check ids, in a new slice. Those v
+// does not have go to byName, which is rebuilt (a map does not shrink
+// when entries are deleted: the history's 100k checks loaded at start
+// would stay).
 //
 // A record whose check keeps its id (the usual case: registrations
 // append hosts, a reload that adds or removes a few shifts only the ids
 // after them) is placed by comparing its names with the check of that
 // id, without a lookup by name: a new generation of 100k checks costs
 // about a millisecond rather than a lookup per check.
-func (w *writer) remap(v *state.View, rekey bool) {
-	var rename func(*chk, *state.Check)
-	if rekey {
-		rename = func(c *chk, tc *state.Check) { c.key = ckey{tc.Spec().Host, tc.Spec().Name} }
+func (w *writer) remap(v *state.View) {
+	old, oldRecs, oldFree := w.v, w.recs, w.freeRecs
+	checks := v.Checks()
+	w.recs, w.freeRecs = offheap.Make[rec](len(checks))
+	byName := w.byName
+	if len(byName) > 0 {
+		w.byName = make(map[ckey]*named)
 	}
-	w.recs, w.byName = state.Reindex(v, w.recs, w.byName,
-		func(c *chk) (string, string) { return c.key.host, c.key.check },
-		func(h, c string) ckey { return ckey{h, c} }, rename)
-	w.gen = v.Gen
+	for i := range oldRecs {
+		r := &oldRecs[i]
+		if r.id == 0 {
+			continue
+		}
+		sp := old.Check(i).Spec()
+		if i < len(checks) && checks[i].Spec().Host == sp.Host && checks[i].Spec().Name == sp.Name {
+			w.recs[i] = *r
+			continue
+		}
+		// Names are unique in a generation: no other record goes to
+		// the place found.
+		if tc := v.LookupCheck(sp.Host, sp.Name); tc != nil {
+			w.recs[tc.ID] = *r
+			continue
+		}
+		k := ckey{sp.Host, sp.Name}
+		w.byName[k] = &named{key: k, rec: *r}
+	}
+	for k, c := range byName {
+		if tc := v.LookupCheck(k.host, k.check); tc != nil {
+			w.recs[tc.ID] = c.rec
+			continue
+		}
+		w.byName[k] = c
+	}
+	if oldFree != nil {
+		oldFree()
+	}
+	w.v = v
 }
 
 // of returns the record of e's check, creating it when new: by the
 // event's table generation and id when they are the current ones, else
 // by name.
-func (w *writer) of(e *event.Event) *chk {
+func (w *writer) of(e *event.Event) *rec {
 	if w.table != nil && e.Gen != 0 {
-		if e.Gen > w.gen {
+		if e.Gen > w.v.Gen {
 			w.view()
 		}
-		if e.Gen == w.gen && e.ID >= 0 && e.ID < len(w.recs) {
-			if c := w.recs[e.ID]; c != nil {
+		if e.Gen == w.v.Gen && e.ID >= 0 && e.ID < len(w.recs) {
+			if c := &w.recs[e.ID]; c.id != 0 {
 				if e.Kind != obs.KindInvalid && e.Kind != c.kind {
 					c.kind = e.Kind
-					w.markNew(c)
+					w.markNew(c, e.Host, e.Check, "")
 				}
 				return c
 			}
 		}
 	}
-	return w.check(e.Host, e.Check, e.Kind)
+	return w.check(e.Host, e.Check, e.Kind, "")
 }
 
 func (w *writer) run() {
@@ -387,16 +436,14 @@ func (w *writer) add(e *event.Event) {
 	case event.Result:
 		w.result(e)
 	case event.StateChange:
-		b.changeChk = append(b.changeChk, w.of(e))
-		c := stateChange{at: ms(e.At), old: e.Old, new: e.New, hostOld: e.HostOld, hostNew: e.HostNew}
+		c := stateChange{id: w.of(e).id, at: ms(e.At), old: e.Old, new: e.New, hostOld: e.HostOld, hostNew: e.HostNew}
 		if e.Snap != nil {
 			c.transitions = e.Snap.Transitions
 		}
 		b.changes = append(b.changes, c)
 		b.events++
 	case event.Problem:
-		b.problemChk = append(b.problemChk, w.of(e))
-		p := problemRec{at: ms(e.At)}
+		p := problemRec{id: w.of(e).id, at: ms(e.At)}
 		p.kind, p.typ, p.code, p.from, p.detail = problemRow(e)
 		b.problems = append(b.problems, p)
 		b.events++
@@ -407,53 +454,68 @@ func (w *writer) add(e *event.Event) {
 }
 
 // check returns the aggregator's record of a check, creating it (to be
-// inserted at the next commit) when new.
-func (w *writer) check(host, name string, kind obs.Kind) *chk {
-	k := ckey{host, name}
-	var slot **chk // c's place in recs, if the table has it
+// inserted at the next commit) when new. target, if not "", is the
+// check's configured target: a changed one is queued for its row.
+func (w *writer) check(host, name string, kind obs.Kind, target string) *rec {
+	var slot *rec // the check's place in recs, if the table has it
 	if v := w.view(); v != nil {
 		if tc := v.LookupCheck(host, name); tc != nil {
 			slot = &w.recs[tc.ID]
-			k = ckey{tc.Spec().Host, tc.Spec().Name}
+			host, name = tc.Spec().Host, tc.Spec().Name
 		}
 	}
-	var c *chk
-	if slot != nil {
-		c = *slot
-	}
-	if c == nil {
-		if c = w.byName[k]; c != nil && slot != nil {
+	k := ckey{host, name}
+	var c *rec
+	switch {
+	case slot != nil && slot.id != 0:
+		c = slot
+	case slot != nil:
+		if nc := w.byName[k]; nc != nil {
 			// Configured since (remap rebuilds byName at the next reload).
-			// c.key stays: the SQL goroutine may be reading it.
+			*slot = nc.rec
 			delete(w.byName, k)
-			*slot = c
+			c = slot
+		}
+	default:
+		if nc := w.byName[k]; nc != nil {
+			c = &nc.rec
 		}
 	}
 	if c == nil {
-		c = &chk{key: k, kind: kind}
 		if slot != nil {
-			*slot = c
+			c = slot
 		} else {
-			w.byName[k] = c
+			nc := &named{key: k}
+			w.byName[k] = nc
+			c = &nc.rec
 		}
+		*c = rec{id: w.nextID, kind: kind, tsum: targetSum(target)}
+		w.nextID++
 		w.n++
 		w.s.checks.Store(int64(w.n))
-		w.markNew(c)
+		w.markNew(c, host, name, target)
 		return c
 	}
+	changed := false
 	if kind != obs.KindInvalid && kind != c.kind {
 		c.kind = kind
-		w.markNew(c)
+		changed = true
+	}
+	if target != "" && c.tsum != targetSum(target) {
+		c.tsum = targetSum(target)
+		changed = true
+	} else {
+		target = ""
+	}
+	if changed {
+		w.markNew(c, host, name, target)
 	}
 	return c
 }
 
-// markNew queues c's row (kind, target) for the next batch.
-func (w *writer) markNew(c *chk) {
-	if !c.dirty {
-		c.dirty = true
-		w.cur.checks = append(w.cur.checks, chkMeta{c: c})
-	}
+// markNew queues c's row (kind, and target unless "") for the next batch.
+func (w *writer) markNew(c *rec, host, name, target string) {
+	w.cur.checks = append(w.cur.checks, chkMeta{id: c.id, host: host, check: name, kind: c.kind, target: target})
 }
 
 func minuteOf(at int64) int64 {
@@ -464,9 +526,49 @@ func minuteOf(at int64) int64 {
 	return at - m
 }
 
-func (w *writer) finish(c *chk) {
-	w.cur.rows = append(w.cur.rows, pend{c, c.acc, c.lastOK})
+// growRows makes room for n rows in b (makeRows).
+func (b *batch) growRows(n int) {
+	if n <= cap(b.rows) {
+		return
+	}
+	nr, free := makeRows(n)
+	nr = append(nr, b.rows...)
+	if b.freeRows != nil {
+		b.freeRows()
+	}
+	b.rows, b.freeRows = nr, free
+}
+
+// finish moves c's rollup to the batch.
+func (w *writer) finish(c *rec) {
+	b := w.cur
+	if len(b.rows) == cap(b.rows) {
+		// Room for every check's row: a minute's rows in one allocation.
+		b.growRows(max(2*len(b.rows), w.n, 16))
+	}
+	p := pend{c.id, c.acc, c.lastOK}
+	if h := c.acc.health; h != 0 {
+		b.health = append(b.health, w.health[h-1])
+		p.acc.health = uint32(len(b.health))
+		w.hfree = append(w.hfree, h-1)
+	}
+	b.rows = append(b.rows, p)
 	c.acc, c.lastOK = rollAcc{}, 0
+}
+
+// healthOf returns the health sums of c's rollup, made if it has none.
+func (w *writer) healthOf(c *rec) *healthAcc {
+	if c.acc.health == 0 {
+		if n := len(w.hfree); n > 0 {
+			c.acc.health = w.hfree[n-1] + 1
+			w.hfree = w.hfree[:n-1]
+			w.health[c.acc.health-1] = healthAcc{}
+		} else {
+			w.health = append(w.health, healthAcc{})
+			c.acc.health = uint32(len(w.health))
+		}
+	}
+	return &w.health[c.acc.health-1]
 }
 
 // result adds one observation to its check's rollup for the minute.
@@ -510,10 +612,7 @@ func (w *writer) result(e *event.Event) {
 	default:
 		return
 	}
-	if a.health == nil {
-		a.health = new(healthAcc)
-	}
-	ha := a.health
+	ha := w.healthOf(c)
 	ha.n++
 	ha.cpu += h.CPU
 	ha.mem += h.Mem
@@ -533,21 +632,30 @@ func (w *writer) sweep(now time.Time) {
 		return
 	}
 	w.swept = cutoff
-	w.finishIf(func(c *chk) bool { return c.acc.probes > 0 && c.acc.minuteMS() < cutoff })
+	w.finishIf(func(c *rec) bool { return c.acc.probes > 0 && c.acc.minuteMS() < cutoff })
 }
 
 // finishIf moves the rollups for which due is true to the batch. They
 // are counted first: the rows (64 bytes a check) in one allocation
-// rather than a list grown by doubling.
-func (w *writer) finishIf(due func(*chk) bool) {
-	n := 0
-	w.each(func(c *chk) {
+// rather than a list grown by doubling, or in the rows of a batch the
+// SQL goroutine has written and handed back.
+func (w *writer) finishIf(due func(*rec) bool) {
+	n, nh := 0, 0
+	w.each(func(c *rec) {
 		if due(c) {
 			n++
+			if c.acc.health != 0 {
+				nh++
+			}
 		}
 	})
-	w.cur.rows = slices.Grow(w.cur.rows, n)
-	w.each(func(c *chk) {
+	if n == 0 {
+		return
+	}
+	b := w.cur
+	b.growRows(len(b.rows) + n)
+	b.health = slices.Grow(b.health, nh)
+	w.each(func(c *rec) {
 		if due(c) {
 			w.finish(c)
 		}
@@ -555,20 +663,20 @@ func (w *writer) finishIf(due func(*chk) bool) {
 }
 
 // each calls fn for every record.
-func (w *writer) each(fn func(*chk)) {
-	for _, c := range w.recs {
-		if c != nil {
+func (w *writer) each(fn func(*rec)) {
+	for i := range w.recs {
+		if c := &w.recs[i]; c.id != 0 {
 			fn(c)
 		}
 	}
 	for _, c := range w.byName {
-		fn(c)
+		fn(&c.rec)
 	}
 }
 
 // finishAll moves every rollup in progress to the batch (Flush, Close).
 func (w *writer) finishAll() {
-	w.finishIf(func(c *chk) bool { return c.acc.probes > 0 })
+	w.finishIf(func(c *rec) bool { return c.acc.probes > 0 })
 }
 
 // send hands the current batch to the SQL goroutine if it is free; else
@@ -576,28 +684,16 @@ func (w *writer) finishAll() {
 // set is always sent (blocking).
 func (w *writer) send(block bool) {
 	b := w.cur
-	for i := range b.checks {
-		m := &b.checks[i]
-		m.c.dirty = false
-		m.kind = m.c.kind
-		if t, ok := w.targets[m.c]; ok {
-			m.target = t
-		}
-	}
 	if block {
 		w.sq <- b
 	} else {
 		select {
 		case w.sq <- b:
 		default:
-			for i := range b.checks { // still queued: keep them marked
-				b.checks[i].c.dirty = true
-			}
 			return
 		}
 	}
 	w.cur = &batch{}
-	w.targets = nil
 }
 
 func (w *writer) tick() {
@@ -624,14 +720,18 @@ type sqlw struct {
 	in   <-chan *batch
 	done chan<- struct{}
 
-	hosts       map[string]hostRec // committed rows only
-	nextHostID  int64              // ids are assigned here: inserts need no RETURNING round trip
-	nextCheckID int64
-	rollArgs    []driver.NamedValue // insertRollups' arguments, reused
-	backlog     []pend              // rollup rows not yet written, oldest first
-	retry       []chkMeta           // checks whose insert failed: tried again
-	waiters     []chan error        // syncs told once the backlog is written
-	werr        error               // a failed commit since the waiters' syncs
+	hosts      hostIndex // committed rows only
+	nextHostID int64     // ids are assigned here: inserts need no RETURNING round trip
+	raw        rawStmts  // the hot statements, prepared once
+	// backlog is the rollup rows not yet written, oldest first, with
+	// their health sums (pend.acc.health indexes bhealth); freeBacklog
+	// frees backlog's memory (outside the Go heap when large).
+	backlog     []pend
+	bhealth     []healthAcc
+	freeBacklog func()
+	retry       []chkMeta    // checks whose upsert failed: tried again
+	waiters     []chan error // syncs told once the backlog is written
+	werr        error        // a failed commit since the waiters' syncs
 
 	nextRetention time.Time
 	retentionBusy bool // the last pass hit its batch limit: continue next time
@@ -639,6 +739,7 @@ type sqlw struct {
 
 func (q *sqlw) run() {
 	defer close(q.done)
+	defer q.closeRaw()
 	for {
 		var b *batch
 		if len(q.backlog) == 0 {
@@ -718,20 +819,63 @@ func (q *sqlw) commitAll() error {
 	return nil
 }
 
+// takeRows adds b's rollup rows (and their health sums) to the backlog.
+func (q *sqlw) takeRows(b *batch) {
+	if len(b.rows) == 0 {
+		if b.freeRows != nil {
+			b.freeRows()
+		}
+	} else if len(q.backlog) == 0 {
+		if q.freeBacklog != nil {
+			q.freeBacklog()
+		}
+		// No copy: a minute of a large fleet is ~6 MB per 100k checks.
+		q.backlog, q.bhealth, q.freeBacklog = b.rows, b.health, b.freeRows
+	} else {
+		off := uint32(len(q.bhealth))
+		q.bhealth = append(q.bhealth, b.health...)
+		n := len(q.backlog)
+		if need := n + len(b.rows); need > cap(q.backlog) {
+			nb, free := makeRows(need)
+			copy(nb, q.backlog)
+			if q.freeBacklog != nil {
+				q.freeBacklog()
+			}
+			q.backlog, q.freeBacklog = nb[:n], free
+		}
+		q.backlog = append(q.backlog, b.rows...)
+		for i := n; i < len(q.backlog); i++ {
+			if q.backlog[i].acc.health != 0 {
+				q.backlog[i].acc.health += off
+			}
+		}
+		if b.freeRows != nil {
+			b.freeRows()
+		}
+	}
+	b.rows, b.health, b.freeRows = nil, nil, nil
+}
+
+// makeRows returns room for n rollup rows: outside the Go heap when
+// large (a minute's rows are made and freed once a minute, not left to
+// the collector), with the function that frees it (nil for the heap).
+func makeRows(n int) ([]pend, func()) {
+	if n < 1024 {
+		return make([]pend, 0, n), nil
+	}
+	r, free := offheap.Make[pend](n)
+	return r[:0], free
+}
+
 // commit writes, in one transaction, b's configured hosts and checks (and
-// those whose insert failed before), up to RollupBatch rollup rows of the
+// those whose upsert failed before), up to RollupBatch rollup rows of the
 // backlog (b's rows joining its end) and b's state changes, problems and
 // messages. On failure they are dropped (and counted): retrying forever
 // would grow memory without bound while the disk is full or broken.
 // Checks are retried.
 func (q *sqlw) commit(b *batch) error {
 	s := q.s
-	if len(q.backlog) == 0 {
-		q.backlog = b.rows // no copy: a minute of a large fleet is ~7 MB per 100k checks
-	} else {
-		q.backlog = append(q.backlog, b.rows...)
-	}
-	b.rows = nil
+	q.takeRows(b)
 	checks := append(q.retry, b.checks...)
 	q.retry = nil
 	nroll := min(len(q.backlog), s.opts.RollupBatch)
@@ -741,23 +885,25 @@ func (q *sqlw) commit(b *batch) error {
 	}
 	start := time.Now()
 	rows := q.backlog[:nroll]
-	hosts := map[string]hostRec{}
-	checkIDs := make(map[*chk]int64, len(checks))
-	nextHost, nextCheck := q.nextHostID, q.nextCheckID
+	hosts := map[uint64]hostRec{}
+	nextHost := q.nextHostID
 	var results uint64
 	for i := range rows {
 		results += uint64(rows[i].acc.probes)
 	}
-	err := q.write(b, checks, rows, hosts, checkIDs)
+	err := q.write(b, checks, rows, hosts)
 	q.backlog = append(q.backlog[:0], q.backlog[nroll:]...)
-	if len(q.backlog) == 0 && cap(q.backlog) > 1<<16 {
-		q.backlog = nil // give a large fleet's minute back
+	if len(q.backlog) == 0 { // give a large fleet's minute back
+		if q.freeBacklog != nil {
+			q.freeBacklog()
+		}
+		q.backlog, q.bhealth, q.freeBacklog = nil, nil, nil
 	}
 	s.pending.Store(int64(len(q.backlog)))
 	n := b.events
 	if err != nil {
 		q.retry = checks
-		q.nextHostID, q.nextCheckID = nextHost, nextCheck // rolled back
+		q.nextHostID = nextHost // rolled back
 		s.errs.Add(1)
 		msg := err.Error()
 		s.lastErr.Store(&msg)
@@ -766,12 +912,7 @@ func (q *sqlw) commit(b *batch) error {
 		}
 		return err
 	}
-	for k, v := range hosts {
-		q.hosts[k] = v
-	}
-	for c, id := range checkIDs {
-		c.id = id
-	}
+	q.hosts.merge(hosts)
 	d := time.Since(start)
 	total := s.committed.Add(n)
 	s.rollupRows.Add(uint64(nroll))
@@ -786,13 +927,16 @@ func (q *sqlw) commit(b *batch) error {
 }
 
 const (
-	qHostInsert  = `INSERT INTO hosts (id, name, address, labels, first_seen) VALUES `
-	qHostUpdate  = `UPDATE hosts SET address = ?, labels = ? WHERE id = ?`
+	qHostInsert = `INSERT INTO hosts (id, name, address, labels, first_seen) VALUES `
+	qHostUpdate = `UPDATE hosts SET address = ?, labels = ? WHERE id = ?`
+	// Checks are inserted or updated by id (assigned by the aggregator):
+	// an update keeps the kind when it is 'invalid' and the target when
+	// it is ''.
 	qCheckInsert = `INSERT INTO checks (id, host_id, name, kind, target, first_seen) VALUES `
-	qCheckUpdate = `UPDATE checks SET
-			kind = CASE WHEN ?1 = 'invalid' THEN kind ELSE ?1 END,
-			target = CASE WHEN ?2 = '' THEN target ELSE ?2 END
-		WHERE id = ?3`
+	qCheckUpsert = `
+		ON CONFLICT (id) DO UPDATE SET
+			kind = CASE WHEN excluded.kind = 'invalid' THEN kind ELSE excluded.kind END,
+			target = CASE WHEN excluded.target = '' THEN target ELSE excluded.target END`
 	qRollupInsert = `INSERT INTO rollups (check_id, minute, probes, losses, rtt_n, rtt_sum, rtt_min, rtt_max, last_ok,
 			health_n, cpu_sum, mem_sum, disk_sum, load_sum) VALUES `
 	qRollupRow    = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -836,6 +980,71 @@ func hostSum(addr, labelsJSON string) uint64 {
 	return h.Sum64()
 }
 
+var hostSeed = maphash.MakeSeed()
+
+// hostHash is the 64-bit hash a host is known by in hostIndex (two
+// names with the same hash, about one chance in 10^9 at a million
+// hosts, would share the first one's row).
+func hostHash(name string) uint64 { return maphash.String(hostSeed, name) }
+
+// hostEnt is one stored host in hostIndex.
+type hostEnt struct {
+	hash uint64
+	hostRec
+}
+
+// hostIndex is the stored hosts by hostHash of their names: a sorted
+// slice outside the Go heap (24 bytes a host), instead of a map keyed
+// by the names (~40 bytes a host and the names, on the heap).
+type hostIndex struct {
+	ents []hostEnt
+	free func()
+}
+
+func (x *hostIndex) find(h uint64) (int, bool) {
+	return slices.BinarySearchFunc(x.ents, h, func(e hostEnt, h uint64) int { return cmp.Compare(e.hash, h) })
+}
+
+// get returns the stored host of that name.
+func (x *hostIndex) get(name string) (hostRec, bool) {
+	if i, ok := x.find(hostHash(name)); ok {
+		return x.ents[i].hostRec, true
+	}
+	return hostRec{}, false
+}
+
+// merge records committed hosts (by hostHash): changed ones in place,
+// new ones merged into a new slice.
+func (x *hostIndex) merge(m map[uint64]hostRec) {
+	var add []hostEnt
+	for h, r := range m {
+		if i, ok := x.find(h); ok {
+			x.ents[i].hostRec = r
+		} else {
+			add = append(add, hostEnt{h, r})
+		}
+	}
+	if len(add) == 0 {
+		return
+	}
+	slices.SortFunc(add, func(a, b hostEnt) int { return cmp.Compare(a.hash, b.hash) })
+	ne, free := offheap.Make[hostEnt](len(x.ents) + len(add))
+	i, j := 0, 0
+	for k := range ne {
+		if j == len(add) || i < len(x.ents) && x.ents[i].hash < add[j].hash {
+			ne[k] = x.ents[i]
+			i++
+		} else {
+			ne[k] = add[j]
+			j++
+		}
+	}
+	if x.free != nil {
+		x.free()
+	}
+	x.ents, x.free = ne, free
+}
+
 // Multi-row inserts of new hosts and checks: hostCols and checkCols values
 // a row, up to multiRows rows a statement.
 const (
@@ -846,14 +1055,15 @@ const (
 
 var multiCache sync.Map // "prefix/cols/n" → statement text
 
-// multiInsert returns prefix followed by n rows of cols placeholders.
-func multiInsert(prefix string, cols, n int) string {
-	k := prefix + "/" + strconv.Itoa(cols) + "/" + strconv.Itoa(n)
+// multiInsert returns prefix followed by n rows of cols placeholders,
+// then suffix.
+func multiInsert(prefix string, cols, n int, suffix string) string {
+	k := prefix + "/" + strconv.Itoa(cols) + "/" + strconv.Itoa(n) + "/" + suffix
 	if v, ok := multiCache.Load(k); ok {
 		return v.(string)
 	}
 	row := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
-	q := prefix + strings.TrimSuffix(strings.Repeat(row+",", n), ",")
+	q := prefix + strings.TrimSuffix(strings.Repeat(row+",", n), ",") + suffix
 	multiCache.Store(k, q)
 	return q
 }
@@ -871,48 +1081,127 @@ var (
 	qRollupMulti = qRollupInsert + strings.Repeat(qRollupRow+",", rollupMulti-1) + qRollupRow + qRollupUpsert
 )
 
-// insertRollups inserts rows (sorted) through dc, the writer
-// connection's driver.Conn, in its transaction; id is each row's check
-// id. The arguments are one slice of driver values, reused.
-func (q *sqlw) insertRollups(ctx context.Context, dc any, rows []pend, id func(*chk) int64) error {
-	pc, ok := dc.(driver.ConnPrepareContext)
+// rawStmts are the writer connection's statements on the hot paths
+// (rollups, state changes, problems), prepared once and handed to the
+// driver directly with one reused argument slice: database/sql would
+// make a slice of the arguments and convert each at every statement.
+// They belong to the driver connection dc; another one (database/sql
+// replaced a broken connection) prepares them again.
+type rawStmts struct {
+	dc    any
+	stmts map[string]driver.Stmt
+	args  []driver.NamedValue
+}
+
+// stmt returns query prepared on dc.
+func (q *sqlw) stmt(ctx context.Context, dc any, query string) (driver.StmtExecContext, error) {
+	r := &q.raw
+	if r.dc != dc {
+		r.dc, r.stmts = dc, map[string]driver.Stmt{} // the old connection's went with it
+	}
+	st, ok := r.stmts[query]
 	if !ok {
-		return fmt.Errorf("driver connection %T cannot prepare with a context", dc)
-	}
-	prepare := func(query string) (driver.StmtExecContext, func() error, error) {
-		st, err := pc.PrepareContext(ctx, query)
-		if err != nil {
-			return nil, nil, err
-		}
-		ex, ok := st.(driver.StmtExecContext)
+		pc, ok := dc.(driver.ConnPrepareContext)
 		if !ok {
-			st.Close()
-			return nil, nil, fmt.Errorf("driver statement %T cannot execute with a context", st)
+			return nil, fmt.Errorf("driver connection %T cannot prepare with a context", dc)
 		}
-		return ex, st.Close, nil
+		var err error
+		if st, err = pc.PrepareContext(ctx, query); err != nil {
+			return nil, err
+		}
+		r.stmts[query] = st
 	}
-	multi, closeMulti, err := prepare(qRollupMulti)
+	ex, ok := st.(driver.StmtExecContext)
+	if !ok {
+		return nil, fmt.Errorf("driver statement %T cannot execute with a context", st)
+	}
+	return ex, nil
+}
+
+// args returns the reused argument slice with room for n values.
+func (q *sqlw) args(n int) []driver.NamedValue {
+	r := &q.raw
+	if len(r.args) < n {
+		r.args = make([]driver.NamedValue, max(n, rollupCols*rollupMulti))
+		for i := range r.args {
+			r.args[i].Ordinal = i + 1
+		}
+	}
+	return r.args[:n]
+}
+
+// execRaw runs query on dc with vals (at most 16).
+func (q *sqlw) execRaw(ctx context.Context, dc any, query string, vals ...driver.Value) error {
+	st, err := q.stmt(ctx, dc, query)
 	if err != nil {
 		return err
 	}
-	defer closeMulti()
-	one, closeOne, err := prepare(qRollup)
+	args := q.args(len(vals))
+	for i, v := range vals {
+		args[i].Value = v
+	}
+	_, err = st.ExecContext(ctx, args)
+	clearArgs(args)
+	return err
+}
+
+func clearArgs(args []driver.NamedValue) {
+	for i := range args {
+		args[i].Value = nil
+	}
+}
+
+// closeRaw closes the prepared statements (the connection cannot close
+// with statements open).
+func (q *sqlw) closeRaw() {
+	if len(q.raw.stmts) == 0 {
+		return
+	}
+	conn, err := q.s.w.Conn(context.Background())
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	conn.Raw(func(dc any) error {
+		if dc == q.raw.dc {
+			for _, st := range q.raw.stmts {
+				st.Close()
+			}
+		}
+		return nil
+	})
+	q.raw = rawStmts{}
+}
+
+// stateVals are the states' names as driver values, made once (a string
+// in an interface is an allocation each time).
+var stateVals = func() (v [state.NumStates]driver.Value) {
+	for i := range v {
+		v[i] = state.State(i).String()
+	}
+	return v
+}()
+
+func stateVal(s state.State) driver.Value {
+	if int(s) < len(stateVals) {
+		return stateVals[s]
+	}
+	return s.String()
+}
+
+// insertRollups inserts rows (sorted) through dc, the writer
+// connection's driver.Conn, in its transaction.
+func (q *sqlw) insertRollups(ctx context.Context, dc any, rows []pend) error {
+	multi, err := q.stmt(ctx, dc, qRollupMulti)
 	if err != nil {
 		return err
 	}
-	defer closeOne()
-	if q.rollArgs == nil {
-		q.rollArgs = make([]driver.NamedValue, rollupCols*rollupMulti)
-		for i := range q.rollArgs {
-			q.rollArgs[i].Ordinal = i + 1
-		}
+	one, err := q.stmt(ctx, dc, qRollup)
+	if err != nil {
+		return err
 	}
-	args := q.rollArgs
-	defer func() {
-		for i := range args {
-			args[i].Value = nil
-		}
-	}()
+	args := q.args(rollupCols * rollupMulti)
+	defer clearArgs(args)
 	for i := 0; i < len(rows); {
 		n, st := rollupMulti, multi
 		if len(rows)-i < rollupMulti {
@@ -926,11 +1215,11 @@ func (q *sqlw) insertRollups(ctx context.Context, dc any, rows []pend, id func(*
 				rmin, rmax = a.rttMin, a.rttMax
 			}
 			var ha healthAcc
-			if a.health != nil {
-				ha = *a.health
+			if a.health != 0 {
+				ha = q.bhealth[a.health-1]
 			}
 			v := args[j*rollupCols : (j+1)*rollupCols]
-			v[0].Value, v[1].Value, v[2].Value = id(p.c), a.minuteMS(), int64(a.probes)
+			v[0].Value, v[1].Value, v[2].Value = p.id, a.minuteMS(), int64(a.probes)
 			v[3].Value, v[4].Value, v[5].Value = int64(a.losses), int64(a.rttN), a.rttSum
 			v[6].Value, v[7].Value, v[8].Value = rmin, rmax, lastOKms(a, p.lastOK)
 			v[9].Value, v[10].Value, v[11].Value = int64(ha.n), ha.cpu, ha.mem
@@ -944,10 +1233,10 @@ func (q *sqlw) insertRollups(ctx context.Context, dc any, rows []pend, id func(*
 	return nil
 }
 
-func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]hostRec, checkIDs map[*chk]int64) error {
+func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[uint64]hostRec) error {
 	ctx := context.Background()
-	// The transaction on a connection of our own, so the rollup rows can
-	// go to the driver directly (insertRollups) within it.
+	// The transaction on a connection of our own, so the hot statements
+	// can go to the driver directly (rawStmts) within it.
 	conn, err := q.s.w.Conn(ctx)
 	if err != nil {
 		return err
@@ -960,11 +1249,10 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]h
 	defer tx.Rollback()
 	now := ms(q.s.opts.Now())
 	host := func(name string) (hostRec, bool) {
-		if r, ok := hosts[name]; ok {
+		if r, ok := hosts[hostHash(name)]; ok {
 			return r, true
 		}
-		r, ok := q.hosts[name]
-		return r, ok
+		return q.hosts.get(name)
 	}
 
 	// Hosts: new ones inserted with the next id, changed ones updated,
@@ -978,7 +1266,7 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]h
 			return nil
 		}
 		n := len(newHosts) / hostCols
-		if _, err := tx.Exec(multiInsert(qHostInsert, hostCols, n), newHosts...); err != nil {
+		if _, err := tx.Exec(multiInsert(qHostInsert, hostCols, n, ""), newHosts...); err != nil {
 			return fmt.Errorf("hosts: %w", err)
 		}
 		clear(newHosts)
@@ -1023,14 +1311,10 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]h
 			default:
 				continue
 			}
-			hosts[h.Name] = r
+			hosts[hostHash(h.Name)] = r
 		}
 	}
 	if len(checks) > 0 {
-		update, err := tx.Prepare(qCheckUpdate)
-		if err != nil {
-			return err
-		}
 		newChecks := make([]any, 0, checkCols*multiRows)
 		flushChecks := func() error {
 			if len(newChecks) == 0 {
@@ -1039,7 +1323,7 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]h
 			if err := flushHosts(); err != nil { // the hosts they belong to first
 				return err
 			}
-			if _, err := tx.Exec(multiInsert(qCheckInsert, checkCols, len(newChecks)/checkCols), newChecks...); err != nil {
+			if _, err := tx.Exec(multiInsert(qCheckInsert, checkCols, len(newChecks)/checkCols, qCheckUpsert), newChecks...); err != nil {
 				return fmt.Errorf("checks: %w", err)
 			}
 			clear(newChecks)
@@ -1047,29 +1331,16 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]h
 			return nil
 		}
 		for _, m := range checks {
-			c := m.c
-			r, ok := host(c.key.host)
+			r, ok := host(m.host)
 			if !ok { // a host known only from its events
 				r = hostRec{id: q.nextHostID, sum: hostSum("", "{}")}
 				q.nextHostID++
-				hosts[c.key.host] = r
-				if err := addHost(r.id, c.key.host, "", "{}", now); err != nil {
+				hosts[hostHash(m.host)] = r
+				if err := addHost(r.id, m.host, "", "{}", now); err != nil {
 					return err
 				}
 			}
-			if _, done := checkIDs[c]; done {
-				continue
-			}
-			if c.id != 0 {
-				if _, err := update.Exec(m.kind.String(), m.target, c.id); err != nil {
-					return fmt.Errorf("check %s/%s: %w", c.key.host, c.key.check, err)
-				}
-				continue
-			}
-			id := q.nextCheckID
-			q.nextCheckID++
-			checkIDs[c] = id
-			newChecks = append(newChecks, id, r.id, c.key.check, m.kind.String(), m.target, now)
+			newChecks = append(newChecks, m.id, r.id, m.check, m.kind.String(), m.target, now)
 			if len(newChecks) == cap(newChecks) {
 				if err := flushChecks(); err != nil {
 					return err
@@ -1083,88 +1354,62 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[string]h
 	if err := flushHosts(); err != nil {
 		return err
 	}
-	id := func(c *chk) int64 {
-		if v, ok := checkIDs[c]; ok {
-			return v
-		}
-		return c.id
-	}
 
 	if len(rows) > 0 {
 		// In check order: the (check_id, minute) index is then walked
 		// once, front to back, instead of at random.
 		slices.SortFunc(rows, func(a, b pend) int {
-			return cmp.Or(cmp.Compare(id(a.c), id(b.c)), cmp.Compare(a.acc.minute, b.acc.minute))
+			return cmp.Or(cmp.Compare(a.id, b.id), cmp.Compare(a.acc.minute, b.acc.minute))
 		})
-		// Rows go in statements of rollupMulti rows (one statement's
-		// overhead is most of a row's cost), the rest one at a time,
-		// handed to the driver directly, in tx (the connection is in
-		// its transaction): database/sql would make a slice of all the
-		// arguments and convert each at every statement, about half of
-		// what the store allocates (~56 MB a minute at 100k checks).
-		if err := conn.Raw(func(dc any) error { return q.insertRollups(ctx, dc, rows, id) }); err != nil {
-			return fmt.Errorf("rollup: %w", err)
-		}
 	}
-	if len(b.changes) > 0 {
-		ins, err := tx.Prepare(qChange)
-		if err != nil {
-			return err
-		}
-		cst, err := tx.Prepare(qCheckState)
-		if err != nil {
-			return err
-		}
-		hst, err := tx.Prepare(qHostState)
-		if err != nil {
-			return err
+	if len(rows) == 0 && len(b.changes) == 0 && len(b.problems) == 0 && len(b.msgs) == 0 {
+		return tx.Commit()
+	}
+	// The rest through the driver directly, in tx (the connection is in
+	// its transaction).
+	err = conn.Raw(func(dc any) error {
+		if len(rows) > 0 {
+			// Rows go in statements of rollupMulti rows (one statement's
+			// overhead is most of a row's cost), the rest one at a time.
+			if err := q.insertRollups(ctx, dc, rows); err != nil {
+				return fmt.Errorf("rollup: %w", err)
+			}
 		}
 		for i := range b.changes {
 			e := &b.changes[i]
-			cid := id(b.changeChk[i])
-			at := e.at
-			if _, err := ins.Exec(cid, at, e.old.String(), e.new.String(), e.hostOld.String(), e.hostNew.String()); err != nil {
+			if err := q.execRaw(ctx, dc, qChange, e.id, e.at, stateVal(e.old), stateVal(e.new), stateVal(e.hostOld), stateVal(e.hostNew)); err != nil {
 				return fmt.Errorf("state change: %w", err)
 			}
 			n := int64(e.transitions)
 			// Old == New: the host's derived state changed (a reload
 			// removed or reset another check), this check did not.
 			if e.old != e.new {
-				if _, err := cst.Exec(e.new.String(), at, n, n, cid); err != nil {
+				if err := q.execRaw(ctx, dc, qCheckState, stateVal(e.new), e.at, n, n, e.id); err != nil {
 					return fmt.Errorf("state change: %w", err)
 				}
 			}
 			if e.hostOld != e.hostNew {
-				if _, err := hst.Exec(e.hostNew.String(), at, cid); err != nil {
+				if err := q.execRaw(ctx, dc, qHostState, stateVal(e.hostNew), e.at, e.id); err != nil {
 					return fmt.Errorf("state change: %w", err)
 				}
 			}
 		}
-	}
-	if len(b.problems) > 0 {
-		st, err := tx.Prepare(qProblem)
-		if err != nil {
-			return err
-		}
 		for i := range b.problems {
 			p := &b.problems[i]
-			cid := id(b.problemChk[i])
-			if _, err := st.Exec(cid, p.at, p.kind, p.typ, p.code, p.from, p.detail); err != nil {
+			if err := q.execRaw(ctx, dc, qProblem, p.id, p.at, p.kind, p.typ, p.code, p.from, p.detail); err != nil {
 				return fmt.Errorf("problem: %w", err)
 			}
 		}
-	}
-	if len(b.msgs) > 0 {
-		st, err := tx.Prepare(qMessage)
-		if err != nil {
-			return err
-		}
 		for i := range b.msgs {
 			e := &b.msgs[i]
-			if _, err := st.Exec(ms(e.At), e.Host, e.Check, e.Source, e.Level.String(), e.Text); err != nil {
+			if err := q.execRaw(ctx, dc, qMessage, ms(e.At), e.Host, e.Check, e.Source, e.Level.String(), e.Text); err != nil {
 				return fmt.Errorf("message: %w", err)
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	return tx.Commit()
 }

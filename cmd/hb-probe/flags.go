@@ -234,6 +234,7 @@ type daemonOptions struct {
 	Retention time.Duration // --retention
 	LogLevel  string        // --log-level
 	Shard     string        // --shard k/n
+	GCPercent int           // --gc-percent
 }
 
 func addDaemonFlags(fs *flag.FlagSet, d *daemonOptions) {
@@ -245,6 +246,7 @@ func addDaemonFlags(fs *flag.FlagSet, d *daemonOptions) {
 	fs.DurationVar(&d.Retention, "retention", def.Store.Retention.D(), "daemon: keep history this long (0: forever)")
 	fs.StringVar(&d.LogLevel, "log-level", def.LogLevel, "daemon: debug, info, warn or error")
 	fs.StringVar(&d.Shard, "shard", "", "daemon: probe only shard `k/n` of the targets (stable hash of the name)")
+	fs.IntVar(&d.GCPercent, "gc-percent", def.GCPercent, "daemon: let the Go heap grow this many `percent` past its live size before collecting (10-1000; GOGC in the environment wins; docs/operations.md \"Memory\")")
 }
 
 // effectiveConfig is defaults < config file < the flags the user set. It
@@ -274,6 +276,7 @@ func effectiveConfig(o *options) (config.Probe, string, error) {
 	config.Override(v, "stale-after", &c.StaleAfter, config.Duration(o.StaleAfter))
 	config.Override(v, "shard", &c.Shard, o.Daemon.Shard)
 	config.Override(v, "log-level", &c.LogLevel, o.Daemon.LogLevel)
+	config.Override(v, "gc-percent", &c.GCPercent, o.Daemon.GCPercent)
 	config.Override(v, "db", &c.Store.DB, o.Daemon.DB)
 	config.Override(v, "retention", &c.Store.Retention, config.Duration(o.Daemon.Retention))
 	config.Override(v, "listen", &c.API.Listen, o.Daemon.Listen)

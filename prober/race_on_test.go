@@ -1,0 +1,8 @@
+// SPDX-License-Identifier: MIT
+
+//go:build race
+
+package prober
+
+// raceBuild: internal/offheap uses the Go heap (nothing counted in Bytes).
+const raceBuild = true
