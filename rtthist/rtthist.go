@@ -366,8 +366,8 @@ func (s *Set) remap(v *state.View) {
 		if !sr.live {
 			continue
 		}
-		sp := &old.Check(i).Spec
-		if i < len(checks) && checks[i].Spec.Host == sp.Host && checks[i].Spec.Name == sp.Name {
+		sp := old.Check(i).Spec()
+		if i < len(checks) && checks[i].Spec().Host == sp.Host && checks[i].Spec().Name == sp.Name {
 			s.recs[i].copyFrom(sr)
 			continue
 		}
@@ -425,7 +425,7 @@ func (s *Set) scrapeEnd() {
 func (s *Set) each(fn func(sr *series, host, check string)) {
 	for i := range s.recs {
 		if sr := &s.recs[i]; sr.live {
-			sp := &s.v.Check(i).Spec
+			sp := s.v.Check(i).Spec()
 			fn(sr, sp.Host, sp.Name)
 		}
 	}
@@ -583,7 +583,7 @@ func (s *Set) Relabel(keep func(host, check string) bool) {
 	defer s.mu.Unlock()
 	for i := range s.recs {
 		sr := &s.recs[i]
-		if sp := &s.v.Check(i).Spec; sr.live && !keep(sp.Host, sp.Name) {
+		if sp := s.v.Check(i).Spec(); sr.live && !keep(sp.Host, sp.Name) {
 			s.dropAux(sr)
 			sr.live = false
 			sr.sumBits.Store(0)

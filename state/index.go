@@ -35,7 +35,7 @@ func (x *nameIndex) find(hosts []*Host, name string) int {
 		if id < 0 {
 			return -1
 		}
-		if hosts[id].Spec.Name == name {
+		if hosts[id].name == name {
 			return id
 		}
 	}
@@ -44,7 +44,7 @@ func (x *nameIndex) find(hosts []*Host, name string) int {
 // add files hosts[id] under its name, which must not be in the index yet.
 func (x *nameIndex) add(hosts []*Host, id int) {
 	mask := uint64(len(x.slots) - 1)
-	i := maphash.String(x.seed, hosts[id].Spec.Name) & mask
+	i := maphash.String(x.seed, hosts[id].name) & mask
 	for x.slots[i] != 0 {
 		i = (i + 1) & mask
 	}

@@ -231,7 +231,7 @@ func TestLookup(t *testing.T) {
 			t.Fatalf("h%d: %v", i, h)
 		}
 		if h := v.Lookup(fmt.Sprintf("x%d", i)); h != nil {
-			t.Fatalf("x%d found: %s", i, h.Spec.Name)
+			t.Fatalf("x%d found: %s", i, h.Spec().Name)
 		}
 	}
 	if c := v.LookupCheck("h17", "icmp"); c == nil || c.Host().ID != 17 {
@@ -275,7 +275,7 @@ func TestApplyMatchesStep(t *testing.T) {
 			o.Health = h
 		}
 		want.step(&cfg, &o)
-		if c.inPlace(NanoOf(at)) {
+		if recInPlace(c.rec, NanoOf(at)) {
 			paths[1]++
 		} else {
 			paths[0]++

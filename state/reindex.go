@@ -25,7 +25,7 @@ func Reindex[T any, K comparable](v *View, recs []*T, byName map[K]*T,
 		}
 		if i < len(checks) {
 			h, c := names(r)
-			if sp := &checks[i].Spec; sp.Host == h && sp.Name == c {
+			if tc := checks[i]; tc.host.name == h && tc.shape.name == c {
 				if rename != nil {
 					rename(r, checks[i])
 				}

@@ -319,13 +319,13 @@ func TestReload(t *testing.T) {
 		t.Fatalf("view gen %d len %d", v.Gen, v.Len())
 	}
 	ha := v.Lookup("a")
-	if ha.ID != 2 || ha.Snapshot() != oldA || ha.Spec.Labels.Map()["role"] != "db" {
-		t.Errorf("a: id %d kept=%v labels %v", ha.ID, ha.Snapshot() == oldA, ha.Spec.Labels)
+	if ha.ID != 2 || ha.Snapshot() != oldA || ha.Spec().Labels.Map()["role"] != "db" {
+		t.Errorf("a: id %d kept=%v labels %v", ha.ID, ha.Snapshot() == oldA, ha.Spec().Labels)
 	}
 	if s := v.Lookup("b").Snapshot(); s.State != Unknown || s.Probes != 0 {
 		t.Errorf("b kept state %v across an address change", s.State)
 	}
-	if v.Lookup("d").Check(0).Spec.Addr != netip.MustParseAddr("198.18.0.4") {
+	if v.Lookup("d").Check(0).Spec().Addr != netip.MustParseAddr("198.18.0.4") {
 		t.Error("check address")
 	}
 	// The writer continues with the new ids.
@@ -363,13 +363,13 @@ func TestConcurrentReaders(t *testing.T) {
 					sn := h.Snapshot()
 					if err := checkSnapshot(&sn, buf[:0]); err != nil {
 						select {
-						case errs <- fmt.Errorf("%s: %w", h.Spec.Name, err):
+						case errs <- fmt.Errorf("%s: %w", h.Spec().Name, err):
 						default:
 						}
 						return
 					}
-					if v.Lookup(h.Spec.Name) != h {
-						errs <- fmt.Errorf("lookup %s in gen %d", h.Spec.Name, v.Gen)
+					if v.Lookup(h.Spec().Name) != h {
+						errs <- fmt.Errorf("lookup %s in gen %d", h.Spec().Name, v.Gen)
 						return
 					}
 				}
@@ -614,8 +614,8 @@ func TestHostWithChecks(t *testing.T) {
 	if v.NumChecks() != 4 || h.NumChecks() != 3 || h.Check(1).ID != 2 || h.Check(1).Host() != h || v.LookupCheck("db", "heartbeat") != h.Check(2) {
 		t.Fatalf("layout: %d checks, host has %d", v.NumChecks(), h.NumChecks())
 	}
-	if h.Check(2).Spec.Host != "db" {
-		t.Errorf("check spec host %q", h.Check(2).Spec.Host)
+	if h.Check(2).Spec().Host != "db" {
+		t.Errorf("check spec host %q", h.Check(2).Spec().Host)
 	}
 	step := func(id, i int, o Outcome) Change {
 		t.Helper()

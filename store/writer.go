@@ -313,8 +313,8 @@ func (w *writer) remap(v *state.View) {
 		if r.id == 0 {
 			continue
 		}
-		sp := &old.Check(i).Spec
-		if i < len(checks) && checks[i].Spec.Host == sp.Host && checks[i].Spec.Name == sp.Name {
+		sp := old.Check(i).Spec()
+		if i < len(checks) && checks[i].Spec().Host == sp.Host && checks[i].Spec().Name == sp.Name {
 			w.recs[i] = *r
 			continue
 		}
@@ -461,7 +461,7 @@ func (w *writer) check(host, name string, kind obs.Kind, target string) *rec {
 	if v := w.view(); v != nil {
 		if tc := v.LookupCheck(host, name); tc != nil {
 			slot = &w.recs[tc.ID]
-			host, name = tc.Spec.Host, tc.Spec.Name
+			host, name = tc.Spec().Host, tc.Spec().Name
 		}
 	}
 	k := ckey{host, name}
