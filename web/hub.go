@@ -44,7 +44,7 @@ type Hub struct {
 	// ringSize, so a daemon that has seen few (a small fleet: one change
 	// per check as it comes up) holds memory for those only.
 	ring []entry
-	next uint64     // seq of the next change; changes 1..next-1 exist
+	next uint64 // seq of the next change; changes 1..next-1 exist
 
 	done    chan struct{}
 	clients atomic.Int64
