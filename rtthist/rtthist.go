@@ -355,8 +355,7 @@ func (s *Set) remap(v *state.View) {
 		return
 	}
 	old, oldRecs, oldFree := s.v, s.recs, s.freeRecs
-	checks := v.Checks()
-	s.recs, s.freeRecs = offheap.Make[series](len(checks))
+	s.recs, s.freeRecs = offheap.Make[series](v.NumChecks())
 	byName := s.byName
 	if len(byName) > 0 {
 		s.byName = map[key]*named{}
@@ -367,7 +366,7 @@ func (s *Set) remap(v *state.View) {
 			continue
 		}
 		sp := old.Check(i).Spec()
-		if i < len(checks) && checks[i].Spec().Host == sp.Host && checks[i].Spec().Name == sp.Name {
+		if c := v.Check(i); c != nil && c.Host().Name() == sp.Host && c.Name() == sp.Name {
 			s.recs[i].copyFrom(sr)
 			continue
 		}

@@ -302,8 +302,7 @@ func (w *writer) view() *state.View {
 // about a millisecond rather than a lookup per check.
 func (w *writer) remap(v *state.View) {
 	old, oldRecs, oldFree := w.v, w.recs, w.freeRecs
-	checks := v.Checks()
-	w.recs, w.freeRecs = offheap.Make[rec](len(checks))
+	w.recs, w.freeRecs = offheap.Make[rec](v.NumChecks())
 	byName := w.byName
 	if len(byName) > 0 {
 		w.byName = make(map[ckey]*named)
@@ -314,7 +313,7 @@ func (w *writer) remap(v *state.View) {
 			continue
 		}
 		sp := old.Check(i).Spec()
-		if i < len(checks) && checks[i].Spec().Host == sp.Host && checks[i].Spec().Name == sp.Name {
+		if c := v.Check(i); c != nil && c.Host().Name() == sp.Host && c.Name() == sp.Name {
 			w.recs[i] = *r
 			continue
 		}
