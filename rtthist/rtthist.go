@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/hbmon/hb/event"
 	"github.com/hbmon/hb/internal/offheap"
@@ -122,15 +123,12 @@ type series struct {
 	live    bool // a series (recs holds a place for every check)
 }
 
-// copyFrom makes sr a copy of o. Set.mu held (write).
+// copyFrom makes sr a copy of o, a plain copy of its bytes: Set.mu is
+// held (write), so nothing changes o meanwhile (a scrape may read it),
+// and sr is in a slice nobody else sees yet.
 func (sr *series) copyFrom(o *series) {
-	sr.sumBits.Store(o.sumBits.Load())
-	for i := range sr.win {
-		sr.win[i].Store(o.win[i].Load())
-	}
-	sr.lo.Store(o.lo.Load())
-	sr.aux.Store(o.aux.Load())
-	sr.kind, sr.live = o.kind, o.live
+	const n = unsafe.Sizeof(series{})
+	*(*[n]byte)(unsafe.Pointer(sr)) = *(*[n]byte)(unsafe.Pointer(o))
 }
 
 // seriesAux is what only some series need, apart to keep series small
@@ -356,7 +354,15 @@ func (s *Set) remap(v *state.View) {
 	}
 	old, oldRecs, oldFree := s.v, s.recs, s.freeRecs
 	checks := v.Checks()
-	s.recs, s.freeRecs = offheap.Make[series](len(checks))
+	if old != nil && len(checks) >= len(oldRecs) && len(checks) <= cap(oldRecs) && keepsIDs(old, v, oldRecs) {
+		// Every series keeps its id (hosts appended): in place, the
+		// slice's room taken (never written, so zero).
+		s.recs, oldRecs, oldFree = oldRecs[:len(checks)], nil, nil
+	} else {
+		// Room for registrations to append in place.
+		s.recs, s.freeRecs = offheap.Make[series](len(checks) + len(checks)/16 + 16)
+		s.recs = s.recs[:len(checks)]
+	}
 	byName := s.byName
 	if len(byName) > 0 {
 		s.byName = map[key]*named{}
@@ -399,6 +405,21 @@ func (s *Set) remap(v *state.View) {
 		}
 		s.scrapeMu.Unlock()
 	}
+}
+
+// keepsIDs reports whether each live series of recs (indexed by old's
+// check ids) has the same id in v (same host and check names).
+func keepsIDs(old, v *state.View, recs []series) bool {
+	oc, nc := old.Checks(), v.Checks()
+	if len(recs) > len(nc) || len(recs) > len(oc) {
+		return false
+	}
+	for i := range recs {
+		if recs[i].live && (oc[i].Spec.Host != nc[i].Spec.Host || oc[i].Spec.Name != nc[i].Spec.Name) {
+			return false
+		}
+	}
+	return true
 }
 
 // scrapeStart and scrapeEnd bracket a scrape reading series outside

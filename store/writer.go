@@ -303,7 +303,15 @@ func (w *writer) view() *state.View {
 func (w *writer) remap(v *state.View) {
 	old, oldRecs, oldFree := w.v, w.recs, w.freeRecs
 	checks := v.Checks()
-	w.recs, w.freeRecs = offheap.Make[rec](len(checks))
+	if old != nil && len(checks) >= len(oldRecs) && len(checks) <= cap(oldRecs) && keepsIDs(old, v, len(oldRecs), func(i int) bool { return oldRecs[i].id != 0 }) {
+		// Every record keeps its id (hosts appended): in place, the
+		// slice's room taken (never written, so zero).
+		w.recs, oldRecs, oldFree = oldRecs[:len(checks)], nil, nil
+	} else {
+		// Room for registrations to append in place.
+		w.recs, w.freeRecs = offheap.Make[rec](len(checks) + len(checks)/16 + 16)
+		w.recs = w.recs[:len(checks)]
+	}
 	byName := w.byName
 	if len(byName) > 0 {
 		w.byName = make(map[ckey]*named)
@@ -338,6 +346,21 @@ func (w *writer) remap(v *state.View) {
 		oldFree()
 	}
 	w.v = v
+}
+
+// keepsIDs reports whether each of the first n checks of old for which
+// live is true has the same id in v (same host and check names).
+func keepsIDs(old, v *state.View, n int, live func(int) bool) bool {
+	oc, nc := old.Checks(), v.Checks()
+	if n > len(nc) || n > len(oc) {
+		return false
+	}
+	for i := range n {
+		if live(i) && (oc[i].Spec.Host != nc[i].Spec.Host || oc[i].Spec.Name != nc[i].Spec.Name) {
+			return false
+		}
+	}
+	return true
 }
 
 // of returns the record of e's check, creating it when new: by the
