@@ -678,7 +678,7 @@ func (e *Engine) hostDown(host string) bool {
 		any := false
 		for i := range hi.Host.NumChecks() {
 			c := hi.Host.Check(i)
-			if reachability(c.Spec.Kind) {
+			if reachability(c.Spec().Kind) {
 				any = true
 				if c.State() != state.Down {
 					return false
@@ -713,7 +713,7 @@ func (e *Engine) reachable(host string) (has, up bool) {
 	if hi, _ := e.hostLabels(host); hi.Host != nil {
 		for i := range hi.Host.NumChecks() {
 			c := hi.Host.Check(i)
-			if reachability(c.Spec.Kind) {
+			if reachability(c.Spec().Kind) {
 				has = true
 				if s := c.State(); s == state.Up || s == state.Degraded {
 					up = true

@@ -554,7 +554,7 @@ func tableFixture(t *testing.T, hosts []state.HostSpec) (*fixture, *state.Table)
 		if h == nil {
 			return HostInfo{}, false
 		}
-		return HostInfo{Labels: h.Spec.Labels, Parent: h.Spec.Parent, Host: h}, true
+		return HostInfo{Labels: h.Spec().Labels, Parent: h.Spec().Parent, Host: h}, true
 	}
 	return fx, tab
 }
@@ -573,7 +573,7 @@ func applyCheck(t *testing.T, fx *fixture, tab *state.Table, host, check string,
 		t.Fatal(err)
 	}
 	snap := c.Snapshot()
-	ev := event.Event{Type: event.Result, At: fx.now, Host: host, Check: check, Kind: c.Spec.Kind, Obs: &o, Snap: &snap,
+	ev := event.Event{Type: event.Result, At: fx.now, Host: host, Check: check, Kind: c.Spec().Kind, Obs: &o, Snap: &snap,
 		HostNew: ch.HostNew}
 	fx.e.Handle(&ev)
 	if ch.Changed {

@@ -80,8 +80,8 @@ func BenchmarkMetricsExpfmt100k(b *testing.B) {
 				hs := sampleOf(&snap)
 				sn := &hs
 				m := &dto.Metric{Label: []*dto.LabelPair{
-					{Name: proto.String("host"), Value: proto.String(h.Spec.Name)},
-					{Name: proto.String("addr"), Value: proto.String(h.Spec.Addr.String())},
+					{Name: proto.String("host"), Value: proto.String(h.Spec().Name)},
+					{Name: proto.String("addr"), Value: proto.String(h.Spec().Addr.String())},
 				}}
 				if f.counter != nil {
 					m.Counter = &dto.Counter{Value: proto.Float64(float64(f.counter(sn)))}

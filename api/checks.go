@@ -42,14 +42,14 @@ func checkView(c *state.Check, now time.Time, detail bool) checkJSON {
 	snap := c.Snapshot()
 	h := hostView(c.Host(), &snap, now, detail)
 	j := checkJSON{
-		Host: c.Spec.Host, Name: c.Spec.Name, Kind: c.Spec.Kind.String(), Target: c.Spec.Target,
+		Host: c.Spec().Host, Name: c.Spec().Name, Kind: c.Spec().Kind.String(), Target: c.Spec().Target,
 		State: h.State, Since: h.Since, InState: h.InState, Transitions: h.Transitions,
 		LastCheck: h.LastCheck, LastOutcome: h.LastOutcome, LastOK: h.LastOK, RTT: h.RTT, Loss: h.Loss,
 		Window: h.Window, Probes: h.Probes, Failures: h.Failures, Problem: h.Problem, ProblemAt: h.ProblemAt,
 		Recent: h.Recent,
 	}
-	if c.Spec.Addr.IsValid() {
-		a := c.Spec.Addr.String()
+	if c.Spec().Addr.IsValid() {
+		a := c.Spec().Addr.String()
 		j.Addr = &a
 	}
 	return j
@@ -119,16 +119,16 @@ func (s *Server) checks(ctx *fasthttp.RequestCtx) {
 	now := s.cfg.Now()
 	out := checksJSON{Offset: offset, Limit: limit, Checks: []checkJSON{}}
 	for _, c := range v.Checks() {
-		if kindFilter && !kinds[c.Spec.Kind] {
+		if kindFilter && !kinds[c.Spec().Kind] {
 			continue
 		}
-		if len(hosts) > 0 && !hosts[c.Spec.Host] {
+		if len(hosts) > 0 && !hosts[c.Spec().Host] {
 			continue
 		}
 		if stateFilter && !states[c.State()] {
 			continue
 		}
-		if !labelsMatch(c.Host().Spec.Labels, labels) {
+		if !labelsMatch(c.Host().Spec().Labels, labels) {
 			continue
 		}
 		if out.Total >= offset && len(out.Checks) < limit {

@@ -109,7 +109,7 @@ func (s *Server) fleetState(ctx *fasthttp.RequestCtx) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, h.Spec.Name)
+		b = appendJSONString(b, h.Spec().Name)
 		b = append(b, ':', '"')
 		b = append(b, h.Status().State.String()...)
 		b = append(b, '"')
@@ -189,10 +189,10 @@ func probeText(h *state.Host) string {
 	switch {
 	case c == nil:
 		return "none"
-	case c.Spec.Addr.IsValid():
-		return c.Spec.Kind.String() + " " + c.Spec.Addr.String()
+	case c.Spec().Addr.IsValid():
+		return c.Spec().Kind.String() + " " + c.Spec().Addr.String()
 	}
-	return c.Spec.Kind.String() + " " + c.Spec.Host
+	return c.Spec().Kind.String() + " " + c.Spec().Host
 }
 
 func pingStatus(h *state.Host, snap *state.Snapshot, now time.Time, recent bool) pingStatusJSON {
@@ -202,7 +202,7 @@ func pingStatus(h *state.Host, snap *state.Snapshot, now time.Time, recent bool)
 		Transitions:   snap.Transitions,
 		Probe:         probeText(h),
 	}
-	v6 := h.Spec.Addr.Is6() && !h.Spec.Addr.Is4In6()
+	v6 := h.Spec().Addr.Is6() && !h.Spec().Addr.Is4In6()
 	if snap.Checked() {
 		last := snap.Last()
 		ev := "ok"
@@ -249,7 +249,7 @@ func (s *Server) fleetStatus(ctx *fasthttp.RequestCtx) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, h.Spec.Name)
+		b = appendJSONString(b, h.Spec().Name)
 		b = append(b, ':')
 		snap := h.Snapshot()
 		js, err := json.Marshal(pingStatus(h, &snap, now, false))
@@ -320,9 +320,9 @@ type hostJSON struct {
 func hostView(h *state.Host, snap *state.Snapshot, now time.Time, detail bool) hostJSON {
 	st := snap.Stats()
 	j := hostJSON{
-		Name:        h.Spec.Name,
-		Addr:        addrText(h.Spec.Addr),
-		Labels:      h.Spec.Labels.Map(),
+		Name:        h.Spec().Name,
+		Addr:        addrText(h.Spec().Addr),
+		Labels:      h.Spec().Labels.Map(),
 		State:       snap.State.String(),
 		Since:       ts(snap.Since),
 		InState:     snap.InStateFor(now).Seconds(),
@@ -383,7 +383,7 @@ func (s *Server) host(ctx *fasthttp.RequestCtx, h *state.Host) {
 	now := s.cfg.Now()
 	snap := h.Snapshot()
 	j := hostView(h, &snap, now, true)
-	j.Parent, j.Checks = h.Spec.Parent, hostChecks(h, now)
+	j.Parent, j.Checks = h.Spec().Parent, hostChecks(h, now)
 	WriteJSON(ctx, fasthttp.StatusOK, j)
 }
 
@@ -435,7 +435,7 @@ func (s *Server) hosts(ctx *fasthttp.RequestCtx) {
 		if stateFilter && !states[snap.State] {
 			continue
 		}
-		if !labelsMatch(h.Spec.Labels, labels) {
+		if !labelsMatch(h.Spec().Labels, labels) {
 			continue
 		}
 		if out.Total >= offset && len(out.Hosts) < limit {
@@ -546,7 +546,7 @@ func (s *Server) hostHistory(ctx *fasthttp.RequestCtx, h *state.Host) {
 	var ch CheckHistorySource
 	if check != "" {
 		if h.CheckNamed(check) == nil {
-			WriteError(ctx, fasthttp.StatusNotFound, "unknown check: "+h.Spec.Name+"/"+check)
+			WriteError(ctx, fasthttp.StatusNotFound, "unknown check: "+h.Spec().Name+"/"+check)
 			return
 		}
 		var ok bool
@@ -560,9 +560,9 @@ func (s *Server) hostHistory(ctx *fasthttp.RequestCtx, h *state.Host) {
 	var hist History
 	var err error
 	if ch != nil {
-		hist, err = ch.CheckHistory(c, h.Spec.Name, check, from, to)
+		hist, err = ch.CheckHistory(c, h.Spec().Name, check, from, to)
 	} else {
-		hist, err = s.history.History(c, h.Spec.Name, from, to)
+		hist, err = s.history.History(c, h.Spec().Name, from, to)
 	}
 	if err != nil {
 		WriteError(ctx, fasthttp.StatusInternalServerError, "history: "+err.Error())
@@ -574,7 +574,7 @@ func (s *Server) hostHistory(ctx *fasthttp.RequestCtx, h *state.Host) {
 	if hist.Changes == nil {
 		hist.Changes = []StateChange{}
 	}
-	WriteJSON(ctx, fasthttp.StatusOK, historyJSON{Host: h.Spec.Name, Check: check, From: from, To: to, History: hist})
+	WriteJSON(ctx, fasthttp.StatusOK, historyJSON{Host: h.Spec().Name, Check: check, From: from, To: to, History: hist})
 }
 
 type currentProblemJSON struct {
@@ -612,7 +612,7 @@ func (s *Server) problems(ctx *fasthttp.RequestCtx) {
 			continue
 		}
 		out.Current = append(out.Current, currentProblemJSON{
-			Host: h.Spec.Name, State: snap.State.String(), Since: ts(snap.Since),
+			Host: h.Spec().Name, State: snap.State.String(), Since: ts(snap.Since),
 			Problem: snap.Problem, At: ts(snap.ProblemAt),
 		})
 	}

@@ -52,12 +52,12 @@ func (s *Server) labelsFor(v *state.View) []string {
 	for i, h := range v.Hosts() {
 		sb.Reset()
 		sb.WriteString(`{host="`)
-		promtext.EscapeTo(&sb, h.Spec.Name)
+		promtext.EscapeTo(&sb, h.Spec().Name)
 		sb.WriteString(`",addr="`)
-		sb.WriteString(addrText(h.Spec.Addr))
+		sb.WriteString(addrText(h.Spec().Addr))
 		sb.WriteByte('"')
 		for _, k := range s.cfg.ExportLabels {
-			if v, ok := h.Spec.Labels.Get(k); ok && v != "" {
+			if v, ok := h.Spec().Labels.Get(k); ok && v != "" {
 				sb.WriteString(`,` + k + `="`)
 				promtext.EscapeTo(&sb, v)
 				sb.WriteByte('"')
@@ -202,7 +202,7 @@ func (s *Server) writeMetrics(w io.Writer, skipNative bool) {
 	labels := s.labelsFor(v)
 	now := s.cfg.Now()
 	hosts := v.Hosts()
-	snaps := make([]hostSample, len(hosts))
+	snaps := make([]hostSample, v.Len())
 	var counts [state.NumStates]int
 	var sn state.Snapshot
 	for i, h := range hosts {

@@ -13,6 +13,6 @@ import (
 func HostDetail(h *state.Host, now time.Time) any {
 	snap := h.Snapshot()
 	j := hostView(h, &snap, now, true)
-	j.Parent, j.Checks = h.Spec.Parent, hostChecks(h, now)
+	j.Parent, j.Checks = h.Spec().Parent, hostChecks(h, now)
 	return j
 }

@@ -100,3 +100,84 @@ func ParseProcStatCPU(r io.Reader) ([]CPUTimes, error) {
 	}
 	return out, nil
 }
+
+// ParseSNMP parses /proc/net/snmp (pairs of "Proto: Name …" and
+// "Proto: value …" lines) and /proc/net/snmp6 ("Name value" lines) into
+// counters keyed "Proto.Name" (snmp: "Icmp.OutErrors") or by their own
+// name (snmp6: "Icmp6OutErrors"). Each file is read in the namespace of
+// the process reading it.
+func ParseSNMP(r io.Reader) (map[string]uint64, error) {
+	out := map[string]uint64{}
+	sc := bufio.NewScanner(r)
+	var names []string // the header line waiting for its values
+	var proto string
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 {
+			continue
+		}
+		if !strings.HasSuffix(f[0], ":") { // snmp6
+			if len(f) != 2 {
+				return nil, fmt.Errorf("snmp6: %q", sc.Text())
+			}
+			v, err := strconv.ParseUint(f[1], 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("snmp6 %s: %w", f[0], err)
+			}
+			out[f[0]] = v
+			continue
+		}
+		p := strings.TrimSuffix(f[0], ":")
+		if names == nil || p != proto {
+			names, proto = f[1:], p
+			continue
+		}
+		if len(f)-1 != len(names) {
+			return nil, fmt.Errorf("snmp %s: %d names, %d values", p, len(names), len(f)-1)
+		}
+		for i, s := range f[1:] {
+			v, err := strconv.ParseInt(s, 10, 64) // Tcp MaxConn is -1
+			if err != nil {
+				return nil, fmt.Errorf("snmp %s.%s: %w", p, names[i], err)
+			}
+			out[p+"."+names[i]] = uint64(v)
+		}
+		names = nil
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("snmp: no counters")
+	}
+	return out, nil
+}
+
+// ParseSoftnetDrops sums the dropped column (the second) of
+// /proc/net/softnet_stat over the CPUs: packets the kernel dropped because
+// a CPU's input backlog held net.core.netdev_max_backlog already (RPS
+// and veth enqueue there).
+func ParseSoftnetDrops(r io.Reader) (uint64, error) {
+	var sum uint64
+	lines := 0
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 2 {
+			return 0, fmt.Errorf("softnet_stat: %q", sc.Text())
+		}
+		v, err := strconv.ParseUint(f[1], 16, 32)
+		if err != nil {
+			return 0, fmt.Errorf("softnet_stat: %w", err)
+		}
+		sum += v
+		lines++
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	if lines == 0 {
+		return 0, fmt.Errorf("softnet_stat: no CPU lines")
+	}
+	return sum, nil
+}

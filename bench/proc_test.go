@@ -3,6 +3,8 @@
 package bench
 
 import (
+	"bytes"
+	"os"
 	"strings"
 	"testing"
 )
@@ -54,6 +56,57 @@ func TestParseProcStatCPU(t *testing.T) {
 	for _, bad := range []string{"", "cpu0 1 2 3\n", "cpu0 1 2 x 4 5 6 7 8\n"} {
 		if _, err := ParseProcStatCPU(strings.NewReader(bad)); err == nil {
 			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func TestParseSNMP(t *testing.T) {
+	snmp := `Ip: Forwarding DefaultTTL InReceives OutDiscards
+Ip: 2 64 651520 1171
+Icmp: InMsgs InErrors OutMsgs OutErrors
+Icmp: 651520 0 650349 1171
+Tcp: RtoAlgorithm MaxConn
+Tcp: 1 -1
+`
+	got, err := ParseSNMP(strings.NewReader(snmp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]uint64{"Ip.OutDiscards": 1171, "Icmp.OutErrors": 1171, "Icmp.OutMsgs": 650349, "Ip.DefaultTTL": 64} {
+		if got[k] != want {
+			t.Errorf("%s = %d, want %d", k, got[k], want)
+		}
+	}
+	s6, err := ParseSNMP(strings.NewReader("Ip6InReceives                   \t12\nIcmp6OutErrors                  \t3\n"))
+	if err != nil || s6["Icmp6OutErrors"] != 3 || s6["Ip6InReceives"] != 12 {
+		t.Errorf("snmp6: %v, %v", s6, err)
+	}
+	for _, bad := range []string{"", "Icmp: InMsgs OutErrors\nIcmp: 1\n", "Icmp: InMsgs\nIcmp: x\n", "Icmp6OutErrors 1 2\n"} {
+		if _, err := ParseSNMP(strings.NewReader(bad)); err == nil {
+			t.Errorf("ParseSNMP(%q) accepted", bad)
+		}
+	}
+	// The real files, in this process's namespace.
+	for _, f := range []string{"/proc/net/snmp", "/proc/net/snmp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // not Linux, or no IPv6
+		}
+		if _, err := ParseSNMP(bytes.NewReader(b)); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+func TestParseSoftnetDrops(t *testing.T) {
+	st := "0060ba37 00000000 00000003 00000000 00000000 00000000 00000000 00000000 00000000 0000202e 00000000 00000000 00000000 00000000 00000000\n" +
+		"0059ae24 0000001a 00000001 00000000 00000000 00000000 00000000 00000000 00000000 0000220b 00000000 00000000 00000001 00000000 00000000\n"
+	if got, err := ParseSoftnetDrops(strings.NewReader(st)); err != nil || got != 26 {
+		t.Errorf("ParseSoftnetDrops = %d, %v; want 26", got, err)
+	}
+	for _, bad := range []string{"", "0060ba37\n", "0060ba37 zz\n"} {
+		if _, err := ParseSoftnetDrops(strings.NewReader(bad)); err == nil {
+			t.Errorf("ParseSoftnetDrops(%q) accepted", bad)
 		}
 	}
 }

@@ -95,7 +95,7 @@ func TestRealPrometheus(t *testing.T) {
 	cfg := config.DefaultChecks()
 	cfg.ExportLabels = []string{"role"}
 	hist := rtthist.New(rtthist.Config{Buckets: cfg.RTTBuckets, ExportLabels: cfg.ExportLabels,
-		Labels: func(h string) []string { v, _ := table.View().Lookup(h).Spec.Labels.Get("role"); return []string{v} }})
+		Labels: func(h string) []string { v, _ := table.View().Lookup(h).Spec().Labels.Get("role"); return []string{v} }})
 	for _, d := range []time.Duration{300 * time.Microsecond, 2 * time.Millisecond, 7 * time.Millisecond} {
 		hist.Observe("web1", "icmp", obs.KindICMP, d)
 	}

@@ -168,6 +168,7 @@ type Sub struct {
 	// (taken): released by the next Take, when the reader is done with
 	// them.
 	held, taken []*Hold
+	roomy       int // Takes in a row that used little of the list (minKeep)
 	delivered   atomic.Uint64
 	dropped     atomic.Uint64
 	bus         *Bus
@@ -234,6 +235,16 @@ func (s *Sub) Ready() <-chan struct{} { return s.ready }
 // goes back to the GC. The writer's batches are a few hundred events.
 const maxKeep = 1024
 
+// A list of more than minKeep events is also let go after roomyTakes
+// Takes in a row that returned at most a quarter of its room (about a
+// second of the writer's batches): a burst's list (a few hundred state
+// changes, a backlog) does not stay for good in each subscriber (two
+// lists each) once the batches are small again.
+const (
+	minKeep    = 256
+	roomyTakes = 100
+)
+
 // Take returns every event waiting (SubscribeBatch's), oldest first, and
 // false once the subscription is closed and nothing waits. buf, the list
 // the previous Take returned (or nil), is reused as the queue: the caller
@@ -246,6 +257,13 @@ func (s *Sub) Take(buf []Event) ([]Event, bool) {
 	}
 	s.mu.Lock()
 	q := s.q
+	if cap(buf) > minKeep {
+		if len(q) > cap(buf)/4 {
+			s.roomy = 0
+		} else if s.roomy++; s.roomy >= roomyTakes {
+			buf, s.roomy = nil, 0
+		}
+	}
 	s.q = buf[:0]
 	// The reader is done with the events of the last Take: release their
 	// memory; those of q are its now.

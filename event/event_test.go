@@ -313,6 +313,41 @@ func TestTakeDropsBurstList(t *testing.T) {
 	}
 }
 
+// TestTakeLetsRoomyListGo: a list of up to maxKeep events (grown by a
+// few hundred state changes) that the reader's Takes keep using for a few
+// events only is let go after roomyTakes of them; one that is used is
+// kept.
+func TestTakeLetsRoomyListGo(t *testing.T) {
+	var b Bus
+	bs := b.SubscribeBatch("b", 1<<20, Result)
+	evs := make([]Event, maxKeep)
+	for i := range evs {
+		evs[i].Type = Result
+	}
+	b.PublishBatch(evs)
+	list, _ := bs.Take(nil)
+	// Half used (more than a quarter): kept however long.
+	for range 3 * roomyTakes {
+		b.PublishBatch(evs[:maxKeep/2])
+		list, _ = bs.Take(list)
+	}
+	if cap(list) < maxKeep {
+		t.Fatalf("a list half used was let go: cap %d", cap(list))
+	}
+	// Ten events a batch: the two big lists go after roomyTakes (counted
+	// on the Takes handing a big one back: every other one).
+	for range 4 * roomyTakes {
+		b.PublishBatch(evs[:10])
+		list, _ = bs.Take(list)
+	}
+	bs.mu.Lock()
+	q := cap(bs.q)
+	bs.mu.Unlock()
+	if cap(list) > minKeep || q > minKeep {
+		t.Errorf("roomy lists kept: caps %d and %d, want at most %d", cap(list), q, minKeep)
+	}
+}
+
 // TestHoldReleasedWhenReadersDone: a PublishHeld batch's Hold is released
 // once the publisher and every batch subscriber that queued some of its
 // events are done with them (their next Take), not before; a subscriber

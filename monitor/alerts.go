@@ -93,7 +93,7 @@ func (m *Monitor) hostLabels(name string) (alert.HostInfo, bool) {
 	if h == nil {
 		return alert.HostInfo{}, false
 	}
-	return alert.HostInfo{Labels: h.Spec.Labels, Parent: h.Spec.Parent, Host: h}, true
+	return alert.HostInfo{Labels: h.Spec().Labels, Parent: h.Spec().Parent, Host: h}, true
 }
 
 // startAlerts subscribes the engine to the bus (results only when there

@@ -338,7 +338,7 @@ func (m *Monitor) setChecks(v *state.View) {
 		}
 		n := 0
 		for _, c := range all {
-			if mine[c.Spec.Kind] {
+			if mine[c.Spec().Kind] {
 				n++
 			}
 		}
@@ -346,8 +346,8 @@ func (m *Monitor) setChecks(v *state.View) {
 		if n > 0 {
 			cs = make([]obs.Check, 0, n)
 			for _, c := range all {
-				if mine[c.Spec.Kind] {
-					cs = append(cs, obs.Check{ID: c.ID, Spec: c.Spec})
+				if mine[c.Spec().Kind] {
+					cs = append(cs, obs.Check{ID: c.ID, Spec: c.Spec()})
 				}
 			}
 		}
@@ -355,8 +355,8 @@ func (m *Monitor) setChecks(v *state.View) {
 	}
 	var unserved [obs.NumKinds]int
 	for _, c := range all {
-		if !served[c.Spec.Kind] {
-			unserved[c.Spec.Kind]++
+		if !served[c.Spec().Kind] {
+			unserved[c.Spec().Kind]++
 		}
 	}
 	for k, n := range unserved {
@@ -509,7 +509,7 @@ func (m *Monitor) RegisterBatch(ctx context.Context, specs []obs.CheckSpec) ([]o
 	v := m.table.View()
 	for i, spec := range specs {
 		if c := v.LookupCheck(spec.Host, spec.Name); c != nil {
-			out[i] = obs.Check{ID: c.ID, Spec: c.Spec}
+			out[i] = obs.Check{ID: c.ID, Spec: c.Spec()}
 			continue
 		}
 		reqs = append(reqs, &regReq{spec: spec, done: make(chan struct{})})
@@ -547,7 +547,7 @@ func (m *Monitor) RegisterBatch(ctx context.Context, specs []obs.CheckSpec) ([]o
 	if nv := m.table.View(); nv.Gen != v.Gen {
 		for i := range out {
 			if c := nv.LookupCheck(out[i].Spec.Host, out[i].Spec.Name); c != nil {
-				out[i] = obs.Check{ID: c.ID, Spec: c.Spec}
+				out[i] = obs.Check{ID: c.ID, Spec: c.Spec()}
 			}
 		}
 		gen = nv.Gen
@@ -610,7 +610,7 @@ func (m *Monitor) registerQueued(ctx context.Context, batch []*regReq) {
 			r.err = fmt.Errorf("monitor: register: %s/%s missing after the rebuild", r.spec.Host, r.spec.Name)
 			continue
 		}
-		r.out, r.gen = obs.Check{ID: c.ID, Spec: c.Spec}, nv.Gen
+		r.out, r.gen = obs.Check{ID: c.ID, Spec: c.Spec()}, nv.Gen
 	}
 	m.registered = append(m.registered, added...)
 	m.regBatches.Add(1)

@@ -201,8 +201,8 @@ func TestPluggedSourceAndSink(t *testing.T) {
 		t.Fatalf("heartbeat down: %+v", e)
 	}
 	h := f.m.Table().View().Lookup("db")
-	if h.Status().State != state.Degraded || h.NumChecks() != 3 || h.Spec.Labels.Map()["role"] != "db" {
-		t.Errorf("host %+v status %+v", h.Spec, h.Status())
+	if h.Status().State != state.Degraded || h.NumChecks() != 3 || h.Spec().Labels.Map()["role"] != "db" {
+		t.Errorf("host %+v status %+v", h.Spec(), h.Status())
 	}
 	// The icmp check has no source here: it stays unknown and does not
 	// count in the host's state.
@@ -229,7 +229,7 @@ func TestReload(t *testing.T) {
 	waitFor(t, "the reload", func() bool { g, n, _ := src.state(); return g == gen1+1 && n == 3 })
 	v := f.m.Table().View()
 	a, b := v.Lookup("a"), v.Lookup("b")
-	if a.Status().State != state.Up || a.Spec.Labels.Map()["team"] != "x" || a.Snapshot().Probes != 1 {
+	if a.Status().State != state.Up || a.Spec().Labels.Map()["team"] != "x" || a.Snapshot().Probes != 1 {
 		t.Errorf("a lost its state: %+v", a.Snapshot())
 	}
 	if b.Status().State != state.Unknown {
@@ -470,9 +470,9 @@ func TestWriterOpAfterQueued(t *testing.T) {
 	}
 	var specs []state.HostSpec
 	for _, h := range m.Table().View().Hosts() {
-		sp := state.HostSpec{Name: h.Spec.Name, Addr: h.Spec.Addr}
+		sp := state.HostSpec{Name: h.Spec().Name, Addr: h.Spec().Addr}
 		for i := range h.NumChecks() {
-			sp.Checks = append(sp.Checks, h.Check(i).Spec)
+			sp.Checks = append(sp.Checks, h.Check(i).Spec())
 		}
 		specs = append(specs, sp)
 	}

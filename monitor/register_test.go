@@ -135,7 +135,7 @@ func TestRegisterBatch(t *testing.T) {
 	}
 	for i, c := range cs {
 		tc := v.Check(c.ID)
-		if tc == nil || tc.Spec.Host != specs[i].Host || tc.Spec.Name != specs[i].Name {
+		if tc == nil || tc.Spec().Host != specs[i].Host || tc.Spec().Name != specs[i].Name {
 			t.Fatalf("%d: %+v is not %s/%s in the table", i, c, specs[i].Host, specs[i].Name)
 		}
 	}

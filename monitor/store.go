@@ -71,10 +71,10 @@ func (m *Monitor) restore(ctx context.Context) {
 	n := 0
 	for _, rec := range recs {
 		c := v.LookupCheck(rec.Host, rec.Name)
-		if c == nil || rec.Kind != c.Spec.Kind || rec.State == state.Unknown {
+		if c == nil || rec.Kind != c.Spec().Kind || rec.State == state.Unknown {
 			continue
 		}
-		if a := c.Host().Spec.Addr; a.IsValid() && a.String() != rec.Address {
+		if a := c.Host().Spec().Addr; a.IsValid() && a.String() != rec.Address {
 			continue
 		}
 		if err := m.table.Restore(c.ID, rec.State, rec.StateSince, rec.Transitions); err != nil {

@@ -167,12 +167,12 @@ func viewSpecs(v *state.View) []state.HostSpec {
 	out := make([]state.HostSpec, v.Len())
 	checks := make([]obs.CheckSpec, v.NumChecks())
 	for i, h := range v.Hosts() {
-		out[i] = h.Spec
+		out[i] = h.Spec()
 		n := h.NumChecks()
 		cs := checks[:n:n]
 		checks = checks[n:]
 		for j := range n {
-			cs[j] = h.Check(j).Spec
+			cs[j] = h.Check(j).Spec()
 		}
 		out[i].Checks = cs
 	}

@@ -153,7 +153,7 @@ func (m *Monitor) rttHist(ctx context.Context) io.WriterTo {
 			vals := make([]string, len(export))
 			for i, k := range export {
 				if h != nil {
-					vals[i], _ = h.Spec.Labels.Get(k)
+					vals[i], _ = h.Spec().Labels.Get(k)
 				}
 			}
 			return vals

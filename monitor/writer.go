@@ -293,7 +293,7 @@ func (w *writer) apply(gen uint64, id int, o *obs.Observation) {
 	// The events' copies of the observation and of the check's snapshot
 	// (the table updates its own in place), from the drain's slabs.
 	x, snap := w.copies(o, c, failed || ch.Changed || w.resultSnaps.Load())
-	e := event.Event{At: o.At.UTC(), Host: c.Spec.Host, Check: c.Spec.Name, Kind: c.Spec.Kind, Obs: x, Snap: snap,
+	e := event.Event{At: o.At.UTC(), Host: c.Spec().Host, Check: c.Spec().Name, Kind: c.Spec().Kind, Obs: x, Snap: snap,
 		Old: ch.Old, New: ch.New, HostOld: ch.HostOld, HostNew: ch.HostNew, Gen: gen, ID: id}
 	if wantResult {
 		e.Type = event.Result
@@ -421,15 +421,15 @@ func (w *writer) hostChanges(hcs []state.HostChange, at time.Time, why string) {
 		}
 		snap := new(state.Snapshot)
 		c.Load(snap)
-		e := event.Event{Type: event.StateChange, At: at, Host: c.Spec.Host, Check: c.Spec.Name, Kind: c.Spec.Kind,
+		e := event.Event{Type: event.StateChange, At: at, Host: c.Spec().Host, Check: c.Spec().Name, Kind: c.Spec().Kind,
 			Old: snap.State, New: snap.State, HostOld: hc.Old, HostNew: hc.New, Snap: snap, Source: "hb",
-			Text: fmt.Sprintf("host %s: %s -> %s (targets applied, %s: its checks changed)", c.Spec.Host, hc.Old, hc.New, why)}
+			Text: fmt.Sprintf("host %s: %s -> %s (targets applied, %s: its checks changed)", c.Spec().Host, hc.Old, hc.New, why)}
 		w.bus.Publish(e)
 		lvl := slog.LevelInfo
 		if hc.New == state.Down || hc.New == state.Degraded {
 			lvl = slog.LevelWarn
 		}
-		w.log.Log(context.Background(), lvl, "host state change", "host", c.Spec.Host, "from", hc.Old.String(),
+		w.log.Log(context.Background(), lvl, "host state change", "host", c.Spec().Host, "from", hc.Old.String(),
 			"to", hc.New.String(), "why", why)
 	}
 }
@@ -447,12 +447,12 @@ func (w *writer) logChange(ch *state.Change, snap *state.Snapshot, o *obs.Observ
 	if !w.log.Enabled(ctx, lvl) {
 		return
 	}
-	c := ch.Check
+	sp := ch.Check.Spec()
 	var buf [7]slog.Attr
-	attrs := append(buf[:0], slog.String("host", c.Spec.Host), slog.String("check", c.Spec.Name),
+	attrs := append(buf[:0], slog.String("host", sp.Host), slog.String("check", sp.Name),
 		slog.String("from", ch.Old.String()), slog.String("to", ch.New.String()))
-	if c.Spec.Addr.IsValid() {
-		attrs = append(attrs, slog.String("addr", addrText(&c.Spec)))
+	if sp.Addr.IsValid() {
+		attrs = append(attrs, slog.String("addr", addrText(&sp)))
 	}
 	if o.Outcome.Failed() {
 		attrs = append(attrs, slog.String("problem", snap.Problem))

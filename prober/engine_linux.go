@@ -66,12 +66,19 @@ func (e *Engine) port() int {
 	return 0
 }
 
-// tgt is the loop's per-target data: 24 bytes, no pointer.
+// tgt is the loop's per-target data: 28 bytes, no pointer.
 type tgt struct {
-	addr   [16]byte // As16 of the unmapped address
-	id     int32    // Target.ID
-	legacy bool     // Target.Legacy
-	fam    uint8    // index into conns: 0 IPv4, 1 IPv6
+	addr [16]byte // As16 of the unmapped address
+	id   int32    // Target.ID
+	// hop caches the target's next hop for its family's packet socket
+	// (pktSock.hopOfTarget): hops index + 1 (0: none), valid while
+	// hopGen is that socket's table generation. Kept here, the entry
+	// the loop reads anyway to send, rather than in a cache of the
+	// socket's own (one cache miss a probe less, 8 bytes a target less).
+	hop    int32
+	hopGen uint16
+	legacy bool  // Target.Legacy
+	fam    uint8 // index into conns: 0 IPv4, 1 IPv6
 }
 
 // ip is t's address.
@@ -404,7 +411,7 @@ func (e *Engine) SetTargets(ts []Target) {
 
 // SetTargetFunc replaces the target set with n targets, target i being
 // at(i), called before it returns (the engine keeps the address, ID and
-// legacy flag of each: 24 bytes a target outside the Go heap, no copy of
+// legacy flag of each: 28 bytes a target outside the Go heap, no copy of
 // the Targets). Results of the new list carry gen (Result.Gen) and each
 // target's ID. Run picks the list up within a loop turn; probes in
 // flight to addresses still present keep their results (with the new
@@ -604,7 +611,7 @@ func (e *Engine) setTargets(l *targetList) {
 			continue
 		}
 		if ps, ok := c.sk.(*pktSock); ok {
-			ps.setTargets(len(l.tt))
+			ps.setTargets(l.tt)
 		}
 	}
 	if old == nil {
@@ -980,6 +987,9 @@ func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
 					c.inf.ids++
 				}
 				e.stats.sent.Add(uint64(sent))
+				if c.ts == TSKernelTxRx {
+					c.unstamped += sent
+				}
 				off += sent
 				continue
 			}
@@ -1027,14 +1037,34 @@ func (e *Engine) drainErrQueues(fn func(*Result)) {
 }
 
 // drainErr reads the error queue: TX timestamps, and (ping and UDP
-// sockets) ICMP errors.
-func (e *Engine) drainErr(c *conn, fn func(*Result)) {
+// sockets) ICMP errors. A raw socket's queue holds only its TX stamps
+// (no IP_RECVERR), which the kernel queues while sendmmsg sends: it is
+// read only while some are owed (conn.unstamped), not on every loop
+// turn (the daemon made eight recvmmsg calls per batch sent, seven of
+// them on an empty queue).
+func (e *Engine) drainErr(c *conn, fn func(*Result)) { e.readErrQueue(c, fn, false) }
+
+// readErrQueue is drainErr; force reads a raw socket's queue even when
+// no stamp is owed (a reply whose probe has none yet: a stamp the kernel
+// queued late).
+func (e *Engine) readErrQueue(c *conn, fn func(*Result), force bool) {
+	stampsOnly := c.socket == SocketRaw
+	if stampsOnly && c.unstamped == 0 && !force {
+		return
+	}
+	ps, _ := c.sk.(*pktSock)
+	if ps != nil {
+		ps.forceErr = force
+		defer func() { ps.forceErr = false }()
+	}
 	for {
 		c.eq.reset()
 		n, err := c.sk.recvmmsg(c.eq.msg, unix.MSG_ERRQUEUE)
 		if err != nil || n == 0 {
+			c.unstamped = 0 // none queued: those owed are lost, or late (force)
 			return
 		}
+		c.unstamped = max(c.unstamped-n, 0)
 		for i := range n {
 			b, ctl, _ := c.eq.data(i)
 			cm := parseCmsgs(ctl)
@@ -1053,6 +1083,10 @@ func (e *Engine) drainErr(c *conn, fn func(*Result)) {
 			}
 		}
 		if n < len(c.eq.msg) {
+			c.unstamped = 0
+			return
+		}
+		if stampsOnly && c.unstamped == 0 {
 			return
 		}
 	}
@@ -1287,7 +1321,7 @@ func (e *Engine) handle(c *conn, b []byte, src netip.Addr, cm cmsgInfo, userNow 
 	rx := cm.ts
 	if s.txKern == 0 && c.ts == TSKernelTxRx {
 		// The TX stamp may still sit in the error queue.
-		e.drainErr(c, fn)
+		e.readErrQueue(c, fn, true)
 		r = e.newResult(s, p.seq)
 		r.Outcome = OutcomeOK
 	}

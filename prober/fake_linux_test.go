@@ -41,6 +41,7 @@ type fakeNet struct {
 	lateStamp bool
 	clock     int64
 	calls     int
+	errReads  int // recvmmsg calls on the error queues
 	sent      []netip.Addr
 	socks     [2]*fakeSock
 	wakeCh    chan struct{}
@@ -232,6 +233,7 @@ func (s *fakeSock) recvmmsg(msgs []unix.Mmsghdr, flags int) (int, error) {
 	q := &s.rx
 	if flags&unix.MSG_ERRQUEUE != 0 {
 		q = &s.eq
+		s.n.errReads++
 	}
 	k := 0
 	for ; k < len(msgs) && len(*q) > 0; k++ {

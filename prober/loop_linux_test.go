@@ -149,6 +149,23 @@ func TestLoopLateTxStamp(t *testing.T) {
 	}
 }
 
+// TestLoopErrQueueReads: a raw socket's error queue (its TX stamps only)
+// is read when stamps are owed: about once per batch sent, not on every
+// loop turn and for every socket; every stamp is still matched.
+func TestLoopErrQueueReads(t *testing.T) {
+	n := newFakeNet()
+	ts := fakeTargets(2000, 0)
+	sums, e, _ := onceFake(t, n, ts, Config{Batch: 64})
+	checkKernelRTT(t, n, sums)
+	if st := e.Stats(); st.Matched != uint64(len(ts)) || st.TxStamps != uint64(len(ts)) {
+		t.Fatalf("stats %+v", st)
+	}
+	t.Logf("%d sendmmsg calls, %d error queue reads", n.calls, n.errReads)
+	if n.errReads > n.calls+2 {
+		t.Errorf("%d error queue reads for %d sendmmsg calls: want at most one a batch", n.errReads, n.calls)
+	}
+}
+
 func TestLoopNoTxStamp(t *testing.T) {
 	n := newFakeNet()
 	n.noStamp = true

@@ -47,27 +47,41 @@ type rxRing struct {
 }
 
 const (
-	// The ring holds 32 blocks of 32 KiB (1 MiB, resident: MAP_POPULATE),
-	// ~175 echo replies of hb's size a block, ~5,600 in all. The loop
-	// reads it between send batches (64 probes) and at least every
-	// maxNap (20 ms: 333 replies at the 16,667/s of 1M targets a
-	// minute); a block that is not full retires after a jiffy or more,
-	// so 32 blocks also hold 32 jiffies (32–128 ms) of sparse replies
-	// past a nap. It was 4 MiB (blocks of 128 KiB) per ring and family,
-	// half of the prober's resident memory in the daemon.
-	ringBlockSize = 32 << 10
-	ringBlocks    = 32
+	// The ring holds 64 blocks of 16 KiB (1 MiB, resident: MAP_POPULATE),
+	// 47 frames of hb's 248-byte echo replies a block (344 bytes a frame:
+	// 96 of header and address, then the packet), ~3,000 in all. A block
+	// that is not full is handed over when the retire timer fires (every
+	// ringRetire), so how long the ring lasts unread is the shorter of
+	// ringBlocks retire periods when replies are sparse (ringSpan: 256
+	// ms; up to 10,000 replies/s at hb's size) and 1 MiB of frames when
+	// they are dense (183 ms at the 16,667/s of 1M targets a minute).
+	// The loop reads the ring between send batches and at least every
+	// maxNap (20 ms), but it can be kept from running much longer: with
+	// GOMAXPROCS=1 (a daemon pinned to one CPU, a one-CPU container) it
+	// shares its P with the writer, the store and the GC, and the Go
+	// runtime measured scheduling latencies of 60–170 ms on a loaded
+	// machine. It was 32 blocks of 32 KiB retired after 1 ms: kernels
+	// whose retire timer is an hrtimer (6.18) honour 1 ms exactly, so
+	// replies spread in time used a block each millisecond and the ring
+	// lasted 32 ms unread; and the timer fired 1,000 times a second per
+	// ring and family, idle or not (an empty block just re-arms it).
+	ringBlockSize = 16 << 10
+	ringBlocks    = 64
 	ringFrameSize = 2048 // nominal for V3 (frames are packed), sets tp_frame_nr
 	// ringRetire is how long the kernel keeps a block that is not full
 	// before handing it over (tp_retire_blk_tov, ms; rounded up to
-	// jiffies). The RTT is unaffected (frames carry their receive
-	// stamps); it is how late a reply may be read.
-	ringRetire = 1
+	// jiffies on kernels with a jiffy timer). The RTT is unaffected
+	// (frames carry their receive stamps); it is how late a reply may be
+	// read: up to two periods (a block opened just after the timer fired
+	// waits for the next firing that finds it unchanged).
+	ringRetire = 4
+	// ringSpan is how long sparse replies last in the ring unread.
+	ringSpan = ringBlocks * ringRetire * time.Millisecond
 	// ringHold is how much later than a probe's deadline the loop gives
 	// up on it when replies come through a ring: a reply received before
-	// the deadline may sit in an open block for up to ringRetire (plus a
-	// jiffy of timer slack). Replies whose kernel stamp is past the
-	// deadline are still timeouts (handle).
+	// the deadline may sit in an open block for up to two retire periods
+	// (plus a jiffy of timer slack). Replies whose kernel stamp is past
+	// the deadline are still timeouts (handle).
 	ringHold = 20 * time.Millisecond
 )
 

@@ -273,3 +273,75 @@ func TestRxRingEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// The ring lasts ringSpan unread when replies are sparse, as on a network
+// where their round trips spread them out: one echo reply every
+// millisecond for 60 % of ringSpan (150 ms), read only afterwards, must
+// all be in the ring, none dropped. The loop is not always scheduled
+// within maxNap: with GOMAXPROCS=1 it shares its P with the writer, the
+// store and the GC (a pinned 100k daemon saw Go scheduling latencies of
+// 60–170 ms on a loaded machine). With the old ring (32 blocks retired
+// after 1 ms, an hrtimer honouring 1 ms exactly), each millisecond that
+// saw a reply took a block and this read 32 of ~150.
+func TestRxRingHoldsSparseReplies(t *testing.T) {
+	testutil.Privileged(t)
+	f := testutil.NewFleet(t, testutil.DefaultFleet)
+	hosts := testutil.FleetAddrs(t, testutil.DefaultFleet.Local[0], 1000)
+	const id = 0x4343
+	var ring *rxRing
+	raw := -1
+	err := f.Prober.Do(func() error {
+		var err error
+		if ring, err = newRxRing(false, id); err != nil {
+			return err
+		}
+		raw, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
+		if err != nil {
+			return os.NewSyscallError("socket", err)
+		}
+		return muteRaw(raw, false)
+	})
+	if ring != nil {
+		t.Cleanup(func() { ring.close() })
+	}
+	if raw >= 0 {
+		t.Cleanup(func() { unix.Close(raw) })
+	}
+	if err != nil {
+		testutil.SkipIfPermission(t, "open a receive ring and a raw socket", err)
+	}
+	var secret wire.Secret
+	span := ringSpan * 6 / 10
+	sent := 0
+	start := time.Now()
+	for time.Since(start) < span && sent < len(hosts) {
+		a := hosts[sent]
+		p := template(kindICMP4, id, 0)
+		seq := uint16(sent + 1)
+		w := wireTime(time.Now().UnixNano(), seq)
+		patchProbe(p, kindICMP4, seq, wire.Cookie(&secret, a, id, seq, w), w, &wire.Token{})
+		// The fleet's kernel echoes inside sendto: each reply is in
+		// the ring when it returns.
+		if err := unix.Sendto(raw, p, 0, &unix.SockaddrInet4{Addr: a.As4()}); err != nil {
+			t.Fatal(os.NewSyscallError("sendto", err))
+		}
+		sent++
+		time.Sleep(time.Millisecond)
+	}
+	spent := time.Since(start)
+	// Every block handed over (two retire periods and a jiffy), then one read.
+	time.Sleep(2*ringRetire*time.Millisecond + 20*time.Millisecond)
+	got := ring.drain(func(*ringFrame) {})
+	st, err := unix.GetsockoptTpacketStatsV3(ring.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drops := ring.dropped + uint64(st.Drops)
+	t.Logf("%d replies over %v (%s): %d read from the ring, %d dropped", sent, spent.Round(time.Millisecond), kernelRelease(), got, drops)
+	if sent < 50 {
+		t.Fatalf("only %d probes sent in %v", sent, spent)
+	}
+	if got != sent || drops != 0 {
+		t.Errorf("ring read %d of %d sparse replies and dropped %d after %v unread (ringSpan %v)", got, sent, drops, spent.Round(time.Millisecond), ringSpan)
+	}
+}

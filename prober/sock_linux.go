@@ -26,6 +26,9 @@ type conn struct {
 	kind   probeKind
 	ts     TSMethod // best method this socket has
 	inf    inflight
+	// unstamped counts the TX stamps owed (probes sent, stamps not yet
+	// read; TSKernelTxRx): a raw socket's error queue is read only then.
+	unstamped int
 
 	// transmit batch
 	tx    [][]byte

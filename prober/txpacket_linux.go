@@ -39,31 +39,29 @@ type pktSock struct {
 	nl       *rtnetlink.Conn // opened in the engine's network namespace; nil in unit tests
 	mon      int             // netlink socket told of route, address and link changes; -1 without
 	monBuf   []byte
-	changed  bool // mon reported a change not yet loaded
+	changed  bool      // mon reported a change not yet loaded
+	monAt    time.Time // mon last read
 	// neighChanged: mon reported a neighbour change not yet loaded.
 	neighChanged bool
 	tab          l2tables
 	hops         []l2hop
 	hopIdx       map[neighKey]int32 // (oif, next hop) → hops
 	byDst        map[uint32]int32   // destination → hops, for sends without a target hint
-	// byTarget caches each engine target's hop (the engine's target
-	// index; hint names the target of each message sendmmsg is given):
-	// the destination in the low 32 bits, hops index + 1 in the high
-	// ones, 0 when not looked up since the last load. A slice read
-	// where a map lookup (and, for a sweep's new destinations, an
-	// insert) cost about 2 % of a sweep's CPU.
-	byTarget  []uint64
-	byTarget6 []target6Hop // the same for IPv6 (v6 set)
-	// The caches are outside the Go heap (offheap); these free them.
-	freeByTarget, freeByTarget6 func()
-	ntargets                    int       // the engine's targets (setTargets): the caches' size once made
-	hint                        []int32   // target index of each message of the next sendmmsg; nil: none
-	loaded                      time.Time // tables
-	neighAt                     time.Time // neighbour refresh
-	misses                      bool      // a send fell back since the last neighbour refresh
-	plen                        int
-	ipid                        uint16
-	stats                       *counters // set by the engine
+	// tt is the engine's target list (setTargets; hint names the
+	// target of each message sendmmsg is given): each target's hop is
+	// cached in its entry (tgt.hop, valid while tgt.hopGen is gen), so
+	// a probe costs no lookup by destination (a map lookup, and for a
+	// sweep's new destinations an insert, cost about 2 % of a sweep's
+	// CPU) and no cache of the socket's own (a random access a probe).
+	tt      []tgt
+	gen     uint16    // the tables' generation: load bumps it
+	hint    []int32   // target index of each message of the next sendmmsg; nil: none
+	loaded  time.Time // tables
+	neighAt time.Time // neighbour refresh
+	misses  bool      // a send fell back since the last neighbour refresh
+	plen    int
+	ipid    uint16
+	stats   *counters // set by the engine
 
 	// IPv6 (txpacket6_linux.go): the tables and hops instead of the
 	// IPv4 ones above.
@@ -80,18 +78,28 @@ type pktSock struct {
 	msgs    []unix.Mmsghdr
 	sll     []unix.RawSockaddrLinklayer
 	logical uint32
-	phys    [2]uint32   // next OPT_ID key of [0] the packet socket, [1] the raw one
-	keymap  [2][]uint32 // physical key (low 16 bits) → logical key
-	batch   int         // messages per sendmmsg (Config.Batch); 0: pktSockBatch
-	freeBuf func()      // frees the frames and the key maps (offheap)
-	runHop  []int32     // hops (hops6) index of each message of the run sendmmsg is building
-	lastWhy atomic.Pointer[string]
+	phys    [2]uint32 // next OPT_ID key of [0] the packet socket, [1] the raw one
+	// stamped is phys as far as the TX stamps read account for it: a
+	// socket's error queue is read only when it owes stamps (phys >
+	// stamped) or forceErr is set (the engine looks for a late one).
+	stamped  [2]uint32
+	forceErr bool
+	keymap   [2][]uint32 // physical key (low 16 bits) → logical key
+	batch    int         // messages per sendmmsg (Config.Batch); 0: pktSockBatch
+	freeBuf  func()      // frees the frames and the key maps (offheap)
+	runHop   []int32     // hops (hops6) index of each message of the run sendmmsg is building
+	lastWhy  atomic.Pointer[string]
 }
 
 const (
-	tableRefresh = 30 * time.Second        // routes, links, neighbours
-	changeReload = 250 * time.Millisecond  // least gap between reloads on route/link/address changes
-	neighRetry   = 20 * time.Millisecond   // neighbours, while some fell back
+	tableRefresh = 30 * time.Second       // routes, links, neighbours
+	changeReload = 250 * time.Millisecond // least gap between reloads on route/link/address changes
+	neighRetry   = 20 * time.Millisecond  // neighbours, while some fell back
+	// monPoll is how often sending reads the change subscription: once a
+	// sendmmsg call, it was a recvfrom on an empty socket per batch
+	// (~190/s in the daemon at 10,000 probes/s); a change is still
+	// seen well inside changeReload.
+	monPoll      = 20 * time.Millisecond
 	pktSockBatch = 1024                    // Config.Batch's cap; the frames made when batch is not set
 	pktFrameLen  = frame6HdrLn + maxPacket // room for any probe
 )
@@ -206,8 +214,7 @@ func (p *pktSock) freeBuffers() {
 		p.freeBuf()
 		p.freeBuf, p.frames, p.keymap = nil, nil, [2][]uint32{}
 	}
-	p.byTarget = resetCache(p.byTarget, &p.freeByTarget, -1)
-	p.byTarget6 = resetCache(p.byTarget6, &p.freeByTarget6, -1)
+	p.tt = nil
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
@@ -289,7 +296,7 @@ func (p *pktSock) load(now time.Time) error {
 		return err
 	}
 	p.hops, p.hopIdx, p.byDst = p.hops[:0], map[neighKey]int32{}, map[uint32]int32{}
-	clear(p.byTarget)
+	p.gen++ // every target's cached hop is stale
 	p.loaded, p.neighAt = now, now
 	return nil
 }
@@ -326,7 +333,8 @@ func (p *pktSock) refresh(now time.Time) {
 	if p.nl == nil {
 		return
 	}
-	if p.mon >= 0 {
+	if p.mon >= 0 && (now.Sub(p.monAt) >= monPoll || now.Before(p.monAt)) {
+		p.monAt = now
 		route, neigh := p.drainChanges()
 		p.changed = p.changed || route
 		// A neighbour changed (a gateway's MAC moved, an entry resolved
@@ -392,53 +400,30 @@ func (p *pktSock) resolveHop(d uint32) int32 {
 	return i
 }
 
-// setTargets sizes the per-target hop cache for n engine targets (and
-// forgets it: the indices name other targets now). The cache is made at
-// the first send through it, so a family's socket that sends nothing
-// (the IPv6 one of an IPv4-only fleet: 20 bytes a target) keeps none.
-func (p *pktSock) setTargets(n int) {
-	p.ntargets = n
-	if p.v6 {
-		p.byTarget6 = resetCache(p.byTarget6, &p.freeByTarget6, n)
-	} else {
-		p.byTarget = resetCache(p.byTarget, &p.freeByTarget, n)
-	}
-}
-
-// resetCache is c cleared and of length n, or nil (made again when used;
-// c freed) if it was never used or is too small (n < 0: always).
-func resetCache[T any](c []T, free *func(), n int) []T {
-	if len(c) == 0 || cap(c) < n || n < 0 {
-		if *free != nil {
-			(*free)()
-			*free = nil
-		}
-		return nil
-	}
-	c = c[:n]
-	clear(c)
-	return c
-}
+// setTargets hands the socket the engine's target list, whose entries
+// cache their hops (a new list has none cached).
+func (p *pktSock) setTargets(tt []tgt) { p.tt = tt }
 
 // hopOfTarget is hopIndex for message i of the current sendmmsg, through
-// the target cache when the engine named the message's target.
+// the target's cached hop when the engine named the message's target and
+// that target's address is d.
 func (p *pktSock) hopOfTarget(i int, d uint32) int32 {
 	if i >= len(p.hint) {
 		return p.hopIndex(d)
 	}
 	ti := int(p.hint[i])
-	if ti < 0 || ti >= p.ntargets {
+	if ti < 0 || ti >= len(p.tt) {
 		return p.hopIndex(d)
 	}
-	if len(p.byTarget) < p.ntargets {
-		p.byTarget = resetCache(p.byTarget, &p.freeByTarget, -1)
-		p.byTarget, p.freeByTarget = offheap.Make[uint64](p.ntargets)
+	t := &p.tt[ti]
+	if t.fam != 0 || binary.BigEndian.Uint32(t.addr[12:]) != d {
+		return p.hopIndex(d)
 	}
-	if v := p.byTarget[ti]; v != 0 && uint32(v) == d {
-		return int32(v>>32) - 1
+	if t.hop != 0 && t.hopGen == p.gen && int(t.hop) <= len(p.hops) {
+		return t.hop - 1
 	}
 	x := p.resolveHop(d)
-	p.byTarget[ti] = uint64(d) | uint64(x+1)<<32
+	t.hop, t.hopGen = x+1, p.gen
 	return x
 }
 
@@ -552,7 +537,16 @@ func (p *pktSock) recvmmsg(msgs []unix.Mmsghdr, flags int) (int, error) {
 		if total == len(msgs) {
 			break
 		}
+		if p.stamped[s] == p.phys[s] && !p.forceErr {
+			continue // owes no stamp
+		}
+		want := len(msgs) - total
 		n, err := fd.recvmmsg(msgs[total:], flags)
+		if err != nil || n < want {
+			p.stamped[s] = p.phys[s] // the queue is empty now
+		} else {
+			p.stamped[s] += uint32(n)
+		}
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err

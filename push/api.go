@@ -92,8 +92,8 @@ func (r *Receiver) heartbeats(table *state.Table, only string) []heartbeatJSON {
 			out[i].Checks = map[string]string{}
 			for c := range hs.NumChecks() {
 				ch := hs.Check(c)
-				out[i].Checks[ch.Spec.Name] = ch.State().String()
-				if ch.Spec.Kind == obs.KindHeartbeat {
+				out[i].Checks[ch.Spec().Name] = ch.State().String()
+				if ch.Spec().Kind == obs.KindHeartbeat {
 					out[i].State = ch.State().String()
 				}
 			}

@@ -64,14 +64,14 @@ func goldenRound(t *testing.T, s *Set, v, old *state.View, round int) {
 		case i%29 == 0:
 			o.RTT = 0 // dropped
 		}
-		if c.Spec.Kind == obs.KindHTTP || c.Spec.Kind == obs.KindTCP {
+		if c.Spec().Kind == obs.KindHTTP || c.Spec().Kind == obs.KindTCP {
 			o.Metrics = []obs.Metric{{Name: "connect_seconds", Value: float64(i%97) / 1e4}, {Name: "duration_seconds", Value: float64(i%89) / 1e3}}
-			if c.Spec.Kind == obs.KindHTTP {
+			if c.Spec().Kind == obs.KindHTTP {
 				o.Metrics = append(o.Metrics, obs.Metric{Name: MetricStatus, Value: float64(200 + i%3)},
 					obs.Metric{Name: MetricCertEnd, Value: 1.8e9 + float64(i)})
 			}
 		}
-		bus.Publish(event.Event{Type: event.Result, Host: c.Spec.Host, Check: c.Spec.Name, Kind: c.Spec.Kind,
+		bus.Publish(event.Event{Type: event.Result, Host: c.Spec().Host, Check: c.Spec().Name, Kind: c.Spec().Kind,
 			Obs: o, Gen: gen, ID: c.ID})
 	}
 	for j := range 3 {
@@ -80,7 +80,7 @@ func goldenRound(t *testing.T, s *Set, v, old *state.View, round int) {
 		}
 		if old != nil {
 			for k, c := range old.Checks() {
-				if k%4 == 0 && v.LookupCheck(c.Spec.Host, c.Spec.Name) != nil {
+				if k%4 == 0 && v.LookupCheck(c.Spec().Host, c.Spec().Name) != nil {
 					pub(old.Gen, c, j)
 				}
 			}
@@ -111,7 +111,7 @@ func TestExpositionGolden(t *testing.T) {
 				Labels: func(host string) []string {
 					vals := make([]string, 2)
 					if h := tab.View().Lookup(host); h != nil {
-						vals[0], _ = h.Spec.Labels.Get("site")
+						vals[0], _ = h.Spec().Labels.Get("site")
 					}
 					return vals
 				}}

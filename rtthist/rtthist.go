@@ -353,15 +353,15 @@ func (s *Set) remap(v *state.View) {
 		return
 	}
 	old, oldRecs, oldFree := s.v, s.recs, s.freeRecs
-	checks := v.Checks()
-	if old != nil && len(checks) >= len(oldRecs) && len(checks) <= cap(oldRecs) && keepsIDs(old, v, oldRecs) {
-		// Every series keeps its id (hosts appended): in place, the
+	n := v.NumChecks()
+	if old != nil && n >= len(oldRecs) && n <= cap(oldRecs) && keepsIDs(old, v, oldRecs) {
+		// Every record keeps its id (hosts appended): in place, the
 		// slice's room taken (never written, so zero).
-		s.recs, oldRecs, oldFree = oldRecs[:len(checks)], nil, nil
+		s.recs, oldRecs, oldFree = oldRecs[:n], nil, nil
 	} else {
 		// Room for registrations to append in place.
-		s.recs, s.freeRecs = offheap.Make[series](len(checks) + len(checks)/16 + 16)
-		s.recs = s.recs[:len(checks)]
+		s.recs, s.freeRecs = offheap.Make[series](n + n/16 + 16)
+		s.recs = s.recs[:n]
 	}
 	byName := s.byName
 	if len(byName) > 0 {
@@ -372,8 +372,8 @@ func (s *Set) remap(v *state.View) {
 		if !sr.live {
 			continue
 		}
-		sp := &old.Check(i).Spec
-		if i < len(checks) && checks[i].Spec.Host == sp.Host && checks[i].Spec.Name == sp.Name {
+		sp := old.Check(i).Spec()
+		if c := v.Check(i); c != nil && c.Host().Name() == sp.Host && c.Name() == sp.Name {
 			s.recs[i].copyFrom(sr)
 			continue
 		}
@@ -410,16 +410,20 @@ func (s *Set) remap(v *state.View) {
 // keepsIDs reports whether each live series of recs (indexed by old's
 // check ids) has the same id in v (same host and check names).
 func keepsIDs(old, v *state.View, recs []series) bool {
-	oc, nc := old.Checks(), v.Checks()
-	if len(recs) > len(nc) || len(recs) > len(oc) {
+	if len(recs) > v.NumChecks() || len(recs) > old.NumChecks() {
 		return false
 	}
 	for i := range recs {
-		if recs[i].live && (oc[i].Spec.Host != nc[i].Spec.Host || oc[i].Spec.Name != nc[i].Spec.Name) {
+		if recs[i].live && !sameCheck(old.Check(i), v.Check(i)) {
 			return false
 		}
 	}
 	return true
+}
+
+// sameCheck reports whether a and b have the same host and check names.
+func sameCheck(a, b *state.Check) bool {
+	return a.Name() == b.Name() && a.Host().Name() == b.Host().Name()
 }
 
 // scrapeStart and scrapeEnd bracket a scrape reading series outside
@@ -446,8 +450,8 @@ func (s *Set) scrapeEnd() {
 func (s *Set) each(fn func(sr *series, host, check string)) {
 	for i := range s.recs {
 		if sr := &s.recs[i]; sr.live {
-			sp := &s.v.Check(i).Spec
-			fn(sr, sp.Host, sp.Name)
+			c := s.v.Check(i)
+			fn(sr, c.Host().Name(), c.Name())
 		}
 	}
 	for _, nm := range s.byName {
@@ -604,7 +608,7 @@ func (s *Set) Relabel(keep func(host, check string) bool) {
 	defer s.mu.Unlock()
 	for i := range s.recs {
 		sr := &s.recs[i]
-		if sp := &s.v.Check(i).Spec; sr.live && !keep(sp.Host, sp.Name) {
+		if c := s.v.Check(i); sr.live && !keep(c.Host().Name(), c.Name()) {
 			s.dropAux(sr)
 			sr.live = false
 			sr.sumBits.Store(0)

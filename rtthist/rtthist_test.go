@@ -351,7 +351,7 @@ func BenchmarkMemoryPerSeries(b *testing.B) {
 		off0 := offheap.Bytes()
 		s := New(Config{Buckets: config.DefaultRTTBuckets, Table: tab})
 		for i, c := range v.Checks() {
-			s.observe(v.Gen, c.ID, c.Spec.Host, c.Spec.Name, obs.KindICMP, time.Duration(200+i%800)*time.Microsecond)
+			s.observe(v.Gen, c.ID, c.Spec().Host, c.Spec().Name, obs.KindICMP, time.Duration(200+i%800)*time.Microsecond)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
@@ -457,7 +457,7 @@ func BenchmarkRemap100k(b *testing.B) {
 	v1 := tab.View()
 	s := New(Config{Buckets: config.DefaultRTTBuckets, Table: tab})
 	for _, c := range v1.Checks() {
-		s.observe(v1.Gen, c.ID, c.Spec.Host, c.Spec.Name, obs.KindICMP, time.Millisecond)
+		s.observe(v1.Gen, c.ID, c.Spec().Host, c.Spec().Name, obs.KindICMP, time.Millisecond)
 	}
 	if _, err := tab.Reload(append(specs, state.HostSpec{Name: "new", Checks: []obs.CheckSpec{{Host: "new", Name: "heartbeat", Kind: obs.KindHeartbeat, Interval: time.Second, Timeout: time.Second}}})); err != nil {
 		b.Fatal(err)

@@ -4,10 +4,13 @@ package state
 
 import (
 	"encoding/binary"
+	"math"
 	"runtime"
 	"sync/atomic"
 	"time"
-	"unsafe"
+
+	"github.com/hbmon/hb/internal/offheap"
+	"github.com/hbmon/hb/wire"
 )
 
 // A record is a check's Snapshot without its pointers (Health, HBM2 and
@@ -94,6 +97,25 @@ func (s *Snapshot) decode(w *record) {
 	}
 }
 
+// The record's link: the high 32 bits of its wTransitions word (whose
+// low 32 are the snapshot's Transitions) hold the writer's own data,
+// which Apply reads with the record instead of loading the Check: the
+// check's host id (in its view) and whether it is the host's only check.
+// Set when the view is built; write keeps it; decode ignores it.
+const (
+	linkHost = 1<<31 - 1
+	linkSolo = 1 << 31
+)
+
+// pointers returns c's snapshot pointers (inside a read or by the writer).
+func (c *Check) pointers() (*wire.Health, *wire.HBM2, *string) {
+	x := c.x.Load()
+	if x == nil {
+		return nil, nil, nil
+	}
+	return x.health.Load(), x.hbm2.Load(), x.problem.Load()
+}
+
 // load copies c's current snapshot into dst: the sequence lock's reader.
 // Any goroutine; never blocks the writer (a reader that keeps meeting a
 // write in progress yields between tries).
@@ -106,7 +128,7 @@ func (c *Check) load(dst *Snapshot) {
 			for i := 1; i < recWords; i++ {
 				w[i] = atomic.LoadUint64(&r[i])
 			}
-			h, m, p := c.health.Load(), c.hbm2.Load(), c.problem.Load()
+			h, m, p := c.pointers()
 			if atomic.LoadUint64(&r[wSeq]) == seq {
 				dst.decode(&w)
 				dst.Health, dst.HBM2, dst.Problem = h, m, ""
@@ -120,7 +142,7 @@ func (c *Check) load(dst *Snapshot) {
 			runtime.Gosched()
 		}
 	}
-	runtime.KeepAlive(c) // c keeps the slab mapped (slab_mmap.go)
+	runtime.KeepAlive(c) // c keeps the slab mapped (records)
 }
 
 // loadWord is one word of c's record: a single atomic load, consistent by
@@ -135,53 +157,54 @@ func (c *Check) loadWord(i int) uint64 {
 // only the writer, which no one else races with, may.
 func (c *Check) own(dst *Snapshot) {
 	dst.decode(c.rec)
-	dst.Health, dst.HBM2, dst.Problem = c.health.Load(), c.hbm2.Load(), ""
-	if p := c.problem.Load(); p != nil {
+	var p *string
+	dst.Health, dst.HBM2, p = c.pointers()
+	dst.Problem = ""
+	if p != nil {
 		dst.Problem = *p
 	}
 	runtime.KeepAlive(c)
 }
 
-// ownHead is own without the ring's slots (left zero): all that step
-// reads when the result's push takes the in-place path (inPlace). The
-// meta words are decoded (one cache line), the slots' four lines not.
-func (c *Check) ownHead(dst *Snapshot) {
-	r := c.rec
+// readHead decodes r into dst without the ring's slots (left zero) and
+// without the pointers: all that step reads when the result's push takes
+// the in-place path (recInPlace). The meta words are decoded (one cache
+// line), the slots' four lines not, but for the one the push overwrites,
+// which is loaded now, with the other lines, not by write's locked store
+// to it (which would wait for memory). Writer only.
+func readHead(r *record, dst *Snapshot) {
 	var w record
 	copy(w[wHdr:wSlots], r[wHdr:wSlots])
 	copy(w[wMeta:], r[wMeta:])
-	// The slot the push overwrites, at the head the Check keeps: loaded
-	// now, with the other lines, not after the header (or by
-	// publishHead's locked store to it, which would wait for memory).
-	head := int(c.head) % Window
+	head := int(uint8(w[wHdr]>>8)) % Window
 	w[wSlots+head] = r[wSlots+head]
 	dst.decode(&w)
-	dst.Health, dst.HBM2, dst.Problem = c.health.Load(), c.hbm2.Load(), ""
-	if p := c.problem.Load(); p != nil {
-		dst.Problem = *p
-	}
-	runtime.KeepAlive(c)
 }
 
-// publishHead is publish for a snapshot from ownHead whose step changed
-// only the ring's slot: it stores the header words, that slot and the
-// meta words that changed. Writer only.
-func (c *Check) publishHead(s *Snapshot, slot int) { c.write(s, slot) }
+// The pointers a write stores (write's ptrs).
+const (
+	setHealth = 1 << iota
+	setHBM2
+	setProblem
+	setAll = setHealth | setHBM2 | setProblem
+)
 
 // publish makes s c's current snapshot, in place: the sequence lock's
-// writer. It stores only the words that differ (an observation changes
-// about six of the forty) and replaces a pointer only when it changed, so
-// it allocates nothing unless the problem text is new. Writer only.
-func (c *Check) publish(s *Snapshot) { c.write(s, -1) }
+// writer. Writer only.
+func (c *Check) publish(s *Snapshot) { write(c, c.rec, s, -1, setAll) }
 
-// write is publish (slot < 0: any word may have changed) and publishHead
-// (only the header words, ring slot slot and its meta words may have).
-// Writer only.
-func (c *Check) write(s *Snapshot, slot int) {
-	r := c.rec
+// write makes s the current snapshot of c, whose record is r, in place:
+// the sequence lock's writer. slot < 0: any word may have changed; else
+// only the header words, ring slot slot and its meta words may have. It
+// stores only the words that differ (an observation changes about six of
+// the forty) and, of the pointers ptrs names, those that changed, so it
+// allocates nothing unless the problem text is new (or c's first pointer
+// is set). Writer only.
+func write(c *Check, r *record, s *Snapshot, slot int, ptrs uint8) {
 	var w record
 	s.encode(&w)
-	seq := r[wSeq] // plain reads: only this goroutine writes r
+	w[wTransitions] |= r[wTransitions] &^ math.MaxUint32 // the link (plain reads: only this goroutine writes r)
+	seq := r[wSeq]
 	atomic.StoreUint64(&r[wSeq], seq+1)
 	if slot < 0 {
 		storeChanged(r, &w, wHdr, recWords)
@@ -190,9 +213,10 @@ func (c *Check) write(s *Snapshot, slot int) {
 		atomic.StoreUint64(&r[wSlots+slot], w[wSlots+slot])
 		storeChanged(r, &w, wMeta+3*slot/8, wMeta+(3*slot+2)/8+1)
 	}
-	c.storePointers(s)
+	if ptrs != 0 {
+		c.storePointers(s, ptrs)
+	}
 	atomic.StoreUint64(&r[wSeq], seq+2)
-	c.head = s.head
 	runtime.KeepAlive(c)
 }
 
@@ -206,30 +230,38 @@ func storeChanged(r, w *record, lo, hi int) {
 	}
 }
 
-// storePointers replaces those of c's pointers that differ from s's:
-// inside a write (odd sequence). Writer only.
-func (c *Check) storePointers(s *Snapshot) {
-	if s.Health != c.health.Load() {
-		c.health.Store(s.Health)
+// storePointers replaces those of c's pointers named by ptrs that differ
+// from s's: inside a write (odd sequence). Writer only.
+func (c *Check) storePointers(s *Snapshot, ptrs uint8) {
+	x := c.x.Load()
+	if x == nil {
+		if s.Health == nil && s.HBM2 == nil && s.Problem == "" {
+			return
+		}
+		x = new(extra)
+		c.x.Store(x)
 	}
-	if s.HBM2 != c.hbm2.Load() {
-		c.hbm2.Store(s.HBM2)
+	if ptrs&setHealth != 0 && s.Health != x.health.Load() {
+		x.health.Store(s.Health)
 	}
-	if p := c.problem.Load(); (p == nil && s.Problem != "") || (p != nil && *p != s.Problem) {
+	if ptrs&setHBM2 != 0 && s.HBM2 != x.hbm2.Load() {
+		x.hbm2.Store(s.HBM2)
+	}
+	if p := x.problem.Load(); ptrs&setProblem != 0 && ((p == nil && s.Problem != "") || (p != nil && *p != s.Problem)) {
 		if s.Problem == "" {
-			c.problem.Store(nil)
+			x.problem.Store(nil)
 		} else {
 			t := s.Problem
-			c.problem.Store(&t)
+			x.problem.Store(&t)
 		}
 	}
 }
 
-// inPlace reports whether a result at at takes the in-place push (see
+// recInPlace reports whether a result at at takes the in-place push (see
 // Snapshot.inPlace), from the record's header and base. Writer only.
-func (c *Check) inPlace(at UnixNano) bool {
-	h := c.rec[wHdr]
-	s := Snapshot{n: uint8(h >> 16), unit: uint8(h >> 24), base: UnixNano(c.rec[wBase])}
+func recInPlace(r *record, at UnixNano) bool {
+	h := r[wHdr]
+	s := Snapshot{n: uint8(h >> 16), unit: uint8(h >> 24), base: UnixNano(r[wBase])}
 	return s.inPlace(at)
 }
 
@@ -239,10 +271,13 @@ func (c *Check) copyFrom(o *Check) {
 	seq := c.rec[wSeq]
 	*c.rec = *o.rec
 	c.rec[wSeq] = seq
-	c.health.Store(o.health.Load())
-	c.hbm2.Store(o.hbm2.Load())
-	c.problem.Store(o.problem.Load())
-	c.head = o.head
+	if h, m, p := o.pointers(); h != nil || m != nil || p != nil {
+		x := new(extra)
+		x.health.Store(h)
+		x.hbm2.Store(m)
+		x.problem.Store(p)
+		c.x.Store(x)
+	}
 	runtime.KeepAlive(o)
 	runtime.KeepAlive(c)
 }
@@ -257,14 +292,29 @@ var mappedBytes atomic.Int64
 // slab is unmapped once nothing references it or its checks).
 func MappedBytes() int64 { return mappedBytes.Load() }
 
-// records returns n records carved from one slab, and the slab's size in
-// bytes (what it holds outside the Go heap: 0 under the race detector).
+// records returns n zeroed records, outside the Go heap where the
+// platform allows (internal/offheap: as huge pages when large, so random
+// access over them costs a cache miss, not a cache miss and a page walk),
+// and their size in bytes outside the heap (0 under the race detector).
+// They are freed once owner, the first of the checks whose records they
+// are, is unreachable: every path to a record goes through its Check or
+// its View, which holds the checks, and the checks of a view are one
+// allocation.
 func records(n int, owner *Check) ([]record, int) {
 	if n == 0 {
 		return nil, 0
 	}
-	words, off := newSlab(n*recWords, owner)
-	return unsafe.Slice((*record)(unsafe.Pointer(&words[0])), n), off
+	recs, free := offheap.Make[record](n)
+	if !slabMapped {
+		return recs, 0
+	}
+	size := n * recordBytes
+	mappedBytes.Add(int64(size))
+	runtime.AddCleanup(owner, func(size int) {
+		free()
+		mappedBytes.Add(-int64(size))
+	}, size)
+	return recs, size
 }
 
 // status is c's state, since and transitions, read consistently.

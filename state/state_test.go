@@ -14,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/hbmon/hb/internal/offheap"
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/wire"
 )
@@ -319,13 +320,13 @@ func TestReload(t *testing.T) {
 		t.Fatalf("view gen %d len %d", v.Gen, v.Len())
 	}
 	ha := v.Lookup("a")
-	if ha.ID != 2 || ha.Snapshot() != oldA || ha.Spec.Labels.Map()["role"] != "db" {
-		t.Errorf("a: id %d kept=%v labels %v", ha.ID, ha.Snapshot() == oldA, ha.Spec.Labels)
+	if ha.ID != 2 || ha.Snapshot() != oldA || ha.Spec().Labels.Map()["role"] != "db" {
+		t.Errorf("a: id %d kept=%v labels %v", ha.ID, ha.Snapshot() == oldA, ha.Spec().Labels)
 	}
 	if s := v.Lookup("b").Snapshot(); s.State != Unknown || s.Probes != 0 {
 		t.Errorf("b kept state %v across an address change", s.State)
 	}
-	if v.Lookup("d").Check(0).Spec.Addr != netip.MustParseAddr("198.18.0.4") {
+	if v.Lookup("d").Check(0).Spec().Addr != netip.MustParseAddr("198.18.0.4") {
 		t.Error("check address")
 	}
 	// The writer continues with the new ids.
@@ -363,13 +364,13 @@ func TestConcurrentReaders(t *testing.T) {
 					sn := h.Snapshot()
 					if err := checkSnapshot(&sn, buf[:0]); err != nil {
 						select {
-						case errs <- fmt.Errorf("%s: %w", h.Spec.Name, err):
+						case errs <- fmt.Errorf("%s: %w", h.Spec().Name, err):
 						default:
 						}
 						return
 					}
-					if v.Lookup(h.Spec.Name) != h {
-						errs <- fmt.Errorf("lookup %s in gen %d", h.Spec.Name, v.Gen)
+					if v.Lookup(h.Spec().Name) != h {
+						errs <- fmt.Errorf("lookup %s in gen %d", h.Spec().Name, v.Gen)
 						return
 					}
 				}
@@ -447,6 +448,7 @@ func MeasureBytesPerHost(n int) float64 {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
+	off := offheap.Bytes()
 	specs := make([]HostSpec, n)
 	for i := range specs {
 		// As the targets parser makes them: the name and the check's
@@ -472,8 +474,9 @@ func MeasureBytesPerHost(n int) float64 {
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	runtime.KeepAlive(tab)
-	// The records' slab is outside the Go heap (RecordBytes): count it.
-	return float64(after.HeapAlloc-before.HeapAlloc+uint64(tab.View().RecordBytes())) / float64(n)
+	// The records' slab and the name index are outside the Go heap
+	// (internal/offheap): count them.
+	return float64(int64(after.HeapAlloc-before.HeapAlloc)+offheap.Bytes()-off) / float64(n)
 }
 
 func BenchmarkMemoryPerHost(b *testing.B) {
@@ -614,8 +617,8 @@ func TestHostWithChecks(t *testing.T) {
 	if v.NumChecks() != 4 || h.NumChecks() != 3 || h.Check(1).ID != 2 || h.Check(1).Host() != h || v.LookupCheck("db", "heartbeat") != h.Check(2) {
 		t.Fatalf("layout: %d checks, host has %d", v.NumChecks(), h.NumChecks())
 	}
-	if h.Check(2).Spec.Host != "db" {
-		t.Errorf("check spec host %q", h.Check(2).Spec.Host)
+	if h.Check(2).Spec().Host != "db" {
+		t.Errorf("check spec host %q", h.Check(2).Spec().Host)
 	}
 	step := func(id, i int, o Outcome) Change {
 		t.Helper()

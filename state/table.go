@@ -5,8 +5,13 @@ package state
 import (
 	"errors"
 	"fmt"
+	"iter"
+	"math"
+	"net/netip"
+	"runtime"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/wire"
@@ -22,23 +27,67 @@ var (
 
 // Check is one table entry: a check's spec, its id (index in the view's
 // checks) and its current state: a record in the view's slab, updated in
-// place, plus the snapshot's three pointers (record.go).
+// place, plus the snapshot's pointers (record.go). 48 bytes: the spec is
+// kept as its host's name and address (when the check's are the same),
+// and a shape (name, kind, interval, timeout, params) shared by the
+// view's checks alike; the host, the solo flag and the ring head Apply
+// needs are in the record (record.go), so a result touches no Check.
 type Check struct {
-	ID   int
-	Spec obs.CheckSpec
-	host *Host
-	rec  *record // in the view's slab, off the Go heap
-	// The snapshot's pointer fields, replaced only when they change.
+	ID    int
+	host  *Host
+	rec   *record               // in the view's slab, off the Go heap
+	shape *checkShape           // shared by the view's checks of the same shape
+	alt   *checkOwn             // nil: Addr is the host's and Target its name
+	x     atomic.Pointer[extra] // nil until a pointer is first set
+}
+
+// checkShape is what checks alike share: one per distinct shape a view.
+type checkShape struct {
+	name              string
+	kind              obs.Kind
+	interval, timeout time.Duration
+	params            map[string]string
+}
+
+// checkOwn is a check's address and target where they are not its
+// host's address and name.
+type checkOwn struct {
+	addr   netip.Addr
+	target string
+}
+
+// extra holds a check's snapshot pointers (Health, HBM2, Problem): rare
+// for most checks, so behind one pointer, allocated once by the writer
+// when the first is set and then updated in place.
+type extra struct {
 	health  atomic.Pointer[wire.Health]
 	hbm2    atomic.Pointer[wire.HBM2]
 	problem atomic.Pointer[string]
-	// solo: the host's only check, so the host's status is this check's
-	// (Apply then never touches the Host: one cache miss less a result).
-	solo bool
-	// head is the writer's copy of the record's ring head, in the room
-	// solo leaves: Apply loads the slot it overwrites together with the
-	// record's other lines instead of after the header. Writer only.
-	head uint8
+}
+
+// Spec returns the check's spec (Host set to its host's name).
+func (c *Check) Spec() obs.CheckSpec {
+	h := c.host
+	sp := obs.CheckSpec{Host: h.name, Name: c.shape.name, Kind: c.shape.kind, Addr: h.addr, Target: h.name,
+		Interval: c.shape.interval, Timeout: c.shape.timeout, Params: c.shape.params}
+	if o := c.alt; o != nil {
+		sp.Addr, sp.Target = o.addr, o.target
+	}
+	return sp
+}
+
+// Name is Spec().Name.
+func (c *Check) Name() string { return c.shape.name }
+
+// Kind is Spec().Kind.
+func (c *Check) Kind() obs.Kind { return c.shape.kind }
+
+// Addr is Spec().Addr.
+func (c *Check) Addr() netip.Addr {
+	if c.alt != nil {
+		return c.alt.addr
+	}
+	return c.host.addr
 }
 
 // Snapshot returns a copy of the check's current snapshot: consistent (one
@@ -67,32 +116,74 @@ type HostStatus struct {
 	Transitions uint32
 }
 
-// Host is a host of the table: its spec (Spec.Checks is nil once in the
-// table: use NumChecks and Check), its id (index in the view's hosts) and
-// its checks.
+// Host is a host of the table: its spec (Spec), its id (index in the
+// view's hosts) and its checks. 80 bytes; labels and parent sit behind
+// one pointer shared by hosts alike.
 type Host struct {
 	ID     int
-	Spec   HostSpec
-	checks []Check                    // the view's backing, in spec order
+	name   string
+	addr   netip.Addr
+	checks *Check // the first of the host's nc checks in the view's backing, in spec order
+	nc     int32
+	attrs  *hostAttrs                 // nil: no labels, no parent
 	status atomic.Pointer[HostStatus] // hosts with more than one check only
 }
 
+// hostAttrs are a host's labels and parent, shared by hosts alike.
+type hostAttrs struct {
+	labels Labels
+	parent string
+}
+
+// Spec returns the host's spec. Its Checks are nil: use NumChecks and
+// Check.
+func (h *Host) Spec() HostSpec {
+	sp := HostSpec{Name: h.name, Addr: h.addr}
+	if a := h.attrs; a != nil {
+		sp.Labels, sp.Parent = a.labels, a.parent
+	}
+	return sp
+}
+
+// Name is Spec().Name.
+func (h *Host) Name() string { return h.name }
+
+// Addr is Spec().Addr.
+func (h *Host) Addr() netip.Addr { return h.addr }
+
+// Labels is Spec().Labels (shared: do not modify).
+func (h *Host) Labels() Labels {
+	if h.attrs == nil {
+		return nil
+	}
+	return h.attrs.labels
+}
+
+// all is the host's checks.
+func (h *Host) all() []Check {
+	if h.nc == 0 {
+		return nil
+	}
+	return unsafe.Slice(h.checks, h.nc)
+}
+
 // NumChecks is how many checks the host has.
-func (h *Host) NumChecks() int { return len(h.checks) }
+func (h *Host) NumChecks() int { return int(h.nc) }
 
 // Check returns the host's i-th check (spec order), or nil.
 func (h *Host) Check(i int) *Check {
-	if i < 0 || i >= len(h.checks) {
+	if i < 0 || i >= int(h.nc) {
 		return nil
 	}
-	return &h.checks[i]
+	return &h.all()[i]
 }
 
 // CheckNamed returns the host's check called name, or nil.
 func (h *Host) CheckNamed(name string) *Check {
-	for i := range h.checks {
-		if h.checks[i].Spec.Name == name {
-			return &h.checks[i]
+	cs := h.all()
+	for i := range cs {
+		if cs[i].shape.name == name {
+			return &cs[i]
 		}
 	}
 	return nil
@@ -112,15 +203,15 @@ func (h *Host) Snapshot() Snapshot {
 
 // Load copies the host-level snapshot (Snapshot) into dst.
 func (h *Host) Load(dst *Snapshot) {
-	switch len(h.checks) {
+	switch h.nc {
 	case 0:
 		*dst = Snapshot{}
 		return
 	case 1:
-		h.checks[0].load(dst)
+		h.checks.load(dst)
 		return
 	}
-	h.checks[0].load(dst)
+	h.checks.load(dst)
 	st := h.Status()
 	dst.State, dst.Since, dst.Transitions = st.State, st.Since, st.Transitions
 }
@@ -128,11 +219,11 @@ func (h *Host) Load(dst *Snapshot) {
 // Status returns the host's derived state. For a host with one check it is
 // that check's state, since and transitions (nothing extra is stored).
 func (h *Host) Status() HostStatus {
-	switch len(h.checks) {
+	switch h.nc {
 	case 0:
 		return HostStatus{}
 	case 1:
-		return h.checks[0].status()
+		return h.checks.status()
 	}
 	if s := h.status.Load(); s != nil {
 		return *s
@@ -173,8 +264,9 @@ func Derive(states []State) State {
 func (h *Host) derive() State {
 	var buf [8]State
 	states := buf[:0]
-	for i := range h.checks {
-		states = append(states, h.checks[i].State())
+	cs := h.all()
+	for i := range cs {
+		states = append(states, cs[i].State())
 	}
 	return Derive(states)
 }
@@ -183,11 +275,15 @@ func (h *Host) derive() State {
 // configuration. A View is immutable except for the snapshot pointers;
 // Reload publishes a new View and leaves the old one to its readers.
 type View struct {
-	Gen    uint64
-	hosts  []*Host
-	checks []*Check
-	byName nameIndex
-	mapped int // bytes of the records' slab outside the Go heap
+	Gen uint64
+	// The hosts, checks and records themselves, one allocation each (the
+	// records' outside the Go heap: records); the checks' backing keeps
+	// the records mapped.
+	hostArr  []Host
+	checkArr []Check
+	recs     []record
+	byName   nameIndex
+	mapped   int // bytes of the records' slab outside the Go heap
 }
 
 // RecordBytes is the size of the view's records held outside the Go heap
@@ -196,38 +292,54 @@ type View struct {
 func (v *View) RecordBytes() int { return v.mapped }
 
 // Len is the number of hosts.
-func (v *View) Len() int { return len(v.hosts) }
+func (v *View) Len() int { return len(v.hostArr) }
 
 // Host returns the host with id i, or nil.
 func (v *View) Host(i int) *Host {
-	if i < 0 || i >= len(v.hosts) {
+	if i < 0 || i >= len(v.hostArr) {
 		return nil
 	}
-	return v.hosts[i]
+	return &v.hostArr[i]
 }
 
-// Hosts returns the hosts in id order. The slice is shared: do not modify.
-func (v *View) Hosts() []*Host { return v.hosts }
+// Hosts yields the hosts in id order, with their ids.
+func (v *View) Hosts() iter.Seq2[int, *Host] {
+	return func(yield func(int, *Host) bool) {
+		for i := range v.hostArr {
+			if !yield(i, &v.hostArr[i]) {
+				return
+			}
+		}
+	}
+}
 
 // NumChecks is the number of checks over all hosts.
-func (v *View) NumChecks() int { return len(v.checks) }
+func (v *View) NumChecks() int { return len(v.checkArr) }
 
 // Check returns the check with id i, or nil.
 func (v *View) Check(i int) *Check {
-	if i < 0 || i >= len(v.checks) {
+	if i < 0 || i >= len(v.checkArr) {
 		return nil
 	}
-	return v.checks[i]
+	return &v.checkArr[i]
 }
 
-// Checks returns every check in id order (hosts in id order, each host's
-// checks in spec order). The slice is shared: do not modify.
-func (v *View) Checks() []*Check { return v.checks }
+// Checks yields every check in id order (hosts in id order, each host's
+// checks in spec order), with its id.
+func (v *View) Checks() iter.Seq2[int, *Check] {
+	return func(yield func(int, *Check) bool) {
+		for i := range v.checkArr {
+			if !yield(i, &v.checkArr[i]) {
+				return
+			}
+		}
+	}
+}
 
 // Lookup returns the host named name, or nil; O(1).
 func (v *View) Lookup(name string) *Host {
-	if id := v.byName.find(v.hosts, name); id >= 0 {
-		return v.hosts[id]
+	if id := v.byName.find(v.hostArr, name); id >= 0 {
+		return &v.hostArr[id]
 	}
 	return nil
 }
@@ -285,41 +397,60 @@ func (t *Table) View() *View { return t.view.Load() }
 // returns the state change it caused to the check and to its host. Writer
 // only.
 func (t *Table) Apply(id int, o Observation) (Change, error) {
-	c := t.view.Load().Check(id)
-	if c == nil {
+	v := t.view.Load()
+	if uint(id) >= uint(len(v.checkArr)) {
 		return Change{}, fmt.Errorf("%w: %d", ErrNoCheck, id)
 	}
-	h := c.host
+	// The check, its host and record by id: a result reads and writes
+	// its record (and the Check only for a pointer: a problem, a health
+	// blob), not the Check or the Host of a one-check host.
+	c, r := &v.checkArr[id], &v.recs[id]
+	link := atomic.LoadUint64(&r[wTransitions]) >> 32 // written before the view was published
+	h := &v.hostArr[link&linkHost]
 	if o.Outcome < OK || o.Outcome > Error {
 		return Change{Check: c, Host: h}, ErrOutcome
 	}
+	solo := link&linkSolo != 0
 	// The usual result changes the header words, one ring slot and its
-	// meta bytes: read and store only those (ownHead, publishHead);
-	// otherwise (a rebase of the ring) the whole record.
+	// meta bytes: read and store only those (readHead, write's slot);
+	// otherwise (a rebase of the ring) the whole record. The snapshot's
+	// pointers are not read: write stores only those step set.
 	var n Snapshot
-	inPlace := c.inPlace(NanoOf(o.At))
+	inPlace := recInPlace(r, NanoOf(o.At))
 	if inPlace {
-		c.ownHead(&n)
+		readHead(r, &n)
 	} else {
-		c.own(&n)
+		n.decode(r)
 	}
 	var hostOld HostStatus
-	if c.solo { // what h.Status() says, without loading h
+	if solo { // what h.Status() says, without loading h
 		hostOld = HostStatus{State: n.State, Since: n.Since, Transitions: n.Transitions}
 	} else {
 		hostOld = h.Status()
 	}
 	old := n.State
 	n.step(&t.cfg, &o)
-	if inPlace {
-		c.publishHead(&n, (int(n.head)+Window-1)%Window)
-	} else {
-		c.publish(&n)
+	var ptrs uint8 // the pointers step set
+	switch {
+	case o.Outcome.Failed():
+		ptrs = setProblem
+	default:
+		if o.Health != nil {
+			ptrs |= setHealth
+		}
+		if o.HBM2 != nil {
+			ptrs |= setHBM2
+		}
 	}
+	slot := -1
+	if inPlace {
+		slot = (int(n.head) + Window - 1) % Window
+	}
+	write(c, r, &n, slot, ptrs)
 	ch := Change{Check: c, Host: h, Old: old, New: n.State, Changed: old != n.State, At: o.At,
 		HostOld: hostOld.State, HostNew: hostOld.State}
 	switch {
-	case c.solo:
+	case solo:
 		ch.HostNew = n.State
 	case ch.Changed:
 		if d := h.derive(); d != hostOld.State {
@@ -328,6 +459,7 @@ func (t *Table) Apply(id int, o Observation) (Change, error) {
 		}
 	}
 	ch.HostChanged = ch.HostOld != ch.HostNew
+	runtime.KeepAlive(v) // v's checks keep its records mapped
 	return ch, nil
 }
 
@@ -349,8 +481,8 @@ type HostChange struct {
 
 // same reports whether a check of the new view continues o: same host,
 // name, kind and address.
-func same(o *Check, sp *obs.CheckSpec) bool {
-	return o.Spec.Host == sp.Host && o.Spec.Name == sp.Name && o.Spec.Kind == sp.Kind && o.Spec.Addr == sp.Addr
+func same(o, c *Check) bool {
+	return o.host.name == c.host.name && o.shape.name == c.shape.name && o.shape.kind == c.shape.kind && o.Addr() == c.Addr()
 }
 
 // Reload publishes a new View built from specs. A check whose host name,
@@ -367,22 +499,22 @@ func (t *Table) Reload(specs []HostSpec) (ReloadResult, error) {
 		return ReloadResult{}, err
 	}
 	var r ReloadResult
-	for _, c := range v.checks {
-		if o := old.LookupCheck(c.Spec.Host, c.Spec.Name); o != nil && same(o, &c.Spec) {
+	for _, c := range v.Checks() {
+		if o := old.LookupCheck(c.host.name, c.shape.name); o != nil && same(o, c) {
 			r.Kept++
 		} else {
 			r.Added++
 		}
 	}
-	for _, o := range old.checks {
-		if c := v.LookupCheck(o.Spec.Host, o.Spec.Name); c == nil || !same(o, &c.Spec) {
+	for _, o := range old.Checks() {
+		if c := v.LookupCheck(o.host.name, o.shape.name); c == nil || !same(o, c) {
 			r.Removed++
 			r.Gone = append(r.Gone, o)
 		}
 	}
-	for _, h := range v.hosts {
-		o := old.Lookup(h.Spec.Name)
-		if o == nil || len(h.checks) == 0 {
+	for _, h := range v.Hosts() {
+		o := old.Lookup(h.name)
+		if o == nil || h.nc == 0 {
 			continue
 		}
 		if was, is := o.Status().State, h.Status().State; was != is {
@@ -393,6 +525,23 @@ func (t *Table) Reload(specs []HostSpec) (ReloadResult, error) {
 	return r, nil
 }
 
+// shapeKey is what makes two checks' shapes the same (params by
+// identity: the targets parser shares a line's map).
+type shapeKey struct {
+	name              string
+	kind              obs.Kind
+	interval, timeout time.Duration
+	params            unsafe.Pointer
+}
+
+// attrsKey is what makes two hosts' attributes the same (labels by
+// identity: the daemon shares a label set's slice).
+type attrsKey struct {
+	labels *Label
+	n      int
+	parent string
+}
+
 // build makes a View of specs, taking snapshots from prev where a check
 // continues.
 func build(specs []HostSpec, prev *View, gen uint64) (*View, error) {
@@ -400,60 +549,87 @@ func build(specs []HostSpec, prev *View, gen uint64) (*View, error) {
 	for i := range specs {
 		n += len(specs[i].Checks)
 	}
+	if len(specs) > linkHost {
+		return nil, fmt.Errorf("state: %d hosts, at most %d", len(specs), linkHost)
+	}
 	v := &View{
-		Gen:    gen,
-		hosts:  make([]*Host, len(specs)),
-		checks: make([]*Check, 0, n),
-		byName: newNameIndex(len(specs)),
+		Gen: gen,
+	}
+	var free func()
+	v.byName, free = newNameIndex(len(specs))
+	if free != nil { // once v is unreachable: its lookups go through v
+		runtime.AddCleanup(v, func(free func()) { free() }, free)
 	}
 	// One allocation for all hosts and one for all checks: fewer objects
 	// for the GC to trace.
-	hosts := make([]Host, len(specs))
-	checks := make([]Check, n)
-	var recs []record
+	v.hostArr = make([]Host, len(specs))
+	v.checkArr = make([]Check, n)
 	if n > 0 {
-		recs, v.mapped = records(n, &checks[0])
+		v.recs, v.mapped = records(n, &v.checkArr[0])
 	}
+	shapes := map[shapeKey]*checkShape{}
+	attrs := map[attrsKey]*hostAttrs{}
+	id := 0
 	for i, sp := range specs {
 		if sp.Name == "" {
 			return nil, fmt.Errorf("state: host %d has no name", i)
 		}
-		if v.byName.find(v.hosts, sp.Name) >= 0 {
+		if v.byName.find(v.hostArr[:i], sp.Name) >= 0 {
 			return nil, fmt.Errorf("state: duplicate host name %q", sp.Name)
 		}
-		h := &hosts[i]
+		h := &v.hostArr[i]
 		h.ID = i
-		h.Spec = sp
-		h.Spec.Addr = sp.Addr.Unmap()
-		h.Spec.Checks = nil
-		h.checks = checks[:len(sp.Checks):len(sp.Checks)]
-		checks = checks[len(sp.Checks):]
+		h.name = sp.Name
+		h.addr = sp.Addr.Unmap()
+		if len(sp.Labels) > 0 || sp.Parent != "" {
+			k := attrsKey{unsafe.SliceData(sp.Labels), len(sp.Labels), sp.Parent}
+			if h.attrs = attrs[k]; h.attrs == nil {
+				h.attrs = &hostAttrs{labels: sp.Labels, parent: sp.Parent}
+				attrs[k] = h.attrs
+			}
+		}
+		cs := v.checkArr[id : id+len(sp.Checks) : id+len(sp.Checks)]
+		if len(cs) > 0 {
+			h.checks, h.nc = &cs[0], int32(len(cs))
+		}
 		for j := range sp.Checks {
-			c := &h.checks[j]
-			c.Spec = sp.Checks[j]
-			c.Spec.Host = sp.Name
-			c.Spec.Addr = c.Spec.Addr.Unmap()
-			if c.Spec.Name == "" {
+			csp := &sp.Checks[j]
+			if csp.Name == "" {
 				return nil, fmt.Errorf("state: host %q: check %d has no name", sp.Name, j)
 			}
-			if c.Spec.Kind == obs.KindInvalid || int(c.Spec.Kind) >= obs.NumKinds {
-				return nil, fmt.Errorf("state: host %q: check %q has no valid kind", sp.Name, c.Spec.Name)
+			if csp.Kind == obs.KindInvalid || int(csp.Kind) >= obs.NumKinds {
+				return nil, fmt.Errorf("state: host %q: check %q has no valid kind", sp.Name, csp.Name)
 			}
-			if h.CheckNamed(c.Spec.Name) != c {
-				return nil, fmt.Errorf("state: host %q: duplicate check %q", sp.Name, c.Spec.Name)
+			for k := range j {
+				if cs[k].shape.name == csp.Name {
+					return nil, fmt.Errorf("state: host %q: duplicate check %q", sp.Name, csp.Name)
+				}
 			}
-			c.ID = len(v.checks)
+			c := &cs[j]
+			k := shapeKey{csp.Name, csp.Kind, csp.Interval, csp.Timeout, mapPointer(csp.Params)}
+			if c.shape = shapes[k]; c.shape == nil {
+				c.shape = &checkShape{name: csp.Name, kind: csp.Kind, interval: csp.Interval, timeout: csp.Timeout, params: csp.Params}
+				shapes[k] = c.shape
+			}
+			if a := csp.Addr.Unmap(); a != h.addr || csp.Target != h.name {
+				c.alt = &checkOwn{addr: a, target: csp.Target}
+			}
+			c.ID = id
 			c.host = h
-			c.solo = len(sp.Checks) == 1
-			c.rec = &recs[c.ID]
+			c.rec = &v.recs[id]
+			link := uint64(i)
+			if len(cs) == 1 {
+				link |= linkSolo
+			}
 			if prev != nil {
-				if o := prev.LookupCheck(sp.Name, c.Spec.Name); o != nil && same(o, &c.Spec) {
+				if o := prev.LookupCheck(sp.Name, csp.Name); o != nil && same(o, c) {
 					c.copyFrom(o)
 				}
 			}
-			v.checks = append(v.checks, c)
+			c.rec[wTransitions] = c.rec[wTransitions]&math.MaxUint32 | link<<32
+			id++
 		}
-		if len(h.checks) > 1 {
+		if h.nc > 1 {
 			var ps *HostStatus
 			if prev != nil {
 				if o := prev.Lookup(sp.Name); o != nil {
@@ -463,10 +639,14 @@ func build(specs []HostSpec, prev *View, gen uint64) (*View, error) {
 			}
 			h.status.Store(derivedStatus(h, ps))
 		}
-		v.hosts[i] = h
-		v.byName.add(v.hosts, i)
+		v.byName.add(v.hostArr, i)
 	}
 	return v, nil
+}
+
+// mapPointer is m's identity.
+func mapPointer(m map[string]string) unsafe.Pointer {
+	return *(*unsafe.Pointer)(unsafe.Pointer(&m))
 }
 
 // derivedStatus returns h's status after its checks changed without an
@@ -479,8 +659,9 @@ func derivedStatus(h *Host, prev *HostStatus) *HostStatus {
 		return &p
 	}
 	var since UnixNano
-	for i := range h.checks {
-		since = max(since, h.checks[i].status().Since)
+	cs := h.all()
+	for i := range cs {
+		since = max(since, cs[i].status().Since)
 	}
 	n := &HostStatus{State: d, Since: since}
 	if prev != nil {
@@ -522,7 +703,7 @@ func (t *Table) Restore(id int, s State, since time.Time, transitions uint32) er
 		return fmt.Errorf("%w: %v", ErrState, s)
 	}
 	c.publish(&n)
-	if h := c.host; len(h.checks) > 1 {
+	if h := c.host; h.nc > 1 {
 		st := h.Status()
 		h.status.Store(derivedStatus(h, &st))
 	}

@@ -302,15 +302,15 @@ func (w *writer) view() *state.View {
 // about a millisecond rather than a lookup per check.
 func (w *writer) remap(v *state.View) {
 	old, oldRecs, oldFree := w.v, w.recs, w.freeRecs
-	checks := v.Checks()
-	if old != nil && len(checks) >= len(oldRecs) && len(checks) <= cap(oldRecs) && keepsIDs(old, v, len(oldRecs), func(i int) bool { return oldRecs[i].id != 0 }) {
+	n := v.NumChecks()
+	if old != nil && n >= len(oldRecs) && n <= cap(oldRecs) && keepsIDs(old, v, len(oldRecs), func(i int) bool { return oldRecs[i].id != 0 }) {
 		// Every record keeps its id (hosts appended): in place, the
 		// slice's room taken (never written, so zero).
-		w.recs, oldRecs, oldFree = oldRecs[:len(checks)], nil, nil
+		w.recs, oldRecs, oldFree = oldRecs[:n], nil, nil
 	} else {
 		// Room for registrations to append in place.
-		w.recs, w.freeRecs = offheap.Make[rec](len(checks) + len(checks)/16 + 16)
-		w.recs = w.recs[:len(checks)]
+		w.recs, w.freeRecs = offheap.Make[rec](n + n/16 + 16)
+		w.recs = w.recs[:n]
 	}
 	byName := w.byName
 	if len(byName) > 0 {
@@ -321,8 +321,8 @@ func (w *writer) remap(v *state.View) {
 		if r.id == 0 {
 			continue
 		}
-		sp := &old.Check(i).Spec
-		if i < len(checks) && checks[i].Spec.Host == sp.Host && checks[i].Spec.Name == sp.Name {
+		sp := old.Check(i).Spec()
+		if c := v.Check(i); c != nil && c.Host().Name() == sp.Host && c.Name() == sp.Name {
 			w.recs[i] = *r
 			continue
 		}
@@ -351,16 +351,20 @@ func (w *writer) remap(v *state.View) {
 // keepsIDs reports whether each of the first n checks of old for which
 // live is true has the same id in v (same host and check names).
 func keepsIDs(old, v *state.View, n int, live func(int) bool) bool {
-	oc, nc := old.Checks(), v.Checks()
-	if n > len(nc) || n > len(oc) {
+	if n > v.NumChecks() || n > old.NumChecks() {
 		return false
 	}
 	for i := range n {
-		if live(i) && (oc[i].Spec.Host != nc[i].Spec.Host || oc[i].Spec.Name != nc[i].Spec.Name) {
+		if live(i) && !sameCheck(old.Check(i), v.Check(i)) {
 			return false
 		}
 	}
 	return true
+}
+
+// sameCheck reports whether a and b have the same host and check names.
+func sameCheck(a, b *state.Check) bool {
+	return a.Name() == b.Name() && a.Host().Name() == b.Host().Name()
 }
 
 // of returns the record of e's check, creating it when new: by the
@@ -484,7 +488,7 @@ func (w *writer) check(host, name string, kind obs.Kind, target string) *rec {
 	if v := w.view(); v != nil {
 		if tc := v.LookupCheck(host, name); tc != nil {
 			slot = &w.recs[tc.ID]
-			host, name = tc.Spec.Host, tc.Spec.Name
+			host, name = tc.Host().Name(), tc.Name()
 		}
 	}
 	k := ckey{host, name}

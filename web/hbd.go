@@ -59,22 +59,22 @@ func tptr(t state.UnixNano) *time.Time {
 
 func (s *Server) hbdHostOf(h *state.Host) hbdHost {
 	snap := h.Snapshot()
-	j := hbdHost{Hostname: h.Spec.Name, Status: snap.State.String(), LastSeen: tptr(snap.LastOKAt), Since: tptr(snap.Since),
-		Loss: snap.Stats().Loss, Labels: h.Spec.Labels.Map(), Plugins: []string{}}
-	if h.Spec.Addr.IsValid() {
-		j.Address = h.Spec.Addr.String()
+	j := hbdHost{Hostname: h.Spec().Name, Status: snap.State.String(), LastSeen: tptr(snap.LastOKAt), Since: tptr(snap.Since),
+		Loss: snap.Stats().Loss, Labels: h.Spec().Labels.Map(), Plugins: []string{}}
+	if h.Spec().Addr.IsValid() {
+		j.Address = h.Spec().Addr.String()
 	}
 	if snap.Stats().Samples > 0 {
 		v := float64(snap.Stats().Avg.Microseconds()) / 1000
 		j.RTTMs = &v
 	}
-	if o, ok := h.Spec.Labels.Get(LabelOwner); ok {
+	if o, ok := h.Spec().Labels.Get(LabelOwner); ok {
 		j.Owner = o
 	} else {
 		j.Owner = s.users.Load().defaultOwner
 	}
 	for i := 0; i < h.NumChecks(); i++ {
-		j.Plugins = append(j.Plugins, h.Check(i).Spec.Name)
+		j.Plugins = append(j.Plugins, h.Check(i).Spec().Name)
 	}
 	return j
 }
@@ -142,8 +142,8 @@ func (s *Server) hbdHosts(ctx *fasthttp.RequestCtx) {
 		for i := 0; i < h.NumChecks(); i++ {
 			c := h.Check(i)
 			sn := c.Snapshot()
-			out = append(out, plugin{Name: c.Spec.Name, Kind: c.Spec.Kind.String(), Target: c.Spec.Target, Status: sn.State.String(),
-				Since: tptr(sn.Since), LastSeen: tptr(sn.LastOKAt), Problem: sn.Problem, Interval: c.Spec.Interval.Seconds()})
+			out = append(out, plugin{Name: c.Spec().Name, Kind: c.Spec().Kind.String(), Target: c.Spec().Target, Status: sn.State.String(),
+				Since: tptr(sn.Since), LastSeen: tptr(sn.LastOKAt), Problem: sn.Problem, Interval: c.Spec().Interval.Seconds()})
 		}
 		writeJSON(ctx, fasthttp.StatusOK, out)
 	default:

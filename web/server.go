@@ -304,7 +304,7 @@ func (s *Server) AlertAccess() alert.Access {
 
 // role is p's role on host h.
 func (s *Server) role(p Principal, h *state.Host) Role {
-	return RoleOn(p, h.Spec.Labels, s.users.Load().defaultOwner)
+	return RoleOn(p, h.Spec().Labels, s.users.Load().defaultOwner)
 }
 
 // roleOnName is p's role on the host named name in v (none when unknown).

@@ -207,10 +207,10 @@ func msOf(t state.UnixNano) int64 { return int64(t) / 1e6 }
 
 func rowOf(h *state.Host) hostRow {
 	snap := h.Snapshot()
-	r := hostRow{Name: h.Spec.Name, State: snap.State.String(), Since: msOf(snap.Since), Loss: snap.Stats().Loss,
+	r := hostRow{Name: h.Spec().Name, State: snap.State.String(), Since: msOf(snap.Since), Loss: snap.Stats().Loss,
 		Last: msOf(snap.Last().At), Problem: snap.Problem, Checks: h.NumChecks()}
-	if h.Spec.Addr.IsValid() {
-		r.Addr = h.Spec.Addr.String()
+	if h.Spec().Addr.IsValid() {
+		r.Addr = h.Spec().Addr.String()
 	}
 	if snap.Stats().Samples > 0 {
 		v := float64(snap.Stats().Avg.Microseconds()) / 1000
@@ -218,7 +218,7 @@ func rowOf(h *state.Host) hostRow {
 	}
 	var seen [obs.NumKinds]bool
 	for i := 0; i < h.NumChecks(); i++ {
-		k := h.Check(i).Spec.Kind
+		k := h.Check(i).Spec().Kind
 		if int(k) < obs.NumKinds && !seen[k] {
 			seen[k] = true
 			r.Kinds = append(r.Kinds, k.String())
@@ -266,19 +266,19 @@ func (f *hostFilter) match(h *state.Host, st state.State) bool {
 	if f.kind != obs.KindInvalid {
 		found := false
 		for i := 0; i < h.NumChecks() && !found; i++ {
-			found = h.Check(i).Spec.Kind == f.kind
+			found = h.Check(i).Spec().Kind == f.kind
 		}
 		if !found {
 			return false
 		}
 	}
 	if f.labelK != "" {
-		v, ok := h.Spec.Labels.Get(f.labelK)
+		v, ok := h.Spec().Labels.Get(f.labelK)
 		if !ok || (f.labelV != "" && v != f.labelV) {
 			return false
 		}
 	}
-	if f.q != "" && !containsFold(h.Spec.Name, f.q) {
+	if f.q != "" && !containsFold(h.Spec().Name, f.q) {
 		return false
 	}
 	return true
@@ -402,7 +402,7 @@ func (s *Server) apiHost(ctx *fasthttp.RequestCtx, p Principal) {
 	out := map[string]any{"host": api.HostDetail(h, s.now()), "role": r.String(),
 		"can_ack": r.Can(ActAck), "seq": s.epoch + "." + strconv.FormatUint(s.hub.Seq(), 10)}
 	if s.opts.Alerts != nil {
-		as := s.opts.Alerts.List(alert.Filter{Host: h.Spec.Name, All: true, Now: s.now()})
+		as := s.opts.Alerts.List(alert.Filter{Host: h.Spec().Name, All: true, Now: s.now()})
 		v := s.opts.Table.View()
 		for i := range as {
 			s.silenceShown(p, v, &as[i])
@@ -438,12 +438,12 @@ func (s *Server) apiHistory(ctx *fasthttp.RequestCtx, p Principal) {
 			writeErr(ctx, fasthttp.StatusNotFound, "no history for that check")
 			return
 		}
-		hist, err = ch.CheckHistory(ctx, h.Spec.Name, c, from, to)
+		hist, err = ch.CheckHistory(ctx, h.Spec().Name, c, from, to)
 	} else {
-		hist, err = s.opts.History.History(ctx, h.Spec.Name, from, to)
+		hist, err = s.opts.History.History(ctx, h.Spec().Name, from, to)
 	}
 	if err != nil {
-		s.log.Error("dashboard: history", "host", h.Spec.Name, "err", err)
+		s.log.Error("dashboard: history", "host", h.Spec().Name, "err", err)
 		writeErr(ctx, fasthttp.StatusInternalServerError, "history query failed")
 		return
 	}
@@ -837,7 +837,7 @@ func (s *Server) apiStream(ctx *fasthttp.RequestCtx, p Principal) {
 			for _, c := range buf {
 				if !p.Admin {
 					h := v.Lookup(c.Host)
-					if h == nil || !RoleOn(p, h.Spec.Labels, defaultOwner).Can(ActView) {
+					if h == nil || !RoleOn(p, h.Spec().Labels, defaultOwner).Can(ActView) {
 						continue
 					}
 				}

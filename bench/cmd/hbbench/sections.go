@@ -783,6 +783,65 @@ type monitorResult struct {
 	wrkArgs, metricsCmd string
 	steered             bool             // pinned to CPU 0, fleet's receive on CPU 1 (runMonitor)
 	cpus                []bench.CPUTimes // /proc/stat ticks over the window: the total, then per CPU
+	drops               kernelDrops      // over the window
+}
+
+// kernelDrops is where the kernel lost packets outside the daemon: the
+// simulated hosts' echo replies their ICMP output failed to send, and the
+// input backlogs' drops.
+type kernelDrops struct {
+	// echo: Icmp OutErrors + Icmp6OutErrors in the hosts' namespace. The
+	// kernel answers every echo request through one ICMP socket per CPU
+	// whose send buffer (2 × SKB_TRUESIZE(64 KiB), not tunable) a reply
+	// holds until the prober's side has received it: ~100 of hb's 248-byte
+	// replies. When the replies wait in another CPU's backlog (the
+	// steered row: CPU 0's, busy sending the burst they answer) a burst
+	// of more than that fails with EAGAIN, counted here, and times out in
+	// the daemon. A real network has no such shared buffer.
+	echo uint64
+	// backlog: /proc/net/softnet_stat drops, every CPU (not per namespace).
+	backlog uint64
+	ok      bool
+}
+
+func (e *env) kernelDrops() kernelDrops {
+	var d kernelDrops
+	m := measure(e.fleet.Command(e.fleet.Hosts, "sh", "-c", "cat /proc/net/snmp; cat /proc/net/snmp6 2>/dev/null; true"), 10*time.Second)
+	c, err := bench.ParseSNMP(bytes.NewReader(m.Stdout))
+	if m.Err != nil || err != nil {
+		return d
+	}
+	d.echo = c["Icmp.OutErrors"] + c["Icmp6OutErrors"]
+	f, err := os.Open("/proc/net/softnet_stat")
+	if err != nil {
+		return d
+	}
+	defer f.Close()
+	if d.backlog, err = bench.ParseSoftnetDrops(f); err != nil {
+		return d
+	}
+	d.ok = true
+	return d
+}
+
+// note is the loss column's addition: the drops that were not the
+// daemon's, when there were any.
+func (d kernelDrops) note() string {
+	var s string
+	if d.echo > 0 {
+		s += fmt.Sprintf("; the fleet's echo failed %d", d.echo)
+	}
+	if d.backlog > 0 {
+		s += fmt.Sprintf("; backlog drops %d", d.backlog)
+	}
+	return s
+}
+
+func (d kernelDrops) sub(a kernelDrops) kernelDrops {
+	if !d.ok || !a.ok {
+		return kernelDrops{}
+	}
+	return kernelDrops{echo: d.echo - a.echo, backlog: d.backlog - a.backlog, ok: true}
 }
 
 // monitorTiming: warm-up after the daemon probes (one interval plus the
@@ -844,7 +903,7 @@ func (e *env) runMonitor(n int, withAPI, steer bool, environ ...string) monitorR
 		r.err = "error: " + err.Error()
 		return r
 	}
-	c0 := procStatCPU()
+	c0, k0 := procStatCPU(), e.kernelDrops()
 	if e.pprofDir != "" {
 		// The CPU profile covers the window (less a second of slack).
 		e.saveProfile(fmt.Sprintf("cpu-%d.pprof", n), fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(window.Seconds())-1), window+30*time.Second)
@@ -857,6 +916,7 @@ func (e *env) runMonitor(n int, withAPI, steer bool, environ ...string) monitorR
 		return r
 	}
 	r.cpus = cpuDelta(c0, procStatCPU())
+	r.drops = e.kernelDrops().sub(k0)
 	if e.pprofDir != "" {
 		e.saveProfile(fmt.Sprintf("heap-%d.pprof", n), "/debug/pprof/heap", 30*time.Second)
 	}
@@ -865,8 +925,8 @@ func (e *env) runMonitor(n int, withAPI, steer bool, environ ...string) monitorR
 	r.rss, r.hwm = procRSS(d.pid, "VmRSS"), procRSS(d.pid, "VmHWM")
 	r.w = bench.DaemonWindow(s0.sum, s1.sum, r.window)
 	r.up, r.hosts, r.mode = s1.sum.States["up"], s1.sum.Hosts, s1.sum.Mode
-	fmt.Fprintf(os.Stderr, "hbbench: monitor %d: %.1f%% CPU, RSS %s MiB (peak %s), %.0f probes/s, loss %.3f%%, %d/%d up\n",
-		n, r.cpuPct, fmtBytes(float64(r.rss)), fmtBytes(float64(r.hwm)), r.w.SentPerSec, r.w.LossPct, r.up, r.hosts)
+	fmt.Fprintf(os.Stderr, "hbbench: monitor %d: %.1f%% CPU, RSS %s MiB (peak %s), %.0f probes/s, loss %.3f%% (%d; fleet's echo failed %d, backlog drops %d), %d/%d up\n",
+		n, r.cpuPct, fmtBytes(float64(r.rss)), fmtBytes(float64(r.hwm)), r.w.SentPerSec, r.w.LossPct, r.w.Failed, r.drops.echo, r.drops.backlog, r.up, r.hosts)
 	if withAPI {
 		e.measureAPI(d, s1, &r)
 	}
@@ -1001,6 +1061,11 @@ func (e *env) monitor() string {
 	b.WriteString("*CPU %* = the daemon's utime+stime from `/proc/PID/stat` over the window ÷ its length (100 % = one core);\n")
 	b.WriteString("*RSS* = `VmRSS` at the window's end, *peak* = `VmHWM` (start-up included); *probes/s* and *loss* from the\n")
 	b.WriteString("daemon's own counters (`GET /api/v1/summary`: `sent_total`, and timeouts + ICMP errors ÷ all results, over the window);\n")
+	b.WriteString("where the kernel lost packets outside the daemon over the window, the loss column says so: *the fleet's echo failed*\n")
+	b.WriteString("= the simulated hosts' ICMP output errors (`Icmp OutErrors` + `Icmp6OutErrors` of their namespace's `/proc/net/snmp*`:\n")
+	b.WriteString("the kernel sends every echo reply through one ICMP socket per CPU, whose fixed send buffer holds ~100 of hb's replies\n")
+	b.WriteString("until the prober's side has received them; the rest of a burst fails and times out in the daemon), *backlog drops* =\n")
+	b.WriteString("`/proc/net/softnet_stat`'s (every CPU's input backlog full, `net.core.netdev_max_backlog`);\n")
 	b.WriteString("*up* = hosts in state up at the window's end (`states.up` ÷ `hosts`).")
 	if len(sizes) == 2 && e.interval == 10*time.Second && e.rate == 0 {
 		b.WriteString(" The last row repeats the largest size with\n")
@@ -1056,7 +1121,7 @@ func (e *env) monitor() string {
 		t.Add(label, "`"+r.cmdline+"`", fmt.Sprintf("%.1f", r.cpuPct),
 			fmt.Sprintf("%s (%s)", fmtBytes(float64(r.rss)), fmtBytes(float64(r.hwm))),
 			fmt.Sprintf("%.0f (%.0f)", r.w.SentPerSec, float64(n)/e.interval.Seconds()),
-			fmt.Sprintf("%.3f (%d of %d results)", r.w.LossPct, r.w.Failed, r.w.Answered+r.w.Failed),
+			fmt.Sprintf("%.3f (%d of %d results%s)", r.w.LossPct, r.w.Failed, r.w.Answered+r.w.Failed, r.drops.note()),
 			fmt.Sprintf("%d of %d", r.up, r.hosts), fmt.Sprintf("%.0f s", r.window.Seconds()))
 	}
 	b.WriteString(t.Markdown())
