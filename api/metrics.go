@@ -202,7 +202,7 @@ func (s *Server) writeMetrics(w io.Writer, skipNative bool) {
 	labels := s.labelsFor(v)
 	now := s.cfg.Now()
 	hosts := v.Hosts()
-	snaps := make([]hostSample, len(hosts))
+	snaps := make([]hostSample, v.Len())
 	var counts [state.NumStates]int
 	var sn state.Snapshot
 	for i, h := range hosts {

@@ -154,7 +154,7 @@ func TestPktSock6TargetHopCache(t *testing.T) {
 		neigh: map[neigh6Key][6]byte{{2, a16("fe80::1")}: gwMAC},
 	}
 	p.tab6.sortRoutes()
-	p.setTargets(2)
+	p.setTargets(tgtsOf("2001:2::5", "2001:2::5"))
 	send := func(addr string, target int32) {
 		t.Helper()
 		sa, salen := sockaddr(netip.MustParseAddr(addr), 0)
@@ -176,8 +176,8 @@ func TestPktSock6TargetHopCache(t *testing.T) {
 		p.hint = nil
 	}
 	send("2001:2::5", 0)
-	if len(fp.sent) != 1 || fp.sent[0] != netip.MustParseAddr("2001:2::5") || p.byTarget6[0].hop == 0 || len(p.byDst6) != 0 {
-		t.Fatalf("frames %v, cache %+v, byDst6 %v", fp.sent, p.byTarget6[0], p.byDst6)
+	if len(fp.sent) != 1 || fp.sent[0] != netip.MustParseAddr("2001:2::5") || p.tt[0].hop == 0 || len(p.byDst6) != 0 {
+		t.Fatalf("frames %v, cache %+v, byDst6 %v", fp.sent, p.tt[0], p.byDst6)
 	}
 	send("2001:2:ffff::7", 0) // on-link, unresolved: the raw socket
 	if len(fr.sent) != 1 || len(fp.sent) != 1 {
@@ -188,28 +188,9 @@ func TestPktSock6TargetHopCache(t *testing.T) {
 			p.tab6.routes[i].other = true
 		}
 	}
-	p.setTargets(2)
+	p.setTargets(tgtsOf("2001:2::5", "2001:2::5"))
 	send("2001:2::5", 0)
 	if len(fr.sent) != 2 || len(fp.sent) != 1 {
 		t.Fatalf("after setTargets and a route change: raw %v, frames %v", fr.sent, fp.sent)
-	}
-}
-
-// TestPktSockTargetCacheLazy: setTargets makes no per-target hop cache
-// (20 bytes a target for IPv6, 8 for IPv4): a socket that never sends
-// through it, as the IPv6 one of an IPv4-only fleet, keeps none. Once
-// made, a new target list of no more targets reuses it, cleared.
-func TestPktSockTargetCacheLazy(t *testing.T) {
-	p6, p4 := &pktSock{v6: true}, &pktSock{}
-	p6.setTargets(100_000)
-	p4.setTargets(100_000)
-	if cap(p6.byTarget6) != 0 || cap(p4.byTarget) != 0 {
-		t.Fatalf("caches made before any send: %d IPv6 and %d IPv4 entries", cap(p6.byTarget6), cap(p4.byTarget))
-	}
-	p4.byTarget = make([]uint64, 100_000) // as the first send makes it
-	p4.byTarget[7] = 1
-	p4.setTargets(50_000)
-	if len(p4.byTarget) != 50_000 || cap(p4.byTarget) != 100_000 || p4.byTarget[7] != 0 {
-		t.Errorf("after a smaller target list: len %d cap %d, entry 7 = %d", len(p4.byTarget), cap(p4.byTarget), p4.byTarget[7])
 	}
 }

@@ -10,8 +10,6 @@ import (
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
-
-	"github.com/hbmon/hb/internal/offheap"
 )
 
 // The IPv6 side of pktSock: a pktSock with v6 set sits on the raw ICMPv6
@@ -90,7 +88,7 @@ func (p *pktSock) load6(links map[int32]l2link) error {
 		return err
 	}
 	p.hops6, p.hopIdx6, p.byDst6 = p.hops6[:0], map[hop6Key]int32{}, map[[16]byte]int32{}
-	clear(p.byTarget6)
+	p.gen++ // every target's cached hop is stale
 	return nil
 }
 
@@ -138,30 +136,20 @@ func (p *pktSock) hop6(d [16]byte) *l6hop {
 	return &p.hops6[i]
 }
 
-// target6Hop is a target's cached IPv6 hop: its destination and hops6
-// index + 1 (0: not looked up since the last load).
-type target6Hop struct {
-	dst [16]byte
-	hop int32
-}
-
 // hop6OfTarget is hop6's index for message i of the current sendmmsg,
-// through the target cache when the engine named the message's target
-// (as hopOfTarget for IPv4).
+// through the target's cached hop when the engine named the message's
+// target and that target's address is d (as hopOfTarget for IPv4).
 func (p *pktSock) hop6OfTarget(i int, d [16]byte) int32 {
 	if i < len(p.hint) {
-		if ti := int(p.hint[i]); ti >= 0 && ti < p.ntargets {
-			if len(p.byTarget6) < p.ntargets {
-				p.byTarget6 = resetCache(p.byTarget6, &p.freeByTarget6, -1)
-				p.byTarget6, p.freeByTarget6 = offheap.Make[target6Hop](p.ntargets)
+		if ti := int(p.hint[i]); ti >= 0 && ti < len(p.tt) {
+			if t := &p.tt[ti]; t.fam == 1 && t.addr == d {
+				if t.hop != 0 && t.hopGen == p.gen && int(t.hop) <= len(p.hops6) {
+					return t.hop - 1
+				}
+				x := p.resolveHop6(d)
+				t.hop, t.hopGen = x+1, p.gen
+				return x
 			}
-			c := &p.byTarget6[ti]
-			if c.hop != 0 && c.dst == d {
-				return c.hop - 1
-			}
-			x := p.resolveHop6(d)
-			*c = target6Hop{dst: d, hop: x + 1}
-			return x
 		}
 	}
 	if i, ok := p.byDst6[d]; ok {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"unsafe"
 
@@ -318,9 +319,9 @@ func BenchmarkPktSockSend(b *testing.B) {
 }
 
 // The engine names each message's target (hint): pktSock then caches the
-// target's hop by its index, checked against the destination, so an index
-// that names another address (a reload) never sends to a stale hop, and
-// setTargets forgets the cache.
+// target's hop in the engine's entry for it, checked against the
+// destination, so an index that names another address never sends to a
+// stale hop; a new target list, or reloaded tables, forget it.
 func TestPktSockTargetHopCache(t *testing.T) {
 	gwMAC := [6]byte{2, 0, 0, 0, 0, 0x22}
 	fp := &fakeTxSock{frames: true, level: solPacket, typ: packetTxTimestamp, t: t, wantMAC: gwMAC}
@@ -338,7 +339,7 @@ func TestPktSockTargetHopCache(t *testing.T) {
 		neigh: map[neighKey][6]byte{{2, ip("10.9.0.1")}: gwMAC}, // the gateway; no on-link host resolved
 	}
 	p.tab.sortRoutes()
-	p.setTargets(2)
+	p.setTargets(tgtsOf("198.18.0.5", "198.18.0.5"))
 	send := func(addr string, target int32) {
 		t.Helper()
 		d := netip.MustParseAddr(addr)
@@ -370,8 +371,8 @@ func TestPktSockTargetHopCache(t *testing.T) {
 	if got := last(fp); got != netip.MustParseAddr("198.18.0.5") {
 		t.Fatalf("frame to %v, want 198.18.0.5", got)
 	}
-	if p.byTarget[0] == 0 || len(p.byDst) != 0 {
-		t.Fatalf("target 0's hop not cached by target (byTarget %x, byDst %v)", p.byTarget[0], p.byDst)
+	if p.tt[0].hop == 0 || len(p.byDst) != 0 {
+		t.Fatalf("target 0's hop not cached in its entry (%+v, byDst %v)", p.tt[0], p.byDst)
 	}
 	// Target 0 is now an unresolved on-link address: the cached gateway
 	// hop must not be used.
@@ -387,9 +388,34 @@ func TestPktSockTargetHopCache(t *testing.T) {
 			p.tab.routes[i].other = true
 		}
 	}
-	p.setTargets(2)
-	send("198.18.0.5", 1)
-	if got := last(fr); got != netip.MustParseAddr("198.18.0.5") || len(fp.sent) != 2 {
-		t.Fatalf("after setTargets and a route change: raw %v, frames %v", fr.sent, fp.sent)
+	send("198.18.0.5", 1) // still cached: the tables were not reloaded
+	if len(fp.sent) != 3 {
+		t.Fatalf("cached hop not used: raw %v, frames %v", fr.sent, fp.sent)
 	}
+	p.gen++ // as load does
+	send("198.18.0.5", 1)
+	if got := last(fr); got != netip.MustParseAddr("198.18.0.5") || len(fp.sent) != 3 {
+		t.Fatalf("after a reload and a route change: raw %v, frames %v", fr.sent, fp.sent)
+	}
+	for i := range p.tab.routes {
+		p.tab.routes[i].other = false
+	}
+	send("198.18.0.5", 0) // cached before the reload: stale
+	p.setTargets(tgtsOf("198.18.0.5", "198.18.0.5"))
+	send("198.18.0.5", 1) // a new list has nothing cached
+	if len(fp.sent) != 5 || p.tt[1].hop == 0 {
+		t.Fatalf("after the route came back and new targets: raw %v, frames %v", fr.sent, fp.sent)
+	}
+}
+
+// tgtsOf is an engine target list of addrs.
+func tgtsOf(addrs ...string) []tgt {
+	l := listOf(targetsOf(func() (as []netip.Addr) {
+		for _, a := range addrs {
+			as = append(as, netip.MustParseAddr(a))
+		}
+		return as
+	}()))
+	defer l.release()
+	return slices.Clone(l.tt)
 }

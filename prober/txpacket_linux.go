@@ -47,24 +47,21 @@ type pktSock struct {
 	hops         []l2hop
 	hopIdx       map[neighKey]int32 // (oif, next hop) → hops
 	byDst        map[uint32]int32   // destination → hops, for sends without a target hint
-	// byTarget caches each engine target's hop (the engine's target
-	// index; hint names the target of each message sendmmsg is given):
-	// the destination in the low 32 bits, hops index + 1 in the high
-	// ones, 0 when not looked up since the last load. A slice read
-	// where a map lookup (and, for a sweep's new destinations, an
-	// insert) cost about 2 % of a sweep's CPU.
-	byTarget  []uint64
-	byTarget6 []target6Hop // the same for IPv6 (v6 set)
-	// The caches are outside the Go heap (offheap); these free them.
-	freeByTarget, freeByTarget6 func()
-	ntargets                    int       // the engine's targets (setTargets): the caches' size once made
-	hint                        []int32   // target index of each message of the next sendmmsg; nil: none
-	loaded                      time.Time // tables
-	neighAt                     time.Time // neighbour refresh
-	misses                      bool      // a send fell back since the last neighbour refresh
-	plen                        int
-	ipid                        uint16
-	stats                       *counters // set by the engine
+	// tt is the engine's target list (setTargets; hint names the
+	// target of each message sendmmsg is given): each target's hop is
+	// cached in its entry (tgt.hop, valid while tgt.hopGen is gen), so
+	// a probe costs no lookup by destination (a map lookup, and for a
+	// sweep's new destinations an insert, cost about 2 % of a sweep's
+	// CPU) and no cache of the socket's own (a random access a probe).
+	tt      []tgt
+	gen     uint16    // the tables' generation: load bumps it
+	hint    []int32   // target index of each message of the next sendmmsg; nil: none
+	loaded  time.Time // tables
+	neighAt time.Time // neighbour refresh
+	misses  bool      // a send fell back since the last neighbour refresh
+	plen    int
+	ipid    uint16
+	stats   *counters // set by the engine
 
 	// IPv6 (txpacket6_linux.go): the tables and hops instead of the
 	// IPv4 ones above.
@@ -217,8 +214,7 @@ func (p *pktSock) freeBuffers() {
 		p.freeBuf()
 		p.freeBuf, p.frames, p.keymap = nil, nil, [2][]uint32{}
 	}
-	p.byTarget = resetCache(p.byTarget, &p.freeByTarget, -1)
-	p.byTarget6 = resetCache(p.byTarget6, &p.freeByTarget6, -1)
+	p.tt = nil
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
@@ -300,7 +296,7 @@ func (p *pktSock) load(now time.Time) error {
 		return err
 	}
 	p.hops, p.hopIdx, p.byDst = p.hops[:0], map[neighKey]int32{}, map[uint32]int32{}
-	clear(p.byTarget)
+	p.gen++ // every target's cached hop is stale
 	p.loaded, p.neighAt = now, now
 	return nil
 }
@@ -404,53 +400,30 @@ func (p *pktSock) resolveHop(d uint32) int32 {
 	return i
 }
 
-// setTargets sizes the per-target hop cache for n engine targets (and
-// forgets it: the indices name other targets now). The cache is made at
-// the first send through it, so a family's socket that sends nothing
-// (the IPv6 one of an IPv4-only fleet: 20 bytes a target) keeps none.
-func (p *pktSock) setTargets(n int) {
-	p.ntargets = n
-	if p.v6 {
-		p.byTarget6 = resetCache(p.byTarget6, &p.freeByTarget6, n)
-	} else {
-		p.byTarget = resetCache(p.byTarget, &p.freeByTarget, n)
-	}
-}
-
-// resetCache is c cleared and of length n, or nil (made again when used;
-// c freed) if it was never used or is too small (n < 0: always).
-func resetCache[T any](c []T, free *func(), n int) []T {
-	if len(c) == 0 || cap(c) < n || n < 0 {
-		if *free != nil {
-			(*free)()
-			*free = nil
-		}
-		return nil
-	}
-	c = c[:n]
-	clear(c)
-	return c
-}
+// setTargets hands the socket the engine's target list, whose entries
+// cache their hops (a new list has none cached).
+func (p *pktSock) setTargets(tt []tgt) { p.tt = tt }
 
 // hopOfTarget is hopIndex for message i of the current sendmmsg, through
-// the target cache when the engine named the message's target.
+// the target's cached hop when the engine named the message's target and
+// that target's address is d.
 func (p *pktSock) hopOfTarget(i int, d uint32) int32 {
 	if i >= len(p.hint) {
 		return p.hopIndex(d)
 	}
 	ti := int(p.hint[i])
-	if ti < 0 || ti >= p.ntargets {
+	if ti < 0 || ti >= len(p.tt) {
 		return p.hopIndex(d)
 	}
-	if len(p.byTarget) < p.ntargets {
-		p.byTarget = resetCache(p.byTarget, &p.freeByTarget, -1)
-		p.byTarget, p.freeByTarget = offheap.Make[uint64](p.ntargets)
+	t := &p.tt[ti]
+	if t.fam != 0 || binary.BigEndian.Uint32(t.addr[12:]) != d {
+		return p.hopIndex(d)
 	}
-	if v := p.byTarget[ti]; v != 0 && uint32(v) == d {
-		return int32(v>>32) - 1
+	if t.hop != 0 && t.hopGen == p.gen && int(t.hop) <= len(p.hops) {
+		return t.hop - 1
 	}
 	x := p.resolveHop(d)
-	p.byTarget[ti] = uint64(d) | uint64(x+1)<<32
+	t.hop, t.hopGen = x+1, p.gen
 	return x
 }
 

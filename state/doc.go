@@ -15,8 +15,10 @@
 // a Snapshot value, to keep for as long as they need that picture. Each Apply returns a Change (the check's and
 // the host's state before and after), from which the core publishes events.
 //
-// Memory: about 1 KiB per host with its icmp check, one label and a health
-// blob, of which the check's 320-byte record lives outside the Go heap
-// (record.go; BenchmarkMemoryPerHost; docs/api.md has the figures). Apply
-// allocates nothing.
+// Memory: about 750 bytes per host with its icmp check, one label and a
+// health blob, of which the check's 320-byte record and the name index
+// live outside the Go heap (record.go, index.go; BenchmarkMemoryPerHost;
+// docs/api.md has the figures). The table's own part on the heap is a
+// Host (80 bytes) and a Check (48) per check, plus what hosts and checks
+// do not share (labels, a health pointer). Apply allocates nothing.
 package state

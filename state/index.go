@@ -5,27 +5,41 @@ package state
 import (
 	"hash/maphash"
 	"math/bits"
+
+	"github.com/hbmon/hb/internal/offheap"
 )
 
 // nameIndex finds a view's host by name: open addressing (linear probing)
-// over host ids, at most half full. It holds no pointers, so the GC does
-// not scan it, and costs 8 to 16 bytes a host (4 a slot, a power of two
-// of at least 2 slots a host) where a map[string]*Host costs about 40.
+// over host ids, at most half full. It holds no pointers, so it can live
+// outside the Go heap, and costs 8 to 16 bytes a host (4 a slot, a power
+// of two of at least 2 slots a host) where a map[string]*Host costs
+// about 40.
 type nameIndex struct {
 	seed  maphash.Seed
 	slots []int32 // host id + 1; 0 is empty
 }
 
-func newNameIndex(n int) nameIndex {
+// newNameIndex returns an empty index for n hosts and the function that
+// frees it. A large one (a 100k-host table's is 1 MiB) is outside the Go
+// heap (internal/offheap), where it costs its size once, not up to twice
+// as the heap's goal makes a live object.
+func newNameIndex(n int) (nameIndex, func()) {
 	size := 8
 	if n > 2 {
 		size = max(size, 1<<bits.Len(uint(2*n-1)))
 	}
-	return nameIndex{seed: maphash.MakeSeed(), slots: make([]int32, size)}
+	x := nameIndex{seed: maphash.MakeSeed()}
+	if size < 16<<10 {
+		x.slots = make([]int32, size)
+		return x, nil
+	}
+	var free func()
+	x.slots, free = offheap.Make[int32](size)
+	return x, free
 }
 
 // find returns the id of the host of hosts named name, or -1.
-func (x *nameIndex) find(hosts []*Host, name string) int {
+func (x *nameIndex) find(hosts []Host, name string) int {
 	if len(x.slots) == 0 {
 		return -1
 	}
@@ -42,7 +56,7 @@ func (x *nameIndex) find(hosts []*Host, name string) int {
 }
 
 // add files hosts[id] under its name, which must not be in the index yet.
-func (x *nameIndex) add(hosts []*Host, id int) {
+func (x *nameIndex) add(hosts []Host, id int) {
 	mask := uint64(len(x.slots) - 1)
 	i := maphash.String(x.seed, hosts[id].name) & mask
 	for x.slots[i] != 0 {

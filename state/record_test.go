@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hbmon/hb/internal/offheap"
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/wire"
 )
@@ -310,7 +311,8 @@ func TestSlabsUnmapped(t *testing.T) {
 	if per == 0 {
 		t.Skip("records on the Go heap here (race detector, or the mapping refused)")
 	}
-	base := MappedBytes() - int64(per)
+	const idx = 65536 * 4 // the name index of 20000 hosts, outside the heap too
+	base, baseOff := MappedBytes()-int64(per), offheap.Bytes()-int64(per)-idx
 	tab.Apply(7, obsAt(1, OK, time.Millisecond))
 	kept := tab.View().Check(7) // an old view's check, still referenced
 	for range 10 {
@@ -322,9 +324,14 @@ func TestSlabsUnmapped(t *testing.T) {
 	for range 20 {
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond) // cleanups run on their own goroutine
-		if live = MappedBytes() - base; live <= 2*int64(per) {
+		if live = MappedBytes() - base; live <= 2*int64(per) && offheap.Bytes()-baseOff <= 2*int64(per)+idx {
 			break
 		}
+	}
+	// The old views' name indexes are freed with their views; a check
+	// kept does not keep its view's.
+	if off := offheap.Bytes() - baseOff; off != 2*int64(per)+idx {
+		t.Errorf("%d bytes outside the heap after 10 reloads, want %d (2 views' records, 1 name index)", off, 2*per+idx)
 	}
 	if live != 2*int64(per) {
 		t.Errorf("%d bytes mapped after 10 reloads, want %d (the current view and the one still referenced)", live, 2*per)

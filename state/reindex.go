@@ -17,7 +17,7 @@ package state
 // strings (so the old generation's can be freed).
 func Reindex[T any, K comparable](v *View, recs []*T, byName map[K]*T,
 	names func(*T) (host, check string), key func(host, check string) K, rename func(*T, *Check)) ([]*T, map[K]*T) {
-	checks := v.Checks()
+	checks := v.checkArr
 	var moved []*T
 	for i, r := range recs {
 		if r == nil {
@@ -25,9 +25,9 @@ func Reindex[T any, K comparable](v *View, recs []*T, byName map[K]*T,
 		}
 		if i < len(checks) {
 			h, c := names(r)
-			if tc := checks[i]; tc.host.name == h && tc.shape.name == c {
+			if tc := &checks[i]; tc.host.name == h && tc.shape.name == c {
 				if rename != nil {
-					rename(r, checks[i])
+					rename(r, tc)
 				}
 				continue
 			}

@@ -5,6 +5,7 @@ package state
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"net/netip"
 	"runtime"
@@ -274,9 +275,7 @@ func (h *Host) derive() State {
 // configuration. A View is immutable except for the snapshot pointers;
 // Reload publishes a new View and leaves the old one to its readers.
 type View struct {
-	Gen    uint64
-	hosts  []*Host
-	checks []*Check
+	Gen uint64
 	// The hosts, checks and records themselves, one allocation each (the
 	// records' outside the Go heap: records); the checks' backing keeps
 	// the records mapped.
@@ -293,38 +292,54 @@ type View struct {
 func (v *View) RecordBytes() int { return v.mapped }
 
 // Len is the number of hosts.
-func (v *View) Len() int { return len(v.hosts) }
+func (v *View) Len() int { return len(v.hostArr) }
 
 // Host returns the host with id i, or nil.
 func (v *View) Host(i int) *Host {
-	if i < 0 || i >= len(v.hosts) {
+	if i < 0 || i >= len(v.hostArr) {
 		return nil
 	}
-	return v.hosts[i]
+	return &v.hostArr[i]
 }
 
-// Hosts returns the hosts in id order. The slice is shared: do not modify.
-func (v *View) Hosts() []*Host { return v.hosts }
+// Hosts yields the hosts in id order, with their ids.
+func (v *View) Hosts() iter.Seq2[int, *Host] {
+	return func(yield func(int, *Host) bool) {
+		for i := range v.hostArr {
+			if !yield(i, &v.hostArr[i]) {
+				return
+			}
+		}
+	}
+}
 
 // NumChecks is the number of checks over all hosts.
-func (v *View) NumChecks() int { return len(v.checks) }
+func (v *View) NumChecks() int { return len(v.checkArr) }
 
 // Check returns the check with id i, or nil.
 func (v *View) Check(i int) *Check {
-	if i < 0 || i >= len(v.checks) {
+	if i < 0 || i >= len(v.checkArr) {
 		return nil
 	}
-	return v.checks[i]
+	return &v.checkArr[i]
 }
 
-// Checks returns every check in id order (hosts in id order, each host's
-// checks in spec order). The slice is shared: do not modify.
-func (v *View) Checks() []*Check { return v.checks }
+// Checks yields every check in id order (hosts in id order, each host's
+// checks in spec order), with its id.
+func (v *View) Checks() iter.Seq2[int, *Check] {
+	return func(yield func(int, *Check) bool) {
+		for i := range v.checkArr {
+			if !yield(i, &v.checkArr[i]) {
+				return
+			}
+		}
+	}
+}
 
 // Lookup returns the host named name, or nil; O(1).
 func (v *View) Lookup(name string) *Host {
-	if id := v.byName.find(v.hosts, name); id >= 0 {
-		return v.hosts[id]
+	if id := v.byName.find(v.hostArr, name); id >= 0 {
+		return &v.hostArr[id]
 	}
 	return nil
 }
@@ -484,20 +499,20 @@ func (t *Table) Reload(specs []HostSpec) (ReloadResult, error) {
 		return ReloadResult{}, err
 	}
 	var r ReloadResult
-	for _, c := range v.checks {
+	for _, c := range v.Checks() {
 		if o := old.LookupCheck(c.host.name, c.shape.name); o != nil && same(o, c) {
 			r.Kept++
 		} else {
 			r.Added++
 		}
 	}
-	for _, o := range old.checks {
+	for _, o := range old.Checks() {
 		if c := v.LookupCheck(o.host.name, o.shape.name); c == nil || !same(o, c) {
 			r.Removed++
 			r.Gone = append(r.Gone, o)
 		}
 	}
-	for _, h := range v.hosts {
+	for _, h := range v.Hosts() {
 		o := old.Lookup(h.name)
 		if o == nil || h.nc == 0 {
 			continue
@@ -538,10 +553,12 @@ func build(specs []HostSpec, prev *View, gen uint64) (*View, error) {
 		return nil, fmt.Errorf("state: %d hosts, at most %d", len(specs), linkHost)
 	}
 	v := &View{
-		Gen:    gen,
-		hosts:  make([]*Host, len(specs)),
-		checks: make([]*Check, n),
-		byName: newNameIndex(len(specs)),
+		Gen: gen,
+	}
+	var free func()
+	v.byName, free = newNameIndex(len(specs))
+	if free != nil { // once v is unreachable: its lookups go through v
+		runtime.AddCleanup(v, func(free func()) { free() }, free)
 	}
 	// One allocation for all hosts and one for all checks: fewer objects
 	// for the GC to trace.
@@ -557,7 +574,7 @@ func build(specs []HostSpec, prev *View, gen uint64) (*View, error) {
 		if sp.Name == "" {
 			return nil, fmt.Errorf("state: host %d has no name", i)
 		}
-		if v.byName.find(v.hosts, sp.Name) >= 0 {
+		if v.byName.find(v.hostArr[:i], sp.Name) >= 0 {
 			return nil, fmt.Errorf("state: duplicate host name %q", sp.Name)
 		}
 		h := &v.hostArr[i]
@@ -610,7 +627,6 @@ func build(specs []HostSpec, prev *View, gen uint64) (*View, error) {
 				}
 			}
 			c.rec[wTransitions] = c.rec[wTransitions]&math.MaxUint32 | link<<32
-			v.checks[id] = c
 			id++
 		}
 		if h.nc > 1 {
@@ -623,8 +639,7 @@ func build(specs []HostSpec, prev *View, gen uint64) (*View, error) {
 			}
 			h.status.Store(derivedStatus(h, ps))
 		}
-		v.hosts[i] = h
-		v.byName.add(v.hosts, i)
+		v.byName.add(v.hostArr, i)
 	}
 	return v, nil
 }

@@ -28,7 +28,7 @@ type Change struct {
 const ringSize = 1 << 16
 
 // entry is a Change as the ring keeps it: the states as numbers (48
-// bytes instead of 96: the ring is allocated whole, 3 MiB instead of 6).
+// bytes instead of 96: a full ring is 3 MiB instead of 6).
 type entry struct {
 	host, check          string
 	atMillis             int64
@@ -39,9 +39,12 @@ type entry struct {
 // stream client reads at its own pace: one subscription however many
 // browsers are connected.
 type Hub struct {
-	mu   sync.Mutex // guards ring, next
-	ring []entry    // ring[seq%ringSize]
-	next uint64     // seq of the next change; changes 1..next-1 exist
+	mu sync.Mutex // guards ring, next
+	// ring[seq%ringSize]: grown (doubling) as changes come until it has
+	// ringSize, so a daemon that has seen few (a small fleet: one change
+	// per check as it comes up) holds memory for those only.
+	ring []entry
+	next uint64 // seq of the next change; changes 1..next-1 exist
 
 	done    chan struct{}
 	clients atomic.Int64
@@ -51,7 +54,7 @@ type Hub struct {
 
 // NewHub returns an empty hub.
 func NewHub() *Hub {
-	return &Hub{ring: make([]entry, ringSize), next: 1, done: make(chan struct{})}
+	return &Hub{next: 1, done: make(chan struct{})}
 }
 
 // Run reads sub (from event.Bus.SubscribeBatch) until ctx ends, then
@@ -84,7 +87,11 @@ func (h *Hub) Add(host, check string, st, hostOld, hostNew state.State, at time.
 	h.mu.Lock()
 	seq := h.next
 	h.next++
-	h.ring[seq%ringSize] = entry{host: host, check: check, st: st, hostOld: hostOld, hostNew: hostNew, atMillis: at.UnixMilli()}
+	i := seq % ringSize
+	if i >= uint64(len(h.ring)) { // not full yet: seq < ringSize, nothing wrapped
+		h.ring = append(h.ring, make([]entry, min(max(2*len(h.ring), 1024), ringSize)-len(h.ring))...)
+	}
+	h.ring[i] = entry{host: host, check: check, st: st, hostOld: hostOld, hostNew: hostNew, atMillis: at.UnixMilli()}
 	h.mu.Unlock()
 }
 
