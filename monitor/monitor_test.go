@@ -784,3 +784,39 @@ func TestLogChangeAllocs(t *testing.T) {
 		t.Errorf("%v allocations per state change logged, want at most 1", a)
 	}
 }
+
+// TestWriterQueueShrinks: the queue a burst grew (startup, a reload's
+// backlog) is let go once the drains since use little of it, so the
+// writer's two queue buffers go back to the size of the steady batches.
+func TestWriterQueueShrinks(t *testing.T) {
+	m := bareMonitor(t, 10)
+	gen := m.Table().View().Gen
+	for i := range 4000 {
+		m.w.Observe(gen, i%10, ok(i))
+	}
+	m.w.drain()
+	for i := range 4000 { // both buffers big
+		m.w.Observe(gen, i%10, ok(i))
+	}
+	m.w.drain()
+	caps := func() (int, int) {
+		m.w.mu.Lock()
+		defer m.w.mu.Unlock()
+		return cap(m.w.q), cap(m.w.spare)
+	}
+	if q, sp := caps(); q < 4000 || sp < 4000 {
+		t.Fatalf("queue buffers of %d and %d after bursts of 4000", q, sp)
+	}
+	for r := range 4 * roomyDrains {
+		for i := range 10 {
+			m.w.Observe(gen, i, ok(r))
+		}
+		m.w.drain()
+	}
+	if q, sp := caps(); q > minSpare || sp > minSpare {
+		t.Errorf("queue buffers of %d and %d after %d drains of 10, want at most %d", q, sp, 4*roomyDrains, minSpare)
+	}
+	if st := m.WriterStats(); st.Applied != 8000+40*roomyDrains {
+		t.Errorf("applied %d", st.Applied)
+	}
+}

@@ -84,6 +84,7 @@ type writer struct {
 	fb    *time.Timer
 	ops   chan func()
 	spare []item
+	roomy int // drains in a row that used little of a big queue (minSpare)
 	// gap is the least time between two drains (DrainGap): results wait
 	// up to that long and are applied, and their events published, in
 	// batches. 0: drain at every wake-up (tests, benchmarks).
@@ -239,15 +240,34 @@ func (w *writer) drain() {
 	w.publish()
 	w.mem.hold.Release() // the writer's reference: the subscribers' remain
 	w.mem = nil
-	if cap(batch) <= maxSpare {
-		w.spare = batch[:0]
-	} else {
+	switch {
+	case cap(batch) > maxSpare:
 		w.spare = nil // a backlog's big queue goes back to the GC
+	case cap(batch) > minSpare && len(batch) <= cap(batch)/4:
+		// A burst's queue (startup, a reload) that the drains since
+		// have used little of goes back to the GC after a while.
+		if w.roomy++; w.roomy >= roomyDrains {
+			w.spare, w.roomy = nil, 0
+		} else {
+			w.spare = batch[:0]
+		}
+	default:
+		if cap(batch) > minSpare {
+			w.roomy = 0
+		}
+		w.spare = batch[:0]
 	}
 }
 
-// maxSpare is the largest queue buffer the writer keeps for reuse.
-const maxSpare = 1 << 14
+// maxSpare is the largest queue buffer the writer keeps for reuse; one
+// of more than minSpare items is let go after roomyDrains drains in a row
+// that used at most a quarter of it (the queue and the spare alternate:
+// both shrink back to the steady batches, ~100 results, after a burst).
+const (
+	maxSpare    = 1 << 14
+	minSpare    = 256
+	roomyDrains = 100
+)
 
 // publishChunk is the most events a drain gathers before it publishes
 // them: a backlog's drain (the results queued during a long reload) is
