@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/hbmon/hb/event"
 	"github.com/hbmon/hb/internal/offheap"
@@ -122,15 +123,12 @@ type series struct {
 	live    bool // a series (recs holds a place for every check)
 }
 
-// copyFrom makes sr a copy of o. Set.mu held (write).
+// copyFrom makes sr a copy of o, a plain copy of its bytes: Set.mu is
+// held (write), so nothing changes o meanwhile (a scrape may read it),
+// and sr is in a slice nobody else sees yet.
 func (sr *series) copyFrom(o *series) {
-	sr.sumBits.Store(o.sumBits.Load())
-	for i := range sr.win {
-		sr.win[i].Store(o.win[i].Load())
-	}
-	sr.lo.Store(o.lo.Load())
-	sr.aux.Store(o.aux.Load())
-	sr.kind, sr.live = o.kind, o.live
+	const n = unsafe.Sizeof(series{})
+	*(*[n]byte)(unsafe.Pointer(sr)) = *(*[n]byte)(unsafe.Pointer(o))
 }
 
 // seriesAux is what only some series need, apart to keep series small
@@ -355,7 +353,16 @@ func (s *Set) remap(v *state.View) {
 		return
 	}
 	old, oldRecs, oldFree := s.v, s.recs, s.freeRecs
-	s.recs, s.freeRecs = offheap.Make[series](v.NumChecks())
+	n := v.NumChecks()
+	if old != nil && n >= len(oldRecs) && n <= cap(oldRecs) && keepsIDs(old, v, oldRecs) {
+		// Every record keeps its id (hosts appended): in place, the
+		// slice's room taken (never written, so zero).
+		s.recs, oldRecs, oldFree = oldRecs[:n], nil, nil
+	} else {
+		// Room for registrations to append in place.
+		s.recs, s.freeRecs = offheap.Make[series](n + n/16 + 16)
+		s.recs = s.recs[:n]
+	}
 	byName := s.byName
 	if len(byName) > 0 {
 		s.byName = map[key]*named{}
@@ -400,6 +407,25 @@ func (s *Set) remap(v *state.View) {
 	}
 }
 
+// keepsIDs reports whether each live series of recs (indexed by old's
+// check ids) has the same id in v (same host and check names).
+func keepsIDs(old, v *state.View, recs []series) bool {
+	if len(recs) > v.NumChecks() || len(recs) > old.NumChecks() {
+		return false
+	}
+	for i := range recs {
+		if recs[i].live && !sameCheck(old.Check(i), v.Check(i)) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameCheck reports whether a and b have the same host and check names.
+func sameCheck(a, b *state.Check) bool {
+	return a.Name() == b.Name() && a.Host().Name() == b.Host().Name()
+}
+
 // scrapeStart and scrapeEnd bracket a scrape reading series outside
 // s.mu: slices remap replaces meanwhile are freed at its end.
 func (s *Set) scrapeStart() {
@@ -424,8 +450,8 @@ func (s *Set) scrapeEnd() {
 func (s *Set) each(fn func(sr *series, host, check string)) {
 	for i := range s.recs {
 		if sr := &s.recs[i]; sr.live {
-			sp := s.v.Check(i).Spec()
-			fn(sr, sp.Host, sp.Name)
+			c := s.v.Check(i)
+			fn(sr, c.Host().Name(), c.Name())
 		}
 	}
 	for _, nm := range s.byName {
@@ -582,7 +608,7 @@ func (s *Set) Relabel(keep func(host, check string) bool) {
 	defer s.mu.Unlock()
 	for i := range s.recs {
 		sr := &s.recs[i]
-		if sp := s.v.Check(i).Spec(); sr.live && !keep(sp.Host, sp.Name) {
+		if c := s.v.Check(i); sr.live && !keep(c.Host().Name(), c.Name()) {
 			s.dropAux(sr)
 			sr.live = false
 			sr.sumBits.Store(0)

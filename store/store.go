@@ -199,7 +199,13 @@ func dsn(path string, kind connKind) (string, error) {
 	case connReader:
 		return sqlitedb.DSN(path, "_pragma=foreign_keys(1)", "_pragma=query_only(1)"), nil
 	case connWriter:
-		return sqlitedb.DSN(path, "_pragma=foreign_keys(1)", "_txlock=immediate"), nil
+		// temp_store=MEMORY: the statement journal of each multi-row
+		// upsert (a few pages) in memory rather than written to a
+		// temporary file. wal_autocheckpoint(10000): the minute's rollup
+		// commits (thousands of pages) are checkpointed once rather than
+		// after each commit of the minute, and a page written by several
+		// is copied once (the WAL may reach ~40 MB on disk).
+		return sqlitedb.DSN(path, "_pragma=foreign_keys(1)", "_pragma=temp_store(2)", "_pragma=wal_autocheckpoint(10000)", "_txlock=immediate"), nil
 	}
 	return sqlitedb.DSN(path, "_pragma=foreign_keys(1)"), nil
 }

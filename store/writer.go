@@ -302,7 +302,16 @@ func (w *writer) view() *state.View {
 // about a millisecond rather than a lookup per check.
 func (w *writer) remap(v *state.View) {
 	old, oldRecs, oldFree := w.v, w.recs, w.freeRecs
-	w.recs, w.freeRecs = offheap.Make[rec](v.NumChecks())
+	n := v.NumChecks()
+	if old != nil && n >= len(oldRecs) && n <= cap(oldRecs) && keepsIDs(old, v, len(oldRecs), func(i int) bool { return oldRecs[i].id != 0 }) {
+		// Every record keeps its id (hosts appended): in place, the
+		// slice's room taken (never written, so zero).
+		w.recs, oldRecs, oldFree = oldRecs[:n], nil, nil
+	} else {
+		// Room for registrations to append in place.
+		w.recs, w.freeRecs = offheap.Make[rec](n + n/16 + 16)
+		w.recs = w.recs[:n]
+	}
 	byName := w.byName
 	if len(byName) > 0 {
 		w.byName = make(map[ckey]*named)
@@ -337,6 +346,25 @@ func (w *writer) remap(v *state.View) {
 		oldFree()
 	}
 	w.v = v
+}
+
+// keepsIDs reports whether each of the first n checks of old for which
+// live is true has the same id in v (same host and check names).
+func keepsIDs(old, v *state.View, n int, live func(int) bool) bool {
+	if n > v.NumChecks() || n > old.NumChecks() {
+		return false
+	}
+	for i := range n {
+		if live(i) && !sameCheck(old.Check(i), v.Check(i)) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameCheck reports whether a and b have the same host and check names.
+func sameCheck(a, b *state.Check) bool {
+	return a.Name() == b.Name() && a.Host().Name() == b.Host().Name()
 }
 
 // of returns the record of e's check, creating it when new: by the
@@ -460,7 +488,7 @@ func (w *writer) check(host, name string, kind obs.Kind, target string) *rec {
 	if v := w.view(); v != nil {
 		if tc := v.LookupCheck(host, name); tc != nil {
 			slot = &w.recs[tc.ID]
-			host, name = tc.Spec().Host, tc.Spec().Name
+			host, name = tc.Host().Name(), tc.Name()
 		}
 	}
 	k := ckey{host, name}
@@ -938,8 +966,12 @@ const (
 			target = CASE WHEN excluded.target = '' THEN target ELSE excluded.target END`
 	qRollupInsert = `INSERT INTO rollups (check_id, minute, probes, losses, rtt_n, rtt_sum, rtt_min, rtt_max, last_ok,
 			health_n, cpu_sum, mem_sum, disk_sum, load_sum) VALUES `
-	qRollupRow    = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	qRollupUpsert = `
+	qRollupRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// Rows without health sums (an ICMP fleet's) leave those columns to
+	// their defaults (0): 9 values a row to bind rather than 14.
+	qRollupInsertBasic = `INSERT INTO rollups (check_id, minute, probes, losses, rtt_n, rtt_sum, rtt_min, rtt_max, last_ok) VALUES `
+	qRollupRowBasic    = `(?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qRollupUpsert      = `
 		ON CONFLICT (check_id, minute) DO UPDATE SET
 			probes = probes + excluded.probes,
 			losses = losses + excluded.losses,
@@ -1067,17 +1099,20 @@ func multiInsert(prefix string, cols, n int, suffix string) string {
 	return q
 }
 
-// rollupCols is the number of values in one rollup row; rollupMulti the
-// rows per multi-row statement (14 × 64 = 896 variables, under SQLite's
-// limit of 32,766).
+// rollupCols is the number of values in one rollup row (rollupBasic
+// without health sums); rollupMulti the rows per multi-row statement
+// (14 × 64 = 896 variables, under SQLite's limit of 32,766).
 const (
 	rollupCols  = 14
+	rollupBasic = 9
 	rollupMulti = 64
 )
 
 var (
-	qRollup      = qRollupInsert + qRollupRow + qRollupUpsert
-	qRollupMulti = qRollupInsert + strings.Repeat(qRollupRow+",", rollupMulti-1) + qRollupRow + qRollupUpsert
+	qRollup           = qRollupInsert + qRollupRow + qRollupUpsert
+	qRollupMulti      = qRollupInsert + strings.Repeat(qRollupRow+",", rollupMulti-1) + qRollupRow + qRollupUpsert
+	qRollupBasic      = qRollupInsertBasic + qRollupRowBasic + qRollupUpsert
+	qRollupBasicMulti = qRollupInsertBasic + strings.Repeat(qRollupRowBasic+",", rollupMulti-1) + qRollupRowBasic + qRollupUpsert
 )
 
 // rawStmts are the writer connection's statements on the hot paths
@@ -1188,19 +1223,40 @@ func stateVal(s state.State) driver.Value {
 	return s.String()
 }
 
-// insertRollups inserts rows (sorted) through dc, the writer
-// connection's driver.Conn, in its transaction.
+// insertRollups inserts rows (sorted: those without health sums first)
+// through dc, the writer connection's driver.Conn, in its transaction.
 func (q *sqlw) insertRollups(ctx context.Context, dc any, rows []pend) error {
-	multi, err := q.stmt(ctx, dc, qRollupMulti)
+	nb := 0 // rows without health sums
+	for nb < len(rows) && rows[nb].acc.health == 0 {
+		nb++
+	}
+	if err := q.insertRows(ctx, dc, rows[:nb], false); err != nil {
+		return err
+	}
+	return q.insertRows(ctx, dc, rows[nb:], true)
+}
+
+// insertRows inserts rows, with their health sums or all without.
+func (q *sqlw) insertRows(ctx context.Context, dc any, rows []pend, health bool) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	qm, q1, cols := qRollupBasicMulti, qRollupBasic, rollupBasic
+	if health {
+		qm, q1, cols = qRollupMulti, qRollup, rollupCols
+	}
+	multi, err := q.stmt(ctx, dc, qm)
 	if err != nil {
 		return err
 	}
-	one, err := q.stmt(ctx, dc, qRollup)
+	one, err := q.stmt(ctx, dc, q1)
 	if err != nil {
 		return err
 	}
-	args := q.args(rollupCols * rollupMulti)
+	args := q.args(cols * rollupMulti)
 	defer clearArgs(args)
+	var minute driver.Value // boxed once per minute, not per row
+	var minuteMS int64
 	for i := 0; i < len(rows); {
 		n, st := rollupMulti, multi
 		if len(rows)-i < rollupMulti {
@@ -1213,18 +1269,20 @@ func (q *sqlw) insertRollups(ctx context.Context, dc any, rows []pend) error {
 			if a.rttN > 0 {
 				rmin, rmax = a.rttMin, a.rttMax
 			}
-			var ha healthAcc
-			if a.health != 0 {
-				ha = q.bhealth[a.health-1]
+			if m := a.minuteMS(); minute == nil || m != minuteMS {
+				minute, minuteMS = m, m
 			}
-			v := args[j*rollupCols : (j+1)*rollupCols]
-			v[0].Value, v[1].Value, v[2].Value = p.id, a.minuteMS(), int64(a.probes)
+			v := args[j*cols : (j+1)*cols]
+			v[0].Value, v[1].Value, v[2].Value = p.id, minute, int64(a.probes)
 			v[3].Value, v[4].Value, v[5].Value = int64(a.losses), int64(a.rttN), a.rttSum
 			v[6].Value, v[7].Value, v[8].Value = rmin, rmax, lastOKms(a, p.lastOK)
-			v[9].Value, v[10].Value, v[11].Value = int64(ha.n), ha.cpu, ha.mem
-			v[12].Value, v[13].Value = ha.disk, ha.load
+			if health {
+				ha := &q.bhealth[a.health-1]
+				v[9].Value, v[10].Value, v[11].Value = int64(ha.n), ha.cpu, ha.mem
+				v[12].Value, v[13].Value = ha.disk, ha.load
+			}
 		}
-		if _, err := st.ExecContext(ctx, args[:n*rollupCols]); err != nil {
+		if _, err := st.ExecContext(ctx, args[:n*cols]); err != nil {
 			return err
 		}
 		i += n
@@ -1357,8 +1415,10 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[uint64]h
 	if len(rows) > 0 {
 		// In check order: the (check_id, minute) index is then walked
 		// once, front to back, instead of at random.
+		// Those without health sums first (insertRollups).
 		slices.SortFunc(rows, func(a, b pend) int {
-			return cmp.Or(cmp.Compare(a.id, b.id), cmp.Compare(a.acc.minute, b.acc.minute))
+			return cmp.Or(cmp.Compare(min(a.acc.health, 1), min(b.acc.health, 1)),
+				cmp.Compare(a.id, b.id), cmp.Compare(a.acc.minute, b.acc.minute))
 		})
 	}
 	if len(rows) == 0 && len(b.changes) == 0 && len(b.problems) == 0 && len(b.msgs) == 0 {
