@@ -313,7 +313,7 @@ func (w *writer) apply(gen uint64, id int, o *obs.Observation) {
 	// The events' copies of the observation and of the check's snapshot
 	// (the table updates its own in place), from the drain's slabs.
 	x, snap := w.copies(o, c, failed || ch.Changed || w.resultSnaps.Load())
-	e := event.Event{At: o.At.UTC(), Host: c.Spec().Host, Check: c.Spec().Name, Kind: c.Spec().Kind, Obs: x, Snap: snap,
+	e := event.Event{At: o.At.UTC(), Host: c.Host().Name(), Check: c.Name(), Kind: c.Kind(), Obs: x, Snap: snap,
 		Old: ch.Old, New: ch.New, HostOld: ch.HostOld, HostNew: ch.HostNew, Gen: gen, ID: id}
 	if wantResult {
 		e.Type = event.Result
