@@ -285,7 +285,11 @@ func (e *Engine) restore() error {
 			if a.Notified != OK {
 				ev = "escalated"
 			}
-			e.queue(a, ev, a.Level, a.Notified, time.Now())
+			// At the zero time: the engine's clock starts the group's
+			// wait at its first tick (tickOut), so the restored note
+			// goes out group_wait after the restart on whatever clock
+			// drives Tick, never on the wall clock against another.
+			e.queue(a, ev, a.Level, a.Notified, time.Time{})
 		}
 	}
 	if err := rows.Err(); err != nil {

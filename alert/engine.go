@@ -610,6 +610,9 @@ func (e *Engine) tick(now time.Time) []notify.Queued {
 			e.drop(key, a)
 		}
 	}
+	if len(e.pending) > 0 && e.firstAt.IsZero() { // queued by restore, before any tick
+		e.firstAt = now
+	}
 	if len(e.pending) == 0 || now.Sub(e.firstAt) < e.cfg.GroupWait.D() {
 		return nil
 	}
