@@ -230,10 +230,12 @@ func (s *Sub) C() <-chan Event { return s.c }
 // Subscribe's).
 func (s *Sub) Ready() <-chan struct{} { return s.ready }
 
-// maxKeep is the largest list (in events, 128 KiB) Take keeps for reuse
+// maxKeep is the largest list (in events, 512 KiB) Take keeps for reuse
 // as the queue: a burst's bigger one (100k checks coming up at start)
-// goes back to the GC. The writer's batches are a few hundred events.
-const maxKeep = 1024
+// goes back to the GC. The writer's batches are a few hundred events, a
+// thousand or more when results come in bursts; a list that stays far
+// bigger than the batches is let go too (minKeep).
+const maxKeep = 4096
 
 // A list of more than minKeep events is also let go after roomyTakes
 // Takes in a row that returned at most a quarter of its room (about a

@@ -120,7 +120,7 @@ func (c *Check) pointers() (*wire.Health, *wire.HBM2, *string) {
 // Any goroutine; never blocks the writer (a reader that keeps meeting a
 // write in progress yields between tries).
 func (c *Check) load(dst *Snapshot) {
-	r := c.rec
+	r := c.rec()
 	var w record
 	for try := 0; ; try++ {
 		seq := atomic.LoadUint64(&r[wSeq])
@@ -148,7 +148,7 @@ func (c *Check) load(dst *Snapshot) {
 // loadWord is one word of c's record: a single atomic load, consistent by
 // itself (the header word holds the state).
 func (c *Check) loadWord(i int) uint64 {
-	v := atomic.LoadUint64(&c.rec[i])
+	v := atomic.LoadUint64(&c.rec()[i])
 	runtime.KeepAlive(c)
 	return v
 }
@@ -156,7 +156,7 @@ func (c *Check) loadWord(i int) uint64 {
 // own copies c's current snapshot into dst without the sequence lock:
 // only the writer, which no one else races with, may.
 func (c *Check) own(dst *Snapshot) {
-	dst.decode(c.rec)
+	dst.decode(c.rec())
 	var p *string
 	dst.Health, dst.HBM2, p = c.pointers()
 	dst.Problem = ""
@@ -191,7 +191,7 @@ const (
 
 // publish makes s c's current snapshot, in place: the sequence lock's
 // writer. Writer only.
-func (c *Check) publish(s *Snapshot) { write(c, c.rec, s, -1, setAll) }
+func (c *Check) publish(s *Snapshot) { write(c, c.rec(), s, -1, setAll) }
 
 // write makes s the current snapshot of c, whose record is r, in place:
 // the sequence lock's writer. slot < 0: any word may have changed; else
@@ -268,9 +268,11 @@ func recInPlace(r *record, at UnixNano) bool {
 // copyFrom gives c (not yet published: build) o's record and pointers.
 // Writer only.
 func (c *Check) copyFrom(o *Check) {
-	seq := c.rec[wSeq]
-	*c.rec = *o.rec
-	c.rec[wSeq] = seq
+	r := c.rec()
+	seq, link := r[wSeq], r[wTransitions]&^math.MaxUint32
+	*r = *o.rec()
+	r[wSeq] = seq
+	r[wTransitions] = r[wTransitions]&math.MaxUint32 | link
 	if h, m, p := o.pointers(); h != nil || m != nil || p != nil {
 		x := new(extra)
 		x.health.Store(h)
@@ -319,7 +321,7 @@ func records(n int, owner *Check) ([]record, int) {
 
 // status is c's state, since and transitions, read consistently.
 func (c *Check) status() HostStatus {
-	r := c.rec
+	r := c.rec()
 	for try := 0; ; try++ {
 		seq := atomic.LoadUint64(&r[wSeq])
 		if seq&1 == 0 {

@@ -276,7 +276,7 @@ func TestApplyMatchesStep(t *testing.T) {
 			o.Health = h
 		}
 		want.step(&cfg, &o)
-		if recInPlace(c.rec, NanoOf(at)) {
+		if recInPlace(c.rec(), NanoOf(at)) {
 			paths[1]++
 		} else {
 			paths[0]++
@@ -324,14 +324,14 @@ func TestSlabsUnmapped(t *testing.T) {
 	for range 20 {
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond) // cleanups run on their own goroutine
-		if live = MappedBytes() - base; live <= 2*int64(per) && offheap.Bytes()-baseOff <= 2*int64(per)+idx {
+		if live = MappedBytes() - base; live <= 2*int64(per) && offheap.Bytes()-baseOff <= 2*(int64(per)+idx) {
 			break
 		}
 	}
-	// The old views' name indexes are freed with their views; a check
-	// kept does not keep its view's.
-	if off := offheap.Bytes() - baseOff; off != 2*int64(per)+idx {
-		t.Errorf("%d bytes outside the heap after 10 reloads, want %d (2 views' records, 1 name index)", off, 2*per+idx)
+	// The old views' name indexes are freed with their views (a check
+	// kept keeps its view).
+	if off := offheap.Bytes() - baseOff; off != 2*(int64(per)+idx) {
+		t.Errorf("%d bytes outside the heap after 10 reloads, want %d (2 views' records and name indexes)", off, 2*(per+idx))
 	}
 	if live != 2*int64(per) {
 		t.Errorf("%d bytes mapped after 10 reloads, want %d (the current view and the one still referenced)", live, 2*per)

@@ -25,7 +25,7 @@ func Reindex[T any, K comparable](v *View, recs []*T, byName map[K]*T,
 		}
 		if i < len(checks) {
 			h, c := names(r)
-			if tc := &checks[i]; tc.host.name == h && tc.shape.name == c {
+			if tc := &checks[i]; tc.Host().name == h && tc.shape.name == c {
 				if rename != nil {
 					rename(r, tc)
 				}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"math"
 	"net/netip"
 	"runtime"
 	"sync/atomic"
@@ -27,15 +26,14 @@ var (
 
 // Check is one table entry: a check's spec, its id (index in the view's
 // checks) and its current state: a record in the view's slab, updated in
-// place, plus the snapshot's pointers (record.go). 48 bytes: the spec is
+// place, plus the snapshot's pointers (record.go). 40 bytes: the spec is
 // kept as its host's name and address (when the check's are the same),
 // and a shape (name, kind, interval, timeout, params) shared by the
 // view's checks alike; the host, the solo flag and the ring head Apply
 // needs are in the record (record.go), so a result touches no Check.
 type Check struct {
 	ID    int
-	host  *Host
-	rec   *record               // in the view's slab, off the Go heap
+	v     *View                 // its record is v.recs[ID], its host v.hostArr[the record's link]
 	shape *checkShape           // shared by the view's checks of the same shape
 	alt   *checkOwn             // nil: Addr is the host's and Target its name
 	x     atomic.Pointer[extra] // nil until a pointer is first set
@@ -63,11 +61,14 @@ type extra struct {
 	health  atomic.Pointer[wire.Health]
 	hbm2    atomic.Pointer[wire.HBM2]
 	problem atomic.Pointer[string]
+	// status is the host's derived status, in its first check's extra,
+	// for hosts with more than one check.
+	status atomic.Pointer[HostStatus]
 }
 
 // Spec returns the check's spec (Host set to its host's name).
 func (c *Check) Spec() obs.CheckSpec {
-	h := c.host
+	h := c.Host()
 	sp := obs.CheckSpec{Host: h.name, Name: c.shape.name, Kind: c.shape.kind, Addr: h.addr, Target: h.name,
 		Interval: c.shape.interval, Timeout: c.shape.timeout, Params: c.shape.params}
 	if o := c.alt; o != nil {
@@ -87,7 +88,7 @@ func (c *Check) Addr() netip.Addr {
 	if c.alt != nil {
 		return c.alt.addr
 	}
-	return c.host.addr
+	return c.Host().addr
 }
 
 // Snapshot returns a copy of the check's current snapshot: consistent (one
@@ -106,7 +107,12 @@ func (c *Check) Load(dst *Snapshot) { c.load(dst) }
 func (c *Check) State() State { return hdrState(c.loadWord(wHdr)) }
 
 // Host returns the host the check belongs to.
-func (c *Check) Host() *Host { return c.host }
+func (c *Check) Host() *Host {
+	return &c.v.hostArr[atomic.LoadUint64(&c.rec()[wTransitions])>>32&linkHost]
+}
+
+// rec is c's record, in its view's slab.
+func (c *Check) rec() *record { return &c.v.recs[c.ID] }
 
 // HostStatus is a host's derived state: Derive over its checks' states,
 // when it last changed and how often it did.
@@ -117,16 +123,16 @@ type HostStatus struct {
 }
 
 // Host is a host of the table: its spec (Spec), its id (index in the
-// view's hosts) and its checks. 80 bytes; labels and parent sit behind
-// one pointer shared by hosts alike.
+// view's hosts) and its checks. 72 bytes: labels and parent sit behind
+// one pointer shared by hosts alike, and a host with several checks keeps
+// its derived status in its first check's extra.
 type Host struct {
 	ID     int
 	name   string
 	addr   netip.Addr
 	checks *Check // the first of the host's nc checks in the view's backing, in spec order
 	nc     int32
-	attrs  *hostAttrs                 // nil: no labels, no parent
-	status atomic.Pointer[HostStatus] // hosts with more than one check only
+	attrs  *hostAttrs // nil: no labels, no parent
 }
 
 // hostAttrs are a host's labels and parent, shared by hosts alike.
@@ -157,6 +163,17 @@ func (h *Host) Labels() Labels {
 		return nil
 	}
 	return h.attrs.labels
+}
+
+// setStatus makes s the derived status of h, a host with more than one
+// check. Writer only.
+func (h *Host) setStatus(s *HostStatus) {
+	x := h.checks.x.Load()
+	if x == nil {
+		x = new(extra)
+		h.checks.x.Store(x)
+	}
+	x.status.Store(s)
 }
 
 // all is the host's checks.
@@ -225,8 +242,10 @@ func (h *Host) Status() HostStatus {
 	case 1:
 		return h.checks.status()
 	}
-	if s := h.status.Load(); s != nil {
-		return *s
+	if x := h.checks.x.Load(); x != nil {
+		if s := x.status.Load(); s != nil {
+			return *s
+		}
 	}
 	return HostStatus{}
 }
@@ -454,7 +473,7 @@ func (t *Table) Apply(id int, o Observation) (Change, error) {
 		ch.HostNew = n.State
 	case ch.Changed:
 		if d := h.derive(); d != hostOld.State {
-			h.status.Store(&HostStatus{State: d, Since: NanoOf(o.At), Transitions: hostOld.Transitions + 1})
+			h.setStatus(&HostStatus{State: d, Since: NanoOf(o.At), Transitions: hostOld.Transitions + 1})
 			ch.HostNew = d
 		}
 	}
@@ -482,7 +501,7 @@ type HostChange struct {
 // same reports whether a check of the new view continues o: same host,
 // name, kind and address.
 func same(o, c *Check) bool {
-	return o.host.name == c.host.name && o.shape.name == c.shape.name && o.shape.kind == c.shape.kind && o.Addr() == c.Addr()
+	return o.Host().name == c.Host().name && o.shape.name == c.shape.name && o.shape.kind == c.shape.kind && o.Addr() == c.Addr()
 }
 
 // Reload publishes a new View built from specs. A check whose host name,
@@ -500,14 +519,14 @@ func (t *Table) Reload(specs []HostSpec) (ReloadResult, error) {
 	}
 	var r ReloadResult
 	for _, c := range v.Checks() {
-		if o := old.LookupCheck(c.host.name, c.shape.name); o != nil && same(o, c) {
+		if o := old.LookupCheck(c.Host().name, c.shape.name); o != nil && same(o, c) {
 			r.Kept++
 		} else {
 			r.Added++
 		}
 	}
 	for _, o := range old.Checks() {
-		if c := v.LookupCheck(o.host.name, o.shape.name); c == nil || !same(o, c) {
+		if c := v.LookupCheck(o.Host().name, o.shape.name); c == nil || !same(o, c) {
 			r.Removed++
 			r.Gone = append(r.Gone, o)
 		}
@@ -615,18 +634,17 @@ func build(specs []HostSpec, prev *View, gen uint64) (*View, error) {
 				c.alt = &checkOwn{addr: a, target: csp.Target}
 			}
 			c.ID = id
-			c.host = h
-			c.rec = &v.recs[id]
+			c.v = v
 			link := uint64(i)
 			if len(cs) == 1 {
 				link |= linkSolo
 			}
+			v.recs[id][wTransitions] = link << 32
 			if prev != nil {
 				if o := prev.LookupCheck(sp.Name, csp.Name); o != nil && same(o, c) {
 					c.copyFrom(o)
 				}
 			}
-			c.rec[wTransitions] = c.rec[wTransitions]&math.MaxUint32 | link<<32
 			id++
 		}
 		if h.nc > 1 {
@@ -637,7 +655,7 @@ func build(specs []HostSpec, prev *View, gen uint64) (*View, error) {
 					ps = &st
 				}
 			}
-			h.status.Store(derivedStatus(h, ps))
+			h.setStatus(derivedStatus(h, ps))
 		}
 		v.byName.add(v.hostArr, i)
 	}
@@ -703,9 +721,9 @@ func (t *Table) Restore(id int, s State, since time.Time, transitions uint32) er
 		return fmt.Errorf("%w: %v", ErrState, s)
 	}
 	c.publish(&n)
-	if h := c.host; h.nc > 1 {
+	if h := c.Host(); h.nc > 1 {
 		st := h.Status()
-		h.status.Store(derivedStatus(h, &st))
+		h.setStatus(derivedStatus(h, &st))
 	}
 	return nil
 }
