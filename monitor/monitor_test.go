@@ -296,12 +296,17 @@ func TestSlowSink(t *testing.T) {
 	if p := f.m.Table().View().Lookup("a").Snapshot().Probes; p != n {
 		t.Errorf("%d probes applied, want %d", p, n)
 	}
+	// The writer counts a batch applied before it publishes the batch's
+	// events: wait until the bus has handled all n (delivered or dropped).
 	var st event.SubStats
-	for _, s := range f.m.Bus().Stats().Subscribers {
-		if s.Name == "slow" {
-			st = s
+	waitFor(t, "every event published", func() bool {
+		for _, s := range f.m.Bus().Stats().Subscribers {
+			if s.Name == "slow" {
+				st = s
+			}
 		}
-	}
+		return st.Delivered+st.Dropped >= n
+	})
 	if st.Delivered != 4 || st.Dropped != n-4 || slow.Dropped() != n-4 {
 		t.Errorf("slow sink: %+v", st)
 	}

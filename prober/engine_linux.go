@@ -707,8 +707,13 @@ func (e *Engine) loop(ctx context.Context, l *targetList, o loopOpts, fn func(*R
 		if e.closed.Load() {
 			return errClosed
 		}
-		if o.limit == 0 && e.targets.Load() != nil {
-			p := e.targets.Swap(nil)
+		// Run takes a new list (SetTargetFunc); Once leaves it for Run.
+		// Load first: no atomic write a turn. Swap may still find none
+		// (SetTargetFunc after Close drops it).
+		if p := e.targets.Load(); o.limit == 0 && p != nil {
+			if p = e.targets.Swap(nil); p == nil {
+				continue
+			}
 			e.setTargets(p)
 			now = e.clock()
 			wheel.Free()

@@ -426,6 +426,7 @@ func TestRunTargetIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-done
+	e.SetTargets(first) // after Close: dropped, not kept
 	if b := offheap.Bytes(); b != off0 {
 		t.Errorf("offheap bytes %d after Close, %d before the engine", b, off0)
 	}

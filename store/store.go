@@ -243,6 +243,12 @@ func Open(path string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(4)
+	// An idle reader is closed after a minute, and at most one is kept:
+	// each holds its own page cache (up to 2 MB of SQLite's memory,
+	// outside the Go heap) that reads of the API fill and nothing
+	// empties.
+	r.SetMaxIdleConns(1)
+	r.SetConnMaxIdleTime(time.Minute)
 	s := &Store{
 		path:  path,
 		opts:  o,

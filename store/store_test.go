@@ -977,3 +977,18 @@ func TestRollupsInBatchTransaction(t *testing.T) {
 		t.Fatalf("h065: %+v, %v", h, err)
 	}
 }
+
+// TestStateNames: the states bound as numbers are named in SQL
+// (stateName) as state.State.String names them.
+func TestStateNames(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "hb.db"), nil)
+	for st := range state.State(state.NumStates + 1) {
+		var got string
+		if err := s.w.QueryRow(`SELECT `+stateName, stateVal(st)).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != st.String() {
+			t.Errorf("state %d named %q, want %q", st, got, st.String())
+		}
+	}
+}

@@ -985,11 +985,13 @@ const (
 			mem_sum = mem_sum + excluded.mem_sum,
 			disk_sum = disk_sum + excluded.disk_sum,
 			load_sum = load_sum + excluded.load_sum`
+	// The states are bound as numbers (state.State) and named here
+	// (stateName): a string bound costs the driver allocations a value.
 	qChange = `INSERT INTO state_changes (check_id, at, from_state, to_state, host_from, host_to)
-		VALUES (?, ?, ?, ?, ?, ?)`
-	qCheckState = `UPDATE checks SET state = ?, state_since = ?,
+		VALUES (?, ?, ` + stateName + `, ` + stateName + `, ` + stateName + `, ` + stateName + `)`
+	qCheckState = `UPDATE checks SET state = ` + stateName + `, state_since = ?,
 		transitions = CASE WHEN ? > 0 THEN ? ELSE transitions + 1 END WHERE id = ?`
-	qHostState = `UPDATE hosts SET state = ?, state_since = ?, transitions = transitions + 1
+	qHostState = `UPDATE hosts SET state = ` + stateName + `, state_since = ?, transitions = transitions + 1
 		WHERE id = (SELECT host_id FROM checks WHERE id = ?)`
 	qProblem = `INSERT INTO problems (check_id, at, kind, icmp_type, icmp_code, from_addr, detail)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`
@@ -1207,21 +1209,12 @@ func (q *sqlw) closeRaw() {
 	q.raw = rawStmts{}
 }
 
-// stateVals are the states' names as driver values, made once (a string
-// in an interface is an allocation each time).
-var stateVals = func() (v [state.NumStates]driver.Value) {
-	for i := range v {
-		v[i] = state.State(i).String()
-	}
-	return v
-}()
+// stateName is the SQL expression of the name of a state bound as its
+// number (state.State.String).
+const stateName = `CASE ? WHEN 0 THEN 'unknown' WHEN 1 THEN 'up' WHEN 2 THEN 'degraded' WHEN 3 THEN 'down' ELSE 'invalid' END`
 
-func stateVal(s state.State) driver.Value {
-	if int(s) < len(stateVals) {
-		return stateVals[s]
-	}
-	return s.String()
-}
+// stateVal is s as stateName's value.
+func stateVal(s state.State) driver.Value { return int64(s) }
 
 // insertRollups inserts rows (sorted: those without health sums first)
 // through dc, the writer connection's driver.Conn, in its transaction.
