@@ -245,7 +245,7 @@ func (s *Set) WriteProto(w io.Writer) error {
 	defer s.scrapeEnd()
 	all := make([]entry, 0, len(s.recs)+len(s.byName))
 	s.each(func(sr *series, host, check string) {
-		all = append(all, entry{key{host, check}, sr, s.auxOf(sr), sr.kind})
+		all = append(all, entry{key{host, check}, sr, s.auxOf(sr), sr.kind()})
 	})
 	s.mu.RUnlock()
 	sort.Slice(all, func(i, j int) bool {

@@ -100,9 +100,9 @@ type named struct {
 	series
 }
 
-// series is one check's histogram (40 bytes, no pointers): counts[i]
-// counts RTTs in (bounds[i-1], bounds[i]]; counts[len(bounds)] those
-// above the last.
+// series is one check's histogram (32 bytes, no pointers: one half of
+// a cache line, so a result touches one line): counts[i] counts RTTs in
+// (bounds[i-1], bounds[i]]; counts[len(bounds)] those above the last.
 //
 // A check's RTTs mostly fall in a few adjacent buckets, so a series
 // starts with a window of window counts, buckets lo..lo+window-1, kept in
@@ -117,10 +117,22 @@ type named struct {
 type series struct {
 	sumBits atomic.Uint64 // float64 sum, seconds
 	win     [window]atomic.Uint32
-	lo      atomic.Uint32 // first bucket of the window (set while it is empty; WriteTo reads it unlocked)
 	aux     atomic.Uint32 // 1 + index of its seriesAux in Set.auxs; 0: none yet
-	kind    obs.Kind
-	live    bool // a series (recs holds a place for every check)
+	// meta is the window's first bucket lo (bits 0-15: set while the
+	// window is empty; WriteTo reads it unlocked), the check's kind (bits
+	// 16-23) and metaLive (a series: recs holds a place for every
+	// check). Written with Set.mu write-locked.
+	meta atomic.Uint32
+}
+
+const metaLive = 1 << 24
+
+func (sr *series) lo() int        { return int(sr.meta.Load() & 0xffff) }
+func (sr *series) kind() obs.Kind { return obs.Kind(sr.meta.Load() >> 16) }
+func (sr *series) live() bool     { return sr.meta.Load()&metaLive != 0 }
+func (sr *series) setLo(lo int)   { sr.meta.Store(sr.meta.Load()&^0xffff | uint32(lo)&0xffff) }
+func (sr *series) setKind(k obs.Kind) {
+	sr.meta.Store(metaLive | uint32(k)<<16 | sr.meta.Load()&0xffff)
 }
 
 // copyFrom makes sr a copy of o, a plain copy of its bytes: Set.mu is
@@ -291,7 +303,7 @@ func (s *Set) find(gen uint64, id int, host, name string) *series {
 			id = c.ID
 		}
 		if id < len(s.recs) {
-			if sr := &s.recs[id]; sr.live {
+			if sr := &s.recs[id]; sr.live() {
 				return sr
 			}
 			return nil
@@ -324,8 +336,8 @@ func (s *Set) make(gen uint64, id int, host, name string, k obs.Kind) *series {
 		}
 		if id >= 0 && id < len(s.recs) {
 			sr := &s.recs[id]
-			if !sr.live {
-				sr.kind, sr.live = k, true
+			if !sr.live() {
+				sr.setKind(k)
 			}
 			return sr
 		}
@@ -334,7 +346,7 @@ func (s *Set) make(gen uint64, id int, host, name string, k obs.Kind) *series {
 	nm := s.byName[kk]
 	if nm == nil {
 		nm = &named{key: kk}
-		nm.kind, nm.live = k, true
+		nm.setKind(k)
 		s.byName[kk] = nm
 	}
 	return &nm.series
@@ -369,7 +381,7 @@ func (s *Set) remap(v *state.View) {
 	}
 	for i := range oldRecs {
 		sr := &oldRecs[i]
-		if !sr.live {
+		if !sr.live() {
 			continue
 		}
 		sp := old.Check(i).Spec()
@@ -414,7 +426,7 @@ func keepsIDs(old, v *state.View, recs []series) bool {
 		return false
 	}
 	for i := range recs {
-		if recs[i].live && !sameCheck(old.Check(i), v.Check(i)) {
+		if recs[i].live() && !sameCheck(old.Check(i), v.Check(i)) {
 			return false
 		}
 	}
@@ -449,7 +461,7 @@ func (s *Set) scrapeEnd() {
 // write).
 func (s *Set) each(fn func(sr *series, host, check string)) {
 	for i := range s.recs {
-		if sr := &s.recs[i]; sr.live {
+		if sr := &s.recs[i]; sr.live() {
 			c := s.v.Check(i)
 			fn(sr, c.Host().Name(), c.Name())
 		}
@@ -501,7 +513,7 @@ func (s *Set) observe(gen uint64, id int, host, name string, k obs.Kind, rtt tim
 	if !okC && !s.add(sr, b) {
 		if s.empty(sr) {
 			// Made by ObserveMetrics, never counted: place the window.
-			sr.lo.Store(uint32(max(0, min(b-1, len(s.bounds)+1-window))))
+			sr.setLo(max(0, min(b-1, len(s.bounds)+1-window)))
 		} else {
 			s.toDense(sr, len(s.bounds)+1)
 		}
@@ -534,7 +546,7 @@ func (s *Set) add(sr *series, b int) bool {
 			return true
 		}
 	}
-	i := b - int(sr.lo.Load())
+	i := b - sr.lo()
 	// A series made by ObserveMetrics has an empty window that may
 	// still be placed.
 	if i < 0 || i >= window {
@@ -569,7 +581,7 @@ func (s *Set) toDense(sr *series, n int) {
 	}
 	d := make([]atomic.Uint64, n)
 	for i := range sr.win {
-		if j := int(sr.lo.Load()) + i; j < n {
+		if j := sr.lo() + i; j < n {
 			d[j].Store(uint64(sr.win[i].Load()))
 		}
 	}
@@ -585,7 +597,7 @@ func (sr *series) counts(a *seriesAux, dst []uint64, n int) []uint64 {
 		}
 		return dst
 	}
-	lo := int(sr.lo.Load())
+	lo := sr.lo()
 	for i := range n {
 		var c uint64
 		if j := i - lo; j >= 0 && j < window {
@@ -608,14 +620,13 @@ func (s *Set) Relabel(keep func(host, check string) bool) {
 	defer s.mu.Unlock()
 	for i := range s.recs {
 		sr := &s.recs[i]
-		if c := s.v.Check(i); sr.live && !keep(c.Host().Name(), c.Name()) {
+		if c := s.v.Check(i); sr.live() && !keep(c.Host().Name(), c.Name()) {
 			s.dropAux(sr)
-			sr.live = false
+			sr.meta.Store(0)
 			sr.sumBits.Store(0)
 			for j := range sr.win {
 				sr.win[j].Store(0)
 			}
-			sr.lo.Store(0)
 		}
 	}
 	for k, nm := range s.byName {
@@ -696,7 +707,7 @@ func (s *Set) Len() int {
 	defer s.mu.RUnlock()
 	n := len(s.byName)
 	for i := range s.recs {
-		if s.recs[i].live {
+		if s.recs[i].live() {
 			n++
 		}
 	}
@@ -724,7 +735,7 @@ func (s *Set) writeText(w io.Writer, hist bool) (int64, error) {
 	defer s.scrapeEnd()
 	all := make([]entry, 0, len(s.recs)+len(s.byName))
 	s.each(func(sr *series, host, check string) {
-		all = append(all, entry{sr: sr, aux: s.auxOf(sr), k: key{host, check}, kind: sr.kind})
+		all = append(all, entry{sr: sr, aux: s.auxOf(sr), k: key{host, check}, kind: sr.kind()})
 	})
 	s.mu.RUnlock()
 	for i := range all { // outside the lock: Observe may add series meanwhile
