@@ -96,9 +96,10 @@ type writer struct {
 	// events point to, in chunks, from the pool: a drain's memory comes
 	// back to it when every batch subscriber is done with the events
 	// (event.Hold), so in steady state the copies allocate nothing.
-	mem    *evMem
-	poolMu sync.Mutex
-	pool   []*evMem
+	mem      *evMem
+	poolMu   sync.Mutex
+	pool     []*evMem
+	memsMade int // evMems made (tests)
 	// resultSnaps: Result events carry the check's snapshot (a result
 	// subscriber reads it: the alert engine's rules). Without it a result
 	// that neither failed nor changed the check's state copies only its
@@ -392,12 +393,16 @@ func (w *writer) getMem() *evMem {
 	var m *evMem
 	w.poolMu.Lock()
 	if n := len(w.pool); n > 0 {
-		m = w.pool[n-1]
+		// Oldest first: every pooled one is used (and trimmed to its use,
+		// putMem) in turn, none keeps a startup's size at the bottom.
+		m = w.pool[0]
+		copy(w.pool, w.pool[1:])
 		w.pool[n-1] = nil
 		w.pool = w.pool[:n-1]
 	}
 	w.poolMu.Unlock()
 	if m == nil {
+		w.memsMade++
 		m = new(evMem)
 		m.release = func() { w.putMem(m) }
 	}
