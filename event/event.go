@@ -230,12 +230,14 @@ func (s *Sub) C() <-chan Event { return s.c }
 // Subscribe's).
 func (s *Sub) Ready() <-chan struct{} { return s.ready }
 
-// maxKeep is the largest list (in events, 512 KiB) Take keeps for reuse
+// maxKeep is the largest list (in events, 128 KiB) Take keeps for reuse
 // as the queue: a burst's bigger one (100k checks coming up at start)
-// goes back to the GC. The writer's batches are a few hundred events, a
-// thousand or more when results come in bursts; a list that stays far
-// bigger than the batches is let go too (minKeep).
-const maxKeep = 4096
+// goes back to the GC. The writer's batches are a few hundred events; a
+// list that stays far bigger than the batches is let go too (minKeep).
+// Not more: a subscriber that the startup's state changes filled and
+// that sees none since (the hub, the event log) holds two such lists
+// (its own and the reader's) for good.
+const maxKeep = 1024
 
 // A list of more than minKeep events is also let go after roomyTakes
 // Takes in a row that returned at most a quarter of its room (about a

@@ -825,3 +825,39 @@ func TestWriterQueueShrinks(t *testing.T) {
 		t.Errorf("applied %d", st.Applied)
 	}
 }
+
+// TestWriterEventMemoryShrinks: a pooled drain memory that a burst of
+// state changes grew (startup: every check's first result) keeps only
+// about what its latest drain needed once it comes back.
+func TestWriterEventMemoryShrinks(t *testing.T) {
+	const n = 200
+	m := bareMonitor(t, n)
+	sub := m.Bus().SubscribeBatch("reader", 1<<12, event.Result, event.StateChange)
+	defer sub.Close()
+	gen := m.Table().View().Gen
+	var evs []event.Event
+	round := func(k int) {
+		for i := range k {
+			m.w.Observe(gen, i, ok(i))
+		}
+		m.w.drain()
+		evs, _ = sub.Take(evs)
+		evs, _ = sub.Take(evs) // done with them
+	}
+	pooled := func() (os, cs int) {
+		m.w.poolMu.Lock()
+		defer m.w.poolMu.Unlock()
+		for _, x := range m.w.pool {
+			os, cs = max(os, len(x.os)), max(cs, len(x.cs))
+		}
+		return os, cs
+	}
+	round(n) // every check comes up: n copies with snapshots
+	if _, cs := pooled(); cs < n/cpChunk {
+		t.Fatalf("pooled memory has %d snapshot chunks after %d state changes", cs, n)
+	}
+	round(10) // no state change
+	if os, cs := pooled(); os > 2 || cs > 2 {
+		t.Errorf("pooled memory keeps %d observation and %d snapshot chunks after a drain of 10 results, want at most 2 each", os, cs)
+	}
+}

@@ -352,7 +352,7 @@ const (
 	obsChunk = 128
 	cpChunk  = 40
 	memKeep  = 8
-	poolKeep = 16 // evMems the pool keeps (a handful are in use at a time)
+	poolKeep = 8 // evMems the pool keeps (a handful are in use at a time)
 )
 
 // evMem is the memory of one drain's events: chunks of copies, which never
@@ -405,6 +405,15 @@ func (w *writer) getMem() *evMem {
 	return m
 }
 
+// trimChunks returns cs with at most n chunks.
+func trimChunks[T any](cs [][]T, n int) [][]T {
+	if len(cs) > n {
+		clear(cs[n:])
+		cs = cs[:n]
+	}
+	return cs
+}
+
 // putMem takes m back when the last subscriber is done with its events
 // (on that subscriber's goroutine): cleared (the copies hold health blobs
 // and problem texts), and kept unless it grew big (a backlog's drain).
@@ -415,10 +424,14 @@ func (w *writer) putMem(m *evMem) {
 	for i := 0; i < m.nc; i += cpChunk {
 		clear(m.cs[i/cpChunk][:min(cpChunk, m.nc-i)])
 	}
-	m.no, m.nc = 0, 0
 	if len(m.os) > memKeep || len(m.cs) > memKeep {
 		return
 	}
+	// Keep one chunk more than this drain used (startup's drains of state
+	// changes grew them; the steady ones need one or two).
+	m.os = trimChunks(m.os, m.no/obsChunk+2)
+	m.cs = trimChunks(m.cs, m.nc/cpChunk+2)
+	m.no, m.nc = 0, 0
 	w.poolMu.Lock()
 	if len(w.pool) < poolKeep {
 		w.pool = append(w.pool, m)
