@@ -33,6 +33,9 @@ func newEngineIn(t *testing.T, f *testutil.Fleet, cfg Config) *Engine {
 	}
 	t.Cleanup(func() { e.Close() })
 	t.Logf("mode: %v", e.Mode())
+	if m := e.Mode().Timestamps; m == TSKernelTxRx || m == TSKernelRx {
+		holdRxTimestamps(t)
+	}
 	return e
 }
 

@@ -19,6 +19,6 @@
 // health blob, of which the check's 320-byte record and the name index
 // live outside the Go heap (record.go, index.go; BenchmarkMemoryPerHost;
 // docs/api.md has the figures). The table's own part on the heap is a
-// Host (72 bytes) and a Check (40) per check, plus what hosts and checks
+// Host (64 bytes) and a Check (40) per check, plus what hosts and checks
 // do not share (labels, a health pointer). Apply allocates nothing.
 package state

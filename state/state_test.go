@@ -772,3 +772,32 @@ func TestSnapshotSize(t *testing.T) {
 		t.Errorf("Snapshot is %d bytes, budget 352", n)
 	}
 }
+
+// TestHostAddr: a host's address (and its checks', which are the host's
+// unless given) reads back as given: IPv4 (unmapped), IPv6, IPv6 with a
+// zone, none; and the table's entries keep their sizes.
+func TestHostAddr(t *testing.T) {
+	addrs := []netip.Addr{netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("::ffff:198.18.0.2"),
+		netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("fe80::1%eth0"), netip.MustParseAddr("fe80::2%eth1"), {}}
+	var specs []HostSpec
+	for i, a := range addrs {
+		specs = append(specs, HostSpec{Name: fmt.Sprint("h", i), Addr: a, Labels: Labels{{"role", "web"}},
+			Checks: []obs.CheckSpec{{Name: "icmp", Kind: obs.KindICMP, Addr: a, Target: fmt.Sprint("h", i)}}})
+	}
+	tab, err := New(specs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range addrs {
+		h := tab.View().Host(i)
+		if h.Addr() != a.Unmap() || h.Spec().Addr != a.Unmap() || h.Check(0).Spec().Addr != a.Unmap() || h.Check(0).Addr() != a.Unmap() {
+			t.Errorf("%v reads back as %v, spec %v, check %v", a, h.Addr(), h.Spec().Addr, h.Check(0).Spec().Addr)
+		}
+		if l, _ := h.Labels().Get("role"); l != "web" || h.Check(0).Spec().Target != h.Spec().Name {
+			t.Errorf("%v: labels %v, target %q", a, h.Labels(), h.Check(0).Spec().Target)
+		}
+	}
+	if hs, cs := unsafe.Sizeof(Host{}), unsafe.Sizeof(Check{}); hs > 64 || cs > 40 {
+		t.Errorf("Host %d bytes, Check %d: want at most 64 and 40", hs, cs)
+	}
+}

@@ -69,7 +69,7 @@ type extra struct {
 // Spec returns the check's spec (Host set to its host's name).
 func (c *Check) Spec() obs.CheckSpec {
 	h := c.Host()
-	sp := obs.CheckSpec{Host: h.name, Name: c.shape.name, Kind: c.shape.kind, Addr: h.addr, Target: h.name,
+	sp := obs.CheckSpec{Host: h.name, Name: c.shape.name, Kind: c.shape.kind, Addr: h.addr(), Target: h.name,
 		Interval: c.shape.interval, Timeout: c.shape.timeout, Params: c.shape.params}
 	if o := c.alt; o != nil {
 		sp.Addr, sp.Target = o.addr, o.target
@@ -88,7 +88,7 @@ func (c *Check) Addr() netip.Addr {
 	if c.alt != nil {
 		return c.alt.addr
 	}
-	return c.Host().addr
+	return c.Host().addr()
 }
 
 // Snapshot returns a copy of the check's current snapshot: consistent (one
@@ -123,28 +123,58 @@ type HostStatus struct {
 }
 
 // Host is a host of the table: its spec (Spec), its id (index in the
-// view's hosts) and its checks. 72 bytes: labels and parent sit behind
+// view's hosts) and its checks. 64 bytes: labels and parent sit behind
 // one pointer shared by hosts alike, and a host with several checks keeps
 // its derived status in its first check's extra.
 type Host struct {
 	ID     int
 	name   string
-	addr   netip.Addr
-	checks *Check // the first of the host's nc checks in the view's backing, in spec order
+	ip     [16]byte // the address's bytes (addr), without the 24-byte netip.Addr's zone handle
+	checks *Check   // the first of the host's nc checks in the view's backing, in spec order
 	nc     int32
-	attrs  *hostAttrs // nil: no labels, no parent
+	family uint8      // of ip: 0 no address, 4, 6
+	attrs  *hostAttrs // nil: no labels, no parent, no zone
 }
 
-// hostAttrs are a host's labels and parent, shared by hosts alike.
+// hostAttrs are a host's labels, parent and IPv6 zone, shared by hosts
+// alike.
 type hostAttrs struct {
 	labels Labels
 	parent string
+	zone   string
+}
+
+// setAddr stores a (unmapped) in h; its zone, if any, goes in attrs.
+func (h *Host) setAddr(a netip.Addr) {
+	switch {
+	case a.Is4():
+		h.family = 4
+		v4 := a.As4()
+		copy(h.ip[:], v4[:])
+	case a.Is6():
+		h.family, h.ip = 6, a.As16()
+	}
+}
+
+// addr is the host's address.
+func (h *Host) addr() netip.Addr {
+	switch h.family {
+	case 4:
+		return netip.AddrFrom4([4]byte(h.ip[:4]))
+	case 6:
+		a := netip.AddrFrom16(h.ip)
+		if h.attrs != nil && h.attrs.zone != "" {
+			a = a.WithZone(h.attrs.zone)
+		}
+		return a
+	}
+	return netip.Addr{}
 }
 
 // Spec returns the host's spec. Its Checks are nil: use NumChecks and
 // Check.
 func (h *Host) Spec() HostSpec {
-	sp := HostSpec{Name: h.name, Addr: h.addr}
+	sp := HostSpec{Name: h.name, Addr: h.addr()}
 	if a := h.attrs; a != nil {
 		sp.Labels, sp.Parent = a.labels, a.parent
 	}
@@ -155,7 +185,7 @@ func (h *Host) Spec() HostSpec {
 func (h *Host) Name() string { return h.name }
 
 // Addr is Spec().Addr.
-func (h *Host) Addr() netip.Addr { return h.addr }
+func (h *Host) Addr() netip.Addr { return h.addr() }
 
 // Labels is Spec().Labels (shared: do not modify).
 func (h *Host) Labels() Labels {
@@ -556,9 +586,9 @@ type shapeKey struct {
 // attrsKey is what makes two hosts' attributes the same (labels by
 // identity: the daemon shares a label set's slice).
 type attrsKey struct {
-	labels *Label
-	n      int
-	parent string
+	labels       *Label
+	n            int
+	parent, zone string
 }
 
 // build makes a View of specs, taking snapshots from prev where a check
@@ -599,11 +629,12 @@ func build(specs []HostSpec, prev *View, gen uint64) (*View, error) {
 		h := &v.hostArr[i]
 		h.ID = i
 		h.name = sp.Name
-		h.addr = sp.Addr.Unmap()
-		if len(sp.Labels) > 0 || sp.Parent != "" {
-			k := attrsKey{unsafe.SliceData(sp.Labels), len(sp.Labels), sp.Parent}
+		addr := sp.Addr.Unmap()
+		h.setAddr(addr)
+		if len(sp.Labels) > 0 || sp.Parent != "" || addr.Zone() != "" {
+			k := attrsKey{unsafe.SliceData(sp.Labels), len(sp.Labels), sp.Parent, addr.Zone()}
 			if h.attrs = attrs[k]; h.attrs == nil {
-				h.attrs = &hostAttrs{labels: sp.Labels, parent: sp.Parent}
+				h.attrs = &hostAttrs{labels: sp.Labels, parent: sp.Parent, zone: addr.Zone()}
 				attrs[k] = h.attrs
 			}
 		}
@@ -630,7 +661,7 @@ func build(specs []HostSpec, prev *View, gen uint64) (*View, error) {
 				c.shape = &checkShape{name: csp.Name, kind: csp.Kind, interval: csp.Interval, timeout: csp.Timeout, params: csp.Params}
 				shapes[k] = c.shape
 			}
-			if a := csp.Addr.Unmap(); a != h.addr || csp.Target != h.name {
+			if a := csp.Addr.Unmap(); a != addr || csp.Target != h.name {
 				c.alt = &checkOwn{addr: a, target: csp.Target}
 			}
 			c.ID = id
