@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -204,6 +205,11 @@ type pollWaiter struct {
 	// 100k targets / 10 s was sysmon's nanosleep).
 	napc  chan struct{}
 	timer *time.Timer
+	// mu guards efd against close: a wake after close (SetTargetFunc
+	// after Close, a context cancelled late) must not write to the
+	// number, which the process may have given another file since.
+	mu     sync.RWMutex
+	closed bool
 }
 
 func newPollWaiter(fds []int) (*pollWaiter, error) {
@@ -253,14 +259,28 @@ func (w *pollWaiter) poll(pfd []unix.PollFd, d time.Duration) error {
 
 func (w *pollWaiter) wake() {
 	b := [8]byte{1}
-	_, _ = unix.Write(w.efd, b[:])
+	w.mu.RLock()
+	if !w.closed {
+		_, _ = unix.Write(w.efd, b[:])
+	}
+	w.mu.RUnlock()
 	select {
 	case w.napc <- struct{}{}:
 	default: // a wake is pending already
 	}
 }
 
-func (w *pollWaiter) close() error { return os.NewSyscallError("close", unix.Close(w.efd)) }
+// close closes the eventfd; a wake after it does nothing (but end a
+// nap), and a second close does nothing.
+func (w *pollWaiter) close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	return os.NewSyscallError("close", unix.Close(w.efd))
+}
 
 // sockaddr builds the raw sockaddr for a, with port (UDP) in network order.
 func sockaddr(a netip.Addr, port int) (sa [unix.SizeofSockaddrInet6]byte, n uint32) {

@@ -3,8 +3,11 @@
 package prober
 
 import (
+	"errors"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The kernel waiter's nap ends at its deadline or at a wake (also one
@@ -47,5 +50,36 @@ func TestPollWaiterWake(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("a wake did not end a nap or wait")
 		}
+	}
+}
+
+// TestPollWaiterWakeAfterClose: a wake after close (SetTargetFunc after
+// the engine's Close) writes nothing to the eventfd's former number,
+// which the process may have reused for another file (here: a new
+// eventfd, which takes the lowest free number).
+func TestPollWaiterWakeAfterClose(t *testing.T) {
+	w, err := newPollWaiter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := w.efd
+	if err := w.close(); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if fd != old {
+		t.Skipf("the closed eventfd's number %d went elsewhere (got %d)", old, fd)
+	}
+	w.wake()
+	var b [8]byte
+	if n, err := unix.Read(fd, b[:]); !errors.Is(err, unix.EAGAIN) {
+		t.Fatalf("a wake after close wrote to the file that took its number: read %d bytes %v, err %v", n, b, err)
+	}
+	if err := w.close(); err != nil {
+		t.Fatalf("second close: %v", err)
 	}
 }
