@@ -357,7 +357,9 @@ func (b *Bus) PublishBatch(es []Event) { b.PublishHeld(es, nil) }
 // into memory h stands for: every SubscribeBatch subscriber that queues
 // any of them holds a reference on h until its reader is done with them
 // (its next Take), so the publisher learns (h's release function) when
-// it may reuse that memory. A Subscribe subscriber that takes one of them
+// it may reuse that memory; one that gets only a few of them (it takes
+// no Results) or that already holds maxHeld batches gets copies instead
+// and holds nothing (Sub.detach). A Subscribe subscriber that takes one of them
 // pins h: it is never released (the memory goes to the GC). h nil: as
 // PublishBatch.
 func (b *Bus) PublishHeld(es []Event, h *Hold) {
@@ -405,8 +407,12 @@ func (s *Sub) add(es []Event, h *Hold) {
 		in++
 	}
 	if h != nil && in > 0 && (len(s.held) == 0 || s.held[len(s.held)-1] != h) {
-		h.n.Add(1)
-		s.held = append(s.held, h)
+		if s.detach(in) {
+			detach(s.q[was:])
+		} else {
+			h.n.Add(1)
+			s.held = append(s.held, h)
+		}
 	}
 	if was == 0 && len(s.q) > 0 {
 		s.ring()
@@ -417,6 +423,51 @@ func (s *Sub) add(es []Event, h *Hold) {
 	}
 	if out > 0 {
 		s.dropped.Add(out)
+	}
+}
+
+// A batch subscriber holds a PublishHeld batch's memory (all of a
+// drain's copies, tens of KiB) only for a share of it worth that: one
+// that does not take Results (state changes, problems, messages: a few
+// events a batch, and a reader that may keep them queued for seconds,
+// the event log writing them to disk) gets its events of a batch of at
+// most rareMax copied out instead (a few hundred bytes each), and so does
+// one that already holds maxHeld batches not yet taken (a reader that fell
+// behind): held memory stays bounded by the subscribers, not by how long
+// a reader takes.
+const (
+	rareMax = 64
+	maxHeld = 4
+)
+
+// detach reports whether s should copy out the in events of a held batch
+// it queues rather than hold the batch (caller holds s.mu).
+func (s *Sub) detach(in uint64) bool {
+	return len(s.held) >= maxHeld || !s.types[Result] && in <= rareMax
+}
+
+// detach points the events of es at copies of their observations and
+// snapshots of their own (events sharing one share the copy), so that
+// they no longer need their batch's Hold.
+func detach(es []Event) {
+	var o, oc *obs.Observation
+	var sn, snc *state.Snapshot
+	for i := range es {
+		e := &es[i]
+		if e.Obs != nil {
+			if e.Obs != o {
+				o, oc = e.Obs, new(obs.Observation)
+				*oc = *o
+			}
+			e.Obs = oc
+		}
+		if e.Snap != nil {
+			if e.Snap != sn {
+				sn, snc = e.Snap, new(state.Snapshot)
+				*snc = *sn
+			}
+			e.Snap = snc
+		}
 	}
 }
 

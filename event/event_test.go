@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/state"
 )
 
 func TestFanOutAndDrops(t *testing.T) {
@@ -398,5 +399,54 @@ func TestHoldReleasedWhenReadersDone(t *testing.T) {
 	}
 	if len(ch.C()) != 1 {
 		t.Fatal("channel subscriber missed the event")
+	}
+}
+
+// TestHoldNotKeptByRareOrLaggingReaders: a batch subscriber that takes no
+// Results gets copies of the few events of a held batch it queues and
+// holds nothing (it may keep them queued for long); one that takes Results
+// holds at most maxHeld batches not yet taken and gets copies past that.
+// The copies read as published after the memory is reused.
+func TestHoldNotKeptByRareOrLaggingReaders(t *testing.T) {
+	var b Bus
+	rare := b.SubscribeBatch("rare", 1000, StateChange, Problem)
+	lag := b.SubscribeBatch("lag", 1000, Result)
+	const batches = 20
+	released := 0
+	mem := make([]obs.Observation, batches)
+	snaps := make([]state.Snapshot, batches)
+	for i := range batches {
+		var h Hold
+		h.Reset(func() { released++ })
+		mem[i] = obs.Observation{RTT: time.Duration(i + 1)}
+		snaps[i] = state.Snapshot{Problem: "p"}
+		o, sn := &mem[i], &snaps[i]
+		b.PublishHeld([]Event{{Type: Result, Obs: o}, {Type: Problem, Obs: o, Snap: sn}, {Type: StateChange, Obs: o, Snap: sn}}, &h)
+		h.Release()
+	}
+	if released != batches-maxHeld {
+		t.Fatalf("%d of %d batches released with neither reader done, want all but the lagging reader's first %d", released, batches, maxHeld)
+	}
+	clear(mem) // the publisher reuses its memory
+	clear(snaps)
+	evs, _ := rare.Take(nil)
+	if len(evs) != 2*batches {
+		t.Fatalf("rare reader got %d events, want %d", len(evs), 2*batches)
+	}
+	for i := 0; i < len(evs); i += 2 {
+		p, c := evs[i], evs[i+1]
+		if want := time.Duration(i/2 + 1); p.Obs.RTT != want || p.Snap.Problem != "p" || p.Obs != c.Obs || p.Snap != c.Snap {
+			t.Fatalf("batch %d: rare reader's events %+v %+v, want RTT %v, problem p, one shared copy", i/2, p, c, want)
+		}
+	}
+	evs, _ = lag.Take(nil)
+	for i, e := range evs[maxHeld:] {
+		if want := time.Duration(maxHeld + i + 1); e.Obs.RTT != want {
+			t.Fatalf("lagging reader's event %d: RTT %v, want %v", maxHeld+i, e.Obs.RTT, want)
+		}
+	}
+	lag.Take(evs)
+	if released != batches {
+		t.Fatalf("%d of %d batches released once both readers are done", released, batches)
 	}
 }

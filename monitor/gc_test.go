@@ -6,9 +6,12 @@ import (
 	"bytes"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // The daemon sets the collector's GOGC from gc_percent and says so; GOGC
@@ -45,4 +48,51 @@ func TestApplyGCPercent(t *testing.T) {
 	if !strings.Contains(buf.String(), `percent=300 from="GOGC in the environment`) {
 		t.Fatalf("log %q", buf.String())
 	}
+}
+
+// releaseAfter hands the heap's free pages back once, when its delay is
+// up (a later call moves it), and logs what it did.
+func TestReleaseAfter(t *testing.T) {
+	var buf syncBuf
+	m := &Monitor{log: slog.New(slog.NewTextHandler(&buf, nil))}
+	garbage := make([][]byte, 0, 64)
+	for range 64 {
+		garbage = append(garbage, make([]byte, 1<<20))
+	}
+	garbage = nil
+	m.releaseAfter(time.Hour)
+	m.releaseAfter(20 * time.Millisecond) // moved: fires soon, once
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(buf.String(), "free heap returned") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no release logged: %q", buf.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := strings.Count(buf.String(), "free heap returned"); n != 1 {
+		t.Fatalf("%d releases logged, want 1: %q", n, buf.String())
+	}
+	var st runtime.MemStats
+	runtime.ReadMemStats(&st)
+	if st.HeapReleased < 32<<20 {
+		t.Fatalf("heap released %d bytes after 64 MiB of garbage, want most of it", st.HeapReleased)
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

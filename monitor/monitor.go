@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/hbmon/hb/api"
 	"github.com/hbmon/hb/checks"
@@ -71,7 +72,8 @@ type Monitor struct {
 	level  *slog.LevelVar
 	lookup targets.LookupFunc
 
-	reloadMu sync.Mutex // serializes reloads and re-resolutions
+	reloadMu sync.Mutex  // serializes reloads and re-resolutions
+	release  *time.Timer // releaseAfter's (gc.go); reloadMu
 	cfg      config.Probe
 	cfgPath  string
 	targets  *targetList
@@ -196,6 +198,11 @@ func (m *Monitor) Addr() net.Addr {
 }
 
 func (m *Monitor) close() {
+	m.reloadMu.Lock()
+	if m.release != nil {
+		m.release.Stop()
+	}
+	m.reloadMu.Unlock()
 	for i := len(m.closers) - 1; i >= 0; i-- {
 		m.closers[i]()
 	}
@@ -274,6 +281,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	m.reloadMu.Lock()
 	m.startResolver(runCtx, m.cfg, m.targets)
+	// Once every check has had its first result and its first state
+	// change has gone through the sinks: the start-up's peak handed back.
+	m.releaseAfter(m.cfg.Interval.D() + m.cfg.Timeout.D() + 2*time.Second)
 	m.reloadMu.Unlock()
 	m.log.Info("monitoring", "hosts", m.table.View().Len(), "checks", m.table.View().NumChecks(),
 		"interval", m.cfg.Interval.String(), "timeout", m.cfg.Timeout.String(), "rate", m.cfg.Rate)
@@ -394,6 +404,9 @@ func (m *Monitor) applyTargets(ctx context.Context, hosts []targets.Host, why st
 	}
 	m.log.Info("targets applied", "why", why, "hosts", len(hosts), "checks", m.table.View().NumChecks(),
 		"added", r.Added, "removed", r.Removed, "kept", r.Kept)
+	if r.Added+r.Removed >= releaseChanges {
+		m.releaseAfter(m.cfg.Interval.D() + m.cfg.Timeout.D() + 2*time.Second)
+	}
 	return true
 }
 

@@ -766,6 +766,51 @@ func TestWriterRecyclesEventMemory(t *testing.T) {
 	}
 }
 
+// TestWriterEventMemoryNotHeldByRareReaders: a subscriber of the rare
+// events (state changes, problems) that keeps them queued for a long time
+// (the event log, writing to disk) does not hold the drains' memory
+// meanwhile: while results flow to a prompt reader, the writer reuses a
+// handful of drain memories, and the slow reader's events still read as
+// published.
+func TestWriterEventMemoryNotHeldByRareReaders(t *testing.T) {
+	const n, rounds = 50, 200
+	m := bareMonitor(t, n)
+	fast := m.Bus().SubscribeBatch("fast", 1<<12, event.Result)
+	defer fast.Close()
+	slow := m.Bus().SubscribeBatch("slow", 1<<12, event.StateChange, event.Problem)
+	defer slow.Close()
+	gen := m.Table().View().Gen
+	var evs []event.Event
+	for r := range rounds {
+		for i := range n {
+			o := ok(r*n + i)
+			if i == 0 {
+				o = timeout(r*n + i) // a Problem every drain
+			}
+			m.w.Observe(gen, i, o)
+		}
+		m.w.drain()
+		evs, _ = fast.Take(evs)
+	}
+	if made := m.w.memsMade; made > 4 {
+		t.Errorf("%d drain memories made for %d drains: a reader of problems that has not taken them holds them", made, rounds)
+	}
+	got, _ := slow.Take(nil)
+	problems := 0
+	for _, e := range got {
+		if e.Type != event.Problem {
+			continue
+		}
+		if want := at(problems * n); e.ID != 0 || e.Obs == nil || !e.Obs.At.Equal(want) || e.Obs.Outcome != obs.Timeout || e.Snap == nil {
+			t.Fatalf("problem %d: check %d, observation %+v, want a timeout at %v (memory reused under it?)", problems, e.ID, e.Obs, want)
+		}
+		problems++
+	}
+	if problems != rounds {
+		t.Errorf("%d problems, want %d", problems, rounds)
+	}
+}
+
 // TestLogChangeAllocs: logging a state change (hundreds a second from a
 // flapping fleet) allocates little: the record's attributes past its
 // inline ones and the RTT's text, not a []any of boxed values or the

@@ -1153,8 +1153,8 @@ func (e *env) monitor() string {
 		b.WriteString("**Target** 100k targets at 10 s within 10 % of one core and 150 MiB RSS without GOMEMLIMIT: not measured in this run.\n\n")
 		return b.String()
 	}
-	fmt.Fprintf(&b, "**Target** (issue 11) 100k targets at 10 s within 10 %% of one core and 150 MiB RSS without GOMEMLIMIT: %.1f %%, %s MiB (peak %s MiB) — CPU %s, RSS %s.\n\n",
-		big.cpuPct, fmtBytes(float64(big.rss)), fmtBytes(float64(big.hwm)), reached(big.cpuPct <= 10), reached(big.hwm <= 150<<20))
+	fmt.Fprintf(&b, "**Target** (issue 11) 100k targets at 10 s within 10 %% of one core and 150 MiB RSS without GOMEMLIMIT: %.1f %%, %s MiB at the window's end, %s MiB at the start-up's peak — CPU %s, RSS %s at the window's end, %s at the peak.\n\n",
+		big.cpuPct, fmtBytes(float64(big.rss)), fmtBytes(float64(big.hwm)), reached(big.cpuPct <= 10), reached(big.rss <= 150<<20), reached(big.hwm <= 150<<20))
 	if steer && steered.err == "" && steered.n == 100000 {
 		fmt.Fprintf(&b, "With the fleet's echo path off the daemon's CPU (the steered row): %.1f %% — CPU %s.\n\n", steered.cpuPct, reached(steered.cpuPct <= 10))
 	}
@@ -1225,35 +1225,28 @@ const memLimitEnv = "GOMEMLIMIT=150MiB"
 // daemon by hand on the same fleet: hbbench -only monitor -sizes 100000
 // -pprof DIR (the daemon's /debug/pprof/ CPU profile over the window and a
 // heap profile after it) and perf record -g -p PID for the kernel side.
-const monitorWhy = `Why (profiled by hand on the same fleet at 100k targets, 2026-12-02, machine load average ~12: ` + "`hbbench run -only monitor -sizes 100000 -pprof DIR`" + `,
-i.e. the daemon's own ` + "`/debug/pprof/profile`" + ` over the window and ` + "`/debug/pprof/heap`" + ` after it, plus ` + "`perf record -g -p PID`" + ` for the kernel side; not part of ` + "`make bench`" + `):
-- **Probes/s.** The daemon sends what the interval needs (table: sent vs expected). Until 2026-12-02 it sent 6,381 of
-  the 10,000 a second (load ~12; 9,704 at load 0.85): the engine's rate bucket held one batch of tokens (64 = 6.4 ms
-  at ` + "`--rate 10000`" + `), so every wake-up later than that lost the tokens earned meanwhile for good. It holds
-  one second of tokens now, and ` + "`prober.TestRunPace`" + ` runs the loop in fake time with late wake-ups and stalls.
-- **CPU is mostly the kernel's per-packet work, much of it the simulated fleet's** (profile 2026-12-02 04:46Z, load
-  ~7-9, ` + "`hbbench run -only monitor -sizes 100000 -pprof DIR`" + `). 66 % of the daemon's CPU samples are the engine
-  loop and 57 % are inside syscalls, ` + "`sendmmsg`" + ` alone ~49 % (~9 µs a probe): on a veth the simulated hosts' kernel echo
-  and the reply's receive path run in the sending process's context (perf: the veth's ` + "`net_rx_action`" + ` softirq),
-  which a NIC would not charge it; the TX-timestamp error queue ~8 %. In user space: the table writer ~12 %, the RTT
-  histograms ~12 % (classic and native buckets), the history store ~5 % for summing results plus its once-a-minute
-  rollup rows. The same command before the day's engine changes (load 0.85): 36.9 % CPU for 9,704 probes/s; the loop
-  made one ` + "`sendmmsg`" + ` per due probe (they fall out of the 1 ms wheel a few at a time) and woke for every reply. It now
-  sends full batches (a partial one after 10 ms) and, as its sockets stamp replies in the kernel, sleeps up to 20 ms
-  without watching them and reads the replies in bulk (the RTT is unchanged: it comes from the kernel stamps); the
-  RTT histograms and the store find a result's check by its table index (` + "`event.IDCache`" + `) rather than a map
-  lookup by host and check name. So the 10 % target needs the kernel's cost per probe down (a NIC, not a veth that
-  also answers) more than any further change in user space.
-- **How much of that is the fleet's** (2026-12-02 05:23Z, load ~2.6, while another monitor bench ran; ` + "`perf record -g -p PID -- sleep 15`" + `
-  on the daemon of each row of ` + "`bench/run.sh -only monitor -runs 1 -sizes 100000`" + `, kernel symbols, children included):
-  plain row: ` + "`packet_xmit`" + ` 30.1 % of the daemon's samples, inside it the receive softirq (` + "`do_softirq`" + `) 25.8 %, of which
-  ` + "`icmp_rcv`" + ` 13.9 % (the fleet's ` + "`icmp_reply`" + ` 11.2 %); steered row (fleet's echo on CPU 1): ` + "`packet_xmit`" + ` 9.1 %, ` + "`icmp_rcv`" + `
-  0.8 %, no ` + "`icmp_reply`" + `, and the replies' receive arriving by IPI on CPU 0 (` + "`__irq_exit_rcu`" + `) 8.6 %. RPS moves the
-  fleet's work off the daemon; the replies' receive stays on it.
-- **RSS is twice the live heap.** The live heap was ~275 MB at 100k checks and is ~140 MB since the memory work
-  (section "Memory of the whole daemon at 100k hosts"): snapshots 35 MB, the table 29 MB, the store's per-check
-  records 20 MB, the prober ~23 MB, RTT histograms 12 MB, bus queues 6 MB; with the default GOGC=100 the heap goal
-  is twice that, plus ~35 MiB outside the heap. 150 MiB without GOMEMLIMIT needs the live heap under ~57 MB.
+const monitorWhy = `Where the 100k row's CPU and memory go (2026-12-02, measured by hand on this fleet: ` + "`hbbench fleet -n 100000 [-steer]`" + ` and the
+daemon run in its prober namespace with ` + "`[api] pprof = true`" + `; ` + "`perf record -g -p PID`" + `, ` + "`/proc/PID/smaps`" + `, ` + "`/debug/pprof/heap`" + `):
+- **Memory.** At the window's end the RSS is the Go heap's pages (~50 MB for a live heap of ~25 MB: the table's hosts and checks
+  10 MB, the writer's event copies, the dashboard's change ring 3 MB, queues), ~60 MB mapped outside the heap (` + "`internal/offheap`" + `:
+  the table's 320-byte records 32 MB, the store's per-check records and host list ~9 MB, the RTT histograms' series 3.4 MB, the
+  prober's target list, wheel and in-flight table ~11 MB, packet rings 2 MB) and ~19 MB of the binary's pages. The peak is
+  the start-up (parsing, resolving, building, the first round's 100k state changes through every sink), handed back to the
+  system once every check has had its first result. The steered row's RSS is higher and still grew at its window's end: its
+  fleet drops ~0.3 % of the replies (below), and the failures' events hold the writer's pooled event copies longer; its RTTs
+  vary more (the replies cross CPUs), so more RTT histogram series move to their dense counts (on the heap).
+- **CPU.** Over half of the plain row's samples are the kernel's: sending (` + "`sendmmsg`" + ` on the AF_PACKET socket, ~1.4 µs of our own
+  work a probe), the TX timestamp (~0.2 µs to make, ~0.45 µs to read back from the error queue, read only while stamps are
+  owed), the replies' receive into the ring, and on a veth also the simulated hosts' echo, which runs inside our ` + "`sendmmsg`" + `
+  (~2.7 % of a core; the steered row moves it to CPU 1 and pays ~3.3 % instead for receiving the replies cold, by IPI, on the
+  daemon's CPU: this kernel bills softirq time to the task it interrupts). User space: the table's ` + "`Apply`" + ` (one record, off
+  the heap, on huge pages), the RTT histograms (a 32-byte series a result), the store's sums and its once-a-minute rollup
+  write (~0.6 s of CPU at 100k checks, which is why the window is a whole minute), the Go runtime's sysmon and scheduler
+  (~2 % of a core: ~500 wake-ups a second). Garbage at the daemon's pace: ~0 (a result through the core allocates nothing).
+- **The steered row's loss is the fleet's, not the daemon's**: the simulated hosts send every echo reply through one ICMP
+  socket per CPU whose send buffer holds ~100 replies until the prober side has received them; when the replies wait in
+  CPU 0's backlog while the daemon is still sending the burst they answer, the rest fail (` + "`Icmp OutErrors`" + ` in the hosts'
+  namespace, shown in the loss column, equals the daemon's timeouts).
 
 `
 
