@@ -1232,9 +1232,10 @@ daemon run in its prober namespace with ` + "`[api] pprof = true`" + `; ` + "`pe
   the table's 320-byte records 32 MB, the store's per-check records and host list ~9 MB, the RTT histograms' series 3.4 MB, the
   prober's target list, wheel and in-flight table ~11 MB, packet rings 2 MB) and ~19 MB of the binary's pages. The peak is
   the start-up (parsing, resolving, building, the first round's 100k state changes through every sink), handed back to the
-  system once every check has had its first result. The steered row's RSS is higher and still grew at its window's end: its
-  fleet drops ~0.3 % of the replies (below), and the failures' events hold the writer's pooled event copies longer; its RTTs
-  vary more (the replies cross CPUs), so more RTT histogram series move to their dense counts (on the heap).
+  system once every check has had its first result. The steered row's RSS was higher and still grew at its window's end
+  (measured before a2c727d): its fleet drops ~0.3 % of the replies (below), and the event log's subscriber, which lags,
+  held the writer's pooled event memory of every drain with a state change in its queue; it now gets copies of those few
+  events. Its RTTs vary more (the replies cross CPUs), so more RTT histogram series move to their dense counts (on the heap).
 - **CPU.** Over half of the plain row's samples are the kernel's: sending (` + "`sendmmsg`" + ` on the AF_PACKET socket, ~1.4 µs of our own
   work a probe), the TX timestamp (~0.2 µs to make, ~0.45 µs to read back from the error queue, read only while stamps are
   owed), the replies' receive into the ring, and on a veth also the simulated hosts' echo, which runs inside our ` + "`sendmmsg`" + `
