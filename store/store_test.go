@@ -248,13 +248,18 @@ func TestRollupOncePerMinute(t *testing.T) {
 	setNow(base.Add(62 * time.Second))
 	waitFor("the minute's rollups", func() bool { return s.Stats().RollupRows == checks })
 	// One row per check, one statement each: every result is in them.
-	mu.Lock()
+	// OnCommit runs after the commit's counters are updated: wait for it.
 	var rows, results uint64
-	for _, c := range infos {
-		rows += c.Rollups
-		results += c.Results
-	}
-	mu.Unlock()
+	waitFor("the rollups' OnCommit", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		rows, results = 0, 0
+		for _, c := range infos {
+			rows += c.Rollups
+			results += c.Results
+		}
+		return rows >= checks
+	})
 	if rows != checks || results != checks*6 {
 		t.Fatalf("commits wrote %d rows for %d results; want %d rows for %d", rows, results, checks, checks*6)
 	}
