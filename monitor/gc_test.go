@@ -9,9 +9,10 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/hbmon/hb/internal/testutil"
 )
 
 // The daemon sets the collector's GOGC from gc_percent and says so; GOGC
@@ -53,7 +54,7 @@ func TestApplyGCPercent(t *testing.T) {
 // releaseAfter hands the heap's free pages back once, when its delay is
 // up (a later call moves it), and logs what it did.
 func TestReleaseAfter(t *testing.T) {
-	var buf syncBuf
+	var buf testutil.SyncBuffer
 	m := &Monitor{log: slog.New(slog.NewTextHandler(&buf, nil))}
 	garbage := make([][]byte, 0, 64)
 	for range 64 {
@@ -78,21 +79,4 @@ func TestReleaseAfter(t *testing.T) {
 	if st.HeapReleased < 32<<20 {
 		t.Fatalf("heap released %d bytes after 64 MiB of garbage, want most of it", st.HeapReleased)
 	}
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
