@@ -366,7 +366,7 @@ func (s *Set) remap(v *state.View) {
 	}
 	old, oldRecs, oldFree := s.v, s.recs, s.freeRecs
 	n := v.NumChecks()
-	if old != nil && n >= len(oldRecs) && n <= cap(oldRecs) && keepsIDs(old, v, oldRecs) {
+	if old != nil && n >= len(oldRecs) && n <= cap(oldRecs) && state.KeepsIDs(old, v, len(oldRecs), func(i int) bool { return oldRecs[i].live() }) {
 		// Every record keeps its id (hosts appended): in place, the
 		// slice's room taken (never written, so zero).
 		s.recs, oldRecs, oldFree = oldRecs[:n], nil, nil
@@ -417,25 +417,6 @@ func (s *Set) remap(v *state.View) {
 		}
 		s.scrapeMu.Unlock()
 	}
-}
-
-// keepsIDs reports whether each live series of recs (indexed by old's
-// check ids) has the same id in v (same host and check names).
-func keepsIDs(old, v *state.View, recs []series) bool {
-	if len(recs) > v.NumChecks() || len(recs) > old.NumChecks() {
-		return false
-	}
-	for i := range recs {
-		if recs[i].live() && !sameCheck(old.Check(i), v.Check(i)) {
-			return false
-		}
-	}
-	return true
-}
-
-// sameCheck reports whether a and b have the same host and check names.
-func sameCheck(a, b *state.Check) bool {
-	return a.Name() == b.Name() && a.Host().Name() == b.Host().Name()
 }
 
 // scrapeStart and scrapeEnd bracket a scrape reading series outside

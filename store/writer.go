@@ -303,7 +303,7 @@ func (w *writer) view() *state.View {
 func (w *writer) remap(v *state.View) {
 	old, oldRecs, oldFree := w.v, w.recs, w.freeRecs
 	n := v.NumChecks()
-	if old != nil && n >= len(oldRecs) && n <= cap(oldRecs) && keepsIDs(old, v, len(oldRecs), func(i int) bool { return oldRecs[i].id != 0 }) {
+	if old != nil && n >= len(oldRecs) && n <= cap(oldRecs) && state.KeepsIDs(old, v, len(oldRecs), func(i int) bool { return oldRecs[i].id != 0 }) {
 		// Every record keeps its id (hosts appended): in place, the
 		// slice's room taken (never written, so zero).
 		w.recs, oldRecs, oldFree = oldRecs[:n], nil, nil
@@ -346,25 +346,6 @@ func (w *writer) remap(v *state.View) {
 		oldFree()
 	}
 	w.v = v
-}
-
-// keepsIDs reports whether each of the first n checks of old for which
-// live is true has the same id in v (same host and check names).
-func keepsIDs(old, v *state.View, n int, live func(int) bool) bool {
-	if n > v.NumChecks() || n > old.NumChecks() {
-		return false
-	}
-	for i := range n {
-		if live(i) && !sameCheck(old.Check(i), v.Check(i)) {
-			return false
-		}
-	}
-	return true
-}
-
-// sameCheck reports whether a and b have the same host and check names.
-func sameCheck(a, b *state.Check) bool {
-	return a.Name() == b.Name() && a.Host().Name() == b.Host().Name()
 }
 
 // of returns the record of e's check, creating it when new: by the
