@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/hbmon/hb/api"
 	"github.com/hbmon/hb/event"
 	"github.com/hbmon/hb/internal/sqlitedb"
+	"github.com/hbmon/hb/state"
 )
 
 // Event is one event-log entry (event.LogEntry: the entry type lives in
@@ -44,6 +46,11 @@ type EventLog struct {
 	retention time.Duration
 	log       *slog.Logger
 	journal   *Journal
+
+	// The events Consume took and its writer has not yet written (spare:
+	// a written list kept for reuse).
+	mu          sync.Mutex
+	pend, spare []item
 
 	Written, Trimmed, Failed atomic.Uint64
 }
@@ -137,103 +144,325 @@ func (l *EventLog) Close() error {
 // FromBus converts a bus event to a log entry; ok is false for types the
 // log does not keep.
 func FromBus(e event.Event) (Event, bool) {
-	ev := Event{At: e.At.UTC(), Host: e.Host, Check: e.Check, Source: e.Source, Level: e.Level.String(), Message: e.Text}
+	it, ok := itemOf(&e)
+	if !ok {
+		return Event{}, false
+	}
+	return it.entry(), true
+}
+
+// item is an event taken from the bus and not yet written: what its entry
+// is made of, without the formatted text (made as it is written), so that
+// a burst waiting for its transaction (100k state changes at start-up)
+// costs 96 bytes an event and no allocation. Its strings are the event's
+// own (host and check names, texts), not copies: it holds nothing of the
+// bus's batches.
+type item struct {
+	at                  int64 // unix ns
+	host, check, source string
+	text                string // message: its text; host change: the core's text (may be "")
+	problem             string // state change: the observation's problem ("" none)
+	kind                uint8  // itemMessage, itemChange, itemHostChange
+	level               event.Level
+	old, new            state.State // the check's (itemChange) or the host's (itemHostChange)
+}
+
+const (
+	itemMessage = iota
+	itemChange
+	itemHostChange
+)
+
+// itemOf is FromBus without the formatting; ok is false for types the
+// log does not keep.
+func itemOf(e *event.Event) (item, bool) {
+	it := item{at: e.At.UnixNano(), host: e.Host, check: e.Check, source: e.Source, level: e.Level}
 	switch e.Type {
 	case event.Message:
 		if e.Check == loggedCheck {
-			return Event{}, false
+			return item{}, false
 		}
-		ev.Type = "message"
-		if ev.Source == "" {
-			ev.Source = e.Host
+		it.kind, it.text = itemMessage, e.Text
+		if it.source == "" {
+			it.source = e.Host
 		}
 	case event.StateChange:
-		ev.Type, ev.Source = "state_change", "hb"
-		lvl := event.LevelInfo
-		switch e.New.String() {
-		case "down":
-			lvl = event.LevelError
-		case "degraded":
-			lvl = event.LevelWarning
-		}
-		ev.Message = fmt.Sprintf("%s %s: %s -> %s", e.Host, e.Check, e.Old, e.New)
+		it.kind, it.source = itemChange, "hb"
+		it.old, it.new = e.Old, e.New
 		if e.Old == e.New && e.HostOld != e.HostNew {
 			// The host's derived state moved, not the check's (a reload
 			// changed its checks): the text says so.
-			ev.Check, ev.Message = "", e.Text
-			if ev.Message == "" {
-				ev.Message = fmt.Sprintf("host %s: %s -> %s", e.Host, e.HostOld, e.HostNew)
-			}
-			switch e.HostNew.String() {
-			case "down":
-				lvl = event.LevelError
-			case "degraded":
-				lvl = event.LevelWarning
-			default:
-				lvl = event.LevelInfo
-			}
+			it.kind, it.check, it.text = itemHostChange, "", e.Text
+			it.old, it.new = e.HostOld, e.HostNew
 		}
-		ev.Level = lvl.String()
-		if e.Obs != nil && e.Obs.Problem != "" {
-			ev.Message += " (" + e.Obs.Problem + ")"
+		it.level = changeLevel(it.new)
+		if e.Obs != nil {
+			it.problem = e.Obs.Problem
 		}
 	default:
-		return Event{}, false
+		return item{}, false
 	}
-	return ev, true
+	return it, true
 }
 
-// Consume writes the events of sub (event.Bus.SubscribeBatch to
-// event.Message and event.StateChange) until ctx ends, in transactions of up to 256 events
-// or 1 s, and trims old ones every hour.
-func (l *EventLog) Consume(ctx context.Context, sub *event.Sub) {
-	batch := make([]Event, 0, 256)
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	trim := time.NewTicker(time.Hour)
-	defer trim.Stop()
-	l.Trim(ctx, time.Now())
-	flush := func() {
-		if len(batch) == 0 {
-			return
-		}
-		if err := l.Write(context.WithoutCancel(ctx), batch); err != nil {
-			l.Failed.Add(uint64(len(batch)))
-			l.log.Warn("event log: write failed", "events", len(batch), "err", err)
-		}
-		batch = batch[:0]
+// changeLevel is a state change's level: by the new state.
+func changeLevel(s state.State) event.Level {
+	switch s {
+	case state.Down:
+		return event.LevelError
+	case state.Degraded:
+		return event.LevelWarning
 	}
+	return event.LevelInfo
+}
+
+// message is the entry's text.
+func (it *item) message() string {
+	var m string
+	switch it.kind {
+	case itemMessage:
+		return it.text
+	case itemChange:
+		m = it.host + " " + it.check + ": " + it.old.String() + " -> " + it.new.String()
+	default:
+		m = it.text
+		if m == "" {
+			m = "host " + it.host + ": " + it.old.String() + " -> " + it.new.String()
+		}
+	}
+	if it.problem != "" {
+		m += " (" + it.problem + ")"
+	}
+	return m
+}
+
+// entry is the log entry of it.
+func (it *item) entry() Event {
+	e := Event{At: time.Unix(0, it.at).UTC(), Host: it.host, Check: it.check, Source: it.source,
+		Level: it.level.String(), Type: "state_change", Message: it.message()}
+	if it.kind == itemMessage {
+		e.Type = "message"
+	}
+	return e
+}
+
+// maxPending is how many events taken from the bus may wait for their
+// transaction (96 B each: 6 MiB): past it the reader leaves the rest in
+// the bus's queue (where a full queue drops them, counted as
+// hb_events_dropped_total{subscriber="events"}). Events are written as
+// fast as the writer commits, so only a writer stalled for seconds
+// reaches it: a 100k-check start-up's first round (10k state changes a
+// second) keeps one to two seconds' worth.
+const maxPending = 1 << 16
+
+// Consume writes the events of sub (event.Bus.SubscribeBatch to
+// event.Message and event.StateChange) until ctx ends, and trims old ones
+// every hour. Its reader takes what the bus queued as soon as it is
+// ready, so that the subscription's queue never fills and holds none of
+// the bus's batches; a writer goroutine writes everything taken so far
+// in one transaction at a time (through the shared writer: one a commit
+// of the store's, within about a second), so a burst of any size costs a
+// few transactions, not one per 256 events. On return (ctx ended, then
+// what was queued is taken) every event taken is written.
+func (l *EventLog) Consume(ctx context.Context, sub *event.Sub) {
+	kick := make(chan struct{}, 1) // events wait: the writer goes
+	room := make(chan struct{}, 1) // the writer took events: the reader may take more
+	wdone := make(chan struct{})
+	go func() { defer close(wdone); l.writeLoop(ctx, kick, room) }()
 	var evs []event.Event
 	ready := sub.Ready()
 	take := func(evs []event.Event) {
+		l.mu.Lock()
+		n := len(l.pend)
 		for i := range evs {
-			if ev, ok := FromBus(evs[i]); ok {
-				batch = append(batch, ev)
+			if it, ok := itemOf(&evs[i]); ok {
+				l.pend = append(l.pend, it)
 			}
-			if len(batch) == cap(batch) {
-				flush()
+		}
+		more := len(l.pend) > n
+		l.mu.Unlock()
+		if more {
+			select {
+			case kick <- struct{}{}:
+			default:
 			}
 		}
 	}
 	for {
+		rd := ready
+		if l.pending() >= maxPending {
+			rd = nil // full: wait for the writer to take them
+		}
 		select {
 		case <-ctx.Done():
-			// Drain what is queued, then stop.
-			evs, _ = sub.Take(evs)
-			take(evs)
-			flush()
-			return
-		case <-ready:
-			var ok bool
-			evs, ok = sub.Take(evs)
-			take(evs)
-			if !ok {
-				ready = nil // closed: wait for ctx
+			// Take what is queued, have it written, then stop.
+			for range 2 {
+				evs, _ = sub.Take(evs)
+				take(evs)
 			}
-		case <-tick.C:
-			flush()
+			close(kick)
+			<-wdone
+			return
+		case <-rd:
+			// Take until the queue is empty: the last Take, empty,
+			// releases the batches the events came from (they are
+			// items now), so the log holds none while it is idle.
+			for {
+				var ok bool
+				evs, ok = sub.Take(evs)
+				if !ok {
+					ready = nil // closed: wait for ctx
+				}
+				if len(evs) == 0 {
+					break
+				}
+				take(evs)
+				if l.pending() >= maxPending {
+					break
+				}
+			}
+		case <-room:
+		}
+	}
+}
+
+// pending is how many events wait to be written.
+func (l *EventLog) pending() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.pend)
+}
+
+// writeLoop writes the pending events whenever kick says some wait, and
+// trims old ones every hour, until kick is closed (then it writes the
+// rest).
+func (l *EventLog) writeLoop(ctx context.Context, kick <-chan struct{}, room chan<- struct{}) {
+	trim := time.NewTicker(time.Hour)
+	defer trim.Stop()
+	l.Trim(ctx, time.Now())
+	wctx := context.WithoutCancel(ctx)
+	for {
+		select {
+		case _, ok := <-kick:
+			for l.pending() > 0 {
+				if !l.flush(wctx, room) {
+					break
+				}
+			}
+			if !ok {
+				return
+			}
 		case now := <-trim.C:
 			l.Trim(ctx, now)
+		}
+	}
+}
+
+// flush writes the events pending when its transaction starts (on the
+// shared writer: they include those taken while it waited for its turn)
+// in that transaction; false if none was started (the writer is closed:
+// the events are counted as failed and dropped).
+func (l *EventLog) flush(ctx context.Context, room chan<- struct{}) bool {
+	var its []item
+	started := false
+	err := l.exec(ctx, func(tx *sql.Tx) error {
+		if !started {
+			started = true
+			l.mu.Lock()
+			its, l.pend = l.pend, l.spare[:0]
+			l.spare = nil
+			l.mu.Unlock()
+			select {
+			case room <- struct{}{}:
+			default:
+			}
+		}
+		return l.insert(tx, its)
+	})
+	if !started {
+		// Never ran (the store is closed): drop what waits rather than
+		// retry forever.
+		l.mu.Lock()
+		its, l.pend = l.pend, its
+		l.mu.Unlock()
+	}
+	if err != nil {
+		l.Failed.Add(uint64(len(its)))
+		l.log.Warn("event log: write failed", "events", len(its), "err", err)
+	} else {
+		l.Written.Add(uint64(len(its)))
+		l.toJournal(its)
+	}
+	clear(its)
+	if cap(its) <= 4096 { // keep a small list for reuse; a burst's goes back to the GC
+		l.mu.Lock()
+		l.spare = its[:0]
+		l.mu.Unlock()
+	}
+	return started
+}
+
+// insert writes its in tx, in statements of up to insertRows rows.
+func (l *EventLog) insert(tx *sql.Tx, its []item) error {
+	var st *sql.Stmt
+	var args []any
+	for len(its) > 0 {
+		n := min(len(its), insertRows)
+		args = args[:0]
+		for i := range its[:n] {
+			it := &its[i]
+			typ := "state_change"
+			if it.kind == itemMessage {
+				typ = "message"
+			}
+			args = append(args, it.at, it.host, it.check, it.source, int64(it.level), typ, it.message())
+		}
+		if n == insertRows {
+			if st == nil {
+				var err error
+				if st, err = tx.Prepare(insertQuery(insertRows)); err != nil {
+					return err
+				}
+				defer st.Close()
+			}
+			if _, err := st.Exec(args...); err != nil {
+				return err
+			}
+		} else if _, err := tx.Exec(insertQuery(n), args...); err != nil {
+			return err
+		}
+		its = its[n:]
+	}
+	return nil
+}
+
+// insertRows is how many events one INSERT writes (7 values each, within
+// SQLite's 32766 variables).
+const insertRows = 256
+
+// insertQuery is the INSERT of n events.
+func insertQuery(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO push_events (at, host, check_name, source, level, type, message) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`(?,?,?,?,?,?,?)`)
+	}
+	return b.String()
+}
+
+// toJournal appends the messages of its to the journal (if any).
+func (l *EventLog) toJournal(its []item) {
+	if l.journal == nil {
+		return
+	}
+	for i := range its {
+		if its[i].kind == itemMessage {
+			if err := l.journal.Write(its[i].entry()); err != nil {
+				l.log.Warn("journal: write failed", "err", err)
+			}
 		}
 	}
 }
@@ -290,7 +519,9 @@ func (l *EventLog) Trim(ctx context.Context, now time.Time) {
 			return nil
 		})
 		if err != nil {
-			l.log.Warn("event log: trim failed", "err", err)
+			if ctx.Err() == nil {
+				l.log.Warn("event log: trim failed", "err", err)
+			}
 			return
 		}
 		l.Trimmed.Add(uint64(n))
