@@ -17,7 +17,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/hbmon/hb/internal/bucket"
 	"github.com/hbmon/hb/internal/offheap"
 	"github.com/hbmon/hb/wire"
 )
@@ -681,14 +680,11 @@ func (e *Engine) loop(ctx context.Context, l *targetList, o loopOpts, fn func(*R
 	seed := binary.LittleEndian.Uint64(e.cfg.Secret[:8])
 	wheel := NewWheel(WheelConfig{Targets: len(l.tt), Interval: o.interval, Jitter: o.jitter, Spread: o.spread, Limit: o.limit, Seed: seed}, now)
 	defer func() { wheel.Free() }() // the wheel of the last list
-	// The global --rate bucket, whole batches. Run's holds pacerWindow of
-	// tokens; Once's one batch, so that a paced sweep (fping -i) spaces
-	// its probes from the first.
-	burst := e.cfg.Batch
+	// The global --rate limit, whole batches (see pacer).
+	pacer := newOncePacer(e.cfg.Rate, e.cfg.Batch)
 	if o.limit == 0 {
-		burst = pacerBurst(e.cfg.Rate, e.cfg.Batch)
+		pacer = newRunPacer(e.cfg.Rate, e.cfg.Batch)
 	}
-	pacer := bucket.New(float64(e.cfg.Rate), burst)
 	backoff := Backoff{Min: time.Millisecond, Max: 100 * time.Millisecond}
 	var backoffUntil time.Time
 	e.queue = e.queue[:0]
@@ -737,7 +733,7 @@ func (e *Engine) loop(ctx context.Context, l *targetList, o loopOpts, fn func(*R
 		// batchLinger.
 		for e.qhead < len(e.queue) && !now.Before(backoffUntil) &&
 			(!coalesce || len(e.queue)-e.qhead >= e.cfg.Batch || now.Sub(qsince) >= batchLinger) {
-			n := pacer.Take(now, min(len(e.queue)-e.qhead, e.cfg.Batch))
+			n := pacer.take(now, min(len(e.queue)-e.qhead, e.cfg.Batch))
 			if n == 0 {
 				break
 			}
@@ -784,7 +780,7 @@ func (e *Engine) loop(ctx context.Context, l *targetList, o loopOpts, fn func(*R
 			wait = min(wait, t.Sub(now))
 		}
 		if e.qhead < len(e.queue) {
-			w := pacer.Wait(now, min(len(e.queue)-e.qhead, e.cfg.Batch))
+			w := pacer.wait(now, min(len(e.queue)-e.qhead, e.cfg.Batch), len(e.queue)-e.qhead)
 			if now.Before(backoffUntil) {
 				w = max(w, backoffUntil.Sub(now))
 			}
@@ -838,22 +834,6 @@ func (e *Engine) kernelRx() bool {
 		}
 	}
 	return true
-}
-
-// pacerWindow is how much sending time Run's rate bucket holds: a loop that
-// wakes late or is not scheduled for a while (a loaded machine, the GC,
-// the store's minute write) catches up on the probes it owes, up to this
-// much of them, instead of losing the tokens earned while the bucket was
-// full. With one batch of tokens (6.4 ms at 10,000/s) the daemon sent
-// 6,381 of the 10,000 probes/s that 100k targets every 10 s need at that
-// rate on a loaded machine; with 100 ms, 13,594 of the 16,667 that 1M
-// targets every minute need.
-const pacerWindow = time.Second
-
-// pacerBurst is the rate bucket's depth: pacerWindow of probes at rate,
-// at least one batch.
-func pacerBurst(rate, batch int) int {
-	return max(batch, int(float64(rate)*pacerWindow.Seconds()))
 }
 
 func (e *Engine) anyPending() bool {

@@ -189,6 +189,23 @@ func (fd fdSock) recvmmsg(msgs []unix.Mmsghdr, flags int) (int, error) {
 	return int(n), nil
 }
 
+// recvfromNow is recvfrom(2) with MSG_DONTWAIT as a raw system call (see
+// fdSock): for the loop's polls of its netlink change subscriptions,
+// which run every 20 ms (two a turn with both families) and must never
+// block. Through unix.Recvfrom each one entered the runtime's syscall
+// state, woke a deep-sleeping sysmon and let it take the P. The sender's
+// address is not wanted (nil).
+func recvfromNow(fd int, b []byte, flags int) (int, error) {
+	if len(b) == 0 {
+		return 0, unix.EINVAL
+	}
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(flags|unix.MSG_DONTWAIT), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
 func (fd fdSock) close() error { return os.NewSyscallError("close", unix.Close(int(fd))) }
 
 // pollWaiter waits with one ppoll(2) on the sockets and an eventfd that
