@@ -230,9 +230,12 @@ func (t *timings) dial(ctx context.Context, a netip.AddrPort) (net.Conn, error) 
 // Run runs probe p once, within its timeout (and ctx), and returns the
 // observation.
 func (p *Prober) Run(ctx context.Context, pr *Probe) obs.Observation {
-	ctx, cancel := context.WithTimeout(ctx, pr.Timeout)
-	defer cancel()
+	// The deadline counts from the clock's start: a deadline set first
+	// would leave a check preempted in between reporting less than its
+	// timeout when it times out.
 	t := &timings{start: time.Now()}
+	ctx, cancel := context.WithDeadline(ctx, t.start.Add(pr.Timeout))
+	defer cancel()
 	var o obs.Observation
 	addr, err := p.resolve(ctx, pr, t)
 	if err == nil {

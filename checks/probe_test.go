@@ -267,3 +267,34 @@ func TestTCP(t *testing.T) {
 		wantFail(t, run(t, p, obs.KindHTTP, "http://"+hostPort(ap)+"/", nil, 300*time.Millisecond), obs.Timeout, "timeout after 300ms (connect)")
 	})
 }
+
+// lateCtx is a parent context whose Deadline takes a while, as if the
+// checking goroutine lost its CPU there.
+type lateCtx struct {
+	context.Context
+	delay time.Duration
+}
+
+func (c lateCtx) Deadline() (time.Time, bool) {
+	time.Sleep(c.delay) // stands in for a preemption inside Run
+	return c.Context.Deadline()
+}
+
+// TestTimeoutDuration: a check that times out reports having taken at
+// least its timeout, however late its goroutine got the CPU between
+// setting the deadline and starting the clock. (Run's deadline used to
+// count from before its clock started, so a check preempted in between
+// reported, say, 0.376 s for a 0.4 s timeout.)
+func TestTimeoutDuration(t *testing.T) {
+	p := NewProber(ProberConfig{})
+	silent := bannerServer(t, "")
+	pr, err := ParseProbe(obs.CheckSpec{Kind: obs.KindTCP, Target: "tcp://" + hostPort(silent), Params: map[string]string{"check": "banner_contains:SSH-"}}, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := p.Run(lateCtx{context.Background(), 100 * time.Millisecond}, pr)
+	wantFail(t, o, obs.Timeout, "timeout after 200ms (banner)")
+	if d, ok := metric(o, MetricDuration); !ok || d < 0.2 {
+		t.Fatalf("timed out after 200ms, reported %v s", d)
+	}
+}

@@ -4,15 +4,20 @@ package monitor
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/internal/testutil"
+	"github.com/hbmon/hb/obs"
 )
 
 // The daemon sets the collector's GOGC from gc_percent and says so; GOGC
@@ -78,5 +83,68 @@ func TestReleaseAfter(t *testing.T) {
 	runtime.ReadMemStats(&st)
 	if st.HeapReleased < 32<<20 {
 		t.Fatalf("heap released %d bytes after 64 MiB of garbage, want most of it", st.HeapReleased)
+	}
+}
+
+// A reload that the table rejects applies nothing of its config: not its
+// gc_percent, not its log level (it used to apply both before the
+// targets); the same reload once the table takes it applies both.
+func TestRejectedReloadAppliesNothing(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	if env, ok := os.LookupEnv("GOGC"); ok {
+		defer os.Setenv("GOGC", env)
+	}
+	os.Unsetenv("GOGC")
+
+	dir := t.TempDir()
+	targets := filepath.Join(dir, "targets")
+	os.WriteFile(targets, []byte("tcp://198.18.0.1:22 name=a\n"), 0o644)
+	cfg := config.DefaultProbe()
+	cfg.Targets, cfg.API.Listen, cfg.LogLevel = targets, "off", "info"
+	next := cfg
+	next.GCPercent, next.LogLevel = 37, "debug"
+	level := new(slog.LevelVar)
+	reload := make(chan struct{})
+	src := newTestSource(obs.KindTCP)
+	m, err := New(context.Background(), cfg, "", Options{Sources: []obs.Source{src}, NoStore: true, Reload: reload, Level: level,
+		Log:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Load: func() (config.Probe, string, error) { return next, "", nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-src.ready
+
+	// A registered check the table cannot take (no valid kind): the
+	// reload's rebuild fails after its targets loaded.
+	m.reloadMu.Lock()
+	m.registered = append(m.registered, obs.CheckSpec{Host: "x", Name: "bad"})
+	m.reloadMu.Unlock()
+	reload <- struct{}{}
+	reload <- struct{}{} // returns once the first reload is done
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("rejected reload set gc_percent %d", got)
+	}
+	if level.Level() != slog.LevelInfo {
+		t.Errorf("rejected reload set log level %v", level.Level())
+	}
+	if g, _, _ := src.state(); g != 1 {
+		t.Errorf("rejected reload changed the checks: gen %d", g)
+	}
+
+	m.reloadMu.Lock()
+	m.registered = nil
+	m.reloadMu.Unlock()
+	reload <- struct{}{}
+	reload <- struct{}{}
+	if got := debug.SetGCPercent(100); got != 37 {
+		t.Errorf("accepted reload: gc_percent %d, want 37", got)
+	}
+	if level.Level() != slog.LevelDebug {
+		t.Errorf("accepted reload: log level %v", level.Level())
 	}
 }

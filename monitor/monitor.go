@@ -434,6 +434,9 @@ func (m *Monitor) reload(ctx context.Context) {
 		return
 	}
 	tl.hosts = withRegistered(tl.hosts, m.registered)
+	if !m.applyTargets(ctx, tl.hosts, "SIGHUP") {
+		return // nothing of this reload applies: not its log level nor its gc_percent either
+	}
 	for _, k := range restartKeys(&m.cfg, &c) {
 		m.log.Warn("reload: changed setting takes effect after a restart", "key", k)
 	}
@@ -441,9 +444,6 @@ func (m *Monitor) reload(ctx context.Context) {
 		m.level.Set(lv)
 	}
 	applyGCPercent(c.GCPercent, m.log, false)
-	if !m.applyTargets(ctx, tl.hosts, "SIGHUP") {
-		return
-	}
 	m.reloadAlerts(&c)
 	m.reloadWeb(&c)
 	tl.trim()

@@ -139,9 +139,11 @@ type Config struct {
 	// Jitter moves each firing by up to ±Jitter. Default Interval/20.
 	Jitter time.Duration
 	// Rate limits probes per second over all targets (the global token
-	// bucket; Run's is one second deep: a loop that was not scheduled for
-	// a while catches up in bursts of up to that much; Once's one batch). 0 (or negative): unlimited, as config's rate = 0; the default
-	// 10,000 is config's.
+	// bucket; Run's holds a second of probes, so a loop that was not
+	// scheduled for a while catches up on them, at up to twice the rate
+	// and at most 20 ms of the rate at once; Once's one batch). 0 (or
+	// negative): unlimited, as config's rate = 0; the default 10,000 is
+	// config's.
 	Rate int
 	// Batch is the sendmmsg/recvmmsg batch size. Default 64.
 	Batch int

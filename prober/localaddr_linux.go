@@ -91,7 +91,7 @@ func (l *localAddrs) load() error {
 func (l *localAddrs) changed() bool {
 	seen := false
 	for range 64 {
-		n, _, err := unix.Recvfrom(l.mon, l.buf, 0)
+		n, err := recvfromNow(l.mon, l.buf, 0)
 		if err == unix.ENOBUFS { // notifications lost: reload to be sure
 			seen = true
 			continue

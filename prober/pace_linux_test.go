@@ -64,8 +64,11 @@ func TestRunPace(t *testing.T) {
 			}
 			got := float64(sent) / (to - from).Seconds()
 			t.Logf("sent %.0f probes/s of fake time (want %.0f), %d results, %d sendmmsg calls, %d sleeps", got, c.want, results, n.calls, n.sleeps)
-			if got < 0.98*c.want || got > 1.02*c.want {
-				t.Errorf("sent %.0f probes/s, want %.0f ±2%%", got, c.want)
+			// A stall just before from is caught up after it (at catchUp
+			// times the rate, not at once): up to a stall's probes more.
+			hi := 1.02*c.want + c.stall.Seconds()*c.want/(to-from).Seconds()
+			if got < 0.98*c.want || got > hi {
+				t.Errorf("sent %.0f probes/s, want %.0f (-2%%, +%.0f)", got, c.want, hi-c.want)
 			}
 			// Full batches: due probes trickle out of the wheel a few per
 			// millisecond; sent as they come, they took one sendmmsg each.
@@ -108,5 +111,114 @@ func TestOncePaceFromFirst(t *testing.T) {
 	}
 	if early > 51 {
 		t.Errorf("%d probes in the first 500 ms at rate 100, want at most 51", early)
+	}
+}
+
+// TestRunCatchUpBurst: after a stall, Run catches up on the probes it owes
+// smoothly, not all at once. The daemon's pacer was one bucket a second
+// deep: a loop that was not scheduled for 300 ms woke to 3,000 tokens and
+// sent every due probe in a few milliseconds (~1,400 in 6 ms measured),
+// overflowing the fleet's ICMP reply socket. Within any 10 ms the loop may
+// send at most a burst window plus 10 ms at the catch-up rate (and a
+// batch for rounding); over the run it must still keep the rate.
+func TestRunCatchUpBurst(t *testing.T) {
+	const (
+		targets  = 10000
+		rate     = 10000
+		batch    = 64
+		stall    = 300 * time.Millisecond
+		run      = 6 * time.Second
+		window   = 10 * time.Millisecond
+		interval = time.Second
+	)
+	n := newFakeNet()
+	e := n.engine(Config{Interval: interval, Rate: rate, Batch: batch, Timeout: 500 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n.virtual(e, run, time.Millisecond, time.Microsecond, cancel)
+	n.virt.stall, n.virt.stallEvery = stall, 100
+	e.SetTargets(fakeTargets(targets, 0))
+	if err := e.Run(ctx, func(*Result) {}); err != nil {
+		t.Fatal(err)
+	}
+	at := n.virt.sentAt
+	// The most probes sent in any window (sentAt is in order).
+	most, j := 0, 0
+	for i := range at {
+		for at[i]-at[j] >= window {
+			j++
+		}
+		most = max(most, i-j+1)
+	}
+	limit := flowBurst(rate, batch) + int(catchUp*rate*window.Seconds()) + batch
+	t.Logf("at most %d probes in %v (limit %d); %d stalls of %v", most, window, limit, n.virt.waits/100, stall)
+	if n.virt.waits < 100 {
+		t.Fatal("no stall happened")
+	}
+	if most > limit {
+		t.Errorf("%d probes sent within %v after a stall, want at most %d", most, window, limit)
+	}
+	sent := 0
+	for _, a := range at {
+		if a >= 2*time.Second {
+			sent++
+		}
+	}
+	if got := float64(sent) / (run - 2*time.Second).Seconds(); got < 0.97*rate {
+		t.Errorf("sent %.0f probes/s after the first interval, want %d (the stalls' probes caught up)", got, rate)
+	}
+}
+
+// TestPacerBounds checks the pacer alone in fake time: Run's holds a
+// second of tokens but grants them no faster than catchUp times the rate,
+// at most a burst window at once; Once's grants one batch.
+func TestPacerBounds(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	p := newRunPacer(10000, 64)
+	p.take(t0, 1) // starts the clock
+	// Idle for 2 s: owed is full (10,000), flow too (200).
+	now := t0.Add(2 * time.Second)
+	got := 0
+	for p.take(now, 64) > 0 {
+		got += 64
+	}
+	if want := flowBurst(10000, 64) / 64 * 64; got != want {
+		t.Fatalf("granted %d at once after idling, want %d (one burst window)", got, want)
+	}
+	// Then twice the rate until owed's second is caught up: in the next
+	// second ~19,800 (its 10,000 less the burst, and the 10,000 earned
+	// meanwhile).
+	sent := 0
+	for range 1000 {
+		now = now.Add(time.Millisecond)
+		for p.take(now, 64) > 0 {
+			sent += 64
+		}
+	}
+	if sent < 19700 || sent > 20000+64 {
+		t.Errorf("granted %d in the second after idling, want ~20,000 (catch-up at twice the rate)", sent)
+	}
+	// Owed spent: back to the rate.
+	sent = 0
+	for range 1000 {
+		now = now.Add(time.Millisecond)
+		for p.take(now, 64) > 0 {
+			sent += 64
+		}
+	}
+	if sent < 9900 || sent > 10100+64 {
+		t.Errorf("granted %d in the next second, want ~10,000 (the rate)", sent)
+	}
+	if w := p.wait(now, 64, 64); w <= 0 || w > 7*time.Millisecond {
+		t.Errorf("wait %v for a batch with the buckets empty, want (0, 6.4ms]", w)
+	}
+	// Unlimited.
+	if u := newRunPacer(0, 64); u.take(now, 500) != 500 || u.wait(now, 500, 500) != 0 {
+		t.Error("an unlimited pacer refused")
+	}
+	// Once's: one batch.
+	o := newOncePacer(100, 1)
+	if o.take(t0, 1) != 1 || o.take(t0, 1) != 0 {
+		t.Error("once pacer: want one token, then none")
 	}
 }

@@ -43,6 +43,9 @@ type conn struct {
 	// ring, when set (rx = ring, IPv4 raw sockets), delivers the replies
 	// instead of rx; sk still sends and has the error queue.
 	ring *rxRing
+	// dormant: the IPv6 raw socket of an engine with no IPv6 target yet,
+	// not watched or read (Engine.deferV6).
+	dormant bool
 }
 
 // rxBatch is a recvmmsg batch: buffers, names, control buffers, headers.
@@ -189,6 +192,23 @@ func (fd fdSock) recvmmsg(msgs []unix.Mmsghdr, flags int) (int, error) {
 	return int(n), nil
 }
 
+// recvfromNow is recvfrom(2) with MSG_DONTWAIT as a raw system call (see
+// fdSock): for the loop's polls of its netlink change subscriptions,
+// which run every 20 ms (two a turn with both families) and must never
+// block. Through unix.Recvfrom each one entered the runtime's syscall
+// state, woke a deep-sleeping sysmon and let it take the P. The sender's
+// address is not wanted (nil).
+func recvfromNow(fd int, b []byte, flags int) (int, error) {
+	if len(b) == 0 {
+		return 0, unix.EINVAL
+	}
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(flags|unix.MSG_DONTWAIT), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
 func (fd fdSock) close() error { return os.NewSyscallError("close", unix.Close(int(fd))) }
 
 // pollWaiter waits with one ppoll(2) on the sockets and an eventfd that
@@ -223,6 +243,16 @@ func newPollWaiter(fds []int) (*pollWaiter, error) {
 	}
 	w.pfd = append(w.pfd, unix.PollFd{Fd: int32(efd), Events: unix.POLLIN})
 	return w, nil
+}
+
+// add watches fds too (the loop's goroutine only, between waits).
+func (w *pollWaiter) add(fds []int) {
+	efd := w.pfd[len(w.pfd)-1]
+	w.pfd = w.pfd[:len(w.pfd)-1]
+	for _, fd := range fds {
+		w.pfd = append(w.pfd, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN | unix.POLLERR})
+	}
+	w.pfd = append(w.pfd, efd)
 }
 
 func (w *pollWaiter) wait(d time.Duration) error { return w.poll(w.pfd, d) }

@@ -587,7 +587,7 @@ func (p *pktSock) close() error {
 // (an overrun counts as both: changes were lost).
 func (p *pktSock) drainChanges() (route, neigh bool) {
 	for {
-		n, _, err := unix.Recvfrom(p.mon, p.monBuf, unix.MSG_DONTWAIT)
+		n, err := recvfromNow(p.mon, p.monBuf, 0)
 		switch {
 		case err == unix.EINTR:
 			continue
