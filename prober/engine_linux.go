@@ -740,14 +740,6 @@ func (e *Engine) setTargets(l *targetList) {
 	if c := e.conns[1]; c != nil && c.dormant && l.has6 {
 		e.wakeV6()
 	}
-	for _, c := range e.conns {
-		if c == nil {
-			continue
-		}
-		if ps, ok := c.sk.(*pktSock); ok {
-			ps.setTargets(l.tt)
-		}
-	}
 	if old == nil {
 		return
 	}
@@ -1100,10 +1092,15 @@ func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
 		for off < m {
 			ps, _ := c.sk.(*pktSock)
 			if ps != nil {
-				ps.hint = c.txTgt[off:m] // each frame's target: its cached hop
+				// Each frame's target, whose entry caches its hop: lent
+				// for this call only, so the socket never holds a list
+				// the loop has freed (a reload, the loop's end).
+				ps.setTargets(e.tt)
+				ps.hint = c.txTgt[off:m]
 			}
 			sent, err := c.sk.sendmmsg(c.txMsg[off:m])
 			if ps != nil {
+				ps.setTargets(nil)
 				ps.hint = nil
 			}
 			if sent > 0 {
