@@ -44,6 +44,12 @@ type Engine struct {
 	// clock is the loop's time.Now; the tests' fake network replaces it
 	// with its virtual clock so pacing is tested in fake time.
 	clock func() time.Time
+	// netns is the network namespace New ran in, kept while the IPv6
+	// socket is dormant (conn.dormant): its AF_PACKET path and receive
+	// ring open there with the first IPv6 target (wakeV6). lateNote is
+	// what that added to Mode's reason.
+	netns    *os.File
+	lateNote atomic.Pointer[string]
 
 	// loop state (owned by the goroutine in Run/Once)
 	list    *targetList   // the loop's targets; nil outside a loop
@@ -96,20 +102,23 @@ func (t *tgt) ip() netip.Addr {
 type targetList struct {
 	gen  uint64
 	tt   []tgt
+	has6 bool // some target is IPv6
 	free func()
 }
 
 func newTargetList(gen uint64, n int, at func(int) Target) *targetList {
 	tt, free := offheap.Make[tgt](n)
+	has6 := false
 	for i := range n {
 		t := at(i)
 		a := t.Addr.Unmap()
 		tt[i] = tgt{addr: a.As16(), id: int32(t.ID), legacy: t.Legacy}
 		if a.Is6() {
 			tt[i].fam = 1
+			has6 = true
 		}
 	}
-	return &targetList{gen: gen, tt: tt, free: free}
+	return &targetList{gen: gen, tt: tt, has6: has6, free: free}
 }
 
 func (l *targetList) release() {
@@ -185,17 +194,8 @@ func New(cfg Config) (*Engine, error) {
 func (e *Engine) newWaiter() error {
 	var fds []int
 	for _, c := range e.conns {
-		if c == nil {
-			continue
-		}
-		switch sk := c.sk.(type) {
-		case fdSock:
-			fds = append(fds, int(sk))
-		case *pktSock:
-			fds = append(fds, int(sk.raw.(fdSock)), int(sk.pkt.(fdSock)))
-		}
-		if c.ring != nil {
-			fds = append(fds, c.ring.fd)
+		if c != nil && !c.dormant {
+			fds = append(fds, c.pollFDs()...)
 		}
 	}
 	w, err := newPollWaiter(fds)
@@ -204,6 +204,21 @@ func (e *Engine) newWaiter() error {
 	}
 	e.wt = w
 	return nil
+}
+
+// pollFDs are the descriptors the loop's waiter watches for c.
+func (c *conn) pollFDs() []int {
+	var fds []int
+	switch sk := c.sk.(type) {
+	case fdSock:
+		fds = append(fds, int(sk))
+	case *pktSock:
+		fds = append(fds, int(sk.raw.(fdSock)), int(sk.pkt.(fdSock)))
+	}
+	if c.ring != nil {
+		fds = append(fds, c.ring.fd)
+	}
+	return fds
 }
 
 // newEngine applies the defaults and draws the secret and id; no sockets.
@@ -266,23 +281,20 @@ func (e *Engine) open() error {
 				r = "chosen by configuration: " + r
 			}
 			e.mode = Mode{Socket: k, Timestamps: e.bestTS(), Reason: r, TX: TXRaw, RX: RXRaw}
+			e.deferV6()
 			for f, c := range e.conns {
-				if c == nil || k != SocketRaw || cfg.TX == TXRaw {
+				if c == nil || c.dormant || k != SocketRaw || cfg.TX == TXRaw {
 					continue
 				}
-				ps, err := newPktSock(int(c.sk.(fdSock)), &e.cfg, icmpProbeLen, f == 1)
-				switch {
-				case err == nil:
-					ps.stats = &e.stats
-					c.sk = ps
-					e.mode.TX = TXPacket
-					e.mode.Reason += "; " + ps.describe()
-				case cfg.TX == TXPacket:
+				ok, note, err := e.setupTX(f, c)
+				if err != nil {
 					e.Close()
-					return fmt.Errorf("prober: tx = packet: %w", err)
-				default:
-					e.mode.Reason += fmt.Sprintf("; %s probes through the raw socket (AF_PACKET transmit unavailable: %v)", [2]string{"IPv4", "IPv6"}[f], err)
+					return err
 				}
+				if ok {
+					e.mode.TX = TXPacket
+				}
+				e.mode.Reason += "; " + note
 			}
 			if err := e.openRing(); err != nil {
 				e.Close()
@@ -310,37 +322,119 @@ func (e *Engine) openRing() error {
 	}
 	var opened []string
 	for f, c := range e.conns {
-		if c == nil || c.socket != SocketRaw {
+		if c == nil || c.dormant || c.socket != SocketRaw {
 			continue
 		}
 		fam := [2]string{"IPv4", "IPv6"}[f]
-		r, err := newRxRing(c.v6, e.id)
-		if err == nil {
-			raw := c.sk
-			if ps, ok := raw.(*pktSock); ok {
-				raw = ps.raw
-			}
-			if fd, ok := raw.(fdSock); ok {
-				if err = muteRaw(int(fd), c.v6); err != nil {
-					r.close()
-				}
-			}
-		}
-		if err != nil {
+		if err := e.setupRing(c); err != nil {
 			if e.cfg.RX == RXRing {
 				return fmt.Errorf("prober: rx = ring (%s): %w", fam, err)
 			}
 			e.mode.Reason += fmt.Sprintf("; %s replies from the raw socket (receive ring unavailable: %v)", fam, err)
 			continue
 		}
-		c.ring = r
 		opened = append(opened, fam)
 	}
 	if len(opened) > 0 {
 		e.mode.RX = RXRing
-		e.mode.Reason += "; " + strings.Join(opened, " and ") + " replies from TPACKET_V3 rings on AF_PACKET sockets (kernel BPF reply filter, receive stamps in the frame headers, no system call per packet)"
+		e.mode.Reason += "; " + strings.Join(opened, " and ") + ringText
 	}
 	return nil
+}
+
+const ringText = " replies from TPACKET_V3 rings on AF_PACKET sockets (kernel BPF reply filter, receive stamps in the frame headers, no system call per packet)"
+
+// setupTX gives raw socket c (family f) the AF_PACKET transmit path. It
+// returns whether it did and the Mode text saying so (or why not); the
+// error only when tx = packet requires it.
+func (e *Engine) setupTX(f int, c *conn) (bool, string, error) {
+	ps, err := newPktSock(int(c.sk.(fdSock)), &e.cfg, icmpProbeLen, f == 1)
+	switch {
+	case err == nil:
+		ps.stats = &e.stats
+		c.sk = ps
+		return true, ps.describe(), nil
+	case e.cfg.TX == TXPacket:
+		return false, "", fmt.Errorf("prober: tx = packet: %w", err)
+	}
+	return false, fmt.Sprintf("%s probes through the raw socket (AF_PACKET transmit unavailable: %v)", [2]string{"IPv4", "IPv6"}[f], err), nil
+}
+
+// setupRing gives raw socket c a receive ring and mutes the socket.
+func (e *Engine) setupRing(c *conn) error {
+	r, err := newRxRing(c.v6, e.id)
+	if err != nil {
+		return err
+	}
+	raw := c.sk
+	if ps, ok := raw.(*pktSock); ok {
+		raw = ps.raw
+	}
+	if fd, ok := raw.(fdSock); ok {
+		if err = muteRaw(int(fd), c.v6); err != nil {
+			r.close()
+			return err
+		}
+	}
+	c.ring = r
+	return nil
+}
+
+// deferV6 makes a dual-stack engine's raw IPv6 socket dormant when its
+// AF_PACKET path and receive ring are optional (tx and rx auto or raw):
+// they open with the first list that has an IPv6 target (wakeV6), so a
+// daemon probing only IPv4 does not keep a second packet socket, ring
+// (whose retire timer fires 250 times a second) and netlink subscription
+// polled every 20 ms. A dormant socket is neither watched nor read
+// (nothing was sent on it: only strays could arrive).
+func (e *Engine) deferV6() {
+	c := e.conns[1]
+	if c == nil || e.conns[0] == nil || c.socket != SocketRaw || e.cfg.TX == TXPacket || e.cfg.RX == RXRing ||
+		(e.cfg.TX == TXRaw && e.cfg.RX == RXRaw) {
+		return
+	}
+	ns, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		return
+	}
+	e.netns = ns
+	c.dormant = true
+	e.mode.Reason += "; the IPv6 socket's AF_PACKET path and receive ring open with the first IPv6 target"
+}
+
+// wakeV6 opens the dormant IPv6 socket's AF_PACKET path and receive ring
+// (as New would have, in New's network namespace) and has the waiter
+// watch it. Each part that cannot open leaves the raw socket doing its
+// work, as in New with tx and rx auto; Mode's reason says so.
+func (e *Engine) wakeV6() {
+	c := e.conns[1]
+	var notes []string
+	open := func() {
+		if e.cfg.TX != TXRaw {
+			_, note, _ := e.setupTX(1, c)
+			notes = append(notes, note)
+		}
+		if e.cfg.RX != RXRaw {
+			if err := e.setupRing(c); err != nil {
+				notes = append(notes, fmt.Sprintf("IPv6 replies from the raw socket (receive ring unavailable: %v)", err))
+			} else {
+				notes = append(notes, "IPv6"+ringText)
+			}
+		}
+	}
+	ran := make(chan bool, 1)
+	netnsGo(e.netns, open, func(ok bool) { ran <- ok })
+	if !<-ran {
+		open() // no thread could join New's namespace: this one's
+	}
+	e.netns.Close()
+	e.netns = nil
+	c.dormant = false
+	if w, ok := e.wt.(*pollWaiter); ok {
+		w.add(c.pollFDs())
+	}
+	note := "IPv6 opened: " + strings.Join(notes, "; ")
+	e.lateNote.Store(&note)
 }
 
 func keyID(k *wire.Key) uint8 {
@@ -388,7 +482,13 @@ func reason(k Socket, why []string, ts TSMethod) string {
 }
 
 // Mode says which sockets and timestamps the engine uses, and why.
-func (e *Engine) Mode() Mode { return e.mode }
+func (e *Engine) Mode() Mode {
+	m := e.mode
+	if n := e.lateNote.Load(); n != nil {
+		m.Reason += "; " + *n
+	}
+	return m
+}
 
 // ID is the ICMP identifier of this engine's probes (ping sockets rewrite
 // it on the wire).
@@ -475,6 +575,10 @@ func (e *Engine) closeOwn() error {
 		}
 	}
 	e.targets.Swap(nil).release()
+	if e.netns != nil {
+		e.netns.Close()
+		e.netns = nil
+	}
 	errs := make([]error, len(closers)+1)
 	var wg sync.WaitGroup
 	for i, f := range closers[min(1, len(closers)):] {
@@ -605,6 +709,9 @@ func listOf(ts []Target) *targetList {
 func (e *Engine) setTargets(l *targetList) {
 	old := e.list
 	e.list, e.tt = l, l.tt
+	if c := e.conns[1]; c != nil && c.dormant && l.has6 {
+		e.wakeV6()
+	}
 	for _, c := range e.conns {
 		if c == nil {
 			continue
@@ -1232,6 +1339,9 @@ func (e *Engine) receiveRing(c *conn, fn func(*Result)) {
 
 // receive reads replies in batches until the socket is empty.
 func (e *Engine) receive(c *conn, fn func(*Result)) {
+	if c.dormant {
+		return
+	}
 	if c.ring != nil {
 		e.receiveRing(c, fn)
 		return

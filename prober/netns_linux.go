@@ -21,8 +21,16 @@ func sameNetnsGo(fn func(), done func(ran bool)) {
 		done(false)
 		return
 	}
+	netnsGo(ns, fn, func(ran bool) {
+		ns.Close()
+		done(ran)
+	})
+}
+
+// netnsGo is sameNetnsGo for the namespace ns (a /proc/.../ns/net file,
+// which the caller keeps open until done).
+func netnsGo(ns *os.File, fn func(), done func(ran bool)) {
 	go func() {
-		defer ns.Close()
 		runtime.LockOSThread()
 		var want, have unix.Stat_t
 		if unix.Fstat(int(ns.Fd()), &want) != nil || unix.Stat("/proc/thread-self/ns/net", &have) != nil {

@@ -43,6 +43,9 @@ type conn struct {
 	// ring, when set (rx = ring, IPv4 raw sockets), delivers the replies
 	// instead of rx; sk still sends and has the error queue.
 	ring *rxRing
+	// dormant: the IPv6 raw socket of an engine with no IPv6 target yet,
+	// not watched or read (Engine.deferV6).
+	dormant bool
 }
 
 // rxBatch is a recvmmsg batch: buffers, names, control buffers, headers.
@@ -240,6 +243,16 @@ func newPollWaiter(fds []int) (*pollWaiter, error) {
 	}
 	w.pfd = append(w.pfd, unix.PollFd{Fd: int32(efd), Events: unix.POLLIN})
 	return w, nil
+}
+
+// add watches fds too (the loop's goroutine only, between waits).
+func (w *pollWaiter) add(fds []int) {
+	efd := w.pfd[len(w.pfd)-1]
+	w.pfd = w.pfd[:len(w.pfd)-1]
+	for _, fd := range fds {
+		w.pfd = append(w.pfd, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN | unix.POLLERR})
+	}
+	w.pfd = append(w.pfd, efd)
 }
 
 func (w *pollWaiter) wait(d time.Duration) error { return w.poll(w.pfd, d) }

@@ -292,12 +292,18 @@ func (p *Pusher) Send(ctx context.Context, flags uint8, msg string) error {
 	if err != nil {
 		return err
 	}
-	d, err := wire.EncodePush(make([]byte, 0, wire.PushMaxLen), wire.PushHeader{Flags: flags, BootID: boot, Seq: seq, SentAt: now.UnixNano()}, body, p.key.Load(), p.cfg.Seal)
+	// Stamped once the sample is taken (it reads /proc: a few ms, ~100 ms
+	// for a new pusher's first), not at now: the receiver accepts a new
+	// boot id (hb-responder push -m beside a running pusher of the same
+	// name) only with a SentAt later than the last heartbeat's, and the
+	// ACK's round trip counts from here.
+	sent := time.Now().UnixNano()
+	d, err := wire.EncodePush(make([]byte, 0, wire.PushMaxLen), wire.PushHeader{Flags: flags, BootID: boot, Seq: seq, SentAt: sent}, body, p.key.Load(), p.cfg.Seal)
 	if err != nil {
 		return err
 	}
 	p.mu.Lock()
-	p.sentAt[seq] = now.UnixNano()
+	p.sentAt[seq] = sent
 	delete(p.sentAt, seq-16)
 	conns := make([]*net.UDPConn, 0, len(p.servers))
 	for _, s := range p.servers {

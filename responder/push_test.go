@@ -190,6 +190,69 @@ func TestSendOnce(t *testing.T) {
 	}
 }
 
+// sampleCtx records when the health sample last looked in the context
+// (gopsutil reads its /proc overrides from it).
+type sampleCtx struct {
+	context.Context
+	mu   sync.Mutex
+	last time.Time
+}
+
+func (c *sampleCtx) Value(k any) any {
+	c.mu.Lock()
+	c.last = time.Now()
+	c.mu.Unlock()
+	return c.Context.Value(k)
+}
+
+// TestSendStampsAfterSample: a heartbeat's SentAt is taken after its
+// sample, not before. The sample takes a few ms (~100 ms for a new
+// pusher's first); stamped before it, a `hb-responder push -m` beside a
+// running pusher of the same name was dropped as a replay whenever a
+// heartbeat of the running one, stamped within that window, got there
+// first (a new boot id needs a later SentAt): 4 of 40 messages were
+// lost against a pusher sending every second. The ACK's round trip also
+// counted the sample.
+func TestSendStampsAfterSample(t *testing.T) {
+	srv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	cfg := DefaultPushConfig()
+	cfg.Servers = []string{srv.LocalAddr().String()}
+	cfg.Name = "stamped"
+	p, err := NewPusher(cfg, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.closeAll()
+	ctx := &sampleCtx{Context: context.Background()}
+	p.dial(ctx)
+	if err := p.Send(ctx, 0, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, wire.PushMaxLen)
+	srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := srv.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h wire.Push
+	if err := wire.DecodePush(buf[:n], nil, &h); err != nil {
+		t.Fatal(err)
+	}
+	ctx.mu.Lock()
+	last := ctx.last
+	ctx.mu.Unlock()
+	if last.IsZero() {
+		t.Fatal("the sample never looked in the context: this test sees nothing")
+	}
+	if sent := time.Unix(0, h.SentAt); sent.Before(last) {
+		t.Fatalf("SentAt %v is %v before the sample ended", sent.Format(time.StampMicro), last.Sub(sent))
+	}
+}
+
 func TestSplitServer(t *testing.T) {
 	for in, want := range map[string]string{
 		"hb.example": "hb.example:50003", "198.18.0.1:6000": "198.18.0.1:6000", "::1": "::1:50003",
