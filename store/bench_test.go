@@ -4,8 +4,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -124,4 +127,105 @@ func BenchmarkRemap100k(b *testing.B) {
 	if len(w.recs) != v2.NumChecks() && len(w.recs) != v1.NumChecks() || len(w.byName) != 0 || w.recs[n-1].id != n {
 		b.Fatalf("%d records, %d by name", len(w.recs), len(w.byName))
 	}
+}
+
+// BenchmarkMinute100kHistory is BenchmarkMinute100kICMP with
+// HB_BENCH_HISTORY minutes (default 60) of rollups already stored for
+// every check, as a daemon has after running that long: each minute's
+// rows then go into a large table. Also reports the bytes the process
+// writes per minute write (WAL frames and their checkpoints into the
+// database file: /proc/self/io wchar) and the database's size.
+func BenchmarkMinute100kHistory(b *testing.B) {
+	const checks, perMinute = 100_000, 6
+	hist := 60
+	if v, err := strconv.Atoi(os.Getenv("HB_BENCH_HISTORY")); err == nil {
+		hist = v
+	}
+	dir := b.TempDir()
+	if d := os.Getenv("HB_BENCH_DIR"); d != "" {
+		dir = d
+	}
+	path := filepath.Join(dir, "hist.db")
+	s, err := Open(path, &Options{CommitInterval: time.Hour, QueueLen: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	names := make([]string, checks)
+	for i := range names {
+		names[i] = "h" + strconv.Itoa(i)
+	}
+	ctx := context.Background()
+	at := time.Now().Truncate(time.Minute)
+	ob := &obs.Observation{Outcome: obs.OK, RTT: time.Millisecond, Method: obs.MethodKernelTxRx}
+	for _, n := range names {
+		s.Record(event.Event{Type: event.Result, At: at.Add(-time.Duration(hist+1) * time.Minute), Host: n, Check: "icmp", Kind: obs.KindICMP, Obs: ob})
+	}
+	if err := s.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	// The history, ten minutes a transaction, minute by minute.
+	for m0 := hist; m0 > 0; m0 -= 10 {
+		first := at.Add(-time.Duration(m0) * time.Minute).UnixMilli()
+		n := min(m0, 10)
+		// Queue and Flush: Exec would wait for the next tick (an hour).
+		var qerr error
+		if err := s.Queue(ctx, func(tx *sql.Tx) error {
+			_, err := tx.Exec(`WITH RECURSIVE m(x) AS (SELECT ? UNION ALL SELECT x + 60000 FROM m WHERE x + 60000 < ?)
+				INSERT INTO rollups (check_id, minute, probes, losses, rtt_n, rtt_sum, rtt_min, rtt_max, last_ok)
+				SELECT c.id, m.x, 6, 0, 6, 6000000, 900000, 1100000, m.x + 59000 FROM m CROSS JOIN checks c
+				ORDER BY m.x, c.id`, first, first+int64(n)*60000)
+			return err
+		}, func(err error) { qerr = err }); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Flush(ctx); err != nil || qerr != nil {
+			b.Fatal(err, qerr)
+		}
+	}
+	var w0, w1 int64
+	var write, writeCPU time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := range perMinute {
+			t := at.Add(time.Duration(j) * 10 * time.Second)
+			for _, n := range names {
+				s.Record(event.Event{Type: event.Result, At: t, Host: n, Check: "icmp", Kind: obs.KindICMP, Obs: ob})
+			}
+		}
+		w0 = wchar()
+		start, c0 := time.Now(), cpuTime()
+		if err := s.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		write += time.Since(start)
+		writeCPU += cpuTime() - c0
+		w1 += wchar() - w0
+		at = at.Add(time.Minute)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(write.Milliseconds())/float64(b.N), "ms/minute-write")
+	b.ReportMetric(float64(writeCPU.Milliseconds())/float64(b.N), "cpu-ms/minute-write")
+	b.ReportMetric(float64(w1)/1e6/float64(b.N), "MB-written/minute-write")
+	if fi, err := os.Stat(path); err == nil {
+		b.ReportMetric(float64(fi.Size())/1e6, "MB-db")
+	}
+	if fi, err := os.Stat(path + "-wal"); err == nil {
+		b.ReportMetric(float64(fi.Size())/1e6, "MB-wal-file")
+	}
+}
+
+// wchar is the bytes the process has written (/proc/self/io), -1 if unknown.
+func wchar() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "wchar: "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return -1
 }

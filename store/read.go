@@ -35,23 +35,39 @@ type Rollup struct {
 // open. An unknown host has no history: the result is empty, not an
 // error.
 func (s *Store) History(ctx context.Context, host string, from, to time.Time) ([]Rollup, error) {
-	return s.rollups(ctx, `SELECT r.minute, sum(r.probes), sum(r.losses), sum(r.rtt_n), sum(r.rtt_sum), min(r.rtt_min), max(r.rtt_max),
+	return s.rollups(ctx, qMinutes+`
+		SELECT r.minute, sum(r.probes), sum(r.losses), sum(r.rtt_n), sum(r.rtt_sum), min(r.rtt_min), max(r.rtt_max),
 			max(r.last_ok), sum(r.health_n), sum(r.cpu_sum), sum(r.mem_sum), sum(r.disk_sum), sum(r.load_sum)
-		FROM rollups r JOIN checks c ON c.id = r.check_id JOIN hosts h ON h.id = c.host_id
-		WHERE h.name = ? AND r.minute >= ? AND r.minute < ?
-		GROUP BY r.minute ORDER BY r.minute`, host, lo(from), hi(to))
+		FROM m CROSS JOIN (SELECT c.id FROM checks c JOIN hosts h ON h.id = c.host_id WHERE h.name = ?3) k
+			CROSS JOIN rollups r
+		WHERE r.minute = m.minute AND r.check_id = k.id
+		GROUP BY r.minute ORDER BY r.minute`, lo(from), hi(to), host)
 }
 
 // CheckHistory returns one check's per-minute rollups with from <= minute
 // < to, oldest first; like History otherwise.
 func (s *Store) CheckHistory(ctx context.Context, host, check string, from, to time.Time) ([]Rollup, error) {
-	return s.rollups(ctx, `SELECT r.minute, r.probes, r.losses, r.rtt_n, r.rtt_sum, r.rtt_min, r.rtt_max,
+	return s.rollups(ctx, qMinutes+`
+		SELECT r.minute, r.probes, r.losses, r.rtt_n, r.rtt_sum, r.rtt_min, r.rtt_max,
 			r.last_ok, r.health_n, r.cpu_sum, r.mem_sum, r.disk_sum, r.load_sum
-		FROM rollups r
-		WHERE r.check_id = (SELECT c.id FROM checks c JOIN hosts h ON h.id = c.host_id WHERE h.name = ? AND c.name = ?)
-			AND r.minute >= ? AND r.minute < ?
-		ORDER BY r.minute`, host, check, lo(from), hi(to))
+		FROM m CROSS JOIN rollups r
+		WHERE r.minute = m.minute
+			AND r.check_id = (SELECT c.id FROM checks c JOIN hosts h ON h.id = c.host_id WHERE h.name = ?3 AND c.name = ?4)
+		ORDER BY r.minute`, lo(from), hi(to), host, check)
 }
+
+// qMinutes starts a rollups query with m, the minutes (ms, multiples of
+// 60,000) from ?1 to before ?2 that the table can hold (within its
+// oldest and newest): rollups is keyed (minute, check_id), so a check's
+// rows are read by seeking each minute of the range (a check's row of a
+// minute is one primary-key lookup) rather than scanning every check's
+// rows of the range.
+const qMinutes = `WITH RECURSIVE
+	b(lo, hi) AS (SELECT max(?1, (SELECT min(minute) FROM rollups)), min(?2, (SELECT max(minute) FROM rollups) + 1)),
+	m(minute) AS (
+		SELECT (lo + 59999) / 60000 * 60000 FROM b WHERE (lo + 59999) / 60000 * 60000 < hi
+		UNION ALL
+		SELECT m.minute + 60000 FROM m, b WHERE m.minute + 60000 < b.hi)`
 
 func (s *Store) rollups(ctx context.Context, q string, args ...any) ([]Rollup, error) {
 	rows, err := s.r.QueryContext(ctx, q, args...)

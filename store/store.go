@@ -291,6 +291,13 @@ func migrate(db *sql.DB) error {
 			}
 		}
 	}
+	if v == 1 || v == 2 {
+		for _, q := range migrateV2 {
+			if _, err := tx.Exec(q); err != nil {
+				return fmt.Errorf("migrating schema 2 to 3: %w", err)
+			}
+		}
+	}
 	for _, q := range schema {
 		if _, err := tx.Exec(q); err != nil {
 			return fmt.Errorf("schema: %w", err)

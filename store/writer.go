@@ -953,7 +953,7 @@ const (
 	qRollupInsertBasic = `INSERT INTO rollups (check_id, minute, probes, losses, rtt_n, rtt_sum, rtt_min, rtt_max, last_ok) VALUES `
 	qRollupRowBasic    = `(?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qRollupUpsert      = `
-		ON CONFLICT (check_id, minute) DO UPDATE SET
+		ON CONFLICT (minute, check_id) DO UPDATE SET
 			probes = probes + excluded.probes,
 			losses = losses + excluded.losses,
 			rtt_n = rtt_n + excluded.rtt_n,
@@ -1388,12 +1388,12 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[uint64]h
 	}
 
 	if len(rows) > 0 {
-		// In check order: the (check_id, minute) index is then walked
-		// once, front to back, instead of at random.
+		// In key order, minute then check: a minute's rows are then
+		// appended at the end of the table, front to back.
 		// Those without health sums first (insertRollups).
 		slices.SortFunc(rows, func(a, b pend) int {
 			return cmp.Or(cmp.Compare(min(a.acc.health, 1), min(b.acc.health, 1)),
-				cmp.Compare(a.id, b.id), cmp.Compare(a.acc.minute, b.acc.minute))
+				cmp.Compare(a.acc.minute, b.acc.minute), cmp.Compare(a.id, b.id))
 		})
 	}
 	if len(rows) == 0 && len(b.changes) == 0 && len(b.problems) == 0 && len(b.msgs) == 0 {
@@ -1479,11 +1479,11 @@ func problemRow(e *event.Event) (kind string, typ, code any, from, detail string
 // tick so the writer gets back to committing within the second.
 const retentionBatches = 10
 
-var retentionTables = [...]struct{ table, col string }{
-	{"rollups", "minute"},
-	{"state_changes", "at"},
-	{"problems", "at"},
-	{"events", "at"},
+var retentionTables = [...]struct{ table, col, key string }{
+	{"rollups", "minute", "minute, check_id"}, // WITHOUT ROWID: its primary key
+	{"state_changes", "at", "rowid"},
+	{"problems", "at", "rowid"},
+	{"events", "at", "rowid"},
 }
 
 func (q *sqlw) retention() {
@@ -1499,7 +1499,7 @@ func (q *sqlw) retention() {
 	cutoff := ms(now.Add(-o.Retention))
 	busy := false
 	for _, t := range retentionTables {
-		del := fmt.Sprintf(`DELETE FROM %s WHERE rowid IN (SELECT rowid FROM %s WHERE %s < ? LIMIT ?)`, t.table, t.table, t.col)
+		del := fmt.Sprintf(`DELETE FROM %s WHERE (%s) IN (SELECT %s FROM %s WHERE %s < ? LIMIT ?)`, t.table, t.key, t.key, t.table, t.col)
 		full := true
 		for i := 0; i < retentionBatches && full; i++ {
 			res, err := q.s.w.Exec(del, cutoff, o.DeleteBatch)
