@@ -26,6 +26,39 @@ func applyGCPercent(pct int, log *slog.Logger, start bool) {
 	}
 }
 
+// startGCPercent is the collector's GOGC while the daemon starts, under
+// gc_percent pct: a quarter of it, at least 10. The start-up builds its
+// structures (the parsed and resolved targets, the table, the store's
+// first rows, the first round's state change of every check through the
+// sinks) at several times the steady live heap, and at gc_percent the
+// heap grows to twice that before a collection: pages the runtime keeps
+// (RSS) long after, and the process's peak (VmHWM, what a MemoryMax
+// counts). More collections for the first seconds cost a fraction of a
+// second of CPU once. releaseNow puts gc_percent back.
+func startGCPercent(pct int) int { return max(10, pct/4) }
+
+// lowerGCForStart sets startGCPercent unless GOGC is in the environment
+// (the operator's choice stands, from the start); it reports whether it
+// did.
+func lowerGCForStart(pct int, log *slog.Logger) bool {
+	if _, ok := os.LookupEnv("GOGC"); ok {
+		return false
+	}
+	sp := startGCPercent(pct)
+	debug.SetGCPercent(sp)
+	log.Info("gc: lower percent until the first round is through", "percent", sp)
+	return true
+}
+
+// restoreGC puts gc_percent back after the start-up's lower one
+// (lowerGCForStart), once. Called with reloadMu held.
+func (m *Monitor) restoreGC() {
+	if m.startGC {
+		m.startGC = false
+		debug.SetGCPercent(m.cfg.GCPercent)
+	}
+}
+
 // releaseChanges is how many checks a reload must add or remove to have
 // its leftovers handed back (releaseAfter) like the start-up's.
 const releaseChanges = 10000
@@ -48,6 +81,9 @@ func (m *Monitor) releaseAfter(d time.Duration) {
 // releaseNow returns the heap's free pages to the system at once (a
 // collection, then the scavenger's whole work) and logs how much.
 func (m *Monitor) releaseNow() {
+	m.reloadMu.Lock()
+	m.restoreGC() // first: the collection below sets the next goal
+	m.reloadMu.Unlock()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	debug.FreeOSMemory()

@@ -74,6 +74,7 @@ type Monitor struct {
 
 	reloadMu sync.Mutex  // serializes reloads and re-resolutions
 	release  *time.Timer // releaseAfter's (gc.go); reloadMu
+	startGC  bool        // the start-up's lower GC percent is set (gc.go); reloadMu
 	cfg      config.Probe
 	cfgPath  string
 	targets  *targetList
@@ -123,6 +124,7 @@ func New(ctx context.Context, cfg config.Probe, path string, o Options) (_ *Moni
 		m.lookup = lookup
 	}
 	applyGCPercent(cfg.GCPercent, m.log, true)
+	m.startGC = lowerGCForStart(cfg.GCPercent, m.log)
 	defer func() {
 		if err != nil {
 			m.close()
@@ -142,13 +144,15 @@ func New(ctx context.Context, cfg config.Probe, path string, o Options) (_ *Moni
 	if err != nil {
 		return nil, err
 	}
-	m.targets.trimLines()
-	m.table, err = state.New(hostSpecs(m.targets.hosts), &state.Config{
+	m.table, err = state.NewFrom(newHostSpecs(m.targets.hosts), &state.Config{
 		FailuresToDown: cfg.FSM.FailuresToDown, SuccessesToUp: cfg.FSM.SuccessesToUp, EWMAAlpha: cfg.FSM.EWMAAlpha,
 	})
 	if err != nil {
 		return nil, err
 	}
+	// The table holds the hosts now (the store and the sources read them
+	// from its view): dropped before the store and the sources allocate.
+	m.targets.trim()
 	m.w = newWriter(m.table, m.bus, m.log, o.Queue)
 	// The store before the sources: the push event log writes through
 	// the store's writer (monitor/push.go), so it must close first
@@ -159,14 +163,13 @@ func New(ctx context.Context, cfg config.Probe, path string, o Options) (_ *Moni
 		}
 		m.closers = append(m.closers, m.closeStore)
 		m.restore(ctx)
-		m.setStoreHosts(m.targets.hosts)
+		m.setStoreHosts(m.table.View())
 	}
 	if o.Sources != nil {
 		m.sources = o.Sources
 	} else if m.sources, err = m.buildSources(&m.cfg); err != nil {
 		return nil, err
 	}
-	m.targets.trim() // the table holds the hosts now
 	if err := m.openAlerts(&m.cfg); err != nil {
 		return nil, err
 	}
@@ -202,6 +205,7 @@ func (m *Monitor) close() {
 	if m.release != nil {
 		m.release.Stop()
 	}
+	m.restoreGC()
 	m.reloadMu.Unlock()
 	for i := len(m.closers) - 1; i >= 0; i-- {
 		m.closers[i]()
@@ -381,9 +385,9 @@ func (m *Monitor) setChecks(v *state.View) {
 func (m *Monitor) applyTargets(ctx context.Context, hosts []targets.Host, why string) bool {
 	var r state.ReloadResult
 	var err error
-	specs := hostSpecs(hosts) // off the writer
+	specs := newHostSpecs(hosts) // off the writer
 	if !m.w.do(ctx, func() {
-		if r, err = m.table.Reload(specs); err == nil {
+		if r, err = m.table.ReloadFrom(specs); err == nil {
 			// On the writer: the bus has one publisher.
 			at := now().UTC()
 			m.bus.Publish(event.Event{Type: event.Message, At: at, Level: event.LevelInfo, Source: "hb",
@@ -400,7 +404,7 @@ func (m *Monitor) applyTargets(ctx context.Context, hosts []targets.Host, why st
 	m.setChecks(m.table.View())
 	m.relabelHist()
 	if m.store != nil {
-		m.setStoreHosts(hosts)
+		m.setStoreHosts(m.table.View())
 	}
 	m.log.Info("targets applied", "why", why, "hosts", len(hosts), "checks", m.table.View().NumChecks(),
 		"added", r.Added, "removed", r.Removed, "kept", r.Kept)
@@ -444,6 +448,7 @@ func (m *Monitor) reload(ctx context.Context) {
 		m.level.Set(lv)
 	}
 	applyGCPercent(c.GCPercent, m.log, false)
+	m.startGC = false // the reload's gc_percent stands
 	m.reloadAlerts(&c)
 	m.reloadWeb(&c)
 	tl.trim()

@@ -9,6 +9,7 @@ package monitor
 import (
 	"context"
 	"time"
+	"unsafe"
 
 	"github.com/hbmon/hb/api"
 	"github.com/hbmon/hb/config"
@@ -16,7 +17,6 @@ import (
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/state"
 	"github.com/hbmon/hb/store"
-	"github.com/hbmon/hb/targets"
 )
 
 // storeQueue is the store subscriber's event queue: 16,384 events, over a
@@ -88,25 +88,36 @@ func (m *Monitor) restore(ctx context.Context) {
 }
 
 // setStoreHosts tells the store the current hosts and checks (start, every
-// reload and registration).
-func (m *Monitor) setStoreHosts(hs []targets.Host) {
+// reload and registration), from the table's view v: the targets' hosts
+// need not be kept until the store has them.
+func (m *Monitor) setStoreHosts(v *state.View) {
 	// In slices: the store copies what it is handed, and 100k hosts'
-	// records and check specs at once are ~30 MB more at start-up, when
-	// the parsed targets and the new table are in memory too.
+	// records and check specs at once are ~30 MB more at start-up.
 	const chunk = 4096
-	out := make([]store.Host, 0, min(len(hs), chunk))
+	out := make([]store.Host, 0, min(v.Len(), chunk))
 	var specs []obs.CheckSpec
-	for len(hs) > 0 {
-		part := hs[:min(len(hs), chunk)]
-		hs = hs[len(part):]
+	// Hosts sharing one Labels slice (targets interns them) share one map.
+	maps := map[*state.Label]map[string]string{}
+	for i := 0; i < v.Len(); {
 		out, specs = out[:0], specs[:0]
-		for _, h := range part {
+		for ; i < v.Len() && len(out) < chunk; i++ {
+			h := v.Host(i)
 			addr := ""
-			if h.Addr.IsValid() {
-				addr = h.Addr.String()
+			if a := h.Addr(); a.IsValid() {
+				addr = a.String()
 			}
-			out = append(out, store.Host{Name: h.Name, Address: addr, Labels: h.Labels})
-			specs = append(specs, h.Checks...)
+			var lm map[string]string
+			if ls := h.Labels(); len(ls) > 0 {
+				p := unsafe.SliceData(ls)
+				if lm = maps[p]; lm == nil {
+					lm = ls.Map()
+					maps[p] = lm
+				}
+			}
+			out = append(out, store.Host{Name: h.Name(), Address: addr, Labels: lm})
+			for j := range h.NumChecks() {
+				specs = append(specs, h.Check(j).Spec())
+			}
 		}
 		m.store.st.SetHosts(out)
 		m.store.st.SetChecks(specs)

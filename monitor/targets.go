@@ -3,6 +3,7 @@
 package monitor
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,30 +36,31 @@ func addrKind(c *config.Probe) obs.Kind {
 	return obs.KindICMP
 }
 
-// targetList is one loaded target list: the parsed lines (for
-// re-resolution) and the hosts they resolved to. Once the table holds the
-// hosts, only a list with hostnames keeps them (the resolver needs them);
-// the table's view is the hosts' one copy otherwise (trim).
+// targetList is one loaded target list: the hosts it resolved to and,
+// when it has hostnames, the text of its sources (re-resolution parses it
+// again: ~30 bytes a line where the parsed lines were ~300). Once the
+// table holds the hosts, only a list with hostnames keeps them (the
+// resolver needs them); the table's view is the hosts' one copy
+// otherwise (trim).
 type targetList struct {
-	lines []targets.Line
-	hosts []targets.Host
+	srcs      []targetText // nil without hostnames
+	hostnames bool
+	hosts     []targets.Host
+}
+
+// targetText is one source of a target list: the targets file, or the
+// command-line targets (one a line).
+type targetText struct {
+	name string
+	text []byte
 }
 
 // trim drops what only re-resolution needs when the list has no
-// hostnames: at 100k hosts the lines and the resolved hosts are about as
-// big as the table itself.
+// hostnames: at 100k hosts the resolved hosts are about three times the
+// table's heap.
 func (tl *targetList) trim() {
-	if !targets.HasHostnames(tl.lines) {
-		tl.lines, tl.hosts = nil, nil
-	}
-}
-
-// trimLines drops the parsed lines once the hosts are resolved, unless
-// there are hostnames to re-resolve: at 100k lines they are ~25 MB that
-// would otherwise stay until the store has the hosts too.
-func (tl *targetList) trimLines() {
-	if !targets.HasHostnames(tl.lines) {
-		tl.lines = nil
+	if !tl.hostnames {
+		tl.srcs, tl.hosts = nil, nil
 	}
 }
 
@@ -68,56 +70,68 @@ func (m *Monitor) loadTargets(ctx context.Context, c *config.Probe) (*targetList
 	if c.Targets == "" && len(m.opts.Args) == 0 {
 		return nil, errors.New("no targets: set targets in the config file, or give --targets FILE or addresses as arguments")
 	}
-	po := targets.Options{Max: c.MaxTargets, AddrKind: addrKind(c)}
-	var lines []targets.Line
+	var srcs []targetText
 	if c.Targets != "" {
-		var r io.Reader = m.opts.Stdin
-		name := "-"
-		if c.Targets != "-" {
-			f, err := os.Open(c.Targets)
-			if err != nil {
-				return nil, err
-			}
-			defer f.Close()
-			r, name = f, c.Targets
-		}
-		if r == nil {
-			r = strings.NewReader("")
-		}
-		ls, err := targets.Parse(r, name, po)
-		if err == nil {
-			err = validateLines(ls)
+		var text []byte
+		var err error
+		switch {
+		case c.Targets != "-":
+			text, err = os.ReadFile(c.Targets)
+		case m.opts.Stdin != nil:
+			text, err = io.ReadAll(m.opts.Stdin)
 		}
 		if err != nil {
 			return nil, err
 		}
-		lines = ls
+		srcs = append(srcs, targetText{c.Targets, text})
 	}
 	if len(m.opts.Args) > 0 {
-		ls, err := targets.Parse(strings.NewReader(strings.Join(m.opts.Args, "\n")), "args", po)
-		if err == nil {
-			err = validateLines(ls)
-		}
+		srcs = append(srcs, targetText{"args", []byte(strings.Join(m.opts.Args, "\n"))})
+	}
+	// A first pass checks every line (an error names its line before any
+	// lookup is made) and counts the hosts; the second resolves each line
+	// as it is parsed: the parsed lines are never all in memory.
+	n, hostnames := 0, false
+	for _, src := range srcs {
+		err := targets.ParseFunc(bytes.NewReader(src.text), src.name, m.parseOptions(c), func(l *targets.Line) error {
+			n += l.Size()
+			hostnames = hostnames || l.Hostname != ""
+			return validateLine(l)
+		})
 		if err != nil {
 			return nil, err
 		}
-		lines = append(lines, ls...)
 	}
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	hosts, err := m.resolve(rctx, c, lines, nil)
+	hosts, err := m.resolve(rctx, c, srcs, n, nil)
 	if err != nil {
 		return nil, err
 	}
-	return &targetList{lines: lines, hosts: hosts}, nil
+	tl := &targetList{hostnames: hostnames, hosts: hosts}
+	if hostnames {
+		tl.srcs = srcs
+	}
+	return tl, nil
 }
 
-// resolve resolves lines and keeps c's shard.
-func (m *Monitor) resolve(ctx context.Context, c *config.Probe, lines []targets.Line, prev map[string]netip.Addr) ([]targets.Host, error) {
-	hosts, warns, err := targets.Resolve(ctx, lines, m.lookup, prev)
-	if err != nil {
-		return nil, err
+// parseOptions are the targets parser's options under c.
+func (m *Monitor) parseOptions(c *config.Probe) targets.Options {
+	return targets.Options{Max: c.MaxTargets, AddrKind: addrKind(c)}
+}
+
+// resolve parses and resolves the sources' lines (about n hosts; 0:
+// unknown) and keeps c's shard.
+func (m *Monitor) resolve(ctx context.Context, c *config.Probe, srcs []targetText, n int, prev map[string]netip.Addr) ([]targets.Host, error) {
+	r := targets.NewResolver(m.lookup, prev, n)
+	for _, src := range srcs {
+		if err := targets.ParseFunc(bytes.NewReader(src.text), src.name, m.parseOptions(c), func(l *targets.Line) error {
+			return r.Add(ctx, l)
+		}); err != nil {
+			return nil, err
+		}
 	}
+	hosts, warns := r.Hosts()
 	for _, w := range warns {
 		m.log.Warn(w)
 	}
@@ -141,24 +155,38 @@ func (m *Monitor) resolve(ctx context.Context, c *config.Probe, lines []targets.
 	return hosts, nil
 }
 
-// hostSpecs turns resolved hosts into the table's specs. Hosts sharing
-// one label map (targets interns them) share one Labels slice.
-func hostSpecs(hs []targets.Host) []state.HostSpec {
-	out := make([]state.HostSpec, len(hs))
-	shared := map[unsafe.Pointer]state.Labels{}
-	for i, h := range hs {
-		var ls state.Labels
-		if len(h.Labels) > 0 {
-			p := reflect.ValueOf(h.Labels).UnsafePointer()
-			var ok bool
-			if ls, ok = shared[p]; !ok {
-				ls = state.LabelsFromMap(h.Labels)
-				shared[p] = ls
+// hostSpecs are resolved hosts as the table's specs (state.Specs), each
+// converted when the table reads it: no []state.HostSpec of them all.
+// Hosts sharing one label map (targets interns them) share one Labels
+// slice. The conversions (the shared Labels) are made before the writer
+// rebuilds the table with it (labels), off the writer.
+type hostSpecs struct {
+	hs     []targets.Host
+	labels map[unsafe.Pointer]state.Labels
+}
+
+func newHostSpecs(hs []targets.Host) *hostSpecs {
+	s := &hostSpecs{hs: hs, labels: map[unsafe.Pointer]state.Labels{}}
+	for i := range hs {
+		if m := hs[i].Labels; len(m) > 0 {
+			p := reflect.ValueOf(m).UnsafePointer()
+			if _, ok := s.labels[p]; !ok {
+				s.labels[p] = state.LabelsFromMap(m)
 			}
 		}
-		out[i] = state.HostSpec{Name: h.Name, Addr: h.Addr, Labels: ls, Parent: h.Parent, Checks: h.Checks}
 	}
-	return out
+	return s
+}
+
+func (s *hostSpecs) Len() int { return len(s.hs) }
+
+func (s *hostSpecs) Spec(i int) state.HostSpec {
+	h := &s.hs[i]
+	var ls state.Labels
+	if len(h.Labels) > 0 {
+		ls = s.labels[reflect.ValueOf(h.Labels).UnsafePointer()]
+	}
+	return state.HostSpec{Name: h.Name, Addr: h.Addr, Labels: ls, Parent: h.Parent, Checks: h.Checks}
 }
 
 // viewSpecs returns the specs of v's hosts (with their checks' specs), in
@@ -187,7 +215,7 @@ func (m *Monitor) startResolver(ctx context.Context, c config.Probe, tl *targetL
 		m.resolveCancel = nil
 	}
 	every := c.ResolveEvery.D()
-	if every <= 0 || !targets.HasHostnames(tl.lines) {
+	if every <= 0 || !tl.hostnames {
 		return
 	}
 	rctx, cancel := context.WithCancel(ctx)
@@ -202,7 +230,7 @@ func (m *Monitor) startResolver(ctx context.Context, c config.Probe, tl *targetL
 				return
 			case <-t.C:
 			}
-			next, err := m.resolve(rctx, &c, tl.lines, targets.HostAddrs(cur))
+			next, err := m.resolve(rctx, &c, tl.srcs, len(cur), targets.HostAddrs(cur))
 			if err != nil {
 				m.log.Warn("re-resolve", "err", err)
 				continue

@@ -79,18 +79,16 @@ func (m *Monitor) routes() []api.Route {
 	return rs
 }
 
-// validateLines checks the options of the targets lines of sources'
-// kinds (tcp/http: check=, method=, ip=, …), so a bad value is an error
-// naming FILE:LINE at load time rather than a check left out later.
-func validateLines(ls []targets.Line) error {
-	for _, l := range ls {
-		if l.Kind != obs.KindTCP && l.Kind != obs.KindHTTP {
-			continue
-		}
-		sp := obs.CheckSpec{Kind: l.Kind, Target: l.Target, Addr: l.Addr, Timeout: l.Timeout, Params: l.Params}
-		if _, err := checks.ParseProbe(sp, time.Second); err != nil {
-			return fmt.Errorf("%s: %w", l.Pos, err)
-		}
+// validateLine checks the options of a targets line of a source's kind
+// (tcp/http: check=, method=, ip=, …), so a bad value is an error naming
+// FILE:LINE at load time rather than a check left out later.
+func validateLine(l *targets.Line) error {
+	if l.Kind != obs.KindTCP && l.Kind != obs.KindHTTP {
+		return nil
+	}
+	sp := obs.CheckSpec{Kind: l.Kind, Target: l.Target, Addr: l.Addr, Timeout: l.Timeout, Params: l.Params}
+	if _, err := checks.ParseProbe(sp, time.Second); err != nil {
+		return fmt.Errorf("%s: %w", l.Pos, err)
 	}
 	return nil
 }

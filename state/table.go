@@ -420,8 +420,27 @@ type Table struct {
 	view atomic.Pointer[View]
 }
 
+// Specs are the hosts a table is built from, read by index (NewFrom,
+// ReloadFrom), each at most twice: a caller whose hosts are in another
+// form converts them one at a time instead of holding a []HostSpec of
+// them all (~110 bytes a host) besides its own and the table.
+type Specs interface {
+	Len() int
+	Spec(i int) HostSpec
+}
+
+type specSlice []HostSpec
+
+func (s specSlice) Len() int            { return len(s) }
+func (s specSlice) Spec(i int) HostSpec { return s[i] }
+
 // New builds a table of specs, every check unknown. cfg nil means defaults.
 func New(specs []HostSpec, cfg *Config) (*Table, error) {
+	return NewFrom(specSlice(specs), cfg)
+}
+
+// NewFrom is New of the hosts of specs.
+func NewFrom(specs Specs, cfg *Config) (*Table, error) {
 	c, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -542,6 +561,11 @@ func same(o, c *Check) bool {
 // are listed in the result (ReloadResult.Hosts). Writer only; ids may
 // change, so sources must take the new ids (SetChecks).
 func (t *Table) Reload(specs []HostSpec) (ReloadResult, error) {
+	return t.ReloadFrom(specSlice(specs))
+}
+
+// ReloadFrom is Reload of the hosts of specs.
+func (t *Table) ReloadFrom(specs Specs) (ReloadResult, error) {
 	old := t.view.Load()
 	v, err := build(specs, old, old.Gen+1)
 	if err != nil {
@@ -593,25 +617,25 @@ type attrsKey struct {
 
 // build makes a View of specs, taking snapshots from prev where a check
 // continues.
-func build(specs []HostSpec, prev *View, gen uint64) (*View, error) {
-	n := 0
-	for i := range specs {
-		n += len(specs[i].Checks)
+func build(specs Specs, prev *View, gen uint64) (*View, error) {
+	nh, n := specs.Len(), 0
+	for i := range nh {
+		n += len(specs.Spec(i).Checks)
 	}
-	if len(specs) > linkHost {
-		return nil, fmt.Errorf("state: %d hosts, at most %d", len(specs), linkHost)
+	if nh > linkHost {
+		return nil, fmt.Errorf("state: %d hosts, at most %d", nh, linkHost)
 	}
 	v := &View{
 		Gen: gen,
 	}
 	var free func()
-	v.byName, free = newNameIndex(len(specs))
+	v.byName, free = newNameIndex(nh)
 	if free != nil { // once v is unreachable: its lookups go through v
 		runtime.AddCleanup(v, func(free func()) { free() }, free)
 	}
 	// One allocation for all hosts and one for all checks: fewer objects
 	// for the GC to trace.
-	v.hostArr = make([]Host, len(specs))
+	v.hostArr = make([]Host, nh)
 	v.checkArr = make([]Check, n)
 	if n > 0 {
 		v.recs, v.mapped = records(n, &v.checkArr[0])
@@ -619,7 +643,8 @@ func build(specs []HostSpec, prev *View, gen uint64) (*View, error) {
 	shapes := map[shapeKey]*checkShape{}
 	attrs := map[attrsKey]*hostAttrs{}
 	id := 0
-	for i, sp := range specs {
+	for i := range nh {
+		sp := specs.Spec(i)
 		if sp.Name == "" {
 			return nil, fmt.Errorf("state: host %d has no name", i)
 		}

@@ -60,7 +60,7 @@ type Host struct {
 	// address used: the prev argument of the next Resolve (HostAddrs).
 	Resolved map[string]netip.Addr
 
-	poses []string // FILE:LINE of each check, while resolving
+	poses []string // FILE:LINE of each check but the first (Pos), while resolving
 }
 
 // Line is one parsed line of a target list, before resolution and CIDR
@@ -110,13 +110,28 @@ type Options struct {
 // Parse reads a target list (grammar: docs/prober.md). file names the
 // source in errors ("-" for stdin).
 func Parse(r io.Reader, file string, o Options) ([]Line, error) {
+	var lines []Line
+	err := ParseFunc(r, file, o, func(l *Line) error {
+		lines = append(lines, *l)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return lines, nil
+}
+
+// ParseFunc is Parse handing each line to fn as it is read, without
+// keeping them (fn may keep *l: each line is a new one); an error from fn
+// ends it with that error. With a Resolver as fn, a list becomes hosts
+// without all its lines in memory at once.
+func ParseFunc(r io.Reader, file string, o Options, fn func(*Line) error) error {
 	if o.Max <= 0 {
 		o.Max = DefaultMaxTargets
 	}
 	if o.AddrKind == obs.KindInvalid {
 		o.AddrKind = obs.KindICMP
 	}
-	var lines []Line
 	total := 0
 	in := interner{}
 	sc := bufio.NewScanner(r)
@@ -124,22 +139,24 @@ func Parse(r io.Reader, file string, o Options) ([]Line, error) {
 	for n := 1; sc.Scan(); n++ {
 		l, err := ParseLine(sc.Text(), file, n, o.AddrKind)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if l == nil {
 			continue
 		}
 		total += l.size(o.Max)
 		if total > o.Max {
-			return nil, &LineError{file, n, fmt.Sprintf("%v: the list expands past the cap of %d addresses (split it, or raise --max-targets)", ErrTooMany, o.Max)}
+			return &LineError{file, n, fmt.Sprintf("%v: the list expands past the cap of %d addresses (split it, or raise --max-targets)", ErrTooMany, o.Max)}
 		}
 		l.Labels, l.Params = in.get(l.Labels), in.get(l.Params)
-		lines = append(lines, *l)
+		if err := fn(l); err != nil {
+			return err
+		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+		return fmt.Errorf("%s: %w", file, err)
 	}
-	return lines, nil
+	return nil
 }
 
 // interner shares one map among the lines whose labels (or options) are
@@ -395,6 +412,10 @@ func splitHostPort(s string) (string, int, error) {
 	return host, p, nil
 }
 
+// Size is how many addresses (hosts at most) l expands to, saturating
+// past 1<<22: a size hint for NewResolver.
+func (l *Line) Size() int { return l.size(1 << 22) }
+
 // size is how many addresses l expands to, saturating at max+1.
 func (l *Line) size(max int) int {
 	if !l.Prefix.IsValid() {
@@ -497,92 +518,127 @@ func Resolve(ctx context.Context, lines []Line, lookup LookupFunc, prev map[stri
 	for i := range lines {
 		n += lines[i].size(1 << 22)
 	}
-	n = min(n, 1<<22)
-	hosts = make([]Host, 0, n)
-	byName := make(map[string]int, n)
-	byAddr := make(map[checkKey]int, n) // host of each check with an address
+	r := NewResolver(lookup, prev, n)
 	for i := range lines {
-		l := &lines[i]
-		addrs, err := l.addrs(ctx, lookup, prev, &warnings)
-		if err != nil {
+		if err := r.Add(ctx, &lines[i]); err != nil {
 			return nil, nil, err
 		}
-		for _, a := range addrs {
-			name := l.Name
-			if name == "" {
-				switch {
-				case l.Push != "":
-					name = l.Push
-				case l.Hostname != "":
-					name = l.Hostname
-				default:
-					name = a.String()
-				}
-			}
-			target := l.Target
-			if l.Prefix.IsValid() {
-				target = a.String()
-			}
-			cs := obs.CheckSpec{Host: name, Name: l.Check, Kind: l.Kind, Addr: a, Target: target,
-				Interval: l.Interval, Timeout: l.Timeout, Params: l.Params}
-			if cs.Target == name {
-				cs.Target = name // share one string (the line's text can go)
-			}
-			// A line for a check some host already has at this address
-			// (same kind and detail) merges into it, as fping's
-			// duplicates do.
-			if a.IsValid() {
-				k := checkKey{l.Check, a}
-				if j, dup := byAddr[k]; dup {
-					warnings = append(warnings, fmt.Sprintf("%s: %v duplicates %s; merged", l.Pos, a, hosts[j].checkPos(l.Check)))
-					mergeLabels(&hosts[j], l.Labels)
-					continue
-				}
-				byAddr[k] = len(hosts)
-				if hi, ok := byName[name]; ok {
-					byAddr[k] = hi
-				}
-			}
-			hi, named := byName[name]
-			if !named {
-				hi = len(hosts)
-				byName[name] = hi
-				hosts = append(hosts, Host{Name: name, Pos: l.Pos})
-			}
-			h := &hosts[hi]
-			if c := h.CheckNamed(l.Check); c != nil {
-				return nil, nil, lineErr(l.Pos, fmt.Sprintf("host %q has check %q already (declared at %s): give this line another name=", name, l.Check, h.checkPos(l.Check)))
-			}
-			if l.Parent != "" {
-				if h.Parent != "" && h.Parent != l.Parent {
-					return nil, nil, lineErr(l.Pos, fmt.Sprintf("host %q: parent %q, but %s says %q", name, l.Parent, h.Pos, h.Parent))
-				}
-				h.Parent = l.Parent
-			}
-			for k, v := range l.Labels {
-				if old, ok := h.Labels[k]; ok && old != v {
-					return nil, nil, lineErr(l.Pos, fmt.Sprintf("host %q: label %s=%s, but %s says %s=%s", name, k, v, h.Pos, k, old))
-				}
-			}
-			mergeLabels(h, l.Labels)
-			if !h.Addr.IsValid() && a.IsValid() {
-				h.Addr = a
-				h.Hostname = l.Hostname
-			}
-			if l.Hostname != "" {
-				if h.Resolved == nil {
-					h.Resolved = map[string]netip.Addr{}
-				}
-				h.Resolved[l.Hostname] = a
-			}
-			h.Checks = append(h.Checks, cs)
-			h.poses = append(h.poses, l.Pos)
-		}
 	}
+	hosts, warnings = r.Hosts()
+	return hosts, warnings, nil
+}
+
+// Resolver is Resolve a line at a time (Add, then Hosts): fed by
+// ParseFunc, the lines need not all be in memory.
+type Resolver struct {
+	lookup   LookupFunc
+	prev     map[string]netip.Addr
+	hosts    []Host
+	warnings []string
+	byName   map[string]int
+	byAddr   map[checkKey]int // host of each check with an address
+}
+
+// NewResolver returns a Resolver sized for about n hosts (0: unknown).
+func NewResolver(lookup LookupFunc, prev map[string]netip.Addr, n int) *Resolver {
+	n = min(n, 1<<22)
+	return &Resolver{lookup: lookup, prev: prev, hosts: make([]Host, 0, n),
+		byName: make(map[string]int, n), byAddr: make(map[checkKey]int, n)}
+}
+
+// Hosts returns the hosts of the lines added and the warnings; the
+// Resolver is done.
+func (r *Resolver) Hosts() ([]Host, []string) {
+	hosts, warnings := r.hosts, r.warnings
 	for i := range hosts {
 		hosts[i].poses = nil
 	}
-	return hosts, warnings, nil
+	*r = Resolver{}
+	return hosts, warnings
+}
+
+// Add resolves one line into the hosts (Resolve's rules).
+func (r *Resolver) Add(ctx context.Context, l *Line) error {
+	addrs, err := l.addrs(ctx, r.lookup, r.prev, &r.warnings)
+	if err != nil {
+		return err
+	}
+	hosts, byName, byAddr := r.hosts, r.byName, r.byAddr
+	defer func() { r.hosts = hosts }()
+	for _, a := range addrs {
+		name := l.Name
+		if name == "" {
+			switch {
+			case l.Push != "":
+				name = l.Push
+			case l.Hostname != "":
+				name = l.Hostname
+			default:
+				name = a.String()
+			}
+		}
+		target := l.Target
+		if l.Prefix.IsValid() {
+			target = a.String()
+		}
+		cs := obs.CheckSpec{Host: name, Name: l.Check, Kind: l.Kind, Addr: a, Target: target,
+			Interval: l.Interval, Timeout: l.Timeout, Params: l.Params}
+		if cs.Target == name {
+			cs.Target = name // share one string (the line's text can go)
+		}
+		// A line for a check some host already has at this address
+		// (same kind and detail) merges into it, as fping's
+		// duplicates do.
+		if a.IsValid() {
+			k := checkKey{l.Check, a}
+			if j, dup := byAddr[k]; dup {
+				r.warnings = append(r.warnings, fmt.Sprintf("%s: %v duplicates %s; merged", l.Pos, a, hosts[j].checkPos(l.Check)))
+				mergeLabels(&hosts[j], l.Labels)
+				continue
+			}
+			byAddr[k] = len(hosts)
+			if hi, ok := byName[name]; ok {
+				byAddr[k] = hi
+			}
+		}
+		hi, named := byName[name]
+		if !named {
+			hi = len(hosts)
+			byName[name] = hi
+			hosts = append(hosts, Host{Name: name, Pos: l.Pos})
+		}
+		h := &hosts[hi]
+		if c := h.CheckNamed(l.Check); c != nil {
+			return lineErr(l.Pos, fmt.Sprintf("host %q has check %q already (declared at %s): give this line another name=", name, l.Check, h.checkPos(l.Check)))
+		}
+		if l.Parent != "" {
+			if h.Parent != "" && h.Parent != l.Parent {
+				return lineErr(l.Pos, fmt.Sprintf("host %q: parent %q, but %s says %q", name, l.Parent, h.Pos, h.Parent))
+			}
+			h.Parent = l.Parent
+		}
+		for k, v := range l.Labels {
+			if old, ok := h.Labels[k]; ok && old != v {
+				return lineErr(l.Pos, fmt.Sprintf("host %q: label %s=%s, but %s says %s=%s", name, k, v, h.Pos, k, old))
+			}
+		}
+		mergeLabels(h, l.Labels)
+		if !h.Addr.IsValid() && a.IsValid() {
+			h.Addr = a
+			h.Hostname = l.Hostname
+		}
+		if l.Hostname != "" {
+			if h.Resolved == nil {
+				h.Resolved = map[string]netip.Addr{}
+			}
+			h.Resolved[l.Hostname] = a
+		}
+		if len(h.Checks) > 0 { // the first check's is h.Pos
+			h.poses = append(h.poses, l.Pos)
+		}
+		h.Checks = append(h.Checks, cs)
+	}
+	return nil
 }
 
 type checkKey struct {
@@ -602,8 +658,8 @@ func (h *Host) CheckNamed(name string) *obs.CheckSpec {
 
 func (h *Host) checkPos(name string) string {
 	for i := range h.Checks {
-		if h.Checks[i].Name == name && i < len(h.poses) {
-			return h.poses[i]
+		if h.Checks[i].Name == name && i > 0 && i <= len(h.poses) {
+			return h.poses[i-1]
 		}
 	}
 	return h.Pos

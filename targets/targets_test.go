@@ -282,3 +282,40 @@ func TestParseSharesMaps(t *testing.T) {
 		t.Error("hosts with equal labels do not share them")
 	}
 }
+
+// A duplicate of a host's second or later check names that check's line
+// (the first check's line is the host's Pos).
+func TestDuplicateLaterCheck(t *testing.T) {
+	ls := parse(t, "198.18.0.1 name=web\ntcp://198.18.0.1:22 name=web\n# c\ntcp://198.18.0.1:80 name=web\ntcp://198.18.0.2:80 name=web\n")
+	_, _, err := Resolve(context.Background(), ls, lookup, nil)
+	var le *LineError
+	if !errors.As(err, &le) || le.Line != 5 || !strings.Contains(err.Error(), "declared at f:4") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// ParseFunc with a Resolver (the daemon's start-up: no list of lines)
+// gives what Parse then Resolve give; an error from fn ends the parse.
+func TestParseFuncResolver(t *testing.T) {
+	text := "198.18.0.1 site=a\n198.18.0.0/30 site=b\ntcp://198.18.0.1:22\nheartbeat://h1 interval=10s\n198.18.0.1\n"
+	want, wantWarns := resolve(t, text)
+	r := NewResolver(lookup, nil, 0)
+	n := 0
+	err := ParseFunc(strings.NewReader(text), "f", Options{}, func(l *Line) error {
+		n += l.Size()
+		return r.Add(context.Background(), l)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, warns := r.Hosts()
+	if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(warns, wantWarns) || n != 6 {
+		t.Errorf("streamed:\n%+v %q (size %d)\nwant:\n%+v %q", got, warns, n, want, wantWarns)
+	}
+	stop := errors.New("stop")
+	lines := 0
+	err = ParseFunc(strings.NewReader(text), "f", Options{}, func(l *Line) error { lines++; return stop })
+	if err != stop || lines != 1 {
+		t.Errorf("fn's error: %v after %d lines", err, lines)
+	}
+}
