@@ -80,8 +80,9 @@ type writer struct {
 	base time.Time // mono's origin
 	// fb is the fallback: armed by the first Observe queued before due,
 	// it rings wake DrainGap later if no later Observe did; stopped by
-	// every drain.
+	// every drain. fbAt (mono, under mu) is when it is armed to fire.
 	fb    *time.Timer
+	fbAt  int64
 	ops   chan func()
 	spare []item
 	ids   []int // prefetch's
@@ -130,11 +131,17 @@ func (w *writer) fallback() {
 		return
 	}
 	if left := w.due.Load() - w.mono(); left > 0 {
-		w.fb.Reset(time.Duration(left)) // re-armed since a drain: its own gap
+		w.arm(left) // re-armed since a drain: its own gap
 		return
 	}
 	w.fbArmed, w.rung = false, true
 	w.ring()
+}
+
+// arm sets fb to fire d from now (w.mu held).
+func (w *writer) arm(d int64) {
+	w.fbArmed, w.fbAt = true, w.mono()+d
+	w.fb.Reset(time.Duration(d))
 }
 
 // mono is the time since the writer's start (monotonic).
@@ -164,8 +171,7 @@ func (w *writer) Observe(gen uint64, id int, o obs.Observation) {
 		if w.gap <= 0 || w.mono() >= w.due.Load() {
 			w.rung, ring = true, true
 		} else if !w.fbArmed {
-			w.fbArmed = true
-			w.fb.Reset(w.gap)
+			w.arm(int64(w.gap))
 		}
 	}
 	w.mu.Unlock()
