@@ -83,13 +83,35 @@ type tgt struct {
 	hop    int32
 	hopGen uint16
 	legacy bool  // Target.Legacy
-	fam    uint8 // index into conns: 0 IPv4, 1 IPv6
+	fam    uint8 // index into conns: 0 IPv4, 1 IPv6; famBad: not probed
 }
+
+// famBad marks a target whose address cannot be probed (the zero Addr, an
+// unspecified or multicast one): every firing is a send error
+// (errBadAddr) naming it, never a probe. A zero Addr was probed as
+// 0.0.0.0.
+const famBad = 2
+
+// probeable reports whether a is an address a probe may be sent to.
+func probeable(a netip.Addr) bool {
+	return a.IsValid() && !a.IsUnspecified() && !a.IsMulticast()
+}
+
+// noAddr in a famBad target's hop (never sent: no hop cached) says its
+// Addr was the zero one, not ::.
+const noAddr = -1
+
+var errBadAddr = errors.New("not a unicast address: not probed")
 
 // ip is t's address.
 func (t *tgt) ip() netip.Addr {
-	if t.fam == 0 {
+	switch {
+	case t.fam == 0:
 		return netip.AddrFrom4([4]byte(t.addr[12:]))
+	case t.fam == famBad && t.hop == noAddr:
+		return netip.Addr{}
+	case t.fam == famBad:
+		return netip.AddrFrom16(t.addr).Unmap()
 	}
 	return netip.AddrFrom16(t.addr)
 }
@@ -113,7 +135,13 @@ func newTargetList(gen uint64, n int, at func(int) Target) *targetList {
 		t := at(i)
 		a := t.Addr.Unmap()
 		tt[i] = tgt{addr: a.As16(), id: int32(t.ID), legacy: t.Legacy}
-		if a.Is6() {
+		switch {
+		case !probeable(a):
+			tt[i].fam = famBad
+			if !a.IsValid() {
+				tt[i].hop = noAddr
+			}
+		case a.Is6():
 			tt[i].fam = 1
 			has6 = true
 		}
@@ -712,14 +740,6 @@ func (e *Engine) setTargets(l *targetList) {
 	if c := e.conns[1]; c != nil && c.dormant && l.has6 {
 		e.wakeV6()
 	}
-	for _, c := range e.conns {
-		if c == nil {
-			continue
-		}
-		if ps, ok := c.sk.(*pktSock); ok {
-			ps.setTargets(l.tt)
-		}
-	}
 	if old == nil {
 		return
 	}
@@ -1020,13 +1040,18 @@ func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
 			continue
 		}
 		t := &e.tt[ti]
-		c := e.conns[t.fam]
+		var c *conn
+		why := errBadAddr
+		if t.fam != famBad {
+			c, why = e.conns[t.fam], errNoFamily
+		}
 		if c == nil {
-			// No socket for this family: a send error.
+			// No socket for this family, or not an address to probe:
+			// a send error.
 			e.qhead++
 			e.stats.sendErrors.Add(1)
 			r := &e.res
-			*r = Result{Target: int(ti), ID: int(t.id), Gen: e.list.gen, Addr: t.ip(), Sent: now, Outcome: OutcomeSendError, Err: errNoFamily}
+			*r = Result{Target: int(ti), ID: int(t.id), Gen: e.list.gen, Addr: t.ip(), Sent: now, Outcome: OutcomeSendError, Err: why}
 			fn(r)
 			continue
 		}
@@ -1067,10 +1092,15 @@ func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
 		for off < m {
 			ps, _ := c.sk.(*pktSock)
 			if ps != nil {
-				ps.hint = c.txTgt[off:m] // each frame's target: its cached hop
+				// Each frame's target, whose entry caches its hop: lent
+				// for this call only, so the socket never holds a list
+				// the loop has freed (a reload, the loop's end).
+				ps.setTargets(e.tt)
+				ps.hint = c.txTgt[off:m]
 			}
 			sent, err := c.sk.sendmmsg(c.txMsg[off:m])
 			if ps != nil {
+				ps.setTargets(nil)
 				ps.hint = nil
 			}
 			if sent > 0 {

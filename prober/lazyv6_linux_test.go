@@ -82,6 +82,13 @@ func TestIPv6OpensWithFirstTarget(t *testing.T) {
 	if m := e.Mode().Reason; !strings.Contains(m, "IPv6 opened: ") {
 		t.Errorf("mode reason %q does not say what opened", m)
 	}
+	// The loop's list is freed as it returns: no packet socket may
+	// still hold it (it held the last list until the next loop).
+	for f, c := range e.conns {
+		if ps, ok := c.sk.(*pktSock); ok && (ps.tt != nil || ps.hint != nil) {
+			t.Errorf("family %d: the packet socket holds a freed target list (%d entries)", f, len(ps.tt))
+		}
+	}
 	st := e.Stats()
 	if st.RxRing != st.Received || st.RxRingDrops != 0 {
 		t.Errorf("ring read %d of %d replies (IPv6 ones not through the ring?), %d dropped", st.RxRing, st.Received, st.RxRingDrops)

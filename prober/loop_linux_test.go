@@ -431,3 +431,43 @@ func TestRunTargetIDs(t *testing.T) {
 		t.Errorf("offheap bytes %d after Close, %d before the engine", b, off0)
 	}
 }
+
+// TestLoopBadAddrNotProbed: a target whose address is the zero Addr (a
+// Target built without one was probed as 0.0.0.0), unspecified or
+// multicast is never sent to: each firing is a send error naming it
+// (errBadAddr, the target's index and ID, its address as given), counted,
+// and the targets around it are probed as usual.
+func TestLoopBadAddrNotProbed(t *testing.T) {
+	n := newFakeNet()
+	ts := fakeTargets(100, 10)
+	bad := map[int]netip.Addr{
+		3:   {},
+		50:  netip.IPv4Unspecified(),
+		60:  netip.MustParseAddr("224.0.0.1"),
+		105: netip.IPv6Unspecified(),
+		106: netip.MustParseAddr("ff02::1"),
+	}
+	for i, a := range bad {
+		ts[i].Addr, ts[i].ID = a, 1000+i
+	}
+	sums, e, seen := onceFake(t, n, ts, Config{})
+	for i, s := range sums {
+		if seen[i] != 1 {
+			t.Fatalf("target %d: %d results", i, seen[i])
+		}
+		a, isBad := bad[i]
+		if !isBad {
+			if s.Received != 1 {
+				t.Errorf("%v not answered", s.Target.Addr)
+			}
+			continue
+		}
+		p := s.LastProblem
+		if p == nil || p.Outcome != OutcomeSendError || !errors.Is(p.Err, errBadAddr) || p.Addr != a || p.ID != 1000+i || p.Target != i {
+			t.Errorf("target %d (%v): %+v, want a send error naming it", i, a, p)
+		}
+	}
+	if st := e.Stats(); st.SendErrors != uint64(len(bad)) || st.Sent != uint64(len(ts)-len(bad)) {
+		t.Fatalf("stats %+v: want %d send errors, %d sent", st, len(bad), len(ts)-len(bad))
+	}
+}

@@ -47,8 +47,10 @@ type pktSock struct {
 	hops         []l2hop
 	hopIdx       map[neighKey]int32 // (oif, next hop) → hops
 	byDst        map[uint32]int32   // destination → hops, for sends without a target hint
-	// tt is the engine's target list (setTargets; hint names the
-	// target of each message sendmmsg is given): each target's hop is
+	// tt is the engine's target list, set (setTargets) only for the
+	// sendmmsg call that hint names each message's target for, so it
+	// never outlives the list (freed on a reload or at the loop's end,
+	// while the socket lives on): each target's hop is
 	// cached in its entry (tgt.hop, valid while tgt.hopGen is gen), so
 	// a probe costs no lookup by destination (a map lookup, and for a
 	// sweep's new destinations an insert, cost about 2 % of a sweep's

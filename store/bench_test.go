@@ -146,6 +146,9 @@ func BenchmarkMinute100kHistory(b *testing.B) {
 		dir = d
 	}
 	path := filepath.Join(dir, "hist.db")
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		os.Remove(f) // the run before (HB_BENCH_DIR)
+	}
 	s, err := Open(path, &Options{CommitInterval: time.Hour, QueueLen: 1 << 20})
 	if err != nil {
 		b.Fatal(err)

@@ -103,6 +103,16 @@ func TestMigrateV2(t *testing.T) {
 		t.Errorf("rollups_avg: %v, %v", avg, err)
 	}
 
+	// Rows without health keep their sums as integer 0 (no bytes on
+	// disk); rows with health keep REAL sums, so the view divides them.
+	var t10, t11 string
+	var cpu float64
+	if err := s.r.QueryRow(`SELECT (SELECT typeof(cpu_sum) FROM rollups WHERE check_id = 10 LIMIT 1),
+		(SELECT typeof(cpu_sum) FROM rollups WHERE check_id = 11 LIMIT 1),
+		(SELECT cpu_pct FROM rollups_avg WHERE host = 'a' AND check_name = 'tcp:22' LIMIT 1)`).Scan(&t10, &t11, &cpu); err != nil ||
+		t10 != "integer" || t11 != "real" || cpu != 25 {
+		t.Errorf("health sums: %s, %s, cpu_pct %v (%v)", t10, t11, cpu, err)
+	}
 	ch, err := s.CheckHistory(ctx, "a", "icmp", time.Time{}, time.Time{})
 	if err != nil || len(ch) != 20 {
 		t.Fatalf("a icmp: %d rows, %v", len(ch), err)

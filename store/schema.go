@@ -47,6 +47,11 @@ var schema = []string{
 	// checks for every row written (a fifth of the minute's write), and
 	// a cascading delete would scan the whole table (nothing is keyed by
 	// check first); hb never deletes checks (their history stays).
+	// The health sums have no declared type (no affinity): a row without
+	// health keeps the default integer 0 (no bytes on disk) where a REAL
+	// column of a WITHOUT ROWID table stores 0.0 in 8 bytes (32 of a
+	// row's ~76); sums bound from Go are float64 and stay REAL, so the
+	// view's divisions are not integer divisions.
 	`CREATE TABLE IF NOT EXISTS rollups (
 		check_id  INTEGER NOT NULL,
 		minute    INTEGER NOT NULL,               -- start of the minute
@@ -58,10 +63,10 @@ var schema = []string{
 		rtt_max   INTEGER,
 		last_ok   INTEGER NOT NULL DEFAULT 0,     -- newest success in the minute; 0 = none
 		health_n  INTEGER NOT NULL DEFAULT 0,     -- results with a health payload
-		cpu_sum   REAL NOT NULL DEFAULT 0,        -- percent busy
-		mem_sum   REAL NOT NULL DEFAULT 0,        -- percent of memory used
-		disk_sum  REAL NOT NULL DEFAULT 0,        -- percent of the root filesystem used
-		load_sum  REAL NOT NULL DEFAULT 0,        -- 1-minute load average
+		cpu_sum   NOT NULL DEFAULT 0,             -- percent busy
+		mem_sum   NOT NULL DEFAULT 0,             -- percent of memory used
+		disk_sum  NOT NULL DEFAULT 0,             -- percent of the root filesystem used
+		load_sum  NOT NULL DEFAULT 0,             -- 1-minute load average
 		PRIMARY KEY (minute, check_id)
 	) WITHOUT ROWID`,
 	`CREATE TABLE IF NOT EXISTS state_changes (
@@ -209,16 +214,17 @@ var migrateV2 = []string{
 		rtt_max   INTEGER,
 		last_ok   INTEGER NOT NULL DEFAULT 0,
 		health_n  INTEGER NOT NULL DEFAULT 0,
-		cpu_sum   REAL NOT NULL DEFAULT 0,
-		mem_sum   REAL NOT NULL DEFAULT 0,
-		disk_sum  REAL NOT NULL DEFAULT 0,
-		load_sum  REAL NOT NULL DEFAULT 0,
+		cpu_sum   NOT NULL DEFAULT 0,
+		mem_sum   NOT NULL DEFAULT 0,
+		disk_sum  NOT NULL DEFAULT 0,
+		load_sum  NOT NULL DEFAULT 0,
 		PRIMARY KEY (minute, check_id)
 	) WITHOUT ROWID`,
 	`INSERT INTO rollups_v3 (check_id, minute, probes, losses, rtt_n, rtt_sum, rtt_min, rtt_max, last_ok,
 			health_n, cpu_sum, mem_sum, disk_sum, load_sum)
-		SELECT check_id, minute, probes, losses, rtt_n, rtt_sum, rtt_min, rtt_max, last_ok,
-			health_n, cpu_sum, mem_sum, disk_sum, load_sum FROM rollups ORDER BY minute, check_id`,
+		SELECT check_id, minute, probes, losses, rtt_n, rtt_sum, rtt_min, rtt_max, last_ok, health_n,
+			iif(health_n = 0, 0, cpu_sum), iif(health_n = 0, 0, mem_sum), iif(health_n = 0, 0, disk_sum), iif(health_n = 0, 0, load_sum)
+		FROM rollups ORDER BY minute, check_id`,
 	`DROP TABLE rollups`, // and its indexes
 	`ALTER TABLE rollups_v3 RENAME TO rollups`,
 }
