@@ -83,3 +83,39 @@ func TestPollWaiterWakeAfterClose(t *testing.T) {
 		t.Fatalf("second close: %v", err)
 	}
 }
+
+// TestRecvfromNow: the raw recvfrom never blocks, even on a blocking
+// socket (MSG_DONTWAIT is forced), returns the errno as unix.Recvfrom
+// did (EAGAIN on an empty socket, comparable with ==), and reads a
+// datagram whole.
+func TestRecvfromNow(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0) // blocking
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	buf := make([]byte, 64)
+	done := make(chan error, 1)
+	go func() {
+		_, err := recvfromNow(fds[0], buf, 0)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != unix.EAGAIN {
+			t.Fatalf("empty socket: %v, want EAGAIN", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("recvfromNow blocked on an empty blocking socket")
+	}
+	if _, err := unix.Write(fds[1], []byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := recvfromNow(fds[0], buf, 0); err != nil || string(buf[:n]) != "abc" {
+		t.Fatalf("got %q, %v", buf[:n], err)
+	}
+	if _, err := recvfromNow(fds[0], nil, 0); err != unix.EINVAL {
+		t.Fatalf("empty buffer: %v, want EINVAL", err)
+	}
+}

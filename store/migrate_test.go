@@ -162,7 +162,8 @@ func TestMigrateV2(t *testing.T) {
 }
 
 // TestHistoryQueryPlan: a check's history is read by primary-key lookups
-// per minute, never by scanning the rollups of every check.
+// per minute, never by scanning the rollups of every check; a retention
+// batch deletes its rows by key.
 func TestHistoryQueryPlan(t *testing.T) {
 	s := openTest(t, filepath.Join(t.TempDir(), "hb.db"), nil)
 	for _, q := range []string{
@@ -170,7 +171,27 @@ func TestHistoryQueryPlan(t *testing.T) {
 			AND r.check_id = (SELECT c.id FROM checks c JOIN hosts h ON h.id = c.host_id WHERE h.name = ?3 AND c.name = ?4)`,
 		qMinutes + `SELECT r.minute, sum(r.probes) FROM m CROSS JOIN (SELECT c.id FROM checks c JOIN hosts h ON h.id = c.host_id WHERE h.name = ?3) k
 			CROSS JOIN rollups r WHERE r.minute = m.minute AND r.check_id = k.id GROUP BY r.minute ORDER BY r.minute`,
+		// Retention (writer.go retention): a batch looks its rows up by key.
+		`DELETE FROM rollups WHERE (minute, check_id) IN (SELECT minute, check_id FROM rollups WHERE minute < ? LIMIT ?)`,
 	} {
+		if strings.HasPrefix(q, "DELETE") {
+			rows, err := s.r.Query(`EXPLAIN QUERY PLAN `+q, 0, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var plan []string
+			for rows.Next() {
+				var id, parent, x int
+				var d string
+				rows.Scan(&id, &parent, &x, &d)
+				plan = append(plan, d)
+			}
+			rows.Close()
+			if p := strings.Join(plan, "\n"); strings.Contains(p, "SCAN") || !strings.Contains(p, "SEARCH rollups USING PRIMARY KEY (minute=? AND check_id=?)") {
+				t.Errorf("retention plan:\n%s", p)
+			}
+			continue
+		}
 		rows, err := s.r.Query(`EXPLAIN QUERY PLAN `+q, 0, 1<<62, "a", "icmp")
 		if err != nil {
 			t.Fatal(err)

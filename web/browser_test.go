@@ -185,7 +185,9 @@ func (d *daemon) fleetUp(n int) {
 }
 
 // browser starts headless Chromium (Debian's chromium) with a fresh
-// profile; the test skips when it is not installed.
+// profile; the test skips when it is not installed. The context it
+// returns ends 120 s after the call: call it once slow set-up (building
+// a binary, starting a daemon) is done.
 func browser(t testing.TB) context.Context {
 	t.Helper()
 	path, err := exec.LookPath("chromium")

@@ -35,7 +35,6 @@ func TestBrowserRouteCut(t *testing.T) {
 		t.Skip("builds hb-probe, runs it against a namespace fleet, starts Chromium")
 	}
 	fleet := testutil.NewFleet(t, testutil.FleetConfig{Local: []netip.Prefix{netip.MustParsePrefix("198.18.16.0/24")}})
-	ctx := browser(t)
 	dir := t.TempDir()
 	bin := testutil.BuildBinary(t, dir, "github.com/hbmon/hb/cmd/hb-probe")
 
@@ -141,6 +140,11 @@ state = "down"
 		t.Skip("no raw or ping sockets: only UDP probes, which the fleet does not answer")
 	}
 
+	// The browser once the daemon runs: its steps' time limit starts now,
+	// and building hb-probe and starting it took over two minutes of it
+	// when the machine was busy (a `go test ./...` run under load failed
+	// its first step, the login, with "context deadline exceeded").
+	ctx := browser(t)
 	must(t, ctx, login(url, "ada", adaPW))
 	for i := 0; ; i++ { // until every host is up (reloading: the counts are the page's)
 		must(t, ctx, chromedp.Navigate(url+"/ui/"), chromedp.WaitVisible(chromedp.CSS("#hosts")))
