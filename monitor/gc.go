@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"time"
+
+	"github.com/hbmon/hb/state"
 )
 
 // applyGCPercent sets the collector's GOGC to the config's gc_percent,
@@ -90,4 +92,22 @@ func (m *Monitor) releaseNow() {
 	runtime.ReadMemStats(&after)
 	m.log.Info("gc: free heap returned to the system", "released_mib", (int64(after.HeapReleased)-int64(before.HeapReleased))>>20,
 		"heap_live_mib", after.HeapAlloc>>20, "heap_mapped_mib", (after.HeapSys-after.HeapReleased)>>20)
+	if m.table != nil {
+		m.log.Info("hosts by state", hostCounts(m.table.View())...)
+	}
+}
+
+// hostCounts is the number of v's hosts in each state, as log
+// attributes (the first round's results in one line: each check that
+// came up logs at debug, see changeLevel).
+func hostCounts(v *state.View) []any {
+	var n [state.NumStates]int
+	for _, h := range v.Hosts() {
+		n[h.Status().State]++
+	}
+	a := make([]any, 0, 2*len(n))
+	for s, c := range n {
+		a = append(a, state.State(s).String(), c)
+	}
+	return a
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hbmon/hb/config"
 	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/internal/testutil"
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/state"
 	"github.com/hbmon/hb/store"
@@ -878,6 +879,44 @@ func TestLogChangeAllocs(t *testing.T) {
 	}
 	if a := testing.AllocsPerRun(100, func() { m.w.logChange(&ch, snap, &o); out.Reset() }); a > 1 {
 		t.Errorf("%v allocations per state change logged, want at most 1", a)
+	}
+}
+
+// TestFirstRoundLogsCounts: a start-up's first results log no line per
+// check that came up (100k lines at 100k targets), only the ones that
+// found a check down; the counts come in one line when the start-up's
+// memory is released. A later change from up logs as before.
+func TestFirstRoundLogsCounts(t *testing.T) {
+	var out testutil.SyncBuffer
+	const n = 200
+	m := bareMonitorLog(t, n, slog.New(slog.NewTextHandler(&out, nil)))
+	gen := m.Table().View().Gen
+	for i := range n {
+		o := ok(i)
+		if i == 7 {
+			o = timeout(i)
+		}
+		m.w.Observe(gen, i, o)
+	}
+	m.w.drain()
+	got := out.String()
+	if c := strings.Count(got, `msg="state change"`); c != 1 {
+		t.Fatalf("%d state change lines for %d first results (one down), want 1:\n%s", c, n, got)
+	}
+	if !strings.Contains(got, `level=WARN msg="state change" host=198.18.0.7 check=icmp from=unknown to=down`) {
+		t.Fatalf("the check found down is not logged as a warning:\n%s", got)
+	}
+	m.releaseNow()
+	if want := "msg=\"hosts by state\" unknown=0 up=199 degraded=0 down=1"; !strings.Contains(out.String(), want) {
+		t.Fatalf("no %q in:\n%s", want, out.String())
+	}
+	mark := len(out.String())
+	m.w.Observe(gen, 3, timeout(n+3))
+	m.w.drain()
+	m.w.Observe(gen, 3, ok(n+4))
+	m.w.drain()
+	if got := out.String()[mark:]; !strings.Contains(got, `level=INFO msg="state change" host=198.18.0.3 check=icmp from=degraded to=up`) {
+		t.Fatalf("a recovery is not logged at info:\n%s", got)
 	}
 }
 

@@ -504,15 +504,28 @@ func (w *writer) hostChanges(hcs []state.HostChange, at time.Time, why string) {
 	}
 }
 
+// changeLevel is the log level of a check's change from old to cur: a
+// check's first result that finds it up is debug (a start-up or a
+// reload adding checks would otherwise log a line per check; the
+// store, the event log and the bus still record it, and the start-up's
+// counts are logged once, by releaseNow), a change to down or degraded
+// a warning, any other change info.
+func changeLevel(old, cur state.State) slog.Level {
+	switch {
+	case cur == state.Down || cur == state.Degraded:
+		return slog.LevelWarn
+	case old == state.Unknown && cur == state.Up:
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}
+
 // logChange logs a check's state change: at 100k checks a flapping
 // fleet changes hundreds a second, so without a []any of boxed values
 // and with the address's text the targets line gave when it is the
 // address (no formatting per line).
 func (w *writer) logChange(ch *state.Change, snap *state.Snapshot, o *obs.Observation) {
-	lvl := slog.LevelInfo
-	if ch.New == state.Down || ch.New == state.Degraded {
-		lvl = slog.LevelWarn
-	}
+	lvl := changeLevel(ch.Old, ch.New)
 	ctx := context.Background()
 	if !w.log.Enabled(ctx, lvl) {
 		return
