@@ -227,9 +227,9 @@ func (r *ProbeRoute) Handle(ctx *fasthttp.RequestCtx) {
 }
 
 func (r *ProbeRoute) runICMP(ctx context.Context, req ProbeRequest, timeout time.Duration) obs.Observation {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	start := time.Now() // the deadline counts from it, as in Prober.Run
+	ctx, cancel := context.WithDeadline(ctx, start.Add(timeout))
 	defer cancel()
-	start := time.Now()
 	addr := req.Addr
 	var dns time.Duration
 	if !addr.IsValid() {
