@@ -6,6 +6,7 @@ package bench
 
 import (
 	"fmt"
+	"io"
 	"net/netip"
 	"os/exec"
 	"runtime"
@@ -42,6 +43,12 @@ type BPFResponder struct{}
 
 // StartBPFResponder is not supported off Linux.
 func StartBPFResponder(string, string, netip.Addr) (*BPFResponder, error) { return nil, errNotLinux }
+
+// StartFleetResponder is not supported off Linux.
+func StartFleetResponder(string, string, int) (*BPFResponder, error) { return nil, errNotLinux }
+
+// AttachXDPPass is not supported off Linux.
+func AttachXDPPass(string) (io.Closer, error) { return nil, errNotLinux }
 
 // Close does nothing off Linux.
 func (r *BPFResponder) Close() error { return nil }

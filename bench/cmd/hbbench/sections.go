@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hbmon/hb/bench"
+	"github.com/hbmon/hb/bpf"
 	"github.com/hbmon/hb/internal/testutil"
 )
 
@@ -632,7 +633,7 @@ func (e *env) responder() string {
 		}
 		so, _ := stop()
 		if c := strings.TrimSpace(so); strings.HasPrefix(c, "ready") {
-			fmt.Fprintf(os.Stderr, "hbbench: %s counters: %s\n", md.name, strings.TrimSpace(strings.TrimPrefix(c, "ready")))
+			fmt.Fprintf(os.Stderr, "hbbench: %s counters: %s\n", md.name, lastLine(c))
 		}
 		s := bench.Summarize(rps)
 		rates[md.name] = s.Median
@@ -687,6 +688,22 @@ type daemonProc struct {
 	cmdline string // for the report, with FILE and TMP placeholders
 	pid     int
 	stop    func() (string, string)
+	proc    *bgProc
+	started time.Time // just before the process started
+}
+
+// startupDone waits for the end of the daemon's start-up: the line it logs
+// once every check has had its first result and the start-up's heap is
+// handed back (monitor.releaseNow: interval + timeout + 2 s after
+// `monitoring`, the GC kept at a quarter of its percentage until then).
+// It returns the wall time from the process's start to that line and the
+// CPU time the daemon used meanwhile.
+func (e *env) startupDone(d *daemonProc) (wall, cpu time.Duration, err error) {
+	at, err := d.proc.waitFor(`msg="hosts by state"`, 3*e.interval+2*time.Minute)
+	if err != nil {
+		return 0, 0, err
+	}
+	return at.Sub(d.started), procCPU(d.pid), nil
 }
 
 // startDaemon starts `hb-probe --targets FILE` (daemon mode) for n
@@ -725,21 +742,25 @@ func (e *env) startDaemon(n int, environ []string, steer bool) (*daemonProc, err
 	}
 	d := &daemonProc{n: n, cmdline: strings.TrimSpace(strings.Join(environ, " ") + " " + shell(replaceArg(args, file, "FILE")))}
 	cmd := e.fleet.Command(e.fleet.Prober, args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), environ...)                    // ip netns exec passes it on
-	stop, err := background(cmd, "msg=monitoring", 5*time.Minute) // 1M targets take a while to parse
+	cmd.Env = append(os.Environ(), environ...) // ip netns exec passes it on
+	d.started = time.Now()
+	p, err := startBackground(cmd)
 	if err != nil {
 		return d, err
 	}
-	d.stop, d.pid = stop, cmd.Process.Pid
+	if _, err := p.waitFor("msg=monitoring", 5*time.Minute); err != nil { // 1M targets take a while to parse
+		return d, err
+	}
+	d.proc, d.stop, d.pid = p, p.stop, cmd.Process.Pid
 	// ip netns exec execs the command in place, so the child's pid is
 	// hb-probe's; check, since CPU and RSS are read from /proc/PID.
 	if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", d.pid)); strings.TrimSpace(string(comm)) != "hb-probe" {
-		stop()
+		p.stop()
 		return d, fmt.Errorf("pid %d is %q, not hb-probe", d.pid, strings.TrimSpace(string(comm)))
 	}
 	m := measure(e.fleet.Command(e.fleet.Prober, e.self, "http-get", "-wait", "30s", apiBase+"/healthz"), time.Minute)
 	if m.Err != nil || m.Exit != 0 {
-		_, se := stop()
+		_, se := p.stop()
 		return d, fmt.Errorf("API not answering: %s %s", firstLine(m.Stderr), firstLine([]byte(se)))
 	}
 	return d, nil
@@ -781,7 +802,11 @@ type monitorResult struct {
 	apiW                bench.Window
 	apiWindow           time.Duration
 	wrkArgs, metricsCmd string
-	steered             bool             // pinned to CPU 0, fleet's receive on CPU 1 (runMonitor)
+	steered             bool          // pinned to CPU 0, fleet's receive on CPU 1 (runMonitor)
+	xdp                 bool          // the fleet answered by hb's XDP responder
+	xdpCounters         *bpf.Counters // its counters over the daemon's life (nil: none)
+	startWall, startCPU time.Duration // process start to `hosts by state`: wall time, CPU time
+	health              bench.HealthMetrics
 	cpus                []bench.CPUTimes // /proc/stat ticks over the window: the total, then per CPU
 	drops               kernelDrops      // over the window
 }
@@ -844,34 +869,78 @@ func (d kernelDrops) sub(a kernelDrops) kernelDrops {
 	return kernelDrops{echo: d.echo - a.echo, backlog: d.backlog - a.backlog, ok: true}
 }
 
-// monitorTiming: warm-up after the daemon probes (one interval plus the
-// timeout, so every host has been probed once), then the measured window.
+// monitorTiming: warm-up after the daemon's start-up has ended
+// (startupDone), then the measured window.
 func (e *env) monitorTiming() (warm, window time.Duration) {
-	// Warm-up: one interval plus the timeout, every host probed once; the
-	// window at least one interval, and whole minutes: the store writes
-	// each minute's rollups once, just after the minute (~0.6 s of CPU at
-	// 100k checks: 14 → 19, 26, 61 % of a core over three seconds), so
-	// a 30 s window held one or none depending on its phase, 2 points of
-	// CPU apart from that alone. A whole minute holds exactly one.
-	warm = e.interval + 2*time.Second
+	// Warm-up: 2 s after the start-up's end, so that nothing of it (the
+	// first round's state changes, the GC at a quarter of its percentage,
+	// the heap handed back) is in the window; the start-up's cost is
+	// reported on its own. The window at least one interval, and whole
+	// minutes: the store writes each minute's rollups once, just after
+	// the minute (~0.6 s of CPU at 100k checks: 14 → 19, 26, 61 % of a
+	// core over three seconds), so a 30 s window held one or none
+	// depending on its phase, 2 points of CPU apart from that alone. A
+	// whole minute holds exactly one.
+	warm = 2 * time.Second
 	if e.quick {
 		return warm, max(10*time.Second, e.interval)
 	}
 	return warm, max(time.Minute, (e.interval+time.Minute-1)/time.Minute*time.Minute)
 }
 
+// monitorOpts is one monitor row's set-up.
+type monitorOpts struct {
+	api     bool     // then measure the API (measureAPI)
+	steer   bool     // daemon on CPU 0, the fleet's receive steered to CPU 1
+	xdp     bool     // the fleet answers by hb's XDP responder (startXDPFleet), else by the kernel's echo
+	environ []string // added to the daemon's environment
+}
+
+// startXDPFleet makes the simulated fleet answer hb's probes to its first
+// n hosts as hb-responder would on each of them: hb's XDP program
+// (package bpf, native XDP on the hosts' veth, no rate limit, a clear
+// health blob), with an XDP_PASS program on the prober's veth (a veth
+// delivers its peer's XDP_TX only when it runs NAPI). Anything else (ARP,
+// ND, an echo that is not hb's) still reaches the hosts' kernel. stop
+// detaches both and returns the responder's counters over its life.
+func (e *env) startXDPFleet(n int) (stop func() (bpf.Counters, error), err error) {
+	f := e.fleet
+	stopPass, err := background(f.Command(f.Prober, e.self, "xdp-pass", "-if", bench.ProberIf), "ready", 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	p, err := startBackground(f.Command(f.Hosts, e.self, "bpf-responder", "-mode", "xdp", "-if", bench.HostsIf, "-fleet", strconv.Itoa(n)))
+	if err == nil {
+		_, err = p.waitFor("ready", 5*time.Minute)
+	}
+	if err != nil {
+		stopPass()
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "hbbench: XDP fleet of %d: %s\n", n, firstLine([]byte(p.so.String())))
+	return func() (bpf.Counters, error) {
+		so, se := p.stop()
+		stopPass()
+		var c bpf.Counters
+		if err := json.Unmarshal([]byte(lastLine(so)), &c); err != nil {
+			return c, fmt.Errorf("XDP fleet's counters: %v (%s)", err, firstLine([]byte(se)))
+		}
+		return c, nil
+	}, nil
+}
+
 // runMonitor runs the daemon for n targets, measures it over a window and,
-// with withAPI, then measures the API while it keeps probing.
+// with o.api, then measures the API while it keeps probing.
 //
-// With steer (two CPUs or more), the daemon is pinned to CPU 0 and the
+// With o.steer (two CPUs or more), the daemon is pinned to CPU 0 and the
 // simulated hosts' receive processing (their kernel echo path) is steered
 // to CPU 1 with RPS on the hosts' veth, while the replies' receive on the
 // prober's veth is steered to CPU 0, the daemon's: on a veth both run in
 // the sender's softirq otherwise, so the fleet's echo work is billed to the
 // daemon, which a real network never does.
-func (e *env) runMonitor(n int, withAPI, steer bool, environ ...string) monitorResult {
-	r := monitorResult{n: n, steered: steer}
-	if steer {
+func (e *env) runMonitor(n int, o monitorOpts) (r monitorResult) {
+	r = monitorResult{n: n, steered: o.steer, xdp: o.xdp}
+	if o.steer {
 		if runtime.NumCPU() < 2 {
 			r.err = "skipped: one CPU, nowhere to steer the fleet's receive path to"
 			return r
@@ -893,13 +962,34 @@ func (e *env) runMonitor(n int, withAPI, steer bool, environ ...string) monitorR
 			return r
 		}
 	}
-	d, err := e.startDaemon(n, environ, steer)
+	if o.xdp {
+		stop, err := e.startXDPFleet(n)
+		if err != nil {
+			r.err = "error: XDP fleet: " + firstLine([]byte(err.Error()))
+			return r
+		}
+		defer func() { // after the daemon's stop: the counters cover its whole life
+			c, err := stop()
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "hbbench:", err)
+				return
+			}
+			r.xdpCounters = &c
+			fmt.Fprintf(os.Stderr, "hbbench: monitor %d: XDP fleet answered %d, passed %d to the kernel (%+v)\n", n, c.Answered, c.Passed, c)
+		}()
+	}
+	d, err := e.startDaemon(n, o.environ, o.steer)
 	r.cmdline = d.cmdline
 	if err != nil {
 		r.err = "error: " + firstLine([]byte(err.Error()))
 		return r
 	}
 	defer d.stop()
+	r.startWall, r.startCPU, err = e.startupDone(d)
+	if err != nil {
+		r.err = "error: " + firstLine([]byte(err.Error()))
+		return r
+	}
 	warm, window := e.monitorTiming()
 	time.Sleep(warm)
 	s0, err := e.sample(d)
@@ -929,9 +1019,15 @@ func (e *env) runMonitor(n int, withAPI, steer bool, environ ...string) monitorR
 	r.rss, r.hwm = procRSS(d.pid, "VmRSS"), procRSS(d.pid, "VmHWM")
 	r.w = bench.DaemonWindow(s0.sum, s1.sum, r.window)
 	r.up, r.hosts, r.mode = s1.sum.States["up"], s1.sum.Hosts, s1.sum.Mode
-	fmt.Fprintf(os.Stderr, "hbbench: monitor %d: %.1f%% CPU, RSS %s MiB (peak %s), %.0f probes/s, loss %.3f%% (%d; fleet's echo failed %d, backlog drops %d), %d/%d up\n",
-		n, r.cpuPct, fmtBytes(float64(r.rss)), fmtBytes(float64(r.hwm)), r.w.SentPerSec, r.w.LossPct, r.w.Failed, r.drops.echo, r.drops.backlog, r.up, r.hosts)
-	if withAPI {
+	// After the window (a /metrics scrape costs the daemon CPU): did the
+	// health blobs decode?
+	if m := measure(e.fleet.Command(e.fleet.Prober, e.self, "http-get", apiBase+"/metrics"), 30*time.Second); m.Err == nil && m.Exit == 0 {
+		r.health = bench.ParseHealthMetrics(bytes.NewReader(m.Stdout))
+	}
+	fmt.Fprintf(os.Stderr, "hbbench: monitor %d: start-up %.1f s, %.1f CPU-s; %.1f%% CPU, RSS %s MiB (peak %s), %.0f probes/s, loss %.3f%% (%d; fleet's echo failed %d, backlog drops %d), %d/%d up; health blobs ok %d, bad %d, decode errors %d\n",
+		n, r.startWall.Seconds(), r.startCPU.Seconds(), r.cpuPct, fmtBytes(float64(r.rss)), fmtBytes(float64(r.hwm)), r.w.SentPerSec, r.w.LossPct, r.w.Failed, r.drops.echo, r.drops.backlog, r.up, r.hosts,
+		r.health.OK, r.health.Bad, r.health.Errors)
+	if o.api {
 		e.measureAPI(d, s1, &r)
 	}
 	return r
@@ -1059,9 +1155,21 @@ func (e *env) monitor() string {
 		fmt.Fprintf(&b, "## Continuous monitoring every %v: %s targets\n\n", e.interval, strings.Join(names, " and "))
 	}
 	fmt.Fprintf(&b, "`hb-probe` in daemon mode (as packaged, but with an empty config file and a fresh history database in a temp\n")
-	fmt.Fprintf(&b, "directory) probes every target every %v from the prober namespace, all answered by the kernel's echo path;\n", e.interval)
-	fmt.Fprintf(&b, "its state table, SQLite history and API run as in production. After it logs `monitoring` and its API answers, a\n")
-	fmt.Fprintf(&b, "%v warm-up (one interval plus the timeout: every host probed once), then a %v window (n=1 per size):\n", warm, window)
+	fmt.Fprintf(&b, "directory) probes every target every %v from the prober namespace; its state table, SQLite history and API run\n", e.interval)
+	b.WriteString("as in production. ")
+	if e.echoFleet {
+		b.WriteString("The simulated hosts answer by the kernel's echo path (`-fleet echo`).\n")
+	} else {
+		b.WriteString("The simulated hosts answer as our monitored hosts do, with hb-responder's XDP program: hb's eBPF\n")
+		b.WriteString("program (`bpf/`, loaded by the harness: `hbbench bpf-responder -fleet N`) attached in native XDP mode to the hosts' veth,\n")
+		b.WriteString("answering hb's probes to every fleet address in the kernel with a clear health blob and no rate limit (an XDP_PASS\n")
+		b.WriteString("program on the prober's veth makes it deliver XDP_TX: `hbbench xdp-pass`). On a veth that program still runs in\n")
+		b.WriteString("softirq inside the daemon's own `sendmmsg` and is billed to it, but it costs a fraction of the kernel's echo path.\n")
+	}
+	fmt.Fprintf(&b, "After it logs `monitoring`, the harness waits for the end of its start-up (it logs `hosts by state` once every check\n")
+	fmt.Fprintf(&b, "has had its first result, interval + timeout + 2 s later, and hands the start-up's heap back), then %.0f s, then\n", warm.Seconds())
+	fmt.Fprintf(&b, "measures a %.0f s window (n=1 per row):\n", window.Seconds())
+	b.WriteString("*start-up* = wall time from the process's start to `hosts by state`, and the daemon's CPU time meanwhile (not in the window);\n")
 	b.WriteString("*CPU %* = the daemon's utime+stime from `/proc/PID/stat` over the window ÷ its length (100 % = one core);\n")
 	b.WriteString("*RSS* = `VmRSS` at the window's end, *peak* = `VmHWM` (start-up included); *probes/s* and *loss* from the\n")
 	b.WriteString("daemon's own counters (`GET /api/v1/summary`: `sent_total`, and timeouts + ICMP errors ÷ all results, over the window);\n")
@@ -1070,15 +1178,26 @@ func (e *env) monitor() string {
 	b.WriteString("the kernel sends every echo reply through one ICMP socket per CPU, whose fixed send buffer holds ~100 of hb's replies\n")
 	b.WriteString("until the prober's side has received them; the rest of a burst fails and times out in the daemon), *backlog drops* =\n")
 	b.WriteString("`/proc/net/softnet_stat`'s (every CPU's input backlog full, `net.core.netdev_max_backlog`);\n")
+	b.WriteString("*health blobs* = the daemon's `hb_health_blobs_total` ok (bad) and `hb_health_blob_errors_total` from `/metrics` after the\n")
+	b.WriteString("window (since start); *XDP* = the fleet's program's counters over the daemon's life: replies it sent, frames it passed to the\n")
+	b.WriteString("hosts' kernel (ARP, ND, anything not an hb probe);\n")
 	b.WriteString("*up* = hosts in state up at the window's end (`states.up` ÷ `hosts`).")
 	if len(sizes) == 2 && e.interval == 10*time.Second && e.rate == 0 {
-		b.WriteString(" The last row repeats the largest size with\n")
+		b.WriteString(" The third row repeats the largest size with\n")
 		b.WriteString("the Go runtime's soft memory limit `" + memLimitEnv + "` in the daemon's environment; everything else is hb-probe's defaults\n")
-		b.WriteString("(1 s timeout, `--rate 10000`, which is exactly 100k targets ÷ 10 s).\n\n")
+		b.WriteString("(1 s timeout, `--rate 10000`, which is exactly 100k targets ÷ 10 s).")
 	} else {
-		b.WriteString(" Options as in the command column; the rest are\nhb-probe's defaults (1 s timeout). The expected probes/s is targets ÷ interval.\n\n")
+		b.WriteString(" Options as in the command column; the rest are\nhb-probe's defaults (1 s timeout). The expected probes/s is targets ÷ interval.")
 	}
-	t := bench.Table{Header: []string{"targets", "command", "CPU % of one core", "RSS MiB (peak)", "probes/s sent (expected)", "loss %", "up at end", "window"}}
+	compare := e.interval == 10*time.Second && !e.echoFleet // not the 1M scale row: a second 1M daemon would double its minutes and memory
+	if compare {
+		b.WriteString(" The row marked *" + echoLabel + "* repeats the largest\n")
+		b.WriteString("size with the fleet answering by the kernel's ICMP echo instead (no XDP program on either veth), for comparison with\n")
+		b.WriteString("earlier figures: on a veth the receiver's softirq runs inside the sender's `sendmmsg`, so that row bills the simulated\n")
+		b.WriteString("hosts' whole echo path (`icmp_rcv`, routing, `icmp_reply`) to hb-probe, which no real network does.")
+	}
+	b.WriteString("\n\n")
+	t := bench.Table{Header: []string{"targets", "command", "CPU % of one core", "RSS MiB (peak)", "probes/s sent (expected)", "loss %", "up at end", "window", "start-up: wall s, CPU-s", "health blobs ok (bad), decode errors; XDP"}}
 	var res []monitorResult
 	if e.probeDaemon != "" {
 		for _, n := range sizes {
@@ -1088,79 +1207,118 @@ func (e *env) monitor() string {
 		b.WriteString("\n**Target** 100k targets at 10 s within 10 % of one core and 150 MiB RSS without GOMEMLIMIT: pending (daemon mode " + notAvail + ").\n\n")
 		return b.String()
 	}
-	// The last row repeats the largest size with a Go soft memory limit
+	// The third row repeats the largest size with a Go soft memory limit
 	// (the runtime's GOMEMLIMIT): with the default GOGC=100 the heap grows
-	// to twice the live data before a collection.
-	// The steered row repeats the largest size with the daemon pinned to
-	// CPU 0 and the fleet's receive path on CPU 1 (runMonitor).
-	type run struct {
-		n            int
-		api, steered bool
-		environ      []string
-	}
-	var runs []run
+	// to twice the live data before a collection. With compare, the
+	// largest size again with the kernel's echo as the fleet, then
+	// steered (runMonitor): RPS cannot move an XDP program off the
+	// sending CPU (a veth runs its peer's NAPI poll there), so the
+	// steered row is the kernel-echo fleet's.
+	xdp := !e.echoFleet
+	var runs []monitorOpts
+	var ns []int
+	add := func(n int, o monitorOpts) { runs, ns = append(runs, o), append(ns, n) }
+	big := sizes[len(sizes)-1]
 	if len(sizes) == 2 {
-		runs = []run{{sizes[0], false, false, nil}, {sizes[1], true, false, nil}, {sizes[1], false, false, []string{memLimitEnv}}}
+		add(sizes[0], monitorOpts{xdp: xdp})
+		add(big, monitorOpts{api: true, xdp: xdp})
+		add(big, monitorOpts{xdp: xdp, environ: []string{memLimitEnv}})
 	} else { // -sizes: each once, no API, no limit row
 		for _, n := range sizes {
-			runs = append(runs, run{n, false, false, nil})
+			add(n, monitorOpts{xdp: xdp})
 		}
 	}
-	steer := e.interval == 10*time.Second // not the 1M scale row: a second 1M daemon would double its minutes and memory
-	if steer {
-		runs = append(runs, run{sizes[len(sizes)-1], false, true, nil})
+	if compare {
+		add(big, monitorOpts{})
 	}
-	for _, rn := range runs {
-		r := e.runMonitor(rn.n, rn.api, rn.steered, rn.environ...)
+	steer := e.interval == 10*time.Second
+	if steer {
+		add(big, monitorOpts{steer: true})
+	}
+	for i, o := range runs {
+		n := ns[i]
+		r := e.runMonitor(n, o)
 		res = append(res, r)
-		n := rn.n
 		label := fmt.Sprint(n)
-		if rn.steered {
+		switch {
+		case o.steer:
 			label += " (fleet's echo on CPU 1)"
+		case !o.xdp && xdp:
+			label += " (" + echoLabel + ")"
 		}
 		if r.err != "" {
 			t.Add(label, "`"+r.cmdline+"`", r.err)
 			continue
 		}
+		hc := fmt.Sprintf("%d (%d), %d", r.health.OK, r.health.Bad, r.health.Errors)
+		if !r.health.Found {
+			hc = "— (no /metrics)"
+		}
+		if c := r.xdpCounters; c != nil {
+			hc += fmt.Sprintf("; XDP answered %d, passed %d", c.Answered, c.Passed)
+		} else if o.xdp {
+			hc += "; XDP counters lost"
+		}
 		t.Add(label, "`"+r.cmdline+"`", fmt.Sprintf("%.1f", r.cpuPct),
 			fmt.Sprintf("%s (%s)", fmtBytes(float64(r.rss)), fmtBytes(float64(r.hwm))),
 			fmt.Sprintf("%.0f (%.0f)", r.w.SentPerSec, float64(n)/e.interval.Seconds()),
 			fmt.Sprintf("%.3f (%d of %d results%s)", r.w.LossPct, r.w.Failed, r.w.Answered+r.w.Failed, r.drops.note()),
-			fmt.Sprintf("%d of %d", r.up, r.hosts), fmt.Sprintf("%.0f s", r.window.Seconds()))
+			fmt.Sprintf("%d of %d", r.up, r.hosts), fmt.Sprintf("%.0f s", r.window.Seconds()),
+			fmt.Sprintf("%.1f s, %.1f CPU-s", r.startWall.Seconds(), r.startCPU.Seconds()), hc)
 	}
 	b.WriteString(t.Markdown())
 	b.WriteString("\n")
-	var steered monitorResult
+	var steered, echo monitorResult
+	if compare {
+		echo = res[len(res)-1]
+		if steer {
+			echo = res[len(res)-2]
+		}
+	}
 	if steer {
 		steered = res[len(res)-1]
-		plain := res[len(res)-2]
-		if len(sizes) == 2 {
+		plain := res[len(res)-2] // the kernel-echo row (compare), else the largest size's
+		if len(sizes) == 2 && !compare {
 			plain = res[1] // not the GOMEMLIMIT row
 		}
 		b.WriteString(steeredNote(steered, plain))
 	}
-	if len(sizes) != 2 {
+	head := res[len(sizes)-1] // the largest size's first row
+	if len(sizes) == 2 {
+		head = res[1]
+	}
+	if len(sizes) == 2 {
+		e.apiResult = &res[1]
+		small, big := res[0], res[1]
+		if small.err == "" && big.err == "" && small.cpuPct > 0 && small.rss > 0 {
+			fmt.Fprintf(&b, "From %d to %d targets (%.0f×): CPU %.1f× (%.1f → %.1f %%), RSS %.1f× (%s → %s MiB), peak RSS %.1f×.\n\n",
+				small.n, big.n, float64(big.n)/float64(small.n), big.cpuPct/small.cpuPct, small.cpuPct, big.cpuPct,
+				float64(big.rss)/float64(small.rss), fmtBytes(float64(small.rss)), fmtBytes(float64(big.rss)), float64(big.hwm)/float64(small.hwm))
+		}
+	}
+	if head.err != "" || head.n != 100000 || e.interval != 10*time.Second {
+		if e.interval == 10*time.Second {
+			b.WriteString("**Target** 100k targets at 10 s within 10 % of one core and 150 MiB RSS without GOMEMLIMIT: not measured in this run.\n\n")
+		}
 		return b.String()
 	}
-	e.apiResult = &res[1]
-	small, big, limited := res[0], res[1], res[2]
-	if small.err == "" && big.err == "" && small.cpuPct > 0 && small.rss > 0 {
-		fmt.Fprintf(&b, "From %d to %d targets (%.0f×): CPU %.1f× (%.1f → %.1f %%), RSS %.1f× (%s → %s MiB), peak RSS %.1f×.\n\n",
-			small.n, big.n, float64(big.n)/float64(small.n), big.cpuPct/small.cpuPct, small.cpuPct, big.cpuPct,
-			float64(big.rss)/float64(small.rss), fmtBytes(float64(small.rss)), fmtBytes(float64(big.rss)), float64(big.hwm)/float64(small.hwm))
+	fleet := "the fleet answering by hb's XDP responder"
+	if !xdp {
+		fleet = "the fleet answering by the kernel's echo (billed to the daemon on a veth)"
 	}
-	if big.err != "" || big.n != 100000 {
-		b.WriteString("**Target** 100k targets at 10 s within 10 % of one core and 150 MiB RSS without GOMEMLIMIT: not measured in this run.\n\n")
-		return b.String()
+	fmt.Fprintf(&b, "**Target** (issue 11) 100k targets at 10 s within 10 %% of one core and 150 MiB RSS without GOMEMLIMIT, %s, after the start-up: %.1f %%, %s MiB at the window's end, %s MiB at the start-up's peak — CPU %s, RSS %s at the window's end, %s at the peak. The start-up itself (not in that figure): %.1f s from the process's start to `hosts by state`, %.1f CPU-s.\n\n",
+		fleet, head.cpuPct, fmtBytes(float64(head.rss)), fmtBytes(float64(head.hwm)), reached(head.cpuPct <= 10), reached(head.rss <= 150<<20), reached(head.hwm <= 150<<20), head.startWall.Seconds(), head.startCPU.Seconds())
+	if compare && echo.err == "" {
+		fmt.Fprintf(&b, "With the fleet answering by the kernel's echo instead (its echo path billed to the daemon): %.1f %%.\n\n", echo.cpuPct)
 	}
-	fmt.Fprintf(&b, "**Target** (issue 11) 100k targets at 10 s within 10 %% of one core and 150 MiB RSS without GOMEMLIMIT: %.1f %%, %s MiB at the window's end, %s MiB at the start-up's peak — CPU %s, RSS %s at the window's end, %s at the peak.\n\n",
-		big.cpuPct, fmtBytes(float64(big.rss)), fmtBytes(float64(big.hwm)), reached(big.cpuPct <= 10), reached(big.rss <= 150<<20), reached(big.hwm <= 150<<20))
 	if steer && steered.err == "" && steered.n == 100000 {
-		fmt.Fprintf(&b, "With the fleet's echo path off the daemon's CPU (the steered row): %.1f %% — CPU %s.\n\n", steered.cpuPct, reached(steered.cpuPct <= 10))
+		fmt.Fprintf(&b, "With the kernel echo's path off the daemon's CPU (the steered row): %.1f %% — CPU %s.\n\n", steered.cpuPct, reached(steered.cpuPct <= 10))
 	}
-	if limited.err == "" {
-		fmt.Fprintf(&b, "With `%s`: %.1f %%, %s MiB (peak %s MiB) — CPU %s, RSS %s.\n\n", memLimitEnv,
-			limited.cpuPct, fmtBytes(float64(limited.rss)), fmtBytes(float64(limited.hwm)), reached(limited.cpuPct <= 10), reached(limited.hwm <= 150<<20))
+	if len(sizes) == 2 {
+		if limited := res[2]; limited.err == "" {
+			fmt.Fprintf(&b, "With `%s`: %.1f %%, %s MiB (peak %s MiB) — CPU %s, RSS %s.\n\n", memLimitEnv,
+				limited.cpuPct, fmtBytes(float64(limited.rss)), fmtBytes(float64(limited.hwm)), reached(limited.cpuPct <= 10), reached(limited.hwm <= 150<<20))
+		}
 	}
 	b.WriteString(monitorWhy)
 	b.WriteString(enginePaceHistory)
@@ -1172,23 +1330,24 @@ func (e *env) monitor() string {
 // softirq time from /proc/stat.
 func steeredNote(r, plain monitorResult) string {
 	var b strings.Builder
-	b.WriteString("The row marked *fleet's echo on CPU 1* repeats the largest size with the daemon pinned to CPU 0 (`taskset -c 0`)\n")
-	b.WriteString("and receive packet steering on the veth pair, set from inside each namespace: `rps_cpus` = 2 on the hosts' `" + bench.HostsIf + "`\n")
+	b.WriteString("The row marked *fleet's echo on CPU 1* is the fleet answering by the kernel's echo, with the daemon pinned to CPU 0\n")
+	b.WriteString("(`taskset -c 0`) and receive packet steering on the veth pair, set from inside each namespace: `rps_cpus` = 2 on the hosts' `" + bench.HostsIf + "`\n")
 	b.WriteString("(the simulated hosts' receive and kernel echo run on CPU 1) and = 1 on the prober's `" + bench.ProberIf + "` (the replies'\n")
 	b.WriteString("receive runs on CPU 0, the daemon's, as a NIC's interrupt on the monitoring host would). Without it, a veth runs the\n")
-	b.WriteString("receiver's softirq inside the sender's `sendmmsg`, so the rows above also bill the simulated hosts' echo work to\n")
-	b.WriteString("hb-probe; a real network never runs the monitored hosts' echo on the monitor. The steered row still includes the\n")
+	b.WriteString("receiver's softirq inside the sender's `sendmmsg`, so the unsteered kernel-echo row bills the simulated hosts' echo work to\n")
+	b.WriteString("hb-probe; a real network never runs the monitored hosts' echo on the monitor. (The XDP fleet cannot be steered so: a\n")
+	b.WriteString("veth with an XDP program runs its NAPI poll, and the program, on the sending CPU, before RPS.) The steered row still includes the\n")
 	b.WriteString("daemon's own send path and, whenever a reply's softirq interrupts it on CPU 0, that receive too (this kernel has no\n")
 	b.WriteString("`CONFIG_IRQ_TIME_ACCOUNTING`: softirq time is charged to the task it interrupts); replies received while CPU 0 runs\n")
 	b.WriteString("another task, or idle, are not, as on a monitoring host with a NIC. So the daemon with all of its own replies'\n")
-	b.WriteString("receive costs between the steered row (a lower bound) and the plain row (an upper bound: the fleet's echo included).")
+	b.WriteString("receive costs between the steered row (a lower bound) and the unsteered kernel-echo row (an upper bound: the fleet's echo included).")
 	if r.err == "" && len(r.cpus) >= 3 && r.window > 0 {
 		pct := func(ticks uint64) float64 { return 100 * float64(ticks) / 100 / r.window.Seconds() } // USER_HZ
 		fmt.Fprintf(&b, " Over the steered window, /proc/stat's softirq time: CPU 0 %.1f %%, CPU 1 %.1f %% of a core\n", pct(r.cpus[1].SoftIRQ), pct(r.cpus[2].SoftIRQ))
 		fmt.Fprintf(&b, "(the fleet's echo and the replies' transmit are CPU 1's share; other processes' softirq work on this shared machine is included)")
 		if plain.err == "" && len(plain.cpus) >= 3 && plain.window > 0 {
 			pp := func(ticks uint64) float64 { return 100 * float64(ticks) / 100 / plain.window.Seconds() }
-			fmt.Fprintf(&b, "; over the plain row's window: CPU 0 %.1f %%, CPU 1 %.1f %%", pp(plain.cpus[1].SoftIRQ), pp(plain.cpus[2].SoftIRQ))
+			fmt.Fprintf(&b, "; over the unsteered kernel-echo row's window: CPU 0 %.1f %%, CPU 1 %.1f %%", pp(plain.cpus[1].SoftIRQ), pp(plain.cpus[2].SoftIRQ))
 		}
 		b.WriteString(".")
 	}
@@ -1217,6 +1376,9 @@ machine, whose load moves the CPU column by ±10 points; ` + "`bench/run.sh -onl
 | 1M @ 60 s (20,000) | the same (the next section's table) | 5-10 | 48.0 | 16,668 (16,667) |
 
 `
+
+// echoLabel marks the monitor row whose fleet answers by the kernel's echo.
+const echoLabel = "fleet answers by the kernel's echo: its echo runs in the daemon's sendmmsg on a veth"
 
 // memLimitEnv is the soft memory limit of the monitor table's last row.
 const memLimitEnv = "GOMEMLIMIT=150MiB"
@@ -1256,7 +1418,7 @@ func (e *env) api() string {
 	r := e.apiResult
 	if r == nil && e.probeDaemon == "" { // -only api: run the big daemon here
 		sizes := e.monitorSizes()
-		x := e.runMonitor(sizes[len(sizes)-1], true, false)
+		x := e.runMonitor(sizes[len(sizes)-1], monitorOpts{api: true, xdp: !e.echoFleet})
 		r = &x
 	}
 	n := 100000
