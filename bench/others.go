@@ -23,6 +23,9 @@ func (f *Fleet) Sysctl(ns, key, value string) error { return errNotLinux }
 // SteerRx is not supported off Linux.
 func (f *Fleet) SteerRx(ns, ifname, mask string) error { return errNotLinux }
 
+// ThreadedNAPI is not supported off Linux.
+func (f *Fleet) ThreadedNAPI(ns, ifname string, on bool) ([]int, error) { return nil, errNotLinux }
+
 // Command is not supported off Linux; the command fails to start.
 func (f *Fleet) Command(ns, name string, args ...string) *exec.Cmd { return exec.Command("false") }
 

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/hbmon/hb/bench"
 	"github.com/hbmon/hb/bpf"
 	"github.com/hbmon/hb/internal/testutil"
@@ -933,19 +935,21 @@ func (e *env) startXDPFleet(n int) (stop func() (bpf.Counters, error), err error
 // with o.api, then measures the API while it keeps probing.
 //
 // With o.steer (two CPUs or more), the daemon is pinned to CPU 0 and the
-// simulated hosts' receive processing (their kernel echo path) is steered
-// to CPU 1 with RPS on the hosts' veth, while the replies' receive on the
-// prober's veth is steered to CPU 0, the daemon's: on a veth both run in
-// the sender's softirq otherwise, so the fleet's echo work is billed to the
-// daemon, which a real network never does.
+// simulated hosts' work is moved to CPU 1: with the kernel's echo, their
+// receive processing (the echo path) by RPS on the hosts' veth; with the
+// XDP fleet, the veth's NAPI poll (the program) into a kernel thread
+// pinned there (RPS acts after XDP). The replies' receive on the prober's
+// veth is steered to CPU 0, the daemon's. On a veth all of it runs in the
+// sender's softirq otherwise, so the fleet's work is billed to the daemon,
+// which a real network never does.
 func (e *env) runMonitor(n int, o monitorOpts) (r monitorResult) {
 	r = monitorResult{n: n, steered: o.steer, xdp: o.xdp}
+	f := e.fleet
+	if o.steer && runtime.NumCPU() < 2 {
+		r.err = "skipped: one CPU, nowhere to steer the fleet's receive path to"
+		return r
+	}
 	if o.steer {
-		if runtime.NumCPU() < 2 {
-			r.err = "skipped: one CPU, nowhere to steer the fleet's receive path to"
-			return r
-		}
-		f := e.fleet
 		defer func() {
 			for _, x := range [][2]string{{f.Hosts, bench.HostsIf}, {f.Prober, bench.ProberIf}} {
 				if err := f.SteerRx(x[0], x[1], "0"); err != nil {
@@ -953,9 +957,11 @@ func (e *env) runMonitor(n int, o monitorOpts) (r monitorResult) {
 				}
 			}
 		}()
-		if err := f.SteerRx(f.Hosts, bench.HostsIf, "2"); err != nil {
-			r.err = "error: " + err.Error()
-			return r
+		if !o.xdp { // the kernel's echo: the hosts' receive on CPU 1
+			if err := f.SteerRx(f.Hosts, bench.HostsIf, "2"); err != nil {
+				r.err = "error: " + err.Error()
+				return r
+			}
 		}
 		if err := f.SteerRx(f.Prober, bench.ProberIf, "1"); err != nil {
 			r.err = "error: " + err.Error()
@@ -977,6 +983,31 @@ func (e *env) runMonitor(n int, o monitorOpts) (r monitorResult) {
 			r.xdpCounters = &c
 			fmt.Fprintf(os.Stderr, "hbbench: monitor %d: XDP fleet answered %d, passed %d to the kernel (%+v)\n", n, c.Answered, c.Passed, c)
 		}()
+		if o.steer {
+			// The hosts' veth runs its NAPI poll (the XDP program) in
+			// a kernel thread pinned to CPU 1, not in the softirq of
+			// the daemon's sendmmsg.
+			defer func() {
+				if _, err := f.ThreadedNAPI(f.Hosts, bench.HostsIf, false); err != nil {
+					fmt.Fprintln(os.Stderr, "hbbench:", err)
+				}
+			}()
+			pids, err := f.ThreadedNAPI(f.Hosts, bench.HostsIf, true)
+			if err == nil {
+				var set unix.CPUSet
+				set.Set(1)
+				for _, pid := range pids {
+					if err = unix.SchedSetaffinity(pid, &set); err != nil {
+						err = fmt.Errorf("pin napi thread %d to CPU 1: %w", pid, err)
+						break
+					}
+				}
+			}
+			if err != nil {
+				r.err = "error: " + err.Error()
+				return r
+			}
+		}
 	}
 	d, err := e.startDaemon(n, o.environ, o.steer)
 	r.cmdline = d.cmdline
@@ -1210,10 +1241,8 @@ func (e *env) monitor() string {
 	// The third row repeats the largest size with a Go soft memory limit
 	// (the runtime's GOMEMLIMIT): with the default GOGC=100 the heap grows
 	// to twice the live data before a collection. With compare, the
-	// largest size again with the kernel's echo as the fleet, then
-	// steered (runMonitor): RPS cannot move an XDP program off the
-	// sending CPU (a veth runs its peer's NAPI poll there), so the
-	// steered row is the kernel-echo fleet's.
+	// largest size again with the kernel's echo as the fleet; then the
+	// largest size steered (runMonitor), with the fleet of the first rows.
 	xdp := !e.echoFleet
 	var runs []monitorOpts
 	var ns []int
@@ -1233,7 +1262,7 @@ func (e *env) monitor() string {
 	}
 	steer := e.interval == 10*time.Second
 	if steer {
-		add(big, monitorOpts{steer: true})
+		add(big, monitorOpts{steer: true, xdp: xdp})
 	}
 	for i, o := range runs {
 		n := ns[i]
@@ -1241,6 +1270,8 @@ func (e *env) monitor() string {
 		res = append(res, r)
 		label := fmt.Sprint(n)
 		switch {
+		case o.steer && o.xdp:
+			label += " (" + steeredXDPLabel + ")"
 		case o.steer:
 			label += " (fleet's echo on CPU 1)"
 		case !o.xdp && xdp:
@@ -1277,8 +1308,8 @@ func (e *env) monitor() string {
 	}
 	if steer {
 		steered = res[len(res)-1]
-		plain := res[len(res)-2] // the kernel-echo row (compare), else the largest size's
-		if len(sizes) == 2 && !compare {
+		plain := res[len(sizes)-1] // the largest size's first row
+		if len(sizes) == 2 {
 			plain = res[1] // not the GOMEMLIMIT row
 		}
 		b.WriteString(steeredNote(steered, plain))
@@ -1312,7 +1343,7 @@ func (e *env) monitor() string {
 		fmt.Fprintf(&b, "With the fleet answering by the kernel's echo instead (its echo path billed to the daemon): %.1f %%.\n\n", echo.cpuPct)
 	}
 	if steer && steered.err == "" && steered.n == 100000 {
-		fmt.Fprintf(&b, "With the kernel echo's path off the daemon's CPU (the steered row): %.1f %% — CPU %s.\n\n", steered.cpuPct, reached(steered.cpuPct <= 10))
+		fmt.Fprintf(&b, "With the fleet's work off the daemon's CPU (the steered row, a lower bound): %.1f %% — CPU %s.\n\n", steered.cpuPct, reached(steered.cpuPct <= 10))
 	}
 	if len(sizes) == 2 {
 		if limited := res[2]; limited.err == "" {
@@ -1326,28 +1357,38 @@ func (e *env) monitor() string {
 }
 
 // steeredNote says what the steered row (the last) includes, against the
-// unsteered row of the same size (plain), with the window's per-CPU
-// softirq time from /proc/stat.
+// unsteered row of the same size and fleet (plain), with the window's
+// per-CPU softirq time from /proc/stat.
 func steeredNote(r, plain monitorResult) string {
 	var b strings.Builder
-	b.WriteString("The row marked *fleet's echo on CPU 1* is the fleet answering by the kernel's echo, with the daemon pinned to CPU 0\n")
-	b.WriteString("(`taskset -c 0`) and receive packet steering on the veth pair, set from inside each namespace: `rps_cpus` = 2 on the hosts' `" + bench.HostsIf + "`\n")
-	b.WriteString("(the simulated hosts' receive and kernel echo run on CPU 1) and = 1 on the prober's `" + bench.ProberIf + "` (the replies'\n")
-	b.WriteString("receive runs on CPU 0, the daemon's, as a NIC's interrupt on the monitoring host would). Without it, a veth runs the\n")
-	b.WriteString("receiver's softirq inside the sender's `sendmmsg`, so the unsteered kernel-echo row bills the simulated hosts' echo work to\n")
-	b.WriteString("hb-probe; a real network never runs the monitored hosts' echo on the monitor. (The XDP fleet cannot be steered so: a\n")
-	b.WriteString("veth with an XDP program runs its NAPI poll, and the program, on the sending CPU, before RPS.) The steered row still includes the\n")
+	if r.xdp {
+		b.WriteString("The row marked *" + steeredXDPLabel + "* repeats the largest size with the daemon pinned to\n")
+		b.WriteString("CPU 0 (`taskset -c 0`), threaded NAPI on the hosts' `" + bench.HostsIf + "` (sysfs `threaded` = 1, set from inside their namespace) with its\n")
+		b.WriteString("kernel thread pinned to CPU 1, and receive packet steering `rps_cpus` = 1 on the prober's `" + bench.ProberIf + "`. Without it, a veth\n")
+		b.WriteString("with an XDP program runs its NAPI poll in the softirq of whoever sent to it, so the unsteered rows bill the simulated\n")
+		b.WriteString("hosts' XDP program (and veth's conversion of each request into an XDP buffer) to hb-probe's `sendmmsg`, which a real\n")
+		b.WriteString("network never does; steered, the fleet runs in that kernel thread, and the replies' receive is handed to CPU 0, the daemon's,\n")
+		b.WriteString("as a NIC's interrupt on the monitoring host would.")
+	} else {
+		b.WriteString("The row marked *fleet's echo on CPU 1* is the fleet answering by the kernel's echo, with the daemon pinned to CPU 0\n")
+		b.WriteString("(`taskset -c 0`) and receive packet steering on the veth pair, set from inside each namespace: `rps_cpus` = 2 on the hosts' `" + bench.HostsIf + "`\n")
+		b.WriteString("(the simulated hosts' receive and kernel echo run on CPU 1) and = 1 on the prober's `" + bench.ProberIf + "` (the replies'\n")
+		b.WriteString("receive runs on CPU 0, the daemon's, as a NIC's interrupt on the monitoring host would). Without it, a veth runs the\n")
+		b.WriteString("receiver's softirq inside the sender's `sendmmsg`, so the unsteered row bills the simulated hosts' echo work to\n")
+		b.WriteString("hb-probe; a real network never runs the monitored hosts' echo on the monitor.")
+	}
+	b.WriteString(" The steered row still includes the\n")
 	b.WriteString("daemon's own send path and, whenever a reply's softirq interrupts it on CPU 0, that receive too (this kernel has no\n")
 	b.WriteString("`CONFIG_IRQ_TIME_ACCOUNTING`: softirq time is charged to the task it interrupts); replies received while CPU 0 runs\n")
 	b.WriteString("another task, or idle, are not, as on a monitoring host with a NIC. So the daemon with all of its own replies'\n")
-	b.WriteString("receive costs between the steered row (a lower bound) and the unsteered kernel-echo row (an upper bound: the fleet's echo included).")
+	b.WriteString("receive costs between the steered row (a lower bound) and the unsteered row of the same fleet (an upper bound: the fleet's work included).")
 	if r.err == "" && len(r.cpus) >= 3 && r.window > 0 {
 		pct := func(ticks uint64) float64 { return 100 * float64(ticks) / 100 / r.window.Seconds() } // USER_HZ
 		fmt.Fprintf(&b, " Over the steered window, /proc/stat's softirq time: CPU 0 %.1f %%, CPU 1 %.1f %% of a core\n", pct(r.cpus[1].SoftIRQ), pct(r.cpus[2].SoftIRQ))
-		fmt.Fprintf(&b, "(the fleet's echo and the replies' transmit are CPU 1's share; other processes' softirq work on this shared machine is included)")
+		fmt.Fprintf(&b, "(the fleet's work and the replies' transmit are CPU 1's share; other processes' softirq work on this shared machine is included)")
 		if plain.err == "" && len(plain.cpus) >= 3 && plain.window > 0 {
 			pp := func(ticks uint64) float64 { return 100 * float64(ticks) / 100 / plain.window.Seconds() }
-			fmt.Fprintf(&b, "; over the unsteered kernel-echo row's window: CPU 0 %.1f %%, CPU 1 %.1f %%", pp(plain.cpus[1].SoftIRQ), pp(plain.cpus[2].SoftIRQ))
+			fmt.Fprintf(&b, "; over the unsteered row's window: CPU 0 %.1f %%, CPU 1 %.1f %%", pp(plain.cpus[1].SoftIRQ), pp(plain.cpus[2].SoftIRQ))
 		}
 		b.WriteString(".")
 	}
@@ -1376,6 +1417,9 @@ machine, whose load moves the CPU column by ±10 points; ` + "`bench/run.sh -onl
 | 1M @ 60 s (20,000) | the same (the next section's table) | 5-10 | 48.0 | 16,668 (16,667) |
 
 `
+
+// steeredXDPLabel marks the steered monitor row with the XDP fleet.
+const steeredXDPLabel = "fleet's XDP in a NAPI thread on CPU 1, replies received on CPU 0"
 
 // echoLabel marks the monitor row whose fleet answers by the kernel's echo.
 const echoLabel = "fleet answers by the kernel's echo: its echo runs in the daemon's sendmmsg on a veth"
