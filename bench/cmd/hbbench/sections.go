@@ -1146,7 +1146,9 @@ func (e *env) monitor1M() string {
 }
 
 // monitor1MWhy explains the 1M row (profiled by hand with hbbench -pprof).
-const monitor1MWhy = `Why (profiled by hand: ` + "`hbbench run -only monitor1m -pprof DIR`" + `, 2026-12-02, same loaded machine, load average ~12):
+const monitor1MWhy = `Why (profiled by hand: ` + "`hbbench run -only monitor1m -pprof DIR`" + `, 2026-12-02, same loaded machine, load average ~12,
+with the fleet answering by the kernel's echo; with the XDP fleet every reply also carries a health blob, which the daemon
+decodes and keeps, ~160 bytes a check on the heap: see the 100k section):
 - **Probes/s**: the engine sends what the interval needs (table: sent vs expected). It sent 13,016 of the 16,667
   a second before 2026-12-02 (same command, load ~12): its rate bucket held one batch of tokens (3.2 ms at
   ` + "`--rate 20000`" + `), so every late wake-up lost tokens for good; it holds one second now (see the 100k section; with 100 ms it still
@@ -1433,6 +1435,17 @@ const memLimitEnv = "GOMEMLIMIT=150MiB"
 // heap profile after it) and perf record -g -p PID for the kernel side.
 const monitorWhy = `Where the 100k row's CPU and memory go (2026-12-02, measured by hand on this fleet: ` + "`hbbench fleet -n 100000 [-steer]`" + ` and the
 daemon run in its prober namespace with ` + "`[api] pprof = true`" + `; ` + "`perf record -g -p PID`" + `, ` + "`/proc/PID/smaps`" + `, ` + "`/debug/pprof/heap`" + `):
+- **The XDP fleet** (` + "`hbbench fleet -n 100000 -xdp`" + `; ` + "`perf record -F 999 -g -p PID`" + ` over 30 s of steady state, 19.5 % of a core). Every
+  reply now carries a health blob, and the daemon keeps it: ` + "`monitor.observation`" + ` copies each ` + "`wire.Health`" + ` (~160 bytes) to the heap
+  and the table holds one per check: ~19 MB live at 100k and 10,000 allocations a second, which GOGC=100 doubles, so the RSS
+  is ~60 MiB above the kernel-echo row's (the kernel echoes the request's empty room: no blob, nothing kept). In CPU the blobs
+  cost ~5 % of the samples (decoding with its CRC ~1.6 %, the copy and allocation ~2 %, the GC ~1 %). The softirq inside the
+  daemon's ` + "`sendmmsg`" + ` is still ~36 % of its samples (with the kernel echo ~39 %): XDP on a veth is not a NIC's fast path. For
+  the hosts (~14 %, ~2.8 points of a core: the fleet's work, which the steered row moves to CPU 1) veth copies each request
+  into a page-pool page (~4 %), runs hb's program (~9 %, most of it its two lookups in a 100k-entry address map: cache and TLB
+  misses in this nested VM; a real host's map holds a few addresses) and passes the reply to the prober's veth as an XDP
+  frame; the other ~14 % is the replies' receive on the prober's side (IP input, the AF_PACKET ring, ` + "`icmp_rcv`" + `), the monitoring
+  host's own work. The bullets below were measured with the kernel-echo fleet, before the fleet answered by XDP.
 - **Memory.** At the window's end the RSS is the Go heap's pages (~50 MB for a live heap of ~25 MB: the table's hosts and checks
   10 MB, the writer's event copies, the dashboard's change ring 3 MB, queues), ~60 MB mapped outside the heap (` + "`internal/offheap`" + `:
   the table's 320-byte records 32 MB, the store's per-check records and host list ~9 MB, the RTT histograms' series 3.4 MB, the
@@ -1449,7 +1462,7 @@ daemon run in its prober namespace with ` + "`[api] pprof = true`" + `; ` + "`pe
   daemon's CPU: this kernel bills softirq time to the task it interrupts). User space: the table's ` + "`Apply`" + ` (one record, off
   the heap, on huge pages), the RTT histograms (a 32-byte series a result), the store's sums and its once-a-minute rollup
   write (~0.6 s of CPU at 100k checks, which is why the window is a whole minute), the Go runtime's sysmon and scheduler
-  (~2 % of a core: ~500 wake-ups a second). Garbage at the daemon's pace: ~0 (a result through the core allocates nothing).
+  (~2 % of a core: ~500 wake-ups a second). Garbage at the daemon's pace: ~0 without health blobs (a result through the core allocates nothing; one with a blob allocates its copy).
 - **The steered row's loss is the fleet's, not the daemon's**: the simulated hosts send every echo reply through one ICMP
   socket per CPU whose send buffer holds ~100 replies until the prober side has received them; when the replies wait in
   CPU 0's backlog while the daemon is still sending the burst they answer, the rest fail (` + "`Icmp OutErrors`" + ` in the hosts'
