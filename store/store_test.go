@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -995,5 +996,70 @@ func TestStateNames(t *testing.T) {
 		if got != st.String() {
 			t.Errorf("state %d named %q, want %q", st, got, st.String())
 		}
+	}
+}
+
+// TestRollupCommitsInKeyOrder: a minute written in several commits
+// (RollupBatch) writes its rows in key order across them, the lowest
+// check ids first, so each commit appends at the end of the table
+// (rather than sorting each commit's share of rows finished in the
+// table's order, which is not the order of the check ids: here the
+// reverse, so the first commit would take the highest ids).
+func TestRollupCommitsInKeyOrder(t *testing.T) {
+	const n, batch = 100, 10
+	names := make([]string, n)
+	specs := make([]state.HostSpec, n)
+	cs := make([]obs.CheckSpec, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("h%03d", i)
+		cs[i] = obs.CheckSpec{Host: names[i], Name: "icmp", Kind: obs.KindICMP}
+		specs[n-1-i] = state.HostSpec{Name: names[i], Checks: []obs.CheckSpec{cs[i]}}
+	}
+	tab, err := state.New(specs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s *Store
+	var mu sync.Mutex
+	var bad []string
+	commits := 0
+	o := &Options{Table: tab, RollupBatch: batch, OnCommit: func(ci CommitInfo) {
+		if ci.Rollups == 0 {
+			return
+		}
+		var cnt, lo, hi int64
+		if err := s.r.QueryRow(`SELECT count(*), min(check_id), max(check_id) FROM rollups WHERE minute = ?`, base.UnixMilli()).Scan(&cnt, &lo, &hi); err != nil {
+			t.Error(err)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		commits++
+		if lo != 1 || hi-lo+1 != cnt {
+			bad = append(bad, fmt.Sprintf("after commit %d: %d rows, check ids %d..%d", commits, cnt, lo, hi))
+		}
+	}}
+	s = openTest(t, filepath.Join(t.TempDir(), "hb.db"), o)
+	s.SetChecks(cs) // ids 1..n in names' order
+	flush(t, s)     // before the results (another channel)
+	v := tab.View()
+	for i := range v.NumChecks() {
+		c := v.Check(i)
+		e := result(c.Host().Name(), base.Add(time.Second), true, time.Millisecond, nil)
+		e.Gen, e.ID = v.Gen, i
+		s.Record(e)
+	}
+	flush(t, s)
+	mu.Lock()
+	defer mu.Unlock()
+	if commits < n/batch {
+		t.Fatalf("%d commits with rollups, want %d", commits, n/batch)
+	}
+	if len(bad) > 0 {
+		t.Fatalf("a commit's rows were not the next in key order:\n%s", strings.Join(bad, "\n"))
+	}
+	var ids int64
+	if err := s.r.QueryRow(`SELECT count(*) FROM checks c JOIN hosts h ON h.id = c.host_id WHERE c.id = CAST(substr(h.name, 2) AS INTEGER) + 1`).Scan(&ids); err != nil || ids != n {
+		t.Fatalf("%d checks with the id of their place in SetChecks, want %d (%v)", ids, n, err)
 	}
 }

@@ -738,6 +738,7 @@ type sqlw struct {
 	bhealth     []healthAcc
 	freeBacklog func()
 	retry       []chkMeta    // checks whose upsert failed: tried again
+	sorted      bool         // backlog is in sortRows' order
 	waiters     []chan error // syncs told once the backlog is written
 	werr        error        // a failed commit since the waiters' syncs
 
@@ -861,7 +862,20 @@ func (q *sqlw) takeRows(b *batch) {
 			b.freeRows()
 		}
 	}
+	if len(b.rows) > 0 {
+		q.sorted = false
+	}
 	b.rows, b.health, b.freeRows = nil, nil, nil
+}
+
+// sortRows puts rollup rows in key order, minute then check: a minute's
+// rows are then appended at the end of the table, front to back. Those
+// without health sums first (insertRollups).
+func sortRows(rows []pend) {
+	slices.SortFunc(rows, func(a, b pend) int {
+		return cmp.Or(cmp.Compare(min(a.acc.health, 1), min(b.acc.health, 1)),
+			cmp.Compare(a.acc.minute, b.acc.minute), cmp.Compare(a.id, b.id))
+	})
 }
 
 // makeRows returns room for n rollup rows: outside the Go heap when
@@ -886,6 +900,10 @@ func (q *sqlw) commit(b *batch) error {
 	q.takeRows(b)
 	checks := append(q.retry, b.checks...)
 	q.retry = nil
+	if !q.sorted {
+		sortRows(q.backlog)
+		q.sorted = true
+	}
 	nroll := min(len(q.backlog), s.opts.RollupBatch)
 	s.pending.Store(int64(len(q.backlog)))
 	if b.events == 0 && nroll == 0 && len(checks) == 0 && len(b.hosts) == 0 {
@@ -1387,15 +1405,6 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[uint64]h
 		return err
 	}
 
-	if len(rows) > 0 {
-		// In key order, minute then check: a minute's rows are then
-		// appended at the end of the table, front to back.
-		// Those without health sums first (insertRollups).
-		slices.SortFunc(rows, func(a, b pend) int {
-			return cmp.Or(cmp.Compare(min(a.acc.health, 1), min(b.acc.health, 1)),
-				cmp.Compare(a.acc.minute, b.acc.minute), cmp.Compare(a.id, b.id))
-		})
-	}
 	if len(rows) == 0 && len(b.changes) == 0 && len(b.problems) == 0 && len(b.msgs) == 0 {
 		return tx.Commit()
 	}
