@@ -10,8 +10,10 @@ import (
 	"net/netip"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -1061,5 +1063,73 @@ func TestRollupCommitsInKeyOrder(t *testing.T) {
 	var ids int64
 	if err := s.r.QueryRow(`SELECT count(*) FROM checks c JOIN hosts h ON h.id = c.host_id WHERE c.id = CAST(substr(h.name, 2) AS INTEGER) + 1`).Scan(&ids); err != nil || ids != n {
 		t.Fatalf("%d checks with the id of their place in SetChecks, want %d (%v)", ids, n, err)
+	}
+}
+
+// TestEarlyRowsWaitForTheSweep: a check's result of the next minute
+// arriving within the grace finishes its row of the minute before the
+// sweep; that row waits for the sweep and goes with the rest of its
+// minute (one sorted write, appended to the table) instead of being
+// written on its own at the next commit (first, in the results' order,
+// the others then written between them).
+func TestEarlyRowsWaitForTheSweep(t *testing.T) {
+	const n = 90
+	var now atomic.Int64
+	now.Store(base.Add(30 * time.Second).UnixNano())
+	var mu sync.Mutex
+	var commits []uint64 // rollup rows of each commit that wrote some
+	o := &Options{CommitInterval: time.Hour, Now: func() time.Time { return time.Unix(0, now.Load()) },
+		OnCommit: func(ci CommitInfo) {
+			if ci.Rollups > 0 {
+				mu.Lock()
+				commits = append(commits, ci.Rollups)
+				mu.Unlock()
+			}
+		}}
+	s := openTest(t, filepath.Join(t.TempDir(), "hb.db"), o)
+	cs := make([]obs.CheckSpec, n)
+	for i := range cs {
+		cs[i] = obs.CheckSpec{Host: fmt.Sprintf("h%03d", i), Name: "icmp", Kind: obs.KindICMP}
+	}
+	s.SetChecks(cs)
+	flush(t, s)
+	ctx := context.Background()
+	tick := func() { // the writer's tick, waiting for its commit
+		t.Helper()
+		if err := s.do(ctx, func(w *writer) error { w.tick(); return w.sync(nil) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		s.Record(result(cs[i].Host, base.Add(time.Second), true, time.Millisecond, nil))
+	}
+	tick()
+	// Within the grace: a third of the checks (last first) already have
+	// a result of the next minute.
+	now.Store(base.Add(61 * time.Second).UnixNano())
+	for i := n - 1; i >= 0; i -= 3 {
+		s.Record(result(cs[i].Host, base.Add(60*time.Second+500*time.Millisecond), true, 2*time.Millisecond, nil))
+	}
+	tick()
+	got := func() []uint64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(commits)
+	}
+	if c := got(); len(c) != 0 {
+		t.Fatalf("rows of the minute written before its sweep: commits of %v rows", c)
+	}
+	now.Store(base.Add(63 * time.Second).UnixNano()) // past the grace
+	tick()
+	if c := got(); len(c) != 1 || c[0] != n {
+		t.Fatalf("the minute written in commits of %v rows, want one of %d", c, n)
+	}
+	var rows, probes int64
+	if err := s.r.QueryRow(`SELECT count(*), sum(probes) FROM rollups WHERE minute = ?`, base.UnixMilli()).Scan(&rows, &probes); err != nil || rows != n || probes != n {
+		t.Fatalf("minute 0: %d rows of %d probes, want %d of %d (%v)", rows, probes, n, n, err)
+	}
+	flush(t, s) // the next minute's rows so far: the early third's
+	if err := s.r.QueryRow(`SELECT count(*), sum(probes) FROM rollups WHERE minute = ?`, base.Add(time.Minute).UnixMilli()).Scan(&rows, &probes); err != nil || rows != n/3 || probes != n/3 {
+		t.Fatalf("minute 1: %d rows of %d probes, want %d of %d (%v)", rows, probes, n/3, n/3, err)
 	}
 }

@@ -221,6 +221,16 @@ type writer struct {
 	sqDone chan struct{}
 
 	swept int64 // minutes before this (unix ms) have been moved to a batch
+	// early holds the rows finished before their minute's sweep (a
+	// check's result of the next minute came first, within the grace),
+	// with their health sums (pend.acc.health indexes earlyHealth): the
+	// sweep hands them over with the rest of their minute, so that the
+	// SQL goroutine writes a minute's rows in key order, appending to
+	// the table, rather than these first, in the order of the results,
+	// and the others between them.
+	early       []pend
+	earlyHealth []healthAcc
+	newest      int64 // the newest result's instant (unix ms): early rows also go once it is past their minute's grace
 }
 
 func newWriter(s *Store) (*writer, *sqlw, error) {
@@ -564,6 +574,50 @@ func (w *writer) finish(c *rec) {
 	c.acc, c.lastOK = rollAcc{}, 0
 }
 
+// finishEarly moves c's rollup, of a minute not swept yet, to w.early
+// (to the batch if its minute was swept: a late result's row).
+func (w *writer) finishEarly(c *rec) {
+	if c.acc.minuteMS() < w.swept {
+		w.finish(c)
+		return
+	}
+	p := pend{c.id, c.acc, c.lastOK}
+	if h := c.acc.health; h != 0 {
+		w.earlyHealth = append(w.earlyHealth, w.health[h-1])
+		p.acc.health = uint32(len(w.earlyHealth))
+		w.hfree = append(w.hfree, h-1)
+	}
+	w.early = append(w.early, p)
+	c.acc, c.lastOK = rollAcc{}, 0
+}
+
+// handEarly moves the rows of w.early of minutes before cutoff (unix ms)
+// to the batch, with their health sums.
+func (w *writer) handEarly(cutoff int64) {
+	if len(w.early) == 0 {
+		return
+	}
+	b := w.cur
+	b.growRows(len(b.rows) + len(w.early))
+	keep := w.early[:0]
+	for _, p := range w.early {
+		if p.acc.minuteMS() >= cutoff {
+			keep = append(keep, p) // health indexes stay: earlyHealth is only cleared when empty
+			continue
+		}
+		if h := p.acc.health; h != 0 {
+			b.health = append(b.health, w.earlyHealth[h-1])
+			p.acc.health = uint32(len(b.health))
+		}
+		b.rows = append(b.rows, p)
+	}
+	clear(w.early[len(keep):])
+	w.early = keep
+	if len(keep) == 0 {
+		w.earlyHealth = w.earlyHealth[:0]
+	}
+}
+
 // healthOf returns the health sums of c's rollup, made if it has none.
 func (w *writer) healthOf(c *rec) *healthAcc {
 	if c.acc.health == 0 {
@@ -587,10 +641,11 @@ func (w *writer) result(e *event.Event) {
 	}
 	c := w.of(e)
 	at := ms(e.At)
+	w.newest = max(w.newest, at)
 	m := minuteOf(at)
 	mn := minuteNum(m)
 	if c.acc.probes > 0 && c.acc.minute != mn {
-		w.finish(c)
+		w.finishEarly(c)
 	}
 	a := &c.acc
 	a.minute = mn
@@ -641,6 +696,7 @@ func (w *writer) sweep(now time.Time) {
 	}
 	w.swept = cutoff
 	w.finishIf(func(c *rec) bool { return c.acc.probes > 0 && c.acc.minuteMS() < cutoff })
+	w.handEarly(cutoff)
 }
 
 // finishIf moves the rollups for which due is true to the batch. They
@@ -685,6 +741,7 @@ func (w *writer) each(fn func(*rec)) {
 // finishAll moves every rollup in progress to the batch (Flush, Close).
 func (w *writer) finishAll() {
 	w.finishIf(func(c *rec) bool { return c.acc.probes > 0 })
+	w.handEarly(math.MaxInt64)
 }
 
 // send hands the current batch to the SQL goroutine if it is free; else
@@ -706,6 +763,8 @@ func (w *writer) send(block bool) {
 
 func (w *writer) tick() {
 	w.sweep(w.s.opts.Now())
+	// By the results' clock too, when it runs ahead of Now's.
+	w.handEarly(minuteOf(w.newest - w.s.opts.RollupGrace.Milliseconds()))
 	w.send(false)
 }
 
