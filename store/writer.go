@@ -229,6 +229,7 @@ type writer struct {
 	// the table, rather than these first, in the order of the results,
 	// and the others between them.
 	early       []pend
+	freeEarly   func() // frees early (outside the Go heap when large: makeRows)
 	earlyHealth []healthAcc
 	newest      int64 // the newest result's instant (unix ms): early rows also go once it is past their minute's grace
 }
@@ -586,6 +587,14 @@ func (w *writer) finishEarly(c *rec) {
 		w.earlyHealth = append(w.earlyHealth, w.health[h-1])
 		p.acc.health = uint32(len(w.earlyHealth))
 		w.hfree = append(w.hfree, h-1)
+	}
+	if len(w.early) == cap(w.early) {
+		ne, free := makeRows(max(2*cap(w.early), 1024))
+		ne = append(ne, w.early...)
+		if w.freeEarly != nil {
+			w.freeEarly()
+		}
+		w.early, w.freeEarly = ne, free
 	}
 	w.early = append(w.early, p)
 	c.acc, c.lastOK = rollAcc{}, 0
