@@ -630,14 +630,21 @@ func (e *Engine) closeOwn() error {
 // spread over the interval, until ctx ends. fn sees every result from the
 // engine's goroutine; the *Result is valid only during the call, and fn
 // must return quickly.
-func (e *Engine) Run(ctx context.Context, fn func(*Result)) error {
+func (e *Engine) Run(ctx context.Context, fn func(*Result)) error { return e.RunTurns(ctx, fn, nil) }
+
+// RunTurns is Run that also calls endTurn, on the engine's goroutine, at
+// the end of every loop turn in which fn was called (before the loop
+// sleeps) and when Run returns: a caller that gathers the results fn sees
+// can hand them on once per turn (monitor: one wake-up of the table's
+// writer a turn). Every result fn sees is followed by an endTurn call.
+func (e *Engine) RunTurns(ctx context.Context, fn func(*Result), endTurn func()) error {
 	e.running.Lock()
 	defer e.running.Unlock()
 	l := e.targets.Swap(nil)
 	if l == nil {
 		l = &targetList{free: func() {}}
 	}
-	return e.loop(ctx, l, loopOpts{interval: e.cfg.Interval, spread: true, jitter: e.cfg.Jitter}, fn)
+	return e.loop(ctx, l, loopOpts{interval: e.cfg.Interval, spread: true, jitter: e.cfg.Jitter, endTurn: endTurn}, fn)
 }
 
 // Once probes targets opts.Count times each and returns one summary per
@@ -722,6 +729,7 @@ type loopOpts struct {
 	spread   bool
 	limit    int           // fires per target; 0 forever (Run)
 	timeout  time.Duration // 0: Config.Timeout
+	endTurn  func()        // nil: none (RunTurns)
 }
 
 func (e *Engine) mono(t time.Time) int64 { return int64(t.Sub(e.start)) }
@@ -797,6 +805,21 @@ func (e *Engine) loop(ctx context.Context, l *targetList, o loopOpts, fn func(*R
 	}
 	stop := context.AfterFunc(ctx, e.wt.wake)
 	defer stop()
+	// RunTurns: endTurn follows every turn that produced results, and
+	// the loop's end.
+	called := false
+	if end := o.endTurn; end != nil {
+		inner := fn
+		fn = func(r *Result) {
+			called = true
+			inner(r)
+		}
+		defer func() {
+			if called {
+				end()
+			}
+		}()
+	}
 	e.setTargets(l)
 	defer e.dropTargets()
 	e.timeout = e.cfg.Timeout
@@ -891,6 +914,10 @@ func (e *Engine) loop(ctx context.Context, l *targetList, o loopOpts, fn func(*R
 		// Done (Once)?
 		if o.limit > 0 && wheel.Remaining() == 0 && e.qhead == len(e.queue) && !e.anyPending() {
 			return nil
+		}
+		if called {
+			called = false
+			o.endTurn()
 		}
 		// Sleep until the next event: a due target, pacer tokens, the
 		// oldest deadline, a reply, or a wake (cancel, SetTargets, Close).

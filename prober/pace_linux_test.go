@@ -222,3 +222,66 @@ func TestPacerBounds(t *testing.T) {
 		t.Error("once pacer: want one token, then none")
 	}
 }
+
+// TestRunTurnsEndTurn: RunTurns calls endTurn after every turn that gave
+// results, before the loop sleeps, never after a turn that gave none, and
+// once more for the results of the last turn when Run returns: a caller
+// gathering the results (the monitor's engine source) hands on all it got
+// before the engine sleeps, once a turn. Run in fake time at 100k targets
+// every 10 s scaled down tenfold, with some targets unanswered (their
+// timeouts come from the loop's sweeps) and some unreachable.
+func TestRunTurnsEndTurn(t *testing.T) {
+	n := newFakeNet()
+	e := n.engine(Config{Interval: time.Second, Rate: 10000, Batch: 64, Timeout: 100 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n.virtual(e, 3*time.Second, time.Millisecond, time.Microsecond, cancel)
+	ts := fakeTargets(10000, 0)
+	for i := 0; i < len(ts); i += 97 {
+		n.drop[ts[i].Addr] = true
+	}
+	for i := 50; i < len(ts); i += 101 {
+		n.unreach[ts[i].Addr] = true
+	}
+	e.SetTargets(ts)
+	var results, pending, turns, empty, unflushed int
+	outcomes := map[Outcome]int{}
+	n.onSleep = func() {
+		if pending > 0 {
+			unflushed++
+		}
+	}
+	err := e.RunTurns(ctx, func(r *Result) {
+		results++
+		pending++
+		outcomes[r.Outcome]++
+	}, func() {
+		if pending == 0 {
+			empty++
+		}
+		pending = 0
+		turns++
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d results (%v) in %d turns, %d sleeps", results, outcomes, turns, n.sleeps)
+	if outcomes[OutcomeOK] == 0 || outcomes[OutcomeTimeout] == 0 || outcomes[OutcomeICMPError] == 0 {
+		t.Fatalf("outcomes %v: want replies, timeouts and ICMP errors", outcomes)
+	}
+	if unflushed > 0 {
+		t.Errorf("the loop slept %d times with results endTurn had not followed", unflushed)
+	}
+	if pending > 0 {
+		t.Errorf("RunTurns returned with %d results endTurn had not followed", pending)
+	}
+	if empty > 0 {
+		t.Errorf("endTurn called %d times after turns without results", empty)
+	}
+	if turns > n.sleeps+1 {
+		t.Errorf("%d endTurn calls for %d sleeps: want at most one a turn", turns, n.sleeps)
+	}
+	if turns == 0 || results/turns < 10 {
+		t.Errorf("%d results in %d turns: want them handed on many a turn", results, turns)
+	}
+}
