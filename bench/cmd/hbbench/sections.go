@@ -1052,8 +1052,12 @@ func (e *env) runMonitor(n int, o monitorOpts) (r monitorResult) {
 	r.up, r.hosts, r.mode = s1.sum.States["up"], s1.sum.Hosts, s1.sum.Mode
 	// After the window (a /metrics scrape costs the daemon CPU): did the
 	// health blobs decode?
-	if m := measure(e.fleet.Command(e.fleet.Prober, e.self, "http-get", apiBase+"/metrics"), 30*time.Second); m.Err == nil && m.Exit == 0 {
+	// (At 1M checks the exposition takes longer than http-get's default
+	// 30 s.)
+	if m := measure(e.fleet.Command(e.fleet.Prober, e.self, "http-get", "-timeout", "3m", apiBase+"/metrics"), 3*time.Minute+10*time.Second); m.Err == nil && m.Exit == 0 {
 		r.health = bench.ParseHealthMetrics(bytes.NewReader(m.Stdout))
+	} else {
+		fmt.Fprintf(os.Stderr, "hbbench: monitor %d: GET /metrics: %v %s\n", n, m.Err, firstLine(m.Stderr))
 	}
 	fmt.Fprintf(os.Stderr, "hbbench: monitor %d: start-up %.1f s, %.1f CPU-s; %.1f%% CPU, RSS %s MiB (peak %s), %.0f probes/s, loss %.3f%% (%d; fleet's echo failed %d, backlog drops %d), %d/%d up; health blobs ok %d, bad %d, decode errors %d\n",
 		n, r.startWall.Seconds(), r.startCPU.Seconds(), r.cpuPct, fmtBytes(float64(r.rss)), fmtBytes(float64(r.hwm)), r.w.SentPerSec, r.w.LossPct, r.w.Failed, r.drops.echo, r.drops.backlog, r.up, r.hosts,
