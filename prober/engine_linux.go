@@ -755,6 +755,7 @@ func (e *Engine) setTargets(l *targetList) {
 		for i, t := 0, c.inf.tail; i < c.inf.busy; i, t = i+1, t+1 {
 			s := c.inf.at(t)
 			if j := s.target; j >= 0 && int(j) < len(l.tt) && l.tt[j].addr == s.addr {
+				s.id = l.tt[j].id
 				continue
 			}
 			if idx == nil {
@@ -764,7 +765,7 @@ func (e *Engine) setTargets(l *targetList) {
 				}
 			}
 			if j, ok := idx[s.addr]; ok {
-				s.target = j
+				s.target, s.id = j, l.tt[j].id
 			} else if s.state == slotPending {
 				s.state = slotDropped
 			}
@@ -1009,7 +1010,7 @@ func (e *Engine) newResult(s *slot, seq uint16) *Result {
 	r := &e.res
 	*r = Result{Target: int(s.target), Addr: s.slotAddr(), Seq: seq, Gen: e.list.gen}
 	if int(s.target) < len(e.tt) {
-		r.ID = int(e.tt[s.target].id)
+		r.ID = int(s.id)
 	}
 	tx := s.txKern
 	if tx == 0 {
@@ -1086,7 +1087,7 @@ func (e *Engine) sendBatch(now time.Time, n int, fn func(*Result)) (int, bool) {
 			ck := wire.Cookie(&e.cfg.Secret, a, e.id, seq, w)
 			patchProbe(c.tx[k], c.kind, seq, ck, w, e.tokenFor(now, a))
 			s := c.inf.at(seq)
-			*s = slot{addr: t.addr, cookie: ck, txUser: txUser, deadline: mono + int64(e.timeout), target: ti, state: slotPending, legacy: t.legacy}
+			*s = slot{addr: t.addr, cookie: ck, txUser: txUser, deadline: mono + int64(e.timeout), target: ti, id: t.id, state: slotPending, legacy: t.legacy}
 		}
 		off := 0
 		for off < m {
