@@ -3,7 +3,9 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -28,11 +30,34 @@ type BPFResponder struct {
 // makes addr the host's address and attaches to iface in mode "xdp"
 // (native), "xdpgeneric" or "tc" (TCX ingress).
 func StartBPFResponder(mode, iface string, addr netip.Addr) (*BPFResponder, error) {
+	return startBPF(mode, iface, []netip.Addr{addr}, 0)
+}
+
+// StartFleetResponder is StartBPFResponder answering for the first n
+// fleet addresses (FleetAddr), as hb-responder would on each of n hosts:
+// the monitor section's simulated fleet answering hb's probes in the
+// kernel by XDP instead of by the kernel's echo path. No rate limit; the
+// address map is made large enough (bpf.LoadOptions).
+func StartFleetResponder(mode, iface string, n int) (*BPFResponder, error) {
+	addrs := make([]netip.Addr, 0, n)
+	for i := range n {
+		// Beyond 131,068 hosts the list holds the link's addresses: the
+		// prober's is not a simulated host (its own kernel answers), and
+		// the program must not know it, or it would refuse every probe
+		// from it as spoofed.
+		if a := FleetAddr(i); a != ProberAddr {
+			addrs = append(addrs, a)
+		}
+	}
+	return startBPF(mode, iface, addrs, uint32(max(n, bpf.DefaultMaxAddrs)))
+}
+
+func startBPF(mode, iface string, addrs []netip.Addr, maxAddrs uint32) (*BPFResponder, error) {
 	ifc, err := net.InterfaceByName(iface)
 	if err != nil {
 		return nil, err
 	}
-	objs, err := bpf.Load()
+	objs, err := bpf.LoadWith(bpf.LoadOptions{MaxAddrs: maxAddrs})
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +75,7 @@ func StartBPFResponder(mode, iface string, addr netip.Addr) (*BPFResponder, erro
 	if err := objs.Publish(blob, nil); err != nil {
 		return fail(err)
 	}
-	if err := objs.SetAddrs([]netip.Addr{addr}); err != nil {
+	if err := objs.SetAddrs(addrs); err != nil {
 		return fail(err)
 	}
 	// The program answers only frames for the interface's own MAC.
@@ -73,6 +98,36 @@ func StartBPFResponder(mode, iface string, addr netip.Addr) (*BPFResponder, erro
 		return fail(fmt.Errorf("attach %s to %s: %w", mode, iface, err))
 	}
 	return r, nil
+}
+
+// AttachXDPPass attaches an XDP_PASS program to iface (native mode): a
+// veth delivers its peer's XDP_TX frames only when it runs NAPI, which an
+// XDP program on it turns on. Close detaches and unloads.
+func AttachXDPPass(iface string) (io.Closer, error) {
+	ifc, err := net.InterfaceByName(iface)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := bpf.Load()
+	if err != nil {
+		return nil, err
+	}
+	l, err := link.AttachXDP(link.XDPOptions{Program: objs.XDPPass(), Interface: ifc.Index, Flags: link.XDPDriverMode})
+	if err != nil {
+		objs.Close()
+		return nil, fmt.Errorf("attach XDP_PASS to %s: %w", iface, err)
+	}
+	return closers{l, objs}, nil
+}
+
+type closers []io.Closer
+
+func (c closers) Close() error {
+	var errs []error
+	for _, x := range c {
+		errs = append(errs, x.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Counters returns the program's counters.

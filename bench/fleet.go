@@ -4,6 +4,8 @@ package bench
 
 import (
 	"net/netip"
+
+	"github.com/hbmon/hb/internal/testutil"
 )
 
 // FleetConfig describes a simulated fleet: two network namespaces joined by
@@ -41,6 +43,19 @@ func SimAddr6(i int) netip.Addr {
 	}
 	return netip.AddrFrom16(b)
 }
+
+// FleetAddr is the i-th simulated host (i >= 0) of a fleet built with
+// Block 198.18.0.0/15 and Block6 2001:2::/64, in the order target lists
+// use: the 131,070 IPv4 hosts of testutil.SimAddr, then SimAddr6.
+func FleetAddr(i int) netip.Addr {
+	if i < SimAddrs4 {
+		return testutil.SimAddr(i)
+	}
+	return SimAddr6(i - SimAddrs4)
+}
+
+// SimAddrs4 is how many IPv4 hosts 198.18.0.0/15 holds (testutil.SimAddr).
+const SimAddrs4 = 1<<17 - 2
 
 // Link addresses, at the top of 198.19.0.0/16, outside the simulated hosts
 // SimAddr hands out for up to 131,000 targets.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -151,4 +152,47 @@ func (f *Fleet) SteerRx(ns, ifname, mask string) error {
 		return fmt.Errorf("rps_cpus on %s in %s reads %q after writing %s", ifname, ns, strings.TrimSpace(string(out)), mask)
 	}
 	return nil
+}
+
+// ThreadedNAPI turns threaded NAPI on or off for interface ifname inside
+// namespace ns (its sysfs "threaded"; see SteerRx for why under `ip netns
+// exec`) and returns the pids of its NAPI kernel threads ("napi/IFNAME-…")
+// when on. A veth with an XDP program runs its receive in NAPI; threaded,
+// that runs in those kernel threads instead of in the softirq of whoever
+// sent to it.
+func (f *Fleet) ThreadedNAPI(ns, ifname string, on bool) ([]int, error) {
+	v := "0"
+	if on {
+		v = "1"
+	}
+	path := "/sys/class/net/" + ifname + "/threaded"
+	out, err := f.Command(ns, "sh", "-c", fmt.Sprintf("echo %s > %s && cat %s", v, path, path)).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("threaded=%s on %s in %s: %v: %s", v, ifname, ns, err, bytes.TrimSpace(out))
+	}
+	if got := strings.TrimSpace(string(out)); got != v {
+		return nil, fmt.Errorf("threaded on %s in %s reads %q after writing %s", ifname, ns, got, v)
+	}
+	if !on {
+		return nil, nil
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile("/proc/" + e.Name() + "/comm")
+		if err == nil && strings.HasPrefix(string(comm), "napi/"+ifname+"-") {
+			pids = append(pids, pid)
+		}
+	}
+	if len(pids) == 0 {
+		return nil, fmt.Errorf("threaded NAPI on %s in %s: no napi/%s-* thread", ifname, ns, ifname)
+	}
+	return pids, nil
 }

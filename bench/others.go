@@ -6,6 +6,7 @@ package bench
 
 import (
 	"fmt"
+	"io"
 	"net/netip"
 	"os/exec"
 	"runtime"
@@ -21,6 +22,9 @@ func (f *Fleet) Sysctl(ns, key, value string) error { return errNotLinux }
 
 // SteerRx is not supported off Linux.
 func (f *Fleet) SteerRx(ns, ifname, mask string) error { return errNotLinux }
+
+// ThreadedNAPI is not supported off Linux.
+func (f *Fleet) ThreadedNAPI(ns, ifname string, on bool) ([]int, error) { return nil, errNotLinux }
 
 // Command is not supported off Linux; the command fails to start.
 func (f *Fleet) Command(ns, name string, args ...string) *exec.Cmd { return exec.Command("false") }
@@ -42,6 +46,12 @@ type BPFResponder struct{}
 
 // StartBPFResponder is not supported off Linux.
 func StartBPFResponder(string, string, netip.Addr) (*BPFResponder, error) { return nil, errNotLinux }
+
+// StartFleetResponder is not supported off Linux.
+func StartFleetResponder(string, string, int) (*BPFResponder, error) { return nil, errNotLinux }
+
+// AttachXDPPass is not supported off Linux.
+func AttachXDPPass(string) (io.Closer, error) { return nil, errNotLinux }
 
 // Close does nothing off Linux.
 func (r *BPFResponder) Close() error { return nil }

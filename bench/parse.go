@@ -225,3 +225,43 @@ func ParseAddrLines(r io.Reader) ToolResult {
 	}
 	return ToolResult{Answered: len(seen)}
 }
+
+// HealthMetrics is the daemon's health-blob decode counters from its
+// /metrics exposition.
+type HealthMetrics struct {
+	OK, Bad uint64 // hb_health_blobs_total{result="ok"}, {result="bad"}
+	Errors  uint64 // hb_health_blob_errors_total, summed over kinds
+	Found   bool   // the exposition had hb_health_blobs_total
+}
+
+// ParseHealthMetrics reads the health-blob counters out of a Prometheus
+// text exposition.
+func ParseHealthMetrics(r io.Reader) HealthMetrics {
+	var h HealthMetrics
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "hb_health_blob") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		name := line[:i]
+		switch {
+		case name == `hb_health_blobs_total{result="ok"}`:
+			h.OK, h.Found = uint64(v), true
+		case name == `hb_health_blobs_total{result="bad"}`:
+			h.Bad, h.Found = uint64(v), true
+		case strings.HasPrefix(name, "hb_health_blob_errors_total"):
+			h.Errors += uint64(v)
+		}
+	}
+	return h
+}

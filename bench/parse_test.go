@@ -83,3 +83,22 @@ func TestParseAddrLines(t *testing.T) {
 		t.Fatalf("masscan: %d", n)
 	}
 }
+
+func TestParseHealthMetrics(t *testing.T) {
+	in := `# HELP hb_health_blobs_total Health blobs received, by decode result.
+# TYPE hb_health_blobs_total counter
+hb_health_blobs_total{result="ok"} 123456
+hb_health_blobs_total{result="bad"} 2
+hb_health_blob_errors_total{kind="crc"} 1
+hb_health_blob_errors_total{kind="short"} 3
+hb_probe_sent_total 99
+`
+	got := ParseHealthMetrics(strings.NewReader(in))
+	want := HealthMetrics{OK: 123456, Bad: 2, Errors: 4, Found: true}
+	if got != want {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	if h := ParseHealthMetrics(strings.NewReader("hb_probe_sent_total 1\n")); h.Found {
+		t.Fatalf("found health counters in %+v", h)
+	}
+}

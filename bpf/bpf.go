@@ -81,11 +81,37 @@ var ErrPermission = errors.New("needs CAP_BPF and CAP_NET_ADMIN (and CAP_NET_RAW
 	"run as root, or `setcap cap_bpf,cap_net_admin,cap_net_raw+ep /usr/bin/hb-responder`, " +
 	"or under systemd `AmbientCapabilities=CAP_BPF CAP_NET_ADMIN CAP_NET_RAW`")
 
+// DefaultMaxAddrs is how many addresses hb_addrs holds by default (the
+// object's max_entries): a host's own addresses and subnet broadcasts.
+const DefaultMaxAddrs = 4096
+
+// LoadOptions changes how Load creates the maps.
+type LoadOptions struct {
+	// MaxAddrs, when not 0, is the capacity of hb_addrs instead of
+	// DefaultMaxAddrs: a simulated fleet answering for many addresses
+	// (the bench). The kernel preallocates the whole map.
+	MaxAddrs uint32
+}
+
 // Load loads the program and creates its maps. It needs CAP_BPF (or
 // CAP_SYS_ADMIN); the error wraps ErrPermission when that is missing.
-func Load() (*Objects, error) {
+func Load() (*Objects, error) { return LoadWith(LoadOptions{}) }
+
+// LoadWith is Load with options.
+func LoadWith(opts LoadOptions) (*Objects, error) {
 	o := &Objects{}
-	if err := loadHbObjects(&o.objs, nil); err != nil {
+	spec, err := loadHb()
+	if err != nil {
+		return nil, err
+	}
+	if opts.MaxAddrs != 0 {
+		ms, ok := spec.Maps["hb_addrs"]
+		if !ok {
+			return nil, errors.New("load eBPF program: no hb_addrs map in the object")
+		}
+		ms.MaxEntries = opts.MaxAddrs
+	}
+	if err := spec.LoadAndAssign(&o.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
 			// The verifier's refusals are EACCES too; they are bugs, not

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hbmon/hb/event"
+	"github.com/hbmon/hb/obs"
+	"github.com/hbmon/hb/state"
 )
 
 // TestWakeSim (HB_WAKESIM=seconds) runs the writer as the daemon does at
@@ -112,4 +114,72 @@ func TestWriterLoneResultWithinGap(t *testing.T) {
 		t.Error("a result after the gap armed the fallback instead of ringing the writer")
 	}
 	waitFor(t, "the result after the gap applied", func() bool { return m.WriterStats().Applied == 3 })
+}
+
+// TestWriterObserveBatch: ObserveBatch is Observe for each item, in
+// order, with one wake-up rung at once, also within the gap after a drain
+// (the source's turns are the batching): no fallback timer; a batch while
+// a wake-up is pending rings nothing more; what the queue has no room for
+// is dropped and counted, the rest queued.
+func TestWriterObserveBatch(t *testing.T) {
+	m := bareMonitor(t, 3)
+	w := m.w
+	gen := m.Table().View().Gen
+	fail := func(i int, why string) obs.Observation {
+		return obs.Observation{At: at(i), Outcome: obs.Error, Problem: why}
+	}
+	b := []obs.Item{{Gen: gen, ID: 0, Obs: ok(0)}, {Gen: gen, ID: 1, Obs: ok(0)},
+		{Gen: gen, ID: 2, Obs: fail(1, "first")}, {Gen: gen, ID: 2, Obs: fail(2, "second")}}
+	w.ObserveBatch(b)
+	if got := len(w.wake); got != 1 {
+		t.Fatalf("%d wake-ups pending after a batch past the gap, want 1", got)
+	}
+	if st := m.WriterStats(); st.Observed != 4 || st.Queued != 4 {
+		t.Fatalf("observed %d, queued %d, want 4 and 4", st.Observed, st.Queued)
+	}
+	b[0].Obs.Problem = "the caller's buffer, reused" // ObserveBatch copied the items
+	<-w.wake
+	w.drain()
+	if st := m.WriterStats(); st.Applied != 4 || st.Batches != 1 {
+		t.Fatalf("applied %d in %d batches, want 4 in 1", st.Applied, st.Batches)
+	}
+	var snap state.Snapshot
+	m.Table().View().Check(2).Load(&snap)
+	if snap.Problem != "second" || snap.Probes != 2 {
+		t.Errorf("check 2: problem %q after %d results, want \"second\" after 2 (applied in order)", snap.Problem, snap.Probes)
+	}
+	m.Table().View().Check(0).Load(&snap)
+	if snap.Problem != "" {
+		t.Errorf("check 0: problem %q, want none (the item as handed over, not the buffer as reused)", snap.Problem)
+	}
+	// Within the gap after that drain: rung at once, no fallback timer.
+	w.ObserveBatch(b[:2])
+	w.mu.Lock()
+	armed, rung := w.fbArmed, w.rung
+	w.mu.Unlock()
+	if !rung || len(w.wake) != 1 {
+		t.Errorf("a batch within the gap: rung %v, %d wake-ups pending; want it rung once", rung, len(w.wake))
+	}
+	if armed {
+		t.Error("a batch within the gap armed the fallback timer")
+	}
+	w.ObserveBatch(b[:2]) // a wake-up is pending: no second one
+	if len(w.wake) != 1 {
+		t.Errorf("%d wake-ups pending after a second batch, want 1", len(w.wake))
+	}
+	// A full queue: what fits is queued, the rest dropped and counted.
+	w.mu.Lock()
+	w.max = len(w.q) + 1
+	w.mu.Unlock()
+	st0 := m.WriterStats()
+	w.ObserveBatch(b)
+	st := m.WriterStats()
+	if st.Observed-st0.Observed != 1 || st.Dropped-st0.Dropped != 3 || st.Queued != 5 {
+		t.Errorf("a batch of 4 with room for 1: observed %d, dropped %d, queued %d; want 1, 3, 5",
+			st.Observed-st0.Observed, st.Dropped-st0.Dropped, st.Queued)
+	}
+	w.ObserveBatch(b) // no room at all: nothing queued, nothing rung
+	if st2 := m.WriterStats(); st2.Dropped-st.Dropped != 4 || st2.Queued != 5 {
+		t.Errorf("a batch with no room: dropped %d, queued %d; want 4, 5", st2.Dropped-st.Dropped, st2.Queued)
+	}
 }

@@ -21,16 +21,18 @@ import (
 // checks every 10 s (a long reload), about 180 B each while waiting.
 const DefaultQueue = 1 << 18
 
-// DrainGap is the least time between two batches of the table's writer:
-// at 10k results a second, batches of ~100 and 100 wake-ups a second of
-// the writer and of each batch subscriber (the store, the histograms)
-// instead of one per result. The writer has no clock of its own while
-// results keep coming: the first Observe after the gap wakes it, so its
-// drains ride on the sources' own wake-ups (the engine's loop turns)
-// instead of adding a timer's; a result that no later one follows is
-// applied by a fallback timer DrainGap after it was queued. So state
-// changes and problems wait at most about 2×DrainGap (the store commits
-// every second).
+// DrainGap is the least time between two batches of the table's writer
+// for results observed one at a time (Observe): at 10k results a second,
+// batches of ~100 and 100 wake-ups a second of the writer and of each
+// batch subscriber (the store, the histograms) instead of one per
+// result. The writer has no clock of its own while results keep coming:
+// the first Observe after the gap wakes it, so its drains ride on the
+// sources' own wake-ups instead of adding a timer's; a result that no
+// later one follows is applied by a fallback timer DrainGap after it was
+// queued. So state changes and problems wait at most about 2×DrainGap
+// (the store commits every second). A source that hands over batches
+// (ObserveBatch: the engine, a loop turn's results at a time) is not
+// held to the gap: its turns are the batching.
 const DrainGap = 10 * time.Millisecond
 
 // evCopy is what an event points to: copies of its observation and of
@@ -166,16 +168,58 @@ func (w *writer) Observe(gen uint64, id int, o obs.Observation) {
 		return
 	}
 	w.q = append(w.q, item{gen, id, o})
-	ring := false
-	if !w.rung {
-		if w.gap <= 0 || w.mono() >= w.due.Load() {
-			w.rung, ring = true, true
-		} else if !w.fbArmed {
-			w.arm(int64(w.gap))
-		}
-	}
+	ring := w.queued()
 	w.mu.Unlock()
 	w.observed.Add(1)
+	if ring {
+		w.ring()
+	}
+}
+
+// queued is what Observe does once it queued (w.mu held): it reports
+// whether to ring the writer (the gap after the last drain has ended and
+// nothing rang yet), else arms the fallback if it is not armed.
+func (w *writer) queued() bool {
+	if w.rung {
+		return false
+	}
+	if w.gap <= 0 || w.mono() >= w.due.Load() {
+		w.rung = true
+		return true
+	}
+	if !w.fbArmed {
+		w.arm(int64(w.gap))
+	}
+	return false
+}
+
+// ObserveBatch is Observe for each item of b, in order, under one lock
+// and with one wake-up of the writer (obs.BatchSink), rung at once: the
+// engine hands over each loop turn's results so at the turn's end, and
+// its turns are the batching (about one per batchLinger at high rates,
+// few at low ones), so the gap does not apply. Rather than ringing the
+// writer with a turn's first result, its drain then finding the rest of
+// the turn within the gap and the fallback timer (a goroutine a firing)
+// applying them, the writer wakes once a turn as the engine goes to
+// sleep. What the queue has no room for is dropped and counted.
+func (w *writer) ObserveBatch(b []obs.Item) {
+	if len(b) == 0 {
+		return
+	}
+	w.mu.Lock()
+	n := min(len(b), max(w.max-len(w.q), 0))
+	for i := range b[:n] {
+		w.q = append(w.q, item{b[i].Gen, b[i].ID, b[i].Obs})
+	}
+	ring := n > 0 && !w.rung
+	if ring {
+		w.rung = true
+	}
+	w.mu.Unlock()
+	w.observed.Add(uint64(n))
+	if d := len(b) - n; d > 0 {
+		w.dropped.Add(uint64(d))
+	}
 	if ring {
 		w.ring()
 	}

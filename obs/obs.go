@@ -180,6 +180,25 @@ type Sink interface {
 	Observe(gen uint64, id int, o Observation)
 }
 
+// Item is one observation of a batch (BatchSink): for check ID of table
+// generation Gen.
+type Item struct {
+	Gen uint64
+	ID  int
+	Obs Observation
+}
+
+// BatchSink is a Sink that also takes a source's observations many at a
+// time: a source that works in rounds (the prober's loop turns) hands over
+// a round's results in one call, which wakes the table's writer once
+// rather than on whichever result came first. ObserveBatch copies the
+// items (the caller may reuse b) and is otherwise Observe for each, in
+// order.
+type BatchSink interface {
+	Sink
+	ObserveBatch(b []Item)
+}
+
 // Source produces observations for the checks of its kinds. The core calls
 // SetChecks before Run and again after every reload; Run works until ctx
 // ends. A source never touches the table: everything it learns goes

@@ -39,6 +39,11 @@ func (e *Engine) Close() error { return nil }
 // Run returns an error off Linux.
 func (e *Engine) Run(ctx context.Context, fn func(*Result)) error { return errUnsupported }
 
+// RunTurns is unsupported on this platform.
+func (e *Engine) RunTurns(ctx context.Context, fn func(*Result), endTurn func()) error {
+	return errUnsupported
+}
+
 // Once returns an error off Linux.
 func (e *Engine) Once(ctx context.Context, targets []Target, opts OnceOptions) ([]Summary, error) {
 	return nil, errUnsupported

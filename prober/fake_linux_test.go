@@ -49,6 +49,9 @@ type fakeNet struct {
 	virt   *virtClock
 	naps   int // waits that did not watch the sockets
 	sleeps int // waits and naps
+	// onSleep, when set, is called (on the loop's goroutine) as the loop
+	// goes to sleep, before the fake decides how it wakes.
+	onSleep func()
 }
 
 // virtClock is the fake network's virtual time: the engine's clock reads
@@ -131,6 +134,9 @@ func (n *fakeNet) nap(d time.Duration) error {
 }
 
 func (n *fakeNet) sleep(d time.Duration, socks bool) error {
+	if n.onSleep != nil {
+		n.onSleep()
+	}
 	n.mu.Lock()
 	n.sleeps++
 	ready := false

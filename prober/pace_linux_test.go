@@ -18,7 +18,8 @@ import (
 // of 10,000: its pacer held one batch of tokens, so every late wake-up
 // lost the tokens earned after the bucket was full. And the probes must
 // leave in full batches: sent as they fell due, a few per millisecond,
-// they cost a sendmmsg each.
+// they cost a sendmmsg each; and the loop must wake about once a linger
+// (25 ms at 100k targets every 10 s), not more.
 func TestRunPace(t *testing.T) {
 	cases := []struct {
 		targets   int
@@ -28,7 +29,9 @@ func TestRunPace(t *testing.T) {
 		stall     time.Duration // every 150th wait, on top of oversleep
 		want      float64       // probes/s
 	}{
-		// 100k targets @10s at the default rate, scaled down tenfold.
+		// 100k targets @10s at the default rate: a 25 ms linger.
+		{100000, 10 * time.Second, 10000, 2 * time.Millisecond, 0, 10000},
+		// Scaled down tenfold (100 ms of jitter: a 10 ms linger).
 		{10000, time.Second, 10000, 2 * time.Millisecond, 0, 10000},
 		{10000, time.Second, 10000, 0, 0, 10000},
 		// 1M targets @60s at rate 20,000, scaled down.
@@ -77,8 +80,9 @@ func TestRunPace(t *testing.T) {
 			}
 			// About one wake-up per linger: the first due probe's linger is
 			// slept through, not woken for and then waited out.
-			if max := int(1.5 * float64(run/batchLinger)); n.sleeps > max {
-				t.Errorf("%d wake-ups in %v, want at most %d", n.sleeps, run, max)
+			linger := e.lingerFor(c.targets, c.interval, c.interval/20)
+			if max := int(1.5 * float64(run/linger)); n.sleeps > max {
+				t.Errorf("%d wake-ups in %v (linger %v), want at most %d", n.sleeps, run, linger, max)
 			}
 			if n.naps == 0 {
 				t.Error("the loop never slept without watching its sockets (kernel-stamped replies can wait for the next batch)")
@@ -150,7 +154,7 @@ func TestRunCatchUpBurst(t *testing.T) {
 		}
 		most = max(most, i-j+1)
 	}
-	limit := flowBurst(rate, batch) + int(catchUp*rate*window.Seconds()) + batch
+	limit := flowBurst(rate, batch, 2*batchLinger) + int(catchUp*rate*window.Seconds()) + batch
 	t.Logf("at most %d probes in %v (limit %d); %d stalls of %v", most, window, limit, n.virt.waits/100, stall)
 	if n.virt.waits < 100 {
 		t.Fatal("no stall happened")
@@ -174,7 +178,7 @@ func TestRunCatchUpBurst(t *testing.T) {
 // at most a burst window at once; Once's grants one batch.
 func TestPacerBounds(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	p := newRunPacer(10000, 64)
+	p := newRunPacer(10000, 64, 2*batchLinger)
 	p.take(t0, 1) // starts the clock
 	// Idle for 2 s: owed is full (10,000), flow too (200).
 	now := t0.Add(2 * time.Second)
@@ -182,7 +186,7 @@ func TestPacerBounds(t *testing.T) {
 	for p.take(now, 64) > 0 {
 		got += 64
 	}
-	if want := flowBurst(10000, 64) / 64 * 64; got != want {
+	if want := flowBurst(10000, 64, 2*batchLinger) / 64 * 64; got != want {
 		t.Fatalf("granted %d at once after idling, want %d (one burst window)", got, want)
 	}
 	// Then twice the rate until owed's second is caught up: in the next
@@ -212,13 +216,120 @@ func TestPacerBounds(t *testing.T) {
 	if w := p.wait(now, 64, 64); w <= 0 || w > 7*time.Millisecond {
 		t.Errorf("wait %v for a batch with the buckets empty, want (0, 6.4ms]", w)
 	}
+	// A new list's linger (setBurstWindow): the owed bucket is kept (spent:
+	// no burst now), the flow bucket releases the new window after idling.
+	p.setBurstWindow(50 * time.Millisecond)
+	if n := p.take(now, 64); n != 0 {
+		t.Errorf("granted %d right after a new burst window with owed spent, want 0 (owed kept)", n)
+	}
+	now = now.Add(2 * time.Second)
+	got = 0
+	for p.take(now, 64) > 0 {
+		got += 64
+	}
+	if want := flowBurst(10000, 64, 50*time.Millisecond) / 64 * 64; got != want || want <= flowBurst(10000, 64, 2*batchLinger) {
+		t.Errorf("granted %d at once after idling with a 50 ms window, want %d", got, want)
+	}
 	// Unlimited.
-	if u := newRunPacer(0, 64); u.take(now, 500) != 500 || u.wait(now, 500, 500) != 0 {
+	if u := newRunPacer(0, 64, 2*batchLinger); u.take(now, 500) != 500 || u.wait(now, 500, 500) != 0 {
 		t.Error("an unlimited pacer refused")
 	}
 	// Once's: one batch.
 	o := newOncePacer(100, 1)
 	if o.take(t0, 1) != 1 || o.take(t0, 1) != 0 {
 		t.Error("once pacer: want one token, then none")
+	}
+}
+
+// TestRunTurnsEndTurn: RunTurns calls endTurn after every turn that gave
+// results, before the loop sleeps, never after a turn that gave none, and
+// once more for the results of the last turn when Run returns: a caller
+// gathering the results (the monitor's engine source) hands on all it got
+// before the engine sleeps, once a turn. Run in fake time at 100k targets
+// every 10 s scaled down tenfold, with some targets unanswered (their
+// timeouts come from the loop's sweeps) and some unreachable.
+func TestRunTurnsEndTurn(t *testing.T) {
+	n := newFakeNet()
+	e := n.engine(Config{Interval: time.Second, Rate: 10000, Batch: 64, Timeout: 100 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n.virtual(e, 3*time.Second, time.Millisecond, time.Microsecond, cancel)
+	ts := fakeTargets(10000, 0)
+	for i := 0; i < len(ts); i += 97 {
+		n.drop[ts[i].Addr] = true
+	}
+	for i := 50; i < len(ts); i += 101 {
+		n.unreach[ts[i].Addr] = true
+	}
+	e.SetTargets(ts)
+	var results, pending, turns, empty, unflushed int
+	outcomes := map[Outcome]int{}
+	n.onSleep = func() {
+		if pending > 0 {
+			unflushed++
+		}
+	}
+	err := e.RunTurns(ctx, func(r *Result) {
+		results++
+		pending++
+		outcomes[r.Outcome]++
+	}, func() {
+		if pending == 0 {
+			empty++
+		}
+		pending = 0
+		turns++
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d results (%v) in %d turns, %d sleeps", results, outcomes, turns, n.sleeps)
+	if outcomes[OutcomeOK] == 0 || outcomes[OutcomeTimeout] == 0 || outcomes[OutcomeICMPError] == 0 {
+		t.Fatalf("outcomes %v: want replies, timeouts and ICMP errors", outcomes)
+	}
+	if unflushed > 0 {
+		t.Errorf("the loop slept %d times with results endTurn had not followed", unflushed)
+	}
+	if pending > 0 {
+		t.Errorf("RunTurns returned with %d results endTurn had not followed", pending)
+	}
+	if empty > 0 {
+		t.Errorf("endTurn called %d times after turns without results", empty)
+	}
+	if turns > n.sleeps+1 {
+		t.Errorf("%d endTurn calls for %d sleeps: want at most one a turn", turns, n.sleeps)
+	}
+	if turns == 0 || results/turns < 10 {
+		t.Errorf("%d results in %d turns: want them handed on many a turn", results, turns)
+	}
+}
+
+// TestLingerFor: Run's linger is a twentieth of the jitter, between
+// batchLinger and maxLinger, and short enough that a turn collects at
+// most turnProbes at the loop's rate (the targets' or the configured
+// rate, the lower).
+func TestLingerFor(t *testing.T) {
+	ms := time.Millisecond
+	cases := []struct {
+		rate, targets  int
+		interval, want time.Duration
+	}{
+		{10000, 100000, 10 * time.Second, 25 * ms},   // the daemon's default rate: 100k @ 10 s
+		{10000, 1000000, 60 * time.Second, 25 * ms},  // 1M @ 60 s, held to the rate
+		{-1, 1000000, 60 * time.Second, 25 * ms},     // unlimited: 16,667/s, 512 in 30 ms
+		{-1, 1000000, 40 * time.Second, 20 * ms},     // 25,000/s: 512 in 20.5 ms
+		{-1, 1000000, 10 * time.Second, batchLinger}, // 100,000/s: 5 ms, not below 10
+		{10000, 1000, time.Second, batchLinger},      // 50 ms of jitter: 2.5 ms, not below 10
+		{10000, 1000, 4 * time.Second, batchLinger},  // 200 ms: 10 ms
+		{10000, 1000, 6 * time.Second, 15 * ms},      // 300 ms: 15 ms
+		{10000, 0, 10 * time.Second, 25 * ms},        // no targets yet
+		{10000, 10, time.Hour, maxLinger},
+	}
+	for _, c := range cases {
+		e := newEngine(Config{Rate: c.rate, Interval: c.interval})
+		got := e.lingerFor(c.targets, c.interval, e.cfg.Jitter)
+		if got.Round(ms) != c.want {
+			t.Errorf("rate %d, %d targets every %v (jitter %v): linger %v, want %v", c.rate, c.targets, c.interval, e.cfg.Jitter, got, c.want)
+		}
 	}
 }

@@ -14,7 +14,7 @@ import (
 // loaded machine, the GC, the store's minute write) still sends what it
 // owes rather than losing the tokens earned while the bucket was full;
 // flow lets them leave no faster than catchUp times the rate, in bursts of
-// at most pacerBurstWindow of the rate. With owed alone, a loop stalled
+// at most two lingers of the rate (the loop's longest nap). With owed alone, a loop stalled
 // for a few hundred milliseconds sent ~1,400 probes in 6 ms when it woke:
 // their replies overflowed the simulated fleet's per-CPU ICMP reply socket
 // (0.1–0.3 % loss in the steered row) and would a small NIC ring. Now
@@ -22,8 +22,9 @@ import (
 // Once's pacer is one bucket of one batch (flow nil), so that a paced
 // sweep (fping -i) spaces its probes from the first.
 type pacer struct {
-	owed *bucket.Bucket
-	flow *bucket.Bucket // nil: no burst limit beyond owed's
+	owed  *bucket.Bucket
+	flow  *bucket.Bucket // nil: no burst limit beyond owed's
+	batch int
 }
 
 // pacerWindow is how much sending time Run's owed bucket holds. With one
@@ -33,11 +34,10 @@ type pacer struct {
 // minute need.
 const pacerWindow = time.Second
 
-// pacerBurstWindow is the most sending time Run releases at once (the
-// flow bucket's depth): the loop's longest nap, so a normal wake-up
-// (which collects up to batchLinger of due probes, maxNap at most) is
+// The flow bucket's depth is the most sending time Run releases at once:
+// the loop's longest nap (two lingers, Engine.lingerFor), so a normal
+// wake-up (which collects up to a linger of due probes, two at most) is
 // never split by it.
-const pacerBurstWindow = maxNap
 
 // catchUp is how much faster than the rate owed probes leave.
 const catchUp = 2
@@ -48,18 +48,30 @@ func pacerBurst(rate, batch int) int {
 	return max(batch, int(float64(rate)*pacerWindow.Seconds()))
 }
 
-// flowBurst is the flow bucket's depth: pacerBurstWindow of probes at
-// rate, at least one batch.
-func flowBurst(rate, batch int) int {
-	return max(batch, int(float64(rate)*pacerBurstWindow.Seconds()))
+// flowBurst is the flow bucket's depth: window of probes at rate, at
+// least one batch.
+func flowBurst(rate, batch int, window time.Duration) int {
+	return max(batch, int(float64(rate)*window.Seconds()))
 }
 
-// newRunPacer is Run's pacer for rate (<= 0: unlimited) and batch.
-func newRunPacer(rate, batch int) *pacer {
+// newRunPacer is Run's pacer for rate (<= 0: unlimited) and batch,
+// releasing at most window of the rate at once.
+func newRunPacer(rate, batch int, window time.Duration) *pacer {
 	return &pacer{
-		owed: bucket.New(float64(rate), pacerBurst(rate, batch)),
-		flow: bucket.New(float64(rate)*catchUp, flowBurst(rate, batch)),
+		owed:  bucket.New(float64(rate), pacerBurst(rate, batch)),
+		flow:  bucket.New(float64(rate)*catchUp, flowBurst(rate, batch, window)),
+		batch: batch,
 	}
+}
+
+// setBurstWindow makes Run's pacer release at most window of the rate at
+// once (a new list changed the loop's linger); the probes owed are kept.
+func (p *pacer) setBurstWindow(window time.Duration) {
+	if p.flow == nil || p.owed.Unlimited() {
+		return
+	}
+	rate := p.owed.Rate()
+	p.flow = bucket.New(rate*catchUp, flowBurst(int(rate), p.batch, window))
 }
 
 // newOncePacer is Once's pacer: one batch deep.

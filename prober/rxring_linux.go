@@ -56,7 +56,7 @@ const (
 	// ms; up to 10,000 replies/s at hb's size) and 1 MiB of frames when
 	// they are dense (183 ms at the 16,667/s of 1M targets a minute).
 	// The loop reads the ring between send batches and at least every
-	// maxNap (20 ms), but it can be kept from running much longer: with
+	// two lingers (its longest nap: 20-50 ms), but it can be kept from running much longer: with
 	// GOMAXPROCS=1 (a daemon pinned to one CPU, a one-CPU container) it
 	// shares its P with the writer, the store and the GC, and the Go
 	// runtime measured scheduling latencies of 60–170 ms on a loaded

@@ -278,7 +278,7 @@ func TestRxRingEndToEnd(t *testing.T) {
 // where their round trips spread them out: one echo reply every
 // millisecond for 60 % of ringSpan (150 ms), read only afterwards, must
 // all be in the ring, none dropped. The loop is not always scheduled
-// within maxNap: with GOMAXPROCS=1 it shares its P with the writer, the
+// within its nap (two lingers): with GOMAXPROCS=1 it shares its P with the writer, the
 // store and the GC (a pinned 100k daemon saw Go scheduling latencies of
 // 60–170 ms on a loaded machine). With the old ring (32 blocks retired
 // after 1 ms, an hrtimer honouring 1 ms exactly), each millisecond that

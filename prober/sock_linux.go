@@ -218,7 +218,7 @@ type pollWaiter struct {
 	pfd []unix.PollFd // the sockets, then the eventfd
 	efd int
 	// A nap is a Go timer and this channel (wake also signals it), not
-	// a system call: a ppoll of up to maxNap kept the loop's thread in
+	// a system call: a ppoll of up to a nap (20 ms then) kept the loop's thread in
 	// a system call for over 10 ms, 50–100 times a second in the
 	// daemon, and each time the runtime's sysmon took its P back and
 	// went back to polling every 20 µs (11.6 % of the daemon's CPU at

@@ -10,7 +10,10 @@ import (
 	"net/netip"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -995,5 +998,138 @@ func TestStateNames(t *testing.T) {
 		if got != st.String() {
 			t.Errorf("state %d named %q, want %q", st, got, st.String())
 		}
+	}
+}
+
+// TestRollupCommitsInKeyOrder: a minute written in several commits
+// (RollupBatch) writes its rows in key order across them, the lowest
+// check ids first, so each commit appends at the end of the table
+// (rather than sorting each commit's share of rows finished in the
+// table's order, which is not the order of the check ids: here the
+// reverse, so the first commit would take the highest ids).
+func TestRollupCommitsInKeyOrder(t *testing.T) {
+	const n, batch = 100, 10
+	names := make([]string, n)
+	specs := make([]state.HostSpec, n)
+	cs := make([]obs.CheckSpec, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("h%03d", i)
+		cs[i] = obs.CheckSpec{Host: names[i], Name: "icmp", Kind: obs.KindICMP}
+		specs[n-1-i] = state.HostSpec{Name: names[i], Checks: []obs.CheckSpec{cs[i]}}
+	}
+	tab, err := state.New(specs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s *Store
+	var mu sync.Mutex
+	var bad []string
+	commits := 0
+	o := &Options{Table: tab, RollupBatch: batch, OnCommit: func(ci CommitInfo) {
+		if ci.Rollups == 0 {
+			return
+		}
+		var cnt, lo, hi int64
+		if err := s.r.QueryRow(`SELECT count(*), min(check_id), max(check_id) FROM rollups WHERE minute = ?`, base.UnixMilli()).Scan(&cnt, &lo, &hi); err != nil {
+			t.Error(err)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		commits++
+		if lo != 1 || hi-lo+1 != cnt {
+			bad = append(bad, fmt.Sprintf("after commit %d: %d rows, check ids %d..%d", commits, cnt, lo, hi))
+		}
+	}}
+	s = openTest(t, filepath.Join(t.TempDir(), "hb.db"), o)
+	s.SetChecks(cs) // ids 1..n in names' order
+	flush(t, s)     // before the results (another channel)
+	v := tab.View()
+	for i := range v.NumChecks() {
+		c := v.Check(i)
+		e := result(c.Host().Name(), base.Add(time.Second), true, time.Millisecond, nil)
+		e.Gen, e.ID = v.Gen, i
+		s.Record(e)
+	}
+	flush(t, s)
+	mu.Lock()
+	defer mu.Unlock()
+	if commits < n/batch {
+		t.Fatalf("%d commits with rollups, want %d", commits, n/batch)
+	}
+	if len(bad) > 0 {
+		t.Fatalf("a commit's rows were not the next in key order:\n%s", strings.Join(bad, "\n"))
+	}
+	var ids int64
+	if err := s.r.QueryRow(`SELECT count(*) FROM checks c JOIN hosts h ON h.id = c.host_id WHERE c.id = CAST(substr(h.name, 2) AS INTEGER) + 1`).Scan(&ids); err != nil || ids != n {
+		t.Fatalf("%d checks with the id of their place in SetChecks, want %d (%v)", ids, n, err)
+	}
+}
+
+// TestEarlyRowsWaitForTheSweep: a check's result of the next minute
+// arriving within the grace finishes its row of the minute before the
+// sweep; that row waits for the sweep and goes with the rest of its
+// minute (one sorted write, appended to the table) instead of being
+// written on its own at the next commit (first, in the results' order,
+// the others then written between them).
+func TestEarlyRowsWaitForTheSweep(t *testing.T) {
+	const n = 90
+	var now atomic.Int64
+	now.Store(base.Add(30 * time.Second).UnixNano())
+	var mu sync.Mutex
+	var commits []uint64 // rollup rows of each commit that wrote some
+	o := &Options{CommitInterval: time.Hour, Now: func() time.Time { return time.Unix(0, now.Load()) },
+		OnCommit: func(ci CommitInfo) {
+			if ci.Rollups > 0 {
+				mu.Lock()
+				commits = append(commits, ci.Rollups)
+				mu.Unlock()
+			}
+		}}
+	s := openTest(t, filepath.Join(t.TempDir(), "hb.db"), o)
+	cs := make([]obs.CheckSpec, n)
+	for i := range cs {
+		cs[i] = obs.CheckSpec{Host: fmt.Sprintf("h%03d", i), Name: "icmp", Kind: obs.KindICMP}
+	}
+	s.SetChecks(cs)
+	flush(t, s)
+	ctx := context.Background()
+	tick := func() { // the writer's tick, waiting for its commit
+		t.Helper()
+		if err := s.do(ctx, func(w *writer) error { w.tick(); return w.sync(nil) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		s.Record(result(cs[i].Host, base.Add(time.Second), true, time.Millisecond, nil))
+	}
+	tick()
+	// Within the grace: a third of the checks (last first) already have
+	// a result of the next minute.
+	now.Store(base.Add(61 * time.Second).UnixNano())
+	for i := n - 1; i >= 0; i -= 3 {
+		s.Record(result(cs[i].Host, base.Add(60*time.Second+500*time.Millisecond), true, 2*time.Millisecond, nil))
+	}
+	tick()
+	got := func() []uint64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(commits)
+	}
+	if c := got(); len(c) != 0 {
+		t.Fatalf("rows of the minute written before its sweep: commits of %v rows", c)
+	}
+	now.Store(base.Add(63 * time.Second).UnixNano()) // past the grace
+	tick()
+	if c := got(); len(c) != 1 || c[0] != n {
+		t.Fatalf("the minute written in commits of %v rows, want one of %d", c, n)
+	}
+	var rows, probes int64
+	if err := s.r.QueryRow(`SELECT count(*), sum(probes) FROM rollups WHERE minute = ?`, base.UnixMilli()).Scan(&rows, &probes); err != nil || rows != n || probes != n {
+		t.Fatalf("minute 0: %d rows of %d probes, want %d of %d (%v)", rows, probes, n, n, err)
+	}
+	flush(t, s) // the next minute's rows so far: the early third's
+	if err := s.r.QueryRow(`SELECT count(*), sum(probes) FROM rollups WHERE minute = ?`, base.Add(time.Minute).UnixMilli()).Scan(&rows, &probes); err != nil || rows != n/3 || probes != n/3 {
+		t.Fatalf("minute 1: %d rows of %d probes, want %d of %d (%v)", rows, probes, n/3, n/3, err)
 	}
 }

@@ -221,6 +221,17 @@ type writer struct {
 	sqDone chan struct{}
 
 	swept int64 // minutes before this (unix ms) have been moved to a batch
+	// early holds the rows finished before their minute's sweep (a
+	// check's result of the next minute came first, within the grace),
+	// with their health sums (pend.acc.health indexes earlyHealth): the
+	// sweep hands them over with the rest of their minute, so that the
+	// SQL goroutine writes a minute's rows in key order, appending to
+	// the table, rather than these first, in the order of the results,
+	// and the others between them.
+	early       []pend
+	freeEarly   func() // frees early (outside the Go heap when large: makeRows)
+	earlyHealth []healthAcc
+	newest      int64 // the newest result's instant (unix ms): early rows also go once it is past their minute's grace
 }
 
 func newWriter(s *Store) (*writer, *sqlw, error) {
@@ -564,6 +575,58 @@ func (w *writer) finish(c *rec) {
 	c.acc, c.lastOK = rollAcc{}, 0
 }
 
+// finishEarly moves c's rollup, of a minute not swept yet, to w.early
+// (to the batch if its minute was swept: a late result's row).
+func (w *writer) finishEarly(c *rec) {
+	if c.acc.minuteMS() < w.swept {
+		w.finish(c)
+		return
+	}
+	p := pend{c.id, c.acc, c.lastOK}
+	if h := c.acc.health; h != 0 {
+		w.earlyHealth = append(w.earlyHealth, w.health[h-1])
+		p.acc.health = uint32(len(w.earlyHealth))
+		w.hfree = append(w.hfree, h-1)
+	}
+	if len(w.early) == cap(w.early) {
+		ne, free := makeRows(max(2*cap(w.early), 1024))
+		ne = append(ne, w.early...)
+		if w.freeEarly != nil {
+			w.freeEarly()
+		}
+		w.early, w.freeEarly = ne, free
+	}
+	w.early = append(w.early, p)
+	c.acc, c.lastOK = rollAcc{}, 0
+}
+
+// handEarly moves the rows of w.early of minutes before cutoff (unix ms)
+// to the batch, with their health sums.
+func (w *writer) handEarly(cutoff int64) {
+	if len(w.early) == 0 {
+		return
+	}
+	b := w.cur
+	b.growRows(len(b.rows) + len(w.early))
+	keep := w.early[:0]
+	for _, p := range w.early {
+		if p.acc.minuteMS() >= cutoff {
+			keep = append(keep, p) // health indexes stay: earlyHealth is only cleared when empty
+			continue
+		}
+		if h := p.acc.health; h != 0 {
+			b.health = append(b.health, w.earlyHealth[h-1])
+			p.acc.health = uint32(len(b.health))
+		}
+		b.rows = append(b.rows, p)
+	}
+	clear(w.early[len(keep):])
+	w.early = keep
+	if len(keep) == 0 {
+		w.earlyHealth = w.earlyHealth[:0]
+	}
+}
+
 // healthOf returns the health sums of c's rollup, made if it has none.
 func (w *writer) healthOf(c *rec) *healthAcc {
 	if c.acc.health == 0 {
@@ -587,10 +650,11 @@ func (w *writer) result(e *event.Event) {
 	}
 	c := w.of(e)
 	at := ms(e.At)
+	w.newest = max(w.newest, at)
 	m := minuteOf(at)
 	mn := minuteNum(m)
 	if c.acc.probes > 0 && c.acc.minute != mn {
-		w.finish(c)
+		w.finishEarly(c)
 	}
 	a := &c.acc
 	a.minute = mn
@@ -641,6 +705,7 @@ func (w *writer) sweep(now time.Time) {
 	}
 	w.swept = cutoff
 	w.finishIf(func(c *rec) bool { return c.acc.probes > 0 && c.acc.minuteMS() < cutoff })
+	w.handEarly(cutoff)
 }
 
 // finishIf moves the rollups for which due is true to the batch. They
@@ -685,6 +750,7 @@ func (w *writer) each(fn func(*rec)) {
 // finishAll moves every rollup in progress to the batch (Flush, Close).
 func (w *writer) finishAll() {
 	w.finishIf(func(c *rec) bool { return c.acc.probes > 0 })
+	w.handEarly(math.MaxInt64)
 }
 
 // send hands the current batch to the SQL goroutine if it is free; else
@@ -706,6 +772,8 @@ func (w *writer) send(block bool) {
 
 func (w *writer) tick() {
 	w.sweep(w.s.opts.Now())
+	// By the results' clock too, when it runs ahead of Now's.
+	w.handEarly(minuteOf(w.newest - w.s.opts.RollupGrace.Milliseconds()))
 	w.send(false)
 }
 
@@ -738,6 +806,7 @@ type sqlw struct {
 	bhealth     []healthAcc
 	freeBacklog func()
 	retry       []chkMeta    // checks whose upsert failed: tried again
+	sorted      bool         // backlog is in sortRows' order
 	waiters     []chan error // syncs told once the backlog is written
 	werr        error        // a failed commit since the waiters' syncs
 
@@ -861,7 +930,20 @@ func (q *sqlw) takeRows(b *batch) {
 			b.freeRows()
 		}
 	}
+	if len(b.rows) > 0 {
+		q.sorted = false
+	}
 	b.rows, b.health, b.freeRows = nil, nil, nil
+}
+
+// sortRows puts rollup rows in key order, minute then check: a minute's
+// rows are then appended at the end of the table, front to back. Those
+// without health sums first (insertRollups).
+func sortRows(rows []pend) {
+	slices.SortFunc(rows, func(a, b pend) int {
+		return cmp.Or(cmp.Compare(min(a.acc.health, 1), min(b.acc.health, 1)),
+			cmp.Compare(a.acc.minute, b.acc.minute), cmp.Compare(a.id, b.id))
+	})
 }
 
 // makeRows returns room for n rollup rows: outside the Go heap when
@@ -886,6 +968,10 @@ func (q *sqlw) commit(b *batch) error {
 	q.takeRows(b)
 	checks := append(q.retry, b.checks...)
 	q.retry = nil
+	if !q.sorted {
+		sortRows(q.backlog)
+		q.sorted = true
+	}
 	nroll := min(len(q.backlog), s.opts.RollupBatch)
 	s.pending.Store(int64(len(q.backlog)))
 	if b.events == 0 && nroll == 0 && len(checks) == 0 && len(b.hosts) == 0 {
@@ -1387,15 +1473,6 @@ func (q *sqlw) write(b *batch, checks []chkMeta, rows []pend, hosts map[uint64]h
 		return err
 	}
 
-	if len(rows) > 0 {
-		// In key order, minute then check: a minute's rows are then
-		// appended at the end of the table, front to back.
-		// Those without health sums first (insertRollups).
-		slices.SortFunc(rows, func(a, b pend) int {
-			return cmp.Or(cmp.Compare(min(a.acc.health, 1), min(b.acc.health, 1)),
-				cmp.Compare(a.acc.minute, b.acc.minute), cmp.Compare(a.id, b.id))
-		})
-	}
 	if len(rows) == 0 && len(b.changes) == 0 && len(b.problems) == 0 && len(b.msgs) == 0 {
 		return tx.Commit()
 	}

@@ -9,9 +9,13 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/hbmon/hb/bench"
 	"github.com/hbmon/hb/internal/testutil"
@@ -30,6 +34,7 @@ func cmdFleet(args []string) error {
 	prefix := fs.String("prefix", "hbfleet", "namespace name prefix")
 	n := fs.Int("n", 100000, "targets to write to the list")
 	steer := fs.Bool("steer", false, "steer the hosts' receive to CPU 1 and the prober's to CPU 0 (the monitor section's steered row)")
+	xdp := fs.Bool("xdp", false, "the hosts answer hb's probes to the first -n of them by hb's XDP responder program (the monitor section's fleet), not by the kernel's echo")
 	fs.Parse(args)
 	if err := bench.DeleteStale(*prefix); err != nil {
 		return err
@@ -50,6 +55,31 @@ func cmdFleet(args []string) error {
 		if err := f.SteerRx(f.Prober, bench.ProberIf, "1"); err != nil {
 			return err
 		}
+	}
+	if *xdp {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		// Children in each namespace (an attachment lives as long as its
+		// process); they die with this one.
+		for _, c := range []*exec.Cmd{
+			f.Command(f.Prober, self, "xdp-pass", "-if", bench.ProberIf),
+			f.Command(f.Hosts, self, "bpf-responder", "-mode", "xdp", "-if", bench.HostsIf, "-fleet", strconv.Itoa(*n)),
+		} {
+			p, err := startBackground(c)
+			if err != nil {
+				return err
+			}
+			defer func() {
+				so, _ := p.stop()
+				fmt.Fprintf(os.Stderr, "hbbench: %s: %s\n", c.Args[5], strings.TrimSpace(so))
+			}()
+			if _, err := p.waitFor("ready", 5*time.Minute); err != nil {
+				return err
+			}
+		}
+		fmt.Println("XDP responder attached")
 	}
 	dir, err := os.MkdirTemp("", "hbfleet-")
 	if err != nil {

@@ -10,7 +10,7 @@
 //	hbbench run -only sweep -quick        # one section, small sizes
 //
 // The other subcommands run inside a namespace as the harness's children:
-// loadgen, echo-responder, bpf-responder, http-get, http-time; fleet
+// loadgen, echo-responder, bpf-responder, xdp-pass, http-get, http-time; fleet
 // keeps a fleet up for looking at a daemon by hand.
 package main
 
@@ -46,6 +46,8 @@ func main() {
 		err = bench.RunEchoResponder()
 	case "bpf-responder":
 		err = cmdBPFResponder(os.Args[2:])
+	case "xdp-pass":
+		err = cmdXDPPass(os.Args[2:])
 	case "http-time":
 		err = cmdHTTPTime(os.Args[2:])
 	case "http-get":
@@ -86,6 +88,7 @@ func cmdBPFResponder(args []string) error {
 	mode := fs.String("mode", "xdp", "xdp, xdpgeneric or tc")
 	iface := fs.String("if", bench.HostsIf, "interface")
 	addr := fs.String("addr", bench.HostsAddr.String(), "the host address to answer for")
+	fleet := fs.Int("fleet", 0, "answer for the first `N` simulated hosts (bench.FleetAddr) instead of -addr")
 	fs.Parse(args)
 	a, err := netip.ParseAddr(*addr)
 	if err != nil {
@@ -93,11 +96,17 @@ func cmdBPFResponder(args []string) error {
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	r, err := bench.StartBPFResponder(*mode, *iface, a)
+	var r *bench.BPFResponder
+	t0 := time.Now()
+	if *fleet > 0 {
+		r, err = bench.StartFleetResponder(*mode, *iface, *fleet)
+	} else {
+		r, err = bench.StartBPFResponder(*mode, *iface, a)
+	}
 	if err != nil {
 		return err
 	}
-	fmt.Println("ready")
+	fmt.Printf("ready in %.2f s\n", time.Since(t0).Seconds())
 	<-sig
 	c, cerr := r.Counters()
 	if err := r.Close(); err != nil {
@@ -107,6 +116,23 @@ func cmdBPFResponder(args []string) error {
 		return cerr
 	}
 	return json.NewEncoder(os.Stdout).Encode(c)
+}
+
+// cmdXDPPass attaches an XDP_PASS program to -if until SIGTERM: native
+// XDP_TX on the peer veth delivers only then (the veth runs NAPI).
+func cmdXDPPass(args []string) error {
+	fs := flag.NewFlagSet("xdp-pass", flag.ExitOnError)
+	iface := fs.String("if", bench.ProberIf, "interface")
+	fs.Parse(args)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	c, err := bench.AttachXDPPass(*iface)
+	if err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	<-sig
+	return c.Close()
 }
 
 // cmdHTTPGet GETs a URL and copies the body to stdout; with -wait it retries

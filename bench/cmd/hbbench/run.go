@@ -51,6 +51,9 @@ type env struct {
 	interval time.Duration // -interval: the monitor's probe interval (default 10s)
 	rate     int           // -rate: the monitor's --rate (0: hb-probe's default)
 	extraCfg string        // -daemon-config: TOML appended to the monitor daemon's config (alert rules)
+	// echoFleet (-fleet echo): the monitor rows' simulated hosts answer by
+	// the kernel's echo path, not by hb's XDP responder program.
+	echoFleet bool
 }
 
 var (
@@ -87,6 +90,7 @@ func cmdRun(args []string) error {
 	interval := fs.Duration("interval", 10*time.Second, "monitor: probe interval")
 	rate := fs.Int("rate", 0, "monitor: hb-probe --rate (0: its default)")
 	update := fs.Bool("update", false, "with -only: replace only those sections in the -out file (matched by their headings), keeping the rest")
+	fleetMode := fs.String("fleet", "xdp", "monitor: how the simulated hosts answer the daemon: `xdp` (hb's XDP responder program on their veth, as on monitored hosts) or echo (the kernel's echo path, which on a veth runs in the daemon's sendmmsg)")
 	extraCfg := fs.String("daemon-config", "", "monitor: append this TOML `FILE` to the daemon's (otherwise empty) config, e.g. alert rules")
 	fs.Parse(args)
 
@@ -121,7 +125,10 @@ func cmdRun(args []string) error {
 			fmt.Fprintln(os.Stderr, "hbbench: fleet cleanup:", err)
 		}
 	})
-	e := &env{fleet: f, self: self, runs: *runs, quick: *quick, tmp: tmp, pprofDir: *pprofDir, interval: *interval, rate: *rate, extraCfg: *extraCfg}
+	if *fleetMode != "xdp" && *fleetMode != "echo" {
+		return fmt.Errorf("-fleet: want xdp or echo, not %q", *fleetMode)
+	}
+	e := &env{fleet: f, self: self, runs: *runs, quick: *quick, tmp: tmp, pprofDir: *pprofDir, interval: *interval, rate: *rate, extraCfg: *extraCfg, echoFleet: *fleetMode == "echo"}
 	for _, v := range strings.Split(*sizesFlag, ",") {
 		if v = strings.TrimSpace(v); v == "" {
 			continue
@@ -275,6 +282,12 @@ func orOK(s string) string {
 	return s
 }
 
+// lastLine is s's last non-empty line.
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	return s[strings.LastIndexByte(s, '\n')+1:]
+}
+
 func firstLine(b []byte) string {
 	s := strings.TrimSpace(string(b))
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
@@ -286,12 +299,9 @@ func firstLine(b []byte) string {
 	return s
 }
 
-// targets writes n simulated host addresses to a file and returns its path.
-// simAddrs is how many IPv4 hosts 198.18.0.0/15 holds (testutil.SimAddr);
-// a larger target list continues in the fleet's 2001:2::/64.
-const simAddrs = 1<<17 - 2
-
-// targets writes (once) a list of n targets, generated, never committed.
+// targets writes (once) a list of n targets (bench.FleetAddr: the
+// 131,070 hosts of 198.18.0.0/15, then the fleet's 2001:2::/64), generated,
+// never committed.
 func (e *env) targets(n int) string {
 	p := filepath.Join(e.tmp, fmt.Sprintf("targets-%d.txt", n))
 	if _, err := os.Stat(p); err == nil {
@@ -299,11 +309,7 @@ func (e *env) targets(n int) string {
 	}
 	var b strings.Builder
 	for i := range n {
-		if i < simAddrs {
-			b.WriteString(testutil.SimAddr(i).String())
-		} else {
-			b.WriteString(bench.SimAddr6(i - simAddrs).String())
-		}
+		b.WriteString(bench.FleetAddr(i).String())
 		b.WriteByte('\n')
 	}
 	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
@@ -420,46 +426,71 @@ func ksoftirqdCPU() time.Duration {
 }
 
 // background starts a long-running child and returns a stop function that
-// ends it with SIGTERM (SIGKILL after 5 s) and returns its output.
+// ends it with SIGTERM (SIGKILL after 5 s) and returns its output; with
+// ready not "", it first waits up to wait for ready in the child's output.
 func background(cmd *exec.Cmd, ready string, wait time.Duration) (stop func() (stdout, stderr string), err error) {
-	var so, se syncBuf
-	cmd.Stdout, cmd.Stderr = &so, &se
+	p, err := startBackground(cmd)
+	if err != nil {
+		return nil, err
+	}
+	if ready != "" {
+		if _, err := p.waitFor(ready, wait); err != nil {
+			return nil, err
+		}
+	}
+	return p.stop, nil
+}
+
+// bgProc is a child started by startBackground.
+type bgProc struct {
+	cmd    *exec.Cmd
+	so, se syncBuf
+	done   chan struct{}
+	stop   func() (stdout, stderr string) // SIGTERM, SIGKILL after 5 s; the output
+}
+
+func startBackground(cmd *exec.Cmd) (*bgProc, error) {
+	p := &bgProc{cmd: cmd, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = &p.so, &p.se
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+	go func() { cmd.Wait(); close(p.done) }()
 	var once sync.Once
-	stop = func() (string, string) {
+	p.stop = func() (string, string) {
 		once.Do(func() {
 			cmd.Process.Signal(syscall.SIGTERM)
 			select {
-			case <-done:
+			case <-p.done:
 			case <-time.After(5 * time.Second):
 				cmd.Process.Kill()
-				<-done
+				<-p.done
 			}
 		})
-		return so.String(), se.String()
+		return p.so.String(), p.se.String()
 	}
-	atCleanup(func() { stop() })
+	atCleanup(func() { p.stop() })
+	return p, nil
+}
+
+// waitFor waits up to wait for s in the child's stdout or stderr and
+// returns when it saw it (polling every 20 ms). It stops the child when
+// that fails: the child exited, or s did not come.
+func (p *bgProc) waitFor(s string, wait time.Duration) (time.Time, error) {
 	deadline := time.Now().Add(wait)
-	for ready != "" && time.Now().Before(deadline) {
-		if strings.Contains(so.String(), ready) || strings.Contains(se.String(), ready) {
-			return stop, nil
+	for time.Now().Before(deadline) {
+		if strings.Contains(p.so.String(), s) || strings.Contains(p.se.String(), s) {
+			return time.Now(), nil
 		}
 		select {
-		case <-done:
-			_, e := stop()
-			return nil, fmt.Errorf("%s exited: %s", cmd.Args, firstLine([]byte(e)))
+		case <-p.done:
+			_, e := p.stop()
+			return time.Time{}, fmt.Errorf("%s exited: %s", p.cmd.Args, firstLine([]byte(e)))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	if ready != "" {
-		_, e := stop()
-		return nil, fmt.Errorf("%s not ready after %v: %s", cmd.Args, wait, firstLine([]byte(e)))
-	}
-	return stop, nil
+	_, e := p.stop()
+	return time.Time{}, fmt.Errorf("%s: no %q after %v: %s", p.cmd.Args, s, wait, firstLine([]byte(e)))
 }
 
 type syncBuf struct {

@@ -17,7 +17,10 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/hbmon/hb/bench"
+	"github.com/hbmon/hb/bpf"
 	"github.com/hbmon/hb/internal/testutil"
 )
 
@@ -632,7 +635,7 @@ func (e *env) responder() string {
 		}
 		so, _ := stop()
 		if c := strings.TrimSpace(so); strings.HasPrefix(c, "ready") {
-			fmt.Fprintf(os.Stderr, "hbbench: %s counters: %s\n", md.name, strings.TrimSpace(strings.TrimPrefix(c, "ready")))
+			fmt.Fprintf(os.Stderr, "hbbench: %s counters: %s\n", md.name, lastLine(c))
 		}
 		s := bench.Summarize(rps)
 		rates[md.name] = s.Median
@@ -687,6 +690,22 @@ type daemonProc struct {
 	cmdline string // for the report, with FILE and TMP placeholders
 	pid     int
 	stop    func() (string, string)
+	proc    *bgProc
+	started time.Time // just before the process started
+}
+
+// startupDone waits for the end of the daemon's start-up: the line it logs
+// once every check has had its first result and the start-up's heap is
+// handed back (monitor.releaseNow: interval + timeout + 2 s after
+// `monitoring`, the GC kept at a quarter of its percentage until then).
+// It returns the wall time from the process's start to that line and the
+// CPU time the daemon used meanwhile.
+func (e *env) startupDone(d *daemonProc) (wall, cpu time.Duration, err error) {
+	at, err := d.proc.waitFor(`msg="hosts by state"`, 3*e.interval+2*time.Minute)
+	if err != nil {
+		return 0, 0, err
+	}
+	return at.Sub(d.started), procCPU(d.pid), nil
 }
 
 // startDaemon starts `hb-probe --targets FILE` (daemon mode) for n
@@ -725,21 +744,25 @@ func (e *env) startDaemon(n int, environ []string, steer bool) (*daemonProc, err
 	}
 	d := &daemonProc{n: n, cmdline: strings.TrimSpace(strings.Join(environ, " ") + " " + shell(replaceArg(args, file, "FILE")))}
 	cmd := e.fleet.Command(e.fleet.Prober, args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), environ...)                    // ip netns exec passes it on
-	stop, err := background(cmd, "msg=monitoring", 5*time.Minute) // 1M targets take a while to parse
+	cmd.Env = append(os.Environ(), environ...) // ip netns exec passes it on
+	d.started = time.Now()
+	p, err := startBackground(cmd)
 	if err != nil {
 		return d, err
 	}
-	d.stop, d.pid = stop, cmd.Process.Pid
+	if _, err := p.waitFor("msg=monitoring", 5*time.Minute); err != nil { // 1M targets take a while to parse
+		return d, err
+	}
+	d.proc, d.stop, d.pid = p, p.stop, cmd.Process.Pid
 	// ip netns exec execs the command in place, so the child's pid is
 	// hb-probe's; check, since CPU and RSS are read from /proc/PID.
 	if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", d.pid)); strings.TrimSpace(string(comm)) != "hb-probe" {
-		stop()
+		p.stop()
 		return d, fmt.Errorf("pid %d is %q, not hb-probe", d.pid, strings.TrimSpace(string(comm)))
 	}
 	m := measure(e.fleet.Command(e.fleet.Prober, e.self, "http-get", "-wait", "30s", apiBase+"/healthz"), time.Minute)
 	if m.Err != nil || m.Exit != 0 {
-		_, se := stop()
+		_, se := p.stop()
 		return d, fmt.Errorf("API not answering: %s %s", firstLine(m.Stderr), firstLine([]byte(se)))
 	}
 	return d, nil
@@ -781,7 +804,11 @@ type monitorResult struct {
 	apiW                bench.Window
 	apiWindow           time.Duration
 	wrkArgs, metricsCmd string
-	steered             bool             // pinned to CPU 0, fleet's receive on CPU 1 (runMonitor)
+	steered             bool          // pinned to CPU 0, fleet's receive on CPU 1 (runMonitor)
+	xdp                 bool          // the fleet answered by hb's XDP responder
+	xdpCounters         *bpf.Counters // its counters over the daemon's life (nil: none)
+	startWall, startCPU time.Duration // process start to `hosts by state`: wall time, CPU time
+	health              bench.HealthMetrics
 	cpus                []bench.CPUTimes // /proc/stat ticks over the window: the total, then per CPU
 	drops               kernelDrops      // over the window
 }
@@ -844,39 +871,85 @@ func (d kernelDrops) sub(a kernelDrops) kernelDrops {
 	return kernelDrops{echo: d.echo - a.echo, backlog: d.backlog - a.backlog, ok: true}
 }
 
-// monitorTiming: warm-up after the daemon probes (one interval plus the
-// timeout, so every host has been probed once), then the measured window.
+// monitorTiming: warm-up after the daemon's start-up has ended
+// (startupDone), then the measured window.
 func (e *env) monitorTiming() (warm, window time.Duration) {
-	// Warm-up: one interval plus the timeout, every host probed once; the
-	// window at least one interval, and whole minutes: the store writes
-	// each minute's rollups once, just after the minute (~0.6 s of CPU at
-	// 100k checks: 14 → 19, 26, 61 % of a core over three seconds), so
-	// a 30 s window held one or none depending on its phase, 2 points of
-	// CPU apart from that alone. A whole minute holds exactly one.
-	warm = e.interval + 2*time.Second
+	// Warm-up: 2 s after the start-up's end, so that nothing of it (the
+	// first round's state changes, the GC at a quarter of its percentage,
+	// the heap handed back) is in the window; the start-up's cost is
+	// reported on its own. The window at least one interval, and whole
+	// minutes: the store writes each minute's rollups once, just after
+	// the minute (~0.6 s of CPU at 100k checks: 14 → 19, 26, 61 % of a
+	// core over three seconds), so a 30 s window held one or none
+	// depending on its phase, 2 points of CPU apart from that alone. A
+	// whole minute holds exactly one.
+	warm = 2 * time.Second
 	if e.quick {
 		return warm, max(10*time.Second, e.interval)
 	}
 	return warm, max(time.Minute, (e.interval+time.Minute-1)/time.Minute*time.Minute)
 }
 
-// runMonitor runs the daemon for n targets, measures it over a window and,
-// with withAPI, then measures the API while it keeps probing.
-//
-// With steer (two CPUs or more), the daemon is pinned to CPU 0 and the
-// simulated hosts' receive processing (their kernel echo path) is steered
-// to CPU 1 with RPS on the hosts' veth, while the replies' receive on the
-// prober's veth is steered to CPU 0, the daemon's: on a veth both run in
-// the sender's softirq otherwise, so the fleet's echo work is billed to the
-// daemon, which a real network never does.
-func (e *env) runMonitor(n int, withAPI, steer bool, environ ...string) monitorResult {
-	r := monitorResult{n: n, steered: steer}
-	if steer {
-		if runtime.NumCPU() < 2 {
-			r.err = "skipped: one CPU, nowhere to steer the fleet's receive path to"
-			return r
+// monitorOpts is one monitor row's set-up.
+type monitorOpts struct {
+	api     bool     // then measure the API (measureAPI)
+	steer   bool     // daemon on CPU 0, the fleet's receive steered to CPU 1
+	xdp     bool     // the fleet answers by hb's XDP responder (startXDPFleet), else by the kernel's echo
+	environ []string // added to the daemon's environment
+}
+
+// startXDPFleet makes the simulated fleet answer hb's probes to its first
+// n hosts as hb-responder would on each of them: hb's XDP program
+// (package bpf, native XDP on the hosts' veth, no rate limit, a clear
+// health blob), with an XDP_PASS program on the prober's veth (a veth
+// delivers its peer's XDP_TX only when it runs NAPI). Anything else (ARP,
+// ND, an echo that is not hb's) still reaches the hosts' kernel. stop
+// detaches both and returns the responder's counters over its life.
+func (e *env) startXDPFleet(n int) (stop func() (bpf.Counters, error), err error) {
+	f := e.fleet
+	stopPass, err := background(f.Command(f.Prober, e.self, "xdp-pass", "-if", bench.ProberIf), "ready", 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	p, err := startBackground(f.Command(f.Hosts, e.self, "bpf-responder", "-mode", "xdp", "-if", bench.HostsIf, "-fleet", strconv.Itoa(n)))
+	if err == nil {
+		_, err = p.waitFor("ready", 5*time.Minute)
+	}
+	if err != nil {
+		stopPass()
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "hbbench: XDP fleet of %d: %s\n", n, firstLine([]byte(p.so.String())))
+	return func() (bpf.Counters, error) {
+		so, se := p.stop()
+		stopPass()
+		var c bpf.Counters
+		if err := json.Unmarshal([]byte(lastLine(so)), &c); err != nil {
+			return c, fmt.Errorf("XDP fleet's counters: %v (%s)", err, firstLine([]byte(se)))
 		}
-		f := e.fleet
+		return c, nil
+	}, nil
+}
+
+// runMonitor runs the daemon for n targets, measures it over a window and,
+// with o.api, then measures the API while it keeps probing.
+//
+// With o.steer (two CPUs or more), the daemon is pinned to CPU 0 and the
+// simulated hosts' work is moved to CPU 1: with the kernel's echo, their
+// receive processing (the echo path) by RPS on the hosts' veth; with the
+// XDP fleet, the veth's NAPI poll (the program) into a kernel thread
+// pinned there (RPS acts after XDP). The replies' receive on the prober's
+// veth is steered to CPU 0, the daemon's. On a veth all of it runs in the
+// sender's softirq otherwise, so the fleet's work is billed to the daemon,
+// which a real network never does.
+func (e *env) runMonitor(n int, o monitorOpts) (r monitorResult) {
+	r = monitorResult{n: n, steered: o.steer, xdp: o.xdp}
+	f := e.fleet
+	if o.steer && runtime.NumCPU() < 2 {
+		r.err = "skipped: one CPU, nowhere to steer the fleet's receive path to"
+		return r
+	}
+	if o.steer {
 		defer func() {
 			for _, x := range [][2]string{{f.Hosts, bench.HostsIf}, {f.Prober, bench.ProberIf}} {
 				if err := f.SteerRx(x[0], x[1], "0"); err != nil {
@@ -884,22 +957,70 @@ func (e *env) runMonitor(n int, withAPI, steer bool, environ ...string) monitorR
 				}
 			}
 		}()
-		if err := f.SteerRx(f.Hosts, bench.HostsIf, "2"); err != nil {
-			r.err = "error: " + err.Error()
-			return r
+		if !o.xdp { // the kernel's echo: the hosts' receive on CPU 1
+			if err := f.SteerRx(f.Hosts, bench.HostsIf, "2"); err != nil {
+				r.err = "error: " + err.Error()
+				return r
+			}
 		}
 		if err := f.SteerRx(f.Prober, bench.ProberIf, "1"); err != nil {
 			r.err = "error: " + err.Error()
 			return r
 		}
 	}
-	d, err := e.startDaemon(n, environ, steer)
+	if o.xdp {
+		stop, err := e.startXDPFleet(n)
+		if err != nil {
+			r.err = "error: XDP fleet: " + firstLine([]byte(err.Error()))
+			return r
+		}
+		defer func() { // after the daemon's stop: the counters cover its whole life
+			c, err := stop()
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "hbbench:", err)
+				return
+			}
+			r.xdpCounters = &c
+			fmt.Fprintf(os.Stderr, "hbbench: monitor %d: XDP fleet answered %d, passed %d to the kernel (%+v)\n", n, c.Answered, c.Passed, c)
+		}()
+		if o.steer {
+			// The hosts' veth runs its NAPI poll (the XDP program) in
+			// a kernel thread pinned to CPU 1, not in the softirq of
+			// the daemon's sendmmsg.
+			defer func() {
+				if _, err := f.ThreadedNAPI(f.Hosts, bench.HostsIf, false); err != nil {
+					fmt.Fprintln(os.Stderr, "hbbench:", err)
+				}
+			}()
+			pids, err := f.ThreadedNAPI(f.Hosts, bench.HostsIf, true)
+			if err == nil {
+				var set unix.CPUSet
+				set.Set(1)
+				for _, pid := range pids {
+					if err = unix.SchedSetaffinity(pid, &set); err != nil {
+						err = fmt.Errorf("pin napi thread %d to CPU 1: %w", pid, err)
+						break
+					}
+				}
+			}
+			if err != nil {
+				r.err = "error: " + err.Error()
+				return r
+			}
+		}
+	}
+	d, err := e.startDaemon(n, o.environ, o.steer)
 	r.cmdline = d.cmdline
 	if err != nil {
 		r.err = "error: " + firstLine([]byte(err.Error()))
 		return r
 	}
 	defer d.stop()
+	r.startWall, r.startCPU, err = e.startupDone(d)
+	if err != nil {
+		r.err = "error: " + firstLine([]byte(err.Error()))
+		return r
+	}
 	warm, window := e.monitorTiming()
 	time.Sleep(warm)
 	s0, err := e.sample(d)
@@ -929,9 +1050,15 @@ func (e *env) runMonitor(n int, withAPI, steer bool, environ ...string) monitorR
 	r.rss, r.hwm = procRSS(d.pid, "VmRSS"), procRSS(d.pid, "VmHWM")
 	r.w = bench.DaemonWindow(s0.sum, s1.sum, r.window)
 	r.up, r.hosts, r.mode = s1.sum.States["up"], s1.sum.Hosts, s1.sum.Mode
-	fmt.Fprintf(os.Stderr, "hbbench: monitor %d: %.1f%% CPU, RSS %s MiB (peak %s), %.0f probes/s, loss %.3f%% (%d; fleet's echo failed %d, backlog drops %d), %d/%d up\n",
-		n, r.cpuPct, fmtBytes(float64(r.rss)), fmtBytes(float64(r.hwm)), r.w.SentPerSec, r.w.LossPct, r.w.Failed, r.drops.echo, r.drops.backlog, r.up, r.hosts)
-	if withAPI {
+	// After the window (a /metrics scrape costs the daemon CPU): did the
+	// health blobs decode?
+	if m := measure(e.fleet.Command(e.fleet.Prober, e.self, "http-get", apiBase+"/metrics"), 30*time.Second); m.Err == nil && m.Exit == 0 {
+		r.health = bench.ParseHealthMetrics(bytes.NewReader(m.Stdout))
+	}
+	fmt.Fprintf(os.Stderr, "hbbench: monitor %d: start-up %.1f s, %.1f CPU-s; %.1f%% CPU, RSS %s MiB (peak %s), %.0f probes/s, loss %.3f%% (%d; fleet's echo failed %d, backlog drops %d), %d/%d up; health blobs ok %d, bad %d, decode errors %d\n",
+		n, r.startWall.Seconds(), r.startCPU.Seconds(), r.cpuPct, fmtBytes(float64(r.rss)), fmtBytes(float64(r.hwm)), r.w.SentPerSec, r.w.LossPct, r.w.Failed, r.drops.echo, r.drops.backlog, r.up, r.hosts,
+		r.health.OK, r.health.Bad, r.health.Errors)
+	if o.api {
 		e.measureAPI(d, s1, &r)
 	}
 	return r
@@ -1019,7 +1146,9 @@ func (e *env) monitor1M() string {
 }
 
 // monitor1MWhy explains the 1M row (profiled by hand with hbbench -pprof).
-const monitor1MWhy = `Why (profiled by hand: ` + "`hbbench run -only monitor1m -pprof DIR`" + `, 2026-12-02, same loaded machine, load average ~12):
+const monitor1MWhy = `Why (profiled by hand: ` + "`hbbench run -only monitor1m -pprof DIR`" + `, 2026-12-02, same loaded machine, load average ~12,
+with the fleet answering by the kernel's echo; with the XDP fleet every reply also carries a health blob, which the daemon
+decodes and keeps, ~160 bytes a check on the heap: see the 100k section):
 - **Probes/s**: the engine sends what the interval needs (table: sent vs expected). It sent 13,016 of the 16,667
   a second before 2026-12-02 (same command, load ~12): its rate bucket held one batch of tokens (3.2 ms at
   ` + "`--rate 20000`" + `), so every late wake-up lost tokens for good; it holds one second now (see the 100k section; with 100 ms it still
@@ -1059,9 +1188,21 @@ func (e *env) monitor() string {
 		fmt.Fprintf(&b, "## Continuous monitoring every %v: %s targets\n\n", e.interval, strings.Join(names, " and "))
 	}
 	fmt.Fprintf(&b, "`hb-probe` in daemon mode (as packaged, but with an empty config file and a fresh history database in a temp\n")
-	fmt.Fprintf(&b, "directory) probes every target every %v from the prober namespace, all answered by the kernel's echo path;\n", e.interval)
-	fmt.Fprintf(&b, "its state table, SQLite history and API run as in production. After it logs `monitoring` and its API answers, a\n")
-	fmt.Fprintf(&b, "%v warm-up (one interval plus the timeout: every host probed once), then a %v window (n=1 per size):\n", warm, window)
+	fmt.Fprintf(&b, "directory) probes every target every %v from the prober namespace; its state table, SQLite history and API run\n", e.interval)
+	b.WriteString("as in production. ")
+	if e.echoFleet {
+		b.WriteString("The simulated hosts answer by the kernel's echo path (`-fleet echo`).\n")
+	} else {
+		b.WriteString("The simulated hosts answer as our monitored hosts do, with hb-responder's XDP program: hb's eBPF\n")
+		b.WriteString("program (`bpf/`, loaded by the harness: `hbbench bpf-responder -fleet N`) attached in native XDP mode to the hosts' veth,\n")
+		b.WriteString("answering hb's probes to every fleet address in the kernel with a clear health blob and no rate limit (an XDP_PASS\n")
+		b.WriteString("program on the prober's veth makes it deliver XDP_TX: `hbbench xdp-pass`). On a veth that program still runs in\n")
+		b.WriteString("softirq inside the daemon's own `sendmmsg` and is billed to it, but it costs a fraction of the kernel's echo path.\n")
+	}
+	fmt.Fprintf(&b, "After it logs `monitoring`, the harness waits for the end of its start-up (it logs `hosts by state` once every check\n")
+	fmt.Fprintf(&b, "has had its first result, interval + timeout + 2 s later, and hands the start-up's heap back), then %.0f s, then\n", warm.Seconds())
+	fmt.Fprintf(&b, "measures a %.0f s window (n=1 per row):\n", window.Seconds())
+	b.WriteString("*start-up* = wall time from the process's start to `hosts by state`, and the daemon's CPU time meanwhile (not in the window);\n")
 	b.WriteString("*CPU %* = the daemon's utime+stime from `/proc/PID/stat` over the window ÷ its length (100 % = one core);\n")
 	b.WriteString("*RSS* = `VmRSS` at the window's end, *peak* = `VmHWM` (start-up included); *probes/s* and *loss* from the\n")
 	b.WriteString("daemon's own counters (`GET /api/v1/summary`: `sent_total`, and timeouts + ICMP errors ÷ all results, over the window);\n")
@@ -1070,15 +1211,26 @@ func (e *env) monitor() string {
 	b.WriteString("the kernel sends every echo reply through one ICMP socket per CPU, whose fixed send buffer holds ~100 of hb's replies\n")
 	b.WriteString("until the prober's side has received them; the rest of a burst fails and times out in the daemon), *backlog drops* =\n")
 	b.WriteString("`/proc/net/softnet_stat`'s (every CPU's input backlog full, `net.core.netdev_max_backlog`);\n")
+	b.WriteString("*health blobs* = the daemon's `hb_health_blobs_total` ok (bad) and `hb_health_blob_errors_total` from `/metrics` after the\n")
+	b.WriteString("window (since start); *XDP* = the fleet's program's counters over the daemon's life: replies it sent, frames it passed to the\n")
+	b.WriteString("hosts' kernel (ARP, ND, anything not an hb probe);\n")
 	b.WriteString("*up* = hosts in state up at the window's end (`states.up` ÷ `hosts`).")
 	if len(sizes) == 2 && e.interval == 10*time.Second && e.rate == 0 {
-		b.WriteString(" The last row repeats the largest size with\n")
+		b.WriteString(" The third row repeats the largest size with\n")
 		b.WriteString("the Go runtime's soft memory limit `" + memLimitEnv + "` in the daemon's environment; everything else is hb-probe's defaults\n")
-		b.WriteString("(1 s timeout, `--rate 10000`, which is exactly 100k targets ÷ 10 s).\n\n")
+		b.WriteString("(1 s timeout, `--rate 10000`, which is exactly 100k targets ÷ 10 s).")
 	} else {
-		b.WriteString(" Options as in the command column; the rest are\nhb-probe's defaults (1 s timeout). The expected probes/s is targets ÷ interval.\n\n")
+		b.WriteString(" Options as in the command column; the rest are\nhb-probe's defaults (1 s timeout). The expected probes/s is targets ÷ interval.")
 	}
-	t := bench.Table{Header: []string{"targets", "command", "CPU % of one core", "RSS MiB (peak)", "probes/s sent (expected)", "loss %", "up at end", "window"}}
+	compare := e.interval == 10*time.Second && !e.echoFleet // not the 1M scale row: a second 1M daemon would double its minutes and memory
+	if compare {
+		b.WriteString(" The row marked *" + echoLabel + "* repeats the largest\n")
+		b.WriteString("size with the fleet answering by the kernel's ICMP echo instead (no XDP program on either veth), for comparison with\n")
+		b.WriteString("earlier figures: on a veth the receiver's softirq runs inside the sender's `sendmmsg`, so that row bills the simulated\n")
+		b.WriteString("hosts' whole echo path (`icmp_rcv`, routing, `icmp_reply`) to hb-probe, which no real network does.")
+	}
+	b.WriteString("\n\n")
+	t := bench.Table{Header: []string{"targets", "command", "CPU % of one core", "RSS MiB (peak)", "probes/s sent (expected)", "loss %", "up at end", "window", "start-up: wall s, CPU-s", "health blobs ok (bad), decode errors; XDP"}}
 	var res []monitorResult
 	if e.probeDaemon != "" {
 		for _, n := range sizes {
@@ -1088,79 +1240,118 @@ func (e *env) monitor() string {
 		b.WriteString("\n**Target** 100k targets at 10 s within 10 % of one core and 150 MiB RSS without GOMEMLIMIT: pending (daemon mode " + notAvail + ").\n\n")
 		return b.String()
 	}
-	// The last row repeats the largest size with a Go soft memory limit
+	// The third row repeats the largest size with a Go soft memory limit
 	// (the runtime's GOMEMLIMIT): with the default GOGC=100 the heap grows
-	// to twice the live data before a collection.
-	// The steered row repeats the largest size with the daemon pinned to
-	// CPU 0 and the fleet's receive path on CPU 1 (runMonitor).
-	type run struct {
-		n            int
-		api, steered bool
-		environ      []string
-	}
-	var runs []run
+	// to twice the live data before a collection. With compare, the
+	// largest size again with the kernel's echo as the fleet; then the
+	// largest size steered (runMonitor), with the fleet of the first rows.
+	xdp := !e.echoFleet
+	var runs []monitorOpts
+	var ns []int
+	add := func(n int, o monitorOpts) { runs, ns = append(runs, o), append(ns, n) }
+	big := sizes[len(sizes)-1]
 	if len(sizes) == 2 {
-		runs = []run{{sizes[0], false, false, nil}, {sizes[1], true, false, nil}, {sizes[1], false, false, []string{memLimitEnv}}}
+		add(sizes[0], monitorOpts{xdp: xdp})
+		add(big, monitorOpts{api: true, xdp: xdp})
+		add(big, monitorOpts{xdp: xdp, environ: []string{memLimitEnv}})
 	} else { // -sizes: each once, no API, no limit row
 		for _, n := range sizes {
-			runs = append(runs, run{n, false, false, nil})
+			add(n, monitorOpts{xdp: xdp})
 		}
 	}
-	steer := e.interval == 10*time.Second // not the 1M scale row: a second 1M daemon would double its minutes and memory
-	if steer {
-		runs = append(runs, run{sizes[len(sizes)-1], false, true, nil})
+	if compare {
+		add(big, monitorOpts{})
 	}
-	for _, rn := range runs {
-		r := e.runMonitor(rn.n, rn.api, rn.steered, rn.environ...)
+	steer := e.interval == 10*time.Second
+	if steer {
+		add(big, monitorOpts{steer: true, xdp: xdp})
+	}
+	for i, o := range runs {
+		n := ns[i]
+		r := e.runMonitor(n, o)
 		res = append(res, r)
-		n := rn.n
 		label := fmt.Sprint(n)
-		if rn.steered {
+		switch {
+		case o.steer && o.xdp:
+			label += " (" + steeredXDPLabel + ")"
+		case o.steer:
 			label += " (fleet's echo on CPU 1)"
+		case !o.xdp && xdp:
+			label += " (" + echoLabel + ")"
 		}
 		if r.err != "" {
 			t.Add(label, "`"+r.cmdline+"`", r.err)
 			continue
 		}
+		hc := fmt.Sprintf("%d (%d), %d", r.health.OK, r.health.Bad, r.health.Errors)
+		if !r.health.Found {
+			hc = "— (no /metrics)"
+		}
+		if c := r.xdpCounters; c != nil {
+			hc += fmt.Sprintf("; XDP answered %d, passed %d", c.Answered, c.Passed)
+		} else if o.xdp {
+			hc += "; XDP counters lost"
+		}
 		t.Add(label, "`"+r.cmdline+"`", fmt.Sprintf("%.1f", r.cpuPct),
 			fmt.Sprintf("%s (%s)", fmtBytes(float64(r.rss)), fmtBytes(float64(r.hwm))),
 			fmt.Sprintf("%.0f (%.0f)", r.w.SentPerSec, float64(n)/e.interval.Seconds()),
 			fmt.Sprintf("%.3f (%d of %d results%s)", r.w.LossPct, r.w.Failed, r.w.Answered+r.w.Failed, r.drops.note()),
-			fmt.Sprintf("%d of %d", r.up, r.hosts), fmt.Sprintf("%.0f s", r.window.Seconds()))
+			fmt.Sprintf("%d of %d", r.up, r.hosts), fmt.Sprintf("%.0f s", r.window.Seconds()),
+			fmt.Sprintf("%.1f s, %.1f CPU-s", r.startWall.Seconds(), r.startCPU.Seconds()), hc)
 	}
 	b.WriteString(t.Markdown())
 	b.WriteString("\n")
-	var steered monitorResult
+	var steered, echo monitorResult
+	if compare {
+		echo = res[len(res)-1]
+		if steer {
+			echo = res[len(res)-2]
+		}
+	}
 	if steer {
 		steered = res[len(res)-1]
-		plain := res[len(res)-2]
+		plain := res[len(sizes)-1] // the largest size's first row
 		if len(sizes) == 2 {
 			plain = res[1] // not the GOMEMLIMIT row
 		}
 		b.WriteString(steeredNote(steered, plain))
 	}
-	if len(sizes) != 2 {
+	head := res[len(sizes)-1] // the largest size's first row
+	if len(sizes) == 2 {
+		head = res[1]
+	}
+	if len(sizes) == 2 {
+		e.apiResult = &res[1]
+		small, big := res[0], res[1]
+		if small.err == "" && big.err == "" && small.cpuPct > 0 && small.rss > 0 {
+			fmt.Fprintf(&b, "From %d to %d targets (%.0f×): CPU %.1f× (%.1f → %.1f %%), RSS %.1f× (%s → %s MiB), peak RSS %.1f×.\n\n",
+				small.n, big.n, float64(big.n)/float64(small.n), big.cpuPct/small.cpuPct, small.cpuPct, big.cpuPct,
+				float64(big.rss)/float64(small.rss), fmtBytes(float64(small.rss)), fmtBytes(float64(big.rss)), float64(big.hwm)/float64(small.hwm))
+		}
+	}
+	if head.err != "" || head.n != 100000 || e.interval != 10*time.Second {
+		if e.interval == 10*time.Second {
+			b.WriteString("**Target** 100k targets at 10 s within 10 % of one core and 150 MiB RSS without GOMEMLIMIT: not measured in this run.\n\n")
+		}
 		return b.String()
 	}
-	e.apiResult = &res[1]
-	small, big, limited := res[0], res[1], res[2]
-	if small.err == "" && big.err == "" && small.cpuPct > 0 && small.rss > 0 {
-		fmt.Fprintf(&b, "From %d to %d targets (%.0f×): CPU %.1f× (%.1f → %.1f %%), RSS %.1f× (%s → %s MiB), peak RSS %.1f×.\n\n",
-			small.n, big.n, float64(big.n)/float64(small.n), big.cpuPct/small.cpuPct, small.cpuPct, big.cpuPct,
-			float64(big.rss)/float64(small.rss), fmtBytes(float64(small.rss)), fmtBytes(float64(big.rss)), float64(big.hwm)/float64(small.hwm))
+	fleet := "the fleet answering by hb's XDP responder"
+	if !xdp {
+		fleet = "the fleet answering by the kernel's echo (billed to the daemon on a veth)"
 	}
-	if big.err != "" || big.n != 100000 {
-		b.WriteString("**Target** 100k targets at 10 s within 10 % of one core and 150 MiB RSS without GOMEMLIMIT: not measured in this run.\n\n")
-		return b.String()
+	fmt.Fprintf(&b, "**Target** (issue 11) 100k targets at 10 s within 10 %% of one core and 150 MiB RSS without GOMEMLIMIT, %s, after the start-up: %.1f %%, %s MiB at the window's end, %s MiB at the start-up's peak — CPU %s, RSS %s at the window's end, %s at the peak. The start-up itself (not in that figure): %.1f s from the process's start to `hosts by state`, %.1f CPU-s.\n\n",
+		fleet, head.cpuPct, fmtBytes(float64(head.rss)), fmtBytes(float64(head.hwm)), reached(head.cpuPct <= 10), reached(head.rss <= 150<<20), reached(head.hwm <= 150<<20), head.startWall.Seconds(), head.startCPU.Seconds())
+	if compare && echo.err == "" {
+		fmt.Fprintf(&b, "With the fleet answering by the kernel's echo instead (its echo path billed to the daemon): %.1f %%.\n\n", echo.cpuPct)
 	}
-	fmt.Fprintf(&b, "**Target** (issue 11) 100k targets at 10 s within 10 %% of one core and 150 MiB RSS without GOMEMLIMIT: %.1f %%, %s MiB at the window's end, %s MiB at the start-up's peak — CPU %s, RSS %s at the window's end, %s at the peak.\n\n",
-		big.cpuPct, fmtBytes(float64(big.rss)), fmtBytes(float64(big.hwm)), reached(big.cpuPct <= 10), reached(big.rss <= 150<<20), reached(big.hwm <= 150<<20))
 	if steer && steered.err == "" && steered.n == 100000 {
-		fmt.Fprintf(&b, "With the fleet's echo path off the daemon's CPU (the steered row): %.1f %% — CPU %s.\n\n", steered.cpuPct, reached(steered.cpuPct <= 10))
+		fmt.Fprintf(&b, "With the fleet's work off the daemon's CPU (the steered row, a lower bound): %.1f %% — CPU %s.\n\n", steered.cpuPct, reached(steered.cpuPct <= 10))
 	}
-	if limited.err == "" {
-		fmt.Fprintf(&b, "With `%s`: %.1f %%, %s MiB (peak %s MiB) — CPU %s, RSS %s.\n\n", memLimitEnv,
-			limited.cpuPct, fmtBytes(float64(limited.rss)), fmtBytes(float64(limited.hwm)), reached(limited.cpuPct <= 10), reached(limited.hwm <= 150<<20))
+	if len(sizes) == 2 {
+		if limited := res[2]; limited.err == "" {
+			fmt.Fprintf(&b, "With `%s`: %.1f %%, %s MiB (peak %s MiB) — CPU %s, RSS %s.\n\n", memLimitEnv,
+				limited.cpuPct, fmtBytes(float64(limited.rss)), fmtBytes(float64(limited.hwm)), reached(limited.cpuPct <= 10), reached(limited.hwm <= 150<<20))
+		}
 	}
 	b.WriteString(monitorWhy)
 	b.WriteString(enginePaceHistory)
@@ -1168,27 +1359,38 @@ func (e *env) monitor() string {
 }
 
 // steeredNote says what the steered row (the last) includes, against the
-// unsteered row of the same size (plain), with the window's per-CPU
-// softirq time from /proc/stat.
+// unsteered row of the same size and fleet (plain), with the window's
+// per-CPU softirq time from /proc/stat.
 func steeredNote(r, plain monitorResult) string {
 	var b strings.Builder
-	b.WriteString("The row marked *fleet's echo on CPU 1* repeats the largest size with the daemon pinned to CPU 0 (`taskset -c 0`)\n")
-	b.WriteString("and receive packet steering on the veth pair, set from inside each namespace: `rps_cpus` = 2 on the hosts' `" + bench.HostsIf + "`\n")
-	b.WriteString("(the simulated hosts' receive and kernel echo run on CPU 1) and = 1 on the prober's `" + bench.ProberIf + "` (the replies'\n")
-	b.WriteString("receive runs on CPU 0, the daemon's, as a NIC's interrupt on the monitoring host would). Without it, a veth runs the\n")
-	b.WriteString("receiver's softirq inside the sender's `sendmmsg`, so the rows above also bill the simulated hosts' echo work to\n")
-	b.WriteString("hb-probe; a real network never runs the monitored hosts' echo on the monitor. The steered row still includes the\n")
+	if r.xdp {
+		b.WriteString("The row marked *" + steeredXDPLabel + "* repeats the largest size with the daemon pinned to\n")
+		b.WriteString("CPU 0 (`taskset -c 0`), threaded NAPI on the hosts' `" + bench.HostsIf + "` (sysfs `threaded` = 1, set from inside their namespace) with its\n")
+		b.WriteString("kernel thread pinned to CPU 1, and receive packet steering `rps_cpus` = 1 on the prober's `" + bench.ProberIf + "`. Without it, a veth\n")
+		b.WriteString("with an XDP program runs its NAPI poll in the softirq of whoever sent to it, so the unsteered rows bill the simulated\n")
+		b.WriteString("hosts' XDP program (and veth's conversion of each request into an XDP buffer) to hb-probe's `sendmmsg`, which a real\n")
+		b.WriteString("network never does; steered, the fleet runs in that kernel thread, and the replies' receive is handed to CPU 0, the daemon's,\n")
+		b.WriteString("as a NIC's interrupt on the monitoring host would.")
+	} else {
+		b.WriteString("The row marked *fleet's echo on CPU 1* is the fleet answering by the kernel's echo, with the daemon pinned to CPU 0\n")
+		b.WriteString("(`taskset -c 0`) and receive packet steering on the veth pair, set from inside each namespace: `rps_cpus` = 2 on the hosts' `" + bench.HostsIf + "`\n")
+		b.WriteString("(the simulated hosts' receive and kernel echo run on CPU 1) and = 1 on the prober's `" + bench.ProberIf + "` (the replies'\n")
+		b.WriteString("receive runs on CPU 0, the daemon's, as a NIC's interrupt on the monitoring host would). Without it, a veth runs the\n")
+		b.WriteString("receiver's softirq inside the sender's `sendmmsg`, so the unsteered row bills the simulated hosts' echo work to\n")
+		b.WriteString("hb-probe; a real network never runs the monitored hosts' echo on the monitor.")
+	}
+	b.WriteString(" The steered row still includes the\n")
 	b.WriteString("daemon's own send path and, whenever a reply's softirq interrupts it on CPU 0, that receive too (this kernel has no\n")
 	b.WriteString("`CONFIG_IRQ_TIME_ACCOUNTING`: softirq time is charged to the task it interrupts); replies received while CPU 0 runs\n")
 	b.WriteString("another task, or idle, are not, as on a monitoring host with a NIC. So the daemon with all of its own replies'\n")
-	b.WriteString("receive costs between the steered row (a lower bound) and the plain row (an upper bound: the fleet's echo included).")
+	b.WriteString("receive costs between the steered row (a lower bound) and the unsteered row of the same fleet (an upper bound: the fleet's work included).")
 	if r.err == "" && len(r.cpus) >= 3 && r.window > 0 {
 		pct := func(ticks uint64) float64 { return 100 * float64(ticks) / 100 / r.window.Seconds() } // USER_HZ
 		fmt.Fprintf(&b, " Over the steered window, /proc/stat's softirq time: CPU 0 %.1f %%, CPU 1 %.1f %% of a core\n", pct(r.cpus[1].SoftIRQ), pct(r.cpus[2].SoftIRQ))
-		fmt.Fprintf(&b, "(the fleet's echo and the replies' transmit are CPU 1's share; other processes' softirq work on this shared machine is included)")
+		fmt.Fprintf(&b, "(the fleet's work and the replies' transmit are CPU 1's share; other processes' softirq work on this shared machine is included)")
 		if plain.err == "" && len(plain.cpus) >= 3 && plain.window > 0 {
 			pp := func(ticks uint64) float64 { return 100 * float64(ticks) / 100 / plain.window.Seconds() }
-			fmt.Fprintf(&b, "; over the plain row's window: CPU 0 %.1f %%, CPU 1 %.1f %%", pp(plain.cpus[1].SoftIRQ), pp(plain.cpus[2].SoftIRQ))
+			fmt.Fprintf(&b, "; over the unsteered row's window: CPU 0 %.1f %%, CPU 1 %.1f %%", pp(plain.cpus[1].SoftIRQ), pp(plain.cpus[2].SoftIRQ))
 		}
 		b.WriteString(".")
 	}
@@ -1218,6 +1420,12 @@ machine, whose load moves the CPU column by ±10 points; ` + "`bench/run.sh -onl
 
 `
 
+// steeredXDPLabel marks the steered monitor row with the XDP fleet.
+const steeredXDPLabel = "fleet's XDP in a NAPI thread on CPU 1, replies received on CPU 0"
+
+// echoLabel marks the monitor row whose fleet answers by the kernel's echo.
+const echoLabel = "fleet answers by the kernel's echo: its echo runs in the daemon's sendmmsg on a veth"
+
 // memLimitEnv is the soft memory limit of the monitor table's last row.
 const memLimitEnv = "GOMEMLIMIT=150MiB"
 
@@ -1227,6 +1435,17 @@ const memLimitEnv = "GOMEMLIMIT=150MiB"
 // heap profile after it) and perf record -g -p PID for the kernel side.
 const monitorWhy = `Where the 100k row's CPU and memory go (2026-12-02, measured by hand on this fleet: ` + "`hbbench fleet -n 100000 [-steer]`" + ` and the
 daemon run in its prober namespace with ` + "`[api] pprof = true`" + `; ` + "`perf record -g -p PID`" + `, ` + "`/proc/PID/smaps`" + `, ` + "`/debug/pprof/heap`" + `):
+- **The XDP fleet** (` + "`hbbench fleet -n 100000 -xdp`" + `; ` + "`perf record -F 999 -g -p PID`" + ` over 30 s of steady state, 19.5 % of a core). Every
+  reply now carries a health blob, and the daemon keeps it: ` + "`monitor.observation`" + ` copies each ` + "`wire.Health`" + ` (~160 bytes) to the heap
+  and the table holds one per check: ~19 MB live at 100k and 10,000 allocations a second, which GOGC=100 doubles, so the RSS
+  is ~60 MiB above the kernel-echo row's (the kernel echoes the request's empty room: no blob, nothing kept). In CPU the blobs
+  cost ~5 % of the samples (decoding with its CRC ~1.6 %, the copy and allocation ~2 %, the GC ~1 %). The softirq inside the
+  daemon's ` + "`sendmmsg`" + ` is still ~36 % of its samples (with the kernel echo ~39 %): XDP on a veth is not a NIC's fast path. For
+  the hosts (~14 %, ~2.8 points of a core: the fleet's work, which the steered row moves to CPU 1) veth copies each request
+  into a page-pool page (~4 %), runs hb's program (~9 %, most of it its two lookups in a 100k-entry address map: cache and TLB
+  misses in this nested VM; a real host's map holds a few addresses) and passes the reply to the prober's veth as an XDP
+  frame; the other ~14 % is the replies' receive on the prober's side (IP input, the AF_PACKET ring, ` + "`icmp_rcv`" + `), the monitoring
+  host's own work. The bullets below were measured with the kernel-echo fleet, before the fleet answered by XDP.
 - **Memory.** At the window's end the RSS is the Go heap's pages (~50 MB for a live heap of ~25 MB: the table's hosts and checks
   10 MB, the writer's event copies, the dashboard's change ring 3 MB, queues), ~60 MB mapped outside the heap (` + "`internal/offheap`" + `:
   the table's 320-byte records 32 MB, the store's per-check records and host list ~9 MB, the RTT histograms' series 3.4 MB, the
@@ -1243,7 +1462,7 @@ daemon run in its prober namespace with ` + "`[api] pprof = true`" + `; ` + "`pe
   daemon's CPU: this kernel bills softirq time to the task it interrupts). User space: the table's ` + "`Apply`" + ` (one record, off
   the heap, on huge pages), the RTT histograms (a 32-byte series a result), the store's sums and its once-a-minute rollup
   write (~0.6 s of CPU at 100k checks, which is why the window is a whole minute), the Go runtime's sysmon and scheduler
-  (~2 % of a core: ~500 wake-ups a second). Garbage at the daemon's pace: ~0 (a result through the core allocates nothing).
+  (~2 % of a core: ~500 wake-ups a second). Garbage at the daemon's pace: ~0 without health blobs (a result through the core allocates nothing; one with a blob allocates its copy).
 - **The steered row's loss is the fleet's, not the daemon's**: the simulated hosts send every echo reply through one ICMP
   socket per CPU whose send buffer holds ~100 replies until the prober side has received them; when the replies wait in
   CPU 0's backlog while the daemon is still sending the burst they answer, the rest fail (` + "`Icmp OutErrors`" + ` in the hosts'
@@ -1256,7 +1475,7 @@ func (e *env) api() string {
 	r := e.apiResult
 	if r == nil && e.probeDaemon == "" { // -only api: run the big daemon here
 		sizes := e.monitorSizes()
-		x := e.runMonitor(sizes[len(sizes)-1], true, false)
+		x := e.runMonitor(sizes[len(sizes)-1], monitorOpts{api: true, xdp: !e.echoFleet})
 		r = &x
 	}
 	n := 100000
