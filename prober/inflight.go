@@ -22,7 +22,8 @@ const (
 
 // slot is one probe in flight; its index is the probe's sequence number.
 // It holds no pointer (the address is its 16-byte form), so the 65,536
-// slots of a table are never scanned by the collector; 56 bytes.
+// slots of a table are never scanned by the collector; 64 bytes (a
+// cache line).
 type slot struct {
 	addr     [16]byte // the target's address, As16 (slotAddr gives it back)
 	cookie   uint64
@@ -30,6 +31,7 @@ type slot struct {
 	txKern   int64 // kernel TX timestamp (unix ns); 0 until the error queue gives it
 	deadline int64 // monotonic ns (engine clock) after which it times out
 	target   int32
+	id       int32 // the target's ID (Target.ID), so a result needs no read of the target list (a cache miss a result)
 	state    slotState
 	legacy   bool // the target is legacy=hbm2: an HBM v2 reply (no cookie) may answer
 }
@@ -59,7 +61,7 @@ const (
 // indexed by sequence number, allocated in order. It is not safe for
 // concurrent use; the engine's loop owns it.
 //
-// The slots (3.7 MB) and the key ring are allocated by the first alloc,
+// The slots (4.2 MB) and the key ring are allocated by the first alloc,
 // outside the Go heap (offheap: the collector neither scans them nor
 // doubles them in its heap goal); a socket that never sends (the IPv6 one
 // of an IPv4-only fleet) costs nothing. Until then every slot reads as

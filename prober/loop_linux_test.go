@@ -471,3 +471,49 @@ func TestLoopBadAddrNotProbed(t *testing.T) {
 		t.Fatalf("stats %+v: want %d send errors, %d sent", st, len(bad), len(ts)-len(bad))
 	}
 }
+
+// TestSetTargetsInFlightIDs: a probe in flight across a reload reports the
+// ID its target has in the new list (the slot keeps the ID, so a result
+// reads no target list): at the same index, at a new one, and none when
+// the target went away (dropped).
+func TestSetTargetsInFlightIDs(t *testing.T) {
+	n := newFakeNet()
+	e := n.engine(Config{Timeout: time.Second})
+	defer e.Close()
+	ts := fakeTargets(3, 0)
+	mk := func(gen uint64, ts []Target, ids ...int) *targetList {
+		return newTargetList(gen, len(ts), func(i int) Target { t := ts[i]; t.ID = ids[i]; return t })
+	}
+	e.setTargets(mk(1, ts, 10, 11, 12))
+	c := e.conns[0]
+	for i := range ts {
+		seq, ok := c.inf.alloc()
+		if !ok {
+			t.Fatal("alloc")
+		}
+		tt := &e.tt[i]
+		*c.inf.at(seq) = slot{addr: tt.addr, target: int32(i), id: tt.id, state: slotPending, deadline: 1 << 40}
+	}
+	if r := e.newResult(c.inf.at(1), 1); r.ID != 11 || r.Target != 1 {
+		t.Fatalf("before the reload: target %d ID %d, want 1, 11", r.Target, r.ID)
+	}
+	// The new list: target 0 stays at 0 with a new ID, 1 moves to index
+	// 2, 2 is gone.
+	e.setTargets(mk(2, []Target{ts[0], fakeTargets(0, 1)[0], ts[1]}, 20, 21, 22))
+	for seq, want := range []struct {
+		target, id int
+		state      slotState
+	}{{0, 20, slotPending}, {2, 22, slotPending}, {2, 12, slotDropped}} {
+		s := c.inf.at(uint16(seq))
+		if s.state != want.state {
+			t.Fatalf("seq %d: state %d, want %d", seq, s.state, want.state)
+		}
+		if want.state != slotPending {
+			continue
+		}
+		r := e.newResult(s, uint16(seq))
+		if r.Target != want.target || r.ID != want.id || r.Gen != 2 || r.Addr != ts[seq].Addr {
+			t.Fatalf("seq %d: %+v, want target %d ID %d gen 2 address %v", seq, r, want.target, want.id, ts[seq].Addr)
+		}
+	}
+}

@@ -186,9 +186,7 @@ func (p *pktSock) put6(k int, m *unix.Mmsghdr) {
 	hp := &p.hops6[p.runHop[k]]
 	l := putFrame6(p.frames[k], hp, dst, unsafe.Slice(m.Hdr.Iov.Base, m.Hdr.Iov.Len))
 	p.iov[k].SetLen(l)
-	sa := &p.sll[k]
-	sa.Ifindex = hp.ifindex
-	copy(sa.Addr[:6], hp.dmac[:])
+	p.name(k, hp.ifindex, hp.dmac)
 }
 
 // ifaces6 names the Ethernet links the IPv6 routes leave by.

@@ -33,6 +33,12 @@ type fakeTxSock struct {
 	t            *testing.T
 	wantMAC      [6]byte
 	closed, errs int
+	// bound is the interface a frame without a sockaddr_ll leaves by (0:
+	// such a frame is an error); unnamed counts them. macOf, when set,
+	// is the next hop's MAC of each interface (else wantMAC, interface 2).
+	bound   int32
+	unnamed int
+	macOf   map[int32][6]byte
 }
 
 func (f *fakeTxSock) sendmmsg(msgs []unix.Mmsghdr) (int, error) {
@@ -48,11 +54,22 @@ func (f *fakeTxSock) sendmmsg(msgs []unix.Mmsghdr) (int, error) {
 			if err := testutil.VerifyChecksums(b); err != nil {
 				f.t.Errorf("frame %d: %v", len(f.sent), err)
 			}
+			et := binary.BigEndian.Uint16(b[12:])
 			sll := (*unix.RawSockaddrLinklayer)(unsafe.Pointer(h.Name))
-			if [6]byte(b[0:6]) != f.wantMAC || [6]byte(sll.Addr[:6]) != f.wantMAC || sll.Ifindex != 2 {
+			if h.Name == nil {
+				if f.bound == 0 {
+					f.t.Errorf("frame %d without a sockaddr_ll on an unbound socket", len(f.sent))
+				}
+				f.unnamed++
+				sll = &unix.RawSockaddrLinklayer{Ifindex: f.bound, Protocol: htons(et), Addr: [8]byte(append(b[0:6:6], 0, 0))}
+			}
+			want, wantIf := f.wantMAC, int32(2)
+			if m, ok := f.macOf[sll.Ifindex]; ok {
+				want, wantIf = m, sll.Ifindex
+			}
+			if [6]byte(b[0:6]) != want || [6]byte(sll.Addr[:6]) != want || sll.Ifindex != wantIf {
 				f.t.Errorf("frame %d to %x (sll %x, ifindex %d)", len(f.sent), b[0:6], sll.Addr[:6], sll.Ifindex)
 			}
-			et := binary.BigEndian.Uint16(b[12:])
 			if sll.Protocol != htons(et) {
 				f.t.Errorf("frame %d: ethertype %#x, sll_protocol %#x", len(f.sent), et, htons(sll.Protocol))
 			}
@@ -418,4 +435,71 @@ func tgtsOf(addrs ...string) []tgt {
 	}()))
 	defer l.release()
 	return slices.Clone(l.tt)
+}
+
+// A frame leaving by the interface the packet socket bound itself to (the
+// first frame's) carries no sockaddr_ll; frames by another interface
+// still name theirs, and every frame reaches its next hop's MAC.
+func TestPktSockUnnamedOnBoundLink(t *testing.T) {
+	macA, macB := [6]byte{2, 0, 0, 0, 0, 0xa}, [6]byte{2, 0, 0, 0, 0, 0xb}
+	fp := &fakeTxSock{frames: true, level: solPacket, typ: packetTxTimestamp, t: t, macOf: map[int32][6]byte{2: macA, 3: macB}}
+	fr := &fakeTxSock{level: solIP, typ: ipRecvErr, t: t}
+	ip := func(s string) uint32 { return ip4u(netip.MustParseAddr(s).As4()) }
+	p := &pktSock{raw: fr, pkt: fp, plen: icmpProbeLen, stats: &counters{},
+		hopIdx: map[neighKey]int32{}, byDst: map[uint32]int32{}}
+	var binds []int32
+	p.bindDev = func(ifindex int32) error {
+		binds = append(binds, ifindex)
+		fp.bound = ifindex
+		return nil
+	}
+	p.initBuffers()
+	p.tab = l2tables{
+		routes: []route4{
+			{dst: ip("198.18.0.0"), bits: 16, gw: ip("10.9.0.1"), oif: 2},
+			{dst: ip("198.19.0.0"), bits: 16, gw: ip("10.8.0.1"), oif: 3},
+			{dst: ip("10.9.0.0"), bits: 24, oif: 2},
+			{dst: ip("10.8.0.0"), bits: 24, oif: 3},
+		},
+		links: map[int32]l2link{
+			2: {name: "eth0", ether: true, mac: [6]byte{2, 0, 0, 0, 0, 1}, addr: ip("10.9.0.5")},
+			3: {name: "eth1", ether: true, mac: [6]byte{2, 0, 0, 0, 0, 2}, addr: ip("10.8.0.5")},
+		},
+		neigh: map[neighKey][6]byte{{2, ip("10.9.0.1")}: macA, {3, ip("10.8.0.1")}: macB},
+	}
+	p.tab.sortRoutes()
+	const n = 40
+	msgs := make([]unix.Mmsghdr, n)
+	sas := make([][unix.SizeofSockaddrInet6]byte, n)
+	bufs := make([][]byte, n)
+	iov := make([]unix.Iovec, n)
+	onB := 0
+	for i := range n {
+		d := netip.AddrFrom4([4]byte{198, 18, 0, byte(i)})
+		if i%3 == 1 {
+			d, onB = netip.AddrFrom4([4]byte{198, 19, 0, byte(i)}), onB+1
+		}
+		var salen uint32
+		sas[i], salen = sockaddr(d, 0)
+		bufs[i] = template(kindICMP4, 0x4242, 0)
+		var tok wire.Token
+		patchProbe(bufs[i], kindICMP4, uint16(i), uint64(i), int64(i), &tok)
+		iov[i].Base = &bufs[i][0]
+		iov[i].SetLen(len(bufs[i]))
+		msgs[i].Hdr.Iov = &iov[i]
+		msgs[i].Hdr.SetIovlen(1)
+		msgs[i].Hdr.Name = &sas[i][0]
+		msgs[i].Hdr.Namelen = salen
+	}
+	for round := range 2 { // the second with the frames' headers as the first left them
+		if k, err := p.sendmmsg(msgs); k != n || err != nil {
+			t.Fatalf("round %d: sendmmsg %d, %v", round, k, err)
+		}
+	}
+	if !slices.Equal(binds, []int32{2}) || p.bound != 2 {
+		t.Fatalf("binds %v, bound %d: want one bind, to the first frame's interface 2", binds, p.bound)
+	}
+	if want := 2 * (n - onB); fp.unnamed != want || len(fp.sent) != 2*n || len(fr.sent) != 0 {
+		t.Fatalf("%d of %d frames unnamed (%d raw), want the %d by interface 2", fp.unnamed, len(fp.sent), len(fr.sent), want)
+	}
 }

@@ -81,7 +81,19 @@ func TestPacketTxEndToEnd(t *testing.T) {
 	if st.TxStamps != st.Sent-count || st.TxMissing != 0 || st.BadCookie != 0 || st.Duplicates != 0 {
 		t.Errorf("TX stamps %d of %d sent, %d missing; counters %+v", st.TxStamps, st.Sent, st.TxMissing, st)
 	}
-	if why := e.conns[0].sk.(*pktSock).fallbackReason(); why == "" {
+	// Every frame left by hbp0, the interface the packet socket bound
+	// itself to: they went without a sockaddr_ll, and were answered and
+	// stamped (above).
+	ps := e.conns[0].sk.(*pktSock)
+	if ps.bound <= 0 {
+		t.Errorf("packet socket bound to %d, want hbp0's index", ps.bound)
+	}
+	for _, h := range ps.hops {
+		if h.ok && h.ifindex != ps.bound {
+			t.Errorf("a frame path by interface %d, the socket bound to %d", h.ifindex, ps.bound)
+		}
+	}
+	if why := ps.fallbackReason(); why == "" {
 		t.Error("no fallback reason recorded")
 	} else {
 		t.Logf("last fallback: %s", why)

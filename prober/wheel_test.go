@@ -3,6 +3,7 @@
 package prober
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -108,5 +109,67 @@ func TestBackoff(t *testing.T) {
 	b.OK()
 	if b.Fail() != time.Millisecond {
 		t.Fatal("backoff not reset")
+	}
+}
+
+// TestWheelCrowdedSlots: slots holding many chunks' worth of targets
+// (all due at start, then a few slots each), read at irregular times with
+// pauses: every target fires once a round, Next is exact (nothing is due
+// a nanosecond before it, something at it), and the chunks never run out.
+func TestWheelCrowdedSlots(t *testing.T) {
+	for _, c := range []WheelConfig{
+		{Targets: 10000, Interval: 16 * time.Millisecond, Jitter: 4 * time.Millisecond, Seed: 3},
+		{Targets: 3000, Interval: 100 * time.Millisecond, Jitter: 25 * time.Millisecond, Spread: true, Seed: 4},
+		{Targets: 500, Interval: 50 * time.Millisecond, Limit: 7, Seed: 5},
+	} {
+		start := time.Unix(0, 0)
+		w := NewWheel(c, start)
+		fired := make([]int, c.Targets)
+		now, rounds := start, 0
+		r := rand.New(rand.NewPCG(c.Seed, 9))
+		for step := 0; step < 3000 && w.Remaining() > 0; step++ {
+			switch r.IntN(10) {
+			case 0: // a pause of up to two intervals
+				now = now.Add(time.Duration(r.Int64N(int64(2 * c.Interval))))
+			case 1, 2: // exactly at Next, checking it
+				nx, ok := w.Next()
+				if !ok {
+					t.Fatalf("%+v: Next false with %d left", c, w.Remaining())
+				}
+				if nx.After(now) {
+					if d := w.Due(nx.Add(-1), nil); len(d) != 0 {
+						t.Fatalf("%+v: %d due before Next %v", c, len(d), nx)
+					}
+					now = nx
+				}
+				d := w.Due(now, nil)
+				if len(d) == 0 {
+					t.Fatalf("%+v: nothing due at Next %v", c, nx)
+				}
+				for _, i := range d {
+					fired[i]++
+				}
+				continue
+			default:
+				now = now.Add(time.Duration(r.Int64N(int64(3 * time.Millisecond))))
+			}
+			for _, i := range w.Due(now, nil) {
+				fired[i]++
+			}
+			rounds = int(now.Sub(start) / c.Interval)
+		}
+		lo, hi := fired[0], fired[0]
+		for _, f := range fired {
+			lo, hi = min(lo, f), max(hi, f)
+		}
+		if c.Limit > 0 && (lo != c.Limit || hi != c.Limit || w.Remaining() != 0) {
+			t.Fatalf("%+v: fired %d..%d times, %d left, want %d each", c, lo, hi, w.Remaining(), c.Limit)
+		}
+		// Pauses fire a target once, not once per interval missed: at
+		// most the rounds elapsed, and every target alike within two.
+		if c.Limit == 0 && (hi > rounds+2 || hi-lo > 2 || lo == 0) {
+			t.Fatalf("%+v: fired %d..%d times in %d intervals", c, lo, hi, rounds)
+		}
+		w.Free()
 	}
 }
