@@ -71,7 +71,7 @@ func evaluateSetup(b testing.TB) (*Engine, *event.Event) {
 	now := time.Unix(1_800_000_000, 0)
 	h := &wire.Health{CPUBusy: 300, Load1: 1000, Load5: 900, Load15: 800, MemTotal: 8 << 30, MemAvailable: 4 << 30, SwapTotal: 1 << 30, SwapUsed: 1 << 20,
 		RootTotal: 100 << 30, RootUsed: 40 << 30, FullestMount: 500, NetRxRate: 1e6, NetTxRate: 1e6, Procs: 200, CollectedAt: now.UnixNano()}
-	o := &obs.Observation{At: now, Outcome: obs.OK, RTT: 300 * time.Microsecond, Health: h,
+	o := &obs.Observation{At: now, Outcome: obs.OK, RTT: 300 * time.Microsecond, Health: *h, HasHealth: true,
 		Metrics: []obs.Metric{{Name: "disk./var.used_ratio", Value: 0.5}, {Name: "plugins.mysql.connections", Value: 10}, {Name: "nagios.exit", Value: 0}}}
 	// A snapshot with a full window, so the loss rules are evaluated too.
 	a := netip.MustParseAddr("198.18.0.1")

@@ -131,7 +131,7 @@ func (fx *fixture) check(host, check string, kind obs.Kind, st state.State) {
 func (fx *fixture) cpu(host string, ratio float64) {
 	h := &wire.Health{CPUBusy: uint16(ratio * 1000), CollectedAt: fx.now.UnixNano(), MemTotal: 100, MemAvailable: 50}
 	fx.e.Handle(&event.Event{Type: event.Result, At: fx.now, Host: host, Check: "icmp", Kind: obs.KindICMP,
-		Obs: &obs.Observation{At: fx.now, Outcome: obs.OK, RTT: time.Millisecond, Health: h}, Snap: &state.Snapshot{State: state.Up}})
+		Obs: &obs.Observation{At: fx.now, Outcome: obs.OK, RTT: time.Millisecond, Health: *h, HasHealth: true}, Snap: &state.Snapshot{State: state.Up}})
 }
 
 // advance moves the clock and ticks every second.

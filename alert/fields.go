@@ -51,7 +51,8 @@ func AppendValues(dst []Value, e *event.Event) []Value {
 	if o == nil {
 		return dst
 	}
-	if h := o.Health; h != nil {
+	if o.HasHealth {
+		h := &o.Health
 		dst = append(dst,
 			Value{FieldCPU, float64(h.CPUBusy) / 1000},
 			Value{FieldLoad1, float64(h.Load1) / 1000},

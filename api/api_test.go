@@ -81,7 +81,7 @@ func fixture(t testing.TB) *state.Table {
 		}
 	}
 	apply(0, state.Observation{At: now0.Add(-3 * time.Second), Outcome: state.OK, RTT: 2 * time.Millisecond, Method: obs.MethodKernelTxRx})
-	apply(0, state.Observation{At: now0.Add(-time.Second), Outcome: state.OK, RTT: 4 * time.Millisecond, Method: obs.MethodKernelTxRx, Health: h})
+	apply(0, state.Observation{At: now0.Add(-time.Second), Outcome: state.OK, RTT: 4 * time.Millisecond, Method: obs.MethodKernelTxRx, Health: *h, HasHealth: true})
 	apply(1, state.Observation{At: now0.Add(-time.Second), Outcome: state.Error, ICMPType: 3, ICMPCode: 1, From: netip.MustParseAddr("198.18.0.254")})
 	apply(3, state.Observation{At: now0.Add(-time.Second), Outcome: state.OK, RTT: time.Millisecond, HBM2: &wire.HBM2{Timestamp: float64(now0.Unix() - 5), CPUPercent: 50, MemPercent: 20, MemAvailMB: 100, DiskPercent: 70}})
 	return tab

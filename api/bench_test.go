@@ -38,7 +38,7 @@ func bigTable(b *testing.B, n int) *state.Table {
 	}
 	for id := range n {
 		h := &wire.Health{CollectedAt: now0.UnixNano(), CPUBusy: uint16(id % 1000), MemTotal: 8 << 30, MemAvailable: 3 << 30, RootTotal: 100 << 30, RootUsed: 40 << 30, Load1: 1234}
-		tab.Apply(id, state.Observation{At: now0, Outcome: state.OK, RTT: time.Duration(100+id%900) * time.Microsecond, Method: obs.MethodKernelTxRx, Health: h})
+		tab.Apply(id, state.Observation{At: now0, Outcome: state.OK, RTT: time.Duration(100+id%900) * time.Microsecond, Method: obs.MethodKernelTxRx, Health: *h, HasHealth: true})
 	}
 	return tab
 }

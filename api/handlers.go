@@ -354,8 +354,8 @@ func hostView(h *state.Host, snap *state.Snapshot, now time.Time, detail bool) h
 			j.RTT.Last = fptr(seconds(snap.Last().RTT()))
 		}
 	}
-	if snap.Health != nil {
-		j.Health = obs.HealthOf(snap.Health, snap.HealthAt.Time(), now)
+	if snap.HasHealth() {
+		j.Health = obs.HealthOf(&snap.Health, snap.HealthAt.Time(), now)
 	}
 	if m := snap.HBM2; m != nil {
 		j.HBM2 = obs.HBM2Of(m, snap.HBM2At.Time(), now)

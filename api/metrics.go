@@ -81,13 +81,30 @@ type hostSample struct {
 	Probes      uint64
 	Failures    uint64
 	Stats       state.Stats
-	Health      *wire.Health
+	HasHealth   bool
+	Health      sampleHealth // the figures of the newest health blob the families write, if HasHealth
 	HBM2        *wire.HBM2
 }
 
+// sampleHealth is what the families read of a health blob (a copy: the
+// table keeps the blob itself in place).
+type sampleHealth struct {
+	CPUBusy                uint16
+	Load1                  uint32
+	MemTotal, MemAvailable uint64
+	RootTotal, RootUsed    uint64
+	CollectedAt            int64
+}
+
 func sampleOf(s *state.Snapshot) hostSample {
-	return hostSample{State: s.State, Transitions: s.Transitions, EWMA: s.EWMA, LastOKAt: s.LastOKAt, Probes: s.Probes,
-		Failures: s.Failures, Stats: s.Stats(), Health: s.Health, HBM2: s.HBM2}
+	hs := hostSample{State: s.State, Transitions: s.Transitions, EWMA: s.EWMA, LastOKAt: s.LastOKAt, Probes: s.Probes,
+		Failures: s.Failures, Stats: s.Stats(), HasHealth: s.HasHealth(), HBM2: s.HBM2}
+	if hs.HasHealth {
+		h := &s.Health
+		hs.Health = sampleHealth{CPUBusy: h.CPUBusy, Load1: h.Load1, MemTotal: h.MemTotal, MemAvailable: h.MemAvailable,
+			RootTotal: h.RootTotal, RootUsed: h.RootUsed, CollectedAt: h.CollectedAt}
+	}
+	return hs
 }
 
 // hostFamily is one per-host metric: value returns the sample and whether
@@ -129,7 +146,7 @@ func (s *Server) hostFamilies(nowUnix float64) []hostFamily {
 			counter: func(s *hostSample) uint64 { return uint64(s.Transitions) }},
 		{name: "hb_host_cpu_busy_ratio", typ: "gauge", help: "Remote CPU busy share, from the newest health sample.",
 			gauge: func(s *hostSample) (float64, bool) {
-				if s.Health != nil {
+				if s.HasHealth {
 					return float64(s.Health.CPUBusy) / 1000, true
 				}
 				if s.HBM2 != nil {
@@ -139,7 +156,7 @@ func (s *Server) hostFamilies(nowUnix float64) []hostFamily {
 			}},
 		{name: "hb_host_memory_used_ratio", typ: "gauge", help: "Remote memory in use (1 - available/total).",
 			gauge: func(s *hostSample) (float64, bool) {
-				if h := s.Health; h != nil && h.MemTotal > 0 {
+				if h := &s.Health; s.HasHealth && h.MemTotal > 0 {
 					return 1 - float64(h.MemAvailable)/float64(h.MemTotal), true
 				}
 				if s.HBM2 != nil {
@@ -149,7 +166,7 @@ func (s *Server) hostFamilies(nowUnix float64) []hostFamily {
 			}},
 		{name: "hb_host_memory_available_bytes", typ: "gauge", help: "Remote memory available.",
 			gauge: func(s *hostSample) (float64, bool) {
-				if s.Health != nil {
+				if s.HasHealth {
 					return float64(s.Health.MemAvailable), true
 				}
 				if s.HBM2 != nil {
@@ -159,7 +176,7 @@ func (s *Server) hostFamilies(nowUnix float64) []hostFamily {
 			}},
 		{name: "hb_host_disk_used_ratio", typ: "gauge", help: "Remote root filesystem in use.",
 			gauge: func(s *hostSample) (float64, bool) {
-				if h := s.Health; h != nil && h.RootTotal > 0 {
+				if h := &s.Health; s.HasHealth && h.RootTotal > 0 {
 					return float64(h.RootUsed) / float64(h.RootTotal), true
 				}
 				if s.HBM2 != nil {
@@ -169,18 +186,18 @@ func (s *Server) hostFamilies(nowUnix float64) []hostFamily {
 			}},
 		{name: "hb_host_load1", typ: "gauge", help: "Remote 1-minute load average.",
 			gauge: func(s *hostSample) (float64, bool) {
-				if s.Health != nil {
+				if s.HasHealth {
 					return float64(s.Health.Load1) / 1000, true
 				}
 				return 0, false
 			}},
 		{name: "hb_host_health_age_seconds", typ: "gauge", help: "Age of the newest health sample by the responder's clock.",
 			gauge: func(s *hostSample) (float64, bool) {
-				if s.Health == nil && s.HBM2 == nil {
+				if !s.HasHealth && s.HBM2 == nil {
 					return 0, false
 				}
 				var at float64
-				if s.Health != nil {
+				if s.HasHealth {
 					at = float64(s.Health.CollectedAt) / 1e9
 				} else {
 					at = s.HBM2.Timestamp

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/prober"
+	"github.com/hbmon/hb/state"
 	"github.com/hbmon/hb/targets"
 	"github.com/hbmon/hb/wire"
 )
@@ -25,7 +26,7 @@ func TestObservation(t *testing.T) {
 	o := observation(&r, now)
 	r.Health.Uptime = 0 // the engine reuses r: the observation must not see it
 	if o.Outcome != obs.OK || o.RTT != time.Millisecond || o.Method != obs.MethodKernelRx || o.Method.String() != "kernel-rx" ||
-		o.Health == nil || o.Health.Uptime != 42 || !o.At.Equal(now) {
+		!o.HasHealth || o.Health.Uptime != 42 || !o.At.Equal(now) {
 		t.Errorf("ok: %+v", o)
 	}
 	for m, want := range map[prober.TSMethod]string{prober.TSKernelTxRx: "kernel-tx-rx", prober.TSUser: "user"} {
@@ -35,11 +36,11 @@ func TestObservation(t *testing.T) {
 		}
 	}
 	r = prober.Result{Outcome: prober.OutcomeOK, HealthKind: prober.HealthHBM2, HBM2: wire.HBM2{CPUPercent: 7}}
-	if o := observation(&r, now); o.HBM2 == nil || o.HBM2.CPUPercent != 7 || o.Health != nil {
+	if o := observation(&r, now); o.HBM2 == nil || o.HBM2.CPUPercent != 7 || o.HasHealth {
 		t.Errorf("hbm2: %+v", o)
 	}
 	r = prober.Result{Outcome: prober.OutcomeOK, HealthKind: prober.HealthHBH1, BlobErr: errors.New("torn")}
-	if o := observation(&r, now); o.Outcome != obs.OK || o.Health != nil {
+	if o := observation(&r, now); o.Outcome != obs.OK || o.HasHealth {
 		t.Errorf("bad blob: %+v", o)
 	}
 	r = prober.Result{Outcome: prober.OutcomeTimeout}
@@ -80,5 +81,38 @@ func TestProbeTargetsLegacy(t *testing.T) {
 	t0, t1 := probeTarget(&checks[0]), probeTarget(&checks[1])
 	if !t0.Legacy || t1.Legacy || t0.Addr != netip.MustParseAddr("198.18.0.1") || t0.ID != checks[0].ID || t1.ID != checks[1].ID {
 		t.Fatalf("targets %+v %+v", t0, t1)
+	}
+}
+
+// TestHealthResultAllocs: an engine result with a health blob, mapped
+// (observation) and applied through the writer, allocates nothing: the
+// blob goes by value to the table, which copies it into the check's slot
+// off the heap (state's hslot), and the snapshot reads it back.
+func TestHealthResultAllocs(t *testing.T) {
+	const n, batch = 1000, 100
+	m := bareMonitor(t, n)
+	gen := m.Table().View().Gen
+	i := 0
+	var r prober.Result
+	round := func() {
+		for range batch {
+			r = prober.Result{Outcome: prober.OutcomeOK, RTT: time.Millisecond, Method: prober.TSKernelRx, HealthKind: prober.HealthHBH1}
+			r.Health.Generation, r.Health.CollectedAt, r.Health.CPUBusy = uint64(i+1), int64(i), uint16(i%1000)
+			o := observation(&r, at(i))
+			m.w.Observe(gen, i%n, o)
+			i++
+		}
+		m.w.drain()
+	}
+	for range 5 * n / batch { // every check up (state changes log and allocate)
+		round()
+	}
+	if a := testing.AllocsPerRun(20, round); a > 0 {
+		t.Errorf("%v allocations for %d results with health through the writer, want none", a, batch)
+	}
+	last := i - 1
+	s := m.Table().View().Check(last % n).Snapshot()
+	if !s.HasHealth() || s.Health.Generation != uint64(last+1) || s.Health.CPUBusy != uint16(last%1000) || s.HealthAt != state.NanoOf(at(last)) {
+		t.Errorf("check %d: health %+v at %v, want generation %d", last%n, s.Health, s.HealthAt, last+1)
 	}
 }

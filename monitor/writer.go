@@ -107,7 +107,7 @@ type writer struct {
 	// resultSnaps: Result events carry the check's snapshot (a result
 	// subscriber reads it: the alert engine's rules). Without it a result
 	// that neither failed nor changed the check's state copies only its
-	// observation (144 bytes, not 488).
+	// observation (304 bytes, not 800).
 	resultSnaps atomic.Bool
 
 	observed, applied, stale, rejected, dropped, batches atomic.Uint64
@@ -422,8 +422,8 @@ func (w *writer) copies(o *obs.Observation, c *state.Check, withSnap bool) (*obs
 	return &cp.o, &cp.snap
 }
 
-// The chunks of an evMem: observations (144 B) and copies with a snapshot
-// (488 B), about 18 KiB each. A drain at 10k results a second (~100
+// The chunks of an evMem: observations (304 B) and copies with a snapshot
+// (800 B), about 32-39 KiB each. A drain at 10k results a second (~100
 // results) takes one of each; a pooled evMem keeps at most memKeep of each.
 const (
 	obsChunk = 128

@@ -118,8 +118,9 @@ type Metric struct {
 }
 
 // Observation is one result of one check, as its source saw it. Sources
-// fill one in and hand it to a Sink; the table keeps Health, HBM2 and
-// Metrics by reference, so the source must not modify them afterwards.
+// fill one in and hand it to a Sink; the table keeps HBM2 and Metrics by
+// reference, so the source must not modify them afterwards. Health is a
+// value (no allocation a result): the table copies it into its own slot.
 type Observation struct {
 	At      time.Time     // when the result was decided (reply received, deadline passed)
 	Outcome Outcome       // required
@@ -133,9 +134,10 @@ type Observation struct {
 	Detail  string // short human text of the result: "HTTP 200", "connect ok", "banner SSH-2.0"
 	Problem string // cause of a failure; derived from the fields above when empty
 
-	Health  *wire.Health // decoded HBH1 blob, if the result carried one
-	HBM2    *wire.HBM2   // legacy HBM v2 payload, if the result carried one
-	Metrics []Metric     // extra figures (see Metric)
+	Health    wire.Health // decoded HBH1 blob, valid when HasHealth
+	HasHealth bool        // the result carried an HBH1 blob
+	HBM2      *wire.HBM2  // legacy HBM v2 payload, if the result carried one
+	Metrics   []Metric    // extra figures (see Metric)
 }
 
 // CheckSpec is one configured check: plain data that compares the same

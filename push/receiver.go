@@ -407,13 +407,12 @@ func (r *Receiver) observe(p *wire.Push, rx time.Time) (obs.Observation, string,
 		case wire.SecHost:
 			name = string(s.Data)
 		case wire.SecHealth:
-			h := new(wire.Health)
-			if err := wire.DecodeBlob(s.Data, nil, h); err != nil {
+			if err := wire.DecodeBlob(s.Data, nil, &o.Health); err != nil {
 				return o, "", nil, err
 			}
-			o.Health = h
+			o.HasHealth = true
 			if name == "" {
-				name = h.HostnameString()
+				name = o.Health.HostnameString()
 			}
 		case wire.SecCPU:
 			for i := range wire.CPUCores(s.Data) {

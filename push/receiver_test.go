@@ -215,7 +215,7 @@ func TestReceiverMetricsMessagesAndOverdue(t *testing.T) {
 		t.Fatalf("%+v", o)
 	}
 	ob := o[0].o
-	if ob.Health == nil || ob.Health.CPUBusy != 250 || ob.RTT != 1500*time.Microsecond || ob.Method != obs.MethodKernelRx {
+	if !ob.HasHealth || ob.Health.CPUBusy != 250 || ob.RTT != 1500*time.Microsecond || ob.Method != obs.MethodKernelRx {
 		t.Fatalf("observation %+v", ob)
 	}
 	m := map[string]float64{}

@@ -128,7 +128,7 @@ func TestPusherToReceiver(t *testing.T) {
 	go func() { done <- p.Run(ctx) }()
 
 	o := next(t, tb.c)
-	if o.Outcome != obs.OK || o.Health == nil || o.Health.NumCPU == 0 {
+	if o.Outcome != obs.OK || !o.HasHealth || o.Health.NumCPU == 0 {
 		t.Fatalf("boot heartbeat %+v", o)
 	}
 	if tb.specs[0].Host != "pushed-1" {

@@ -8,13 +8,15 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/hbmon/hb/internal/offheap"
 	"github.com/hbmon/hb/wire"
 )
 
-// A record is a check's Snapshot without its pointers (Health, HBM2 and
-// Problem live in the Check), as words: what the table stores per check.
+// A record is a check's Snapshot without its pointers (HBM2 and Problem
+// live in the Check) and without its health blob (in the check's hslot),
+// as words: what the table stores per check.
 // Records sit in one slab per View, off the Go heap where the platform
 // allows (slab_mmap.go): they hold no pointers, so the GC neither scans
 // them nor counts them in its heap goal, and an observation rewrites its
@@ -52,6 +54,24 @@ const (
 
 	recordBytes = recWords * 8
 )
+
+// An hslot is a check's health blob (Snapshot.Health, a wire.Health) as
+// words, in a second slab off the heap beside the records: one per check,
+// so a result with a blob (every reply from an hb responder) is copied in
+// place instead of onto the heap, and the table holds no pointer per
+// check for it. It is written and read under its record's sequence lock,
+// a word at a time with sync/atomic; HealthAt (in the record) says
+// whether it holds one. Only checks that ever got a blob touch theirs.
+type hslot [hWords]uint64
+
+// hWords is the words of a wire.Health (whose size is a multiple of 8:
+// checked below, as is that it holds no pointers).
+const hWords = int(unsafe.Sizeof(wire.Health{}) / 8)
+
+var _ = [1]struct{}{}[unsafe.Sizeof(wire.Health{})%8] // a whole number of words
+
+// healthWords is h's words.
+func healthWords(h *wire.Health) *hslot { return (*hslot)(unsafe.Pointer(h)) }
 
 // The header word's parts (wHdr).
 func hdrState(h uint64) State { return State(h) }
@@ -108,19 +128,19 @@ const (
 )
 
 // pointers returns c's snapshot pointers (inside a read or by the writer).
-func (c *Check) pointers() (*wire.Health, *wire.HBM2, *string) {
+func (c *Check) pointers() (*wire.HBM2, *string) {
 	x := c.x.Load()
 	if x == nil {
-		return nil, nil, nil
+		return nil, nil
 	}
-	return x.health.Load(), x.hbm2.Load(), x.problem.Load()
+	return x.hbm2.Load(), x.problem.Load()
 }
 
 // load copies c's current snapshot into dst: the sequence lock's reader.
 // Any goroutine; never blocks the writer (a reader that keeps meeting a
 // write in progress yields between tries).
 func (c *Check) load(dst *Snapshot) {
-	r := c.rec()
+	r, hs := c.rec(), c.hs()
 	var w record
 	for try := 0; ; try++ {
 		seq := atomic.LoadUint64(&r[wSeq])
@@ -128,10 +148,19 @@ func (c *Check) load(dst *Snapshot) {
 			for i := 1; i < recWords; i++ {
 				w[i] = atomic.LoadUint64(&r[i])
 			}
-			h, m, p := c.pointers()
+			dh := healthWords(&dst.Health)
+			if w[wHealthAt] != 0 {
+				for i := range hWords {
+					dh[i] = atomic.LoadUint64(&hs[i])
+				}
+			}
+			m, p := c.pointers()
 			if atomic.LoadUint64(&r[wSeq]) == seq {
 				dst.decode(&w)
-				dst.Health, dst.HBM2, dst.Problem = h, m, ""
+				if w[wHealthAt] == 0 {
+					*dh = hslot{}
+				}
+				dst.HBM2, dst.Problem = m, ""
 				if p != nil {
 					dst.Problem = *p
 				}
@@ -157,8 +186,9 @@ func (c *Check) loadWord(i int) uint64 {
 // only the writer, which no one else races with, may.
 func (c *Check) own(dst *Snapshot) {
 	dst.decode(c.rec())
+	*healthWords(&dst.Health) = *c.hs()
 	var p *string
-	dst.Health, dst.HBM2, p = c.pointers()
+	dst.HBM2, p = c.pointers()
 	dst.Problem = ""
 	if p != nil {
 		dst.Problem = *p
@@ -213,7 +243,15 @@ func write(c *Check, r *record, s *Snapshot, slot int, ptrs uint8) {
 		atomic.StoreUint64(&r[wSlots+slot], w[wSlots+slot])
 		storeChanged(r, &w, wMeta+3*slot/8, wMeta+(3*slot+2)/8+1)
 	}
-	if ptrs != 0 {
+	if ptrs&setHealth != 0 {
+		hs, h := c.hs(), healthWords(&s.Health)
+		for i := range hWords {
+			if h[i] != hs[i] {
+				atomic.StoreUint64(&hs[i], h[i])
+			}
+		}
+	}
+	if ptrs&^setHealth != 0 {
 		c.storePointers(s, ptrs)
 	}
 	atomic.StoreUint64(&r[wSeq], seq+2)
@@ -235,14 +273,11 @@ func storeChanged(r, w *record, lo, hi int) {
 func (c *Check) storePointers(s *Snapshot, ptrs uint8) {
 	x := c.x.Load()
 	if x == nil {
-		if s.Health == nil && s.HBM2 == nil && s.Problem == "" {
+		if s.HBM2 == nil && s.Problem == "" {
 			return
 		}
 		x = new(extra)
 		c.x.Store(x)
-	}
-	if ptrs&setHealth != 0 && s.Health != x.health.Load() {
-		x.health.Store(s.Health)
 	}
 	if ptrs&setHBM2 != 0 && s.HBM2 != x.hbm2.Load() {
 		x.hbm2.Store(s.HBM2)
@@ -273,9 +308,9 @@ func (c *Check) copyFrom(o *Check) {
 	*r = *o.rec()
 	r[wSeq] = seq
 	r[wTransitions] = r[wTransitions]&math.MaxUint32 | link
-	if h, m, p := o.pointers(); h != nil || m != nil || p != nil {
+	*c.hs() = *o.hs()
+	if m, p := o.pointers(); m != nil || p != nil {
 		x := new(extra)
-		x.health.Store(h)
 		x.hbm2.Store(m)
 		x.problem.Store(p)
 		c.x.Store(x)
@@ -302,15 +337,19 @@ func MappedBytes() int64 { return mappedBytes.Load() }
 // are, is unreachable: every path to a record goes through its Check or
 // its View, which holds the checks, and the checks of a view are one
 // allocation.
-func records(n int, owner *Check) ([]record, int) {
+func records(n int, owner *Check) ([]record, int) { return slab[record](n, owner) }
+
+// slab is records for any pointer-free T (the health slots too).
+func slab[T any](n int, owner *Check) ([]T, int) {
 	if n == 0 {
 		return nil, 0
 	}
-	recs, free := offheap.Make[record](n)
+	recs, free := offheap.Make[T](n)
 	if !slabMapped {
 		return recs, 0
 	}
-	size := n * recordBytes
+	var zero T
+	size := n * int(unsafe.Sizeof(zero))
 	mappedBytes.Add(int64(size))
 	runtime.AddCleanup(owner, func(size int) {
 		free()

@@ -61,7 +61,7 @@ func TestApplyAllocs(t *testing.T) {
 		o    Observation
 	}{
 		{"ok", Observation{Outcome: OK, RTT: time.Millisecond}},
-		{"ok with health", Observation{Outcome: OK, RTT: time.Millisecond, Health: h}},
+		{"ok with health", Observation{Outcome: OK, RTT: time.Millisecond, Health: *h, HasHealth: true}},
 		{"timeout", Observation{Outcome: Timeout}},
 		{"error with the prober's text", Observation{Outcome: Error, Problem: "connection refused"}},
 	} {
@@ -113,14 +113,18 @@ func TestNoTornSnapshot(t *testing.T) {
 	}
 	const nh = 1024
 	healths := make([]wire.Health, nh)
-	for i := range healths {
-		healths[i].CollectedAt = int64(i)
+	for i := range healths { // every word of blob i derives from i: a torn copy mixes two
+		h := &healths[i]
+		h.CollectedAt, h.Generation, h.MemTotal, h.RootUsed, h.NetTxRate, h.Uptime = int64(i), uint64(i), uint64(i)<<20, uint64(i)<<10, uint64(i)*3, uint32(i)
+		for j := range h.Hostname {
+			h.Hostname[j] = byte(i + j)
+		}
 	}
 	at := func(i uint64) UnixNano { return NanoOf(t0.Add(time.Duration(i) * time.Second)) }
 	check := func(s *Snapshot) error {
 		k := s.Probes
 		if k == 0 {
-			if s.State != Unknown || s.n != 0 || s.Health != nil || s.Problem != "" {
+			if s.State != Unknown || s.n != 0 || s.HasHealth() || s.Problem != "" {
 				return fmt.Errorf("empty check with %+v", s)
 			}
 			return nil
@@ -146,7 +150,7 @@ func TestNoTornSnapshot(t *testing.T) {
 		if k%4 == 0 {
 			lastOK--
 		}
-		if s.LastOKAt != at(lastOK) || s.Health == nil || uint64(s.Health.CollectedAt) != lastOK%nh || s.HealthAt != at(lastOK) {
+		if s.LastOKAt != at(lastOK) || !s.HasHealth() || s.Health != healths[lastOK%nh] || s.HealthAt != at(lastOK) {
 			return fmt.Errorf("%d probes: last ok at %v, health %v at %v, want %d", k, s.LastOKAt, s.Health, s.HealthAt, lastOK)
 		}
 		if lastFail := k / 4 * 4; lastFail == 0 {
@@ -192,7 +196,7 @@ func TestNoTornSnapshot(t *testing.T) {
 	n := 0
 	for i := 1; i <= maxWrites && reads.Load() < wantReads; i++ {
 		n = i
-		o := Observation{At: at(uint64(i)).Time(), Outcome: OK, RTT: time.Duration(i) * time.Microsecond, Health: &healths[i%nh]}
+		o := Observation{At: at(uint64(i)).Time(), Outcome: OK, RTT: time.Duration(i) * time.Microsecond, Health: healths[i%nh], HasHealth: true}
 		if i%4 == 0 {
 			o = Observation{At: o.At, Outcome: Timeout, Problem: strconv.Itoa(i)}
 		}
@@ -273,7 +277,8 @@ func TestApplyMatchesStep(t *testing.T) {
 		o := Observation{At: at, Outcome: Outcome(1 + r.IntN(3)), RTT: time.Duration(r.IntN(1e6)), Method: Method(r.IntN(4)),
 			ICMPType: uint8(r.IntN(256)), ICMPCode: uint8(r.IntN(256))}
 		if i%5 == 0 {
-			o.Health = h
+			h.Generation, h.CollectedAt, h.Hostname[i%len(h.Hostname)] = uint64(i), int64(i)*7, byte(i)
+			o.Health, o.HasHealth = *h, true
 		}
 		want.step(&cfg, &o)
 		if recInPlace(c.rec(), NanoOf(at)) {

@@ -27,10 +27,11 @@ type Stats struct {
 // out of the table (Check.Snapshot), so a reader holding one sees a
 // consistent check forever, never a half-updated one.
 //
-// The table keeps each check's pointer-free part (everything but Health,
-// HBM2 and Problem) as a record of recWords words in a slab off the Go
-// heap, written in place under a sequence lock (record.go); its size,
-// 344 bytes, is what a reader copies.
+// The table keeps each check's pointer-free part (everything but HBM2
+// and Problem) as a record of recWords words in a slab off the Go heap,
+// and its health blob in a slot of a second such slab, both written in
+// place under the record's sequence lock (record.go); a reader copies the
+// record's words, and the health slot's only when the check has one.
 type Snapshot struct {
 	State      State
 	head       uint8  // ring index of the next write
@@ -48,9 +49,9 @@ type Snapshot struct {
 
 	EWMA time.Duration // smoothed RTT over all successes, not just the window
 
-	Health   *wire.Health // newest health blob, nil if none ever arrived; shared, read-only
-	HealthAt UnixNano     // when it arrived (prober clock)
-	HBM2     *wire.HBM2   // newest legacy HBM v2 payload; shared, read-only
+	Health   wire.Health // newest health blob, valid when HasHealth (HealthAt set); a copy
+	HealthAt UnixNano    // when it arrived (prober clock); 0: none ever arrived
+	HBM2     *wire.HBM2  // newest legacy HBM v2 payload; shared, read-only
 	HBM2At   UnixNano
 
 	Problem   string // newest failure's cause
@@ -183,6 +184,9 @@ func (s *Snapshot) setSlot(i int, off uint32, r Result) {
 	s.n++
 }
 
+// HasHealth reports whether a health blob ever arrived (Health is valid).
+func (s *Snapshot) HasHealth() bool { return s.HealthAt != 0 }
+
 // Checked reports whether the host has had any result.
 func (s *Snapshot) Checked() bool { return s.Probes > 0 }
 
@@ -191,7 +195,7 @@ func (s *Snapshot) Checked() bool { return s.Probes > 0 }
 // hosts), or -1 if there is none.
 func (s *Snapshot) HealthAge(now time.Time) time.Duration {
 	switch {
-	case s.Health != nil:
+	case s.HasHealth():
 		return now.Sub(time.Unix(0, s.Health.CollectedAt))
 	case s.HBM2 != nil:
 		sec, frac := math.Modf(s.HBM2.Timestamp)
@@ -247,7 +251,7 @@ func (s *Snapshot) step(c *Config, obs *Observation) {
 		} else {
 			n.EWMA += time.Duration(c.EWMAAlpha * float64(time.Duration(r.RTTNanos)-n.EWMA))
 		}
-		if obs.Health != nil {
+		if obs.HasHealth && at != 0 {
 			n.Health, n.HealthAt = obs.Health, at
 		}
 		if obs.HBM2 != nil {

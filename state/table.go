@@ -54,11 +54,10 @@ type checkOwn struct {
 	target string
 }
 
-// extra holds a check's snapshot pointers (Health, HBM2, Problem): rare
-// for most checks, so behind one pointer, allocated once by the writer
-// when the first is set and then updated in place.
+// extra holds a check's snapshot pointers (HBM2, Problem): rare for most
+// checks, so behind one pointer, allocated once by the writer when the
+// first is set and then updated in place.
 type extra struct {
-	health  atomic.Pointer[wire.Health]
 	hbm2    atomic.Pointer[wire.HBM2]
 	problem atomic.Pointer[string]
 	// status is the host's derived status, in its first check's extra,
@@ -113,6 +112,9 @@ func (c *Check) Host() *Host {
 
 // rec is c's record, in its view's slab.
 func (c *Check) rec() *record { return &c.v.recs[c.ID] }
+
+// hs is c's health slot, in its view's slab.
+func (c *Check) hs() *hslot { return &c.v.hslots[c.ID] }
 
 // HostStatus is a host's derived state: Derive over its checks' states,
 // when it last changed and how often it did.
@@ -331,8 +333,9 @@ type View struct {
 	hostArr  []Host
 	checkArr []Check
 	recs     []record
+	hslots   []hslot // the checks' health slots, by id (record.go)
 	byName   nameIndex
-	mapped   int // bytes of the records' slab outside the Go heap
+	mapped   int // bytes of the records' and health slots' slabs outside the Go heap
 }
 
 // RecordBytes is the size of the view's records held outside the Go heap
@@ -503,7 +506,7 @@ func (t *Table) Apply(id int, o Observation) (Change, error) {
 	case o.Outcome.Failed():
 		ptrs = setProblem
 	default:
-		if o.Health != nil {
+		if o.HasHealth {
 			ptrs |= setHealth
 		}
 		if o.HBM2 != nil {
@@ -638,7 +641,10 @@ func build(specs Specs, prev *View, gen uint64) (*View, error) {
 	v.hostArr = make([]Host, nh)
 	v.checkArr = make([]Check, n)
 	if n > 0 {
+		var hm int
 		v.recs, v.mapped = records(n, &v.checkArr[0])
+		v.hslots, hm = slab[hslot](n, &v.checkArr[0])
+		v.mapped += hm
 	}
 	shapes := map[shapeKey]*checkShape{}
 	attrs := map[attrsKey]*hostAttrs{}

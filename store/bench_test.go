@@ -92,9 +92,9 @@ func benchMinute(b *testing.B, health, table bool) {
 	ctx := context.Background()
 	h := &wire.Health{CPUBusy: 100, MemTotal: 1000, MemAvailable: 500, RootTotal: 10, RootUsed: 2, Load1: 1000}
 	at := time.Now().Truncate(time.Minute)
-	ob := &obs.Observation{Outcome: obs.OK, RTT: time.Millisecond, Method: obs.MethodKernelTxRx, Health: h}
+	ob := &obs.Observation{Outcome: obs.OK, RTT: time.Millisecond, Method: obs.MethodKernelTxRx, Health: *h, HasHealth: true}
 	if !health {
-		ob.Health = nil
+		ob.HasHealth = false
 	}
 	// The checks' rows exist before the timer starts: steady state.
 	for i := range names {

@@ -50,7 +50,10 @@ func flush(t *testing.T, s *Store) {
 
 // result is an event.Result of an icmp check named "icmp".
 func result(host string, at time.Time, ok bool, rtt time.Duration, h *wire.Health) event.Event {
-	o := &obs.Observation{At: at, Outcome: obs.OK, RTT: rtt, Method: obs.MethodKernelTxRx, Health: h}
+	o := &obs.Observation{At: at, Outcome: obs.OK, RTT: rtt, Method: obs.MethodKernelTxRx}
+	if h != nil {
+		o.Health, o.HasHealth = *h, true
+	}
 	if !ok {
 		o.Outcome, o.RTT, o.Method = obs.Timeout, 0, obs.MethodNone
 	}

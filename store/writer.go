@@ -677,8 +677,8 @@ func (w *writer) result(e *event.Event) {
 	w.s.results.Add(1)
 	var h Health
 	switch {
-	case o.Health != nil:
-		h = HealthFromBlob(o.Health)
+	case o.HasHealth:
+		h = HealthFromBlob(&o.Health)
 	case o.HBM2 != nil:
 		h = HealthFromHBM2(o.HBM2)
 	default:

@@ -93,7 +93,7 @@ func (d *daemon) history(t testing.TB, host string, start time.Time, count int) 
 					MemAvailable: uint64(float64(16<<30) * (0.55 - 0.2*x)), RootTotal: 100 << 30, RootUsed: 61 << 30,
 					NetRxRate: 1 << 20, NetTxRate: 512 << 10}
 				hl.SetHostname("web-01.example")
-				o.Health = hl
+				o.Health, o.HasHealth = *hl, true
 			}
 			d.sink.Observe(gen, c.ID, o)
 		}
