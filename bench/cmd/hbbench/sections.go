@@ -1441,10 +1441,12 @@ const memLimitEnv = "GOMEMLIMIT=150MiB"
 const monitorWhy = `Where the 100k row's CPU and memory go (2026-12-02, measured by hand on this fleet: ` + "`hbbench fleet -n 100000 [-steer]`" + ` and the
 daemon run in its prober namespace with ` + "`[api] pprof = true`" + `; ` + "`perf record -g -p PID`" + `, ` + "`/proc/PID/smaps`" + `, ` + "`/debug/pprof/heap`" + `):
 - **The XDP fleet** (` + "`hbbench fleet -n 100000 -xdp`" + `; ` + "`perf record -F 999 -g -p PID`" + ` over 30 s of steady state, 19.5 % of a core). Every
-  reply now carries a health blob, and the daemon keeps it: ` + "`monitor.observation`" + ` copies each ` + "`wire.Health`" + ` (~160 bytes) to the heap
-  and the table holds one per check: ~19 MB live at 100k and 10,000 allocations a second, which GOGC=100 doubles, so the RSS
-  is ~60 MiB above the kernel-echo row's (the kernel echoes the request's empty room: no blob, nothing kept). In CPU the blobs
-  cost ~5 % of the samples (decoding with its CRC ~1.6 %, the copy and allocation ~2 %, the GC ~1 %). The softirq inside the
+  reply now carries a health blob, and the daemon keeps the newest per check. Until 2026-12-02 ` + "`monitor.observation`" + ` copied each
+  ` + "`wire.Health`" + ` (~160 bytes) to the heap and the table held one per check (~19 MB live at 100k, 10,000 allocations a second,
+  doubled by GOGC=100: RSS 167-186 MiB); now the blob goes by value to the table, which keeps it in a slot beside the check's record
+  off the heap (` + "`state`" + `'s hslot, ~17 MB at 100k, counted once): by hand, A/B, RSS 146 against 170-184 MiB, peak 151-152 against
+  179-187 (the kernel echo returns the request's empty room: no blob). In CPU the blobs cost ~5 % of the samples (measured before
+  that change: decoding with its CRC ~1.6 %, the copy and allocation ~2 %, the GC ~1 %). The softirq inside the
   daemon's ` + "`sendmmsg`" + ` is still ~36 % of its samples (with the kernel echo ~39 %): XDP on a veth is not a NIC's fast path. For
   the hosts (~14 %, ~2.8 points of a core: the fleet's work, which the steered row moves to CPU 1) veth copies each request
   into a page-pool page (~4 %), runs hb's program (~9 %, most of it its two lookups in a 100k-entry address map: cache and TLB
@@ -1467,7 +1469,7 @@ daemon run in its prober namespace with ` + "`[api] pprof = true`" + `; ` + "`pe
   daemon's CPU: this kernel bills softirq time to the task it interrupts). User space: the table's ` + "`Apply`" + ` (one record, off
   the heap, on huge pages), the RTT histograms (a 32-byte series a result), the store's sums and its once-a-minute rollup
   write (~0.6 s of CPU at 100k checks, which is why the window is a whole minute), the Go runtime's sysmon and scheduler
-  (~2 % of a core: ~500 wake-ups a second). Garbage at the daemon's pace: ~0 without health blobs (a result through the core allocates nothing; one with a blob allocates its copy).
+  (~2 % of a core: ~500 wake-ups a second). Garbage at the daemon's pace: ~0 (a result through the core allocates nothing, with or without a health blob).
 - **The steered row's loss is the fleet's, not the daemon's**: the simulated hosts send every echo reply through one ICMP
   socket per CPU whose send buffer holds ~100 replies until the prober side has received them; when the replies wait in
   CPU 0's backlog while the daemon is still sending the burst they answer, the rest fail (` + "`Icmp OutErrors`" + ` in the hosts'
