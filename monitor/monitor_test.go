@@ -598,19 +598,8 @@ func BenchmarkCore(b *testing.B) {
 			m := bareMonitor(b, n)
 			if subscribed {
 				// A batch reader, as the store and the histograms are.
-				sub := m.Bus().SubscribeBatch("reader", 1<<16, event.Result)
-				done := make(chan struct{})
-				go func() {
-					defer close(done)
-					var evs []event.Event
-					for range sub.Ready() {
-						var ok bool
-						if evs, ok = sub.Take(evs); !ok {
-							return
-						}
-					}
-				}()
-				defer func() { sub.Close(); <-done }()
+				stop := batchReader(m)
+				defer stop()
 			}
 			gen := m.Table().View().Gen
 			o := ok(0)
@@ -990,4 +979,23 @@ func TestWriterEventMemoryShrinks(t *testing.T) {
 	if os, cs := pooled(); os > 2 || cs > 2 {
 		t.Errorf("pooled memory keeps %d observation and %d snapshot chunks after a drain of 10 results, want at most 2 each", os, cs)
 	}
+}
+
+// batchReader subscribes a batch reader of result events to m's bus, as
+// the store and the histograms are, that takes whatever is ready until
+// the returned stop closes it (stop waits for it to end).
+func batchReader(m *Monitor) (stop func()) {
+	sub := m.Bus().SubscribeBatch("reader", 1<<16, event.Result)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var evs []event.Event
+		for range sub.Ready() {
+			var ok bool
+			if evs, ok = sub.Take(evs); !ok {
+				return
+			}
+		}
+	}()
+	return func() { sub.Close(); <-done }
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hbmon/hb/event"
 	"github.com/hbmon/hb/obs"
 	"github.com/hbmon/hb/state"
 )
@@ -29,18 +28,7 @@ func TestWakeSim(t *testing.T) {
 	perTurn := envInt("HB_WAKESIM_TURN", 64)
 	turn := time.Duration(perTurn) * 100 * time.Microsecond // 10k results/s
 	m := bareMonitor(t, n)
-	sub := m.Bus().SubscribeBatch("reader", 1<<16, event.Result)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var evs []event.Event
-		for range sub.Ready() {
-			var ok bool
-			if evs, ok = sub.Take(evs); !ok {
-				return
-			}
-		}
-	}()
+	stopReader := batchReader(m)
 	stop, wdone := make(chan struct{}), make(chan struct{})
 	go func() { m.w.run(stop); close(wdone) }()
 	gen := m.Table().View().Gen
@@ -61,8 +49,7 @@ func TestWakeSim(t *testing.T) {
 	ru1, b1 := rusage(), m.WriterStats().Batches
 	close(stop)
 	<-wdone
-	sub.Close()
-	<-done
+	stopReader()
 	t.Logf("%d results; %.0f batches/s; %.0f context switches/s; CPU %.2f %%", i,
 		float64(b1-b0)/float64(secs), float64(ru1.csw-ru0.csw)/float64(secs), 100*float64(ru1.cpu-ru0.cpu)/float64(time.Duration(secs)*time.Second))
 }

@@ -52,23 +52,7 @@ func TestPktSock6OrderAndKeys(t *testing.T) {
 		}
 	}
 	dsts = dsts[:n]
-	msgs := make([]unix.Mmsghdr, n)
-	sas := make([][unix.SizeofSockaddrInet6]byte, n)
-	bufs := make([][]byte, n)
-	iov := make([]unix.Iovec, n)
-	for i, d := range dsts {
-		var salen uint32
-		sas[i], salen = sockaddr(d, 0)
-		bufs[i] = template(kindICMP6, 0x4242, 0)
-		var tok wire.Token
-		patchProbe(bufs[i], kindICMP6, uint16(i), uint64(i), int64(i), &tok)
-		iov[i].Base = &bufs[i][0]
-		iov[i].SetLen(len(bufs[i]))
-		msgs[i].Hdr.Iov = &iov[i]
-		msgs[i].Hdr.SetIovlen(1)
-		msgs[i].Hdr.Name = &sas[i][0]
-		msgs[i].Hdr.Namelen = salen
-	}
+	msgs := probeMsgs(kindICMP6, dsts)
 	for off := 0; off < n; {
 		k, err := p.sendmmsg(msgs[off:])
 		if err != nil || k <= 0 {

@@ -189,23 +189,7 @@ func TestPktSockOrderAndKeys(t *testing.T) {
 		}
 	}
 	dsts = dsts[:n]
-	msgs := make([]unix.Mmsghdr, n)
-	sas := make([][unix.SizeofSockaddrInet6]byte, n)
-	bufs := make([][]byte, n)
-	iov := make([]unix.Iovec, n)
-	for i, d := range dsts {
-		var salen uint32
-		sas[i], salen = sockaddr(d, 0)
-		bufs[i] = template(kindICMP4, 0x4242, 0)
-		var tok wire.Token
-		patchProbe(bufs[i], kindICMP4, uint16(i), uint64(i), int64(i), &tok)
-		iov[i].Base = &bufs[i][0]
-		iov[i].SetLen(len(bufs[i]))
-		msgs[i].Hdr.Iov = &iov[i]
-		msgs[i].Hdr.SetIovlen(1)
-		msgs[i].Hdr.Name = &sas[i][0]
-		msgs[i].Hdr.Namelen = salen
-	}
+	msgs := probeMsgs(kindICMP4, dsts)
 	for off := 0; off < n; {
 		k, err := p.sendmmsg(msgs[off:])
 		if err != nil || k <= 0 {
@@ -469,28 +453,15 @@ func TestPktSockUnnamedOnBoundLink(t *testing.T) {
 	}
 	p.tab.sortRoutes()
 	const n = 40
-	msgs := make([]unix.Mmsghdr, n)
-	sas := make([][unix.SizeofSockaddrInet6]byte, n)
-	bufs := make([][]byte, n)
-	iov := make([]unix.Iovec, n)
+	dsts := make([]netip.Addr, n)
 	onB := 0
 	for i := range n {
-		d := netip.AddrFrom4([4]byte{198, 18, 0, byte(i)})
+		dsts[i] = netip.AddrFrom4([4]byte{198, 18, 0, byte(i)})
 		if i%3 == 1 {
-			d, onB = netip.AddrFrom4([4]byte{198, 19, 0, byte(i)}), onB+1
+			dsts[i], onB = netip.AddrFrom4([4]byte{198, 19, 0, byte(i)}), onB+1
 		}
-		var salen uint32
-		sas[i], salen = sockaddr(d, 0)
-		bufs[i] = template(kindICMP4, 0x4242, 0)
-		var tok wire.Token
-		patchProbe(bufs[i], kindICMP4, uint16(i), uint64(i), int64(i), &tok)
-		iov[i].Base = &bufs[i][0]
-		iov[i].SetLen(len(bufs[i]))
-		msgs[i].Hdr.Iov = &iov[i]
-		msgs[i].Hdr.SetIovlen(1)
-		msgs[i].Hdr.Name = &sas[i][0]
-		msgs[i].Hdr.Namelen = salen
 	}
+	msgs := probeMsgs(kindICMP4, dsts)
 	for round := range 2 { // the second with the frames' headers as the first left them
 		if k, err := p.sendmmsg(msgs); k != n || err != nil {
 			t.Fatalf("round %d: sendmmsg %d, %v", round, k, err)
@@ -502,4 +473,27 @@ func TestPktSockUnnamedOnBoundLink(t *testing.T) {
 	if want := 2 * (n - onB); fp.unnamed != want || len(fp.sent) != 2*n || len(fr.sent) != 0 {
 		t.Fatalf("%d of %d frames unnamed (%d raw), want the %d by interface 2", fp.unnamed, len(fp.sent), len(fr.sent), want)
 	}
+}
+
+// probeMsgs returns one sendmmsg header per destination, each with its
+// own sockaddr and a patched probe of kind (sequence and ID its index).
+func probeMsgs(kind probeKind, dsts []netip.Addr) []unix.Mmsghdr {
+	n := len(dsts)
+	msgs := make([]unix.Mmsghdr, n)
+	sas := make([][unix.SizeofSockaddrInet6]byte, n)
+	iov := make([]unix.Iovec, n)
+	for i, d := range dsts {
+		var salen uint32
+		sas[i], salen = sockaddr(d, 0)
+		buf := template(kind, 0x4242, 0)
+		var tok wire.Token
+		patchProbe(buf, kind, uint16(i), uint64(i), int64(i), &tok)
+		iov[i].Base = &buf[0]
+		iov[i].SetLen(len(buf))
+		msgs[i].Hdr.Iov = &iov[i]
+		msgs[i].Hdr.SetIovlen(1)
+		msgs[i].Hdr.Name = &sas[i][0]
+		msgs[i].Hdr.Namelen = salen
+	}
+	return msgs
 }
