@@ -1344,7 +1344,7 @@ func (e *env) monitor() string {
 	if !xdp {
 		fleet = "the fleet answering by the kernel's echo (billed to the daemon on a veth)"
 	}
-	fmt.Fprintf(&b, "**Target** (issue 11) 100k targets at 10 s within 10 %% of one core and 150 MiB RSS without GOMEMLIMIT, %s, after the start-up: %.1f %%, %s MiB at the window's end, %s MiB at the start-up's peak — CPU %s, RSS %s at the window's end, %s at the peak. The start-up itself (not in that figure): %.1f s from the process's start to `hosts by state`, %.1f CPU-s.\n\n",
+	fmt.Fprintf(&b, "**Target** (issue 11) 100k targets at 10 s within 10 %% of one core and 150 MiB RSS without GOMEMLIMIT, %s, after the start-up: %.1f %%, %s MiB at the window's end, %s MiB at the run's peak (VmHWM, start-up included) — CPU %s, RSS %s at the window's end, %s at the peak. The start-up itself (not in that figure): %.1f s from the process's start to `hosts by state`, %.1f CPU-s.\n\n",
 		fleet, head.cpuPct, fmtBytes(float64(head.rss)), fmtBytes(float64(head.hwm)), reached(head.cpuPct <= 10), reached(head.rss <= 150<<20), reached(head.hwm <= 150<<20), head.startWall.Seconds(), head.startCPU.Seconds())
 	if compare && echo.err == "" {
 		fmt.Fprintf(&b, "With the fleet answering by the kernel's echo instead (its echo path billed to the daemon): %.1f %%.\n\n", echo.cpuPct)
