@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,7 +25,10 @@ import (
 // the minute's 100,000 rollup rows written. Reports the time per result
 // (aggregation and the row writes together) and the write time: the CPU
 // of Flush once the writer has taken every result queued
-// (cpu-ms/minute-write), and that of the whole minute (cpu-ms/minute).
+// (cpu-ms/minute-write), and that of the whole minute (cpu-ms/minute);
+// and the Go heap the process allocated for both (heap-kB/minute-write,
+// heap-kB/minute: garbage made in a burst at the minute's end is what
+// raises the daemon's heap at its rollup write).
 func BenchmarkMinute100kChecks(b *testing.B) { benchMinute(b, true, false) }
 
 // BenchmarkMinute100kICMP is BenchmarkMinute100kChecks without health
@@ -104,7 +108,8 @@ func benchMinute(b *testing.B, health, table bool) {
 		b.Fatal(err)
 	}
 	var write, writeCPU time.Duration
-	cpu0 := cpuTime()
+	var writeHeap uint64
+	cpu0, heap0 := cpuTime(), heapAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for j := range perMinute {
@@ -118,14 +123,17 @@ func benchMinute(b *testing.B, health, table bool) {
 		if err := s.do(ctx, nil); err != nil {
 			b.Fatal(err)
 		}
-		start, c0 := time.Now(), cpuTime()
+		start, c0, h0 := time.Now(), cpuTime(), heapAllocs()
 		if err := s.Flush(ctx); err != nil {
 			b.Fatal(err)
 		}
 		write += time.Since(start)
 		writeCPU += cpuTime() - c0
+		writeHeap += heapAllocs() - h0
 		at = at.Add(time.Minute)
 	}
+	b.ReportMetric(float64(heapAllocs()-heap0)/1e3/float64(b.N), "heap-kB/minute")
+	b.ReportMetric(float64(writeHeap)/1e3/float64(b.N), "heap-kB/minute-write")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*checks*perMinute), "ns/result")
 	b.ReportMetric(float64(write.Milliseconds())/float64(b.N), "ms/minute-write")
 	// CPU time, not wall time: the figure that matters on a shared machine.
@@ -134,6 +142,15 @@ func benchMinute(b *testing.B, health, table bool) {
 	if d := s.Stats().Dropped; d > 0 {
 		b.Fatalf("dropped %d", d)
 	}
+}
+
+// heapAllocs is the bytes the process has allocated on the Go heap so far
+// (ReadMemStats: it counts the allocations still in the Ps' caches, which
+// runtime/metrics leaves out until they are flushed).
+func heapAllocs() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.TotalAlloc
 }
 
 // cpuTime is the process's user+system CPU time.

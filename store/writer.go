@@ -150,9 +150,8 @@ type problemRec struct {
 type batch struct {
 	hosts    []Host
 	checks   []chkMeta
-	rows     []pend
-	freeRows func()      // frees rows (outside the Go heap when large); nil: nothing to free
-	health   []healthAcc // of rows
+	rows     olist[pend]
+	health   olist[healthAcc] // of rows
 	changes  []stateChange
 	problems []problemRec
 	msgs     []event.Event
@@ -183,7 +182,7 @@ const (
 )
 
 func (b *batch) empty() bool {
-	return len(b.hosts) == 0 && len(b.checks) == 0 && len(b.rows) == 0 && b.events == 0 && b.fn == nil && b.done == nil && len(b.jobs) == 0
+	return len(b.hosts) == 0 && len(b.checks) == 0 && len(b.rows.s) == 0 && b.events == 0 && b.fn == nil && b.done == nil && len(b.jobs) == 0
 }
 
 // writer is the aggregator goroutine: it reads events, sums results into
@@ -214,8 +213,8 @@ type writer struct {
 	nextID   int64 // the next checks.id: ids are assigned here
 	// health holds the health sums of the rollups in progress that have
 	// any (rollAcc.health), hfree the free places in it.
-	health []healthAcc
-	hfree  []uint32
+	health olist[healthAcc]
+	hfree  olist[uint32]
 	cur    *batch
 	sq     chan *batch // to the SQL goroutine
 	sqDone chan struct{}
@@ -228,9 +227,8 @@ type writer struct {
 	// SQL goroutine writes a minute's rows in key order, appending to
 	// the table, rather than these first, in the order of the results,
 	// and the others between them.
-	early       []pend
-	freeEarly   func() // frees early (outside the Go heap when large: makeRows)
-	earlyHealth []healthAcc
+	early       olist[pend]
+	earlyHealth olist[healthAcc]
 	newest      int64 // the newest result's instant (unix ms): early rows also go once it is past their minute's grace
 }
 
@@ -545,33 +543,17 @@ func minuteOf(at int64) int64 {
 	return at - m
 }
 
-// growRows makes room for n rows in b (makeRows).
-func (b *batch) growRows(n int) {
-	if n <= cap(b.rows) {
-		return
-	}
-	nr, free := makeRows(n)
-	nr = append(nr, b.rows...)
-	if b.freeRows != nil {
-		b.freeRows()
-	}
-	b.rows, b.freeRows = nr, free
-}
-
-// finish moves c's rollup to the batch.
+// finish moves c's rollup to the batch (finishIf has made room for a
+// sweep's rows: the list grows by doubling only for late rows).
 func (w *writer) finish(c *rec) {
 	b := w.cur
-	if len(b.rows) == cap(b.rows) {
-		// Room for every check's row: a minute's rows in one allocation.
-		b.growRows(max(2*len(b.rows), w.n, 16))
-	}
 	p := pend{c.id, c.acc, c.lastOK}
 	if h := c.acc.health; h != 0 {
-		b.health = append(b.health, w.health[h-1])
-		p.acc.health = uint32(len(b.health))
-		w.hfree = append(w.hfree, h-1)
+		b.health.add(w.health.s[h-1])
+		p.acc.health = uint32(len(b.health.s))
+		w.hfree.add(h - 1)
 	}
-	b.rows = append(b.rows, p)
+	b.rows.add(p)
 	c.acc, c.lastOK = rollAcc{}, 0
 }
 
@@ -584,62 +566,75 @@ func (w *writer) finishEarly(c *rec) {
 	}
 	p := pend{c.id, c.acc, c.lastOK}
 	if h := c.acc.health; h != 0 {
-		w.earlyHealth = append(w.earlyHealth, w.health[h-1])
-		p.acc.health = uint32(len(w.earlyHealth))
-		w.hfree = append(w.hfree, h-1)
+		w.earlyHealth.add(w.health.s[h-1])
+		p.acc.health = uint32(len(w.earlyHealth.s))
+		w.hfree.add(h - 1)
 	}
-	if len(w.early) == cap(w.early) {
-		ne, free := makeRows(max(2*cap(w.early), 1024))
-		ne = append(ne, w.early...)
-		if w.freeEarly != nil {
-			w.freeEarly()
-		}
-		w.early, w.freeEarly = ne, free
-	}
-	w.early = append(w.early, p)
+	w.early.add(p)
 	c.acc, c.lastOK = rollAcc{}, 0
 }
 
 // handEarly moves the rows of w.early of minutes before cutoff (unix ms)
 // to the batch, with their health sums.
 func (w *writer) handEarly(cutoff int64) {
-	if len(w.early) == 0 {
+	if len(w.early.s) == 0 {
 		return
 	}
 	b := w.cur
-	b.growRows(len(b.rows) + len(w.early))
-	keep := w.early[:0]
-	for _, p := range w.early {
+	n, nh := w.earlyDue(cutoff)
+	if n == 0 {
+		return
+	}
+	b.rows.reserve(n)
+	b.health.reserve(nh)
+	keep := w.early.s[:0]
+	for _, p := range w.early.s {
 		if p.acc.minuteMS() >= cutoff {
 			keep = append(keep, p) // health indexes stay: earlyHealth is only cleared when empty
 			continue
 		}
 		if h := p.acc.health; h != 0 {
-			b.health = append(b.health, w.earlyHealth[h-1])
-			p.acc.health = uint32(len(b.health))
+			b.health.add(w.earlyHealth.s[h-1])
+			p.acc.health = uint32(len(b.health.s))
 		}
-		b.rows = append(b.rows, p)
+		b.rows.add(p)
 	}
-	clear(w.early[len(keep):])
-	w.early = keep
+	w.early.s = keep
 	if len(keep) == 0 {
-		w.earlyHealth = w.earlyHealth[:0]
+		// Given back: early rows are a fifth of a minute's at most, and
+		// only around the minute's end.
+		w.early.release()
+		w.earlyHealth.release()
 	}
+}
+
+// earlyDue counts the rows of w.early of minutes before cutoff (unix
+// ms), and those of them with health sums.
+func (w *writer) earlyDue(cutoff int64) (n, nh int) {
+	for i := range w.early.s {
+		if p := &w.early.s[i]; p.acc.minuteMS() < cutoff {
+			n++
+			if p.acc.health != 0 {
+				nh++
+			}
+		}
+	}
+	return n, nh
 }
 
 // healthOf returns the health sums of c's rollup, made if it has none.
 func (w *writer) healthOf(c *rec) *healthAcc {
 	if c.acc.health == 0 {
-		if n := len(w.hfree); n > 0 {
-			c.acc.health = w.hfree[n-1] + 1
-			w.hfree = w.hfree[:n-1]
-			w.health[c.acc.health-1] = healthAcc{}
+		if n := len(w.hfree.s); n > 0 {
+			c.acc.health = w.hfree.s[n-1] + 1
+			w.hfree.s = w.hfree.s[:n-1]
+			w.health.s[c.acc.health-1] = healthAcc{}
 		} else {
-			w.health = append(w.health, healthAcc{})
-			c.acc.health = uint32(len(w.health))
+			w.health.add(healthAcc{})
+			c.acc.health = uint32(len(w.health.s))
 		}
 	}
-	return &w.health[c.acc.health-1]
+	return &w.health.s[c.acc.health-1]
 }
 
 // result adds one observation to its check's rollup for the minute.
@@ -704,16 +699,17 @@ func (w *writer) sweep(now time.Time) {
 		return
 	}
 	w.swept = cutoff
-	w.finishIf(func(c *rec) bool { return c.acc.probes > 0 && c.acc.minuteMS() < cutoff })
-	w.handEarly(cutoff)
+	w.finishIf(func(c *rec) bool { return c.acc.probes > 0 && c.acc.minuteMS() < cutoff }, cutoff)
 }
 
-// finishIf moves the rollups for which due is true to the batch. They
-// are counted first: the rows (64 bytes a check) in one allocation
-// (outside the Go heap when large: makeRows) rather than a list grown by
-// doubling.
-func (w *writer) finishIf(due func(*rec) bool) {
-	n, nh := 0, 0
+// finishIf moves the rollups for which due is true to the batch, then
+// the early rows of minutes before cutoff (handEarly). They are counted
+// first: the rows (64 bytes a check) and their health sums each in one
+// place (outside the Go heap when large: olist) made for all of them,
+// rather than a list grown by doubling, which copies it (at 100k checks
+// the old and the new place, ~20 MB, mapped at once).
+func (w *writer) finishIf(due func(*rec) bool, cutoff int64) {
+	n, nh := w.earlyDue(cutoff)
 	w.each(func(c *rec) {
 		if due(c) {
 			n++
@@ -726,13 +722,14 @@ func (w *writer) finishIf(due func(*rec) bool) {
 		return
 	}
 	b := w.cur
-	b.growRows(len(b.rows) + n)
-	b.health = slices.Grow(b.health, nh)
+	b.rows.reserve(n)
+	b.health.reserve(nh)
 	w.each(func(c *rec) {
 		if due(c) {
 			w.finish(c)
 		}
 	})
+	w.handEarly(cutoff)
 }
 
 // each calls fn for every record.
@@ -749,8 +746,7 @@ func (w *writer) each(fn func(*rec)) {
 
 // finishAll moves every rollup in progress to the batch (Flush, Close).
 func (w *writer) finishAll() {
-	w.finishIf(func(c *rec) bool { return c.acc.probes > 0 })
-	w.handEarly(math.MaxInt64)
+	w.finishIf(func(c *rec) bool { return c.acc.probes > 0 }, math.MaxInt64)
 }
 
 // send hands the current batch to the SQL goroutine if it is free; else
@@ -799,16 +795,15 @@ type sqlw struct {
 	hosts      hostIndex // committed rows only
 	nextHostID int64     // ids are assigned here: inserts need no RETURNING round trip
 	raw        rawStmts  // the hot statements, prepared once
+	cells      *cells    // the rollup statements' argument values (made at the first write)
 	// backlog is the rollup rows not yet written, oldest first, with
-	// their health sums (pend.acc.health indexes bhealth); freeBacklog
-	// frees backlog's memory (outside the Go heap when large).
-	backlog     []pend
-	bhealth     []healthAcc
-	freeBacklog func()
-	retry       []chkMeta    // checks whose upsert failed: tried again
-	sorted      bool         // backlog is in sortRows' order
-	waiters     []chan error // syncs told once the backlog is written
-	werr        error        // a failed commit since the waiters' syncs
+	// their health sums (pend.acc.health indexes bhealth).
+	backlog olist[pend]
+	bhealth olist[healthAcc]
+	retry   []chkMeta    // checks whose upsert failed: tried again
+	sorted  bool         // backlog is in sortRows' order
+	waiters []chan error // syncs told once the backlog is written
+	werr    error        // a failed commit since the waiters' syncs
 
 	nextRetention time.Time
 	retentionBusy bool // the last pass hit its batch limit: continue next time
@@ -819,7 +814,7 @@ func (q *sqlw) run() {
 	defer q.closeRaw()
 	for {
 		var b *batch
-		if len(q.backlog) == 0 {
+		if len(q.backlog.s) == 0 {
 			var ok bool
 			if b, ok = <-q.in; !ok {
 				return
@@ -845,13 +840,13 @@ func (q *sqlw) run() {
 			q.werr = err
 		}
 		if b.done != nil {
-			if err != nil || len(q.backlog) == 0 {
+			if err != nil || len(q.backlog.s) == 0 {
 				b.done <- err
 			} else {
 				q.waiters = append(q.waiters, b.done)
 			}
 		}
-		if len(q.backlog) == 0 {
+		if len(q.backlog.s) == 0 {
 			q.answer(q.werr)
 		}
 		q.retention()
@@ -888,7 +883,7 @@ func (q *sqlw) answer(err error) {
 
 // commitAll commits until nothing is pending (or a commit fails).
 func (q *sqlw) commitAll() error {
-	for len(q.backlog) > 0 {
+	for len(q.backlog.s) > 0 {
 		if err := q.commit(&batch{}); err != nil {
 			return err
 		}
@@ -898,42 +893,29 @@ func (q *sqlw) commitAll() error {
 
 // takeRows adds b's rollup rows (and their health sums) to the backlog.
 func (q *sqlw) takeRows(b *batch) {
-	if len(b.rows) == 0 {
-		if b.freeRows != nil {
-			b.freeRows()
-		}
-	} else if len(q.backlog) == 0 {
-		if q.freeBacklog != nil {
-			q.freeBacklog()
-		}
+	switch {
+	case len(b.rows.s) == 0:
+	case len(q.backlog.s) == 0:
 		// No copy: a minute of a large fleet is ~6 MB per 100k checks.
-		q.backlog, q.bhealth, q.freeBacklog = b.rows, b.health, b.freeRows
-	} else {
-		off := uint32(len(q.bhealth))
-		q.bhealth = append(q.bhealth, b.health...)
-		n := len(q.backlog)
-		if need := n + len(b.rows); need > cap(q.backlog) {
-			nb, free := makeRows(need)
-			copy(nb, q.backlog)
-			if q.freeBacklog != nil {
-				q.freeBacklog()
-			}
-			q.backlog, q.freeBacklog = nb[:n], free
-		}
-		q.backlog = append(q.backlog, b.rows...)
-		for i := n; i < len(q.backlog); i++ {
-			if q.backlog[i].acc.health != 0 {
-				q.backlog[i].acc.health += off
+		q.backlog.take(&b.rows)
+		q.bhealth.take(&b.health)
+		q.sorted = false
+	default:
+		off := uint32(len(q.bhealth.s))
+		q.bhealth.reserve(len(b.health.s))
+		q.bhealth.s = append(q.bhealth.s, b.health.s...)
+		n := len(q.backlog.s)
+		q.backlog.reserve(len(b.rows.s))
+		q.backlog.s = append(q.backlog.s, b.rows.s...)
+		for i := n; i < len(q.backlog.s); i++ {
+			if q.backlog.s[i].acc.health != 0 {
+				q.backlog.s[i].acc.health += off
 			}
 		}
-		if b.freeRows != nil {
-			b.freeRows()
-		}
-	}
-	if len(b.rows) > 0 {
 		q.sorted = false
 	}
-	b.rows, b.health, b.freeRows = nil, nil, nil
+	b.rows.release()
+	b.health.release()
 }
 
 // sortRows puts rollup rows in key order, minute then check: a minute's
@@ -944,17 +926,6 @@ func sortRows(rows []pend) {
 		return cmp.Or(cmp.Compare(min(a.acc.health, 1), min(b.acc.health, 1)),
 			cmp.Compare(a.acc.minute, b.acc.minute), cmp.Compare(a.id, b.id))
 	})
-}
-
-// makeRows returns room for n rollup rows: outside the Go heap when
-// large (a minute's rows are made and freed once a minute, not left to
-// the collector), with the function that frees it (nil for the heap).
-func makeRows(n int) ([]pend, func()) {
-	if n < 1024 {
-		return make([]pend, 0, n), nil
-	}
-	r, free := offheap.Make[pend](n)
-	return r[:0], free
 }
 
 // commit writes, in one transaction, b's configured hosts and checks (and
@@ -969,16 +940,16 @@ func (q *sqlw) commit(b *batch) error {
 	checks := append(q.retry, b.checks...)
 	q.retry = nil
 	if !q.sorted {
-		sortRows(q.backlog)
+		sortRows(q.backlog.s)
 		q.sorted = true
 	}
-	nroll := min(len(q.backlog), s.opts.RollupBatch)
-	s.pending.Store(int64(len(q.backlog)))
+	nroll := min(len(q.backlog.s), s.opts.RollupBatch)
+	s.pending.Store(int64(len(q.backlog.s)))
 	if b.events == 0 && nroll == 0 && len(checks) == 0 && len(b.hosts) == 0 {
 		return nil
 	}
 	start := time.Now()
-	rows := q.backlog[:nroll]
+	rows := q.backlog.s[:nroll]
 	hosts := map[uint64]hostRec{}
 	nextHost := q.nextHostID
 	var results uint64
@@ -986,14 +957,12 @@ func (q *sqlw) commit(b *batch) error {
 		results += uint64(rows[i].acc.probes)
 	}
 	err := q.write(b, checks, rows, hosts)
-	q.backlog = append(q.backlog[:0], q.backlog[nroll:]...)
-	if len(q.backlog) == 0 { // give a large fleet's minute back
-		if q.freeBacklog != nil {
-			q.freeBacklog()
-		}
-		q.backlog, q.bhealth, q.freeBacklog = nil, nil, nil
+	q.backlog.s = append(q.backlog.s[:0], q.backlog.s[nroll:]...)
+	if len(q.backlog.s) == 0 { // give a large fleet's minute back
+		q.backlog.release()
+		q.bhealth.release()
 	}
-	s.pending.Store(int64(len(q.backlog)))
+	s.pending.Store(int64(len(q.backlog.s)))
 	n := b.events
 	if err != nil {
 		q.retry = checks
@@ -1316,8 +1285,10 @@ func (q *sqlw) insertRows(ctx context.Context, dc any, rows []pend, health bool)
 	}
 	args := q.args(cols * rollupMulti)
 	defer clearArgs(args)
-	var minute driver.Value // boxed once per minute, not per row
-	var minuteMS int64
+	if q.cells == nil {
+		q.cells = newCells(rollupCols * rollupMulti)
+	}
+	c := q.cells
 	for i := 0; i < len(rows); {
 		n, st := rollupMulti, multi
 		if len(rows)-i < rollupMulti {
@@ -1326,21 +1297,19 @@ func (q *sqlw) insertRows(ctx context.Context, dc any, rows []pend, health bool)
 		for j := range rows[i : i+n] {
 			p := &rows[i+j]
 			a := &p.acc
-			var rmin, rmax driver.Value
+			k := j * cols
+			v := args[k : k+cols]
+			v[0].Value, v[1].Value, v[2].Value = c.int(k, p.id), c.int(k+1, a.minuteMS()), c.int(k+2, int64(a.probes))
+			v[3].Value, v[4].Value, v[5].Value = c.int(k+3, int64(a.losses)), c.int(k+4, int64(a.rttN)), c.int(k+5, a.rttSum)
+			v[6].Value, v[7].Value = nil, nil
 			if a.rttN > 0 {
-				rmin, rmax = a.rttMin, a.rttMax
+				v[6].Value, v[7].Value = c.int(k+6, a.rttMin), c.int(k+7, a.rttMax)
 			}
-			if m := a.minuteMS(); minute == nil || m != minuteMS {
-				minute, minuteMS = m, m
-			}
-			v := args[j*cols : (j+1)*cols]
-			v[0].Value, v[1].Value, v[2].Value = p.id, minute, int64(a.probes)
-			v[3].Value, v[4].Value, v[5].Value = int64(a.losses), int64(a.rttN), a.rttSum
-			v[6].Value, v[7].Value, v[8].Value = rmin, rmax, lastOKms(a, p.lastOK)
+			v[8].Value = c.int(k+8, lastOKms(a, p.lastOK))
 			if health {
-				ha := &q.bhealth[a.health-1]
-				v[9].Value, v[10].Value, v[11].Value = int64(ha.n), ha.cpu, ha.mem
-				v[12].Value, v[13].Value = ha.disk, ha.load
+				ha := &q.bhealth.s[a.health-1]
+				v[9].Value, v[10].Value, v[11].Value = c.int(k+9, int64(ha.n)), c.float(k+10, ha.cpu), c.float(k+11, ha.mem)
+				v[12].Value, v[13].Value = c.float(k+12, ha.disk), c.float(k+13, ha.load)
 			}
 		}
 		if _, err := st.ExecContext(ctx, args[:n*cols]); err != nil {
