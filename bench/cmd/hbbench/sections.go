@@ -1453,6 +1453,18 @@ daemon run in its prober namespace with ` + "`[api] pprof = true`" + `; ` + "`pe
   misses in this nested VM; a real host's map holds a few addresses) and passes the reply to the prober's veth as an XDP
   frame; the other ~14 % is the replies' receive on the prober's side (IP input, the AF_PACKET ring, ` + "`icmp_rcv`" + `), the monitoring
   host's own work. The bullets below were measured with the kernel-echo fleet, before the fleet answered by XDP.
+- **The minute's rollup write** (XDP fleet, health blobs in every row; 2026-12-02). The RSS stepped up ~20 MiB at the first
+  minute's write (and a few more at later ones) and the run's peak came there. It was the Go heap: the write allocated ~11 MB in
+  half a second (each statement argument boxed into a ` + "`driver.Value`" + `, ~72 bytes a row with health sums; the batch's health sums
+  on the heap, regrown when the early rows joined them), so a collection ran mid-write and counted what the write held as
+  live, raising the heap's goal (45 → 51 → 64 MB); and the minute's rows (off the heap) were copied to a place twice their
+  size when the early rows joined (~20 MB mapped for an instant). SQLite's own memory did not move. Now the rows and health
+  sums stay outside the heap (` + "`store`" + `'s olist), the numbers reach the driver through reused argument cells (` + "`store/cells.go`" + `)
+  and the sweep makes room once: the write allocates ~30 kB on the heap (` + "`BenchmarkMinute100kChecks`" + ` heap-kB/minute-write,
+  was 11,239), the heap's goal stays ~36 MB, and what remains at the write is the minute's rows themselves, off the heap
+  (64 bytes a row and 40 of health sums, ~10 MB for the half second until they are written).
+  By hand, A/B alternated (` + "`HB_FLEET=-xdp steady.sh BINDIR 120`" + `): RSS flat at 124-126 MiB against 122-124 → 143-145 (first
+  write) → 149-150 (second), peak 137.6 and 138.7 MiB against 154.4 and 156.2; CPU per 15 s slice unchanged within noise.
 - **Memory.** At the window's end the RSS is the Go heap's pages (~50 MB for a live heap of ~25 MB: the table's hosts and checks
   10 MB, the writer's event copies, the dashboard's change ring 3 MB, queues), ~60 MB mapped outside the heap (` + "`internal/offheap`" + `:
   the table's 320-byte records 32 MB, the store's per-check records and host list ~9 MB, the RTT histograms' series 3.4 MB, the
