@@ -833,6 +833,15 @@ func (r monitorResult) cpuText() string {
 	return fmt.Sprintf("%.1f = %.1f daemon + %.1f its receive NAPI thread", r.totalPct(), r.cpuPct, r.rxPct)
 }
 
+// cpuPctText is the CPU figure in prose: "T % (D % daemon + R % its
+// receive NAPI thread)" with threaded accounting, else "D %".
+func (r monitorResult) cpuPctText() string {
+	if !r.threaded {
+		return fmt.Sprintf("%.1f %%", r.cpuPct)
+	}
+	return fmt.Sprintf("%.1f %% (%.1f %% daemon + %.1f %% its receive NAPI thread)", r.totalPct(), r.cpuPct, r.rxPct)
+}
+
 // kernelDrops is where the kernel lost packets outside the daemon: the
 // simulated hosts' echo replies their ICMP output failed to send, and the
 // input backlogs' drops.
@@ -1414,8 +1423,8 @@ func (e *env) monitor() string {
 	if !xdp {
 		fleet = "the fleet answering by the kernel's echo (billed to the daemon on a veth)"
 	}
-	fmt.Fprintf(&b, "**Target** (issue 11) 100k targets at 10 s within 10 %% of one core and 150 MiB RSS without GOMEMLIMIT, %s, after the start-up: %s %%, %s MiB at the window's end, %s MiB at the run's peak (VmHWM, start-up included) — CPU %s, RSS %s at the window's end, %s at the peak. The start-up itself (not in that figure): %.1f s from the process's start to `hosts by state`, %s.\n\n",
-		fleet, head.cpuText(), fmtBytes(float64(head.rss)), fmtBytes(float64(head.hwm)), reached(head.totalPct() <= 10), reached(head.rss <= 150<<20), reached(head.hwm <= 150<<20), head.startWall.Seconds(), startCPUText(head))
+	fmt.Fprintf(&b, "**Target** (issue 11) 100k targets at 10 s within 10 %% of one core and 150 MiB RSS without GOMEMLIMIT, %s, after the start-up: %s, %s MiB at the window's end, %s MiB at the run's peak (VmHWM, start-up included) — CPU %s, RSS %s at the window's end, %s at the peak. The start-up itself (not in that figure): %.1f s from the process's start to `hosts by state`, %s.\n\n",
+		fleet, head.cpuPctText(), fmtBytes(float64(head.rss)), fmtBytes(float64(head.hwm)), reached(head.totalPct() <= 10), reached(head.rss <= 150<<20), reached(head.hwm <= 150<<20), head.startWall.Seconds(), startCPUText(head))
 	if compare && billed.err == "" {
 		fmt.Fprintf(&b, "With the fleet's XDP work billed to the daemon as before 2026-12-02 (both veths' NAPI in softirq inside its `sendmmsg`: the hosts' program and the replies' receive): %.1f %%.\n\n", billed.cpuPct)
 	}
@@ -1427,8 +1436,8 @@ func (e *env) monitor() string {
 	}
 	if len(sizes) == 2 {
 		if limited := res[2]; limited.err == "" {
-			fmt.Fprintf(&b, "With `%s`: %s %%, %s MiB (peak %s MiB) — CPU %s, RSS %s.\n\n", memLimitEnv,
-				limited.cpuText(), fmtBytes(float64(limited.rss)), fmtBytes(float64(limited.hwm)), reached(limited.totalPct() <= 10), reached(limited.hwm <= 150<<20))
+			fmt.Fprintf(&b, "With `%s`: %s, %s MiB (peak %s MiB) — CPU %s, RSS %s.\n\n", memLimitEnv,
+				limited.cpuPctText(), fmtBytes(float64(limited.rss)), fmtBytes(float64(limited.hwm)), reached(limited.totalPct() <= 10), reached(limited.hwm <= 150<<20))
 		}
 	}
 	b.WriteString(monitorWhy)
