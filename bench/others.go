@@ -26,6 +26,9 @@ func (f *Fleet) SteerRx(ns, ifname, mask string) error { return errNotLinux }
 // ThreadedNAPI is not supported off Linux.
 func (f *Fleet) ThreadedNAPI(ns, ifname string, on bool) ([]int, error) { return nil, errNotLinux }
 
+// PromptNAPI is not supported off Linux.
+func PromptNAPI([]int) error { return errNotLinux }
+
 // Command is not supported off Linux; the command fails to start.
 func (f *Fleet) Command(ns, name string, args ...string) *exec.Cmd { return exec.Command("false") }
 

@@ -6,8 +6,12 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ProcStat is the part of /proc/PID/stat the benchmarks use.
@@ -180,4 +184,78 @@ func ParseSoftnetDrops(r io.Reader) (uint64, error) {
 		return 0, fmt.Errorf("softnet_stat: no CPU lines")
 	}
 	return sum, nil
+}
+
+// napiComm is the name prefix of interface ifname's NAPI kernel threads
+// (threaded NAPI: "napi/IFNAME-NAPI_ID", cut to 15 bytes).
+func napiComm(ifname string) string { return "napi/" + ifname + "-" }
+
+// NAPIThreads returns the pids, ascending, of the NAPI kernel threads of
+// interface ifname found under procDir ("/proc"). Interface names are per
+// namespace but kernel threads are not, so another namespace's device of
+// the same name matches too: compare with the threads before the device
+// was made threaded (NewPIDs).
+func NAPIThreads(procDir, ifname string) ([]int, error) {
+	ents, err := os.ReadDir(procDir)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(filepath.Join(procDir, e.Name(), "comm"))
+		if err == nil && strings.HasPrefix(string(comm), napiComm(ifname)) {
+			pids = append(pids, pid)
+		}
+	}
+	slices.Sort(pids)
+	return pids, nil
+}
+
+// NewPIDs returns the pids of after that are not in before, in after's
+// order.
+func NewPIDs(before, after []int) []int {
+	var n []int
+	for _, p := range after {
+		if !slices.Contains(before, p) {
+			n = append(n, p)
+		}
+	}
+	return n
+}
+
+// NAPIThreadsCPU returns the CPU time (utime + stime) the NAPI kernel
+// threads pids of interface ifname have used, read under procDir
+// ("/proc"). It fails if one of them is gone or is no longer ifname's
+// NAPI thread (the kernel re-creates them when the device's NAPI is
+// re-added, e.g. when its XDP program is re-attached): its time would be
+// lost from the sum.
+func NAPIThreadsCPU(procDir, ifname string, pids []int) (time.Duration, error) {
+	if len(pids) == 0 {
+		return 0, fmt.Errorf("no napi/%s-* thread to read", ifname)
+	}
+	var ticks uint64
+	for _, pid := range pids {
+		dir := filepath.Join(procDir, strconv.Itoa(pid))
+		comm, err := os.ReadFile(filepath.Join(dir, "comm"))
+		if err != nil {
+			return 0, fmt.Errorf("napi thread %d of %s: %w", pid, ifname, err)
+		}
+		if !strings.HasPrefix(string(comm), napiComm(ifname)) {
+			return 0, fmt.Errorf("pid %d is %q now, not a napi/%s-* thread", pid, strings.TrimSpace(string(comm)), ifname)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "stat"))
+		if err != nil {
+			return 0, fmt.Errorf("napi thread %d of %s: %w", pid, ifname, err)
+		}
+		st, err := ParseProcStat(b)
+		if err != nil {
+			return 0, fmt.Errorf("napi thread %d of %s: %w", pid, ifname, err)
+		}
+		ticks += st.UTime + st.STime
+	}
+	return time.Duration(ticks) * time.Second / 100, nil // USER_HZ
 }

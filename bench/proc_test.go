@@ -4,9 +4,14 @@ package bench
 
 import (
 	"bytes"
+	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseProcStat(t *testing.T) {
@@ -107,6 +112,72 @@ func TestParseSoftnetDrops(t *testing.T) {
 	for _, bad := range []string{"", "0060ba37\n", "0060ba37 zz\n"} {
 		if _, err := ParseSoftnetDrops(strings.NewReader(bad)); err == nil {
 			t.Errorf("ParseSoftnetDrops(%q) accepted", bad)
+		}
+	}
+}
+
+// fakeProc writes comm and stat files of threads under dir, as /proc has
+// them: pid -> comm, utime, stime.
+func fakeProc(t *testing.T, dir string, threads map[int]struct {
+	comm         string
+	utime, stime int
+}) {
+	t.Helper()
+	for pid, th := range threads {
+		d := filepath.Join(dir, strconv.Itoa(pid))
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		stat := fmt.Sprintf("%d (%s) S 2 0 0 0 -1 2129984 0 0 0 0 %d %d 0 0 20 0 1 0 100 0 0 18446744073709551615", pid, th.comm, th.utime, th.stime)
+		if err := os.WriteFile(filepath.Join(d, "comm"), []byte(th.comm+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "stat"), []byte(stat), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestNAPIThreads(t *testing.T) {
+	dir := t.TempDir()
+	type th = struct {
+		comm         string
+		utime, stime int
+	}
+	fakeProc(t, dir, map[int]struct {
+		comm         string
+		utime, stime int
+	}{
+		900:  th{"napi/hbp0-8197", 120, 30},
+		77:   th{"napi/hbp0-8193", 5, 5},    // another namespace's hbp0, made threaded earlier
+		78:   th{"napi/hbp00-8194", 50, 50}, // another device whose name starts alike
+		79:   th{"napi/hbh0-8195", 70, 70},
+		80:   th{"hb-probe", 1000, 1000},
+		4001: th{"ksoftirqd/0", 9, 9},
+	})
+	os.MkdirAll(filepath.Join(dir, "self"), 0o755) // not a pid
+	before := []int{77}
+	all, err := NAPIThreads(dir, "hbp0")
+	if err != nil || !slices.Equal(all, []int{77, 900}) {
+		t.Fatalf("NAPIThreads(hbp0) = %v, %v; want [77 900]", all, err)
+	}
+	pids := NewPIDs(before, all)
+	if !slices.Equal(pids, []int{900}) {
+		t.Fatalf("NewPIDs = %v; want [900]", pids)
+	}
+	got, err := NAPIThreadsCPU(dir, "hbp0", pids)
+	if err != nil || got != 1500*time.Millisecond { // 150 ticks of USER_HZ 100
+		t.Fatalf("NAPIThreadsCPU = %v, %v; want 1.5s", got, err)
+	}
+	got, err = NAPIThreadsCPU(dir, "hbp0", all)
+	if err != nil || got != 1600*time.Millisecond {
+		t.Fatalf("NAPIThreadsCPU(both) = %v, %v; want 1.6s", got, err)
+	}
+	// A pid that is no longer hbp0's NAPI thread (gone, or reused) fails
+	// rather than drop its time from the sum.
+	for _, bad := range [][]int{{900, 79}, {900, 80}, {900, 5555}, nil} {
+		if d, err := NAPIThreadsCPU(dir, "hbp0", bad); err == nil {
+			t.Errorf("NAPIThreadsCPU(%v) = %v, nil; want an error", bad, d)
 		}
 	}
 }

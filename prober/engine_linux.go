@@ -242,7 +242,7 @@ func (c *conn) pollFDs() []int {
 	case fdSock:
 		fds = append(fds, int(sk))
 	case *pktSock:
-		fds = append(fds, int(sk.raw.(fdSock)), int(sk.pkt.(fdSock)))
+		fds = append(fds, int(sk.raw.(fdSock)), pktFD(sk.pkt))
 	}
 	if c.ring != nil {
 		fds = append(fds, c.ring.fd)

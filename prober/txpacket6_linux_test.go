@@ -103,6 +103,11 @@ func TestPacketTx6EndToEnd(t *testing.T) {
 		t.Fatalf("mode %v", e.Mode())
 	}
 	ps := e.conns[1].sk.(*pktSock)
+	// This kernel has PACKET_TX_RING: the frames (and their stamps,
+	// checked below) go through it.
+	if _, ok := ps.pkt.(*txRing); !ok || !strings.Contains(e.Mode().Reason, "PACKET_TX_RING, one send") {
+		t.Fatalf("no transmit ring: %v", e.Mode().Reason)
+	}
 	if ps.tab6.hlim != 99 || ps.tab6.hlimIf[ps.hop6(f.Gateway6.As16()).ifindex] != 77 {
 		t.Errorf("hop limits: namespace %d, links %v; want 99 and hbp0's 77", ps.tab6.hlim, ps.tab6.hlimIf)
 	}

@@ -98,6 +98,8 @@ type pktSock struct {
 	// samples at 10,000 probes/s). bindDev binds; nil: never (unit tests).
 	bound   int32
 	bindDev func(ifindex int32) error
+	// txMode says how frames leave (ring or sendmmsg) for the Mode text.
+	txMode  string
 	lastWhy atomic.Pointer[string]
 }
 
@@ -181,6 +183,23 @@ func newPktSock(raw int, cfg *Config, plen int, v6 bool) (*pktSock, error) {
 		return fail(err)
 	}
 	p.initBuffers()
+	// The transmit ring, else sendmmsg on the socket (the Mode text
+	// says which). Slots for four batches (at least 256): a NIC holds a
+	// slot until its TX completion; a full ring is back-pressure
+	// (ENOBUFS, the probes requeued).
+	maxFrame := frameHdrLn + plen
+	if v6 {
+		maxFrame = frame6HdrLn + plen
+	}
+	switch r, err := newTxRing(fd, max(4*len(p.frames), 256), maxFrame); {
+	case err == nil:
+		p.pkt, p.txMode = r, "frames written to a PACKET_TX_RING, one send(2) a batch"
+	case errors.Is(err, errTxRingStuck):
+		p.freeBuffers()
+		return fail(err)
+	default:
+		p.txMode = fmt.Sprintf("frames sent with sendmmsg (no PACKET_TX_RING: %v)", err)
+	}
 	return p, nil
 }
 
@@ -644,9 +663,9 @@ func (p *pktSock) describe() string {
 	}
 	ifs = uniq(ifs)
 	if p.v6 {
-		return fmt.Sprintf("IPv6 probes sent as Ethernet frames on an AF_PACKET socket (PACKET_QDISC_BYPASS; next-hop MACs from the IPv6 route and NDP neighbour tables; interfaces %s); targets without a resolved neighbour, or behind a non-Ethernet link, go through the raw ICMPv6 socket", strings.Join(p.ifaces6(), ","))
+		return fmt.Sprintf("IPv6 probes sent as Ethernet frames on an AF_PACKET socket (PACKET_QDISC_BYPASS; %s; next-hop MACs from the IPv6 route and NDP neighbour tables; interfaces %s); targets without a resolved neighbour, or behind a non-Ethernet link, go through the raw ICMPv6 socket", p.txMode, strings.Join(p.ifaces6(), ","))
 	}
-	return fmt.Sprintf("IPv4 probes sent as Ethernet frames on an AF_PACKET socket (PACKET_QDISC_BYPASS; next-hop MACs from the route and neighbour tables; interfaces %s); targets without a resolved neighbour, or behind a non-Ethernet link, go through the raw socket", strings.Join(ifs, ","))
+	return fmt.Sprintf("IPv4 probes sent as Ethernet frames on an AF_PACKET socket (PACKET_QDISC_BYPASS; %s; next-hop MACs from the route and neighbour tables; interfaces %s); targets without a resolved neighbour, or behind a non-Ethernet link, go through the raw socket", p.txMode, strings.Join(ifs, ","))
 }
 
 // fallbackReason is the last reason a probe went through the raw socket.

@@ -35,6 +35,11 @@ func TestPacketTxEndToEnd(t *testing.T) {
 	if e.Mode().TX != TXPacket || !strings.Contains(e.Mode().Reason, "AF_PACKET") || !strings.Contains(e.Mode().Reason, "hbp0") {
 		t.Fatalf("mode %v", e.Mode())
 	}
+	// This kernel has PACKET_TX_RING: the frames (and their stamps,
+	// checked below) go through it.
+	if _, ok := e.conns[0].sk.(*pktSock).pkt.(*txRing); !ok || !strings.Contains(e.Mode().Reason, "PACKET_TX_RING, one send") {
+		t.Fatalf("no transmit ring: %v", e.Mode().Reason)
+	}
 	const count = 3
 	start := time.Now()
 	bad := 0

@@ -26,6 +26,7 @@ import (
 // looked at by hand (perf, /proc/PID/smaps, pprof) in the prober namespace:
 //
 //	hbbench fleet -n 100000 -steer &   # prints the namespaces and the list
+//	hbbench fleet -n 100000 -xdp -threaded &   # also "napi prober hbp0 PID", "napi hosts hbh0 PID"
 //	ip netns exec PREFIX-p hb-probe --targets LIST --db /tmp/x.db ...
 //
 // It deletes the namespaces and the list on SIGINT or SIGTERM.
@@ -35,7 +36,11 @@ func cmdFleet(args []string) error {
 	n := fs.Int("n", 100000, "targets to write to the list")
 	steer := fs.Bool("steer", false, "steer the hosts' receive to CPU 1 and the prober's to CPU 0 (the monitor section's steered row)")
 	xdp := fs.Bool("xdp", false, "the hosts answer hb's probes to the first -n of them by hb's XDP responder program (the monitor section's fleet), not by the kernel's echo")
+	threaded := fs.Bool("threaded", false, "with -xdp: both veths run their NAPI in kernel threads at SCHED_FIFO (the monitor section's accounting); prints their pids: the prober's (the replies' receive, the daemon's own work) and the hosts' (the fleet's)")
 	fs.Parse(args)
+	if *threaded && !*xdp {
+		return fmt.Errorf("fleet: -threaded needs -xdp (a veth runs NAPI only with an XDP program)")
+	}
 	if err := bench.DeleteStale(*prefix); err != nil {
 		return err
 	}
@@ -80,6 +85,24 @@ func cmdFleet(args []string) error {
 			}
 		}
 		fmt.Println("XDP responder attached")
+		if *threaded {
+			for _, x := range []struct{ what, ns, ifname string }{
+				{"prober", f.Prober, bench.ProberIf}, {"hosts", f.Hosts, bench.HostsIf},
+			} {
+				pids, err := f.ThreadedNAPI(x.ns, x.ifname, true)
+				if err == nil {
+					err = bench.PromptNAPI(pids) // as the monitor rows: no ring overflow
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Printf("napi %s %s", x.what, x.ifname)
+				for _, p := range pids {
+					fmt.Printf(" %d", p)
+				}
+				fmt.Println()
+			}
+		}
 	}
 	dir, err := os.MkdirTemp("", "hbfleet-")
 	if err != nil {
