@@ -1460,6 +1460,7 @@ func (e *Engine) receive(c *conn, fn func(*Result)) {
 	if c.dormant {
 		return
 	}
+	c.noLate = false
 	if c.ring != nil {
 		e.receiveRing(c, fn)
 		return
@@ -1532,9 +1533,11 @@ func (e *Engine) handle(c *conn, b []byte, src netip.Addr, cm cmsgInfo, userNow 
 	r := e.newResult(s, p.seq)
 	r.Outcome = OutcomeOK
 	rx := cm.ts
-	if s.txKern == 0 && c.ts == TSKernelTxRx {
-		// The TX stamp may still sit in the error queue.
+	if s.txKern == 0 && c.ts == TSKernelTxRx && !c.noLate {
+		// The TX stamp may still sit in the error queue (once a pass
+		// when none is there: see conn.noLate).
 		e.readErrQueue(c, fn, true)
+		c.noLate = s.txKern == 0
 		r = e.newResult(s, p.seq)
 		r.Outcome = OutcomeOK
 	}
